@@ -1,0 +1,1 @@
+"""Centrals, agreements, beneficiaries (tenants), sites, users, memberships, audit."""

@@ -1,0 +1,125 @@
+"""Authentication: session cookies for portals, bearer tokens for the API, login throttling.
+
+The middleware loads the caller's ``Identity`` (user + every membership) into
+``scope["user"]``. Portals authenticate by the server-side session only; the API
+(``/api/``) by ``Authorization: Bearer`` only, so a cookie never authorizes an API
+call and the API needs no CSRF token.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractMiddleware
+from litestar.stores.base import Store
+from litestar.types import Receive, Scope, Send
+
+from app.db import Database, utcnow
+from tenants.models import User
+from tenants.services import Identity, load_identity, user_for_token
+
+__all__ = [
+    "AuthMiddleware",
+    "LoginThrottle",
+    "identity_of",
+    "login_session",
+    "requires_login",
+]
+
+SESSION_USER_KEY = "uid"
+
+
+class AuthMiddleware(AbstractMiddleware):
+    scopes = {"http"}  # noqa: RUF012
+    exclude = ["^/static/", "^/healthz", "^/readyz", "^/schema"]  # noqa: RUF012
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["user"] = None
+        db: Database = scope["app"].state.db
+        path: str = scope["path"]
+        identity: Identity | None = None
+        if path.startswith("/api/"):
+            header = dict(scope["headers"]).get(b"authorization", b"").decode()
+            if header.lower().startswith("bearer "):
+                async with db.session() as session:
+                    user = await user_for_token(session, header[7:].strip())
+                    if user is not None:
+                        identity = await _identity(db, user, via_token=True)
+        else:
+            session_data = scope.get("session") or {}
+            uid = session_data.get(SESSION_USER_KEY) if isinstance(session_data, dict) else None
+            if uid:
+                try:
+                    user_id = uuid.UUID(uid)
+                except ValueError:
+                    user_id = None
+                if user_id is not None:
+                    async with db.session() as session:
+                        user = await session.get(User, user_id)
+                        if user is not None and user.is_active:
+                            identity = await _identity(db, user)
+        scope["user"] = identity
+        await self.app(scope, receive, send)
+
+
+async def _identity(db: Database, user: User, *, via_token: bool = False) -> Identity:
+    # On PostgreSQL the memberships policy shows a user their own rows (app.user_id).
+    async with db.session(actor={"user_id": user.id, "label": user.email}) as session:
+        return await load_identity(session, user, via_token=via_token)
+
+
+def identity_of(request: ASGIConnection[Any, Any, Any, Any]) -> Identity | None:
+    return request.scope.get("user")
+
+
+def requires_login(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard: portals redirect to the login page (see the app's 401 handler), the API answers 401."""
+    if connection.scope.get("user") is None:
+        raise NotAuthorizedException("Authentification requise.")
+
+
+def login_session(request: Request[Any, Any, Any], user: User) -> None:
+    """Start a fresh session for ``user`` (a new id: no session fixation)."""
+    request.clear_session()
+    request.set_session({SESSION_USER_KEY: str(user.id), "login_at": utcnow().isoformat()})
+
+
+class LoginThrottle:
+    """Counts failed logins per account and per address in a Litestar store.
+
+    After ``max_failures`` within ``window`` seconds for either key, logins are
+    refused with HTTP 429 until the window expires, even with the right password.
+    """
+
+    def __init__(self, store: Store, max_failures: int, window: int) -> None:
+        self.store = store
+        self.max_failures = max_failures
+        self.window = window
+
+    @staticmethod
+    def _keys(email: str, address: str) -> list[str]:
+        return [f"login-fail:acct:{email.strip().lower()}", f"login-fail:addr:{address}"]
+
+    async def blocked_for(self, email: str, address: str) -> int:
+        """Seconds until a login may be tried again; 0 when allowed."""
+        wait = 0
+        for key in self._keys(email, address):
+            raw = await self.store.get(key)
+            if raw is not None and int(raw) >= self.max_failures:
+                wait = max(wait, await self.store.expires_in(key) or self.window)
+        return wait
+
+    async def failed(self, email: str, address: str) -> None:
+        for key in self._keys(email, address):
+            raw = await self.store.get(key)
+            count = int(raw) + 1 if raw is not None else 1
+            ttl = await self.store.expires_in(key) if raw is not None else None
+            await self.store.set(key, str(count), expires_in=ttl if ttl and ttl > 0 else self.window)
+
+    async def succeeded(self, email: str) -> None:
+        await self.store.delete(self._keys(email, "")[0])

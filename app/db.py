@@ -1,0 +1,360 @@
+"""Database engine, ORM base, tenant scoping and the automatic audit trail.
+
+Two walls keep tenants apart (DESIGN.md, "Tenancy rules"):
+
+1. The ORM session refuses any statement touching a tenant-owned table while no
+   tenant scope is set (``TenantScopeError``), and adds ``tenant_id IN (scope)`` to
+   every query it runs, relationship loads included.
+2. On PostgreSQL, each transaction publishes the scope with
+   ``set_config('app.tenant_ids', ..., true)`` (``SET LOCAL``) and row-level
+   security policies (``FORCE ROW LEVEL SECURITY``) filter on it; the application
+   role does not own the tables.
+
+Every ORM mutation is written to the audit log in the same flush (``before_flush``),
+so no route can forget it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import decimal
+import enum
+import uuid
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, Uuid, event, inspect
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    ORMExecuteState,
+    Session,
+    declared_attr,
+    mapped_column,
+    with_loader_criteria,
+)
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "TENANT_TABLES",
+    "Base",
+    "Database",
+    "JSONType",
+    "TenantOwned",
+    "TenantScopeError",
+    "UTCDateTime",
+    "actor_of",
+    "new_id",
+    "scope_session",
+    "tenant_ids_of",
+    "unscoped",
+    "utcnow",
+]
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def new_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """``timestamptz`` on PostgreSQL; on SQLite, stored as naive UTC and read back aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: store aware UTC instants")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dt.datetime: UTCDateTime,
+        uuid.UUID: Uuid,
+        dict[str, Any]: JSONType,
+    }
+    #: Columns never copied into the audit log (secrets).
+    __audit_redact__: ClassVar[frozenset[str]] = frozenset()
+    #: False for tables that are themselves logs (the audit log, the mail outbox).
+    __audited__: ClassVar[bool] = True
+
+
+#: Every tenant-owned table, by name. The reversibility export walks it; a test
+#: checks that every table carrying ``tenant_id`` is here and protected by RLS.
+TENANT_TABLES: dict[str, type[TenantOwned]] = {}
+
+
+class TenantOwned:
+    """Mixin for tenant-owned tables: primary key ``(tenant_id, id)``.
+
+    The composite key lets other tenant rows point here with a composite foreign
+    key ``(tenant_id, x_id)``, so a row can never reference another tenant's row,
+    and it is the distribution column layout Citus needs.
+    """
+
+    @declared_attr
+    def tenant_id(cls) -> Mapped[uuid.UUID]:  # noqa: N805
+        return mapped_column(
+            ForeignKey("tenants.id", ondelete="RESTRICT"), primary_key=True, sort_order=-100
+        )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id, sort_order=-99)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        table = cls.__dict__.get("__tablename__")
+        if table:
+            TENANT_TABLES[table] = cls
+
+
+class TenantScopeError(RuntimeError):
+    """A tenant-owned table was touched without a tenant scope (fail closed)."""
+
+
+# --------------------------------------------------------------------------- scope
+
+
+def tenant_ids_of(session: AsyncSession | Session) -> frozenset[uuid.UUID] | None:
+    return session.info.get("tenant_ids")
+
+
+def actor_of(session: AsyncSession | Session) -> dict[str, Any]:
+    return session.info.get("actor") or {"user_id": None, "label": "système"}
+
+
+def scope_session(
+    session: AsyncSession | Session,
+    tenant_ids: Iterable[uuid.UUID] | None,
+    *,
+    actor: dict[str, Any] | None = None,
+) -> None:
+    """Set which tenants this session may see; republished in the open transaction too."""
+    session.info["tenant_ids"] = None if tenant_ids is None else frozenset(tenant_ids)
+    if actor is not None:
+        session.info["actor"] = actor
+    sync = session.sync_session if isinstance(session, AsyncSession) else session
+    if sync.in_transaction():
+        for conn in _open_connections(sync):
+            _publish_scope(sync, conn)
+
+
+@contextlib.contextmanager
+def unscoped(session: AsyncSession | Session) -> Iterator[None]:
+    """Escape hatch: ORM queries in this block skip the tenant filter.
+
+    Only for platform code that must read across tenants (login resolving the
+    memberships of a user, the CLI, coordinator scope resolution). PostgreSQL RLS
+    still applies to the application role.
+    """
+    previous = session.info.get("unscoped", False)
+    session.info["unscoped"] = True
+    try:
+        yield
+    finally:
+        session.info["unscoped"] = previous
+
+
+def _open_connections(sync: Session) -> list[Any]:
+    txn = sync.get_transaction()
+    if txn is None:
+        return []
+    return [conn for conn in txn._connections.values() if conn]  # noqa: SLF001
+
+
+def _publish_scope(session: Session, connection: Any) -> None:
+    if isinstance(connection, tuple):
+        connection = connection[0]
+    if connection.dialect.name != "postgresql":
+        return
+    ids = session.info.get("tenant_ids") or ()
+    actor = session.info.get("actor") or {}
+    connection.exec_driver_sql(
+        "SELECT set_config('app.tenant_ids', $1, true), set_config('app.user_id', $2, true)"
+        if connection.dialect.driver == "asyncpg"
+        else "SELECT set_config('app.tenant_ids', %s, true), set_config('app.user_id', %s, true)",
+        (",".join(str(i) for i in sorted(ids)), str(actor.get("user_id") or "")),
+    )
+
+
+@event.listens_for(Session, "after_begin")
+def _after_begin(session: Session, transaction: Any, connection: Any) -> None:
+    _publish_scope(session, connection)
+
+
+def _is_tenant_mapper(mapper: Any) -> bool:
+    return issubclass(mapper.class_, TenantOwned)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _scope_orm_statement(state: ORMExecuteState) -> None:
+    if state.is_column_load or state.is_relationship_load:
+        return  # inherits the criteria of the statement that loaded the parent
+    if state.session.info.get("unscoped"):
+        return
+    if not any(_is_tenant_mapper(m) for m in state.all_mappers):
+        return
+    ids = state.session.info.get("tenant_ids")
+    if ids is None:
+        names = ", ".join(sorted(m.class_.__name__ for m in state.all_mappers if _is_tenant_mapper(m)))
+        raise TenantScopeError(f"no tenant scope set for a query on {names}")
+    scoped = tuple(ids)
+    state.statement = state.statement.options(
+        with_loader_criteria(TenantOwned, lambda cls: cls.tenant_id.in_(scoped), include_aliases=True)
+    )
+
+
+# --------------------------------------------------------------------------- audit
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, uuid.UUID | dt.date | dt.datetime | dt.time | decimal.Decimal):
+        return value.isoformat() if hasattr(value, "isoformat") else str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _row(obj: Any) -> dict[str, Any]:
+    redact = type(obj).__audit_redact__
+    out = {}
+    for attr in inspect(obj).mapper.column_attrs:
+        key = attr.key
+        out[key] = "***" if key in redact else _jsonable(getattr(obj, key))
+    return out
+
+
+def _changes(obj: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    redact = type(obj).__audit_redact__
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    state = inspect(obj)
+    for attr in state.mapper.column_attrs:
+        hist = state.attrs[attr.key].history
+        if not hist.has_changes():
+            continue
+        old = hist.deleted[0] if hist.deleted else None
+        new = hist.added[0] if hist.added else None
+        if old == new:
+            continue
+        before[attr.key] = "***" if attr.key in redact else _jsonable(old)
+        after[attr.key] = "***" if attr.key in redact else _jsonable(new)
+    return before, after
+
+
+@event.listens_for(Base, "init", propagate=True)
+def _assign_id(target: Any, args: Any, kwargs: dict[str, Any]) -> None:
+    # Ids are known before the flush so that the audit log can name new rows.
+    col = inspect(type(target)).columns.get("id")
+    if kwargs.get("id") is None and col is not None and isinstance(col.type, Uuid):
+        target.id = new_id()
+
+
+@event.listens_for(Session, "before_flush")
+def _guard_and_audit(session: Session, flush_context: Any, instances: Any) -> None:
+    from app.audit import make_audit_rows  # local: audit models import this module
+
+    scope = session.info.get("tenant_ids")
+    is_unscoped = session.info.get("unscoped", False)
+    changes: list[tuple[str, Any, dict[str, Any] | None, dict[str, Any] | None]] = []
+    for action, objs in (("create", session.new), ("update", session.dirty), ("delete", session.deleted)):
+        for obj in list(objs):
+            cls = type(obj)
+            if not isinstance(obj, Base):
+                continue
+            if not cls.__audited__ and action != "create":
+                raise TenantScopeError(f"{cls.__tablename__} is append-only")
+            if isinstance(obj, TenantOwned) and not is_unscoped:
+                if scope is None:
+                    raise TenantScopeError(f"no tenant scope set to write {cls.__tablename__}")
+                if obj.tenant_id not in scope:
+                    raise TenantScopeError(f"{cls.__tablename__} row outside the tenant scope")
+            if not cls.__audited__:
+                continue
+            if action == "create":
+                changes.append((action, obj, None, _row(obj)))
+            elif action == "update":
+                if not session.is_modified(obj, include_collections=False):
+                    continue
+                before, after = _changes(obj)
+                if before or after:
+                    changes.append((action, obj, before, after))
+            else:
+                changes.append((action, obj, _row(obj), None))
+    for row in make_audit_rows(changes, actor_of(session)):
+        session.add(row)
+
+
+# --------------------------------------------------------------------------- engine
+
+
+class Database:
+    """Engine and session factory for one database URL."""
+
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+        kwargs: dict[str, Any] = {"echo": echo}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+        self.url = url
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if url.startswith("sqlite"):
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    def session(
+        self, tenant_ids: Iterable[uuid.UUID] | None = None, *, actor: dict[str, Any] | None = None
+    ) -> AsyncSession:
+        session = self.sessionmaker()
+        scope_session(session, tenant_ids, actor=actor)
+        return session
+
+    @contextlib.asynccontextmanager
+    async def transaction(
+        self, tenant_ids: Iterable[uuid.UUID] | None = None, *, actor: dict[str, Any] | None = None
+    ) -> AsyncIterator[AsyncSession]:
+        """A session whose work is committed on success and rolled back on error."""
+        async with self.session(tenant_ids, actor=actor) as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()

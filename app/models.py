@@ -1,0 +1,10 @@
+"""Imports every component's models so that the metadata is complete (Alembic, tests)."""
+
+from app.audit import AuditEvent, PlatformAuditEvent
+from app.db import TENANT_TABLES, Base
+from app.mail import OutboxMessage
+from tenants import models as tenants_models
+
+metadata = Base.metadata
+
+__all__ = ["TENANT_TABLES", "AuditEvent", "OutboxMessage", "PlatformAuditEvent", "metadata", "tenants_models"]

@@ -1,0 +1,67 @@
+"""Process runners: the embedded all-in-one server, the web server, the worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import uvicorn
+
+from app.settings import Settings
+
+log = logging.getLogger("centrale")
+
+
+def _banner(settings: Settings, ingress: bool) -> str:
+    from app.demo import DEMO_PASSWORD, DEMO_USERS
+
+    lines = [
+        "",
+        "Centrale est démarrée (mode embarqué).",
+        f"  Portail      : {settings.base_url}/",
+        f"  API          : {settings.base_url}/api/v1  (OpenAPI : {settings.base_url}/schema/openapi.json)",
+    ]
+    if ingress:
+        lines.append(f"  Ingress OCPP : ws://{settings.ocpp_host}:{settings.ocpp_port}/ocpp/{{charge_box_id}}")
+    lines += ["", f"Comptes de démonstration (mot de passe : {DEMO_PASSWORD}) :"]
+    lines += [f"  {email:<32} {role}" for email, _name, role, _where in DEMO_USERS]
+    return "\n".join(lines) + "\n"
+
+
+async def serve_all(settings: Settings, *, web: bool, ingress: bool, worker: bool, banner: bool) -> None:
+    """Run the web app and, in embedded mode, the OCPP ingress in the same event loop.
+
+    The in-process job worker starts with the web app (see ``app.web``).
+    """
+    from app.web import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    tasks: list[asyncio.Task[None]] = []
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="info", proxy_headers=True)
+    server = uvicorn.Server(config)
+    ingress_started = False
+    if ingress:
+        try:
+            from csms.ingress import run_ingress  # arrives with the OCPP issue
+        except ImportError:
+            run_ingress = None
+        if run_ingress is not None:
+            tasks.append(asyncio.create_task(run_ingress(settings)))
+            ingress_started = True
+    if banner:
+        print(_banner(settings, ingress_started), flush=True)  # noqa: T201
+    try:
+        await server.serve()
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def run_worker(settings: Settings) -> None:
+    from app.jobs import run_worker_process
+
+    run_worker_process(settings)

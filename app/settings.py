@@ -1,0 +1,124 @@
+"""Typed settings, read once from ``CENTRALE_*`` environment variables.
+
+Nothing reads settings at import time: ``Settings.from_env()`` is called by the CLI
+and the result is handed to ``create_app(settings)`` and to the services.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+__all__ = ["Settings", "SettingsError"]
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or malformed."""
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on", "oui"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: Application database (the role it connects as must not own the tables on PostgreSQL).
+    database_url: str = "sqlite+aiosqlite:///var/centrale.db"
+    #: Database used by ``centrale db upgrade`` (owner of the tables); defaults to ``database_url``.
+    database_admin_url: str = ""
+    #: PostgreSQL role the application connects as; migrations grant it table rights.
+    database_app_role: str = "centrale_app"
+    #: Empty: embedded bus and jobs (one process). Set: Redis bus, dramatiq broker, sessions.
+    redis_url: str = ""
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    ocpp_host: str = "127.0.0.1"
+    ocpp_port: int = 9000
+    #: Public base URL used in e-mails and OIDC redirects.
+    public_url: str = ""
+    secret_key: str = ""
+    var_dir: Path = field(default_factory=lambda: Path("var"))
+    #: Cookies get the Secure flag; on by default in scaled mode.
+    secure_cookies: bool = False
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = True
+    mail_from: str = "Centrale <ne-pas-repondre@centrale.local>"
+    #: Failed logins allowed per account or address within ``login_window_seconds``.
+    login_max_failures: int = 5
+    login_window_seconds: int = 900
+    session_max_age: int = 8 * 3600
+    debug: bool = False
+
+    @property
+    def embedded(self) -> bool:
+        return not self.redis_url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.http_host}:{self.http_port}").rstrip("/")
+
+    @property
+    def admin_url(self) -> str:
+        return self.database_admin_url or self.database_url
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+
+        def get(name: str, default: str = "") -> str:
+            return env.get(f"CENTRALE_{name}", default)
+
+        base = cls()
+        try:
+            settings = cls(
+                database_url=get("DATABASE_URL", base.database_url),
+                database_admin_url=get("DATABASE_ADMIN_URL"),
+                database_app_role=get("DATABASE_APP_ROLE", base.database_app_role),
+                redis_url=get("REDIS_URL"),
+                http_host=get("HTTP_HOST", base.http_host),
+                http_port=int(get("HTTP_PORT", str(base.http_port))),
+                ocpp_host=get("OCPP_HOST", base.ocpp_host),
+                ocpp_port=int(get("OCPP_PORT", str(base.ocpp_port))),
+                public_url=get("PUBLIC_URL"),
+                secret_key=get("SECRET_KEY"),
+                var_dir=Path(get("VAR_DIR", "var")),
+                secure_cookies=_bool(get("SECURE_COOKIES", "true" if get("REDIS_URL") else "false")),
+                smtp_host=get("SMTP_HOST"),
+                smtp_port=int(get("SMTP_PORT", "587")),
+                smtp_user=get("SMTP_USER"),
+                smtp_password=get("SMTP_PASSWORD"),
+                smtp_starttls=_bool(get("SMTP_STARTTLS", "true")),
+                mail_from=get("MAIL_FROM", base.mail_from),
+                login_max_failures=int(get("LOGIN_MAX_FAILURES", "5")),
+                login_window_seconds=int(get("LOGIN_WINDOW_SECONDS", "900")),
+                session_max_age=int(get("SESSION_MAX_AGE", str(base.session_max_age))),
+                debug=_bool(get("DEBUG", "false")),
+            )
+        except ValueError as exc:
+            raise SettingsError(f"invalid CENTRALE_* setting: {exc}") from exc
+        return settings.with_secret_key()
+
+    def with_secret_key(self) -> Settings:
+        """Embedded mode generates a key once into ``var/``; scaled mode requires one."""
+        if self.secret_key:
+            return self
+        if not self.embedded:
+            raise SettingsError("CENTRALE_SECRET_KEY is required when CENTRALE_REDIS_URL is set (scaled mode)")
+        path = self.var_dir / "secret_key"
+        if path.exists():
+            key = path.read_text().strip()
+        else:
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            key = secrets.token_urlsafe(48)
+            path.write_text(key)
+            path.chmod(0o600)
+        return replace(self, secret_key=key)

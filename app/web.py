@@ -1,0 +1,212 @@
+"""The Litestar application factory: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import Litestar, MediaType, Request, Response, get
+from litestar.config.csrf import CSRFConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.middleware.session.server_side import ServerSideSessionConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.response import Redirect, Template
+from litestar.static_files import create_static_files_router
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.stores.file import FileStore
+from litestar.stores.memory import MemoryStore
+from litestar.stores.redis import RedisStore
+from litestar.template.config import TemplateConfig
+from sqlalchemy import text
+
+from app.auth import AuthMiddleware, LoginThrottle
+from app.db import Database, TenantScopeError
+from app.deps import dependencies
+from app.errors import Forbidden, NotFound, ValidationFailed
+from app.settings import Settings
+
+__all__ = ["create_app"]
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_DIRS = [ROOT / "frontend" / "templates", ROOT / "tenants" / "templates"]
+STATIC_DIR = ROOT / "frontend" / "static"
+
+
+def _wants_problem_json(request: Request[Any, Any, Any]) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _problem(request: Request[Any, Any, Any], status: int, title: str, **extra: Any) -> Response[Any]:
+    body = {"type": "about:blank", "title": title, "status": status, "instance": request.url.path, **extra}
+    return Response(body, status_code=status, media_type="application/problem+json")
+
+
+def _html_error(request: Request[Any, Any, Any], status: int, title: str, detail: str = "") -> Response[Any]:
+    return Template(
+        "error.html", context={"status": status, "title": title, "detail": detail}, status_code=status
+    )
+
+
+def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, NotFound | TenantScopeError):
+        status, title = 404, "Introuvable"
+        # A tenant-scope violation is a bug or an attack: answer like a 404, never leak.
+        if isinstance(exc, TenantScopeError):
+            request.logger.error("tenant scope violation on %s: %s", request.url.path, exc)
+        return _problem(request, status, title) if _wants_problem_json(request) else _html_error(
+            request, status, "Page introuvable", "Cette page n'existe pas ou vous n'y avez pas accès."
+        )
+    if isinstance(exc, Forbidden):
+        return _problem(request, 403, str(exc)) if _wants_problem_json(request) else _html_error(request, 403, "Accès refusé", str(exc))
+    if isinstance(exc, ValidationFailed):
+        if _wants_problem_json(request):
+            return _problem(request, 422, "Données invalides", errors=exc.errors)
+        return _html_error(request, 422, "Données invalides", "; ".join(exc.errors.values()))
+    if isinstance(exc, NotAuthorizedException):
+        if _wants_problem_json(request):
+            return _problem(request, 401, "Authentification requise.")
+        if request.headers.get("hx-request"):
+            return Response("", status_code=200, headers={"HX-Redirect": "/connexion"})
+        return Redirect(f"/connexion?suivant={request.url.path}")
+    if isinstance(exc, ValidationException):
+        if _wants_problem_json(request):
+            return _problem(request, 400, "Requête invalide", errors=exc.extra or [])
+        return _html_error(request, 400, "Requête invalide", str(exc.detail))
+    if isinstance(exc, HTTPException):
+        if _wants_problem_json(request):
+            return _problem(request, exc.status_code, exc.detail, **({"errors": exc.extra} if exc.extra else {}))
+        return _html_error(request, exc.status_code, exc.detail)
+    request.logger.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    if _wants_problem_json(request):
+        return _problem(request, 500, "Erreur interne")
+    return _html_error(request, HTTP_500_INTERNAL_SERVER_ERROR, "Erreur interne", "L'incident a été enregistré.")
+
+
+@get("/healthz", media_type=MediaType.JSON, include_in_schema=False, sync_to_thread=False)
+def healthz() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@get("/readyz", media_type=MediaType.JSON, include_in_schema=False)
+async def readyz(state: State) -> Response[dict[str, Any]]:
+    """Readiness: the database answers, and Redis when configured."""
+    checks: dict[str, str] = {}
+    try:
+        async with state.db.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001
+        checks["database"] = f"erreur : {type(exc).__name__}"
+    if state.settings.redis_url:
+        try:
+            await state.redis.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            checks["redis"] = f"erreur : {type(exc).__name__}"
+    ok = all(v == "ok" for v in checks.values())
+    return Response({"status": "ok" if ok else "indisponible", **checks}, status_code=200 if ok else 503)
+
+
+def _template_engine() -> JinjaTemplateEngine:
+    env = Environment(
+        loader=FileSystemLoader([str(p) for p in TEMPLATE_DIRS if p.exists()]),
+        autoescape=select_autoescape(["html", "xml"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    from frontend.filters import register
+
+    register(env)
+    return JinjaTemplateEngine.from_environment(env)
+
+
+def create_app(settings: Settings, *, db: Database | None = None, stores: dict[str, Any] | None = None) -> Litestar:
+    """Build the web application. ``db`` and ``stores`` may be injected by tests."""
+    from app import bus as bus_mod
+    from app import jobs as jobs_mod
+    from tenants.api import api_handlers
+    from tenants.controllers import portal_handlers
+
+    db = db or Database(settings.database_url)
+    redis_client = None
+    if stores is None:
+        if settings.redis_url:
+            from redis.asyncio import Redis
+
+            redis_client = Redis.from_url(settings.redis_url)
+            store: Any = RedisStore(redis_client, namespace="centrale")
+        else:
+            store = FileStore(settings.var_dir / "store")
+        stores = {"sessions": store.with_namespace("sessions") if hasattr(store, "with_namespace") else store,
+                  "throttle": store.with_namespace("throttle") if hasattr(store, "with_namespace") else MemoryStore()}
+    state = State(
+        {
+            "settings": settings,
+            "db": db,
+            "redis": redis_client,
+            "throttle": LoginThrottle(stores["throttle"], settings.login_max_failures, settings.login_window_seconds),
+        }
+    )
+
+    async def on_startup(app: Litestar) -> None:
+        app.state.bus = await bus_mod.create_bus(settings)
+        app.state.jobs = jobs_mod.create_jobs(settings, db)
+        await app.state.jobs.start()
+
+    async def on_shutdown(app: Litestar) -> None:
+        await app.state.jobs.stop()
+        await app.state.bus.close()
+        await db.dispose()
+        if redis_client is not None:
+            await redis_client.aclose()
+
+    session_config = ServerSideSessionConfig(
+        key="centrale_session",
+        max_age=settings.session_max_age,
+        secure=settings.secure_cookies,
+        httponly=True,
+        samesite="lax",
+        store="sessions",
+        exclude=["^/api/", "^/static/", "^/healthz", "^/readyz"],
+    )
+    csrf = CSRFConfig(
+        secret=settings.secret_key,
+        cookie_name="centrale_csrf",
+        cookie_secure=settings.secure_cookies,
+        cookie_samesite="lax",
+        # The API authenticates by bearer token only (never by cookie): no CSRF there.
+        exclude=["^/api/"],
+    )
+    return Litestar(
+        route_handlers=[
+            healthz,
+            readyz,
+            *portal_handlers,
+            *api_handlers,
+            create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
+        ],
+        dependencies=dependencies,
+        middleware=[session_config.middleware, AuthMiddleware],
+        csrf_config=csrf,
+        stores=stores,
+        state=state,
+        template_config=TemplateConfig(instance=_template_engine()),
+        plugins=[HTMXPlugin()],
+        exception_handlers={Exception: _handle},
+        on_startup=[on_startup],
+        on_shutdown=[on_shutdown],
+        openapi_config=OpenAPIConfig(
+            title="Centrale API",
+            version="1.0.0",
+            description="API JSON de Centrale : mêmes opérations et mêmes règles d'accès que les portails.",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        debug=settings.debug,
+    )

@@ -1,0 +1,1 @@
+"""Alembic migrations (one tree); run with ``centrale db upgrade``."""

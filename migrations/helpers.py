@@ -1,0 +1,58 @@
+"""Helpers shared by migrations: row-level security and grants for the app role.
+
+A migration that creates a tenant-owned table calls ``enable_tenant_rls(name)``.
+The policy reads the scope that ``app.db`` publishes per transaction with
+``set_config('app.tenant_ids', ..., true)``: a comma-separated list of tenant ids
+(one for a beneficiary, several for a coordinator, none outside a tenant).
+"""
+
+from __future__ import annotations
+
+from alembic import context, op
+
+SCOPE = (
+    "tenant_id = ANY (string_to_array(nullif(current_setting('app.tenant_ids', true), ''), ',')::uuid[])"
+)
+
+
+def is_postgres() -> bool:
+    return op.get_bind().dialect.name == "postgresql"
+
+
+def app_role() -> str:
+    return context.config.attributes.get("app_role", "centrale_app")
+
+
+def enable_tenant_rls(table: str, extra_using: str = "") -> None:
+    if not is_postgres():
+        return
+    using = SCOPE if not extra_using else f"({SCOPE}) OR ({extra_using})"
+    op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+    op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+    op.execute(f"CREATE POLICY tenant_isolation ON {table} USING ({using}) WITH CHECK ({SCOPE})")
+
+
+def disable_tenant_rls(table: str) -> None:
+    if not is_postgres():
+        return
+    op.execute(f"DROP POLICY IF EXISTS tenant_isolation ON {table}")
+    op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+    op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
+
+
+def grant_app_role(append_only: tuple[str, ...] = ()) -> None:
+    """The application role reads and writes every table but owns none; logs are append-only."""
+    if not is_postgres():
+        return
+    role = app_role()
+    op.execute(
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') "
+        f"THEN CREATE ROLE {role} LOGIN; END IF; END $$"
+    )
+    op.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+    op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
+    op.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    for table in append_only:
+        op.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {role}")
+    op.execute(f"REVOKE ALL ON alembic_version FROM {role}")
+    op.execute(f"GRANT SELECT ON alembic_version TO {role}")

@@ -1,0 +1,205 @@
+"""Portal pages (HTML, French): login, password reset, home routing.
+
+Tenant and coordinator pages live in ``tenants/portal.py``; this module gathers
+every portal handler in ``portal_handlers``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, Router, get, post
+from litestar.datastructures import State
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect, Response, Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import identity_of, login_session
+from app.db import utcnow
+from app.errors import ValidationFailed
+from app.security import verify_password
+from tenants import services
+from tenants.models import Central, Role
+
+__all__ = ["portal_handlers", "home_url_for", "nav_for"]
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+def _client_address(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else "inconnu"
+
+
+def _safe_next(value: str | None) -> str:
+    # Only same-site relative paths: no open redirect.
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"
+
+
+async def home_url_for(session: AsyncSession, identity: services.Identity) -> str:
+    if identity.central_ids:
+        central = await session.get(Central, sorted(identity.central_ids)[0])
+        if central is not None:
+            return f"/c/{central.code}"
+    if identity.tenant_roles:
+        # Stable choice: the first tenant by id; the tenant switcher lists the others.
+        tenant_id, role = sorted(identity.tenant_roles.items())[0]
+        return f"/t/{tenant_id}/agent" if role == Role.AGENT else f"/t/{tenant_id}"
+    return "/compte"
+
+
+def nav_for(ctx: Any, current: str = "") -> list[dict[str, Any]]:
+    """Navigation follows the role (coordinator, admin, viewer, agent, operator)."""
+    from app.deps import CentralContext, TenantContext
+
+    items: list[tuple[str, str, str]] = []
+    if isinstance(ctx, CentralContext):
+        base = f"/c/{ctx.central.code}"
+        items = [("home", base, "Accords-cadres"), ("beneficiaries", f"{base}/beneficiaires", "Bénéficiaires")]
+    elif isinstance(ctx, TenantContext):
+        base = f"/t/{ctx.tenant_id}"
+        if ctx.role == Role.AGENT:
+            items = [("agent", f"{base}/agent", "Accueil")]
+        else:
+            items = [("home", base, "Accueil"), ("sites", f"{base}/sites", "Sites")]
+            if ctx.can("manage_users") or ctx.can("read"):
+                items.append(("users", f"{base}/utilisateurs", "Utilisateurs"))
+            if ctx.can("audit"):
+                items.append(("audit", f"{base}/journal", "Journal"))
+            if ctx.can("outbox"):
+                items.append(("outbox", f"{base}/courriels", "Courriels"))
+            if ctx.role == Role.COORDINATOR:
+                items.insert(0, ("central", "/", "Ma centrale"))
+    items.append(("account", "/compte", "Mon compte"))
+    return [{"key": k, "href": h, "label": label, "current": k == current} for k, h, label in items]
+
+
+@get("/", include_in_schema=False)
+async def home(request: Request[Any, Any, Any], db_session: AsyncSession) -> Redirect:
+    identity = identity_of(request)
+    if identity is None:
+        return Redirect("/connexion")
+    return Redirect(await home_url_for(db_session, identity))
+
+
+async def _providers(db_session: AsyncSession) -> list[Any]:
+    from app.oidc import list_login_providers
+
+    return await list_login_providers(db_session)
+
+
+@get("/connexion", include_in_schema=False)
+async def login_page(request: Request[Any, Any, Any], db_session: AsyncSession, suivant: str = "/") -> Template:
+    return Template(
+        "login.html",
+        context={"errors": {}, "email": "", "next": _safe_next(suivant), "providers": await _providers(db_session)},
+    )
+
+
+@post("/connexion", include_in_schema=False)
+async def login_submit(request: Request[Any, Any, Any], state: State, db_session: AsyncSession, data: Form) -> Any:
+    email = str(data.get("email", "")).strip().lower()
+    password = str(data.get("password", ""))
+    next_url = _safe_next(data.get("suivant"))
+    address = _client_address(request)
+    wait = await state.throttle.blocked_for(email, address)
+    if wait:
+        minutes = max(1, -(-wait // 60))
+        return Template(
+            "login.html",
+            context={
+                "errors": {"email": f"Trop de tentatives de connexion. Réessayez dans {minutes} minute{'s' if minutes > 1 else ''}."},
+                "email": email, "next": next_url, "providers": [],
+            },
+            status_code=429,
+            headers={"Retry-After": str(wait)},
+        )
+    user = await services.find_user_by_email(db_session, email) if email else None
+    if user is None or not user.is_active or not verify_password(user.password_hash, password):
+        if user is None:
+            verify_password(None, password)  # same work whether or not the account exists
+        await state.throttle.failed(email, address)
+        return Template(
+            "login.html",
+            context={"errors": {"email": "Adresse électronique ou mot de passe incorrect."}, "email": email,
+                     "next": next_url, "providers": await _providers(db_session)},
+            status_code=400,
+        )
+    await state.throttle.succeeded(email)
+    user.last_login_at = utcnow()
+    login_session(request, user)
+    if next_url == "/":
+        identity = await services.load_identity(db_session, user)
+        next_url = await home_url_for(db_session, identity)
+    return Redirect(next_url)
+
+
+@post("/deconnexion", include_in_schema=False)
+async def logout(request: Request[Any, Any, Any]) -> Redirect:
+    request.clear_session()
+    return Redirect("/connexion")
+
+
+@get("/mot-de-passe-oublie", include_in_schema=False)
+async def forgot_page() -> Template:
+    return Template("password_forgot.html", context={"errors": {}, "sent": False, "email": ""})
+
+
+@post("/mot-de-passe-oublie", include_in_schema=False)
+async def forgot_submit(request: Request[Any, Any, Any], state: State, db_session: AsyncSession, data: Form) -> Template:
+    email = str(data.get("email", "")).strip().lower()
+    address = _client_address(request)
+    if await state.throttle.blocked_for(email, address):
+        return Template("password_forgot.html", context={"errors": {"email": "Trop de demandes. Réessayez plus tard."}, "sent": False, "email": email}, status_code=429)
+    await state.throttle.failed(f"reset:{email}", address)  # reset requests are throttled like failures
+    user = await services.find_user_by_email(db_session, email) if email else None
+    if user is not None and user.is_active:
+        token = await services.create_password_reset(db_session, user)
+        link = f"{state.settings.base_url}/reinitialiser/{token}"
+        await db_session.commit()
+        await request.app.state.jobs.enqueue(
+            "send_email",
+            to=user.email,
+            subject="Centrale : réinitialisation de votre mot de passe",
+            body=(
+                "Bonjour,\n\nPour choisir un nouveau mot de passe, ouvrez ce lien (valable 2 heures) :\n"
+                f"{link}\n\nSi vous n'êtes pas à l'origine de cette demande, ignorez ce message.\n"
+            ),
+        )
+    # Same answer whether or not the account exists.
+    return Template("password_forgot.html", context={"errors": {}, "sent": True, "email": email})
+
+
+@get("/reinitialiser/{token:str}", include_in_schema=False)
+async def reset_page(token: str) -> Template:
+    return Template("password_reset.html", context={"errors": {}, "token": token, "done": False})
+
+
+@post("/reinitialiser/{token:str}", include_in_schema=False)
+async def reset_submit(token: str, db_session: AsyncSession, data: Form) -> Template:
+    password = str(data.get("password", ""))
+    confirm = str(data.get("password_confirm", ""))
+    if password != confirm:
+        return Template("password_reset.html", context={"errors": {"password_confirm": "Les deux mots de passe diffèrent."}, "token": token, "done": False}, status_code=400)
+    try:
+        await services.consume_password_reset(db_session, token, password)
+    except ValidationFailed as exc:
+        return Template("password_reset.html", context={"errors": exc.errors, "token": token, "done": False}, status_code=400)
+    return Template("password_reset.html", context={"errors": {}, "token": "", "done": True})
+
+
+from app.oidc import handlers as oidc_handlers  # noqa: E402
+from tenants.portal import handlers as tenant_pages  # noqa: E402
+
+portal_handlers = [
+    Router(
+        path="/",
+        route_handlers=[
+            home, login_page, login_submit, logout, forgot_page, forgot_submit, reset_page, reset_submit,
+            *tenant_pages, *oidc_handlers,
+        ],
+        include_in_schema=False,
+    )
+]

@@ -1,0 +1,7 @@
+"""Tenant and coordinator portal pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+handlers: list[Any] = []

@@ -1,0 +1,624 @@
+"""Workflows on centrals, beneficiaries, sites, users and tokens.
+
+Plain async functions named for the action; portals, API and CLI all call these.
+Every function validates its whole input first and raises ``ValidationFailed``
+with French messages per field before writing anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit import AuditEvent
+from app.db import unscoped, utcnow
+from app.errors import NotFound, ValidationFailed
+from app.security import hash_password, hash_token, new_token, password_problem
+from tenants.models import (
+    TENANT_ROLES,
+    ApiToken,
+    Central,
+    CentralMembership,
+    FrameworkAgreement,
+    Membership,
+    PasswordResetToken,
+    Role,
+    Site,
+    Subscription,
+    Tenant,
+    User,
+)
+from tenants.territories import TERRITORIES
+
+__all__ = [
+    "access_site",
+    "create_api_token",
+    "create_central",
+    "create_site",
+    "create_tenant",
+    "create_user",
+    "delete_site",
+    "get_tenant",
+    "list_audit_events",
+    "list_sites",
+    "list_tenant_members",
+    "add_member",
+    "remove_member",
+    "update_member",
+    "revoke_api_token",
+    "search_tenants",
+    "tenant_ids_of_central",
+    "update_site",
+    "update_tenant",
+]
+
+# --------------------------------------------------------------------------- validation helpers
+
+
+def _clean(data: dict[str, Any], key: str, *, max_len: int = 200) -> str:
+    value = data.get(key)
+    return "" if value is None else str(value).strip()[:max_len]
+
+
+def _check_identifiers(data: dict[str, Any], errors: dict[str, str]) -> tuple[str | None, str | None]:
+    from tenants.identifiers import InvalidIdentifier, validate_finess, validate_siret
+
+    siret = _clean(data, "siret") or None
+    finess = _clean(data, "finess") or None
+    if siret:
+        try:
+            siret = validate_siret(siret)
+        except InvalidIdentifier as exc:
+            errors["siret"] = str(exc)
+    if finess:
+        try:
+            finess = validate_finess(finess)
+        except InvalidIdentifier as exc:
+            errors["finess"] = str(exc)
+    if not siret and not finess and "siret" not in errors and "finess" not in errors:
+        errors["siret"] = "Indiquez un SIRET ou un numéro FINESS."
+    return siret, finess
+
+
+def _check_insee(value: str, errors: dict[str, str], field: str = "insee_code", required: bool = False) -> str:
+    from tenants.identifiers import InvalidIdentifier, validate_insee_code
+
+    if not value:
+        if required:
+            errors[field] = "Le code commune INSEE est obligatoire."
+        return ""
+    try:
+        return validate_insee_code(value)
+    except InvalidIdentifier as exc:
+        errors[field] = str(exc)
+        return value
+
+
+def _check_email(value: str, errors: dict[str, str]) -> str:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(value, check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        errors["email"] = "Adresse électronique invalide."
+        return value
+
+
+def _check_role(value: str, errors: dict[str, str], allowed: Sequence[Role] = TENANT_ROLES) -> Role | None:
+    try:
+        role = Role(value)
+    except ValueError:
+        role = None
+    if role is None or role not in allowed:
+        errors["role"] = "Profil inconnu (attendu : " + ", ".join(r.value for r in allowed) + ")."
+        return None
+    return role
+
+
+# --------------------------------------------------------------------------- centrals & agreements
+
+
+async def create_central(session: AsyncSession, *, code: str, name: str, kind: str = "centrale") -> Central:
+    central = Central(code=code.upper(), name=name, kind=kind)
+    session.add(central)
+    await session.flush()
+    return central
+
+
+async def get_central_by_code(session: AsyncSession, code: str) -> Central:
+    central = await session.scalar(select(Central).where(Central.code == code.upper()))
+    if central is None:
+        raise NotFound(f"centrale {code}")
+    return central
+
+
+async def tenant_ids_of_central(session: AsyncSession, central_id: uuid.UUID) -> list[uuid.UUID]:
+    """The beneficiaries a coordinator sees: those subscribed to the central's agreements."""
+    rows = await session.scalars(
+        select(Subscription.tenant_id)
+        .join(FrameworkAgreement, FrameworkAgreement.id == Subscription.agreement_id)
+        .where(FrameworkAgreement.central_id == central_id)
+        .distinct()
+    )
+    direct = await session.scalars(select(Tenant.id).where(Tenant.central_id == central_id))
+    return sorted(set(rows) | set(direct))
+
+
+# --------------------------------------------------------------------------- tenants
+
+
+async def create_tenant(
+    session: AsyncSession, data: dict[str, Any], *, central: Central | None = None
+) -> Tenant:
+    errors: dict[str, str] = {}
+    name = _clean(data, "name")
+    if not name:
+        errors["name"] = "La raison sociale est obligatoire."
+    siret, finess = _check_identifiers(data, errors)
+    territory = _clean(data, "territory") or "metropole"
+    if territory not in TERRITORIES:
+        errors["territory"] = "Territoire inconnu."
+    insee = _check_insee(_clean(data, "insee_code"), errors)
+    postal = _clean(data, "postal_code")
+    if postal and not (len(postal) == 5 and postal.isdigit()):
+        errors["postal_code"] = "Le code postal doit comporter 5 chiffres."
+    if siret and "siret" not in errors and await session.scalar(select(Tenant.id).where(Tenant.siret == siret)):
+        errors["siret"] = "Un bénéficiaire avec ce SIRET existe déjà."
+    if finess and "finess" not in errors and await session.scalar(select(Tenant.id).where(Tenant.finess == finess)):
+        errors["finess"] = "Un bénéficiaire avec ce FINESS existe déjà."
+    if errors:
+        raise ValidationFailed(errors)
+    tenant = Tenant(
+        name=name,
+        siret=siret,
+        finess=finess,
+        territory=territory,
+        insee_code=insee,
+        postal_code=postal,
+        address=_clean(data, "address", max_len=300),
+        city=_clean(data, "city", max_len=120),
+        region=_clean(data, "region", max_len=120) or _region_of(insee),
+        central_id=central.id if central else None,
+    )
+    session.add(tenant)
+    await session.flush()
+    if central is not None:
+        agreements = await session.scalars(select(FrameworkAgreement).where(FrameworkAgreement.central_id == central.id))
+        for agreement in agreements:
+            session.add(Subscription(tenant_id=tenant.id, agreement_id=agreement.id, since=dt.date.today()))
+        await session.flush()
+    return tenant
+
+
+def _region_of(insee: str) -> str:
+    if not insee:
+        return ""
+    try:
+        from tenants.identifiers import get_commune
+
+        commune = get_commune(insee)
+        return getattr(commune, "region_name", "") or getattr(commune, "region", "") or ""
+    except Exception:  # noqa: BLE001 - region is a convenience, never a reason to fail
+        return ""
+
+
+TENANT_EDITABLE = ("name", "address", "postal_code", "city", "insee_code", "region", "territory")
+
+
+async def update_tenant(session: AsyncSession, tenant: Tenant, data: dict[str, Any]) -> Tenant:
+    errors: dict[str, str] = {}
+    changes: dict[str, Any] = {}
+    for key in TENANT_EDITABLE:
+        if key in data:
+            changes[key] = _clean(data, key, max_len=300)
+    if "name" in changes and not changes["name"]:
+        errors["name"] = "La raison sociale est obligatoire."
+    if "territory" in changes and changes["territory"] not in TERRITORIES:
+        errors["territory"] = "Territoire inconnu."
+    if changes.get("insee_code"):
+        changes["insee_code"] = _check_insee(changes["insee_code"], errors)
+    if changes.get("postal_code") and not (len(changes["postal_code"]) == 5 and changes["postal_code"].isdigit()):
+        errors["postal_code"] = "Le code postal doit comporter 5 chiffres."
+    if "siret" in data or "finess" in data:
+        merged = {"siret": data.get("siret", tenant.siret), "finess": data.get("finess", tenant.finess)}
+        siret, finess = _check_identifiers(merged, errors)
+        for key, value in (("siret", siret), ("finess", finess)):
+            if value and value != getattr(tenant, key) and key not in errors:
+                clash = await session.scalar(select(Tenant.id).where(getattr(Tenant, key) == value, Tenant.id != tenant.id))
+                if clash:
+                    errors[key] = f"Un bénéficiaire avec ce {key.upper()} existe déjà."
+        changes["siret"], changes["finess"] = siret, finess
+    if errors:
+        raise ValidationFailed(errors)
+    for key, value in changes.items():
+        setattr(tenant, key, value)
+    await session.flush()
+    return tenant
+
+
+async def get_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant:
+    tenant = await session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound("bénéficiaire")
+    return tenant
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+async def search_tenants(
+    session: AsyncSession, tenant_ids: Sequence[uuid.UUID], *, q: str = "", page: int = 1, per_page: int = 20
+) -> Page:
+    """Server-side search and pagination over the beneficiaries a coordinator may see."""
+    stmt = select(Tenant).where(Tenant.id.in_(list(tenant_ids)))
+    if q:
+        like = f"%{q.strip().lower()}%"
+        stmt = stmt.where(
+            or_(func.lower(Tenant.name).like(like), Tenant.siret.like(like), Tenant.finess.like(like), func.lower(Tenant.city).like(like))
+        )
+    total = await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    page = max(1, page)
+    rows = await session.scalars(stmt.order_by(Tenant.name).offset((page - 1) * per_page).limit(per_page))
+    return Page(list(rows), total, page, per_page)
+
+
+# --------------------------------------------------------------------------- sites
+
+SITE_FIELDS = ("name", "address", "postal_code", "city", "insee_code", "building_code", "latitude", "longitude", "notes")
+
+
+def _site_values(data: dict[str, Any], errors: dict[str, str], *, partial: bool) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key in SITE_FIELDS:
+        if key in data or not partial:
+            values[key] = _clean(data, key, max_len=1000 if key == "notes" else 300)
+    if "name" in values and not values["name"]:
+        errors["name"] = "Le nom du site est obligatoire."
+    if "insee_code" in values:
+        values["insee_code"] = _check_insee(values["insee_code"], errors, required=True)
+    if values.get("postal_code") and not (len(values["postal_code"]) == 5 and values["postal_code"].isdigit()):
+        errors["postal_code"] = "Le code postal doit comporter 5 chiffres."
+    if "building_code" in values:
+        code = values["building_code"] or "0001"
+        if not (len(code) == 4 and code.isalnum() and code.isascii()):
+            errors["building_code"] = "Le code bâtiment comporte 4 caractères alphanumériques (CCTP 5-5-1)."
+        values["building_code"] = code.upper()
+    for key, low, high in (("latitude", -90, 90), ("longitude", -180, 180)):
+        if key in values:
+            raw = values[key]
+            if raw in ("", None):
+                values[key] = None
+                continue
+            try:
+                number = float(str(raw).replace(",", "."))
+            except ValueError:
+                errors[key] = "Coordonnée invalide (nombre décimal attendu)."
+                continue
+            if not low <= number <= high:
+                errors[key] = f"Coordonnée hors limites ({low} à {high})."
+            values[key] = number
+    return values
+
+
+async def _site_name_taken(session: AsyncSession, tenant_id: uuid.UUID, name: str, except_id: uuid.UUID | None = None) -> bool:
+    stmt = select(Site.id).where(Site.tenant_id == tenant_id, func.lower(Site.name) == name.lower())
+    if except_id:
+        stmt = stmt.where(Site.id != except_id)
+    return await session.scalar(stmt) is not None
+
+
+async def create_site(session: AsyncSession, tenant_id: uuid.UUID, data: dict[str, Any]) -> Site:
+    errors: dict[str, str] = {}
+    values = _site_values(data, errors, partial=False)
+    if "name" not in errors and await _site_name_taken(session, tenant_id, values["name"]):
+        errors["name"] = "Un site porte déjà ce nom."
+    if errors:
+        raise ValidationFailed(errors)
+    site = Site(tenant_id=tenant_id, **values)
+    session.add(site)
+    await session.flush()
+    return site
+
+
+async def list_sites(session: AsyncSession, tenant_id: uuid.UUID) -> list[Site]:
+    return list(await session.scalars(select(Site).where(Site.tenant_id == tenant_id).order_by(Site.name)))
+
+
+async def access_site(session: AsyncSession, tenant_id: uuid.UUID, site_id: uuid.UUID) -> Site:
+    site = await session.get(Site, (tenant_id, site_id))
+    if site is None:
+        raise NotFound("site")
+    return site
+
+
+async def update_site(session: AsyncSession, site: Site, data: dict[str, Any]) -> Site:
+    errors: dict[str, str] = {}
+    values = _site_values(data, errors, partial=True)
+    if values.get("name") and "name" not in errors and await _site_name_taken(session, site.tenant_id, values["name"], site.id):
+        errors["name"] = "Un site porte déjà ce nom."
+    if errors:
+        raise ValidationFailed(errors)
+    for key, value in values.items():
+        setattr(site, key, value)
+    await session.flush()
+    return site
+
+
+async def delete_site(session: AsyncSession, site: Site) -> None:
+    await session.delete(site)
+    await session.flush()
+
+
+# --------------------------------------------------------------------------- users & memberships
+
+
+async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+async def create_user(
+    session: AsyncSession,
+    *,
+    email: str,
+    full_name: str = "",
+    password: str | None = None,
+    role: str | None = None,
+    tenant_id: uuid.UUID | None = None,
+    central: Central | None = None,
+) -> User:
+    """Create a platform account, with a role in a tenant or as a central's coordinator."""
+    errors: dict[str, str] = {}
+    email = _check_email(email.strip(), errors)
+    if "email" not in errors and await find_user_by_email(session, email):
+        errors["email"] = "Un compte existe déjà avec cette adresse."
+    if password is not None:
+        problem = password_problem(password)
+        if problem:
+            errors["password"] = problem
+    parsed_role: Role | None = None
+    if role is not None:
+        allowed = (Role.COORDINATOR,) if central is not None else TENANT_ROLES
+        parsed_role = _check_role(role, errors, allowed)
+        if parsed_role is not None and central is None and tenant_id is None:
+            errors["tenant"] = "Précisez le bénéficiaire (--tenant) ou la centrale (--central)."
+    if errors:
+        raise ValidationFailed(errors)
+    user = User(email=email, full_name=full_name.strip(), password_hash=hash_password(password) if password else None)
+    session.add(user)
+    await session.flush()
+    if parsed_role is Role.COORDINATOR and central is not None:
+        session.add(CentralMembership(central_id=central.id, user_id=user.id, role=Role.COORDINATOR.value))
+    elif parsed_role is not None and tenant_id is not None:
+        session.add(Membership(tenant_id=tenant_id, user_id=user.id, role=parsed_role.value))
+    await session.flush()
+    return user
+
+
+async def list_tenant_members(session: AsyncSession, tenant_id: uuid.UUID) -> list[Membership]:
+    rows = await session.scalars(
+        select(Membership).join(User).where(Membership.tenant_id == tenant_id).order_by(User.email)
+    )
+    return list(rows)
+
+
+async def access_member(session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID) -> Membership:
+    membership = await session.scalar(
+        select(Membership).where(Membership.tenant_id == tenant_id, Membership.user_id == user_id)
+    )
+    if membership is None:
+        raise NotFound("utilisateur")
+    return membership
+
+
+async def add_member(
+    session: AsyncSession, tenant_id: uuid.UUID, data: dict[str, Any]
+) -> Membership:
+    """Give a user a role in the tenant, creating the account when the address is new."""
+    errors: dict[str, str] = {}
+    email = _check_email(_clean(data, "email", max_len=320), errors)
+    role = _check_role(_clean(data, "role"), errors)
+    password = data.get("password") or None
+    if password:
+        problem = password_problem(password)
+        if problem:
+            errors["password"] = problem
+    user = None if "email" in errors else await find_user_by_email(session, email)
+    if user is not None:
+        existing = await session.scalar(
+            select(Membership.id).where(Membership.tenant_id == tenant_id, Membership.user_id == user.id)
+        )
+        if existing:
+            errors["email"] = "Cet utilisateur est déjà membre de ce bénéficiaire."
+    if errors:
+        raise ValidationFailed(errors)
+    assert role is not None
+    if user is None:
+        user = User(
+            email=email,
+            full_name=_clean(data, "full_name"),
+            password_hash=hash_password(password) if password else None,
+        )
+        session.add(user)
+        await session.flush()
+    membership = Membership(tenant_id=tenant_id, user_id=user.id, role=role.value)
+    session.add(membership)
+    await session.flush()
+    return membership
+
+
+async def update_member(session: AsyncSession, membership: Membership, data: dict[str, Any]) -> Membership:
+    errors: dict[str, str] = {}
+    role = _check_role(_clean(data, "role"), errors) if "role" in data else None
+    if errors:
+        raise ValidationFailed(errors)
+    if role is not None:
+        if membership.role == Role.ADMIN and role != Role.ADMIN:
+            await _keep_one_admin(session, membership)
+        membership.role = role.value
+    if "full_name" in data:
+        membership.user.full_name = _clean(data, "full_name")
+    await session.flush()
+    return membership
+
+
+async def _keep_one_admin(session: AsyncSession, membership: Membership) -> None:
+    admins = await session.scalar(
+        select(func.count()).select_from(Membership).where(
+            Membership.tenant_id == membership.tenant_id, Membership.role == Role.ADMIN.value
+        )
+    )
+    if (admins or 0) <= 1:
+        raise ValidationFailed({"role": "Le bénéficiaire doit garder au moins un administrateur."})
+
+
+async def remove_member(session: AsyncSession, membership: Membership) -> None:
+    if membership.role == Role.ADMIN:
+        await _keep_one_admin(session, membership)
+    await session.delete(membership)
+    await session.flush()
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+async def create_api_token(session: AsyncSession, user: User, *, name: str = "", days: int | None = None) -> tuple[ApiToken, str]:
+    """Returns the row and the token in clear: shown once, only its hash is kept."""
+    token, lookup, digest = new_token("ctr")
+    row = ApiToken(
+        user_id=user.id,
+        name=name[:100],
+        prefix=lookup,
+        token_hash=digest,
+        expires_at=utcnow() + dt.timedelta(days=days) if days else None,
+    )
+    session.add(row)
+    await session.flush()
+    return row, token
+
+
+async def revoke_api_token(session: AsyncSession, user_id: uuid.UUID, token_id: uuid.UUID) -> ApiToken:
+    row = await session.scalar(select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user_id))
+    if row is None:
+        raise NotFound("jeton")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        await session.flush()
+    return row
+
+
+async def user_for_token(session: AsyncSession, token: str) -> User | None:
+    row = await session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    now = utcnow()
+    if row is None or row.revoked_at is not None or (row.expires_at and row.expires_at < now):
+        return None
+    user = await session.get(User, row.user_id)
+    return user if user and user.is_active else None
+
+
+async def create_password_reset(session: AsyncSession, user: User, *, hours: int = 2) -> str:
+    token, _lookup, digest = new_token("rst")
+    session.add(PasswordResetToken(user_id=user.id, token_hash=digest, expires_at=utcnow() + dt.timedelta(hours=hours)))
+    await session.flush()
+    return token
+
+
+async def consume_password_reset(session: AsyncSession, token: str, new_password: str) -> User:
+    row = await session.scalar(select(PasswordResetToken).where(PasswordResetToken.token_hash == hash_token(token)))
+    if row is None or row.used_at is not None or row.expires_at < utcnow():
+        raise ValidationFailed({"token": "Ce lien de réinitialisation est invalide ou expiré."})
+    problem = password_problem(new_password)
+    if problem:
+        raise ValidationFailed({"password": problem})
+    user = await session.get(User, row.user_id)
+    if user is None:
+        raise ValidationFailed({"token": "Ce lien de réinitialisation est invalide ou expiré."})
+    user.password_hash = hash_password(new_password)
+    row.used_at = utcnow()
+    await session.flush()
+    return user
+
+
+# --------------------------------------------------------------------------- audit
+
+
+async def list_audit_events(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    *,
+    entity: str = "",
+    action: str = "",
+    actor: str = "",
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> Page:
+    stmt = select(AuditEvent).where(AuditEvent.tenant_id == tenant_id)
+    if entity:
+        stmt = stmt.where(AuditEvent.entity == entity)
+    if action:
+        stmt = stmt.where(AuditEvent.action == action)
+    if actor:
+        stmt = stmt.where(func.lower(AuditEvent.actor_label).like(f"%{actor.lower()}%"))
+    if since:
+        stmt = stmt.where(AuditEvent.at >= since)
+    if until:
+        stmt = stmt.where(AuditEvent.at < until)
+    total = await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    page = max(1, page)
+    rows = await session.scalars(stmt.order_by(AuditEvent.at.desc()).offset((page - 1) * per_page).limit(per_page))
+    return Page(list(rows), total, page, per_page)
+
+
+# --------------------------------------------------------------------------- identity
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is calling: the user and every role they hold, loaded once per request."""
+
+    user_id: uuid.UUID
+    email: str
+    full_name: str
+    tenant_roles: dict[uuid.UUID, str]
+    central_ids: frozenset[uuid.UUID]
+    via_token: bool = False
+
+    @property
+    def actor(self) -> dict[str, Any]:
+        return {"user_id": self.user_id, "label": self.email + (" (API)" if self.via_token else "")}
+
+    @property
+    def is_coordinator(self) -> bool:
+        return bool(self.central_ids)
+
+
+async def load_identity(session: AsyncSession, user: User, *, via_token: bool = False) -> Identity:
+    with unscoped(session):
+        memberships = await session.execute(
+            select(Membership.tenant_id, Membership.role).where(Membership.user_id == user.id)
+        )
+        centrals = await session.scalars(select(CentralMembership.central_id).where(CentralMembership.user_id == user.id))
+        return Identity(
+            user_id=user.id,
+            email=user.email,
+            full_name=user.full_name,
+            tenant_roles={tid: role for tid, role in memberships},
+            central_ids=frozenset(centrals),
+            via_token=via_token,
+        )

@@ -1,0 +1,234 @@
+"""Shared fixtures: databases (SQLite and real PostgreSQL), the app, logged-in clients.
+
+Databases are migrated once per test session into a template, then every test gets
+its own copy (a file copy for SQLite, ``CREATE DATABASE ... TEMPLATE`` on
+PostgreSQL): tests are isolated and the app under test opens its own connections
+exactly as in production.
+
+In CI (``CI=true``) an unreachable PostgreSQL or Redis is a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import socket
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.stores.memory import MemoryStore
+from litestar.testing import AsyncTestClient
+
+from app.db import Database
+from app.settings import Settings
+
+PG_HOST = os.environ.get("CENTRALE_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("CENTRALE_TEST_PG_PORT", "5432"))
+REDIS_URL = os.environ.get("CENTRALE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+APP_ROLE = "centrale_app"
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    if _reachable(host, port):
+        return
+    if IN_CI:
+        pytest.fail(f"{name} unreachable at {host}:{port} (CI=true: a missing service is a failure)")
+    pytest.skip(f"{name} unreachable at {host}:{port}")
+
+
+# --------------------------------------------------------------------------- settings & databases
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    base = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'centrale.db'}",
+        secret_key="test-secret-key-not-for-production-0123456789",
+        var_dir=tmp_path,
+        login_max_failures=5,
+    )
+    return replace(base, **overrides)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from app.migrate import upgrade
+
+    path = tmp_path_factory.mktemp("tpl") / "template.db"
+    upgrade(make_settings(path.parent, database_url=f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@dataclass
+class PgServer:
+    admin_dsn: str  # superuser, owns the tables
+    template: str
+
+    def url(self, db: str, user: str) -> str:
+        return f"postgresql+asyncpg://{user}@{PG_HOST}:{PG_PORT}/{db}"
+
+    def psql(self, sql: str, db: str = "postgres") -> str:
+        out = subprocess.run(
+            ["psql", "-h", PG_HOST, "-p", str(PG_PORT), "-U", "postgres", "-d", db, "-v", "ON_ERROR_STOP=1", "-Atc", sql],
+            check=True, capture_output=True, text=True,
+        )
+        return out.stdout.strip()
+
+    def create_db(self) -> str:
+        name = f"centrale_t_{uuid.uuid4().hex[:12]}"
+        self.psql(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        return name
+
+    def drop_db(self, name: str) -> None:
+        self.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    require_service("PostgreSQL", PG_HOST, PG_PORT)
+    from app.migrate import upgrade
+
+    server = PgServer(admin_dsn=f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/postgres", template=f"centrale_tpl_{os.getpid()}")
+    server.psql(f'DROP DATABASE IF EXISTS "{server.template}" WITH (FORCE)')
+    server.psql(f'CREATE DATABASE "{server.template}"')
+    settings = Settings(
+        database_url=server.url(server.template, APP_ROLE),
+        database_admin_url=server.url(server.template, "postgres"),
+        secret_key="x" * 40,
+    )
+    upgrade(settings)
+    yield server
+    server.psql(f'DROP DATABASE IF EXISTS "{server.template}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Settings]:
+    """Settings on a fresh, migrated database of the parametrised backend."""
+    if backend == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        shutil.copy(template, tmp_path / "centrale.db")
+        yield make_settings(tmp_path)
+        return
+    server: PgServer = request.getfixturevalue("pg_server")
+    name = server.create_db()
+    try:
+        yield make_settings(
+            tmp_path,
+            database_url=server.url(name, APP_ROLE),
+            database_admin_url=server.url(name, "postgres"),
+        )
+    finally:
+        server.drop_db(name)
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    database = Database(settings.database_url, pool_size=2)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def admin_db(settings: Settings) -> AsyncIterator[Database]:
+    """The table owner's connection (PostgreSQL superuser): for checks that must bypass the app role."""
+    database = Database(settings.admin_url, pool_size=1)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def demo(settings: Settings, db: Database) -> dict[str, Any]:
+    from app.demo import load_demo
+
+    return await load_demo(settings, db)
+
+
+# --------------------------------------------------------------------------- the app
+
+
+@pytest.fixture
+def app(settings: Settings, db: Database) -> Litestar:
+    from app.web import create_app
+
+    store = MemoryStore()
+    return create_app(settings, db=db, stores={"sessions": store, "throttle": MemoryStore()})
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as c:
+        yield c
+
+
+CSRF_RE = re.compile(r'name="_csrf_token" value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+async def login(client: AsyncTestClient[Any], email: str, password: str | None = None) -> Any:
+    from app.demo import DEMO_PASSWORD
+
+    page = await client.get("/connexion")
+    token = csrf_from(page.text)
+    return await client.post(
+        "/connexion",
+        data={"email": email, "password": password or DEMO_PASSWORD, "_csrf_token": token},
+        follow_redirects=False,
+    )
+
+
+async def form_post(client: AsyncTestClient[Any], page_url: str, action: str, data: dict[str, Any]) -> Any:
+    """Load a page, take its CSRF token, post a form as a browser would."""
+    page = await client.get(page_url)
+    assert page.status_code == 200, page.text[:500]
+    return await client.post(action, data={**data, "_csrf_token": csrf_from(page.text)}, follow_redirects=False)
+
+
+@pytest.fixture
+async def api_token(settings: Settings, db: Database):  # type: ignore[no-untyped-def]
+    """Factory: a bearer token for a demo account."""
+    from tenants import services
+
+    async def make(email: str) -> dict[str, str]:
+        async with db.transaction(actor={"user_id": None, "label": "test"}) as session:
+            user = await services.find_user_by_email(session, email)
+            assert user is not None, email
+            _row, token = await services.create_api_token(session, user, name="test")
+        return {"Authorization": f"Bearer {token}"}
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    require_service("Redis", "127.0.0.1", 6379)
+    return REDIS_URL
+
+
+def run(coro: Any) -> Any:
+    return asyncio.get_event_loop().run_until_complete(coro)
