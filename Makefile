@@ -1,0 +1,54 @@
+# Centrale — the two commands: `make run` and `make test` (see README.md).
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: install run test test-fast bench lint lock browser node clean
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP)
+
+## Installs, migrates the embedded SQLite database, loads the demo, starts everything.
+run: install
+	@mkdir -p var
+	$(BIN)/centrale db upgrade
+	$(BIN)/centrale demo load
+	$(BIN)/centrale serve
+
+## Installs (with Debian's Chromium for the browser tests) and runs every test.
+test: install browser node
+	$(BIN)/pytest -q
+
+test-fast: install
+	$(BIN)/pytest -q -m "not browser"
+
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || { echo "chromium could not be installed"; exit 1; }; }
+
+node:
+	@if [ -f tests/node/package.json ]; then cd tests/node && npm ci --silent --no-audit --no-fund; fi
+
+bench: install
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+lint: install
+	$(BIN)/ruff check .
+
+## Re-resolves the lock file from pyproject.toml.
+lock:
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
+
+clean:
+	rm -rf $(VENV) var .pytest_cache
