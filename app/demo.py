@@ -15,11 +15,19 @@ from stdnum import luhn
 from app.db import Database, unscoped
 from app.settings import Settings
 from tenants import services
-from tenants.models import Central, CentralMembership, FrameworkAgreement, Membership, Subscription, Tenant, User
+from tenants.models import (
+    Central,
+    CentralMembership,
+    FrameworkAgreement,
+    Membership,
+    Subscription,
+    Tenant,
+    User,
+)
 
 __all__ = ["DEMO_PASSWORD", "DEMO_USERS", "load_demo"]
 
-DEMO_PASSWORD = "Centrale-demo-2026"
+DEMO_PASSWORD = "Centrale-demo-2026"  # noqa: S105 - public demo password, documented in the README
 
 
 def _with_key(digits: str) -> str:
