@@ -1,0 +1,31 @@
+"""A bare websockets echo server: the floor the ingress is compared with."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+
+from websockets.asyncio.server import serve
+
+
+async def echo(ws) -> None:  # type: ignore[no-untyped-def]
+    async for message in ws:
+        await ws.send(message)
+
+
+async def main(host: str, port: int) -> None:
+    async with serve(echo, host, port, subprotocols=["ocpp1.6"], max_queue=None, compression=None, ping_interval=None):
+        await asyncio.Future()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9100)
+    a = parser.parse_args()
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
+    asyncio.run(main(a.host, a.port))

@@ -1,0 +1,238 @@
+"""OCPP 1.6J load generator: plain ``websockets`` clients, none of the server's code.
+
+Run in its own process against an ingress (or a bare echo server, for the ratio):
+
+    python bench/ocpp_loadgen.py --url ws://127.0.0.1:9000/ocpp --stations 10000 \
+        --password secret --prefix BENCH --rate 5000 --duration 30 --json
+
+Phase 1 (boot storm): every station connects, sends BootNotification then
+StatusNotification, and waits for both answers. Phase 2 (sustained): a mix of
+Heartbeat, StatusNotification and MeterValues at ``--rate`` messages per second in
+total, spread over the stations; each call's latency is the time from send to its
+CallResult. Prints stations connected, boot-storm time, sustained rate, p50/p99 per
+message type and errors (CallErrors, timeouts, refused connections).
+
+Against an echo server every frame comes back as is; the generator then counts the
+echo as the answer (same unique id), which measures the client and network floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import itertools
+import json
+import random
+import statistics
+import sys
+import time
+from collections import defaultdict
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import connect
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Station:
+    def __init__(self, gen: LoadGen, charge_box_id: str) -> None:
+        self.gen = gen
+        self.id = charge_box_id
+        self.ws: Any = None
+        self.pending: dict[str, tuple[str, float, asyncio.Future[Any] | None]] = {}
+        self.counter = itertools.count(1)
+        self.reader: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        headers = {}
+        if self.gen.password:
+            token = base64.b64encode(f"{self.id}:{self.gen.password}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        self.ws = await connect(
+            f"{self.gen.url}/{self.id}", subprotocols=["ocpp1.6"], additional_headers=headers,
+            open_timeout=60, ping_interval=None, max_queue=None, compression=None,
+        )
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.ws:
+                msg = json.loads(raw)
+                if msg[0] == 2:  # a call from the server (e.g. TriggerMessage): answer empty
+                    await self.ws.send(json.dumps([3, msg[1], {}]))
+                    continue
+                entry = self.pending.pop(msg[1], None)
+                if entry is None:
+                    continue
+                action, sent, fut = entry
+                self.gen.record(action, time.perf_counter() - sent, ok=msg[0] in (3, 2) or (msg[0] == 2 and self.gen.echo))
+                if msg[0] == 4:
+                    self.gen.errors[f"CallError {action}: {msg[2]}"] += 1
+                if fut is not None and not fut.done():
+                    fut.set_result(msg)
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            for _action, _sent, fut in self.pending.values():
+                if fut is not None and not fut.done():
+                    fut.set_exception(ConnectionError("closed"))
+
+    async def fire(self, action: str, payload: dict[str, Any]) -> None:
+        """Send without waiting: the reader records the latency when the answer comes."""
+        uid = f"{self.id}-{next(self.counter)}"
+        self.pending[uid] = (action, time.perf_counter(), None)
+        await self.ws.send(json.dumps([2, uid, action, payload]))
+
+    async def call(self, action: str, payload: dict[str, Any], timeout: float = 30.0) -> Any:
+        uid = f"{self.id}-{next(self.counter)}"
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.pending[uid] = (action, time.perf_counter(), fut)
+        await self.ws.send(json.dumps([2, uid, action, payload]))
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except (TimeoutError, ConnectionError) as exc:
+            self.pending.pop(uid, None)
+            self.gen.errors[f"{type(exc).__name__} {action}"] += 1
+            return None
+
+
+class LoadGen:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.url = args.url.rstrip("/")
+        self.password = args.password
+        self.echo = args.echo
+        self.latencies: dict[str, list[float]] = defaultdict(list)
+        self.errors: dict[str, int] = defaultdict(int)
+        self.answered = 0
+        self.args = args
+
+    def record(self, action: str, seconds: float, ok: bool) -> None:
+        self.latencies[action].append(seconds)
+        self.answered += 1
+
+    async def run(self) -> dict[str, Any]:
+        args = self.args
+        stations = [Station(self, f"{args.prefix}{i:05d}") for i in range(args.stations)]
+        sem = asyncio.Semaphore(args.connect_concurrency)
+
+        async def boot(st: Station) -> bool:
+            async with sem:
+                try:
+                    await st.open()
+                except Exception as exc:  # noqa: BLE001
+                    self.errors[f"connect: {type(exc).__name__}"] += 1
+                    return False
+            res = await st.call("BootNotification", {"chargePointVendor": "Bench", "chargePointModel": "LG-1",
+                                                     "chargePointSerialNumber": st.id})
+            if res is None:
+                return False
+            res = await st.call("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available",
+                                                       "timestamp": now_iso()})
+            return res is not None
+
+        t0 = time.perf_counter()
+        booted = await asyncio.gather(*(boot(st) for st in stations))
+        boot_seconds = time.perf_counter() - t0
+        live = [st for st, ok in zip(stations, booted, strict=True) if ok]
+        boot_latencies = {k: list(v) for k, v in self.latencies.items()}
+        self.latencies.clear()
+        self.answered = 0
+
+        # Sustained mixed traffic: ticks of 10 ms, each sending rate/100 calls without
+        # waiting (the readers time the answers); unanswered calls count as lost.
+        sent = 0
+        meter: dict[str, int] = defaultdict(int)
+        t1 = time.perf_counter()
+        deadline = t1 + args.duration
+        per_tick = args.rate / 100.0
+        carry = 0.0
+        rnd = random.Random(7)
+        while live and time.perf_counter() < deadline:
+            tick_start = time.perf_counter()
+            stamp = now_iso()
+            carry += per_tick
+            n, carry = int(carry), carry - int(carry)
+            for _ in range(n):
+                st = live[sent % len(live)]
+                kind = rnd.random()
+                try:
+                    if kind < 0.2:
+                        await st.fire("Heartbeat", {})
+                    elif kind < 0.4:
+                        await st.fire("StatusNotification", {"connectorId": 1, "errorCode": "NoError",
+                                      "status": rnd.choice(["Available", "Preparing", "Charging"]), "timestamp": stamp})
+                    else:
+                        meter[st.id] += rnd.randint(10, 200)
+                        await st.fire("MeterValues", {"connectorId": 1, "meterValue": [{"timestamp": stamp, "sampledValue": [
+                            {"value": str(meter[st.id]), "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+                            {"value": str(rnd.randint(1000, 7000)), "measurand": "Power.Active.Import", "unit": "W"}]}]})
+                except websockets.ConnectionClosed:
+                    self.errors["send on closed connection"] += 1
+                sent += 1
+            await asyncio.sleep(max(0.0, 0.01 - (time.perf_counter() - tick_start)))
+        send_seconds = time.perf_counter() - t1
+        wait_until = time.perf_counter() + 30
+        while any(st.pending for st in live) and time.perf_counter() < wait_until:
+            await asyncio.sleep(0.05)
+        lost = sum(len(st.pending) for st in live)
+        if lost:
+            self.errors["unanswered"] = lost
+        total_seconds = time.perf_counter() - t1
+        answered = sum(len(v) for v in self.latencies.values())
+        for st in stations:
+            if st.ws is not None:
+                with contextlib.suppress(Exception):
+                    await st.ws.close()
+        return {
+            "target": self.url,
+            "stations_requested": args.stations,
+            "stations_connected": len(live),
+            "boot_storm_seconds": round(boot_seconds, 2),
+            "boot_latency_ms": {k: _pcts(v) for k, v in boot_latencies.items()},
+            "sustained_sent": sent,
+            "sustained_answered": answered,
+            "sustained_msgs_per_s": round(answered / total_seconds, 1) if total_seconds else 0,
+            "offered_msgs_per_s": round(sent / send_seconds, 1) if send_seconds else 0,
+            "latency_ms": {k: _pcts(v) for k, v in self.latencies.items()},
+            "errors": dict(self.errors),
+        }
+
+
+def _pcts(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    ordered = sorted(values)
+    p = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
+    return {"n": len(values), "p50": round(p(0.5), 2), "p99": round(p(0.99), 2),
+            "mean": round(statistics.fmean(values) * 1000, 2)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", required=True, help="base URL, the station id is appended")
+    parser.add_argument("--stations", type=int, default=100)
+    parser.add_argument("--prefix", default="BENCH")
+    parser.add_argument("--password", default="")
+    parser.add_argument("--rate", type=float, default=1000.0, help="sustained messages per second, all stations")
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--connect-concurrency", type=int, default=500)
+    parser.add_argument("--echo", action="store_true", help="the target is an echo server")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
+    result = asyncio.run(LoadGen(args).run())
+    print(json.dumps(result, indent=None if args.json else 2))  # noqa: T201
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
