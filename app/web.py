@@ -142,6 +142,8 @@ def create_app(settings: Settings, *, db: Database | None = None, stores: dict[s
             redis_client = Redis.from_url(settings.redis_url)
             store: Any = RedisStore(redis_client, namespace="centrale")
         else:
+            # FileStore creates only the last directory of a namespaced path, never its parents.
+            (settings.var_dir / "store").mkdir(parents=True, exist_ok=True)
             store = FileStore(settings.var_dir / "store")
         stores = {"sessions": store.with_namespace("sessions") if hasattr(store, "with_namespace") else store,
                   "throttle": store.with_namespace("throttle") if hasattr(store, "with_namespace") else MemoryStore()}
