@@ -1,7 +1,313 @@
-"""API v1 resources: tenants, sites, users, audit events."""
+"""API v1 resources: tenants, sites, users, audit events, API tokens.
+
+Each handler resolves its tenant through ``tenant_ctx`` (a tenant the caller holds
+no role in is a 404), checks the same permission as the portal page
+(``ctx.require``), and calls ``tenants.services``. Errors are
+``application/problem+json``: 400 for an unreadable body or query, 403 for a
+profile that may not act, 404 for what is absent or another tenant's, 422 with
+``errors: {field: message}`` (French) for invalid data.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+import re
+import uuid
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
-handlers: list[Any] = []
+import msgspec
+from litestar import Request, Response, Router, delete, get, patch, post
+from litestar.exceptions import ClientException, HTTPException, ValidationException
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.deps import CentralContext, TenantContext, require_identity
+from tenants import services
+from tenants.schemas import (
+    AuditEventOut,
+    AuditPage,
+    MemberCreate,
+    MemberOut,
+    MemberPatch,
+    SiteCreate,
+    SiteOut,
+    SitePatch,
+    TenantCreate,
+    TenantOut,
+    TenantPage,
+    TenantPatch,
+    TokenCreate,
+    TokenCreated,
+    TokenOut,
+)
+
+__all__ = ["handlers"]
+
+TENANT = "/tenants/{tenant_id:uuid}"
+TAG_TENANTS, TAG_SITES, TAG_USERS, TAG_AUDIT, TAG_TOKENS = "Bénéficiaires", "Sites", "Utilisateurs", "Journal", "Jetons"
+PROBLEM = "application/problem+json"
+
+Page = Annotated[int, Parameter(ge=1, le=100_000, description="Numéro de page (1 pour la première)")]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _problem(request: Request[Any, Any, Any], status: int, title: str, **extra: Any) -> Response[Any]:
+    body = {"type": "about:blank", "title": title, "status": status, "instance": request.url.path, **extra}
+    return Response(body, status_code=status, media_type=PROBLEM)
+
+
+_MISSING = re.compile(r"missing required field `([^`]+)`")
+_UNKNOWN = re.compile(r"unknown field `([^`]+)`")
+_EXPECTED = re.compile(r"Expected `([^`]+)`")
+_TYPES = {"str": "texte", "int": "nombre entier", "float": "nombre", "bool": "booléen", "object": "objet", "array": "liste"}
+
+
+def _french(message: str) -> tuple[str | None, str]:
+    """A French message for msgspec's decoding errors, and the field it names when it names one."""
+    if match := _MISSING.search(message):
+        return match.group(1), "Champ obligatoire."
+    if match := _UNKNOWN.search(message):
+        return match.group(1), "Champ inconnu."
+    if match := _EXPECTED.search(message):
+        wanted = " ou ".join(_TYPES.get(t.strip(), t.strip()) for t in match.group(1).split("|") if t.strip() != "null")
+        return None, f"Valeur invalide ({wanted} attendu)."
+    if "<=" in message or ">=" in message or "length" in message:
+        return None, "Valeur hors des limites autorisées."
+    return None, "Valeur invalide."
+
+
+def _on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    """Body errors are field errors (422, like the services'); a bad query or path parameter is a 400."""
+    errors: dict[str, str] = {}
+    in_body = False
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if not isinstance(item, dict):
+            continue
+        named, message = _french(str(item.get("message", "")))
+        key = named or str(item.get("key") or "data")
+        in_body = in_body or item.get("source") == "body" or key == "data" or named is not None
+        errors[key.removeprefix("data.")] = message
+    if in_body:
+        return _problem(request, 422, "Données invalides", errors=errors)
+    return _problem(request, 400, "Requête invalide", errors=errors)
+
+
+def _on_client_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if type(exc) is ClientException:  # the body could not be decoded
+        return _problem(request, 400, "Corps de requête invalide : JSON attendu.")
+    titles = {404: "Introuvable", 405: "Méthode non autorisée", 403: "Accès refusé"}
+    return _problem(request, exc.status_code, titles.get(exc.status_code, str(exc.detail)))
+
+
+# --------------------------------------------------------------------------- tenants
+
+
+@get(
+    "/tenants", tags=[TAG_TENANTS], summary="Bénéficiaires accessibles",
+    description="Les bénéficiaires dont l'appelant est membre, puis ceux des centrales qu'il coordonne, avec son profil.",
+)
+async def list_tenants(request: Request[Any, Any, Any], db_session: AsyncSession) -> list[TenantOut]:
+    identity = require_identity(request)
+    return [TenantOut.of(t, role) for t, role in await services.list_visible_tenants(db_session, identity)]
+
+
+@get(TENANT, tags=[TAG_TENANTS], summary="Fiche d'un bénéficiaire")
+async def read_tenant(tenant_ctx: TenantContext) -> TenantOut:
+    # Any member may read the profile of its tenant (agents see its name in their portal).
+    return TenantOut.of(tenant_ctx.tenant, tenant_ctx.role)
+
+
+@patch(
+    TENANT, tags=[TAG_TENANTS], summary="Modifier la fiche d'un bénéficiaire",
+    description="Administrateur du bénéficiaire ou coordinateur de sa centrale. Seuls les champs envoyés changent.",
+)
+async def update_tenant(tenant_ctx: TenantContext, db_session: AsyncSession, data: TenantPatch) -> TenantOut:
+    tenant_ctx.require("manage_profile")
+    tenant = await services.update_tenant(db_session, tenant_ctx.tenant, data.provided())
+    return TenantOut.of(tenant, tenant_ctx.role)
+
+
+@post(
+    "/centrals/{central_code:str}/tenants", tags=[TAG_TENANTS], summary="Créer un bénéficiaire (coordinateur)",
+    description="Le bénéficiaire adhère aux accords-cadres de la centrale. SIRET ou FINESS obligatoire.",
+)
+async def create_beneficiary(central_ctx: CentralContext, db_session: AsyncSession, data: TenantCreate) -> TenantOut:
+    tenant = await services.create_tenant(db_session, data.provided(), central=central_ctx.central)
+    return TenantOut.of(tenant, "coordinator")
+
+
+@get(
+    "/centrals/{central_code:str}/tenants", tags=[TAG_TENANTS], summary="Rechercher les bénéficiaires d'une centrale",
+    description="Recherche sur la raison sociale, le SIRET, le FINESS ou la ville ; 20 résultats par page.",
+)
+async def search_beneficiaries(
+    central_ctx: CentralContext, db_session: AsyncSession, q: Annotated[str, Parameter(max_length=200)] = "", page: Page = 1
+) -> TenantPage:
+    result = await services.search_tenants(db_session, central_ctx.tenant_ids, q=q, page=page)
+    return TenantPage(
+        items=[TenantOut.of(t, "coordinator") for t in result.items], total=result.total, page=result.page,
+        per_page=result.per_page, pages=result.pages,
+    )
+
+
+# --------------------------------------------------------------------------- sites
+
+
+@get(f"{TENANT}/sites", tags=[TAG_SITES], summary="Sites du bénéficiaire")
+async def list_sites(tenant_ctx: TenantContext, db_session: AsyncSession) -> list[SiteOut]:
+    tenant_ctx.require("read")
+    return [SiteOut.of(s) for s in await services.list_sites(db_session, tenant_ctx.tenant_id)]
+
+
+@post(f"{TENANT}/sites", tags=[TAG_SITES], summary="Créer un site", description="Administrateur du bénéficiaire.")
+async def create_site(tenant_ctx: TenantContext, db_session: AsyncSession, data: SiteCreate) -> SiteOut:
+    tenant_ctx.require("manage_sites")
+    return SiteOut.of(await services.create_site(db_session, tenant_ctx.tenant_id, data.provided()))
+
+
+@get(f"{TENANT}/sites/{{site_id:uuid}}", tags=[TAG_SITES], summary="Un site")
+async def read_site(tenant_ctx: TenantContext, db_session: AsyncSession, site_id: uuid.UUID) -> SiteOut:
+    tenant_ctx.require("read")
+    return SiteOut.of(await services.access_site(db_session, tenant_ctx.tenant_id, site_id))
+
+
+@patch(f"{TENANT}/sites/{{site_id:uuid}}", tags=[TAG_SITES], summary="Modifier un site", description="Seuls les champs envoyés changent.")
+async def update_site(tenant_ctx: TenantContext, db_session: AsyncSession, site_id: uuid.UUID, data: SitePatch) -> SiteOut:
+    tenant_ctx.require("manage_sites")
+    site = await services.access_site(db_session, tenant_ctx.tenant_id, site_id)
+    return SiteOut.of(await services.update_site(db_session, site, data.provided()))
+
+
+@delete(f"{TENANT}/sites/{{site_id:uuid}}", tags=[TAG_SITES], summary="Supprimer un site")
+async def delete_site(tenant_ctx: TenantContext, db_session: AsyncSession, site_id: uuid.UUID) -> None:
+    tenant_ctx.require("manage_sites")
+    await services.delete_site(db_session, await services.access_site(db_session, tenant_ctx.tenant_id, site_id))
+
+
+# --------------------------------------------------------------------------- users
+
+
+async def _member_out(db_session: AsyncSession, membership: Any) -> MemberOut:
+    # The account is in the identity map already: no lazy load outside the event loop's greenlet.
+    user = await services.get_user(db_session, membership.user_id)
+    return MemberOut.of(membership, user)
+
+
+@get(f"{TENANT}/users", tags=[TAG_USERS], summary="Membres du bénéficiaire et leur profil")
+async def list_users(tenant_ctx: TenantContext, db_session: AsyncSession) -> list[MemberOut]:
+    tenant_ctx.require("read")
+    return [await _member_out(db_session, m) for m in await services.list_tenant_members(db_session, tenant_ctx.tenant_id)]
+
+
+@post(
+    f"{TENANT}/users", tags=[TAG_USERS], summary="Ajouter un membre",
+    description="Crée le compte si l'adresse est nouvelle, puis lui donne un profil dans le bénéficiaire.",
+)
+async def add_user(tenant_ctx: TenantContext, db_session: AsyncSession, data: MemberCreate) -> MemberOut:
+    tenant_ctx.require("manage_users")
+    return await _member_out(db_session, await services.add_member(db_session, tenant_ctx.tenant_id, data.provided()))
+
+
+@get(f"{TENANT}/users/{{user_id:uuid}}", tags=[TAG_USERS], summary="Un membre")
+async def read_user(tenant_ctx: TenantContext, db_session: AsyncSession, user_id: uuid.UUID) -> MemberOut:
+    tenant_ctx.require("read")
+    return await _member_out(db_session, await services.access_member(db_session, tenant_ctx.tenant_id, user_id))
+
+
+@patch(f"{TENANT}/users/{{user_id:uuid}}", tags=[TAG_USERS], summary="Changer le profil ou le nom d'un membre")
+async def update_user(tenant_ctx: TenantContext, db_session: AsyncSession, user_id: uuid.UUID, data: MemberPatch) -> MemberOut:
+    tenant_ctx.require("manage_users")
+    membership = await services.access_member(db_session, tenant_ctx.tenant_id, user_id)
+    return await _member_out(db_session, await services.update_member(db_session, membership, data.provided()))
+
+
+@delete(
+    f"{TENANT}/users/{{user_id:uuid}}", tags=[TAG_USERS], summary="Retirer un membre",
+    description="Retire le profil dans ce bénéficiaire ; le compte et ses autres profils restent.",
+)
+async def remove_user(tenant_ctx: TenantContext, db_session: AsyncSession, user_id: uuid.UUID) -> None:
+    tenant_ctx.require("manage_users")
+    await services.remove_member(db_session, await services.access_member(db_session, tenant_ctx.tenant_id, user_id))
+
+
+# --------------------------------------------------------------------------- audit
+
+
+def _instant(value: dt.datetime | None, tz: str) -> dt.datetime | None:
+    """An instant without offset is read in the tenant's time zone."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=ZoneInfo(tz))
+
+
+@get(
+    f"{TENANT}/audit-events", tags=[TAG_AUDIT], summary="Journal des modifications",
+    description=(
+        "Qui a changé quoi, quand, avant et après ; du plus récent au plus ancien, 50 par page. "
+        "Les dates sans fuseau sont lues dans le fuseau du bénéficiaire."
+    ),
+)
+async def list_audit_events(
+    tenant_ctx: TenantContext,
+    db_session: AsyncSession,
+    entity: Annotated[str, Parameter(max_length=64, description="Table concernée (sites, memberships…)")] = "",
+    action: Annotated[str, Parameter(max_length=16, description="create, update, delete…")] = "",
+    actor: Annotated[str, Parameter(max_length=320, description="Partie de l'adresse de l'auteur")] = "",
+    since: Annotated[dt.datetime | None, Parameter(description="À partir de (inclus)")] = None,
+    until: Annotated[dt.datetime | None, Parameter(description="Jusqu'à (exclu)")] = None,
+    page: Page = 1,
+) -> AuditPage:
+    tenant_ctx.require("audit")
+    tz = tenant_ctx.tenant.timezone
+    result = await services.list_audit_events(
+        db_session, tenant_ctx.tenant_id, entity=entity, action=action, actor=actor,
+        since=_instant(since, tz), until=_instant(until, tz), page=page,
+    )
+    return AuditPage(
+        items=[AuditEventOut.of(e) for e in result.items], total=result.total, page=result.page,
+        per_page=result.per_page, pages=result.pages,
+    )
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+@get("/tokens", tags=[TAG_TOKENS], summary="Mes jetons d'API", description="Le secret n'est jamais renvoyé.")
+async def list_tokens(request: Request[Any, Any, Any], db_session: AsyncSession) -> list[TokenOut]:
+    identity = require_identity(request)
+    return [TokenOut.of(t) for t in await services.list_api_tokens(db_session, identity.user_id)]
+
+
+@post(
+    "/tokens", tags=[TAG_TOKENS], summary="Créer un jeton d'API",
+    description="Le jeton agit avec les profils de son compte. Il est renvoyé en clair une seule fois.",
+)
+async def create_token(request: Request[Any, Any, Any], db_session: AsyncSession, data: TokenCreate) -> TokenCreated:
+    identity = require_identity(request)
+    user = await services.get_user(db_session, identity.user_id)
+    row, token = await services.create_api_token(db_session, user, name=data.name.strip(), days=data.days)
+    return TokenCreated(**msgspec.structs.asdict(TokenOut.of(row)), token=token)
+
+
+@delete("/tokens/{token_id:uuid}", tags=[TAG_TOKENS], summary="Révoquer un jeton")
+async def revoke_token(request: Request[Any, Any, Any], db_session: AsyncSession, token_id: uuid.UUID) -> None:
+    identity = require_identity(request)
+    await services.revoke_api_token(db_session, identity.user_id, token_id)
+
+
+handlers: list[Any] = [
+    Router(
+        path="/",
+        route_handlers=[
+            list_tenants, read_tenant, update_tenant, create_beneficiary, search_beneficiaries,
+            list_sites, create_site, read_site, update_site, delete_site,
+            list_users, add_user, read_user, update_user, remove_user,
+            list_audit_events,
+            list_tokens, create_token, revoke_token,
+        ],
+        exception_handlers={ValidationException: _on_validation, ClientException: _on_client_error},
+    )
+]

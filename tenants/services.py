@@ -45,6 +45,9 @@ __all__ = [
     "create_user",
     "delete_site",
     "get_tenant",
+    "get_user",
+    "list_api_tokens",
+    "list_visible_tenants",
     "list_audit_events",
     "list_sites",
     "list_tenant_members",
@@ -247,6 +250,18 @@ async def get_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant:
     if tenant is None:
         raise NotFound("bénéficiaire")
     return tenant
+
+
+async def list_visible_tenants(session: AsyncSession, identity: Identity) -> list[tuple[Tenant, str]]:
+    """The tenants a caller may open, with its role: memberships first, then its centrals' beneficiaries."""
+    roles = dict(identity.tenant_roles)
+    for central_id in sorted(identity.central_ids):
+        for tenant_id in await tenant_ids_of_central(session, central_id):
+            roles.setdefault(tenant_id, Role.COORDINATOR.value)
+    if not roles:
+        return []
+    rows = await session.scalars(select(Tenant).where(Tenant.id.in_(list(roles))).order_by(Tenant.name))
+    return [(tenant, roles[tenant.id]) for tenant in rows]
 
 
 @dataclass
@@ -509,6 +524,17 @@ async def create_api_token(session: AsyncSession, user: User, *, name: str = "",
     session.add(row)
     await session.flush()
     return row, token
+
+
+async def list_api_tokens(session: AsyncSession, user_id: uuid.UUID) -> list[ApiToken]:
+    return list(await session.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.created_at)))
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("utilisateur")
+    return user
 
 
 async def revoke_api_token(session: AsyncSession, user_id: uuid.UUID, token_id: uuid.UUID) -> ApiToken:
