@@ -253,6 +253,9 @@ def tokens_create(email: str, name: str, days: int | None, as_json: bool) -> Non
 
 
 def _register_components() -> None:
+    from app.oidc import oidc
+
+    cli.add_command(oidc)
     try:
         from incidents.cli import sla
     except ImportError:  # arrives with the SLA engine
