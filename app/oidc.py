@@ -452,7 +452,8 @@ async def _fetch_identity(
                 raise _unverifiable(f"{provider.slug}: ID token rejected: {exc!r}") from exc
             identity = dict(claims)
             if metadata.get("userinfo_endpoint"):
-                response = await client.get(
+                response = await client.request(
+                    "GET",
                     metadata["userinfo_endpoint"],
                     headers={"Authorization": f"Bearer {access_token}"},
                     withhold_token=True,
