@@ -138,8 +138,11 @@ async def login_submit(request: Request[Any, Any, Any], state: State, db_session
 
 @post("/deconnexion", include_in_schema=False)
 async def logout(request: Request[Any, Any, Any]) -> Redirect:
+    from app.oidc import end_session_url
+
+    target = await end_session_url(request)  # the provider's logout when signed in through OIDC
     request.clear_session()
-    return Redirect("/connexion")
+    return Redirect(target or "/connexion")
 
 
 @get("/mot-de-passe-oublie", include_in_schema=False)

@@ -315,16 +315,27 @@ async def test_existing_user_signs_in_and_out_through_the_provider(settings, db,
     assert page.status_code == 200
     assert "Alice Agent (CPAM)" in _text(page)
 
-    response = await client.post(
-        f"/auth/oidc/{SLUG}/logout", data={"_csrf_token": csrf_from(page.text)}, follow_redirects=False
-    )
+    # « Se déconnecter » in the header ends the provider's session too.
+    assert 'action="/deconnexion"' in page.text
+    response = await client.post("/deconnexion", data={"_csrf_token": csrf_from(page.text)}, follow_redirects=False)
     assert response.headers["location"].startswith(idp.issuer + "/session/end?")
     assert not await _logged_in(client)
     back = httpx.get(response.headers["location"], follow_redirects=False)  # noqa: ASYNC210 - the browser at the provider
     assert idp.logouts[0]["id_token_hint"] == idp.issued_id_tokens[0]
     assert idp.logouts[0]["post_logout_redirect_uri"] == f"{settings.base_url}/auth/oidc/{SLUG}/logout"
+    assert len(idp.logouts[0]["state"]) >= 32
     landing = await client.get(_path(back.headers["location"]), follow_redirects=False)
     assert landing.headers["location"] == "/connexion"
+
+    # The provider's own logout route does the same.
+    await _sso(client, idp, email="agent@cpam72.fr")
+    page = await client.get(f"/t/{cpam}/agent")
+    response = await client.post(
+        f"/auth/oidc/{SLUG}/logout", data={"_csrf_token": csrf_from(page.text)}, follow_redirects=False
+    )
+    assert response.headers["location"].startswith(idp.issuer + "/session/end?")
+    assert "id_token_hint=" + idp.issued_id_tokens[1] in response.headers["location"]
+    assert not await _logged_in(client)
 
 
 async def test_wrong_state_is_refused_and_state_is_single_use(settings, db, world, idp, client):
