@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Index, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, TenantOwned, utcnow
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 __all__ = ["AuditEvent", "PlatformAuditEvent", "make_audit_rows"]
 
@@ -36,6 +39,8 @@ class AuditEvent(TenantOwned, _AuditColumns, Base):
     __tablename__ = "audit_events"
     __audited__ = False
     __table_args__ = (Index("ix_audit_events_tenant_at", "tenant_id", "at"),)
+    #: Never loaded: it only tells the unit of work to insert a new tenant before its audit row.
+    tenant: Mapped[Tenant] = relationship(lazy="raise")
 
 
 class PlatformAuditEvent(_AuditColumns, Base):

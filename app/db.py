@@ -160,9 +160,20 @@ def scope_session(
     if actor is not None:
         session.info["actor"] = actor
     sync = session.sync_session if isinstance(session, AsyncSession) else session
-    if sync.in_transaction():
-        for conn in _open_connections(sync):
-            _publish_scope(sync, conn)
+    if not sync.in_transaction():
+        return  # published by after_begin
+    if isinstance(session, AsyncSession):
+        # No IO outside the greenlet: published before the next statement or flush.
+        session.info["scope_pending"] = True
+        return
+    for conn in _open_connections(sync):
+        _publish_scope(sync, conn)
+
+
+def _publish_pending(session: Session) -> None:
+    if session.info.pop("scope_pending", False):
+        for conn in _open_connections(session):
+            _publish_scope(session, conn)
 
 
 @contextlib.contextmanager
@@ -214,6 +225,7 @@ def _is_tenant_mapper(mapper: Any) -> bool:
 
 @event.listens_for(Session, "do_orm_execute")
 def _scope_orm_statement(state: ORMExecuteState) -> None:
+    _publish_pending(state.session)
     if state.is_column_load or state.is_relationship_load:
         return  # inherits the criteria of the statement that loaded the parent
     if state.session.info.get("unscoped"):
@@ -284,6 +296,7 @@ def _assign_id(target: Any, args: Any, kwargs: dict[str, Any]) -> None:
 def _guard_and_audit(session: Session, flush_context: Any, instances: Any) -> None:
     from app.audit import make_audit_rows  # local: audit models import this module
 
+    _publish_pending(session)
     scope = session.info.get("tenant_ids")
     is_unscoped = session.info.get("unscoped", False)
     changes: list[tuple[str, Any, dict[str, Any] | None, dict[str, Any] | None]] = []

@@ -17,7 +17,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import AuditEvent
-from app.db import unscoped, utcnow
+from app.db import scope_session, tenant_ids_of, unscoped, utcnow
 from app.errors import NotFound, ValidationFailed
 from app.security import hash_password, hash_token, new_token, password_problem
 from tenants.models import (
@@ -189,6 +189,8 @@ async def create_tenant(
         region=_clean(data, "region", max_len=120) or _region_of(insee),
         central_id=central.id if central else None,
     )
+    # The creator acts in the new tenant at once: its audit row must pass RLS (the scope's WITH CHECK).
+    scope_session(session, (tenant_ids_of(session) or frozenset()) | {tenant.id})
     session.add(tenant)
     await session.flush()
     if central is not None:

@@ -168,11 +168,14 @@ async def demo(settings: Settings, db: Database) -> dict[str, Any]:
 
 
 @pytest.fixture
-def app(settings: Settings, db: Database) -> Litestar:
+def app(settings: Settings) -> Litestar:
     from app.web import create_app
 
     store = MemoryStore()
-    return create_app(settings, db=db, stores={"sessions": store, "throttle": MemoryStore()})
+    # The app gets its own engine: Litestar's test client runs it on another event loop (a
+    # blocking-portal thread), and asyncpg connections cannot cross event loops.
+    app_db = Database(settings.database_url, pool_size=2)
+    return create_app(settings, db=app_db, stores={"sessions": store, "throttle": MemoryStore()})
 
 
 @pytest.fixture
