@@ -588,6 +588,8 @@ async def _account_for(session: AsyncSession, provider: OidcProvider, claims: di
         return await _provision(session, provider, claims, email, allowed)
     if not user.is_active:
         raise Refused("Votre compte Centrale est désactivé ; contactez l'administrateur de votre structure.", reason=f"{email} inactive")
+    # From here the request acts as this user: on PostgreSQL, RLS shows a user their own memberships.
+    scope_session(session, None, actor={"user_id": user.id, "label": user.email})
     if not await _user_in_scope(session, provider, user, allowed):
         raise Refused(
             f"Votre compte Centrale ({email}) n'est pas ouvert à la connexion avec {provider.name} ; "
@@ -635,7 +637,7 @@ async def oidc_callback(
     except Refused as exc:
         return _refused_page(request, exc, provider.name)
     user.last_login_at = utcnow()
-    scope_session(db_session, None, actor={"user_id": user.id, "label": user.email})
+    scope_session(db_session, None, actor={"user_id": user.id, "label": user.email})  # a new account too
     record_event(
         db_session, action="login", entity="users", entity_id=str(user.id),
         details={"via": provider.slug, "uid": claims.get("uid"), "siret": claims.get("siret")},

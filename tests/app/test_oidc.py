@@ -25,12 +25,11 @@ import pytest
 from click.testing import CliRunner
 from joserfc import jwt
 from joserfc.jwk import RSAKey
-from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.orm import configure_mappers
 
 from app.cli import cli
-from app.db import scope_session, unscoped
+from app.db import scope_session
 from app.oidc import add_provider, decrypt_secret
 from app.security import hash_password
 from tenants import services
@@ -217,9 +216,9 @@ async def world(db) -> dict[str, Any]:
         canut = await services.create_central(session, code="CANUT", name="CANUT")
         cpam = Tenant(name="CPAM de la Sarthe", siret=SIRET_CPAM, central_id=cpam72.id)
         commune = Tenant(name="Commune de Villeurbanne", siret=SIRET_COMMUNE, central_id=canut.id)
+        scope_session(session, [cpam.id, commune.id])  # PostgreSQL RLS checks the tenants' audit rows
         session.add_all([cpam, commune])
         await session.flush()
-        scope_session(session, [cpam.id, commune.id])
         for email, name, role, tenant in (
             ("agent@cpam72.fr", "Alice Agent (CPAM)", "agent", cpam),
             ("admin@cpam72.fr", "Anne Administratrice (CPAM)", "admin", cpam),
@@ -398,7 +397,7 @@ async def test_unknown_email_is_refused_with_a_clear_page(settings, db, world, i
         assert await services.find_user_by_email(session, "inconnu@exemple.gouv.fr") is None
 
 
-async def test_just_in_time_account_for_a_siret_the_provider_serves(settings, db, world, idp, app, client):
+async def test_just_in_time_account_for_a_siret_the_provider_serves(settings, db, world, idp, client):
     await _provider(settings, db, idp, central_code="CPAM72", jit_role="agent")
     cpam = world["cpam"]
     response = await _sso(client, idp, email="nouvel.agent@assurance-maladie.fr", given_name="Nina",
@@ -406,19 +405,19 @@ async def test_just_in_time_account_for_a_siret_the_provider_serves(settings, db
     assert response.status_code in (302, 303), response.text[:800]
     assert response.headers["location"] == f"/t/{cpam}/agent"
     assert "Nina Nouvelle" in (await client.get(f"/t/{cpam}/agent")).text
-    async with db.session() as session:
-        with unscoped(session):
-            user = await services.find_user_by_email(session, "nouvel.agent@assurance-maladie.fr")
-            membership = await session.scalar(select(Membership).where(Membership.user_id == user.id))
+    async with db.session([uuid.UUID(cpam)]) as session:
+        user = await services.find_user_by_email(session, "nouvel.agent@assurance-maladie.fr")
+        membership = await session.scalar(select(Membership).where(Membership.user_id == user.id))
     assert membership.tenant_id == uuid.UUID(cpam) and membership.role == "agent"
     assert user.password_hash is None
 
     # The tenant's administrator sees the creation in the audit log.
     async with db.transaction() as session:
         (await services.find_user_by_email(session, "admin@cpam72.fr")).password_hash = hash_password(ADMIN_PASSWORD)
-    async with AsyncTestClient(app=app, base_url="http://testserver.local") as admin:
-        assert (await login(admin, "admin@cpam72.fr", ADMIN_PASSWORD)).status_code in (302, 303)
-        journal = await admin.get(f"/t/{cpam}/journal")
+    page = await client.get(f"/t/{cpam}/agent")
+    await client.post("/deconnexion", data={"_csrf_token": csrf_from(page.text)}, follow_redirects=False)
+    assert (await login(client, "admin@cpam72.fr", ADMIN_PASSWORD)).status_code in (302, 303)
+    journal = await client.get(f"/t/{cpam}/journal")
     assert journal.status_code == 200
     assert "nouvel.agent@assurance-maladie.fr (création via ProConnect)" in _text(journal)
 
@@ -479,9 +478,7 @@ async def test_tenant_scoped_jit_needs_that_tenant(settings, db, world, idp, cli
     assert refused.status_code == 403
     response = await _sso(client, idp, email="visu2@villeurbanne.fr", siret=SIRET_COMMUNE)
     assert response.status_code in (302, 303), response.text[:800]
-    async with db.session() as session:
-        with unscoped(session):
-            user = await session.scalar(select(User).where(User.email == "visu2@villeurbanne.fr"))
-            tenant = await session.scalar(select(Tenant).where(Tenant.id == uuid.UUID(commune)))
-            membership = await session.scalar(select(Membership).where(Membership.user_id == user.id))
-    assert membership.tenant_id == tenant.id and membership.role == "viewer"
+    async with db.session([uuid.UUID(commune)]) as session:
+        user = await session.scalar(select(User).where(User.email == "visu2@villeurbanne.fr"))
+        membership = await session.scalar(select(Membership).where(Membership.user_id == user.id))
+    assert membership.tenant_id == uuid.UUID(commune) and membership.role == "viewer"
