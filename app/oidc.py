@@ -91,6 +91,10 @@ LEEWAY = 60
 HTTP_TIMEOUT = 10.0
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 DISCOVERY_SUFFIX = "/.well-known/openid-configuration"
+#: Parameters of the authorization request that the flow itself sets.
+RESERVED_AUTHORIZE_PARAMS = frozenset(
+    {"state", "nonce", "client_id", "redirect_uri", "response_type", "scope", "code_challenge", "code_challenge_method"}
+)
 
 
 # --------------------------------------------------------------------------- client secret at rest
@@ -169,6 +173,7 @@ async def add_provider(
     jit_role: str | None = None,
     scope: str = DEFAULT_SCOPE,
     userinfo_signed: bool = True,
+    authorize_params: dict[str, str] | None = None,
     replace: bool = False,
 ) -> OidcProvider:
     """Create a provider (or, with ``replace``, update the one with this slug)."""
@@ -212,6 +217,9 @@ async def add_provider(
             errors["jit_role"] = "Création automatique : profil « agent » ou « viewer » seulement."
         elif central_code is None and tenant_id is None:
             errors["jit_role"] = "La création automatique de comptes exige une centrale ou un bénéficiaire."
+    reserved = sorted(set(authorize_params or {}) & RESERVED_AUTHORIZE_PARAMS)
+    if reserved:
+        errors["authorize_params"] = "Paramètres fixés par Centrale, non modifiables : " + ", ".join(reserved) + "."
     existing = await session.scalar(select(OidcProvider).where(OidcProvider.slug == slug))
     if existing is not None and not replace:
         errors["slug"] = "Un fournisseur porte déjà cet identifiant (utilisez --replace pour le modifier)."
@@ -227,7 +235,11 @@ async def add_provider(
     provider.tenant_id = tenant.id if tenant else None
     provider.userinfo_signed = userinfo_signed
     provider.enabled = True
-    provider.settings = {**(existing.settings if existing else {}), "jit_role": jit_role or None}
+    provider.settings = {
+        **(existing.settings if existing else {}),
+        "jit_role": jit_role or None,
+        "authorize_params": dict(authorize_params or {}),
+    }
     if existing is None:
         session.add(provider)
     await session.flush()
@@ -709,6 +721,7 @@ def _describe(provider: OidcProvider, scope_label: str) -> dict[str, Any]:
         "central_id": str(provider.central_id) if provider.central_id else None,
         "tenant_id": str(provider.tenant_id) if provider.tenant_id else None,
         "jit_role": (provider.settings or {}).get("jit_role"),
+        "authorize_params": (provider.settings or {}).get("authorize_params") or {},
         "userinfo_signed": provider.userinfo_signed,
         "enabled": provider.enabled,
     }
@@ -730,13 +743,23 @@ def oidc() -> None:
 @click.option("--jit-role", type=click.Choice([r.value for r in JIT_ROLES]), help="Crée le compte à la première connexion si le SIRET correspond")
 @click.option("--scope", default=DEFAULT_SCOPE, show_default=True)
 @click.option("--userinfo-json", is_flag=True, help="userinfo en JSON simple (par défaut : JWT signé, comme ProConnect)")
+@click.option("--authorize-param", "authorize_params", multiple=True, metavar="CLÉ=VALEUR",
+              help="Paramètre ajouté à la demande d'autorisation (ex. acr_values=eidas1) ; répétable")
 @click.option("--replace", is_flag=True, help="Met à jour le fournisseur de même identifiant")
 @click.option("--json", "as_json", is_flag=True)
 def oidc_add(
     slug: str, name: str, discovery_url: str, client_id: str, client_secret: str, central_code: str | None,
-    tenant_id: str | None, jit_role: str | None, scope: str, userinfo_json: bool, replace: bool, as_json: bool,
+    tenant_id: str | None, jit_role: str | None, scope: str, userinfo_json: bool, authorize_params: tuple[str, ...],
+    replace: bool, as_json: bool,
 ) -> None:
     from app.cli import _emit, _handle_cli_error, _run
+
+    extra: dict[str, str] = {}
+    for item in authorize_params:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"attendu CLÉ=VALEUR, reçu « {item} »", param_hint="--authorize-param")
+        extra[key.strip()] = value
 
     async def go(settings: Settings) -> Any:
         from app.db import Database
@@ -747,7 +770,7 @@ def oidc_add(
                 provider = await add_provider(
                     session, settings, slug=slug, name=name, discovery_url=discovery_url, client_id=client_id,
                     client_secret=client_secret, central_code=central_code, tenant_id=tenant_id, jit_role=jit_role,
-                    scope=scope, userinfo_signed=not userinfo_json, replace=replace,
+                    scope=scope, userinfo_signed=not userinfo_json, authorize_params=extra, replace=replace,
                 )
                 return provider.id
         finally:
@@ -758,6 +781,41 @@ def oidc_add(
     except Exception as exc:  # noqa: BLE001
         _handle_cli_error(exc, as_json)
     _emit(as_json, {"id": str(provider_id), "slug": slug.strip().lower()}, f"fournisseur d'identité enregistré : {slug}")
+
+
+def _set_enabled(slug: str, enabled: bool) -> None:
+    from app.cli import _handle_cli_error, _run
+
+    async def go(settings: Settings) -> None:
+        from app.db import Database
+
+        database = Database(settings.database_url)
+        try:
+            async with database.transaction(actor={"user_id": None, "label": "cli"}) as session:
+                provider = await session.scalar(select(OidcProvider).where(OidcProvider.slug == slug.strip().lower()))
+                if provider is None:
+                    raise NotFound(f"fournisseur d'identité {slug}")
+                provider.enabled = enabled
+        finally:
+            await database.dispose()
+
+    try:
+        _run(go)
+    except Exception as exc:  # noqa: BLE001
+        _handle_cli_error(exc, False)
+    click.echo(f"fournisseur d'identité {slug} {'activé' if enabled else 'désactivé'}")
+
+
+@oidc.command("enable", help="Réactive un fournisseur d'identité.")
+@click.argument("slug")
+def oidc_enable(slug: str) -> None:
+    _set_enabled(slug, True)
+
+
+@oidc.command("disable", help="Désactive un fournisseur d'identité (son bouton disparaît de la page de connexion).")
+@click.argument("slug")
+def oidc_disable(slug: str) -> None:
+    _set_enabled(slug, False)
 
 
 @oidc.command("list", help="Liste les fournisseurs d'identité (sans les secrets).")

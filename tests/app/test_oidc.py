@@ -286,7 +286,7 @@ async def test_login_page_offers_the_enabled_provider(settings, db, world, idp, 
 
 
 async def test_login_redirect_carries_long_state_nonce_and_pkce(settings, db, world, idp, client):
-    await _provider(settings, db, idp)
+    await _provider(settings, db, idp, authorize_params={"acr_values": "eidas1"})
     url = await _to_provider(client)
     assert url.startswith(idp.issuer + "/authorize?")
     query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
@@ -297,6 +297,7 @@ async def test_login_redirect_carries_long_state_nonce_and_pkce(settings, db, wo
     # ProConnect refuses state and nonce shorter than 32 characters.
     assert len(query["state"]) >= 32 and len(query["nonce"]) >= 32
     assert query["code_challenge_method"] == "S256" and len(query["code_challenge"]) == 43
+    assert query["acr_values"] == "eidas1"
     again = {k: v[0] for k, v in parse_qs(urlsplit(await _to_provider(client)).query).items()}
     assert again["state"] != query["state"] and again["nonce"] != query["nonce"]
 
@@ -446,7 +447,7 @@ def test_cli_adds_and_lists_providers_with_the_secret_encrypted(settings, monkey
     monkeypatch.setenv("CENTRALE_SECRET_KEY", settings.secret_key)
     runner = CliRunner()
     args = ["oidc", "add", "--slug", "proconnect", "--name", "ProConnect", "--discovery-url", idp.discovery_url,
-            "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET, "--json"]
+            "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET, "--authorize-param", "acr_values=eidas1", "--json"]
     out = runner.invoke(cli, args, catch_exceptions=False)
     assert out.exit_code == 0, out.output
     provider_id = json.loads(out.output)["id"]
@@ -459,7 +460,11 @@ def test_cli_adds_and_lists_providers_with_the_secret_encrypted(settings, monkey
     listed = runner.invoke(cli, ["oidc", "list", "--json"], catch_exceptions=False)
     rows = json.loads(listed.output)
     assert [(r["id"], r["slug"], r["enabled"]) for r in rows] == [(provider_id, "proconnect", True)]
+    assert rows[0]["authorize_params"] == {"acr_values": "eidas1"}
     assert CLIENT_SECRET not in listed.output
+    assert runner.invoke(cli, ["oidc", "disable", "proconnect"]).exit_code == 0
+    listed = runner.invoke(cli, ["oidc", "list", "--json"], catch_exceptions=False)
+    assert json.loads(listed.output)[0]["enabled"] is False
 
     import sqlite3
 
