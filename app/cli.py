@@ -256,6 +256,8 @@ def _register_components() -> None:
     from app.oidc import oidc
 
     cli.add_command(oidc)
+    from csms.cli import register_commands as register_csms
+    register_csms(cli)
     try:
         from incidents.cli import sla
     except ImportError:  # arrives with the SLA engine

@@ -3,6 +3,7 @@
 from app.audit import AuditEvent, PlatformAuditEvent
 from app.db import TENANT_TABLES, Base
 from app.mail import OutboxMessage
+from csms import models as csms_models  # noqa: F401  (OCPP supervision tables)
 from tenants import models as tenants_models
 
 metadata = Base.metadata

@@ -1,0 +1,8 @@
+"""Charging-station supervision (CSMS): OCPP ingress, station registry, transactions.
+
+The folder is ``csms`` rather than ``ocpp`` so that it does not shadow the
+``ocpp`` library. Nothing is imported here: callers import the module they need
+(``csms.registry``, ``csms.supervision``, ``csms.ingress``).
+"""
+
+__all__: list[str] = []

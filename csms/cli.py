@@ -1,0 +1,152 @@
+"""``centrale stations register|import`` and ``centrale ingress``.
+
+Registered on the main command by ``register_commands(cli)`` (``app/cli.py``).
+Nothing heavy is imported at module level: this module loads with every command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import click
+
+from app.settings import Settings, SettingsError
+
+__all__ = ["ingress", "register_commands", "stations"]
+
+CLI_ACTOR = {"user_id": None, "label": "cli"}
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _tenant(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise click.BadParameter("identifiant de bénéficiaire invalide", param_hint="--tenant") from None
+
+
+def _fail(errors: dict[str, str], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"errors": errors}, ensure_ascii=False), err=True)
+    else:
+        for key, message in errors.items():
+            click.echo(f"erreur ({key}) : {message}", err=True)
+    sys.exit(2)
+
+
+async def _in_tenant(settings: Settings, tenant_id: uuid.UUID, work: Any) -> Any:
+    from app.db import Database, unscoped
+    from app.errors import NotFound
+    from tenants.models import Tenant
+
+    database = Database(settings.database_url)
+    try:
+        async with database.transaction([tenant_id], actor=CLI_ACTOR) as session:
+            with unscoped(session):
+                if await session.get(Tenant, tenant_id) is None:
+                    raise NotFound("bénéficiaire")
+            return await work(session)
+    finally:
+        await database.dispose()
+
+
+@click.group(help="Bornes de recharge (IRVE) : enregistrement et import du parc.")
+def stations() -> None:
+    pass
+
+
+@stations.command("register", help="Enregistre une borne (charge box OCPP) et ses points de charge.")
+@click.option("--tenant", "tenant_id", required=True, help="Identifiant du bénéficiaire")
+@click.option("--charge-box-id", required=True, help="Identité OCPP de la borne (/ocpp/{charge_box_id})")
+@click.option("--password", required=True, help="Mot de passe Basic auth de la borne (16 à 40 caractères)")
+@click.option("--site", "site", default="", help="Identifiant ou nom du site (facultatif si un seul site)")
+@click.option("--canonical-id", default="", help="Identifiant CPAM de la borne, ex. FR72181B0001010100 (sinon généré)")
+@click.option("--station", "station", default=None, type=int, help="Numéro de la station sur le site")
+@click.option("--station-name", default="", help="Nom d'usage courant de la station (commune + attribut)")
+@click.option("--points", default=1, show_default=True, type=int, help="Nombre de points de charge")
+@click.option("--power", "power_kw", default=None, help="Puissance par point, en kW (7, 11, 22)")
+@click.option("--sockets", "socket_types", default="T2", show_default=True, help="Prises, ex. T2+EF")
+@click.option("--lenient", is_flag=True, help="Mode tolérant (écarts connus du micrologiciel)")
+@click.option("--json", "as_json", is_flag=True)
+def stations_register(tenant_id: str, as_json: bool, **data: Any) -> None:
+    from app.errors import NotFound, ValidationFailed
+    from csms.registry import register_charger
+
+    tid = _tenant(tenant_id)
+
+    async def work(session: Any) -> Any:
+        return await register_charger(session, tid, data)
+
+    try:
+        registered = asyncio.run(_in_tenant(_settings(), tid, work))
+    except ValidationFailed as exc:
+        _fail(exc.errors, as_json)
+    except NotFound as exc:
+        raise click.ClickException(f"introuvable : {exc}") from None
+    if as_json:
+        click.echo(json.dumps(registered.as_dict(), ensure_ascii=False))
+    else:
+        click.echo(f"borne enregistrée : {registered.canonical_id} (charge_box_id {registered.charge_box_id}), "
+                   f"points : {', '.join(registered.points)}")
+
+
+@stations.command("import", help="Importe un parc de bornes depuis un fichier CSV (tout ou rien).")
+@click.option("--tenant", "tenant_id", required=True, help="Identifiant du bénéficiaire")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def stations_import(tenant_id: str, file: Path, as_json: bool) -> None:
+    from app.errors import NotFound
+    from csms.registry import ImportFailed, import_fleet
+
+    tid = _tenant(tenant_id)
+    content = file.read_bytes()
+
+    async def work(session: Any) -> Any:
+        return await import_fleet(session, tid, content)
+
+    try:
+        report = asyncio.run(_in_tenant(_settings(), tid, work))
+    except ImportFailed as exc:
+        if as_json:
+            click.echo(json.dumps({"errors": {str(k): v for k, v in exc.errors.items()}}, ensure_ascii=False), err=True)
+        else:
+            for line in exc.report():
+                click.echo(line, err=True)
+        sys.exit(2)
+    except NotFound as exc:
+        raise click.ClickException(f"introuvable : {exc}") from None
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+    else:
+        click.echo(f"{len(report.chargers)} borne(s) importée(s) :")
+        for charger in report.chargers:
+            click.echo(f"  {charger.canonical_id}  {charger.charge_box_id}  ({len(charger.points)} point(s))")
+
+
+@click.command(help="Ingress OCPP seul (mode mis à l'échelle) : ws://HOST:PORT/ocpp/{charge_box_id}.")
+def ingress() -> None:
+    from csms.ingress import run_ingress
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _settings()
+    click.echo(f"Ingress OCPP : ws://{settings.ocpp_host}:{settings.ocpp_port}/ocpp/{{charge_box_id}}")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_ingress(settings))
+
+
+def register_commands(cli: click.Group) -> None:
+    cli.add_command(stations)
+    cli.add_command(ingress)

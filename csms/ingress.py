@@ -1,0 +1,678 @@
+"""The OCPP ingress: ``ws://host:port/ocpp/{charge_box_id}``, OCPP 1.6J and 2.0.1.
+
+DESIGN.md « OCPP ingress rules », in code:
+
+* Handshake: the charge_box_id is looked up in the platform routing table
+  (unknown → HTTP 404), the Basic-auth password checked against the charger's
+  argon2 hash (missing or wrong → HTTP 401; OCPP security profiles 1 and 2, TLS
+  being the proxy's job), the subprotocol negotiated (``ocpp2.0.1`` preferred,
+  then ``ocpp1.6``; a station offering neither is refused with HTTP 400 unless
+  it is in lenient mode, then spoken to in 1.6).
+* One live socket per station: a new connection replaces the old one, which is
+  closed (also across ingress processes, through the bus). Every connection and
+  disconnection is a row in ``charger_connections``.
+* Every incoming frame is checked here before the library routes it: envelope,
+  action, and payload against the library's own schemas compiled with
+  fastjsonschema (``csms.validation``). A bad frame gets its CallError and
+  changes nothing. Oversized messages close the socket with 1009.
+* Handlers are ``@on`` methods taking ``**kwargs``; each submits one unit of work
+  to the group-commit writer (``csms.writer``) and answers only once it is
+  committed. Handlers never ``await self.call()`` (the receive loop would wait on
+  itself); commands to stations are scheduled from outside through
+  ``ConnectionRegistry``.
+* After each commit, an event goes on the bus (``station.connected``,
+  ``station.disconnected``, ``station.status``, ``transaction.started``,
+  ``transaction.stopped``) for supervision and incidents.
+
+Sending a command to a connected station (remote commands, smart charging)::
+
+    cp = ingress.registry.get("CPAM-LM-01")          # None when not connected here
+    result = await cp.call(call.RemoteStartTransaction(id_tag="04A2B3C4"), suppress=False)
+
+or ``await ingress.registry.call("CPAM-LM-01", payload)``. Schedule it in a task
+when it starts from a handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import http
+import json
+import logging
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint as ChargePoint16
+from ocpp.v16 import call_result as result16
+from ocpp.v16.enums import Action as Action16
+from ocpp.v201 import ChargePoint as ChargePoint201
+from ocpp.v201 import call_result as result201
+from ocpp.v201.enums import Action as Action201
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed, NegotiationError
+from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
+
+from app.bus import Bus, create_bus
+from app.db import Database, utcnow
+from app.security import verify_password
+from app.settings import Settings
+from csms import supervision
+from csms.supervision import HEARTBEAT_INTERVAL, StationRef
+from csms.validation import FrameError, Repair, check_call, compile_validator, parse_frame, parse_timestamp
+from csms.writer import GroupCommitWriter
+
+__all__ = ["ChargeBox16", "ChargeBox201", "ConnectionRegistry", "Ingress", "StationNotConnected", "run_ingress"]
+
+log = logging.getLogger(__name__)
+#: The library logs every frame at INFO; keep that out of the service log.
+frame_log = logging.getLogger("csms.frames")
+if frame_log.level == logging.NOTSET:
+    frame_log.setLevel(logging.WARNING)
+
+T = TypeVar("T")
+SUBPROTOCOLS = (Subprotocol("ocpp2.0.1"), Subprotocol("ocpp1.6"))
+#: Largest frame accepted; a bigger one closes the socket with 1009 (message too big).
+MAX_MESSAGE_SIZE = 512 * 1024
+PATH_PREFIX = "/ocpp/"
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class StationNotConnected(LookupError):
+    """The station has no live socket on this ingress process."""
+
+
+class ConnectionRegistry:
+    """The live connections of this process, by charge_box_id (one per station)."""
+
+    def __init__(self) -> None:
+        self._live: dict[str, _StationLink] = {}
+
+    def get(self, charge_box_id: str) -> ChargeBox16 | ChargeBox201 | None:
+        return self._live.get(charge_box_id)  # type: ignore[return-value]
+
+    def ids(self) -> list[str]:
+        return sorted(self._live)
+
+    def __contains__(self, charge_box_id: object) -> bool:
+        return charge_box_id in self._live
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    async def call(self, charge_box_id: str, payload: Any) -> Any:
+        """Send a CSMS-initiated call; a CallError from the station raises (``suppress=False``)."""
+        station = self.get(charge_box_id)
+        if station is None:
+            raise StationNotConnected(charge_box_id)
+        return await station.call(payload, suppress=False)
+
+
+# --------------------------------------------------------------------------- per-connection link
+
+
+class _StationLink:
+    """What both protocol versions share: frame checks, the writer, events.
+
+    Mixed into the library's ``ChargePoint`` classes; it extends the public
+    ``route_message`` and uses no private method of the library.
+    """
+
+    _ocpp_version: str
+    route_map: dict[str, Any]
+
+    def __init__(
+        self, charge_box_id: str, websocket: ServerConnection, *, ingress: Ingress, ref: StationRef,
+        connection_id: uuid.UUID, response_timeout: float = 30,
+    ) -> None:
+        super().__init__(charge_box_id, websocket, response_timeout=response_timeout, logger=frame_log)  # type: ignore[call-arg]
+        self.websocket = websocket
+        self.ingress = ingress
+        self.ref = ref
+        self.connection_id = connection_id
+        self.replaced = False
+        self.rejected_frames = 0
+        self._received_at = utcnow()
+        self._repairs: list[Repair] = []
+
+    # -- frames ---------------------------------------------------------------
+
+    async def route_message(self, raw_msg: str | bytes) -> None:
+        """Check the frame, then let the library route it (handlers skip its jsonschema validation)."""
+        self._received_at = utcnow()
+        version = self._ocpp_version
+        try:
+            frame = parse_frame(raw_msg, version)
+            if frame is None:
+                return  # unknown MessageTypeId: ignored (OCPP-J)
+            if frame.message_type == 2:
+                if frame.action not in self.route_map:
+                    # OCPP-J error codes: NotImplemented « Requested Action is not known by receiver »,
+                    # NotSupported « Requested Action is recognized but not supported by the receiver ».
+                    known = compile_validator(version, frame.action, 2) is not None
+                    raise FrameError("NotSupported" if known else "NotImplemented",
+                                     f"{frame.action} is not handled by this CSMS", frame.unique_id)
+                payload, self._repairs = check_call(
+                    version, frame.action, frame.payload, frame.unique_id, lenient=self.ref.lenient
+                )
+                if self._repairs:
+                    raw_msg = json.dumps([2, frame.unique_id, frame.action, payload], separators=(",", ":"))
+        except FrameError as exc:
+            self.rejected_frames += 1
+            log.info("%s: rejected frame (%s: %s)", self.id, exc.code, exc.cause)
+            await self.websocket.send(exc.frame(version))
+            return
+        await super().route_message(raw_msg)  # type: ignore[misc]
+
+    # -- units of work --------------------------------------------------------
+
+    async def submit(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run ``fn`` in the next group commit (with this message's lenient-mode warnings); return once committed."""
+        repairs, self._repairs = self._repairs, []
+        ref, received_at = self.ref, self._received_at
+
+        async def unit(session: AsyncSession) -> T:
+            for repair in repairs:
+                await supervision.record_station_event(
+                    session, ref, "lenient_repair", repair.message, {"field": repair.path},
+                    received_at=received_at, severity="warning",
+                )
+            return await fn(session)
+
+        return await self.ingress.writer.submit(ref.tenant_id, unit, actor=ref.actor)
+
+    def emit(self, topic: str, **payload: Any) -> None:
+        self.ingress.emit(topic, {
+            "tenant_id": str(self.ref.tenant_id), "charger_id": str(self.ref.charger_id),
+            "charge_box_id": self.ref.charge_box_id, "canonical_id": self.ref.canonical_id, **payload,
+        })
+
+    @property
+    def received_at(self) -> dt.datetime:
+        return self._received_at
+
+    def ts(self, value: str | None) -> dt.datetime | None:
+        return parse_timestamp(value)[0] if value else None
+
+
+# --------------------------------------------------------------------------- OCPP 1.6
+
+
+class ChargeBox16(_StationLink, ChargePoint16):
+    """A connected OCPP 1.6J charger."""
+
+    @on(Action16.boot_notification, skip_schema_validation=True)
+    async def on_boot_notification(self, charge_point_vendor: str, charge_point_model: str, **kwargs: Any) -> Any:
+        now = self.received_at
+        info = {
+            "vendor": charge_point_vendor, "model": charge_point_model,
+            "serial_number": kwargs.get("charge_point_serial_number"),
+            "charge_box_serial_number": kwargs.get("charge_box_serial_number"),
+            "firmware_version": kwargs.get("firmware_version"), "iccid": kwargs.get("iccid"),
+            "imsi": kwargs.get("imsi"), "meter_type": kwargs.get("meter_type"),
+            "meter_serial_number": kwargs.get("meter_serial_number"),
+        }
+        await self.submit(lambda s: supervision.record_boot(s, self.ref, info, received_at=now))
+        self.emit("station.booted", at=iso(now), firmware_version=info["firmware_version"] or "")
+        return result16.BootNotification(current_time=iso(utcnow()), interval=HEARTBEAT_INTERVAL, status="Accepted")
+
+    @on(Action16.heartbeat, skip_schema_validation=True)
+    async def on_heartbeat(self, **kwargs: Any) -> Any:
+        now = self.received_at
+        await self.submit(lambda s: supervision.record_heartbeat(s, self.ref, received_at=now))
+        return result16.Heartbeat(current_time=iso(utcnow()))
+
+    @on(Action16.status_notification, skip_schema_validation=True)
+    async def on_status_notification(self, connector_id: int, error_code: str, status: str, **kwargs: Any) -> Any:
+        now, ts = self.received_at, self.ts(kwargs.get("timestamp"))
+        result = await self.submit(lambda s: supervision.record_status(
+            s, self.ref, connector_id=connector_id, status=status,
+            error_code="" if error_code == "NoError" else error_code, info=kwargs.get("info") or "",
+            vendor_id=kwargs.get("vendor_id") or "", vendor_error_code=kwargs.get("vendor_error_code") or "",
+            timestamp=ts, received_at=now,
+        ))
+        self.emit("station.status", connector_id=connector_id, point_canonical_id=result.canonical_id, status=status,
+                  error_code=error_code, at=iso(ts or now), offline=result.offline, current=result.current)
+        return result16.StatusNotification()
+
+    @on(Action16.authorize, skip_schema_validation=True)
+    async def on_authorize(self, id_tag: str, **kwargs: Any) -> Any:
+        now = self.received_at
+
+        async def unit(session: AsyncSession) -> str:
+            await supervision.touch(session, self.ref, received_at=now)
+            status, _ = await supervision.authorize_id_tag(session, self.ref.tenant_id, id_tag, now=now)
+            return status
+
+        status = await self.submit(unit)
+        return result16.Authorize(id_tag_info={"status": status})
+
+    @on(Action16.start_transaction, skip_schema_validation=True)
+    async def on_start_transaction(self, connector_id: int, id_tag: str, meter_start: int, timestamp: str,
+                                   **kwargs: Any) -> Any:
+        now, started_at = self.received_at, self.ts(timestamp)
+        assert started_at is not None
+        result = await self.submit(lambda s: supervision.start_transaction(
+            s, self.ref, connector_id=connector_id, id_tag=id_tag, meter_start=meter_start, timestamp=started_at,
+            reservation_id=kwargs.get("reservation_id"), received_at=now,
+        ))
+        if not result.replayed:
+            self.emit("transaction.started", transaction_id=result.transaction_id, connector_id=connector_id,
+                      id_tag=id_tag, id_tag_status=result.id_tag_status, meter_start=meter_start,
+                      started_at=iso(started_at), offline=result.offline)
+        return result16.StartTransaction(transaction_id=result.transaction_id, id_tag_info={"status": result.id_tag_status})
+
+    @on(Action16.stop_transaction, skip_schema_validation=True)
+    async def on_stop_transaction(self, meter_stop: int, timestamp: str, transaction_id: int, **kwargs: Any) -> Any:
+        now, stopped_at = self.received_at, self.ts(timestamp)
+        assert stopped_at is not None
+        id_tag = kwargs.get("id_tag") or ""
+        result = await self.submit(lambda s: supervision.stop_transaction(
+            s, self.ref, transaction_id=str(transaction_id), meter_stop=meter_stop, timestamp=stopped_at,
+            reason=kwargs.get("reason") or "", id_tag=id_tag, transaction_data=kwargs.get("transaction_data"),
+            received_at=now,
+        ))
+        if result.counted:
+            self.emit("transaction.stopped", transaction_id=transaction_id, connector_id=result.connector_id,
+                      meter_stop=meter_stop, energy_wh=result.energy_wh, reason=kwargs.get("reason") or "Local",
+                      stopped_at=iso(stopped_at), orphan=result.orphan, offline=result.offline)
+        if result.id_tag_status is None:
+            return result16.StopTransaction()
+        return result16.StopTransaction(id_tag_info={"status": result.id_tag_status})
+
+    @on(Action16.meter_values, skip_schema_validation=True)
+    async def on_meter_values(self, connector_id: int, meter_value: list[dict[str, Any]], **kwargs: Any) -> Any:
+        now = self.received_at
+        tx = kwargs.get("transaction_id")
+        await self.submit(lambda s: supervision.record_meter_values(
+            s, self.ref, connector_id=connector_id, transaction_id=str(tx) if tx is not None else None,
+            meter_values=meter_value, received_at=now,
+        ))
+        return result16.MeterValues()
+
+    @on(Action16.data_transfer, skip_schema_validation=True)
+    async def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> Any:
+        now = self.received_at
+        details = {"vendor_id": vendor_id, "message_id": kwargs.get("message_id") or "",
+                   "data": str(kwargs.get("data") or "")[:2000]}
+        await self.submit(lambda s: supervision.record_station_event(
+            s, self.ref, "data_transfer", f"Données constructeur reçues ({vendor_id}).", details, received_at=now))
+        # We interpret no vendor extension: say so, as OCPP 1.6 defines.
+        return result16.DataTransfer(status="UnknownVendorId")
+
+    @on(Action16.diagnostics_status_notification, skip_schema_validation=True)
+    async def on_diagnostics_status_notification(self, status: str, **kwargs: Any) -> Any:
+        now = self.received_at
+        await self.submit(lambda s: supervision.record_station_event(
+            s, self.ref, "diagnostics", f"Diagnostic : {status}.", {"status": status}, received_at=now,
+            severity="warning" if status == "UploadFailed" else "info"))
+        return result16.DiagnosticsStatusNotification()
+
+    @on(Action16.firmware_status_notification, skip_schema_validation=True)
+    async def on_firmware_status_notification(self, status: str, **kwargs: Any) -> Any:
+        now = self.received_at
+        await self.submit(lambda s: supervision.record_station_event(
+            s, self.ref, "firmware", f"Micrologiciel : {status}.", {"status": status}, received_at=now,
+            severity="warning" if status in ("DownloadFailed", "InstallationFailed") else "info"))
+        return result16.FirmwareStatusNotification()
+
+
+# --------------------------------------------------------------------------- OCPP 2.0.1
+
+
+class ChargeBox201(_StationLink, ChargePoint201):
+    """A connected OCPP 2.0.1 charging station. Its EVSEs are our charge points (P)."""
+
+    @on(Action201.boot_notification, skip_schema_validation=True)
+    async def on_boot_notification(self, charging_station: dict[str, Any], reason: str, **kwargs: Any) -> Any:
+        now = self.received_at
+        modem = charging_station.get("modem") or {}
+        info = {
+            "vendor": charging_station.get("vendor_name"), "model": charging_station.get("model"),
+            "serial_number": charging_station.get("serial_number"),
+            "firmware_version": charging_station.get("firmware_version"),
+            "iccid": modem.get("iccid"), "imsi": modem.get("imsi"),
+        }
+        await self.submit(lambda s: supervision.record_boot(s, self.ref, info, reason=reason, received_at=now))
+        self.emit("station.booted", at=iso(now), firmware_version=info["firmware_version"] or "")
+        return result201.BootNotification(current_time=iso(utcnow()), interval=HEARTBEAT_INTERVAL, status="Accepted")
+
+    @on(Action201.heartbeat, skip_schema_validation=True)
+    async def on_heartbeat(self, **kwargs: Any) -> Any:
+        now = self.received_at
+        await self.submit(lambda s: supervision.record_heartbeat(s, self.ref, received_at=now))
+        return result201.Heartbeat(current_time=iso(utcnow()))
+
+    @on(Action201.status_notification, skip_schema_validation=True)
+    async def on_status_notification(self, timestamp: str, connector_status: str, evse_id: int, connector_id: int,
+                                     **kwargs: Any) -> Any:
+        now, ts = self.received_at, self.ts(timestamp)
+        result = await self.submit(lambda s: supervision.record_status(
+            s, self.ref, connector_id=evse_id, status=connector_status,
+            info=f"connecteur {connector_id}" if connector_id != 1 else "", timestamp=ts, received_at=now,
+        ))
+        self.emit("station.status", connector_id=evse_id, point_canonical_id=result.canonical_id,
+                  status=connector_status, error_code="", at=iso(ts or now), offline=result.offline,
+                  current=result.current)
+        return result201.StatusNotification()
+
+    @on(Action201.authorize, skip_schema_validation=True)
+    async def on_authorize(self, id_token: dict[str, Any], **kwargs: Any) -> Any:
+        now = self.received_at
+
+        async def unit(session: AsyncSession) -> str:
+            await supervision.touch(session, self.ref, received_at=now)
+            status, _ = await supervision.authorize_id_tag(
+                session, self.ref.tenant_id, id_token.get("id_token", ""), now=now, unknown="Unknown")
+            return status
+
+        status = await self.submit(unit)
+        return result201.Authorize(id_token_info={"status": status})
+
+    @on(Action201.transaction_event, skip_schema_validation=True)
+    async def on_transaction_event(self, event_type: str, timestamp: str, trigger_reason: str, seq_no: int,
+                                   transaction_info: dict[str, Any], **kwargs: Any) -> Any:
+        now, at = self.received_at, self.ts(timestamp)
+        assert at is not None
+        result = await self.submit(lambda s: supervision.record_transaction_event(
+            s, self.ref, event_type=event_type, timestamp=at, trigger_reason=trigger_reason, seq_no=seq_no,
+            transaction_info=transaction_info, offline_flag=bool(kwargs.get("offline")), evse=kwargs.get("evse"),
+            id_token=kwargs.get("id_token"), meter_value=kwargs.get("meter_value"), received_at=now,
+        ))
+        ocpp_id = transaction_info["transaction_id"]
+        if result.started:
+            self.emit("transaction.started", transaction_id=ocpp_id, connector_id=result.connector_id,
+                      id_tag=(kwargs.get("id_token") or {}).get("id_token", ""), id_tag_status=result.id_token_status,
+                      started_at=iso(at), offline=result.offline)
+        if result.stopped:
+            self.emit("transaction.stopped", transaction_id=ocpp_id, connector_id=result.connector_id,
+                      energy_wh=result.energy_wh, reason=transaction_info.get("stopped_reason") or "Local",
+                      stopped_at=iso(at), offline=result.offline)
+        if result.id_token_status is None:
+            return result201.TransactionEvent()
+        return result201.TransactionEvent(id_token_info={"status": result.id_token_status})
+
+    @on(Action201.meter_values, skip_schema_validation=True)
+    async def on_meter_values(self, evse_id: int, meter_value: list[dict[str, Any]], **kwargs: Any) -> Any:
+        now = self.received_at
+        await self.submit(lambda s: supervision.record_meter_values(
+            s, self.ref, connector_id=evse_id, transaction_id=None, meter_values=meter_value, received_at=now,
+            protocol="2.0.1",
+        ))
+        return result201.MeterValues()
+
+    @on(Action201.notify_event, skip_schema_validation=True)
+    async def on_notify_event(self, generated_at: str, seq_no: int, event_data: list[dict[str, Any]],
+                              **kwargs: Any) -> Any:
+        now, at = self.received_at, self.ts(generated_at)
+
+        async def unit(session: AsyncSession) -> None:
+            for event in event_data[:50]:
+                component = (event.get("component") or {}).get("name", "")
+                variable = (event.get("variable") or {}).get("name", "")
+                problem = bool(event.get("tech_code")) or event.get("trigger") == "Alerting"
+                await supervision.record_station_event(
+                    session, self.ref, "notify_event",
+                    f"Événement {component}.{variable} = {event.get('actual_value', '')} ({event.get('trigger', '')}).",
+                    {**event, "seq_no": seq_no}, received_at=now, occurred_at=self.ts(event.get("timestamp")) or at,
+                    severity="warning" if problem else "info",
+                )
+
+        await self.submit(unit)
+        return result201.NotifyEvent()
+
+
+_StationLinkType = ChargeBox16 | ChargeBox201
+
+
+# --------------------------------------------------------------------------- the server
+
+
+class Ingress:
+    """One ingress process: the WebSocket server, its connections, its writer."""
+
+    def __init__(
+        self, settings: Settings, *, db: Database | None = None, bus: Bus | None = None,
+        max_message_size: int = MAX_MESSAGE_SIZE, ping_interval: float | None = 20, response_timeout: float = 30,
+    ) -> None:
+        self.settings = settings
+        self._own_db = db is None
+        self.db = db or Database(settings.database_url)
+        self._bus = bus
+        self._own_bus = bus is None
+        self.writer = GroupCommitWriter(self.db)
+        self.registry = ConnectionRegistry()
+        self.max_message_size = max_message_size
+        self.ping_interval = ping_interval
+        self.response_timeout = response_timeout
+        self.node = ""
+        self.server: Server | None = None
+        self._events: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        self._publisher: asyncio.Task[None] | None = None
+        self._unsubscribe: Callable[[], Awaitable[None]] | None = None
+        self._stopping = False
+        #: charge_box_id → (argon2 hash, SHA-256 of the password it verified): a reconnecting
+        #: station is not charged one argon2 computation (~0.1 s of CPU) per connection.
+        self._verified: dict[str, tuple[str, bytes]] = {}
+
+    @property
+    def bus(self) -> Bus:
+        assert self._bus is not None
+        return self._bus
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return self.server.sockets[0].getsockname()[1]
+
+    async def start(self) -> None:
+        if self._bus is None:
+            self._bus = await create_bus(self.settings)
+        for version, actions in (("1.6", Action16), ("2.0.1", Action201)):
+            for action in actions:
+                compile_validator(version, action.value, 2)  # compile once, before the first station
+        await self.writer.start()
+        self._publisher = asyncio.create_task(self._publish(), name="csms-events")
+        self.server = await serve(
+            self._handle, self.settings.ocpp_host, self.settings.ocpp_port,
+            subprotocols=list(SUBPROTOCOLS), select_subprotocol=self._select_subprotocol,
+            process_request=self._process_request, max_size=self.max_message_size, compression=None,
+            ping_interval=self.ping_interval, ping_timeout=self.ping_interval, logger=log,
+        )
+        self.node = f"{socket.gethostname()}:{self.port}"
+        self._unsubscribe = await self.bus.subscribe("station.connected", self._on_connected_elsewhere)
+        await self._close_stale_connections()
+        log.info("ingress OCPP à l'écoute sur ws://%s:%s%s{charge_box_id}", self.settings.ocpp_host, self.port, PATH_PREFIX)
+
+    async def stop(self) -> None:
+        """Close every socket (1001), record the disconnections, then stop the writer."""
+        self._stopping = True
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+        if self._unsubscribe is not None:
+            await self._unsubscribe()
+        await self.writer.stop()
+        await self._events.join()
+        if self._publisher is not None:
+            self._publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._publisher
+        if self._own_bus and self._bus is not None:
+            await self._bus.close()
+        if self._own_db:
+            await self.db.dispose()
+
+    # -- events -----------------------------------------------------------------
+
+    def emit(self, topic: str, payload: dict[str, Any]) -> None:
+        """Queue a bus event; one task publishes them in order, off the stations' answer path."""
+        self._events.put_nowait((topic, payload))
+
+    async def _publish(self) -> None:
+        while True:
+            topic, payload = await self._events.get()
+            try:
+                await self.bus.publish(topic, payload)
+            except Exception:
+                log.exception("publishing %s failed", topic)
+            finally:
+                self._events.task_done()
+
+    async def _on_connected_elsewhere(self, topic: str, payload: dict[str, Any]) -> None:
+        """Scaled mode: the station reconnected to another ingress process; drop our stale socket."""
+        if payload.get("node") == self.node:
+            return
+        link = self.registry._live.get(payload.get("charge_box_id", ""))  # noqa: SLF001
+        if link is not None and str(link.connection_id) != payload.get("connection_id"):
+            link.replaced = True
+            await link.websocket.close(1000, "remplacee par une nouvelle connexion")
+
+    async def _close_stale_connections(self) -> None:
+        from tenants.models import Tenant
+
+        async with self.db.session() as session:
+            tenant_ids = list(await session.scalars(select(Tenant.id)))
+        now = utcnow()
+        for tenant_id in tenant_ids:
+            await self.writer.submit(
+                tenant_id, lambda s, t=tenant_id: supervision.close_stale_connections(s, t, self.node, now=now),
+                actor="ingress OCPP",
+            )
+
+    # -- handshake ---------------------------------------------------------------
+
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = urlsplit(request.path).path
+        if not path.startswith(PATH_PREFIX) or "/" in path[len(PATH_PREFIX):].rstrip("/"):
+            return connection.respond(http.HTTPStatus.NOT_FOUND, "Adresse inconnue : /ocpp/{charge_box_id} attendu.\n")
+        charge_box_id = unquote(path[len(PATH_PREFIX):].rstrip("/"))
+        async with self.db.session() as session:
+            route = await supervision.find_route(session, charge_box_id)
+        loaded = None
+        if route is not None:
+            async with self.db.session([route.tenant_id]) as session:
+                loaded = await supervision.load_station(session, route)
+        if loaded is None:
+            return connection.respond(http.HTTPStatus.NOT_FOUND, "Borne inconnue.\n")
+        ref, password_hash = loaded
+        if not await self._check_basic_auth(request.headers, charge_box_id, password_hash):
+            response = connection.respond(http.HTTPStatus.UNAUTHORIZED, "Identifiant ou mot de passe de borne incorrect.\n")
+            response.headers["WWW-Authenticate"] = 'Basic realm="Centrale OCPP", charset="UTF-8"'
+            return response
+        connection.centrale_ref = ref  # type: ignore[attr-defined]
+        return None
+
+    async def _check_basic_auth(self, headers: Headers, charge_box_id: str, password_hash: str) -> bool:
+        header = headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user, sep, password = base64.b64decode(token.strip(), validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        if not sep or user != charge_box_id:
+            return False
+        digest = hashlib.sha256(password.encode()).digest()
+        cached = self._verified.get(charge_box_id)
+        if cached is not None and cached[0] == password_hash and hmac.compare_digest(cached[1], digest):
+            return True
+        if not await asyncio.to_thread(verify_password, password_hash, password):
+            return False
+        self._verified[charge_box_id] = (password_hash, digest)
+        return True
+
+    def _select_subprotocol(self, connection: ServerConnection, offered: Any) -> Subprotocol | None:
+        for protocol in SUBPROTOCOLS:  # the newest version both sides speak
+            if protocol in offered:
+                return protocol
+        ref: StationRef | None = getattr(connection, "centrale_ref", None)
+        if ref is not None and ref.lenient:
+            return None  # firmware that offers no subprotocol: spoken to in OCPP 1.6
+        raise NegotiationError("sous-protocole OCPP attendu : ocpp1.6 ou ocpp2.0.1")
+
+    # -- connection lifecycle ---------------------------------------------------
+
+    async def _handle(self, websocket: ServerConnection) -> None:
+        ref: StationRef = websocket.centrale_ref  # type: ignore[attr-defined]
+        protocol = websocket.subprotocol or "ocpp1.6"
+        connected_at = utcnow()
+        remote = websocket.remote_address
+        remote_address = f"{remote[0]}:{remote[1]}" if isinstance(remote, tuple) else str(remote or "")
+        connection_id = await self.writer.submit(
+            ref.tenant_id,
+            lambda s: supervision.open_connection(s, ref, remote_address=remote_address, subprotocol=protocol,
+                                                  node=self.node, connected_at=connected_at),
+            actor=ref.actor,
+        )
+        cls = ChargeBox201 if protocol == "ocpp2.0.1" else ChargeBox16
+        link = cls(ref.charge_box_id, websocket, ingress=self, ref=ref, connection_id=connection_id,
+                   response_timeout=self.response_timeout)
+        previous = self.registry._live.get(ref.charge_box_id)  # noqa: SLF001
+        self.registry._live[ref.charge_box_id] = link  # noqa: SLF001
+        if previous is not None:
+            # One live socket per station: the new connection wins.
+            previous.replaced = True
+            asyncio.create_task(previous.websocket.close(1000, "remplacee par une nouvelle connexion"))  # noqa: RUF006
+        link.emit("station.connected", connection_id=str(connection_id), node=self.node, protocol=protocol,
+                  remote_address=remote_address, at=iso(connected_at))
+        try:
+            await link.start()
+        except ConnectionClosed:
+            pass
+        finally:
+            if self.registry._live.get(ref.charge_box_id) is link:  # noqa: SLF001
+                del self.registry._live[ref.charge_box_id]  # noqa: SLF001
+            reason, code = self._disconnect_reason(link)
+            disconnected_at = utcnow()
+            with contextlib.suppress(Exception):
+                await self.writer.submit(
+                    ref.tenant_id,
+                    lambda s: supervision.close_connection(s, ref, connection_id, reason=reason, close_code=code,
+                                                           disconnected_at=disconnected_at),
+                    actor=ref.actor,
+                )
+            link.emit("station.disconnected", connection_id=str(connection_id), node=self.node, reason=reason,
+                      close_code=code, at=iso(disconnected_at))
+
+    def _disconnect_reason(self, link: _StationLinkType) -> tuple[str, int | None]:
+        protocol = link.websocket.protocol
+        received, sent = protocol.close_rcvd, protocol.close_sent
+        if link.replaced:
+            return "replaced", 1000
+        if self._stopping:
+            return "server_shutdown", 1001
+        if received is not None and protocol.close_rcvd_then_sent is not False:
+            return "closed_by_station", received.code
+        if sent is not None and sent.code == 1009:
+            return "message_too_big", 1009
+        if sent is not None and sent.code != 1011:  # 1011: keepalive ping timeout
+            return "closed_by_server", sent.code
+        return "connection_lost", 1006
+
+
+async def run_ingress(settings: Settings, *, db: Database | None = None, bus: Bus | None = None) -> None:
+    """Serve OCPP until cancelled (``centrale serve`` runs it next to the web app; ``centrale ingress`` alone)."""
+    ingress = Ingress(settings, db=db, bus=bus)
+    await ingress.start()
+    try:
+        await asyncio.Future()  # until cancelled
+    finally:
+        await ingress.stop()

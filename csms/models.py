@@ -1,0 +1,345 @@
+"""Station registry and supervision data (CCTP CPAM 5-5).
+
+The CPAM hierarchy (CCTP 5-5-1) maps onto OCPP as follows:
+
+* ``Station`` (S): a group of chargers on a site, with its « nom d'usage courant »;
+* ``Charger`` (B, « borne »): the OCPP *charge box*, one WebSocket, one
+  ``charge_box_id``, one Basic-auth password;
+* ``ChargePoint`` (P, « point de charge »): an OCPP connector (1.6) or EVSE (2.0.1).
+
+Who writes what:
+
+* registry rows (stations, chargers, points, badges) are edits made by people or
+  imports: ORM writes, audited like every other edit;
+* what a station reports (boot data, last seen, last status, the transaction-id
+  counter) is a fact, not an edit: it is written with plain ``UPDATE`` statements
+  that carry the tenant filter explicitly, and kept in the station's own logs
+  below rather than in the audit trail;
+* the logs (connections, status history, meter values, station events) are
+  high-volume and not audited (``__audited__ = False``). Meter values and status
+  history carry a natural unique key so that a replayed message inserts nothing.
+
+``ChargeBoxRoute`` is the one platform (non-tenant) table here: see its docstring.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, TenantOwned, utcnow
+from tenants.models import site_fk
+
+__all__ = [
+    "Badge",
+    "ChargeBoxRoute",
+    "ChargePoint",
+    "Charger",
+    "ConnectionLog",
+    "MeterValue",
+    "Station",
+    "StationEvent",
+    "StatusEvent",
+    "Transaction",
+]
+
+
+def _fk(table: str, column: str, *, ondelete: str | None = None, name: str | None = None) -> ForeignKeyConstraint:
+    """Composite foreign key to a row of the same tenant (DESIGN.md tenancy rule 1)."""
+    return ForeignKeyConstraint(
+        ["tenant_id", column], [f"{table}.tenant_id", f"{table}.id"], ondelete=ondelete, name=name
+    )
+
+
+class Station(TenantOwned, Base):
+    """Station de recharge (S): chargers of one site grouped under one name."""
+
+    __tablename__ = "stations"
+    __table_args__ = (
+        site_fk(),
+        UniqueConstraint("tenant_id", "canonical_id"),
+        UniqueConstraint("tenant_id", "site_id", "number"),
+    )
+    site_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    #: Order number of the station in its building (CCTP 5-5-1), 1 to 99.
+    number: Mapped[int] = mapped_column(Integer)
+    canonical_id: Mapped[str] = mapped_column(String(18))
+    #: « Nom d'usage courant » (CCTP 5-5-1): the commune and a CPAM-approved attribute.
+    name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Charger(TenantOwned, Base):
+    """Borne (B): the OCPP charge box."""
+
+    __tablename__ = "chargers"
+    __audit_redact__ = frozenset({"password_hash"})
+    __table_args__ = (
+        _fk("stations", "station_id"),
+        UniqueConstraint("tenant_id", "charge_box_id"),
+        UniqueConstraint("tenant_id", "canonical_id"),
+        UniqueConstraint("tenant_id", "station_id", "number"),
+    )
+    station_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    canonical_id: Mapped[str] = mapped_column(String(18))
+    #: OCPP identity, last segment of ``/ocpp/{charge_box_id}``; unique on the platform
+    #: through ``charge_box_routes``. Hardware configured with another identity keeps it.
+    charge_box_id: Mapped[str] = mapped_column(String(48))
+    #: argon2id hash of the Basic-auth password (OCPP security profiles 1 and 2).
+    password_hash: Mapped[str] = mapped_column(String(200))
+    #: Tolerate known firmware deviations (over-long strings truncated, naive timestamps
+    #: read as UTC), each recorded as a warning event.
+    lenient: Mapped[bool] = mapped_column(Boolean, default=False)
+    # --- reported by the station (BootNotification), written as facts
+    vendor: Mapped[str] = mapped_column(String(50), default="")
+    model: Mapped[str] = mapped_column(String(50), default="")
+    serial_number: Mapped[str] = mapped_column(String(50), default="")
+    charge_box_serial_number: Mapped[str] = mapped_column(String(50), default="")
+    firmware_version: Mapped[str] = mapped_column(String(50), default="")
+    iccid: Mapped[str] = mapped_column(String(20), default="")
+    imsi: Mapped[str] = mapped_column(String(20), default="")
+    meter_type: Mapped[str] = mapped_column(String(25), default="")
+    meter_serial_number: Mapped[str] = mapped_column(String(25), default="")
+    #: Subprotocol of the last connection: ``ocpp1.6`` or ``ocpp2.0.1``.
+    protocol: Mapped[str] = mapped_column(String(16), default="")
+    registration_status: Mapped[str] = mapped_column(String(16), default="")
+    last_boot_at: Mapped[dt.datetime | None]
+    last_seen_at: Mapped[dt.datetime | None]
+    online: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Status of connector 0 (the whole charger, OCPP 1.6).
+    last_status: Mapped[str] = mapped_column(String(32), default="")
+    last_error_code: Mapped[str] = mapped_column(String(50), default="")
+    last_status_at: Mapped[dt.datetime | None]
+    #: Last OCPP 1.6 transactionId handed to this charger (allocated by us, per charger).
+    last_transaction_id: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ChargePoint(TenantOwned, Base):
+    """Point de charge (P): an OCPP connector (1.6) or EVSE (2.0.1)."""
+
+    __tablename__ = "charge_points"
+    __table_args__ = (
+        _fk("chargers", "charger_id"),
+        UniqueConstraint("tenant_id", "charger_id", "connector_id"),
+        UniqueConstraint("tenant_id", "canonical_id"),
+    )
+    charger_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    connector_id: Mapped[int] = mapped_column(Integer)
+    canonical_id: Mapped[str] = mapped_column(String(18))
+    #: kW (CCTP CPAM article 4: 7, 11 or 22 kW points).
+    power_kw: Mapped[float | None] = mapped_column(Numeric(6, 1, asdecimal=False))
+    #: Comma-separated socket types (T2, EF, T3, CCS, CHADEMO; article 4: one E/F per site).
+    socket_types: Mapped[str] = mapped_column(String(60), default="T2")
+    usage_name: Mapped[str] = mapped_column(String(200), default="")
+    last_status: Mapped[str] = mapped_column(String(32), default="")
+    last_error_code: Mapped[str] = mapped_column(String(50), default="")
+    last_status_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Badge(TenantOwned, Base):
+    """An RFID badge (CCTP CPAM 5-5-5-3); the badge-order workflow extends it."""
+
+    __tablename__ = "badges"
+    __table_args__ = (UniqueConstraint("tenant_id", "id_tag"), site_fk())
+    #: OCPP idTag / idToken, stored upper-case: OCPP compares it case-insensitively.
+    id_tag: Mapped[str] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(16), default="Accepted")  # Accepted | Blocked | Expired
+    expires_at: Mapped[dt.datetime | None]
+    holder_label: Mapped[str] = mapped_column(String(200), default="")
+    #: « carte attachée au véhicule de service ou au site de rattachement » (5-5-5-3).
+    site_id: Mapped[uuid.UUID | None]
+    #: The agent holding the badge, when it was issued to a person.
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ConnectionLog(TenantOwned, Base):
+    """One WebSocket connection of a charger (CCTP CPAM 5-5: « identifier, pour chaque
+    IRVE, le nombre d'occurrence d'une telle coupure »).
+
+    Inserted at the handshake; ``disconnected_at`` is filled once, by a guarded
+    ``UPDATE ... WHERE disconnected_at IS NULL``. Uptime and cuts are computed from
+    these rows, never estimated.
+    """
+
+    __tablename__ = "charger_connections"
+    __audited__ = False
+    __table_args__ = (
+        _fk("chargers", "charger_id"),
+        Index("ix_charger_connections_charger", "tenant_id", "charger_id", "connected_at"),
+    )
+    charger_id: Mapped[uuid.UUID]
+    connected_at: Mapped[dt.datetime]
+    disconnected_at: Mapped[dt.datetime | None]
+    #: closed_by_station | connection_lost | replaced | server_shutdown | ingress_restart
+    reason: Mapped[str] = mapped_column(String(40), default="")
+    close_code: Mapped[int | None] = mapped_column(Integer)
+    remote_address: Mapped[str] = mapped_column(String(64), default="")
+    subprotocol: Mapped[str] = mapped_column(String(16), default="")
+    #: Ingress process that held the socket (host:port).
+    node: Mapped[str] = mapped_column(String(120), default="")
+
+
+class Transaction(TenantOwned, Base):
+    """A charging session.
+
+    ``ocpp_transaction_id`` is the id on the wire: allocated by us in OCPP 1.6
+    (an integer, per charger), chosen by the station in 2.0.1. ``start_key``
+    (connector, idTag, timestamp, meterStart) makes a replayed 1.6
+    StartTransaction find its row and get the same transactionId back. A
+    StopTransaction for an id we never allocated is kept as an ``orphan`` row.
+    """
+
+    __tablename__ = "charging_transactions"
+    __table_args__ = (
+        _fk("chargers", "charger_id"),
+        _fk("charge_points", "charge_point_id", name="fk_charging_transactions_charge_point"),
+        _fk("badges", "badge_id"),
+        UniqueConstraint("tenant_id", "charger_id", "ocpp_transaction_id", name="uq_charging_transactions_ocpp_id"),
+        UniqueConstraint("tenant_id", "charger_id", "start_key"),
+        Index("ix_charging_transactions_started", "tenant_id", "charger_id", "started_at"),
+    )
+    charger_id: Mapped[uuid.UUID]
+    charge_point_id: Mapped[uuid.UUID | None]
+    connector_id: Mapped[int | None] = mapped_column(Integer)
+    ocpp_transaction_id: Mapped[str] = mapped_column(String(36))
+    start_key: Mapped[str | None] = mapped_column(String(160))
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | completed | orphan
+    id_tag: Mapped[str] = mapped_column(String(36), default="")
+    id_tag_status: Mapped[str] = mapped_column(String(20), default="")
+    badge_id: Mapped[uuid.UUID | None]
+    reservation_id: Mapped[int | None] = mapped_column(Integer)
+    meter_start: Mapped[int | None] = mapped_column(Integer)  # Wh
+    meter_stop: Mapped[int | None] = mapped_column(Integer)  # Wh
+    started_at: Mapped[dt.datetime | None]
+    stopped_at: Mapped[dt.datetime | None]
+    stop_reason: Mapped[str] = mapped_column(String(32), default="")
+    stop_id_tag: Mapped[str] = mapped_column(String(36), default="")
+    #: Some message of this transaction was stored by the station while offline.
+    offline: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: OCPP 2.0.1 TransactionEvent sequence number last seen.
+    seq_no: Mapped[int | None] = mapped_column(Integer)
+    start_received_at: Mapped[dt.datetime | None]
+    stop_received_at: Mapped[dt.datetime | None]
+
+    @property
+    def energy_wh(self) -> int | None:
+        if self.meter_start is None or self.meter_stop is None:
+            return None
+        return self.meter_stop - self.meter_start
+
+
+class MeterValue(TenantOwned, Base):
+    """One sampled value (« enregistrement des courbes de charge », CCTP 5-5-4)."""
+
+    __tablename__ = "meter_values"
+    __audited__ = False
+    __table_args__ = (
+        _fk("chargers", "charger_id"),
+        _fk("charging_transactions", "transaction_id", name="fk_meter_values_transaction"),
+        # Natural key: a replayed MeterValues inserts nothing (empty strings, not NULLs,
+        # so that the key compares equal).
+        UniqueConstraint(
+            "tenant_id", "charger_id", "connector_id", "sampled_at", "measurand", "phase", "location", "context",
+            name="uq_meter_values_natural_key",
+        ),
+        Index("ix_meter_values_transaction", "tenant_id", "transaction_id"),
+    )
+    charger_id: Mapped[uuid.UUID]
+    connector_id: Mapped[int] = mapped_column(Integer)
+    transaction_id: Mapped[uuid.UUID | None]
+    ocpp_transaction_id: Mapped[str] = mapped_column(String(36), default="")
+    sampled_at: Mapped[dt.datetime]
+    measurand: Mapped[str] = mapped_column(String(40), default="Energy.Active.Import.Register")
+    #: Numeric value as sent (``None`` for signed data, kept in ``raw``).
+    value: Mapped[float | None]
+    raw: Mapped[str] = mapped_column(Text, default="")
+    unit: Mapped[str] = mapped_column(String(12), default="")
+    phase: Mapped[str] = mapped_column(String(8), default="")
+    location: Mapped[str] = mapped_column(String(8), default="")
+    context: Mapped[str] = mapped_column(String(24), default="")
+    received_at: Mapped[dt.datetime]
+    offline: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class StatusEvent(TenantOwned, Base):
+    """StatusNotification history (« état de chaque borne et point de charge », 5-5-4)."""
+
+    __tablename__ = "status_events"
+    __audited__ = False
+    __table_args__ = (
+        _fk("chargers", "charger_id"),
+        UniqueConstraint(
+            "tenant_id", "charger_id", "connector_id", "reported_at", "status", "error_code",
+            name="uq_status_events_natural_key",
+        ),
+    )
+    charger_id: Mapped[uuid.UUID]
+    #: 0: the whole charger.
+    connector_id: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32))
+    error_code: Mapped[str] = mapped_column(String(50), default="")
+    info: Mapped[str] = mapped_column(String(50), default="")
+    vendor_id: Mapped[str] = mapped_column(String(255), default="")
+    vendor_error_code: Mapped[str] = mapped_column(String(50), default="")
+    #: The station's timestamp (reception time when it sent none).
+    reported_at: Mapped[dt.datetime]
+    received_at: Mapped[dt.datetime]
+    offline: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class StationEvent(TenantOwned, Base):
+    """The charger's event register (CCTP 5-4-2-1 « contrôle de tous les évènements du
+    registre »): boots, firmware and diagnostics notifications, data transfers,
+    2.0.1 NotifyEvent, and the warnings of lenient mode."""
+
+    __tablename__ = "station_events"
+    __audited__ = False
+    __table_args__ = (
+        _fk("chargers", "charger_id"),
+        Index("ix_station_events_charger", "tenant_id", "charger_id", "received_at"),
+    )
+    charger_id: Mapped[uuid.UUID]
+    kind: Mapped[str] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(10), default="info")  # info | warning
+    message: Mapped[str] = mapped_column(String(500), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    occurred_at: Mapped[dt.datetime | None]
+    received_at: Mapped[dt.datetime]
+
+
+class ChargeBoxRoute(Base):
+    """Platform index ``charge_box_id`` → tenant, read at the WebSocket handshake.
+
+    A station connects to ``/ocpp/{charge_box_id}`` before any tenant is known, and
+    the charger rows are behind row-level security: this table is how the ingress
+    finds the tenant (then it opens a tenant-scoped session to read the charger and
+    check its password). It is deliberately not tenant-owned and holds nothing but
+    the routing key: no password hash, no business data. Its primary key is also
+    what makes a charge_box_id unique across the platform (a unique constraint on
+    the distributed ``chargers`` table could only be per tenant).
+    """
+
+    __tablename__ = "charge_box_routes"
+    __table_args__ = (_fk("chargers", "charger_id", ondelete="CASCADE"),)
+    charge_box_id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    charger_id: Mapped[uuid.UUID]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

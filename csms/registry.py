@@ -1,0 +1,504 @@
+"""Station registry: stations, chargers, charge points, RFID badges, fleet import.
+
+Every workflow validates its whole input first and raises ``ValidationFailed``
+(French message per field) before writing anything. Identifiers follow the CPAM
+rule (CCTP CPAM 5-5-1, see ``csms.identifiers``); hardware already configured with
+another OCPP identity keeps its ``charge_box_id`` and is mapped to its canonical id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import io
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import NotFound, ValidationFailed
+from app.security import hash_password
+from csms.identifiers import (
+    ChargingId,
+    InvalidChargingId,
+    Level,
+    charger_id,
+    parse_charging_id,
+    station_id,
+)
+from csms.models import Badge, ChargeBoxRoute, ChargePoint, Charger, Station, Transaction
+from tenants.models import Site
+
+__all__ = [
+    "ImportFailed",
+    "ImportReport",
+    "RegisteredCharger",
+    "check_charge_box_id",
+    "check_station_password",
+    "create_badge",
+    "get_charger_in_tenant",
+    "find_charger_in_tenant",
+    "import_fleet",
+    "list_chargers",
+    "list_charge_points",
+    "list_transactions",
+    "register_charger",
+]
+
+CHARGE_BOX_ID = re.compile(r"^[A-Za-z0-9._~-]{1,48}$")
+PASSWORD_MIN, PASSWORD_MAX = 16, 40
+#: Socket codes (CCTP CPAM article 4: « une prise de type E/F sur chaque site de charge »).
+SOCKET_TYPES = {"T2": "Type 2", "EF": "E/F (domestique)", "T3": "Type 3", "T1": "Type 1", "CCS": "Combo CCS", "CHADEMO": "CHAdeMO"}
+MAX_POWER_KW = 400.0
+MAX_POINTS = 99
+BADGE_STATUSES = ("Accepted", "Blocked", "Expired")
+
+
+# --------------------------------------------------------------------------- field checks
+
+
+def check_charge_box_id(value: str) -> str | None:
+    """French message when ``value`` cannot be an OCPP identity in ``/ocpp/{charge_box_id}``."""
+    if not value:
+        return "L'identifiant OCPP de la borne (charge_box_id) est obligatoire."
+    if not CHARGE_BOX_ID.match(value):
+        return (
+            "L'identifiant OCPP de la borne (charge_box_id) comporte 1 à 48 caractères parmi lettres, chiffres, "
+            "« - », « _ », « . » et « ~ » (il figure dans l'adresse de connexion)."
+        )
+    return None
+
+
+def check_station_password(password: str, charge_box_id: str = "") -> str | None:
+    """OCPP security profiles 1 and 2: a Basic-auth password of 16 to 40 printable characters."""
+    if not PASSWORD_MIN <= len(password or "") <= PASSWORD_MAX:
+        return f"Le mot de passe de la borne doit comporter {PASSWORD_MIN} à {PASSWORD_MAX} caractères (OCPP, profils de sécurité 1 et 2)."
+    if not all("!" <= char <= "~" for char in password):
+        return "Le mot de passe de la borne n'admet que des caractères ASCII imprimables, sans espace."
+    if charge_box_id and password.lower() == charge_box_id.lower():
+        return "Le mot de passe de la borne ne peut pas être son identifiant."
+    if len(set(password)) < 6:
+        return "Le mot de passe de la borne est trop répétitif : utilisez un secret aléatoire."
+    return None
+
+
+def _sockets(value: Any, errors: dict[str, str]) -> str:
+    raw = str(value or "T2")
+    codes = [part.strip().upper().replace("/", "") for part in re.split(r"[+,; ]+", raw) if part.strip()]
+    unknown = [code for code in codes if code not in SOCKET_TYPES]
+    if unknown or not codes:
+        errors["socket_types"] = (
+            f"Type de prise inconnu : {', '.join(unknown) or raw}. Types admis : {', '.join(SOCKET_TYPES)} "
+            "(plusieurs séparés par « + »)."
+        )
+    return ",".join(dict.fromkeys(codes))
+
+
+def _power(value: Any, errors: dict[str, str]) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        power = float(str(value).replace(",", ".").lower().removesuffix("kw").strip())
+    except ValueError:
+        errors["power_kw"] = f"Puissance invalide : « {value} » (nombre de kW attendu, ex. 7, 11 ou 22)."
+        return None
+    if not 0 < power <= MAX_POWER_KW:
+        errors["power_kw"] = f"Puissance hors limites : {value} kW (de 0 à {MAX_POWER_KW:g} kW)."
+    return power
+
+
+def _int(value: Any, key: str, label: str, low: int, high: int, errors: dict[str, str], default: int | None) -> int | None:
+    if value in (None, ""):
+        return default
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        errors[key] = f"{label} : nombre entier attendu, « {value} » trouvé."
+        return default
+    if not low <= number <= high:
+        errors[key] = f"{label} : de {low} à {high} ({number} donné)."
+    return number
+
+
+def _bool(value: Any) -> bool:
+    return str(value or "").strip().lower() in {"1", "true", "yes", "oui", "o", "vrai", "x"}
+
+
+# --------------------------------------------------------------------------- registration
+
+
+@dataclass
+class RegisteredCharger:
+    charger_id: uuid.UUID
+    station_id: uuid.UUID
+    charge_box_id: str
+    canonical_id: str
+    station_canonical_id: str
+    points: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": str(self.charger_id), "station_id": str(self.station_id), "charge_box_id": self.charge_box_id,
+            "canonical_id": self.canonical_id, "station_canonical_id": self.station_canonical_id, "points": self.points,
+        }
+
+
+@dataclass
+class _Spec:
+    charge_box_id: str
+    password: str
+    site: str
+    canonical: ChargingId | None
+    station_number: int | None
+    station_name: str
+    points: int
+    power_kw: float | None
+    socket_types: str
+    usage_name: str
+    lenient: bool
+
+
+def _spec(data: dict[str, Any], errors: dict[str, str]) -> _Spec:
+    charge_box_id = str(data.get("charge_box_id") or "").strip()
+    if problem := check_charge_box_id(charge_box_id):
+        errors["charge_box_id"] = problem
+    password = str(data.get("password") or "")
+    if problem := check_station_password(password, charge_box_id):
+        errors["password"] = problem
+    canonical = None
+    if raw := str(data.get("canonical_id") or "").strip():
+        try:
+            canonical = parse_charging_id(raw, level=Level.CHARGER)
+        except InvalidChargingId as exc:
+            errors["canonical_id"] = str(exc)
+    station_number = _int(data.get("station"), "station", "Numéro de station", 1, 99, errors, None)
+    points = _int(data.get("points"), "points", "Nombre de points de charge", 1, MAX_POINTS, errors, 1) or 1
+    return _Spec(
+        charge_box_id=charge_box_id, password=password, site=str(data.get("site") or "").strip(),
+        canonical=canonical, station_number=station_number,
+        station_name=str(data.get("station_name") or "").strip()[:200], points=points,
+        power_kw=_power(data.get("power_kw"), errors), socket_types=_sockets(data.get("socket_types"), errors),
+        usage_name=str(data.get("usage_name") or "").strip()[:200], lenient=_bool(data.get("lenient")),
+    )
+
+
+async def _resolve_site(session: AsyncSession, tenant_id: uuid.UUID, spec: _Spec, errors: dict[str, str]) -> Site | None:
+    sites = list(await session.scalars(select(Site).where(Site.tenant_id == tenant_id).order_by(Site.name)))
+    if spec.site:
+        try:
+            wanted = uuid.UUID(spec.site)
+        except ValueError:
+            wanted = None
+        for site in sites:
+            if site.id == wanted or site.name.lower() == spec.site.lower():
+                break
+        else:
+            errors["site"] = f"Site introuvable : « {spec.site} »."
+            return None
+        if spec.canonical and (spec.canonical.insee, spec.canonical.building) != (site.insee_code, site.building_code):
+            errors["canonical_id"] = (
+                f"L'identifiant {spec.canonical} ne correspond pas au site « {site.name} » "
+                f"(code INSEE {site.insee_code}, bâtiment {site.building_code}) : positions 3 à 7 et 9 à 12."
+            )
+            return None
+        return site
+    if spec.canonical:
+        matching = [s for s in sites if (s.insee_code, s.building_code) == (spec.canonical.insee, spec.canonical.building)]
+        if len(matching) == 1:
+            return matching[0]
+        errors["site"] = (
+            f"Aucun site n'a le code INSEE {spec.canonical.insee} et le bâtiment {spec.canonical.building} de l'identifiant : précisez le site."
+            if not matching else "Plusieurs sites ont ce code INSEE et ce bâtiment : précisez le site."
+        )
+        return None
+    if len(sites) == 1:
+        return sites[0]
+    errors["site"] = "Aucun site : créez d'abord le site de la borne." if not sites else "Le bénéficiaire a plusieurs sites : précisez le site."
+    return None
+
+
+async def register_charger(
+    session: AsyncSession, tenant_id: uuid.UUID, data: dict[str, Any], *, password_hash: str | None = None
+) -> RegisteredCharger:
+    """Register a charger (B) with its points (P), creating its station (S) when needed.
+
+    ``data``: charge_box_id, password, site (id or name), canonical_id (FR…B…),
+    station (number), station_name, points (count), power_kw, socket_types
+    (``T2+EF``), usage_name, lenient. ``password_hash`` skips hashing (fleet import
+    hashes all passwords once the whole file is known to be valid).
+    """
+    errors: dict[str, str] = {}
+    spec = _spec(data, errors)
+    site = await _resolve_site(session, tenant_id, spec, errors) if "site" not in errors else None
+    if "charge_box_id" not in errors and await session.get(ChargeBoxRoute, spec.charge_box_id) is not None:
+        errors["charge_box_id"] = f"L'identifiant OCPP « {spec.charge_box_id} » est déjà enregistré sur la plateforme."
+    if site is None or errors:
+        raise ValidationFailed(errors or {"site": "Site introuvable."})
+    try:
+        insee, building = site.insee_code, site.building_code
+        if spec.canonical:
+            number_s, number_b = spec.canonical.station, spec.canonical.charger
+            if spec.station_number is not None and spec.station_number != number_s:
+                raise ValidationFailed({"station": f"Le numéro de station ({spec.station_number}) contredit l'identifiant {spec.canonical} (positions 13-14)."})
+        else:
+            number_s = spec.station_number or await session.scalar(
+                select(func.min(Station.number)).where(Station.tenant_id == tenant_id, Station.site_id == site.id)
+            ) or 1
+            number_b = None
+        station_cid = station_id(insee, building, number_s)
+    except InvalidChargingId as exc:
+        raise ValidationFailed({"site": f"Le site « {site.name} » ne permet pas de former un identifiant : {exc}"}) from None
+
+    station = await session.scalar(
+        select(Station).where(Station.tenant_id == tenant_id, Station.canonical_id == station_cid.canonical)
+    )
+    if station is not None and station.site_id != site.id:
+        raise ValidationFailed({"canonical_id": f"La station {station_cid} appartient à un autre site."})
+    if number_b is None:
+        used = await session.scalar(
+            select(func.max(Charger.number)).where(Charger.tenant_id == tenant_id, Charger.station_id == station.id)
+        ) if station is not None else None
+        number_b = (used or 0) + 1
+        if number_b > 99:
+            raise ValidationFailed({"station": f"La station {station_cid} a déjà 99 bornes."})
+    charger_cid = charger_id(insee, building, number_s, number_b)
+    if station is not None and await session.scalar(
+        select(Charger.charge_box_id).where(Charger.tenant_id == tenant_id, Charger.canonical_id == charger_cid.canonical)
+    ):
+        raise ValidationFailed({"canonical_id": f"L'identifiant {charger_cid} est déjà attribué à une autre borne."})
+
+    if station is None:
+        station = Station(
+            tenant_id=tenant_id, site_id=site.id, number=number_s, canonical_id=station_cid.canonical,
+            # « nom d'usage courant propre, intégrant le nom de la commune d'implantation » (5-5-1)
+            name=spec.station_name or f"{site.city or site.name} – station {number_s:02d}",
+        )
+        session.add(station)
+        await session.flush()
+    if password_hash is None:
+        password_hash = await asyncio.to_thread(hash_password, spec.password)
+    charger = Charger(
+        tenant_id=tenant_id, station_id=station.id, number=number_b, canonical_id=charger_cid.canonical,
+        charge_box_id=spec.charge_box_id, password_hash=password_hash, lenient=spec.lenient,
+    )
+    session.add(charger)
+    await session.flush()  # rows below reference the charger (composite FKs, no ORM relationship to order them)
+    session.add(ChargeBoxRoute(charge_box_id=spec.charge_box_id, tenant_id=tenant_id, charger_id=charger.id))
+    points = []
+    for number in range(1, spec.points + 1):
+        point_cid = charger_cid.child(number)
+        session.add(ChargePoint(
+            tenant_id=tenant_id, charger_id=charger.id, connector_id=number, canonical_id=point_cid.canonical,
+            power_kw=spec.power_kw, socket_types=spec.socket_types,
+            usage_name=spec.usage_name or f"{station.name} – point {number_b:02d}.{number:02d}",
+        ))
+        points.append(point_cid.canonical)
+    await session.flush()
+    return RegisteredCharger(charger.id, station.id, spec.charge_box_id, charger_cid.canonical, station_cid.canonical, points)
+
+
+# --------------------------------------------------------------------------- fleet import (CSV)
+
+#: CSV header → registration field. French headers first; English aliases accepted.
+COLUMNS = {
+    "charge_box_id": "charge_box_id", "identifiant_ocpp": "charge_box_id",
+    "mot_de_passe": "password", "password": "password",
+    "site": "site",
+    "identifiant": "canonical_id", "identifiant_cpam": "canonical_id", "canonical_id": "canonical_id",
+    "station": "station", "nom_station": "station_name", "station_name": "station_name",
+    "points": "points", "puissance_kw": "power_kw", "power_kw": "power_kw", "puissance": "power_kw",
+    "prises": "socket_types", "socket_types": "socket_types",
+    "nom_usage": "usage_name", "usage_name": "usage_name",
+    "tolerant": "lenient", "mode_tolerant": "lenient", "lenient": "lenient",
+}
+REQUIRED_COLUMNS = ("charge_box_id", "password")
+FIELD_LABELS = {
+    "charge_box_id": "charge_box_id", "password": "mot_de_passe", "site": "site", "canonical_id": "identifiant",
+    "station": "station", "station_name": "nom_station", "points": "points", "power_kw": "puissance_kw",
+    "socket_types": "prises", "usage_name": "nom_usage", "lenient": "tolerant",
+}
+MAX_IMPORT_LINES = 5000
+
+
+class ImportFailed(ValueError):
+    """Bad lines in an imported file: nothing was imported. ``errors``: line number → messages."""
+
+    def __init__(self, errors: dict[int, list[str]]) -> None:
+        self.errors = dict(sorted(errors.items()))
+        super().__init__(f"{len(self.errors)} ligne(s) en erreur")
+
+    def report(self) -> list[str]:
+        lines = [f"Import refusé : {len(self.errors)} ligne(s) en erreur, aucune borne importée."]
+        for number, messages in self.errors.items():
+            lines += [f"ligne {number} : {message}" if number else message for message in messages]
+        return lines
+
+
+@dataclass
+class ImportReport:
+    chargers: list[RegisteredCharger]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"imported": len(self.chargers), "chargers": [c.as_dict() for c in self.chargers]}
+
+
+def _read_csv(content: bytes | str) -> tuple[list[tuple[int, dict[str, str]]], dict[int, list[str]]]:
+    if isinstance(content, bytes):
+        try:
+            text = content.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ImportFailed({0: ["Le fichier doit être encodé en UTF-8."]}) from None
+    else:
+        text = content.removeprefix("\ufeff")
+    first = text.split("\n", 1)[0]
+    delimiter = ";" if first.count(";") >= first.count(",") else ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ImportFailed({0: ["Le fichier est vide."]}) from None
+    keys = [h.strip().lower().replace(" ", "_").replace("-", "_") for h in header]
+    unknown = [h for h, k in zip(header, keys, strict=True) if k and k not in COLUMNS]
+    if unknown:
+        raise ImportFailed({1: [f"Colonne(s) inconnue(s) : {', '.join(unknown)}. Colonnes admises : "
+                                + ", ".join(dict.fromkeys(FIELD_LABELS.values())) + "."]})
+    fields = [COLUMNS.get(k, "") for k in keys]
+    missing = [FIELD_LABELS[c] for c in REQUIRED_COLUMNS if c not in fields]
+    if missing:
+        raise ImportFailed({1: [f"Colonne(s) obligatoire(s) absente(s) : {', '.join(missing)}."]})
+    rows: list[tuple[int, dict[str, str]]] = []
+    errors: dict[int, list[str]] = {}
+    for values in reader:
+        number = reader.line_num
+        if not any(v.strip() for v in values):
+            continue
+        if len(values) != len(fields):
+            errors[number] = [f"{len(values)} valeurs pour {len(fields)} colonnes."]
+            continue
+        rows.append((number, {f: v.strip() for f, v in zip(fields, values, strict=True) if f}))
+        if len(rows) > MAX_IMPORT_LINES:
+            raise ImportFailed({number: [f"Plus de {MAX_IMPORT_LINES} lignes : découpez le fichier."]})
+    if not rows and not errors:
+        raise ImportFailed({0: ["Le fichier ne contient aucune borne."]})
+    return rows, errors
+
+
+def _messages(exc: ValidationFailed) -> list[str]:
+    return [f"{FIELD_LABELS.get(key, key)} : {message}" for key, message in exc.errors.items()]
+
+
+async def import_fleet(session: AsyncSession, tenant_id: uuid.UUID, content: bytes | str) -> ImportReport:
+    """Import chargers from a CSV file, whole or not at all.
+
+    Every line is checked, against the database and against the lines above it,
+    in a dry run rolled back to a savepoint; any bad line → ``ImportFailed`` with
+    every bad line's messages, nothing written. Passwords are hashed only once
+    the file is known to be good.
+    """
+    rows, errors = _read_csv(content)
+    seen: dict[str, int] = {}
+    for number, row in rows:
+        cbid = row.get("charge_box_id", "")
+        if cbid and cbid in seen:
+            errors.setdefault(number, []).append(f"charge_box_id : « {cbid} » figure déjà ligne {seen[cbid]}.")
+        seen.setdefault(cbid, number)
+    dry_run = await session.begin_nested()
+    try:
+        for number, row in rows:
+            if number in errors:
+                # Still check the other fields so that the report is complete for this line.
+                bad: dict[str, str] = {}
+                _spec(row, bad)
+                errors[number] += [f"{FIELD_LABELS.get(k, k)} : {m}" for k, m in bad.items() if k != "charge_box_id"]
+                continue
+            try:
+                await register_charger(session, tenant_id, row, password_hash="(dry run)")  # noqa: S106 - rolled back
+            except ValidationFailed as exc:
+                errors.setdefault(number, []).extend(_messages(exc))
+    finally:
+        await dry_run.rollback()
+    if errors:
+        raise ImportFailed(errors)
+    hashes = await asyncio.gather(*(asyncio.to_thread(hash_password, row["password"]) for _, row in rows))
+    chargers = []
+    for (number, row), password_hash in zip(rows, hashes, strict=True):
+        try:
+            chargers.append(await register_charger(session, tenant_id, row, password_hash=password_hash))
+        except ValidationFailed as exc:  # changed since the dry run (concurrent edit)
+            raise ImportFailed({number: _messages(exc)}) from None
+    return ImportReport(chargers)
+
+
+# --------------------------------------------------------------------------- badges
+
+
+async def create_badge(session: AsyncSession, tenant_id: uuid.UUID, data: dict[str, Any]) -> Badge:
+    """An RFID badge (CCTP CPAM 5-5-5-3); the badge-order workflow builds on it."""
+    errors: dict[str, str] = {}
+    id_tag = str(data.get("id_tag") or "").strip().upper()
+    if not id_tag or len(id_tag) > 20 or not id_tag.isascii() or not id_tag.isprintable():
+        errors["id_tag"] = "L'identifiant du badge (idTag) comporte 1 à 20 caractères ASCII (OCPP 1.6)."
+    status = str(data.get("status") or "Accepted")
+    if status not in BADGE_STATUSES:
+        errors["status"] = "Statut de badge : Accepted, Blocked ou Expired."
+    expires_at = data.get("expires_at")
+    if expires_at is not None and (not isinstance(expires_at, dt.datetime) or expires_at.tzinfo is None):
+        errors["expires_at"] = "Date d'expiration invalide."
+    if "id_tag" not in errors and await session.scalar(
+        select(Badge.id).where(Badge.tenant_id == tenant_id, Badge.id_tag == id_tag)
+    ):
+        errors["id_tag"] = "Ce badge est déjà enregistré."
+    if errors:
+        raise ValidationFailed(errors)
+    badge = Badge(
+        tenant_id=tenant_id, id_tag=id_tag, status=status, expires_at=expires_at,
+        holder_label=str(data.get("holder_label") or "")[:200], site_id=data.get("site_id"), user_id=data.get("user_id"),
+    )
+    session.add(badge)
+    await session.flush()
+    return badge
+
+
+# --------------------------------------------------------------------------- reads
+
+
+async def list_chargers(session: AsyncSession, tenant_id: uuid.UUID) -> list[Charger]:
+    return list(await session.scalars(
+        select(Charger).where(Charger.tenant_id == tenant_id).order_by(Charger.canonical_id)
+    ))
+
+
+async def get_charger_in_tenant(session: AsyncSession, tenant_id: uuid.UUID, charger_id: uuid.UUID) -> Charger:
+    charger = await session.get(Charger, (tenant_id, charger_id))
+    if charger is None:
+        raise NotFound("borne")
+    return charger
+
+
+async def find_charger_in_tenant(session: AsyncSession, tenant_id: uuid.UUID, charge_box_id: str) -> Charger:
+    charger = await session.scalar(
+        select(Charger).where(Charger.tenant_id == tenant_id, Charger.charge_box_id == charge_box_id)
+    )
+    if charger is None:
+        raise NotFound("borne")
+    return charger
+
+
+async def list_charge_points(session: AsyncSession, tenant_id: uuid.UUID, charger_id: uuid.UUID) -> list[ChargePoint]:
+    return list(await session.scalars(
+        select(ChargePoint).where(ChargePoint.tenant_id == tenant_id, ChargePoint.charger_id == charger_id)
+        .order_by(ChargePoint.connector_id)
+    ))
+
+
+async def list_transactions(
+    session: AsyncSession, tenant_id: uuid.UUID, charger_id: uuid.UUID | None = None
+) -> list[Transaction]:
+    stmt = select(Transaction).where(Transaction.tenant_id == tenant_id)
+    if charger_id is not None:
+        stmt = stmt.where(Transaction.charger_id == charger_id)
+    return list(await session.scalars(stmt.order_by(Transaction.start_received_at, Transaction.stop_received_at)))

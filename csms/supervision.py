@@ -1,0 +1,672 @@
+"""What stations report, recorded: boots, heartbeats, statuses, transactions, meter values.
+
+Each ``record_*`` / ``start_*`` / ``stop_*`` function is one unit of work for the
+group-commit writer (``csms.writer``): it takes a session already scoped to the
+charger's tenant, filters on ``ref.tenant_id`` explicitly anyway, and is safe to
+run twice (the writer re-runs a unit alone when its batch fails, and stations
+replay what they did not see acknowledged):
+
+* a replayed 1.6 StartTransaction (same connector, idTag, timestamp, meterStart)
+  finds its row and gets the same transactionId;
+* a StopTransaction closes its transaction once; a second one changes nothing;
+  one for a transactionId we never handed out is kept as an ``orphan`` row;
+* meter values and status history have natural unique keys (``INSERT ... ON
+  CONFLICT DO NOTHING``);
+* a status older than the one we hold (offline data) goes to the history but does
+  not overwrite the current state.
+
+Messages whose timestamp is more than ``OFFLINE_AFTER`` old when received were
+stored by the station while it could not reach us (CCTP CPAM 5-5: « faire remonter
+et traiter les informations qui auraient été stockées au niveau d'une IRVE à
+l'occasion d'une coupure de la communication »): they are accepted and flagged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import new_id, utcnow
+from csms.identifiers import parse_charging_id
+from csms.models import (
+    Badge,
+    ChargeBoxRoute,
+    ChargePoint,
+    Charger,
+    ConnectionLog,
+    MeterValue,
+    StationEvent,
+    StatusEvent,
+    Transaction,
+)
+from csms.validation import parse_timestamp
+
+__all__ = [
+    "HEARTBEAT_INTERVAL",
+    "OFFLINE_AFTER",
+    "StationRef",
+    "authorize_id_tag",
+    "close_connection",
+    "close_stale_connections",
+    "communication_report",
+    "find_route",
+    "is_offline",
+    "load_station",
+    "open_connection",
+    "record_boot",
+    "record_heartbeat",
+    "record_meter_values",
+    "record_station_event",
+    "record_status",
+    "record_transaction_event",
+    "start_transaction",
+    "stop_transaction",
+]
+
+#: Heartbeat interval handed to stations at boot, in seconds.
+HEARTBEAT_INTERVAL = 300
+#: A message whose timestamp is older than this when it arrives is offline data.
+OFFLINE_AFTER = dt.timedelta(minutes=5)
+#: OCPP 1.6 transactionId is an int32 on most firmwares.
+MAX_TRANSACTION_ID = 2**31 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class StationRef:
+    """The charger behind one connection, as loaded at the handshake."""
+
+    tenant_id: uuid.UUID
+    charger_id: uuid.UUID
+    charge_box_id: str
+    canonical_id: str
+    lenient: bool = False
+
+    @property
+    def actor(self) -> str:
+        return f"borne {self.charge_box_id}"
+
+
+def is_offline(timestamp: dt.datetime | None, received_at: dt.datetime) -> bool:
+    return timestamp is not None and received_at - timestamp > OFFLINE_AFTER
+
+
+def _ts(value: str | None) -> dt.datetime | None:
+    # Payloads were validated (or repaired) before reaching a handler.
+    return parse_timestamp(value)[0] if value else None
+
+
+def _dialect_insert(session: AsyncSession, table: Any) -> Any:
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def _charger_update(ref: StationRef) -> Any:
+    return (
+        update(Charger)
+        .where(Charger.tenant_id == ref.tenant_id, Charger.id == ref.charger_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# --------------------------------------------------------------------------- handshake
+
+
+async def find_route(session: AsyncSession, charge_box_id: str) -> ChargeBoxRoute | None:
+    """Platform lookup, before any tenant scope exists (see ``ChargeBoxRoute``)."""
+    return await session.get(ChargeBoxRoute, charge_box_id)
+
+
+async def load_station(session: AsyncSession, route: ChargeBoxRoute) -> tuple[StationRef, str] | None:
+    """The charger of a route and its password hash; the session must be scoped to the route's tenant."""
+    charger = await session.get(Charger, (route.tenant_id, route.charger_id))
+    if charger is None:
+        return None
+    ref = StationRef(route.tenant_id, charger.id, charger.charge_box_id, charger.canonical_id, charger.lenient)
+    return ref, charger.password_hash
+
+
+# --------------------------------------------------------------------------- connections
+
+
+async def open_connection(
+    session: AsyncSession, ref: StationRef, *, remote_address: str, subprotocol: str, node: str, connected_at: dt.datetime
+) -> uuid.UUID:
+    """Record a new connection; any row still open for this charger was a dead socket: close it."""
+    await session.execute(
+        update(ConnectionLog)
+        .where(ConnectionLog.tenant_id == ref.tenant_id, ConnectionLog.charger_id == ref.charger_id,
+               ConnectionLog.disconnected_at.is_(None))
+        .values(disconnected_at=connected_at, reason="replaced")
+        .execution_options(synchronize_session=False)
+    )
+    row = ConnectionLog(
+        tenant_id=ref.tenant_id, charger_id=ref.charger_id, connected_at=connected_at,
+        remote_address=remote_address[:64], subprotocol=subprotocol, node=node[:120],
+    )
+    session.add(row)
+    await session.execute(
+        _charger_update(ref).values(online=True, protocol=subprotocol, last_seen_at=connected_at)
+    )
+    return row.id
+
+
+async def close_connection(
+    session: AsyncSession, ref: StationRef, connection_id: uuid.UUID, *, reason: str, close_code: int | None,
+    disconnected_at: dt.datetime,
+) -> bool:
+    """Close a connection row once; the charger stays online if a newer connection is open."""
+    result = await session.execute(
+        update(ConnectionLog)
+        .where(ConnectionLog.tenant_id == ref.tenant_id, ConnectionLog.id == connection_id,
+               ConnectionLog.disconnected_at.is_(None))
+        .values(disconnected_at=disconnected_at, reason=reason, close_code=close_code)
+        .execution_options(synchronize_session=False)
+    )
+    still_open = await session.scalar(
+        select(func.count()).select_from(ConnectionLog).where(
+            ConnectionLog.tenant_id == ref.tenant_id, ConnectionLog.charger_id == ref.charger_id,
+            ConnectionLog.disconnected_at.is_(None))
+    )
+    if not still_open:
+        await session.execute(_charger_update(ref).values(online=False))
+    return bool(result.rowcount)
+
+
+async def close_stale_connections(session: AsyncSession, tenant_id: uuid.UUID, node: str, *, now: dt.datetime) -> int:
+    """At ingress start: rows left open by this node's previous run (crash, kill).
+
+    The true end is unknown; the charger's ``last_seen_at`` bounds it.
+    """
+    rows = (await session.execute(
+        select(ConnectionLog.id, ConnectionLog.connected_at, Charger.last_seen_at)
+        .join(Charger, and_(Charger.tenant_id == ConnectionLog.tenant_id, Charger.id == ConnectionLog.charger_id))
+        .where(ConnectionLog.tenant_id == tenant_id, ConnectionLog.node == node,
+               ConnectionLog.disconnected_at.is_(None))
+    )).all()
+    for conn_id, connected_at, last_seen in rows:
+        end = max(connected_at, min(last_seen or connected_at, now))
+        await session.execute(
+            update(ConnectionLog).where(ConnectionLog.tenant_id == tenant_id, ConnectionLog.id == conn_id)
+            .values(disconnected_at=end, reason="ingress_restart").execution_options(synchronize_session=False)
+        )
+    if rows:
+        await session.execute(
+            update(Charger).where(
+                Charger.tenant_id == tenant_id,
+                ~select(ConnectionLog.id).where(
+                    ConnectionLog.tenant_id == Charger.tenant_id, ConnectionLog.charger_id == Charger.id,
+                    ConnectionLog.disconnected_at.is_(None)).exists(),
+            ).values(online=False).execution_options(synchronize_session=False)
+        )
+    return len(rows)
+
+
+@dataclass
+class CommunicationReport:
+    """CCTP CPAM 5-5: uptime and number of communication cuts of one charger over a period."""
+
+    start: dt.datetime
+    end: dt.datetime
+    online_seconds: float
+    connections: int
+    cuts: int
+    cuts_by_reason: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def uptime_ratio(self) -> float:
+        total = (self.end - self.start).total_seconds()
+        return self.online_seconds / total if total > 0 else 0.0
+
+
+async def communication_report(
+    session: AsyncSession, tenant_id: uuid.UUID, charger_id: uuid.UUID, start: dt.datetime, end: dt.datetime,
+    *, now: dt.datetime | None = None,
+) -> CommunicationReport:
+    now = now or utcnow()
+    rows = (await session.execute(
+        select(ConnectionLog.connected_at, ConnectionLog.disconnected_at, ConnectionLog.reason)
+        .where(ConnectionLog.tenant_id == tenant_id, ConnectionLog.charger_id == charger_id,
+               ConnectionLog.connected_at < end,
+               or_(ConnectionLog.disconnected_at.is_(None), ConnectionLog.disconnected_at > start))
+        .order_by(ConnectionLog.connected_at)
+    )).all()
+    online = 0.0
+    cursor = start
+    cuts: dict[str, int] = {}
+    for connected_at, disconnected_at, reason in rows:
+        stop = min(disconnected_at or now, end)
+        begin = max(connected_at, cursor)  # overlapping rows (a replaced socket) count once
+        if stop > begin:
+            online += (stop - begin).total_seconds()
+            cursor = stop
+        if disconnected_at is not None and start <= disconnected_at < end:
+            cuts[reason or "unknown"] = cuts.get(reason or "unknown", 0) + 1
+    return CommunicationReport(start, end, online, len(rows), sum(cuts.values()), cuts)
+
+
+# --------------------------------------------------------------------------- boot, heartbeat, events
+
+
+BOOT_FIELDS = (
+    "vendor", "model", "serial_number", "charge_box_serial_number", "firmware_version",
+    "iccid", "imsi", "meter_type", "meter_serial_number",
+)
+
+
+async def record_boot(
+    session: AsyncSession, ref: StationRef, info: dict[str, str], *, reason: str = "", received_at: dt.datetime
+) -> None:
+    """BootNotification: what the charger says it is (« remonter des données », CCTP 5-5)."""
+    values = {key: (info.get(key) or "")[: Charger.__table__.c[key].type.length] for key in BOOT_FIELDS}
+    previous = await session.scalar(
+        select(Charger.firmware_version).where(Charger.tenant_id == ref.tenant_id, Charger.id == ref.charger_id)
+    )
+    await session.execute(
+        _charger_update(ref).values(
+            **values, registration_status="Accepted", last_boot_at=received_at, last_seen_at=received_at
+        )
+    )
+    details: dict[str, Any] = {k: v for k, v in values.items() if v}
+    message = f"Démarrage de la borne ({values['vendor']} {values['model']}, micrologiciel {values['firmware_version'] or 'inconnu'})."
+    if reason:
+        details["reason"] = reason
+    if previous and values["firmware_version"] and previous != values["firmware_version"]:
+        details["previous_firmware_version"] = previous
+        message += f" Micrologiciel précédent : {previous}."
+    await record_station_event(session, ref, "boot", message, details, received_at=received_at)
+
+
+async def record_heartbeat(session: AsyncSession, ref: StationRef, *, received_at: dt.datetime) -> None:
+    await session.execute(_charger_update(ref).values(last_seen_at=received_at))
+
+
+async def touch(session: AsyncSession, ref: StationRef, *, received_at: dt.datetime) -> None:
+    await record_heartbeat(session, ref, received_at=received_at)
+
+
+async def record_station_event(
+    session: AsyncSession, ref: StationRef, kind: str, message: str, details: dict[str, Any] | None = None, *,
+    received_at: dt.datetime, occurred_at: dt.datetime | None = None, severity: str = "info",
+) -> None:
+    session.add(StationEvent(
+        tenant_id=ref.tenant_id, charger_id=ref.charger_id, kind=kind, severity=severity, message=message[:500],
+        details=details or {}, occurred_at=occurred_at, received_at=received_at,
+    ))
+
+
+# --------------------------------------------------------------------------- statuses
+
+
+async def _ensure_point(
+    session: AsyncSession, ref: StationRef, connector_id: int, *, received_at: dt.datetime
+) -> uuid.UUID | None:
+    """The charge point of a connector, created when a station reports one we did not register."""
+    if connector_id < 1:
+        return None
+    point_id = await session.scalar(
+        select(ChargePoint.id).where(ChargePoint.tenant_id == ref.tenant_id, ChargePoint.charger_id == ref.charger_id,
+                                     ChargePoint.connector_id == connector_id)
+    )
+    if point_id is not None or connector_id > 99:
+        return point_id
+    canonical = parse_charging_id(ref.canonical_id).child(connector_id).canonical
+    point = ChargePoint(tenant_id=ref.tenant_id, charger_id=ref.charger_id, connector_id=connector_id,
+                        canonical_id=canonical, power_kw=None, socket_types="")
+    session.add(point)
+    await session.flush()  # before the rows that reference it (no ORM relationship orders them)
+    await record_station_event(
+        session, ref, "point_discovered",
+        f"Point de charge {connector_id} signalé par la borne et ajouté ({canonical}) ; puissance et prises à renseigner.",
+        {"connector_id": connector_id, "canonical_id": canonical}, received_at=received_at, severity="warning",
+    )
+    return point.id
+
+
+@dataclass
+class StatusResult:
+    current: bool  # it is now the current state (not older offline data)
+    offline: bool
+    canonical_id: str
+
+
+async def record_status(
+    session: AsyncSession, ref: StationRef, *, connector_id: int, status: str, error_code: str = "", info: str = "",
+    vendor_id: str = "", vendor_error_code: str = "", timestamp: dt.datetime | None, received_at: dt.datetime,
+) -> StatusResult:
+    """StatusNotification (« état de chaque borne et point de charge (disponible, occupé, en défaut) », 5-5-4)."""
+    reported_at = timestamp or received_at
+    offline = is_offline(timestamp, received_at)
+    await session.execute(
+        _dialect_insert(session, StatusEvent.__table__).on_conflict_do_nothing().values(
+            tenant_id=ref.tenant_id, id=new_id(), charger_id=ref.charger_id, connector_id=connector_id, status=status,
+            error_code=error_code or "", info=(info or "")[:50], vendor_id=(vendor_id or "")[:255],
+            vendor_error_code=(vendor_error_code or "")[:50], reported_at=reported_at, received_at=received_at,
+            offline=offline,
+        )
+    )
+    values = {"last_status": status, "last_error_code": error_code or "", "last_status_at": reported_at}
+    canonical = ref.canonical_id
+    if connector_id == 0:
+        result = await session.execute(
+            _charger_update(ref).where(or_(Charger.last_status_at.is_(None), Charger.last_status_at <= reported_at))
+            .values(**values, last_seen_at=received_at)
+        )
+    else:
+        await _ensure_point(session, ref, connector_id, received_at=received_at)
+        result = await session.execute(
+            update(ChargePoint)
+            .where(ChargePoint.tenant_id == ref.tenant_id, ChargePoint.charger_id == ref.charger_id,
+                   ChargePoint.connector_id == connector_id,
+                   or_(ChargePoint.last_status_at.is_(None), ChargePoint.last_status_at <= reported_at))
+            .values(**values).execution_options(synchronize_session=False)
+        )
+        await touch(session, ref, received_at=received_at)
+        if connector_id <= 99:
+            canonical = parse_charging_id(ref.canonical_id).child(connector_id).canonical
+    return StatusResult(bool(result.rowcount), offline, canonical)
+
+
+# --------------------------------------------------------------------------- authorization
+
+
+async def authorize_id_tag(
+    session: AsyncSession, tenant_id: uuid.UUID, id_tag: str, *, now: dt.datetime, unknown: str = "Invalid"
+) -> tuple[str, uuid.UUID | None]:
+    """Status of an RFID badge of this tenant: Accepted, Blocked, Expired, or ``unknown``.
+
+    OCPP compares idTags case-insensitively; badges are stored upper-case. A badge
+    of another tenant is unknown here (the tenant wall).
+    """
+    badge = await session.scalar(
+        select(Badge).where(Badge.tenant_id == tenant_id, Badge.id_tag == (id_tag or "").strip().upper())
+    )
+    if badge is None:
+        return unknown, None
+    if badge.status == "Blocked":
+        return "Blocked", badge.id
+    if badge.status == "Expired" or (badge.expires_at is not None and badge.expires_at <= now):
+        return "Expired", badge.id
+    return "Accepted", badge.id
+
+
+# --------------------------------------------------------------------------- transactions
+
+
+@dataclass
+class StartResult:
+    transaction_id: int
+    id_tag_status: str
+    replayed: bool
+    offline: bool
+    row_id: uuid.UUID
+    connector_id: int
+
+
+async def _allocate_transaction_id(session: AsyncSession, ref: StationRef) -> int:
+    """Next transactionId of this charger; skips ids already present (orphans, imported history)."""
+    for _ in range(1000):
+        value = await session.scalar(
+            _charger_update(ref).values(last_transaction_id=Charger.last_transaction_id + 1)
+            .returning(Charger.last_transaction_id)
+        )
+        if value is None or value > MAX_TRANSACTION_ID:
+            raise RuntimeError("transactionId counter unavailable")
+        taken = await session.scalar(
+            select(Transaction.id).where(Transaction.tenant_id == ref.tenant_id, Transaction.charger_id == ref.charger_id,
+                                         Transaction.ocpp_transaction_id == str(value))
+        )
+        if taken is None:
+            return value
+    raise RuntimeError("no free transactionId")
+
+
+async def _transaction_by_ocpp_id(session: AsyncSession, ref: StationRef, ocpp_id: str) -> Transaction | None:
+    return await session.scalar(
+        select(Transaction).where(Transaction.tenant_id == ref.tenant_id, Transaction.charger_id == ref.charger_id,
+                                  Transaction.ocpp_transaction_id == ocpp_id)
+    )
+
+
+async def start_transaction(
+    session: AsyncSession, ref: StationRef, *, connector_id: int, id_tag: str, meter_start: int,
+    timestamp: dt.datetime, reservation_id: int | None = None, received_at: dt.datetime,
+) -> StartResult:
+    """OCPP 1.6 StartTransaction: the transactionId is ours; a replay gets the same one back."""
+    start_key = f"{connector_id}|{id_tag.strip().upper()}|{timestamp.isoformat()}|{meter_start}"
+    existing = await session.scalar(
+        select(Transaction).where(Transaction.tenant_id == ref.tenant_id, Transaction.charger_id == ref.charger_id,
+                                  Transaction.start_key == start_key)
+    )
+    if existing is not None:
+        return StartResult(int(existing.ocpp_transaction_id), existing.id_tag_status, True, existing.offline,
+                           existing.id, connector_id)
+    status, badge_id = await authorize_id_tag(session, ref.tenant_id, id_tag, now=received_at)
+    number = await _allocate_transaction_id(session, ref)
+    offline = is_offline(timestamp, received_at)
+    row = Transaction(
+        tenant_id=ref.tenant_id, charger_id=ref.charger_id, charge_point_id=await _ensure_point(session, ref, connector_id, received_at=received_at),
+        connector_id=connector_id, ocpp_transaction_id=str(number), start_key=start_key, status="active",
+        id_tag=id_tag, id_tag_status=status, badge_id=badge_id, reservation_id=reservation_id,
+        meter_start=meter_start, started_at=timestamp, offline=offline, start_received_at=received_at,
+    )
+    session.add(row)
+    await touch(session, ref, received_at=received_at)
+    return StartResult(number, status, False, offline, row.id, connector_id)
+
+
+@dataclass
+class StopResult:
+    counted: bool  # False for a replay of a stop already recorded
+    orphan: bool
+    offline: bool
+    id_tag_status: str | None
+    row_id: uuid.UUID
+    connector_id: int | None
+    energy_wh: int | None
+
+
+async def stop_transaction(
+    session: AsyncSession, ref: StationRef, *, transaction_id: str, meter_stop: int | None, timestamp: dt.datetime,
+    reason: str = "", id_tag: str = "", transaction_data: list[dict[str, Any]] | None = None,
+    received_at: dt.datetime, protocol: str = "1.6",
+) -> StopResult:
+    """StopTransaction (1.6) / TransactionEvent Ended (2.0.1): counted once; unknown ids kept as orphans."""
+    offline = is_offline(timestamp, received_at)
+    row = await _transaction_by_ocpp_id(session, ref, transaction_id)
+    status = None
+    if id_tag:
+        status, _ = await authorize_id_tag(session, ref.tenant_id, id_tag, now=received_at,
+                                           unknown="Invalid" if protocol == "1.6" else "Unknown")
+    orphan = False
+    counted = True
+    if row is None:
+        # Never handed out by us (lost start, another CSMS before us): keep it, flagged.
+        orphan = True
+        row = Transaction(
+            tenant_id=ref.tenant_id, charger_id=ref.charger_id, ocpp_transaction_id=transaction_id, status="orphan",
+            meter_stop=meter_stop, stopped_at=timestamp, stop_reason=reason or "", stop_id_tag=id_tag or "",
+            offline=offline, stop_received_at=received_at,
+        )
+        session.add(row)
+    elif row.stopped_at is not None:
+        counted = False
+        orphan = row.status == "orphan"
+    else:
+        row.meter_stop = meter_stop
+        row.stopped_at = timestamp
+        row.stop_reason = reason or ("Local" if protocol == "1.6" else "")
+        row.stop_id_tag = id_tag or ""
+        row.status = "completed"
+        row.stop_received_at = received_at
+        row.offline = row.offline or offline
+    await session.flush()
+    if transaction_data:
+        await _insert_samples(session, ref, row.connector_id or 0, transaction_data, transaction=row,
+                              received_at=received_at, protocol=protocol)
+    await touch(session, ref, received_at=received_at)
+    return StopResult(counted, orphan, offline, status, row.id, row.connector_id, row.energy_wh)
+
+
+# --------------------------------------------------------------------------- meter values
+
+
+def _sample_rows(
+    ref: StationRef, connector_id: int, meter_values: Iterable[dict[str, Any]], *, transaction: Transaction | None,
+    ocpp_transaction_id: str, received_at: dt.datetime, protocol: str,
+) -> list[dict[str, Any]]:
+    rows = []
+    for meter_value in meter_values:
+        sampled_at = _ts(meter_value["timestamp"])
+        assert sampled_at is not None
+        offline = is_offline(sampled_at, received_at)
+        for sample in meter_value.get("sampled_value") or ():
+            raw = sample.get("value")
+            unit = sample.get("unit") or "Wh"
+            if protocol == "1.6":
+                try:
+                    value: float | None = float(raw)
+                except (TypeError, ValueError):
+                    value = None
+                text = "" if value is not None else str(raw)
+            else:
+                measure = sample.get("unit_of_measure") or {}
+                unit = measure.get("unit") or "Wh"
+                value = float(raw) * 10 ** int(measure.get("multiplier") or 0)
+                signed = sample.get("signed_meter_value")
+                text = signed.get("signed_meter_data", "") if isinstance(signed, dict) else ""
+            rows.append({
+                "tenant_id": ref.tenant_id, "id": new_id(), "charger_id": ref.charger_id, "connector_id": connector_id,
+                "transaction_id": transaction.id if transaction is not None else None,
+                "ocpp_transaction_id": ocpp_transaction_id, "sampled_at": sampled_at,
+                "measurand": sample.get("measurand") or "Energy.Active.Import.Register", "value": value, "raw": text,
+                "unit": unit, "phase": sample.get("phase") or "", "location": sample.get("location") or "",
+                "context": sample.get("context") or "Sample.Periodic", "received_at": received_at, "offline": offline,
+            })
+    return rows
+
+
+async def _insert_samples(
+    session: AsyncSession, ref: StationRef, connector_id: int, meter_values: list[dict[str, Any]], *,
+    transaction: Transaction | None, received_at: dt.datetime, protocol: str, ocpp_transaction_id: str = "",
+) -> list[dict[str, Any]]:
+    rows = _sample_rows(ref, connector_id, meter_values, transaction=transaction,
+                        ocpp_transaction_id=ocpp_transaction_id or (transaction.ocpp_transaction_id if transaction else ""),
+                        received_at=received_at, protocol=protocol)
+    if rows:
+        await session.execute(_dialect_insert(session, MeterValue.__table__).on_conflict_do_nothing(), rows)
+    return rows
+
+
+@dataclass
+class MeterResult:
+    samples: int
+    offline: bool
+    transaction_known: bool
+
+
+async def record_meter_values(
+    session: AsyncSession, ref: StationRef, *, connector_id: int, transaction_id: str | None,
+    meter_values: list[dict[str, Any]], received_at: dt.datetime, protocol: str = "1.6",
+) -> MeterResult:
+    """MeterValues (« enregistrement des courbes de charge », 5-5-4); replays insert nothing."""
+    transaction = await _transaction_by_ocpp_id(session, ref, transaction_id) if transaction_id else None
+    rows = await _insert_samples(session, ref, connector_id, meter_values, transaction=transaction,
+                                 received_at=received_at, protocol=protocol, ocpp_transaction_id=transaction_id or "")
+    offline = any(row["offline"] for row in rows)
+    if transaction is not None and offline and not transaction.offline:
+        transaction.offline = True
+    return MeterResult(len(rows), offline, transaction is not None)
+
+
+# --------------------------------------------------------------------------- OCPP 2.0.1 transactions
+
+
+def _register_wh(meter_values: list[dict[str, Any]] | None, context: str) -> int | None:
+    """Energy.Active.Import.Register in Wh from 2.0.1 meter values (context preferred, else any)."""
+    best = None
+    for meter_value in meter_values or ():
+        for sample in meter_value.get("sampled_value") or ():
+            if (sample.get("measurand") or "Energy.Active.Import.Register") != "Energy.Active.Import.Register":
+                continue
+            measure = sample.get("unit_of_measure") or {}
+            value = float(sample["value"]) * 10 ** int(measure.get("multiplier") or 0)
+            if (measure.get("unit") or "Wh") == "kWh":
+                value *= 1000
+            if sample.get("context") == context or best is None:
+                best = round(value)
+    return best
+
+
+@dataclass
+class TransactionEventResult:
+    id_token_status: str | None
+    row_id: uuid.UUID
+    started: bool
+    stopped: bool
+    offline: bool
+    connector_id: int | None
+    energy_wh: int | None = None
+
+
+async def record_transaction_event(
+    session: AsyncSession, ref: StationRef, *, event_type: str, timestamp: dt.datetime, trigger_reason: str,
+    seq_no: int, transaction_info: dict[str, Any], offline_flag: bool = False, evse: dict[str, Any] | None = None,
+    id_token: dict[str, Any] | None = None, meter_value: list[dict[str, Any]] | None = None,
+    received_at: dt.datetime,
+) -> TransactionEventResult:
+    """OCPP 2.0.1 TransactionEvent Started / Updated / Ended; the station names the transaction."""
+    ocpp_id = transaction_info["transaction_id"]
+    offline = offline_flag or is_offline(timestamp, received_at)
+    connector_id = (evse or {}).get("id")
+    token = (id_token or {}).get("id_token", "")
+    status, badge_id = None, None
+    if token:
+        status, badge_id = await authorize_id_tag(session, ref.tenant_id, token, now=received_at, unknown="Unknown")
+    row = await _transaction_by_ocpp_id(session, ref, ocpp_id)
+    started = False
+    if event_type == "Ended":
+        result = await stop_transaction(
+            session, ref, transaction_id=ocpp_id, meter_stop=_register_wh(meter_value, "Transaction.End"),
+            timestamp=timestamp, reason=transaction_info.get("stopped_reason") or "Local", id_tag=token,
+            transaction_data=meter_value, received_at=received_at, protocol="2.0.1",
+        )
+        if result.orphan and result.counted and connector_id:
+            orphan = await session.get(Transaction, (ref.tenant_id, result.row_id))
+            if orphan is not None:
+                orphan.connector_id = connector_id
+        return TransactionEventResult(status, result.row_id, False, result.counted, offline, connector_id, result.energy_wh)
+    if row is None:
+        # Started, or an Updated whose Started we never saw: open the transaction now.
+        row = Transaction(
+            tenant_id=ref.tenant_id, charger_id=ref.charger_id,
+            charge_point_id=await _ensure_point(session, ref, connector_id, received_at=received_at) if connector_id else None,
+            connector_id=connector_id, ocpp_transaction_id=ocpp_id, status="active", id_tag=token,
+            id_tag_status=status or "", badge_id=badge_id,
+            meter_start=_register_wh(meter_value, "Transaction.Begin"), started_at=timestamp, offline=offline,
+            seq_no=seq_no, start_received_at=received_at,
+        )
+        session.add(row)
+        started = True
+    else:
+        if token and not row.id_tag:
+            row.id_tag, row.id_tag_status, row.badge_id = token, status or "", badge_id
+        if row.connector_id is None and connector_id:
+            row.connector_id = connector_id
+        if seq_no > (row.seq_no or -1):
+            row.seq_no = seq_no
+        row.offline = row.offline or offline
+    await session.flush()
+    if meter_value:
+        await _insert_samples(session, ref, row.connector_id or 0, meter_value, transaction=row,
+                              received_at=received_at, protocol="2.0.1")
+    await touch(session, ref, received_at=received_at)
+    return TransactionEventResult(status, row.id, started, False, offline, row.connector_id)
