@@ -34,6 +34,11 @@ def _with_key(digits: str) -> str:
     return digits + luhn.calc_check_digit(digits)
 
 
+def _siret(siren: str, nic: str) -> str:
+    """A SIRET from 8 SIREN digits and 4 NIC digits: both the SIREN and the SIRET carry a Luhn key."""
+    return _with_key(_with_key(siren) + nic)
+
+
 CENTRALS = [
     ("CAIH", "Centrale d'achat de l'informatique hospitalière", "centrale",
      [("2024-CAIH-SRV", "Maintenance et infogérance des serveurs et du stockage", "Lot 1")]),
@@ -47,14 +52,14 @@ CENTRALS = [
 
 TENANTS = [
     # key, central, data
-    ("cpam", "CPAM72", {"name": "CPAM de la Sarthe", "siret": _with_key("7758240560001"), "insee_code": "72181",
+    ("cpam", "CPAM72", {"name": "CPAM de la Sarthe", "siret": _siret("77582405", "0001"), "insee_code": "72181",
                         "postal_code": "72000", "city": "Le Mans", "address": "178 avenue Bollée", "territory": "metropole"}),
     ("chr", "CAIH", {"name": "Centre hospitalier régional de Metz-Thionville", "finess": _with_key("57000001"),
                      "insee_code": "57463", "postal_code": "57000", "city": "Metz", "address": "1 allée du Château",
                      "territory": "alsace-moselle"}),
-    ("commune", "CANUT", {"name": "Commune de Villeurbanne", "siret": _with_key("2169002660001"), "insee_code": "69266",
+    ("commune", "CANUT", {"name": "Commune de Villeurbanne", "siret": _siret("21690026", "0001"), "insee_code": "69266",
                           "postal_code": "69100", "city": "Villeurbanne", "address": "Place Lazare-Goujon", "territory": "metropole"}),
-    ("tj", "MJ", {"name": "Tribunal judiciaire de Saint-Denis (La Réunion)", "siret": _with_key("1100000130004"),
+    ("tj", "MJ", {"name": "Tribunal judiciaire de Saint-Denis (La Réunion)", "siret": _siret("11000001", "0004"),
                   "insee_code": "97411", "postal_code": "97400", "city": "Saint-Denis", "address": "2 rue Juliette Dodu",
                   "territory": "974"}),
 ]
