@@ -39,8 +39,8 @@ from tests.conftest import csrf_from, login
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 CLIENT_ID = "centrale-test-client"
-# Valid (Luhn) SIRETs that belong to no real organisation.
-SIRET_CPAM = "77582405600011"
+# Valid SIRETs (Luhn on the SIREN and on the whole number) of no real organisation.
+SIRET_CPAM = "77582405500013"
 SIRET_COMMUNE = "21690026600018"
 ADMIN_PASSWORD = "Admin-de-test-2026"
 CLIENT_SECRET = "s3cr3t-" + "x" * 40
