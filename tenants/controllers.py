@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Router, get, post
 from litestar.datastructures import State
-from litestar.enums import RequestEncodingType
+from litestar.enums import MediaType, RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -98,7 +98,8 @@ async def login_page(request: Request[Any, Any, Any], db_session: AsyncSession, 
     )
 
 
-@post("/connexion", include_in_schema=False)
+# A handler annotated "-> Any" would send its templates as application/json.
+@post("/connexion", include_in_schema=False, media_type=MediaType.HTML)
 async def login_submit(request: Request[Any, Any, Any], state: State, db_session: AsyncSession, data: Form) -> Any:
     email = str(data.get("email", "")).strip().lower()
     password = str(data.get("password", ""))
