@@ -1,0 +1,94 @@
+"""The group-commit writer, ingress shutdown and restart bookkeeping.
+
+DESIGN.md: « A station-initiated message is answered only after what it reports is
+committed »; « Every connection and disconnection is recorded ».
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from app.db import utcnow
+from csms import supervision
+from csms.models import Charger, ConnectionLog, StationEvent
+from csms.supervision import StationRef
+from csms.writer import GroupCommitWriter
+
+BOTH = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def ref_of(fleet, charge_box_id: str, tenant) -> StationRef:
+    registered = fleet.chargers[charge_box_id]
+    return StationRef(tenant, registered.charger_id, charge_box_id, registered.canonical_id)
+
+
+@pytest.mark.parametrize("backend", BOTH)
+async def test_one_batch_many_tenants_each_unit_in_its_own_scope_and_a_bad_unit_fails_alone(db, fleet):
+    writer = GroupCommitWriter(db)
+    await writer.start()
+    cpam, other = ref_of(fleet, "CPAM-LM-01", fleet.cpam), ref_of(fleet, "VLB-01", fleet.other)
+    now = utcnow()
+
+    def record(ref: StationRef, text: str):
+        async def unit(session):
+            visible = [c.charge_box_id for c in await session.scalars(select(Charger).order_by(Charger.charge_box_id))]
+            await supervision.record_station_event(session, ref, "test", text, received_at=now)
+            return visible
+
+        return unit
+
+    async def broken(session):
+        await supervision.record_station_event(session, cpam, "test", "never", received_at=now)
+        raise ValueError("unit de travail défaillante")
+
+    try:
+        results = await asyncio.gather(
+            writer.submit(fleet.cpam, record(cpam, "a"), actor="borne A"),
+            writer.submit(fleet.cpam, broken, actor="borne A"),
+            writer.submit(fleet.other, record(other, "b"), actor="borne B"),
+            return_exceptions=True,
+        )
+    finally:
+        await writer.stop()
+    # Each unit saw only its own tenant, inside the same batch.
+    assert results[0] == ["CPAM-LM-01", "CPAM-LM-02", "CPAM-LM-201"]
+    assert isinstance(results[1], ValueError)
+    assert results[2] == ["VLB-01"]
+    assert (writer.stats.largest_batch, writer.stats.fallbacks) == (3, 1)
+    for tenant, expected in ((fleet.cpam, ["a"]), (fleet.other, ["b"])):
+        async with db.session([tenant]) as session:
+            assert list(await session.scalars(select(StationEvent.message).where(StationEvent.kind == "test"))) == expected
+
+
+async def test_stopping_the_ingress_records_every_disconnection(db, fleet, ingress, stations):
+    ws = await stations.socket("CPAM-LM-01")
+    await ws.send('[2, "h", "Heartbeat", {}]')
+    await ws.recv()
+    await ingress.stop()
+    assert ws.close_code == 1001
+    async with db.session([fleet.cpam]) as session:
+        (row,) = await session.scalars(select(ConnectionLog))
+        assert (row.reason, row.close_code) == ("server_shutdown", 1001) and row.disconnected_at is not None
+        assert (await session.get(Charger, (fleet.cpam, fleet.chargers["CPAM-LM-01"].charger_id))).online is False
+
+
+async def test_rows_left_open_by_a_crashed_ingress_are_closed_at_restart(db, fleet):
+    ref = ref_of(fleet, "CPAM-LM-01", fleet.cpam)
+    connected = utcnow() - dt.timedelta(hours=2)
+    last_seen = connected + dt.timedelta(minutes=40)
+    async with db.transaction([fleet.cpam]) as session:
+        await supervision.open_connection(session, ref, remote_address="10.0.0.8:51000", subprotocol="ocpp1.6",
+                                          node="ingress-a:9000", connected_at=connected)
+        await supervision.record_heartbeat(session, ref, received_at=last_seen)
+    async with db.transaction([fleet.cpam]) as session:
+        assert await supervision.close_stale_connections(session, fleet.cpam, "ingress-b:9000", now=utcnow()) == 0
+        assert await supervision.close_stale_connections(session, fleet.cpam, "ingress-a:9000", now=utcnow()) == 1
+    async with db.session([fleet.cpam]) as session:
+        (row,) = await session.scalars(select(ConnectionLog))
+        assert (row.reason, row.disconnected_at) == ("ingress_restart", last_seen)
+        report = await supervision.communication_report(session, fleet.cpam, ref.charger_id, connected, utcnow())
+        assert report.online_seconds == 40 * 60 and report.cuts == 1
