@@ -166,7 +166,7 @@ def _check(text: str, level: Level | str | None = None) -> tuple[str, str, Level
         raise InvalidChargingId(
             f"Identifiant « {text} » invalide : {CANONICAL_LENGTH} caractères attendus "
             f"(pays, INSEE, S/B/P, bâtiment, station, borne, point), {len(text)} trouvés.",
-            min(len(text), CANONICAL_LENGTH) + (1 if len(text) < CANONICAL_LENGTH else 0),
+            min(len(text), CANONICAL_LENGTH) + 1,  # first missing or first extra character
         )
     for pos in (1, 2):
         if not text[pos - 1].isalpha():
