@@ -1,7 +1,808 @@
-"""Tenant and coordinator portal pages."""
+"""Tenant and coordinator portal pages (HTML, French; DESIGN.md "Actors and portals").
+
+Every handler reaches data through ``tenants.services`` with the tenant of the
+request's context (``tenant_ctx`` / ``central_ctx``), so another tenant's ids are a
+404. Forms post normally and redirect (POST-redirect-GET); a validation error
+re-renders the form with status 422 and the field errors. Lists answer an HTMX
+request with their ``results`` block only.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+import uuid
+from typing import Annotated, Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
-handlers: list[Any] = []
+from jinja2_fragments.litestar import HTMXBlockTemplate
+from litestar import Request, get, post
+from litestar.enums import MediaType, RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect, Template
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit import AuditEvent
+from app.deps import CentralContext, TenantContext, require_identity
+from app.errors import NotFound, ValidationFailed
+from app.mail import OutboxMessage
+from app.security import hash_password, password_problem, verify_password
+from tenants import services
+from tenants.models import (
+    TENANT_ROLES,
+    ApiToken,
+    Central,
+    FrameworkAgreement,
+    Membership,
+    Role,
+    Site,
+    Subscription,
+    Tenant,
+    User,
+)
+from tenants.territories import TERRITORIES
+
+__all__ = ["handlers"]
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+ROLE_OPTIONS = [(r.value, r.label) for r in TENANT_ROLES]
+TERRITORY_OPTIONS = [(t.code, t.label) for t in TERRITORIES.values()]
+#: Invitation links stay valid longer than a reset link: the invitee may read them days later.
+INVITATION_HOURS = 72
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _flash(request: Request[Any, Any, Any], message: str) -> None:
+    request.session["flash"] = message
+
+
+def _take_flash(request: Request[Any, Any, Any]) -> str:
+    session = request.scope.get("session")
+    return session.pop("flash", "") if isinstance(session, dict) else ""
+
+
+def _see_other(url: str) -> Redirect:
+    return Redirect(url, status_code=303)
+
+
+def _form(data: dict[str, Any]) -> dict[str, str]:
+    """Submitted fields without the CSRF token, as stripped strings."""
+    return {k: str(v).strip() for k, v in data.items() if k != "_csrf_token"}
+
+
+def _wants_block(request: Request[Any, Any, Any]) -> bool:
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.history_restore_request
+
+
+def _render(
+    request: Request[Any, Any, Any],
+    template: str,
+    context: dict[str, Any],
+    *,
+    status: int = 200,
+    block: str | None = None,
+) -> Template:
+    """Full page, or only ``block`` for an HTMX request (jinja2-fragments)."""
+    context.setdefault("flash", _take_flash(request))
+    headers = {"Vary": "HX-Request"} if block else None
+    if block and _wants_block(request):
+        return HTMXBlockTemplate(template_name=template, block_name=block, context=context, status_code=status,
+                                 headers=headers, media_type=MediaType.HTML)
+    # Explicit: a handler annotated "-> Any" would otherwise send the page as application/json.
+    return Template(template, context=context, status_code=status, headers=headers, media_type=MediaType.HTML)
+
+
+def _tenant_page(ctx: TenantContext, current: str, **extra: Any) -> dict[str, Any]:
+    from tenants.controllers import nav_for
+
+    return {
+        "identity": ctx.identity,
+        "nav": nav_for(ctx, current),
+        "tenant": ctx.tenant,
+        "tz": ctx.tenant.timezone,
+        "role": ctx.role,
+        "role_label": ctx.role_label,
+        "can": ctx.can,
+        "base": f"/t/{ctx.tenant_id}",
+        **extra,
+    }
+
+
+def _central_page(ctx: CentralContext, current: str, **extra: Any) -> dict[str, Any]:
+    from tenants.controllers import nav_for
+
+    return {
+        "identity": ctx.identity,
+        "nav": nav_for(ctx, current),
+        "central": ctx.central,
+        "base": f"/c/{ctx.central.code}",
+        **extra,
+    }
+
+
+def _pager(path: str, params: dict[str, Any], page: services.Page) -> dict[str, Any]:
+    """Previous/next links keeping the filters; ``None`` when there is no such page."""
+    kept = {k: v for k, v in params.items() if v not in ("", None)}
+
+    def url(n: int) -> str:
+        return f"{path}?{urlencode({**kept, 'page': n})}"
+
+    return {
+        "page": page.page,
+        "pages": page.pages,
+        "total": page.total,
+        "prev": url(page.page - 1) if page.page > 1 else None,
+        "next": url(page.page + 1) if page.page < page.pages else None,
+    }
+
+
+def _territory_label(code: str) -> str:
+    territory = TERRITORIES.get(code)
+    return territory.label if territory else code
+
+
+# --------------------------------------------------------------------------- coordinator
+
+
+@get("/c/{central_code:str}")
+async def central_home(request: Request[Any, Any, Any], central_ctx: CentralContext, db_session: AsyncSession) -> Template:
+    """The central's framework agreements and how many beneficiaries subscribed to each."""
+    agreements = list(
+        await db_session.scalars(
+            select(FrameworkAgreement)
+            .where(FrameworkAgreement.central_id == central_ctx.central.id)
+            .order_by(FrameworkAgreement.reference)
+        )
+    )
+    counts = dict(
+        (
+            await db_session.execute(
+                select(Subscription.agreement_id, func.count(func.distinct(Subscription.tenant_id)))
+                .where(Subscription.agreement_id.in_([a.id for a in agreements]))
+                .group_by(Subscription.agreement_id)
+            )
+        ).all()
+    )
+    return _render(
+        request,
+        "central_home.html",
+        _central_page(central_ctx, "home", agreements=agreements, counts=counts, beneficiaries=len(central_ctx.tenant_ids)),
+    )
+
+
+@get("/c/{central_code:str}/beneficiaires")
+async def central_beneficiaries(
+    request: Request[Any, Any, Any], central_ctx: CentralContext, db_session: AsyncSession, q: str = "", page: int = 1
+) -> Template:
+    q = q.strip()[:100]
+    found = await services.search_tenants(db_session, central_ctx.tenant_ids, q=q, page=page)
+    base = f"/c/{central_ctx.central.code}/beneficiaires"
+    return _render(
+        request,
+        "central_beneficiaries.html",
+        _central_page(central_ctx, "beneficiaries", q=q, found=found, paging=_pager(base, {"q": q}, found),
+                      territory_label=_territory_label),
+        block="results",
+    )
+
+
+def _beneficiary_form(ctx: CentralContext, values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    return _central_page(ctx, "beneficiaries", values=values, errors=errors, territories=TERRITORY_OPTIONS)
+
+
+@get("/c/{central_code:str}/beneficiaires/nouveau")
+async def beneficiary_new(request: Request[Any, Any, Any], central_ctx: CentralContext) -> Template:
+    return _render(request, "central_beneficiary_form.html", _beneficiary_form(central_ctx, {"territory": "metropole"}, {}))
+
+
+@post("/c/{central_code:str}/beneficiaires/nouveau")
+async def beneficiary_create(
+    request: Request[Any, Any, Any], central_ctx: CentralContext, db_session: AsyncSession, data: Form
+) -> Any:
+    values = _form(data)
+    try:
+        tenant = await services.create_tenant(db_session, values, central=central_ctx.central)
+    except ValidationFailed as exc:
+        return _render(request, "central_beneficiary_form.html", _beneficiary_form(central_ctx, values, exc.errors), status=422)
+    _flash(request, f"Bénéficiaire « {tenant.name} » créé. Ajoutez maintenant son premier administrateur.")
+    return _see_other(f"/t/{tenant.id}/utilisateurs/nouveau?role=admin")
+
+
+# --------------------------------------------------------------------------- tenant: home & profile
+
+
+async def _tenant_agreements(session: AsyncSession, tenant_id: uuid.UUID) -> list[FrameworkAgreement]:
+    return list(
+        await session.scalars(
+            select(FrameworkAgreement)
+            .join(Subscription, Subscription.agreement_id == FrameworkAgreement.id)
+            .where(Subscription.tenant_id == tenant_id)
+            .order_by(FrameworkAgreement.reference)
+        )
+    )
+
+
+async def _profile_facts(session: AsyncSession, tenant: Tenant) -> dict[str, Any]:
+    central = await session.get(Central, tenant.central_id) if tenant.central_id else None
+    return {
+        "central": central,
+        "agreements": await _tenant_agreements(session, tenant.id),
+        "territory_label": _territory_label(tenant.territory),
+    }
+
+
+@get("/t/{tenant_id:uuid}")
+async def tenant_home(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession) -> Any:
+    if not tenant_ctx.can("read") and tenant_ctx.can("agent"):
+        return _see_other(f"/t/{tenant_ctx.tenant_id}/agent")
+    tenant_ctx.require("read")
+    tid = tenant_ctx.tenant_id
+    sites = await db_session.scalar(select(func.count()).select_from(Site).where(Site.tenant_id == tid))
+    members = await db_session.scalar(select(func.count()).select_from(Membership).where(Membership.tenant_id == tid))
+    return _render(
+        request,
+        "tenant_home.html",
+        _tenant_page(tenant_ctx, "home", sites_count=sites or 0, members_count=members or 0,
+                     **await _profile_facts(db_session, tenant_ctx.tenant)),
+    )
+
+
+@get("/t/{tenant_id:uuid}/profil")
+async def profile_view(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession) -> Template:
+    tenant_ctx.require("read")
+    return _render(request, "tenant_profile.html", _tenant_page(tenant_ctx, "home", **await _profile_facts(db_session, tenant_ctx.tenant)))
+
+
+def _profile_fields(ctx: TenantContext) -> tuple[str, ...]:
+    # Identifiers anchor the semester reports (per SIRET / per FINESS): only the
+    # central's coordinator changes them.
+    editable = services.TENANT_EDITABLE
+    if ctx.role == Role.COORDINATOR:
+        editable = (*editable, "siret", "finess")
+    return tuple(k for k in editable if k != "region")
+
+
+@get("/t/{tenant_id:uuid}/profil/modifier")
+async def profile_edit(request: Request[Any, Any, Any], tenant_ctx: TenantContext) -> Template:
+    tenant_ctx.require("manage_profile")
+    tenant = tenant_ctx.tenant
+    values = {k: getattr(tenant, k) or "" for k in _profile_fields(tenant_ctx)}
+    return _render(
+        request,
+        "tenant_profile_form.html",
+        _tenant_page(tenant_ctx, "home", values=values, errors={}, territories=TERRITORY_OPTIONS,
+                     edit_identifiers="siret" in values),
+    )
+
+
+@post("/t/{tenant_id:uuid}/profil/modifier")
+async def profile_update(
+    request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, data: Form
+) -> Any:
+    tenant_ctx.require("manage_profile")
+    fields = _profile_fields(tenant_ctx)
+    submitted = _form(data)
+    values = {k: submitted.get(k, "") for k in fields}
+    try:
+        await services.update_tenant(db_session, tenant_ctx.tenant, values)
+    except ValidationFailed as exc:
+        return _render(
+            request,
+            "tenant_profile_form.html",
+            _tenant_page(tenant_ctx, "home", values=values, errors=exc.errors, territories=TERRITORY_OPTIONS,
+                         edit_identifiers="siret" in values),
+            status=422,
+        )
+    _flash(request, "Profil enregistré.")
+    return _see_other(f"/t/{tenant_ctx.tenant_id}/profil")
+
+
+# --------------------------------------------------------------------------- tenant: sites
+
+SITE_FORM_FIELDS = services.SITE_FIELDS
+
+
+def _site_values(site: Site | None) -> dict[str, Any]:
+    if site is None:
+        return {"building_code": "0001"}
+    return {k: "" if getattr(site, k) is None else getattr(site, k) for k in SITE_FORM_FIELDS}
+
+
+@get("/t/{tenant_id:uuid}/sites")
+async def sites_list(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession) -> Template:
+    tenant_ctx.require("read")
+    sites = await services.list_sites(db_session, tenant_ctx.tenant_id)
+    return _render(request, "tenant_sites.html", _tenant_page(tenant_ctx, "sites", sites=sites))
+
+
+@get("/t/{tenant_id:uuid}/sites/nouveau")
+async def site_new(request: Request[Any, Any, Any], tenant_ctx: TenantContext) -> Template:
+    tenant_ctx.require("manage_sites")
+    return _render(request, "tenant_site_form.html", _tenant_page(tenant_ctx, "sites", site=None, values=_site_values(None), errors={}))
+
+
+@post("/t/{tenant_id:uuid}/sites/nouveau")
+async def site_create(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, data: Form) -> Any:
+    tenant_ctx.require("manage_sites")
+    values = {k: v for k, v in _form(data).items() if k in SITE_FORM_FIELDS}
+    try:
+        site = await services.create_site(db_session, tenant_ctx.tenant_id, values)
+    except ValidationFailed as exc:
+        return _render(request, "tenant_site_form.html",
+                       _tenant_page(tenant_ctx, "sites", site=None, values=values, errors=exc.errors), status=422)
+    _flash(request, f"Site « {site.name} » créé.")
+    return _see_other(f"/t/{tenant_ctx.tenant_id}/sites/{site.id}")
+
+
+@get("/t/{tenant_id:uuid}/sites/{site_id:uuid}")
+async def site_detail(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, site_id: uuid.UUID) -> Template:
+    tenant_ctx.require("read")
+    site = await services.access_site(db_session, tenant_ctx.tenant_id, site_id)
+    return _render(request, "tenant_site_detail.html", _tenant_page(tenant_ctx, "sites", site=site))
+
+
+@get("/t/{tenant_id:uuid}/sites/{site_id:uuid}/modifier")
+async def site_edit(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, site_id: uuid.UUID) -> Template:
+    tenant_ctx.require("manage_sites")
+    site = await services.access_site(db_session, tenant_ctx.tenant_id, site_id)
+    return _render(request, "tenant_site_form.html", _tenant_page(tenant_ctx, "sites", site=site, values=_site_values(site), errors={}))
+
+
+@post("/t/{tenant_id:uuid}/sites/{site_id:uuid}/modifier")
+async def site_update(
+    request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, site_id: uuid.UUID, data: Form
+) -> Any:
+    tenant_ctx.require("manage_sites")
+    site = await services.access_site(db_session, tenant_ctx.tenant_id, site_id)
+    values = {k: v for k, v in _form(data).items() if k in SITE_FORM_FIELDS}
+    try:
+        await services.update_site(db_session, site, values)
+    except ValidationFailed as exc:
+        return _render(request, "tenant_site_form.html",
+                       _tenant_page(tenant_ctx, "sites", site=site, values=values, errors=exc.errors), status=422)
+    _flash(request, "Site enregistré.")
+    return _see_other(f"/t/{tenant_ctx.tenant_id}/sites/{site.id}")
+
+
+@post("/t/{tenant_id:uuid}/sites/{site_id:uuid}/supprimer")
+async def site_delete(
+    request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, site_id: uuid.UUID
+) -> Redirect:
+    tenant_ctx.require("manage_sites")
+    site = await services.access_site(db_session, tenant_ctx.tenant_id, site_id)
+    name = site.name
+    try:
+        await services.delete_site(db_session, site)
+    except IntegrityError:
+        # Equipment of other components points at the site (composite foreign keys).
+        await db_session.rollback()
+        _flash(request, f"Le site « {name} » ne peut pas être supprimé : des équipements y sont rattachés.")
+        return _see_other(f"/t/{tenant_ctx.tenant_id}/sites/{site_id}")
+    _flash(request, f"Site « {name} » supprimé.")
+    return _see_other(f"/t/{tenant_ctx.tenant_id}/sites")
+
+
+# --------------------------------------------------------------------------- tenant: users
+
+
+async def _members_page(request: Request[Any, Any, Any], ctx: TenantContext, session: AsyncSession,
+                        *, errors: dict[str, str] | None = None, status: int = 200) -> Template:
+    members = await services.list_tenant_members(session, ctx.tenant_id)
+    return _render(request, "tenant_members.html", _tenant_page(ctx, "users", members=members, errors=errors or {}), status=status)
+
+
+@get("/t/{tenant_id:uuid}/utilisateurs")
+async def members_list(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession) -> Template:
+    if not tenant_ctx.can("manage_users"):
+        tenant_ctx.require("read")
+    return await _members_page(request, tenant_ctx, db_session)
+
+
+def _member_form(ctx: TenantContext, values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    return _tenant_page(ctx, "users", values=values, errors=errors, roles=ROLE_OPTIONS)
+
+
+@get("/t/{tenant_id:uuid}/utilisateurs/nouveau")
+async def member_new(request: Request[Any, Any, Any], tenant_ctx: TenantContext, role: str = "viewer") -> Template:
+    tenant_ctx.require("manage_users")
+    return _render(request, "tenant_member_form.html", _member_form(tenant_ctx, {"role": role}, {}))
+
+
+@post("/t/{tenant_id:uuid}/utilisateurs/nouveau")
+async def member_create(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, data: Form) -> Any:
+    tenant_ctx.require("manage_users")
+    submitted = _form(data)
+    values = {k: submitted.get(k, "") for k in ("email", "full_name", "role")}
+    # Passwords are not stripped: spaces may be part of them.
+    password = str(data.get("password") or "")
+    try:
+        membership = await services.add_member(db_session, tenant_ctx.tenant_id, {**values, "password": password or None})
+    except ValidationFailed as exc:
+        return _render(request, "tenant_member_form.html", _member_form(tenant_ctx, values, exc.errors), status=422)
+    user = await db_session.get(User, membership.user_id)
+    assert user is not None
+    tenant = tenant_ctx.tenant
+    settings = request.app.state.settings
+    if password:
+        message = f"{user.email} a été ajouté avec le profil {Role(membership.role).label}."
+    else:
+        if user.password_hash is None:
+            token = await services.create_password_reset(db_session, user, hours=INVITATION_HOURS)
+            subject = f"Centrale : invitation à rejoindre {tenant.name}"
+            body = (
+                f"Bonjour{(' ' + user.full_name) if user.full_name else ''},\n\n"
+                f"{tenant_ctx.identity.full_name or tenant_ctx.identity.email} vous invite à utiliser Centrale "
+                f"pour {tenant.name}, avec le profil « {Role(membership.role).label} ».\n\n"
+                f"Pour choisir votre mot de passe, ouvrez ce lien (valable {INVITATION_HOURS} heures) :\n"
+                f"{settings.base_url}/reinitialiser/{token}\n\n"
+                f"Votre identifiant de connexion est votre adresse électronique : {user.email}\n"
+            )
+        else:
+            subject = f"Centrale : accès à {tenant.name}"
+            body = (
+                f"Bonjour{(' ' + user.full_name) if user.full_name else ''},\n\n"
+                f"Vous avez désormais accès à {tenant.name} sur Centrale, avec le profil "
+                f"« {Role(membership.role).label} ».\n\nConnexion : {settings.base_url}/connexion\n"
+            )
+        # The job runs in its own transaction: commit first so that the link works at once.
+        await db_session.commit()
+        await request.app.state.jobs.enqueue(
+            "send_email", to=user.email, subject=subject, body=body, tenant_id=str(tenant_ctx.tenant_id)
+        )
+        message = f"{user.email} a été ajouté avec le profil {Role(membership.role).label} ; une invitation lui a été envoyée."
+    _flash(request, message)
+    return _see_other(f"/t/{tenant_ctx.tenant_id}/utilisateurs")
+
+
+@get("/t/{tenant_id:uuid}/utilisateurs/{user_id:uuid}/modifier")
+async def member_edit(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, user_id: uuid.UUID) -> Template:
+    tenant_ctx.require("manage_users")
+    membership = await services.access_member(db_session, tenant_ctx.tenant_id, user_id)
+    return _render(request, "tenant_member_edit.html",
+                   _tenant_page(tenant_ctx, "users", member=membership, values={"role": membership.role}, errors={}, roles=ROLE_OPTIONS))
+
+
+@post("/t/{tenant_id:uuid}/utilisateurs/{user_id:uuid}/modifier")
+async def member_update(
+    request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, user_id: uuid.UUID, data: Form
+) -> Any:
+    tenant_ctx.require("manage_users")
+    membership = await services.access_member(db_session, tenant_ctx.tenant_id, user_id)
+    values = {"role": _form(data).get("role", "")}
+    try:
+        await services.update_member(db_session, membership, values)
+    except ValidationFailed as exc:
+        return _render(request, "tenant_member_edit.html",
+                       _tenant_page(tenant_ctx, "users", member=membership, values=values, errors=exc.errors, roles=ROLE_OPTIONS),
+                       status=422)
+    _flash(request, f"Profil de {membership.user.email} : {Role(membership.role).label}.")
+    return _see_other(f"/t/{tenant_ctx.tenant_id}/utilisateurs")
+
+
+@post("/t/{tenant_id:uuid}/utilisateurs/{user_id:uuid}/retirer")
+async def member_remove(
+    request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, user_id: uuid.UUID
+) -> Any:
+    tenant_ctx.require("manage_users")
+    membership = await services.access_member(db_session, tenant_ctx.tenant_id, user_id)
+    email = membership.user.email
+    try:
+        await services.remove_member(db_session, membership)
+    except ValidationFailed as exc:
+        errors = {f"retirer-{user_id}": msg for msg in exc.errors.values()}
+        return await _members_page(request, tenant_ctx, db_session, errors=errors, status=422)
+    _flash(request, f"{email} n'a plus accès à {tenant_ctx.tenant.name}.")
+    if user_id == tenant_ctx.identity.user_id:
+        return _see_other("/")
+    return _see_other(f"/t/{tenant_ctx.tenant_id}/utilisateurs")
+
+
+# --------------------------------------------------------------------------- tenant: audit log
+
+ENTITY_LABELS = {
+    "tenants": "Bénéficiaire",
+    "sites": "Site",
+    "memberships": "Membre",
+    "subscriptions": "Adhésion",
+}
+ACTION_LABELS = {"create": "Création", "update": "Modification", "delete": "Suppression", "login": "Connexion"}
+FIELD_LABELS = {
+    "name": "Nom",
+    "address": "Adresse",
+    "postal_code": "Code postal",
+    "city": "Commune",
+    "insee_code": "Code commune INSEE",
+    "region": "Région",
+    "territory": "Territoire",
+    "siret": "SIRET",
+    "finess": "FINESS",
+    "building_code": "Code bâtiment",
+    "latitude": "Latitude",
+    "longitude": "Longitude",
+    "notes": "Notes",
+    "role": "Profil",
+    "user_id": "Utilisateur",
+    "is_active": "Actif",
+    "central_id": "Centrale",
+}
+#: Technical columns that say nothing to a reader of the log.
+HIDDEN_FIELDS = frozenset({"id", "tenant_id", "created_at"})
+
+
+def _readable(key: str, value: Any, users: dict[str, str]) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "oui" if value else "non"
+    if key == "role" and value in Role._value2member_map_:
+        return Role(value).label
+    if key == "territory":
+        return _territory_label(value)
+    if key == "user_id":
+        return users.get(str(value), str(value))
+    if isinstance(value, dict | list):
+        return ", ".join(f"{k} : {v}" for k, v in value.items()) if isinstance(value, dict) else ", ".join(map(str, value))
+    return str(value)
+
+
+def _changes_of(event: AuditEvent, users: dict[str, str]) -> list[dict[str, str]]:
+    """One row per field: label, value before, value after (``—`` when absent)."""
+    before, after = event.before or {}, event.after or {}
+    rows = []
+    for key in dict.fromkeys([*before, *after]):
+        if key in HIDDEN_FIELDS:
+            continue
+        rows.append({
+            "label": FIELD_LABELS.get(key, key),
+            "before": _readable(key, before.get(key), users) if event.before is not None else "",
+            "after": _readable(key, after.get(key), users) if event.after is not None else "",
+        })
+    return rows
+
+
+def _parse_day(value: str, field: str, errors: dict[str, str]) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        errors[field] = "Date invalide (format attendu : AAAA-MM-JJ)."
+        return None
+
+
+@get("/t/{tenant_id:uuid}/journal")
+async def audit_log(
+    request: Request[Any, Any, Any],
+    tenant_ctx: TenantContext,
+    db_session: AsyncSession,
+    entite: str = "",
+    action: str = "",
+    auteur: str = "",
+    du: str = "",
+    au: str = "",
+    page: int = 1,
+) -> Template:
+    tenant_ctx.require("audit")
+    tid = tenant_ctx.tenant_id
+    zone = ZoneInfo(tenant_ctx.tenant.timezone)
+    errors: dict[str, str] = {}
+    first, last = _parse_day(du, "du", errors), _parse_day(au, "au", errors)
+    # The filter days are the tenant's local days (DESIGN.md: stored UTC, shown local).
+    since = dt.datetime.combine(first, dt.time.min, zone) if first else None
+    until = dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min, zone) if last else None
+    events = await services.list_audit_events(
+        db_session, tid, entity=entite.strip(), action=action.strip(), actor=auteur.strip()[:100],
+        since=since, until=until, page=page,
+    )
+    entities = sorted(await db_session.scalars(select(AuditEvent.entity).where(AuditEvent.tenant_id == tid).distinct()))
+    actions = sorted(await db_session.scalars(select(AuditEvent.action).where(AuditEvent.tenant_id == tid).distinct()))
+    user_ids = {
+        str(v) for e in events.items for v in ((e.before or {}).get("user_id"), (e.after or {}).get("user_id")) if v
+    }
+    users: dict[str, str] = {}
+    if user_ids:
+        rows = await db_session.execute(select(User.id, User.email).where(User.id.in_([uuid.UUID(u) for u in user_ids])))
+        users = {str(i): email for i, email in rows}
+    filters = {"entite": entite, "action": action, "auteur": auteur, "du": du, "au": au}
+    return _render(
+        request,
+        "tenant_audit.html",
+        _tenant_page(
+            tenant_ctx, "audit",
+            events=[{"event": e, "changes": _changes_of(e, users)} for e in events.items],
+            found=events,
+            paging=_pager(f"/t/{tid}/journal", filters, events),
+            filters=filters,
+            errors=errors,
+            entity_options=[("", "Toutes")] + [(e, ENTITY_LABELS.get(e, e)) for e in entities],
+            action_options=[("", "Toutes")] + [(a, ACTION_LABELS.get(a, a)) for a in actions],
+            entity_labels=ENTITY_LABELS,
+            action_labels=ACTION_LABELS,
+        ),
+        block="results",
+    )
+
+
+# --------------------------------------------------------------------------- tenant: outbox
+
+
+@get("/t/{tenant_id:uuid}/courriels")
+async def outbox(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, page: int = 1) -> Template:
+    """The embedded outbox: messages sent for this tenant or to one of its members."""
+    tenant_ctx.require("outbox")
+    tid = tenant_ctx.tenant_id
+    emails = [m.user.email for m in await services.list_tenant_members(db_session, tid)]
+    stmt = select(OutboxMessage).where(or_(OutboxMessage.tenant_id == tid, OutboxMessage.to.in_(emails)))
+    total = await db_session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    per_page = 25
+    page = max(1, page)
+    rows = list(await db_session.scalars(
+        stmt.order_by(OutboxMessage.created_at.desc()).offset((page - 1) * per_page).limit(per_page)
+    ))
+    found = services.Page(rows, total, page, per_page)
+    return _render(
+        request,
+        "tenant_outbox.html",
+        _tenant_page(tenant_ctx, "outbox", messages=rows, found=found, paging=_pager(f"/t/{tid}/courriels", {}, found)),
+    )
+
+
+# --------------------------------------------------------------------------- agent
+
+
+@get("/t/{tenant_id:uuid}/agent")
+async def agent_home(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession) -> Template:
+    tenant_ctx.require("agent")
+    sites = await services.list_sites(db_session, tenant_ctx.tenant_id)
+    return _render(request, "tenant_agent.html", _tenant_page(tenant_ctx, "agent", sites=sites))
+
+
+# --------------------------------------------------------------------------- account
+
+
+async def _account_page(
+    request: Request[Any, Any, Any],
+    session: AsyncSession,
+    *,
+    errors: dict[str, str] | None = None,
+    new_token: str = "",
+    token_name: str = "",
+    status: int = 200,
+) -> Template:
+    from tenants.controllers import nav_for
+
+    identity = require_identity(request)
+    tenants = {
+        t.id: t for t in await session.scalars(select(Tenant).where(Tenant.id.in_(list(identity.tenant_roles))))
+    } if identity.tenant_roles else {}
+    memberships = sorted(
+        ({"tenant": tenants[tid], "role": role} for tid, role in identity.tenant_roles.items() if tid in tenants),
+        key=lambda m: m["tenant"].name,
+    )
+    centrals = list(
+        await session.scalars(select(Central).where(Central.id.in_(list(identity.central_ids))).order_by(Central.name))
+    ) if identity.central_ids else []
+    tokens = list(
+        await session.scalars(select(ApiToken).where(ApiToken.user_id == identity.user_id).order_by(ApiToken.created_at.desc()))
+    )
+    user = await session.get(User, identity.user_id)
+    return _render(
+        request,
+        "account.html",
+        {
+            "identity": identity,
+            "nav": [{"key": "start", "href": "/", "label": "Accueil", "current": False}, *nav_for(None, "account")],
+            "user": user,
+            "memberships": memberships,
+            "centrals": centrals,
+            "tokens": tokens,
+            "errors": errors or {},
+            "new_token": new_token,
+            "token_name": token_name,
+            "now": dt.datetime.now(dt.UTC),
+        },
+        status=status,
+    )
+
+
+@get("/compte")
+async def account(request: Request[Any, Any, Any], db_session: AsyncSession) -> Template:
+    return await _account_page(request, db_session)
+
+
+@post("/compte/mot-de-passe")
+async def account_password(request: Request[Any, Any, Any], db_session: AsyncSession, data: Form) -> Any:
+    identity = require_identity(request)
+    if identity.via_token:  # defensive: portals never authenticate by token
+        raise NotFound("compte")
+    current = str(data.get("current_password") or "")
+    new = str(data.get("new_password") or "")
+    confirm = str(data.get("new_password_confirm") or "")
+    user = await db_session.get(User, identity.user_id)
+    assert user is not None
+    errors: dict[str, str] = {}
+    if not verify_password(user.password_hash, current):
+        errors["current_password"] = "Mot de passe actuel incorrect."  # noqa: S105 - a message, not a secret
+    problem = password_problem(new)
+    if problem:
+        errors["new_password"] = problem
+    elif new == current:
+        errors["new_password"] = "Le nouveau mot de passe doit différer de l'actuel."  # noqa: S105 - a message, not a secret
+    if new != confirm:
+        errors["new_password_confirm"] = "Les deux mots de passe diffèrent."  # noqa: S105 - a message, not a secret
+    if errors:
+        return await _account_page(request, db_session, errors=errors, status=422)
+    user.password_hash = hash_password(new)
+    await db_session.flush()
+    _flash(request, "Votre mot de passe a été modifié.")
+    return _see_other("/compte")
+
+
+@post("/compte/jetons")
+async def account_token_create(request: Request[Any, Any, Any], db_session: AsyncSession, data: Form) -> Template:
+    """Create an API token and show it once: only its hash is kept, so it is never stored for a redirect."""
+    identity = require_identity(request)
+    name = str(data.get("token_name") or "").strip()
+    days_raw = str(data.get("token_days") or "").strip()
+    errors: dict[str, str] = {}
+    if not name:
+        errors["token_name"] = "Donnez un nom au jeton (par exemple l'outil qui l'utilisera)."  # noqa: S105 - a message, not a secret
+    elif len(name) > 100:
+        errors["token_name"] = "Le nom du jeton ne doit pas dépasser 100 caractères."  # noqa: S105 - a message, not a secret
+    days = None
+    if days_raw:
+        if not days_raw.isdigit() or not 1 <= int(days_raw) <= 730:
+            errors["token_days"] = "Durée de validité invalide (de 1 à 730 jours, ou vide pour sans limite)."  # noqa: S105 - a message, not a secret
+        else:
+            days = int(days_raw)
+    if errors:
+        return await _account_page(request, db_session, errors=errors, token_name=name, status=422)
+    user = await db_session.get(User, identity.user_id)
+    assert user is not None
+    _row, token = await services.create_api_token(db_session, user, name=name, days=days)
+    return await _account_page(request, db_session, new_token=token, token_name=name)
+
+
+@post("/compte/jetons/{token_id:uuid}/revoquer")
+async def account_token_revoke(request: Request[Any, Any, Any], db_session: AsyncSession, token_id: uuid.UUID) -> Redirect:
+    identity = require_identity(request)
+    row = await services.revoke_api_token(db_session, identity.user_id, token_id)
+    _flash(request, f"Jeton « {row.name or row.prefix} » révoqué.")
+    return _see_other("/compte")
+
+
+handlers: list[Any] = [
+    central_home,
+    central_beneficiaries,
+    beneficiary_new,
+    beneficiary_create,
+    tenant_home,
+    profile_view,
+    profile_edit,
+    profile_update,
+    sites_list,
+    site_new,
+    site_create,
+    site_detail,
+    site_edit,
+    site_update,
+    site_delete,
+    members_list,
+    member_new,
+    member_create,
+    member_edit,
+    member_update,
+    member_remove,
+    audit_log,
+    outbox,
+    agent_home,
+    account,
+    account_password,
+    account_token_create,
+    account_token_revoke,
+]
