@@ -32,6 +32,8 @@ class Settings:
     database_app_role: str = "centrale_app"
     #: Empty: embedded bus and jobs (one process). Set: Redis bus, dramatiq broker, sessions.
     redis_url: str = ""
+    #: Prefix of every Redis key and channel (bus, jobs), so that deployments can share a Redis.
+    redis_namespace: str = "centrale"
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     ocpp_host: str = "127.0.0.1"
@@ -84,6 +86,7 @@ class Settings:
                 database_admin_url=get("DATABASE_ADMIN_URL"),
                 database_app_role=get("DATABASE_APP_ROLE", base.database_app_role),
                 redis_url=get("REDIS_URL"),
+                redis_namespace=get("REDIS_NAMESPACE", base.redis_namespace),
                 http_host=get("HTTP_HOST", base.http_host),
                 http_port=int(get("HTTP_PORT", str(base.http_port))),
                 ocpp_host=get("OCPP_HOST", base.ocpp_host),
