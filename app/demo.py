@@ -7,6 +7,7 @@ same validation as real input; they belong to no real organisation.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 from sqlalchemy import select
@@ -90,6 +91,12 @@ SITES = {
 }
 
 
+@functools.cache
+def _demo_password_hash() -> str:
+    # One argon2id hash for every demo account (same public password): ~0.15 s per hash saved.
+    return services.hash_password(DEMO_PASSWORD)
+
+
 async def load_demo(settings: Settings, db: Database | None = None) -> dict[str, Any]:
     own = db is None
     db = db or Database(settings.database_url)
@@ -138,7 +145,7 @@ async def _load(session: Any) -> dict[str, Any]:
     for email, full_name, role, where in DEMO_USERS:
         user = await services.find_user_by_email(session, email)
         if user is None:
-            user = User(email=email, full_name=full_name, password_hash=services.hash_password(DEMO_PASSWORD))
+            user = User(email=email, full_name=full_name, password_hash=_demo_password_hash())
             session.add(user)
             await session.flush()
         users += 1

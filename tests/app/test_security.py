@@ -1,0 +1,290 @@
+"""Security behaviours: CSRF, cookie-free API, cookie flags, login throttling, tokens,
+password storage and reset, and the CLI's refusal of bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import re
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from litestar.middleware.csrf import generate_csrf_token
+from litestar.routes import HTTPRoute
+from litestar.stores.memory import MemoryStore
+from litestar.testing import AsyncTestClient
+from sqlalchemy import select, update
+
+from app.db import utcnow
+from app.demo import DEMO_PASSWORD
+from app.mail import OutboxMessage
+from tenants import services
+from tenants.models import ApiToken, User
+from tests.conftest import csrf_from, form_post, login
+from tests.test_tenant_walls import snapshot
+
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+#: Unsafe portal routes that may skip CSRF, with the reason (none so far).
+CSRF_EXEMPT: dict[str, str] = {}
+
+
+async def _dump(admin_db) -> str:
+    return json.dumps(await snapshot(admin_db), ensure_ascii=False)
+
+
+# --------------------------------------------------------------------------- CSRF
+
+
+async def test_every_unsafe_portal_route_refuses_a_post_without_csrf_token(app, client, db, admin_db, demo):
+    cpam = uuid.UUID(demo["tenant_ids"]["cpam"])
+    async with db.transaction([cpam], actor={"user_id": None, "label": "test"}) as session:
+        site = (await services.list_sites(session, cpam))[0]
+        viewer = await services.find_user_by_email(session, "visu@cpam72.demo")
+        admin = await services.find_user_by_email(session, "admin@cpam72.demo")
+        token, _ = await services.create_api_token(session, admin, name="à garder")
+    # The caller's own objects: without the CSRF check these requests would succeed.
+    own = {
+        "tenant_id": cpam, "site_id": site.id, "user_id": viewer.id, "token_id": token.id,
+        "central_code": "CPAM72", "token": "jeton-de-reinitialisation", "slug": "proconnect",
+    }
+    assert (await login(client, "admin@cpam72.demo")).status_code in (302, 303)
+    before = await snapshot(admin_db)
+    forged = generate_csrf_token(secret="not-the-app-secret-" + "x" * 30)
+
+    refused, called = [], 0
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or route.path_format.startswith("/api/"):
+            continue
+        for method in sorted(UNSAFE & route.methods):
+            if route.path_format in CSRF_EXEMPT:
+                continue
+            missing = [p for p in route.path_parameters if p not in own]
+            assert not missing, (
+                f"{method} {route.path_format}: add a value for {missing} to `own` in tests/app/test_security.py"
+            )
+            url = route.path_format.format(**{p: own[p] for p in route.path_parameters})
+            form = {"name": "Sans jeton", "email": "admin@cpam72.demo", "password": DEMO_PASSWORD, "role": "viewer"}
+            for headers in ({}, {"x-csrftoken": forged}):
+                response = await client.request(method, url, data=form, headers=headers, follow_redirects=False)
+                called += 1
+                if response.status_code != 403:
+                    refused.append(f"{method} {url} {headers or ''} -> {response.status_code}")
+    assert called >= 6, "the walk found too few unsafe portal routes"
+    assert refused == [], "unsafe portal routes accepted without a valid CSRF token:\n" + "\n".join(refused)
+    assert await snapshot(admin_db) == before
+    # /deconnexion without a token did not end the session either.
+    assert (await client.get(f"/t/{cpam}")).status_code == 200
+
+
+async def test_api_ignores_the_session_cookie(client, demo):
+    assert (await login(client, "admin@cpam72.demo")).status_code in (302, 303)
+    assert (await client.get("/compte")).status_code == 200  # the cookie is a valid portal session
+    me = await client.get("/api/v1/me")
+    assert me.status_code == 401 and me.headers["content-type"].startswith("application/problem+json")
+    write = await client.post("/api/v1/tokens", json={"name": "par cookie"})
+    assert write.status_code == 401
+
+
+# --------------------------------------------------------------------------- cookies
+
+
+def _set_cookie(response: Any, name: str) -> str:
+    headers = [h for h in response.headers.get_list("set-cookie") if h.startswith(name + "=")]
+    assert headers, f"no {name} cookie set: {response.headers.get_list('set-cookie')}"
+    return headers[-1].lower()
+
+
+@pytest.mark.parametrize("secure", [False, True], ids=["embedded", "scaled"])
+async def test_session_cookie_flags(settings, demo, secure):
+    from app.web import create_app
+
+    app = create_app(dataclasses.replace(settings, secure_cookies=secure),
+                     stores={"sessions": MemoryStore(), "throttle": MemoryStore()})
+    base = "https://testserver.local" if secure else "http://testserver.local"
+    async with AsyncTestClient(app=app, base_url=base) as client:
+        page = await client.get("/connexion")
+        csrf_cookie = _set_cookie(page, "centrale_csrf")
+        response = await client.post(
+            "/connexion", data={"email": "admin@cpam72.demo", "password": DEMO_PASSWORD, "_csrf_token": csrf_from(page.text)},
+            follow_redirects=False,
+        )
+    assert response.status_code in (302, 303)
+    session_cookie = _set_cookie(response, "centrale_session")
+    assert "httponly" in session_cookie and "samesite=lax" in session_cookie
+    assert "samesite=lax" in csrf_cookie
+    assert ("secure" in session_cookie.split("; ")) is secure
+    assert ("secure" in csrf_cookie.split("; ")) is secure
+
+
+# --------------------------------------------------------------------------- login throttling
+
+
+async def _login_from(app: Any, address: str, email: str, password: str) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as client:
+        return await login(client, email, password)
+
+
+async def test_login_is_throttled_per_account_even_with_the_right_password(app, demo):
+    # The app is served on the test's own event loop, so that each request may come from its own address.
+    async with app.lifespan():
+        await _throttled_per_account(app)
+
+
+async def _throttled_per_account(running_app: Any) -> None:
+    for _ in range(5):
+        assert (await _login_from(running_app, "192.0.2.1", "admin@cpam72.demo", "mauvais-mot-de-passe")).status_code == 400
+    # From another address, with the right password: the account is locked for the window.
+    blocked = await _login_from(running_app, "192.0.2.2", "ADMIN@cpam72.demo", DEMO_PASSWORD)
+    assert blocked.status_code == 429
+    assert "Trop de tentatives de connexion. Réessayez dans 15 minutes." in blocked.text
+    assert int(blocked.headers["retry-after"]) > 0
+    # Other accounts are not affected from a fresh address.
+    assert (await _login_from(running_app, "192.0.2.3", "visu@cpam72.demo", DEMO_PASSWORD)).status_code in (302, 303)
+
+
+async def test_login_is_throttled_per_address_across_accounts(app, demo):
+    async with app.lifespan():
+        await _throttled_per_address(app)
+
+
+async def _throttled_per_address(running_app: Any) -> None:
+    for i in range(5):
+        assert (await _login_from(running_app, "198.51.100.7", f"inconnu{i}@exemple.fr", "n-importe-quoi-1")).status_code == 400
+    blocked = await _login_from(running_app, "198.51.100.7", "admin@cpam72.demo", DEMO_PASSWORD)
+    assert blocked.status_code == 429 and "Trop de tentatives de connexion" in blocked.text
+    assert (await _login_from(running_app, "198.51.100.8", "admin@cpam72.demo", DEMO_PASSWORD)).status_code in (302, 303)
+
+
+# --------------------------------------------------------------------------- tokens and passwords
+
+
+async def test_revoked_or_expired_token_is_refused(client, db, demo):
+    async with db.transaction(actor={"user_id": None, "label": "test"}) as session:
+        user = await services.find_user_by_email(session, "admin@cpam72.demo")
+        revoked, revoked_secret = await services.create_api_token(session, user, name="révoqué")
+        expired, expired_secret = await services.create_api_token(session, user, name="expiré", days=1)
+        _valid, valid_secret = await services.create_api_token(session, user, name="valide", days=1)
+    for secret in (revoked_secret, expired_secret, valid_secret):
+        assert (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})).status_code == 200
+    async with db.transaction(actor={"user_id": None, "label": "test"}) as session:
+        await services.revoke_api_token(session, user.id, revoked.id)
+        await session.execute(update(ApiToken).where(ApiToken.id == expired.id).values(expires_at=utcnow() - dt.timedelta(seconds=1)))
+    for secret in (revoked_secret, expired_secret, valid_secret[:-1] + "x", "ctr_" + "0" * 40):
+        response = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
+        assert response.status_code == 401, secret
+        assert response.json()["title"] == "Authentification requise."
+    assert (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {valid_secret}"})).status_code == 200
+
+
+async def test_tokens_and_passwords_are_never_stored_in_clear(client, admin_db, demo, api_token):
+    auth = await api_token("admin@cpam72.demo")
+    created = await client.post("/api/v1/tokens", headers=auth, json={"name": "intégration"})
+    token = created.json()["token"]
+    cpam = demo["tenant_ids"]["cpam"]
+    password = "Un-mot-de-passe-tout-neuf-7"
+    member = await client.post(f"/api/v1/tenants/{cpam}/users", headers=auth,
+                               json={"email": "neuf@exemple.fr", "role": "viewer", "password": password})
+    assert member.status_code == 201
+
+    dump = await _dump(admin_db)
+    assert token not in dump and token.split("_", 2)[2] not in dump
+    assert hashlib.sha256(token.encode()).hexdigest() in dump
+    assert password not in dump and DEMO_PASSWORD not in dump
+    async with admin_db.engine.connect() as conn:
+        hashes = (await conn.execute(select(ApiToken.__table__.c.token_hash))).scalars().all()
+        rows = (await conn.execute(select(User.__table__.c.email, User.__table__.c.password_hash))).all()
+    assert len(hashes) == 2 and all(re.fullmatch(r"[0-9a-f]{64}", h) for h in hashes)
+    stored = {email: h for email, h in rows}
+    assert stored["neuf@exemple.fr"].startswith("$argon2id$")
+    assert all(h.startswith("$argon2id$") for h in stored.values() if h)
+
+
+async def _outbox_message(db, email: str) -> OutboxMessage:
+    """The job runs in the background: wait for its row (10 s at most)."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        async with db.session() as session:
+            message = await session.scalar(select(OutboxMessage).where(OutboxMessage.to == email))
+        if message is not None:
+            return message
+        assert asyncio.get_running_loop().time() < deadline, "no e-mail in the outbox"
+        await asyncio.sleep(0.05)
+
+
+async def test_password_reset_through_the_outbox(client, db, admin_db, settings, demo):
+    email = "admin@cpam72.demo"
+    asked = await form_post(client, "/mot-de-passe-oublie", "/mot-de-passe-oublie", {"email": email.upper()})
+    assert asked.status_code == 200
+    # Same answer for an unknown address, and no e-mail for it.
+    unknown = await form_post(client, "/mot-de-passe-oublie", "/mot-de-passe-oublie", {"email": "personne@exemple.fr"})
+    assert unknown.status_code == 200 and unknown.text.replace("personne@exemple.fr", email.upper()) == asked.text
+
+    message = await _outbox_message(db, email)
+    match = re.search(r"(\S+)/reinitialiser/(\S+)", message.body)
+    assert match and match.group(1) == settings.base_url, message.body
+    token = match.group(2)
+    stored = await snapshot(admin_db)
+    assert token not in json.dumps({k: v for k, v in stored.items() if k != "mail_outbox"})  # only its SHA-256
+
+    new = "Nouveau-mot-de-passe-2026"
+    mismatch = await form_post(client, f"/reinitialiser/{token}", f"/reinitialiser/{token}",
+                               {"password": new, "password_confirm": new + "!"})
+    assert mismatch.status_code == 400
+    done = await form_post(client, f"/reinitialiser/{token}", f"/reinitialiser/{token}", {"password": new, "password_confirm": new})
+    assert done.status_code == 200, done.text[:500]
+
+    assert (await login(client, email, new)).status_code in (302, 303)
+    client.cookies.clear()
+    assert (await login(client, email, DEMO_PASSWORD)).status_code == 400
+    again = await form_post(client, f"/reinitialiser/{token}", f"/reinitialiser/{token}",
+                            {"password": "Encore-un-autre-2026", "password_confirm": "Encore-un-autre-2026"})
+    assert again.status_code == 400 and "invalide ou expiré" in again.text
+    client.cookies.clear()
+    assert (await login(client, email, "Encore-un-autre-2026")).status_code == 400
+    assert (await login(client, email, new)).status_code in (302, 303)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _cli(settings, monkeypatch, *args: str):
+    monkeypatch.setenv("CENTRALE_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("CENTRALE_VAR_DIR", str(settings.var_dir))
+    monkeypatch.setenv("CENTRALE_SECRET_KEY", settings.secret_key)
+    from app.cli import cli
+
+    # The CLI runs its own event loop: give it a thread of its own.
+    return asyncio.to_thread(CliRunner().invoke, cli, list(args))
+
+
+@pytest.mark.parametrize(
+    ("args", "field", "message"),
+    [
+        (("tenants", "create", "--name", "Mairie", "--siret", "12345678901234"), "siret", "SIRET"),
+        (("users", "create", "--email", "admin@cpam72.demo", "--role", "viewer", "--tenant", "{cpam}",
+          "--password", "Motdepasse-solide-1"), "email", "Un compte existe déjà avec cette adresse."),
+        (("users", "create", "--email", "nouveau@exemple.fr", "--role", "chef", "--tenant", "{cpam}",
+          "--password", "Motdepasse-solide-1"), "role", "Profil inconnu"),
+    ],
+    ids=["invalid-siret", "duplicate-email", "unknown-role"],
+)
+async def test_cli_refuses_bad_input_and_writes_nothing(settings, admin_db, demo, monkeypatch, args, field, message):
+    args = tuple(a.format(cpam=demo["tenant_ids"]["cpam"]) for a in args)
+    before = await snapshot(admin_db)
+
+    human = await _cli(settings, monkeypatch, *args)
+    assert human.exit_code == 2, human.output
+    assert f"erreur ({field}) : " in human.stderr and message in human.stderr
+    as_json = await _cli(settings, monkeypatch, *args, "--json")
+    assert as_json.exit_code == 2
+    assert message in json.loads(as_json.stderr)["errors"][field]
+    assert as_json.stdout == ""
+
+    assert await snapshot(admin_db) == before
