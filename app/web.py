@@ -14,6 +14,7 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, Validatio
 from litestar.middleware.session.server_side import ServerSideSessionConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
@@ -209,6 +210,10 @@ def create_app(settings: Settings, *, db: Database | None = None, stores: dict[s
             description="API JSON de Centrale : mêmes opérations et mêmes règles d'accès que les portails.",
             path="/schema",
             render_plugins=[SwaggerRenderPlugin()],
+            components=Components(security_schemes={
+                "bearer": SecurityScheme(type="http", scheme="bearer", description="Jeton d'API (centrale tokens create)"),
+            }),
+            security=[{"bearer": []}],
         ),
         debug=settings.debug,
     )

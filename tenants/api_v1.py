@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 from litestar import Request, Response, Router, delete, get, patch, post
 from litestar.exceptions import ClientException, HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +31,7 @@ from tenants.schemas import (
     MemberCreate,
     MemberOut,
     MemberPatch,
+    Problem,
     SiteCreate,
     SiteOut,
     SitePatch,
@@ -102,11 +104,32 @@ def _on_client_error(request: Request[Any, Any, Any], exc: HTTPException) -> Res
     return _problem(request, exc.status_code, titles.get(exc.status_code, str(exc.detail)))
 
 
+_ERROR_TEXTS = {
+    400: "Requête illisible : JSON invalide ou paramètre mal formé",
+    401: "Jeton absent, inconnu, révoqué ou expiré",
+    403: "Le profil de l'appelant ne permet pas cette action",
+    404: "Absent, ou chez un bénéficiaire auquel l'appelant n'a pas accès (les deux se confondent)",
+    422: "Données invalides : un message en français par champ dans `errors`",
+}
+
+
+def _errors(*codes: int) -> dict[int, ResponseSpec]:
+    return {
+        code: ResponseSpec(data_container=Problem, description=_ERROR_TEXTS[code], media_type=PROBLEM, generate_examples=False)
+        for code in (400, 401, *codes)
+    }
+
+
+ERR_AUTH, ERR_AUTH_BODY, ERR_MINE = _errors(), _errors(422), _errors(404)
+ERR_READ, ERR_WRITE = _errors(403, 404), _errors(403, 404, 422)
+ERR_CENTRAL, ERR_CREATE_IN_CENTRAL = _errors(404), _errors(404, 422)
+
+
 # --------------------------------------------------------------------------- tenants
 
 
 @get(
-    "/tenants", tags=[TAG_TENANTS], summary="Bénéficiaires accessibles",
+    "/tenants", tags=[TAG_TENANTS], responses=ERR_AUTH, summary="Bénéficiaires accessibles",
     description="Les bénéficiaires dont l'appelant est membre, puis ceux des centrales qu'il coordonne, avec son profil.",
 )
 async def list_tenants(request: Request[Any, Any, Any], db_session: AsyncSession) -> list[TenantOut]:
@@ -114,14 +137,14 @@ async def list_tenants(request: Request[Any, Any, Any], db_session: AsyncSession
     return [TenantOut.of(t, role) for t, role in await services.list_visible_tenants(db_session, identity)]
 
 
-@get(TENANT, tags=[TAG_TENANTS], summary="Fiche d'un bénéficiaire")
+@get(TENANT, tags=[TAG_TENANTS], responses=ERR_READ, summary="Fiche d'un bénéficiaire")
 async def read_tenant(tenant_ctx: TenantContext) -> TenantOut:
     # Any member may read the profile of its tenant (agents see its name in their portal).
     return TenantOut.of(tenant_ctx.tenant, tenant_ctx.role)
 
 
 @patch(
-    TENANT, tags=[TAG_TENANTS], summary="Modifier la fiche d'un bénéficiaire",
+    TENANT, tags=[TAG_TENANTS], responses=ERR_WRITE, summary="Modifier la fiche d'un bénéficiaire",
     description="Administrateur du bénéficiaire ou coordinateur de sa centrale. Seuls les champs envoyés changent.",
 )
 async def update_tenant(tenant_ctx: TenantContext, db_session: AsyncSession, data: TenantPatch) -> TenantOut:
@@ -131,7 +154,7 @@ async def update_tenant(tenant_ctx: TenantContext, db_session: AsyncSession, dat
 
 
 @post(
-    "/centrals/{central_code:str}/tenants", tags=[TAG_TENANTS], summary="Créer un bénéficiaire (coordinateur)",
+    "/centrals/{central_code:str}/tenants", tags=[TAG_TENANTS], responses=ERR_CREATE_IN_CENTRAL, summary="Créer un bénéficiaire (coordinateur)",
     description="Le bénéficiaire adhère aux accords-cadres de la centrale. SIRET ou FINESS obligatoire.",
 )
 async def create_beneficiary(central_ctx: CentralContext, db_session: AsyncSession, data: TenantCreate) -> TenantOut:
@@ -140,7 +163,7 @@ async def create_beneficiary(central_ctx: CentralContext, db_session: AsyncSessi
 
 
 @get(
-    "/centrals/{central_code:str}/tenants", tags=[TAG_TENANTS], summary="Rechercher les bénéficiaires d'une centrale",
+    "/centrals/{central_code:str}/tenants", tags=[TAG_TENANTS], responses=ERR_CENTRAL, summary="Rechercher les bénéficiaires d'une centrale",
     description="Recherche sur la raison sociale, le SIRET, le FINESS ou la ville ; 20 résultats par page.",
 )
 async def search_beneficiaries(
@@ -156,32 +179,32 @@ async def search_beneficiaries(
 # --------------------------------------------------------------------------- sites
 
 
-@get(f"{TENANT}/sites", tags=[TAG_SITES], summary="Sites du bénéficiaire")
+@get(f"{TENANT}/sites", tags=[TAG_SITES], responses=ERR_READ, summary="Sites du bénéficiaire")
 async def list_sites(tenant_ctx: TenantContext, db_session: AsyncSession) -> list[SiteOut]:
     tenant_ctx.require("read")
     return [SiteOut.of(s) for s in await services.list_sites(db_session, tenant_ctx.tenant_id)]
 
 
-@post(f"{TENANT}/sites", tags=[TAG_SITES], summary="Créer un site", description="Administrateur du bénéficiaire.")
+@post(f"{TENANT}/sites", tags=[TAG_SITES], responses=ERR_WRITE, summary="Créer un site", description="Administrateur du bénéficiaire.")
 async def create_site(tenant_ctx: TenantContext, db_session: AsyncSession, data: SiteCreate) -> SiteOut:
     tenant_ctx.require("manage_sites")
     return SiteOut.of(await services.create_site(db_session, tenant_ctx.tenant_id, data.provided()))
 
 
-@get(f"{TENANT}/sites/{{site_id:uuid}}", tags=[TAG_SITES], summary="Un site")
+@get(f"{TENANT}/sites/{{site_id:uuid}}", tags=[TAG_SITES], responses=ERR_READ, summary="Un site")
 async def read_site(tenant_ctx: TenantContext, db_session: AsyncSession, site_id: uuid.UUID) -> SiteOut:
     tenant_ctx.require("read")
     return SiteOut.of(await services.access_site(db_session, tenant_ctx.tenant_id, site_id))
 
 
-@patch(f"{TENANT}/sites/{{site_id:uuid}}", tags=[TAG_SITES], summary="Modifier un site", description="Seuls les champs envoyés changent.")
+@patch(f"{TENANT}/sites/{{site_id:uuid}}", tags=[TAG_SITES], responses=ERR_WRITE, summary="Modifier un site", description="Seuls les champs envoyés changent.")
 async def update_site(tenant_ctx: TenantContext, db_session: AsyncSession, site_id: uuid.UUID, data: SitePatch) -> SiteOut:
     tenant_ctx.require("manage_sites")
     site = await services.access_site(db_session, tenant_ctx.tenant_id, site_id)
     return SiteOut.of(await services.update_site(db_session, site, data.provided()))
 
 
-@delete(f"{TENANT}/sites/{{site_id:uuid}}", tags=[TAG_SITES], summary="Supprimer un site")
+@delete(f"{TENANT}/sites/{{site_id:uuid}}", tags=[TAG_SITES], responses=ERR_READ, summary="Supprimer un site")
 async def delete_site(tenant_ctx: TenantContext, db_session: AsyncSession, site_id: uuid.UUID) -> None:
     tenant_ctx.require("manage_sites")
     await services.delete_site(db_session, await services.access_site(db_session, tenant_ctx.tenant_id, site_id))
@@ -196,14 +219,14 @@ async def _member_out(db_session: AsyncSession, membership: Any) -> MemberOut:
     return MemberOut.of(membership, user)
 
 
-@get(f"{TENANT}/users", tags=[TAG_USERS], summary="Membres du bénéficiaire et leur profil")
+@get(f"{TENANT}/users", tags=[TAG_USERS], responses=ERR_READ, summary="Membres du bénéficiaire et leur profil")
 async def list_users(tenant_ctx: TenantContext, db_session: AsyncSession) -> list[MemberOut]:
     tenant_ctx.require("read")
     return [await _member_out(db_session, m) for m in await services.list_tenant_members(db_session, tenant_ctx.tenant_id)]
 
 
 @post(
-    f"{TENANT}/users", tags=[TAG_USERS], summary="Ajouter un membre",
+    f"{TENANT}/users", tags=[TAG_USERS], responses=ERR_WRITE, summary="Ajouter un membre",
     description="Crée le compte si l'adresse est nouvelle, puis lui donne un profil dans le bénéficiaire.",
 )
 async def add_user(tenant_ctx: TenantContext, db_session: AsyncSession, data: MemberCreate) -> MemberOut:
@@ -211,13 +234,13 @@ async def add_user(tenant_ctx: TenantContext, db_session: AsyncSession, data: Me
     return await _member_out(db_session, await services.add_member(db_session, tenant_ctx.tenant_id, data.provided()))
 
 
-@get(f"{TENANT}/users/{{user_id:uuid}}", tags=[TAG_USERS], summary="Un membre")
+@get(f"{TENANT}/users/{{user_id:uuid}}", tags=[TAG_USERS], responses=ERR_READ, summary="Un membre")
 async def read_user(tenant_ctx: TenantContext, db_session: AsyncSession, user_id: uuid.UUID) -> MemberOut:
     tenant_ctx.require("read")
     return await _member_out(db_session, await services.access_member(db_session, tenant_ctx.tenant_id, user_id))
 
 
-@patch(f"{TENANT}/users/{{user_id:uuid}}", tags=[TAG_USERS], summary="Changer le profil ou le nom d'un membre")
+@patch(f"{TENANT}/users/{{user_id:uuid}}", tags=[TAG_USERS], responses=ERR_WRITE, summary="Changer le profil ou le nom d'un membre")
 async def update_user(tenant_ctx: TenantContext, db_session: AsyncSession, user_id: uuid.UUID, data: MemberPatch) -> MemberOut:
     tenant_ctx.require("manage_users")
     membership = await services.access_member(db_session, tenant_ctx.tenant_id, user_id)
@@ -225,7 +248,7 @@ async def update_user(tenant_ctx: TenantContext, db_session: AsyncSession, user_
 
 
 @delete(
-    f"{TENANT}/users/{{user_id:uuid}}", tags=[TAG_USERS], summary="Retirer un membre",
+    f"{TENANT}/users/{{user_id:uuid}}", tags=[TAG_USERS], responses=ERR_WRITE, summary="Retirer un membre",
     description="Retire le profil dans ce bénéficiaire ; le compte et ses autres profils restent.",
 )
 async def remove_user(tenant_ctx: TenantContext, db_session: AsyncSession, user_id: uuid.UUID) -> None:
@@ -244,7 +267,7 @@ def _instant(value: dt.datetime | None, tz: str) -> dt.datetime | None:
 
 
 @get(
-    f"{TENANT}/audit-events", tags=[TAG_AUDIT], summary="Journal des modifications",
+    f"{TENANT}/audit-events", tags=[TAG_AUDIT], responses=ERR_READ, summary="Journal des modifications",
     description=(
         "Qui a changé quoi, quand, avant et après ; du plus récent au plus ancien, 50 par page. "
         "Les dates sans fuseau sont lues dans le fuseau du bénéficiaire."
@@ -275,14 +298,14 @@ async def list_audit_events(
 # --------------------------------------------------------------------------- tokens
 
 
-@get("/tokens", tags=[TAG_TOKENS], summary="Mes jetons d'API", description="Le secret n'est jamais renvoyé.")
+@get("/tokens", tags=[TAG_TOKENS], responses=ERR_AUTH, summary="Mes jetons d'API", description="Le secret n'est jamais renvoyé.")
 async def list_tokens(request: Request[Any, Any, Any], db_session: AsyncSession) -> list[TokenOut]:
     identity = require_identity(request)
     return [TokenOut.of(t) for t in await services.list_api_tokens(db_session, identity.user_id)]
 
 
 @post(
-    "/tokens", tags=[TAG_TOKENS], summary="Créer un jeton d'API",
+    "/tokens", tags=[TAG_TOKENS], responses=ERR_AUTH_BODY, summary="Créer un jeton d'API",
     description="Le jeton agit avec les profils de son compte. Il est renvoyé en clair une seule fois.",
 )
 async def create_token(request: Request[Any, Any, Any], db_session: AsyncSession, data: TokenCreate) -> TokenCreated:
@@ -292,7 +315,7 @@ async def create_token(request: Request[Any, Any, Any], db_session: AsyncSession
     return TokenCreated(**msgspec.structs.asdict(TokenOut.of(row)), token=token)
 
 
-@delete("/tokens/{token_id:uuid}", tags=[TAG_TOKENS], summary="Révoquer un jeton")
+@delete("/tokens/{token_id:uuid}", tags=[TAG_TOKENS], responses=ERR_MINE, summary="Révoquer un jeton")
 async def revoke_token(request: Request[Any, Any, Any], db_session: AsyncSession, token_id: uuid.UUID) -> None:
     identity = require_identity(request)
     await services.revoke_api_token(db_session, identity.user_id, token_id)

@@ -218,4 +218,8 @@ async def test_openapi_documents_the_api_and_not_the_portals(client, demo):
     schemas = doc["components"]["schemas"]
     assert set(schemas["SiteCreate"]["required"]) == {"name", "insee_code"}
     assert "token" in schemas["TokenCreated"]["properties"] and "token" not in schemas["TokenOut"]["properties"]
+    # Errors are documented as they are sent, and the bearer scheme lets Swagger UI authorise.
+    assert create["responses"]["422"]["content"]["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/Problem"}
+    assert "errors" in schemas["Problem"]["properties"]
+    assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
 
