@@ -534,7 +534,7 @@ FIELD_LABELS = {
 HIDDEN_FIELDS = frozenset({"id", "tenant_id", "created_at"})
 
 
-def _readable(key: str, value: Any, users: dict[str, str]) -> str:
+def _readable(key: str, value: Any, names: dict[str, str]) -> str:
     if value is None or value == "":
         return "—"
     if isinstance(value, bool):
@@ -543,26 +543,54 @@ def _readable(key: str, value: Any, users: dict[str, str]) -> str:
         return Role(value).label
     if key == "territory":
         return _territory_label(value)
-    if key == "user_id":
-        return users.get(str(value), str(value))
+    if key in ("user_id", "central_id"):
+        return names.get(str(value), str(value))
+    if isinstance(value, float):
+        return f"{value:g}".replace(".", ",")
     if isinstance(value, dict | list):
         return ", ".join(f"{k} : {v}" for k, v in value.items()) if isinstance(value, dict) else ", ".join(map(str, value))
     return str(value)
 
 
-def _changes_of(event: AuditEvent, users: dict[str, str]) -> list[dict[str, str]]:
-    """One row per field: label, value before, value after (``—`` when absent)."""
+def _changes_of(event: AuditEvent, names: dict[str, str]) -> list[dict[str, str]]:
+    """One row per field: label, value before, value after (``—`` when absent).
+
+    A creation or a deletion lists only the fields that had a value.
+    """
     before, after = event.before or {}, event.after or {}
+    one_sided = event.before is None or event.after is None
     rows = []
     for key in dict.fromkeys([*before, *after]):
         if key in HIDDEN_FIELDS:
             continue
+        if one_sided and before.get(key) in (None, "") and after.get(key) in (None, ""):
+            continue
         rows.append({
             "label": FIELD_LABELS.get(key, key),
-            "before": _readable(key, before.get(key), users) if event.before is not None else "",
-            "after": _readable(key, after.get(key), users) if event.after is not None else "",
+            "before": _readable(key, before.get(key), names) if event.before is not None else "",
+            "after": _readable(key, after.get(key), names) if event.after is not None else "",
         })
     return rows
+
+
+async def _names_in(session: AsyncSession, events: list[AuditEvent]) -> dict[str, str]:
+    """E-mails of the users and names of the centrals the events refer to by id."""
+    ids: dict[str, set[uuid.UUID]] = {"user_id": set(), "central_id": set()}
+    for event in events:
+        for values in (event.before or {}, event.after or {}):
+            for key, found in ids.items():
+                try:
+                    found.add(uuid.UUID(str(values[key])))
+                except (KeyError, ValueError):
+                    continue
+    names: dict[str, str] = {}
+    if ids["user_id"]:
+        rows = await session.execute(select(User.id, User.email).where(User.id.in_(ids["user_id"])))
+        names.update({str(i): label for i, label in rows})
+    if ids["central_id"]:
+        rows = await session.execute(select(Central.id, Central.name).where(Central.id.in_(ids["central_id"])))
+        names.update({str(i): label for i, label in rows})
+    return names
 
 
 def _parse_day(value: str, field: str, errors: dict[str, str]) -> dt.date | None:
@@ -601,20 +629,14 @@ async def audit_log(
     )
     entities = sorted(await db_session.scalars(select(AuditEvent.entity).where(AuditEvent.tenant_id == tid).distinct()))
     actions = sorted(await db_session.scalars(select(AuditEvent.action).where(AuditEvent.tenant_id == tid).distinct()))
-    user_ids = {
-        str(v) for e in events.items for v in ((e.before or {}).get("user_id"), (e.after or {}).get("user_id")) if v
-    }
-    users: dict[str, str] = {}
-    if user_ids:
-        rows = await db_session.execute(select(User.id, User.email).where(User.id.in_([uuid.UUID(u) for u in user_ids])))
-        users = {str(i): email for i, email in rows}
+    names = await _names_in(db_session, events.items)
     filters = {"entite": entite, "action": action, "auteur": auteur, "du": du, "au": au}
     return _render(
         request,
         "tenant_audit.html",
         _tenant_page(
             tenant_ctx, "audit",
-            events=[{"event": e, "changes": _changes_of(e, users)} for e in events.items],
+            events=[{"event": e, "changes": _changes_of(e, names)} for e in events.items],
             found=events,
             paging=_pager(f"/t/{tid}/journal", filters, events),
             filters=filters,

@@ -6,6 +6,7 @@ Every test logs in as a demo user and reads the HTML a browser would get.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 import uuid
 
@@ -252,6 +253,30 @@ async def test_admin_edits_then_deletes_a_site(client, demo):
     assert (await client.get(site_url)).status_code == 404
     journal = text_of((await client.get(f"{base}/journal", params={"action": "delete"})).text)
     assert "Suppression Site" in journal and "Parking visiteurs" in journal
+
+
+async def test_audit_log_shows_local_times_and_filters_by_local_day(client, db, demo):
+    # La Réunion is UTC+4 all year: the log shows the tenant's wall-clock time.
+    from zoneinfo import ZoneInfo
+
+    from app.audit import AuditEvent
+
+    tj = uuid.UUID(demo["tenant_ids"]["tj"])
+    async with db.session([tj]) as session:
+        first = await session.scalar(select(AuditEvent).where(AuditEvent.tenant_id == tj).order_by(AuditEvent.at))
+    local = first.at.astimezone(ZoneInfo("Indian/Reunion"))
+    utc_text = first.at.strftime("%d/%m/%Y %H:%M")
+    await logged_in(client, "admin@tj-reunion.demo")
+    page = await client.get(f"/t/{tj}/journal")
+    assert local.strftime("%d/%m/%Y %H:%M") in page.text and "Indian/Reunion" in page.text
+    assert utc_text not in page.text
+    day = local.date()
+    same_day = text_of((await client.get(f"/t/{tj}/journal", params={"du": day.isoformat(), "au": day.isoformat()})).text)
+    assert "Création Bénéficiaire" in same_day and "Tribunal judiciaire de Saint-Denis (La Réunion)" in same_day
+    later = text_of((await client.get(f"/t/{tj}/journal", params={"du": (day + dt.timedelta(days=1)).isoformat()})).text)
+    assert "0 événement." in later and "Aucun événement ne correspond" in later
+    bad = await client.get(f"/t/{tj}/journal", params={"du": "31/12/2026"})
+    assert "Date invalide (format attendu : AAAA-MM-JJ)." in bad.text
 
 
 async def test_viewer_reads_but_cannot_change_anything(client, demo):
