@@ -45,6 +45,7 @@ import hmac
 import http
 import json
 import logging
+import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
@@ -72,7 +73,15 @@ from app.security import verify_password
 from app.settings import Settings
 from csms import supervision
 from csms.supervision import HEARTBEAT_INTERVAL, StationRef
-from csms.validation import FrameError, Repair, check_call, compile_validator, parse_frame, parse_timestamp
+from csms.validation import (
+    FrameError,
+    Repair,
+    check_call,
+    compile_validator,
+    has_schema,
+    parse_frame,
+    parse_timestamp,
+)
 from csms.writer import GroupCommitWriter
 
 __all__ = ["ChargeBox16", "ChargeBox201", "ConnectionRegistry", "Ingress", "StationNotConnected", "run_ingress"]
@@ -88,6 +97,10 @@ SUBPROTOCOLS = (Subprotocol("ocpp2.0.1"), Subprotocol("ocpp1.6"))
 #: Largest frame accepted; a bigger one closes the socket with 1009 (message too big).
 MAX_MESSAGE_SIZE = 512 * 1024
 PATH_PREFIX = "/ocpp/"
+#: A boot storm queues on password checks (argon2, ~0.1 s of CPU each): allow for it.
+HANDSHAKE_TIMEOUT = 60
+#: ``last_seen_at`` is refreshed by any message at most this often (heartbeats: always).
+TOUCH_EVERY = dt.timedelta(seconds=60)
 
 
 def iso(moment: dt.datetime) -> str:
@@ -149,6 +162,7 @@ class _StationLink:
         self.replaced = False
         self.rejected_frames = 0
         self._received_at = utcnow()
+        self._touched_at = self._received_at  # the connection row's handshake wrote last_seen_at
         self._repairs: list[Repair] = []
 
     # -- frames ---------------------------------------------------------------
@@ -165,7 +179,7 @@ class _StationLink:
                 if frame.action not in self.route_map:
                     # OCPP-J error codes: NotImplemented « Requested Action is not known by receiver »,
                     # NotSupported « Requested Action is recognized but not supported by the receiver ».
-                    known = compile_validator(version, frame.action, 2) is not None
+                    known = has_schema(version, frame.action)
                     raise FrameError("NotSupported" if known else "NotImplemented",
                                      f"{frame.action} is not handled by this CSMS", frame.unique_id)
                 payload, self._repairs = check_call(
@@ -182,10 +196,15 @@ class _StationLink:
 
     # -- units of work --------------------------------------------------------
 
-    async def submit(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Run ``fn`` in the next group commit (with this message's lenient-mode warnings); return once committed."""
+    async def submit(self, fn: Callable[[AsyncSession], Awaitable[T]], *, touch: bool = True) -> T:
+        """Run ``fn`` in the next group commit (with this message's lenient-mode warnings); return once committed.
+
+        Any message shows the station alive: ``last_seen_at`` is refreshed in the same
+        unit, at most every ``TOUCH_EVERY`` (heartbeats always write it themselves).
+        """
         repairs, self._repairs = self._repairs, []
         ref, received_at = self.ref, self._received_at
+        touch = touch and received_at - self._touched_at >= TOUCH_EVERY
 
         async def unit(session: AsyncSession) -> T:
             for repair in repairs:
@@ -193,9 +212,14 @@ class _StationLink:
                     session, ref, "lenient_repair", repair.message, {"field": repair.path},
                     received_at=received_at, severity="warning",
                 )
+            if touch:
+                await supervision.touch(session, ref, received_at=received_at)
             return await fn(session)
 
-        return await self.ingress.writer.submit(ref.tenant_id, unit, actor=ref.actor)
+        result = await self.ingress.writer.submit(ref.tenant_id, unit, actor=ref.actor)
+        if touch:
+            self._touched_at = received_at
+        return result
 
     def emit(self, topic: str, **payload: Any) -> None:
         self.ingress.emit(topic, {
@@ -235,7 +259,8 @@ class ChargeBox16(_StationLink, ChargePoint16):
     @on(Action16.heartbeat, skip_schema_validation=True)
     async def on_heartbeat(self, **kwargs: Any) -> Any:
         now = self.received_at
-        await self.submit(lambda s: supervision.record_heartbeat(s, self.ref, received_at=now))
+        await self.submit(lambda s: supervision.record_heartbeat(s, self.ref, received_at=now), touch=False)
+        self._touched_at = now
         return result16.Heartbeat(current_time=iso(utcnow()))
 
     @on(Action16.status_notification, skip_schema_validation=True)
@@ -256,7 +281,6 @@ class ChargeBox16(_StationLink, ChargePoint16):
         now = self.received_at
 
         async def unit(session: AsyncSession) -> str:
-            await supervision.touch(session, self.ref, received_at=now)
             status, _ = await supervision.authorize_id_tag(session, self.ref.tenant_id, id_tag, now=now)
             return status
 
@@ -356,7 +380,8 @@ class ChargeBox201(_StationLink, ChargePoint201):
     @on(Action201.heartbeat, skip_schema_validation=True)
     async def on_heartbeat(self, **kwargs: Any) -> Any:
         now = self.received_at
-        await self.submit(lambda s: supervision.record_heartbeat(s, self.ref, received_at=now))
+        await self.submit(lambda s: supervision.record_heartbeat(s, self.ref, received_at=now), touch=False)
+        self._touched_at = now
         return result201.Heartbeat(current_time=iso(utcnow()))
 
     @on(Action201.status_notification, skip_schema_validation=True)
@@ -377,7 +402,6 @@ class ChargeBox201(_StationLink, ChargePoint201):
         now = self.received_at
 
         async def unit(session: AsyncSession) -> str:
-            await supervision.touch(session, self.ref, received_at=now)
             status, _ = await supervision.authorize_id_tag(
                 session, self.ref.tenant_id, id_token.get("id_token", ""), now=now, unknown="Unknown")
             return status
@@ -441,6 +465,11 @@ class ChargeBox201(_StationLink, ChargePoint201):
 _StationLinkType = ChargeBox16 | ChargeBox201
 
 
+def _handled_actions(cls: type) -> list[str]:
+    return sorted({str(member._on_action) for member in vars(cls).values()
+                   if hasattr(member, "_on_action")})
+
+
 # --------------------------------------------------------------------------- the server
 
 
@@ -470,6 +499,7 @@ class Ingress:
         #: charge_box_id → (argon2 hash, SHA-256 of the password it verified): a reconnecting
         #: station is not charged one argon2 computation (~0.1 s of CPU) per connection.
         self._verified: dict[str, tuple[str, bytes]] = {}
+        self._argon2_slots = asyncio.Semaphore(max(1, (os.cpu_count() or 2) - 1))
 
     @property
     def bus(self) -> Bus:
@@ -484,15 +514,16 @@ class Ingress:
     async def start(self) -> None:
         if self._bus is None:
             self._bus = await create_bus(self.settings)
-        for version, actions in (("1.6", Action16), ("2.0.1", Action201)):
-            for action in actions:
-                compile_validator(version, action.value, 2)  # compile once, before the first station
+        for version, cls in (("1.6", ChargeBox16), ("2.0.1", ChargeBox201)):
+            for action in _handled_actions(cls):
+                compile_validator(version, action, 2)  # compile once, before the first station
         await self.writer.start()
         self._publisher = asyncio.create_task(self._publish(), name="csms-events")
         self.server = await serve(
             self._handle, self.settings.ocpp_host, self.settings.ocpp_port,
             subprotocols=list(SUBPROTOCOLS), select_subprotocol=self._select_subprotocol,
             process_request=self._process_request, max_size=self.max_message_size, compression=None,
+            open_timeout=HANDSHAKE_TIMEOUT,
             ping_interval=self.ping_interval, ping_timeout=self.ping_interval, logger=log,
         )
         self.node = f"{socket.gethostname()}:{self.port}"
@@ -594,8 +625,9 @@ class Ingress:
         cached = self._verified.get(charge_box_id)
         if cached is not None and cached[0] == password_hash and hmac.compare_digest(cached[1], digest):
             return True
-        if not await asyncio.to_thread(verify_password, password_hash, password):
-            return False
+        async with self._argon2_slots:  # a boot storm queues here instead of starving the loop's thread pool
+            if not await asyncio.to_thread(verify_password, password_hash, password):
+                return False
         self._verified[charge_box_id] = (password_hash, digest)
         return True
 

@@ -290,6 +290,8 @@ async def record_heartbeat(session: AsyncSession, ref: StationRef, *, received_a
 
 
 async def touch(session: AsyncSession, ref: StationRef, *, received_at: dt.datetime) -> None:
+    """Refresh ``last_seen_at``; the ingress does it at most once a minute per connection
+    (and at every heartbeat), not for every message."""
     await record_heartbeat(session, ref, received_at=received_at)
 
 
@@ -361,15 +363,17 @@ async def record_status(
             .values(**values, last_seen_at=received_at)
         )
     else:
-        await _ensure_point(session, ref, connector_id, received_at=received_at)
-        result = await session.execute(
+        point_update = (
             update(ChargePoint)
             .where(ChargePoint.tenant_id == ref.tenant_id, ChargePoint.charger_id == ref.charger_id,
                    ChargePoint.connector_id == connector_id,
                    or_(ChargePoint.last_status_at.is_(None), ChargePoint.last_status_at <= reported_at))
             .values(**values).execution_options(synchronize_session=False)
         )
-        await touch(session, ref, received_at=received_at)
+        result = await session.execute(point_update)
+        # No row updated: older than what we hold, or a connector we did not register.
+        if not result.rowcount and await _ensure_point(session, ref, connector_id, received_at=received_at):
+            result = await session.execute(point_update)
         if connector_id <= 99:
             canonical = parse_charging_id(ref.canonical_id).child(connector_id).canonical
     return StatusResult(bool(result.rowcount), offline, canonical)
@@ -459,7 +463,6 @@ async def start_transaction(
         meter_start=meter_start, started_at=timestamp, offline=offline, start_received_at=received_at,
     )
     session.add(row)
-    await touch(session, ref, received_at=received_at)
     return StartResult(number, status, False, offline, row.id, connector_id)
 
 
@@ -512,7 +515,6 @@ async def stop_transaction(
     if transaction_data:
         await _insert_samples(session, ref, row.connector_id or 0, transaction_data, transaction=row,
                               received_at=received_at, protocol=protocol)
-    await touch(session, ref, received_at=received_at)
     return StopResult(counted, orphan, offline, status, row.id, row.connector_id, row.energy_wh)
 
 
@@ -668,5 +670,4 @@ async def record_transaction_event(
     if meter_value:
         await _insert_samples(session, ref, row.connector_id or 0, meter_value, transaction=row,
                               received_at=received_at, protocol="2.0.1")
-    await touch(session, ref, received_at=received_at)
     return TransactionEventResult(status, row.id, started, False, offline, row.connector_id)

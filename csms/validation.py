@@ -34,6 +34,7 @@ __all__ = [
     "check_call",
     "compile_validator",
     "error_code",
+    "has_schema",
     "parse_frame",
     "parse_timestamp",
 ]
@@ -171,6 +172,11 @@ def _schema_path(version: str, action: str, kind: int) -> Path:
     elif version != "1.6":
         name += "Request"
     return Path(ocpp.__file__).parent / SCHEMA_DIRS[version] / "schemas" / f"{name}.json"
+
+
+def has_schema(version: str, action: str, kind: int = 2) -> bool:
+    """Whether ``action`` is an OCPP ``version`` message (a schema exists for it)."""
+    return version in SCHEMA_DIRS and _schema_path(version, action, kind).exists()
 
 
 @cache

@@ -112,7 +112,7 @@ class Events:
             self._changed.notify_all()
 
     async def wait(self, topic: str, predicate: Callable[[dict[str, Any]], bool] = lambda p: True,
-                   count: int = 1, within: float = 5) -> list[dict[str, Any]]:
+                   count: int = 1, within: float = 20) -> list[dict[str, Any]]:
         async def ready() -> list[dict[str, Any]]:
             async with self._changed:
                 await self._changed.wait_for(lambda: len([p for p in self.by_topic[topic] if predicate(p)]) >= count)
@@ -171,7 +171,7 @@ async def open_socket(port: int, charge_box_id: str, password: str = PASSWORD, p
                       **kwargs: Any) -> ClientConnection:
     return await connect(
         f"ws://127.0.0.1:{port}/ocpp/{charge_box_id}", subprotocols=[protocol] if protocol else None,
-        additional_headers=basic_auth(charge_box_id, password), open_timeout=5, **kwargs,
+        additional_headers=basic_auth(charge_box_id, password), open_timeout=30, **kwargs,
     )
 
 
@@ -181,7 +181,7 @@ async def station(port: int, charge_box_id: str, *, version: str = "1.6", passwo
     """The library's own ChargePoint, connected and running, and its recorded wire."""
     ws = await open_socket(port, charge_box_id, password, "ocpp1.6" if version == "1.6" else "ocpp2.0.1")
     wire = Wire(ws)
-    cp = (Station16 if version == "1.6" else Station201)(charge_box_id, wire, response_timeout=5)
+    cp = (Station16 if version == "1.6" else Station201)(charge_box_id, wire, response_timeout=30)
     task = asyncio.create_task(cp.start())
     try:
         yield cp, wire
