@@ -330,7 +330,10 @@ def _normalise_windows(windows: Sequence[Sequence[Sequence[int]]]) -> WeekWindow
         raise ValueError("il faut les plages horaires des 7 jours de la semaine (lundi d'abord)")
     week: list[tuple[Window, ...]] = []
     for day_name, day in zip(WEEKDAYS, windows, strict=True):
-        ranges = sorted((int(s), int(e)) for s, e in day)
+        try:
+            ranges = sorted((int(s), int(e)) for s, e in day)
+        except (TypeError, ValueError):
+            raise ValueError(f"plages horaires mal formées le {day_name} : {day!r}") from None
         for s, e in ranges:
             if not 0 <= s < e <= _DAY:
                 raise ValueError(f"plage horaire invalide le {day_name} : {_fmt_minutes(s)}-{_fmt_minutes(e)}")
