@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import AuditEvent
@@ -376,7 +376,26 @@ async def update_site(session: AsyncSession, site: Site, data: dict[str, Any]) -
     return site
 
 
+async def _site_in_use(session: AsyncSession, site: Site) -> bool:
+    """Whether any row (stations, assets… of any component) still points at the site.
+
+    Found through the foreign keys in the metadata, so tenants need not import the
+    components that depend on it.
+    """
+    sites = Site.__table__
+    for table in Site.metadata.tables.values():
+        for fk in table.foreign_key_constraints:
+            if fk.referred_table is not sites or table is sites:
+                continue
+            match = [table.c[e.parent.name] == getattr(site, e.column.key) for e in fk.elements]
+            if await session.scalar(select(exists().where(and_(*match)))):
+                return True
+    return False
+
+
 async def delete_site(session: AsyncSession, site: Site) -> None:
+    if await _site_in_use(session, site):
+        raise ValidationFailed({"site": "Ce site porte encore des équipements : retirez-les avant de le supprimer."})
     await session.delete(site)
     await session.flush()
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+
+import pytest
 from sqlalchemy import func, select
 from stdnum import luhn
 
@@ -223,3 +226,17 @@ async def test_openapi_documents_the_api_and_not_the_portals(client, demo):
     assert "errors" in schemas["Problem"]["properties"]
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
 
+
+
+async def test_a_site_that_still_carries_equipment_is_not_deleted(client, db, demo, api_token):
+    csms_models = pytest.importorskip("csms.models")
+    cpam = demo["tenant_ids"]["cpam"]
+    auth = await api_token("admin@cpam72.demo")
+    site = (await client.get(f"/api/v1/tenants/{cpam}/sites", headers=auth)).json()[0]
+    async with db.transaction([uuid.UUID(cpam)], actor={"user_id": None, "label": "test"}) as session:
+        session.add(csms_models.Station(tenant_id=uuid.UUID(cpam), site_id=uuid.UUID(site["id"]), number=1,
+                                        canonical_id="FR72181S0001", name="Le Mans"))
+
+    body = assert_problem(await client.delete(f"/api/v1/tenants/{cpam}/sites/{site['id']}", headers=auth), 422)
+    assert body["errors"]["site"].startswith("Ce site porte encore des équipements")
+    assert (await client.get(f"/api/v1/tenants/{cpam}/sites/{site['id']}", headers=auth)).status_code == 200
