@@ -84,7 +84,15 @@ from csms.validation import (
 )
 from csms.writer import GroupCommitWriter
 
-__all__ = ["ChargeBox16", "ChargeBox201", "ConnectionRegistry", "Ingress", "StationNotConnected", "run_ingress"]
+__all__ = [
+    "ChargeBox16",
+    "ChargeBox201",
+    "ConnectionRegistry",
+    "Ingress",
+    "StationNotConnected",
+    "current_ingress",
+    "run_ingress",
+]
 
 log = logging.getLogger(__name__)
 #: The library logs every frame at INFO; keep that out of the service log.
@@ -700,11 +708,26 @@ class Ingress:
         return "connection_lost", 1006
 
 
+_running: Ingress | None = None
+
+
+def current_ingress() -> Ingress | None:
+    """The ingress running in this process, if any (embedded mode: the web app's way to its stations).
+
+    In scaled mode a command from a web process reaches the ingress process that
+    holds the socket through the bus instead.
+    """
+    return _running
+
+
 async def run_ingress(settings: Settings, *, db: Database | None = None, bus: Bus | None = None) -> None:
     """Serve OCPP until cancelled (``centrale serve`` runs it next to the web app; ``centrale ingress`` alone)."""
+    global _running
     ingress = Ingress(settings, db=db, bus=bus)
     await ingress.start()
+    _running = ingress
     try:
         await asyncio.Future()  # until cancelled
     finally:
+        _running = None
         await ingress.stop()

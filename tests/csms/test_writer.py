@@ -7,13 +7,20 @@ committed »; « Every connection and disconnection is recorded ».
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
+import dataclasses
 import datetime as dt
+import json
 
 import pytest
 from sqlalchemy import select
+from websockets.asyncio.client import connect
 
+from app.bus import LocalBus
 from app.db import utcnow
 from csms import supervision
+from csms.ingress import current_ingress, run_ingress
 from csms.models import Charger, ConnectionLog, StationEvent
 from csms.supervision import StationRef
 from csms.writer import GroupCommitWriter
@@ -92,3 +99,23 @@ async def test_rows_left_open_by_a_crashed_ingress_are_closed_at_restart(db, fle
         assert (row.reason, row.disconnected_at) == ("ingress_restart", last_seen)
         report = await supervision.communication_report(session, fleet.cpam, ref.charger_id, connected, utcnow())
         assert report.online_seconds == 40 * 60 and report.cuts == 1
+
+
+async def test_run_ingress_serves_until_cancelled(settings, db, fleet):
+
+    task = asyncio.create_task(run_ingress(dataclasses.replace(settings, ocpp_port=0), db=db, bus=LocalBus()))
+    async with asyncio.timeout(30):
+        while current_ingress() is None:
+            await asyncio.sleep(0.02)
+    auth = base64.b64encode(b"CPAM-LM-01:Borne-secret-2026-xyz").decode()
+    async with connect(f"ws://127.0.0.1:{current_ingress().port}/ocpp/CPAM-LM-01", subprotocols=["ocpp1.6"],
+                       additional_headers={"Authorization": f"Basic {auth}"}) as ws:
+        await ws.send('[2, "h", "Heartbeat", {}]')
+        assert json.loads(await ws.recv())[:2] == [3, "h"]
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert current_ingress() is None
+    async with db.session([fleet.cpam]) as session:
+        (row,) = await session.scalars(select(ConnectionLog))
+        assert row.reason == "server_shutdown"
