@@ -88,11 +88,13 @@ def _render(
     block: str | None = None,
 ) -> Template:
     """Full page, or only ``block`` for an HTMX request (jinja2-fragments)."""
-    context.setdefault("flash", _take_flash(request))
     headers = {"Vary": "HX-Request"} if block else None
     if block and _wants_block(request):
+        # The block shows no flash message: it stays for the next full page.
         return HTMXBlockTemplate(template_name=template, block_name=block, context=context, status_code=status,
                                  headers=headers, media_type=MediaType.HTML)
+    if "flash" not in context:
+        context["flash"] = _take_flash(request)
     # Explicit: a handler annotated "-> Any" would otherwise send the page as application/json.
     return Template(template, context=context, status_code=status, headers=headers, media_type=MediaType.HTML)
 
@@ -343,7 +345,7 @@ async def site_create(request: Request[Any, Any, Any], tenant_ctx: TenantContext
 async def site_detail(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, site_id: uuid.UUID) -> Template:
     tenant_ctx.require("read")
     site = await services.access_site(db_session, tenant_ctx.tenant_id, site_id)
-    return _render(request, "tenant_site_detail.html", _tenant_page(tenant_ctx, "sites", site=site))
+    return _render(request, "tenant_site_detail.html", _tenant_page(tenant_ctx, "sites", site=site, errors={}))
 
 
 @get("/t/{tenant_id:uuid}/sites/{site_id:uuid}/modifier")
@@ -372,12 +374,15 @@ async def site_update(
 @post("/t/{tenant_id:uuid}/sites/{site_id:uuid}/supprimer")
 async def site_delete(
     request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, site_id: uuid.UUID
-) -> Redirect:
+) -> Any:
     tenant_ctx.require("manage_sites")
     site = await services.access_site(db_session, tenant_ctx.tenant_id, site_id)
     name = site.name
     try:
         await services.delete_site(db_session, site)
+    except ValidationFailed as exc:  # equipment still on the site: nothing was deleted
+        return _render(request, "tenant_site_detail.html", _tenant_page(tenant_ctx, "sites", site=site, errors=exc.errors),
+                       status=422)
     except IntegrityError:
         # Equipment of other components points at the site (composite foreign keys).
         await db_session.rollback()

@@ -279,6 +279,24 @@ async def test_audit_log_shows_local_times_and_filters_by_local_day(client, db, 
     assert "Date invalide (format attendu : AAAA-MM-JJ)." in bad.text
 
 
+async def test_a_site_with_equipment_is_not_deleted(client, db, demo):
+    from csms.registry import register_charger
+
+    cpam = uuid.UUID(demo["tenant_ids"]["cpam"])
+    async with db.transaction([cpam], actor={"user_id": None, "label": "test"}) as session:
+        site = (await services.list_sites(session, cpam))[0]
+        await register_charger(session, cpam, {"charge_box_id": "PORTAIL-TEST-1", "password": "Borne-secrete-2026", "site": str(site.id)})
+    await logged_in(client, ADMIN)
+    detail = await client.get(f"/t/{cpam}/sites/{site.id}")
+    refused = await client.post(f"/t/{cpam}/sites/{site.id}/supprimer", data={"_csrf_token": csrf_from(detail.text)},
+                                follow_redirects=False)
+    assert refused.status_code == 422 and refused.headers["content-type"].startswith("text/html")
+    text = text_of(refused.text)
+    assert "Le site n'a pas été supprimé" in text and "Ce site porte encore des équipements" in text
+    assert "Siège — parking des véhicules de service" in text
+    assert await count(db, Site, tenant_id=cpam) == 1
+
+
 async def test_viewer_reads_but_cannot_change_anything(client, demo):
     cpam = demo["tenant_ids"]["cpam"]
     base = f"/t/{cpam}"
@@ -496,6 +514,10 @@ async def test_api_token_is_shown_once_and_can_be_revoked(client, demo):
                                 follow_redirects=False)
     assert "Jeton « Tableur » révoqué." in (await follow(client, revoked)).text
     assert (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})).status_code == 401
+    # Someone else's (or an unknown) token id is not found.
+    other = await client.post(f"/compte/jetons/{uuid.uuid4()}/revoquer", data={"_csrf_token": csrf_from(account.text)},
+                              follow_redirects=False)
+    assert other.status_code == 404
 
 
 async def test_pages_need_a_login(client, demo):
