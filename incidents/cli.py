@@ -1,0 +1,201 @@
+"""``centrale sla``: deadlines and business time from the command line.
+
+    centrale sla add --territory metropole --calendar ho-8-17 --start 2026-11-20T16:30+01:00 --hours 4
+    centrale sla add --territory metropole --start 2026-04-28T10:00Z --working-days 14 --kind ouvrables
+    centrale sla between --territory 971 --calendar ho-8-18 --start ... --end ...
+
+With ``--json`` the result is one JSON object (``deadline`` as ISO 8601 with the
+territory's offset, or ``business_seconds``). Bad input prints a French message on
+stderr and exits with status 2; click's own parsing errors are reworded the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import click
+
+from tenants.calendars import DAY_KINDS, PRESETS, BusinessCalendar
+from tenants.territories import TERRITORIES
+
+__all__ = ["sla"]
+
+_DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+_MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+           "novembre", "décembre")
+
+
+class SlaInputError(click.ClickException):
+    """Bad input: a French message on stderr, exit status 2."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"Erreur : {self.message}", err=True)
+
+
+class _Command(click.Command):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            raise SlaInputError(f"option inconnue : {exc.option_name}") from None
+        except click.BadOptionUsage as exc:
+            raise SlaInputError(f"l'option {exc.option_name} attend une valeur") from None
+        except click.UsageError as exc:
+            raise SlaInputError(f"ligne de commande invalide ({exc.format_message()})") from None
+
+
+class _Group(click.Group):
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError:
+            raise SlaInputError(
+                f"commande inconnue : {args[0] if args else ''} (attendu : {', '.join(self.commands)})"
+            ) from None
+
+
+@click.group(name="sla", cls=_Group,
+             help="Délais de service : heures ouvrées, jours ouvrés, ouvrables ou calendaires.")
+def sla() -> None:
+    pass
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _calendar(territory: str | None, name: str | None) -> BusinessCalendar:
+    if not territory:
+        raise SlaInputError(f"--territory est obligatoire (territoires : {', '.join(TERRITORIES)})")
+    if territory not in TERRITORIES:
+        raise SlaInputError(f"territoire inconnu : {territory!r} (attendu : {', '.join(TERRITORIES)})")
+    if not name:
+        raise SlaInputError(f"--calendar est obligatoire (calendriers : {', '.join(PRESETS)})")
+    if name not in PRESETS:
+        raise SlaInputError(f"calendrier inconnu : {name!r} (attendu : {', '.join(PRESETS)})")
+    return BusinessCalendar.preset(territory, name)
+
+
+def _instant(option: str, text: str | None) -> datetime:
+    if not text:
+        raise SlaInputError(f"{option} est obligatoire (date ISO 8601 avec décalage, ex. 2026-11-20T16:30+01:00)")
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise SlaInputError(
+            f"date invalide pour {option} : {text!r} (attendu : ISO 8601, ex. 2026-11-20T16:30+01:00 ou ...Z)"
+        ) from None
+    if value.tzinfo is None:
+        raise SlaInputError(f"la date {option} doit indiquer son décalage horaire (ex. +01:00 ou Z) : {text!r}")
+    return value
+
+
+def _amount(option: str, text: str) -> Decimal:
+    try:
+        value = Decimal(text.strip().replace(",", "."))
+    except InvalidOperation:
+        raise SlaInputError(f"nombre invalide pour {option} : {text!r}") from None
+    if not value.is_finite():
+        raise SlaInputError(f"nombre invalide pour {option} : {text!r}")
+    if value < 0:
+        raise SlaInputError(f"{option} ne peut pas être négatif : {text}")
+    return value
+
+
+def _human_instant(value: datetime) -> str:
+    offset = value.strftime("%z")
+    return (
+        f"{_DAYS[value.weekday()]} {value.day} {_MONTHS[value.month - 1]} {value.year} à {value:%H:%M}"
+        + (f":{value:%S}" if value.second or value.microsecond else "")
+        + f" ({value.tzinfo}, UTC{offset[:3]}:{offset[3:]})"
+    )
+
+
+def _human_duration(seconds: float) -> str:
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{hours} h"] if hours else []
+    if minutes:
+        parts.append(f"{minutes} min")
+    if secs or not parts:
+        parts.append(f"{secs} s")
+    return " ".join(parts)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@sla.command("add", cls=_Command, help=(
+    "Échéance : START plus une durée ouvrée (--hours / --minutes, dans le calendrier --calendar) "
+    "ou un nombre de jours (--working-days, de type --kind). L'échéance est donnée dans le "
+    "fuseau du territoire."
+))
+@click.option("--territory", help=f"Territoire : {', '.join(TERRITORIES)}.")
+@click.option("--calendar", "calendar_name", help=f"Plage horaire : {', '.join(PRESETS)}.")
+@click.option("--start", help="Début, ISO 8601 avec décalage ou Z (ex. 2026-11-20T16:30+01:00).")
+@click.option("--hours", help="Heures ouvrées à ajouter (décimales admises).")
+@click.option("--minutes", help="Minutes ouvrées à ajouter.")
+@click.option("--working-days", help="Nombre de jours à ajouter.")
+@click.option("--kind", default="ouvres", show_default=True, help=f"Type de jours : {', '.join(DAY_KINDS)}.")
+@click.option("--end-of-day", is_flag=True, help="Avec --working-days : échéance à la fin du dernier jour.")
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON : {\"deadline\": \"...\"}.")
+def add(territory: str | None, calendar_name: str | None, start: str | None, hours: str | None,
+        minutes: str | None, working_days: str | None, kind: str, end_of_day: bool, as_json: bool) -> None:
+    given = [name for name, value in (("--hours", hours), ("--minutes", minutes),
+                                      ("--working-days", working_days)) if value is not None]
+    if len(given) != 1:
+        raise SlaInputError("indiquer exactement une durée : --hours, --minutes ou --working-days")
+    begin = _instant("--start", start)
+    try:
+        if working_days is not None:
+            if kind not in DAY_KINDS:
+                raise SlaInputError(f"type de jours inconnu : {kind!r} (attendu : {', '.join(DAY_KINDS)})")
+            days = _amount("--working-days", working_days)
+            if days != days.to_integral_value():
+                raise SlaInputError(f"--working-days doit être un nombre entier : {working_days}")
+            calendar = _calendar(territory, calendar_name or "ho-8-18")
+            deadline = calendar.add_days(begin, int(days), kind, end_of_day=end_of_day)
+        else:
+            calendar = _calendar(territory, calendar_name)
+            if hours is not None:
+                seconds = _amount("--hours", hours) * 3600
+            else:
+                seconds = _amount("--minutes", minutes or "") * 60
+            deadline = calendar.add_business_time(begin, timedelta(seconds=float(seconds)))
+    except (ValueError, OverflowError) as exc:
+        raise SlaInputError(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps({"deadline": deadline.isoformat()}))
+    else:
+        click.echo(f"Échéance : {_human_instant(deadline)}")
+
+
+@sla.command("between", cls=_Command, help=(
+    "Temps ouvré entre START et END dans le calendrier --calendar du territoire."
+))
+@click.option("--territory", help=f"Territoire : {', '.join(TERRITORIES)}.")
+@click.option("--calendar", "calendar_name", help=f"Plage horaire : {', '.join(PRESETS)}.")
+@click.option("--start", help="Début, ISO 8601 avec décalage ou Z.")
+@click.option("--end", help="Fin, ISO 8601 avec décalage ou Z.")
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON : {\"business_seconds\": N}.")
+def between(territory: str | None, calendar_name: str | None, start: str | None, end: str | None,
+            as_json: bool) -> None:
+    calendar = _calendar(territory, calendar_name)
+    begin, finish = _instant("--start", start), _instant("--end", end)
+    if finish < begin:
+        raise SlaInputError("la fin (--end) précède le début (--start)")
+    try:
+        spent = calendar.business_time_between(begin, finish)
+    except (ValueError, OverflowError) as exc:
+        raise SlaInputError(str(exc)) from None
+    seconds = spent / timedelta(seconds=1)
+    value: float | int = int(seconds) if seconds == int(seconds) else seconds
+    if as_json:
+        click.echo(json.dumps({"business_seconds": value}))
+    else:
+        click.echo(f"Temps ouvré : {_human_duration(seconds)} ({value} secondes, calendrier {calendar.name})")
