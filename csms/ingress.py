@@ -68,7 +68,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from app.bus import Bus, create_bus
-from app.db import Database, utcnow
+from app.db import Database, scope_session, utcnow
 from app.security import verify_password
 from app.settings import Settings
 from csms import supervision
@@ -602,11 +602,11 @@ class Ingress:
         if not path.startswith(PATH_PREFIX) or "/" in path[len(PATH_PREFIX):].rstrip("/"):
             return connection.respond(http.HTTPStatus.NOT_FOUND, "Adresse inconnue : /ocpp/{charge_box_id} attendu.\n")
         charge_box_id = unquote(path[len(PATH_PREFIX):].rstrip("/"))
+        loaded = None
         async with self.db.session() as session:
             route = await supervision.find_route(session, charge_box_id)
-        loaded = None
-        if route is not None:
-            async with self.db.session([route.tenant_id]) as session:
+            if route is not None:
+                scope_session(session, [route.tenant_id])  # from here on, only that tenant (ORM and RLS)
                 loaded = await supervision.load_station(session, route)
         if loaded is None:
             return connection.respond(http.HTTPStatus.NOT_FOUND, "Borne inconnue.\n")
