@@ -586,7 +586,8 @@ def evaluate_ticket(events: Iterable[TicketEvent], policy: SlaPolicy, calendar: 
     interventions suivantes").
     """
     now_us = to_us(now)
-    ordered = sorted(events, key=lambda e: e.at)
+    # Stable sort on the instant only: events at the same instant keep their order.
+    ordered = sorted([(to_us(e.at), e.kind, e.data) for e in events], key=_first)
     opened_us: int | None = None
     ack_us: int | None = None
     intervention_us: int | None = None
@@ -597,13 +598,12 @@ def evaluate_ticket(events: Iterable[TicketEvent], policy: SlaPolicy, calendar: 
     state = ""
     runs: list[list[Any]] = []  # [start, end or None], disjoint, in order
     context: dict[str, Any] = {}
-    for event in ordered:
-        kind, t = event.kind, to_us(event.at)
+    for t, kind, data in ordered:
         if kind == "opened":
             if opened_us is None:
                 opened_us, state = t, _RUNNING
                 runs.append([t, None])
-                _classify(context, event.data)
+                _classify(context, data)
             continue
         if opened_us is None:
             if kind not in EVENT_KINDS:
@@ -639,10 +639,10 @@ def evaluate_ticket(events: Iterable[TicketEvent], policy: SlaPolicy, calendar: 
             if ack_us is None:
                 ack_us = t
         elif kind == "priority_changed":
-            _classify(context, event.data)
+            _classify(context, data)
         elif kind == "policy_changed":
-            policy = _policy_from(event.data.get("policy"), policies)
-            _classify(context, event.data)
+            policy = _policy_from(data.get("policy"), policies)
+            _classify(context, data)
         elif kind == "purchase_order_notified":
             if po_us is None:
                 po_us = t
@@ -667,13 +667,14 @@ def evaluate_ticket(events: Iterable[TicketEvent], policy: SlaPolicy, calendar: 
         level_def = policy.levels[level]
         restoration_start = start_us
         if level_def.intervention is not None:
-            intervention = _target("intervention", level, level_def, level_def.intervention, calendar,
-                                   start_us, runs, intervention_us, now_us, context)
+            intervention, intervention_deadline = _target(
+                "intervention", level, level_def, level_def.intervention, calendar,
+                start_us, runs, intervention_us, now_us, context)
             if policy.restoration_from == "intervention_deadline":
-                restoration_start = to_us(intervention.deadline)
+                restoration_start = intervention_deadline
         if restoration_level.restoration is not None:
-            restoration = _target("restoration", restoration_code, restoration_level, restoration_level.restoration,
-                                  calendar, restoration_start, runs, solved_us, now_us, context)
+            restoration, _ = _target("restoration", restoration_code, restoration_level, restoration_level.restoration,
+                                     calendar, restoration_start, runs, solved_us, now_us, context)
     return TicketClock(
         policy=policy.code,
         level=level,
@@ -686,6 +687,10 @@ def evaluate_ticket(events: Iterable[TicketEvent], policy: SlaPolicy, calendar: 
         restoration=restoration,
         paused=timedelta(microseconds=paused_us),
     )
+
+
+def _first(item: tuple[int, str, Any]) -> int:
+    return item[0]
 
 
 def _classify(context: dict[str, Any], data: Mapping[str, Any]) -> None:
@@ -705,7 +710,8 @@ def _policy_from(value: Any, policies: Mapping[str, SlaPolicy] | None) -> SlaPol
 
 
 def _target(target: str, code: str, level: SlaLevel, delay: Delay, calendar: BusinessCalendar, start: int,
-            runs: list[list[Any]], reached: int | None, now: int, context: Mapping[str, Any]) -> DeadlineClock:
+            runs: list[list[Any]], reached: int | None, now: int,
+            context: Mapping[str, Any]) -> tuple[DeadlineClock, int]:
     """Walk the running periods from ``start``, spending the delay's budget.
 
     Consumption stops at ``reached`` (or now); past that point the clock is assumed to
@@ -756,4 +762,4 @@ def _target(target: str, code: str, level: SlaLevel, delay: Delay, calendar: Bus
         breached=over,
         overrun=timedelta(microseconds=consumed - budget) if over else _ZERO,
         late_by=timedelta(microseconds=late),
-    )
+    ), deadline

@@ -88,9 +88,12 @@ _MAX_EMPTY_YEARS = 3  # a calendar with no open time for this long never opens
 
 def to_us(instant: datetime) -> int:
     """Microseconds since the epoch of an aware datetime (exact, unlike ``timestamp()``)."""
-    if instant.tzinfo is None or instant.utcoffset() is None:
-        raise ValueError(f"date sans fuseau horaire : {instant.isoformat()} (indiquer un décalage, ex. +01:00)")
-    return (instant - _EPOCH) // _ONE_US
+    try:
+        return (instant - _EPOCH) // _ONE_US
+    except TypeError:  # naive: "can't subtract offset-naive and offset-aware datetimes"
+        raise ValueError(
+            f"date sans fuseau horaire : {instant.isoformat()} (indiquer un décalage, ex. +01:00)"
+        ) from None
 
 
 def from_us(us: int, zone: ZoneInfo | None = None) -> datetime:
