@@ -176,17 +176,15 @@ def _schema_path(version: str, action: str, kind: int) -> Path:
 
 def has_schema(version: str, action: str, kind: int = 2) -> bool:
     """Whether ``action`` is an OCPP ``version`` message (a schema exists for it)."""
-    return version in SCHEMA_DIRS and _schema_path(version, action, kind).exists()
+    return version in SCHEMA_DIRS and action.isascii() and action.isalnum() and _schema_path(version, action, kind).exists()
 
 
 @cache
 def compile_validator(version: str, action: str, kind: int = 2) -> Callable[[Any], Any] | None:
     """The compiled validator of a Call (kind 2) or CallResult (kind 3) payload; None if unknown."""
-    if version not in SCHEMA_DIRS:
+    if not has_schema(version, action, kind):
         return None
     path = _schema_path(version, action, kind)
-    if not path.exists():
-        return None
     schema = json.loads(path.read_text(encoding="utf-8-sig"))
     schema.pop("$id", None)  # 2.0.1 schemas carry URN ids that fastjsonschema would try to resolve
     return fastjsonschema.compile(schema, formats={"date-time": _date_time_format}, use_default=False)
