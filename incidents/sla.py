@@ -203,6 +203,7 @@ class SlaPolicy:
     purchase_order_starts_clock: bool = False
     incident_types: dict[str, IncidentType] = field(default_factory=dict)
     default_incident_type: str | None = None
+    applies_to: tuple[str, ...] = ()  # territory codes; empty: everywhere
 
     def __post_init__(self) -> None:
         if self.default_level not in self.levels:
@@ -217,6 +218,10 @@ class SlaPolicy:
                     raise ValueError(f"type d'incident {code!r} : niveau inconnu {level!r}")
         if self.default_incident_type is not None and self.default_incident_type not in self.incident_types:
             raise ValueError(f"type d'incident par défaut inconnu : {self.default_incident_type!r}")
+
+    def applies_in(self, territory: str) -> bool:
+        """Whether the contract's delays hold in that territory (CAIH 2.1.22: metropolitan France only)."""
+        return not self.applies_to or territory in self.applies_to
 
     def resolve_level(self, level: str | None = None, incident_type: str | None = None) -> str:
         """The level that applies: the one given, else the incident type's default, else the policy's.
@@ -269,6 +274,7 @@ class SlaPolicy:
             "purchase_order_starts_clock": self.purchase_order_starts_clock,
             "incident_types": {k: v.to_dict() for k, v in self.incident_types.items()},
             "default_incident_type": self.default_incident_type,
+            "applies_to": list(self.applies_to),
         }
 
     @classmethod
@@ -290,6 +296,7 @@ class SlaPolicy:
                     str(k): IncidentType.from_dict(v) for k, v in (data.get("incident_types") or {}).items()
                 },
                 default_incident_type=data.get("default_incident_type"),
+                applies_to=tuple(data.get("applies_to") or ()),
             )
         except KeyError as exc:
             raise ValueError(f"champ manquant dans la politique de service : {exc.args[0]}") from None
@@ -413,6 +420,8 @@ def caih_policy(*, window: str = "ho", service: str = "maintenance") -> SlaPolic
         article=a,
         levels=levels,
         default_level="4h",
+        # "Ces délais sont applicables uniquement en France métropolitaine."
+        applies_to=("metropole", "alsace-moselle"),
     )
 
 

@@ -230,8 +230,8 @@ class _Engine:
             return last
         y = datetime.fromtimestamp(t / _US, self.zone).year
         found = self.year(y)
-        # The wall clock of a date inside a window can round across New Year only by
-        # a gap or fold at midnight; look at the neighbours for safety.
+        # Year tables start at local midnight, so the local year is the right one;
+        # the neighbours are checked in case a zone changes offset at midnight.
         if t < found.start:
             found = self.year(y - 1)
         elif t >= found.end:
@@ -377,12 +377,13 @@ class BusinessCalendar:
         closures = frozenset(self.closures)
         object.__setattr__(self, "windows", windows)
         object.__setattr__(self, "closures", closures)
+        object.__setattr__(self, "open_on_holidays", bool(self.open_on_holidays))
         if not any(windows):
             raise ValueError("le calendrier n'a aucune plage horaire")
         zone = _zone(territory.timezone)
-        key = (territory.timezone, territory.holidays_subdiv, windows, bool(self.open_on_holidays), closures)
+        key = (territory.timezone, territory.holidays_subdiv, windows, self.open_on_holidays, closures)
         object.__setattr__(self, "_engine", _engine_for(
-            key, lambda: _Engine(zone, windows, closures, territory.holidays_subdiv, bool(self.open_on_holidays))
+            key, lambda: _Engine(zone, windows, closures, territory.holidays_subdiv, self.open_on_holidays)
         ))
         object.__setattr__(self, "_derived", {})
 

@@ -237,6 +237,14 @@ def test_caih_2_1_22_gti_for_infogerance() -> None:
     assert c.intervention.deadline == paris(2026, 4, 7, 11) and c.restoration is None
 
 
+def test_caih_2_1_22_metropolitan_france_only() -> None:
+    # CCTP CAIH 2.1.22: "Ces délais sont applicables uniquement en France métropolitaine."
+    policy = caih_policy()
+    assert policy.applies_in("metropole") and policy.applies_in("alsace-moselle")
+    assert not policy.applies_in("974")
+    assert canut_policy().applies_in("974")
+
+
 def test_caih_2_1_22_reopened_ticket_adds_the_earlier_time() -> None:
     # CCTP CAIH 2.1.22: "En cas de réouverture d'un ticket, le temps précédemment consommé
     # avant la clôture sera pris en compte et ajouté au temps des interventions suivantes."
