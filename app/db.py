@@ -24,7 +24,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, Uuid, event, inspect
+from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, Table, Uuid, event, inspect
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import (
@@ -36,6 +36,7 @@ from sqlalchemy.orm import (
     mapped_column,
     with_loader_criteria,
 )
+from sqlalchemy.sql import visitors
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
@@ -219,10 +220,6 @@ def _after_begin(session: Session, transaction: Any, connection: Any) -> None:
     _publish_scope(session, connection)
 
 
-def _is_tenant_mapper(mapper: Any) -> bool:
-    return issubclass(mapper.class_, TenantOwned)
-
-
 @event.listens_for(Session, "do_orm_execute")
 def _scope_orm_statement(state: ORMExecuteState) -> None:
     _publish_pending(state.session)
@@ -230,12 +227,15 @@ def _scope_orm_statement(state: ORMExecuteState) -> None:
         return  # inherits the criteria of the statement that loaded the parent
     if state.session.info.get("unscoped"):
         return
-    if not any(_is_tenant_mapper(m) for m in state.all_mappers):
+    # Every table the statement touches, joins and subqueries included: ``all_mappers``
+    # lists only the top-level entities, so ``select(User).join(Membership)`` or a
+    # ``select_from(Site)`` count would slip through unfiltered.
+    tables = {t.name for t in visitors.iterate(state.statement) if isinstance(t, Table) and t.name in TENANT_TABLES}
+    if not tables:
         return
     ids = state.session.info.get("tenant_ids")
     if ids is None:
-        names = ", ".join(sorted(m.class_.__name__ for m in state.all_mappers if _is_tenant_mapper(m)))
-        raise TenantScopeError(f"no tenant scope set for a query on {names}")
+        raise TenantScopeError(f"no tenant scope set for a query on {', '.join(sorted(tables))}")
     scoped = tuple(ids)
     state.statement = state.statement.options(
         with_loader_criteria(TenantOwned, lambda cls: cls.tenant_id.in_(scoped), include_aliases=True)
