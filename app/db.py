@@ -32,6 +32,7 @@ from sqlalchemy.orm import (
     Mapped,
     ORMExecuteState,
     Session,
+    configure_mappers,
     declared_attr,
     mapped_column,
     with_loader_criteria,
@@ -287,7 +288,12 @@ def _changes(obj: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 @event.listens_for(Base, "init", propagate=True)
 def _assign_id(target: Any, args: Any, kwargs: dict[str, Any]) -> None:
     # Ids are known before the flush so that the audit log can name new rows.
-    col = inspect(type(target)).columns.get("id")
+    mapper = inspect(type(target))
+    if not mapper.configured:
+        # This hook runs before SQLAlchemy's own lazy configuration: without it
+        # the first model built in a process would have no attribute machinery.
+        configure_mappers()
+    col = mapper.columns.get("id")
     if kwargs.get("id") is None and col is not None and isinstance(col.type, Uuid):
         target.id = new_id()
 

@@ -26,7 +26,6 @@ from click.testing import CliRunner
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from sqlalchemy import select
-from sqlalchemy.orm import configure_mappers
 
 from app.cli import cli
 from app.db import scope_session
@@ -210,7 +209,6 @@ def idp(idp_server: FakeProConnect) -> FakeProConnect:
 @pytest.fixture
 async def world(db) -> dict[str, Any]:
     """Two buyers, one beneficiary each, a few accounts (no passwords: no slow hashing)."""
-    configure_mappers()  # app.db's init hook sets ids before SQLAlchemy would configure them lazily
     async with db.transaction(actor={"user_id": None, "label": "test"}) as session:
         cpam72 = await services.create_central(session, code="CPAM72", name="CPAM de la Sarthe", kind="acheteur")
         canut = await services.create_central(session, code="CANUT", name="CANUT")
