@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +31,13 @@ from app.auth import AuthMiddleware, LoginThrottle
 from app.db import Database, TenantScopeError
 from app.deps import dependencies
 from app.errors import Forbidden, NotFound, ValidationFailed
+from app.jobs import COMPONENTS
 from app.settings import Settings
 
 __all__ = ["create_app"]
 
 ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE_DIRS = [ROOT / "frontend" / "templates", ROOT / "tenants" / "templates"]
+TEMPLATE_DIRS = [ROOT / "frontend" / "templates", *(ROOT / c / "templates" for c in COMPONENTS)]
 STATIC_DIR = ROOT / "frontend" / "static"
 
 
@@ -127,13 +130,35 @@ def _template_engine() -> JinjaTemplateEngine:
     return JinjaTemplateEngine.from_environment(env)
 
 
+def component_routes() -> tuple[list[Any], list[Any]]:
+    """Portal and API handlers of the other components.
+
+    A component ``X`` joins the application with a module ``X/routes.py`` that
+    defines ``portal_handlers`` (mounted at ``/``) and ``api_handlers`` (mounted
+    under ``/api/v1``, behind the login guard); importing it may also register
+    menu entries in ``tenants.controllers.NAV_HOOKS``.
+    """
+    portal: list[Any] = []
+    api: list[Any] = []
+    for component in COMPONENTS:
+        if component == "tenants" or importlib.util.find_spec(component) is None:
+            continue
+        if importlib.util.find_spec(f"{component}.routes") is None:
+            continue
+        module = importlib.import_module(f"{component}.routes")
+        portal.extend(getattr(module, "portal_handlers", []))
+        api.extend(getattr(module, "api_handlers", []))
+    return portal, api
+
+
 def create_app(settings: Settings, *, db: Database | None = None, stores: dict[str, Any] | None = None) -> Litestar:
     """Build the web application. ``db`` and ``stores`` may be injected by tests."""
     from app import bus as bus_mod
     from app import jobs as jobs_mod
-    from tenants.api import api_handlers
+    from tenants.api import build_api_handlers
     from tenants.controllers import portal_handlers
 
+    component_portal, component_api = component_routes()
     db = db or Database(settings.database_url)
     redis_client = None
     if stores is None:
@@ -191,7 +216,8 @@ def create_app(settings: Settings, *, db: Database | None = None, stores: dict[s
             healthz,
             readyz,
             *portal_handlers,
-            *api_handlers,
+            *component_portal,
+            *build_api_handlers(component_api),
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         dependencies=dependencies,

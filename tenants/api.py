@@ -9,7 +9,7 @@ from litestar import Request, Router, get
 from app.auth import requires_login
 from app.deps import require_identity
 
-__all__ = ["api_handlers"]
+__all__ = ["build_api_handlers"]
 
 
 @get("/me", summary="Current identity")
@@ -26,4 +26,7 @@ async def me(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 from tenants.api_v1 import handlers as tenant_api  # noqa: E402
 
-api_handlers = [Router(path="/api/v1", route_handlers=[me, *tenant_api], guards=[requires_login])]
+
+def build_api_handlers(component_api: list[Any]) -> list[Router]:
+    """``/api/v1``: the tenants' endpoints and every other component's, behind login."""
+    return [Router(path="/api/v1", route_handlers=[me, *tenant_api, *component_api], guards=[requires_login])]

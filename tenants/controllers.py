@@ -6,6 +6,7 @@ every portal handler in ``portal_handlers``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from litestar import Request, Router, get, post
@@ -22,7 +23,7 @@ from app.security import verify_password
 from tenants import services
 from tenants.models import Central, Role
 
-__all__ = ["portal_handlers", "home_url_for", "nav_for"]
+__all__ = ["NAV_HOOKS", "home_url_for", "nav_for", "portal_handlers"]
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -50,6 +51,11 @@ async def home_url_for(session: AsyncSession, identity: services.Identity) -> st
     return "/compte"
 
 
+#: Other components add their menu entries here (``(key, href, label)`` tuples
+#: computed from the portal context); see ``app.web.component_routes``.
+NAV_HOOKS: list[Callable[[Any], list[tuple[str, str, str]]]] = []
+
+
 def nav_for(ctx: Any, current: str = "") -> list[dict[str, Any]]:
     """Navigation follows the role (coordinator, admin, viewer, agent, operator)."""
     from app.deps import CentralContext, TenantContext
@@ -72,6 +78,8 @@ def nav_for(ctx: Any, current: str = "") -> list[dict[str, Any]]:
                 items.append(("outbox", f"{base}/courriels", "Courriels"))
             if ctx.role == Role.COORDINATOR:
                 items.insert(0, ("central", "/", "Ma centrale"))
+    for hook in NAV_HOOKS:
+        items.extend(hook(ctx))
     items.append(("account", "/compte", "Mon compte"))
     return [{"key": k, "href": h, "label": label, "current": k == current} for k, h, label in items]
 
