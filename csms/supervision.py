@@ -579,14 +579,58 @@ async def record_meter_values(
     session: AsyncSession, ref: StationRef, *, connector_id: int, transaction_id: str | None,
     meter_values: list[dict[str, Any]], received_at: dt.datetime, protocol: str = "1.6",
 ) -> MeterResult:
-    """MeterValues (« enregistrement des courbes de charge », 5-5-4); replays insert nothing."""
+    """MeterValues (« enregistrement des courbes de charge », 5-5-4); replays insert nothing.
+
+    Without a transactionId (1.6 makes it optional; a 2.0.1 MeterValues never has
+    one) each sample is stored against its connector / EVSE and linked to the
+    transaction that was active on that connector at the sample's timestamp
+    (``started_at <= t <= stopped_at``, or not stopped yet), if any; its
+    ``ocpp_transaction_id`` stays empty: the station did not name it.
+    Connector 0 (the charger's main meter) is never linked.
+    """
     transaction = await _transaction_by_ocpp_id(session, ref, transaction_id) if transaction_id else None
-    rows = await _insert_samples(session, ref, connector_id, meter_values, transaction=transaction,
-                                 received_at=received_at, protocol=protocol, ocpp_transaction_id=transaction_id or "")
+    if transaction_id or connector_id <= 0:
+        rows = await _insert_samples(session, ref, connector_id, meter_values, transaction=transaction,
+                                     received_at=received_at, protocol=protocol,
+                                     ocpp_transaction_id=transaction_id or "")
+        linked = [transaction] if transaction is not None else []
+    else:
+        rows = _sample_rows(ref, connector_id, meter_values, transaction=None, ocpp_transaction_id="",
+                            received_at=received_at, protocol=protocol)
+        linked = await _link_to_active_transactions(session, ref, connector_id, rows)
+        if rows:
+            await session.execute(_dialect_insert(session, MeterValue.__table__).on_conflict_do_nothing(), rows)
     offline = any(row["offline"] for row in rows)
-    if transaction is not None and offline and not transaction.offline:
-        transaction.offline = True
-    return MeterResult(len(rows), offline, transaction is not None)
+    for tx in linked:
+        if any(row["offline"] and row["transaction_id"] == tx.id for row in rows) and not tx.offline:
+            tx.offline = True
+    return MeterResult(len(rows), offline, bool(linked))
+
+
+async def _link_to_active_transactions(
+    session: AsyncSession, ref: StationRef, connector_id: int, rows: list[dict[str, Any]]
+) -> list[Transaction]:
+    """Set ``transaction_id`` on sample rows taken while a transaction ran on the connector."""
+    if not rows:
+        return []
+    first, last = min(row["sampled_at"] for row in rows), max(row["sampled_at"] for row in rows)
+    candidates = list(await session.scalars(
+        select(Transaction).where(
+            Transaction.tenant_id == ref.tenant_id, Transaction.charger_id == ref.charger_id,
+            Transaction.connector_id == connector_id, Transaction.started_at.is_not(None),
+            Transaction.started_at <= last,
+            or_(Transaction.stopped_at.is_(None), Transaction.stopped_at >= first),
+        ).order_by(Transaction.started_at.desc())  # overlapping rows (should not happen): the latest start wins
+    ))
+    linked: dict[uuid.UUID, Transaction] = {}
+    for row in rows:
+        moment = row["sampled_at"]
+        tx = next((t for t in candidates if t.started_at is not None and t.started_at <= moment
+                   and (t.stopped_at is None or moment <= t.stopped_at)), None)
+        if tx is not None:
+            row["transaction_id"] = tx.id
+            linked[tx.id] = tx
+    return list(linked.values())
 
 
 # --------------------------------------------------------------------------- OCPP 2.0.1 transactions
