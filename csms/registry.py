@@ -8,20 +8,22 @@ another OCPP identity keeps its ``charge_box_id`` and is mapped to its canonical
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import datetime as dt
+import hashlib
+import hmac
 import io
 import re
+import secrets
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound, ValidationFailed
-from app.security import hash_password
+from app.security import verify_password
 from csms.identifiers import (
     ChargingId,
     InvalidChargingId,
@@ -39,14 +41,23 @@ __all__ = [
     "RegisteredCharger",
     "check_charge_box_id",
     "check_station_password",
+    "charger_state",
     "create_badge",
+    "generate_station_password",
     "get_charger_in_tenant",
+    "hash_station_password",
     "find_charger_in_tenant",
     "import_fleet",
     "list_chargers",
     "list_charge_points",
     "list_transactions",
+    "point_state",
     "register_charger",
+    "reset_station_password",
+    "station_hash_is_legacy",
+    "update_charger",
+    "upgrade_station_password",
+    "verify_station_password",
 ]
 
 CHARGE_BOX_ID = re.compile(r"^[A-Za-z0-9._~-]{1,48}$")
@@ -56,6 +67,8 @@ SOCKET_TYPES = {"T2": "Type 2", "EF": "E/F (domestique)", "T3": "Type 3", "T1": 
 MAX_POWER_KW = 400.0
 MAX_POINTS = 99
 BADGE_STATUSES = ("Accepted", "Blocked", "Expired")
+#: Path segments of the portal under /t/{tenant}/bornes/: never a charge_box_id.
+RESERVED_CHARGE_BOX_IDS = frozenset({"nouvelle", "import", "modele.csv"})
 
 
 # --------------------------------------------------------------------------- field checks
@@ -70,7 +83,71 @@ def check_charge_box_id(value: str) -> str | None:
             "L'identifiant OCPP de la borne (charge_box_id) comporte 1 à 48 caractères parmi lettres, chiffres, "
             "« - », « _ », « . » et « ~ » (il figure dans l'adresse de connexion)."
         )
+    if value.lower() in RESERVED_CHARGE_BOX_IDS:
+        return f"« {value} » est un mot réservé du portail : choisissez un autre identifiant OCPP."
     return None
+
+
+def generate_station_password() -> str:
+    """A random Basic-auth secret (24 characters, about 143 bits) that passes ``check_station_password``."""
+    while True:
+        password = secrets.token_urlsafe(18)
+        if check_station_password(password) is None:
+            return password
+
+
+# Station passwords are machine secrets (OCPP security profiles 1 and 2: 16 to 40
+# characters, meant to be random), checked at every WebSocket handshake. They are
+# stored as a salted HMAC-SHA-256 (``hmac-sha256$salt$digest``): a few microseconds
+# to verify, so a boot storm of 10,000 stations costs milliseconds instead of the
+# ~1,000 CPU-seconds of argon2id (~0.1 s each). A slow hash only pays off for
+# low-entropy secrets people remember; ``generate_station_password`` gives ~143
+# bits, out of reach of brute force whatever the hash (the same reasoning as the
+# SHA-256 of API tokens in ``app.security``). Hashes written before this scheme
+# (argon2id) are still accepted and replaced at the station's first successful
+# login (``upgrade_station_password``). docs/ocpp.md « Mots de passe des bornes ».
+STATION_HASH_SCHEME = "hmac-sha256"
+
+
+def hash_station_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hmac.new(salt, password.encode(), hashlib.sha256).hexdigest()
+    return f"{STATION_HASH_SCHEME}${salt.hex()}${digest}"
+
+
+def station_hash_is_legacy(password_hash: str) -> bool:
+    """An argon2id hash from before the HMAC scheme: slow to verify, upgraded at the next login."""
+    return not password_hash.startswith(STATION_HASH_SCHEME + "$")
+
+
+def verify_station_password(password_hash: str, password: str) -> bool:
+    """Constant-time check of a station password; legacy argon2id hashes too (slow: ~0.1 s)."""
+    if station_hash_is_legacy(password_hash):
+        return verify_password(password_hash, password)
+    _scheme, salt_hex, digest = password_hash.split("$", 2)
+    try:
+        salt = bytes.fromhex(salt_hex)
+    except ValueError:
+        return False
+    expected = hmac.new(salt, password.encode(), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, digest)
+
+
+async def upgrade_station_password(
+    session: AsyncSession, tenant_id: uuid.UUID, charger_id: uuid.UUID, old_hash: str, password: str
+) -> bool:
+    """Replace a legacy hash once the password it verified is known (first successful login).
+
+    A plain ``UPDATE`` guarded by the old hash (a password changed meanwhile is left
+    alone); not in the audit log, which redacts the column anyway: same secret, new form.
+    """
+    result = await session.execute(
+        update(Charger)
+        .where(Charger.tenant_id == tenant_id, Charger.id == charger_id, Charger.password_hash == old_hash)
+        .values(password_hash=hash_station_password(password))
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)
 
 
 def check_station_password(password: str, charge_box_id: str = "") -> str | None:
@@ -280,7 +357,7 @@ async def register_charger(
         session.add(station)
         await session.flush()
     if password_hash is None:
-        password_hash = await asyncio.to_thread(hash_password, spec.password)
+        password_hash = hash_station_password(spec.password)
     charger = Charger(
         tenant_id=tenant_id, station_id=station.id, number=number_b, canonical_id=charger_cid.canonical,
         charge_box_id=spec.charge_box_id, password_hash=password_hash, lenient=spec.lenient,
@@ -423,7 +500,7 @@ async def import_fleet(session: AsyncSession, tenant_id: uuid.UUID, content: byt
         await dry_run.rollback()
     if errors:
         raise ImportFailed(errors)
-    hashes = await asyncio.gather(*(asyncio.to_thread(hash_password, row["password"]) for _, row in rows))
+    hashes = [hash_station_password(row["password"]) for _, row in rows]
     chargers = []
     for (number, row), password_hash in zip(rows, hashes, strict=True):
         try:
@@ -502,3 +579,84 @@ async def list_transactions(
     if charger_id is not None:
         stmt = stmt.where(Transaction.charger_id == charger_id)
     return list(await session.scalars(stmt.order_by(Transaction.start_received_at, Transaction.stop_received_at)))
+
+
+# --------------------------------------------------------------------------- edits
+
+
+async def update_charger(session: AsyncSession, tenant_id: uuid.UUID, charger: Charger, data: dict[str, Any]) -> Charger:
+    """Change what people may change after registration: the station's usage name, the
+    points' power and sockets, lenient mode. Identifiers never change (CCTP 5-5-1)."""
+    errors: dict[str, str] = {}
+    power = _power(data.get("power_kw"), errors) if "power_kw" in data else None
+    sockets = _sockets(data.get("socket_types"), errors) if "socket_types" in data else None
+    if errors:
+        raise ValidationFailed(errors)
+    if "station_name" in data and (name := str(data.get("station_name") or "").strip()[:200]):
+        station = await session.get(Station, (tenant_id, charger.station_id))
+        if station is not None:
+            station.name = name
+    if "lenient" in data:
+        charger.lenient = _bool(data.get("lenient"))
+    for point in await list_charge_points(session, tenant_id, charger.id):
+        if "power_kw" in data:
+            point.power_kw = power
+        if sockets is not None:
+            point.socket_types = sockets
+    await session.flush()
+    return charger
+
+
+async def reset_station_password(session: AsyncSession, charger: Charger, password: str | None = None) -> str:
+    """A new Basic-auth password (given, or generated); returned in clear once, stored hashed."""
+    password = password or generate_station_password()
+    if problem := check_station_password(password, charger.charge_box_id):
+        raise ValidationFailed({"password": problem})
+    charger.password_hash = hash_station_password(password)
+    await session.flush()
+    return password
+
+
+# --------------------------------------------------------------------------- states
+
+#: OCPP statuses (1.6 ChargePointStatus, 2.0.1 ConnectorStatus) → machine value and the
+#: words of the CCTP (article 4 « Disponible, En Charge, Hors Service »; 5-5-4
+#: « disponible, occupé, en défaut »), plus « Hors ligne » for a charger not connected.
+STATES = {
+    "available": "Disponible",
+    "charging": "En charge",
+    "occupied": "Occupé",
+    "reserved": "Réservé",
+    "out_of_service": "Hors service",
+    "offline": "Hors ligne",
+    "unknown": "Inconnu",
+}
+_OCPP_STATES = {
+    "Available": "available",
+    "Charging": "charging", "SuspendedEV": "charging", "SuspendedEVSE": "charging",
+    "Preparing": "occupied", "Finishing": "occupied", "Occupied": "occupied",
+    "Reserved": "reserved",
+    "Faulted": "out_of_service", "Unavailable": "out_of_service",
+}
+
+
+def point_state(ocpp_status: str, *, connected: bool) -> str:
+    """Machine value of a charge point's state (``STATES`` gives the French words)."""
+    if not connected:
+        return "offline"
+    return _OCPP_STATES.get(ocpp_status or "", "unknown")
+
+
+def charger_state(charger_status: str, point_states: list[str], *, connected: bool) -> str:
+    """A charger's overall state: offline, out of service as a whole (connector 0) or at
+    every point, else the busiest state of its points."""
+    if not connected:
+        return "offline"
+    if _OCPP_STATES.get(charger_status or "") == "out_of_service":
+        return "out_of_service"
+    for state in ("charging", "occupied", "available", "reserved"):
+        if state in point_states:
+            return state
+    if point_states and all(state == "out_of_service" for state in point_states):
+        return "out_of_service"
+    return "unknown"
