@@ -54,6 +54,8 @@ class Settings:
     login_max_failures: int = 5
     login_window_seconds: int = 900
     session_max_age: int = 8 * 3600
+    #: A charger whose socket has been down this long opens an « offline » alert (CCTP CPAM 5-5-4).
+    ocpp_offline_alert_minutes: int = 15
     debug: bool = False
 
     @property
@@ -104,6 +106,7 @@ class Settings:
                 login_max_failures=int(get("LOGIN_MAX_FAILURES", "5")),
                 login_window_seconds=int(get("LOGIN_WINDOW_SECONDS", "900")),
                 session_max_age=int(get("SESSION_MAX_AGE", str(base.session_max_age))),
+                ocpp_offline_alert_minutes=int(get("OCPP_OFFLINE_ALERT_MINUTES", str(base.ocpp_offline_alert_minutes))),
                 debug=_bool(get("DEBUG", "false")),
             )
         except ValueError as exc:

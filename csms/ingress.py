@@ -4,7 +4,7 @@ DESIGN.md « OCPP ingress rules », in code:
 
 * Handshake: the charge_box_id is looked up in the platform routing table
   (unknown → HTTP 404), the Basic-auth password checked against the charger's
-  argon2 hash (missing or wrong → HTTP 401; OCPP security profiles 1 and 2, TLS
+  salted HMAC-SHA-256 (legacy: argon2id) hash (missing or wrong → HTTP 401; OCPP security profiles 1 and 2, TLS
   being the proxy's job), the subprotocol negotiated (``ocpp2.0.1`` preferred,
   then ``ocpp1.6``; a station offering neither is refused with HTTP 400 unless
   it is in lenient mode, then spoken to in 1.6).
@@ -40,8 +40,6 @@ import base64
 import binascii
 import contextlib
 import datetime as dt
-import hashlib
-import hmac
 import http
 import json
 import logging
@@ -69,9 +67,12 @@ from websockets.typing import Subprotocol
 
 from app.bus import Bus, create_bus
 from app.db import Database, scope_session, utcnow
-from app.security import verify_password
 from app.settings import Settings
 from csms import supervision
+from csms.alerts import AlertWatcher
+from csms.commands import CallChannel, serve_commands
+from csms.registry import station_hash_is_legacy, upgrade_station_password, verify_station_password
+from csms.smart_charging import LoadManager
 from csms.supervision import HEARTBEAT_INTERVAL, StationRef
 from csms.validation import (
     FrameError,
@@ -107,7 +108,7 @@ MAX_MESSAGE_SIZE = 512 * 1024
 PATH_PREFIX = "/ocpp/"
 #: A boot storm queues on password checks (argon2, ~0.1 s of CPU each): allow for it.
 HANDSHAKE_TIMEOUT = 60
-#: ``last_seen_at`` is refreshed by any message at most this often (heartbeats: always).
+#: A boot storm of legacy argon2id hashes queues on their checks (~0.1 s of CPU each): allow for it.
 TOUCH_EVERY = dt.timedelta(seconds=60)
 
 
@@ -142,7 +143,8 @@ class ConnectionRegistry:
         station = self.get(charge_box_id)
         if station is None:
             raise StationNotConnected(charge_box_id)
-        return await station.call(payload, suppress=False)
+        async with station.commands.lock:  # one CSMS call in flight per station (csms.commands)
+            return await station.call(payload, suppress=False)
 
 
 # --------------------------------------------------------------------------- per-connection link
@@ -172,6 +174,8 @@ class _StationLink:
         self._received_at = utcnow()
         self._touched_at = self._received_at  # the connection row's handshake wrote last_seen_at
         self._repairs: list[Repair] = []
+        #: Remote commands (csms.commands): one call in flight, answers matched here.
+        self.commands = CallChannel(websocket.send)
 
     # -- frames ---------------------------------------------------------------
 
@@ -183,6 +187,8 @@ class _StationLink:
             frame = parse_frame(raw_msg, version)
             if frame is None:
                 return  # unknown MessageTypeId: ignored (OCPP-J)
+            if frame.message_type != 2 and self.commands.resolve(frame.unique_id, raw_msg):
+                return  # the answer to a remote command (csms.commands), not the library's
             if frame.message_type == 2:
                 if frame.action not in self.route_map:
                     # OCPP-J error codes: NotImplemented « Requested Action is not known by receiver »,
@@ -282,6 +288,8 @@ class ChargeBox16(_StationLink, ChargePoint16):
         ))
         self.emit("station.status", connector_id=connector_id, point_canonical_id=result.canonical_id, status=status,
                   error_code=error_code, at=iso(ts or now), offline=result.offline, current=result.current)
+        for change in result.alerts:  # csms.alert.opened / closed (csms.alerts)
+            self.ingress.emit(change.topic, change.payload)
         return result16.StatusNotification()
 
     @on(Action16.authorize, skip_schema_validation=True)
@@ -403,6 +411,8 @@ class ChargeBox201(_StationLink, ChargePoint201):
         self.emit("station.status", connector_id=evse_id, point_canonical_id=result.canonical_id,
                   status=connector_status, error_code="", at=iso(ts or now), offline=result.offline,
                   current=result.current)
+        for change in result.alerts:  # csms.alert.opened / closed (csms.alerts)
+            self.ingress.emit(change.topic, change.payload)
         return result201.StatusNotification()
 
     @on(Action201.authorize, skip_schema_validation=True)
@@ -503,10 +513,12 @@ class Ingress:
         self._events: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
         self._publisher: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], Awaitable[None]] | None = None
+        self._unserve_commands: Callable[[], Awaitable[None]] | None = None
         self._stopping = False
-        #: charge_box_id → (argon2 hash, SHA-256 of the password it verified): a reconnecting
-        #: station is not charged one argon2 computation (~0.1 s of CPU) per connection.
-        self._verified: dict[str, tuple[str, bytes]] = {}
+        self.alerts: AlertWatcher | None = None
+        #: Load management (CCTP CPAM article 4): recomputes a site after each committed start/stop.
+        self.load_manager = LoadManager(self)
+        #: Legacy argon2id checks (~0.1 s of CPU each) run at most one per core but one.
         self._argon2_slots = asyncio.Semaphore(max(1, (os.cpu_count() or 2) - 1))
 
     @property
@@ -536,7 +548,12 @@ class Ingress:
         )
         self.node = f"{socket.gethostname()}:{self.port}"
         self._unsubscribe = await self.bus.subscribe("station.connected", self._on_connected_elsewhere)
+        self._unserve_commands = await serve_commands(self)
         await self._close_stale_connections()
+        # Offline alerts: swept here, in every ingress process (csms.alerts: opened once whatever the count).
+        self.alerts = AlertWatcher(self.db, self.bus,
+                                   threshold=dt.timedelta(minutes=self.settings.ocpp_offline_alert_minutes))
+        await self.alerts.start()
         log.info("ingress OCPP à l'écoute sur ws://%s:%s%s{charge_box_id}", self.settings.ocpp_host, self.port, PATH_PREFIX)
 
     async def stop(self) -> None:
@@ -547,6 +564,11 @@ class Ingress:
             await self.server.wait_closed()
         if self._unsubscribe is not None:
             await self._unsubscribe()
+        if self._unserve_commands is not None:
+            await self._unserve_commands()
+        if self.alerts is not None:
+            await self.alerts.stop()
+        await self.load_manager.stop()
         await self.writer.stop()
         await self._events.join()
         if self._publisher is not None:
@@ -563,6 +585,8 @@ class Ingress:
     def emit(self, topic: str, payload: dict[str, Any]) -> None:
         """Queue a bus event; one task publishes them in order, off the stations' answer path."""
         self._events.put_nowait((topic, payload))
+        if topic in ("transaction.started", "transaction.stopped"):
+            self.load_manager.transaction_changed(payload)  # after the commit, off the answer path
 
     async def _publish(self) -> None:
         while True:
@@ -611,14 +635,15 @@ class Ingress:
         if loaded is None:
             return connection.respond(http.HTTPStatus.NOT_FOUND, "Borne inconnue.\n")
         ref, password_hash = loaded
-        if not await self._check_basic_auth(request.headers, charge_box_id, password_hash):
+        if not await self._check_basic_auth(request.headers, ref, password_hash):
             response = connection.respond(http.HTTPStatus.UNAUTHORIZED, "Identifiant ou mot de passe de borne incorrect.\n")
             response.headers["WWW-Authenticate"] = 'Basic realm="Centrale OCPP", charset="UTF-8"'
             return response
         connection.centrale_ref = ref  # type: ignore[attr-defined]
         return None
 
-    async def _check_basic_auth(self, headers: Headers, charge_box_id: str, password_hash: str) -> bool:
+    async def _check_basic_auth(self, headers: Headers, ref: StationRef, password_hash: str) -> bool:
+        """HMAC-SHA-256 check (microseconds); a legacy argon2id hash is verified off the loop, then upgraded."""
         header = headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "basic":
@@ -627,16 +652,16 @@ class Ingress:
             user, sep, password = base64.b64decode(token.strip(), validate=True).decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return False
-        if not sep or user != charge_box_id:
+        if not sep or user != ref.charge_box_id:
             return False
-        digest = hashlib.sha256(password.encode()).digest()
-        cached = self._verified.get(charge_box_id)
-        if cached is not None and cached[0] == password_hash and hmac.compare_digest(cached[1], digest):
-            return True
-        async with self._argon2_slots:  # a boot storm queues here instead of starving the loop's thread pool
-            if not await asyncio.to_thread(verify_password, password_hash, password):
+        if not station_hash_is_legacy(password_hash):
+            return verify_station_password(password_hash, password)
+        async with self._argon2_slots:  # a storm of legacy hashes queues here instead of starving the thread pool
+            if not await asyncio.to_thread(verify_station_password, password_hash, password):
                 return False
-        self._verified[charge_box_id] = (password_hash, digest)
+        with contextlib.suppress(Exception):  # the station is in; the upgrade is retried at its next login
+            await self.writer.submit(ref.tenant_id, lambda s: upgrade_station_password(
+                s, ref.tenant_id, ref.charger_id, password_hash, password), actor=ref.actor)
         return True
 
     def _select_subprotocol(self, connection: ServerConnection, offered: Any) -> Subprotocol | None:
@@ -678,6 +703,7 @@ class Ingress:
         except ConnectionClosed:
             pass
         finally:
+            link.commands.close()
             if self.registry._live.get(ref.charge_box_id) is link:  # noqa: SLF001
                 del self.registry._live[ref.charge_box_id]  # noqa: SLF001
             reason, code = self._disconnect_reason(link)

@@ -38,19 +38,31 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
+    inspect,
+    text,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from app.db import Base, TenantOwned, utcnow
+from app.db import Base, TenantOwned, new_id, utcnow
 from tenants.models import site_fk
 
 __all__ = [
+    "Alert",
     "Badge",
+    "BadgeRemoval",
     "ChargeBoxRoute",
     "ChargePoint",
     "Charger",
+    "CommandLog",
     "ConnectionLog",
+    "LocalAuthList",
+    "LocalListSync",
     "MeterValue",
+    "SentChargingProfile",
+    "SitePowerBudget",
+    "Reservation",
+    "ReservationPolicy",
     "Station",
     "StationEvent",
     "StatusEvent",
@@ -154,7 +166,12 @@ class ChargePoint(TenantOwned, Base):
 
 
 class Badge(TenantOwned, Base):
-    """An RFID badge (CCTP CPAM 5-5-5-3); the badge-order workflow extends it."""
+    """An RFID badge (CCTP CPAM 5-5-5-3); the badge-order workflow extends it.
+
+    Every change of what a station needs to know (idTag, status, expiry) and every
+    deletion bumps the tenant's local authorization list version (``csms.badges``
+    listens to the flush), whoever makes it.
+    """
 
     __tablename__ = "badges"
     __table_args__ = (UniqueConstraint("tenant_id", "id_tag"), site_fk())
@@ -163,10 +180,126 @@ class Badge(TenantOwned, Base):
     status: Mapped[str] = mapped_column(String(16), default="Accepted")  # Accepted | Blocked | Expired
     expires_at: Mapped[dt.datetime | None]
     holder_label: Mapped[str] = mapped_column(String(200), default="")
+    #: vehicle | site | agent (« carte attachée au véhicule de service ou au site de
+    #: rattachement », « délivrés aux agents », 5-5-5-3); empty: not attached yet.
+    kind: Mapped[str] = mapped_column(String(10), default="")
+    #: The service vehicle (registration or fleet name) of a vehicle badge.
+    vehicle_label: Mapped[str] = mapped_column(String(60), default="")
     #: « carte attachée au véhicule de service ou au site de rattachement » (5-5-5-3).
     site_id: Mapped[uuid.UUID | None]
     #: The agent holding the badge, when it was issued to a person.
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    #: Local authorization list version at which this badge last changed.
+    list_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class LocalAuthList(TenantOwned, Base):
+    """The tenant's local authorization list version (OCPP 1.6 SendLocalList ``listVersion``).
+
+    One row per tenant, bumped with ``INSERT ... ON CONFLICT DO UPDATE`` in the
+    flush that changes a badge: a counter, not an edit (not audited).
+    """
+
+    __tablename__ = "local_auth_lists"
+    __audited__ = False
+    __table_args__ = (UniqueConstraint("tenant_id", name="uq_local_auth_lists_tenant"),)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class BadgeRemoval(TenantOwned, Base):
+    """A badge deleted at some list version: a differential update tells stations to drop it."""
+
+    __tablename__ = "local_auth_list_removals"
+    __audited__ = False
+    __table_args__ = (Index("ix_local_auth_list_removals_version", "tenant_id", "list_version"),)
+    id_tag: Mapped[str] = mapped_column(String(36))
+    list_version: Mapped[int] = mapped_column(Integer)
+    removed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class LocalListSync(TenantOwned, Base):
+    """Per charger: the list version it confirmed and the last push attempt (facts, written
+    with plain statements by the sync task)."""
+
+    __tablename__ = "local_auth_list_syncs"
+    __audited__ = False
+    __table_args__ = (
+        _fk("chargers", "charger_id", ondelete="CASCADE"),
+        UniqueConstraint("tenant_id", "charger_id", name="uq_local_auth_list_syncs_charger"),
+    )
+    charger_id: Mapped[uuid.UUID]
+    #: Version the station accepted last (``None``: unknown, the next push is Full).
+    confirmed_version: Mapped[int | None] = mapped_column(Integer)
+    confirmed_at: Mapped[dt.datetime | None]
+    #: Version the station reported to GetLocalListVersion (-1: not supported).
+    reported_version: Mapped[int | None] = mapped_column(Integer)
+    last_attempt_at: Mapped[dt.datetime | None]
+    #: Full | Differential
+    last_update_type: Mapped[str] = mapped_column(String(12), default="")
+    #: Accepted | Failed | NotSupported | VersionMismatch | Offline | Timeout | Error
+    last_status: Mapped[str] = mapped_column(String(20), default="")
+    last_error: Mapped[str] = mapped_column(String(300), default="")
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReservationPolicy(TenantOwned, Base):
+    """« paramétrage standard de règles de réservation (population, priorité, horaires) »
+    (CCTP CPAM 5-5-4), one per tenant, applied to all its charge points."""
+
+    __tablename__ = "reservation_policies"
+    __table_args__ = (UniqueConstraint("tenant_id", name="uq_reservation_policies_tenant"),)
+    #: Populations allowed to reserve, highest priority first (vehicle, site, agent).
+    populations: Mapped[str] = mapped_column(String(40), default="vehicle,site,agent")
+    #: ISO weekdays on which reservations may be held (1 = Monday).
+    weekdays: Mapped[str] = mapped_column(String(7), default="12345")
+    #: Opening hours, minutes after local midnight (tenant's time zone).
+    opens_minute: Mapped[int] = mapped_column(Integer, default=7 * 60)
+    closes_minute: Mapped[int] = mapped_column(Integer, default=20 * 60)
+    max_duration_minutes: Mapped[int] = mapped_column(Integer, default=240)
+    max_advance_days: Mapped[int] = mapped_column(Integer, default=14)
+    #: Last OCPP reservationId handed out (a counter, bumped with a plain statement).
+    last_reservation_id: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Reservation(TenantOwned, Base):
+    """A charge point reserved for a badge over a time window (CCTP CPAM 5-5-5-1
+    « Possibilité de réservation de point de charge »; rules of 5-5-4).
+
+    ``scheduled`` until its window opens, ``active`` once the station accepted
+    ReserveNow, then ``consumed`` (a StartTransaction carried its id),
+    ``cancelled`` (by a user, by a higher-priority reservation or because the point
+    faulted: ``cancel_reason`` says which), ``rejected`` (the station refused) or
+    ``expired``.
+    """
+
+    __tablename__ = "reservations"
+    __table_args__ = (
+        _fk("chargers", "charger_id"),
+        _fk("charge_points", "charge_point_id", name="fk_reservations_charge_point"),
+        _fk("badges", "badge_id"),
+        UniqueConstraint("tenant_id", "ocpp_reservation_id", name="uq_reservations_ocpp_id"),
+        Index("ix_reservations_point_window", "tenant_id", "charge_point_id", "starts_at"),
+    )
+    charger_id: Mapped[uuid.UUID]
+    charge_point_id: Mapped[uuid.UUID]
+    connector_id: Mapped[int] = mapped_column(Integer)
+    badge_id: Mapped[uuid.UUID]
+    id_tag: Mapped[str] = mapped_column(String(36))
+    #: The badge's population when reserved (vehicle | site | agent) and its rank (0 = first).
+    population: Mapped[str] = mapped_column(String(10), default="")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    ocpp_reservation_id: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[dt.datetime]
+    ends_at: Mapped[dt.datetime]
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    #: The station's answer to ReserveNow (Accepted, Occupied, Faulted, Unavailable, Rejected).
+    station_status: Mapped[str] = mapped_column(String(20), default="")
+    cancel_reason: Mapped[str] = mapped_column(String(300), default="")
+    cancelled_at: Mapped[dt.datetime | None]
+    transaction_id: Mapped[uuid.UUID | None]
+    consumed_at: Mapped[dt.datetime | None]
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -325,6 +458,133 @@ class StationEvent(TenantOwned, Base):
     received_at: Mapped[dt.datetime]
 
 
+class Alert(TenantOwned, Base):
+    """A supervision alert (CCTP CPAM 5-5-4: « détecter via des alertes les défaillances
+    matérielles », « alertes en cas de pannes avec remontée de l'élément en défaut (prise,
+    alimentation, communication borne/supervision…) »).
+
+    ``kind``: ``faulted`` (a point, or the whole charger for connector 0, reports
+    Faulted or Unavailable) or ``offline`` (the charger's socket has been down longer
+    than the threshold). Opened and closed by ``csms.alerts``; at most one open alert
+    per (charger, connector, kind), enforced by the partial unique index, so that
+    several processes detecting the same condition open it once.
+    """
+
+    __tablename__ = "supervision_alerts"
+    __audited__ = False  # derived from what stations report, like the status history
+    __table_args__ = (
+        _fk("chargers", "charger_id"),
+        Index("uq_supervision_alerts_open", "tenant_id", "charger_id", "connector_id", "kind", unique=True,
+              postgresql_where=text("closed_at IS NULL"), sqlite_where=text("closed_at IS NULL")),
+        Index("ix_supervision_alerts_opened", "tenant_id", "opened_at"),
+    )
+    charger_id: Mapped[uuid.UUID]
+    #: 0: the whole charger (offline, or connector 0 faulted).
+    connector_id: Mapped[int] = mapped_column(Integer, default=0)
+    kind: Mapped[str] = mapped_column(String(16))
+    #: OCPP status and error code that opened it (faulted), empty for offline.
+    status: Mapped[str] = mapped_column(String(32), default="")
+    error_code: Mapped[str] = mapped_column(String(50), default="")
+    #: Since when the condition holds (the station's timestamp, or the disconnection).
+    opened_at: Mapped[dt.datetime]
+    detected_at: Mapped[dt.datetime]
+    closed_at: Mapped[dt.datetime | None]
+    close_reason: Mapped[str] = mapped_column(String(40), default="")
+
+
+class SitePowerBudget(TenantOwned, Base):
+    """The power a site may draw for charging (CCTP CPAM article 4: « gestion dynamique de
+    l'appel de courant afin de s'adapter en temps réel à la puissance résiduelle disponible
+    sur le site »). One row per site that has one; a site without a row is not managed.
+
+    ``csms.smart_charging`` shares ``budget_kw`` among the site's active transactions
+    and pushes the result as charging profiles. Set by people: audited.
+    """
+
+    __tablename__ = "site_power_budgets"
+    __table_args__ = (site_fk(), UniqueConstraint("tenant_id", "site_id"))
+    site_id: Mapped[uuid.UUID]
+    #: kW available to the site's charge points together.
+    budget_kw: Mapped[float] = mapped_column(Numeric(8, 1, asdecimal=False))
+    #: Lowest current per phase a session is given (A); IEC 61851-1: 6 A at least.
+    min_current_a: Mapped[float] = mapped_column(Numeric(4, 1, asdecimal=False), default=6.0)
+    #: The site's supply: 3 (three-phase) or 1 (single-phase: every point charges on one phase).
+    phases: Mapped[int] = mapped_column(Integer, default=3)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SentChargingProfile(TenantOwned, Base):
+    """One charging profile pushed to a transaction by load management, and the station's answer.
+
+    Append-only: the latest row of a transaction is what the portal shows. ``outcome``
+    is the station's status (``Accepted``, ``Rejected``, ``NotSupported``…), or
+    ``offline`` / ``timeout`` / ``error`` when no answer came (retried at the next
+    recomputation), or ``cleared`` when the limit was lifted (budget removed).
+    """
+
+    __tablename__ = "sent_charging_profiles"
+    __audited__ = False  # machine traffic, like the station logs
+    __table_args__ = (
+        site_fk(),
+        _fk("chargers", "charger_id"),
+        _fk("charging_transactions", "transaction_id", name="fk_sent_charging_profiles_transaction"),
+        Index("ix_sent_charging_profiles_transaction", "tenant_id", "transaction_id", "sent_at"),
+    )
+    site_id: Mapped[uuid.UUID]
+    charger_id: Mapped[uuid.UUID]
+    transaction_id: Mapped[uuid.UUID]
+    connector_id: Mapped[int | None] = mapped_column(Integer)
+    #: chargingProfileId (1.6) / id (2.0.1): stable per transaction, so a new profile replaces the last.
+    profile_id: Mapped[int] = mapped_column(Integer)
+    limit_w: Mapped[float]
+    #: The limit on the wire: amperes per phase.
+    limit_a: Mapped[float]
+    phases: Mapped[int] = mapped_column(Integer)
+    budget_kw: Mapped[float | None]
+    sent_at: Mapped[dt.datetime]
+    outcome: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str] = mapped_column(String(300), default="")
+
+
+class CommandLog(TenantOwned, Base):
+    """One remote command sent to a charger and its outcome (CCTP CPAM 5-4-2-1, remote
+    operation of the stations): who, when, the OCPP action and payload, the station's
+    answer or why there was none. Written by ``csms.commands`` before the call is sent
+    (``pending``) and completed after it, even when it fails; this log is the trail of
+    commands (not audited twice).
+
+    ``status``: ``accepted`` (answered, and its ``status`` field, if any, says yes),
+    ``rejected`` (a CallError, or an answer whose ``status`` refuses), ``timeout``,
+    ``offline``, ``error``, or ``pending`` while in flight.
+    """
+
+    __tablename__ = "charger_commands"
+    __audited__ = False
+    __table_args__ = (
+        _fk("chargers", "charger_id"),
+        Index("ix_charger_commands_charger", "tenant_id", "charger_id", "requested_at"),
+    )
+    charger_id: Mapped[uuid.UUID]
+    charge_box_id: Mapped[str] = mapped_column(String(48))
+    action: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: OCPP version the payload was checked against: 1.6 or 2.0.1.
+    protocol: Mapped[str] = mapped_column(String(8), default="")
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    #: The station's answer payload (or the CallError's description and details).
+    answer: Mapped[dict[str, Any] | None]
+    #: OCPP CallError code when the station answered with one.
+    error_code: Mapped[str] = mapped_column(String(50), default="")
+    error: Mapped[str] = mapped_column(String(500), default="")
+    requested_at: Mapped[dt.datetime]
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    #: Who sent it: the account (kept when it is deleted, as a label) and its label.
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(String(200), default="")
+    #: Ingress process that held the socket.
+    node: Mapped[str] = mapped_column(String(120), default="")
+
+
 class ChargeBoxRoute(Base):
     """Platform index ``charge_box_id`` → tenant, read at the WebSocket handshake.
 
@@ -343,3 +603,54 @@ class ChargeBoxRoute(Base):
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     charger_id: Mapped[uuid.UUID]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+# --------------------------------------------------------------------------- local list versions
+
+#: What a station's local authorization list holds of a badge (OCPP 1.6 idTagInfo).
+LOCAL_LIST_FIELDS = ("id_tag", "status", "expires_at")
+
+
+def _bump_list_version(session: Session, tenant_id: uuid.UUID) -> int:
+    """Next version of the tenant's local authorization list (one atomic upsert)."""
+    table = LocalAuthList.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = (
+        insert(table).values(tenant_id=tenant_id, id=new_id(), version=1)
+        .on_conflict_do_update(index_elements=["tenant_id"], set_={"version": table.c.version + 1})
+        .returning(table.c.version)
+    )
+    return int(session.execute(stmt).scalar_one())
+
+
+@event.listens_for(Session, "before_flush")
+def _version_badge_changes(session: Session, flush_context: Any, instances: Any) -> None:
+    """Every badge creation, list-relevant change or deletion bumps its tenant's list version,
+    whoever writes it (portal, API, import, another component): differential SendLocalList
+    is only as right as this."""
+    changed: dict[uuid.UUID, list[Badge]] = {}
+    removed: dict[uuid.UUID, list[str]] = {}
+    for obj in session.new:
+        if isinstance(obj, Badge):
+            changed.setdefault(obj.tenant_id, []).append(obj)
+    for obj in session.dirty:
+        if not isinstance(obj, Badge):
+            continue
+        state = inspect(obj)
+        if any(state.attrs[name].history.has_changes() for name in LOCAL_LIST_FIELDS):
+            changed.setdefault(obj.tenant_id, []).append(obj)
+            old_tags = state.attrs["id_tag"].history.deleted
+            if old_tags and old_tags[0] and old_tags[0] != obj.id_tag:
+                removed.setdefault(obj.tenant_id, []).append(old_tags[0])
+    for obj in session.deleted:
+        if isinstance(obj, Badge):
+            removed.setdefault(obj.tenant_id, []).append(obj.id_tag)
+    for tenant_id in changed.keys() | removed.keys():
+        version = _bump_list_version(session, tenant_id)
+        for badge in changed.get(tenant_id, ()):
+            badge.list_version = version
+        for id_tag in removed.get(tenant_id, ()):
+            session.add(BadgeRemoval(tenant_id=tenant_id, id_tag=id_tag, list_version=version))

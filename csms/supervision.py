@@ -33,6 +33,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import new_id, utcnow
+from csms import alerts, reservations
 from csms.identifiers import parse_charging_id
 from csms.models import (
     Badge,
@@ -338,6 +339,10 @@ class StatusResult:
     current: bool  # it is now the current state (not older offline data)
     offline: bool
     canonical_id: str
+    #: Alerts opened or closed by this status (``csms.alerts``), to publish after the commit.
+    alerts: list[Any] = field(default_factory=list)
+    #: reservationIds cancelled because the point faulted (``csms.reservations``), to cancel on the station.
+    cancelled_reservations: list[int] = field(default_factory=list)
 
 
 async def record_status(
@@ -376,7 +381,18 @@ async def record_status(
             result = await session.execute(point_update)
         if connector_id <= 99:
             canonical = parse_charging_id(ref.canonical_id).child(connector_id).canonical
-    return StatusResult(bool(result.rowcount), offline, canonical)
+    changes = []
+    if result.rowcount:  # CCTP 5-5-4 « alertes en cas de pannes »: Faulted opens, a later status closes
+        changes = await alerts.apply_status(
+            session, tenant_id=ref.tenant_id, charger_id=ref.charger_id, charge_box_id=ref.charge_box_id,
+            canonical_id=ref.canonical_id, connector_id=connector_id, status=status, error_code=error_code or "",
+            at=reported_at, now=received_at,
+        )
+    cancelled: list[int] = []
+    if result.rowcount:  # CCTP 5-5-4: a faulted point cannot honour its reservations
+        cancelled = await reservations.cancel_on_fault(session, ref, connector_id=connector_id, status=status,
+                                                       at=reported_at)
+    return StatusResult(bool(result.rowcount), offline, canonical, changes, cancelled)
 
 
 # --------------------------------------------------------------------------- authorization
@@ -463,6 +479,7 @@ async def start_transaction(
         meter_start=meter_start, started_at=timestamp, offline=offline, start_received_at=received_at,
     )
     session.add(row)
+    await reservations.consume(session, ref, reservation_id=reservation_id, transaction_id=row.id, at=timestamp)
     return StartResult(number, status, False, offline, row.id, connector_id)
 
 

@@ -1,0 +1,322 @@
+"""Supervision alerts (CCTP CPAM 5-5-4: « détecter via des alertes les défaillances
+matérielles »; « alertes en cas de pannes avec remontée de l'élément en défaut (prise,
+alimentation, communication borne/supervision…) »).
+
+Two kinds, each opened once and closed when its condition ends:
+
+* ``faulted`` (« Hors service »): a point, or the whole charger (connector 0),
+  reports Faulted or Unavailable. Opened and closed by ``apply_status``, called from
+  ``csms.supervision.record_status`` in the same transaction as the status itself:
+  the alert exists as soon as the station's message is acknowledged.
+* ``offline`` (« Hors ligne »): the charger's socket has been down longer than
+  ``Settings.ocpp_offline_alert_minutes``. Nothing arrives when a station goes
+  silent, so a periodic sweep (``sweep_tenant``) finds these; it also reconciles
+  the faulted alerts with the points' current statuses. The sweep runs in every
+  ingress process (``AlertWatcher``, started by ``csms.ingress.Ingress``), which
+  also closes a charger's offline alert when it reconnects (``station.connected``).
+
+Several processes may detect the same condition (scaled mode: N ingress processes,
+each sweeping): the partial unique index ``uq_supervision_alerts_open`` (one open
+alert per charger, connector and kind) makes the opening an ``INSERT ... ON CONFLICT
+DO NOTHING``, and the closing an ``UPDATE ... WHERE closed_at IS NULL RETURNING``:
+whichever process wins publishes the event, the others see no row and stay silent.
+
+Every opening and closing is published on the bus, for the incidents component:
+``csms.alert.opened`` / ``csms.alert.closed`` with ``tenant_id``, ``alert_id``,
+``charge_box_id``, ``charger_id``, ``canonical_id`` (the point's, or the charger's
+for connector 0), ``connector_id``, ``kind``, ``state`` (the CCTP words),
+``status``, ``error_code``, ``since`` and, when closed, ``closed_at``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.bus import Bus
+from app.db import Database, new_id, utcnow
+from csms.identifiers import InvalidChargingId, parse_charging_id
+from csms.models import Alert, ChargeBoxRoute, ChargePoint, Charger, ConnectionLog
+from csms.states import OCPP_STATES, OUT_OF_SERVICE, is_out_of_service
+
+__all__ = [
+    "FAULTED",
+    "KIND_LABELS",
+    "OFFLINE",
+    "TOPIC_CLOSED",
+    "TOPIC_OPENED",
+    "AlertChange",
+    "AlertWatcher",
+    "apply_status",
+    "close_offline",
+    "publish",
+    "run_sweep",
+    "sweep_tenant",
+]
+
+log = logging.getLogger(__name__)
+
+TOPIC_OPENED = "csms.alert.opened"
+TOPIC_CLOSED = "csms.alert.closed"
+FAULTED = "faulted"
+OFFLINE = "offline"
+KIND_LABELS = {FAULTED: "Hors service", OFFLINE: "Hors ligne"}
+#: How often the ingress sweeps for offline chargers (at most; shorter for a short threshold).
+SWEEP_EVERY = 60.0
+
+
+@dataclass(frozen=True)
+class AlertChange:
+    """An alert opened or closed, to publish once the transaction that did it is committed."""
+
+    topic: str
+    payload: dict[str, Any]
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _canonical(charger_canonical: str, connector_id: int) -> str:
+    if not 1 <= connector_id <= 99:
+        return charger_canonical
+    try:
+        return parse_charging_id(charger_canonical).child(connector_id).canonical
+    except InvalidChargingId:
+        return charger_canonical
+
+
+def _change(topic: str, tenant_id: uuid.UUID, charger_id: uuid.UUID, charge_box_id: str, charger_canonical: str,
+            alert_id: uuid.UUID, connector_id: int, kind: str, status: str, error_code: str,
+            since: dt.datetime, closed_at: dt.datetime | None = None) -> AlertChange:
+    payload = {
+        "tenant_id": str(tenant_id), "alert_id": str(alert_id), "charger_id": str(charger_id),
+        "charge_box_id": charge_box_id, "canonical_id": _canonical(charger_canonical, connector_id),
+        "connector_id": connector_id, "kind": kind, "state": KIND_LABELS[kind], "status": status,
+        "error_code": error_code, "since": _iso(since),
+    }
+    if topic == TOPIC_CLOSED:
+        payload["closed_at"] = _iso(closed_at)
+    return AlertChange(topic, payload)
+
+
+def _insert(session: AsyncSession) -> Any:
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(Alert.__table__)
+
+
+async def _open(
+    session: AsyncSession, tenant_id: uuid.UUID, charger_id: uuid.UUID, connector_id: int, kind: str, *,
+    since: dt.datetime, now: dt.datetime, status: str = "", error_code: str = "",
+) -> uuid.UUID | None:
+    """Open the alert unless one is open already (here or in a concurrent process): its id, or None."""
+    alert_id = new_id()
+    inserted = await session.scalar(
+        _insert(session).values(
+            tenant_id=tenant_id, id=alert_id, charger_id=charger_id, connector_id=connector_id, kind=kind,
+            status=status[:32], error_code=error_code[:50], opened_at=since, detected_at=now, closed_at=None,
+            close_reason="",
+        ).on_conflict_do_nothing().returning(Alert.__table__.c.id)
+    )
+    return inserted
+
+
+async def _close(
+    session: AsyncSession, tenant_id: uuid.UUID, charger_id: uuid.UUID, kind: str, *, at: dt.datetime, reason: str,
+    connector_id: int | None = None,
+) -> list[tuple[uuid.UUID, int, dt.datetime, str, str]]:
+    """Close the open alerts of this kind (one connector, or all): (id, connector, since, status, error) of each."""
+    stmt = update(Alert).where(
+        Alert.tenant_id == tenant_id, Alert.charger_id == charger_id, Alert.kind == kind, Alert.closed_at.is_(None)
+    )
+    if connector_id is not None:
+        stmt = stmt.where(Alert.connector_id == connector_id)
+    rows = await session.execute(
+        stmt.values(closed_at=at, close_reason=reason[:40])
+        .returning(Alert.id, Alert.connector_id, Alert.opened_at, Alert.status, Alert.error_code)
+        .execution_options(synchronize_session=False)
+    )
+    return [tuple(row) for row in rows.all()]  # type: ignore[misc]
+
+
+# --------------------------------------------------------------------------- from status notifications
+
+
+async def apply_status(
+    session: AsyncSession, *, tenant_id: uuid.UUID, charger_id: uuid.UUID, charge_box_id: str, canonical_id: str,
+    connector_id: int, status: str, error_code: str, at: dt.datetime, now: dt.datetime,
+) -> list[AlertChange]:
+    """A current StatusNotification: Faulted / Unavailable opens the point's « Hors service »
+    alert, any other status closes it."""
+    if is_out_of_service(status):
+        alert_id = await _open(session, tenant_id, charger_id, connector_id, FAULTED, since=at, now=now,
+                               status=status, error_code=error_code)
+        if alert_id is None:
+            return []
+        return [_change(TOPIC_OPENED, tenant_id, charger_id, charge_box_id, canonical_id, alert_id, connector_id,
+                        FAULTED, status, error_code, at)]
+    closed = await _close(session, tenant_id, charger_id, FAULTED, at=at, reason=f"status:{status}",
+                          connector_id=connector_id)
+    return [_change(TOPIC_CLOSED, tenant_id, charger_id, charge_box_id, canonical_id, alert_id, connector, FAULTED,
+                    old_status, old_error, since, at)
+            for alert_id, connector, since, old_status, old_error in closed]
+
+
+# --------------------------------------------------------------------------- the sweep
+
+
+async def close_offline(
+    session: AsyncSession, tenant_id: uuid.UUID, charger_id: uuid.UUID, *, at: dt.datetime
+) -> list[AlertChange]:
+    """The charger is connected again: its offline alert, if any, ends at ``at``."""
+    closed = await _close(session, tenant_id, charger_id, OFFLINE, at=at, reason="reconnected")
+    if not closed:
+        return []
+    charger = await session.get(Charger, (tenant_id, charger_id))
+    if charger is None:
+        return []
+    return [_change(TOPIC_CLOSED, tenant_id, charger_id, charger.charge_box_id, charger.canonical_id, alert_id, 0,
+                    OFFLINE, "", "", since, at) for alert_id, _c, since, _s, _e in closed]
+
+
+async def sweep_tenant(
+    session: AsyncSession, tenant_id: uuid.UUID, *, now: dt.datetime, threshold: dt.timedelta
+) -> list[AlertChange]:
+    """Open the offline alerts due, close those of reconnected chargers, and reconcile the
+    faulted alerts with the current statuses (in case a status was recorded without them)."""
+    changes: list[AlertChange] = []
+    last_disconnect = (
+        select(ConnectionLog.charger_id, func.max(ConnectionLog.disconnected_at).label("since"),
+               func.max(ConnectionLog.connected_at).label("connected"))
+        .where(ConnectionLog.tenant_id == tenant_id)
+        .group_by(ConnectionLog.charger_id)
+        .subquery()
+    )
+    chargers = (await session.execute(
+        select(Charger.id, Charger.charge_box_id, Charger.canonical_id, Charger.online, Charger.last_status,
+               Charger.last_error_code, Charger.last_status_at, last_disconnect.c.since, last_disconnect.c.connected)
+        .join(last_disconnect, last_disconnect.c.charger_id == Charger.id)  # never connected: never commissioned
+        .where(Charger.tenant_id == tenant_id)
+    )).all()
+    open_alerts = {
+        (row.charger_id, row.connector_id, row.kind)
+        for row in (await session.execute(
+            select(Alert.charger_id, Alert.connector_id, Alert.kind)
+            .where(Alert.tenant_id == tenant_id, Alert.closed_at.is_(None))
+        )).all()
+    }
+    by_id = {}
+    for row in chargers:
+        by_id[row.id] = row
+        if row.online:
+            if (row.id, 0, OFFLINE) in open_alerts:
+                changes += await close_offline(session, tenant_id, row.id, at=row.connected or now)
+        elif row.since is not None and now - row.since >= threshold and (row.id, 0, OFFLINE) not in open_alerts:
+            alert_id = await _open(session, tenant_id, row.id, 0, OFFLINE, since=row.since, now=now)
+            if alert_id is not None:
+                changes.append(_change(TOPIC_OPENED, tenant_id, row.id, row.charge_box_id, row.canonical_id, alert_id,
+                                       0, OFFLINE, "", "", row.since))
+    # Faulted alerts follow the current status of each point and of connector 0.
+    statuses = [(row.id, 0, row.last_status, row.last_error_code, row.last_status_at) for row in chargers]
+    statuses += (await session.execute(
+        select(ChargePoint.charger_id, ChargePoint.connector_id, ChargePoint.last_status, ChargePoint.last_error_code,
+               ChargePoint.last_status_at)
+        .where(ChargePoint.tenant_id == tenant_id, ChargePoint.last_status != "")
+    )).all()
+    for charger_id, connector_id, status, error_code, status_at in statuses:
+        charger = by_id.get(charger_id)
+        if charger is None or not status or status not in OCPP_STATES:
+            continue
+        faulted = OCPP_STATES[status] == OUT_OF_SERVICE
+        if faulted != ((charger_id, connector_id, FAULTED) in open_alerts):
+            changes += await apply_status(
+                session, tenant_id=tenant_id, charger_id=charger_id, charge_box_id=charger.charge_box_id,
+                canonical_id=charger.canonical_id, connector_id=connector_id, status=status,
+                error_code=error_code or "", at=status_at or now, now=now,
+            )
+    return changes
+
+
+async def publish(bus: Bus, changes: list[AlertChange]) -> None:
+    for change in changes:
+        try:
+            await bus.publish(change.topic, change.payload)
+        except Exception:
+            log.exception("publishing %s failed", change.topic)
+
+
+async def run_sweep(
+    db: Database, bus: Bus, *, now: dt.datetime | None = None, threshold: dt.timedelta,
+    tenant_ids: list[uuid.UUID] | None = None,
+) -> list[AlertChange]:
+    """One sweep over every tenant (each in its own transaction), events published after each commit."""
+    now = now or utcnow()
+    if tenant_ids is None:
+        async with db.session() as session:  # the platform routing table: tenants that have chargers
+            tenant_ids = list(await session.scalars(select(ChargeBoxRoute.tenant_id).distinct()))
+    changes: list[AlertChange] = []
+    for tenant_id in tenant_ids:
+        async with db.transaction([tenant_id], actor={"user_id": None, "label": "supervision"}) as session:
+            found = await sweep_tenant(session, tenant_id, now=now, threshold=threshold)
+        await publish(bus, found)
+        changes += found
+    return changes
+
+
+# --------------------------------------------------------------------------- in the ingress process
+
+
+class AlertWatcher:
+    """The periodic sweep and the reconnection listener of one ingress process."""
+
+    def __init__(self, db: Database, bus: Bus, *, threshold: dt.timedelta, every: float | None = None) -> None:
+        self.db = db
+        self.bus = bus
+        self.threshold = threshold
+        self.every = every or max(5.0, min(SWEEP_EVERY, threshold.total_seconds() / 3))
+        self._task: asyncio.Task[None] | None = None
+        self._unsubscribe: Callable[[], Awaitable[None]] | None = None
+
+    async def start(self) -> None:
+        self._unsubscribe = await self.bus.subscribe("station.connected", self._on_connected)
+        self._task = asyncio.create_task(self._loop(), name="csms-alert-sweep")
+
+    async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            await self._unsubscribe()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.every)
+            try:
+                await run_sweep(self.db, self.bus, threshold=self.threshold)
+            except Exception:
+                log.exception("alert sweep failed")
+
+    async def _on_connected(self, topic: str, payload: dict[str, Any]) -> None:
+        try:
+            tenant_id, charger_id = uuid.UUID(payload["tenant_id"]), uuid.UUID(payload["charger_id"])
+            at = dt.datetime.fromisoformat(str(payload["at"]).replace("Z", "+00:00"))
+            async with self.db.transaction([tenant_id], actor={"user_id": None, "label": "supervision"}) as session:
+                changes = await close_offline(session, tenant_id, charger_id, at=at)
+            await publish(self.bus, changes)
+        except Exception:
+            log.exception("closing the offline alert of %s failed", payload.get("charge_box_id"))
