@@ -176,12 +176,13 @@ async def open_socket(port: int, charge_box_id: str, password: str = PASSWORD, p
 
 
 @contextlib.asynccontextmanager
-async def station(port: int, charge_box_id: str, *, version: str = "1.6", password: str = PASSWORD
-                  ) -> AsyncIterator[tuple[Any, Wire]]:
-    """The library's own ChargePoint, connected and running, and its recorded wire."""
+async def station(port: int, charge_box_id: str, *, version: str = "1.6", password: str = PASSWORD,
+                  cls: type | None = None) -> AsyncIterator[tuple[Any, Wire]]:
+    """The library's own ChargePoint (or ``cls``, a subclass answering commands), connected and
+    running, and its recorded wire."""
     ws = await open_socket(port, charge_box_id, password, "ocpp1.6" if version == "1.6" else "ocpp2.0.1")
     wire = Wire(ws)
-    cp = (Station16 if version == "1.6" else Station201)(charge_box_id, wire, response_timeout=30)
+    cp = (cls or (Station16 if version == "1.6" else Station201))(charge_box_id, wire, response_timeout=30)
     task = asyncio.create_task(cp.start())
     try:
         yield cp, wire
