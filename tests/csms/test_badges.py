@@ -1,0 +1,318 @@
+"""RFID badges and local authorization lists (CCTP CPAM 5-5-5-3), over a real socket.
+
+The station is the ``ocpp`` library's own ChargePoint, with handlers for the
+local list commands that keep a list the way a charger does; the ingress runs
+its authorization tasks (``csms.badges.AuthorizationTasks``) as in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint as Station16
+from ocpp.v16 import call
+from ocpp.v16 import call_result as result16
+from sqlalchemy import func, select
+
+from app.bus import LocalBus
+from app.db import utcnow
+from app.errors import NotFound, ValidationFailed
+from csms import badges
+from csms.models import Badge, LocalListSync
+
+ACTOR = {"user_id": None, "label": "test"}
+
+
+class ListStation(Station16):
+    """A 1.6 charger that keeps a local authorization list (OCPP 1.6 §3.5)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.list_version = 0
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.pushes: list[tuple[str, int, list[dict[str, Any]]]] = []
+        self.answer = "Accepted"
+        self.version_asked = 0
+
+    @on("GetLocalListVersion")
+    def on_get_local_list_version(self, **kwargs: Any) -> Any:
+        self.version_asked += 1
+        return result16.GetLocalListVersion(list_version=self.list_version)
+
+    @on("SendLocalList")
+    def on_send_local_list(self, list_version: int, update_type: str, **kwargs: Any) -> Any:
+        entries = kwargs.get("local_authorization_list") or []
+        self.pushes.append((update_type, list_version, entries))
+        if self.answer != "Accepted":
+            return result16.SendLocalList(status=self.answer)
+        if update_type == "Full":
+            self.entries = {}
+        for entry in entries:
+            if "id_tag_info" in entry:
+                self.entries[entry["id_tag"]] = entry["id_tag_info"]
+            else:
+                self.entries.pop(entry["id_tag"], None)
+        self.list_version = list_version
+        return result16.SendLocalList(status="Accepted")
+
+
+@pytest.fixture
+async def live(settings, db, fleet) -> AsyncIterator[Any]:
+    """An ingress with its authorization tasks on (as ``run_ingress`` starts it)."""
+    from csms.ingress import Ingress
+
+    server = Ingress(dataclasses.replace(settings, ocpp_port=0), db=db, bus=LocalBus(), authorization_tasks=True)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@contextlib.asynccontextmanager
+async def list_station(live: Any, charge_box_id: str, station: ListStation | None = None
+                       ) -> AsyncIterator[ListStation]:
+    """Connect ``station`` (a new ListStation by default) and keep it running; reused across reconnects."""
+    from tests.csms.conftest import Wire, open_socket
+
+    ws = await open_socket(live.port, charge_box_id)
+    wire = Wire(ws)
+    if station is None:
+        station = ListStation(charge_box_id, wire, response_timeout=30)
+    else:
+        station._connection = wire  # noqa: SLF001  (the same charger, reconnected)
+    task = asyncio.create_task(station.start())
+    try:
+        yield station
+    finally:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        await ws.close()
+
+
+async def settled(live: Any, charge_box_id: str, predicate: Any) -> badges.SyncResult:
+    assert live.authorization is not None
+    return await live.authorization.wait_for(charge_box_id, predicate)
+
+
+async def sync_row(db, tenant_id, charge_box_id) -> LocalListSync | None:
+    async with db.session([tenant_id]) as session:
+        states = {s.charge_box_id: s for s in await badges.list_sync_states(session, tenant_id)}
+        return states.get(charge_box_id)  # type: ignore[return-value]
+
+
+async def change(db, tenant_id, fn) -> None:
+    async with db.transaction([tenant_id], actor=ACTOR) as session:
+        await fn(session)
+
+
+async def by_tag(session, tenant_id, id_tag) -> Badge:
+    return await session.scalar(select(Badge).where(Badge.tenant_id == tenant_id, Badge.id_tag == id_tag))
+
+
+# --------------------------------------------------------------------------- authorization
+
+
+async def test_authorize_and_start_answer_from_badges_as_they_change(fleet, db, ingress, stations):
+    # CCTP CPAM 5-5-5-3 « Gestion d'accès à la charge par badge RFID »: known, unknown,
+    # blocked, expired; blocking and expiring a badge takes effect at the next Authorize.
+    async def create(session):
+        await badges.create_badge(session, fleet.cpam, {"id_tag": "04a2b3c4", "kind": "vehicle",
+                                                        "vehicle_label": "AB-123-CD"})
+
+    await change(db, fleet.cpam, create)
+    async with stations.connect("CPAM-LM-01") as (cp, _wire):
+        async def status(tag: str) -> str:
+            return (await cp.call(call.Authorize(id_tag=tag), suppress=False)).id_tag_info["status"]
+
+        assert await status("04A2B3C4") == "Accepted"
+        assert await status("04a2b3c4") == "Accepted"  # CiString: case-insensitive
+        assert await status("FFFFFFFF") == "Invalid"  # unknown
+        assert await status("BADGE-VLB") == "Invalid"  # another tenant's badge is unknown here
+
+        async def block(session):
+            badge = await by_tag(session, fleet.cpam, "04A2B3C4")
+            await badges.update_badge(session, fleet.cpam, badge, {"status": "Blocked"})
+
+        await change(db, fleet.cpam, block)
+        assert await status("04A2B3C4") == "Blocked"
+        started = await cp.call(call.StartTransaction(connector_id=1, id_tag="04A2B3C4", meter_start=0,
+                                                      timestamp=stations.iso(utcnow())), suppress=False)
+        assert started.id_tag_info["status"] == "Blocked"
+
+        async def expire(session):
+            badge = await by_tag(session, fleet.cpam, "04A2B3C4")
+            await badges.update_badge(session, fleet.cpam, badge, {"status": "Accepted", "expires_at": "2025-06-30"})
+
+        await change(db, fleet.cpam, expire)
+        assert await status("04A2B3C4") == "Expired"
+
+
+async def test_ocpp201_authorize_answers_from_badges(fleet, db, ingress, stations):
+    async with stations.connect("CPAM-LM-201", version="2.0.1") as (cp, _wire):
+        from ocpp.v201 import call as call201
+
+        async def status(tag: str) -> str:
+            answer = await cp.call(call201.Authorize(id_token={"id_token": tag, "type": "ISO14443"}), suppress=False)
+            return answer.id_token_info["status"]
+
+        assert await status("badge-ok") == "Accepted"
+        assert await status("BADGE-BLOCKED") == "Blocked"
+        assert await status("BADGE-OLD") == "Expired"
+        assert await status("NOBODY") == "Unknown"  # 2.0.1 says Unknown where 1.6 says Invalid
+
+
+# --------------------------------------------------------------------------- validation, tenant walls
+
+
+@pytest.mark.parametrize("id_tag, message", [
+    ("", "obligatoire"),
+    ("AB CD", "sans espace"),
+    ("X" * 37, "1 à 36 caractères"),
+    ("BADGÉ", "ASCII"),
+])
+async def test_bad_id_tags_are_refused_in_french_and_nothing_is_written(fleet, db, id_tag, message):
+    async with db.transaction([fleet.cpam], actor=ACTOR) as session:
+        before = await session.scalar(select(func.count()).select_from(Badge).where(Badge.tenant_id == fleet.cpam))
+        version = await badges.list_version(session, fleet.cpam)
+        with pytest.raises(ValidationFailed) as caught:
+            await badges.create_badge(session, fleet.cpam, {"id_tag": id_tag})
+        assert message in caught.value.errors["id_tag"]
+        assert await session.scalar(select(func.count()).select_from(Badge).where(Badge.tenant_id == fleet.cpam)) == before
+        assert await badges.list_version(session, fleet.cpam) == version
+
+
+async def test_id_tags_are_unique_per_tenant_not_across_tenants(fleet, db):
+    async with db.transaction([fleet.cpam], actor=ACTOR) as session:
+        with pytest.raises(ValidationFailed) as caught:
+            await badges.create_badge(session, fleet.cpam, {"id_tag": "badge-ok"})
+        assert caught.value.errors["id_tag"] == "Le badge BADGE-OK est déjà enregistré chez ce bénéficiaire."
+    async with db.transaction([fleet.other], actor=ACTOR) as session:
+        badge = await badges.create_badge(session, fleet.other, {"id_tag": "badge-ok"})  # the other tenant's own
+        assert badge.id_tag == "BADGE-OK"
+
+
+async def test_attachment_must_name_its_vehicle_site_or_agent_of_the_same_tenant(fleet, db):
+    async with db.transaction([fleet.cpam], actor=ACTOR) as session:
+        with pytest.raises(ValidationFailed) as caught:
+            await badges.create_badge(session, fleet.cpam, {"id_tag": "C0FFEE01", "kind": "vehicle"})
+        assert "véhicule de service" in caught.value.errors["vehicle_label"]
+        with pytest.raises(ValidationFailed) as caught:
+            await badges.create_badge(session, fleet.cpam, {"id_tag": "C0FFEE01", "kind": "site",
+                                                            "site_id": fleet.other_site})
+        assert caught.value.errors["site_id"] == "Site inconnu chez ce bénéficiaire."
+        badge = await badges.create_badge(session, fleet.cpam, {"id_tag": "C0FFEE01", "kind": "site",
+                                                                "site_id": str(fleet.cpam_site)})
+        assert badge.site_id == fleet.cpam_site
+        with pytest.raises(NotFound):
+            await badges.access_badge(session, fleet.cpam, uuid.uuid4())
+    async with db.transaction([fleet.other], actor=ACTOR) as session:
+        with pytest.raises(NotFound):
+            await badges.access_badge(session, fleet.other, badge.id)  # another tenant's badge: 404
+
+
+# --------------------------------------------------------------------------- local list
+
+
+async def test_local_list_full_then_differential_with_versions_confirmed_per_station(fleet, db, live):
+    async with db.session([fleet.cpam]) as session:
+        version = await badges.list_version(session, fleet.cpam)
+    assert version == 3  # one per badge of the fleet, whoever created them
+    async with list_station(live, "CPAM-LM-01") as station:
+        await station.call(call.BootNotification(charge_point_model="M", charge_point_vendor="V"))
+        result = await settled(live, "CPAM-LM-01", lambda r: r.status == "Accepted")
+        assert (result.update_type, result.version) == ("Full", 3)
+        update_type, list_version, entries = station.pushes[0]
+        assert (update_type, list_version) == ("Full", 3)
+        assert entries == [
+            {"id_tag": "BADGE-BLOCKED", "id_tag_info": {"status": "Blocked"}},
+            {"id_tag": "BADGE-OK", "id_tag_info": {"status": "Accepted"}},
+            {"id_tag": "BADGE-OLD", "id_tag_info": {"status": "Accepted", "expiry_date": "2025-01-01T00:00:00Z"}},
+        ]  # and nothing of Villeurbanne's (BADGE-VLB)
+        assert (await sync_row(db, fleet.cpam, "CPAM-LM-01")).confirmed_version == 3
+
+        # Three changes: a new badge, a blocked one, a deleted one; one notice on the bus.
+        async def edit(session):
+            await badges.create_badge(session, fleet.cpam, {"id_tag": "NEW-01", "expires_at": "2027-12-31"})
+            await badges.update_badge(session, fleet.cpam, await by_tag(session, fleet.cpam, "BADGE-OK"),
+                                      {"status": "Blocked"})
+            await badges.delete_badge(session, fleet.cpam, await by_tag(session, fleet.cpam, "BADGE-OLD"))
+            # Not in the list: a holder's name changes nothing for the stations.
+            await badges.update_badge(session, fleet.cpam, await by_tag(session, fleet.cpam, "BADGE-BLOCKED"),
+                                      {"holder_label": "Pool"})
+
+        await change(db, fleet.cpam, edit)
+        await badges.publish_badges_changed(live.bus, fleet.cpam)
+        result = await settled(live, "CPAM-LM-01", lambda r: r.version == 6)
+        assert (result.status, result.update_type) == ("Accepted", "Differential")
+        assert station.pushes[-1] == ("Differential", 6, [
+            {"id_tag": "BADGE-OK", "id_tag_info": {"status": "Blocked"}},
+            {"id_tag": "NEW-01", "id_tag_info": {"status": "Accepted", "expiry_date": "2027-12-31T23:59:59Z"}},
+            {"id_tag": "BADGE-OLD"},  # removal: no idTagInfo
+        ])
+        assert station.entries == {"BADGE-BLOCKED": {"status": "Blocked"}, "BADGE-OK": {"status": "Blocked"},
+                                   "NEW-01": {"status": "Accepted", "expiry_date": "2027-12-31T23:59:59Z"}}
+        row = await sync_row(db, fleet.cpam, "CPAM-LM-01")
+        assert (row.confirmed_version, row.last_status) == (6, "Accepted")
+
+
+async def test_a_refused_push_is_recorded_and_retried_when_the_station_reconnects(fleet, db, live):
+    async with list_station(live, "CPAM-LM-01") as station:
+        await settled(live, "CPAM-LM-01", lambda r: r.status == "Accepted")
+        station.answer = "Failed"
+
+        async def edit(session):
+            await badges.create_badge(session, fleet.cpam, {"id_tag": "NEW-02"})
+
+        await change(db, fleet.cpam, edit)
+        await badges.publish_badges_changed(live.bus, fleet.cpam)
+        result = await settled(live, "CPAM-LM-01", lambda r: r.status == "Failed")
+        assert result.version == 4
+        row = await sync_row(db, fleet.cpam, "CPAM-LM-01")
+        assert (row.confirmed_version, row.last_status) == (3, "Failed")
+        assert row.last_error == "Réponse de la borne : Failed."
+    assert station is not None
+    station.answer = "Accepted"
+    async with list_station(live, "CPAM-LM-01", station):
+        result = await settled(live, "CPAM-LM-01", lambda r: r.status == "Accepted" and r.version == 4)
+        assert result.update_type == "Differential"  # it still holds version 3: only the change goes
+        assert station.pushes[-1] == ("Differential", 4, [{"id_tag": "NEW-02", "id_tag_info": {"status": "Accepted"}}])
+        assert (await sync_row(db, fleet.cpam, "CPAM-LM-01")).confirmed_version == 4
+
+
+async def test_a_station_that_lost_its_list_gets_the_full_list_again(fleet, db, live):
+    async with list_station(live, "CPAM-LM-01") as station:
+        await settled(live, "CPAM-LM-01", lambda r: r.status == "Accepted")
+    assert station is not None and len(station.pushes) == 1
+    station.list_version, station.entries = 0, {}  # a factory reset
+    async with list_station(live, "CPAM-LM-01", station):
+        await settled(live, "CPAM-LM-01", lambda r: r.status == "Accepted" and len(station.pushes) == 2)
+        assert station.pushes[-1][:2] == ("Full", 3)  # GetLocalListVersion said 0, not the 3 it confirmed
+        assert set(station.entries) == {"BADGE-OK", "BADGE-BLOCKED", "BADGE-OLD"}
+    # Reconnected again, up to date: it is asked its version and sent nothing.
+    async with list_station(live, "CPAM-LM-01", station):
+        result = await settled(live, "CPAM-LM-01", lambda r: r.status == "UpToDate")
+        assert result.version == 3 and len(station.pushes) == 2
+
+
+async def test_badge_edits_do_not_reach_another_tenants_stations(fleet, db, live):
+    async with list_station(live, "VLB-01") as station:
+        await settled(live, "VLB-01", lambda r: r.status == "Accepted")
+        assert [e["id_tag"] for e in station.pushes[0][2]] == ["BADGE-VLB"]
+
+        async def edit(session):
+            await badges.create_badge(session, fleet.cpam, {"id_tag": "CPAM-ONLY"})
+
+        await change(db, fleet.cpam, edit)
+        await badges.publish_badges_changed(live.bus, fleet.cpam)
+        await badges.publish_badges_changed(live.bus, fleet.other)  # a sync that finds nothing new
+        result = await settled(live, "VLB-01", lambda r: r.status == "UpToDate")
+        assert result.version == 1 and len(station.pushes) == 1
