@@ -36,8 +36,8 @@ import websockets
 from websockets.asyncio.client import connect
 
 
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def iso_ms(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Station:
@@ -45,9 +45,18 @@ class Station:
         self.gen = gen
         self.id = charge_box_id
         self.ws: Any = None
-        self.pending: dict[str, tuple[str, float, asyncio.Future[Any] | None]] = {}
+        self.pending: dict[str, tuple[str, float, float, asyncio.Future[Any] | None]] = {}
         self.counter = itertools.count(1)
         self.reader: asyncio.Task[None] | None = None
+        self.last_ms = 0
+        #: Wall-clock time a Heartbeat was sent, for the last one acknowledged (the server's
+        #: ``last_seen_at`` must be at least that).
+        self.heartbeat_acked_at = 0.0
+
+    def stamp(self) -> str:
+        """A timestamp unique for this station (natural keys of the history tables must not merge messages)."""
+        self.last_ms = max(self.last_ms + 1, int(time.time() * 1000))
+        return iso_ms(self.last_ms)
 
     async def open(self) -> None:
         headers = {}
@@ -61,38 +70,42 @@ class Station:
         self.reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
+        echo = self.gen.echo
         try:
             async for raw in self.ws:
                 msg = json.loads(raw)
-                if msg[0] == 2:  # a call from the server (e.g. TriggerMessage): answer empty
+                if msg[0] == 2 and not echo:  # a call from the server (e.g. TriggerMessage): answer empty
                     await self.ws.send(json.dumps([3, msg[1], {}]))
                     continue
                 entry = self.pending.pop(msg[1], None)
                 if entry is None:
                     continue
-                action, sent, fut = entry
-                self.gen.record(action, time.perf_counter() - sent, ok=msg[0] in (3, 2) or (msg[0] == 2 and self.gen.echo))
-                if msg[0] == 4:
-                    self.gen.errors[f"CallError {action}: {msg[2]}"] += 1
+                action, sent, wall, fut = entry
+                ok = msg[0] == 3 or (echo and msg[0] == 2)  # an echo server returns the call itself
+                self.gen.record(action, time.perf_counter() - sent, ok=ok)
+                if not ok:
+                    self.gen.errors[f"CallError {action}: {msg[2] if len(msg) > 2 else msg}"] += 1
+                elif action == "Heartbeat":
+                    self.heartbeat_acked_at = max(self.heartbeat_acked_at, wall)
                 if fut is not None and not fut.done():
                     fut.set_result(msg)
         except websockets.ConnectionClosed:
             pass
         finally:
-            for _action, _sent, fut in self.pending.values():
+            for _action, _sent, _wall, fut in self.pending.values():
                 if fut is not None and not fut.done():
                     fut.set_exception(ConnectionError("closed"))
 
     async def fire(self, action: str, payload: dict[str, Any]) -> None:
         """Send without waiting: the reader records the latency when the answer comes."""
         uid = f"{self.id}-{next(self.counter)}"
-        self.pending[uid] = (action, time.perf_counter(), None)
+        self.pending[uid] = (action, time.perf_counter(), time.time(), None)
         await self.ws.send(json.dumps([2, uid, action, payload]))
 
     async def call(self, action: str, payload: dict[str, Any], timeout: float = 30.0) -> Any:
         uid = f"{self.id}-{next(self.counter)}"
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.pending[uid] = (action, time.perf_counter(), fut)
+        self.pending[uid] = (action, time.perf_counter(), time.time(), fut)
         await self.ws.send(json.dumps([2, uid, action, payload]))
         try:
             return await asyncio.wait_for(fut, timeout)
@@ -109,12 +122,14 @@ class LoadGen:
         self.echo = args.echo
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, int] = defaultdict(int)
-        self.answered = 0
+        #: Calls answered with a CallResult, per action, over the whole run.
+        self.acknowledged: dict[str, int] = defaultdict(int)
         self.args = args
 
     def record(self, action: str, seconds: float, ok: bool) -> None:
         self.latencies[action].append(seconds)
-        self.answered += 1
+        if ok:
+            self.acknowledged[action] += 1
 
     async def run(self) -> dict[str, Any]:
         args = self.args
@@ -133,16 +148,17 @@ class LoadGen:
             if res is None:
                 return False
             res = await st.call("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available",
-                                                       "timestamp": now_iso()})
+                                                       "timestamp": st.stamp()})
             return res is not None
 
         t0 = time.perf_counter()
         booted = await asyncio.gather(*(boot(st) for st in stations))
         boot_seconds = time.perf_counter() - t0
+        print("phase booted", file=sys.stderr, flush=True)  # noqa: T201 - a marker for bench_ocpp.py
         live = [st for st, ok in zip(stations, booted, strict=True) if ok]
         boot_latencies = {k: list(v) for k, v in self.latencies.items()}
         self.latencies.clear()
-        self.answered = 0
+        cpu_boot = time.process_time()
 
         # Sustained mixed traffic: ticks of 10 ms, each sending rate/100 calls without
         # waiting (the readers time the answers); unanswered calls count as lost.
@@ -155,7 +171,6 @@ class LoadGen:
         rnd = random.Random(7)
         while live and time.perf_counter() < deadline:
             tick_start = time.perf_counter()
-            stamp = now_iso()
             carry += per_tick
             n, carry = int(carry), carry - int(carry)
             for _ in range(n):
@@ -166,10 +181,10 @@ class LoadGen:
                         await st.fire("Heartbeat", {})
                     elif kind < 0.4:
                         await st.fire("StatusNotification", {"connectorId": 1, "errorCode": "NoError",
-                                      "status": rnd.choice(["Available", "Preparing", "Charging"]), "timestamp": stamp})
+                                      "status": rnd.choice(["Available", "Preparing", "Charging"]), "timestamp": st.stamp()})
                     else:
                         meter[st.id] += rnd.randint(10, 200)
-                        await st.fire("MeterValues", {"connectorId": 1, "meterValue": [{"timestamp": stamp, "sampledValue": [
+                        await st.fire("MeterValues", {"connectorId": 1, "meterValue": [{"timestamp": st.stamp(), "sampledValue": [
                             {"value": str(meter[st.id]), "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
                             {"value": str(rnd.randint(1000, 7000)), "measurand": "Power.Active.Import", "unit": "W"}]}]})
                 except websockets.ConnectionClosed:
@@ -184,6 +199,8 @@ class LoadGen:
         if lost:
             self.errors["unanswered"] = lost
         total_seconds = time.perf_counter() - t1
+        print("phase sustained", file=sys.stderr, flush=True)  # noqa: T201
+        cpu_sustained = time.process_time() - cpu_boot
         answered = sum(len(v) for v in self.latencies.values())
         for st in stations:
             if st.ws is not None:
@@ -201,6 +218,9 @@ class LoadGen:
             "offered_msgs_per_s": round(sent / send_seconds, 1) if send_seconds else 0,
             "latency_ms": {k: _pcts(v) for k, v in self.latencies.items()},
             "errors": dict(self.errors),
+            "acknowledged": dict(self.acknowledged),
+            "loadgen_cpu_seconds": {"boot": round(cpu_boot, 1), "sustained": round(cpu_sustained, 1)},
+            "heartbeat_acked_at": {st.id: st.heartbeat_acked_at for st in live if st.heartbeat_acked_at},
         }
 
 

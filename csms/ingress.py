@@ -68,8 +68,9 @@ from websockets.typing import Subprotocol
 from app.bus import Bus, create_bus
 from app.db import Database, scope_session, utcnow
 from app.settings import Settings
-from csms import supervision
+from csms import reservations, supervision
 from csms.alerts import AlertWatcher
+from csms.badges import AuthorizationTasks
 from csms.commands import CallChannel, serve_commands
 from csms.registry import station_hash_is_legacy, upgrade_station_password, verify_station_password
 from csms.smart_charging import LoadManager
@@ -106,9 +107,9 @@ SUBPROTOCOLS = (Subprotocol("ocpp2.0.1"), Subprotocol("ocpp1.6"))
 #: Largest frame accepted; a bigger one closes the socket with 1009 (message too big).
 MAX_MESSAGE_SIZE = 512 * 1024
 PATH_PREFIX = "/ocpp/"
-#: A boot storm queues on password checks (argon2, ~0.1 s of CPU each): allow for it.
-HANDSHAKE_TIMEOUT = 60
 #: A boot storm of legacy argon2id hashes queues on their checks (~0.1 s of CPU each): allow for it.
+HANDSHAKE_TIMEOUT = 60
+#: ``last_seen_at`` is refreshed by any message at most this often (heartbeats: always).
 TOUCH_EVERY = dt.timedelta(seconds=60)
 
 
@@ -290,6 +291,8 @@ class ChargeBox16(_StationLink, ChargePoint16):
                   error_code=error_code, at=iso(ts or now), offline=result.offline, current=result.current)
         for change in result.alerts:  # csms.alert.opened / closed (csms.alerts)
             self.ingress.emit(change.topic, change.payload)
+        if result.cancelled_reservations:  # the point faulted: CancelReservation, after the commit
+            reservations.cancel_later(self.ingress, self.ref, result.cancelled_reservations)
         return result16.StatusNotification()
 
     @on(Action16.authorize, skip_schema_validation=True)
@@ -413,6 +416,8 @@ class ChargeBox201(_StationLink, ChargePoint201):
                   current=result.current)
         for change in result.alerts:  # csms.alert.opened / closed (csms.alerts)
             self.ingress.emit(change.topic, change.payload)
+        if result.cancelled_reservations:  # the point faulted: CancelReservation, after the commit
+            reservations.cancel_later(self.ingress, self.ref, result.cancelled_reservations)
         return result201.StatusNotification()
 
     @on(Action201.authorize, skip_schema_validation=True)
@@ -497,8 +502,12 @@ class Ingress:
     def __init__(
         self, settings: Settings, *, db: Database | None = None, bus: Bus | None = None,
         max_message_size: int = MAX_MESSAGE_SIZE, ping_interval: float | None = 20, response_timeout: float = 30,
+        authorization_tasks: bool = False,
     ) -> None:
         self.settings = settings
+        #: Local list pushes and due reservations (csms.badges.AuthorizationTasks); ``run_ingress``
+        #: turns them on, tests that assert every frame on the wire leave them off.
+        self.authorization: AuthorizationTasks | None = AuthorizationTasks(self) if authorization_tasks else None
         self._own_db = db is None
         self.db = db or Database(settings.database_url)
         self._bus = bus
@@ -554,6 +563,8 @@ class Ingress:
         self.alerts = AlertWatcher(self.db, self.bus,
                                    threshold=dt.timedelta(minutes=self.settings.ocpp_offline_alert_minutes))
         await self.alerts.start()
+        if self.authorization is not None:
+            await self.authorization.start()
         log.info("ingress OCPP à l'écoute sur ws://%s:%s%s{charge_box_id}", self.settings.ocpp_host, self.port, PATH_PREFIX)
 
     async def stop(self) -> None:
@@ -568,6 +579,8 @@ class Ingress:
             await self._unserve_commands()
         if self.alerts is not None:
             await self.alerts.stop()
+        if self.authorization is not None:
+            await self.authorization.stop()
         await self.load_manager.stop()
         await self.writer.stop()
         await self._events.join()
@@ -749,7 +762,7 @@ def current_ingress() -> Ingress | None:
 async def run_ingress(settings: Settings, *, db: Database | None = None, bus: Bus | None = None) -> None:
     """Serve OCPP until cancelled (``centrale serve`` runs it next to the web app; ``centrale ingress`` alone)."""
     global _running
-    ingress = Ingress(settings, db=db, bus=bus)
+    ingress = Ingress(settings, db=db, bus=bus, authorization_tasks=True)
     await ingress.start()
     _running = ingress
     try:

@@ -105,7 +105,7 @@ async def test_csv_import_of_a_good_file_imports_every_line(db, fleet):
     assert report.chargers[2].points == ["FR72181P0001030101"]
     async with db.session([fleet.cpam]) as session:
         charger = await registry.find_charger_in_tenant(session, fleet.cpam, "LM-PARK-02")
-        assert verify_password(charger.password_hash, "Secret-borne-parking-02")
+        assert registry.verify_station_password(charger.password_hash, "Secret-borne-parking-02")
         points = await registry.list_charge_points(session, fleet.cpam, report.chargers[2].charger_id)
         assert points[0].usage_name == "Borne atelier" and points[0].socket_types == "EF"
 
