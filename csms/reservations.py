@@ -451,18 +451,20 @@ async def cancel_reservation(
 ) -> str:
     """A user cancels: the row says so at once; an active one is cancelled on the station too.
 
-    Returns the station's answer ("" when nothing had been sent to it)."""
+    Commits ``session`` before asking the station (the command log is written in its
+    own transaction; SQLite allows one writer). Returns the station's answer ("" when
+    nothing had been sent to it)."""
     if reservation.status not in OPEN_STATUSES:
         raise ValidationFailed({"reservation": f"Cette réservation est déjà {STATUS_LABELS[reservation.status].lower()}."})
     was_active = reservation.status == "active"
     reservation.status = "cancelled"
     reservation.cancelled_at = now or utcnow()
     reservation.cancel_reason = reason[:300]
-    await session.flush()
-    if not was_active or bus is None:
-        return ""
     charger = await session.get(Charger, (reservation.tenant_id, reservation.charger_id))
     assert charger is not None
+    await session.commit()
+    if not was_active or bus is None:
+        return ""
     return await cancel_on_station(db, bus, reservation.tenant_id, charger.charge_box_id,
                                    reservation.ocpp_reservation_id)
 

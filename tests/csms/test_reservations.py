@@ -1,0 +1,326 @@
+"""Reservations (CCTP CPAM 5-5-5-1 « Possibilité de réservation de point de charge ») under the
+standard rules of CCTP CPAM 5-5-4 « paramétrage standard de règles de réservation (population,
+priorité, horaires) », with the ``ocpp`` library's ChargePoint as the station."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+import pytest
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint as Station16
+from ocpp.v16 import call
+from ocpp.v16 import call_result as result16
+from sqlalchemy import select
+
+from app.db import utcnow
+from app.errors import NotFound, ValidationFailed
+from csms import badges, reservations
+from csms.models import ChargePoint, Charger, Reservation, Transaction
+
+ACTOR = {"user_id": None, "label": "test"}
+PARIS = dt.timezone(dt.timedelta(hours=1))  # December: Europe/Paris is UTC+1
+#: Monday 7 December 2026, 08:00 in Le Mans: the clock of the rule tests.
+MONDAY_8H = dt.datetime(2026, 12, 7, 8, 0, tzinfo=PARIS)
+
+
+class ReservingStation(Station16):
+    """A 1.6 charger with the Reservation profile."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reserved: list[dict[str, Any]] = []
+        self.cancelled: list[int] = []
+        self.answer = "Accepted"
+        self.got_cancel = asyncio.Event()
+
+    @on("ReserveNow")
+    def on_reserve_now(self, connector_id: int, expiry_date: str, id_tag: str, reservation_id: int, **kw: Any) -> Any:
+        self.reserved.append({"connectorId": connector_id, "expiryDate": expiry_date, "idTag": id_tag,
+                              "reservationId": reservation_id})
+        return result16.ReserveNow(status=self.answer)
+
+    @on("CancelReservation")
+    def on_cancel_reservation(self, reservation_id: int, **kw: Any) -> Any:
+        self.cancelled.append(reservation_id)
+        self.got_cancel.set()
+        return result16.CancelReservation(status="Accepted")
+
+
+async def _point(session, tenant_id, charge_box_id: str, connector_id: int) -> ChargePoint:
+    return await session.scalar(
+        select(ChargePoint).join(Charger, (Charger.tenant_id == ChargePoint.tenant_id)
+                                 & (Charger.id == ChargePoint.charger_id))
+        .where(ChargePoint.tenant_id == tenant_id, Charger.charge_box_id == charge_box_id,
+               ChargePoint.connector_id == connector_id))
+
+
+@pytest.fixture
+async def people(fleet, db) -> dict[str, Any]:
+    """Badges of each population of CCTP 5-5-5-3, and the rules opened round the clock for wire tests."""
+    out: dict[str, Any] = {}
+    async with db.transaction([fleet.cpam], actor=ACTOR) as session:
+        out["vehicle"] = await badges.create_badge(session, fleet.cpam, {
+            "id_tag": "VEH-01", "kind": "vehicle", "vehicle_label": "Clio AB-123-CD"})
+        out["site"] = await badges.create_badge(session, fleet.cpam, {
+            "id_tag": "SITE-01", "kind": "site", "site_id": fleet.cpam_site})
+        out["site2"] = await badges.create_badge(session, fleet.cpam, {
+            "id_tag": "SITE-02", "kind": "site", "site_id": fleet.cpam_site})
+        out["loose"] = await badges.create_badge(session, fleet.cpam, {"id_tag": "LOOSE-01"})
+        out["point1"] = (await _point(session, fleet.cpam, "CPAM-LM-01", 1)).id
+        out["point2"] = (await _point(session, fleet.cpam, "CPAM-LM-01", 2)).id
+    return out
+
+
+async def reserve(db, tenant_id, data, **kwargs) -> reservations.Created:
+    async with db.transaction([tenant_id], actor=ACTOR) as session:
+        return await reservations.create_reservation(session, tenant_id, data, **kwargs)
+
+
+def at(day: int, hour: int, minute: int = 0) -> str:
+    return dt.datetime(2026, 12, day, hour, minute, tzinfo=PARIS).isoformat()
+
+
+# --------------------------------------------------------------------------- the rules (5-5-4)
+
+
+@pytest.mark.parametrize("starts, ends, field, message", [
+    (at(12, 9), at(12, 10), "starts_at", "Réservations possibles le lundi, mardi, mercredi, jeudi, vendredi seulement."),
+    (at(8, 6, 30), at(8, 8), "starts_at", "Réservations possibles de 07:00 à 20:00 (heure locale), dans la même journée."),
+    (at(8, 19), at(8, 20, 30), "starts_at", "Réservations possibles de 07:00 à 20:00 (heure locale), dans la même journée."),
+    (at(8, 9), at(8, 13, 30), "ends_at", "Une réservation dure au plus 240 minutes."),
+    (at(8, 10), at(8, 9), "ends_at", "La fin de la réservation doit suivre son début."),
+    (at(7, 7), at(7, 9), "starts_at", "Le début de la réservation est déjà passé."),
+    (at(28, 9), at(28, 10), "starts_at", "On réserve au plus 14 jours à l'avance."),
+])
+async def test_hours_rules_refuse_in_french_and_write_nothing(fleet, db, people, starts, ends, field, message):
+    # CCTP CPAM 5-5-4 « horaires »: the standard rules, Monday to Friday, 07:00-20:00, 4 h, 14 days ahead.
+    with pytest.raises(ValidationFailed) as caught:
+        await reserve(db, fleet.cpam, {"charge_point_id": people["point1"], "badge_id": people["vehicle"].id,
+                                       "starts_at": starts, "ends_at": ends}, now=MONDAY_8H)
+    assert caught.value.errors == {field: message}
+    async with db.session([fleet.cpam]) as session:
+        assert await reservations.list_reservations(session, fleet.cpam) == []
+
+
+async def test_population_rule_and_badge_state(fleet, db, people):
+    # CCTP CPAM 5-5-4 « population »: only the populations listed may reserve.
+    async with db.transaction([fleet.cpam], actor=ACTOR) as session:
+        await reservations.update_policy(session, fleet.cpam, {"populations": "vehicle,agent"})
+    window = {"charge_point_id": people["point1"], "starts_at": at(8, 9), "ends_at": at(8, 10)}
+    with pytest.raises(ValidationFailed) as caught:
+        await reserve(db, fleet.cpam, {**window, "badge_id": people["site"].id}, now=MONDAY_8H)
+    assert caught.value.errors["badge_id"] == ("Les badges de cette catégorie ne peuvent pas réserver ; catégories "
+                                               "autorisées : véhicule de service, agent.")
+    with pytest.raises(ValidationFailed) as caught:
+        await reserve(db, fleet.cpam, {**window, "id_tag": "BADGE-OK"}, now=MONDAY_8H)  # not attached
+    assert "ni à un véhicule" in caught.value.errors["badge_id"]
+    async with db.transaction([fleet.cpam], actor=ACTOR) as session:
+        vehicle = await badges.access_badge(session, fleet.cpam, people["vehicle"].id)
+        await badges.update_badge(session, fleet.cpam, vehicle, {"status": "Blocked"})
+    with pytest.raises(ValidationFailed) as caught:
+        await reserve(db, fleet.cpam, {**window, "badge_id": people["vehicle"].id}, now=MONDAY_8H)
+    assert caught.value.errors["badge_id"] == "Le badge VEH-01 est bloqué."
+
+
+async def test_conflicts_are_refused_and_priority_displaces_lower_populations(fleet, db, people):
+    # CCTP CPAM 5-5-4 « priorité »: vehicle before site before agent (the standard order).
+    site = await reserve(db, fleet.cpam, {"charge_point_id": people["point1"], "badge_id": people["site"].id,
+                                          "starts_at": at(8, 9), "ends_at": at(8, 11)}, now=MONDAY_8H)
+    assert site.reservation.status == "scheduled" and site.reservation.ocpp_reservation_id == 1
+    # Same priority, overlapping: refused, with the window already taken.
+    with pytest.raises(ValidationFailed) as caught:
+        await reserve(db, fleet.cpam, {"charge_point_id": people["point1"], "badge_id": people["site2"].id,
+                                       "starts_at": at(8, 10), "ends_at": at(8, 12)}, now=MONDAY_8H)
+    assert caught.value.errors == {"starts_at": (
+        "Ce point de charge est déjà réservé du 08/12/2026 09:00 au 08/12/2026 11:00. "
+        "Choisissez un autre créneau ou un autre point de charge.")}
+    # The same badge cannot hold two points at once.
+    with pytest.raises(ValidationFailed) as caught:
+        await reserve(db, fleet.cpam, {"charge_point_id": people["point2"], "badge_id": people["site"].id,
+                                       "starts_at": at(8, 10), "ends_at": at(8, 12)}, now=MONDAY_8H)
+    assert "un badge ne réserve qu'un point de charge à la fois" in caught.value.errors["badge_id"]
+    # Back to back is no conflict.
+    after = await reserve(db, fleet.cpam, {"charge_point_id": people["point1"], "badge_id": people["site2"].id,
+                                           "starts_at": at(8, 11), "ends_at": at(8, 12)}, now=MONDAY_8H)
+    # A service vehicle takes precedence: both site reservations it overlaps are cancelled, with the reason.
+    vehicle = await reserve(db, fleet.cpam, {"charge_point_id": people["point1"], "badge_id": people["vehicle"].id,
+                                             "starts_at": at(8, 10), "ends_at": at(8, 11, 30)}, now=MONDAY_8H)
+    assert sorted(r.id for r in vehicle.displaced) == sorted([site.reservation.id, after.reservation.id])
+    async with db.session([fleet.cpam]) as session:
+        rows = {r.id_tag: r for r in await reservations.list_reservations(session, fleet.cpam)}
+    assert rows["SITE-01"].status == rows["SITE-02"].status == "cancelled"
+    assert rows["SITE-01"].cancel_reason == ("Remplacée par une réservation prioritaire (véhicule de service), "
+                                             "selon les règles de réservation du bénéficiaire.")
+    assert rows["VEH-01"].status == "scheduled"
+    # The lower population cannot displace the higher one.
+    with pytest.raises(ValidationFailed):
+        await reserve(db, fleet.cpam, {"charge_point_id": people["point1"], "badge_id": people["site"].id,
+                                       "starts_at": at(8, 11), "ends_at": at(8, 12)}, now=MONDAY_8H)
+
+
+async def test_tenant_walls(fleet, db, people):
+    async with db.session([fleet.other]) as session:
+        point = await _point(session, fleet.other, "VLB-01", 1)
+    with pytest.raises(ValidationFailed) as caught:  # another tenant's point and badge are unknown here
+        await reserve(db, fleet.cpam, {"charge_point_id": point.id, "id_tag": "BADGE-VLB",
+                                       "starts_at": at(8, 9), "ends_at": at(8, 10)}, now=MONDAY_8H)
+    assert caught.value.errors["charge_point_id"] == "Point de charge inconnu chez ce bénéficiaire."
+    assert caught.value.errors["badge_id"] == "Badge inconnu chez ce bénéficiaire."
+    created = await reserve(db, fleet.cpam, {"charge_point_id": people["point1"], "badge_id": people["vehicle"].id,
+                                             "starts_at": at(8, 9), "ends_at": at(8, 10)}, now=MONDAY_8H)
+    async with db.session([fleet.other]) as session:
+        with pytest.raises(NotFound):
+            await reservations.access_reservation(session, fleet.other, created.reservation.id)
+        assert await reservations.list_reservations(session, fleet.other) == []
+
+
+# --------------------------------------------------------------------------- on the wire
+
+
+async def open_now(db, fleet) -> None:
+    async with db.transaction([fleet.cpam], actor=ACTOR) as session:
+        await reservations.update_policy(session, fleet.cpam, {"weekdays": "1234567", "opens": "00:00",
+                                                               "closes": "24:00"})
+
+
+async def reserve_now(ingress, db, fleet, people, badge: str = "vehicle", point: str = "point1") -> Reservation:
+    """What the portal does: create, commit, send ReserveNow, record the station's answer."""
+    now = utcnow()
+    created = await reserve(db, fleet.cpam, {"charge_point_id": people[point], "badge_id": people[badge].id,
+                                             "starts_at": now.isoformat(),
+                                             "ends_at": (now + dt.timedelta(hours=1)).isoformat()})
+    outcome = await reservations.reserve_on_station(db, ingress.bus, created.reservation, charge_box_id="CPAM-LM-01",
+                                                    protocol="ocpp1.6")
+    async with db.transaction([fleet.cpam], actor=ACTOR) as session:
+        row = await session.get(Reservation, (fleet.cpam, created.reservation.id))
+        reservations.apply_outcome(row, outcome, now=now)
+    return row
+
+
+async def current(db, tenant_id, reservation_id) -> Reservation:
+    async with db.session([tenant_id]) as session:
+        return await session.get(Reservation, (tenant_id, reservation_id))
+
+
+async def connected(stations, charge_box_id="CPAM-LM-01"):
+    from tests.csms.conftest import Wire, open_socket
+
+    ws = await open_socket(stations.port, charge_box_id)
+    station = ReservingStation(charge_box_id, Wire(ws), response_timeout=30)
+    task = asyncio.create_task(station.start())
+    return station, ws, task
+
+
+async def test_reservation_sent_with_reserve_now_then_cancelled_when_the_point_faults(fleet, db, people, ingress,
+                                                                                       stations):
+    await open_now(db, fleet)
+    station, ws, task = await connected(stations)
+    try:
+        reservation = await reserve_now(ingress, db, fleet, people)
+        assert reservation.status == "active" and reservation.station_status == "Accepted"
+        expiry = reservation.ends_at.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        assert station.reserved == [{"connectorId": 1, "expiryDate": expiry, "idTag": "VEH-01", "reservationId": 1}]
+        # CCTP 5-5-4 « en défaut »: the point reports Faulted; the reservation is cancelled and recorded.
+        await station.call(call.StatusNotification(connector_id=1, error_code="GroundFailure", status="Faulted",
+                                                   timestamp=stations.iso(utcnow())), suppress=False)
+        after = await current(db, fleet.cpam, reservation.id)
+        assert after.status == "cancelled"
+        assert after.cancel_reason.startswith("Annulée automatiquement : le point de charge est passé en défaut (Faulted)")
+        await asyncio.wait_for(station.got_cancel.wait(), 20)
+        assert station.cancelled == [1]
+        # And a faulted point cannot be reserved.
+        with pytest.raises(ValidationFailed) as caught:
+            await reserve_now(ingress, db, fleet, people)
+        assert caught.value.errors["charge_point_id"] == "Ce point de charge est hors service : il ne peut pas être réservé."
+    finally:
+        task.cancel()
+        await ws.close()
+
+
+async def test_reservation_consumed_by_the_start_carrying_its_id(fleet, db, people, ingress, stations):
+    await open_now(db, fleet)
+    station, ws, task = await connected(stations)
+    try:
+        reservation = await reserve_now(ingress, db, fleet, people, point="point2")
+        assert reservation.status == "active"
+        started = await station.call(call.StartTransaction(
+            connector_id=2, id_tag="VEH-01", meter_start=0, timestamp=stations.iso(utcnow()),
+            reservation_id=reservation.ocpp_reservation_id), suppress=False)
+        after = await current(db, fleet.cpam, reservation.id)
+        assert after.status == "consumed"
+        async with db.session([fleet.cpam]) as session:
+            tx = await session.get(Transaction, (fleet.cpam, after.transaction_id))
+        assert tx.ocpp_transaction_id == str(started.transaction_id) and tx.reservation_id == 1
+    finally:
+        task.cancel()
+        await ws.close()
+
+
+async def test_a_user_cancellation_reaches_the_station_and_a_refusal_is_recorded(fleet, db, people, ingress,
+                                                                               stations):
+    await open_now(db, fleet)
+    station, ws, task = await connected(stations)
+    try:
+        reservation = await reserve_now(ingress, db, fleet, people)
+        async with db.session([fleet.cpam], actor=ACTOR) as session:
+            row = await session.get(Reservation, (fleet.cpam, reservation.id))
+            answer = await reservations.cancel_reservation(db, ingress.bus, session, row, reason="Annulée par test.")
+        assert answer == "Accepted" and station.cancelled == [reservation.ocpp_reservation_id]
+        after = await current(db, fleet.cpam, reservation.id)
+        assert (after.status, after.cancel_reason) == ("cancelled", "Annulée par test.")
+        # The station refuses (Occupied): the reservation says so.
+        station.answer = "Occupied"
+        refused = await reserve_now(ingress, db, fleet, people, badge="site")
+        assert (refused.status, refused.station_status) == ("rejected", "Occupied")
+        assert refused.cancel_reason == "La borne a refusé la réservation : point de charge occupé."
+    finally:
+        task.cancel()
+        await ws.close()
+
+
+async def test_offline_station_gets_its_reservation_when_it_connects(fleet, db, people, settings):
+    import dataclasses
+
+    from app.bus import LocalBus
+    from csms.ingress import Ingress
+
+    await open_now(db, fleet)
+    server = Ingress(dataclasses.replace(settings, ocpp_port=0), db=db, bus=LocalBus(), authorization_tasks=True)
+    await server.start()
+    try:
+        reservation = await reserve_now(server, db, fleet, people)  # nobody connected
+        assert reservation.status == "scheduled"
+
+        class Port:
+            port = server.port
+
+        station, ws, task = await connected(Port)
+        try:
+            await server.authorization.wait_for("CPAM-LM-01", lambda r: True)  # after the connect trigger
+            assert (await current(db, fleet.cpam, reservation.id)).status == "active"
+            assert [r["reservationId"] for r in station.reserved] == [reservation.ocpp_reservation_id]
+        finally:
+            task.cancel()
+            await ws.close()
+    finally:
+        await server.stop()
+
+
+async def test_policy_validation_messages(fleet, db):
+    async with db.transaction([fleet.cpam], actor=ACTOR) as session:
+        with pytest.raises(ValidationFailed) as caught:
+            await reservations.update_policy(session, fleet.cpam, {
+                "populations": "vehicle,vehicle", "weekdays": "89", "opens": "25:00", "closes": "07:00",
+                "max_duration_minutes": "5"})
+        assert caught.value.errors == {
+            "populations": ("Populations autorisées, par priorité décroissante, parmi vehicle (véhicule de service), "
+                            "site et agent, sans doublon (au moins une)."),
+            "weekdays": "Jours autorisés : chiffres de 1 (lundi) à 7 (dimanche), au moins un.",
+            "opens": "Heure invalide (HH:MM attendu, ex. 07:30).",
+            "max_duration_minutes": "Durée maximale : de 15 à 1440 minutes.",
+        }
+        policy = await reservations.get_policy(session, fleet.cpam)
+        assert (policy.populations, policy.weekdays) == ("vehicle,site,agent", "12345")
