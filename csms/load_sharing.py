@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Allocation", "Demand", "allocate", "charging_profile_16", "phase_current"]
+__all__ = ["Allocation", "Demand", "allocate", "charging_profile_16", "charging_profile_201", "phase_current"]
 
 VOLTAGE = 230.0  # V, phase-to-neutral
 MIN_CURRENT = 6.0  # A per phase (IEC 61851-1)
@@ -34,10 +34,11 @@ class Demand:
     phases: int = 1
     priority: int = 0  # higher first (CCTP 5-5-4 priority rules feed this)
     started_order: float = 0.0  # earlier sessions keep their minimum first
+    min_current: float = MIN_CURRENT  # A per phase; a site may ask for more than the IEC minimum
 
     @property
     def min_w(self) -> float:
-        return min(self.max_w, MIN_CURRENT * VOLTAGE * self.phases)
+        return min(self.max_w, max(MIN_CURRENT, self.min_current) * VOLTAGE * self.phases)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +121,23 @@ def charging_profile_16(allocation: Allocation, *, profile_id: int = 1, stack_le
                 {"startPeriod": 0, "limit": limit, "numberPhases": allocation.phases}
             ],
         },
+    }
+    if transaction_id is not None:
+        profile["transactionId"] = transaction_id
+    return profile
+
+
+def charging_profile_201(allocation: Allocation, *, profile_id: int = 1, stack_level: int = 1,
+                         transaction_id: str | None = None, unit: str = "A") -> dict[str, Any]:
+    """The OCPP 2.0.1 ``chargingProfile`` (TxProfile) equivalent of ``charging_profile_16``."""
+    profile_16 = charging_profile_16(allocation, profile_id=profile_id, stack_level=stack_level, unit=unit)
+    profile: dict[str, Any] = {
+        "id": profile_id,
+        "stackLevel": stack_level,
+        "chargingProfilePurpose": "TxProfile",
+        "chargingProfileKind": "Relative",
+        # 2.0.1: a list of schedules, each with its own id.
+        "chargingSchedule": [{"id": profile_id, **profile_16["chargingSchedule"]}],
     }
     if transaction_id is not None:
         profile["transactionId"] = transaction_id
