@@ -28,12 +28,15 @@ from tenants.services import Identity, tenant_ids_of_central
 __all__ = ["CentralContext", "TenantContext", "dependencies"]
 
 #: What each role may do in a tenant. Coordinators manage the beneficiaries of their
-#: agreements (profile, users) and read everything; viewers only read.
+#: agreements (profile, users) and read everything; viewers only read. ``operate_stations``:
+#: remote commands to charging stations (csms.commands).
 PERMISSIONS: dict[str, frozenset[str]] = {
-    Role.ADMIN: frozenset({"read", "manage_sites", "manage_users", "manage_profile", "audit", "outbox", "agent"}),
+    Role.ADMIN: frozenset({"read", "manage_sites", "manage_users", "manage_profile", "audit", "outbox", "agent",
+                           "operate_stations"}),
     Role.COORDINATOR: frozenset({"read", "manage_users", "manage_profile", "audit", "outbox"}),
     Role.VIEWER: frozenset({"read"}),
-    Role.OPERATOR: frozenset({"read"}),
+    # The titulaire's technicians run remote commands on the stations (DESIGN.md « Operator »).
+    Role.OPERATOR: frozenset({"read", "operate_stations"}),
     Role.AGENT: frozenset({"agent"}),
 }
 

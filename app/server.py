@@ -32,13 +32,17 @@ def _banner(settings: Settings, ingress: bool) -> str:
 async def serve_all(settings: Settings, *, web: bool, ingress: bool, worker: bool, banner: bool) -> None:
     """Run the web app and, in embedded mode, the OCPP ingress in the same event loop.
 
-    The in-process job worker starts with the web app (see ``app.web``).
+    The in-process job worker starts with the web app (see ``app.web``). Web and
+    ingress share ONE bus (in-process, or Redis when configured): a remote command
+    sent from the portal is served by this process's ingress through it.
     """
+    from app.bus import create_bus
     from app.web import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     tasks: list[asyncio.Task[None]] = []
-    app = create_app(settings)
+    bus = await create_bus(settings)
+    app = create_app(settings, bus=bus)
     config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="info", proxy_headers=True)
     server = uvicorn.Server(config)
     ingress_started = False
@@ -48,7 +52,7 @@ async def serve_all(settings: Settings, *, web: bool, ingress: bool, worker: boo
         except ImportError:
             run_ingress = None
         if run_ingress is not None:
-            tasks.append(asyncio.create_task(run_ingress(settings)))
+            tasks.append(asyncio.create_task(run_ingress(settings, bus=bus)))
             ingress_started = True
     if banner:
         print(_banner(settings, ingress_started), flush=True)  # noqa: T201
@@ -59,6 +63,7 @@ async def serve_all(settings: Settings, *, web: bool, ingress: bool, worker: boo
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await bus.close()
 
 
 def run_worker(settings: Settings) -> None:

@@ -28,6 +28,7 @@ from litestar.template.config import TemplateConfig
 from sqlalchemy import text
 
 from app.auth import AuthMiddleware, LoginThrottle
+from app.bus import Bus
 from app.db import Database, TenantScopeError
 from app.deps import dependencies
 from app.errors import Forbidden, NotFound, ValidationFailed
@@ -151,8 +152,15 @@ def component_routes() -> tuple[list[Any], list[Any]]:
     return portal, api
 
 
-def create_app(settings: Settings, *, db: Database | None = None, stores: dict[str, Any] | None = None) -> Litestar:
-    """Build the web application. ``db`` and ``stores`` may be injected by tests."""
+def create_app(
+    settings: Settings, *, db: Database | None = None, stores: dict[str, Any] | None = None, bus: Bus | None = None,
+) -> Litestar:
+    """Build the web application. ``db`` and ``stores`` may be injected by tests.
+
+    ``bus``: embedded mode passes the bus it shares with the OCPP ingress of the same
+    process (remote commands from the portal reach the stations through it); the app
+    then leaves closing it to its owner. Without one the app creates its own.
+    """
     from app import bus as bus_mod
     from app import jobs as jobs_mod
     from tenants.api import build_api_handlers
@@ -183,13 +191,14 @@ def create_app(settings: Settings, *, db: Database | None = None, stores: dict[s
     )
 
     async def on_startup(app: Litestar) -> None:
-        app.state.bus = await bus_mod.create_bus(settings)
+        app.state.bus = bus if bus is not None else await bus_mod.create_bus(settings)
         app.state.jobs = jobs_mod.create_jobs(settings, db)
         await app.state.jobs.start()
 
     async def on_shutdown(app: Litestar) -> None:
         await app.state.jobs.stop()
-        await app.state.bus.close()
+        if bus is None:
+            await app.state.bus.close()
         await db.dispose()
         if redis_client is not None:
             await redis_client.aclose()

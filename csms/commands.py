@@ -67,6 +67,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ACTIONS",
     "CallChannel",
+    "CommandOutcome",
     "CommandError",
     "CommandFailed",
     "CommandRejected",
@@ -75,6 +76,7 @@ __all__ = [
     "StationOffline",
     "list_commands",
     "node_topic",
+    "execute_command",
     "send_command",
     "serve_commands",
     "validate_command",
@@ -434,6 +436,17 @@ def outcome_status(answer: dict[str, Any]) -> str:
     return "accepted" if not isinstance(status, str) or status in POSITIVE_STATUSES else "rejected"
 
 
+@dataclass
+class CommandOutcome:
+    """A command the station answered: its log row, its answer and what the log says of it."""
+
+    command_id: uuid.UUID
+    answer: dict[str, Any]
+    status: str
+    protocol: str
+    duration_ms: int
+
+
 async def send_command(
     db: Database, bus: Bus, *, tenant_id: uuid.UUID, charge_box_id: str, action: str, payload: dict[str, Any],
     actor: dict[str, Any], timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 (the documented API)
@@ -445,6 +458,19 @@ async def send_command(
     because the command failed. Raises ``StationNotFound``, ``ValidationFailed``
     (nothing sent, nothing logged), ``StationOffline``, ``CommandTimeout``,
     ``CommandRejected`` (CallError from the station), ``CommandFailed``.
+    """
+    outcome = await execute_command(db, bus, tenant_id=tenant_id, charge_box_id=charge_box_id, action=action,
+                                    payload=payload, actor=actor, timeout=timeout)
+    return outcome.answer
+
+
+async def execute_command(
+    db: Database, bus: Bus, *, tenant_id: uuid.UUID, charge_box_id: str, action: str, payload: dict[str, Any],
+    actor: dict[str, Any], timeout: Any = DEFAULT_TIMEOUT,  # noqa: ASYNC109
+) -> CommandOutcome:
+    """``send_command`` with the log row's id and status (the API and the portal show them).
+
+    Every ``CommandError`` it raises carries ``command_id`` (the log row) in ``details``.
     """
     timeout = check_timeout(timeout)
     target = await _locate(db, tenant_id, charge_box_id)
@@ -461,7 +487,7 @@ async def send_command(
         if outcome == "result":
             answer = reply.get("answer") or {}
             end.update(status=outcome_status(answer), answer=answer, error="")
-            return answer
+            return CommandOutcome(log_id, answer, end["status"], version, int((time.monotonic() - started) * 1000))
         if outcome == "call_error":
             code = str(reply.get("code") or "GenericError")
             exc: CommandError = CommandRejected(
@@ -478,6 +504,7 @@ async def send_command(
         raise exc
     except CommandError as exc:
         end.update(status=exc.status, error=exc.message[:500])
+        exc.details["command_id"] = str(log_id)
         raise
     finally:
         end["duration_ms"] = int((time.monotonic() - started) * 1000)

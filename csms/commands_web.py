@@ -1,0 +1,436 @@
+"""Remote commands on the web: the station's « Commandes » page and the commands API.
+
+CCTP CPAM 5-4-2-1 (remote operation of the stations) through ``csms.commands``:
+
+* ``/t/{tenant}/bornes/{charge_box_id}/commandes``: a form (the commands of the
+  station's OCPP version, a JSON payload pre-filled with an example for the
+  chosen command) that sends the command and shows the station's answer (HTMX:
+  in place; without JavaScript: the page again), and the station's command log;
+* ``POST /api/v1/stations/{charge_box_id}/commands`` ``{"action", "payload",
+  "timeout"?}`` → 200 with the station's answer; ``GET`` the same path lists the log.
+
+Sending needs the ``operate_stations`` permission (tenant administrator, the
+titulaire's operator); reading the log, ``read``. A station of another tenant is
+a 404, like an unknown one. Errors of the API are problem+json: 404, 403, 422
+(unknown command, payload failing the OCPP schema: nothing sent), 409 (the
+station is offline), 504 (no answer in time), 502 (the station answered with an
+OCPP CallError, or the platform could not carry the command).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, Router, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import ClientException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Body, Parameter
+from msgspec import Meta, Struct
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import scope_session
+from app.deps import PERMISSIONS, TenantContext, require_identity, role_in_tenant
+from app.errors import Forbidden, NotFound, ValidationFailed
+from csms import commands, registry
+from csms.api_v1 import reachable_tenants
+from csms.commands import (
+    ACTIONS,
+    CommandError,
+    CommandFailed,
+    CommandRejected,
+    CommandTimeout,
+    StationOffline,
+)
+from csms.models import Charger, CommandLog
+from tenants.api_v1 import PROBLEM, _errors, _on_client_error, _on_validation
+from tenants.portal import _render, _tenant_page
+from tenants.schemas import Problem
+
+__all__ = ["api_handlers", "portal_handlers"]
+
+PERMISSION = "operate_stations"
+TAG = "Commandes à distance"
+PER_PAGE = 25
+PER_PAGE_MAX = 200
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+#: What each outcome means, for the log and the answer (French).
+STATUS_LABELS = {
+    "accepted": "Acceptée", "rejected": "Refusée par la borne", "timeout": "Pas de réponse (délai dépassé)",
+    "offline": "Borne hors ligne", "error": "Erreur de transmission", "pending": "En cours",
+}
+#: HTTP status and French title of each failure (API).
+FAILURES: dict[type[CommandError], tuple[int, str]] = {
+    StationOffline: (409, "Borne hors ligne : la commande n'a pas été envoyée"),
+    CommandTimeout: (504, "Délai dépassé : la borne n'a pas répondu"),
+    CommandRejected: (502, "La borne a répondu par une erreur OCPP"),
+    CommandFailed: (502, "La commande n'a pas pu être transmise à la borne"),
+}
+
+#: A short French label and an example payload per command, to fill the form.
+LABELS = {
+    "RemoteStartTransaction": "Démarrer une recharge", "RequestStartTransaction": "Démarrer une recharge",
+    "RemoteStopTransaction": "Arrêter une recharge", "RequestStopTransaction": "Arrêter une recharge",
+    "UnlockConnector": "Déverrouiller un connecteur", "Reset": "Redémarrer la borne",
+    "ChangeAvailability": "Changer la disponibilité", "GetConfiguration": "Lire la configuration",
+    "ChangeConfiguration": "Modifier la configuration", "GetVariables": "Lire des variables",
+    "SetVariables": "Modifier des variables", "GetBaseReport": "Demander un rapport de configuration",
+    "TriggerMessage": "Demander un message", "ReserveNow": "Réserver un point", "CancelReservation": "Annuler une réservation",
+    "SendLocalList": "Envoyer la liste locale des badges", "GetLocalListVersion": "Version de la liste locale",
+    "ClearCache": "Vider le cache des badges", "SetChargingProfile": "Envoyer un profil de charge",
+    "ClearChargingProfile": "Supprimer un profil de charge", "GetChargingProfiles": "Lire les profils de charge",
+    "GetCompositeSchedule": "Lire le programme de charge", "GetTransactionStatus": "État d'une recharge",
+    "UpdateFirmware": "Mettre à jour le micrologiciel", "GetDiagnostics": "Récupérer les diagnostics",
+    "GetLog": "Récupérer les journaux", "DataTransfer": "Échange propre au constructeur",
+}
+_TOKEN = {"idToken": "04A2B3C4", "type": "ISO14443"}
+_SOON = "2026-12-01T08:00:00Z"
+EXAMPLES: dict[str, dict[str, dict[str, Any]]] = {
+    "1.6": {
+        "RemoteStartTransaction": {"idTag": "04A2B3C4", "connectorId": 1},
+        "RemoteStopTransaction": {"transactionId": 1},
+        "UnlockConnector": {"connectorId": 1},
+        "Reset": {"type": "Soft"},
+        "ChangeAvailability": {"connectorId": 0, "type": "Inoperative"},
+        "GetConfiguration": {"key": ["HeartbeatInterval"]},
+        "ChangeConfiguration": {"key": "HeartbeatInterval", "value": "300"},
+        "TriggerMessage": {"requestedMessage": "StatusNotification", "connectorId": 1},
+        "ReserveNow": {"connectorId": 1, "expiryDate": _SOON, "idTag": "04A2B3C4", "reservationId": 1},
+        "CancelReservation": {"reservationId": 1},
+        "SendLocalList": {"listVersion": 1, "updateType": "Full",
+                          "localAuthorizationList": [{"idTag": "04A2B3C4", "idTagInfo": {"status": "Accepted"}}]},
+        "GetLocalListVersion": {},
+        "ClearCache": {},
+        "SetChargingProfile": {"connectorId": 1, "csChargingProfiles": {
+            "chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+            "chargingProfileKind": "Relative",
+            "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16}]}}},
+        "ClearChargingProfile": {"id": 1},
+        "GetCompositeSchedule": {"connectorId": 1, "duration": 3600, "chargingRateUnit": "A"},
+        "UpdateFirmware": {"location": "https://exemple.fr/firmware.bin", "retrieveDate": _SOON},
+        "GetDiagnostics": {"location": "ftp://exemple.fr/diagnostics/"},
+        "DataTransfer": {"vendorId": "fr.exemple", "messageId": "message", "data": ""},
+    },
+    "2.0.1": {
+        "RequestStartTransaction": {"idToken": _TOKEN, "remoteStartId": 1, "evseId": 1},
+        "RequestStopTransaction": {"transactionId": "identifiant-de-la-recharge"},
+        "UnlockConnector": {"evseId": 1, "connectorId": 1},
+        "Reset": {"type": "OnIdle"},
+        "ChangeAvailability": {"operationalStatus": "Inoperative", "evse": {"id": 1}},
+        "GetVariables": {"getVariableData": [{"component": {"name": "OCPPCommCtrlr"},
+                                              "variable": {"name": "HeartbeatInterval"}}]},
+        "SetVariables": {"setVariableData": [{"attributeValue": "300", "component": {"name": "OCPPCommCtrlr"},
+                                              "variable": {"name": "HeartbeatInterval"}}]},
+        "GetBaseReport": {"requestId": 1, "reportBase": "ConfigurationInventory"},
+        "TriggerMessage": {"requestedMessage": "StatusNotification", "evse": {"id": 1, "connectorId": 1}},
+        "ReserveNow": {"id": 1, "expiryDateTime": _SOON, "idToken": _TOKEN, "evseId": 1},
+        "CancelReservation": {"reservationId": 1},
+        "SendLocalList": {"versionNumber": 1, "updateType": "Full",
+                          "localAuthorizationList": [{"idToken": _TOKEN, "idTokenInfo": {"status": "Accepted"}}]},
+        "GetLocalListVersion": {},
+        "ClearCache": {},
+        "SetChargingProfile": {"evseId": 1, "chargingProfile": {
+            "id": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile", "chargingProfileKind": "Relative",
+            "chargingSchedule": [{"id": 1, "chargingRateUnit": "A",
+                                  "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}]}]}},
+        "ClearChargingProfile": {"chargingProfileId": 1},
+        "GetChargingProfiles": {"requestId": 1, "chargingProfile": {"chargingProfilePurpose": "TxDefaultProfile"}},
+        "GetCompositeSchedule": {"duration": 3600, "evseId": 1, "chargingRateUnit": "A"},
+        "GetTransactionStatus": {"transactionId": "identifiant-de-la-recharge"},
+        "UpdateFirmware": {"requestId": 1, "firmware": {"location": "https://exemple.fr/firmware.bin",
+                                                        "retrieveDateTime": _SOON}},
+        "GetLog": {"logType": "DiagnosticsLog", "requestId": 1, "log": {"remoteLocation": "https://exemple.fr/journaux/"}},
+        "DataTransfer": {"vendorId": "fr.exemple", "messageId": "message", "data": ""},
+    },
+}
+assert all(set(EXAMPLES[v]) == set(ACTIONS[v]) for v in ACTIONS), "an example per command"
+
+
+def _version(charger: Charger) -> str:
+    return commands.version_of(charger.protocol) or "1.6"
+
+
+# --------------------------------------------------------------------------- API
+
+
+class CommandIn(Struct, forbid_unknown_fields=True, kw_only=True):
+    action: Annotated[str, Meta(max_length=40, description="Commande OCPP de la version de la borne, par exemple Reset")]
+    payload: Annotated[dict[str, Any], Meta(description="Contenu de la commande (JSON OCPP, clés camelCase)")] = msgspec.field(
+        default_factory=dict)
+    timeout: Annotated[float | None, Meta(description="Délai de réponse en secondes (1 à 300 ; 30 par défaut)")] = None
+
+
+class CommandOut(Struct, kw_only=True):
+    """The station's answer (OCPP CallResult payload, as sent by the station)."""
+
+    command_id: uuid.UUID
+    charge_box_id: str
+    action: str
+    protocol: str
+    #: accepted, or rejected when the answer's own ``status`` refuses (Rejected, NotSupported, …)
+    status: str
+    answer: dict[str, Any]
+    duration_ms: int
+
+
+class CommandLogOut(Struct, kw_only=True):
+    id: uuid.UUID
+    charge_box_id: str
+    action: str
+    payload: dict[str, Any]
+    protocol: str
+    status: str
+    answer: dict[str, Any] | None
+    error_code: str
+    error: str
+    requested_at: Any
+    duration_ms: int | None
+    actor: str
+    node: str
+
+    @classmethod
+    def of(cls, row: CommandLog) -> CommandLogOut:
+        return cls(id=row.id, charge_box_id=row.charge_box_id, action=row.action, payload=row.payload,
+                   protocol=row.protocol, status=row.status, answer=row.answer, error_code=row.error_code,
+                   error=row.error, requested_at=row.requested_at, duration_ms=row.duration_ms, actor=row.actor,
+                   node=row.node)
+
+
+class CommandLogPage(Struct, kw_only=True):
+    items: list[CommandLogOut]
+    total: int
+    page: int
+    per_page: int
+    pages: int
+
+
+class CommandProblem(Problem, kw_only=True):
+    """A command without an answer: offline, timeout, CallError (``code``), transmission error."""
+
+    detail: str = ""
+    command_id: str | None = None
+    code: str | None = None
+    description: str | None = None
+
+
+def _failure(code: int, text: str) -> ResponseSpec:
+    return ResponseSpec(data_container=CommandProblem, description=text, media_type=PROBLEM, generate_examples=False)
+
+
+ERR_SEND = {
+    **_errors(403, 404, 422),
+    409: _failure(409, "La borne n'est connectée à aucun ingress : rien n'est envoyé"),
+    502: _failure(502, "La borne a répondu par une erreur OCPP (`code`, `description`), ou transmission impossible"),
+    504: _failure(504, "La borne n'a pas répondu dans le délai"),
+}
+ERR_READ = _errors(403, 404)
+
+
+def command_problem(request: Request[Any, Any, Any], exc: CommandError) -> Response[Any]:
+    status, title = next((v for k, v in FAILURES.items() if isinstance(exc, k)), (502, FAILURES[CommandFailed][1]))
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "instance": request.url.path,
+                            "detail": exc.message, "command_id": exc.details.get("command_id")}
+    if isinstance(exc, CommandRejected):
+        body.update(code=exc.code, description=exc.description, details=exc.error_details)
+    return Response(body, status_code=status, media_type=PROBLEM)
+
+
+async def _station_for(request: Request[Any, Any, Any], session: AsyncSession, charge_box_id: str,
+                       permission: str) -> Charger:
+    """The caller's station by its OCPP identity; 404 when absent or another tenant's, 403 when its
+    profile in the station's tenant lacks ``permission``."""
+    identity = require_identity(request)
+    ids = await reachable_tenants(session, identity, {"read", "agent", PERMISSION})
+    scope_session(session, ids, actor=identity.actor)
+    charger = await session.scalar(
+        select(Charger).where(Charger.tenant_id.in_(ids), Charger.charge_box_id == charge_box_id))
+    if charger is None:
+        raise NotFound("borne")
+    role = await role_in_tenant(session, identity, charger.tenant_id)
+    if permission not in PERMISSIONS.get(role or "", frozenset()):
+        raise Forbidden("Votre profil ne permet pas d'envoyer des commandes aux bornes."
+                        if permission == PERMISSION else "Votre profil ne permet pas de lire ce journal.")
+    return charger
+
+
+@post(
+    "/stations/{charge_box_id:str}/commands", tags=[TAG], responses=ERR_SEND, status_code=200,
+    summary="Envoyer une commande à distance à une borne",
+    description=(
+        "Administrateur du bénéficiaire ou opérateur du titulaire. La commande (`action`, nom OCPP de la version de la "
+        "borne : RemoteStartTransaction en 1.6, RequestStartTransaction en 2.0.1…) et son contenu (`payload`, JSON "
+        "OCPP) sont vérifiés avec les schémas OCPP avant l'envoi (422 sinon, rien n'est envoyé), puis transmis à "
+        "l'ingress qui tient la connexion de la borne. Réponse : ce que la borne a répondu. Chaque commande est "
+        "journalisée (qui, quand, contenu, réponse), même en échec. Une seule commande à la fois par borne : une "
+        "commande attend la fin de la précédente, dans la limite de `timeout`."
+    ),
+)
+async def send_command_api(
+    request: Request[Any, Any, Any], db_session: AsyncSession, charge_box_id: str, data: CommandIn,
+) -> CommandOut:
+    charger = await _station_for(request, db_session, charge_box_id, PERMISSION)
+    tenant_id, identity = charger.tenant_id, require_identity(request)
+    await db_session.commit()  # no database connection held while the station answers
+    state = request.app.state
+    outcome = await commands.execute_command(
+        state.db, state.bus, tenant_id=tenant_id, charge_box_id=charge_box_id, action=data.action,
+        payload=data.payload, actor=identity.actor, timeout=data.timeout,
+    )
+    return CommandOut(command_id=outcome.command_id, charge_box_id=charge_box_id, action=data.action,
+                      protocol=outcome.protocol, status=outcome.status, answer=outcome.answer,
+                      duration_ms=outcome.duration_ms)
+
+
+@get(
+    "/stations/{charge_box_id:str}/commands", tags=[TAG], responses=ERR_READ,
+    summary="Journal des commandes envoyées à une borne",
+    description="De la plus récente à la plus ancienne : qui, quand, commande, contenu, résultat, réponse de la borne.",
+)
+async def list_commands_api(
+    request: Request[Any, Any, Any], db_session: AsyncSession, charge_box_id: str,
+    page: Annotated[int, Parameter(ge=1, le=100_000, description="Numéro de page (1 pour la première)")] = 1,
+    per_page: Annotated[int, Parameter(ge=1, le=PER_PAGE_MAX, description="Éléments par page")] = 50,
+) -> CommandLogPage:
+    charger = await _station_for(request, db_session, charge_box_id, "read")
+    rows, total = await _log_page(db_session, charger, page, per_page)
+    return CommandLogPage(items=[CommandLogOut.of(r) for r in rows], total=total, page=page, per_page=per_page,
+                          pages=max(1, -(-total // per_page)))
+
+
+async def _log_page(session: AsyncSession, charger: Charger, page: int, per_page: int) -> tuple[list[CommandLog], int]:
+    where = (CommandLog.tenant_id == charger.tenant_id, CommandLog.charger_id == charger.id)
+    total = await session.scalar(select(func.count()).select_from(CommandLog).where(*where)) or 0
+    rows = list(await session.scalars(
+        select(CommandLog).where(*where).order_by(CommandLog.requested_at.desc(), CommandLog.id)
+        .offset((page - 1) * per_page).limit(per_page)))
+    return rows, total
+
+
+api_handlers: list[Any] = [
+    Router(
+        path="/",
+        route_handlers=[send_command_api, list_commands_api],
+        exception_handlers={ValidationException: _on_validation, ClientException: _on_client_error,
+                            CommandError: command_problem},
+    )
+]
+
+
+# --------------------------------------------------------------------------- portal
+
+
+def _in_place(request: Request[Any, Any, Any]) -> bool:
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.history_restore_request
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2)
+
+
+async def _page(
+    request: Request[Any, Any, Any], ctx: TenantContext, session: AsyncSession, charger: Charger, *,
+    action: str = "", payload_text: str | None = None, timeout_text: str = "", errors: dict[str, str] | None = None,
+    result: dict[str, Any] | None = None, page: int = 1, status: int = 200, block: str = "command_form",
+) -> Any:
+    version = _version(charger)
+    action = action if action in ACTIONS[version] else ACTIONS[version][0]
+    if payload_text is None:
+        payload_text = _pretty(EXAMPLES[version][action])
+    rows, total = await _log_page(session, charger, page, PER_PAGE)
+    pages = max(1, -(-total // PER_PAGE))
+    url = f"/t/{ctx.tenant_id}/bornes/{charger.charge_box_id}/commandes"
+    return _render(
+        request, "csms/commands.html",
+        _tenant_page(
+            ctx, "stations", charger=charger, version=version, connected=bool(charger.online), page_url=url,
+            action_options=[(a, f"{LABELS.get(a, a)} ({a})") for a in ACTIONS[version]], action=action,
+            payload_text=payload_text, timeout_text=timeout_text, errors=errors or {}, result=result,
+            rows=rows, status_labels=STATUS_LABELS, pretty=_pretty,
+            in_place=_in_place(request), log_pager={"page": page, "pages": pages, "total": total,
+                   "prev": f"{url}?page={page - 1}" if page > 1 else None,
+                   "next": f"{url}?page={page + 1}" if page < pages else None},
+        ),
+        status=status, block=block,
+    )
+
+
+@get("/t/{tenant_id:uuid}/bornes/{charge_box_id:str}/commandes")
+async def commands_page(
+    request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, charge_box_id: str,
+    action: str = "", page: Annotated[int, Parameter(ge=1, le=100_000)] = 1,
+) -> Any:
+    """The form and the log; an HTMX request (the command chosen in the list) gets the form with its example."""
+    tenant_ctx.require("read")
+    charger = await registry.find_charger_in_tenant(db_session, tenant_ctx.tenant_id, charge_box_id)
+    return await _page(request, tenant_ctx, db_session, charger, action=action, page=page,
+                       block="log" if request.query_params.get("page") else "command_form")
+
+
+def _read_form(data: dict[str, Any], version: str) -> tuple[str, Any, Any, dict[str, str]]:
+    """(action, payload, timeout, errors) from the submitted form; French field errors."""
+    errors: dict[str, str] = {}
+    action = str(data.get("action") or "").strip()
+    payload: Any = None
+    text = str(data.get("payload") or "").strip() or "{}"
+    try:
+        payload = json.loads(text)
+    except ValueError as exc:
+        errors["payload"] = f"JSON invalide (ligne {exc.lineno}, colonne {exc.colno}) : vérifiez guillemets, virgules et accolades."
+    timeout: Any = None
+    raw_timeout = str(data.get("timeout") or "").strip().replace(",", ".")
+    if raw_timeout:
+        try:
+            timeout = float(raw_timeout)
+        except ValueError:
+            errors["timeout"] = "Délai en secondes attendu (par exemple 30)."
+    if not errors:
+        try:
+            commands.validate_command(version, action, payload)
+            commands.check_timeout(timeout)
+        except ValidationFailed as exc:
+            errors.update(exc.errors)
+    return action, payload, timeout, errors
+
+
+@post("/t/{tenant_id:uuid}/bornes/{charge_box_id:str}/commandes")
+async def commands_send(
+    request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, charge_box_id: str,
+    data: Form,
+) -> Any:
+    """Send the command; HTMX gets the answer and the log in place (200 even for an error, which htmx
+    would not swap otherwise), a plain form post the page again (422 for bad input)."""
+    tenant_ctx.require(PERMISSION)
+    tid = tenant_ctx.tenant_id
+    charger = await registry.find_charger_in_tenant(db_session, tid, charge_box_id)
+    htmx = _in_place(request)
+    action, payload, timeout, errors = _read_form(data, _version(charger))
+    form = {"action": action, "payload_text": str(data.get("payload") or ""), "timeout_text": str(data.get("timeout") or "")}
+    if errors:  # nothing sent, nothing logged
+        return await _page(request, tenant_ctx, db_session, charger, **form, errors=errors,
+                           status=200 if htmx else 422, block="outcome")
+    await db_session.commit()  # no database connection held while the station answers
+    state = request.app.state
+    result: dict[str, Any]
+    try:
+        outcome = await commands.execute_command(
+            state.db, state.bus, tenant_id=tid, charge_box_id=charge_box_id, action=action, payload=payload,
+            actor=tenant_ctx.identity.actor, timeout=timeout if timeout is not None else commands.DEFAULT_TIMEOUT,
+        )
+        result = {"ok": True, "status": outcome.status, "label": STATUS_LABELS[outcome.status],
+                  "answer": _pretty(outcome.answer), "duration_ms": outcome.duration_ms, "action": action}
+    except CommandError as exc:
+        detail = exc.message
+        if isinstance(exc, CommandRejected) and exc.description:
+            detail += f" ({exc.description})"
+        result = {"ok": False, "status": exc.status, "label": STATUS_LABELS.get(exc.status, exc.status),
+                  "detail": detail, "action": action}
+    return await _page(request, tenant_ctx, db_session, charger, **form, result=result, block="outcome")
+
+
+portal_handlers: list[Any] = [commands_page, commands_send]
