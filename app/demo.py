@@ -160,10 +160,16 @@ async def _load(session: Any) -> dict[str, Any]:
                 session.add(Membership(tenant_id=tenant.id, user_id=user.id, role=role))
     await session.flush()
 
+    first_sites = {}
     for key, sites in SITES.items():
-        existing = {s.name for s in await services.list_sites(session, tenants[key].id)}
+        existing = {s.name: s for s in await services.list_sites(session, tenants[key].id)}
         for site in sites:
             if site["name"] not in existing:
-                await services.create_site(session, tenants[key].id, site)
+                existing[site["name"]] = await services.create_site(session, tenants[key].id, site)
+        first_sites[key] = existing[sites[0]["name"]]
     await session.flush()
-    return {"tenants": len(tenants), "users": users, "tenant_ids": {k: str(t.id) for k, t in tenants.items()}}
+    from csms.demo import load_demo_stations  # components build on app, not the reverse: imported late
+
+    stations = await load_demo_stations(session, tenants, first_sites)
+    return {"tenants": len(tenants), "users": users, "tenant_ids": {k: str(t.id) for k, t in tenants.items()},
+            "stations": stations["stations"]}

@@ -1,0 +1,138 @@
+"""Demo stations (``centrale demo load``): a small fleet with some history, idempotent.
+
+The CPAM de la Sarthe gets three chargers on its Le Mans site (INSEE 72181,
+building 0001: ``FR72181B0001010100``…), the Commune de Villeurbanne one. Every
+demo station uses ``DEMO_STATION_PASSWORD`` (documented in the README) so that
+``centrale stations simulate`` can connect as any of them. Past transactions with
+their meter values and a few closed connections (one communication cut) give the
+supervision pages something to show; they are written once per charger (a
+charger that already has transactions is left as it is).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import utcnow
+from csms import registry
+from csms.models import Badge, ChargeBoxRoute, Charger, ConnectionLog, MeterValue, Transaction
+
+__all__ = ["DEMO_BADGES", "DEMO_STATIONS", "DEMO_STATION_PASSWORD", "load_demo_stations"]
+
+DEMO_STATION_PASSWORD = "Borne-demo-2026-Centrale"  # noqa: S105 - public demo secret, documented in the README
+
+#: tenant key → chargers (registration data, CCTP CPAM 5-5-1 ids generated from the site).
+DEMO_STATIONS: dict[str, list[dict[str, Any]]] = {
+    "cpam": [
+        {"charge_box_id": "CPAM-LM-01", "station": 1, "station_name": "Le Mans – parking des véhicules de service",
+         "points": 2, "power_kw": 22, "socket_types": "T2+EF"},
+        {"charge_box_id": "CPAM-LM-02", "station": 1, "points": 2, "power_kw": 7, "socket_types": "T2"},
+        {"charge_box_id": "CPAM-LM-03", "station": 2, "station_name": "Le Mans – parking visiteurs",
+         "points": 1, "power_kw": 11, "socket_types": "T2+EF"},
+    ],
+    "commune": [
+        {"charge_box_id": "VLB-HDV-01", "station": 1, "station_name": "Villeurbanne – hôtel de ville",
+         "points": 2, "power_kw": 22, "socket_types": "T2+EF"},
+    ],
+}
+#: tenant key → (idTag, holder)
+DEMO_BADGES = {
+    "cpam": [("04A2B3C4D5E6F7", "Véhicule de service AB-123-CD"), ("04B1C2D3E4F5A6", "Alice Agent")],
+    "commune": [("04C9D8E7F6A5B4", "Service des espaces verts")],
+}
+#: Sessions written per charger: (days ago, start hour UTC, minutes, average kW).
+HISTORY = [(6, 7, 95, 7.4), (3, 12, 50, 11.0), (1, 8, 130, 6.8)]
+
+
+async def _badge(session: AsyncSession, tenant_id: uuid.UUID, id_tag: str, holder: str) -> Badge:
+    badge = await session.scalar(select(Badge).where(Badge.tenant_id == tenant_id, Badge.id_tag == id_tag))
+    return badge or await registry.create_badge(session, tenant_id, {"id_tag": id_tag, "holder_label": holder})
+
+
+async def _history(session: AsyncSession, charger: Charger, badges: list[Badge], now: dt.datetime) -> int:
+    """Past sessions with a charge curve, and a connection history with one cut (CCTP 5-5)."""
+    tid = charger.tenant_id
+    if await session.scalar(select(func.count()).select_from(Transaction).where(
+            Transaction.tenant_id == tid, Transaction.charger_id == charger.id)):
+        return 0
+    points = await registry.list_charge_points(session, tid, charger.id)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    register = 125_000 + charger.number * 40_000  # Wh already on the meter
+    for number, (days, hour, minutes, kw) in enumerate(HISTORY, start=1):
+        point = points[(number - 1) % len(points)]
+        badge = badges[(number - 1) % len(badges)]
+        started = midnight - dt.timedelta(days=days) + dt.timedelta(hours=hour, minutes=7 * charger.number)
+        stopped = started + dt.timedelta(minutes=minutes)
+        energy = round(kw * 1000 * minutes / 60)
+        tx = Transaction(
+            tenant_id=tid, charger_id=charger.id, charge_point_id=point.id, connector_id=point.connector_id,
+            ocpp_transaction_id=str(number), status="completed", id_tag=badge.id_tag, id_tag_status="Accepted",
+            badge_id=badge.id, meter_start=register, meter_stop=register + energy, started_at=started,
+            stopped_at=stopped, stop_reason="EVDisconnected", start_received_at=started, stop_received_at=stopped,
+        )
+        session.add(tx)
+        await session.flush()
+        samples = []
+        for step in range(0, minutes + 1, 10):
+            at = started + dt.timedelta(minutes=step)
+            # A car tapers off in the last quarter of its charge.
+            power = kw * (1.0 if step < minutes * 0.75 else 0.6)
+            samples += [
+                MeterValue(tenant_id=tid, charger_id=charger.id, connector_id=point.connector_id, transaction_id=tx.id,
+                           ocpp_transaction_id=tx.ocpp_transaction_id, sampled_at=at, measurand=measurand, value=value,
+                           unit=unit, context="Sample.Periodic", received_at=at)
+                for measurand, value, unit in (
+                    ("Energy.Active.Import.Register", float(register + round(energy * step / minutes)), "Wh"),
+                    ("Power.Active.Import", round(power * 1000, 1), "W"),
+                )
+            ]
+        session.add_all(samples)
+        register += energy
+    charger.last_transaction_id = max(charger.last_transaction_id or 0, len(HISTORY))
+    # Connected a week ago, cut for 40 minutes two days ago (a lost mobile link), then up until last night.
+    week = midnight - dt.timedelta(days=7)
+    cut = midnight - dt.timedelta(days=2, hours=-10)
+    session.add_all([
+        ConnectionLog(tenant_id=tid, charger_id=charger.id, connected_at=week, disconnected_at=cut,
+                      reason="connection_lost", close_code=1006, subprotocol="ocpp1.6", node="demo"),
+        ConnectionLog(tenant_id=tid, charger_id=charger.id, connected_at=cut + dt.timedelta(minutes=40),
+                      disconnected_at=midnight - dt.timedelta(hours=1), reason="closed_by_station", close_code=1000,
+                      subprotocol="ocpp1.6", node="demo"),
+    ])
+    if not charger.vendor:
+        charger.vendor, charger.model, charger.firmware_version = "Schneider Electric", "EVlink Pro AC", "3.4.0.12"
+        charger.protocol, charger.last_seen_at = "ocpp1.6", midnight - dt.timedelta(hours=1)
+    for point in points:
+        point.last_status = point.last_status or "Available"
+        point.last_status_at = point.last_status_at or midnight - dt.timedelta(hours=1)
+    await session.flush()
+    return len(HISTORY)
+
+
+async def load_demo_stations(session: AsyncSession, tenants: dict[str, Any], sites: dict[str, Any]) -> dict[str, int]:
+    """Register the demo fleet where missing; ``tenants`` / ``sites``: tenant key → tenant / its demo site."""
+    chargers = transactions = 0
+    now = utcnow()
+    for key, specs in DEMO_STATIONS.items():
+        tenant, site = tenants.get(key), sites.get(key)
+        if tenant is None or site is None:
+            continue
+        badges = [await _badge(session, tenant.id, tag, holder) for tag, holder in DEMO_BADGES[key]]
+        for spec in specs:
+            route = await session.get(ChargeBoxRoute, spec["charge_box_id"])
+            if route is None:
+                await registry.register_charger(
+                    session, tenant.id, {**spec, "site": str(site.id), "password": DEMO_STATION_PASSWORD},
+                )
+            elif route.tenant_id != tenant.id:
+                continue  # the id was taken on this platform by someone else: leave it alone
+            charger = await registry.find_charger_in_tenant(session, tenant.id, spec["charge_box_id"])
+            chargers += 1
+            transactions += await _history(session, charger, badges, now)
+    return {"stations": chargers, "transactions_added": transactions}
+
