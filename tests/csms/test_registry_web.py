@@ -459,7 +459,7 @@ async def test_api_stations_and_transactions_after_real_traffic(client, db, flee
     assert (await client.get(f"/api/v1/transactions/{done['id']}", headers=vlb)).status_code == 404
     assert (await client.get(f"/api/v1/stations?tenant_id={fleet.cpam}", headers=vlb)).status_code == 404
     assert (await client.get(f"/api/v1/transactions?tenant_id={fleet.cpam}", headers=vlb)).status_code == 404
-    assert (await client.get(f"/api/v1/transactions?charge_box_id=CPAM-LM-01", headers=vlb)).json()["total"] == 0
+    assert (await client.get("/api/v1/transactions?charge_box_id=CPAM-LM-01", headers=vlb)).json()["total"] == 0
 
 
 async def test_portal_pages_of_another_tenant_are_404(client, db, fleet, people):
