@@ -194,10 +194,14 @@ async def close_offline(
 
 
 async def sweep_tenant(
-    session: AsyncSession, tenant_id: uuid.UUID, *, now: dt.datetime, threshold: dt.timedelta
+    session: AsyncSession, tenant_id: uuid.UUID, *, now: dt.datetime, threshold: dt.timedelta,
+    still_offline: set[uuid.UUID] | None = None,
 ) -> list[AlertChange]:
     """Open the offline alerts due, close those of reconnected chargers, and reconcile the
-    faulted alerts with the current statuses (in case a status was recorded without them)."""
+    faulted alerts with the current statuses (in case a status was recorded without them).
+
+    ``still_offline`` receives the chargers whose offline alert stays open.
+    """
     changes: list[AlertChange] = []
     last_disconnect = (
         select(ConnectionLog.charger_id, func.max(ConnectionLog.disconnected_at).label("since"),
@@ -225,11 +229,16 @@ async def sweep_tenant(
         if row.online:
             if (row.id, 0, OFFLINE) in open_alerts:
                 changes += await close_offline(session, tenant_id, row.id, at=row.connected or now)
-        elif row.since is not None and now - row.since >= threshold and (row.id, 0, OFFLINE) not in open_alerts:
+        elif (row.id, 0, OFFLINE) in open_alerts:
+            if still_offline is not None:
+                still_offline.add(row.id)
+        elif row.since is not None and now - row.since >= threshold:
             alert_id = await _open(session, tenant_id, row.id, 0, OFFLINE, since=row.since, now=now)
             if alert_id is not None:
                 changes.append(_change(TOPIC_OPENED, tenant_id, row.id, row.charge_box_id, row.canonical_id, alert_id,
                                        0, OFFLINE, "", "", row.since))
+            if still_offline is not None:
+                still_offline.add(row.id)
     # Faulted alerts follow the current status of each point and of connector 0.
     statuses = [(row.id, 0, row.last_status, row.last_error_code, row.last_status_at) for row in chargers]
     statuses += (await session.execute(
@@ -259,19 +268,34 @@ async def publish(bus: Bus, changes: list[AlertChange]) -> None:
             log.exception("publishing %s failed", change.topic)
 
 
+#: Runs ``fn(session)`` in a transaction scoped to the tenant and returns its result once committed
+#: (the ingress passes its group-commit writer: on SQLite, one writer for everything).
+Submit = Callable[[uuid.UUID, Callable[[AsyncSession], Awaitable[Any]]], Awaitable[Any]]
+
+
+def _transactions_of(db: Database) -> Submit:
+    async def submit(tenant_id: uuid.UUID, fn: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
+        async with db.transaction([tenant_id], actor={"user_id": None, "label": "supervision"}) as session:
+            return await fn(session)
+
+    return submit
+
+
 async def run_sweep(
     db: Database, bus: Bus, *, now: dt.datetime | None = None, threshold: dt.timedelta,
-    tenant_ids: list[uuid.UUID] | None = None,
+    tenant_ids: list[uuid.UUID] | None = None, submit: Submit | None = None,
+    still_offline: set[uuid.UUID] | None = None,
 ) -> list[AlertChange]:
     """One sweep over every tenant (each in its own transaction), events published after each commit."""
     now = now or utcnow()
+    submit = submit or _transactions_of(db)
     if tenant_ids is None:
         async with db.session() as session:  # the platform routing table: tenants that have chargers
             tenant_ids = list(await session.scalars(select(ChargeBoxRoute.tenant_id).distinct()))
     changes: list[AlertChange] = []
     for tenant_id in tenant_ids:
-        async with db.transaction([tenant_id], actor={"user_id": None, "label": "supervision"}) as session:
-            found = await sweep_tenant(session, tenant_id, now=now, threshold=threshold)
+        found = await submit(tenant_id, lambda s, t=tenant_id: sweep_tenant(
+            s, t, now=now, threshold=threshold, still_offline=still_offline))
         await publish(bus, found)
         changes += found
     return changes
@@ -283,10 +307,15 @@ async def run_sweep(
 class AlertWatcher:
     """The periodic sweep and the reconnection listener of one ingress process."""
 
-    def __init__(self, db: Database, bus: Bus, *, threshold: dt.timedelta, every: float | None = None) -> None:
+    def __init__(self, db: Database, bus: Bus, *, threshold: dt.timedelta, every: float | None = None,
+                 submit: Submit | None = None) -> None:
         self.db = db
         self.bus = bus
+        self.submit = submit or _transactions_of(db)
         self.threshold = threshold
+        #: Chargers with an open offline alert as of the last sweep: only their reconnection has
+        #: something to close (a boot storm costs no write). The sweep closes any other.
+        self.offline: set[uuid.UUID] = set()
         self.every = every or max(5.0, min(SWEEP_EVERY, threshold.total_seconds() / 3))
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], Awaitable[None]] | None = None
@@ -307,16 +336,26 @@ class AlertWatcher:
         while True:
             await asyncio.sleep(self.every)
             try:
-                await run_sweep(self.db, self.bus, threshold=self.threshold)
+                await self.sweep()
             except Exception:
                 log.exception("alert sweep failed")
+
+    async def sweep(self, *, now: dt.datetime | None = None) -> list[AlertChange]:
+        """One sweep now (``now``: the moment it takes as current; tests drive time with it)."""
+        still_offline: set[uuid.UUID] = set()
+        changes = await run_sweep(self.db, self.bus, now=now, threshold=self.threshold, submit=self.submit,
+                                  still_offline=still_offline)
+        self.offline = still_offline
+        return changes
 
     async def _on_connected(self, topic: str, payload: dict[str, Any]) -> None:
         try:
             tenant_id, charger_id = uuid.UUID(payload["tenant_id"]), uuid.UUID(payload["charger_id"])
+            if charger_id not in self.offline:
+                return
+            self.offline.discard(charger_id)
             at = dt.datetime.fromisoformat(str(payload["at"]).replace("Z", "+00:00"))
-            async with self.db.transaction([tenant_id], actor={"user_id": None, "label": "supervision"}) as session:
-                changes = await close_offline(session, tenant_id, charger_id, at=at)
+            changes = await self.submit(tenant_id, lambda s: close_offline(s, tenant_id, charger_id, at=at))
             await publish(self.bus, changes)
         except Exception:
             log.exception("closing the offline alert of %s failed", payload.get("charge_box_id"))

@@ -551,8 +551,11 @@ class Ingress:
         self.db = db or Database(settings.database_url)
         self._bus = bus
         self._own_bus = bus is None
-        self.writer = GroupCommitWriter(self.db)
-        self._handshakes = _HandshakeLoader(self.db)
+        #: The answer path (group commit, handshake lookups) has its own small pool: background
+        #: work holding connections (local list syncs, command logs, sweeps) never delays an answer.
+        self.answer_db = Database(self.db.url, pool_size=2)
+        self.writer = GroupCommitWriter(self.answer_db)
+        self._handshakes = _HandshakeLoader(self.answer_db)
         self.registry = ConnectionRegistry()
         self.max_message_size = max_message_size
         self.ping_interval = ping_interval
@@ -625,6 +628,7 @@ class Ingress:
             await self.authorization.stop()
         await self.load_manager.stop()
         await self.writer.stop()
+        await self.answer_db.dispose()
         await self._events.join()
         if self._publisher is not None:
             self._publisher.cancel()

@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import new_id, utcnow
+from app.db import new_id, scope_session, utcnow
 from csms import alerts, reservations
 from csms.identifiers import parse_charging_id
 from csms.models import (
@@ -47,6 +47,7 @@ from csms.models import (
     Transaction,
 )
 from csms.validation import parse_timestamp
+from csms.writer import execute_many
 
 __all__ = [
     "HEARTBEAT_INTERVAL",
@@ -56,9 +57,11 @@ __all__ = [
     "close_connection",
     "close_stale_connections",
     "communication_report",
+    "communication_reports",
     "find_route",
     "is_offline",
     "load_station",
+    "load_stations",
     "open_connection",
     "record_boot",
     "record_heartbeat",
@@ -133,6 +136,32 @@ async def load_station(session: AsyncSession, route: ChargeBoxRoute) -> tuple[St
         return None
     ref = StationRef(route.tenant_id, charger.id, charger.charge_box_id, charger.canonical_id, charger.lenient)
     return ref, charger.password_hash
+
+
+async def load_stations(session: AsyncSession, charge_box_ids: list[str]) -> dict[str, tuple[StationRef, str]]:
+    """``load_station`` for many handshakes at once (a boot storm): two queries for all.
+
+    The routes come first (platform table); the session is then scoped to exactly
+    the tenants those routes name, and each charger must match its route on both
+    ``tenant_id`` and ``id``.
+    """
+    routes = list(await session.scalars(select(ChargeBoxRoute).where(ChargeBoxRoute.charge_box_id.in_(charge_box_ids))))
+    if not routes:
+        return {}
+    scope_session(session, {route.tenant_id for route in routes})
+    chargers = {
+        (row.tenant_id, row.id): row for row in await session.execute(
+            select(Charger.tenant_id, Charger.id, Charger.charge_box_id, Charger.canonical_id, Charger.lenient,
+                   Charger.password_hash).where(Charger.id.in_([route.charger_id for route in routes]))
+        )
+    }
+    found = {}
+    for route in routes:
+        row = chargers.get((route.tenant_id, route.charger_id))
+        if row is not None:
+            ref = StationRef(row.tenant_id, row.id, row.charge_box_id, row.canonical_id, row.lenient)
+            found[route.charge_box_id] = (ref, row.password_hash)
+    return found
 
 
 # --------------------------------------------------------------------------- connections
@@ -240,10 +269,17 @@ async def communication_report(
                or_(ConnectionLog.disconnected_at.is_(None), ConnectionLog.disconnected_at > start))
         .order_by(ConnectionLog.connected_at)
     )).all()
+    return _fold_connections(rows, start, end, now)
+
+
+def _fold_connections(rows: Iterable[Any], start: dt.datetime, end: dt.datetime, now: dt.datetime) -> CommunicationReport:
+    """Uptime and cuts from one charger's connection rows (connected_at, disconnected_at, reason), in order."""
     online = 0.0
     cursor = start
     cuts: dict[str, int] = {}
+    count = 0
     for connected_at, disconnected_at, reason in rows:
+        count += 1
         stop = min(disconnected_at or now, end)
         begin = max(connected_at, cursor)  # overlapping rows (a replaced socket) count once
         if stop > begin:
@@ -251,7 +287,24 @@ async def communication_report(
             cursor = stop
         if disconnected_at is not None and start <= disconnected_at < end:
             cuts[reason or "unknown"] = cuts.get(reason or "unknown", 0) + 1
-    return CommunicationReport(start, end, online, len(rows), sum(cuts.values()), cuts)
+    return CommunicationReport(start, end, online, count, sum(cuts.values()), cuts)
+
+
+async def communication_reports(
+    session: AsyncSession, tenant_id: uuid.UUID, start: dt.datetime, end: dt.datetime, *, now: dt.datetime | None = None,
+) -> dict[uuid.UUID, CommunicationReport]:
+    """``communication_report`` of every charger of the tenant in one query (supervision lists)."""
+    now = now or utcnow()
+    rows = (await session.execute(
+        select(ConnectionLog.charger_id, ConnectionLog.connected_at, ConnectionLog.disconnected_at, ConnectionLog.reason)
+        .where(ConnectionLog.tenant_id == tenant_id, ConnectionLog.connected_at < end,
+               or_(ConnectionLog.disconnected_at.is_(None), ConnectionLog.disconnected_at > start))
+        .order_by(ConnectionLog.charger_id, ConnectionLog.connected_at)
+    )).all()
+    by_charger: dict[uuid.UUID, list[Any]] = {}
+    for charger_id, *row in rows:
+        by_charger.setdefault(charger_id, []).append(row)
+    return {charger_id: _fold_connections(found, start, end, now) for charger_id, found in by_charger.items()}
 
 
 # --------------------------------------------------------------------------- boot, heartbeat, events
@@ -573,6 +626,12 @@ def _sample_rows(
     return rows
 
 
+async def _insert_meter_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    # One INSERT for the whole group commit (csms.writer.execute_many): nothing reads them back in a batch.
+    await execute_many(session, "meter_values", _dialect_insert(session, MeterValue.__table__).on_conflict_do_nothing(),
+                       rows)
+
+
 async def _insert_samples(
     session: AsyncSession, ref: StationRef, connector_id: int, meter_values: list[dict[str, Any]], *,
     transaction: Transaction | None, received_at: dt.datetime, protocol: str, ocpp_transaction_id: str = "",
@@ -581,7 +640,7 @@ async def _insert_samples(
                         ocpp_transaction_id=ocpp_transaction_id or (transaction.ocpp_transaction_id if transaction else ""),
                         received_at=received_at, protocol=protocol)
     if rows:
-        await session.execute(_dialect_insert(session, MeterValue.__table__).on_conflict_do_nothing(), rows)
+        await _insert_meter_rows(session, rows)
     return rows
 
 
@@ -616,7 +675,7 @@ async def record_meter_values(
                             received_at=received_at, protocol=protocol)
         linked = await _link_to_active_transactions(session, ref, connector_id, rows)
         if rows:
-            await session.execute(_dialect_insert(session, MeterValue.__table__).on_conflict_do_nothing(), rows)
+            await _insert_meter_rows(session, rows)
     offline = any(row["offline"] for row in rows)
     for tx in linked:
         if any(row["offline"] and row["transaction_id"] == tx.id for row in rows) and not tx.offline:

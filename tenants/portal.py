@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -682,11 +683,21 @@ async def outbox(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_
 # --------------------------------------------------------------------------- agent
 
 
+#: Other components extend the agent home: a hook ``(request, ctx, session) -> dict`` returns
+#: extra template context; its ``template`` key, if any, names a template that extends
+#: ``tenant_agent.html`` and fills its ``agent_stations`` block (csms: stations and charge time).
+AGENT_HOOKS: list[Callable[[Request[Any, Any, Any], TenantContext, AsyncSession], Awaitable[dict[str, Any]]]] = []
+
+
 @get("/t/{tenant_id:uuid}/agent")
 async def agent_home(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession) -> Template:
     tenant_ctx.require("agent")
     sites = await services.list_sites(db_session, tenant_ctx.tenant_id)
-    return _render(request, "tenant_agent.html", _tenant_page(tenant_ctx, "agent", sites=sites))
+    extra: dict[str, Any] = {}
+    for hook in AGENT_HOOKS:
+        extra.update(await hook(request, tenant_ctx, db_session))
+    template = extra.pop("template", "tenant_agent.html")
+    return _render(request, template, _tenant_page(tenant_ctx, "agent", sites=sites, **extra))
 
 
 # --------------------------------------------------------------------------- account

@@ -115,18 +115,18 @@ async def test_a_charger_offline_longer_than_the_threshold_opens_an_alert_closed
     gone = await wait_offline(db, fleet.cpam)
 
     # Time is a parameter of the sweep: just under the threshold nothing opens.
-    assert await alerts.run_sweep(db, ingress.bus, now=gone + THRESHOLD - dt.timedelta(seconds=1),
-                                  threshold=THRESHOLD) == []
+    assert ingress.alerts.threshold == THRESHOLD  # CENTRALE_OCPP_OFFLINE_ALERT_MINUTES, 15 by default
+    assert await ingress.alerts.sweep(now=gone + THRESHOLD - dt.timedelta(seconds=1)) == []
     # Past it, one alert, since the disconnection; the other chargers never connected: not commissioned.
     later = gone + THRESHOLD + dt.timedelta(minutes=1)
-    # Two processes sweeping at once (scaled mode) open it once.
-    found = await asyncio.gather(*(alerts.run_sweep(db, ingress.bus, now=later, threshold=THRESHOLD)
-                                   for _ in range(2)))
+    # Two processes sweeping at once (scaled mode: this ingress's watcher and another process) open it once.
+    found = await asyncio.gather(ingress.alerts.sweep(now=later),
+                                 alerts.run_sweep(db, ingress.bus, now=later, threshold=THRESHOLD))
     assert sorted(len(changes) for changes in found) == [0, 1]
     [opened] = await events.wait(alerts.TOPIC_OPENED)
     assert (opened["kind"], opened["state"], opened["charge_box_id"], opened["connector_id"], opened["since"]) == (
         "offline", "Hors ligne", "CPAM-LM-01", 0, ts(gone))
-    assert await alerts.run_sweep(db, ingress.bus, now=later + dt.timedelta(hours=1), threshold=THRESHOLD) == []
+    assert await ingress.alerts.sweep(now=later + dt.timedelta(hours=1)) == []
     [row] = await alert_rows(db, fleet.cpam)
     assert (row.kind, row.closed_at) == ("offline", None)
 
