@@ -152,8 +152,6 @@ async def badge_update(request: Request[Any, Any, Any], tenant_ctx: TenantContex
     try:
         await badges.update_badge(db_session, tenant_ctx.tenant_id, badge, values)
     except ValidationFailed as exc:
-        await db_session.rollback()
-        badge = await badges.access_badge(db_session, tenant_ctx.tenant_id, badge_id)
         return await _form_page(request, tenant_ctx, db_session, badge, values, exc.errors, 422)
     await _changed(request, db_session, tenant_ctx.tenant_id)
     _flash(request, f"Badge {badge.id_tag} enregistré.")
@@ -259,7 +257,6 @@ async def reservation_create(request: Request[Any, Any, Any], tenant_ctx: Tenant
             db_session, tenant_ctx.tenant_id, values, tz=tenant_ctx.tenant.timezone,
             user_id=tenant_ctx.identity.user_id, own_badges_only=not _manages(tenant_ctx))
     except ValidationFailed as exc:
-        await db_session.rollback()
         return await _reservations_page(request, tenant_ctx, db_session, values=values, errors=exc.errors, status=422)
     await db_session.commit()
     message = await _send_now(request, db_session, created.reservation)
@@ -292,7 +289,6 @@ async def reservation_rules(request: Request[Any, Any, Any], tenant_ctx: TenantC
     try:
         await reservations.update_policy(db_session, tenant_ctx.tenant_id, values)
     except ValidationFailed as exc:
-        await db_session.rollback()
         return await _reservations_page(request, tenant_ctx, db_session, policy_values=values,
                                         policy_errors=exc.errors, status=422)
     _flash(request, "Règles de réservation enregistrées ; elles s'appliquent à tous les points de charge.")

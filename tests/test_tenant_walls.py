@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 import pytest
 from litestar.routes import HTTPRoute
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
 from app.db import Database
 from tenants import services
@@ -53,6 +53,9 @@ class Target:
     site_id: uuid.UUID
     user_id: uuid.UUID
     token_id: uuid.UUID
+    badge_id: uuid.UUID | None = None
+    reservation_id: uuid.UUID | None = None
+    transaction_id: uuid.UUID | None = None
 
 
 #: How to fill each path parameter with the other tenant's object.
@@ -62,7 +65,13 @@ FILLERS: dict[str, Callable[[Target], Any]] = {
     "site_id": lambda t: t.site_id,
     "user_id": lambda t: t.user_id,
     "token_id": lambda t: t.token_id,
+    "badge_id": lambda t: t.badge_id,
+    "reservation_id": lambda t: t.reservation_id,
+    "charge_box_id": lambda t: WALL_CHARGE_BOX_ID,  # registered in the victim tenant by make_target
+    "transaction_id": lambda t: t.transaction_id,
 }
+#: The victim's charger (csms), registered by ``make_target``.
+WALL_CHARGE_BOX_ID = "WALL-RES-01"
 
 
 async def make_target(db: Database, tenant_key: str, demo: dict[str, Any]) -> Target:
@@ -78,7 +87,45 @@ async def make_target(db: Database, tenant_key: str, demo: dict[str, Any]) -> Ta
         token, _secret = await services.create_api_token(session, user, name="cible")
         central = await session.get(Central, tenant.central_id)
         assert central is not None
-        return Target(tenant_id, central.code, site.id, member.user_id, token.id)
+        badge_id, reservation_id = await _badge_and_reservation(session, tenant_id, site.id)
+        return Target(tenant_id, central.code, site.id, member.user_id, token.id, badge_id=badge_id,
+                      reservation_id=reservation_id, transaction_id=await _transaction(session, tenant_id))
+
+
+async def _transaction(session: Any, tenant_id: uuid.UUID) -> uuid.UUID:
+    """A finished charging session of the victim's charger (csms), as the ingress records one."""
+    import datetime as dt
+
+    from csms.models import Charger, Transaction
+
+    charger = await session.scalar(select(Charger).where(Charger.tenant_id == tenant_id,
+                                                         Charger.charge_box_id == WALL_CHARGE_BOX_ID))
+    start = dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC)
+    row = Transaction(tenant_id=tenant_id, charger_id=charger.id, connector_id=1, ocpp_transaction_id="1",
+                      status="completed", id_tag="WALL-BADGE", meter_start=0, meter_stop=5000, started_at=start,
+                      stopped_at=start + dt.timedelta(hours=1))
+    session.add(row)
+    await session.flush()
+    return row.id
+
+
+async def _badge_and_reservation(session: Any, tenant_id: uuid.UUID, site_id: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
+    """The victim's RFID badge and a reservation of one of its charge points (csms)."""
+    import datetime as dt
+
+    from csms import badges, registry, reservations
+    from csms.models import ChargePoint
+
+    await registry.register_charger(session, tenant_id, {"charge_box_id": WALL_CHARGE_BOX_ID, "site": str(site_id), "station": 9,
+                                                         "password": "Borne-secret-2026-xyz", "points": 1})
+    point = await session.scalar(select(ChargePoint).where(ChargePoint.tenant_id == tenant_id))
+    badge = await badges.create_badge(session, tenant_id, {"id_tag": "WALL-BADGE", "kind": "site", "site_id": site_id})
+    monday = dt.datetime(2026, 12, 7, 7, 0, tzinfo=dt.UTC)
+    created = await reservations.create_reservation(
+        session, tenant_id, {"charge_point_id": point.id, "badge_id": badge.id,
+                             "starts_at": monday + dt.timedelta(days=1, hours=2),
+                             "ends_at": monday + dt.timedelta(days=1, hours=3)}, now=monday)
+    return badge.id, created.reservation.id
 
 
 def parameterised_routes(app: Any) -> list[tuple[str, list[str], list[tuple[str, Any]]]]:

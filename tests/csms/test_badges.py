@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import html
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -316,3 +317,74 @@ async def test_badge_edits_do_not_reach_another_tenants_stations(fleet, db, live
         await badges.publish_badges_changed(live.bus, fleet.other)  # a sync that finds nothing new
         result = await settled(live, "VLB-01", lambda r: r.status == "UpToDate")
         assert result.version == 1 and len(station.pushes) == 1
+
+
+# --------------------------------------------------------------------------- API and portal
+
+
+def problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text[:500]
+    assert response.headers["content-type"].startswith("application/problem+json")
+    return response.json()
+
+
+async def test_badges_api_create_patch_block_delete_with_french_errors(client, demo, api_token):
+    cpam, other = demo["tenant_ids"]["cpam"], demo["tenant_ids"]["commune"]
+    admin = await api_token("admin@cpam72.demo")
+    base = f"/api/v1/tenants/{cpam}/badges"
+    created = await client.post(base, headers=admin, json={"id_tag": "04a1b2c3", "kind": "vehicle",
+                                                           "vehicle_label": "Kangoo EF-456-GH",
+                                                           "expires_at": "2027-06-30"})
+    assert created.status_code == 201, created.text
+    badge = created.json()
+    assert (badge["id_tag"], badge["status"], badge["effective_status"], badge["list_version"]) == \
+        ("04A1B2C3", "Accepted", "Accepted", 1)
+    assert badge["expires_at"].startswith("2027-06-30T23:59:59")
+    # Bad input: 422 with one French message per field, nothing written.
+    body = problem(await client.post(base, headers=admin, json={"id_tag": "04A1B2C3"}), 422)
+    assert body["errors"] == {"id_tag": "Le badge 04A1B2C3 est déjà enregistré chez ce bénéficiaire."}
+    body = problem(await client.post(base, headers=admin, json={"id_tag": "A B", "status": "Perdu",
+                                                                "expires_at": "demain"}), 422)
+    assert set(body["errors"]) == {"id_tag", "status", "expires_at"}
+    assert body["errors"]["expires_at"] == "Date d'expiration invalide (AAAA-MM-JJ attendu)."
+    problem(await client.post(base, headers=admin, json={"idTag": "X"}), 422)
+    assert [b["id_tag"] for b in (await client.get(base, headers=admin)).json()] == ["04A1B2C3"]
+    # Block, search, then delete (never used).
+    url = f"{base}/{badge['id']}"
+    blocked = await client.patch(url, headers=admin, json={"status": "Blocked"})
+    assert blocked.json()["status"] == "Blocked" and blocked.json()["list_version"] == 2
+    assert [b["id_tag"] for b in (await client.get(base, headers=admin, params={"q": "kangoo"})).json()] == ["04A1B2C3"]
+    assert (await client.get(base, headers=admin, params={"status": "Accepted"})).json() == []
+    # Viewer reads, may not write; another tenant's id is a 404 both ways.
+    viewer = await api_token("visu@cpam72.demo")
+    assert (await client.get(url, headers=viewer)).status_code == 200
+    problem(await client.patch(url, headers=viewer, json={"status": "Accepted"}), 403)
+    problem(await client.get(f"/api/v1/tenants/{other}/badges/{badge['id']}", headers=admin), 404)
+    assert (await client.delete(url, headers=admin)).status_code == 204
+    problem(await client.get(url, headers=admin), 404)
+
+
+async def test_badges_portal_pages(client, demo):
+    from tests.conftest import form_post, login
+
+    cpam = demo["tenant_ids"]["cpam"]
+    await login(client, "admin@cpam72.demo")
+    page = f"/t/{cpam}/badges/nouveau"
+    bad = await form_post(client, page, page, {"id_tag": "", "kind": "agent"})
+    assert bad.status_code == 422
+    text = html.unescape(bad.text)
+    assert "L'identifiant du badge (idTag) est obligatoire." in text
+    assert "Choisissez l'agent qui détient le badge." in text
+    done = await form_post(client, page, page, {"id_tag": "DEADBEEF", "status": "Accepted", "holder_label": "Pool Sarthe"})
+    assert done.status_code == 303
+    listing = await client.get(f"/t/{cpam}/badges")
+    assert "Badge DEADBEEF enregistré" in listing.text and "Pool Sarthe" in listing.text
+    assert "version actuelle : <strong>1</strong>" in listing.text
+    searched = await client.get(f"/t/{cpam}/badges", params={"q": "nobody"})
+    assert "Aucun badge ne correspond à cette recherche." in searched.text
+    # The viewer reads, without the management buttons.
+    client.cookies.clear()
+    await login(client, "visu@cpam72.demo")
+    listing = await client.get(f"/t/{cpam}/badges")
+    assert "DEADBEEF" in listing.text and "Bloquer" not in listing.text
+    assert (await client.get(page)).status_code == 403

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 from typing import Any
 
 import pytest
@@ -324,3 +325,95 @@ async def test_policy_validation_messages(fleet, db):
         }
         policy = await reservations.get_policy(session, fleet.cpam)
         assert (policy.populations, policy.weekdays) == ("vehicle,site,agent", "12345")
+
+
+# --------------------------------------------------------------------------- API and portal
+
+
+async def demo_fleet(db, demo) -> dict[str, Any]:
+    """A charger, the agent's badge and a vehicle badge in the demo CPAM tenant; rules open round the clock."""
+    from csms import registry
+    from tenants import services
+
+    cpam = uuid.UUID(demo["tenant_ids"]["cpam"])
+    async with db.transaction([cpam], actor=ACTOR) as session:
+        site = (await services.list_sites(session, cpam))[0]
+        registered = await registry.register_charger(session, cpam, {
+            "charge_box_id": "DEMO-RES-01", "password": "Borne-secret-2026-xyz", "site": str(site.id), "points": 2,
+            "power_kw": 22})
+        agent = await services.find_user_by_email(session, "agent@cpam72.demo")
+        agent_badge = await badges.create_badge(session, cpam, {"id_tag": "AGENT-01", "kind": "agent",
+                                                                "user_id": agent.id})
+        vehicle = await badges.create_badge(session, cpam, {"id_tag": "VEH-99", "kind": "vehicle",
+                                                            "vehicle_label": "Zoé"})
+        await reservations.update_policy(session, cpam, {"weekdays": "1234567", "opens": "00:00", "closes": "24:00"})
+        point = await _point(session, cpam, "DEMO-RES-01", 1)
+    assert registered
+    return {"tenant": cpam, "point": point.id, "agent_badge": agent_badge.id, "vehicle": vehicle.id}
+
+
+async def test_reservations_api_agents_reserve_for_themselves(client, db, demo, api_token):
+    setup = await demo_fleet(db, demo)
+    base = f"/api/v1/tenants/{setup['tenant']}/reservations"
+    later = utcnow() + dt.timedelta(days=1)
+    window = {"starts_at": later.isoformat(), "ends_at": (later + dt.timedelta(hours=1)).isoformat(),
+              "charge_point_id": str(setup["point"])}
+    agent = await api_token("agent@cpam72.demo")
+    # An agent may not use someone else's badge (the vehicle's).
+    refused = await client.post(base, headers=agent, json={**window, "badge_id": str(setup["vehicle"])})
+    assert refused.status_code == 422 and refused.json()["errors"] == {"badge_id": "Choisissez l'un de vos badges."}
+    mine = await client.post(base, headers=agent, json={**window, "badge_id": str(setup["agent_badge"])})
+    assert mine.status_code == 201, mine.text
+    body = mine.json()
+    assert (body["status"], body["id_tag"], body["population"]) == ("scheduled", "AGENT-01", "agent")
+    # The viewer reads everything, may not reserve; the agent sees only their own reservations.
+    viewer = await api_token("visu@cpam72.demo")
+    assert [r["id_tag"] for r in (await client.get(base, headers=viewer)).json()] == ["AGENT-01"]
+    assert (await client.post(base, headers=viewer, json={**window, "badge_id": str(setup["vehicle"])})).status_code == 403
+    # Bad input: French field errors, nothing written.
+    bad = await client.post(base, headers=agent, json={**window, "ends_at": window["starts_at"],
+                                                       "badge_id": str(setup["agent_badge"])})
+    assert bad.status_code == 422 and bad.json()["errors"] == {"ends_at": "La fin de la réservation doit suivre son début."}
+    assert (await client.post(base, headers=agent, json={"starts_at": "bientôt"})).status_code == 422
+    # A higher-priority badge (service vehicle, reserved by the administrator) displaces the agent's.
+    admin = await api_token("admin@cpam72.demo")
+    vehicle = await client.post(base, headers=admin, json={**window, "badge_id": str(setup["vehicle"])})
+    assert vehicle.status_code == 201
+    listed = {r["id_tag"]: r for r in (await client.get(base, headers=agent)).json()}
+    assert listed["AGENT-01"]["status"] == "cancelled" and "prioritaire" in listed["AGENT-01"]["cancel_reason"]
+    assert "VEH-99" not in listed
+    # Cancelling: the agent cannot cancel the vehicle's; the administrator can.
+    vehicle_url = f"{base}/{vehicle.json()['id']}"
+    assert (await client.delete(vehicle_url, headers=agent)).status_code == 403
+    assert (await client.delete(vehicle_url, headers=admin)).status_code == 204
+    again = await client.delete(vehicle_url, headers=admin)
+    assert again.status_code == 422 and again.json()["errors"] == {"reservation": "Cette réservation est déjà annulée."}
+    other = demo["tenant_ids"]["commune"]
+    assert (await client.delete(f"/api/v1/tenants/{other}/reservations/{vehicle.json()['id']}",
+                                headers=admin)).status_code == 404
+
+
+async def test_reservations_portal_page(client, db, demo):
+    import html
+
+    from tests.conftest import form_post, login
+
+    setup = await demo_fleet(db, demo)
+    page = f"/t/{setup['tenant']}/reservations"
+    await login(client, "agent@cpam72.demo")
+    listing = await client.get(page)
+    assert listing.status_code == 200
+    text = html.unescape(listing.text)
+    assert "Règles de réservation (CCTP CPAM 5-5-4)" in text and "AGENT-01" in text and "VEH-99" not in text
+    later = (utcnow() + dt.timedelta(days=1)).astimezone(PARIS).replace(tzinfo=None)
+    bad = await form_post(client, page, page, {"charge_point_id": str(setup["point"]),
+                                               "badge_id": str(setup["agent_badge"]), "starts_at": "",
+                                               "ends_at": later.strftime("%Y-%m-%dT%H:%M")})
+    assert bad.status_code == 422 and "Date et heure obligatoires." in html.unescape(bad.text)
+    done = await form_post(client, page, page, {
+        "charge_point_id": str(setup["point"]), "badge_id": str(setup["agent_badge"]),
+        "starts_at": later.strftime("%Y-%m-%dT%H:%M"),
+        "ends_at": (later + dt.timedelta(minutes=45)).strftime("%Y-%m-%dT%H:%M")})
+    assert done.status_code == 303
+    listing = html.unescape((await client.get(page)).text)
+    assert "Réservation n° 1 enregistrée." in listing and "Planifiée" in listing
