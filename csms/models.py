@@ -529,6 +529,7 @@ class SentChargingProfile(TenantOwned, Base):
         _fk("chargers", "charger_id"),
         _fk("charging_transactions", "transaction_id", name="fk_sent_charging_profiles_transaction"),
         Index("ix_sent_charging_profiles_transaction", "tenant_id", "transaction_id", "sent_at"),
+        Index("ix_sent_charging_profiles_site", "tenant_id", "site_id", "sent_at"),
     )
     site_id: Mapped[uuid.UUID]
     charger_id: Mapped[uuid.UUID]

@@ -70,6 +70,7 @@ def upgrade() -> None:
     with op.batch_alter_table("sent_charging_profiles", schema=None) as batch_op:
         batch_op.create_index("ix_sent_charging_profiles_transaction", ["tenant_id", "transaction_id", "sent_at"],
                               unique=False)
+        batch_op.create_index("ix_sent_charging_profiles_site", ["tenant_id", "site_id", "sent_at"], unique=False)
     # DESIGN.md tenancy rule 2: row-level security on every tenant-owned table.
     for table in TENANT_TABLES_AT_THIS_REVISION:
         enable_tenant_rls(table)
@@ -80,6 +81,7 @@ def downgrade() -> None:
     for table in TENANT_TABLES_AT_THIS_REVISION:
         disable_tenant_rls(table)
     with op.batch_alter_table("sent_charging_profiles", schema=None) as batch_op:
+        batch_op.drop_index("ix_sent_charging_profiles_site")
         batch_op.drop_index("ix_sent_charging_profiles_transaction")
     op.drop_table("sent_charging_profiles")
     op.drop_table("site_power_budgets")

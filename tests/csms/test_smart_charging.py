@@ -214,6 +214,20 @@ async def test_concurrent_starts_on_one_site_end_with_the_fair_share(ingress, db
     assert sum(p.limit_w for p in last.values() if p) <= 30_000
 
 
+async def test_when_the_minimums_do_not_fit_the_latest_session_is_paused_at_0_amps(ingress, db, parking):
+    """5 kW cannot give two three-phase sessions 6 A each (4.14 kW): the first keeps charging, the second
+    is paused (limit 0) until the first stops."""
+    await set_budget(db, parking.tenant_id, parking.site_id, 5)
+    async with profiled(ingress.port, "PARK-A") as (a, wire_a), profiled(ingress.port, "PARK-B") as (b, wire_b):
+        tx_a = await start(a, 0)
+        await start(b, 1)
+        await ingress.load_manager.idle()
+        assert limits(wire_a) == [amps(5)] == [7.2] and limits(wire_b) == [0.0]
+        await stop(a, tx_a, 20)
+        await ingress.load_manager.idle()
+        assert limits(wire_b) == [0.0, 7.2]
+
+
 async def test_a_site_without_budget_gets_no_profiles(ingress, db, parking):
     async with profiled(ingress.port, "PARK-A") as (a, wire_a), profiled(ingress.port, "PARK-B") as (b, wire_b):
         await start(a, 0)
@@ -479,6 +493,10 @@ async def test_portal_page_edits_the_budget_and_shows_errors(client, db, demo):
     page = await client.get(f"/t/{tenant_id}/pilotage")
     assert "Puissance disponible enregistrée : 36,5 kW." in page.text
     assert "<strong>36,5 kW</strong>" in page.text
+    # The live refresh (HTMX polling) gets the table block only, not the page or the forms.
+    block = await client.get(f"/t/{tenant_id}/pilotage", headers={"HX-Request": "true"})
+    assert block.text.lstrip().startswith('<div id="pilotage"') and "<strong>36,5 kW</strong>" in block.text
+    assert "<form" not in block.text and "<h1>" not in block.text
     async with db.session([tenant_id]) as session:
         budget = await session.scalar(select(SitePowerBudget).where(SitePowerBudget.site_id == site_id))
         assert budget is not None and (budget.budget_kw, budget.min_current_a, budget.phases) == (36.5, 6.0, 3)
