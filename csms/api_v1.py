@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import scope_session, utcnow
 from app.deps import PERMISSIONS, require_identity
 from app.errors import Forbidden, NotFound, ValidationFailed
-from csms import registry
+from csms import registry, states
 from csms.models import ChargePoint, Charger, MeterValue, Station, Transaction
 from csms.schemas import (
     ImportLine,
@@ -98,12 +98,13 @@ def _sockets(value: str) -> list[str]:
     return [code for code in (value or "").split(",") if code]
 
 
-def _point_out(point: ChargePoint, connected: bool) -> PointOut:
-    state = registry.point_state(point.last_status, connected=connected)
+def _point_out(point: ChargePoint, charger_status: str, connected: bool) -> PointOut:
+    state = states.point_state(point.last_status, charger_status, online=connected)
     return PointOut(
         connector_id=point.connector_id, canonical_id=point.canonical_id, usage_name=point.usage_name,
         power_kw=point.power_kw, socket_types=_sockets(point.socket_types), ocpp_status=point.last_status,
-        error_code=point.last_error_code, status=state, status_label=registry.STATES[state], status_at=point.last_status_at,
+        error_code=point.last_error_code, status=state, status_label=states.STATE_LABELS[state],
+        ocpp_status_label=states.ocpp_label(point.last_status), status_at=point.last_status_at,
     )
 
 
@@ -112,8 +113,8 @@ async def _station_out(
     since: dt.datetime | None, now: dt.datetime,
 ) -> StationOut:
     connected = bool(charger.online)
-    point_outs = [_point_out(p, connected) for p in points]
-    state = registry.charger_state(charger.last_status, [p.status for p in point_outs], connected=connected)
+    point_outs = [_point_out(p, charger.last_status, connected) for p in points]
+    state = states.charger_state(charger.last_status, [p.status for p in point_outs], online=connected)
     start = max(since, charger.created_at) if since else charger.created_at
     report = await communication_report(session, charger.tenant_id, charger.id, start, now, now=now)
     powers = [p.power_kw for p in points if p.power_kw is not None]
@@ -122,7 +123,7 @@ async def _station_out(
         station_id=station.id, station_canonical_id=station.canonical_id, station_name=station.name,
         site_id=site.id, site_name=site.name, power_kw=sum(powers) if powers else None,
         socket_types=list(dict.fromkeys(code for p in points for code in _sockets(p.socket_types))),
-        points=point_outs, status=state, status_label=registry.STATES[state], connected=connected,
+        points=point_outs, status=state, status_label=states.STATE_LABELS[state], connected=connected,
         last_seen_at=charger.last_seen_at, last_boot_at=charger.last_boot_at, disconnections=report.cuts,
         uptime=UptimeOut(since=start, until=now, online_seconds=round(report.online_seconds, 3),
                          ratio=round(report.uptime_ratio, 6), connections=report.connections),
@@ -152,7 +153,7 @@ async def _points_of(session: AsyncSession, ids: list[uuid.UUID], charger_ids: l
     return by_charger
 
 
-STATUS_VALUES = tuple(registry.STATES)
+STATUS_VALUES = tuple(states.STATE_LABELS)
 
 
 @get(
@@ -188,8 +189,8 @@ async def list_stations(
     if status is not None:
         def state_of(charger: Charger) -> str:
             online = bool(charger.online)
-            states = [registry.point_state(p.last_status, connected=online) for p in points[charger.id]]
-            return registry.charger_state(charger.last_status, states, connected=online)
+            of_points = [states.point_state(p.last_status, charger.last_status, online=online) for p in points[charger.id]]
+            return states.charger_state(charger.last_status, of_points, online=online)
 
         rows = [row for row in rows if state_of(row[0]) == status]
     now = utcnow()

@@ -41,7 +41,6 @@ __all__ = [
     "RegisteredCharger",
     "check_charge_box_id",
     "check_station_password",
-    "charger_state",
     "create_badge",
     "generate_station_password",
     "get_charger_in_tenant",
@@ -51,7 +50,6 @@ __all__ = [
     "list_chargers",
     "list_charge_points",
     "list_transactions",
-    "point_state",
     "register_charger",
     "reset_station_password",
     "station_hash_is_legacy",
@@ -616,47 +614,3 @@ async def reset_station_password(session: AsyncSession, charger: Charger, passwo
     await session.flush()
     return password
 
-
-# --------------------------------------------------------------------------- states
-
-#: OCPP statuses (1.6 ChargePointStatus, 2.0.1 ConnectorStatus) → machine value and the
-#: words of the CCTP (article 4 « Disponible, En Charge, Hors Service »; 5-5-4
-#: « disponible, occupé, en défaut »), plus « Hors ligne » for a charger not connected.
-STATES = {
-    "available": "Disponible",
-    "charging": "En charge",
-    "occupied": "Occupé",
-    "reserved": "Réservé",
-    "out_of_service": "Hors service",
-    "offline": "Hors ligne",
-    "unknown": "Inconnu",
-}
-_OCPP_STATES = {
-    "Available": "available",
-    "Charging": "charging", "SuspendedEV": "charging", "SuspendedEVSE": "charging",
-    "Preparing": "occupied", "Finishing": "occupied", "Occupied": "occupied",
-    "Reserved": "reserved",
-    "Faulted": "out_of_service", "Unavailable": "out_of_service",
-}
-
-
-def point_state(ocpp_status: str, *, connected: bool) -> str:
-    """Machine value of a charge point's state (``STATES`` gives the French words)."""
-    if not connected:
-        return "offline"
-    return _OCPP_STATES.get(ocpp_status or "", "unknown")
-
-
-def charger_state(charger_status: str, point_states: list[str], *, connected: bool) -> str:
-    """A charger's overall state: offline, out of service as a whole (connector 0) or at
-    every point, else the busiest state of its points."""
-    if not connected:
-        return "offline"
-    if _OCPP_STATES.get(charger_status or "") == "out_of_service":
-        return "out_of_service"
-    for state in ("charging", "occupied", "available", "reserved"):
-        if state in point_states:
-            return state
-    if point_states and all(state == "out_of_service" for state in point_states):
-        return "out_of_service"
-    return "unknown"

@@ -1,10 +1,10 @@
 """API shapes of the stations and transactions endpoints (``/api/v1``, msgspec structs).
 
 Input structs forbid unknown fields; business validation (French, per field) is
-``csms.registry``'s. States are given twice: a machine value (``available``,
-``charging``, ``occupied``, ``reserved``, ``out_of_service``, ``offline``,
-``unknown``) and the words of the CCTP (« Disponible », « En charge »,
-« Hors service », « Hors ligne »…).
+``csms.registry``'s. States are given twice (``csms.states``): a machine value (``disponible``,
+``en_charge``, ``hors_service``, ``hors_ligne``) and the words of the CCTP
+(« Disponible », « En charge », « Hors service », « Hors ligne »), with the OCPP
+status as sent and in French.
 """
 
 from __future__ import annotations
@@ -99,8 +99,9 @@ class PointOut(Struct, kw_only=True):
     socket_types: list[str]
     ocpp_status: Annotated[str, Meta(description="Dernier statut OCPP reçu (Available, Charging, Faulted…)")]
     error_code: str
-    status: Annotated[str, Meta(description="available, charging, occupied, reserved, out_of_service, offline, unknown")]
-    status_label: Annotated[str, Meta(description="Disponible, En charge, Occupé, Réservé, Hors service, Hors ligne, Inconnu")]
+    status: Annotated[str, Meta(description="État (CCTP) : disponible, en_charge, hors_service, hors_ligne")]
+    status_label: Annotated[str, Meta(description="Les mots du CCTP : Disponible, En charge, Hors service, Hors ligne")]
+    ocpp_status_label: Annotated[str, Meta(description="Le statut OCPP en français (recharge en cours, en défaut…)")]
     status_at: dt.datetime | None
 
 
@@ -127,7 +128,7 @@ class StationOut(Struct, kw_only=True):
     power_kw: Annotated[float | None, Meta(description="Puissance totale des points (kW)")]
     socket_types: list[str]
     points: list[PointOut]
-    status: Annotated[str, Meta(description="État d'ensemble : available, charging, occupied, reserved, out_of_service, offline, unknown")]
+    status: Annotated[str, Meta(description="État d'ensemble (CCTP) : disponible, en_charge, hors_service, hors_ligne")]
     status_label: str
     connected: bool
     last_seen_at: dt.datetime | None

@@ -376,7 +376,9 @@ async def test_api_stations_and_transactions_after_real_traffic(client, db, flee
     async with stations.connect("CPAM-LM-02") as (cp, _wire):
         await cp.call(call.StatusNotification(connector_id=1, error_code="GroundFailure", status="Faulted"))
 
-        page = (await client.get("/api/v1/stations", headers=admin)).json()
+        listed = await client.get("/api/v1/stations", headers=admin)
+        assert listed.status_code == 200, listed.text
+        page = listed.json()
         assert page["total"] == 3 and page["pages"] == 1
         by_id = {s["charge_box_id"]: s for s in page["items"]}
         assert list(by_id) == ["CPAM-LM-01", "CPAM-LM-02", "CPAM-LM-201"]  # by canonical id
@@ -387,25 +389,25 @@ async def test_api_stations_and_transactions_after_real_traffic(client, db, flee
         assert first["power_kw"] == 44.0 and first["socket_types"] == ["T2", "EF"]
         assert first["vendor"] == "Schneider" and first["protocol"] == "ocpp1.6"
         # Disconnected: « Hors ligne » everywhere, whatever the last statuses were.
-        assert (first["connected"], first["status"], first["status_label"]) == (False, "offline", "Hors ligne")
+        assert (first["connected"], first["status"], first["status_label"]) == (False, "hors_ligne", "Hors ligne")
         assert [(p["canonical_id"], p["ocpp_status"], p["status"]) for p in first["points"]] == [
-            ("FR72181P0001010101", "Available", "offline"), ("FR72181P0001010102", "Charging", "offline")]
+            ("FR72181P0001010101", "Available", "hors_ligne"), ("FR72181P0001010102", "Charging", "hors_ligne")]
         # CCTP 5-5: one communication cut, counted.
         assert first["disconnections"] == 1
         assert first["uptime"]["connections"] == 1 and 0 < first["uptime"]["ratio"] <= 1
         assert first["last_seen_at"] is not None
         faulted = by_id["CPAM-LM-02"]
-        assert (faulted["connected"], faulted["status"], faulted["status_label"]) == (True, "out_of_service", "Hors service")
-        assert faulted["points"][0]["error_code"] == "GroundFailure"
+        assert (faulted["connected"], faulted["status"], faulted["status_label"]) == (True, "hors_service", "Hors service")
+        assert (faulted["points"][0]["error_code"], faulted["points"][0]["ocpp_status_label"]) == ("GroundFailure", "en défaut")
         assert faulted["disconnections"] == 0
-        assert by_id["CPAM-LM-201"]["status"] == "offline" and by_id["CPAM-LM-201"]["last_seen_at"] is None
+        assert by_id["CPAM-LM-201"]["status"] == "hors_ligne" and by_id["CPAM-LM-201"]["last_seen_at"] is None
 
         # Filters: connection, state, site, pagination.
         online = (await client.get("/api/v1/stations?connected=true", headers=admin)).json()
         assert [s["charge_box_id"] for s in online["items"]] == ["CPAM-LM-02"]
-        offline = (await client.get("/api/v1/stations?status=offline", headers=admin)).json()
+        offline = (await client.get("/api/v1/stations?status=hors_ligne", headers=admin)).json()
         assert [s["charge_box_id"] for s in offline["items"]] == ["CPAM-LM-01", "CPAM-LM-201"]
-        assert (await client.get("/api/v1/stations?status=out_of_service", headers=admin)).json()["total"] == 1
+        assert (await client.get("/api/v1/stations?status=hors_service", headers=admin)).json()["total"] == 1
         assert (await client.get(f"/api/v1/stations?site_id={fleet.cpam_site}", headers=admin)).json()["total"] == 3
         assert (await client.get(f"/api/v1/stations?site_id={uuid.uuid4()}", headers=admin)).json()["total"] == 0
         second = (await client.get("/api/v1/stations?per_page=2&page=2", headers=admin)).json()
@@ -414,7 +416,7 @@ async def test_api_stations_and_transactions_after_real_traffic(client, db, flee
         assert wrong.status_code == 422 and "État inconnu" in wrong.json()["errors"]["status"]
 
         single = await client.get("/api/v1/stations/CPAM-LM-02", headers=admin)
-        assert single.status_code == 200 and single.json()["status"] == "out_of_service"
+        assert single.status_code == 200 and single.json()["status"] == "hors_service"
 
     # Transactions, most recent first.
     txs = (await client.get("/api/v1/transactions", headers=admin)).json()
