@@ -29,6 +29,7 @@ from csms import badges
 from csms.models import Badge, LocalListSync
 
 ACTOR = {"user_id": None, "label": "test"}
+BOTH = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 class ListStation(Station16):
@@ -223,6 +224,7 @@ async def test_attachment_must_name_its_vehicle_site_or_agent_of_the_same_tenant
 # --------------------------------------------------------------------------- local list
 
 
+@pytest.mark.parametrize("backend", BOTH)
 async def test_local_list_full_then_differential_with_versions_confirmed_per_station(fleet, db, live):
     async with db.session([fleet.cpam]) as session:
         version = await badges.list_version(session, fleet.cpam)

@@ -22,6 +22,7 @@ from csms import badges, reservations
 from csms.models import ChargePoint, Charger, Reservation, Transaction
 
 ACTOR = {"user_id": None, "label": "test"}
+BOTH = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 PARIS = dt.timezone(dt.timedelta(hours=1))  # December: Europe/Paris is UTC+1
 #: Monday 7 December 2026, 08:00 in Le Mans: the clock of the rule tests.
 MONDAY_8H = dt.datetime(2026, 12, 7, 8, 0, tzinfo=PARIS)
@@ -126,6 +127,7 @@ async def test_population_rule_and_badge_state(fleet, db, people):
     assert caught.value.errors["badge_id"] == "Le badge VEH-01 est bloqué."
 
 
+@pytest.mark.parametrize("backend", BOTH)
 async def test_conflicts_are_refused_and_priority_displaces_lower_populations(fleet, db, people):
     # CCTP CPAM 5-5-4 « priorité »: vehicle before site before agent (the standard order).
     site = await reserve(db, fleet.cpam, {"charge_point_id": people["point1"], "badge_id": people["site"].id,
@@ -215,6 +217,7 @@ async def connected(stations, charge_box_id="CPAM-LM-01"):
     return station, ws, task
 
 
+@pytest.mark.parametrize("backend", BOTH)
 async def test_reservation_sent_with_reserve_now_then_cancelled_when_the_point_faults(fleet, db, people, ingress,
                                                                                        stations):
     await open_now(db, fleet)
@@ -241,6 +244,7 @@ async def test_reservation_sent_with_reserve_now_then_cancelled_when_the_point_f
         await ws.close()
 
 
+@pytest.mark.parametrize("backend", BOTH)
 async def test_reservation_consumed_by_the_start_carrying_its_id(fleet, db, people, ingress, stations):
     await open_now(db, fleet)
     station, ws, task = await connected(stations)
