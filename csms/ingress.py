@@ -24,13 +24,12 @@ DESIGN.md « OCPP ingress rules », in code:
   ``station.disconnected``, ``station.status``, ``transaction.started``,
   ``transaction.stopped``) for supervision and incidents.
 
-Sending a command to a connected station (remote commands, smart charging)::
-
-    cp = ingress.registry.get("CPAM-LM-01")          # None when not connected here
-    result = await cp.call(call.RemoteStartTransaction(id_tag="04A2B3C4"), suppress=False)
-
-or ``await ingress.registry.call("CPAM-LM-01", payload)``. Schedule it in a task
-when it starts from a handler.
+Sending a command to a station, from any process: ``csms.commands.send_command``
+(over the bus to the ingress holding the socket, one call in flight per station,
+logged). Here, each link's ``commands`` channel carries those calls and this
+process serves them on the bus topic ``ocpp.node.<node>``;
+``await ingress.registry.call("CPAM-LM-01", payload)`` takes the same per-station
+lock. Schedule it in a task when it starts from a handler.
 """
 
 from __future__ import annotations
@@ -111,6 +110,9 @@ PATH_PREFIX = "/ocpp/"
 HANDSHAKE_TIMEOUT = 60
 #: ``last_seen_at`` is refreshed by any message at most this often (heartbeats: always).
 TOUCH_EVERY = dt.timedelta(seconds=60)
+#: Group commits in flight at once on PostgreSQL (csms.writer): one batch's round trips
+#: overlap another's; a station's own messages stay in order.
+WRITER_WORKERS = 3
 
 
 def iso(moment: dt.datetime) -> str:
@@ -553,8 +555,9 @@ class Ingress:
         self._own_bus = bus is None
         #: The answer path (group commit, handshake lookups) has its own small pool: background
         #: work holding connections (local list syncs, command logs, sweeps) never delays an answer.
-        self.answer_db = Database(self.db.url, pool_size=2)
-        self.writer = GroupCommitWriter(self.answer_db)
+        workers = 1 if self.db.url.startswith("sqlite") else WRITER_WORKERS
+        self.answer_db = Database(self.db.url, pool_size=workers + 1)
+        self.writer = GroupCommitWriter(self.answer_db, workers=workers)
         self._handshakes = _HandshakeLoader(self.answer_db)
         self.registry = ConnectionRegistry()
         self.max_message_size = max_message_size
@@ -644,8 +647,7 @@ class Ingress:
     def emit(self, topic: str, payload: dict[str, Any]) -> None:
         """Queue a bus event; one task publishes them in order, off the stations' answer path."""
         self._events.put_nowait((topic, payload))
-        if topic in ("transaction.started", "transaction.stopped"):
-            self.load_manager.transaction_changed(payload)  # after the commit, off the answer path
+        self.load_manager.on_event(topic, payload)  # load management: after the commit, off the answer path
 
     async def _publish(self) -> None:
         while True:

@@ -343,3 +343,19 @@ async def test_the_log_lists_newest_first(ingress, db, fleet):
         total = await session.scalar(select(func.count()).select_from(CommandLog))
     assert [r.action for r in rows] == ["GetLocalListVersion", "ClearCache"]
     assert total == 2
+
+
+async def test_a_station_that_disconnects_during_a_command_ends_it_as_offline(ingress, db, fleet):
+    async with answering_station(ingress.port, "CPAM-LM-01") as (cp, wire):
+        cp.silent = frozenset({"ClearCache"})
+        await wait_connected(ingress, "CPAM-LM-01")
+        pending = asyncio.create_task(send_command(
+            db, ingress.bus, tenant_id=fleet.cpam, charge_box_id="CPAM-LM-01", action="ClearCache", payload={},
+            actor=ACTOR, timeout=300))
+        while not calls_received(wire):
+            await asyncio.sleep(0.01)
+    with pytest.raises(StationOffline) as caught:
+        await pending  # ended by the disconnection, not by its 300 s timeout
+    assert "déconnectée" in caught.value.message
+    [row] = await command_log(db, fleet.cpam)
+    assert (row.action, row.status) == ("ClearCache", "offline")
