@@ -21,7 +21,7 @@ from litestar.types import Receive, Scope, Send
 
 from app.db import Database, utcnow
 from tenants.models import User
-from tenants.services import Identity, load_identity, user_for_token
+from tenants.services import Identity, load_identity, mark_token_used, user_for_token
 
 __all__ = [
     "AuthMiddleware",
@@ -50,6 +50,9 @@ class AuthMiddleware(AbstractMiddleware):
                     user = await user_for_token(session, header[7:].strip())
                     if user is not None:
                         identity = await _identity(db, user, via_token=True)
+                if user is not None:
+                    async with db.transaction() as session:
+                        await mark_token_used(session, header[7:].strip())
         else:
             session_data = scope.get("session") or {}
             uid = session_data.get(SESSION_USER_KEY) if isinstance(session_data, dict) else None

@@ -163,7 +163,7 @@ async def forgot_page() -> Template:
 async def forgot_submit(request: Request[Any, Any, Any], state: State, db_session: AsyncSession, data: Form) -> Template:
     email = str(data.get("email", "")).strip().lower()
     address = _client_address(request)
-    if await state.throttle.blocked_for(email, address):
+    if await state.throttle.blocked_for(f"reset:{email}", address):
         return Template("password_forgot.html", context={"errors": {"email": "Trop de demandes. Réessayez plus tard."}, "sent": False, "email": email}, status_code=429)
     await state.throttle.failed(f"reset:{email}", address)  # reset requests are throttled like failures
     user = await services.find_user_by_email(db_session, email) if email else None

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import AuditEvent
@@ -575,6 +575,22 @@ async def user_for_token(session: AsyncSession, token: str) -> User | None:
         return None
     user = await session.get(User, row.user_id)
     return user if user and user.is_active else None
+
+
+async def mark_token_used(session: AsyncSession, token: str, *, every: dt.timedelta = dt.timedelta(minutes=1)) -> None:
+    """Record when an API token was last used (shown on the account page).
+
+    A fact, not an edit: a plain UPDATE, not audited, written at most once a
+    minute per token so that a busy script does not write on every request.
+    """
+    now = utcnow()
+    await session.execute(
+        update(ApiToken)
+        .where(ApiToken.token_hash == hash_token(token))
+        .where(or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < now - every))
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def create_password_reset(session: AsyncSession, user: User, *, hours: int = 2) -> str:

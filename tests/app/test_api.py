@@ -189,8 +189,12 @@ async def test_tokens_are_shown_once_listed_without_secret_and_revocable(client,
     assert token not in listed.text and "token_hash" not in listed.text
     assert {t["name"] for t in listed.json()} == {"test", "supervision"}
 
+    assert [t["last_used_at"] for t in listed.json() if t["name"] == "supervision"] == [None]
     fresh = {"Authorization": f"Bearer {token}"}
     assert (await client.get("/api/v1/me", headers=fresh)).json()["email"] == "admin@cpam72.demo"
+    # The account page shows when each token was last used.
+    used = {t["name"]: t["last_used_at"] for t in (await client.get("/api/v1/tokens", headers=auth)).json()}
+    assert used["supervision"] is not None and used["test"] is not None
     # Another account's token cannot be revoked: it does not exist for this caller.
     other = await api_token("visu@cpam72.demo")
     other_id = (await client.get("/api/v1/tokens", headers=other)).json()[0]["id"]

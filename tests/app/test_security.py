@@ -19,7 +19,7 @@ from litestar.middleware.csrf import generate_csrf_token
 from litestar.routes import HTTPRoute
 from litestar.stores.memory import MemoryStore
 from litestar.testing import AsyncTestClient
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from app.db import utcnow
 from app.demo import DEMO_PASSWORD
@@ -216,6 +216,28 @@ async def _outbox_message(db, email: str) -> OutboxMessage:
             return message
         assert asyncio.get_running_loop().time() < deadline, "no e-mail in the outbox"
         await asyncio.sleep(0.05)
+
+
+async def test_password_reset_requests_are_throttled(client, db, settings, demo):
+    email = "agent@cpam72.demo"
+    for _ in range(settings.login_max_failures):
+        asked = await form_post(client, "/mot-de-passe-oublie", "/mot-de-passe-oublie", {"email": email})
+        assert asked.status_code == 200
+    blocked = await form_post(client, "/mot-de-passe-oublie", "/mot-de-passe-oublie", {"email": email})
+    assert blocked.status_code == 429 and "Trop de demandes" in blocked.text
+    # The app runs the e-mail job in its own loop: wait for the five messages, then
+    # give a sixth (which must not exist) the time to appear.
+    count = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.to == email)
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        async with db.session() as session:
+            sent = await session.scalar(count)
+        if sent >= settings.login_max_failures or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)
+    async with db.session() as session:
+        assert await session.scalar(count) == settings.login_max_failures
 
 
 async def test_password_reset_through_the_outbox(client, db, admin_db, settings, demo):
