@@ -136,6 +136,42 @@ def stations_import(tenant_id: str, file: Path, as_json: bool) -> None:
             click.echo(f"  {charger.canonical_id}  {charger.charge_box_id}  ({len(charger.points)} point(s))")
 
 
+@stations.command("simulate", help="Simule une borne OCPP 1.6 : démarrage, états, une recharge avec relevés, puis battements.")
+@click.option("--charge-box-id", required=True, help="Identité OCPP d'une borne enregistrée")
+@click.option("--password", default=None, help="Mot de passe de la borne (défaut : celui des bornes de démonstration)")
+@click.option("--url", default=None, help="Adresse de l'ingress, ex. ws://127.0.0.1:9000/ocpp (défaut : réglages)")
+@click.option("--id-tag", default="04A2B3C4D5E6F7", show_default=True, help="Badge présenté")
+@click.option("--connector", "connector_id", default=1, show_default=True, type=click.IntRange(1, 99))
+@click.option("--samples", default=6, show_default=True, type=click.IntRange(0, 10_000), help="Relevés de compteur")
+@click.option("--interval", default=10.0, show_default=True, type=click.FloatRange(0, 3600), help="Secondes entre relevés")
+@click.option("--exit", "exit_after", is_flag=True, help="Se déconnecter après la recharge (sinon : battements jusqu'à Ctrl-C)")
+def stations_simulate(charge_box_id: str, password: str | None, url: str | None, id_tag: str, connector_id: int,
+                      samples: int, interval: float, exit_after: bool) -> None:
+    from websockets.exceptions import InvalidStatus
+
+    from csms.demo import DEMO_STATION_PASSWORD
+    from csms.simulator import Scenario, run_simulation
+
+    if url is None:
+        settings = _settings()
+        host = "127.0.0.1" if settings.ocpp_host in ("0.0.0.0", "::", "") else settings.ocpp_host  # noqa: S104
+        url = f"ws://{host}:{settings.ocpp_port}/ocpp"
+    scenario = Scenario(url=url, charge_box_id=charge_box_id, password=password or DEMO_STATION_PASSWORD, id_tag=id_tag,
+                        connector_id=connector_id, connectors=max(2, connector_id), samples=samples,
+                        sample_interval=interval, stay=not exit_after)
+    click.echo(f"Borne {charge_box_id} → {url}/{charge_box_id}")
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            result = asyncio.run(run_simulation(scenario, click.echo))
+            click.echo(json.dumps(result, ensure_ascii=False))
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        reason = {404: "borne inconnue", 401: "mot de passe refusé"}.get(status, "connexion refusée")
+        raise click.ClickException(f"{reason} (HTTP {status})") from None
+    except OSError as exc:
+        raise click.ClickException(f"ingress injoignable à {url} : {exc}") from None
+
+
 @click.command(help="Ingress OCPP seul (mode mis à l'échelle) : ws://HOST:PORT/ocpp/{charge_box_id}.")
 def ingress() -> None:
     from csms.ingress import run_ingress

@@ -510,3 +510,36 @@ async def test_demo_load_registers_stations_and_transactions_idempotently(settin
     async with db.session([cpam, commune]) as session:
         assert {model.__tablename__: await session.scalar(select(func.count()).select_from(model))
                 for model in (Charger, ChargePoint, Transaction, MeterValue)} == counts
+
+
+# --------------------------------------------------------------------------- simulated station
+
+
+async def test_simulate_command_charges_once_through_the_ingress(db, fleet, ingress):
+    """``centrale stations simulate``: the ocpp library's ChargePoint driven from the command line."""
+    import asyncio
+    import json
+
+    from click.testing import CliRunner
+
+    from app.cli import cli
+
+    def simulate(*extra: str) -> Any:
+        args = ["stations", "simulate", "--charge-box-id", "CPAM-LM-01", "--url", f"ws://127.0.0.1:{ingress.port}/ocpp",
+                "--samples", "2", "--interval", "0.05", "--exit", "--id-tag", "BADGE-OK", *extra]
+        return CliRunner().invoke(cli, args)
+
+    result = await asyncio.to_thread(simulate, "--password", "Borne-secret-2026-xyz")
+    assert result.exit_code == 0, result.output
+    assert "StartTransaction : transaction 1, badge Accepted" in result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary == {"transaction_id": 1, "id_tag_status": "Accepted", "energy_wh": 2 * round(7400 * 0.05 / 3600)}
+    async with db.session([fleet.cpam]) as session:
+        tx = await session.scalar(select(Transaction).where(Transaction.tenant_id == fleet.cpam))
+        assert (tx.status, tx.id_tag, tx.meter_start, tx.connector_id) == ("completed", "BADGE-OK", 1000, 1)
+        assert tx.energy_wh == summary["energy_wh"]
+        assert await session.scalar(select(func.count()).select_from(MeterValue).where(
+            MeterValue.tenant_id == fleet.cpam, MeterValue.transaction_id == tx.id)) == 4
+
+    refused = await asyncio.to_thread(simulate, "--password", "Mauvais-mot-de-passe-42")
+    assert refused.exit_code == 1 and "mot de passe refusé (HTTP 401)" in refused.output
