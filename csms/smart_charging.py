@@ -456,7 +456,9 @@ class LoadManager:
 
     Requests for one site coalesce: while a recomputation runs, further requests mark
     the site dirty and one more recomputation follows, which sees every transaction
-    committed meanwhile.
+    committed meanwhile. A charger its profile could not reach (offline, no answer)
+    is remembered: when it connects to this process again, its site is recomputed
+    (a dictionary lookup per connection, nothing more during a boot storm).
     """
 
     def __init__(self, ingress: _IngressLike) -> None:
@@ -464,6 +466,17 @@ class LoadManager:
         self._dirty: set[tuple[uuid.UUID, uuid.UUID]] = set()
         self._running: dict[tuple[uuid.UUID, uuid.UUID], asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: charger_id (str) → its site, for chargers whose last profile did not reach them.
+        self._unreached: dict[str, tuple[uuid.UUID, uuid.UUID]] = {}
+
+    def on_event(self, topic: str, payload: dict[str, Any]) -> None:
+        """Called by the ingress for each event, after the commit it reports; never blocks."""
+        if topic in ("transaction.started", "transaction.stopped"):
+            self.transaction_changed(payload)
+        elif topic == "station.connected" and self._unreached:
+            site = self._unreached.pop(str(payload.get("charger_id")), None)
+            if site is not None:
+                self.request(*site)
 
     def transaction_changed(self, event: dict[str, Any]) -> None:
         """A transaction started or stopped (committed): recompute its site if the site has a budget."""
@@ -505,7 +518,10 @@ class LoadManager:
             while key in self._dirty:
                 self._dirty.discard(key)
                 try:
-                    await recompute_site(self.ingress.db, self.ingress.bus, *key)
+                    result = await recompute_site(self.ingress.db, self.ingress.bus, *key)
+                    for row in result.sent:
+                        if row.outcome in (OFFLINE, TIMEOUT, ERROR):
+                            self._unreached[str(row.charger_id)] = key
                 except Exception:
                     log.exception("load management: recomputation of site %s failed", key[1])
         finally:

@@ -250,19 +250,25 @@ async def test_a_refusing_or_offline_station_does_not_stop_the_others_and_is_ret
         # PARK-C is gone (its transaction still runs): the next profile cannot reach it.
         await ingress.events.wait("station.disconnected", lambda p: p["charge_box_id"] == "PARK-C")
         await set_budget(db, parking.tenant_id, parking.site_id, 30)
-        await smart_charging.recompute_site(db, ingress.bus, parking.tenant_id, parking.site_id)
+        await ingress.load_manager.request(parking.tenant_id, parking.site_id)
         last = await last_profiles(db, parking.tenant_id, parking.site_id)
         assert {k: (p.outcome, p.limit_a) for k, p in last.items() if p} == {
             "PARK-A": ("Accepted", 14.4), "PARK-B": ("Rejected", 14.4), "PARK-C": ("offline", 14.4)}
         assert last["PARK-C"].detail == "Borne hors ligne : nouvel essai au prochain recalcul."
-        assert "Rejected" in last["PARK-B"].detail
-        sent_to_b = len(calls(wire_b))
+        assert last["PARK-B"].detail == "Profil non appliqué : Rejected."
+        sent_to_a, sent_to_b = len(calls(wire_a)), len(calls(wire_b))
 
-        # The refused profile is sent again at the next recomputation, even with the same limit.
+        # PARK-C comes back: its site is recomputed at once; the refused profile is sent again
+        # too (same limit), and PARK-A, which holds its limit, gets nothing.
         b.answer = "Accepted"
-        result = await smart_charging.recompute_site(db, ingress.bus, parking.tenant_id, parking.site_id)
+        async with profiled(ingress.port, "PARK-C") as (_c, wire_c):
+            await ingress.events.wait("station.connected", lambda p: p["charge_box_id"] == "PARK-C", count=2)
+            await ingress.load_manager.idle()
+            assert limits(wire_c) == [14.4]
         assert len(calls(wire_b)) == sent_to_b + 1 and limits(wire_b)[-1] == 14.4
-        assert sorted(p.outcome for p in result.sent) == ["Accepted", "offline"]  # PARK-A already holds its limit
+        assert len(calls(wire_a)) == sent_to_a
+        last = await last_profiles(db, parking.tenant_id, parking.site_id)
+        assert {k: p.outcome for k, p in last.items() if p} == dict.fromkeys(("PARK-A", "PARK-B", "PARK-C"), "Accepted")
 
 
 async def test_ocpp201_station_gets_the_201_profile_and_a_removed_budget_lifts_it(ingress, db, fleet):
