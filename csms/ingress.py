@@ -482,6 +482,7 @@ class ChargeBox201(_StationLink, ChargePoint201):
             s, self.ref, event_type=event_type, timestamp=at, trigger_reason=trigger_reason, seq_no=seq_no,
             transaction_info=transaction_info, offline_flag=bool(kwargs.get("offline")), evse=kwargs.get("evse"),
             id_token=kwargs.get("id_token"), meter_value=kwargs.get("meter_value"), received_at=now,
+            reservation_id=kwargs.get("reservation_id"),
         ))
         ocpp_id = transaction_info["transaction_id"]
         if result.started:
@@ -557,6 +558,10 @@ class Ingress:
         #: work holding connections (local list syncs, command logs, sweeps) never delays an answer.
         workers = 1 if self.db.url.startswith("sqlite") else WRITER_WORKERS
         self.answer_db = Database(self.db.url, pool_size=workers + 1)
+        if workers > 1:
+            # No pre-ping (two round trips per group commit): a connection found dead fails its
+            # batch, whose units are then retried one by one on fresh connections (csms.writer).
+            self.answer_db.engine.sync_engine.pool._pre_ping = False  # noqa: SLF001
         self.writer = GroupCommitWriter(self.answer_db, workers=workers)
         self._handshakes = _HandshakeLoader(self.answer_db)
         self.registry = ConnectionRegistry()

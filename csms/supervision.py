@@ -743,7 +743,7 @@ async def record_transaction_event(
     session: AsyncSession, ref: StationRef, *, event_type: str, timestamp: dt.datetime, trigger_reason: str,
     seq_no: int, transaction_info: dict[str, Any], offline_flag: bool = False, evse: dict[str, Any] | None = None,
     id_token: dict[str, Any] | None = None, meter_value: list[dict[str, Any]] | None = None,
-    received_at: dt.datetime,
+    received_at: dt.datetime, reservation_id: int | None = None,
 ) -> TransactionEventResult:
     """OCPP 2.0.1 TransactionEvent Started / Updated / Ended; the station names the transaction."""
     ocpp_id = transaction_info["transaction_id"]
@@ -774,10 +774,11 @@ async def record_transaction_event(
             connector_id=connector_id, ocpp_transaction_id=ocpp_id, status="active", id_tag=token,
             id_tag_status=status or "", badge_id=badge_id,
             meter_start=_register_wh(meter_value, "Transaction.Begin"), started_at=timestamp, offline=offline,
-            seq_no=seq_no, start_received_at=received_at,
+            seq_no=seq_no, start_received_at=received_at, reservation_id=reservation_id,
         )
         session.add(row)
         started = True
+        await reservations.consume(session, ref, reservation_id=reservation_id, transaction_id=row.id, at=timestamp)
     else:
         if token and not row.id_tag:
             row.id_tag, row.id_tag_status, row.badge_id = token, status or "", badge_id

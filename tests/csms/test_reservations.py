@@ -421,3 +421,50 @@ async def test_reservations_portal_page(client, db, demo):
     assert done.status_code == 303
     listing = html.unescape((await client.get(page)).text)
     assert "Réservation n° 1 enregistrée." in listing and "Planifiée" in listing
+
+
+async def test_ocpp201_reserve_now_and_transaction_event_consumes_it(fleet, db, people, ingress, stations):
+    from ocpp.v201 import ChargePoint as Station201
+    from ocpp.v201 import call as call201
+    from ocpp.v201 import call_result as result201
+
+    from tests.csms.conftest import Wire, open_socket
+
+    class Station(Station201):
+        reserved: list[dict[str, Any]] = []
+
+        @on("ReserveNow")
+        def on_reserve_now(self, id: int, expiry_date_time: str, id_token: dict, **kw: Any) -> Any:  # noqa: A002
+            self.reserved.append({"id": id, "expiryDateTime": expiry_date_time, "idToken": id_token,
+                                  "evseId": kw.get("evse_id")})
+            return result201.ReserveNow(status="Accepted")
+
+    await open_now(db, fleet)
+    async with db.session([fleet.cpam]) as session:
+        point = (await _point(session, fleet.cpam, "CPAM-LM-201", 2)).id
+    ws = await open_socket(stations.port, "CPAM-LM-201", protocol="ocpp2.0.1")
+    station = Station("CPAM-LM-201", Wire(ws), response_timeout=30)
+    task = asyncio.create_task(station.start())
+    try:
+        now = utcnow()
+        created = await reserve(db, fleet.cpam, {"charge_point_id": point, "badge_id": people["site"].id,
+                                                 "starts_at": now, "ends_at": now + dt.timedelta(minutes=30)})
+        outcome = await reservations.reserve_on_station(db, ingress.bus, created.reservation,
+                                                        charge_box_id="CPAM-LM-201", protocol="ocpp2.0.1")
+        assert outcome.status == "active"
+        rid = created.reservation.ocpp_reservation_id
+        assert station.reserved == [{"id": rid, "idToken": {"id_token": "SITE-01", "type": "ISO14443"}, "evseId": 2,
+                                     "expiryDateTime": created.reservation.ends_at.astimezone(dt.UTC)
+                                     .isoformat(timespec="seconds").replace("+00:00", "Z")}]
+        async with db.transaction([fleet.cpam], actor=ACTOR) as session:
+            reservations.apply_outcome(await session.get(Reservation, (fleet.cpam, created.reservation.id)),
+                                       outcome, now=now)
+        await station.call(call201.TransactionEvent(
+            event_type="Started", timestamp=stations.iso(utcnow()), trigger_reason="Authorized", seq_no=0,
+            transaction_info={"transaction_id": "TX-RES-1"}, evse={"id": 2, "connector_id": 1},
+            id_token={"id_token": "SITE-01", "type": "ISO14443"}, reservation_id=rid), suppress=False)
+        after = await current(db, fleet.cpam, created.reservation.id)
+        assert after.status == "consumed" and after.transaction_id is not None
+    finally:
+        task.cancel()
+        await ws.close()
