@@ -4,7 +4,7 @@ The CPAM de la Sarthe gets three chargers on its Le Mans site (INSEE 72181,
 building 0001: ``FR72181B0001010100``…), the Commune de Villeurbanne one. Every
 demo station uses ``DEMO_STATION_PASSWORD`` (documented in the README) so that
 ``centrale stations simulate`` can connect as any of them. Past transactions with
-their meter values and a few closed connections (one communication cut) give the
+their meter values and two closed connections (two communication cuts) give the
 supervision pages something to show; they are written once per charger (a
 charger that already has transactions is left as it is).
 """
@@ -55,7 +55,7 @@ async def _badge(session: AsyncSession, tenant_id: uuid.UUID, id_tag: str, holde
 
 
 async def _history(session: AsyncSession, charger: Charger, badges: list[Badge], now: dt.datetime) -> int:
-    """Past sessions with a charge curve, and a connection history with one cut (CCTP 5-5)."""
+    """Past sessions with a charge curve, and a connection history with two cuts (CCTP 5-5)."""
     tid = charger.tenant_id
     if await session.scalar(select(func.count()).select_from(Transaction).where(
             Transaction.tenant_id == tid, Transaction.charger_id == charger.id)):
@@ -104,6 +104,8 @@ async def _history(session: AsyncSession, charger: Charger, badges: list[Badge],
                       disconnected_at=midnight - dt.timedelta(hours=1), reason="closed_by_station", close_code=1000,
                       subprotocol="ocpp1.6", node="demo"),
     ])
+    # The history predates this load: so does the registration, which starts the uptime period.
+    charger.created_at = min(charger.created_at or now, week)
     if not charger.vendor:
         charger.vendor, charger.model, charger.firmware_version = "Schneider Electric", "EVlink Pro AC", "3.4.0.12"
         charger.protocol, charger.last_seen_at = "ocpp1.6", midnight - dt.timedelta(hours=1)

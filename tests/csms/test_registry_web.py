@@ -21,6 +21,7 @@ from websockets.exceptions import InvalidStatus
 from app.db import utcnow
 from csms import registry
 from csms.models import ChargeBoxRoute, ChargePoint, Charger, MeterValue, Station, Transaction
+from csms.supervision import communication_report
 from tests.conftest import csrf_from, form_post, login
 
 BOTH = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -506,6 +507,11 @@ async def test_demo_load_registers_stations_and_transactions_idempotently(settin
         counts = {model.__tablename__: await session.scalar(select(func.count()).select_from(model))
                   for model in (Charger, ChargePoint, Transaction, MeterValue)}
     assert counts["charging_transactions"] >= 3 and counts["meter_values"] >= 10
+    async with db.session([cpam]) as session:
+        # CCTP 5-5: the demo history counts its communication cuts from the registration on.
+        charger = await registry.find_charger_in_tenant(session, cpam, "CPAM-LM-01")
+        report = await communication_report(session, cpam, charger.id, charger.created_at, utcnow())
+        assert (report.connections, report.cuts) == (2, 2) and 0.5 < report.uptime_ratio < 1
     await load_demo(settings, db)
     async with db.session([cpam, commune]) as session:
         assert {model.__tablename__: await session.scalar(select(func.count()).select_from(model))
