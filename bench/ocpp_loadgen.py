@@ -35,6 +35,16 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import connect
 
+#: What a station answers to the CSMS's own calls (local list checks, profiles, ...).
+SERVER_CALL_ANSWERS: dict[str, dict[str, Any]] = {
+    "GetLocalListVersion": {"listVersion": 0},
+    "GetConfiguration": {"configurationKey": []},
+    **{action: {"status": "Accepted"} for action in (
+        "SendLocalList", "TriggerMessage", "SetChargingProfile", "ClearChargingProfile", "ChangeConfiguration",
+        "ReserveNow", "CancelReservation", "ChangeAvailability", "RemoteStartTransaction", "RemoteStopTransaction",
+        "Reset", "ClearCache", "UnlockConnector", "DataTransfer")},
+}
+
 
 def iso_ms(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -74,8 +84,9 @@ class Station:
         try:
             async for raw in self.ws:
                 msg = json.loads(raw)
-                if msg[0] == 2 and not echo:  # a call from the server (e.g. TriggerMessage): answer empty
-                    await self.ws.send(json.dumps([3, msg[1], {}]))
+                if msg[0] == 2 and not echo:  # a call from the server: the smallest valid answer
+                    await self.ws.send(json.dumps([3, msg[1], SERVER_CALL_ANSWERS.get(msg[2], {})]))
+                    self.gen.server_calls[msg[2]] += 1
                     continue
                 entry = self.pending.pop(msg[1], None)
                 if entry is None:
@@ -124,6 +135,8 @@ class LoadGen:
         self.errors: dict[str, int] = defaultdict(int)
         #: Calls answered with a CallResult, per action, over the whole run.
         self.acknowledged: dict[str, int] = defaultdict(int)
+        #: Calls the server made to the stations, per action (answered, not timed).
+        self.server_calls: dict[str, int] = defaultdict(int)
         self.args = args
 
     def record(self, action: str, seconds: float, ok: bool) -> None:
@@ -219,6 +232,7 @@ class LoadGen:
             "latency_ms": {k: _pcts(v) for k, v in self.latencies.items()},
             "errors": dict(self.errors),
             "acknowledged": dict(self.acknowledged),
+            "server_calls": dict(self.server_calls),
             "loadgen_cpu_seconds": {"boot": round(cpu_boot, 1), "sustained": round(cpu_sustained, 1)},
             "heartbeat_acked_at": {st.id: st.heartbeat_acked_at for st in live if st.heartbeat_acked_at},
         }

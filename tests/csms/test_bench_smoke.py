@@ -1,0 +1,44 @@
+"""``make bench``'s OCPP harness still runs: 50 stations for a few seconds, nothing lost.
+
+No timing is asserted (the machine is shared; figures belong to the benchmark, not
+to tests): only that it completes, every station boots, no message errs, and every
+acknowledged message is in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PG_HOST, PG_PORT, require_service
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.postgres
+
+
+def test_bench_ocpp_runs_with_no_error_and_everything_committed(tmp_path):
+    require_service("PostgreSQL", PG_HOST, PG_PORT)
+    require_service("Redis", "127.0.0.1", 6379)
+    out = tmp_path / "bench.json"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bench_ocpp.py"), "--stations", "50", "--tenants", "3",
+         "--rate", "100", "--duration", "2", "--json", str(out)],
+        capture_output=True, text=True, timeout=180, cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "everything committed: yes" in run.stdout
+    result = json.loads(out.read_text())
+    ingress, echo, committed = result["ingress"], result["echo"], result["committed"]
+    assert ingress["stations_connected"] == 50 and echo["stations_connected"] == 50
+    assert ingress["errors"] == {} and echo["errors"] == {}
+    acked = ingress["acknowledged"]
+    assert acked["BootNotification"] == committed["BootNotification"] == 50
+    assert acked["StatusNotification"] == committed["StatusNotification"] >= 50
+    assert acked.get("MeterValues", 0) == committed["MeterValues"]
+    assert ingress["sustained_sent"] == ingress["sustained_answered"] > 0
+    assert committed["heartbeats_not_seen"] == 0
+    assert committed["connections"] == 50
