@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from litestar import Litestar, MediaType, Request, Response, get
+from litestar import Litestar, MediaType, Request, Response, Router, get
 from litestar.config.csrf import CSRFConfig
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
@@ -225,7 +225,8 @@ def create_app(
             healthz,
             readyz,
             *portal_handlers,
-            *component_portal,
+            # Portal pages are HTML for people: never in the API's OpenAPI document.
+            Router(path="/", route_handlers=component_portal, include_in_schema=False),
             *build_api_handlers(component_api),
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],

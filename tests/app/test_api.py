@@ -238,8 +238,8 @@ async def test_a_site_that_still_carries_equipment_is_not_deleted(client, db, de
     auth = await api_token("admin@cpam72.demo")
     site = (await client.get(f"/api/v1/tenants/{cpam}/sites", headers=auth)).json()[0]
     async with db.transaction([uuid.UUID(cpam)], actor={"user_id": None, "label": "test"}) as session:
-        session.add(csms_models.Station(tenant_id=uuid.UUID(cpam), site_id=uuid.UUID(site["id"]), number=1,
-                                        canonical_id="FR72181S0001", name="Le Mans"))
+        session.add(csms_models.Station(tenant_id=uuid.UUID(cpam), site_id=uuid.UUID(site["id"]), number=98,
+                                        canonical_id="FR72181S0001980000", name="Le Mans"))
 
     body = assert_problem(await client.delete(f"/api/v1/tenants/{cpam}/sites/{site['id']}", headers=auth), 422)
     assert body["errors"]["site"].startswith("Ce site porte encore des équipements")
