@@ -107,6 +107,7 @@ async def test_station_list_shows_cctp_states_and_its_live_fragment_follows_the_
             assert "En charge" in row_of(html, "borne-CPAM-LM-01")
             text = text_of(html)
             assert "Siège — parking" in text and "Enregistrer une borne" in text and "Importer un parc" in text
+            assert f'href="{base}/nouvelle"' in html and f'href="{base}/import"' in html
             # Live updates: the results block polls itself, and a plain link refreshes without JavaScript.
             assert 'hx-trigger="every 5s"' in html and f'href="{base}"' in html
             assert "VLB-01" not in html  # the other tenant's charger
@@ -149,6 +150,8 @@ async def test_station_detail_shows_identity_boot_data_history_and_connections(c
     assert f'href="/t/{fleet.cpam}/bornes/CPAM-LM-01/commandes"' in page.text
     assert "/modifier" not in page.text  # the viewer reads only
     assert (await client.get(f"/t/{fleet.cpam}/bornes/VLB-01")).status_code == 404
+    # The registry's own pages under /bornes/ are not taken for a charge_box_id.
+    assert (await client.get(f"/t/{fleet.cpam}/bornes/nouvelle")).status_code == 403  # the viewer may not register
     assert (await client.get(f"/t/{fleet.cpam}/bornes/INCONNUE")).status_code == 404
 
 
