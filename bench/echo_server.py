@@ -1,4 +1,5 @@
-"""A bare websockets echo server: the floor the ingress is compared with."""
+"""A bare websockets echo server: the floor the ingress is compared with (same event loop as
+``centrale ingress``: asyncio's default, unless ``--uvloop``)."""
 
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9100)
+    parser.add_argument("--uvloop", action="store_true", help="uvloop (the ingress runs on the default asyncio loop)")
     a = parser.parse_args()
-    with contextlib.suppress(ImportError):
-        import uvloop
+    if a.uvloop:
+        with contextlib.suppress(ImportError):
+            import uvloop
 
-        uvloop.install()
+            uvloop.install()
     asyncio.run(main(a.host, a.port))

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import new_id, scope_session, utcnow
@@ -353,10 +353,11 @@ async def record_station_event(
     session: AsyncSession, ref: StationRef, kind: str, message: str, details: dict[str, Any] | None = None, *,
     received_at: dt.datetime, occurred_at: dt.datetime | None = None, severity: str = "info",
 ) -> None:
-    session.add(StationEvent(
-        tenant_id=ref.tenant_id, charger_id=ref.charger_id, kind=kind, severity=severity, message=message[:500],
-        details=details or {}, occurred_at=occurred_at, received_at=received_at,
-    ))
+    # Append-only and never read back within a group commit: one INSERT per batch (csms.writer.execute_many).
+    await execute_many(session, "station_events", insert(StationEvent.__table__), [{
+        "tenant_id": ref.tenant_id, "id": new_id(), "charger_id": ref.charger_id, "kind": kind, "severity": severity,
+        "message": message[:500], "details": details or {}, "occurred_at": occurred_at, "received_at": received_at,
+    }])
 
 
 # --------------------------------------------------------------------------- statuses
@@ -405,14 +406,13 @@ async def record_status(
     """StatusNotification (« état de chaque borne et point de charge (disponible, occupé, en défaut) », 5-5-4)."""
     reported_at = timestamp or received_at
     offline = is_offline(timestamp, received_at)
-    await session.execute(
-        _dialect_insert(session, StatusEvent.__table__).on_conflict_do_nothing().values(
-            tenant_id=ref.tenant_id, id=new_id(), charger_id=ref.charger_id, connector_id=connector_id, status=status,
-            error_code=error_code or "", info=(info or "")[:50], vendor_id=(vendor_id or "")[:255],
-            vendor_error_code=(vendor_error_code or "")[:50], reported_at=reported_at, received_at=received_at,
-            offline=offline,
-        )
-    )
+    # The history row: one INSERT per group commit (csms.writer.execute_many); nothing reads it back there.
+    await execute_many(session, "status_events", _dialect_insert(session, StatusEvent.__table__).on_conflict_do_nothing(), [{
+        "tenant_id": ref.tenant_id, "id": new_id(), "charger_id": ref.charger_id, "connector_id": connector_id,
+        "status": status, "error_code": error_code or "", "info": (info or "")[:50], "vendor_id": (vendor_id or "")[:255],
+        "vendor_error_code": (vendor_error_code or "")[:50], "reported_at": reported_at, "received_at": received_at,
+        "offline": offline,
+    }])
     values = {"last_status": status, "last_error_code": error_code or "", "last_status_at": reported_at}
     canonical = ref.canonical_id
     if connector_id == 0:
