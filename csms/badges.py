@@ -383,6 +383,9 @@ async def sync_station(
             LocalListSync.tenant_id == tenant_id, LocalListSync.charger_id == charger.id))
         confirmed = sync.confirmed_version if sync is not None else None
         current = await list_version(session, tenant_id)
+    if current == 0 and confirmed is None:
+        # OCPP: version 0 means « no list »; a tenant that never had a badge has nothing to push.
+        return SyncResult(charge_box_id, "UpToDate", version=0)
     protocol = "2.0.1" if charger.protocol == "ocpp2.0.1" else "1.6"
     version_key = "versionNumber" if protocol == "2.0.1" else "listVersion"
     now = utcnow()
@@ -409,9 +412,6 @@ async def sync_station(
             async with db.session([tenant_id]) as session:
                 version, update_type, entries = await local_list_update(
                     session, tenant_id, since=confirmed, protocol=protocol)
-            if version == 0:
-                # OCPP: version 0 means « no list »; a tenant without any badge yet has nothing to push.
-                return SyncResult(charge_box_id, "UpToDate", version=0)
             payload: dict[str, Any] = {version_key: version, "updateType": update_type}
             if entries:
                 payload["localAuthorizationList"] = entries
@@ -560,8 +560,43 @@ class AuthorizationTasks:
     async def _sweep(self) -> None:
         while True:
             await asyncio.sleep(self.sweep_seconds)
-            for charge_box_id in self.ingress.registry.ids():
-                self.schedule(charge_box_id, check=False)
+            try:
+                for charge_box_id in await self._behind():
+                    self.schedule(charge_box_id, check=False)
+            except Exception:
+                log.exception("authorization sweep failed")
+
+    async def _behind(self) -> list[str]:
+        """This node's stations whose list is behind or that have a reservation to send or expire:
+        one query per tenant, not one per station (an ingress holds thousands)."""
+        from csms.reservations import OPEN_STATUSES
+
+        by_tenant: dict[uuid.UUID, set[str]] = {}
+        for charge_box_id in self.ingress.registry.ids():
+            link = self._mine(charge_box_id)
+            if link is not None:
+                by_tenant.setdefault(link.ref.tenant_id, set()).add(charge_box_id)
+        now = utcnow()
+        behind: list[str] = []
+        for tenant_id, mine in by_tenant.items():
+            async with self.ingress.db.session([tenant_id]) as session:
+                version = await list_version(session, tenant_id)
+                # A station that said NotSupported is asked again at its next connection, not every sweep.
+                confirmed = {cbid: (-1 if status == "NotSupported" else value) for cbid, value, status in (
+                    await session.execute(
+                    select(Charger.charge_box_id, LocalListSync.confirmed_version, LocalListSync.last_status)
+                    .join(LocalListSync, (LocalListSync.tenant_id == Charger.tenant_id)
+                          & (LocalListSync.charger_id == Charger.id))
+                    .where(Charger.tenant_id == tenant_id))).all()}
+                reserving = set(await session.scalars(
+                    select(Charger.charge_box_id).join(
+                        Reservation, (Reservation.tenant_id == Charger.tenant_id) & (Reservation.charger_id == Charger.id))
+                    .where(Charger.tenant_id == tenant_id, Reservation.status.in_(OPEN_STATUSES),
+                           or_(Reservation.ends_at <= now,
+                               (Reservation.status == "scheduled") & (Reservation.starts_at <= now)))))
+            behind += [cbid for cbid in mine
+                       if (version and confirmed.get(cbid) not in (version, -1)) or cbid in reserving]
+        return sorted(behind)
 
     async def wait_for(self, charge_box_id: str, predicate: Any, within: float = 20) -> SyncResult:
         """Tests: the next result for ``charge_box_id`` satisfying ``predicate``."""
