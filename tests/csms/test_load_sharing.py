@@ -6,7 +6,14 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from csms.load_sharing import MIN_CURRENT, VOLTAGE, Demand, allocate, charging_profile_16
+from csms.load_sharing import (
+    MIN_CURRENT,
+    VOLTAGE,
+    Demand,
+    allocate,
+    charging_profile_16,
+    charging_profile_201,
+)
 
 KW = 1000.0
 
@@ -94,3 +101,22 @@ def test_allocation_invariants(budget, demands):
 
 def test_minimum_is_the_iec_6a_per_phase():
     assert Demand("x", 22 * KW, phases=3).min_w == MIN_CURRENT * VOLTAGE * 3
+
+
+def test_a_site_may_ask_for_a_higher_minimum_but_never_below_6a():
+    assert Demand("x", 22 * KW, phases=3, min_current=10).min_w == 10 * VOLTAGE * 3
+    assert Demand("x", 22 * KW, phases=3, min_current=2).min_w == MIN_CURRENT * VOLTAGE * 3
+    # 10 A on three phases is 6.9 kW: 12 kW holds one such session, not two.
+    result = allocate(12 * KW, [Demand(i, 22 * KW, phases=3, min_current=10, started_order=i) for i in range(2)])
+    assert (result[0].limit_w, result[1].paused) == (12 * KW, True)
+
+
+def test_the_201_profile_is_the_same_limit_in_a_list_of_schedules():
+    alloc = allocate(11 * KW, [Demand("t", 22 * KW, phases=3)])["t"]
+    profile = charging_profile_201(alloc, profile_id=7, transaction_id="TX-1")
+    assert profile == {
+        "id": 7, "stackLevel": 1, "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative",
+        "transactionId": "TX-1",
+        "chargingSchedule": [{"id": 7, "chargingRateUnit": "A",
+                              "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 15.9, "numberPhases": 3}]}],
+    }
