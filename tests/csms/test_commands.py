@@ -359,3 +359,29 @@ async def test_a_station_that_disconnects_during_a_command_ends_it_as_offline(in
     assert "déconnectée" in caught.value.message
     [row] = await command_log(db, fleet.cpam)
     assert (row.action, row.status) == ("ClearCache", "offline")
+
+
+async def test_a_command_sent_to_the_old_ingress_follows_the_station_to_the_new_one(settings, ingress, db, fleet):
+    """The race the routing covers: the connection row read named ingress A, but the station has
+    reconnected to ingress B meanwhile. A answers « not connected here », the row is read again
+    and the request goes to B."""
+    import dataclasses
+
+    from csms.ingress import Ingress
+
+    other = Ingress(dataclasses.replace(settings, ocpp_port=0), db=db, bus=ingress.bus)
+    await other.start()
+    try:
+        async with answering_station(other.port, "CPAM-LM-01") as (_cp, wire):
+            await wait_connected(ingress, "CPAM-LM-01")
+            assert "CPAM-LM-01" in other.registry and "CPAM-LM-01" not in ingress.registry
+            target = await commands._locate(db, fleet.cpam, "CPAM-LM-01")
+            assert target.node == other.node
+            stale = dataclasses.replace(target, node=ingress.node)  # what a reader saw a moment earlier
+            request = {"tenant_id": str(fleet.cpam), "charge_box_id": "CPAM-LM-01", "action": "ClearCache",
+                       "payload": {}, "timeout": 10}
+            reply, node = await commands._route(ingress.bus, db, fleet.cpam, "CPAM-LM-01", stale, request, 10)
+    finally:
+        await other.stop()
+    assert (reply["outcome"], reply["answer"], node) == ("result", {"status": "Accepted"}, other.node)
+    assert calls_received(wire) == [("ClearCache", {})]
