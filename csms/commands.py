@@ -394,6 +394,8 @@ async def _route(bus: Bus, db: Database, tenant_id: uuid.UUID, charge_box_id: st
         if not node or len(tried) >= MAX_HOPS:
             raise StationOffline("La borne n'est connectée à aucun ingress OCPP.")
         tried.append(node)
+        if len(tried) > 1:  # the next node gets what is left of the command's time
+            request = {**request, "timeout": max(MIN_TIMEOUT, deadline - BUS_MARGIN - time.monotonic())}
         try:
             reply = await bus.request(node_topic(node), request, timeout=max(0.5, deadline - time.monotonic()))
         except NoResponder:
