@@ -153,3 +153,47 @@ async def test_the_sweep_reconciles_faulted_alerts_and_stays_in_its_tenant(db, f
         (alerts.TOPIC_OPENED, "VLB-01", 1)]
     assert await alert_rows(db, fleet.cpam) == []
     assert len(await alert_rows(db, fleet.other)) == 1
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+async def test_scaled_mode_two_ingress_processes_on_redis_publish_each_alert_once(settings, db, fleet, redis_url):
+    """Scaled mode: two ingress processes (each with its alert watcher) on one Redis and one
+    PostgreSQL; the incidents side subscribes with its own Redis connection."""
+    import dataclasses
+
+    from app.bus import RedisBus
+    from csms.ingress import Ingress
+
+    namespace = f"alerts-{fleet.cpam.hex[:8]}"
+    subscriber = RedisBus(redis_url, namespace=namespace)
+    events = Events()
+    for topic in (alerts.TOPIC_OPENED, alerts.TOPIC_CLOSED):
+        await subscriber.subscribe(topic, events.handler)
+    nodes = [Ingress(dataclasses.replace(settings, ocpp_port=0), db=db, bus=RedisBus(redis_url, namespace=namespace))
+             for _ in range(2)]
+    for node in nodes:
+        await node.start()
+    try:
+        from tests.csms.conftest import Stations
+
+        async with Stations(nodes[0].port).connect("CPAM-LM-01") as (cp, _wire):
+            await cp.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Faulted"))
+            [opened] = await events.wait(alerts.TOPIC_OPENED)
+        assert (opened["kind"], opened["connector_id"]) == ("faulted", 1)
+        gone = await wait_offline(db, fleet.cpam)
+        later = gone + THRESHOLD + dt.timedelta(seconds=5)
+        found = await asyncio.gather(*(node.alerts.sweep(now=later) for node in nodes))
+        assert sorted(len(changes) for changes in found) == [0, 1]
+        await events.wait(alerts.TOPIC_OPENED, lambda p: p["kind"] == "offline")
+        # The station comes back on the other process: one closing, whichever watcher got there first.
+        async with Stations(nodes[1].port).connect("CPAM-LM-01") as (cp, _wire):
+            await cp.call(call.Heartbeat())
+            [closed] = await events.wait(alerts.TOPIC_CLOSED, lambda p: p["kind"] == "offline")
+            await asyncio.sleep(0.5)  # a grace for a duplicate to show up (none may): this wait cannot fail the test
+        assert closed["charge_box_id"] == "CPAM-LM-01"
+        assert len([p for p in events.by_topic[alerts.TOPIC_OPENED] if p["kind"] == "offline"]) == 1
+        assert len([p for p in events.by_topic[alerts.TOPIC_CLOSED] if p["kind"] == "offline"]) == 1
+    finally:
+        for node in nodes:
+            await node.stop()
+        await subscriber.close()
