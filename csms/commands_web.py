@@ -216,6 +216,7 @@ class CommandProblem(Problem, kw_only=True):
     command_id: str | None = None
     code: str | None = None
     description: str | None = None
+    details: dict[str, Any] | None = None
 
 
 def _failure(code: int, text: str) -> ResponseSpec:
