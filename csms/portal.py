@@ -60,8 +60,11 @@ __all__ = ["agent_context", "handlers", "nav"]
 
 #: Uptime and cuts are shown over this window.
 REPORT_PERIOD = dt.timedelta(days=30)
-#: Seconds between two refreshes of the live station list (HTMX polling).
+#: Seconds between two refreshes of the live station list (HTMX polling); a large fleet's
+#: list (measured: 500 chargers, 1,000 points, ~0.25 s and 560 kB) is refreshed less often.
 LIVE_EVERY = 5
+LIVE_EVERY_LARGE = 30
+LARGE_FLEET = 200
 PER_PAGE = 25
 TRANSACTION_STATUSES = {"en_cours": "active", "terminee": "completed", "orpheline": "orphan"}
 TRANSACTION_LABELS = {"active": "En cours", "completed": "Terminée", "orphan": "Arrêt sans début connu"}
@@ -227,6 +230,7 @@ async def stations_list(
     site = site.strip() if site.strip() in {str(s.site.id) for s in fleet} else ""
     etat = etat if etat in STATE_LABELS else ""
     shown = _filter_fleet(fleet, site, etat)
+    chargers_total = sum(len(st.chargers) for s in fleet for st in s.stations)
     query = "&".join(f"{k}={v}" for k, v in (("site", site), ("etat", etat)) if v)
     base = f"/t/{tenant_ctx.tenant_id}/bornes"
     return _render(
@@ -235,8 +239,8 @@ async def stations_list(
             tenant_ctx, "stations", **_helpers(
                 fleet=shown, counts=_state_counts(fleet), site_options=[(str(s.site.id), s.site.name) for s in fleet],
                 filters={"site": site, "etat": etat}, live_url=f"{base}?{query}" if query else base,
-                live_every=LIVE_EVERY, now=now, period_days=REPORT_PERIOD.days,
-                chargers_total=sum(len(st.chargers) for s in fleet for st in s.stations),
+                live_every=LIVE_EVERY if chargers_total <= LARGE_FLEET else LIVE_EVERY_LARGE, now=now,
+                period_days=REPORT_PERIOD.days, chargers_total=chargers_total,
             ),
         ),
         block="results",
