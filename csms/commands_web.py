@@ -19,6 +19,7 @@ OCPP CallError, or the platform could not carry the command).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from typing import Annotated, Any
@@ -188,7 +189,7 @@ class CommandLogOut(Struct, kw_only=True):
     answer: dict[str, Any] | None
     error_code: str
     error: str
-    requested_at: Any
+    requested_at: dt.datetime
     duration_ms: int | None
     actor: str
     node: str
