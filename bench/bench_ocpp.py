@@ -346,7 +346,8 @@ def report(ingress: dict[str, Any], echo: dict[str, Any] | None, counts: dict[st
 
     e = echo or {}
     rows = [
-        ("stations connected", ingress["stations_connected"], e.get("stations_connected", "–"), ""),
+        ("stations connected (handshake)", ingress.get("stations_opened", "–"), e.get("stations_opened", "–"), ""),
+        ("stations booted (both answered)", ingress["stations_connected"], e.get("stations_connected", "–"), ""),
         ("boot storm (Boot + Status each)", ingress["boot_storm_seconds"], e.get("boot_storm_seconds", "–"), " s"),
         ("sustained, offered", ingress["offered_msgs_per_s"], e.get("offered_msgs_per_s", "–"), " msg/s"),
         ("sustained, answered", ingress["sustained_msgs_per_s"], e.get("sustained_msgs_per_s", "–"), " msg/s"),
@@ -357,7 +358,9 @@ def report(ingress: dict[str, Any], echo: dict[str, Any] | None, counts: dict[st
                      f"{theirs.get('p50', '–')} / {theirs.get('p99', '–')}" if echo else "–", " ms"))
     for action in ("BootNotification", "StatusNotification"):
         mine = ingress["boot_latency_ms"].get(action, {})
-        rows.append((f"boot {action} p50 / p99", f"{mine.get('p50', '–')} / {mine.get('p99', '–')}", "", " ms"))
+        theirs = e.get("boot_latency_ms", {}).get(action, {})
+        rows.append((f"boot {action} p50 / p99", f"{mine.get('p50', '–')} / {mine.get('p99', '–')}",
+                     f"{theirs.get('p50', '–')} / {theirs.get('p99', '–')}" if echo else "–", " ms"))
     rows += [
         ("server peak memory (VmHWM)", ingress["server_hwm_kib"] / 1024, e.get("server_hwm_kib", 0) / 1024 if echo else "–", " MiB"),
         ("server CPU, boot / sustained", " / ".join(f"{ingress['phases'].get(p, {}).get('server_cpu_percent', '–')}"
@@ -365,7 +368,9 @@ def report(ingress: dict[str, Any], echo: dict[str, Any] | None, counts: dict[st
          " / ".join(f"{e.get('phases', {}).get(p, {}).get('server_cpu_percent', '–')}" for p in ("booted", "sustained"))
          if echo else "–", " % of a core"),
         ("machine busy, boot / sustained", " / ".join(f"{ingress['phases'].get(p, {}).get('machine_busy_percent', '–')}"
-                                                      for p in ("booted", "sustained")), "", " % of 2 cores"),
+                                                      for p in ("booted", "sustained")),
+         " / ".join(f"{e.get('phases', {}).get(p, {}).get('machine_busy_percent', '–')}" for p in ("booted", "sustained"))
+         if echo else "–", " % of 2 cores"),
         ("load generator CPU, boot / sustained", " / ".join(str(v) for v in ingress["loadgen_cpu_seconds"].values()),
          " / ".join(str(v) for v in e.get("loadgen_cpu_seconds", {}).values()) if echo else "–", " s"),
         ("errors", sum(ingress["errors"].values()), sum(e["errors"].values()) if echo else "–", ""),
@@ -374,10 +379,10 @@ def report(ingress: dict[str, Any], echo: dict[str, Any] | None, counts: dict[st
     print(f"\nOCPP 1.6J ingress on PostgreSQL — {args.stations:,} stations, {args.tenants} tenants, "  # noqa: T201
           f"target {args.rate:,.0f} msg/s for {args.duration:g} s; load average before: "
           f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} cores)\n")
-    print(f"{'':{width}}{'ingress':>22}{'echo server':>22}")  # noqa: T201
-    print("-" * (width + 44))  # noqa: T201
+    print(f"{'':{width}}{'ingress':>28}{'echo server':>28}")  # noqa: T201
+    print("-" * (width + 56))  # noqa: T201
     for label, mine, theirs, unit in rows:
-        print(f"{label:{width}}{_fmt(mine, unit):>22}{_fmt(theirs, unit) if echo else '–':>22}")  # noqa: T201
+        print(f"{label:{width}}{_fmt(mine, unit):>28}{_fmt(theirs, unit) if echo else '–':>28}")  # noqa: T201
     if echo:
         print(f"\nratio ingress / echo: sustained rate {ratio(ingress['sustained_msgs_per_s'], echo['sustained_msgs_per_s'])}, "  # noqa: T201
               f"boot storm time {ratio(ingress['boot_storm_seconds'], echo['boot_storm_seconds'])}, "
@@ -390,7 +395,7 @@ def report(ingress: dict[str, Any], echo: dict[str, Any] | None, counts: dict[st
         print(f"  {action:20} acknowledged {acked.get(action, 0):>9,}   in PostgreSQL {counts[action]:>9,}")  # noqa: T201
     print(f"  {'Heartbeat':20} acknowledged {acked.get('Heartbeat', 0):>9,}   stations whose last_seen_at is older "  # noqa: T201
           f"than their last acknowledged heartbeat: {counts['heartbeats_not_seen']}")
-    print(f"  {'connections':20} opened       {ingress['stations_connected']:>9,}   rows {counts['connections']:>9,}")  # noqa: T201
+    print(f"  {'connections':20} opened       {ingress.get('stations_opened', 0):>9,}   rows {counts['connections']:>9,}")  # noqa: T201
     for problem in problems:
         print(f"  LOST: {problem}")  # noqa: T201
     p99 = max((v.get("p99", 0) for v in ingress["latency_ms"].values()), default=float("inf"))

@@ -169,6 +169,7 @@ class LoadGen:
         boot_seconds = time.perf_counter() - t0
         print("phase booted", file=sys.stderr, flush=True)  # noqa: T201 - a marker for bench_ocpp.py
         live = [st for st, ok in zip(stations, booted, strict=True) if ok]
+        opened = sum(1 for st in stations if st.ws is not None)
         boot_latencies = {k: list(v) for k, v in self.latencies.items()}
         self.latencies.clear()
         cpu_boot = time.process_time()
@@ -222,6 +223,7 @@ class LoadGen:
         return {
             "target": self.url,
             "stations_requested": args.stations,
+            "stations_opened": opened,
             "stations_connected": len(live),
             "boot_storm_seconds": round(boot_seconds, 2),
             "boot_latency_ms": {k: _pcts(v) for k, v in boot_latencies.items()},

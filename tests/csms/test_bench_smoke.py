@@ -33,7 +33,8 @@ def test_bench_ocpp_runs_with_no_error_and_everything_committed(tmp_path):
     assert "everything committed: yes" in run.stdout
     result = json.loads(out.read_text())
     ingress, echo, committed = result["ingress"], result["echo"], result["committed"]
-    assert ingress["stations_connected"] == 50 and echo["stations_connected"] == 50
+    assert ingress["stations_opened"] == ingress["stations_connected"] == 50
+    assert echo["stations_connected"] == 50
     assert ingress["errors"] == {} and echo["errors"] == {}
     acked = ingress["acknowledged"]
     assert acked["BootNotification"] == committed["BootNotification"] == 50
