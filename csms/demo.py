@@ -19,10 +19,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
-from csms import registry
+from csms import badges, registry, smart_charging
 from csms.models import Badge, ChargeBoxRoute, Charger, ConnectionLog, MeterValue, Transaction
+from tenants.services import find_user_by_email
 
-__all__ = ["DEMO_BADGES", "DEMO_STATIONS", "DEMO_STATION_PASSWORD", "load_demo_stations"]
+__all__ = ["DEMO_BADGES", "DEMO_BUDGETS", "DEMO_STATIONS", "DEMO_STATION_PASSWORD", "load_demo_stations"]
 
 DEMO_STATION_PASSWORD = "Borne-demo-2026-Centrale"  # noqa: S105 - public demo secret, documented in the README
 
@@ -40,18 +41,38 @@ DEMO_STATIONS: dict[str, list[dict[str, Any]]] = {
          "points": 2, "power_kw": 22, "socket_types": "T2+EF"},
     ],
 }
-#: tenant key → (idTag, holder)
-DEMO_BADGES = {
-    "cpam": [("04A2B3C4D5E6F7", "Véhicule de service AB-123-CD"), ("04B1C2D3E4F5A6", "Alice Agent")],
-    "commune": [("04C9D8E7F6A5B4", "Service des espaces verts")],
+#: tenant key → (idTag, holder, attachment) — every badge is attached as CCTP CPAM
+#: 5-5-5-3 asks (« attachée au véhicule de service ou au site de rattachement »,
+#: « délivrés aux agents »), so that the demo badges may also reserve (5-5-4).
+DEMO_BADGES: dict[str, list[tuple[str, str, dict[str, str]]]] = {
+    "cpam": [
+        ("04A2B3C4D5E6F7", "Véhicule de service AB-123-CD", {"kind": "vehicle", "vehicle_label": "AB-123-CD"}),
+        ("04B1C2D3E4F5A6", "Alice Agent", {"kind": "agent", "agent": "agent@cpam72.demo"}),
+    ],
+    "commune": [("04C9D8E7F6A5B4", "Service des espaces verts", {"kind": "site"})],
 }
+#: tenant key → power budget of its demo site (CCTP CPAM article 4, dynamic load
+#: management): 30 kW for the CPAM's 5 points (110 kW nominal), so sharing shows.
+DEMO_BUDGETS = {"cpam": {"budget_kw": 30, "min_current_a": 6, "phases": 3}}
 #: Sessions written per charger: (days ago, start hour UTC, minutes, average kW).
 HISTORY = [(6, 7, 95, 7.4), (3, 12, 50, 11.0), (1, 8, 130, 6.8)]
 
 
-async def _badge(session: AsyncSession, tenant_id: uuid.UUID, id_tag: str, holder: str) -> Badge:
+async def _badge(
+    session: AsyncSession, tenant_id: uuid.UUID, site_id: uuid.UUID, id_tag: str, holder: str, attach: dict[str, str]
+) -> Badge:
+    values: dict[str, Any] = {"kind": attach["kind"], "vehicle_label": attach.get("vehicle_label", "")}
+    if attach["kind"] == "site":
+        values["site_id"] = str(site_id)
+    if "agent" in attach:
+        user = await find_user_by_email(session, attach["agent"])
+        values["user_id"] = str(user.id) if user else None
     badge = await session.scalar(select(Badge).where(Badge.tenant_id == tenant_id, Badge.id_tag == id_tag))
-    return badge or await registry.create_badge(session, tenant_id, {"id_tag": id_tag, "holder_label": holder})
+    if badge is None:
+        return await badges.create_badge(session, tenant_id, {"id_tag": id_tag, "holder_label": holder, **values})
+    if not badge.kind:  # a badge loaded by an earlier demo, before attachments: attach it once
+        await badges.update_badge(session, tenant_id, badge, values)
+    return badge
 
 
 async def _history(session: AsyncSession, charger: Charger, badges: list[Badge], now: dt.datetime) -> int:
@@ -124,7 +145,9 @@ async def load_demo_stations(session: AsyncSession, tenants: dict[str, Any], sit
         tenant, site = tenants.get(key), sites.get(key)
         if tenant is None or site is None:
             continue
-        badges = [await _badge(session, tenant.id, tag, holder) for tag, holder in DEMO_BADGES[key]]
+        cards = [await _badge(session, tenant.id, site.id, tag, holder, attach) for tag, holder, attach in DEMO_BADGES[key]]
+        if key in DEMO_BUDGETS and await smart_charging.get_power_budget(session, tenant.id, site.id) is None:
+            await smart_charging.set_power_budget(session, tenant.id, site.id, DEMO_BUDGETS[key])
         for spec in specs:
             route = await session.get(ChargeBoxRoute, spec["charge_box_id"])
             if route is None:
@@ -135,6 +158,6 @@ async def load_demo_stations(session: AsyncSession, tenants: dict[str, Any], sit
                 continue  # the id was taken on this platform by someone else: leave it alone
             charger = await registry.find_charger_in_tenant(session, tenant.id, spec["charge_box_id"])
             chargers += 1
-            transactions += await _history(session, charger, badges, now)
+            transactions += await _history(session, charger, cards, now)
     return {"stations": chargers, "transactions_added": transactions}
 
