@@ -75,7 +75,7 @@ class Station:
             headers["Authorization"] = f"Basic {token}"
         self.ws = await connect(
             f"{self.gen.url}/{self.id}", subprotocols=["ocpp1.6"], additional_headers=headers,
-            open_timeout=60, ping_interval=None, max_queue=None, compression=None,
+            open_timeout=self.gen.args.timeout, ping_interval=None, max_queue=None, compression=None,
         )
         self.reader = asyncio.create_task(self._read())
 
@@ -157,11 +157,11 @@ class LoadGen:
                     self.errors[f"connect: {type(exc).__name__}"] += 1
                     return False
             res = await st.call("BootNotification", {"chargePointVendor": "Bench", "chargePointModel": "LG-1",
-                                                     "chargePointSerialNumber": st.id})
+                                                     "chargePointSerialNumber": st.id}, args.timeout)
             if res is None:
                 return False
             res = await st.call("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available",
-                                                       "timestamp": st.stamp()})
+                                                       "timestamp": st.stamp()}, args.timeout)
             return res is not None
 
         t0 = time.perf_counter()
@@ -206,7 +206,7 @@ class LoadGen:
                 sent += 1
             await asyncio.sleep(max(0.0, 0.01 - (time.perf_counter() - tick_start)))
         send_seconds = time.perf_counter() - t1
-        wait_until = time.perf_counter() + 30
+        wait_until = time.perf_counter() + args.timeout
         while any(st.pending for st in live) and time.perf_counter() < wait_until:
             await asyncio.sleep(0.05)
         lost = sum(len(st.pending) for st in live)
@@ -258,6 +258,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=1000.0, help="sustained messages per second, all stations")
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--connect-concurrency", type=int, default=500)
+    parser.add_argument("--timeout", type=float, default=120.0,
+                        help="seconds a handshake or an answer may take before it counts as an error")
     parser.add_argument("--echo", action="store_true", help="the target is an echo server")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
