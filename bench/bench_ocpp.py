@@ -420,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connect-concurrency", type=int, default=500)
     parser.add_argument("--no-redis", action="store_true", help="in-process bus instead of Redis")
     parser.add_argument("--no-echo", action="store_true", help="skip the echo server run")
+    parser.add_argument("--uvloop", action="store_true", help="run the ingress on uvloop (an experiment)")
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--json", metavar="FILE", help="also write the raw results to FILE")
     parser.add_argument("--check", action="store_true", help="exit status 1 when a target is missed")
@@ -441,8 +442,11 @@ def main(argv: list[str] | None = None) -> int:
                "CENTRALE_OCPP_PORT": str(port), "CENTRALE_SECRET_KEY": settings.secret_key,
                "CENTRALE_VAR_DIR": str(work), "CENTRALE_REDIS_URL": "" if args.no_redis else REDIS_URL,
                "CENTRALE_REDIS_NAMESPACE": f"centrale-bench-{os.getpid()}"}
-        centrale = Path(sys.executable).parent / "centrale"
-        ingress = Proc([str(centrale), "ingress"], env=env, log_path=work / "ingress.log")
+        command = [str(Path(sys.executable).parent / "centrale"), "ingress"]
+        if args.uvloop:  # what uvloop would give `centrale ingress` (it runs on asyncio's default loop)
+            command = [sys.executable, "-c", "import sys, uvloop; uvloop.install(); from app.cli import main; "
+                       "sys.argv = ['centrale', 'ingress']; main()"]
+        ingress = Proc(command, env=env, log_path=work / "ingress.log")
         ingress.wait_port(port)
         log(f"ingress pid {ingress.pid} on port {port}; load generator: {args.stations:,} stations")
         result = run_loadgen(f"ws://127.0.0.1:{port}/ocpp", args, ingress, echo=False)
