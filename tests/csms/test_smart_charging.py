@@ -11,7 +11,6 @@ the API show.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import datetime as dt
 import uuid
@@ -38,7 +37,7 @@ from csms.load_sharing import phase_current
 from csms.models import SentChargingProfile, SitePowerBudget
 from tenants.models import Site
 from tests.conftest import csrf_from, login
-from tests.csms.conftest import PASSWORD, Wire, iso, open_socket
+from tests.csms.conftest import PASSWORD, Wire, iso, station
 
 TEST = {"user_id": None, "label": "test"}
 BOTH = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -71,19 +70,9 @@ class Profiled201(Station201):
         return result201.ClearChargingProfile(status="Accepted")
 
 
-@contextlib.asynccontextmanager
-async def profiled(port: int, charge_box_id: str, version: str = "1.6") -> AsyncIterator[tuple[Any, Wire]]:
-    ws = await open_socket(port, charge_box_id, protocol="ocpp1.6" if version == "1.6" else "ocpp2.0.1")
-    wire = Wire(ws)
-    cp = (Profiled16 if version == "1.6" else Profiled201)(charge_box_id, wire, response_timeout=30)
-    task = asyncio.create_task(cp.start())
-    try:
-        yield cp, wire
-    finally:
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
-        await ws.close()
+def profiled(port: int, charge_box_id: str, version: str = "1.6") -> Any:
+    """A station that accepts charging profiles, connected, with its recorded wire."""
+    return station(port, charge_box_id, version=version, cls=Profiled16 if version == "1.6" else Profiled201)
 
 
 def calls(wire: Wire, action: str = "SetChargingProfile") -> list[dict[str, Any]]:
