@@ -32,11 +32,13 @@ __all__ = ["CentralContext", "TenantContext", "dependencies"]
 #: remote commands to charging stations (csms.commands).
 PERMISSIONS: dict[str, frozenset[str]] = {
     Role.ADMIN: frozenset({"read", "manage_sites", "manage_users", "manage_profile", "audit", "outbox", "agent",
-                           "operate_stations"}),
+                           "operate_stations", "manage_badges"}),
     Role.COORDINATOR: frozenset({"read", "manage_users", "manage_profile", "audit", "outbox"}),
     Role.VIEWER: frozenset({"read"}),
-    # The titulaire's technicians run remote commands on the stations (DESIGN.md « Operator »).
-    Role.OPERATOR: frozenset({"read", "operate_stations"}),
+    # The titulaire's technicians run remote commands on the stations (DESIGN.md « Operator »)
+    # and set up the users' badges: « Le Titulaire devra effectuer le paramétrage des données
+    # nécessaires pour chaque Utilisateur » (CCTP CPAM 5-5-5-3).
+    Role.OPERATOR: frozenset({"read", "operate_stations", "manage_badges"}),
     Role.AGENT: frozenset({"agent"}),
 }
 

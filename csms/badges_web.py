@@ -57,7 +57,7 @@ def nav(ctx: Any) -> list[tuple[str, str, str]]:
 
 
 def _manages(ctx: TenantContext) -> bool:
-    return ctx.can("manage_sites")
+    return ctx.can("manage_badges")
 
 
 def _own_only(ctx: TenantContext) -> uuid.UUID | None:
@@ -117,14 +117,14 @@ async def badges_list(request: Request[Any, Any, Any], tenant_ctx: TenantContext
 
 @get("/t/{tenant_id:uuid}/badges/nouveau")
 async def badge_new(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession) -> Any:
-    tenant_ctx.require("manage_sites")
+    tenant_ctx.require("manage_badges")
     return await _form_page(request, tenant_ctx, db_session, None, _badge_values(None, tenant_ctx.tenant.timezone), {})
 
 
 @post("/t/{tenant_id:uuid}/badges/nouveau")
 async def badge_create(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
                        data: Form) -> Any:
-    tenant_ctx.require("manage_sites")
+    tenant_ctx.require("manage_badges")
     values = _form(data)
     try:
         badge = await badges.create_badge(db_session, tenant_ctx.tenant_id, values)
@@ -138,7 +138,7 @@ async def badge_create(request: Request[Any, Any, Any], tenant_ctx: TenantContex
 @get("/t/{tenant_id:uuid}/badges/{badge_id:uuid}")
 async def badge_edit(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
                      badge_id: uuid.UUID) -> Any:
-    tenant_ctx.require("manage_sites")
+    tenant_ctx.require("manage_badges")
     badge = await badges.access_badge(db_session, tenant_ctx.tenant_id, badge_id)
     return await _form_page(request, tenant_ctx, db_session, badge, _badge_values(badge, tenant_ctx.tenant.timezone), {})
 
@@ -146,7 +146,7 @@ async def badge_edit(request: Request[Any, Any, Any], tenant_ctx: TenantContext,
 @post("/t/{tenant_id:uuid}/badges/{badge_id:uuid}")
 async def badge_update(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
                        badge_id: uuid.UUID, data: Form) -> Any:
-    tenant_ctx.require("manage_sites")
+    tenant_ctx.require("manage_badges")
     badge = await badges.access_badge(db_session, tenant_ctx.tenant_id, badge_id)
     values = _form(data)
     try:
@@ -162,7 +162,7 @@ async def badge_update(request: Request[Any, Any, Any], tenant_ctx: TenantContex
 async def badge_block(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
                       badge_id: uuid.UUID, data: Form) -> Any:
     """Block or unblock in one click (the list's buttons)."""
-    tenant_ctx.require("manage_sites")
+    tenant_ctx.require("manage_badges")
     badge = await badges.access_badge(db_session, tenant_ctx.tenant_id, badge_id)
     status = "Blocked" if _form(data).get("status") == "Blocked" else "Accepted"
     await badges.update_badge(db_session, tenant_ctx.tenant_id, badge, {"status": status})
@@ -174,7 +174,7 @@ async def badge_block(request: Request[Any, Any, Any], tenant_ctx: TenantContext
 @post("/t/{tenant_id:uuid}/badges/{badge_id:uuid}/supprimer")
 async def badge_delete(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
                        badge_id: uuid.UUID) -> Any:
-    tenant_ctx.require("manage_sites")
+    tenant_ctx.require("manage_badges")
     badge = await badges.access_badge(db_session, tenant_ctx.tenant_id, badge_id)
     id_tag = badge.id_tag
     try:
@@ -284,7 +284,7 @@ async def reservation_cancel(request: Request[Any, Any, Any], tenant_ctx: Tenant
 @post("/t/{tenant_id:uuid}/reservations/regles")
 async def reservation_rules(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
                             data: Form) -> Any:
-    tenant_ctx.require("manage_sites")
+    tenant_ctx.require("manage_badges")
     values = _form(data)
     try:
         await reservations.update_policy(db_session, tenant_ctx.tenant_id, values)
@@ -385,7 +385,7 @@ async def api_list_badges(tenant_ctx: TenantContext, db_session: AsyncSession,
                   "à ses bornes (SendLocalList différentiel).")
 async def api_create_badge(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
                            data: BadgeIn) -> BadgeOut:
-    tenant_ctx.require("manage_sites")
+    tenant_ctx.require("manage_badges")
     badge = await badges.create_badge(db_session, tenant_ctx.tenant_id, _provided(data))
     await _changed(request, db_session, tenant_ctx.tenant_id)
     return BadgeOut.of(badge, utcnow())
@@ -405,7 +405,7 @@ async def api_read_badge(tenant_ctx: TenantContext, db_session: AsyncSession, ba
        summary="Modifier, bloquer ou débloquer un badge", description="Seuls les champs envoyés changent.")
 async def api_update_badge(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
                            badge_id: uuid.UUID, data: BadgePatch) -> BadgeOut:
-    tenant_ctx.require("manage_sites")
+    tenant_ctx.require("manage_badges")
     badge = await badges.access_badge(db_session, tenant_ctx.tenant_id, badge_id)
     await badges.update_badge(db_session, tenant_ctx.tenant_id, badge, _provided(data))
     await _changed(request, db_session, tenant_ctx.tenant_id)
@@ -417,7 +417,7 @@ async def api_update_badge(request: Request[Any, Any, Any], tenant_ctx: TenantCo
         description="Un badge ayant servi (recharges, réservations) se bloque au lieu de se supprimer (422).")
 async def api_delete_badge(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
                            badge_id: uuid.UUID) -> Response[None]:
-    tenant_ctx.require("manage_sites")
+    tenant_ctx.require("manage_badges")
     badge = await badges.access_badge(db_session, tenant_ctx.tenant_id, badge_id)
     await badges.delete_badge(db_session, tenant_ctx.tenant_id, badge)
     await _changed(request, db_session, tenant_ctx.tenant_id)

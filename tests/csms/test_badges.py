@@ -364,6 +364,11 @@ async def test_badges_api_create_patch_block_delete_with_french_errors(client, d
     viewer = await api_token("visu@cpam72.demo")
     assert (await client.get(url, headers=viewer)).status_code == 200
     problem(await client.patch(url, headers=viewer, json={"status": "Accepted"}), 403)
+    # The titulaire's technician sets up the users' badges (CCTP CPAM 5-5-5-3: « Le Titulaire
+    # devra effectuer le paramétrage des données nécessaires pour chaque Utilisateur »).
+    operator = await api_token("technicien@titulaire.demo")
+    unblocked = await client.patch(url, headers=operator, json={"status": "Accepted"})
+    assert unblocked.status_code == 200 and unblocked.json()["status"] == "Accepted", unblocked.text
     problem(await client.get(f"/api/v1/tenants/{other}/badges/{badge['id']}", headers=admin), 404)
     assert (await client.delete(url, headers=admin)).status_code == 204
     problem(await client.get(url, headers=admin), 404)
