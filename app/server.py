@@ -26,6 +26,15 @@ def _banner(settings: Settings, ingress: bool) -> str:
         lines.append(f"  Ingress OCPP : ws://{settings.ocpp_host}:{settings.ocpp_port}/ocpp/{{charge_box_id}}")
     lines += ["", f"Comptes de démonstration (mot de passe : {DEMO_PASSWORD}) :"]
     lines += [f"  {email:<32} {role}" for email, _name, role, _where in DEMO_USERS]
+    if ingress:
+        from csms.demo import DEMO_STATION_PASSWORD, DEMO_STATIONS
+
+        ids = ", ".join(spec["charge_box_id"] for specs in DEMO_STATIONS.values() for spec in specs)
+        lines += [
+            "",
+            f"Bornes de démonstration (mot de passe OCPP : {DEMO_STATION_PASSWORD}) : {ids}",
+            "  Simuler une borne : .venv/bin/centrale stations simulate --charge-box-id CPAM-LM-01",
+        ]
     return "\n".join(lines) + "\n"
 
 

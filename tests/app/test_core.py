@@ -93,3 +93,14 @@ async def test_cli_creates_tenant_user_and_token_as_json(settings, db, monkeypat
         assert membership is not None and membership.role == "admin"
         assert (await session.get(User, uuid.UUID(user_id))).email == "admin@test.fr"
         assert await services.user_for_token(session, token) is not None
+
+
+def test_make_run_banner_prints_urls_logins_and_demo_stations(settings):
+    from app.server import _banner
+    from csms.demo import DEMO_STATION_PASSWORD
+
+    text = _banner(settings, ingress=True)
+    assert f"{settings.base_url}/" in text and f"ws://{settings.ocpp_host}:{settings.ocpp_port}/ocpp/" in text
+    assert "admin@cpam72.demo" in text and "Centrale-demo-2026" in text
+    assert "CPAM-LM-01" in text and DEMO_STATION_PASSWORD in text
+    assert "Bornes de démonstration" not in _banner(settings, ingress=False)
