@@ -29,13 +29,27 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    String,
+    Uuid,
+    and_,
+    column,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+    values,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import new_id, scope_session, utcnow
 from csms import alerts, reservations
 from csms.identifiers import parse_charging_id
 from csms.models import (
+    Alert,
     Badge,
     ChargeBoxRoute,
     ChargePoint,
@@ -46,8 +60,9 @@ from csms.models import (
     StatusEvent,
     Transaction,
 )
+from csms.states import is_out_of_service
 from csms.validation import parse_timestamp
-from csms.writer import execute_many
+from csms.writer import batch_later, execute_many
 
 __all__ = [
     "HEARTBEAT_INTERVAL",
@@ -399,11 +414,28 @@ class StatusResult:
     cancelled_reservations: list[int] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class _StatusItem:
+    ref: StationRef
+    connector_id: int
+    status: str
+    error_code: str
+    reported_at: dt.datetime
+    received_at: dt.datetime
+    offline: bool
+
+
 async def record_status(
     session: AsyncSession, ref: StationRef, *, connector_id: int, status: str, error_code: str = "", info: str = "",
     vendor_id: str = "", vendor_error_code: str = "", timestamp: dt.datetime | None, received_at: dt.datetime,
 ) -> StatusResult:
-    """StatusNotification (« état de chaque borne et point de charge (disponible, occupé, en défaut) », 5-5-4)."""
+    """StatusNotification (« état de chaque borne et point de charge (disponible, occupé, en défaut) », 5-5-4).
+
+    Set-based in a group commit: the history row joins one INSERT for the batch
+    (``execute_many``), the current state one UPDATE ... FROM (VALUES ...) for the
+    batch's statuses (``batch_later`` -> ``_apply_statuses``). The result is what
+    ``_apply_statuses`` found for this status.
+    """
     reported_at = timestamp or received_at
     offline = is_offline(timestamp, received_at)
     # The history row: one INSERT per group commit (csms.writer.execute_many); nothing reads it back there.
@@ -413,39 +445,113 @@ async def record_status(
         "vendor_error_code": (vendor_error_code or "")[:50], "reported_at": reported_at, "received_at": received_at,
         "offline": offline,
     }])
-    values = {"last_status": status, "last_error_code": error_code or "", "last_status_at": reported_at}
-    canonical = ref.canonical_id
-    if connector_id == 0:
-        result = await session.execute(
-            _charger_update(ref).where(or_(Charger.last_status_at.is_(None), Charger.last_status_at <= reported_at))
-            .values(**values, last_seen_at=received_at)
-        )
+    item = _StatusItem(ref, connector_id, status, error_code or "", reported_at, received_at, offline)
+    return await batch_later(session, "statuses", _apply_statuses, item)  # type: ignore[no-any-return]
+
+
+async def _apply_statuses(session: AsyncSession, items: list[_StatusItem]) -> list[StatusResult]:
+    """The current state of each item's charger (connector 0) or point, unless older than what we hold;
+    then its alert and reservations. Items of one tenant, in submission order.
+
+    A point reported twice in one batch: the items go in rounds (the n-th report of a
+    point in round n), one statement per round, so the later report applies last.
+    """
+    rounds: list[list[int]] = []
+    seen: dict[tuple[uuid.UUID, int], int] = {}
+    for index, item in enumerate(items):
+        key = (item.ref.charger_id, item.connector_id)
+        number = seen[key] = seen.get(key, -1) + 1
+        if number == len(rounds):
+            rounds.append([])
+        rounds[number].append(index)
+    results: list[StatusResult | None] = [None] * len(items)
+    for indexes in rounds:
+        batch = [items[index] for index in indexes]
+        updated = await _update_statuses(session, batch)
+        for index, item in zip(indexes, batch, strict=True):
+            results[index] = await _after_status(session, item, updated.get(id(item)))
+    return [result for result in results if result is not None]
+
+
+async def _update_statuses(session: AsyncSession, items: list[_StatusItem]) -> dict[int, bool]:
+    """{id(item): whether an open « Hors service » alert exists} for the items that became current."""
+    if session.bind.dialect.name != "postgresql":
+        return {id(item): True for item in items if await _update_status_one(session, item)}
+    tenant_id = items[0].ref.tenant_id
+    found: dict[int, bool] = {}
+    for connector_zero in (True, False):
+        chosen = [(number, item) for number, item in enumerate(items) if (item.connector_id == 0) == connector_zero]
+        if not chosen:
+            continue
+        rows = values(
+            column("n", Integer), column("charger_id", Uuid), column("connector_id", Integer),
+            column("status", String), column("error_code", String), column("at", DateTime(timezone=True)),
+            column("seen", DateTime(timezone=True)), name="v",
+        ).data([(number, item.ref.charger_id, item.connector_id, item.status, item.error_code, item.reported_at,
+                 item.received_at) for number, item in chosen])
+        table = (Charger if connector_zero else ChargePoint).__table__
+        alert = Alert.__table__
+        charger_id = table.c.id if connector_zero else table.c.charger_id
+        stmt = update(table).where(table.c.tenant_id == tenant_id, charger_id == rows.c.charger_id,
+                                   or_(table.c.last_status_at.is_(None), table.c.last_status_at <= rows.c.at))
+        if not connector_zero:
+            stmt = stmt.where(table.c.connector_id == rows.c.connector_id)
+        has_alert = select(alert.c.id).where(
+            alert.c.tenant_id == tenant_id, alert.c.charger_id == rows.c.charger_id,
+            alert.c.connector_id == rows.c.connector_id, alert.c.kind == alerts.FAULTED, alert.c.closed_at.is_(None),
+        ).exists()
+        assignments = {"last_status": rows.c.status, "last_error_code": rows.c.error_code,
+                       "last_status_at": rows.c.at}
+        if connector_zero:
+            assignments["last_seen_at"] = rows.c.seen
+        result = await session.execute(stmt.values(assignments).returning(rows.c.n, has_alert))
+        for number, alert_open in result.all():
+            found[id(items[number])] = bool(alert_open)
+    return found
+
+
+async def _update_status_one(session: AsyncSession, item: _StatusItem) -> bool:
+    values_ = {"last_status": item.status, "last_error_code": item.error_code, "last_status_at": item.reported_at}
+    if item.connector_id == 0:
+        stmt = (_charger_update(item.ref)
+                .where(or_(Charger.last_status_at.is_(None), Charger.last_status_at <= item.reported_at))
+                .values(**values_, last_seen_at=item.received_at))
     else:
-        point_update = (
-            update(ChargePoint)
-            .where(ChargePoint.tenant_id == ref.tenant_id, ChargePoint.charger_id == ref.charger_id,
-                   ChargePoint.connector_id == connector_id,
-                   or_(ChargePoint.last_status_at.is_(None), ChargePoint.last_status_at <= reported_at))
-            .values(**values).execution_options(synchronize_session=False)
-        )
-        result = await session.execute(point_update)
-        # No row updated: older than what we hold, or a connector we did not register.
-        if not result.rowcount and await _ensure_point(session, ref, connector_id, received_at=received_at):
-            result = await session.execute(point_update)
-        if connector_id <= 99:
-            canonical = parse_charging_id(ref.canonical_id).child(connector_id).canonical
+        stmt = (update(ChargePoint)
+                .where(ChargePoint.tenant_id == item.ref.tenant_id, ChargePoint.charger_id == item.ref.charger_id,
+                       ChargePoint.connector_id == item.connector_id,
+                       or_(ChargePoint.last_status_at.is_(None), ChargePoint.last_status_at <= item.reported_at))
+                .values(**values_).execution_options(synchronize_session=False))
+    return bool((await session.execute(stmt)).rowcount)
+
+
+async def _after_status(session: AsyncSession, item: _StatusItem, alert_open: bool | None) -> StatusResult:
+    """Per status, only where something happens: a point we did not register, an alert to open or
+    close (CCTP 5-5-4 « alertes en cas de pannes »), reservations a fault cancels."""
+    ref, connector_id = item.ref, item.connector_id
+    current = alert_open is not None
+    # No row updated: older than what we hold, or a connector we did not register.
+    if not current and connector_id > 0 and await _ensure_point(session, ref, connector_id,
+                                                                 received_at=item.received_at):
+        current = await _update_status_one(session, item)
+        alert_open = True  # rare path: let apply_status look
+    canonical = ref.canonical_id
+    if 0 < connector_id <= 99:
+        canonical = parse_charging_id(ref.canonical_id).child(connector_id).canonical
+    if not current:
+        return StatusResult(False, item.offline, canonical)
+    session.info["actor"] = {"user_id": None, "label": ref.actor}  # who the audit log names for these writes
     changes = []
-    if result.rowcount:  # CCTP 5-5-4 « alertes en cas de pannes »: Faulted opens, a later status closes
+    if alert_open or is_out_of_service(item.status):  # Faulted opens, a later status closes
         changes = await alerts.apply_status(
             session, tenant_id=ref.tenant_id, charger_id=ref.charger_id, charge_box_id=ref.charge_box_id,
-            canonical_id=ref.canonical_id, connector_id=connector_id, status=status, error_code=error_code or "",
-            at=reported_at, now=received_at,
+            canonical_id=ref.canonical_id, connector_id=connector_id, status=item.status, error_code=item.error_code,
+            at=item.reported_at, now=item.received_at,
         )
-    cancelled: list[int] = []
-    if result.rowcount:  # CCTP 5-5-4: a faulted point cannot honour its reservations
-        cancelled = await reservations.cancel_on_fault(session, ref, connector_id=connector_id, status=status,
-                                                       at=reported_at)
-    return StatusResult(bool(result.rowcount), offline, canonical, changes, cancelled)
+    # CCTP 5-5-4: a faulted point cannot honour its reservations (nothing to do for other statuses)
+    cancelled = await reservations.cancel_on_fault(session, ref, connector_id=connector_id, status=item.status,
+                                                   at=item.reported_at)
+    return StatusResult(True, item.offline, canonical, changes, cancelled)
 
 
 # --------------------------------------------------------------------------- authorization
@@ -651,6 +757,14 @@ class MeterResult:
     transaction_known: bool
 
 
+@dataclass(slots=True)
+class _MeterItem:
+    ref: StationRef
+    connector_id: int
+    transaction_id: str | None
+    rows: list[dict[str, Any]]
+
+
 async def record_meter_values(
     session: AsyncSession, ref: StationRef, *, connector_id: int, transaction_id: str | None,
     meter_values: list[dict[str, Any]], received_at: dt.datetime, protocol: str = "1.6",
@@ -663,50 +777,75 @@ async def record_meter_values(
     (``started_at <= t <= stopped_at``, or not stopped yet), if any; its
     ``ocpp_transaction_id`` stays empty: the station did not name it.
     Connector 0 (the charger's main meter) is never linked.
+
+    Set-based in a group commit: the rows are built here, the transactions of the
+    whole batch's MeterValues are found by one query (``_link_meter_values``) and
+    every row joins one INSERT for the batch.
     """
-    transaction = await _transaction_by_ocpp_id(session, ref, transaction_id) if transaction_id else None
-    if transaction_id or connector_id <= 0:
-        rows = await _insert_samples(session, ref, connector_id, meter_values, transaction=transaction,
-                                     received_at=received_at, protocol=protocol,
-                                     ocpp_transaction_id=transaction_id or "")
-        linked = [transaction] if transaction is not None else []
-    else:
-        rows = _sample_rows(ref, connector_id, meter_values, transaction=None, ocpp_transaction_id="",
-                            received_at=received_at, protocol=protocol)
-        linked = await _link_to_active_transactions(session, ref, connector_id, rows)
-        if rows:
-            await _insert_meter_rows(session, rows)
-    offline = any(row["offline"] for row in rows)
-    for tx in linked:
-        if any(row["offline"] and row["transaction_id"] == tx.id for row in rows) and not tx.offline:
-            tx.offline = True
-    return MeterResult(len(rows), offline, bool(linked))
+    rows = _sample_rows(ref, connector_id, meter_values, transaction=None, ocpp_transaction_id=transaction_id or "",
+                        received_at=received_at, protocol=protocol)
+    item = _MeterItem(ref, connector_id, transaction_id, rows)
+    return await batch_later(session, "meter_values", _link_meter_values, item)  # type: ignore[no-any-return]
 
 
-async def _link_to_active_transactions(
-    session: AsyncSession, ref: StationRef, connector_id: int, rows: list[dict[str, Any]]
-) -> list[Transaction]:
-    """Set ``transaction_id`` on sample rows taken while a transaction ran on the connector."""
-    if not rows:
-        return []
-    first, last = min(row["sampled_at"] for row in rows), max(row["sampled_at"] for row in rows)
-    candidates = list(await session.scalars(
-        select(Transaction).where(
-            Transaction.tenant_id == ref.tenant_id, Transaction.charger_id == ref.charger_id,
-            Transaction.connector_id == connector_id, Transaction.started_at.is_not(None),
-            Transaction.started_at <= last,
-            or_(Transaction.stopped_at.is_(None), Transaction.stopped_at >= first),
-        ).order_by(Transaction.started_at.desc())  # overlapping rows (should not happen): the latest start wins
-    ))
-    linked: dict[uuid.UUID, Transaction] = {}
-    for row in rows:
-        moment = row["sampled_at"]
-        tx = next((t for t in candidates if t.started_at is not None and t.started_at <= moment
-                   and (t.stopped_at is None or moment <= t.stopped_at)), None)
-        if tx is not None:
-            row["transaction_id"] = tx.id
-            linked[tx.id] = tx
-    return list(linked.values())
+async def _link_meter_values(session: AsyncSession, items: list[_MeterItem]) -> list[MeterResult]:
+    """One query for the transactions the items name, one for those active on their connectors (the rule
+    of ``record_meter_values``); then the rows go to the batch's INSERT. Items of one tenant."""
+    tenant_id = items[0].ref.tenant_id
+    tx = Transaction.__table__
+    named = [item for item in items if item.transaction_id]
+    by_ocpp_id: dict[tuple[uuid.UUID, str], tuple[uuid.UUID, bool]] = {}
+    if named:
+        found = await session.execute(
+            select(tx.c.id, tx.c.charger_id, tx.c.ocpp_transaction_id, tx.c.offline).where(
+                tx.c.tenant_id == tenant_id, tx.c.charger_id.in_({item.ref.charger_id for item in named}),
+                tx.c.ocpp_transaction_id.in_({item.transaction_id for item in named}))
+        )
+        by_ocpp_id = {(row.charger_id, row.ocpp_transaction_id): (row.id, row.offline) for row in found}
+    unnamed = [item for item in items if not item.transaction_id and item.connector_id > 0 and item.rows]
+    candidates: dict[tuple[uuid.UUID, int], list[Any]] = {}
+    if unnamed:
+        moments = [row["sampled_at"] for item in unnamed for row in item.rows]
+        found = await session.execute(
+            select(tx.c.id, tx.c.charger_id, tx.c.connector_id, tx.c.started_at, tx.c.stopped_at, tx.c.offline).where(
+                tx.c.tenant_id == tenant_id, tx.c.charger_id.in_({item.ref.charger_id for item in unnamed}),
+                tx.c.connector_id.in_({item.connector_id for item in unnamed}), tx.c.started_at.is_not(None),
+                tx.c.started_at <= max(moments),
+                or_(tx.c.stopped_at.is_(None), tx.c.stopped_at >= min(moments)),
+            ).order_by(tx.c.started_at.desc())  # overlapping rows (should not happen): the latest start wins
+        )
+        for row in found:
+            candidates.setdefault((row.charger_id, row.connector_id), []).append(row)
+    results = []
+    to_flag: set[uuid.UUID] = set()
+    all_rows: list[dict[str, Any]] = []
+    for item in items:
+        linked: dict[uuid.UUID, bool] = {}  # transaction id -> its offline flag
+        if item.transaction_id:
+            named_tx = by_ocpp_id.get((item.ref.charger_id, item.transaction_id))
+            if named_tx is not None:
+                linked[named_tx[0]] = named_tx[1]
+                for row in item.rows:
+                    row["transaction_id"] = named_tx[0]
+        elif item.connector_id > 0:
+            choices = candidates.get((item.ref.charger_id, item.connector_id), ())
+            for row in item.rows:
+                moment = row["sampled_at"]
+                chosen = next((t for t in choices if t.started_at <= moment
+                               and (t.stopped_at is None or moment <= t.stopped_at)), None)
+                if chosen is not None:
+                    row["transaction_id"] = chosen.id
+                    linked[chosen.id] = chosen.offline
+        to_flag.update(tx_id for tx_id, offline in linked.items()
+                       if not offline and any(row["offline"] and row["transaction_id"] == tx_id for row in item.rows))
+        all_rows.extend(item.rows)
+        results.append(MeterResult(len(item.rows), any(row["offline"] for row in item.rows), bool(linked)))
+    await _insert_meter_rows(session, all_rows)
+    for tx_id in to_flag:  # offline data for a transaction: rare, through the ORM (audited)
+        transaction = await session.get(Transaction, (tenant_id, tx_id))
+        if transaction is not None:
+            transaction.offline = True
+    return results
 
 
 # --------------------------------------------------------------------------- OCPP 2.0.1 transactions

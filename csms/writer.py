@@ -22,6 +22,14 @@ rows) need not run as one statement per message. A unit hands them to
 in the same transaction (so still committed before any answer), as one
 executemany per statement and tenant, under that tenant's scope. A batch of 1,000
 MeterValues is then one ``INSERT`` round trip instead of 1,000.
+
+Set-based units: a write whose outcome the unit must report (a StatusNotification
+is current or older offline data; an alert opens or closes) goes through
+``batch_later``: the unit hands its item and returns the ``Pending`` it gets; once
+every unit of the batch ran, the writer calls each key's ``run`` once per tenant
+with all the items (one Core statement for all of them, under that tenant's scope,
+in the same transaction), then hands each unit the value ``run`` returned for its
+item. Outside a writer batch ``batch_later`` runs its item at once.
 """
 
 from __future__ import annotations
@@ -35,12 +43,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, case, update
+from sqlalchemy import DateTime, Uuid, bindparam, case, column, or_, update, values
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database, scope_session
 
-__all__ = ["GroupCommitWriter", "WriterStopped", "execute_many", "touch_later"]
+__all__ = ["GroupCommitWriter", "Pending", "WriterStopped", "batch_later", "execute_many", "touch_later"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -88,12 +96,66 @@ def _last_seen_statement() -> Any:
 
 _LAST_SEEN: list[Any] = []
 
+#: ``session.info`` key of the set-based items of the batch: {(tenant_id, key): (run, [(item, Pending)])}.
+BATCHED = "csms.writer.batched"
+#: ``run(session, items)`` -> one result per item, in order; every item is of one tenant.
+RunBatch = Callable[[AsyncSession, list[Any]], Awaitable[list[Any]]]
 
-async def touch_later(session: AsyncSession, tenant_id: uuid.UUID, charger_id: uuid.UUID, at: Any) -> None:
-    """``chargers.last_seen_at`` := max(itself, ``at``), deferred to the end of the batch."""
-    if not _LAST_SEEN:
-        _LAST_SEEN.append(_last_seen_statement())
-    await execute_many(session, "last_seen", _LAST_SEEN[0], [{"t": tenant_id, "c": charger_id, "at": at}])
+
+class Pending:
+    """A unit's result, known once its batch's set-based statements ran (``batch_later``)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value: Any = None
+
+
+async def batch_later(session: AsyncSession, key: str, run: RunBatch, item: Any) -> Any:
+    """Hand ``item`` to ``run`` with the batch's other items of this ``key`` and tenant.
+
+    In a writer batch: returns a ``Pending`` the unit must return (the writer
+    replaces it with ``run``'s value for the item). Otherwise: runs it now and
+    returns the value.
+    """
+    groups = session.info.get(BATCHED)
+    if groups is None:
+        (value,) = await run(session, [item])
+        return value
+    (tenant_id,) = session.info["tenant_ids"]
+    pending = Pending()
+    groups.setdefault((tenant_id, key), (run, []))[1].append((item, pending))
+    return pending
+
+
+async def touch_later(session: AsyncSession, tenant_id: uuid.UUID, charger_id: uuid.UUID, at: Any) -> Any:
+    """``chargers.last_seen_at`` := max(itself, ``at``), for the whole batch at once (``_touch_many``)."""
+    return await batch_later(session, "last_seen", _touch_many, (tenant_id, charger_id, at))
+
+
+async def _touch_many(session: AsyncSession, items: list[tuple[uuid.UUID, uuid.UUID, Any]]) -> list[None]:
+    """One ``UPDATE chargers ... FROM (VALUES ...)`` with the latest time of each charger (PostgreSQL);
+    one executemany elsewhere."""
+    from csms.models import Charger  # noqa: PLC0415 - models import the app's whole mapper graph
+
+    latest: dict[uuid.UUID, Any] = {}
+    for _tenant, charger_id, at in items:
+        if charger_id not in latest or latest[charger_id] < at:
+            latest[charger_id] = at
+    tenant_id = items[0][0]
+    if session.bind.dialect.name != "postgresql":
+        if not _LAST_SEEN:
+            _LAST_SEEN.append(_last_seen_statement())
+        await session.execute(_LAST_SEEN[0], [{"t": tenant_id, "c": c, "at": at} for c, at in latest.items()])
+        return [None] * len(items)
+    table = Charger.__table__
+    rows = values(column("c", Uuid), column("at", DateTime(timezone=True)), name="v").data(list(latest.items()))
+    await session.execute(
+        update(table).where(table.c.tenant_id == tenant_id, table.c.id == rows.c.c,
+                            or_(table.c.last_seen_at.is_(None), table.c.last_seen_at < rows.c.at))
+        .values(last_seen_at=rows.c.at)
+    )
+    return [None] * len(items)
 
 
 @dataclass
@@ -202,6 +264,8 @@ class GroupCommitWriter:
         async with self.db.session([jobs[0].tenant_id], actor=jobs[0].actor) as session, session.begin():
             deferred: dict[tuple[uuid.UUID, str], tuple[Any, list[dict[str, Any]]]] = {}
             session.info[DEFERRED] = deferred
+            batched: dict[tuple[uuid.UUID, str], tuple[RunBatch, list[tuple[Any, Pending]]]] = {}
+            session.info[BATCHED] = batched
             current = jobs[0].tenant_id
             for job in jobs:
                 if job.tenant_id != current:
@@ -211,13 +275,21 @@ class GroupCommitWriter:
                     session.info["actor"] = job.actor  # who the audit log names for this unit
                 results.append(await job.fn(session))
                 await session.flush()
+            session.info.pop(BATCHED)
+            for (tenant_id, _key), (run, items) in sorted(batched.items(), key=lambda item: item[0][0].int):
+                if tenant_id != current:
+                    scope_session(session, [tenant_id])
+                    current = tenant_id
+                for (_item, pending), value in zip(items, await run(session, [item for item, _ in items]), strict=True):
+                    pending.value = value
+                await session.flush()
             session.info.pop(DEFERRED)
             for (tenant_id, _key), (statement, rows) in sorted(deferred.items(), key=lambda item: item[0][0].int):
                 if tenant_id != current:
                     scope_session(session, [tenant_id])
                     current = tenant_id
                 await session.execute(statement, rows)
-        return results
+        return [result.value if isinstance(result, Pending) else result for result in results]
 
 
 def _resolve(job: _Job, *, result: Any = None, exc: BaseException | None = None) -> None:
