@@ -221,6 +221,51 @@ def _after_begin(session: Session, transaction: Any, connection: Any) -> None:
     _publish_scope(session, connection)
 
 
+#: Tenant tables a statement touches, by the statement's SQL cache key (``CacheKey.key``).
+#: Two statements with the same key compile to the same SQL (it is SQLAlchemy's own
+#: compiled-cache key: structure, tables and columns, not the bound values), so they
+#: touch the same tables. Bounded: emptied when full.
+_TABLES_BY_KEY: dict[Any, frozenset[str]] = {}
+#: The tenant filter option, by scope (the exact set of tenant ids): built once per scope.
+_CRITERIA_BY_SCOPE: dict[frozenset[uuid.UUID], Any] = {}
+_CACHE_SIZE = 4096
+
+
+def _walk_tenant_tables(statement: Any) -> frozenset[str]:
+    """Every tenant table the statement touches, joins and subqueries included: ``all_mappers``
+    lists only the top-level entities, so ``select(User).join(Membership)`` or a
+    ``select_from(Site)`` count would slip through unfiltered."""
+    return frozenset(
+        t.name for t in visitors.iterate(statement) if isinstance(t, Table) and t.name in TENANT_TABLES
+    )
+
+
+def _tenant_tables(statement: Any) -> frozenset[str]:
+    """``_walk_tenant_tables``, remembered per cache key. The key is memoized on the statement
+    object and is the one SQLAlchemy's compiled cache reads next: computing it costs nothing extra."""
+    key = statement._generate_cache_key()  # noqa: SLF001
+    if key is None:  # an uncacheable construct: walk it every time
+        return _walk_tenant_tables(statement)
+    tables = _TABLES_BY_KEY.get(key.key)
+    if tables is None:
+        tables = _walk_tenant_tables(statement)
+        if len(_TABLES_BY_KEY) >= _CACHE_SIZE:
+            _TABLES_BY_KEY.clear()
+        _TABLES_BY_KEY[key.key] = tables
+    return tables
+
+
+def _tenant_criteria(ids: frozenset[uuid.UUID]) -> Any:
+    option = _CRITERIA_BY_SCOPE.get(ids)
+    if option is None:
+        scoped = tuple(ids)
+        option = with_loader_criteria(TenantOwned, lambda cls: cls.tenant_id.in_(scoped), include_aliases=True)
+        if len(_CRITERIA_BY_SCOPE) >= _CACHE_SIZE:
+            _CRITERIA_BY_SCOPE.clear()
+        _CRITERIA_BY_SCOPE[ids] = option
+    return option
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _scope_orm_statement(state: ORMExecuteState) -> None:
     _publish_pending(state.session)
@@ -228,19 +273,18 @@ def _scope_orm_statement(state: ORMExecuteState) -> None:
         return  # inherits the criteria of the statement that loaded the parent
     if state.session.info.get("unscoped"):
         return
-    # Every table the statement touches, joins and subqueries included: ``all_mappers``
-    # lists only the top-level entities, so ``select(User).join(Membership)`` or a
-    # ``select_from(Site)`` count would slip through unfiltered.
-    tables = {t.name for t in visitors.iterate(state.statement) if isinstance(t, Table) and t.name in TENANT_TABLES}
-    if not tables:
-        return
     ids = state.session.info.get("tenant_ids")
     if ids is None:
-        raise TenantScopeError(f"no tenant scope set for a query on {', '.join(sorted(tables))}")
-    scoped = tuple(ids)
-    state.statement = state.statement.options(
-        with_loader_criteria(TenantOwned, lambda cls: cls.tenant_id.in_(scoped), include_aliases=True)
-    )
+        tables = _tenant_tables(state.statement)
+        if tables:
+            raise TenantScopeError(f"no tenant scope set for a query on {', '.join(sorted(tables))}")
+        return
+    # The filtered statement's key is the original's plus the option's: the tables it
+    # names are the original's. Keying on it means the one key computed is the one the
+    # compiled cache reads (a tenant statement, the common case, costs no second key).
+    filtered = state.statement.options(_tenant_criteria(ids))
+    if _tenant_tables(filtered):
+        state.statement = filtered
 
 
 # --------------------------------------------------------------------------- audit
