@@ -22,11 +22,15 @@ up to date with ``SendLocalList``:
   and retried at the next trigger.
 
 Where it runs: in the ingress process that holds the station's socket
-(``AuthorizationTasks``, started by ``csms.ingress.Ingress``). It syncs a station
-when it connects or boots, every station of a tenant when its badges change
-(bus topic ``badges.changed``, published by the web after the commit), and
-sweeps its stations every ``SWEEP_SECONDS`` for any left behind (a failure, a
-missed event). Each station is held by one ingress, so each is pushed once; the
+(``AuthorizationTasks``, started by ``csms.ingress.Ingress``). It checks a station
+once per connection (not again at its BootNotification, unless that check did not
+settle), every station of a tenant when its badges change (bus topic
+``badges.changed``, published by the web after the commit), and sweeps its
+stations every ``SWEEP_SECONDS`` for any left behind (a failure, a missed event).
+Each check starts with one statement (``station_list_state``); a station of a
+tenant without badges that never confirmed a list, with no reservation due, costs
+nothing more. Concurrency is bounded, and no database session is held while a
+station answers. Each station is held by one ingress, so each is pushed once; the
 calls go through ``csms.commands.send_command`` (logged, one call in flight).
 """
 
@@ -41,7 +45,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database, new_id, utcnow
@@ -75,6 +79,7 @@ __all__ = [
     "list_version",
     "local_list_update",
     "publish_badges_changed",
+    "station_list_state",
     "sync_station",
     "update_badge",
 ]
@@ -92,6 +97,13 @@ BADGES_CHANGED = "badges.changed"
 #: The ingress re-checks its stations' lists this often (and their due reservations).
 SWEEP_SECONDS = 60.0
 SYNC_ACTOR = {"user_id": None, "label": "liste locale d'autorisation"}
+#: Stations read at once by one ingress's authorization tasks (one short statement each),
+#: and synced at once (GetLocalListVersion / SendLocalList / ReserveNow through the bus: a
+#: database connection only between the station's answers, never while waiting for one).
+#: A 1,000-station boot storm used to take every pooled connection.
+READ_CONCURRENCY, PUSH_CONCURRENCY = 4, 16
+#: Outcomes after which a boot on the same connection needs no new check.
+SETTLED = frozenset({"UpToDate", "Accepted", "NotSupported"})
 
 
 # --------------------------------------------------------------------------- validation
@@ -368,27 +380,76 @@ async def _record_sync(db: Database, tenant_id: uuid.UUID, charger_id: uuid.UUID
                 tenant_id=tenant_id, id=new_id(), charger_id=charger_id, **{**defaults, **values}))
 
 
+@dataclass
+class StationListState:
+    """What one read says of a station: enough to decide whether it needs anything at all."""
+
+    charger_id: uuid.UUID
+    protocol: str
+    #: Version the station confirmed last (None: never, or unknown since).
+    confirmed: int | None
+    failures: int
+    #: The tenant's list version (0: the tenant never had a badge).
+    version: int
+    #: A reservation of this station is due to be sent, or to expire.
+    reservations_due: bool
+
+    def nothing_to_push(self) -> bool:
+        # OCPP: version 0 means « no list »; a tenant that never had a badge has nothing to push.
+        return self.version == 0 and self.confirmed is None
+
+
+async def station_list_state(
+    db: Database, tenant_id: uuid.UUID, charge_box_id: str, *, now: dt.datetime | None = None,
+) -> StationListState | None:
+    """One statement (the connection is back in the pool before anything is sent to the
+    station): the charger, its sync row, the tenant's list version, and whether a
+    reservation is due. None when the station is unknown."""
+    from csms.reservations import OPEN_STATUSES
+
+    now = now or utcnow()
+    version = select(LocalAuthList.version).where(LocalAuthList.tenant_id == tenant_id).scalar_subquery()
+    due = exists().where(
+        Reservation.tenant_id == Charger.tenant_id, Reservation.charger_id == Charger.id,
+        Reservation.status.in_(OPEN_STATUSES),
+        or_(Reservation.ends_at <= now, (Reservation.status == "scheduled") & (Reservation.starts_at <= now)))
+    async with db.session([tenant_id]) as session:
+        row = (await session.execute(
+            select(Charger.id, Charger.protocol, LocalListSync.confirmed_version, LocalListSync.failures,
+                   version, due)
+            .outerjoin(LocalListSync, (LocalListSync.tenant_id == Charger.tenant_id)
+                       & (LocalListSync.charger_id == Charger.id))
+            .where(Charger.tenant_id == tenant_id, Charger.charge_box_id == charge_box_id))).first()
+    if row is None:
+        return None
+    charger_id, protocol, confirmed, failures, current, reservations_due = row
+    return StationListState(charger_id, protocol, confirmed, int(failures or 0), int(current or 0),
+                            bool(reservations_due))
+
+
 async def sync_station(
     db: Database, bus: Bus, tenant_id: uuid.UUID, charge_box_id: str, *, check: bool = True,
+    state: StationListState | None = None,
 ) -> SyncResult:
-    """Bring one station's local authorization list to the tenant's version (see the module doc)."""
+    """Bring one station's local authorization list to the tenant's version (see the module doc).
+
+    ``state``: what ``station_list_state`` just read (the ingress's tasks pass it; read here otherwise).
+    No database session is held while the station is asked anything.
+    """
     from csms import commands
 
-    async with db.session([tenant_id]) as session:
-        charger = await session.scalar(select(Charger).where(
-            Charger.tenant_id == tenant_id, Charger.charge_box_id == charge_box_id))
-        if charger is None:
+    if state is None:
+        state = await station_list_state(db, tenant_id, charge_box_id)
+        if state is None:
             raise NotFound("borne")
-        sync = await session.scalar(select(LocalListSync).where(
-            LocalListSync.tenant_id == tenant_id, LocalListSync.charger_id == charger.id))
-        confirmed = sync.confirmed_version if sync is not None else None
-        current = await list_version(session, tenant_id)
-    if current == 0 and confirmed is None:
-        # OCPP: version 0 means « no list »; a tenant that never had a badge has nothing to push.
-        return SyncResult(charge_box_id, "UpToDate", version=0)
-    protocol = "2.0.1" if charger.protocol == "ocpp2.0.1" else "1.6"
+    if state.nothing_to_push():
+        return SyncResult(charge_box_id, "UpToDate", version=0)  # no round trip, nothing written
+    confirmed, current, charger_id = state.confirmed, state.version, state.charger_id
+    protocol = "2.0.1" if state.protocol == "ocpp2.0.1" else "1.6"
     version_key = "versionNumber" if protocol == "2.0.1" else "listVersion"
     now = utcnow()
+    #: Written with the outcome (one transaction per sync, not one more for the report).
+    reported: dict[str, Any] = {}
 
     async def send(action: str, payload: dict[str, Any]) -> dict[str, Any]:
         return await commands.send_command(db, bus, tenant_id=tenant_id, charge_box_id=charge_box_id, action=action,
@@ -398,15 +459,17 @@ async def sync_station(
         if check:
             # What does the station really hold? A reset station, or one pushed by another
             # system, no longer holds what it confirmed: then only a Full update is safe.
-            reported = int((await send("GetLocalListVersion", {})).get(version_key, 0))
-            await _record_sync(db, tenant_id, charger.id, reported_version=reported)
-            if reported < 0:  # 1.6: -1 = local authorization list not enabled
-                await _record_sync(db, tenant_id, charger.id, last_status="NotSupported", last_attempt_at=now,
+            reported["reported_version"] = int((await send("GetLocalListVersion", {})).get(version_key, 0))
+            if reported["reported_version"] < 0:  # 1.6: -1 = local authorization list not enabled
+                await _record_sync(db, tenant_id, charger_id, **reported, last_status="NotSupported",
+                                   last_attempt_at=now,
                                    last_error="Liste locale désactivée sur la borne (LocalAuthListEnabled).")
                 return SyncResult(charge_box_id, "NotSupported", message="liste locale désactivée")
-            if reported != confirmed:
+            if reported["reported_version"] != confirmed:
                 confirmed = None
         if confirmed is not None and confirmed == current:
+            if reported:
+                await _record_sync(db, tenant_id, charger_id, **reported)
             return SyncResult(charge_box_id, "UpToDate", version=current)
         for attempt in ("first", "full"):
             async with db.session([tenant_id]) as session:
@@ -418,7 +481,7 @@ async def sync_station(
             answer = await send("SendLocalList", payload)
             status = str(answer.get("status", ""))
             if status == "Accepted":
-                await _record_sync(db, tenant_id, charger.id, confirmed_version=version, confirmed_at=utcnow(),
+                await _record_sync(db, tenant_id, charger_id, confirmed_version=version, confirmed_at=utcnow(),
                                    reported_version=version, last_attempt_at=now, last_update_type=update_type,
                                    last_status="Accepted", last_error="", failures=0)
                 return SyncResult(charge_box_id, "Accepted", update_type, version, len(entries))
@@ -426,14 +489,14 @@ async def sync_station(
                 confirmed = None  # the station is not where we thought: send it everything
                 continue
             break
-        await _record_sync(db, tenant_id, charger.id, last_status=status[:20] or "Error", last_attempt_at=now,
-                           last_update_type=update_type, last_error=f"Réponse de la borne : {status}.",
-                           failures=(sync.failures if sync else 0) + 1)
+        await _record_sync(db, tenant_id, charger_id, **reported, last_status=status[:20] or "Error",
+                           last_attempt_at=now, last_update_type=update_type,
+                           last_error=f"Réponse de la borne : {status}.", failures=state.failures + 1)
         return SyncResult(charge_box_id, status or "Error", update_type, version, len(entries))
     except commands.CommandError as exc:
         status = {"offline": "Offline", "timeout": "Timeout", "rejected": "Rejected"}.get(exc.status, "Error")
-        await _record_sync(db, tenant_id, charger.id, last_status=status, last_attempt_at=now,
-                           last_error=exc.message[:300], failures=(sync.failures if sync else 0) + 1)
+        await _record_sync(db, tenant_id, charger_id, **reported, last_status=status, last_attempt_at=now,
+                           last_error=exc.message[:300], failures=state.failures + 1)
         return SyncResult(charge_box_id, status, message=exc.message)
 
 
@@ -472,10 +535,13 @@ async def list_sync_states(session: AsyncSession, tenant_id: uuid.UUID) -> list[
 class AuthorizationTasks:
     """What the ingress process does for badges and reservations on its own stations.
 
-    Triggers: a station connects or boots (``station.connected`` / ``station.booted``
-    from this node), a tenant's badges change (``badges.changed``), and a sweep
-    every ``SWEEP_SECONDS``. One task per station at a time; a trigger arriving
-    while it runs makes it run once more after.
+    Triggers: a station connects (``station.connected`` from this node), a tenant's
+    badges change (``badges.changed``), a sweep every ``SWEEP_SECONDS``, and a boot
+    (``station.booted``) only when the check of that connection did not settle (see
+    ``_on_booted``). One task per station at a time; a trigger arriving while it runs
+    makes it run once more after. At most ``READ_CONCURRENCY`` stations are read and
+    ``PUSH_CONCURRENCY`` pushed at once, so a boot storm cannot take every pooled
+    connection.
     """
 
     def __init__(self, ingress: Ingress, *, sweep_seconds: float = SWEEP_SECONDS) -> None:
@@ -485,14 +551,16 @@ class AuthorizationTasks:
         self._again: set[str] = set()
         self._unsubscribe: list[Any] = []
         self._sweeper: asyncio.Task[None] | None = None
+        self._reads = asyncio.Semaphore(READ_CONCURRENCY)
+        self._pushes = asyncio.Semaphore(PUSH_CONCURRENCY)
         #: Last result per station (tests and logs read it).
         self.results: dict[str, SyncResult] = {}
         self.changed = asyncio.Condition()
 
     async def start(self) -> None:
         bus = self.ingress.bus
-        for topic in ("station.connected", "station.booted"):
-            self._unsubscribe.append(await bus.subscribe(topic, self._on_station))
+        self._unsubscribe.append(await bus.subscribe("station.connected", self._on_connected))
+        self._unsubscribe.append(await bus.subscribe("station.booted", self._on_booted))
         self._unsubscribe.append(await bus.subscribe(BADGES_CHANGED, self._on_badges_changed))
         self._sweeper = asyncio.create_task(self._sweep(), name="csms-authorization-sweep")
 
@@ -510,11 +578,30 @@ class AuthorizationTasks:
         link = self.ingress.registry.get(charge_box_id)
         return link
 
-    async def _on_station(self, topic: str, payload: dict[str, Any]) -> None:
+    def _local(self, payload: dict[str, Any]) -> str | None:
+        """The station of an event of this node that this node holds, else None."""
         if payload.get("node", self.ingress.node) != self.ingress.node:
-            return
+            return None
         charge_box_id = str(payload.get("charge_box_id", ""))
-        if self._mine(charge_box_id) is not None:
+        return charge_box_id if self._mine(charge_box_id) is not None else None
+
+    async def _on_connected(self, topic: str, payload: dict[str, Any]) -> None:
+        """The one check per connection: a station that reboots opens a new socket (so every
+        boot follows a connection), and one that reconnects after a network cut without
+        rebooting sends no BootNotification but may have missed badge changes meanwhile."""
+        charge_box_id = self._local(payload)
+        if charge_box_id is not None:
+            self.results.pop(charge_box_id, None)  # the previous connection's outcome says nothing of this one
+            self.schedule(charge_box_id)
+
+    async def _on_booted(self, topic: str, payload: dict[str, Any]) -> None:
+        """A boot re-checks only when this connection's check did not settle (e.g. a station
+        that refused calls until its BootNotification was answered); otherwise it costs nothing."""
+        charge_box_id = self._local(payload)
+        if charge_box_id is None or charge_box_id in self._running:
+            return
+        result = self.results.get(charge_box_id)
+        if result is not None and result.status not in SETTLED:
             self.schedule(charge_box_id)
 
     async def _on_badges_changed(self, topic: str, payload: dict[str, Any]) -> None:
@@ -531,22 +618,12 @@ class AuthorizationTasks:
         self._running[charge_box_id] = asyncio.create_task(self._run(charge_box_id, check))
 
     async def _run(self, charge_box_id: str, check: bool) -> None:
-        from csms import reservations
-
         try:
             while True:
                 link = self._mine(charge_box_id)
                 if link is None:
                     return
-                tenant_id = link.ref.tenant_id
-                try:
-                    result = await sync_station(self.ingress.db, self.ingress.bus, tenant_id, charge_box_id,
-                                                check=check)
-                    await reservations.send_due_reservations(self.ingress.db, self.ingress.bus, tenant_id,
-                                                             charge_box_id)
-                except Exception as exc:  # one station's trouble must not stop the others
-                    log.exception("local list sync of %s failed", charge_box_id)
-                    result = SyncResult(charge_box_id, "Error", message=str(exc))
+                result = await self._once(link.ref.tenant_id, charge_box_id, check)
                 async with self.changed:
                     self.results[charge_box_id] = result
                     self.changed.notify_all()
@@ -556,6 +633,28 @@ class AuthorizationTasks:
                 check = True
         finally:
             self._running.pop(charge_box_id, None)
+
+    async def _once(self, tenant_id: uuid.UUID, charge_box_id: str, check: bool) -> SyncResult:
+        """One read; the station is called only when there is a list to check or push, or a
+        reservation to send. No session is open while the station answers."""
+        from csms import reservations
+
+        db, bus = self.ingress.db, self.ingress.bus
+        try:
+            async with self._reads:
+                state = await station_list_state(db, tenant_id, charge_box_id)
+            if state is None:
+                return SyncResult(charge_box_id, "Error", message="borne inconnue")
+            if state.nothing_to_push() and not state.reservations_due:
+                return SyncResult(charge_box_id, "UpToDate", version=0)
+            async with self._pushes:
+                result = await sync_station(db, bus, tenant_id, charge_box_id, check=check, state=state)
+                if state.reservations_due:
+                    await reservations.send_due_reservations(db, bus, tenant_id, charge_box_id)
+            return result
+        except Exception as exc:  # one station's trouble must not stop the others
+            log.exception("local list sync of %s failed", charge_box_id)
+            return SyncResult(charge_box_id, "Error", message=str(exc))
 
     async def _sweep(self) -> None:
         while True:

@@ -322,6 +322,54 @@ async def test_badge_edits_do_not_reach_another_tenants_stations(fleet, db, live
         assert result.version == 1 and len(station.pushes) == 1
 
 
+async def test_one_check_per_connection_a_boot_on_it_asks_nothing_more(fleet, db, live):
+    # The check runs when the station connects (every boot follows a connection, and a
+    # reconnection without reboot must be checked too); its BootNotification adds none.
+    async with list_station(live, "CPAM-LM-01") as station:
+        await settled(live, "CPAM-LM-01", lambda r: r.status == "Accepted")
+        await station.call(call.BootNotification(charge_point_model="M", charge_point_vendor="V"))
+        await live._events.join()  # noqa: SLF001  (the boot's event has reached the tasks)
+        assert "CPAM-LM-01" not in live.authorization._running  # noqa: SLF001
+        assert (station.version_asked, len(station.pushes)) == (1, 1)
+
+
+async def test_a_boot_checks_again_when_the_connections_check_did_not_settle(fleet, db, live):
+    async with list_station(live, "CPAM-LM-01") as station:
+        station.answer = "Failed"  # e.g. a charger that takes no list before its boot is answered
+        await settled(live, "CPAM-LM-01", lambda r: r.status == "Failed")
+        station.answer = "Accepted"
+        await station.call(call.BootNotification(charge_point_model="M", charge_point_vendor="V"))
+        result = await settled(live, "CPAM-LM-01", lambda r: r.status == "Accepted")
+        assert (result.update_type, result.version) == ("Full", 3)
+        assert station.version_asked == 2 and station.entries.keys() == {"BADGE-OK", "BADGE-BLOCKED", "BADGE-OLD"}
+
+
+async def test_a_tenant_that_never_had_a_badge_costs_its_stations_no_call_and_no_write(fleet, db, live,
+                                                                                       password_hash):
+    from csms import registry
+    from csms.models import CommandLog
+    from tenants.models import Site, Tenant
+    from tests.csms.conftest import PASSWORD
+
+    tenant = uuid.uuid4()
+    async with db.transaction([tenant], actor=ACTOR) as session:
+        session.add(Tenant(id=tenant, name="Commune sans badge", siret="21720181000016", insee_code="72181",
+                           city="Le Mans"))
+        await session.flush()
+        session.add(Site(tenant_id=tenant, name="Mairie", insee_code="72181", building_code="0003", city="Le Mans"))
+        await session.flush()
+        await registry.register_charger(session, tenant, {"charge_box_id": "NOBADGE-01", "points": 1,
+                                                          "password": PASSWORD}, password_hash=password_hash)
+    async with list_station(live, "NOBADGE-01") as station:
+        await station.call(call.BootNotification(charge_point_model="M", charge_point_vendor="V"))
+        result = await settled(live, "NOBADGE-01", lambda r: r.status == "UpToDate")
+        await live._events.join()  # noqa: SLF001
+        assert result.version == 0 and (station.version_asked, station.pushes) == (0, [])
+    async with db.session([tenant]) as session:
+        assert await session.scalar(select(func.count()).select_from(LocalListSync)) == 0
+        assert await session.scalar(select(func.count()).select_from(CommandLog)) == 0
+
+
 # --------------------------------------------------------------------------- API and portal
 
 
