@@ -331,27 +331,80 @@ BOOT_FIELDS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class _BootItem:
+    ref: StationRef
+    fields: dict[str, str]
+    reason: str
+    received_at: dt.datetime
+
+
 async def record_boot(
     session: AsyncSession, ref: StationRef, info: dict[str, str], *, reason: str = "", received_at: dt.datetime
 ) -> None:
-    """BootNotification: what the charger says it is (« remonter des données », CCTP 5-5)."""
-    values = {key: (info.get(key) or "")[: Charger.__table__.c[key].type.length] for key in BOOT_FIELDS}
-    previous = await session.scalar(
-        select(Charger.firmware_version).where(Charger.tenant_id == ref.tenant_id, Charger.id == ref.charger_id)
-    )
-    await session.execute(
-        _charger_update(ref).values(
-            **values, registration_status="Accepted", last_boot_at=received_at, last_seen_at=received_at
+    """BootNotification: what the charger says it is (« remonter des données », CCTP 5-5).
+
+    Set-based in a group commit: one UPDATE for the batch's boots (``_apply_boots``)."""
+    fields = {key: (info.get(key) or "")[: Charger.__table__.c[key].type.length] for key in BOOT_FIELDS}
+    return await batch_later(session, "boots", _apply_boots, _BootItem(ref, fields, reason, received_at))  # type: ignore[no-any-return]
+
+
+def _rounds(items: list[Any], key: Any) -> list[list[int]]:
+    """Positions of ``items`` in rounds where each ``key(item)`` appears once: the n-th item of a key
+    goes in round n, so one set-based statement per round applies a key's items in order."""
+    rounds: list[list[int]] = []
+    seen: dict[Any, int] = {}
+    for index, item in enumerate(items):
+        number = seen[key(item)] = seen.get(key(item), -1) + 1
+        if number == len(rounds):
+            rounds.append([])
+        rounds[number].append(index)
+    return rounds
+
+
+async def _apply_boots(session: AsyncSession, items: list[_BootItem]) -> list[None]:
+    """The boots of one tenant: one ``UPDATE chargers ... FROM (VALUES ...)`` per round (PostgreSQL; the
+    self-join returns the firmware version held before), then each boot's event (one INSERT for the batch)."""
+    table = Charger.__table__
+    previous: dict[int, str | None] = {}
+    for indexes in _rounds(items, lambda item: item.ref.charger_id):
+        batch = [items[index] for index in indexes]
+        if session.bind.dialect.name != "postgresql":
+            for index, item in zip(indexes, batch, strict=True):
+                previous[index] = await session.scalar(select(table.c.firmware_version).where(
+                    table.c.tenant_id == item.ref.tenant_id, table.c.id == item.ref.charger_id))
+                await session.execute(update(table).where(
+                    table.c.tenant_id == item.ref.tenant_id, table.c.id == item.ref.charger_id,
+                ).values(**item.fields, registration_status="Accepted", last_boot_at=item.received_at,
+                         last_seen_at=item.received_at))
+            continue
+        rows = values(
+            column("n", Integer), column("c", Uuid), *(column(key, String) for key in BOOT_FIELDS),
+            column("at", DateTime(timezone=True)), name="v",
+        ).data([(number, item.ref.charger_id, *(item.fields[key] for key in BOOT_FIELDS), item.received_at)
+                for number, item in enumerate(batch)])
+        old = table.alias("old")
+        result = await session.execute(
+            update(table).where(table.c.tenant_id == items[0].ref.tenant_id, table.c.id == rows.c.c,
+                                old.c.tenant_id == table.c.tenant_id, old.c.id == table.c.id)
+            .values({**{key: rows.c[key] for key in BOOT_FIELDS}, "registration_status": "Accepted",
+                     "last_boot_at": rows.c.at, "last_seen_at": rows.c.at})
+            .returning(rows.c.n, old.c.firmware_version)
         )
-    )
-    details: dict[str, Any] = {k: v for k, v in values.items() if v}
-    message = f"Démarrage de la borne ({values['vendor']} {values['model']}, micrologiciel {values['firmware_version'] or 'inconnu'})."
-    if reason:
-        details["reason"] = reason
-    if previous and values["firmware_version"] and previous != values["firmware_version"]:
-        details["previous_firmware_version"] = previous
-        message += f" Micrologiciel précédent : {previous}."
-    await record_station_event(session, ref, "boot", message, details, received_at=received_at)
+        for number, firmware in result.all():
+            previous[indexes[number]] = firmware
+    for index, item in enumerate(items):
+        fields, before = item.fields, previous.get(index)
+        details: dict[str, Any] = {k: v for k, v in fields.items() if v}
+        message = (f"Démarrage de la borne ({fields['vendor']} {fields['model']}, "
+                   f"micrologiciel {fields['firmware_version'] or 'inconnu'}).")
+        if item.reason:
+            details["reason"] = item.reason
+        if before and fields["firmware_version"] and before != fields["firmware_version"]:
+            details["previous_firmware_version"] = before
+            message += f" Micrologiciel précédent : {before}."
+        await record_station_event(session, item.ref, "boot", message, details, received_at=item.received_at)
+    return [None] * len(items)
 
 
 async def record_heartbeat(session: AsyncSession, ref: StationRef, *, received_at: dt.datetime) -> None:
@@ -456,16 +509,8 @@ async def _apply_statuses(session: AsyncSession, items: list[_StatusItem]) -> li
     A point reported twice in one batch: the items go in rounds (the n-th report of a
     point in round n), one statement per round, so the later report applies last.
     """
-    rounds: list[list[int]] = []
-    seen: dict[tuple[uuid.UUID, int], int] = {}
-    for index, item in enumerate(items):
-        key = (item.ref.charger_id, item.connector_id)
-        number = seen[key] = seen.get(key, -1) + 1
-        if number == len(rounds):
-            rounds.append([])
-        rounds[number].append(index)
     results: list[StatusResult | None] = [None] * len(items)
-    for indexes in rounds:
+    for indexes in _rounds(items, lambda item: (item.ref.charger_id, item.connector_id)):
         batch = [items[index] for index in indexes]
         updated = await _update_statuses(session, batch)
         for index, item in zip(indexes, batch, strict=True):

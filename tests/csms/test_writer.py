@@ -119,3 +119,59 @@ async def test_run_ingress_serves_until_cancelled(settings, db, fleet):
     async with db.session([fleet.cpam]) as session:
         (row,) = await session.scalars(select(ConnectionLog))
         assert row.reason == "server_shutdown"
+
+
+@pytest.mark.parametrize("backend", BOTH)
+async def test_set_based_units_of_one_batch_apply_in_order_with_their_own_results(db, fleet):
+    """Statuses, boots, meter values and heartbeats of one group commit run as one statement per kind
+    (``csms.writer.batch_later``); each message still gets its own outcome, and a point reported twice
+    in the batch ends in its later state. CCTP CPAM 5-5-4 « alertes en cas de pannes »: the Faulted
+    report opens the « Hors service » alert, the Available after it closes it, in the same commit."""
+    from csms.models import Alert, ChargePoint, MeterValue  # noqa: PLC0415
+
+    writer = GroupCommitWriter(db)
+    await writer.start()
+    ref = ref_of(fleet, "CPAM-LM-01", fleet.cpam)
+    now = utcnow()
+    old = now - dt.timedelta(hours=1)
+
+    def status(connector: int, state: str, at: dt.datetime):
+        return lambda s: supervision.record_status(s, ref, connector_id=connector, status=state, timestamp=at,
+                                                   error_code="GroundFailure" if state == "Faulted" else "",
+                                                   received_at=now)
+
+    def boot(firmware: str):
+        return lambda s: supervision.record_boot(s, ref, {"vendor": "Hager", "model": "witty",
+                                                          "firmware_version": firmware}, received_at=now)
+
+    sample = [{"timestamp": now.isoformat(), "sampled_value": [{"value": "1200"}]}]
+    try:
+        results = await asyncio.gather(
+            writer.submit(fleet.cpam, boot("1.0"), actor="borne A"),
+            writer.submit(fleet.cpam, status(1, "Faulted", now - dt.timedelta(seconds=2)), actor="borne A"),
+            writer.submit(fleet.cpam, status(1, "Available", now - dt.timedelta(seconds=1)), actor="borne A"),
+            writer.submit(fleet.cpam, status(2, "Charging", now), actor="borne A"),
+            writer.submit(fleet.cpam, status(2, "Available", old), actor="borne A"),  # older: history only
+            writer.submit(fleet.cpam, boot("2.0"), actor="borne A"),
+            writer.submit(fleet.cpam, lambda s: supervision.record_meter_values(
+                s, ref, connector_id=1, transaction_id=None, meter_values=sample, received_at=now), actor="borne A"),
+        )
+    finally:
+        await writer.stop()
+    assert writer.stats.largest_batch == 7
+    faulted, available, charging, older = results[1:5]
+    assert (faulted.current, available.current, charging.current, older.current) == (True, True, True, False)
+    assert [change.topic for change in faulted.alerts] == ["csms.alert.opened"]
+    assert [change.topic for change in available.alerts] == ["csms.alert.closed"]
+    assert (results[6].samples, results[6].transaction_known) == (1, False)
+    async with db.session([fleet.cpam]) as session:
+        points = {p.connector_id: p.last_status for p in await session.scalars(
+            select(ChargePoint).where(ChargePoint.charger_id == ref.charger_id))}
+        assert (points[1], points[2]) == ("Available", "Charging")
+        (alert,) = await session.scalars(select(Alert).where(Alert.charger_id == ref.charger_id))
+        assert alert.closed_at is not None and alert.close_reason == "status:Available"
+        messages = list(await session.scalars(select(StationEvent.message).where(
+            StationEvent.charger_id == ref.charger_id, StationEvent.kind == "boot")))
+        assert len(messages) == 2 and sum("Micrologiciel précédent : 1.0." in m for m in messages) == 1
+        assert (await session.get(Charger, (fleet.cpam, ref.charger_id))).firmware_version == "2.0"
+        assert len(list(await session.scalars(select(MeterValue.id).where(MeterValue.charger_id == ref.charger_id)))) == 1
