@@ -21,7 +21,7 @@ from litestar.types import Receive, Scope, Send
 
 from app.db import Database, utcnow
 from tenants.models import User
-from tenants.services import Identity, load_identity, mark_token_used, user_for_token
+from tenants.services import Identity, load_identity, mark_token_used, token_login, token_needs_touch
 
 __all__ = [
     "AuthMiddleware",
@@ -47,12 +47,13 @@ class AuthMiddleware(AbstractMiddleware):
             header = dict(scope["headers"]).get(b"authorization", b"").decode()
             if header.lower().startswith("bearer "):
                 async with db.session() as session:
-                    user = await user_for_token(session, header[7:].strip())
-                    if user is not None:
-                        identity = await _identity(db, user, via_token=True)
-                if user is not None:
-                    async with db.transaction() as session:
-                        await mark_token_used(session, header[7:].strip())
+                    found = await token_login(session, header[7:].strip())
+                if found is not None:
+                    user, token_row = found
+                    identity = await _identity(db, user, via_token=True)
+                    if token_needs_touch(token_row):  # a write at most once a minute per token
+                        async with db.transaction() as session:
+                            await mark_token_used(session, token_row.id)
         else:
             session_data = scope.get("session") or {}
             uid = session_data.get(SESSION_USER_KEY) if isinstance(session_data, dict) else None

@@ -568,26 +568,40 @@ async def revoke_api_token(session: AsyncSession, user_id: uuid.UUID, token_id: 
     return row
 
 
-async def user_for_token(session: AsyncSession, token: str) -> User | None:
+TOKEN_TOUCH_EVERY = dt.timedelta(minutes=1)
+
+
+async def token_login(session: AsyncSession, token: str) -> tuple[User, ApiToken] | None:
+    """The active user of a valid (known, unrevoked, unexpired) API token, with the token's row."""
     row = await session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
     now = utcnow()
     if row is None or row.revoked_at is not None or (row.expires_at and row.expires_at < now):
         return None
     user = await session.get(User, row.user_id)
-    return user if user and user.is_active else None
+    return (user, row) if user and user.is_active else None
 
 
-async def mark_token_used(session: AsyncSession, token: str, *, every: dt.timedelta = dt.timedelta(minutes=1)) -> None:
+async def user_for_token(session: AsyncSession, token: str) -> User | None:
+    found = await token_login(session, token)
+    return found[0] if found else None
+
+
+def token_needs_touch(row: ApiToken) -> bool:
+    """Whether ``last_used_at`` is due: at most once a minute, so a busy script writes nothing per request."""
+    return row.last_used_at is None or row.last_used_at < utcnow() - TOKEN_TOUCH_EVERY
+
+
+async def mark_token_used(session: AsyncSession, token_id: uuid.UUID) -> None:
     """Record when an API token was last used (shown on the account page).
 
-    A fact, not an edit: a plain UPDATE, not audited, written at most once a
-    minute per token so that a busy script does not write on every request.
+    A fact, not an edit: a plain UPDATE, not audited; the condition keeps two
+    concurrent requests from writing it twice within the minute.
     """
     now = utcnow()
     await session.execute(
         update(ApiToken)
-        .where(ApiToken.token_hash == hash_token(token))
-        .where(or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < now - every))
+        .where(ApiToken.id == token_id)
+        .where(or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < now - TOKEN_TOUCH_EVERY))
         .values(last_used_at=now)
         .execution_options(synchronize_session=False)
     )
