@@ -45,7 +45,7 @@ from csms.schemas import (
     TransactionPage,
     UptimeOut,
 )
-from csms.supervision import communication_report
+from csms.supervision import CommunicationReport, reports_of
 from tenants.api_v1 import PROBLEM, _errors, _on_client_error, _on_validation
 from tenants.models import Site
 from tenants.services import Identity, tenant_ids_of_central
@@ -108,15 +108,29 @@ def _point_out(point: ChargePoint, charger_status: str, connected: bool) -> Poin
     )
 
 
-async def _station_out(
-    session: AsyncSession, charger: Charger, station: Station, site: Site, points: list[ChargePoint],
-    since: dt.datetime | None, now: dt.datetime,
+def _period_start(charger: Charger, since: dt.datetime | None) -> dt.datetime:
+    return max(since, charger.created_at) if since else charger.created_at
+
+
+async def _stations_out(
+    session: AsyncSession, rows: list[tuple[Charger, Station, Site]], points: dict[uuid.UUID, list[ChargePoint]],
+    since: dt.datetime | None,
+) -> list[StationOut]:
+    """The API view of chargers, their uptime and cuts read in one query for the whole page."""
+    now = utcnow()
+    reports = await reports_of(
+        session, {c.id: (c.tenant_id, _period_start(c, since)) for c, _, _ in rows}, now, now=now,
+    )
+    return [_station_out(c, s, site, points[c.id], _period_start(c, since), now, reports[c.id]) for c, s, site in rows]
+
+
+def _station_out(
+    charger: Charger, station: Station, site: Site, points: list[ChargePoint],
+    start: dt.datetime, now: dt.datetime, report: CommunicationReport,
 ) -> StationOut:
     connected = bool(charger.online)
     point_outs = [_point_out(p, charger.last_status, connected) for p in points]
     state = states.charger_state(charger.last_status, [p.status for p in point_outs], online=connected)
-    start = max(since, charger.created_at) if since else charger.created_at
-    report = await communication_report(session, charger.tenant_id, charger.id, start, now, now=now)
     powers = [p.power_kw for p in points if p.power_kw is not None]
     return StationOut(
         id=charger.id, tenant_id=charger.tenant_id, charge_box_id=charger.charge_box_id, canonical_id=charger.canonical_id,
@@ -193,9 +207,7 @@ async def list_stations(
             return states.charger_state(charger.last_status, of_points, online=online)
 
         rows = [row for row in rows if state_of(row[0]) == status]
-    now = utcnow()
-    chosen = rows[(page - 1) * per_page: page * per_page]
-    items = [await _station_out(db_session, c, s, site, points[c.id], since, now) for c, s, site in chosen]
+    items = await _stations_out(db_session, rows[(page - 1) * per_page: page * per_page], points, since)
     return StationPage(items=items, total=len(rows), page=page, per_page=per_page, pages=_pages(len(rows), per_page))
 
 
@@ -215,7 +227,7 @@ async def read_station(
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=dt.UTC)
     points = await _points_of(db_session, ids, [charger.id])
-    return await _station_out(db_session, charger, station, site, points[charger.id], since, utcnow())
+    return (await _stations_out(db_session, [(charger, station, site)], points, since))[0]
 
 
 async def _tenant_to_manage(request: Request[Any, Any, Any], session: AsyncSession, tenant_id: uuid.UUID | None) -> uuid.UUID:

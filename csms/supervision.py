@@ -322,6 +322,31 @@ async def communication_reports(
     return {charger_id: _fold_connections(found, start, end, now) for charger_id, found in by_charger.items()}
 
 
+async def reports_of(
+    session: AsyncSession, chargers: dict[uuid.UUID, tuple[uuid.UUID, dt.datetime]], end: dt.datetime,
+    *, now: dt.datetime | None = None,
+) -> dict[uuid.UUID, CommunicationReport]:
+    """``communication_report`` of the given chargers (id → (tenant, start of its period)) in one
+    query, whatever their tenants and periods (a page of the stations API)."""
+    now = now or utcnow()
+    if not chargers:
+        return {}
+    earliest = min(start for _, start in chargers.values())
+    rows = (await session.execute(
+        select(ConnectionLog.charger_id, ConnectionLog.connected_at, ConnectionLog.disconnected_at, ConnectionLog.reason)
+        .where(ConnectionLog.tenant_id.in_({tenant for tenant, _ in chargers.values()}),
+               ConnectionLog.charger_id.in_(list(chargers)), ConnectionLog.connected_at < end,
+               or_(ConnectionLog.disconnected_at.is_(None), ConnectionLog.disconnected_at > earliest))
+        .order_by(ConnectionLog.charger_id, ConnectionLog.connected_at)
+    )).all()
+    by_charger: dict[uuid.UUID, list[Any]] = {}
+    for charger_id, connected_at, disconnected_at, reason in rows:
+        start = chargers[charger_id][1]
+        if disconnected_at is None or disconnected_at > start:  # the rows this charger's own period sees
+            by_charger.setdefault(charger_id, []).append((connected_at, disconnected_at, reason))
+    return {cid: _fold_connections(by_charger.get(cid, []), start, end, now) for cid, (_, start) in chargers.items()}
+
+
 # --------------------------------------------------------------------------- boot, heartbeat, events
 
 
