@@ -49,6 +49,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from ocpp.messages import Call
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call_result as result16
@@ -77,11 +78,13 @@ from csms.supervision import HEARTBEAT_INTERVAL, StationRef
 from csms.validation import (
     FrameError,
     Repair,
+    call_result_frame,
     check_call,
     compile_validator,
     has_schema,
     parse_frame,
     parse_timestamp,
+    snake_keys,
 )
 from csms.writer import GroupCommitWriter, touch_later
 
@@ -239,14 +242,35 @@ class _StationLink:
                 payload, self._repairs = check_call(
                     version, frame.action, frame.payload, frame.unique_id, lenient=self.ref.lenient
                 )
-                if self._repairs:
-                    raw_msg = json.dumps([2, frame.unique_id, frame.action, payload], separators=(",", ":"))
         except FrameError as exc:
             self.rejected_frames += 1
             log.info("%s: rejected frame (%s: %s)", self.id, exc.code, exc.cause)
             await self.websocket.send(exc.frame(version))
             return
-        await super().route_message(raw_msg)  # type: ignore[misc]
+        if frame.message_type == 2:
+            await self._dispatch(frame.unique_id, frame.action, payload)
+        else:
+            await super().route_message(raw_msg)  # type: ignore[misc]  # answers to the library's own call()
+
+    async def _dispatch(self, unique_id: str, action: str, payload: dict[str, Any]) -> None:
+        """What the library's ``_handle_call`` does for our handlers, without its per-message costs.
+
+        The payload was parsed and checked once (``route_message``); the library would
+        parse it again, convert every key with two regular expressions and inspect the
+        handler's signature at every message. Here the key conversions are the
+        library's own functions, remembered per key (``csms.validation.snake_keys`` /
+        ``camel_keys``), and a handler's exception becomes the library's CallError.
+        Our handlers take ``**kwargs``, never ``call_unique_id``, and have no
+        ``@after`` hook (``test_ingress`` checks it).
+        """
+        handler = self.route_map[action]["_on_action"]
+        try:
+            response = await handler(**snake_keys(payload))
+        except Exception as exc:  # noqa: BLE001 - answered as the library would: a CallError
+            log.exception("%s: %s failed", self.id, action)
+            await self.websocket.send(Call(unique_id, action, payload).create_call_error(exc).to_json())
+            return
+        await self.websocket.send(call_result_frame(unique_id, response))
 
     # -- units of work --------------------------------------------------------
 

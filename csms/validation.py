@@ -27,16 +27,23 @@ from typing import Any
 
 import fastjsonschema
 import ocpp
+from ocpp.charge_point import camel_to_snake_case as _camel_to_snake_case
+from ocpp.charge_point import serialize_as_dict as _serialize_as_dict
+from ocpp.charge_point import snake_to_camel_case as _snake_to_camel_case
+from ocpp.messages import _DecimalEncoder  # the library's encoder for its frames
 
 __all__ = [
     "FrameError",
     "Repair",
+    "call_result_frame",
+    "camel_keys",
     "check_call",
     "compile_validator",
     "error_code",
     "has_schema",
     "parse_frame",
     "parse_timestamp",
+    "snake_keys",
 ]
 
 SCHEMA_DIRS = {"1.6": "v16", "2.0.1": "v201"}
@@ -266,3 +273,56 @@ def _repair(payload: dict[str, Any], exc: fastjsonschema.JsonSchemaValueExceptio
             container[key] = parsed.isoformat().replace("+00:00", "Z")
             return Repair(field_name, f"« {field_name} » sans fuseau horaire (« {value} ») lu comme UTC.")
     return None
+
+
+# --------------------------------------------------------------------------- key conversions
+
+#: camelCase → snake_case and back, per key, as the ``ocpp`` library converts them
+#: (its own functions, asked once per distinct key instead of two regular expressions
+#: per key per message). Bounded: payloads may carry free-form keys (customData).
+_SNAKE: dict[str, str] = {}
+_CAMEL: dict[str, str] = {}
+_KEY_CACHE = 4096
+
+
+def _snake_key(key: str) -> str:
+    converted = _SNAKE.get(key)
+    if converted is None:
+        (converted,) = _camel_to_snake_case({key: None})
+        if len(_SNAKE) < _KEY_CACHE:
+            _SNAKE[key] = converted
+    return converted
+
+
+def _camel_key(key: str) -> str:
+    converted = _CAMEL.get(key)
+    if converted is None:
+        (converted,) = _snake_to_camel_case({key: None})
+        if len(_CAMEL) < _KEY_CACHE:
+            _CAMEL[key] = converted
+    return converted
+
+
+def snake_keys(data: Any) -> Any:
+    """``ocpp.charge_point.camel_to_snake_case``, same result, keys remembered."""
+    if isinstance(data, dict):
+        return {_snake_key(key): snake_keys(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [snake_keys(value) for value in data]
+    return data
+
+
+def camel_keys(data: Any) -> Any:
+    """``snake_to_camel_case(remove_nones(data))`` of the library, same result, keys remembered."""
+    if isinstance(data, dict):
+        return {_camel_key(key): camel_keys(value) for key, value in data.items() if value is not None}
+    if isinstance(data, list):
+        return [camel_keys(value) for value in data if value is not None]
+    return data
+
+
+def call_result_frame(unique_id: str, response: Any) -> str:
+    """The CallResult frame of a handler's answer (a dataclass of ``ocpp.v16.call_result`` /
+    ``ocpp.v201.call_result``), as the library would send it."""
+    return json.dumps([3, unique_id, camel_keys(_serialize_as_dict(response))], separators=(",", ":"),
+                      cls=_DecimalEncoder)
