@@ -27,6 +27,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -40,12 +41,13 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     update,
     values,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import new_id, scope_session, utcnow
+from app.db import TenantScopeError, new_id, scope_session, utcnow
 from csms import alerts, reservations
 from csms.identifiers import parse_charging_id
 from csms.models import (
@@ -62,7 +64,8 @@ from csms.models import (
 )
 from csms.states import is_out_of_service
 from csms.validation import parse_timestamp
-from csms.writer import batch_later, execute_many
+from csms.unnest import insert_rows
+from csms.writer import across_tenants, batch_later, execute_many, scoped_items
 
 __all__ = [
     "HEARTBEAT_INTERVAL",
@@ -182,26 +185,82 @@ async def load_stations(session: AsyncSession, charge_box_ids: list[str]) -> dic
 # --------------------------------------------------------------------------- connections
 
 
+@dataclass(frozen=True, slots=True)
+class _OpenItem:
+    ref: StationRef
+    connection_id: uuid.UUID
+    connected_at: dt.datetime
+    remote_address: str
+    subprotocol: str
+    node: str
+
+
 async def open_connection(
     session: AsyncSession, ref: StationRef, *, remote_address: str, subprotocol: str, node: str, connected_at: dt.datetime
 ) -> uuid.UUID:
-    """Record a new connection; any row still open for this charger was a dead socket: close it."""
+    """Record a new connection; any row still open for this charger was a dead socket: close it.
+
+    Set-based in a group commit (a boot storm connects thousands of stations at once):
+    ``_open_connections`` records every connection of the batch in one statement."""
+    item = _OpenItem(ref, new_id(), connected_at, remote_address[:64], subprotocol, node[:120])
+    return await batch_later(session, "connections", _open_connections, item)  # type: ignore[no-any-return]
+
+
+#: PostgreSQL: close the chargers' open rows (« replaced »), insert the new ones, mark the chargers
+#: online, for the whole batch and every tenant in one statement (the CTEs share one snapshot:
+#: the UPDATE does not see the rows the INSERT adds).
+_OPEN_SQL = text(
+    "WITH v AS (SELECT * FROM unnest(CAST(:t AS uuid[]), CAST(:id AS uuid[]), CAST(:c AS uuid[]),"
+    " CAST(:at AS timestamptz[]), CAST(:addr AS text[]), CAST(:proto AS text[]), CAST(:node AS text[]))"
+    " AS v(tenant_id, id, charger_id, at, addr, proto, node)),"
+    " closed AS (UPDATE charger_connections AS l SET disconnected_at = v.at, reason = 'replaced' FROM v"
+    " WHERE l.tenant_id = v.tenant_id AND l.charger_id = v.charger_id AND l.disconnected_at IS NULL),"
+    " opened AS (INSERT INTO charger_connections"
+    " (tenant_id, id, charger_id, connected_at, reason, remote_address, subprotocol, node)"
+    " SELECT tenant_id, id, charger_id, at, '', addr, proto, node FROM v)"
+    " UPDATE chargers AS c SET online = true, protocol = v.proto, last_seen_at = GREATEST(c.last_seen_at, v.at)"
+    " FROM v WHERE c.tenant_id = v.tenant_id AND c.id = v.charger_id"
+)
+
+
+@across_tenants
+async def _open_connections(session: AsyncSession, items: list[_OpenItem]) -> list[uuid.UUID]:
+    for tenant_id, item in scoped_items(session, items):
+        if tenant_id != item.ref.tenant_id:
+            raise TenantScopeError("connection of another tenant's station")
+    # A station that reconnects within one batch: its n-th connection in round n, so each round
+    # closes the row the previous one opened.
+    for indexes in _rounds(items, lambda item: item.ref.charger_id):
+        batch = [items[index] for index in indexes]
+        if session.bind.dialect.name == "postgresql":
+            await session.execute(_OPEN_SQL, {
+                "t": [item.ref.tenant_id for item in batch], "id": [item.connection_id for item in batch],
+                "c": [item.ref.charger_id for item in batch], "at": [item.connected_at for item in batch],
+                "addr": [item.remote_address for item in batch], "proto": [item.subprotocol for item in batch],
+                "node": [item.node for item in batch]})
+            continue
+        for item in batch:
+            await _open_connection_one(session, item)
+    return [item.connection_id for item in items]
+
+
+async def _open_connection_one(session: AsyncSession, item: _OpenItem) -> None:
+    ref = item.ref
     await session.execute(
         update(ConnectionLog)
         .where(ConnectionLog.tenant_id == ref.tenant_id, ConnectionLog.charger_id == ref.charger_id,
                ConnectionLog.disconnected_at.is_(None))
-        .values(disconnected_at=connected_at, reason="replaced")
+        .values(disconnected_at=item.connected_at, reason="replaced")
         .execution_options(synchronize_session=False)
     )
-    row = ConnectionLog(
-        tenant_id=ref.tenant_id, charger_id=ref.charger_id, connected_at=connected_at,
-        remote_address=remote_address[:64], subprotocol=subprotocol, node=node[:120],
-    )
-    session.add(row)
+    session.add(ConnectionLog(
+        id=item.connection_id, tenant_id=ref.tenant_id, charger_id=ref.charger_id, connected_at=item.connected_at,
+        remote_address=item.remote_address, subprotocol=item.subprotocol, node=item.node,
+    ))
+    await session.flush()
     await session.execute(
-        _charger_update(ref).values(online=True, protocol=subprotocol, last_seen_at=connected_at)
+        _charger_update(ref).values(online=True, protocol=item.subprotocol, last_seen_at=item.connected_at)
     )
-    return row.id
 
 
 async def close_connection(
@@ -387,14 +446,31 @@ def _rounds(items: list[Any], key: Any) -> list[list[int]]:
     return rounds
 
 
+_BOOT_SQL = text(
+    "UPDATE chargers AS c SET " + ", ".join(f"{key} = v.{key}" for key in BOOT_FIELDS)
+    + ", registration_status = 'Accepted', last_boot_at = v.at, last_seen_at = GREATEST(c.last_seen_at, v.at)"
+    " FROM unnest(CAST(:n AS integer[]), CAST(:t AS uuid[]), CAST(:c AS uuid[]), "
+    + ", ".join(f"CAST(:{key} AS text[])" for key in BOOT_FIELDS)
+    + ", CAST(:at AS timestamptz[])) AS v(n, tenant_id, charger_id, " + ", ".join(BOOT_FIELDS) + ", at),"
+    " chargers AS old"  # the row as it was before this statement: the firmware version held until now
+    " WHERE c.tenant_id = v.tenant_id AND c.id = v.charger_id AND old.tenant_id = c.tenant_id AND old.id = c.id"
+    " RETURNING v.n, old.firmware_version"
+)
+
+
+@across_tenants
 async def _apply_boots(session: AsyncSession, items: list[_BootItem]) -> list[None]:
-    """The boots of one tenant: one ``UPDATE chargers ... FROM (VALUES ...)`` per round (PostgreSQL; the
-    self-join returns the firmware version held before), then each boot's event (one INSERT for the batch)."""
+    """The boots of the batch: one ``UPDATE chargers`` per round (PostgreSQL, across tenants; it returns
+    the firmware version held before), then each boot's event (one INSERT for the batch)."""
+    for tenant_id, item in scoped_items(session, items):
+        if tenant_id != item.ref.tenant_id:
+            raise TenantScopeError("boot of another tenant's station")
     table = Charger.__table__
+    postgres = session.bind.dialect.name == "postgresql"
     previous: dict[int, str | None] = {}
     for indexes in _rounds(items, lambda item: item.ref.charger_id):
         batch = [items[index] for index in indexes]
-        if session.bind.dialect.name != "postgresql":
+        if not postgres:
             for index, item in zip(indexes, batch, strict=True):
                 previous[index] = await session.scalar(select(table.c.firmware_version).where(
                     table.c.tenant_id == item.ref.tenant_id, table.c.id == item.ref.charger_id))
@@ -403,21 +479,14 @@ async def _apply_boots(session: AsyncSession, items: list[_BootItem]) -> list[No
                 ).values(**item.fields, registration_status="Accepted", last_boot_at=item.received_at,
                          last_seen_at=item.received_at))
             continue
-        rows = values(
-            column("n", Integer), column("c", Uuid), *(column(key, String) for key in BOOT_FIELDS),
-            column("at", DateTime(timezone=True)), name="v",
-        ).data([(number, item.ref.charger_id, *(item.fields[key] for key in BOOT_FIELDS), item.received_at)
-                for number, item in enumerate(batch)])
-        old = table.alias("old")
-        result = await session.execute(
-            update(table).where(table.c.tenant_id == items[0].ref.tenant_id, table.c.id == rows.c.c,
-                                old.c.tenant_id == table.c.tenant_id, old.c.id == table.c.id)
-            .values({**{key: rows.c[key] for key in BOOT_FIELDS}, "registration_status": "Accepted",
-                     "last_boot_at": rows.c.at, "last_seen_at": rows.c.at})
-            .returning(rows.c.n, old.c.firmware_version)
-        )
+        result = await session.execute(_BOOT_SQL, {
+            "n": list(range(len(batch))), "t": [item.ref.tenant_id for item in batch],
+            "c": [item.ref.charger_id for item in batch], "at": [item.received_at for item in batch],
+            **{key: [item.fields[key] for item in batch] for key in BOOT_FIELDS},
+        })
         for number, firmware in result.all():
             previous[indexes[number]] = firmware
+    events = []
     for index, item in enumerate(items):
         fields, before = item.fields, previous.get(index)
         details: dict[str, Any] = {k: v for k, v in fields.items() if v}
@@ -428,7 +497,11 @@ async def _apply_boots(session: AsyncSession, items: list[_BootItem]) -> list[No
         if before and fields["firmware_version"] and before != fields["firmware_version"]:
             details["previous_firmware_version"] = before
             message += f" Micrologiciel précédent : {before}."
-        await record_station_event(session, item.ref, "boot", message, details, received_at=item.received_at)
+        events.append(_station_event_row(item.ref, "boot", message, details, received_at=item.received_at))
+    if postgres:
+        await insert_rows(session, StationEvent.__table__, events)
+    else:
+        await session.execute(insert(StationEvent.__table__), events)
     return [None] * len(items)
 
 
@@ -447,10 +520,18 @@ async def record_station_event(
     received_at: dt.datetime, occurred_at: dt.datetime | None = None, severity: str = "info",
 ) -> None:
     # Append-only and never read back within a group commit: one INSERT per batch (csms.writer.execute_many).
-    await execute_many(session, "station_events", insert(StationEvent.__table__), [{
+    await execute_many(session, "station_events", insert(StationEvent.__table__), [_station_event_row(
+        ref, kind, message, details, received_at=received_at, occurred_at=occurred_at, severity=severity)])
+
+
+def _station_event_row(
+    ref: StationRef, kind: str, message: str, details: dict[str, Any] | None, *, received_at: dt.datetime,
+    occurred_at: dt.datetime | None = None, severity: str = "info",
+) -> dict[str, Any]:
+    return {
         "tenant_id": ref.tenant_id, "id": new_id(), "charger_id": ref.charger_id, "kind": kind, "severity": severity,
         "message": message[:500], "details": details or {}, "occurred_at": occurred_at, "received_at": received_at,
-    }])
+    }
 
 
 # --------------------------------------------------------------------------- statuses
@@ -481,6 +562,14 @@ async def _ensure_point(
     return point.id
 
 
+@lru_cache(maxsize=65536)
+def _point_canonical(charger_canonical: str, connector_id: int) -> str:
+    """The canonical id of a charger's point (CCTP 5-5-1), or the charger's for connector 0 / > 99."""
+    if 0 < connector_id <= 99:
+        return parse_charging_id(charger_canonical).child(connector_id).canonical
+    return charger_canonical
+
+
 @dataclass
 class StatusResult:
     current: bool  # it is now the current state (not older offline data)
@@ -501,6 +590,7 @@ class _StatusItem:
     reported_at: dt.datetime
     received_at: dt.datetime
     offline: bool
+    history: dict[str, Any]
 
 
 async def record_status(
@@ -509,72 +599,109 @@ async def record_status(
 ) -> StatusResult:
     """StatusNotification (« état de chaque borne et point de charge (disponible, occupé, en défaut) », 5-5-4).
 
-    Set-based in a group commit: the history row joins one INSERT for the batch
-    (``execute_many``), the current state one UPDATE ... FROM (VALUES ...) for the
-    batch's statuses (``batch_later`` -> ``_apply_statuses``). The result is what
-    ``_apply_statuses`` found for this status.
+    Set-based in a group commit (``batch_later`` -> ``_apply_statuses``): the batch's
+    history rows are one INSERT, the current states one UPDATE per table, across
+    tenants on PostgreSQL. The result is what ``_apply_statuses`` found for this status.
     """
     reported_at = timestamp or received_at
     offline = is_offline(timestamp, received_at)
-    # The history row: one INSERT per group commit (csms.writer.execute_many); nothing reads it back there.
-    await execute_many(session, "status_events", _dialect_insert(session, StatusEvent.__table__).on_conflict_do_nothing(), [{
+    history = {
         "tenant_id": ref.tenant_id, "id": new_id(), "charger_id": ref.charger_id, "connector_id": connector_id,
         "status": status, "error_code": error_code or "", "info": (info or "")[:50], "vendor_id": (vendor_id or "")[:255],
         "vendor_error_code": (vendor_error_code or "")[:50], "reported_at": reported_at, "received_at": received_at,
         "offline": offline,
-    }])
-    item = _StatusItem(ref, connector_id, status, error_code or "", reported_at, received_at, offline)
+    }
+    item = _StatusItem(ref, connector_id, status, error_code or "", reported_at, received_at, offline, history)
     return await batch_later(session, "statuses", _apply_statuses, item)  # type: ignore[no-any-return]
 
 
+class _Scopes:
+    """Inside a run across tenants: set-based statements under every tenant of the batch, the rare
+    per-item work (ORM, audited) under the item's own tenant; a switch only when it changes."""
+
+    def __init__(self, session: AsyncSession, tenants: Iterable[uuid.UUID]) -> None:
+        self.session = session
+        self.every = frozenset(tenants)
+        self.current: frozenset[uuid.UUID] = frozenset(session.info.get("tenant_ids") or ())
+
+    async def _set(self, tenants: frozenset[uuid.UUID]) -> None:
+        if tenants != self.current:
+            session = self.session
+            if session.new or session.dirty or session.deleted:
+                await session.flush()  # under the scope the objects were made in
+            scope_session(session, tenants)
+            self.current = tenants
+
+    async def all(self) -> None:
+        await self._set(self.every)
+
+    async def one(self, tenant_id: uuid.UUID) -> None:
+        await self._set(frozenset((tenant_id,)))
+
+
+@across_tenants
 async def _apply_statuses(session: AsyncSession, items: list[_StatusItem]) -> list[StatusResult]:
-    """The current state of each item's charger (connector 0) or point, unless older than what we hold;
-    then its alert and reservations. Items of one tenant, in submission order.
+    """The history rows, then the current state of each item's charger (connector 0) or point,
+    unless older than what we hold; then its alert and reservations, in submission order.
 
     A point reported twice in one batch: the items go in rounds (the n-th report of a
     point in round n), one statement per round, so the later report applies last.
     """
+    scoped = scoped_items(session, items)
+    for tenant_id, item in scoped:
+        if tenant_id != item.ref.tenant_id:
+            raise TenantScopeError("status of another tenant's station")
+    scopes = _Scopes(session, {tenant_id for tenant_id, _ in scoped})
+    history = [item.history for item in items]
+    if session.bind.dialect.name == "postgresql":
+        await insert_rows(session, StatusEvent.__table__, history, on_conflict_do_nothing=True)
+    else:
+        await session.execute(_dialect_insert(session, StatusEvent.__table__).on_conflict_do_nothing(), history)
     results: list[StatusResult | None] = [None] * len(items)
     for indexes in _rounds(items, lambda item: (item.ref.charger_id, item.connector_id)):
         batch = [items[index] for index in indexes]
+        await scopes.all()
         updated = await _update_statuses(session, batch)
         for index, item in zip(indexes, batch, strict=True):
-            results[index] = await _after_status(session, item, updated.get(id(item)))
+            results[index] = await _after_status(session, item, updated.get(id(item)), scopes)
     return [result for result in results if result is not None]
+
+
+def _status_sql(table: str, connector_zero: bool) -> Any:
+    """PostgreSQL: the current state of many chargers (connector 0) or points, any tenants, one statement;
+    returns each updated item's number and whether its « faulted » alert is open."""
+    target = "c.id = v.charger_id" if connector_zero else "c.charger_id = v.charger_id AND c.connector_id = v.connector_id"
+    seen = ", last_seen_at = GREATEST(c.last_seen_at, v.seen)" if connector_zero else ""
+    return text(
+        f"UPDATE {table} AS c SET last_status = v.status, last_error_code = v.error_code, last_status_at = v.at{seen}"
+        " FROM unnest(CAST(:n AS integer[]), CAST(:t AS uuid[]), CAST(:c AS uuid[]), CAST(:k AS integer[]),"
+        " CAST(:status AS text[]), CAST(:error_code AS text[]), CAST(:at AS timestamptz[]), CAST(:seen AS timestamptz[]))"
+        " AS v(n, tenant_id, charger_id, connector_id, status, error_code, at, seen)"
+        f" WHERE c.tenant_id = v.tenant_id AND {target} AND (c.last_status_at IS NULL OR c.last_status_at <= v.at)"
+        " RETURNING v.n, EXISTS (SELECT 1 FROM supervision_alerts AS a WHERE a.tenant_id = v.tenant_id"
+        " AND a.charger_id = v.charger_id AND a.connector_id = v.connector_id"
+        f" AND a.kind = '{alerts.FAULTED}' AND a.closed_at IS NULL)"
+    )
+
+
+_STATUS_SQL = {True: _status_sql("chargers", True), False: _status_sql("charge_points", False)}
 
 
 async def _update_statuses(session: AsyncSession, items: list[_StatusItem]) -> dict[int, bool]:
     """{id(item): whether an open « Hors service » alert exists} for the items that became current."""
     if session.bind.dialect.name != "postgresql":
         return {id(item): True for item in items if await _update_status_one(session, item)}
-    tenant_id = items[0].ref.tenant_id
     found: dict[int, bool] = {}
     for connector_zero in (True, False):
         chosen = [(number, item) for number, item in enumerate(items) if (item.connector_id == 0) == connector_zero]
         if not chosen:
             continue
-        rows = values(
-            column("n", Integer), column("charger_id", Uuid), column("connector_id", Integer),
-            column("status", String), column("error_code", String), column("at", DateTime(timezone=True)),
-            column("seen", DateTime(timezone=True)), name="v",
-        ).data([(number, item.ref.charger_id, item.connector_id, item.status, item.error_code, item.reported_at,
-                 item.received_at) for number, item in chosen])
-        table = (Charger if connector_zero else ChargePoint).__table__
-        alert = Alert.__table__
-        charger_id = table.c.id if connector_zero else table.c.charger_id
-        stmt = update(table).where(table.c.tenant_id == tenant_id, charger_id == rows.c.charger_id,
-                                   or_(table.c.last_status_at.is_(None), table.c.last_status_at <= rows.c.at))
-        if not connector_zero:
-            stmt = stmt.where(table.c.connector_id == rows.c.connector_id)
-        has_alert = select(alert.c.id).where(
-            alert.c.tenant_id == tenant_id, alert.c.charger_id == rows.c.charger_id,
-            alert.c.connector_id == rows.c.connector_id, alert.c.kind == alerts.FAULTED, alert.c.closed_at.is_(None),
-        ).exists()
-        assignments = {"last_status": rows.c.status, "last_error_code": rows.c.error_code,
-                       "last_status_at": rows.c.at}
-        if connector_zero:
-            assignments["last_seen_at"] = rows.c.seen
-        result = await session.execute(stmt.values(assignments).returning(rows.c.n, has_alert))
+        result = await session.execute(_STATUS_SQL[connector_zero], {
+            "n": [number for number, _ in chosen], "t": [item.ref.tenant_id for _, item in chosen],
+            "c": [item.ref.charger_id for _, item in chosen], "k": [item.connector_id for _, item in chosen],
+            "status": [item.status for _, item in chosen], "error_code": [item.error_code for _, item in chosen],
+            "at": [item.reported_at for _, item in chosen], "seen": [item.received_at for _, item in chosen],
+        })
         for number, alert_open in result.all():
             found[id(items[number])] = bool(alert_open)
     return found
@@ -595,21 +722,24 @@ async def _update_status_one(session: AsyncSession, item: _StatusItem) -> bool:
     return bool((await session.execute(stmt)).rowcount)
 
 
-async def _after_status(session: AsyncSession, item: _StatusItem, alert_open: bool | None) -> StatusResult:
-    """Per status, only where something happens: a point we did not register, an alert to open or
-    close (CCTP 5-5-4 « alertes en cas de pannes »), reservations a fault cancels."""
+async def _after_status(session: AsyncSession, item: _StatusItem, alert_open: bool | None, scopes: _Scopes) -> StatusResult:
+    """Per status, only where something happens (under the item's own tenant): a point we did not
+    register, an alert to open or close (CCTP 5-5-4 « alertes en cas de pannes »), reservations a
+    fault cancels."""
     ref, connector_id = item.ref, item.connector_id
     current = alert_open is not None
     # No row updated: older than what we hold, or a connector we did not register.
-    if not current and connector_id > 0 and await _ensure_point(session, ref, connector_id,
-                                                                 received_at=item.received_at):
-        current = await _update_status_one(session, item)
-        alert_open = True  # rare path: let apply_status look
-    canonical = ref.canonical_id
-    if 0 < connector_id <= 99:
-        canonical = parse_charging_id(ref.canonical_id).child(connector_id).canonical
+    if not current and connector_id > 0:
+        await scopes.one(ref.tenant_id)
+        if await _ensure_point(session, ref, connector_id, received_at=item.received_at):
+            current = await _update_status_one(session, item)
+            alert_open = True  # rare path: let apply_status look
+    canonical = _point_canonical(ref.canonical_id, connector_id)
     if not current:
         return StatusResult(False, item.offline, canonical)
+    if not alert_open and not is_out_of_service(item.status) and item.status not in reservations.FAULT_STATUSES:
+        return StatusResult(True, item.offline, canonical)
+    await scopes.one(ref.tenant_id)
     session.info["actor"] = {"user_id": None, "label": ref.actor}  # who the audit log names for these writes
     changes = []
     if alert_open or is_out_of_service(item.status):  # Faulted opens, a later status closes
@@ -858,36 +988,85 @@ async def record_meter_values(
     return await batch_later(session, "meter_values", _link_meter_values, item)  # type: ignore[no-any-return]
 
 
-async def _link_meter_values(session: AsyncSession, items: list[_MeterItem]) -> list[MeterResult]:
-    """One query for the transactions the items name, one for those active on their connectors (the rule
-    of ``record_meter_values``); then the rows go to the batch's INSERT. Items of one tenant."""
-    tenant_id = items[0].ref.tenant_id
+_NAMED_TX_SQL = text(
+    "SELECT t.id, t.charger_id, t.ocpp_transaction_id, t.offline FROM charging_transactions AS t"
+    " JOIN unnest(CAST(:t AS uuid[]), CAST(:c AS uuid[]), CAST(:o AS text[])) AS v(tenant_id, charger_id, ocpp_id)"
+    " ON t.tenant_id = v.tenant_id AND t.charger_id = v.charger_id AND t.ocpp_transaction_id = v.ocpp_id"
+)
+_ACTIVE_TX_SQL = text(
+    "SELECT t.id, t.charger_id, t.connector_id, t.started_at, t.stopped_at, t.offline FROM charging_transactions AS t"
+    " JOIN unnest(CAST(:t AS uuid[]), CAST(:c AS uuid[]), CAST(:k AS integer[]), CAST(:lo AS timestamptz[]),"
+    " CAST(:hi AS timestamptz[])) AS v(tenant_id, charger_id, connector_id, lo, hi)"
+    " ON t.tenant_id = v.tenant_id AND t.charger_id = v.charger_id AND t.connector_id = v.connector_id"
+    " WHERE t.started_at IS NOT NULL AND t.started_at <= v.hi AND (t.stopped_at IS NULL OR t.stopped_at >= v.lo)"
+    " ORDER BY t.started_at DESC"  # overlapping rows (should not happen): the latest start wins
+)
+
+
+async def _named_transactions(
+    session: AsyncSession, named: list[_MeterItem],
+) -> dict[tuple[uuid.UUID, str], tuple[uuid.UUID, bool]]:
+    """(charger, transactionId) → (transaction row, its offline flag), for the items that name one."""
+    if not named:
+        return {}
     tx = Transaction.__table__
-    named = [item for item in items if item.transaction_id]
-    by_ocpp_id: dict[tuple[uuid.UUID, str], tuple[uuid.UUID, bool]] = {}
-    if named:
+    if session.bind.dialect.name == "postgresql":
+        keys = {(item.ref.tenant_id, item.ref.charger_id, item.transaction_id) for item in named}
+        found = await session.execute(_NAMED_TX_SQL, {
+            "t": [key[0] for key in keys], "c": [key[1] for key in keys], "o": [key[2] for key in keys]})
+    else:
         found = await session.execute(
             select(tx.c.id, tx.c.charger_id, tx.c.ocpp_transaction_id, tx.c.offline).where(
-                tx.c.tenant_id == tenant_id, tx.c.charger_id.in_({item.ref.charger_id for item in named}),
+                tx.c.tenant_id == named[0].ref.tenant_id, tx.c.charger_id.in_({item.ref.charger_id for item in named}),
                 tx.c.ocpp_transaction_id.in_({item.transaction_id for item in named}))
         )
-        by_ocpp_id = {(row.charger_id, row.ocpp_transaction_id): (row.id, row.offline) for row in found}
-    unnamed = [item for item in items if not item.transaction_id and item.connector_id > 0 and item.rows]
-    candidates: dict[tuple[uuid.UUID, int], list[Any]] = {}
-    if unnamed:
+    return {(row.charger_id, row.ocpp_transaction_id): (row.id, row.offline) for row in found}
+
+
+async def _active_transactions(session: AsyncSession, unnamed: list[_MeterItem]) -> dict[tuple[uuid.UUID, int], list[Any]]:
+    """(charger, connector) → the transactions active there between the items' first and last samples."""
+    if not unnamed:
+        return {}
+    tx = Transaction.__table__
+    if session.bind.dialect.name == "postgresql":
+        spans: dict[tuple[uuid.UUID, uuid.UUID, int], tuple[Any, Any]] = {}
+        for item in unnamed:
+            key = (item.ref.tenant_id, item.ref.charger_id, item.connector_id)
+            moments = [row["sampled_at"] for row in item.rows]
+            lo, hi = spans.get(key, (min(moments), max(moments)))
+            spans[key] = (min(lo, *moments), max(hi, *moments))
+        found = await session.execute(_ACTIVE_TX_SQL, {
+            "t": [key[0] for key in spans], "c": [key[1] for key in spans], "k": [key[2] for key in spans],
+            "lo": [span[0] for span in spans.values()], "hi": [span[1] for span in spans.values()]})
+    else:
         moments = [row["sampled_at"] for item in unnamed for row in item.rows]
         found = await session.execute(
             select(tx.c.id, tx.c.charger_id, tx.c.connector_id, tx.c.started_at, tx.c.stopped_at, tx.c.offline).where(
-                tx.c.tenant_id == tenant_id, tx.c.charger_id.in_({item.ref.charger_id for item in unnamed}),
+                tx.c.tenant_id == unnamed[0].ref.tenant_id, tx.c.charger_id.in_({item.ref.charger_id for item in unnamed}),
                 tx.c.connector_id.in_({item.connector_id for item in unnamed}), tx.c.started_at.is_not(None),
                 tx.c.started_at <= max(moments),
                 or_(tx.c.stopped_at.is_(None), tx.c.stopped_at >= min(moments)),
             ).order_by(tx.c.started_at.desc())  # overlapping rows (should not happen): the latest start wins
         )
-        for row in found:
-            candidates.setdefault((row.charger_id, row.connector_id), []).append(row)
+    candidates: dict[tuple[uuid.UUID, int], list[Any]] = {}
+    for row in found:
+        candidates.setdefault((row.charger_id, row.connector_id), []).append(row)
+    return candidates
+
+
+@across_tenants
+async def _link_meter_values(session: AsyncSession, items: list[_MeterItem]) -> list[MeterResult]:
+    """One query for the transactions the items name, one for those active on their connectors (the rule
+    of ``record_meter_values``), one INSERT for every row: across tenants on PostgreSQL."""
+    scoped = scoped_items(session, items)
+    for tenant_id, item in scoped:
+        if tenant_id != item.ref.tenant_id:
+            raise TenantScopeError("meter values of another tenant's station")
+    by_ocpp_id = await _named_transactions(session, [item for item in items if item.transaction_id])
+    candidates = await _active_transactions(
+        session, [item for item in items if not item.transaction_id and item.connector_id > 0 and item.rows])
     results = []
-    to_flag: set[uuid.UUID] = set()
+    to_flag: dict[uuid.UUID, uuid.UUID] = {}  # transaction -> its tenant
     all_rows: list[dict[str, Any]] = []
     for item in items:
         linked: dict[uuid.UUID, bool] = {}  # transaction id -> its offline flag
@@ -906,15 +1085,22 @@ async def _link_meter_values(session: AsyncSession, items: list[_MeterItem]) -> 
                 if chosen is not None:
                     row["transaction_id"] = chosen.id
                     linked[chosen.id] = chosen.offline
-        to_flag.update(tx_id for tx_id, offline in linked.items()
-                       if not offline and any(row["offline"] and row["transaction_id"] == tx_id for row in item.rows))
+        for tx_id, offline in linked.items():
+            if not offline and any(row["offline"] and row["transaction_id"] == tx_id for row in item.rows):
+                to_flag[tx_id] = item.ref.tenant_id
         all_rows.extend(item.rows)
         results.append(MeterResult(len(item.rows), any(row["offline"] for row in item.rows), bool(linked)))
-    await _insert_meter_rows(session, all_rows)
-    for tx_id in to_flag:  # offline data for a transaction: rare, through the ORM (audited)
-        transaction = await session.get(Transaction, (tenant_id, tx_id))
-        if transaction is not None:
-            transaction.offline = True
+    if session.bind.dialect.name == "postgresql":
+        await insert_rows(session, MeterValue.__table__, all_rows, on_conflict_do_nothing=True)
+    else:
+        await _insert_meter_rows(session, all_rows)
+    if to_flag:  # offline data for a transaction: rare, through the ORM (audited), under its own tenant
+        scopes = _Scopes(session, {tenant_id for tenant_id, _ in scoped})
+        for tx_id, tenant_id in to_flag.items():
+            await scopes.one(tenant_id)
+            transaction = await session.get(Transaction, (tenant_id, tx_id))
+            if transaction is not None:
+                transaction.offline = True
     return results
 
 

@@ -30,6 +30,15 @@ every unit of the batch ran, the writer calls each key's ``run`` once per tenant
 with all the items (one Core statement for all of them, under that tenant's scope,
 in the same transaction), then hands each unit the value ``run`` returned for its
 item. Outside a writer batch ``batch_later`` runs its item at once.
+
+Across tenants (PostgreSQL): a run marked with ``across_tenants`` whose statements
+carry each item's own tenant id (``unnest`` of arrays, one fixed SQL text: compiled
+and prepared once, whatever the number of rows) is called once for the whole batch,
+under the scope of exactly the tenants whose units handed it items. A batch of
+heartbeats from a thousand stations of a hundred tenants is then one ``UPDATE``, not
+a hundred statements and a hundred scope switches. Row-level security still checks
+every row against that scope; the tenant id of an item is the one its unit ran
+under (``batch_later`` takes it from the unit's scope, never from the item).
 """
 
 from __future__ import annotations
@@ -43,12 +52,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Uuid, bindparam, case, column, or_, update, values
+from sqlalchemy import bindparam, case, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database, scope_session
 
-__all__ = ["GroupCommitWriter", "Pending", "WriterStopped", "batch_later", "execute_many", "touch_later"]
+__all__ = [
+    "GroupCommitWriter", "Pending", "WriterStopped", "across_tenants", "batch_later", "execute_many", "scoped_items",
+    "touch_later",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -96,10 +108,33 @@ def _last_seen_statement() -> Any:
 
 _LAST_SEEN: list[Any] = []
 
-#: ``session.info`` key of the set-based items of the batch: {(tenant_id, key): (run, [(item, Pending)])}.
+#: ``session.info`` key of the set-based items of the batch:
+#: {(tenant_id or None, key): (run, [(item, Pending, tenant_id)])}; None: an ``across_tenants`` run.
 BATCHED = "csms.writer.batched"
-#: ``run(session, items)`` -> one result per item, in order; every item is of one tenant.
+#: ``run(session, items)`` -> one result per item, in order; every item is of one tenant
+#: unless the run is marked ``across_tenants``.
 RunBatch = Callable[[AsyncSession, list[Any]], Awaitable[list[Any]]]
+#: ``session.info`` key, during an ``across_tenants`` run: the tenant of each item, in order.
+ITEM_TENANTS = "csms.writer.item_tenants"
+
+
+def across_tenants(run: RunBatch) -> RunBatch:
+    """Mark a set-based run whose statements name each item's tenant themselves: on PostgreSQL
+    the writer calls it once per batch for every tenant's items (see the module doc)."""
+    run.across_tenants = True  # type: ignore[attr-defined]
+    return run
+
+
+def scoped_items(session: AsyncSession, items: list[Any]) -> list[tuple[uuid.UUID, Any]]:
+    """(tenant id, item) of each item of the running batch: the scope each unit ran under.
+
+    Outside an ``across_tenants`` run (one tenant, or an item run at once), the session's one tenant.
+    """
+    tenants = session.info.get(ITEM_TENANTS)
+    if tenants is None:
+        (tenant_id,) = session.info["tenant_ids"]
+        return [(tenant_id, item) for item in items]
+    return list(zip(tenants, items, strict=True))
 
 
 class Pending:
@@ -124,37 +159,40 @@ async def batch_later(session: AsyncSession, key: str, run: RunBatch, item: Any)
         return value
     (tenant_id,) = session.info["tenant_ids"]
     pending = Pending()
-    groups.setdefault((tenant_id, key), (run, []))[1].append((item, pending))
+    across = getattr(run, "across_tenants", False) and session.bind.dialect.name == "postgresql"
+    groups.setdefault((None if across else tenant_id, key), (run, []))[1].append((item, pending, tenant_id))
     return pending
 
 
 async def touch_later(session: AsyncSession, tenant_id: uuid.UUID, charger_id: uuid.UUID, at: Any) -> Any:
     """``chargers.last_seen_at`` := max(itself, ``at``), for the whole batch at once (``_touch_many``)."""
-    return await batch_later(session, "last_seen", _touch_many, (tenant_id, charger_id, at))
+    return await batch_later(session, "last_seen", _touch_many, (charger_id, at))
 
 
-async def _touch_many(session: AsyncSession, items: list[tuple[uuid.UUID, uuid.UUID, Any]]) -> list[None]:
-    """One ``UPDATE chargers ... FROM (VALUES ...)`` with the latest time of each charger (PostgreSQL);
-    one executemany elsewhere."""
-    from csms.models import Charger  # noqa: PLC0415 - models import the app's whole mapper graph
+#: PostgreSQL: every charger of the batch, all tenants, in one fixed statement (csms.unnest).
+_TOUCH_SQL = text(
+    "UPDATE chargers AS c SET last_seen_at = v.at"
+    " FROM unnest(CAST(:t AS uuid[]), CAST(:c AS uuid[]), CAST(:at AS timestamptz[])) AS v(tenant_id, id, at)"
+    " WHERE c.tenant_id = v.tenant_id AND c.id = v.id AND (c.last_seen_at IS NULL OR c.last_seen_at < v.at)"
+)
 
-    latest: dict[uuid.UUID, Any] = {}
-    for _tenant, charger_id, at in items:
-        if charger_id not in latest or latest[charger_id] < at:
-            latest[charger_id] = at
-    tenant_id = items[0][0]
+
+@across_tenants
+async def _touch_many(session: AsyncSession, items: list[tuple[uuid.UUID, Any]]) -> list[None]:
+    """The latest time of each charger, one statement for the batch (PostgreSQL: across tenants;
+    an ``UPDATE ... FROM`` must see each charger once); one executemany elsewhere."""
+    latest: dict[tuple[uuid.UUID, uuid.UUID], Any] = {}
+    for tenant_id, (charger_id, at) in scoped_items(session, items):
+        key = (tenant_id, charger_id)
+        if key not in latest or latest[key] < at:
+            latest[key] = at
     if session.bind.dialect.name != "postgresql":
         if not _LAST_SEEN:
             _LAST_SEEN.append(_last_seen_statement())
-        await session.execute(_LAST_SEEN[0], [{"t": tenant_id, "c": c, "at": at} for c, at in latest.items()])
+        await session.execute(_LAST_SEEN[0], [{"t": t, "c": c, "at": at} for (t, c), at in latest.items()])
         return [None] * len(items)
-    table = Charger.__table__
-    rows = values(column("c", Uuid), column("at", DateTime(timezone=True)), name="v").data(list(latest.items()))
-    await session.execute(
-        update(table).where(table.c.tenant_id == tenant_id, table.c.id == rows.c.c,
-                            or_(table.c.last_seen_at.is_(None), table.c.last_seen_at < rows.c.at))
-        .values(last_seen_at=rows.c.at)
-    )
+    await session.execute(_TOUCH_SQL, {"t": [t for t, _ in latest], "c": [c for _, c in latest],
+                                       "at": list(latest.values())})
     return [None] * len(items)
 
 
@@ -274,15 +312,28 @@ class GroupCommitWriter:
                 else:
                     session.info["actor"] = job.actor  # who the audit log names for this unit
                 results.append(await job.fn(session))
-                await session.flush()
+                if session.new or session.dirty or session.deleted:
+                    await session.flush()
             session.info.pop(BATCHED)
-            for (tenant_id, _key), (run, items) in sorted(batched.items(), key=lambda item: item[0][0].int):
-                if tenant_id != current:
+            # Per-tenant runs first (tenant order), then the runs across tenants, each under the
+            # scope of exactly the tenants that handed it items.
+            for (tenant_id, _key), (run, items) in sorted(
+                    batched.items(), key=lambda group: (group[0][0] is None, group[0][0].int if group[0][0] else 0)):
+                if tenant_id is None:
+                    scope_session(session, {tenant for _, _, tenant in items})
+                    session.info[ITEM_TENANTS] = [tenant for _, _, tenant in items]
+                    current = None
+                elif tenant_id != current:
                     scope_session(session, [tenant_id])
                     current = tenant_id
-                for (_item, pending), value in zip(items, await run(session, [item for item, _ in items]), strict=True):
+                try:
+                    values_ = await run(session, [item for item, _, _ in items])
+                finally:
+                    session.info.pop(ITEM_TENANTS, None)
+                for (_item, pending, _tenant), value in zip(items, values_, strict=True):
                     pending.value = value
-                await session.flush()
+                if session.new or session.dirty or session.deleted:
+                    await session.flush()
             session.info.pop(DEFERRED)
             for (tenant_id, _key), (statement, rows) in sorted(deferred.items(), key=lambda item: item[0][0].int):
                 if tenant_id != current:

@@ -1,0 +1,68 @@
+"""Set-based statements over ``unnest`` of arrays (PostgreSQL), for the ingress's group commits.
+
+A ``VALUES`` list built with SQLAlchemy is new SQL text for every batch size: the
+compiler renders every row (tens of microseconds each) and PostgreSQL plans it
+again. Here a batch of any size is one fixed statement, ``... FROM unnest(:a, :b, ...)``,
+with one array parameter per column: compiled once, prepared once per connection by
+asyncpg, and its rows encoded in binary by the driver.
+
+The statements name each row's tenant themselves (``tenant_id = v.tenant_id``):
+they run under the scope of every tenant of the batch (``csms.writer.across_tenants``)
+and row-level security checks every row against it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Table, TextClause, text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncSession
+
+__all__ = ["array_type", "columns_of", "insert_rows", "unnest_insert"]
+
+_DIALECT = postgresql.dialect()
+
+
+def array_type(table: Table, column: str) -> str:
+    """The PostgreSQL array type of a column (``varchar(40)`` → ``text[]``: the column casts on insert)."""
+    sql_type = table.c[column].type.compile(dialect=_DIALECT).lower()
+    if sql_type.startswith(("varchar", "character varying", "text")):
+        return "text[]"
+    return f"{sql_type}[]"
+
+
+def columns_of(rows: Sequence[dict[str, Any]], names: Iterable[str], json_columns: Iterable[str] = ()) -> dict[str, list[Any]]:
+    """The rows as one list per column, in the parameters' names (JSON columns as text)."""
+    json_set = set(json_columns)
+    out: dict[str, list[Any]] = {}
+    for name in names:
+        if name in json_set:
+            out[name] = [json.dumps(row[name], separators=(",", ":"), default=str) for row in rows]
+        else:
+            out[name] = [row[name] for row in rows]
+    return out
+
+
+@cache
+def unnest_insert(table: Table, names: tuple[str, ...], on_conflict_do_nothing: bool = False) -> TextClause:
+    """``INSERT INTO table (names) SELECT * FROM unnest(:name::type[], ...)``, built once per shape."""
+    arrays = ", ".join(f"CAST(:{name} AS {array_type(table, name)})" for name in names)
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays})"
+    if on_conflict_do_nothing:
+        sql += " ON CONFLICT DO NOTHING"
+    return text(sql)
+
+
+async def insert_rows(
+    session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], *, on_conflict_do_nothing: bool = False,
+) -> None:
+    """One INSERT for ``rows`` (every row has the same keys: the first row's), whatever their number."""
+    if not rows:
+        return
+    names = tuple(rows[0])
+    json_columns = [name for name in names if table.c[name].type.compile(dialect=_DIALECT).lower() in ("json", "jsonb")]
+    await session.execute(unnest_insert(table, names, on_conflict_do_nothing), columns_of(rows, names, json_columns))
