@@ -62,6 +62,11 @@ class Bus:
         """Publish ``payload``; returns how many receivers got it (processes on Redis)."""
         raise NotImplementedError
 
+    async def publish_many(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """Publish ``events`` in order (Redis: one round trip for all of them)."""
+        for topic, payload in events:
+            await self.publish(topic, payload)
+
     async def subscribe(self, topic: str, handler: Handler) -> Unsubscribe:
         """Register ``handler``; returns a coroutine function that unsubscribes it."""
         raise NotImplementedError
@@ -192,6 +197,14 @@ class RedisBus(Bus):
 
     async def publish(self, topic: str, payload: dict[str, Any]) -> int:
         return int(await self._redis.publish(self._prefix + topic, json.dumps(payload, default=str)))
+
+    async def publish_many(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        if not events:
+            return
+        pipe = self._redis.pipeline(transaction=False)  # in order, one round trip
+        for topic, payload in events:
+            pipe.publish(self._prefix + topic, json.dumps(payload, default=str))
+        await pipe.execute()
 
     async def subscribe(self, topic: str, handler: Handler) -> Unsubscribe:
         channel = self._prefix + topic

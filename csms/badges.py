@@ -80,6 +80,7 @@ __all__ = [
     "local_list_update",
     "publish_badges_changed",
     "station_list_state",
+    "station_list_states",
     "sync_station",
     "update_badge",
 ]
@@ -101,7 +102,7 @@ SYNC_ACTOR = {"user_id": None, "label": "liste locale d'autorisation"}
 #: and synced at once (GetLocalListVersion / SendLocalList / ReserveNow through the bus: a
 #: database connection only between the station's answers, never while waiting for one).
 #: A 1,000-station boot storm used to take every pooled connection.
-READ_CONCURRENCY, PUSH_CONCURRENCY = 4, 16
+PUSH_CONCURRENCY = 16
 #: Outcomes after which a boot on the same connection needs no new check.
 SETTLED = frozenset({"UpToDate", "Accepted", "NotSupported"})
 
@@ -405,6 +406,13 @@ async def station_list_state(
     """One statement (the connection is back in the pool before anything is sent to the
     station): the charger, its sync row, the tenant's list version, and whether a
     reservation is due. None when the station is unknown."""
+    return (await station_list_states(db, tenant_id, [charge_box_id], now=now)).get(charge_box_id)
+
+
+async def station_list_states(
+    db: Database, tenant_id: uuid.UUID, charge_box_ids: list[str], *, now: dt.datetime | None = None,
+) -> dict[str, StationListState]:
+    """``station_list_state`` of many stations of one tenant in one statement (a boot storm)."""
     from csms.reservations import OPEN_STATUSES
 
     now = now or utcnow()
@@ -414,17 +422,58 @@ async def station_list_state(
         Reservation.status.in_(OPEN_STATUSES),
         or_(Reservation.ends_at <= now, (Reservation.status == "scheduled") & (Reservation.starts_at <= now)))
     async with db.session([tenant_id]) as session:
-        row = (await session.execute(
-            select(Charger.id, Charger.protocol, LocalListSync.confirmed_version, LocalListSync.failures,
-                   version, due)
+        rows = (await session.execute(
+            select(Charger.charge_box_id, Charger.id, Charger.protocol, LocalListSync.confirmed_version,
+                   LocalListSync.failures, version, due)
             .outerjoin(LocalListSync, (LocalListSync.tenant_id == Charger.tenant_id)
                        & (LocalListSync.charger_id == Charger.id))
-            .where(Charger.tenant_id == tenant_id, Charger.charge_box_id == charge_box_id))).first()
-    if row is None:
-        return None
-    charger_id, protocol, confirmed, failures, current, reservations_due = row
-    return StationListState(charger_id, protocol, confirmed, int(failures or 0), int(current or 0),
-                            bool(reservations_due))
+            .where(Charger.tenant_id == tenant_id, Charger.charge_box_id.in_(charge_box_ids)))).all()
+    return {
+        charge_box_id: StationListState(charger_id, protocol, confirmed, int(failures or 0), int(current or 0),
+                                        bool(reservations_due))
+        for charge_box_id, charger_id, protocol, confirmed, failures, current, reservations_due in rows
+    }
+
+
+class ListStateReader:
+    """``station_list_state`` for the ingress's many stations: the reads asked while one query
+    runs are answered together by the next, one query per tenant (a boot storm of 10,000
+    stations costs tens of queries, not 10,000 transactions)."""
+
+    def __init__(self, db: Database, max_batch: int = 500) -> None:
+        self.db = db
+        self.max_batch = max_batch
+        self._pending: dict[tuple[uuid.UUID, str], list[asyncio.Future[StationListState | None]]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def read(self, tenant_id: uuid.UUID, charge_box_id: str) -> StationListState | None:
+        future: asyncio.Future[StationListState | None] = asyncio.get_running_loop().create_future()
+        self._pending.setdefault((tenant_id, charge_box_id), []).append(future)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="csms-list-states")
+        return await future
+
+    async def _run(self) -> None:
+        while self._pending:
+            keys = list(self._pending)[: self.max_batch]
+            batch = {key: self._pending.pop(key) for key in keys}
+            by_tenant: dict[uuid.UUID, list[str]] = {}
+            for tenant_id, charge_box_id in keys:
+                by_tenant.setdefault(tenant_id, []).append(charge_box_id)
+            for tenant_id, charge_box_ids in by_tenant.items():
+                try:
+                    found: dict[str, StationListState] | BaseException = await station_list_states(
+                        self.db, tenant_id, charge_box_ids)
+                except Exception as exc:  # noqa: BLE001 - handed to each waiting station's task
+                    found = exc
+                for charge_box_id in charge_box_ids:
+                    for future in batch[(tenant_id, charge_box_id)]:
+                        if future.done():
+                            continue
+                        if isinstance(found, BaseException):
+                            future.set_exception(found)
+                        else:
+                            future.set_result(found.get(charge_box_id))
 
 
 async def sync_station(
@@ -539,7 +588,7 @@ class AuthorizationTasks:
     badges change (``badges.changed``), a sweep every ``SWEEP_SECONDS``, and a boot
     (``station.booted``) only when the check of that connection did not settle (see
     ``_on_booted``). One task per station at a time; a trigger arriving while it runs
-    makes it run once more after. At most ``READ_CONCURRENCY`` stations are read and
+    makes it run once more after. The stations' reads are batched (``ListStateReader``) and at most
     ``PUSH_CONCURRENCY`` pushed at once, so a boot storm cannot take every pooled
     connection.
     """
@@ -551,7 +600,8 @@ class AuthorizationTasks:
         self._again: set[str] = set()
         self._unsubscribe: list[Any] = []
         self._sweeper: asyncio.Task[None] | None = None
-        self._reads = asyncio.Semaphore(READ_CONCURRENCY)
+        #: The reads of many stations, batched (one query per tenant for all those waiting).
+        self._states = ListStateReader(ingress.db)
         self._pushes = asyncio.Semaphore(PUSH_CONCURRENCY)
         #: Last result per station (tests and logs read it).
         self.results: dict[str, SyncResult] = {}
@@ -641,8 +691,7 @@ class AuthorizationTasks:
 
         db, bus = self.ingress.db, self.ingress.bus
         try:
-            async with self._reads:
-                state = await station_list_state(db, tenant_id, charge_box_id)
+            state = await self._states.read(tenant_id, charge_box_id)
             if state is None:
                 return SyncResult(charge_box_id, "Error", message="borne inconnue")
             if state.nothing_to_push() and not state.reservations_due:

@@ -116,6 +116,8 @@ TOUCH_EVERY = dt.timedelta(seconds=60)
 #: Group commits in flight at once on PostgreSQL (csms.writer): one batch's round trips
 #: overlap another's; a station's own messages stay in order.
 WRITER_WORKERS = 3
+#: Bus events published together at most (csms.ingress.Ingress._publish).
+PUBLISH_BATCH = 500
 
 
 def iso(moment: dt.datetime) -> str:
@@ -571,11 +573,11 @@ class Ingress:
         authorization_tasks: bool = False,
     ) -> None:
         self.settings = settings
+        self._own_db = db is None
+        self.db = db or Database(settings.database_url)
         #: Local list pushes and due reservations (csms.badges.AuthorizationTasks); ``run_ingress``
         #: turns them on, tests that assert every frame on the wire leave them off.
         self.authorization: AuthorizationTasks | None = AuthorizationTasks(self) if authorization_tasks else None
-        self._own_db = db is None
-        self.db = db or Database(settings.database_url)
         self._bus = bus
         self._own_bus = bus is None
         #: The answer path (group commit, handshake lookups) has its own small pool: background
@@ -679,14 +681,18 @@ class Ingress:
         self.load_manager.on_event(topic, payload)  # load management: after the commit, off the answer path
 
     async def _publish(self) -> None:
+        """In order; what queued while the previous events went out leaves together (one Redis round trip)."""
         while True:
-            topic, payload = await self._events.get()
+            events = [await self._events.get()]
+            while len(events) < PUBLISH_BATCH and not self._events.empty():
+                events.append(self._events.get_nowait())
             try:
-                await self.bus.publish(topic, payload)
+                await self.bus.publish_many(events)
             except Exception:
-                log.exception("publishing %s failed", topic)
+                log.exception("publishing %d events (%s, ...) failed", len(events), events[0][0])
             finally:
-                self._events.task_done()
+                for _ in events:
+                    self._events.task_done()
 
     async def _on_connected_elsewhere(self, topic: str, payload: dict[str, Any]) -> None:
         """Scaled mode: the station reconnected to another ingress process; drop our stale socket."""

@@ -460,3 +460,19 @@ async def test_the_sweep_finds_only_stations_left_behind(fleet, db, live):
 
         await change(db, fleet.cpam, edit)  # no publish_badges_changed
         assert await live.authorization._behind() == ["CPAM-LM-01"]  # noqa: SLF001
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_list_state_reads_of_many_stations_are_answered_together_each_from_its_tenant(db, fleet):
+    """A boot storm: every connecting station's local-list state is read, batched per tenant
+    (badges.ListStateReader); a station is never found under another tenant."""
+    reader = badges.ListStateReader(db)
+    asks = [(fleet.cpam, "CPAM-LM-01"), (fleet.cpam, "CPAM-LM-201"), (fleet.other, "VLB-01"),
+            (fleet.other, "CPAM-LM-02"), (fleet.cpam, "NOPE"), (fleet.cpam, "CPAM-LM-01")]
+    states = await asyncio.gather(*(reader.read(tenant, cbid) for tenant, cbid in asks))
+    expected = [fleet.chargers["CPAM-LM-01"].charger_id, fleet.chargers["CPAM-LM-201"].charger_id,
+                fleet.chargers["VLB-01"].charger_id, None, None, fleet.chargers["CPAM-LM-01"].charger_id]
+    assert [state.charger_id if state else None for state in states] == expected
+    # Both tenants have badges, so both have a list (version ≥ 1) that no station confirmed yet.
+    assert all(state.version >= 1 and state.confirmed is None for state in states if state)
+    assert not any(state.nothing_to_push() for state in states if state)
