@@ -50,6 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database, new_id, utcnow
 from app.errors import NotFound, ValidationFailed
+from csms.batching import BatchedLookup, group_by
 from csms.models import (
     Badge,
     BadgeRemoval,
@@ -442,38 +443,18 @@ class ListStateReader:
 
     def __init__(self, db: Database, max_batch: int = 500) -> None:
         self.db = db
-        self.max_batch = max_batch
-        self._pending: dict[tuple[uuid.UUID, str], list[asyncio.Future[StationListState | None]]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._lookup: BatchedLookup[tuple[uuid.UUID, str], StationListState] = BatchedLookup(
+            self._fetch, max_batch=max_batch, name="csms-list-states")
 
     async def read(self, tenant_id: uuid.UUID, charge_box_id: str) -> StationListState | None:
-        future: asyncio.Future[StationListState | None] = asyncio.get_running_loop().create_future()
-        self._pending.setdefault((tenant_id, charge_box_id), []).append(future)
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="csms-list-states")
-        return await future
+        return await self._lookup.get((tenant_id, charge_box_id))
 
-    async def _run(self) -> None:
-        while self._pending:
-            keys = list(self._pending)[: self.max_batch]
-            batch = {key: self._pending.pop(key) for key in keys}
-            by_tenant: dict[uuid.UUID, list[str]] = {}
-            for tenant_id, charge_box_id in keys:
-                by_tenant.setdefault(tenant_id, []).append(charge_box_id)
-            for tenant_id, charge_box_ids in by_tenant.items():
-                try:
-                    found: dict[str, StationListState] | BaseException = await station_list_states(
-                        self.db, tenant_id, charge_box_ids)
-                except Exception as exc:  # noqa: BLE001 - handed to each waiting station's task
-                    found = exc
-                for charge_box_id in charge_box_ids:
-                    for future in batch[(tenant_id, charge_box_id)]:
-                        if future.done():
-                            continue
-                        if isinstance(found, BaseException):
-                            future.set_exception(found)
-                        else:
-                            future.set_result(found.get(charge_box_id))
+    async def _fetch(self, keys: list[tuple[uuid.UUID, str]]) -> dict[tuple[uuid.UUID, str], StationListState]:
+        found = {}
+        for tenant_id, charge_box_ids in group_by(keys).items():
+            states = await station_list_states(self.db, tenant_id, charge_box_ids)
+            found.update({(tenant_id, cbid): state for cbid, state in states.items()})
+        return found
 
 
 async def sync_station(

@@ -40,7 +40,6 @@ import binascii
 import contextlib
 import datetime as dt
 import http
-import json
 import logging
 import os
 import socket
@@ -71,6 +70,7 @@ from app.settings import Settings
 from csms import reservations, supervision
 from csms.alerts import AlertWatcher
 from csms.badges import AuthorizationTasks
+from csms.batching import BatchedLookup
 from csms.commands import CallChannel, serve_commands
 from csms.registry import station_hash_is_legacy, upgrade_station_password, verify_station_password
 from csms.smart_charging import LoadManager
@@ -155,41 +155,11 @@ class ConnectionRegistry:
             return await station.call(payload, suppress=False)
 
 
-class _HandshakeLoader:
-    """Route and charger of each handshake, looked up together: while one query runs,
-    the next handshakes queue, and are all answered by the following one (a boot
-    storm of 10,000 stations costs tens of queries, not 20,000)."""
-
-    def __init__(self, db: Database, max_batch: int = 500) -> None:
-        self.db = db
-        self.max_batch = max_batch
-        self._pending: dict[str, list[asyncio.Future[Any]]] = {}
-        self._task: asyncio.Task[None] | None = None
-
-    async def load(self, charge_box_id: str) -> tuple[StationRef, str] | None:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.setdefault(charge_box_id, []).append(future)
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="csms-handshakes")
-        return await future
-
-    async def _run(self) -> None:
-        while self._pending:
-            ids = list(self._pending)[: self.max_batch]
-            batch = {charge_box_id: self._pending.pop(charge_box_id) for charge_box_id in ids}
-            try:
-                async with self.db.session() as session:
-                    found = await supervision.load_stations(session, ids)
-            except Exception as exc:  # noqa: BLE001 - handed to each waiting handshake
-                for futures in batch.values():
-                    for future in futures:
-                        if not future.done():
-                            future.set_exception(exc)
-                continue
-            for charge_box_id, futures in batch.items():
-                for future in futures:
-                    if not future.done():
-                        future.set_result(found.get(charge_box_id))
+async def _load_handshakes(db: Database, charge_box_ids: list[str]) -> dict[str, tuple[StationRef, str]]:
+    """Route and charger of many handshakes in one transaction (``csms.batching.BatchedLookup``:
+    a boot storm of 10,000 stations costs tens of queries, not 20,000)."""
+    async with db.session() as session:
+        return await supervision.load_stations(session, charge_box_ids)
 
 
 # --------------------------------------------------------------------------- per-connection link
@@ -589,7 +559,8 @@ class Ingress:
             # batch, whose units are then retried one by one on fresh connections (csms.writer).
             self.answer_db.engine.sync_engine.pool._pre_ping = False  # noqa: SLF001
         self.writer = GroupCommitWriter(self.answer_db, workers=workers)
-        self._handshakes = _HandshakeLoader(self.answer_db)
+        self._handshakes: BatchedLookup[str, tuple[StationRef, str]] = BatchedLookup(
+            lambda ids: _load_handshakes(self.answer_db, ids), name="csms-handshakes")
         self.registry = ConnectionRegistry()
         self.max_message_size = max_message_size
         self.ping_interval = ping_interval
@@ -722,7 +693,7 @@ class Ingress:
         if not path.startswith(PATH_PREFIX) or "/" in path[len(PATH_PREFIX):].rstrip("/"):
             return connection.respond(http.HTTPStatus.NOT_FOUND, "Adresse inconnue : /ocpp/{charge_box_id} attendu.\n")
         charge_box_id = unquote(path[len(PATH_PREFIX):].rstrip("/"))
-        loaded = await self._handshakes.load(charge_box_id)
+        loaded = await self._handshakes.get(charge_box_id)
         if loaded is None:
             return connection.respond(http.HTTPStatus.NOT_FOUND, "Borne inconnue.\n")
         ref, password_hash = loaded

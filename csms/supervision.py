@@ -31,19 +31,13 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
-    DateTime,
-    Integer,
-    String,
-    Uuid,
     and_,
-    column,
     func,
     insert,
     or_,
     select,
     text,
     update,
-    values,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,7 +45,6 @@ from app.db import TenantScopeError, new_id, scope_session, utcnow
 from csms import alerts, reservations
 from csms.identifiers import parse_charging_id
 from csms.models import (
-    Alert,
     Badge,
     ChargeBoxRoute,
     ChargePoint,
@@ -63,8 +56,8 @@ from csms.models import (
     Transaction,
 )
 from csms.states import is_out_of_service
-from csms.validation import parse_timestamp
 from csms.unnest import insert_rows
+from csms.validation import parse_timestamp
 from csms.writer import across_tenants, batch_later, execute_many, scoped_items
 
 __all__ = [

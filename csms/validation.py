@@ -21,7 +21,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -144,11 +144,12 @@ _TIMESTAMP = re.compile(
 )
 
 
+@lru_cache(maxsize=8192)
 def parse_timestamp(value: str) -> tuple[dt.datetime, bool]:
     """An ISO 8601 timestamp as an aware UTC datetime, and whether it was naive.
 
     Up to nanosecond fractions (some firmwares send 9 digits); ``ValueError`` when
-    unreadable.
+    unreadable. Remembered: the schema check and then the handler read each timestamp.
     """
     match = _TIMESTAMP.match(value or "")
     if not match:
