@@ -65,7 +65,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from app.bus import Bus, create_bus
-from app.db import Database, utcnow
+from app.db import Database, new_id, utcnow
 from app.settings import Settings
 from csms import reservations, supervision
 from csms.alerts import AlertWatcher
@@ -743,10 +743,15 @@ class Ingress:
         connected_at = utcnow()
         remote = websocket.remote_address
         remote_address = f"{remote[0]}:{remote[1]}" if isinstance(remote, tuple) else str(remote or "")
-        connection_id = await self.writer.submit(
+        connection_id = new_id()
+        # The connection row is queued first among this station's units (the writer keeps a station's
+        # units in order), but its commit is not awaited: the station's first frames are read while it
+        # commits, and each is answered only after its own commit, which comes after this one.
+        opened = self.writer.enqueue(
             ref.tenant_id,
             lambda s: supervision.open_connection(s, ref, remote_address=remote_address, subprotocol=protocol,
-                                                  node=self.node, connected_at=connected_at),
+                                                  node=self.node, connected_at=connected_at,
+                                                  connection_id=connection_id),
             actor=ref.actor,
         )
         cls = ChargeBox201 if protocol == "ocpp2.0.1" else ChargeBox16
@@ -758,8 +763,18 @@ class Ingress:
             # One live socket per station: the new connection wins.
             previous.replaced = True
             asyncio.create_task(previous.websocket.close(1000, "remplacee par une nouvelle connexion"))  # noqa: RUF006
-        link.emit("station.connected", connection_id=str(connection_id), node=self.node, protocol=protocol,
-                  remote_address=remote_address, at=iso(connected_at))
+
+        def on_opened(future: asyncio.Future[Any]) -> None:
+            if future.cancelled() or future.exception() is not None:
+                # Unrecorded, the connection must not go on: the station reconnects and tries again.
+                log.error("%s: connection not recorded (%s); closing", ref.charge_box_id,
+                          "cancelled" if future.cancelled() else future.exception())
+                asyncio.create_task(websocket.close(1011, "enregistrement impossible"))  # noqa: RUF006
+                return
+            link.emit("station.connected", connection_id=str(connection_id), node=self.node, protocol=protocol,
+                      remote_address=remote_address, at=iso(connected_at))
+
+        opened.add_done_callback(on_opened)
         try:
             await link.start()
         except ConnectionClosed:
@@ -770,15 +785,20 @@ class Ingress:
                 del self.registry._live[ref.charge_box_id]  # noqa: SLF001
             reason, code = self._disconnect_reason(link)
             disconnected_at = utcnow()
+            recorded = False
             with contextlib.suppress(Exception):
-                await self.writer.submit(
-                    ref.tenant_id,
-                    lambda s: supervision.close_connection(s, ref, connection_id, reason=reason, close_code=code,
-                                                           disconnected_at=disconnected_at),
-                    actor=ref.actor,
-                )
-            link.emit("station.disconnected", connection_id=str(connection_id), node=self.node, reason=reason,
-                      close_code=code, at=iso(disconnected_at))
+                await opened
+                recorded = True
+            if recorded:  # else there is no row to close, and no « connected » was announced
+                with contextlib.suppress(Exception):
+                    await self.writer.submit(
+                        ref.tenant_id,
+                        lambda s: supervision.close_connection(s, ref, connection_id, reason=reason, close_code=code,
+                                                               disconnected_at=disconnected_at),
+                        actor=ref.actor,
+                    )
+                link.emit("station.disconnected", connection_id=str(connection_id), node=self.node, reason=reason,
+                          close_code=code, at=iso(disconnected_at))
 
     def _disconnect_reason(self, link: _StationLinkType) -> tuple[str, int | None]:
         protocol = link.websocket.protocol

@@ -189,13 +189,14 @@ class _OpenItem:
 
 
 async def open_connection(
-    session: AsyncSession, ref: StationRef, *, remote_address: str, subprotocol: str, node: str, connected_at: dt.datetime
+    session: AsyncSession, ref: StationRef, *, remote_address: str, subprotocol: str, node: str, connected_at: dt.datetime,
+    connection_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     """Record a new connection; any row still open for this charger was a dead socket: close it.
 
     Set-based in a group commit (a boot storm connects thousands of stations at once):
     ``_open_connections`` records every connection of the batch in one statement."""
-    item = _OpenItem(ref, new_id(), connected_at, remote_address[:64], subprotocol, node[:120])
+    item = _OpenItem(ref, connection_id or new_id(), connected_at, remote_address[:64], subprotocol, node[:120])
     return await batch_later(session, "connections", _open_connections, item)  # type: ignore[no-any-return]
 
 

@@ -250,12 +250,18 @@ class GroupCommitWriter:
 
     async def submit(self, tenant_id: uuid.UUID, fn: Callable[[AsyncSession], Awaitable[T]], *, actor: str) -> T:
         """Run ``fn(session)`` in the next batch, under ``tenant_id``'s scope; returns once committed."""
+        return await self.enqueue(tenant_id, fn, actor=actor)
+
+    def enqueue(self, tenant_id: uuid.UUID, fn: Callable[[AsyncSession], Awaitable[T]], *,
+                actor: str) -> asyncio.Future[T]:
+        """``submit`` without waiting: queued now (after the actor's earlier units, before its later
+        ones), the future resolves once committed."""
         if not self._tasks:
             raise WriterStopped("le journal d'écriture est arrêté")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         queue = self._queues[hash(actor) % len(self._queues)]
         queue.put_nowait(_Job(tenant_id, fn, {"user_id": None, "label": actor}, future))
-        return await future
+        return future
 
     async def _run(self, queue: asyncio.Queue[_Job]) -> None:
         while True:
