@@ -58,7 +58,7 @@ from csms.models import (
 from csms.states import is_out_of_service
 from csms.unnest import insert_rows
 from csms.validation import parse_timestamp
-from csms.writer import across_tenants, batch_later, execute_many, scoped_items
+from csms.writer import across_tenants, batch_later, execute_many, has_changes, scoped_items
 
 __all__ = [
     "HEARTBEAT_INTERVAL",
@@ -493,7 +493,7 @@ async def _apply_boots(session: AsyncSession, items: list[_BootItem]) -> list[No
             message += f" Micrologiciel précédent : {before}."
         events.append(_station_event_row(item.ref, "boot", message, details, received_at=item.received_at))
     if postgres:
-        await insert_rows(session, StationEvent.__table__, events)
+        await insert_rows(session, StationEvent.__table__, events, generate_id=True)
     else:
         await session.execute(insert(StationEvent.__table__), events)
     return [None] * len(items)
@@ -523,7 +523,7 @@ def _station_event_row(
     occurred_at: dt.datetime | None = None, severity: str = "info",
 ) -> dict[str, Any]:
     return {
-        "tenant_id": ref.tenant_id, "id": new_id(), "charger_id": ref.charger_id, "kind": kind, "severity": severity,
+        "tenant_id": ref.tenant_id, "charger_id": ref.charger_id, "kind": kind, "severity": severity,
         "message": message[:500], "details": details or {}, "occurred_at": occurred_at, "received_at": received_at,
     }
 
@@ -600,7 +600,7 @@ async def record_status(
     reported_at = timestamp or received_at
     offline = is_offline(timestamp, received_at)
     history = {
-        "tenant_id": ref.tenant_id, "id": new_id(), "charger_id": ref.charger_id, "connector_id": connector_id,
+        "tenant_id": ref.tenant_id, "charger_id": ref.charger_id, "connector_id": connector_id,
         "status": status, "error_code": error_code or "", "info": (info or "")[:50], "vendor_id": (vendor_id or "")[:255],
         "vendor_error_code": (vendor_error_code or "")[:50], "reported_at": reported_at, "received_at": received_at,
         "offline": offline,
@@ -621,7 +621,7 @@ class _Scopes:
     async def _set(self, tenants: frozenset[uuid.UUID]) -> None:
         if tenants != self.current:
             session = self.session
-            if session.new or session.dirty or session.deleted:
+            if has_changes(session):
                 await session.flush()  # under the scope the objects were made in
             scope_session(session, tenants)
             self.current = tenants
@@ -648,7 +648,7 @@ async def _apply_statuses(session: AsyncSession, items: list[_StatusItem]) -> li
     scopes = _Scopes(session, {tenant_id for tenant_id, _ in scoped})
     history = [item.history for item in items]
     if session.bind.dialect.name == "postgresql":
-        await insert_rows(session, StatusEvent.__table__, history, on_conflict_do_nothing=True)
+        await insert_rows(session, StatusEvent.__table__, history, on_conflict_do_nothing=True, generate_id=True)
     else:
         await session.execute(_dialect_insert(session, StatusEvent.__table__).on_conflict_do_nothing(), history)
     results: list[StatusResult | None] = [None] * len(items)
@@ -916,7 +916,7 @@ def _sample_rows(
                 signed = sample.get("signed_meter_value")
                 text = signed.get("signed_meter_data", "") if isinstance(signed, dict) else ""
             rows.append({
-                "tenant_id": ref.tenant_id, "id": new_id(), "charger_id": ref.charger_id, "connector_id": connector_id,
+                "tenant_id": ref.tenant_id, "charger_id": ref.charger_id, "connector_id": connector_id,
                 "transaction_id": transaction.id if transaction is not None else None,
                 "ocpp_transaction_id": ocpp_transaction_id, "sampled_at": sampled_at,
                 "measurand": sample.get("measurand") or "Energy.Active.Import.Register", "value": value, "raw": text,
@@ -1026,9 +1026,13 @@ async def _active_transactions(session: AsyncSession, unnamed: list[_MeterItem])
         spans: dict[tuple[uuid.UUID, uuid.UUID, int], tuple[Any, Any]] = {}
         for item in unnamed:
             key = (item.ref.tenant_id, item.ref.charger_id, item.connector_id)
-            moments = [row["sampled_at"] for row in item.rows]
-            lo, hi = spans.get(key, (min(moments), max(moments)))
-            spans[key] = (min(lo, *moments), max(hi, *moments))
+            for row in item.rows:
+                moment = row["sampled_at"]
+                span = spans.get(key)
+                if span is None:
+                    spans[key] = (moment, moment)
+                elif moment < span[0] or moment > span[1]:
+                    spans[key] = (min(span[0], moment), max(span[1], moment))
         found = await session.execute(_ACTIVE_TX_SQL, {
             "t": [key[0] for key in spans], "c": [key[1] for key in spans], "k": [key[2] for key in spans],
             "lo": [span[0] for span in spans.values()], "hi": [span[1] for span in spans.values()]})
@@ -1085,7 +1089,7 @@ async def _link_meter_values(session: AsyncSession, items: list[_MeterItem]) -> 
         all_rows.extend(item.rows)
         results.append(MeterResult(len(item.rows), any(row["offline"] for row in item.rows), bool(linked)))
     if session.bind.dialect.name == "postgresql":
-        await insert_rows(session, MeterValue.__table__, all_rows, on_conflict_do_nothing=True)
+        await insert_rows(session, MeterValue.__table__, all_rows, on_conflict_do_nothing=True, generate_id=True)
     else:
         await _insert_meter_rows(session, all_rows)
     if to_flag:  # offline data for a transaction: rare, through the ORM (audited), under its own tenant

@@ -48,10 +48,15 @@ def columns_of(rows: Sequence[dict[str, Any]], names: Iterable[str], json_column
 
 
 @cache
-def unnest_insert(table: Table, names: tuple[str, ...], on_conflict_do_nothing: bool = False) -> TextClause:
-    """``INSERT INTO table (names) SELECT * FROM unnest(:name::type[], ...)``, built once per shape."""
+def unnest_insert(table: Table, names: tuple[str, ...], on_conflict_do_nothing: bool = False,
+                  generate_id: bool = False) -> TextClause:
+    """``INSERT INTO table (names) SELECT * FROM unnest(:name::type[], ...)``, built once per shape;
+    ``generate_id``: the ``id`` column from ``gen_random_uuid()`` (no UUID built in Python per row)."""
     arrays = ", ".join(f"CAST(:{name} AS {array_type(table, name)})" for name in names)
-    sql = f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays})"
+    columns, selected = ", ".join(names), "*"
+    if generate_id:
+        columns, selected = f"id, {columns}", "gen_random_uuid(), *"
+    sql = f"INSERT INTO {table.name} ({columns}) SELECT {selected} FROM unnest({arrays})"
     if on_conflict_do_nothing:
         sql += " ON CONFLICT DO NOTHING"
     return text(sql)
@@ -59,10 +64,13 @@ def unnest_insert(table: Table, names: tuple[str, ...], on_conflict_do_nothing: 
 
 async def insert_rows(
     session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], *, on_conflict_do_nothing: bool = False,
+    generate_id: bool = False,
 ) -> None:
-    """One INSERT for ``rows`` (every row has the same keys: the first row's), whatever their number."""
+    """One INSERT for ``rows`` (every row has the same keys: the first row's), whatever their number.
+    ``generate_id``: rows carry no ``id``, PostgreSQL makes it."""
     if not rows:
         return
     names = tuple(rows[0])
     json_columns = [name for name in names if table.c[name].type.compile(dialect=_DIALECT).lower() in ("json", "jsonb")]
-    await session.execute(unnest_insert(table, names, on_conflict_do_nothing), columns_of(rows, names, json_columns))
+    await session.execute(unnest_insert(table, names, on_conflict_do_nothing, generate_id),
+                          columns_of(rows, names, json_columns))

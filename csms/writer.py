@@ -58,7 +58,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import Database, scope_session
 
 __all__ = [
-    "GroupCommitWriter", "Pending", "WriterStopped", "across_tenants", "batch_later", "execute_many", "scoped_items",
+    "GroupCommitWriter", "Pending", "WriterStopped", "across_tenants", "batch_later", "execute_many", "has_changes",
+    "scoped_items",
     "touch_later",
 ]
 
@@ -116,6 +117,13 @@ BATCHED = "csms.writer.batched"
 RunBatch = Callable[[AsyncSession, list[Any]], Awaitable[list[Any]]]
 #: ``session.info`` key, during an ``across_tenants`` run: the tenant of each item, in order.
 ITEM_TENANTS = "csms.writer.item_tenants"
+
+
+def has_changes(session: AsyncSession) -> bool:
+    """Whether a flush would write anything (cheaper than ``session.new or session.dirty``, which
+    build sets of every object at each call)."""
+    sync = session.sync_session
+    return bool(sync._new or sync._deleted) or sync.identity_map.check_modified()  # noqa: SLF001
 
 
 def across_tenants(run: RunBatch) -> RunBatch:
@@ -318,7 +326,7 @@ class GroupCommitWriter:
                 else:
                     session.info["actor"] = job.actor  # who the audit log names for this unit
                 results.append(await job.fn(session))
-                if session.new or session.dirty or session.deleted:
+                if has_changes(session):
                     await session.flush()
             session.info.pop(BATCHED)
             # Per-tenant runs first (tenant order), then the runs across tenants, each under the
@@ -338,7 +346,7 @@ class GroupCommitWriter:
                     session.info.pop(ITEM_TENANTS, None)
                 for (_item, pending, _tenant), value in zip(items, values_, strict=True):
                     pending.value = value
-                if session.new or session.dirty or session.deleted:
+                if has_changes(session):
                     await session.flush()
             session.info.pop(DEFERRED)
             for (tenant_id, _key), (statement, rows) in sorted(deferred.items(), key=lambda item: item[0][0].int):
