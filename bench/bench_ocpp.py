@@ -190,21 +190,47 @@ class Proc:
     def pid(self) -> int:
         return self.popen.pid
 
+    def family(self) -> list[int]:
+        """This process and its descendants (``centrale ingress --processes N`` forks its workers)."""
+        pids, index = [self.pid], 0
+        while index < len(pids):
+            with contextlib.suppress(OSError):
+                pids += [int(p) for p in Path(f"/proc/{pids[index]}/task/{pids[index]}/children").read_text().split()]
+            index += 1
+        return pids
+
     def cpu_seconds(self) -> float:
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        total = 0.0
+        for pid in self.family():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        return total
 
     def memory_kib(self, key: str) -> int:
-        try:
-            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
+        """Summed over the process and its workers (for VmHWM: the sum of each one's peak)."""
+        total = 0
+        for pid in self.family():
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith(key + ":"):
+                        total += int(line.split()[1])
+            except OSError:
+                pass
+        return total
+
+    def wait_log(self, text_: str, count: int, timeout: float = 90) -> None:
+        """Until ``text_`` appears ``count`` times in the log (every worker listening)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.log_path.read_text(errors="replace").count(text_) >= count:
+                return
+            if self.popen.poll() is not None:
+                raise RuntimeError(f"{self.popen.args[0]} exited ({self.popen.returncode}); see {self.log_path}")
+            time.sleep(0.2)
+        raise RuntimeError(f"{count} × « {text_} » not logged after {timeout} s; see {self.log_path}")
 
     def wait_port(self, port: int, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
@@ -376,7 +402,8 @@ def report(ingress: dict[str, Any], echo: dict[str, Any] | None, counts: dict[st
         ("errors", sum(ingress["errors"].values()), sum(e["errors"].values()) if echo else "–", ""),
     ]
     width = max(len(r[0]) for r in rows) + 2
-    print(f"\nOCPP 1.6J ingress on PostgreSQL — {args.stations:,} stations, {args.tenants} tenants, "  # noqa: T201
+    processes = f" ({args.processes} ingress processes, SO_REUSEPORT)" if args.processes > 1 else ""
+    print(f"\nOCPP 1.6J ingress{processes} on PostgreSQL — {args.stations:,} stations, {args.tenants} tenants, "  # noqa: T201
           f"target {args.rate:,.0f} msg/s for {args.duration:g} s; load average before: "
           f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} cores)\n")
     print(f"{'':{width}}{'ingress':>28}{'echo server':>28}")  # noqa: T201
@@ -400,7 +427,8 @@ def report(ingress: dict[str, Any], echo: dict[str, Any] | None, counts: dict[st
         print(f"  LOST: {problem}")  # noqa: T201
     p99 = max((v.get("p99", 0) for v in ingress["latency_ms"].values()), default=float("inf"))
     targets = [
-        (f"{TARGET_STATIONS:,} stations held by one ingress", ingress.get("stations_opened", 0) >= TARGET_STATIONS),
+        (f"{TARGET_STATIONS:,} stations held by one ingress",
+         args.processes == 1 and ingress.get("stations_opened", 0) >= TARGET_STATIONS),
         (f"boot storm ≤ {TARGET_BOOT_S:g} s", ingress["stations_connected"] >= TARGET_STATIONS
          and ingress["boot_storm_seconds"] <= TARGET_BOOT_S),
         (f"≥ {TARGET_RATE:,} msg/s sustained", ingress["sustained_msgs_per_s"] >= TARGET_RATE),
@@ -421,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-redis", action="store_true", help="in-process bus instead of Redis")
     parser.add_argument("--no-echo", action="store_true", help="skip the echo server run")
     parser.add_argument("--uvloop", action="store_true", help="run the ingress on uvloop (an experiment)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="centrale ingress --processes N (SO_REUSEPORT); the targets are for 1")
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--json", metavar="FILE", help="also write the raw results to FILE")
     parser.add_argument("--check", action="store_true", help="exit status 1 when a target is missed")
@@ -442,13 +472,15 @@ def main(argv: list[str] | None = None) -> int:
                "CENTRALE_OCPP_PORT": str(port), "CENTRALE_SECRET_KEY": settings.secret_key,
                "CENTRALE_VAR_DIR": str(work), "CENTRALE_REDIS_URL": "" if args.no_redis else REDIS_URL,
                "CENTRALE_REDIS_NAMESPACE": f"centrale-bench-{os.getpid()}"}
-        command = [str(Path(sys.executable).parent / "centrale"), "ingress"]
+        command = [str(Path(sys.executable).parent / "centrale"), "ingress", "--processes", str(args.processes)]
         if args.uvloop:  # what uvloop would give `centrale ingress` (it runs on asyncio's default loop)
             command = [sys.executable, "-c", "import sys, uvloop; uvloop.install(); from app.cli import main; "
                        "sys.argv = ['centrale', 'ingress']; main()"]
         ingress = Proc(command, env=env, log_path=work / "ingress.log")
         ingress.wait_port(port)
-        log(f"ingress pid {ingress.pid} on port {port}; load generator: {args.stations:,} stations")
+        ingress.wait_log("ingress OCPP à l'écoute", args.processes)
+        log(f"ingress pid {ingress.pid} ({args.processes} process{'es' if args.processes > 1 else ''}) on port {port};"
+            f" load generator: {args.stations:,} stations")
         result = run_loadgen(f"ws://127.0.0.1:{port}/ocpp", args, ingress, echo=False)
         heartbeats = result.pop("heartbeat_acked_at")
         code = ingress.stop()

@@ -173,14 +173,20 @@ def stations_simulate(charge_box_id: str, password: str | None, url: str | None,
 
 
 @click.command(help="Ingress OCPP seul (mode mis à l'échelle) : ws://HOST:PORT/ocpp/{charge_box_id}.")
-def ingress() -> None:
-    from csms.ingress import run_ingress
+@click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Processus sur le même port (SO_REUSEPORT, Linux) : un par cœur.")
+def ingress(processes: int) -> None:
+    from csms.ingress import run_ingress_processes, serve_ingress
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _settings()
-    click.echo(f"Ingress OCPP : ws://{settings.ocpp_host}:{settings.ocpp_port}/ocpp/{{charge_box_id}}")
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_ingress(settings))
+    if processes > 1 and not settings.ocpp_port:
+        raise click.UsageError("--processes demande un port fixe (CENTRALE_OCPP_PORT) : les processus le partagent.")
+    click.echo(f"Ingress OCPP : ws://{settings.ocpp_host}:{settings.ocpp_port}/ocpp/{{charge_box_id}}"
+               + (f" ({processes} processus)" if processes > 1 else ""))
+    if processes > 1:
+        sys.exit(run_ingress_processes(settings, processes))
+    asyncio.run(serve_ingress(settings))  # until SIGTERM / SIGINT, then a graceful stop
 
 
 def register_commands(cli: click.Group) -> None:

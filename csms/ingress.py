@@ -104,6 +104,12 @@ frame_log = logging.getLogger("csms.frames")
 if frame_log.level == logging.NOTSET:
     frame_log.setLevel(logging.WARNING)
 
+#: websockets logs every connection opened and closed at INFO: thousands of lines in a boot storm,
+#: and what matters of them is recorded in ``charger_connections``. Warnings and errors still show.
+socket_log = logging.getLogger("csms.sockets")
+if socket_log.level == logging.NOTSET:
+    socket_log.setLevel(logging.WARNING)
+
 T = TypeVar("T")
 SUBPROTOCOLS = (Subprotocol("ocpp2.0.1"), Subprotocol("ocpp1.6"))
 #: Largest frame accepted; a bigger one closes the socket with 1009 (message too big).
@@ -540,9 +546,12 @@ class Ingress:
     def __init__(
         self, settings: Settings, *, db: Database | None = None, bus: Bus | None = None,
         max_message_size: int = MAX_MESSAGE_SIZE, ping_interval: float | None = 20, response_timeout: float = 30,
-        authorization_tasks: bool = False,
+        authorization_tasks: bool = False, worker: int | None = None,
     ) -> None:
         self.settings = settings
+        #: One of several processes sharing the port (``centrale ingress --processes N``, SO_REUSEPORT):
+        #: its number names its node, stable across its restarts.
+        self.worker = worker
         self._own_db = db is None
         self.db = db or Database(settings.database_url)
         #: Local list pushes and due reservations (csms.badges.AuthorizationTasks); ``run_ingress``
@@ -601,9 +610,12 @@ class Ingress:
             subprotocols=list(SUBPROTOCOLS), select_subprotocol=self._select_subprotocol,
             process_request=self._process_request, max_size=self.max_message_size, compression=None,
             open_timeout=HANDSHAKE_TIMEOUT,
-            ping_interval=self.ping_interval, ping_timeout=self.ping_interval, logger=log,
+            ping_interval=self.ping_interval, ping_timeout=self.ping_interval, logger=socket_log,
+            reuse_port=self.worker is not None,
         )
         self.node = f"{socket.gethostname()}:{self.port}"
+        if self.worker is not None:
+            self.node += f"#{self.worker}"
         self._unsubscribe = await self.bus.subscribe("station.connected", self._on_connected_elsewhere)
         self._unserve_commands = await serve_commands(self)
         await self._close_stale_connections()
@@ -828,10 +840,12 @@ def current_ingress() -> Ingress | None:
     return _running
 
 
-async def run_ingress(settings: Settings, *, db: Database | None = None, bus: Bus | None = None) -> None:
-    """Serve OCPP until cancelled (``centrale serve`` runs it next to the web app; ``centrale ingress`` alone)."""
+async def run_ingress(settings: Settings, *, db: Database | None = None, bus: Bus | None = None,
+                      worker: int | None = None) -> None:
+    """Serve OCPP until cancelled (``centrale serve`` runs it next to the web app; ``centrale ingress`` alone;
+    ``worker``: one of several processes on the same port, see ``run_ingress_processes``)."""
     global _running
-    ingress = Ingress(settings, db=db, bus=bus, authorization_tasks=True)
+    ingress = Ingress(settings, db=db, bus=bus, authorization_tasks=True, worker=worker)
     await ingress.start()
     _running = ingress
     try:
@@ -839,3 +853,83 @@ async def run_ingress(settings: Settings, *, db: Database | None = None, bus: Bu
     finally:
         _running = None
         await ingress.stop()
+
+
+async def serve_ingress(settings: Settings, *, worker: int | None = None) -> None:
+    """``run_ingress`` until SIGTERM or SIGINT, then a graceful stop: sockets closed with 1001 and
+    their rows closed (what a container runtime or systemd sends before SIGKILL)."""
+    import signal
+
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await run_ingress(settings, worker=worker)
+
+
+#: A worker that dies is started again after this many seconds (not in a tight loop if it keeps dying).
+RESTART_DELAY = 1.0
+
+
+def run_ingress_processes(settings: Settings, processes: int) -> int:
+    """``centrale ingress --processes N``: N ingress processes on one port (Linux SO_REUSEPORT: the
+    kernel spreads new connections over them), one per core, each its own node on the bus
+    (``host:port#i``), so commands reach the process holding the station as across machines.
+
+    The parent only supervises: it forks the workers before any event loop or connection
+    exists, restarts one that dies (its node name is the same: it closes the rows it left open,
+    as after a kill -9), and on SIGTERM / SIGINT stops them all. Returns the exit status.
+    """
+    import signal
+    import time
+
+    def start(number: int) -> int:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            # Its own process group: a Ctrl-C in the terminal reaches the parent only, which stops
+            # each worker once. SIGTERM then stops it gracefully (``serve_ingress``).
+            os.setpgid(0, 0)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            code = 0
+            try:
+                asyncio.run(serve_ingress(settings, worker=number))
+            except BaseException:  # noqa: BLE001 - reported, then the parent restarts this worker
+                log.exception("ingress worker %d failed", number)
+                code = 1
+            finally:
+                os._exit(code)  # never run the parent's code after the fork
+        return pid
+
+    stopping = False
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(workers):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    workers = {start(number): number for number in range(processes)}
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    status = 0
+    while workers:
+        try:
+            pid, wait_status = os.wait()
+        except ChildProcessError:
+            break
+        number = workers.pop(pid, None)
+        if number is None:
+            continue
+        code = os.waitstatus_to_exitcode(wait_status)
+        if stopping:
+            continue
+        log.warning("ingress worker %d (pid %d) ended (%s); restarting it", number, pid, code)
+        status = 1
+        time.sleep(RESTART_DELAY)
+        if not stopping:
+            workers[start(number)] = number
+    return 0 if stopping else status

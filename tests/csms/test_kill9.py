@@ -72,12 +72,14 @@ class IngressProcess:
         self.process: asyncio.subprocess.Process | None = None
         self.log: list[str] = []
         self._reader: asyncio.Task[None] | None = None
+        #: ``centrale ingress --processes N``: N « listening » lines before it is ready.
+        self.processes = 1
 
     async def start(self) -> None:
         """Start and wait for the « listening » line, logged once stale connection rows are closed."""
         self.process = await asyncio.create_subprocess_exec(
-            str(Path(sys.executable).with_name("centrale")), "ingress", env=self.env,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            str(Path(sys.executable).with_name("centrale")), "ingress", "--processes", str(self.processes),
+            env=self.env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         )
         ready = asyncio.get_running_loop().create_future()
         self._reader = asyncio.create_task(self._read(ready))
@@ -88,7 +90,7 @@ class IngressProcess:
         async for raw in self.process.stderr:  # drained to the end: a full pipe would stall the ingress
             line = raw.decode(errors="replace").rstrip()
             self.log.append(line)
-            if READY_LINE in line and not ready.done():
+            if READY_LINE in line and not ready.done() and sum(READY_LINE in seen for seen in self.log) >= self.processes:
                 ready.set_result(None)
         if not ready.done():
             ready.set_exception(AssertionError("ingress exited:\n" + "\n".join(self.log[-30:])))
