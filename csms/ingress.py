@@ -855,9 +855,10 @@ async def run_ingress(settings: Settings, *, db: Database | None = None, bus: Bu
         await ingress.stop()
 
 
-async def serve_ingress(settings: Settings, *, worker: int | None = None) -> None:
+async def serve_ingress(settings: Settings, *, worker: int | None = None, parent: int | None = None) -> None:
     """``run_ingress`` until SIGTERM or SIGINT, then a graceful stop: sockets closed with 1001 and
-    their rows closed (what a container runtime or systemd sends before SIGKILL)."""
+    their rows closed (what a container runtime or systemd sends before SIGKILL).
+    ``parent``: a worker's supervisor; if it disappears (killed), the worker stops too."""
     import signal
 
     task = asyncio.current_task()
@@ -865,12 +866,26 @@ async def serve_ingress(settings: Settings, *, worker: int | None = None) -> Non
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, task.cancel)
-    with contextlib.suppress(asyncio.CancelledError):
-        await run_ingress(settings, worker=worker)
+
+    async def orphaned() -> None:
+        while os.getppid() == parent:
+            await asyncio.sleep(1)
+        log.error("ingress worker %s: its supervisor is gone; stopping", worker)
+        task.cancel()
+
+    watchdog = asyncio.create_task(orphaned()) if parent is not None else None
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await run_ingress(settings, worker=worker)
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
 
 
 #: A worker that dies is started again after this many seconds (not in a tight loop if it keeps dying).
 RESTART_DELAY = 1.0
+#: After SIGTERM, a worker still running this many seconds later is killed.
+STOP_TIMEOUT = 30
 
 
 def run_ingress_processes(settings: Settings, processes: int) -> int:
@@ -885,6 +900,8 @@ def run_ingress_processes(settings: Settings, processes: int) -> int:
     import signal
     import time
 
+    supervisor = os.getpid()
+
     def start(number: int) -> int:
         pid = os.fork()
         if pid == 0:  # the worker
@@ -895,7 +912,7 @@ def run_ingress_processes(settings: Settings, processes: int) -> int:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             code = 0
             try:
-                asyncio.run(serve_ingress(settings, worker=number))
+                asyncio.run(serve_ingress(settings, worker=number, parent=supervisor))
             except BaseException:  # noqa: BLE001 - reported, then the parent restarts this worker
                 log.exception("ingress worker %d failed", number)
                 code = 1
@@ -916,11 +933,24 @@ def run_ingress_processes(settings: Settings, processes: int) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     status = 0
+    stop_deadline: float | None = None
     while workers:
         try:
-            pid, wait_status = os.wait()
+            pid, wait_status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             break
+        if pid == 0:  # nobody ended yet
+            if stopping and stop_deadline is None:
+                stop_deadline = time.monotonic() + STOP_TIMEOUT
+            if stop_deadline is not None and time.monotonic() > stop_deadline:
+                for late in list(workers):  # a worker that does not stop in time is killed
+                    log.error("ingress worker %d (pid %d) did not stop in %d s; killed", workers[late], late,
+                              STOP_TIMEOUT)
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(late, signal.SIGKILL)
+                stop_deadline = float("inf")
+            time.sleep(0.1)
+            continue
         number = workers.pop(pid, None)
         if number is None:
             continue

@@ -10,9 +10,12 @@ socket. Real processes, PostgreSQL and Redis.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import signal
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -113,3 +116,46 @@ async def test_sigterm_stops_gracefully_sockets_closed_1001_and_rows_closed(
         async with db.session([tenant]) as session:
             rows = list(await session.scalars(select(ConnectionLog)))
         assert rows and all(row.disconnected_at is not None and row.reason == "server_shutdown" for row in rows)
+
+
+async def test_a_worker_killed_is_restarted_and_workers_stop_when_the_supervisor_is_killed(
+        settings: Settings, db: Database, fleet: Any, redis_url: str, tmp_path: Any) -> None:
+    ingress = RedisIngress(settings, tmp_path, redis_url, f"centrale-test-{uuid.uuid4().hex[:12]}")
+    ingress.processes = 2
+    await ingress.start()
+    assert ingress.process is not None
+    supervisor = ingress.process.pid
+    workers = children(supervisor)
+    assert len(workers) == 2
+    os.kill(workers[0], signal.SIGKILL)
+    for _ in range(100):  # restarted under the same number (its node name: it closes what it left open)
+        await asyncio.sleep(0.1)
+        if len(children(supervisor)) == 2 and workers[0] not in children(supervisor):
+            break
+    restarted = children(supervisor)
+    assert len(restarted) == 2 and workers[0] not in restarted
+    ws = await open_socket(ingress.port, "CPAM-LM-01")  # still served
+    await ws.send('[2, "h", "Heartbeat", {}]')
+    await answer_to(ws, "h")
+    await ws.close()
+    # The supervisor killed outright: its workers notice and stop (the port is not held by orphans).
+    await ingress.kill(signal.SIGKILL)
+    for _ in range(100):
+        await asyncio.sleep(0.1)
+        if not any(alive(pid) for pid in restarted):
+            break
+    assert not any(alive(pid) for pid in restarted)
+
+
+def children(pid: int) -> list[int]:
+    with contextlib.suppress(OSError):
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return []
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
