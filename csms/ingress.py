@@ -119,6 +119,10 @@ PATH_PREFIX = "/ocpp/"
 HANDSHAKE_TIMEOUT = 60
 #: ``last_seen_at`` is refreshed by any message at most this often (heartbeats: always).
 TOUCH_EVERY = dt.timedelta(seconds=60)
+#: Connections waiting to be accepted (the listen backlog; the kernel caps it at net.core.somaxconn).
+#: asyncio's default, 100, overflows in a boot storm: the kernel drops the connections beyond it
+#: and the stations retry one, three, seven seconds later (TcpExtListenOverflows).
+LISTEN_BACKLOG = 4096
 #: Group commits in flight at once on PostgreSQL (csms.writer): one batch's round trips
 #: overlap another's; a station's own messages stay in order.
 WRITER_WORKERS = 3
@@ -611,7 +615,7 @@ class Ingress:
             process_request=self._process_request, max_size=self.max_message_size, compression=None,
             open_timeout=HANDSHAKE_TIMEOUT,
             ping_interval=self.ping_interval, ping_timeout=self.ping_interval, logger=socket_log,
-            reuse_port=self.worker is not None,
+            reuse_port=self.worker is not None, backlog=LISTEN_BACKLOG,
         )
         self.node = f"{socket.gethostname()}:{self.port}"
         if self.worker is not None:
