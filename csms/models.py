@@ -105,6 +105,10 @@ class Charger(TenantOwned, Base):
         UniqueConstraint("tenant_id", "charge_box_id"),
         UniqueConstraint("tenant_id", "canonical_id"),
         UniqueConstraint("tenant_id", "station_id", "number"),
+        # The ingress's set-based UPDATEs probe chargers by id (``c.id = ANY(:ids)``, csms.writer /
+        # csms.supervision): the primary key leads with tenant_id, which row-level security already
+        # filters on, and PostgreSQL then scanned every charger of the scope for each statement.
+        Index("ix_chargers_id", "id"),
     )
     station_id: Mapped[uuid.UUID] = mapped_column(index=True)
     number: Mapped[int] = mapped_column(Integer)
@@ -150,6 +154,9 @@ class ChargePoint(TenantOwned, Base):
         _fk("chargers", "charger_id"),
         UniqueConstraint("tenant_id", "charger_id", "connector_id"),
         UniqueConstraint("tenant_id", "canonical_id"),
+        # The ingress's set-based UPDATEs probe points by charger (csms.supervision._STATUS_SQL): with
+        # only tenant-leading indexes, PostgreSQL scans every point of the scope for each statement.
+        Index("ix_charge_points_charger_connector", "charger_id", "connector_id"),
     )
     charger_id: Mapped[uuid.UUID] = mapped_column(index=True)
     connector_id: Mapped[int] = mapped_column(Integer)
@@ -317,6 +324,9 @@ class ConnectionLog(TenantOwned, Base):
     __table_args__ = (
         _fk("chargers", "charger_id"),
         Index("ix_charger_connections_charger", "tenant_id", "charger_id", "connected_at"),
+        # The open connection of a charger (csms.supervision._OPEN_SQL closes it): small, by charger.
+        Index("ix_charger_connections_open", "charger_id", postgresql_where=text("disconnected_at IS NULL"),
+              sqlite_where=text("disconnected_at IS NULL")),
     )
     charger_id: Mapped[uuid.UUID]
     connected_at: Mapped[dt.datetime]

@@ -208,12 +208,13 @@ _OPEN_SQL = text(
     " CAST(:at AS timestamptz[]), CAST(:addr AS text[]), CAST(:proto AS text[]), CAST(:node AS text[]))"
     " AS v(tenant_id, id, charger_id, at, addr, proto, node)),"
     " closed AS (UPDATE charger_connections AS l SET disconnected_at = v.at, reason = 'replaced' FROM v"
-    " WHERE l.tenant_id = v.tenant_id AND l.charger_id = v.charger_id AND l.disconnected_at IS NULL),"
+    " WHERE l.charger_id = ANY(CAST(:c AS uuid[])) AND l.tenant_id = v.tenant_id AND l.charger_id = v.charger_id"
+    " AND l.disconnected_at IS NULL),"
     " opened AS (INSERT INTO charger_connections"
     " (tenant_id, id, charger_id, connected_at, reason, remote_address, subprotocol, node)"
     " SELECT tenant_id, id, charger_id, at, '', addr, proto, node FROM v)"
     " UPDATE chargers AS c SET online = true, protocol = v.proto, last_seen_at = GREATEST(c.last_seen_at, v.at)"
-    " FROM v WHERE c.tenant_id = v.tenant_id AND c.id = v.charger_id"
+    " FROM v WHERE c.id = ANY(CAST(:c AS uuid[])) AND c.tenant_id = v.tenant_id AND c.id = v.charger_id"
 )
 
 
@@ -447,7 +448,8 @@ _BOOT_SQL = text(
     + ", ".join(f"CAST(:{key} AS text[])" for key in BOOT_FIELDS)
     + ", CAST(:at AS timestamptz[])) AS v(n, tenant_id, charger_id, " + ", ".join(BOOT_FIELDS) + ", at),"
     " chargers AS old"  # the row as it was before this statement: the firmware version held until now
-    " WHERE c.tenant_id = v.tenant_id AND c.id = v.charger_id AND old.tenant_id = c.tenant_id AND old.id = c.id"
+    " WHERE c.id = ANY(CAST(:c AS uuid[])) AND old.id = ANY(CAST(:c AS uuid[]))"
+    " AND c.tenant_id = v.tenant_id AND c.id = v.charger_id AND old.tenant_id = c.tenant_id AND old.id = c.id"
     " RETURNING v.n, old.firmware_version"
 )
 
@@ -664,7 +666,10 @@ async def _apply_statuses(session: AsyncSession, items: list[_StatusItem]) -> li
 def _status_sql(table: str, connector_zero: bool) -> Any:
     """PostgreSQL: the current state of many chargers (connector 0) or points, any tenants, one statement;
     returns each updated item's number and whether its « faulted » alert is open."""
-    target = "c.id = v.charger_id" if connector_zero else "c.charger_id = v.charger_id AND c.connector_id = v.connector_id"
+    # The ``= ANY(:c)`` repeats the join for the planner: it probes the rows by charger (migration 0007)
+    # instead of scanning every row of the tenants in scope.
+    target = ("c.id = ANY(CAST(:c AS uuid[])) AND c.id = v.charger_id" if connector_zero else
+              "c.charger_id = ANY(CAST(:c AS uuid[])) AND c.charger_id = v.charger_id AND c.connector_id = v.connector_id")
     seen = ", last_seen_at = GREATEST(c.last_seen_at, v.seen)" if connector_zero else ""
     return text(
         f"UPDATE {table} AS c SET last_status = v.status, last_error_code = v.error_code, last_status_at = v.at{seen}"

@@ -181,7 +181,10 @@ async def touch_later(session: AsyncSession, tenant_id: uuid.UUID, charger_id: u
 _TOUCH_SQL = text(
     "UPDATE chargers AS c SET last_seen_at = v.at"
     " FROM unnest(CAST(:t AS uuid[]), CAST(:c AS uuid[]), CAST(:at AS timestamptz[])) AS v(tenant_id, id, at)"
-    " WHERE c.tenant_id = v.tenant_id AND c.id = v.id AND (c.last_seen_at IS NULL OR c.last_seen_at < v.at)"
+    # ``c.id = ANY(:c)`` repeats the join for the planner: it probes ix_chargers_id instead of scanning
+    # every charger of the tenants in scope (migration 0007).
+    " WHERE c.id = ANY(CAST(:c AS uuid[])) AND c.tenant_id = v.tenant_id AND c.id = v.id"
+    " AND (c.last_seen_at IS NULL OR c.last_seen_at < v.at)"
 )
 
 
