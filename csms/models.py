@@ -358,6 +358,10 @@ class Transaction(TenantOwned, Base):
         UniqueConstraint("tenant_id", "charger_id", "ocpp_transaction_id", name="uq_charging_transactions_ocpp_id"),
         UniqueConstraint("tenant_id", "charger_id", "start_key"),
         Index("ix_charging_transactions_started", "tenant_id", "charger_id", "started_at"),
+        # The ingress links a batch's meter values by charger (csms.supervision._NAMED_TX_SQL /
+        # _ACTIVE_TX_SQL): without a charger-leading index PostgreSQL scans every transaction in scope.
+        Index("ix_charging_transactions_charger", "charger_id", "connector_id", "started_at"),
+        Index("ix_charging_transactions_charger_ocpp_id", "charger_id", "ocpp_transaction_id"),
     )
     charger_id: Mapped[uuid.UUID]
     charge_point_id: Mapped[uuid.UUID | None]

@@ -991,13 +991,15 @@ _NAMED_TX_SQL = text(
     "SELECT t.id, t.charger_id, t.ocpp_transaction_id, t.offline FROM charging_transactions AS t"
     " JOIN unnest(CAST(:t AS uuid[]), CAST(:c AS uuid[]), CAST(:o AS text[])) AS v(tenant_id, charger_id, ocpp_id)"
     " ON t.tenant_id = v.tenant_id AND t.charger_id = v.charger_id AND t.ocpp_transaction_id = v.ocpp_id"
+    " WHERE t.charger_id = ANY(CAST(:c AS uuid[]))"  # probes by charger (migration 0007), not every transaction
 )
 _ACTIVE_TX_SQL = text(
     "SELECT t.id, t.charger_id, t.connector_id, t.started_at, t.stopped_at, t.offline FROM charging_transactions AS t"
     " JOIN unnest(CAST(:t AS uuid[]), CAST(:c AS uuid[]), CAST(:k AS integer[]), CAST(:lo AS timestamptz[]),"
     " CAST(:hi AS timestamptz[])) AS v(tenant_id, charger_id, connector_id, lo, hi)"
     " ON t.tenant_id = v.tenant_id AND t.charger_id = v.charger_id AND t.connector_id = v.connector_id"
-    " WHERE t.started_at IS NOT NULL AND t.started_at <= v.hi AND (t.stopped_at IS NULL OR t.stopped_at >= v.lo)"
+    " WHERE t.charger_id = ANY(CAST(:c AS uuid[]))"  # probes by charger (migration 0007), not every transaction
+    " AND t.started_at IS NOT NULL AND t.started_at <= v.hi AND (t.stopped_at IS NULL OR t.stopped_at >= v.lo)"
     " ORDER BY t.started_at DESC"  # overlapping rows (should not happen): the latest start wins
 )
 
