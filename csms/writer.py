@@ -222,20 +222,30 @@ class WriterStats:
     units: int = 0
     largest_batch: int = 0
     fallbacks: int = 0
+    #: Actors sent to another worker than the first because its backlog reached ``spill``.
+    spilled: int = 0
 
 
 class GroupCommitWriter:
-    """``workers`` > 1 (PostgreSQL): that many batches commit at once, on their own
-    connections, so one batch's round trips overlap another's. A unit goes to the
-    worker of its ``actor`` (the station, for the ingress), so one station's units
-    still run one after the other in submission order; different stations' units
-    may commit in any order, as they may with one worker across batches."""
+    """``workers`` > 1 (PostgreSQL): up to that many batches commit at once, on their own
+    connections, so one batch's round trips overlap another's under load.
 
-    def __init__(self, db: Database, *, max_batch: int = 500, workers: int = 1) -> None:
+    Spill-over: units go to the first worker while its backlog is below ``spill``
+    (one worker, bigger batches: at a moderate rate several workers would each commit
+    small batches, costing more CPU and latency — measured in docs/ocpp.md); beyond
+    it, a new actor's units go to the least loaded worker. An actor (the station, for
+    the ingress) stays on its worker while it has units in flight, so one station's
+    units still run one after the other in submission order; different stations'
+    units may commit in any order, as they may with one worker across batches."""
+
+    def __init__(self, db: Database, *, max_batch: int = 500, workers: int = 1, spill: int = 200) -> None:
         self.db = db
         self.max_batch = max_batch
+        self.spill = spill
         self.stats = WriterStats()
         self._queues: list[asyncio.Queue[_Job]] = [asyncio.Queue() for _ in range(max(1, workers))]
+        #: actor -> [worker index, units in flight]
+        self._pinned: dict[str, list[int]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
 
@@ -270,9 +280,24 @@ class GroupCommitWriter:
         if not self._tasks:
             raise WriterStopped("le journal d'écriture est arrêté")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        queue = self._queues[hash(actor) % len(self._queues)]
-        queue.put_nowait(_Job(tenant_id, fn, {"user_id": None, "label": actor}, future))
+        pinned = self._pinned.get(actor)
+        if pinned is None:
+            index = 0
+            if len(self._queues) > 1 and self._queues[0].qsize() >= self.spill:
+                index = min(range(len(self._queues)), key=lambda number: self._queues[number].qsize())
+                self.stats.spilled += index != 0
+            pinned = self._pinned[actor] = [index, 0]
+        pinned[1] += 1
+        self._queues[pinned[0]].put_nowait(_Job(tenant_id, fn, {"user_id": None, "label": actor}, future))
         return future
+
+    def _release(self, job: _Job) -> None:
+        actor = job.actor["label"]
+        pinned = self._pinned.get(actor)
+        if pinned is not None:
+            pinned[1] -= 1
+            if pinned[1] <= 0:
+                del self._pinned[actor]
 
     async def _run(self, queue: asyncio.Queue[_Job]) -> None:
         while True:
@@ -287,7 +312,8 @@ class GroupCommitWriter:
                     if not job.future.done():
                         job.future.set_exception(exc)
             finally:
-                for _ in batch:
+                for job in batch:
+                    self._release(job)
                     queue.task_done()
 
     async def _commit(self, batch: list[_Job]) -> None:

@@ -234,3 +234,42 @@ async def test_hot_messages_of_two_tenants_commit_in_one_batch_each_row_to_its_o
             assert values == [1234.0]
             boots = list(await session.scalars(select(StationEvent.message).where(StationEvent.kind == "boot")))
             assert len(boots) == 1 and f"micrologiciel {firmware}" in boots[0]
+
+
+@pytest.mark.parametrize("backend", BOTH)
+async def test_units_spill_to_other_workers_under_load_and_each_actor_keeps_its_order(db, fleet):
+    """The first worker takes everything while its backlog is small (bigger batches, less CPU at a
+    moderate rate); beyond ``spill`` new actors go to the least loaded worker, and an actor with
+    units in flight stays where they are: a station's messages commit in the order it sent them."""
+    ran: list[tuple[str, int]] = []
+
+    def unit(actor: str, number: int):
+        async def run(session):
+            ran.append((actor, number))
+            return number
+
+        return run
+
+    async def load(writer: GroupCommitWriter) -> None:
+        futures = [writer.enqueue(fleet.cpam, unit(actor, number), actor=actor)
+                   for number in range(6) for actor in ("A", "B", "C", "D", "E", "F")]
+        assert await asyncio.gather(*futures) == [number for number in range(6) for _ in range(6)]
+
+    quiet = GroupCommitWriter(db, workers=3)  # default spill: nothing queued long enough to spill
+    await quiet.start()
+    try:
+        await load(quiet)
+    finally:
+        await quiet.stop()
+    assert (quiet.stats.spilled, quiet.stats.batches) == (0, 1)
+    ran.clear()
+    busy = GroupCommitWriter(db, workers=3, spill=2)
+    await busy.start()
+    try:
+        await load(busy)
+    finally:
+        await busy.stop()
+    assert busy.stats.spilled >= 2
+    for actor in "ABCDEF":
+        assert [number for who, number in ran if who == actor] == list(range(6))
+    assert not busy._pinned  # noqa: SLF001 - every actor released once its units committed
