@@ -1071,7 +1071,7 @@ async def _link_meter_values(session: AsyncSession, items: list[_MeterItem]) -> 
     candidates = await _active_transactions(
         session, [item for item in items if not item.transaction_id and item.connector_id > 0 and item.rows])
     results = []
-    to_flag: dict[uuid.UUID, uuid.UUID] = {}  # transaction -> its tenant
+    to_flag: dict[uuid.UUID, StationRef] = {}  # transaction -> the station whose samples flag it
     all_rows: list[dict[str, Any]] = []
     for item in items:
         linked: dict[uuid.UUID, bool] = {}  # transaction id -> its offline flag
@@ -1092,7 +1092,7 @@ async def _link_meter_values(session: AsyncSession, items: list[_MeterItem]) -> 
                     linked[chosen.id] = chosen.offline
         for tx_id, offline in linked.items():
             if not offline and any(row["offline"] and row["transaction_id"] == tx_id for row in item.rows):
-                to_flag[tx_id] = item.ref.tenant_id
+                to_flag[tx_id] = item.ref
         all_rows.extend(item.rows)
         results.append(MeterResult(len(item.rows), any(row["offline"] for row in item.rows), bool(linked)))
     if session.bind.dialect.name == "postgresql":
@@ -1101,9 +1101,10 @@ async def _link_meter_values(session: AsyncSession, items: list[_MeterItem]) -> 
         await _insert_meter_rows(session, all_rows)
     if to_flag:  # offline data for a transaction: rare, through the ORM (audited), under its own tenant
         scopes = _Scopes(session, {tenant_id for tenant_id, _ in scoped})
-        for tx_id, tenant_id in to_flag.items():
-            await scopes.one(tenant_id)
-            transaction = await session.get(Transaction, (tenant_id, tx_id))
+        for tx_id, ref in to_flag.items():
+            await scopes.one(ref.tenant_id)
+            session.info["actor"] = {"user_id": None, "label": ref.actor}  # who the audit log names
+            transaction = await session.get(Transaction, (ref.tenant_id, tx_id))
             if transaction is not None:
                 transaction.offline = True
     return results

@@ -130,3 +130,45 @@ async def test_201_meter_values_by_evse_join_the_transaction_running_on_that_evs
         (1, 400.0, None, ""),
         (2, 10.0, None, ""),
     ]
+
+
+@pytest.mark.parametrize("backend", BOTH)
+async def test_offline_samples_flag_an_online_transaction_and_the_audit_names_the_station(db, fleet):
+    """A transaction started while connected, then samples stored during a cut (CCTP CPAM 5-5):
+    the transaction is flagged offline by the group commit that brings them, and the audit log
+    names the station that sent them, not the last station of the batch."""
+    import asyncio
+
+    from app.audit import AuditEvent
+    from csms import supervision
+    from csms.writer import GroupCommitWriter
+    from tests.csms.test_writer import ref_of
+
+    t0 = utcnow().replace(microsecond=0) - dt.timedelta(hours=1)
+    ref, other = ref_of(fleet, "CPAM-LM-01", fleet.cpam), ref_of(fleet, "CPAM-LM-02", fleet.cpam)
+    async with db.transaction([fleet.cpam], actor={"user_id": None, "label": "test"}) as session:
+        started = await supervision.start_transaction(session, ref, connector_id=1, id_tag="BADGE-OK", meter_start=0,
+                                                      timestamp=t0, received_at=t0)
+    assert not started.offline
+
+    def samples(station, transaction_id, at):
+        return lambda session: supervision.record_meter_values(
+            session, station, connector_id=1, transaction_id=transaction_id, received_at=utcnow(),
+            meter_values=[{"timestamp": iso(at), "sampled_value": [{"value": "2000", "unit": "Wh"}]}])
+
+    writer = GroupCommitWriter(db)
+    await writer.start()
+    try:
+        await asyncio.gather(  # one batch: the flagging station first, another station last
+            writer.submit(fleet.cpam, samples(ref, str(started.transaction_id), t0 + dt.timedelta(minutes=20)),
+                          actor=ref.actor),
+            writer.submit(fleet.cpam, samples(other, None, utcnow()), actor=other.actor),
+        )
+    finally:
+        await writer.stop()
+    assert writer.stats.batches == 1
+    async with db.session([fleet.cpam]) as session:
+        assert await session.scalar(select(Transaction.offline).where(Transaction.id == started.row_id))
+        labels = list(await session.scalars(select(AuditEvent.actor_label).where(
+            AuditEvent.entity_id.contains(str(started.row_id)), AuditEvent.action == "update")))
+    assert labels == ["borne CPAM-LM-01"]
