@@ -41,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import TenantScopeError, new_id, scope_session, utcnow
+from app.db import new_id, scope_session, utcnow
 from csms import alerts, reservations
 from csms.identifiers import parse_charging_id
 from csms.models import (
@@ -58,7 +58,7 @@ from csms.models import (
 from csms.states import is_out_of_service
 from csms.unnest import insert_rows
 from csms.validation import parse_timestamp
-from csms.writer import across_tenants, batch_later, execute_many, has_changes, scoped_items
+from csms.writer import across_tenants, batch_later, execute_many, has_changes
 
 __all__ = [
     "HEARTBEAT_INTERVAL",
@@ -197,7 +197,7 @@ async def open_connection(
     Set-based in a group commit (a boot storm connects thousands of stations at once):
     ``_open_connections`` records every connection of the batch in one statement."""
     item = _OpenItem(ref, connection_id or new_id(), connected_at, remote_address[:64], subprotocol, node[:120])
-    return await batch_later(session, "connections", _open_connections, item)  # type: ignore[no-any-return]
+    return await batch_later(session, "connections", _open_connections, item, tenant_id=ref.tenant_id)  # type: ignore[no-any-return]
 
 
 #: PostgreSQL: close the chargers' open rows (« replaced »), insert the new ones, mark the chargers
@@ -220,9 +220,6 @@ _OPEN_SQL = text(
 
 @across_tenants
 async def _open_connections(session: AsyncSession, items: list[_OpenItem]) -> list[uuid.UUID]:
-    for tenant_id, item in scoped_items(session, items):
-        if tenant_id != item.ref.tenant_id:
-            raise TenantScopeError("connection of another tenant's station")
     # A station that reconnects within one batch: its n-th connection in round n, so each round
     # closes the row the previous one opened.
     for indexes in _rounds(items, lambda item: item.ref.charger_id):
@@ -425,7 +422,8 @@ async def record_boot(
 
     Set-based in a group commit: one UPDATE for the batch's boots (``_apply_boots``)."""
     fields = {key: (info.get(key) or "")[: Charger.__table__.c[key].type.length] for key in BOOT_FIELDS}
-    return await batch_later(session, "boots", _apply_boots, _BootItem(ref, fields, reason, received_at))  # type: ignore[no-any-return]
+    item = _BootItem(ref, fields, reason, received_at)
+    return await batch_later(session, "boots", _apply_boots, item, tenant_id=ref.tenant_id)  # type: ignore[no-any-return]
 
 
 def _rounds(items: list[Any], key: Any) -> list[list[int]]:
@@ -458,9 +456,6 @@ _BOOT_SQL = text(
 async def _apply_boots(session: AsyncSession, items: list[_BootItem]) -> list[None]:
     """The boots of the batch: one ``UPDATE chargers`` per round (PostgreSQL, across tenants; it returns
     the firmware version held before), then each boot's event (one INSERT for the batch)."""
-    for tenant_id, item in scoped_items(session, items):
-        if tenant_id != item.ref.tenant_id:
-            raise TenantScopeError("boot of another tenant's station")
     table = Charger.__table__
     postgres = session.bind.dialect.name == "postgresql"
     previous: dict[int, str | None] = {}
@@ -608,7 +603,7 @@ async def record_status(
         "offline": offline,
     }
     item = _StatusItem(ref, connector_id, status, error_code or "", reported_at, received_at, offline, history)
-    return await batch_later(session, "statuses", _apply_statuses, item)  # type: ignore[no-any-return]
+    return await batch_later(session, "statuses", _apply_statuses, item, tenant_id=ref.tenant_id)  # type: ignore[no-any-return]
 
 
 class _Scopes:
@@ -643,11 +638,7 @@ async def _apply_statuses(session: AsyncSession, items: list[_StatusItem]) -> li
     A point reported twice in one batch: the items go in rounds (the n-th report of a
     point in round n), one statement per round, so the later report applies last.
     """
-    scoped = scoped_items(session, items)
-    for tenant_id, item in scoped:
-        if tenant_id != item.ref.tenant_id:
-            raise TenantScopeError("status of another tenant's station")
-    scopes = _Scopes(session, {tenant_id for tenant_id, _ in scoped})
+    scopes = _Scopes(session, {item.ref.tenant_id for item in items})
     history = [item.history for item in items]
     if session.bind.dialect.name == "postgresql":
         await insert_rows(session, StatusEvent.__table__, history, on_conflict_do_nothing=True, generate_id=True)
@@ -984,7 +975,7 @@ async def record_meter_values(
     rows = _sample_rows(ref, connector_id, meter_values, transaction=None, ocpp_transaction_id=transaction_id or "",
                         received_at=received_at, protocol=protocol)
     item = _MeterItem(ref, connector_id, transaction_id, rows)
-    return await batch_later(session, "meter_values", _link_meter_values, item)  # type: ignore[no-any-return]
+    return await batch_later(session, "meter_values", _link_meter_values, item, tenant_id=ref.tenant_id)  # type: ignore[no-any-return]
 
 
 _NAMED_TX_SQL = text(
@@ -1063,10 +1054,6 @@ async def _active_transactions(session: AsyncSession, unnamed: list[_MeterItem])
 async def _link_meter_values(session: AsyncSession, items: list[_MeterItem]) -> list[MeterResult]:
     """One query for the transactions the items name, one for those active on their connectors (the rule
     of ``record_meter_values``), one INSERT for every row: across tenants on PostgreSQL."""
-    scoped = scoped_items(session, items)
-    for tenant_id, item in scoped:
-        if tenant_id != item.ref.tenant_id:
-            raise TenantScopeError("meter values of another tenant's station")
     by_ocpp_id = await _named_transactions(session, [item for item in items if item.transaction_id])
     candidates = await _active_transactions(
         session, [item for item in items if not item.transaction_id and item.connector_id > 0 and item.rows])
@@ -1100,7 +1087,7 @@ async def _link_meter_values(session: AsyncSession, items: list[_MeterItem]) -> 
     else:
         await _insert_meter_rows(session, all_rows)
     if to_flag:  # offline data for a transaction: rare, through the ORM (audited), under its own tenant
-        scopes = _Scopes(session, {tenant_id for tenant_id, _ in scoped})
+        scopes = _Scopes(session, {item.ref.tenant_id for item in items})
         for tx_id, ref in to_flag.items():
             await scopes.one(ref.tenant_id)
             session.info["actor"] = {"user_id": None, "label": ref.actor}  # who the audit log names

@@ -71,6 +71,11 @@ async def insert_rows(
     if not rows:
         return
     names = tuple(rows[0])
-    json_columns = [name for name in names if table.c[name].type.compile(dialect=_DIALECT).lower() in ("json", "jsonb")]
     await session.execute(unnest_insert(table, names, on_conflict_do_nothing, generate_id),
-                          columns_of(rows, names, json_columns))
+                          columns_of(rows, names, _json_columns(table, names)))
+
+
+@cache
+def _json_columns(table: Table, names: tuple[str, ...]) -> tuple[str, ...]:
+    """The JSON columns among ``names`` (sent as text), found once per shape, not per batch."""
+    return tuple(name for name in names if table.c[name].type.compile(dialect=_DIALECT).lower() in ("json", "jsonb"))

@@ -286,22 +286,21 @@ _CAMEL: dict[str, str] = {}
 _KEY_CACHE = 4096
 
 
-def _snake_key(key: str) -> str:
-    converted = _SNAKE.get(key)
+def _remembered(cache: dict[str, str], convert: Callable[[Any], Any], key: str) -> str:
+    converted = cache.get(key)
     if converted is None:
-        (converted,) = _camel_to_snake_case({key: None})
-        if len(_SNAKE) < _KEY_CACHE:
-            _SNAKE[key] = converted
+        (converted,) = convert({key: None})
+        if len(cache) < _KEY_CACHE:
+            cache[key] = converted
     return converted
+
+
+def _snake_key(key: str) -> str:
+    return _remembered(_SNAKE, _camel_to_snake_case, key)
 
 
 def _camel_key(key: str) -> str:
-    converted = _CAMEL.get(key)
-    if converted is None:
-        (converted,) = _snake_to_camel_case({key: None})
-        if len(_CAMEL) < _KEY_CACHE:
-            _CAMEL[key] = converted
-    return converted
+    return _remembered(_CAMEL, _snake_to_camel_case, key)
 
 
 def snake_keys(data: Any) -> Any:

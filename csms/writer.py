@@ -38,7 +38,7 @@ under the scope of exactly the tenants whose units handed it items. A batch of
 heartbeats from a thousand stations of a hundred tenants is then one ``UPDATE``, not
 a hundred statements and a hundred scope switches. Row-level security still checks
 every row against that scope; the tenant id of an item is the one its unit ran
-under (``batch_later`` takes it from the unit's scope, never from the item).
+under (``batch_later`` refuses an item for a tenant outside the unit's scope).
 """
 
 from __future__ import annotations
@@ -55,11 +55,10 @@ from typing import Any, TypeVar
 from sqlalchemy import bindparam, case, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import Database, scope_session
+from app.db import Database, TenantScopeError, scope_session
 
 __all__ = [
     "GroupCommitWriter", "Pending", "WriterStopped", "across_tenants", "batch_later", "execute_many", "has_changes",
-    "scoped_items",
     "touch_later",
 ]
 
@@ -115,8 +114,6 @@ BATCHED = "csms.writer.batched"
 #: ``run(session, items)`` -> one result per item, in order; every item is of one tenant
 #: unless the run is marked ``across_tenants``.
 RunBatch = Callable[[AsyncSession, list[Any]], Awaitable[list[Any]]]
-#: ``session.info`` key, during an ``across_tenants`` run: the tenant of each item, in order.
-ITEM_TENANTS = "csms.writer.item_tenants"
 
 
 def has_changes(session: AsyncSession) -> bool:
@@ -133,17 +130,6 @@ def across_tenants(run: RunBatch) -> RunBatch:
     return run
 
 
-def scoped_items(session: AsyncSession, items: list[Any]) -> list[tuple[uuid.UUID, Any]]:
-    """(tenant id, item) of each item of the running batch: the scope each unit ran under.
-
-    Outside an ``across_tenants`` run (one tenant, or an item run at once), the session's one tenant.
-    """
-    tenants = session.info.get(ITEM_TENANTS)
-    if tenants is None:
-        (tenant_id,) = session.info["tenant_ids"]
-        return [(tenant_id, item) for item in items]
-    return list(zip(tenants, items, strict=True))
-
 
 class Pending:
     """A unit's result, known once its batch's set-based statements ran (``batch_later``)."""
@@ -154,18 +140,21 @@ class Pending:
         self.value: Any = None
 
 
-async def batch_later(session: AsyncSession, key: str, run: RunBatch, item: Any) -> Any:
-    """Hand ``item`` to ``run`` with the batch's other items of this ``key`` and tenant.
+async def batch_later(session: AsyncSession, key: str, run: RunBatch, item: Any, *, tenant_id: uuid.UUID) -> Any:
+    """Hand ``item``, which writes for ``tenant_id``, to ``run`` with the batch's other items of this ``key``.
 
-    In a writer batch: returns a ``Pending`` the unit must return (the writer
-    replaces it with ``run``'s value for the item). Otherwise: runs it now and
-    returns the value.
+    ``tenant_id`` must be in the session's scope (the unit's one tenant, in a writer
+    batch): an item for another tenant's station fails its unit here, before anything
+    is written (``TenantScopeError``), whatever runs it later. In a writer batch:
+    returns a ``Pending`` the unit must return (the writer replaces it with ``run``'s
+    value for the item). Otherwise: runs it now and returns the value.
     """
+    if tenant_id not in (session.info.get("tenant_ids") or ()):
+        raise TenantScopeError(f"{key}: an item of a tenant outside this unit's scope")
     groups = session.info.get(BATCHED)
     if groups is None:
         (value,) = await run(session, [item])
         return value
-    (tenant_id,) = session.info["tenant_ids"]
     pending = Pending()
     across = getattr(run, "across_tenants", False) and session.bind.dialect.name == "postgresql"
     groups.setdefault((None if across else tenant_id, key), (run, []))[1].append((item, pending, tenant_id))
@@ -174,7 +163,7 @@ async def batch_later(session: AsyncSession, key: str, run: RunBatch, item: Any)
 
 async def touch_later(session: AsyncSession, tenant_id: uuid.UUID, charger_id: uuid.UUID, at: Any) -> Any:
     """``chargers.last_seen_at`` := max(itself, ``at``), for the whole batch at once (``_touch_many``)."""
-    return await batch_later(session, "last_seen", _touch_many, (charger_id, at))
+    return await batch_later(session, "last_seen", _touch_many, (tenant_id, charger_id, at), tenant_id=tenant_id)
 
 
 #: PostgreSQL: every charger of the batch, all tenants, in one fixed statement (csms.unnest).
@@ -189,11 +178,11 @@ _TOUCH_SQL = text(
 
 
 @across_tenants
-async def _touch_many(session: AsyncSession, items: list[tuple[uuid.UUID, Any]]) -> list[None]:
+async def _touch_many(session: AsyncSession, items: list[tuple[uuid.UUID, uuid.UUID, Any]]) -> list[None]:
     """The latest time of each charger, one statement for the batch (PostgreSQL: across tenants;
     an ``UPDATE ... FROM`` must see each charger once); one executemany elsewhere."""
     latest: dict[tuple[uuid.UUID, uuid.UUID], Any] = {}
-    for tenant_id, (charger_id, at) in scoped_items(session, items):
+    for tenant_id, charger_id, at in items:
         key = (tenant_id, charger_id)
         if key not in latest or latest[key] < at:
             latest[key] = at
@@ -364,15 +353,11 @@ class GroupCommitWriter:
                     batched.items(), key=lambda group: (group[0][0] is None, group[0][0].int if group[0][0] else 0)):
                 if tenant_id is None:
                     scope_session(session, {tenant for _, _, tenant in items})
-                    session.info[ITEM_TENANTS] = [tenant for _, _, tenant in items]
                     current = None
                 elif tenant_id != current:
                     scope_session(session, [tenant_id])
                     current = tenant_id
-                try:
-                    values_ = await run(session, [item for item, _, _ in items])
-                finally:
-                    session.info.pop(ITEM_TENANTS, None)
+                values_ = await run(session, [item for item, _, _ in items])
                 for (_item, pending, _tenant), value in zip(items, values_, strict=True):
                     pending.value = value
                 if has_changes(session):
