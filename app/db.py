@@ -195,30 +195,54 @@ def unscoped(session: AsyncSession | Session) -> Iterator[None]:
 
 
 def _open_connections(sync: Session) -> list[Any]:
+    """The connections of the open transaction, each once (SQLAlchemy files each one under its
+    engine and under itself: publishing to both entries cost a second round trip per switch)."""
     txn = sync.get_transaction()
     if txn is None:
         return []
-    return [conn for conn in txn._connections.values() if conn]  # noqa: SLF001
+    connections: dict[int, Any] = {}
+    for entry in txn._connections.values():  # noqa: SLF001
+        if entry:
+            connection = entry[0] if isinstance(entry, tuple) else entry
+            connections.setdefault(id(connection), connection)
+    return list(connections.values())
 
 
-def _publish_scope(session: Session, connection: Any) -> None:
-    if isinstance(connection, tuple):
-        connection = connection[0]
+#: ``session.info`` key: {id(connection): (tenant ids, user id)} last sent in the open transaction.
+_PUBLISHED = "scope_published"
+
+
+def _publish_scope(session: Session, connection: Any, *, force: bool = False) -> None:
     if connection.dialect.name != "postgresql":
         return
     ids = session.info.get("tenant_ids") or ()
     actor = session.info.get("actor") or {}
+    values = (",".join(str(i) for i in sorted(ids)), str(actor.get("user_id") or ""))
+    published = session.info.setdefault(_PUBLISHED, {})
+    if not force and published.get(id(connection)) == values:
+        return  # the transaction holds this scope already: no round trip
     connection.exec_driver_sql(
         "SELECT set_config('app.tenant_ids', $1, true), set_config('app.user_id', $2, true)"
         if connection.dialect.driver == "asyncpg"
         else "SELECT set_config('app.tenant_ids', %s, true), set_config('app.user_id', %s, true)",
-        (",".join(str(i) for i in sorted(ids)), str(actor.get("user_id") or "")),
+        values,
     )
+    published[id(connection)] = values
 
 
 @event.listens_for(Session, "after_begin")
 def _after_begin(session: Session, transaction: Any, connection: Any) -> None:
-    _publish_scope(session, connection)
+    _publish_scope(session, connection, force=True)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _after_transaction_end(session: Session, transaction: Any) -> None:
+    """``set_config(..., true)`` lives in the transaction, and a savepoint rolled back restores the
+    value held before it: after a savepoint, what was sent is forgotten and the scope is sent again
+    before the next statement (tested in tests/app/test_postgres.py)."""
+    session.info.pop(_PUBLISHED, None)
+    if transaction.nested and session.in_transaction():
+        session.info["scope_pending"] = True
 
 
 #: Tenant tables a statement touches, by the statement's SQL cache key (``CacheKey.key``).

@@ -44,7 +44,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -549,7 +549,7 @@ class Ingress:
 
     def __init__(
         self, settings: Settings, *, db: Database | None = None, bus: Bus | None = None,
-        max_message_size: int = MAX_MESSAGE_SIZE, ping_interval: float | None = 20, response_timeout: float = 30,
+        max_message_size: int = MAX_MESSAGE_SIZE, response_timeout: float = 30,
         authorization_tasks: bool = False, worker: int | None = None,
     ) -> None:
         self.settings = settings
@@ -576,7 +576,8 @@ class Ingress:
             lambda ids: _load_handshakes(self.answer_db, ids), name="csms-handshakes")
         self.registry = ConnectionRegistry()
         self.max_message_size = max_message_size
-        self.ping_interval = ping_interval
+        #: ``CENTRALE_OCPP_PING_INTERVAL``; 0: no pings.
+        self.ping_interval = settings.ocpp_ping_interval or None
         self.response_timeout = response_timeout
         self.node = ""
         self.server: Server | None = None
@@ -912,6 +913,17 @@ async def serve_ingress(settings: Settings, *, worker: int | None = None, parent
             watchdog.cancel()
 
 
+def run_ingress_loop(settings: Settings, main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` (``serve_ingress``) on the ingress's event loop: uvloop unless
+    ``CENTRALE_OCPP_UVLOOP=false`` (then asyncio's own)."""
+    if settings.ocpp_uvloop:
+        import uvloop
+
+        uvloop.run(main)
+    else:
+        asyncio.run(main)
+
+
 #: A worker that dies is started again after this many seconds (not in a tight loop if it keeps dying).
 RESTART_DELAY = 1.0
 #: After SIGTERM, a worker still running this many seconds later is killed.
@@ -942,7 +954,7 @@ def run_ingress_processes(settings: Settings, processes: int) -> int:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             code = 0
             try:
-                asyncio.run(serve_ingress(settings, worker=number, parent=supervisor))
+                run_ingress_loop(settings, serve_ingress(settings, worker=number, parent=supervisor))
             except BaseException:  # noqa: BLE001 - reported, then the parent restarts this worker
                 log.exception("ingress worker %d failed", number)
                 code = 1

@@ -610,10 +610,11 @@ class _Scopes:
     """Inside a run across tenants: set-based statements under every tenant of the batch, the rare
     per-item work (ORM, audited) under the item's own tenant; a switch only when it changes."""
 
-    def __init__(self, session: AsyncSession, tenants: Iterable[uuid.UUID]) -> None:
+    def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        self.every = frozenset(tenants)
-        self.current: frozenset[uuid.UUID] = frozenset(session.info.get("tenant_ids") or ())
+        #: The run's scope (the writer's: every tenant of the batch), restored after per-item work.
+        self.every: frozenset[uuid.UUID] = frozenset(session.info.get("tenant_ids") or ())
+        self.current = self.every
 
     async def _set(self, tenants: frozenset[uuid.UUID]) -> None:
         if tenants != self.current:
@@ -638,7 +639,7 @@ async def _apply_statuses(session: AsyncSession, items: list[_StatusItem]) -> li
     A point reported twice in one batch: the items go in rounds (the n-th report of a
     point in round n), one statement per round, so the later report applies last.
     """
-    scopes = _Scopes(session, {item.ref.tenant_id for item in items})
+    scopes = _Scopes(session)
     history = [item.history for item in items]
     if session.bind.dialect.name == "postgresql":
         await insert_rows(session, StatusEvent.__table__, history, on_conflict_do_nothing=True, generate_id=True)
@@ -1087,7 +1088,7 @@ async def _link_meter_values(session: AsyncSession, items: list[_MeterItem]) -> 
     else:
         await _insert_meter_rows(session, all_rows)
     if to_flag:  # offline data for a transaction: rare, through the ORM (audited), under its own tenant
-        scopes = _Scopes(session, {item.ref.tenant_id for item in items})
+        scopes = _Scopes(session)
         for tx_id, ref in to_flag.items():
             await scopes.one(ref.tenant_id)
             session.info["actor"] = {"user_id": None, "label": ref.actor}  # who the audit log names

@@ -34,7 +34,8 @@ item. Outside a writer batch ``batch_later`` runs its item at once.
 Across tenants (PostgreSQL): a run marked with ``across_tenants`` whose statements
 carry each item's own tenant id (``unnest`` of arrays, one fixed SQL text: compiled
 and prepared once, whatever the number of rows) is called once for the whole batch,
-under the scope of exactly the tenants whose units handed it items. A batch of
+under the scope of the batch's tenants (the same scope for every such run: one
+``set_config`` per batch). A batch of
 heartbeats from a thousand stations of a hundred tenants is then one ``UPDATE``, not
 a hundred statements and a hundred scope switches. Row-level security still checks
 every row against that scope; the tenant id of an item is the one its unit ran
@@ -347,13 +348,15 @@ class GroupCommitWriter:
                 if has_changes(session):
                     await session.flush()
             session.info.pop(BATCHED)
-            # Per-tenant runs first (tenant order), then the runs across tenants, each under the
-            # scope of exactly the tenants that handed it items.
+            # Per-tenant runs first (tenant order), then the runs across tenants, all under the scope
+            # of the batch's tenants: one scope for every such run, so one ``set_config`` round trip.
+            batch_tenants = frozenset(job.tenant_id for job in jobs)
             for (tenant_id, _key), (run, items) in sorted(
                     batched.items(), key=lambda group: (group[0][0] is None, group[0][0].int if group[0][0] else 0)):
                 if tenant_id is None:
-                    scope_session(session, {tenant for _, _, tenant in items})
-                    current = None
+                    if current is not None:
+                        scope_session(session, batch_tenants)
+                        current = None
                 elif tenant_id != current:
                     scope_session(session, [tenant_id])
                     current = tenant_id

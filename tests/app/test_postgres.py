@@ -276,6 +276,45 @@ def _statements() -> dict[str, Any]:
     }
 
 
+@POSTGRES
+async def test_raw_sql_sees_the_sessions_scope_after_each_switch_and_after_a_savepoint_rolls_back(db, demo):
+    """RLS (raw SQL, no ORM filter) must see exactly the scope the session declares. The scope is sent
+    once per change (not once per entry of SQLAlchemy's connection map, nor again when unchanged), and a
+    savepoint rolled back restores the value PostgreSQL held before it: the session sends it again."""
+    from sqlalchemy import event
+
+    from app.db import scope_session
+
+    a, b = _ids(demo)
+    sent: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "set_config('app.tenant_ids'" in statement:
+            sent.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    seen = "SELECT DISTINCT tenant_id FROM sites"
+    try:
+        async with db.session([a]) as session, session.begin():
+            assert set(await session.scalars(text(seen))) == {a}
+            scope_session(session, [b])
+            scope_session(session, [b])  # unchanged: nothing more to send
+            assert set(await session.scalars(text(seen))) == {b}
+            scope_session(session, [a, b])
+            assert set(await session.scalars(text(seen))) == {a, b}
+            assert len(sent) == 3, sent
+            savepoint = await session.begin_nested()
+            assert set(await session.scalars(text(seen))) == {a, b}  # SAVEPOINT sent (SQLAlchemy sends it lazily)
+            scope_session(session, [a])
+            assert set(await session.scalars(text(seen))) == {a}
+            await savepoint.rollback()  # PostgreSQL is back to [a, b]; the session declares [a]
+            assert set(await session.scalars(text(seen))) == {a}
+            scope_session(session, [b])
+            assert set(await session.scalars(text(seen))) == {b}
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+
+
 async def test_orm_query_without_scope_raises(db, demo):
     async with db.session() as session:
         for label, statement in _statements().items():

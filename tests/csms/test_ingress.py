@@ -425,6 +425,39 @@ async def test_connections_and_cuts_are_counted(db, fleet, ingress, stations):
     assert (await charger_row(db, fleet, "CPAM-LM-01")).online is False
 
 
+async def test_a_station_gone_silent_is_disconnected_by_the_keepalive_and_counted_as_a_cut(settings, db, fleet):
+    """CENTRALE_OCPP_PING_INTERVAL: a socket whose station stopped answering (power cut, lost 4G link:
+    no TCP close ever comes) is closed once a ping goes unanswered, and recorded as a lost connection."""
+    import dataclasses
+
+    from app.bus import LocalBus
+    from csms.ingress import Ingress
+    from tests.csms.conftest import TOPICS, Events, open_socket
+
+    bus, events = LocalBus(), Events()
+    for topic in TOPICS:
+        await bus.subscribe(topic, events.handler)
+    server = Ingress(dataclasses.replace(settings, ocpp_port=0, ocpp_ping_interval=0.3), db=db, bus=bus)
+    await server.start()
+    try:
+        ws = await open_socket(server.port, "CPAM-LM-01", ping_interval=None)
+        await ws.send(json.dumps([2, "h1", "Heartbeat", {}]))
+        assert json.loads(await ws.recv())[0] == 3
+        await asyncio.sleep(1.0)  # pings come and are answered: still connected
+        assert not events.by_topic["station.disconnected"]
+        ws.transport.pause_reading()  # the station goes silent: pings unanswered, no close frame
+        (gone,) = await events.wait("station.disconnected", within=30)
+        assert gone["reason"] == "connection_lost"
+        ws.transport.abort()
+    finally:
+        await server.stop()
+    charger = await charger_row(db, fleet, "CPAM-LM-01")
+    assert charger.online is False
+    async with db.session([fleet.cpam]) as session:
+        rows = (await session.scalars(select(ConnectionLog).where(ConnectionLog.charger_id == charger.id))).all()
+    assert [(row.reason, row.disconnected_at is not None) for row in rows] == [("connection_lost", True)]
+
+
 # --------------------------------------------------------------------------- commands to stations
 
 
