@@ -60,8 +60,6 @@ class Settings:
     #: silently dead socket is closed within twice this. 10,000 stations at 20 s cost 500 pings a
     #: second, 4 % of the ingress's CPU (docs/ocpp.md); well under the offline alert's 15 minutes.
     ocpp_ping_interval: float = 60.0
-    #: ``centrale ingress`` runs on uvloop (libuv) rather than asyncio's own loop (docs/ocpp.md, measured).
-    ocpp_uvloop: bool = True
     debug: bool = False
 
     @property
@@ -114,7 +112,6 @@ class Settings:
                 session_max_age=int(get("SESSION_MAX_AGE", str(base.session_max_age))),
                 ocpp_offline_alert_minutes=int(get("OCPP_OFFLINE_ALERT_MINUTES", str(base.ocpp_offline_alert_minutes))),
                 ocpp_ping_interval=float(get("OCPP_PING_INTERVAL", str(base.ocpp_ping_interval))),
-                ocpp_uvloop=_bool(get("OCPP_UVLOOP", "true" if base.ocpp_uvloop else "false")),
                 debug=_bool(get("DEBUG", "false")),
             )
         except ValueError as exc:

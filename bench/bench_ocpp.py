@@ -448,7 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connect-concurrency", type=int, default=500)
     parser.add_argument("--no-redis", action="store_true", help="in-process bus instead of Redis")
     parser.add_argument("--no-echo", action="store_true", help="skip the echo server run")
-    parser.add_argument("--uvloop", action="store_true", help="run the ingress on uvloop (an experiment)")
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio",
+                        help="event loop of the ingress and of the echo server (uvloop: an experiment, docs/ocpp.md)")
     parser.add_argument("--processes", type=int, default=1,
                         help="centrale ingress --processes N (SO_REUSEPORT); the targets are for 1")
     parser.add_argument("--keep-db", action="store_true")
@@ -473,9 +474,9 @@ def main(argv: list[str] | None = None) -> int:
                "CENTRALE_VAR_DIR": str(work), "CENTRALE_REDIS_URL": "" if args.no_redis else REDIS_URL,
                "CENTRALE_REDIS_NAMESPACE": f"centrale-bench-{os.getpid()}"}
         command = [str(Path(sys.executable).parent / "centrale"), "ingress", "--processes", str(args.processes)]
-        if args.uvloop:  # what uvloop would give `centrale ingress` (it runs on asyncio's default loop)
+        if args.loop == "uvloop":  # `centrale ingress` runs on asyncio's own loop
             command = [sys.executable, "-c", "import sys, uvloop; uvloop.install(); from app.cli import main; "
-                       "sys.argv = ['centrale', 'ingress']; main()"]
+                       f"sys.argv = ['centrale', 'ingress', '--processes', '{args.processes}']; main()"]
         ingress = Proc(command, env=env, log_path=work / "ingress.log")
         ingress.wait_port(port)
         ingress.wait_log("ingress OCPP à l'écoute", args.processes)
@@ -490,8 +491,8 @@ def main(argv: list[str] | None = None) -> int:
         echo = None
         if not args.no_echo:
             port = free_port()
-            echo_server = Proc([sys.executable, str(ROOT / "bench" / "echo_server.py"), "--port", str(port)],
-                               log_path=work / "echo.log")
+            echo_server = Proc([sys.executable, str(ROOT / "bench" / "echo_server.py"), "--port", str(port),
+                                "--loop", args.loop], log_path=work / "echo.log")
             echo_server.wait_port(port)
             log("echo server: same load")
             echo = run_loadgen(f"ws://127.0.0.1:{port}/ocpp", args, echo_server, echo=True)

@@ -1,5 +1,5 @@
 """A bare websockets echo server: the floor the ingress is compared with (same event loop as
-``centrale ingress``: asyncio's default, unless ``--uvloop``)."""
+``centrale ingress``: asyncio's own, unless ``--loop uvloop``)."""
 
 from __future__ import annotations
 
@@ -26,9 +26,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9100)
-    parser.add_argument("--uvloop", action="store_true", help="uvloop (the ingress runs on the default asyncio loop)")
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio",
+                        help="the ingress runs on asyncio's own loop")
     a = parser.parse_args()
-    if a.uvloop:
+    if a.loop == "uvloop":
         with contextlib.suppress(ImportError):
             import uvloop
 

@@ -176,7 +176,7 @@ def stations_simulate(charge_box_id: str, password: str | None, url: str | None,
 @click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Processus sur le même port (SO_REUSEPORT, Linux) : un par cœur.")
 def ingress(processes: int) -> None:
-    from csms.ingress import run_ingress_loop, run_ingress_processes, serve_ingress
+    from csms.ingress import run_ingress_processes, serve_ingress
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _settings()
@@ -186,7 +186,7 @@ def ingress(processes: int) -> None:
                + (f" ({processes} processus)" if processes > 1 else ""))
     if processes > 1:
         sys.exit(run_ingress_processes(settings, processes))
-    run_ingress_loop(settings, serve_ingress(settings))  # until SIGTERM / SIGINT, then a graceful stop
+    asyncio.run(serve_ingress(settings))  # until SIGTERM / SIGINT, then a graceful stop
 
 
 def register_commands(cli: click.Group) -> None:

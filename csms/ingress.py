@@ -44,7 +44,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -913,17 +913,6 @@ async def serve_ingress(settings: Settings, *, worker: int | None = None, parent
             watchdog.cancel()
 
 
-def run_ingress_loop(settings: Settings, main: Coroutine[Any, Any, None]) -> None:
-    """Run ``main`` (``serve_ingress``) on the ingress's event loop: uvloop unless
-    ``CENTRALE_OCPP_UVLOOP=false`` (then asyncio's own)."""
-    if settings.ocpp_uvloop:
-        import uvloop
-
-        uvloop.run(main)
-    else:
-        asyncio.run(main)
-
-
 #: A worker that dies is started again after this many seconds (not in a tight loop if it keeps dying).
 RESTART_DELAY = 1.0
 #: After SIGTERM, a worker still running this many seconds later is killed.
@@ -954,7 +943,7 @@ def run_ingress_processes(settings: Settings, processes: int) -> int:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             code = 0
             try:
-                run_ingress_loop(settings, serve_ingress(settings, worker=number, parent=supervisor))
+                asyncio.run(serve_ingress(settings, worker=number, parent=supervisor))
             except BaseException:  # noqa: BLE001 - reported, then the parent restarts this worker
                 log.exception("ingress worker %d failed", number)
                 code = 1
