@@ -630,6 +630,7 @@ class Ingress:
             submit=lambda tenant_id, fn: self.writer.submit(tenant_id, fn, actor="supervision"),
         )
         await self.alerts.start()
+        await self.load_manager.start()
         if self.authorization is not None:
             await self.authorization.start()
         log.info("ingress OCPP à l'écoute sur ws://%s:%s%s{charge_box_id}", self.settings.ocpp_host, self.port, PATH_PREFIX)

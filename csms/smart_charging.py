@@ -23,7 +23,11 @@ How it runs:
   by a transaction-level advisory lock held while the profiles are sent.
 * A station that is offline, times out or refuses is logged and recorded; the
   others still get their profile, and it is tried again at the next recomputation
-  (a profile is re-sent whenever its last answer was not ``Accepted``).
+  (a profile is re-sent whenever its last answer was not ``Accepted``). One the
+  profile could not reach (offline, no answer) is announced on the bus
+  (``load.unreached``), wherever the recomputation ran (a budget changed in a web
+  process): the ingress processes remember it, and the one it connects to next
+  recomputes its site at once.
 * Removing a budget lifts the limits: ``ClearChargingProfile`` for the transactions
   that hold one of our profiles.
 """
@@ -88,6 +92,10 @@ MAX_CURRENT_A = 63.0
 APPLIED = "Accepted"
 #: Outcomes written when no answer came.
 OFFLINE, TIMEOUT, ERROR, CLEARED = "offline", "timeout", "error", "cleared"
+#: Outcomes of a profile that did not reach its station (a refusal did reach it).
+UNREACHED = (OFFLINE, TIMEOUT, ERROR)
+#: Bus topic: ``{"tenant_id", "site_id", "charger_ids"}`` whose last profile did not reach them.
+UNREACHED_TOPIC = "load.unreached"
 
 Sender = Callable[[uuid.UUID, str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -438,6 +446,13 @@ async def recompute_site(db: Database, bus: Any, tenant_id: uuid.UUID, site_id: 
         if sent:
             async with db.transaction([tenant_id], actor=ACTOR) as session:
                 session.add_all(sent)
+    unreached = sorted({str(row.charger_id) for row in sent if row.outcome in UNREACHED})
+    if unreached and bus is not None:
+        try:
+            await bus.publish(UNREACHED_TOPIC, {"tenant_id": str(tenant_id), "site_id": str(site_id),
+                                                "charger_ids": unreached})
+        except Exception:  # noqa: BLE001 - the profiles are recorded; the next start or stop retries them
+            log.warning("load management: could not announce the chargers site %s did not reach", site_id)
     return RecomputeResult(site_id, budget_kw, sent, len(load.sessions) - len(todo))
 
 
@@ -468,6 +483,21 @@ class LoadManager:
         self._tasks: set[asyncio.Task[Any]] = set()
         #: charger_id (str) → its site, for chargers whose last profile did not reach them.
         self._unreached: dict[str, tuple[uuid.UUID, uuid.UUID]] = {}
+        self._unsubscribe: Callable[[], Awaitable[None]] | None = None
+
+    async def start(self) -> None:
+        """Listen for the chargers a recomputation elsewhere (a web process) could not reach."""
+        self._unsubscribe = await self.ingress.bus.subscribe(UNREACHED_TOPIC, self._on_unreached)
+
+    async def _on_unreached(self, topic: str, payload: dict[str, Any]) -> None:
+        try:
+            site = (uuid.UUID(payload["tenant_id"]), uuid.UUID(payload["site_id"]))
+            charger_ids = [str(uuid.UUID(charger_id)) for charger_id in payload["charger_ids"]]
+        except (KeyError, TypeError, ValueError):
+            log.warning("load management: malformed %s event ignored", topic)
+            return
+        for charger_id in charger_ids:
+            self._unreached[charger_id] = site
 
     def on_event(self, topic: str, payload: dict[str, Any]) -> None:
         """Called by the ingress for each event, after the commit it reports; never blocks."""
@@ -519,8 +549,8 @@ class LoadManager:
                 self._dirty.discard(key)
                 try:
                     result = await recompute_site(self.ingress.db, self.ingress.bus, *key)
-                    for row in result.sent:
-                        if row.outcome in (OFFLINE, TIMEOUT, ERROR):
+                    for row in result.sent:  # also announced on the bus; known here even if the bus is down
+                        if row.outcome in UNREACHED:
                             self._unreached[str(row.charger_id)] = key
                 except Exception:
                     log.exception("load management: recomputation of site %s failed", key[1])
@@ -538,6 +568,9 @@ class LoadManager:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            await self._unsubscribe()
+            self._unsubscribe = None
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)

@@ -260,6 +260,30 @@ async def test_a_refusing_or_offline_station_does_not_stop_the_others_and_is_ret
         assert {k: p.outcome for k, p in last.items() if p} == dict.fromkeys(("PARK-A", "PARK-B", "PARK-C"), "Accepted")
 
 
+async def test_a_budget_change_made_outside_the_ingress_reaches_an_offline_station_when_it_reconnects(
+        ingress, db, parking):
+    """A budget changed in a web process is recomputed there: a station offline at that moment gets
+    its profile as soon as it reconnects to the ingress, not only at the site's next start or stop."""
+    await set_budget(db, parking.tenant_id, parking.site_id, 44)
+    async with profiled(ingress.port, "PARK-A") as (a, _wire_a):
+        await start(a, 0)
+        async with profiled(ingress.port, "PARK-B") as (b, _wire_b):
+            await start(b, 1)
+            await ingress.load_manager.idle()
+        await ingress.events.wait("station.disconnected", lambda p: p["charge_box_id"] == "PARK-B")
+        await set_budget(db, parking.tenant_id, parking.site_id, 30)
+        # What the portal's or the API's background task runs, on the web process's own bus client.
+        result = await smart_charging.recompute_site(db, ingress.bus, parking.tenant_id, parking.site_id)
+        assert {row.outcome for row in result.sent} == {"Accepted", "offline"}
+        async with profiled(ingress.port, "PARK-B") as (_b, wire_b):
+            await ingress.events.wait("station.connected", lambda p: p["charge_box_id"] == "PARK-B", count=2)
+            await ingress.load_manager.idle()
+            assert limits(wire_b) == [amps(15)]
+        last = await last_profiles(db, parking.tenant_id, parking.site_id)
+        assert {k: (p.outcome, p.limit_a) for k, p in last.items() if p} == {
+            "PARK-A": ("Accepted", amps(15)), "PARK-B": ("Accepted", amps(15))}
+
+
 async def test_ocpp201_station_gets_the_201_profile_and_a_removed_budget_lifts_it(ingress, db, fleet):
     site = fleet.cpam_site  # CPAM-LM-201: two 11 kW EVSEs
     await set_budget(db, fleet.cpam, site, 10)
