@@ -57,6 +57,7 @@ __all__ = [
     "AlertChange",
     "AlertWatcher",
     "apply_status",
+    "close_all",
     "close_offline",
     "publish",
     "run_sweep",
@@ -193,6 +194,22 @@ async def close_offline(
                     OFFLINE, "", "", since, at) for alert_id, _c, since, _s, _e in closed]
 
 
+async def close_all(
+    session: AsyncSession, tenant_id: uuid.UUID, charger_id: uuid.UUID, *, at: dt.datetime, reason: str,
+) -> list[AlertChange]:
+    """Close every open alert of the charger (it is decommissioned: nothing of it is watched any more)."""
+    charger = await session.get(Charger, (tenant_id, charger_id))
+    if charger is None:
+        return []
+    changes = []
+    for kind in (FAULTED, OFFLINE):
+        for alert_id, connector, since, status, error in await _close(session, tenant_id, charger_id, kind, at=at,
+                                                                      reason=reason):
+            changes.append(_change(TOPIC_CLOSED, tenant_id, charger_id, charger.charge_box_id, charger.canonical_id,
+                                   alert_id, connector, kind, status, error, since, at))
+    return changes
+
+
 async def sweep_tenant(
     session: AsyncSession, tenant_id: uuid.UUID, *, now: dt.datetime, threshold: dt.timedelta,
     still_offline: set[uuid.UUID] | None = None,
@@ -214,7 +231,7 @@ async def sweep_tenant(
         select(Charger.id, Charger.charge_box_id, Charger.canonical_id, Charger.online, Charger.last_status,
                Charger.last_error_code, Charger.last_status_at, last_disconnect.c.since, last_disconnect.c.connected)
         .join(last_disconnect, last_disconnect.c.charger_id == Charger.id)  # never connected: never commissioned
-        .where(Charger.tenant_id == tenant_id)
+        .where(Charger.tenant_id == tenant_id, Charger.decommissioned_at.is_(None))  # retired: never watched again
     )).all()
     open_alerts = {
         (row.charger_id, row.connector_id, row.kind)

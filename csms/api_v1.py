@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import scope_session, utcnow
 from app.deps import PERMISSIONS, require_identity
 from app.errors import Forbidden, NotFound, ValidationFailed
-from csms import registry, states
+from csms import alerts, commands, registry, states
 from csms.models import ChargePoint, Charger, MeterValue, Station, Transaction
 from csms.schemas import (
     ImportLine,
@@ -38,6 +38,7 @@ from csms.schemas import (
     PointOut,
     StationCreate,
     StationCreated,
+    StationDecommission,
     StationOut,
     StationPage,
     TransactionDetail,
@@ -46,8 +47,9 @@ from csms.schemas import (
     UptimeOut,
 )
 from csms.supervision import CommunicationReport, reports_of
-from tenants.api_v1 import PROBLEM, _errors, _on_client_error, _on_validation
+from tenants.api_v1 import PROBLEM, _errors, _on_client_error, _on_validation, _problem
 from tenants.models import Site
+from tenants.schemas import Problem
 from tenants.services import Identity, tenant_ids_of_central
 
 __all__ = ["handlers", "reachable_tenants"]
@@ -142,7 +144,8 @@ def _station_out(
         uptime=UptimeOut(since=start, until=now, online_seconds=round(report.online_seconds, 3),
                          ratio=round(report.uptime_ratio, 6), connections=report.connections),
         protocol=charger.protocol, vendor=charger.vendor, model=charger.model, firmware_version=charger.firmware_version,
-        lenient=charger.lenient, created_at=charger.created_at,
+        lenient=charger.lenient, created_at=charger.created_at, decommissioned_at=charger.decommissioned_at,
+        decommission_reason=charger.decommission_reason,
     )
 
 
@@ -176,7 +179,8 @@ STATUS_VALUES = tuple(states.STATE_LABELS)
         "Toutes les bornes des bénéficiaires de l'appelant : station, site, identifiants CPAM (CCTP 5-5-1), points "
         "de charge, puissance, prises, état (valeur machine et mots du CCTP : Disponible, En charge, Hors service, "
         "Hors ligne), connexion, dernier message, nombre de coupures de communication (CCTP 5-5) et disponibilité "
-        "sur la période (depuis l'enregistrement, ou depuis `since`). Triées par identifiant CPAM."
+        "sur la période (depuis l'enregistrement, ou depuis `since`). Triées par identifiant CPAM. Les bornes mises "
+        "hors service définitivement n'y figurent pas ; `decommissioned=true` donne celles-là seulement."
     ),
 )
 async def list_stations(
@@ -186,6 +190,9 @@ async def list_stations(
     status: Annotated[str | None, Parameter(description="État d'ensemble : " + ", ".join(STATUS_VALUES))] = None,
     connected: Annotated[bool | None, Parameter(description="Bornes connectées (true) ou non (false)")] = None,
     since: Annotated[dt.datetime | None, Parameter(description="Début de la période des coupures et de la disponibilité")] = None,
+    decommissioned: Annotated[bool, Parameter(
+        description="true : les bornes mises hors service définitivement, seules (false, par défaut : les bornes en service)",
+    )] = False,
     page: Page = 1, per_page: PerPage = 50,
 ) -> StationPage:
     if status is not None and status not in STATUS_VALUES:
@@ -193,7 +200,8 @@ async def list_stations(
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=dt.UTC)
     ids = await _scope(request, db_session, {"read", "agent"}, tenant_id)
-    stmt = _charger_rows(ids)
+    stmt = _charger_rows(ids).where(
+        Charger.decommissioned_at.is_not(None) if decommissioned else Charger.decommissioned_at.is_(None))
     if site_id is not None:
         stmt = stmt.where(Station.site_id == site_id)
     if connected is not None:
@@ -213,14 +221,17 @@ async def list_stations(
 
 @get(
     "/stations/{charge_box_id:str}", tags=[TAG_STATIONS], responses=ERR_READ, summary="Une borne et ses points de charge",
-    description="Par son identité OCPP (charge_box_id). Absente ou chez un autre bénéficiaire : 404.",
+    description=(
+        "Par son identité OCPP (charge_box_id). Absente ou chez un autre bénéficiaire : 404. Une borne mise hors "
+        "service définitivement reste lisible (`decommissioned_at`, `decommission_reason`), avec son historique."
+    ),
 )
 async def read_station(
     request: Request[Any, Any, Any], db_session: AsyncSession, charge_box_id: str,
     since: Annotated[dt.datetime | None, Parameter(description="Début de la période des coupures et de la disponibilité")] = None,
 ) -> StationOut:
     ids = await _scope(request, db_session, {"read", "agent"})
-    row = (await db_session.execute(_charger_rows(ids).where(Charger.charge_box_id == charge_box_id))).first()
+    row = (await db_session.execute(_in_service_first(_charger_rows(ids).where(Charger.charge_box_id == charge_box_id)))).first()
     if row is None:
         raise NotFound("borne")
     charger, station, site = row
@@ -228,6 +239,12 @@ async def read_station(
         since = since.replace(tzinfo=dt.UTC)
     points = await _points_of(db_session, ids, [charger.id])
     return (await _stations_out(db_session, [(charger, station, site)], points, since))[0]
+
+
+def _in_service_first(stmt: Any) -> Any:
+    """A charge_box_id retired in one tenant may be in service in another the caller also sees:
+    the one in service comes first."""
+    return stmt.order_by(Charger.decommissioned_at.is_not(None), Charger.decommissioned_at.desc())
 
 
 async def _tenant_to_manage(request: Request[Any, Any, Any], session: AsyncSession, tenant_id: uuid.UUID | None) -> uuid.UUID:
@@ -274,6 +291,49 @@ async def create_station(request: Request[Any, Any, Any], db_session: AsyncSessi
         station_canonical_id=registered.station_canonical_id, points=registered.points, password=password,
         password_generated=generated, ocpp_path=f"/ocpp/{registered.charge_box_id}",
     )
+
+
+ALREADY_DECOMMISSIONED = ResponseSpec(
+    data_container=Problem, media_type=PROBLEM, generate_examples=False,
+    description="La borne est déjà mise hors service : rien n'est changé (`errors.charge_box_id` dit depuis quand).",
+)
+
+
+@post(
+    "/stations/{charge_box_id:str}/decommission", tags=[TAG_STATIONS], status_code=200,
+    responses={**ERR_WRITE, 409: ALREADY_DECOMMISSIONED}, summary="Mettre une borne hors service définitivement",
+    description=(
+        "Administrateur du bénéficiaire (comme pour l'enregistrement). La borne est retirée (CCTP CPAM article 1 : "
+        "« le retrait le cas échéant ») : sa connexion en cours est fermée, l'ingress refuse ensuite sa connexion "
+        "(404, comme une borne inconnue), ses alertes ouvertes sont closes et ses réservations en cours annulées. "
+        "Elle disparaît de `GET /stations` (sauf `decommissioned=true`) ; son historique (recharges, courbes de "
+        "charge, connexions) reste consultable. Son charge_box_id redevient libre sur la plateforme, mais pas chez "
+        "ce bénéficiaire. Motif obligatoire (422 s'il est vide) ; déjà hors service : 409."
+    ),
+)
+async def decommission_station(
+    request: Request[Any, Any, Any], db_session: AsyncSession, charge_box_id: str, data: StationDecommission,
+) -> StationOut:
+    identity = require_identity(request)
+    ids = await _scope(request, db_session, {"read", "agent", "manage_sites"})
+    row = (await db_session.execute(_in_service_first(_charger_rows(ids).where(Charger.charge_box_id == charge_box_id)))).first()
+    if row is None:
+        raise NotFound("borne")
+    charger, station, site = row
+    if charger.tenant_id not in await reachable_tenants(db_session, identity, {"manage_sites"}):
+        raise Forbidden("Votre profil ne permet pas de mettre des bornes hors service.")
+    done = await registry.decommission_charger(db_session, charger.tenant_id, charger, data.reason)
+    await db_session.commit()  # the route is gone before the socket closes: the station cannot come back
+    state = request.app.state
+    await alerts.publish(state.bus, done.alert_changes)
+    await commands.close_station(state.db, state.bus, tenant_id=charger.tenant_id, charge_box_id=charger.charge_box_id,
+                                 reason="decommissioned", message="décommissionnée")
+    points = await _points_of(db_session, [charger.tenant_id], [charger.id])
+    return (await _stations_out(db_session, [(charger, station, site)], points, None))[0]
+
+
+def already_decommissioned(request: Request[Any, Any, Any], exc: registry.AlreadyDecommissioned) -> Response[Any]:
+    return _problem(request, 409, "Borne déjà mise hors service", errors=exc.errors)
 
 
 IMPORT_REFUSED = ResponseSpec(
@@ -420,9 +480,11 @@ async def read_transaction(request: Request[Any, Any, Any], db_session: AsyncSes
 handlers: list[Any] = [
     Router(
         path="/",
-        route_handlers=[list_stations, create_station, import_stations, read_station, list_transactions, read_transaction],
+        route_handlers=[list_stations, create_station, import_stations, read_station, decommission_station,
+                        list_transactions, read_transaction],
         exception_handlers={
             ValidationException: _on_validation, ClientException: _on_client_error, registry.ImportFailed: import_problem,
+            registry.AlreadyDecommissioned: already_decommissioned,
         },
     )
 ]

@@ -550,7 +550,8 @@ async def list_sync_states(session: AsyncSession, tenant_id: uuid.UUID) -> list[
         select(Charger.charge_box_id, Charger.online, LocalListSync)
         .outerjoin(LocalListSync, (LocalListSync.tenant_id == Charger.tenant_id)
                    & (LocalListSync.charger_id == Charger.id))
-        .where(Charger.tenant_id == tenant_id).order_by(Charger.charge_box_id)
+        .where(Charger.tenant_id == tenant_id, Charger.decommissioned_at.is_(None))  # retired: nothing to sync
+        .order_by(Charger.charge_box_id)
     )).all()
     return [
         SyncState(cbid, online, sync.confirmed_version if sync else None, sync.last_status if sync else "",

@@ -190,13 +190,15 @@ async def badge_delete(request: Request[Any, Any, Any], tenant_ctx: TenantContex
 # --------------------------------------------------------------------------- portal: reservations
 
 
-async def _points(session: AsyncSession, tenant_id: uuid.UUID) -> list[tuple[str, str]]:
+async def _points(session: AsyncSession, tenant_id: uuid.UUID) -> list[tuple[str, str, bool]]:
+    """(id, label, reservable) of every point; those of a charger retired for good keep their label
+    (past reservations name them) but cannot be chosen."""
     rows = (await session.execute(
-        select(ChargePoint, Charger.charge_box_id)
+        select(ChargePoint, Charger.charge_box_id, Charger.decommissioned_at)
         .join(Charger, (Charger.tenant_id == ChargePoint.tenant_id) & (Charger.id == ChargePoint.charger_id))
         .where(ChargePoint.tenant_id == tenant_id).order_by(Charger.charge_box_id, ChargePoint.connector_id))).all()
     return [(str(point.id), f"{cbid} — point {point.connector_id}"
-             + (f" ({point.usage_name})" if point.usage_name else "")) for point, cbid in rows]
+             + (f" ({point.usage_name})" if point.usage_name else ""), retired is None) for point, cbid, retired in rows]
 
 
 async def _reservations_page(request: Request[Any, Any, Any], ctx: TenantContext, session: AsyncSession, *,
@@ -208,12 +210,14 @@ async def _reservations_page(request: Request[Any, Any, Any], ctx: TenantContext
     items = await reservations.list_reservations(session, ctx.tenant_id, user_id=own)
     policy = await reservations.get_policy(session, ctx.tenant_id)
     usable = [b for b in await badges.list_badges(session, ctx.tenant_id, user_id=own) if b.status == "Accepted"]
-    points = dict(await _points(session, ctx.tenant_id))
+    every_point = await _points(session, ctx.tenant_id)
+    points = {point_id: label for point_id, label, _ in every_point}
     rules = reservations.describe_policy(policy)
     recent = [r for r in items if r.status == "cancelled" and r.cancelled_at and r.created_by != ctx.identity.user_id
               and now - r.cancelled_at < dt.timedelta(days=7)]
     return _render(request, "csms/reservations.html", _tenant_page(
-        ctx, "reservations", reservations=items, points=points, point_options=list(points.items()),
+        ctx, "reservations", reservations=items, points=points,
+        point_options=[(point_id, label) for point_id, label, reservable in every_point if reservable],
         badge_options=[(str(b.id), f"{b.id_tag}" + (f" — {b.holder_label}" if b.holder_label else "")) for b in usable],
         rules=rules, policy=policy, labels=reservations.STATUS_LABELS, display_status=reservations.display_status,
         now=now, values=values or {}, errors=errors or {}, policy_values=policy_values or {

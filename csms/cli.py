@@ -1,4 +1,4 @@
-"""``centrale stations register|import`` and ``centrale ingress``.
+"""``centrale stations register|import|decommission|simulate`` and ``centrale ingress``.
 
 Registered on the main command by ``register_commands(cli)`` (``app/cli.py``).
 Nothing heavy is imported at module level: this module loads with every command.
@@ -63,7 +63,7 @@ async def _in_tenant(settings: Settings, tenant_id: uuid.UUID, work: Any) -> Any
         await database.dispose()
 
 
-@click.group(help="Bornes de recharge (IRVE) : enregistrement et import du parc.")
+@click.group(help="Bornes de recharge (IRVE) : enregistrement, import du parc, mise hors service.")
 def stations() -> None:
     pass
 
@@ -134,6 +134,60 @@ def stations_import(tenant_id: str, file: Path, as_json: bool) -> None:
         click.echo(f"{len(report.chargers)} borne(s) importée(s) :")
         for charger in report.chargers:
             click.echo(f"  {charger.canonical_id}  {charger.charge_box_id}  ({len(charger.points)} point(s))")
+
+
+@stations.command("decommission", help="Met une borne hors service définitivement (son historique est conservé).")
+@click.option("--tenant", "tenant_id", required=True, help="Identifiant du bénéficiaire")
+@click.option("--charge-box-id", required=True, help="Identité OCPP de la borne")
+@click.option("--reason", required=True, help="Motif de la mise hors service (obligatoire, 200 caractères au plus)")
+@click.option("--json", "as_json", is_flag=True)
+def stations_decommission(tenant_id: str, charge_box_id: str, reason: str, as_json: bool) -> None:
+    from app.bus import create_bus
+    from app.db import Database
+    from app.errors import NotFound, ValidationFailed
+    from csms import alerts, commands
+    from csms.registry import decommission_charger, find_charger_in_tenant
+
+    tid = _tenant(tenant_id)
+    settings = _settings()
+
+    async def work(session: Any) -> Any:
+        charger = await find_charger_in_tenant(session, tid, charge_box_id)
+        return await decommission_charger(session, tid, charger, reason)
+
+    async def run() -> tuple[Any, bool]:
+        done = await _in_tenant(settings, tid, work)  # committed: the route is gone before the socket closes
+        # The live socket, if any, is closed over the bus (Redis in scaled mode). Without Redis this process
+        # cannot reach the ingress of a running ``centrale serve``: the station is then refused at its next
+        # connection (its socket is left to the portal or the API, which share that process's bus).
+        bus, database = await create_bus(settings), Database(settings.database_url)
+        try:
+            await alerts.publish(bus, done.alert_changes)
+            closed = await commands.close_station(database, bus, tenant_id=tid, charge_box_id=charge_box_id,
+                                                  reason="decommissioned", message="décommissionnée")
+        finally:
+            await bus.close()
+            await database.dispose()
+        return done, closed
+
+    try:
+        done, closed = asyncio.run(run())
+    except ValidationFailed as exc:
+        _fail(exc.errors, as_json)
+    except NotFound as exc:
+        raise click.ClickException(f"introuvable : {exc}") from None
+    charger = done.charger
+    if as_json:
+        click.echo(json.dumps({
+            "id": str(charger.id), "tenant_id": str(tid), "charge_box_id": charger.charge_box_id,
+            "canonical_id": charger.canonical_id, "decommissioned_at": charger.decommissioned_at.isoformat(),
+            "decommission_reason": charger.decommission_reason, "alerts_closed": len(done.alert_changes),
+            "reservations_cancelled": done.cancelled_reservations, "socket_closed": closed,
+        }, ensure_ascii=False))
+    else:
+        click.echo(f"borne mise hors service définitivement : {charger.canonical_id} (charge_box_id "
+                   f"{charger.charge_box_id}) ; alertes closes : {len(done.alert_changes)}, réservations annulées : "
+                   f"{done.cancelled_reservations}" + (" ; connexion en cours fermée" if closed else ""))
 
 
 @stations.command("simulate", help="Simule une borne OCPP 1.6 : démarrage, états, une recharge avec relevés, puis battements.")

@@ -74,6 +74,7 @@ __all__ = [
     "CommandTimeout",
     "StationNotFound",
     "StationOffline",
+    "close_station",
     "list_commands",
     "node_topic",
     "execute_command",
@@ -339,6 +340,10 @@ def _reply_of(raw: str | bytes) -> dict[str, Any]:
     return {"outcome": "call_error", "code": code, "description": description, "details": details}
 
 
+#: Sockets being closed on request (``close_station``): referenced until done.
+_closing: set[asyncio.Task[None]] = set()
+
+
 async def serve_commands(ingress: Ingress) -> Callable[[], Awaitable[None]]:
     """Answer the commands addressed to this ingress process (``ocpp.node.<node>``)."""
 
@@ -346,6 +351,15 @@ async def serve_commands(ingress: Ingress) -> Callable[[], Awaitable[None]]:
         link = ingress.registry.get(str(request.get("charge_box_id", "")))
         if link is None or str(link.ref.tenant_id) != request.get("tenant_id"):
             return {"outcome": "not_connected"}
+        if request.get("op") == "close":  # ``close_station``: no OCPP call, the socket itself
+            # What the connection log will say (``Ingress._disconnect_reason``), e.g. « decommissioned ».
+            link.close_reason = str(request.get("reason") or "closed_by_server")[:40]
+            # Not awaited: the closing handshake may take the station up to websockets' close timeout.
+            closing = asyncio.create_task(link.websocket.close(int(request.get("code") or 1000),
+                                                               str(request.get("message") or "")[:60]))
+            _closing.add(closing)
+            closing.add_done_callback(_closing.discard)
+            return {"outcome": "closed", "node": ingress.node}
         timeout = float(request.get("timeout") or DEFAULT_TIMEOUT)
         try:
             reply = await link.commands.call(str(request["action"]), request.get("payload") or {}, timeout)
@@ -513,6 +527,39 @@ async def execute_command(
         # Shielded: the log row is completed even when the caller is cancelled.
         with contextlib.suppress(Exception):
             await asyncio.shield(_log_end(db, tenant_id, log_id, actor, **end))
+
+
+async def close_station(
+    db: Database, bus: Bus, *, tenant_id: uuid.UUID, charge_box_id: str, reason: str, code: int = 1000,
+    message: str = "", timeout: float = 10.0,  # noqa: ASYNC109
+) -> bool:
+    """Close the station's live socket, wherever it is held; True when one was closed.
+
+    Routed like a command (the open connection row names the ingress process, over the
+    bus, following a station that moved), but no OCPP call is made: the ingress closes
+    the socket with ``code`` and ``message`` and records the disconnection with
+    ``reason`` (``charger_connections.reason``). Embedded mode shares one bus between the
+    web app and the ingress, so the same path serves it. Not connected, or its ingress
+    gone: False, nothing to do.
+    """
+    target = await _locate(db, tenant_id, charge_box_id)
+    request = {"op": "close", "tenant_id": str(tenant_id), "charge_box_id": charge_box_id, "reason": reason,
+               "code": code, "message": message}
+    node, tried = target.node, []
+    while node and len(tried) < MAX_HOPS:
+        tried.append(node)
+        try:
+            reply = await bus.request(node_topic(node), request, timeout=timeout)
+        except NoResponder:
+            reply = {"outcome": "not_connected"}
+        except (TimeoutError, BusRequestError) as exc:
+            log.warning("closing %s on %s failed: %s", charge_box_id, node, exc)
+            return False
+        if reply.get("outcome") == "closed":
+            return True
+        moved = (await _locate(db, tenant_id, charge_box_id)).node
+        node = moved if moved and moved not in tried else None
+    return False
 
 
 # --------------------------------------------------------------------------- reads

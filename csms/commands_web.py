@@ -250,7 +250,9 @@ async def _station_for(request: Request[Any, Any, Any], session: AsyncSession, c
     ids = await reachable_tenants(session, identity, {"read", "agent", PERMISSION})
     scope_session(session, ids, actor=identity.actor)
     charger = await session.scalar(
-        select(Charger).where(Charger.tenant_id.in_(ids), Charger.charge_box_id == charge_box_id))
+        select(Charger).where(Charger.tenant_id.in_(ids), Charger.charge_box_id == charge_box_id)
+        # Retired in one tenant, in service in another the caller also sees: the one in service.
+        .order_by(Charger.decommissioned_at.is_not(None)).limit(1))
     if charger is None:
         raise NotFound("borne")
     role = await role_in_tenant(session, identity, charger.tenant_id)

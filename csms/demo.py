@@ -150,6 +150,9 @@ async def load_demo_stations(session: AsyncSession, tenants: dict[str, Any], sit
             await smart_charging.set_power_budget(session, tenant.id, site.id, DEMO_BUDGETS[key])
         for spec in specs:
             route = await session.get(ChargeBoxRoute, spec["charge_box_id"])
+            if route is None and await session.scalar(select(Charger.decommissioned_at).where(
+                    Charger.tenant_id == tenant.id, Charger.charge_box_id == spec["charge_box_id"])) is not None:
+                continue  # decommissioned by someone trying the demo: it stays retired
             if route is None:
                 await registry.register_charger(
                     session, tenant.id, {**spec, "site": str(site.id), "password": DEMO_STATION_PASSWORD},

@@ -195,6 +195,9 @@ class _StationLink:
         self.ref = ref
         self.connection_id = connection_id
         self.replaced = False
+        #: Set by whoever closes the socket on purpose (``csms.commands.close_station``): the
+        #: disconnection's recorded reason, e.g. ``decommissioned``.
+        self.close_reason: str | None = None
         self.rejected_frames = 0
         self._received_at = utcnow()
         self._touched_at = self._received_at  # the connection row's handshake wrote last_seen_at
@@ -823,6 +826,8 @@ class Ingress:
         received, sent = protocol.close_rcvd, protocol.close_sent
         if link.replaced:
             return "replaced", 1000
+        if link.close_reason:
+            return link.close_reason, sent.code if sent is not None else None
         if self._stopping:
             return "server_shutdown", 1001
         if received is not None and protocol.close_rcvd_then_sent is not False:

@@ -144,6 +144,11 @@ class Charger(TenantOwned, Base):
     #: Last OCPP 1.6 transactionId handed to this charger (allocated by us, per charger).
     last_transaction_id: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # --- retired for good (« le retrait le cas échéant », CCTP CPAM article 1): set once by
+    # ``csms.registry.decommission_charger``, which also deletes its route. The row and its
+    # history stay (transactions, logs, reports); the lists hide it.
+    decommissioned_at: Mapped[dt.datetime | None]
+    decommission_reason: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
 
 class ChargePoint(TenantOwned, Base):
@@ -331,7 +336,7 @@ class ConnectionLog(TenantOwned, Base):
     charger_id: Mapped[uuid.UUID]
     connected_at: Mapped[dt.datetime]
     disconnected_at: Mapped[dt.datetime | None]
-    #: closed_by_station | connection_lost | replaced | server_shutdown | ingress_restart
+    #: closed_by_station | connection_lost | replaced | server_shutdown | ingress_restart | decommissioned
     reason: Mapped[str] = mapped_column(String(40), default="")
     close_code: Mapped[int | None] = mapped_column(Integer)
     remote_address: Mapped[str] = mapped_column(String(64), default="")

@@ -4,7 +4,10 @@
   with its state in the CCTP's words (``csms.states``), last message, uptime and
   communication cuts (5-5: « le nombre d'occurrence d'une telle coupure »); the
   ``resultats`` block is polled by HTMX every few seconds, and the page works
-  without JavaScript (a plain « Actualiser » link);
+  without JavaScript (a plain « Actualiser » link). Chargers retired for good
+  (``csms.registry.decommission_charger``) are left out; ``?decommissionnees=1``
+  lists them alone (« Bornes mises hors service »), each linking to its page and
+  history;
 * ``/t/{tenant}/bornes/{charge_box_id}``: one charger: identifiers (5-5-1), what it
   said at boot, its points, status history, connections and cuts, transactions;
 * ``/t/{tenant}/recharges`` and ``/recharges/{id}``: transactions with the badge used
@@ -72,6 +75,7 @@ REASON_LABELS = {
     "closed_by_station": "fermée par la borne", "connection_lost": "connexion perdue", "replaced": "remplacée",
     "server_shutdown": "arrêt du serveur", "ingress_restart": "redémarrage du serveur", "message_too_big": "message trop long",
     "closed_by_server": "fermée par le serveur", "unknown": "inconnue", "reconnected": "borne reconnectée",
+    "decommissioned": "borne mise hors service",
 }
 
 
@@ -159,12 +163,16 @@ def _point_views(charger: Charger, points: list[ChargePoint]) -> tuple[list[Poin
 
 
 async def load_fleet(session: AsyncSession, tenant_id: uuid.UUID, *, now: dt.datetime) -> list[SiteView]:
-    """Sites → stations → chargers → points of the tenant, with states and communication reports."""
+    """Sites → stations → chargers → points of the tenant, with states and communication reports.
+    Chargers retired for good are not part of the fleet (their history stays readable elsewhere)."""
     sites = list(await session.scalars(select(Site).where(Site.tenant_id == tenant_id).order_by(Site.name)))
     stations = list(await session.scalars(
         select(Station).where(Station.tenant_id == tenant_id).order_by(Station.canonical_id)))
-    chargers = list(await session.scalars(
+    every = list(await session.scalars(
         select(Charger).where(Charger.tenant_id == tenant_id).order_by(Charger.canonical_id)))
+    chargers = [c for c in every if c.decommissioned_at is None]
+    # A station whose chargers were all retired is left out too (one never given a charger stays).
+    emptied = {c.station_id for c in every if c.decommissioned_at is not None} - {c.station_id for c in chargers}
     points: dict[uuid.UUID, list[ChargePoint]] = {}
     for point in await session.scalars(
         select(ChargePoint).where(ChargePoint.tenant_id == tenant_id).order_by(ChargePoint.connector_id)
@@ -179,7 +187,7 @@ async def load_fleet(session: AsyncSession, tenant_id: uuid.UUID, *, now: dt.dat
                 ChargerView(charger, views, state, reports.get(charger.id)))
     site_views = {s.id: SiteView(s) for s in sites}
     for view in station_views.values():
-        if view.station.site_id in site_views:
+        if view.station.site_id in site_views and view.station.id not in emptied:
             site_views[view.station.site_id].stations.append(view)
     return [v for v in site_views.values() if v.stations]
 
@@ -222,10 +230,14 @@ def _state_counts(fleet: list[SiteView]) -> dict[str, int]:
 @get("/t/{tenant_id:uuid}/bornes")
 async def stations_list(
     request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, site: str = "",
-    etat: str = "",
+    etat: str = "", decommissionnees: str = "",
 ) -> Template:
     tenant_ctx.require("read")
     now = utcnow()
+    if decommissionnees == "1":
+        return await _decommissioned_list(request, tenant_ctx, db_session)
+    retired = await db_session.scalar(select(func.count()).select_from(Charger).where(
+        Charger.tenant_id == tenant_ctx.tenant_id, Charger.decommissioned_at.is_not(None))) or 0
     fleet = await load_fleet(db_session, tenant_ctx.tenant_id, now=now)
     site = site.strip() if site.strip() in {str(s.site.id) for s in fleet} else ""
     etat = etat if etat in STATE_LABELS else ""
@@ -240,11 +252,25 @@ async def stations_list(
                 fleet=shown, counts=_state_counts(fleet), site_options=[(str(s.site.id), s.site.name) for s in fleet],
                 filters={"site": site, "etat": etat}, live_url=f"{base}?{query}" if query else base,
                 live_every=LIVE_EVERY if chargers_total <= LARGE_FLEET else LIVE_EVERY_LARGE, now=now,
-                period_days=REPORT_PERIOD.days, chargers_total=chargers_total,
+                period_days=REPORT_PERIOD.days, chargers_total=chargers_total, retired_count=retired,
             ),
         ),
         block="results",
     )
+
+
+async def _decommissioned_list(request: Request[Any, Any, Any], ctx: TenantContext, session: AsyncSession) -> Template:
+    """« Bornes mises hors service »: the chargers retired for good, latest first, each with its history."""
+    tid = ctx.tenant_id
+    rows = (await session.execute(
+        select(Charger, Station.name, Site.name)
+        .join(Station, and_(Station.tenant_id == Charger.tenant_id, Station.id == Charger.station_id))
+        .join(Site, and_(Site.tenant_id == Station.tenant_id, Site.id == Station.site_id))
+        .where(Charger.tenant_id == tid, Charger.decommissioned_at.is_not(None))
+        .order_by(Charger.decommissioned_at.desc(), Charger.charge_box_id)
+    )).all()
+    return _render(request, "csms/supervision_decommissioned.html",
+                   _tenant_page(ctx, "stations", **_helpers(retired=rows)))
 
 
 @get("/t/{tenant_id:uuid}/bornes/{charge_box_id:str}")

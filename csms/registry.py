@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound, ValidationFailed
 from app.security import verify_password
+from csms import alerts, reservations
 from csms.identifiers import (
     ChargingId,
     InvalidChargingId,
@@ -36,12 +37,16 @@ from csms.models import Badge, ChargeBoxRoute, ChargePoint, Charger, Station, Tr
 from tenants.models import Site
 
 __all__ = [
+    "AlreadyDecommissioned",
+    "Decommissioned",
     "ImportFailed",
     "ImportReport",
     "RegisteredCharger",
     "check_charge_box_id",
+    "check_decommission_reason",
     "check_station_password",
     "create_badge",
+    "decommission_charger",
     "generate_station_password",
     "get_charger_in_tenant",
     "hash_station_password",
@@ -64,6 +69,8 @@ PASSWORD_MIN, PASSWORD_MAX = 16, 40
 SOCKET_TYPES = {"T2": "Type 2", "EF": "E/F (domestique)", "T3": "Type 3", "T1": "Type 1", "CCS": "Combo CCS", "CHADEMO": "CHAdeMO"}
 MAX_POWER_KW = 400.0
 MAX_POINTS = 99
+#: Longest reason of a decommissioning (``chargers.decommission_reason``).
+DECOMMISSION_REASON_MAX = 200
 BADGE_STATUSES = ("Accepted", "Blocked", "Expired")
 #: Path segments of the portal under /t/{tenant}/bornes/: never a charge_box_id.
 RESERVED_CHARGE_BOX_IDS = frozenset({"nouvelle", "import", "modele.csv"})
@@ -311,6 +318,15 @@ async def register_charger(
     site = await _resolve_site(session, tenant_id, spec, errors) if "site" not in errors else None
     if "charge_box_id" not in errors and await session.get(ChargeBoxRoute, spec.charge_box_id) is not None:
         errors["charge_box_id"] = f"L'identifiant OCPP « {spec.charge_box_id} » est déjà enregistré sur la plateforme."
+    elif "charge_box_id" not in errors and (retired := await session.scalar(
+        select(Charger.decommissioned_at).where(Charger.tenant_id == tenant_id, Charger.charge_box_id == spec.charge_box_id)
+    )) is not None:
+        # Its row stays, with its history, under the same (tenant_id, charge_box_id) key: another
+        # tenant may take the id (its route is free), this one cannot.
+        errors["charge_box_id"] = (
+            f"Cette borne a été mise hors service le {retired:%d/%m/%Y} (UTC) ; identifiant non réutilisable dans "
+            f"ce locataire : choisissez un autre identifiant OCPP (charge_box_id)."
+        )
     if site is None or errors:
         raise ValidationFailed(errors or {"site": "Site introuvable."})
     try:
@@ -541,9 +557,11 @@ async def create_badge(session: AsyncSession, tenant_id: uuid.UUID, data: dict[s
 # --------------------------------------------------------------------------- reads
 
 
-async def list_chargers(session: AsyncSession, tenant_id: uuid.UUID) -> list[Charger]:
+async def list_chargers(session: AsyncSession, tenant_id: uuid.UUID, *, decommissioned: bool = False) -> list[Charger]:
+    """The tenant's chargers in service; ``decommissioned``: only those retired for good."""
+    retired = Charger.decommissioned_at.is_not(None) if decommissioned else Charger.decommissioned_at.is_(None)
     return list(await session.scalars(
-        select(Charger).where(Charger.tenant_id == tenant_id).order_by(Charger.canonical_id)
+        select(Charger).where(Charger.tenant_id == tenant_id, retired).order_by(Charger.canonical_id)
     ))
 
 
@@ -584,7 +602,9 @@ async def list_transactions(
 
 async def update_charger(session: AsyncSession, tenant_id: uuid.UUID, charger: Charger, data: dict[str, Any]) -> Charger:
     """Change what people may change after registration: the station's usage name, the
-    points' power and sockets, lenient mode. Identifiers never change (CCTP 5-5-1)."""
+    points' power and sockets, lenient mode. Identifiers never change (CCTP 5-5-1).
+    A charger retired for good is no longer edited (``AlreadyDecommissioned``)."""
+    _refuse_if_retired(charger)
     errors: dict[str, str] = {}
     power = _power(data.get("power_kw"), errors) if "power_kw" in data else None
     sockets = _sockets(data.get("socket_types"), errors) if "socket_types" in data else None
@@ -607,6 +627,7 @@ async def update_charger(session: AsyncSession, tenant_id: uuid.UUID, charger: C
 
 async def reset_station_password(session: AsyncSession, charger: Charger, password: str | None = None) -> str:
     """A new Basic-auth password (given, or generated); returned in clear once, stored hashed."""
+    _refuse_if_retired(charger)
     password = password or generate_station_password()
     if problem := check_station_password(password, charger.charge_box_id):
         raise ValidationFailed({"password": problem})
@@ -614,3 +635,67 @@ async def reset_station_password(session: AsyncSession, charger: Charger, passwo
     await session.flush()
     return password
 
+
+# --------------------------------------------------------------------------- decommissioning
+
+
+class AlreadyDecommissioned(ValidationFailed):
+    """The charger was retired already (the API answers 409)."""
+
+
+def _refuse_if_retired(charger: Charger) -> None:
+    if charger.decommissioned_at is not None:
+        raise AlreadyDecommissioned({"charge_box_id": (
+            f"La borne {charger.charge_box_id} a été mise hors service le {charger.decommissioned_at:%d/%m/%Y} (UTC) :"
+            " elle ne peut plus être modifiée.")})
+
+
+@dataclass
+class Decommissioned:
+    """What ``decommission_charger`` changed; ``alert_changes`` are published once committed."""
+
+    charger: Charger
+    alert_changes: list[alerts.AlertChange] = field(default_factory=list)
+    cancelled_reservations: int = 0
+
+
+def check_decommission_reason(reason: Any) -> str | None:
+    """French message when ``reason`` cannot be the reason of a decommissioning."""
+    text = " ".join(str(reason or "").split())
+    if not text:
+        return "Indiquez le motif de la mise hors service définitive."
+    if len(text) > DECOMMISSION_REASON_MAX:
+        return f"Le motif comporte au plus {DECOMMISSION_REASON_MAX} caractères ({len(text)} saisis)."
+    return None
+
+
+async def decommission_charger(
+    session: AsyncSession, tenant_id: uuid.UUID, charger: Charger, reason: Any, *, now: dt.datetime | None = None,
+) -> Decommissioned:
+    """Retire a charger for good (CCTP CPAM article 1: « le retrait le cas échéant »).
+
+    Its row and history stay (transactions, meter values, connections, reports: CCTP
+    6-1 asks that every datum be returned at reversibility); its route is deleted, so
+    the ingress refuses its handshake (404, like an unknown id) and the charge_box_id
+    is free on the platform, though not in this tenant (the row keeps it). Its open
+    alerts are closed and its open reservations cancelled. Edits go through the ORM
+    and are audited (chargers, charge_box_routes, reservations); alerts are facts,
+    closed with a plain statement like every alert. Closing a live socket is the
+    caller's, after the commit (``csms.commands.close_station``).
+    """
+    if charger.decommissioned_at is not None:
+        raise AlreadyDecommissioned({"charge_box_id": (
+            f"La borne {charger.charge_box_id} a déjà été mise hors service le {charger.decommissioned_at:%d/%m/%Y} (UTC).")})
+    text = " ".join(str(reason or "").split())
+    if problem := check_decommission_reason(text):
+        raise ValidationFailed({"reason": problem})
+    now = now or dt.datetime.now(dt.UTC)
+    charger.decommissioned_at = now
+    charger.decommission_reason = text
+    route = await session.get(ChargeBoxRoute, charger.charge_box_id)
+    if route is not None and (route.tenant_id, route.charger_id) == (tenant_id, charger.id):
+        await session.delete(route)
+    changes = await alerts.close_all(session, tenant_id, charger.id, at=now, reason="decommissioned")
+    cancelled = await reservations.cancel_on_decommission(session, tenant_id, charger.id, at=now)
+    await session.flush()
+    return Decommissioned(charger, changes, len(cancelled))

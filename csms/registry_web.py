@@ -9,6 +9,10 @@
   every bad line reported; ``/t/{tenant}/bornes/import/modele.csv`` an example.
 * ``/t/{tenant}/bornes/{charge_box_id}/modifier`` and ``…/mot-de-passe``: edit a
   charger, give it a new password.
+* ``/t/{tenant}/bornes/{charge_box_id}/hors-service`` (POST, from the edit page):
+  retire the charger for good, with a reason and a confirmation (CCTP CPAM
+  article 1: « le retrait le cas échéant »); its live socket is closed, its history
+  stays readable.
 
 Registry rules and messages are ``csms.registry``'s; this module only maps forms.
 """
@@ -28,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deps import TenantContext
 from app.errors import ValidationFailed
-from csms import registry
+from csms import alerts, commands, registry
 from csms.models import Station
 from tenants.models import Site
 from tenants.portal import _flash, _render, _see_other, _tenant_page
@@ -186,14 +190,15 @@ def _edit_values(charger: Any, station: Station | None, points: list[Any]) -> di
 
 async def _edit_page(request: Request[Any, Any, Any], session: AsyncSession, ctx: TenantContext, charger: Any, *,
                      values: dict[str, Any] | None = None, errors: dict[str, str] | None = None, password: str = "",
-                     status: int = 200) -> Template:
+                     status: int = 200, reason: str = "") -> Template:
     station = await session.get(Station, (ctx.tenant_id, charger.station_id))
     points = await registry.list_charge_points(session, ctx.tenant_id, charger.id)
     values = values or _edit_values(charger, station, points)
     return _render(request, "csms/registry_edit.html", _tenant_page(
         ctx, NAV_KEY, charger=charger, station=station, points=points, values=values, errors=errors or {},
         password=password, power_options=POWER_OPTIONS, socket_options=list(registry.SOCKET_TYPES.items()),
-        selected_sockets=set(str(values.get("socket_types") or "").split("+")),
+        selected_sockets=set(str(values.get("socket_types") or "").split("+")), reason=reason,
+        reason_max=registry.DECOMMISSION_REASON_MAX,
     ), status=status)
 
 
@@ -245,7 +250,43 @@ async def station_password(
     return await _edit_page(request, db_session, tenant_ctx, charger, password=password)
 
 
+@post("/t/{tenant_id:uuid}/bornes/{charge_box_id:str}/hors-service")
+async def station_decommission(
+    request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, charge_box_id: str, data: Form
+) -> Any:
+    """Retire the charger for good: the same guard as ``station_update``; a reason and a ticked
+    confirmation, else the edit page again (422) and nothing changes."""
+    tenant_ctx.require("manage_sites")
+    charger = await registry.find_charger_in_tenant(db_session, tenant_ctx.tenant_id, charge_box_id)
+    reason = str(data.get("reason") or "").strip()
+    errors: dict[str, str] = {}
+    if charger.decommissioned_at is None:  # else the registry says since when it is
+        if problem := registry.check_decommission_reason(reason):
+            errors["reason"] = problem
+        if not data.get("confirm"):
+            errors["confirm"] = "Cochez la case pour confirmer la mise hors service définitive."
+    if not errors:
+        try:
+            done = await registry.decommission_charger(db_session, tenant_ctx.tenant_id, charger, reason)
+        except ValidationFailed as exc:
+            errors = exc.errors
+    if errors:
+        return await _edit_page(request, db_session, tenant_ctx, charger, errors=errors, reason=reason, status=422)
+    await db_session.commit()  # the route is gone before the socket closes: the station cannot come back
+    state = request.app.state
+    await alerts.publish(state.bus, done.alert_changes)
+    closed = await commands.close_station(state.db, state.bus, tenant_id=tenant_ctx.tenant_id,
+                                          charge_box_id=charger.charge_box_id, reason="decommissioned",
+                                          message="décommissionnée")
+    details = [" Sa connexion en cours a été fermée." if closed else ""]
+    if done.cancelled_reservations:
+        details.append(f" {done.cancelled_reservations} réservation(s) annulée(s).")
+    _flash(request, f"Borne {charger.charge_box_id} ({charger.canonical_id}) mise hors service définitivement : "
+                    f"elle ne peut plus se connecter ; son historique reste consultable.{''.join(details)}")
+    return _see_other(f"/t/{tenant_ctx.tenant_id}/bornes/{charger.charge_box_id}")
+
+
 handlers: list[Any] = [
     station_new, station_create, station_import_page, station_import, station_import_example,
-    station_edit, station_update, station_password,
+    station_edit, station_update, station_password, station_decommission,
 ]

@@ -56,6 +56,7 @@ __all__ = [
     "ReserveOutcome",
     "access_reservation",
     "cancel_later",
+    "cancel_on_decommission",
     "cancel_on_fault",
     "cancel_reservation",
     "consume",
@@ -221,6 +222,9 @@ async def _find_point(
         return None
     charger = await session.get(Charger, (tenant_id, point.charger_id))
     assert charger is not None
+    if charger.decommissioned_at is not None:
+        errors["charge_point_id"] = "Ce point de charge appartient à une borne mise hors service définitivement."
+        return None
     return point, charger
 
 
@@ -506,6 +510,23 @@ async def cancel_on_fault(
         reservation.cancel_reason = (f"Annulée automatiquement : le point de charge est passé {label} ({status}) "
                                      f"le {at.strftime('%d/%m/%Y à %H:%M')} UTC.")
     return on_station
+
+
+async def cancel_on_decommission(
+    session: AsyncSession, tenant_id: uuid.UUID, charger_id: uuid.UUID, *, at: dt.datetime,
+) -> list[Reservation]:
+    """The charger is retired for good: its open reservations are cancelled (ORM writes, audited),
+    with the reason their holders read in the portal. Nothing is sent to the station: its socket is
+    closed and it can never connect again."""
+    cancelled = list(await session.scalars(select(Reservation).where(
+        Reservation.tenant_id == tenant_id, Reservation.charger_id == charger_id,
+        Reservation.status.in_(OPEN_STATUSES))))
+    for reservation in cancelled:
+        reservation.status = "cancelled"
+        reservation.cancelled_at = at
+        reservation.cancel_reason = (f"Annulée : la borne a été mise hors service définitivement le "
+                                     f"{at.strftime('%d/%m/%Y à %H:%M')} UTC.")
+    return cancelled
 
 
 async def consume(

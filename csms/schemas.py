@@ -23,6 +23,7 @@ __all__ = [
     "PointOut",
     "StationCreate",
     "StationCreated",
+    "StationDecommission",
     "StationOut",
     "StationPage",
     "TransactionDetail",
@@ -52,6 +53,13 @@ class StationCreate(Struct, forbid_unknown_fields=True, kw_only=True):
                                       examples=["T2+EF"])] = "T2"
     usage_name: Annotated[str, Meta(description="Nom d'usage des points de charge")] = ""
     lenient: Annotated[bool, Meta(description="Mode tolérant (écarts connus du micrologiciel)")] = False
+
+
+class StationDecommission(Struct, forbid_unknown_fields=True, kw_only=True):
+    """Retire a charger for good (CCTP CPAM article 1: « le retrait le cas échéant »)."""
+
+    reason: Annotated[str, Meta(description="Motif de la mise hors service définitive (obligatoire, 200 caractères au plus)",
+                                examples=["Borne déposée : remplacée par FR72181B0001010300"])]
 
 
 class StationCreated(Struct, kw_only=True):
@@ -141,6 +149,9 @@ class StationOut(Struct, kw_only=True):
     firmware_version: str
     lenient: bool
     created_at: dt.datetime
+    decommissioned_at: Annotated[dt.datetime | None, Meta(
+        description="Mise hors service définitive (null : en service) ; son historique reste consultable")] = None
+    decommission_reason: Annotated[str, Meta(description="Motif de la mise hors service définitive")] = ""
 
 
 class StationPage(Struct, kw_only=True):

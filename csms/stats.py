@@ -14,6 +14,10 @@ transactions: over a period [start, end), per charge point, the transactions tha
   running counts up to now); mean duration: total / sessions;
 * hours of use: the same durations cut at the end of the period; occupancy rate:
   hours of use / hours in the period.
+
+A charger retired for good (``csms.registry.decommission_charger``) keeps its points
+in the periods it was in service, with their sessions; a period that starts after
+its retirement leaves them out.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, literal, select
+from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import UTCDateTime
@@ -99,7 +103,10 @@ async def usage_by_point(
         .join(Charger, and_(Charger.tenant_id == ChargePoint.tenant_id, Charger.id == ChargePoint.charger_id))
         .join(Station, and_(Station.tenant_id == Charger.tenant_id, Station.id == Charger.station_id))
         .outerjoin(figures, figures.c.charge_point_id == ChargePoint.id)
-        .where(ChargePoint.tenant_id == tenant_id)
+        # A point of a charger retired before the period did not exist in it; retired during or
+        # after it, its sessions count (past activity stays in the reports).
+        .where(ChargePoint.tenant_id == tenant_id,
+               or_(Charger.decommissioned_at.is_(None), Charger.decommissioned_at > start))
         .order_by(ChargePoint.canonical_id)
     )).all()
     period = (end - start).total_seconds()

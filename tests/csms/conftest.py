@@ -225,3 +225,20 @@ class Stations:
 @pytest.fixture
 def stations(ingress: Any) -> Stations:
     return Stations(ingress.port)
+
+
+#: Password of the portal accounts made by ``people``.
+MEMBER_PASSWORD = "Mot-de-passe-membre-1"
+
+
+@pytest.fixture
+async def people(db: Database, fleet: Fleet) -> dict[str, str]:
+    """Portal accounts in the fleet's two tenants: email → role."""
+    from tenants import services
+
+    accounts = [(fleet.cpam, "admin@cpam-bornes.demo", "admin"), (fleet.cpam, "visu@cpam-bornes.demo", "viewer"),
+                (fleet.other, "admin@vlb-bornes.demo", "admin")]
+    for tenant_id, email, role in accounts:
+        async with db.transaction([tenant_id], actor={"user_id": None, "label": "test"}) as session:
+            await services.add_member(session, tenant_id, {"email": email, "role": role, "password": MEMBER_PASSWORD})
+    return {email: role for _, email, role in accounts}

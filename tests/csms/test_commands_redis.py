@@ -158,3 +158,44 @@ async def test_a_station_whose_ingress_died_is_offline_at_once(scaled):
                                    json={"action": "ClearCache", "payload": {}, "timeout": 60})
     assert response.status_code == 409
     assert response.json()["title"] == "Borne hors ligne : la commande n'a pas été envoyée"
+
+
+async def test_a_decommissioned_station_is_closed_by_the_ingress_holding_it(scaled, db, fleet):
+    """Decommissioning from the web process closes the socket held by another process (over Redis);
+    the connection row says why, and neither ingress lets the station in again."""
+    import asyncio
+
+    from sqlalchemy import select
+    from websockets.exceptions import InvalidStatus
+
+    from csms.models import ConnectionLog
+    from tenants import services
+    from tests.csms.conftest import open_socket
+
+    async with db.transaction([fleet.cpam], actor={"user_id": None, "label": "test"}) as session:
+        member = await services.add_member(session, fleet.cpam, {
+            "email": "admin-bornes@cpam72.fr", "role": "admin", "password": "Mot-de-passe-admin-bornes-1"})
+        _row, token = await services.create_api_token(session, await services.get_user(session, member.user_id),
+                                                      name="parc")
+    _one, two = scaled.ingresses
+    async with (httpx.AsyncClient(base_url=scaled.url, timeout=30) as http,
+                answering_station(two.port, "CPAM-LM-01") as (_cp, wire)):
+        await wait_connected(scaled, "CPAM-LM-01", two.port)
+        done = await http.post("/api/v1/stations/CPAM-LM-01/decommission", headers={"Authorization": f"Bearer {token}"},
+                               json={"reason": "Borne déposée"})
+        assert done.status_code == 200, done.text
+        await asyncio.wait_for(wire.ws.wait_closed(), 15)
+        assert (wire.ws.close_code, wire.ws.close_reason) == (1000, "décommissionnée")
+    rows: list[Any] = []
+    for _ in range(100):  # the ingress process records the disconnection in its own commit
+        async with db.session([fleet.cpam]) as session:
+            rows = [(r.reason, r.close_code) for r in await session.scalars(select(ConnectionLog).where(
+                ConnectionLog.charger_id == fleet.chargers["CPAM-LM-01"].charger_id))]
+        if rows and rows[0][0]:
+            break
+        await asyncio.sleep(0.1)
+    assert rows == [("decommissioned", 1000)]
+    for ingress in scaled.ingresses:
+        with pytest.raises(InvalidStatus) as refused:
+            await open_socket(ingress.port, "CPAM-LM-01")
+        assert refused.value.response.status_code == 404

@@ -23,23 +23,10 @@ from csms import registry
 from csms.models import ChargeBoxRoute, ChargePoint, Charger, MeterValue, Station, Transaction
 from csms.supervision import communication_report
 from tests.conftest import csrf_from, form_post, login
+from tests.csms.conftest import MEMBER_PASSWORD
 
 BOTH = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 ACTOR = {"user_id": None, "label": "test"}
-MEMBER_PASSWORD = "Mot-de-passe-membre-1"
-
-
-@pytest.fixture
-async def people(db, fleet) -> dict[str, str]:
-    """Accounts in the fleet's two tenants: email → role."""
-    from tenants import services
-
-    accounts = [(fleet.cpam, "admin@cpam-bornes.demo", "admin"), (fleet.cpam, "visu@cpam-bornes.demo", "viewer"),
-                (fleet.other, "admin@vlb-bornes.demo", "admin")]
-    for tenant_id, email, role in accounts:
-        async with db.transaction([tenant_id], actor=ACTOR) as session:
-            await services.add_member(session, tenant_id, {"email": email, "role": role, "password": MEMBER_PASSWORD})
-    return {email: role for _, email, role in accounts}
 
 
 async def sign_in(client, email: str) -> None:
