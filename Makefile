@@ -24,12 +24,15 @@ run: install
 	$(BIN)/centrale demo load
 	$(BIN)/centrale serve
 
-## Installs (with Debian's Chromium for the browser tests) and runs every test.
+## Installs (with Debian's Chromium for the browser tests) and runs every test, on two
+## workers (pytest-xdist; a test file stays on one worker, so its module fixtures are built once).
+PYTEST := $(BIN)/pytest -q -n 2 --dist loadfile --durations=15
+
 test: install browser node
-	$(BIN)/pytest -q
+	$(PYTEST)
 
 test-fast: install
-	$(BIN)/pytest -q -m "not browser"
+	$(PYTEST) -m "not browser"
 
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
