@@ -354,9 +354,10 @@ class GroupCommitWriter:
             for (tenant_id, _key), (run, items) in sorted(
                     batched.items(), key=lambda group: (group[0][0] is None, group[0][0].int if group[0][0] else 0)):
                 if tenant_id is None:
-                    if current is not None:
-                        scope_session(session, batch_tenants)
-                        current = None
+                    # Always: the previous run may have left the scope on one item's tenant (csms.supervision
+                    # ``_Scopes``). Unchanged, it costs nothing (app.db sends a scope once per change).
+                    scope_session(session, batch_tenants)
+                    current = None
                 elif tenant_id != current:
                     scope_session(session, [tenant_id])
                     current = tenant_id

@@ -21,7 +21,7 @@ from app.bus import LocalBus
 from app.db import TenantScopeError, utcnow
 from csms import supervision
 from csms.ingress import current_ingress, run_ingress
-from csms.models import ChargePoint, Charger, ConnectionLog, MeterValue, StationEvent, StatusEvent
+from csms.models import Alert, ChargePoint, Charger, ConnectionLog, MeterValue, StationEvent, StatusEvent
 from csms.supervision import StationRef
 from csms.writer import GroupCommitWriter, touch_later
 
@@ -181,7 +181,9 @@ async def test_set_based_units_of_one_batch_apply_in_order_with_their_own_result
 async def test_hot_messages_of_two_tenants_commit_in_one_batch_each_row_to_its_own_tenant(db, fleet):
     """Connections, boots, statuses, meter values and heartbeats of several tenants in one group
     commit: on PostgreSQL one statement per kind for every tenant (csms.writer.across_tenants),
-    each row under its own tenant; a unit that hands over another tenant's station fails alone."""
+    each row under its own tenant; a unit that hands over another tenant's station fails alone.
+    CPAM's station reports a fault: its alert is opened under CPAM's scope alone, and the runs after it
+    (meter values, heartbeats) must still reach the other tenant's rows."""
     writer = GroupCommitWriter(db)
     await writer.start()
     cpam, other = ref_of(fleet, "CPAM-LM-01", fleet.cpam), ref_of(fleet, "VLB-01", fleet.other)
@@ -189,14 +191,14 @@ async def test_hot_messages_of_two_tenants_commit_in_one_batch_each_row_to_its_o
     meter = [{"timestamp": (now - dt.timedelta(seconds=30)).isoformat(),
               "sampled_value": [{"value": "1234", "unit": "Wh"}]}]
 
-    def hot(ref: StationRef, firmware: str):
+    def hot(ref: StationRef, firmware: str, status: str):
         async def unit(session):
             connection_id = await supervision.open_connection(
                 session, ref, remote_address="10.0.0.1:1", subprotocol="ocpp1.6", node="n:1", connected_at=now)
             await supervision.record_boot(session, ref, {"vendor": "ACME", "model": "X", "firmware_version": firmware},
                                           received_at=now)
-            await supervision.record_status(session, ref, connector_id=1, status="Charging", timestamp=now,
-                                            received_at=now)
+            await supervision.record_status(session, ref, connector_id=1, status=status, timestamp=now,
+                                            received_at=now, error_code="GroundFailure" if status == "Faulted" else "NoError")
             await supervision.record_meter_values(session, ref, connector_id=1, transaction_id=None,
                                                   meter_values=meter, received_at=now)
             await touch_later(session, ref.tenant_id, ref.charger_id, now + dt.timedelta(seconds=5))
@@ -210,16 +212,16 @@ async def test_hot_messages_of_two_tenants_commit_in_one_batch_each_row_to_its_o
 
     try:
         results = await asyncio.gather(
-            writer.submit(fleet.cpam, hot(cpam, "1.0"), actor="borne A"),
-            writer.submit(fleet.other, hot(other, "2.0"), actor="borne B"),
+            writer.submit(fleet.cpam, hot(cpam, "1.0", "Faulted"), actor="borne A"),
+            writer.submit(fleet.other, hot(other, "2.0", "Charging"), actor="borne B"),
         )
         assert (writer.stats.batches, writer.stats.largest_batch, writer.stats.fallbacks) == (1, 2, 0)
         with pytest.raises(TenantScopeError):
             await writer.submit(fleet.cpam, intruder, actor="borne A")
     finally:
         await writer.stop()
-    for tenant, ref, firmware, connection_id in ((fleet.cpam, cpam, "1.0", results[0]),
-                                                 (fleet.other, other, "2.0", results[1])):
+    for tenant, ref, firmware, status, connection_id in ((fleet.cpam, cpam, "1.0", "Faulted", results[0]),
+                                                         (fleet.other, other, "2.0", "Charging", results[1])):
         async with db.session([tenant]) as session:
             charger = await session.get(Charger, (tenant, ref.charger_id))
             assert (charger.online, charger.firmware_version, charger.registration_status) == (True, firmware, "Accepted")
@@ -227,9 +229,11 @@ async def test_hot_messages_of_two_tenants_commit_in_one_batch_each_row_to_its_o
             connections = list(await session.scalars(select(ConnectionLog).where(ConnectionLog.charger_id == ref.charger_id)))
             assert [c.id for c in connections] == [connection_id]
             assert (await session.scalar(select(ChargePoint.last_status).where(
-                ChargePoint.charger_id == ref.charger_id, ChargePoint.connector_id == 1))) == "Charging"
+                ChargePoint.charger_id == ref.charger_id, ChargePoint.connector_id == 1))) == status
             statuses = list(await session.scalars(select(StatusEvent.status).where(StatusEvent.charger_id == ref.charger_id)))
-            assert statuses == ["Charging"]  # the intruder's « Faulted » was never written
+            assert statuses == [status]  # the intruder's « Faulted » was never written
+            opened = list(await session.scalars(select(Alert.kind).where(Alert.charger_id == ref.charger_id)))
+            assert opened == (["faulted"] if status == "Faulted" else [])
             values = list(await session.scalars(select(MeterValue.value).where(MeterValue.charger_id == ref.charger_id)))
             assert values == [1234.0]
             boots = list(await session.scalars(select(StationEvent.message).where(StationEvent.kind == "boot")))
