@@ -255,7 +255,8 @@ async def site_of_charger(session: AsyncSession, tenant_id: uuid.UUID, charger_i
 
 
 async def _active_transactions(session: AsyncSession, tenant_id: uuid.UUID, site_ids: list[uuid.UUID]) -> list[Any]:
-    # Refused badges get a transactionId in 1.6 but the station stops them: they draw nothing.
+    # Refused badges get a transactionId in 1.6 but the station stops them: they draw nothing. A charger
+    # retired for good (csms.registry.decommission_charger) draws nothing either, whatever it left open.
     return list((await session.execute(
         select(Transaction, Charger.charge_box_id, Charger.protocol, ChargePoint.power_kw, Station.site_id)
         .join(Charger, (Charger.tenant_id == Transaction.tenant_id) & (Charger.id == Transaction.charger_id))
@@ -264,7 +265,7 @@ async def _active_transactions(session: AsyncSession, tenant_id: uuid.UUID, site
                    & (ChargePoint.charger_id == Transaction.charger_id)
                    & (ChargePoint.connector_id == Transaction.connector_id))
         .where(Transaction.tenant_id == tenant_id, Station.site_id.in_(site_ids), Transaction.status == "active",
-               Transaction.id_tag_status.in_(("Accepted", "")))
+               Transaction.id_tag_status.in_(("Accepted", "")), Charger.decommissioned_at.is_(None))
         .order_by(Transaction.started_at, Transaction.id)
     )).all())
 

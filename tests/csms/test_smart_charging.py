@@ -260,6 +260,24 @@ async def test_a_refusing_or_offline_station_does_not_stop_the_others_and_is_ret
         assert {k: p.outcome for k, p in last.items() if p} == dict.fromkeys(("PARK-A", "PARK-B", "PARK-C"), "Accepted")
 
 
+async def test_a_charger_retired_with_a_transaction_open_gives_its_share_back(ingress, db, parking):
+    """A charger decommissioned while its last transaction is still open (never stopped on the wire)
+    draws nothing: the site's budget goes to the chargers still in service."""
+    await set_budget(db, parking.tenant_id, parking.site_id, 33)
+    async with profiled(ingress.port, "PARK-A") as (a, wire_a), profiled(ingress.port, "PARK-B") as (b, _wire_b):
+        await start(a, 0)
+        await start(b, 1)
+        await ingress.load_manager.idle()
+        assert limits(wire_a)[-1] == amps(16.5)
+    async with db.transaction([parking.tenant_id], actor=TEST) as session:
+        charger = await registry.find_charger_in_tenant(session, parking.tenant_id, "PARK-B")
+        await registry.decommission_charger(session, parking.tenant_id, charger, "Borne déposée")
+    async with profiled(ingress.port, "PARK-A") as (_a, wire_a):
+        await smart_charging.recompute_site(db, ingress.bus, parking.tenant_id, parking.site_id)
+        assert limits(wire_a) == [amps(22)]  # alone on the site: its point's own 22 kW
+    assert set(await last_profiles(db, parking.tenant_id, parking.site_id)) == {"PARK-A"}
+
+
 async def test_a_budget_change_made_outside_the_ingress_reaches_an_offline_station_when_it_reconnects(
         ingress, db, parking):
     """A budget changed in a web process is recomputed there: a station offline at that moment gets
