@@ -8,6 +8,7 @@ call and the API needs no CSRF token.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -18,10 +19,13 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractMiddleware
 from litestar.stores.base import Store
 from litestar.types import Receive, Scope, Send
+from sqlalchemy.exc import DBAPIError
 
 from app.db import Database, utcnow
 from tenants.models import User
 from tenants.services import Identity, load_identity, mark_token_used, token_login, token_needs_touch
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "AuthMiddleware",
@@ -52,8 +56,11 @@ class AuthMiddleware(AbstractMiddleware):
                     user, token_row = found
                     identity = await _identity(db, user, via_token=True)
                     if token_needs_touch(token_row):  # a write at most once a minute per token
-                        async with db.transaction() as session:
-                            await mark_token_used(session, token_row.id)
+                        try:
+                            async with db.transaction() as session:
+                                await mark_token_used(session, token_row.id)
+                        except DBAPIError as exc:  # bookkeeping: never fails the request it describes
+                            log.warning("last use of API token %s not recorded: %s", token_row.id, exc)
         else:
             session_data = scope.get("session") or {}
             uid = session_data.get(SESSION_USER_KEY) if isinstance(session_data, dict) else None
