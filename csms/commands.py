@@ -398,11 +398,27 @@ async def _locate(db: Database, tenant_id: uuid.UUID, charge_box_id: str) -> _Ta
         return _Target(charger.id, row.subprotocol or charger.protocol, row.node)
 
 
+#: A socket just opened has its connection row committed by the ingress's next group commit, not
+#: before its first frames are read (csms.ingress): a command that finds no open row looks again for
+#: this long before answering « hors ligne ».
+CONNECTING_GRACE = 1.0
+
+
+async def _await_connection(db: Database, tenant_id: uuid.UUID, charge_box_id: str) -> str | None:
+    deadline = time.monotonic() + CONNECTING_GRACE
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        node = (await _locate(db, tenant_id, charge_box_id)).node
+        if node:
+            return node
+    return None
+
+
 async def _route(bus: Bus, db: Database, tenant_id: uuid.UUID, charge_box_id: str, target: _Target,
                  request: dict[str, Any], timeout: float) -> tuple[dict[str, Any], str]:  # noqa: ASYNC109
     """Send the request to the node holding the station, following it if it moved; (reply, node)."""
     deadline = time.monotonic() + timeout + BUS_MARGIN
-    node = target.node
+    node = target.node or await _await_connection(db, tenant_id, charge_box_id)
     tried: list[str] = []
     while True:
         if not node or len(tried) >= MAX_HOPS:

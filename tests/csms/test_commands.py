@@ -21,7 +21,7 @@ from ocpp.v16 import ChargePoint as Station16
 from ocpp.v16 import call_result as result16
 from ocpp.v201 import ChargePoint as Station201
 from ocpp.v201 import call_result as result201
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.errors import ValidationFailed
 from csms import commands
@@ -243,6 +243,24 @@ async def test_an_offline_station_fails_at_once_and_is_logged(ingress, db, fleet
                            payload={"type": "Soft"}, actor=ACTOR, timeout=300)
     [row] = await command_log(db, fleet.cpam)
     assert (row.action, row.status, row.answer) == ("Reset", "offline", None)
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_a_command_sent_as_the_station_connects_waits_for_its_connection_row(ingress, db, admin_db, fleet):
+    """The ingress reads a new socket's frames before its connection row is committed (the row goes with
+    the next group commit): a command issued in that window must not answer « hors ligne ». Inserts into
+    charger_connections are held by a table lock until the command is on its way."""
+    async with admin_db.engine.begin() as holder:
+        await holder.execute(text("LOCK TABLE charger_connections IN EXCLUSIVE MODE"))  # reads still pass
+        async with answering_station(ingress.port, "CPAM-LM-01") as (_cp, wire):
+            pending = asyncio.create_task(send_command(
+                db, ingress.bus, tenant_id=fleet.cpam, charge_box_id="CPAM-LM-01", action="Reset",
+                payload={"type": "Soft"}, actor=ACTOR, timeout=10))
+            await asyncio.sleep(0.4)
+            assert not pending.done()  # not « hors ligne » at once
+            await holder.commit()  # the connection row commits
+            assert await pending == {"status": "Accepted"}
+            assert calls_received(wire) == [("Reset", {"type": "Soft"})]
 
 
 async def test_a_disconnected_station_is_offline_again(ingress, db, fleet):
