@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import scope_session, utcnow
 from app.deps import PERMISSIONS, require_identity
 from app.errors import Forbidden, NotFound, ValidationFailed
-from csms import alerts, commands, registry, states
+from csms import registry, states
 from csms.models import ChargePoint, Charger, MeterValue, Station, Transaction
 from csms.schemas import (
     ImportLine,
@@ -323,11 +323,8 @@ async def decommission_station(
     if charger.tenant_id not in await reachable_tenants(db_session, identity, {"manage_sites"}):
         raise Forbidden("Votre profil ne permet pas de mettre des bornes hors service.")
     done = await registry.decommission_charger(db_session, charger.tenant_id, charger, data.reason)
-    await db_session.commit()  # the route is gone before the socket closes: the station cannot come back
-    state = request.app.state
-    await alerts.publish(state.bus, done.alert_changes)
-    await commands.close_station(state.db, state.bus, tenant_id=charger.tenant_id, charge_box_id=charger.charge_box_id,
-                                 reason="decommissioned", message="décommissionnée")
+    await db_session.commit()
+    await registry.announce_decommission(request.app.state.db, request.app.state.bus, done)
     points = await _points_of(db_session, [charger.tenant_id], [charger.id])
     return (await _stations_out(db_session, [(charger, station, site)], points, None))[0]
 

@@ -145,8 +145,7 @@ def stations_decommission(tenant_id: str, charge_box_id: str, reason: str, as_js
     from app.bus import create_bus
     from app.db import Database
     from app.errors import NotFound, ValidationFailed
-    from csms import alerts, commands
-    from csms.registry import decommission_charger, find_charger_in_tenant
+    from csms.registry import announce_decommission, decommission_charger, find_charger_in_tenant
 
     tid = _tenant(tenant_id)
     settings = _settings()
@@ -162,9 +161,7 @@ def stations_decommission(tenant_id: str, charge_box_id: str, reason: str, as_js
         # connection (its socket is left to the portal or the API, which share that process's bus).
         bus, database = await create_bus(settings), Database(settings.database_url)
         try:
-            await alerts.publish(bus, done.alert_changes)
-            closed = await commands.close_station(database, bus, tenant_id=tid, charge_box_id=charge_box_id,
-                                                  reason="decommissioned", message="décommissionnée")
+            closed = await announce_decommission(database, bus, done)
         finally:
             await bus.close()
             await database.dispose()

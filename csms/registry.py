@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound, ValidationFailed
 from app.security import verify_password
-from csms import alerts, reservations
+from csms import alerts, commands, reservations
 from csms.identifiers import (
     ChargingId,
     InvalidChargingId,
@@ -38,6 +38,7 @@ from tenants.models import Site
 
 __all__ = [
     "AlreadyDecommissioned",
+    "announce_decommission",
     "Decommissioned",
     "ImportFailed",
     "ImportReport",
@@ -681,7 +682,7 @@ async def decommission_charger(
     alerts are closed and its open reservations cancelled. Edits go through the ORM
     and are audited (chargers, charge_box_routes, reservations); alerts are facts,
     closed with a plain statement like every alert. Closing a live socket is the
-    caller's, after the commit (``csms.commands.close_station``).
+    caller's, after the commit (``announce_decommission``).
     """
     if charger.decommissioned_at is not None:
         raise AlreadyDecommissioned({"charge_box_id": (
@@ -699,3 +700,13 @@ async def decommission_charger(
     cancelled = await reservations.cancel_on_decommission(session, tenant_id, charger.id, at=now)
     await session.flush()
     return Decommissioned(charger, changes, len(cancelled))
+
+
+async def announce_decommission(db: Any, bus: Any, done: Decommissioned) -> bool:
+    """After ``decommission_charger`` is committed (its route gone, so the station cannot come back):
+    publish the alerts it closed and close the charger's live socket wherever it is held (over the
+    bus). True when a socket was closed."""
+    await alerts.publish(bus, done.alert_changes)
+    charger = done.charger
+    return await commands.close_station(db, bus, tenant_id=charger.tenant_id, charge_box_id=charger.charge_box_id,
+                                        reason="decommissioned", message="décommissionnée")

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deps import TenantContext
 from app.errors import ValidationFailed
-from csms import alerts, commands, registry
+from csms import registry
 from csms.models import Station
 from tenants.models import Site
 from tenants.portal import _flash, _render, _see_other, _tenant_page
@@ -272,12 +272,8 @@ async def station_decommission(
             errors = exc.errors
     if errors:
         return await _edit_page(request, db_session, tenant_ctx, charger, errors=errors, reason=reason, status=422)
-    await db_session.commit()  # the route is gone before the socket closes: the station cannot come back
-    state = request.app.state
-    await alerts.publish(state.bus, done.alert_changes)
-    closed = await commands.close_station(state.db, state.bus, tenant_id=tenant_ctx.tenant_id,
-                                          charge_box_id=charger.charge_box_id, reason="decommissioned",
-                                          message="décommissionnée")
+    await db_session.commit()
+    closed = await registry.announce_decommission(request.app.state.db, request.app.state.bus, done)
     details = [" Sa connexion en cours a été fermée." if closed else ""]
     if done.cancelled_reservations:
         details.append(f" {done.cancelled_reservations} réservation(s) annulée(s).")
