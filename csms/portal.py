@@ -57,7 +57,7 @@ from csms.models import (
 from csms.states import STATE_LABELS, charger_state, ocpp_label, point_state
 from tenants import services
 from tenants.models import Site
-from tenants.portal import _pager, _parse_day, _render, _tenant_page
+from tenants.portal import _pager, _parse_day, _render, _tenant_page, _wants_block
 
 __all__ = ["agent_context", "handlers", "nav"]
 
@@ -236,7 +236,8 @@ async def stations_list(
     now = utcnow()
     if decommissionnees == "1":
         return await _decommissioned_list(request, tenant_ctx, db_session)
-    retired = await db_session.scalar(select(func.count()).select_from(Charger).where(
+    # The link to the retired chargers is outside the block polled every few seconds: counted for the full page only.
+    retired = 0 if _wants_block(request) else await db_session.scalar(select(func.count()).select_from(Charger).where(
         Charger.tenant_id == tenant_ctx.tenant_id, Charger.decommissioned_at.is_not(None))) or 0
     fleet = await load_fleet(db_session, tenant_ctx.tenant_id, now=now)
     site = site.strip() if site.strip() in {str(s.site.id) for s in fleet} else ""
