@@ -8,6 +8,7 @@ call and the API needs no CSRF token.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import uuid
 from typing import Any
@@ -22,6 +23,7 @@ from litestar.types import Receive, Scope, Send
 from sqlalchemy.exc import DBAPIError
 
 from app.db import Database, utcnow
+from app.sessions import renew
 from tenants.models import User
 from tenants.services import Identity, load_identity, mark_token_used, token_login, token_needs_touch
 
@@ -30,12 +32,15 @@ log = logging.getLogger(__name__)
 __all__ = [
     "AuthMiddleware",
     "LoginThrottle",
+    "client_address",
     "identity_of",
     "login_session",
     "requires_login",
 ]
 
 SESSION_USER_KEY = "uid"
+#: The user's ``session_epoch`` when the session started; a password change bumps it.
+SESSION_EPOCH_KEY = "epoch"
 
 
 class AuthMiddleware(AbstractMiddleware):
@@ -72,8 +77,11 @@ class AuthMiddleware(AbstractMiddleware):
                 if user_id is not None:
                     async with db.session() as session:
                         user = await session.get(User, user_id)
-                        if user is not None and user.is_active:
+                        if (user is not None and user.is_active
+                                and session_data.get(SESSION_EPOCH_KEY, 0) == user.session_epoch):
                             identity = await _identity(db, user)
+                if identity is None:  # ended by a password change, a deactivation or a deletion
+                    scope["session"] = {}
         scope["user"] = identity
         await self.app(scope, receive, send)
 
@@ -95,9 +103,42 @@ def requires_login(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteH
 
 
 def login_session(request: Request[Any, Any, Any], user: User) -> None:
-    """Start a fresh session for ``user`` (a new id: no session fixation)."""
+    """Start a fresh session for ``user``: a new id (no session fixation), a new CSRF token.
+
+    Called at every change of privilege: password and OIDC logins, password change.
+    """
+    renew(request)
     request.clear_session()
-    request.set_session({SESSION_USER_KEY: str(user.id), "login_at": utcnow().isoformat()})
+    request.set_session({
+        SESSION_USER_KEY: str(user.id), SESSION_EPOCH_KEY: user.session_epoch, "login_at": utcnow().isoformat(),
+    })
+
+
+def _trusted(address: str, networks: tuple[Any, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def client_address(request: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The client's address for throttling and logs.
+
+    ``X-Forwarded-For`` is read only when the peer is one of the trusted proxies (none by
+    default): walking it from the right, the first address that is not a trusted proxy is
+    the client. Anyone else sending the header is ignored, so the per-address login throttle
+    cannot be dodged by inventing addresses.
+    """
+    peer = request.client.host if request.client else "inconnu"
+    networks = request.app.state.settings.trusted_proxy_networks
+    if not networks or not _trusted(peer, networks):
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getall("x-forwarded-for", [])).split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, networks):
+            return hop
+    return hops[0] if hops else peer
 
 
 class LoginThrottle:

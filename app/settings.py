@@ -6,9 +6,11 @@ and the result is handed to ``create_app(settings)`` and to the services.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 __all__ = ["Settings", "SettingsError"]
@@ -54,6 +56,8 @@ class Settings:
     login_max_failures: int = 5
     login_window_seconds: int = 900
     session_max_age: int = 8 * 3600
+    #: Reverse proxies whose ``X-Forwarded-For`` is believed (addresses or CIDR blocks); none by default.
+    trusted_proxies: tuple[str, ...] = ()
     #: A charger whose socket has been down this long opens an « offline » alert (CCTP CPAM 5-5-4).
     ocpp_offline_alert_minutes: int = 15
     #: Seconds between the ingress's WebSocket pings to a station (and the wait for its pong): a
@@ -73,6 +77,10 @@ class Settings:
     @property
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.http_host}:{self.http_port}").rstrip("/")
+
+    @cached_property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(p, strict=False) for p in self.trusted_proxies)
 
     @property
     def admin_url(self) -> str:
@@ -110,10 +118,12 @@ class Settings:
                 login_max_failures=int(get("LOGIN_MAX_FAILURES", "5")),
                 login_window_seconds=int(get("LOGIN_WINDOW_SECONDS", "900")),
                 session_max_age=int(get("SESSION_MAX_AGE", str(base.session_max_age))),
+                trusted_proxies=tuple(p.strip() for p in get("TRUSTED_PROXIES").split(",") if p.strip()),
                 ocpp_offline_alert_minutes=int(get("OCPP_OFFLINE_ALERT_MINUTES", str(base.ocpp_offline_alert_minutes))),
                 ocpp_ping_interval=float(get("OCPP_PING_INTERVAL", str(base.ocpp_ping_interval))),
                 debug=_bool(get("DEBUG", "false")),
             )
+            settings.trusted_proxy_networks  # noqa: B018 - validated here, not at the first request
         except ValueError as exc:
             raise SettingsError(f"invalid CENTRALE_* setting: {exc}") from exc
         return settings.with_secret_key()

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Litestar, MediaType, Request, Response, Router, get
-from litestar.config.csrf import CSRFConfig
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
-from litestar.middleware.session.server_side import ServerSideSessionConfig
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -33,6 +33,7 @@ from app.db import Database, TenantScopeError
 from app.deps import dependencies
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.jobs import COMPONENTS
+from app.sessions import CsrfMiddleware, IssuedSessionConfig
 from app.settings import Settings
 
 __all__ = ["create_app"]
@@ -203,23 +204,18 @@ def create_app(
         if redis_client is not None:
             await redis_client.aclose()
 
-    session_config = ServerSideSessionConfig(
+    # Sessions under server-issued ids only, renewed at login; the CSRF token lives in the
+    # session (app/sessions.py). The API authenticates by bearer token only: no session, no CSRF.
+    session_config = IssuedSessionConfig(
         key="centrale_session",
         max_age=settings.session_max_age,
         secure=settings.secure_cookies,
         httponly=True,
         samesite="lax",
         store="sessions",
-        exclude=["^/api/", "^/static/", "^/healthz", "^/readyz"],
+        exclude=["^/api/", "^/static/", "^/healthz", "^/readyz", "^/schema"],
     )
-    csrf = CSRFConfig(
-        secret=settings.secret_key,
-        cookie_name="centrale_csrf",
-        cookie_secure=settings.secure_cookies,
-        cookie_samesite="lax",
-        # The API authenticates by bearer token only (never by cookie): no CSRF there.
-        exclude=["^/api/"],
-    )
+    csrf = DefineMiddleware(CsrfMiddleware, exclude=re.compile(r"^/(api|static|schema)/|^/(healthz|readyz)$"))
     return Litestar(
         route_handlers=[
             healthz,
@@ -231,8 +227,7 @@ def create_app(
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         dependencies=dependencies,
-        middleware=[session_config.middleware, AuthMiddleware],
-        csrf_config=csrf,
+        middleware=[session_config.middleware, csrf, AuthMiddleware],
         stores=stores,
         state=state,
         template_config=TemplateConfig(instance=_template_engine()),

@@ -28,6 +28,7 @@ from tenants import services
 from tenants.schemas import (
     AuditEventOut,
     AuditPage,
+    EnrolmentOut,
     MemberCreate,
     MemberOut,
     MemberPatch,
@@ -226,12 +227,26 @@ async def list_users(tenant_ctx: TenantContext, db_session: AsyncSession) -> lis
 
 
 @post(
-    f"{TENANT}/users", tags=[TAG_USERS], responses=ERR_WRITE, summary="Ajouter un membre",
-    description="Crée le compte si l'adresse est nouvelle, puis lui donne un profil dans le bénéficiaire.",
+    f"{TENANT}/users", tags=[TAG_USERS], responses=ERR_WRITE, summary="Ajouter un membre", status_code=202,
+    description=(
+        "Crée le compte si l'adresse est nouvelle et lui donne le profil ; un compte existant est seulement "
+        "invité et ne rejoint le bénéficiaire qu'après avoir accepté le lien reçu par e-mail. La réponse est "
+        "la même dans les deux cas (elle ne dit pas si l'adresse a déjà un compte)."
+    ),
 )
-async def add_user(tenant_ctx: TenantContext, db_session: AsyncSession, data: MemberCreate) -> MemberOut:
+async def add_user(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
+                   data: MemberCreate) -> EnrolmentOut:
     tenant_ctx.require("manage_users")
-    return await _member_out(db_session, await services.add_member(db_session, tenant_ctx.tenant_id, data.provided()))
+    identity = tenant_ctx.identity
+    enrolment = await services.enrol_member(db_session, tenant_ctx.tenant_id, data.provided(), invited_by=identity.email)
+    subject, body = services.enrolment_mail(request.app.state.settings.base_url, tenant_ctx.tenant.name,
+                                            identity.full_name or identity.email, enrolment)
+    await db_session.commit()  # the job runs in its own transaction: the link must work at once
+    await request.app.state.jobs.enqueue(
+        "send_email", to=enrolment.email, subject=subject, body=body, tenant_id=str(tenant_ctx.tenant_id)
+    )
+    return EnrolmentOut(email=enrolment.email, role=enrolment.role.value, role_label=enrolment.role.label,
+                        message=services.enrolment_message(enrolment))
 
 
 @get(f"{TENANT}/users/{{user_id:uuid}}", tags=[TAG_USERS], responses=ERR_READ, summary="Un membre")

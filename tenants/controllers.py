@@ -16,20 +16,17 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth import identity_of, login_session
+from app.auth import client_address, identity_of, login_session
 from app.db import utcnow
 from app.errors import ValidationFailed
 from app.security import verify_password
+from app.sessions import FORM_SESSION_OPT
 from tenants import services
 from tenants.models import Central, Role
 
 __all__ = ["NAV_HOOKS", "home_url_for", "nav_for", "portal_handlers"]
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
-
-
-def _client_address(request: Request[Any, Any, Any]) -> str:
-    return request.client.host if request.client else "inconnu"
 
 
 def _safe_next(value: str | None) -> str:
@@ -98,7 +95,7 @@ async def _providers(db_session: AsyncSession) -> list[Any]:
     return await list_login_providers(db_session)
 
 
-@get("/connexion", include_in_schema=False)
+@get("/connexion", include_in_schema=False, opt={FORM_SESSION_OPT: True})
 async def login_page(request: Request[Any, Any, Any], db_session: AsyncSession, suivant: str = "/") -> Template:
     return Template(
         "login.html",
@@ -112,7 +109,7 @@ async def login_submit(request: Request[Any, Any, Any], state: State, db_session
     email = str(data.get("email", "")).strip().lower()
     password = str(data.get("password", ""))
     next_url = _safe_next(data.get("suivant"))
-    address = _client_address(request)
+    address = client_address(request)
     wait = await state.throttle.blocked_for(email, address)
     if wait:
         minutes = max(1, -(-wait // 60))
@@ -154,7 +151,7 @@ async def logout(request: Request[Any, Any, Any]) -> Redirect:
     return Redirect(target or "/connexion")
 
 
-@get("/mot-de-passe-oublie", include_in_schema=False)
+@get("/mot-de-passe-oublie", include_in_schema=False, opt={FORM_SESSION_OPT: True})
 async def forgot_page() -> Template:
     return Template("password_forgot.html", context={"errors": {}, "sent": False, "email": ""})
 
@@ -162,7 +159,7 @@ async def forgot_page() -> Template:
 @post("/mot-de-passe-oublie", include_in_schema=False)
 async def forgot_submit(request: Request[Any, Any, Any], state: State, db_session: AsyncSession, data: Form) -> Template:
     email = str(data.get("email", "")).strip().lower()
-    address = _client_address(request)
+    address = client_address(request)
     if await state.throttle.blocked_for(f"reset:{email}", address):
         return Template("password_forgot.html", context={"errors": {"email": "Trop de demandes. Réessayez plus tard."}, "sent": False, "email": email}, status_code=429)
     await state.throttle.failed(f"reset:{email}", address)  # reset requests are throttled like failures
@@ -184,7 +181,7 @@ async def forgot_submit(request: Request[Any, Any, Any], state: State, db_sessio
     return Template("password_forgot.html", context={"errors": {}, "sent": True, "email": email})
 
 
-@get("/reinitialiser/{token:str}", include_in_schema=False)
+@get("/reinitialiser/{token:str}", include_in_schema=False, opt={FORM_SESSION_OPT: True})
 async def reset_page(token: str) -> Template:
     return Template("password_reset.html", context={"errors": {}, "token": token, "done": False})
 

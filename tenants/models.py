@@ -13,9 +13,11 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     ForeignKeyConstraint,
+    Index,
     Numeric,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -27,6 +29,7 @@ __all__ = [
     "CentralMembership",
     "FrameworkAgreement",
     "Membership",
+    "MembershipInvitation",
     "OidcProvider",
     "PasswordResetToken",
     "Role",
@@ -142,6 +145,11 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[dt.datetime | None]
+    #: Bumped by a password change or reset: sessions started under an older epoch end.
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
+    #: The tenant whose admins created this account and may edit its profile; None as soon as
+    #: the account is a member anywhere else (its profile is then its owner's alone).
+    managed_by_tenant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tenants.id", ondelete="SET NULL"))
 
 
 class CentralMembership(Base):
@@ -166,6 +174,29 @@ class Membership(TenantOwned, Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class MembershipInvitation(TenantOwned, Base):
+    """An existing account invited into a tenant: it joins only when its owner accepts."""
+
+    __tablename__ = "membership_invitations"
+    __table_args__ = (
+        Index("uq_membership_invitations_pending", "tenant_id", "user_id", unique=True,
+              postgresql_where=text("answered_at IS NULL"), sqlite_where=text("answered_at IS NULL")),
+    )
+    __audit_redact__ = frozenset({"token_hash"})
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: E-mail of the admin who invited (shown to the invitee).
+    invited_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    answered_at: Mapped[dt.datetime | None]
+    #: "" while pending, then "accepted", "declined" or "cancelled".
+    answer: Mapped[str] = mapped_column(String(20), default="", server_default="")
 
     user: Mapped[User] = relationship(lazy="joined")
 

@@ -26,10 +26,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import AuditEvent
+from app.auth import login_session
+from app.db import scope_session
 from app.deps import CentralContext, TenantContext, require_identity
 from app.errors import NotFound, ValidationFailed
 from app.mail import OutboxMessage
-from app.security import hash_password, password_problem, verify_password
+from app.security import password_problem, verify_password
 from tenants import services
 from tenants.models import (
     TENANT_ROLES,
@@ -51,8 +53,6 @@ Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED
 
 ROLE_OPTIONS = [(r.value, r.label) for r in TENANT_ROLES]
 TERRITORY_OPTIONS = [(t.code, t.label) for t in TERRITORIES.values()]
-#: Invitation links stay valid longer than a reset link: the invitee may read them days later.
-INVITATION_HOURS = 72
 
 # --------------------------------------------------------------------------- helpers
 
@@ -399,7 +399,9 @@ async def site_delete(
 async def _members_page(request: Request[Any, Any, Any], ctx: TenantContext, session: AsyncSession,
                         *, errors: dict[str, str] | None = None, status: int = 200) -> Template:
     members = await services.list_tenant_members(session, ctx.tenant_id)
-    return _render(request, "tenant_members.html", _tenant_page(ctx, "users", members=members, errors=errors or {}), status=status)
+    invitations = await services.list_pending_invitations(session, ctx.tenant_id) if ctx.can("manage_users") else []
+    return _render(request, "tenant_members.html", _tenant_page(ctx, "users", members=members, invitations=invitations,
+                                                                errors=errors or {}), status=status)
 
 
 @get("/t/{tenant_id:uuid}/utilisateurs")
@@ -426,43 +428,60 @@ async def member_create(request: Request[Any, Any, Any], tenant_ctx: TenantConte
     values = {k: submitted.get(k, "") for k in ("email", "full_name", "role")}
     # Passwords are not stripped: spaces may be part of them.
     password = str(data.get("password") or "")
+    identity = tenant_ctx.identity
     try:
-        membership = await services.add_member(db_session, tenant_ctx.tenant_id, {**values, "password": password or None})
+        enrolment = await services.enrol_member(
+            db_session, tenant_ctx.tenant_id, {**values, "password": password or None}, invited_by=identity.email
+        )
     except ValidationFailed as exc:
         return _render(request, "tenant_member_form.html", _member_form(tenant_ctx, values, exc.errors), status=422)
-    user = await db_session.get(User, membership.user_id)
-    assert user is not None
-    tenant = tenant_ctx.tenant
-    settings = request.app.state.settings
-    if password:
-        message = f"{user.email} a été ajouté avec le profil {Role(membership.role).label}."
-    else:
-        if user.password_hash is None:
-            token = await services.create_password_reset(db_session, user, hours=INVITATION_HOURS)
-            subject = f"Centrale : invitation à rejoindre {tenant.name}"
-            body = (
-                f"Bonjour{(' ' + user.full_name) if user.full_name else ''},\n\n"
-                f"{tenant_ctx.identity.full_name or tenant_ctx.identity.email} vous invite à utiliser Centrale "
-                f"pour {tenant.name}, avec le profil « {Role(membership.role).label} ».\n\n"
-                f"Pour choisir votre mot de passe, ouvrez ce lien (valable {INVITATION_HOURS} heures) :\n"
-                f"{settings.base_url}/reinitialiser/{token}\n\n"
-                f"Votre identifiant de connexion est votre adresse électronique : {user.email}\n"
-            )
-        else:
-            subject = f"Centrale : accès à {tenant.name}"
-            body = (
-                f"Bonjour{(' ' + user.full_name) if user.full_name else ''},\n\n"
-                f"Vous avez désormais accès à {tenant.name} sur Centrale, avec le profil "
-                f"« {Role(membership.role).label} ».\n\nConnexion : {settings.base_url}/connexion\n"
-            )
-        # The job runs in its own transaction: commit first so that the link works at once.
-        await db_session.commit()
-        await request.app.state.jobs.enqueue(
-            "send_email", to=user.email, subject=subject, body=body, tenant_id=str(tenant_ctx.tenant_id)
-        )
-        message = f"{user.email} a été ajouté avec le profil {Role(membership.role).label} ; une invitation lui a été envoyée."
-    _flash(request, message)
+    subject, body = services.enrolment_mail(request.app.state.settings.base_url, tenant_ctx.tenant.name,
+                                   identity.full_name or identity.email, enrolment)
+    # The job runs in its own transaction: commit first so that the link works at once.
+    await db_session.commit()
+    await request.app.state.jobs.enqueue(
+        "send_email", to=enrolment.email, subject=subject, body=body, tenant_id=str(tenant_ctx.tenant_id)
+    )
+    # The same answer whether or not the address already had an account (no enumeration).
+    _flash(request, services.enrolment_message(enrolment))
     return _see_other(f"/t/{tenant_ctx.tenant_id}/utilisateurs")
+
+
+@post("/t/{tenant_id:uuid}/utilisateurs/invitations/{invitation_id:uuid}/annuler")
+async def invitation_cancel(
+    request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, invitation_id: uuid.UUID
+) -> Any:
+    tenant_ctx.require("manage_users")
+    row = await services.cancel_invitation(db_session, tenant_ctx.tenant_id, invitation_id)
+    _flash(request, f"Invitation de {row.user.email} annulée.")
+    return _see_other(f"/t/{tenant_ctx.tenant_id}/utilisateurs")
+
+
+@get("/invitations/{token:str}")
+async def invitation_page(request: Request[Any, Any, Any], db_session: AsyncSession, token: str) -> Template:
+    """The invitee, logged in with its own account, sees who invites it where, and answers."""
+    identity = require_identity(request)
+    row = await services.invitation_for(db_session, token[:200], identity.user_id)
+    tenant = await db_session.get(Tenant, row.tenant_id)
+    return _render(request, "invitation.html", {"identity": identity, "invitation": row, "tenant_name": tenant.name if tenant else "",
+                                                "role_label": Role(row.role).label, "token": token})
+
+
+@post("/invitations/{token:str}")
+async def invitation_answer(request: Request[Any, Any, Any], db_session: AsyncSession, token: str, data: Form) -> Any:
+    identity = require_identity(request)
+    row = await services.invitation_for(db_session, token[:200], identity.user_id)
+    accept = _form(data).get("reponse") == "accepter"
+    # Now inside the inviting tenant: the membership is written (and audited) there.
+    scope_session(db_session, [row.tenant_id], actor=identity.actor)
+    await services.answer_invitation(db_session, row.tenant_id, row.id, identity.user_id, accept=accept)
+    tenant = await db_session.get(Tenant, row.tenant_id)
+    name = tenant.name if tenant else "ce bénéficiaire"
+    if not accept:
+        _flash(request, f"Vous avez refusé l'invitation de {name}.")
+        return _see_other("/compte")
+    _flash(request, f"Vous avez rejoint {name} avec le profil {Role(row.role).label}.")
+    return _see_other(f"/t/{row.tenant_id}")
 
 
 @get("/t/{tenant_id:uuid}/utilisateurs/{user_id:uuid}/modifier")
@@ -775,9 +794,10 @@ async def account_password(request: Request[Any, Any, Any], db_session: AsyncSes
         errors["new_password_confirm"] = "Les deux mots de passe diffèrent."  # noqa: S105 - a message, not a secret
     if errors:
         return await _account_page(request, db_session, errors=errors, status=422)
-    user.password_hash = hash_password(new)
-    await db_session.flush()
-    _flash(request, "Votre mot de passe a été modifié.")
+    await services.change_password(db_session, user, new)
+    # Every other session of this account ends; this one goes on under a new id and epoch.
+    login_session(request, user)
+    _flash(request, "Votre mot de passe a été modifié ; vos autres sessions ont été fermées.")
     return _see_other("/compte")
 
 
@@ -833,6 +853,9 @@ handlers: list[Any] = [
     members_list,
     member_new,
     member_create,
+    invitation_cancel,
+    invitation_page,
+    invitation_answer,
     member_edit,
     member_update,
     member_remove,

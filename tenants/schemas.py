@@ -207,6 +207,15 @@ class MemberCreate(_In):
     password: Annotated[str | None, Meta(description="Mot de passe initial (12 caractères au moins) ; sinon, réinitialisation par courriel")] = None
 
 
+class EnrolmentOut(Struct, kw_only=True):
+    """The answer to « add a member »: the same whether or not the address already had an account."""
+
+    email: str
+    role: str
+    role_label: str
+    message: str
+
+
 class MemberPatch(_In):
     role: TenantRole | UnsetType = UNSET
     full_name: str | UnsetType = UNSET

@@ -27,6 +27,7 @@ from tenants.models import (
     CentralMembership,
     FrameworkAgreement,
     Membership,
+    MembershipInvitation,
     PasswordResetToken,
     Role,
     Site,
@@ -52,6 +53,15 @@ __all__ = [
     "list_sites",
     "list_tenant_members",
     "add_member",
+    "Enrolment",
+    "answer_invitation",
+    "cancel_invitation",
+    "change_password",
+    "enrol_member",
+    "enrolment_mail",
+    "enrolment_message",
+    "invitation_for",
+    "list_pending_invitations",
     "remove_member",
     "update_member",
     "revoke_api_token",
@@ -464,7 +474,11 @@ async def access_member(session: AsyncSession, tenant_id: uuid.UUID, user_id: uu
 async def add_member(
     session: AsyncSession, tenant_id: uuid.UUID, data: dict[str, Any]
 ) -> Membership:
-    """Give a user a role in the tenant, creating the account when the address is new."""
+    """Give a user a role in the tenant at once, creating the account when the address is new.
+
+    For the platform's own tools (CLI, demo, tests). A tenant admin goes through
+    :func:`enrol_member`, which never attaches an existing account without its owner's consent.
+    """
     errors: dict[str, str] = {}
     email = _check_email(_clean(data, "email", max_len=320), errors)
     role = _check_role(_clean(data, "role"), errors)
@@ -488,9 +502,13 @@ async def add_member(
             email=email,
             full_name=_clean(data, "full_name"),
             password_hash=hash_password(password) if password else None,
+            managed_by_tenant_id=tenant_id,
         )
         session.add(user)
         await session.flush()
+    else:
+        # Now a member elsewhere too: its profile is its owner's alone.
+        user.managed_by_tenant_id = None
     membership = Membership(tenant_id=tenant_id, user_id=user.id, role=role.value)
     session.add(membership)
     await session.flush()
@@ -507,7 +525,11 @@ async def update_member(session: AsyncSession, membership: Membership, data: dic
             await _keep_one_admin(session, membership)
         membership.role = role.value
     if "full_name" in data:
-        membership.user.full_name = _clean(data, "full_name")
+        name = _clean(data, "full_name")
+        if name != membership.user.full_name:
+            if membership.user.managed_by_tenant_id != membership.tenant_id:
+                raise ValidationFailed({"full_name": PROFILE_NOT_YOURS})
+            membership.user.full_name = name
     await session.flush()
     return membership
 
@@ -527,6 +549,185 @@ async def remove_member(session: AsyncSession, membership: Membership) -> None:
         await _keep_one_admin(session, membership)
     await session.delete(membership)
     await session.flush()
+
+
+#: Shown when a tenant admin tries to edit an account that is not (or no longer) its own.
+PROFILE_NOT_YOURS = (
+    "Ce compte est aussi utilisé ailleurs sur Centrale : seul son titulaire peut modifier son nom."
+)
+#: An invitation link stays valid this long (the invitee may read it days later).
+INVITATION_DAYS = 7
+#: A new account's « choose your password » link stays valid this long.
+NEW_ACCOUNT_LINK_HOURS = 72
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """What adding an address to a tenant did.
+
+    The answer shown to the admin must not depend on it (ASVS 4.0 V2.5.x / account
+    enumeration): only the e-mail sent to the address differs.
+    """
+
+    email: str
+    role: Role
+    user: User
+    #: New account: created with its membership; ``password_token`` when it has no password yet.
+    created: bool
+    password_token: str | None = None
+    #: Existing account: the link its owner must open to join (no membership until then).
+    invitation_token: str | None = None
+
+
+async def enrol_member(
+    session: AsyncSession, tenant_id: uuid.UUID, data: dict[str, Any], *, invited_by: str
+) -> Enrolment:
+    """A tenant admin adds someone by e-mail address.
+
+    An unknown address gets a new account, managed by this tenant, and its membership. An
+    existing account is only *invited*: it joins when its owner accepts from the e-mailed
+    link, and this tenant never reads nor edits its profile (name, password).
+    """
+    errors: dict[str, str] = {}
+    email = _check_email(_clean(data, "email", max_len=320), errors)
+    role = _check_role(_clean(data, "role"), errors)
+    password = data.get("password") or None
+    if password:
+        problem = password_problem(password)
+        if problem:
+            errors["password"] = problem
+    user = None if "email" in errors else await find_user_by_email(session, email)
+    if user is not None and await session.scalar(
+        select(Membership.id).where(Membership.tenant_id == tenant_id, Membership.user_id == user.id)
+    ):
+        errors["email"] = "Cet utilisateur est déjà membre de ce bénéficiaire."
+    if errors:
+        raise ValidationFailed(errors)
+    assert role is not None
+    if user is None:
+        membership = await add_member(session, tenant_id, {**data, "email": email, "role": role.value})
+        new_user = await session.get(User, membership.user_id)
+        assert new_user is not None
+        token = None
+        if new_user.password_hash is None:
+            token = await create_password_reset(session, new_user, hours=NEW_ACCOUNT_LINK_HOURS)
+        return Enrolment(email=email, role=role, user=new_user, created=True, password_token=token)
+    now = utcnow()
+    # Inviting again replaces the pending invitation (a new link, a new role).
+    await session.execute(
+        update(MembershipInvitation)
+        .where(MembershipInvitation.tenant_id == tenant_id, MembershipInvitation.user_id == user.id,
+               MembershipInvitation.answered_at.is_(None))
+        .values(answered_at=now, answer="cancelled")
+        .execution_options(synchronize_session=False)
+    )
+    token, _lookup, digest = new_token("inv")
+    session.add(MembershipInvitation(
+        tenant_id=tenant_id, user_id=user.id, role=role.value, token_hash=digest, invited_by=invited_by,
+        expires_at=now + dt.timedelta(days=INVITATION_DAYS),
+    ))
+    await session.flush()
+    return Enrolment(email=email, role=role, user=user, created=False, invitation_token=token)
+
+
+def enrolment_message(enrolment: Enrolment) -> str:
+    """What the admin is told: never whether the address already had an account."""
+    return (
+        f"{enrolment.email} : demande enregistrée avec le profil {enrolment.role.label}. Un e-mail lui a été "
+        "envoyé ; s'il a déjà un compte Centrale, il rejoindra le bénéficiaire après avoir accepté l'invitation."
+    )
+
+
+def enrolment_mail(base_url: str, tenant_name: str, inviter: str, enrolment: Enrolment) -> tuple[str, str]:
+    """The e-mail to the added address: a new account's welcome or an existing account's invitation."""
+    hello = f"Bonjour{(' ' + enrolment.user.full_name) if enrolment.created and enrolment.user.full_name else ''},\n\n"
+    label = enrolment.role.label
+    if enrolment.invitation_token:
+        return f"Centrale : invitation à rejoindre {tenant_name}", (
+            f"{hello}{inviter} vous invite à rejoindre {tenant_name} sur Centrale, avec le profil « {label} ».\n\n"
+            f"Pour accepter ou refuser, connectez-vous avec votre compte habituel puis ouvrez ce lien "
+            f"(valable {INVITATION_DAYS} jours) :\n{base_url}/invitations/{enrolment.invitation_token}\n\n"
+            "Tant que vous n'avez pas accepté, ce bénéficiaire n'a aucun accès à votre compte.\n"
+        )
+    if enrolment.password_token:
+        return f"Centrale : invitation à rejoindre {tenant_name}", (
+            f"{hello}{inviter} vous invite à utiliser Centrale pour {tenant_name}, avec le profil « {label} ».\n\n"
+            f"Pour choisir votre mot de passe, ouvrez ce lien (valable {NEW_ACCOUNT_LINK_HOURS} heures) :\n"
+            f"{base_url}/reinitialiser/{enrolment.password_token}\n\n"
+            f"Votre identifiant de connexion est votre adresse électronique : {enrolment.email}\n"
+        )
+    return f"Centrale : accès à {tenant_name}", (
+        f"{hello}{inviter} vous a créé un compte Centrale pour {tenant_name}, avec le profil « {label} ». "
+        "Votre mot de passe vous sera communiqué par votre administrateur.\n\n"
+        f"Connexion : {base_url}/connexion\n"
+    )
+
+
+async def list_pending_invitations(session: AsyncSession, tenant_id: uuid.UUID) -> list[MembershipInvitation]:
+    rows = await session.scalars(
+        select(MembershipInvitation)
+        .where(MembershipInvitation.tenant_id == tenant_id, MembershipInvitation.answered_at.is_(None),
+               MembershipInvitation.expires_at > utcnow())
+        .order_by(MembershipInvitation.created_at)
+    )
+    return list(rows)
+
+
+async def cancel_invitation(session: AsyncSession, tenant_id: uuid.UUID, invitation_id: uuid.UUID) -> MembershipInvitation:
+    row = await session.scalar(
+        select(MembershipInvitation).where(
+            MembershipInvitation.tenant_id == tenant_id, MembershipInvitation.id == invitation_id,
+            MembershipInvitation.answered_at.is_(None),
+        )
+    )
+    if row is None:
+        raise NotFound("invitation")
+    row.answered_at, row.answer = utcnow(), "cancelled"
+    await session.flush()
+    return row
+
+
+async def invitation_for(session: AsyncSession, token: str, user_id: uuid.UUID) -> MembershipInvitation:
+    """The pending invitation behind a link, for the account it was sent to; else NotFound.
+
+    Read before the invitee is a member: on PostgreSQL the policy shows a user its own
+    invitations (``app.user_id``), as for memberships.
+    """
+    with unscoped(session):
+        row = await session.scalar(
+            select(MembershipInvitation).where(MembershipInvitation.token_hash == hash_token(token))
+        )
+    if row is None or row.user_id != user_id or row.answered_at is not None or row.expires_at < utcnow():
+        raise NotFound("invitation")
+    return row
+
+
+async def answer_invitation(
+    session: AsyncSession, tenant_id: uuid.UUID, invitation_id: uuid.UUID, user_id: uuid.UUID, *, accept: bool
+) -> Membership | None:
+    """The invitee accepts (it becomes a member with the invited role) or declines.
+
+    ``session`` is scoped to the invitation's tenant (found first with :func:`invitation_for`).
+    """
+    row = await session.scalar(
+        select(MembershipInvitation).where(
+            MembershipInvitation.tenant_id == tenant_id, MembershipInvitation.id == invitation_id,
+            MembershipInvitation.user_id == user_id, MembershipInvitation.answered_at.is_(None),
+        ).with_for_update()
+    )
+    if row is None or row.expires_at < utcnow():
+        raise NotFound("invitation")
+    row.answered_at, row.answer = utcnow(), "accepted" if accept else "declined"
+    if not accept:
+        await session.flush()
+        return None
+    user = await session.get(User, user_id)
+    assert user is not None
+    user.managed_by_tenant_id = None  # a member elsewhere: its profile is its own
+    membership = Membership(tenant_id=tenant_id, user_id=user_id, role=row.role)
+    session.add(membership)
+    await session.flush()
+    return membership
 
 
 # --------------------------------------------------------------------------- tokens
@@ -607,11 +808,43 @@ async def mark_token_used(session: AsyncSession, token_id: uuid.UUID) -> None:
     )
 
 
+async def _revoke_password_resets(session: AsyncSession, user_id: uuid.UUID, now: dt.datetime) -> None:
+    """Every unused reset link of the user stops working (ASVS 4.0 V2.5.x: one live link at most)."""
+    await session.execute(
+        update(PasswordResetToken)
+        .where(PasswordResetToken.user_id == user_id, PasswordResetToken.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def create_password_reset(session: AsyncSession, user: User, *, hours: int = 2) -> str:
+    """A new reset link; the user's earlier unused links are revoked."""
+    now = utcnow()
+    await _revoke_password_resets(session, user.id, now)
     token, _lookup, digest = new_token("rst")
-    session.add(PasswordResetToken(user_id=user.id, token_hash=digest, expires_at=utcnow() + dt.timedelta(hours=hours)))
+    session.add(PasswordResetToken(user_id=user.id, token_hash=digest, expires_at=now + dt.timedelta(hours=hours)))
     await session.flush()
     return token
+
+
+def _set_password(user: User, new_password: str) -> None:
+    # A new epoch ends every session started with the old password (ASVS 4.0 V3.3.3).
+    user.password_hash = hash_password(new_password)
+    user.session_epoch = (user.session_epoch or 0) + 1
+
+
+async def change_password(session: AsyncSession, user: User, new_password: str) -> None:
+    """The owner changes its password: other sessions end, pending reset links are revoked.
+
+    The caller renews the current session under the new epoch (``app.auth.login_session``).
+    """
+    problem = password_problem(new_password)
+    if problem:
+        raise ValidationFailed({"new_password": problem})
+    _set_password(user, new_password)
+    await _revoke_password_resets(session, user.id, utcnow())
+    await session.flush()
 
 
 async def consume_password_reset(session: AsyncSession, token: str, new_password: str) -> User:
@@ -624,8 +857,8 @@ async def consume_password_reset(session: AsyncSession, token: str, new_password
     user = await session.get(User, row.user_id)
     if user is None:
         raise ValidationFailed({"token": "Ce lien de réinitialisation est invalide ou expiré."})
-    user.password_hash = hash_password(new_password)
-    row.used_at = utcnow()
+    _set_password(user, new_password)
+    await _revoke_password_resets(session, user.id, utcnow())  # this link and any other
     await session.flush()
     return user
 

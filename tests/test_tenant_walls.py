@@ -27,7 +27,7 @@ from sqlalchemy import inspect, select, text
 from app.db import Database
 from tenants import services
 from tenants.models import Central
-from tests.conftest import login
+from tests.conftest import csrf_from, login
 
 #: Parameterised routes that carry no tenant data, by path format, with the reason.
 EXEMPT = {
@@ -37,6 +37,8 @@ EXEMPT = {
     "/auth/oidc/{slug}/login": "OIDC provider login start (public, listed on the login page)",
     "/auth/oidc/{slug}/callback": "OIDC callback: state-bound, no tenant data",
     "/auth/oidc/{slug}/logout": "OIDC logout",
+    "/invitations/{token}": "invitation link: the token is the credential and only its invitee may open it, "
+                            "tested in tests/tenants/test_accounts_security.py",
 }
 
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
@@ -56,6 +58,7 @@ class Target:
     badge_id: uuid.UUID | None = None
     reservation_id: uuid.UUID | None = None
     transaction_id: uuid.UUID | None = None
+    invitation_id: uuid.UUID | None = None
 
 
 #: How to fill each path parameter with the other tenant's object.
@@ -69,6 +72,7 @@ FILLERS: dict[str, Callable[[Target], Any]] = {
     "reservation_id": lambda t: t.reservation_id,
     "charge_box_id": lambda t: WALL_CHARGE_BOX_ID,  # registered in the victim tenant by make_target
     "transaction_id": lambda t: t.transaction_id,
+    "invitation_id": lambda t: t.invitation_id,
 }
 #: The victim's charger (csms), registered by ``make_target``.
 WALL_CHARGE_BOX_ID = "WALL-RES-01"
@@ -88,8 +92,14 @@ async def make_target(db: Database, tenant_key: str, demo: dict[str, Any]) -> Ta
         central = await session.get(Central, tenant.central_id)
         assert central is not None
         badge_id, reservation_id = await _badge_and_reservation(session, tenant_id, site.id)
+        # A pending invitation of an account that belongs to no tenant yet.
+        await services.create_user(session, email=f"invitee@{tenant_key}.demo")
+        await services.enrol_member(session, tenant_id, {"email": f"invitee@{tenant_key}.demo", "role": "viewer"},
+                                    invited_by="test")
+        invitation = (await services.list_pending_invitations(session, tenant_id))[0]
         return Target(tenant_id, central.code, site.id, member.user_id, token.id, badge_id=badge_id,
-                      reservation_id=reservation_id, transaction_id=await _transaction(session, tenant_id))
+                      reservation_id=reservation_id, transaction_id=await _transaction(session, tenant_id),
+                      invitation_id=invitation.id)
 
 
 async def _transaction(session: Any, tenant_id: uuid.UUID) -> uuid.UUID:
@@ -194,24 +204,25 @@ async def snapshot(admin_db: Database) -> dict[str, list[tuple[Any, ...]]]:
 class Caller:
     """One account, seen as a browser (session cookie + CSRF) and as an API client (bearer token)."""
 
-    def __init__(self, client: Any, bearer: dict[str, str]) -> None:
+    def __init__(self, client: Any, bearer: dict[str, str], csrf: str) -> None:
         self.client = client
         self.bearer = bearer
+        self.csrf = csrf
 
     @classmethod
     async def sign_in(cls, client: Any, api_token: Any, email: str) -> Caller:
         client.cookies.clear()
         response = await login(client, email)
         assert response.status_code in (302, 303), response.text[:300]
-        return cls(client, await api_token(email))
+        # The CSRF token belongs to the session: any page of the logged-in session shows it.
+        return cls(client, await api_token(email), csrf_from((await client.get("/compte")).text))
 
     async def call(self, method: str, url: str, handler: Any) -> Any:
         if url.startswith("/api/"):
             body = json_body(handler) if method in UNSAFE else None
             return await self.client.request(method, url, headers=self.bearer, json=body)
         if method in UNSAFE:
-            token = self.client.cookies.get("centrale_csrf")
-            assert token, "no CSRF cookie after login"
+            token = self.csrf
             form = {"_csrf_token": token, "name": "Intrus", "email": "intrus@exemple.fr", "role": "admin", "insee_code": "69266"}
             return await self.client.request(method, url, headers={"x-csrftoken": token}, data=form)
         return await self.client.request(method, url)

@@ -373,19 +373,21 @@ async def test_add_members_with_and_without_password(client, app, demo):
         "email": "Paul.Lecteur@cpam72.example", "full_name": "Paul Lecteur", "role": "viewer", "password": "Lecture-seule-2026"})
     listing = await follow(client, with_password)
     text = text_of(listing.text)
-    assert "paul.lecteur@cpam72.example a été ajouté avec le profil Visualisation." in text
+    assert "paul.lecteur@cpam72.example : demande enregistrée avec le profil Visualisation." in text
     assert re.search(r"Paul Lecteur paul\.lecteur@cpam72\.example Visualisation", text)
 
     invited = await form_post(client, f"{base}/nouveau", f"{base}/nouveau", {
         "email": "agent2@cpam72.example", "full_name": "Bruno Agent", "role": "agent", "password": ""})
-    assert "une invitation lui a été envoyée" in (await follow(client, invited)).text
+    assert "agent2@cpam72.example : demande enregistrée avec le profil Agent." in text_of((await follow(client, invited)).text)
     await drain_jobs(client, app)
     outbox = await client.get(f"/t/{cpam}/courriels")
     assert outbox.status_code == 200
     text = text_of(outbox.text)
     assert "agent2@cpam72.example" in text and "Centrale : invitation à rejoindre CPAM de la Sarthe" in text
     link = re.search(r"http://[^/\s]+(/reinitialiser/rst_[\w-]+)", outbox.text).group(1)
-    assert "paul.lecteur" not in text  # a password was given: no e-mail
+    # A password was given: Paul is told his account exists, and gets neither his password nor a link.
+    assert "Centrale : accès à CPAM de la Sarthe" in text
+    assert "Lecture-seule-2026" not in outbox.text
 
     # The invitee sets a password through the link, then logs in.
     page = await client.get(link)
@@ -396,7 +398,7 @@ async def test_add_members_with_and_without_password(client, app, demo):
     await client.post("/deconnexion", data={"_csrf_token": csrf_from(page.text)})
     landed = await login(client, "agent2@cpam72.example", "Agent-de-charge-2026")
     assert landed.headers["location"] == f"/t/{cpam}/agent"
-    await client.post("/deconnexion", data={"_csrf_token": csrf_from(page.text)})
+    await client.post("/deconnexion", data={"_csrf_token": csrf_from((await client.get("/compte")).text)})
     assert (await login(client, "paul.lecteur@cpam72.example", "Lecture-seule-2026")).headers["location"] == f"/t/{cpam}"
 
 
@@ -489,7 +491,7 @@ async def test_change_password(client, demo):
     ok = await client.post("/compte/mot-de-passe", follow_redirects=False, data={
         "current_password": "Centrale-demo-2026", "new_password": "Nouveau-secret-2027",
         "new_password_confirm": "Nouveau-secret-2027", "_csrf_token": token})
-    assert "Votre mot de passe a été modifié." in (await follow(client, ok)).text
+    assert "Votre mot de passe a été modifié ; vos autres sessions ont été fermées." in (await follow(client, ok)).text
     await client.post("/deconnexion", data={"_csrf_token": token})
     assert (await login(client, VIEWER)).status_code == 400
     assert (await login(client, VIEWER, "Nouveau-secret-2027")).status_code in (302, 303)
