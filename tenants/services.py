@@ -713,7 +713,7 @@ async def answer_invitation(
         select(MembershipInvitation).where(
             MembershipInvitation.tenant_id == tenant_id, MembershipInvitation.id == invitation_id,
             MembershipInvitation.user_id == user_id, MembershipInvitation.answered_at.is_(None),
-        ).with_for_update()
+        ).with_for_update(of=MembershipInvitation)
     )
     if row is None or row.expires_at < utcnow():
         raise NotFound("invitation")
