@@ -303,9 +303,15 @@ async def test_login_redirect_carries_long_state_nonce_and_pkce(settings, db, wo
 async def test_existing_user_signs_in_and_out_through_the_provider(settings, db, world, idp, client):
     await _provider(settings, db, idp)
     cpam = world["cpam"]
+    planted = "b" * 64  # a session id the server never issued (issue 10: session fixation)
+    client.cookies.set("centrale_session", planted, domain="testserver.local")
     response = await _sso(client, idp, email="Agent@CPAM72.fr", siret=SIRET_CPAM)
     assert response.status_code in (302, 303), response.text[:800]
     assert response.headers["location"] == f"/t/{cpam}/agent"
+    # The OIDC login is a change of privilege: a fresh id, never the planted one nor the one
+    # that carried the pending state to the provider and back.
+    logged_id = client.cookies.get("centrale_session")
+    assert logged_id and logged_id != planted and await client.app.stores.get("sessions").get(planted) is None
     # The secret went in the body (client_secret_post) with the PKCE verifier the challenge came from.
     assert idp.token_requests[0]["client_secret"] == CLIENT_SECRET
     assert len(idp.token_requests[0]["code_verifier"]) >= 43
