@@ -29,6 +29,7 @@ from tenants.schemas import (
     AuditEventOut,
     AuditPage,
     EnrolmentOut,
+    InvitationOut,
     MemberCreate,
     MemberOut,
     MemberPatch,
@@ -249,6 +250,19 @@ async def add_user(request: Request[Any, Any, Any], tenant_ctx: TenantContext, d
                         message=services.enrolment_message(enrolment))
 
 
+@get(f"{TENANT}/invitations", tags=[TAG_USERS], responses=ERR_READ, summary="Invitations en attente")
+async def list_invitations(tenant_ctx: TenantContext, db_session: AsyncSession) -> list[InvitationOut]:
+    tenant_ctx.require("manage_users")
+    return [InvitationOut.of(r) for r in await services.list_pending_invitations(db_session, tenant_ctx.tenant_id)]
+
+
+@delete(f"{TENANT}/invitations/{{invitation_id:uuid}}", tags=[TAG_USERS], responses=ERR_WRITE,
+        summary="Annuler une invitation")
+async def cancel_invitation(tenant_ctx: TenantContext, db_session: AsyncSession, invitation_id: uuid.UUID) -> None:
+    tenant_ctx.require("manage_users")
+    await services.cancel_invitation(db_session, tenant_ctx.tenant_id, invitation_id)
+
+
 @get(f"{TENANT}/users/{{user_id:uuid}}", tags=[TAG_USERS], responses=ERR_READ, summary="Un membre")
 async def read_user(tenant_ctx: TenantContext, db_session: AsyncSession, user_id: uuid.UUID) -> MemberOut:
     tenant_ctx.require("read")
@@ -342,7 +356,7 @@ handlers: list[Any] = [
         route_handlers=[
             list_tenants, read_tenant, update_tenant, create_beneficiary, search_beneficiaries,
             list_sites, create_site, read_site, update_site, delete_site,
-            list_users, add_user, read_user, update_user, remove_user,
+            list_users, add_user, read_user, update_user, remove_user, list_invitations, cancel_invitation,
             list_audit_events,
             list_tokens, create_token, revoke_token,
         ],

@@ -461,16 +461,14 @@ async def invitation_cancel(
 async def invitation_page(request: Request[Any, Any, Any], db_session: AsyncSession, token: str) -> Template:
     """The invitee, logged in with its own account, sees who invites it where, and answers."""
     identity = require_identity(request)
-    row = await services.invitation_for(db_session, token[:200], identity.user_id)
+    row = await services.invitation_for(db_session, identity.user_id, token=token[:200])
     tenant = await db_session.get(Tenant, row.tenant_id)
     return _render(request, "invitation.html", {"identity": identity, "invitation": row, "tenant_name": tenant.name if tenant else "",
-                                                "role_label": Role(row.role).label, "token": token})
+                                                "role_label": Role(row.role).label, "action": f"/invitations/{token}"})
 
 
-@post("/invitations/{token:str}")
-async def invitation_answer(request: Request[Any, Any, Any], db_session: AsyncSession, token: str, data: Form) -> Any:
+async def _answer_invitation(request: Request[Any, Any, Any], db_session: AsyncSession, row: Any, data: Form) -> Redirect:
     identity = require_identity(request)
-    row = await services.invitation_for(db_session, token[:200], identity.user_id)
     accept = _form(data).get("reponse") == "accepter"
     # Now inside the inviting tenant: the membership is written (and audited) there.
     scope_session(db_session, [row.tenant_id], actor=identity.actor)
@@ -482,6 +480,21 @@ async def invitation_answer(request: Request[Any, Any, Any], db_session: AsyncSe
         return _see_other("/compte")
     _flash(request, f"Vous avez rejoint {name} avec le profil {Role(row.role).label}.")
     return _see_other(f"/t/{row.tenant_id}")
+
+
+@post("/invitations/{token:str}")
+async def invitation_answer(request: Request[Any, Any, Any], db_session: AsyncSession, token: str, data: Form) -> Any:
+    row = await services.invitation_for(db_session, require_identity(request).user_id, token=token[:200])
+    return await _answer_invitation(request, db_session, row, data)
+
+
+@post("/compte/invitations/{invitation_id:uuid}")
+async def account_invitation_answer(
+    request: Request[Any, Any, Any], db_session: AsyncSession, invitation_id: uuid.UUID, data: Form
+) -> Any:
+    """The same answer from « Mon compte », where pending invitations are listed."""
+    row = await services.invitation_for(db_session, require_identity(request).user_id, invitation_id=invitation_id)
+    return await _answer_invitation(request, db_session, row, data)
 
 
 @get("/t/{tenant_id:uuid}/utilisateurs/{user_id:uuid}/modifier")
@@ -748,6 +761,7 @@ async def _account_page(
         await session.scalars(select(ApiToken).where(ApiToken.user_id == identity.user_id).order_by(ApiToken.created_at.desc()))
     )
     user = await session.get(User, identity.user_id)
+    invitations = await services.invitations_of_user(session, identity.user_id)
     return _render(
         request,
         "account.html",
@@ -758,6 +772,7 @@ async def _account_page(
             "memberships": memberships,
             "centrals": centrals,
             "tokens": tokens,
+            "invitations": invitations,
             "errors": errors or {},
             "new_token": new_token,
             "token_name": token_name,
@@ -856,6 +871,7 @@ handlers: list[Any] = [
     invitation_cancel,
     invitation_page,
     invitation_answer,
+    account_invitation_answer,
     member_edit,
     member_update,
     member_remove,

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from app.audit import AuditEvent
-from tenants.models import ApiToken, Membership, Role, Site, Tenant, User
+from tenants.models import ApiToken, Membership, MembershipInvitation, Role, Site, Tenant, User
 
 __all__ = [
     "AuditEventOut",
@@ -214,6 +214,23 @@ class EnrolmentOut(Struct, kw_only=True):
     role: str
     role_label: str
     message: str
+
+
+class InvitationOut(Struct, kw_only=True):
+    """An existing account invited into the tenant, until its owner answers."""
+
+    id: uuid.UUID
+    email: str
+    role: str
+    role_label: str
+    invited_by: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+
+    @classmethod
+    def of(cls, row: MembershipInvitation) -> InvitationOut:
+        return cls(id=row.id, email=row.user.email, role=row.role, role_label=Role(row.role).label,
+                   invited_by=row.invited_by, created_at=row.created_at, expires_at=row.expires_at)
 
 
 class MemberPatch(_In):

@@ -61,6 +61,7 @@ __all__ = [
     "enrolment_mail",
     "enrolment_message",
     "invitation_for",
+    "invitations_of_user",
     "list_pending_invitations",
     "remove_member",
     "update_member",
@@ -687,19 +688,38 @@ async def cancel_invitation(session: AsyncSession, tenant_id: uuid.UUID, invitat
     return row
 
 
-async def invitation_for(session: AsyncSession, token: str, user_id: uuid.UUID) -> MembershipInvitation:
-    """The pending invitation behind a link, for the account it was sent to; else NotFound.
+async def invitation_for(
+    session: AsyncSession, user_id: uuid.UUID, *, token: str | None = None, invitation_id: uuid.UUID | None = None
+) -> MembershipInvitation:
+    """The pending invitation behind a link (or an id), for the account it was sent to; else NotFound.
 
     Read before the invitee is a member: on PostgreSQL the policy shows a user its own
     invitations (``app.user_id``), as for memberships.
     """
+    if token is not None:
+        condition = MembershipInvitation.token_hash == hash_token(token)
+    elif invitation_id is not None:
+        condition = MembershipInvitation.id == invitation_id
+    else:
+        raise NotFound("invitation")
     with unscoped(session):
-        row = await session.scalar(
-            select(MembershipInvitation).where(MembershipInvitation.token_hash == hash_token(token))
-        )
-    if row is None or row.user_id != user_id or row.answered_at is not None or row.expires_at < utcnow():
+        row = await session.scalar(select(MembershipInvitation).where(condition, MembershipInvitation.user_id == user_id))
+    if row is None or row.answered_at is not None or row.expires_at < utcnow():
         raise NotFound("invitation")
     return row
+
+
+async def invitations_of_user(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[MembershipInvitation, str]]:
+    """The account's pending invitations with the inviting tenant's name (« Mon compte »)."""
+    with unscoped(session):
+        rows = await session.execute(
+            select(MembershipInvitation, Tenant.name)
+            .join(Tenant, Tenant.id == MembershipInvitation.tenant_id)
+            .where(MembershipInvitation.user_id == user_id, MembershipInvitation.answered_at.is_(None),
+                   MembershipInvitation.expires_at > utcnow())
+            .order_by(MembershipInvitation.created_at)
+        )
+        return [(inv, name) for inv, name in rows]
 
 
 async def answer_invitation(

@@ -337,3 +337,36 @@ def test_an_invalid_trusted_proxy_setting_is_refused_at_startup():
 
     with pytest.raises(SettingsError, match="invalid CENTRALE_"):
         Settings.from_env({"CENTRALE_TRUSTED_PROXIES": "10.0.0.0/33", "CENTRALE_SECRET_KEY": "x" * 40})
+
+
+async def test_invitations_are_listed_answered_from_my_account_and_cancelled_by_the_api(client, db, demo, api_token):
+    chr_ = demo["tenant_ids"]["chr"]
+    auth = await api_token(ADMIN_CHR)
+    base = f"/api/v1/tenants/{chr_}"
+    for email in (VIEWER, "agent@cpam72.demo"):
+        assert (await client.post(f"{base}/users", headers=auth, json={"email": email, "role": "viewer"})).status_code == 202
+    pending = {i["email"]: i for i in (await client.get(f"{base}/invitations", headers=auth)).json()}
+    assert set(pending) == {VIEWER, "agent@cpam72.demo"} and pending[VIEWER]["invited_by"] == ADMIN_CHR
+    assert (await client.delete(f"{base}/invitations/{pending['agent@cpam72.demo']['id']}", headers=auth)).status_code == 204
+    assert [i["email"] for i in (await client.get(f"{base}/invitations", headers=auth)).json()] == [VIEWER]
+
+    # The invitee finds it in « Mon compte » and declines; the cancelled one is not there.
+    browsers = Browsers(client)
+    await browsers.login("agent@cpam72.demo")
+    assert "Invitations reçues" not in (await client.get("/compte")).text
+    await browsers.login(VIEWER)
+    account = await client.get("/compte")
+    assert "Invitations reçues" in account.text and "régional de Metz" in account.text
+    action = re.search(r'action="(/compte/invitations/[0-9a-f-]{36})"', account.text).group(1)
+    # Another account cannot answer it (404), the invitee can.
+    await browsers.login("agent@cpam72.demo")
+    stranger = await client.post(action, data={"reponse": "accepter", "_csrf_token": csrf_from((await client.get("/compte")).text)})
+    assert stranger.status_code == 404
+    await browsers.login(VIEWER)
+    declined = await client.post(action, data={"reponse": "refuser", "_csrf_token": csrf_from((await client.get("/compte")).text)},
+                                 follow_redirects=False)
+    assert declined.status_code == 303 and declined.headers["location"] == "/compte"
+    page = await client.get("/compte")
+    assert "Vous avez refusé l&#39;invitation de Centre hospitalier" in page.text and "Invitations reçues" not in page.text
+    assert (await client.get(f"/t/{chr_}")).status_code == 404
+    assert (await client.get(f"{base}/invitations", headers=auth)).json() == []
