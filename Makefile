@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install run test test-fast bench lint lock browser node clean
+.PHONY: install run test test-fast bench lint lock browser node office audit clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,7 +28,7 @@ run: install
 ## workers (pytest-xdist; a test file stays on one worker, so its module fixtures are built once).
 PYTEST := $(BIN)/pytest -q -n 2 --dist loadfile --durations=15
 
-test: install browser node
+test: install browser node office
 	$(PYTEST)
 
 test-fast: install
@@ -39,6 +39,18 @@ browser:
 	  echo "installing Debian's chromium for the browser tests"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || { echo "chromium could not be installed"; exit 1; }; }
+
+## Debian's headless LibreOffice: tests open the files the product writes with it.
+office:
+	@command -v soffice >/dev/null 2>&1 || { \
+	  echo "installing Debian's headless LibreOffice (Calc) for the export tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    libreoffice-calc-nogui >/dev/null) || { echo "LibreOffice could not be installed"; exit 1; }; }
+
+## Known vulnerabilities in requirements.lock and tests/node's lock (scripts/audit.py):
+## exit 1 on a finding not waived in audit-allowlist.toml, 3 when no advisory database answers.
+audit: install node
+	$(BIN)/python scripts/audit.py $(AUDIT_FLAGS)
 
 node:
 	@if [ -f tests/node/package.json ]; then cd tests/node && npm ci --silent --no-audit --no-fund; fi

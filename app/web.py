@@ -15,7 +15,6 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.response import Redirect, Template
@@ -27,11 +26,13 @@ from litestar.stores.redis import RedisStore
 from litestar.template.config import TemplateConfig
 from sqlalchemy import text
 
+from app.apidocs import LocalSwaggerPlugin
 from app.auth import AuthMiddleware, LoginThrottle
 from app.bus import Bus
 from app.db import Database, TenantScopeError
 from app.deps import dependencies
 from app.errors import Forbidden, NotFound, ValidationFailed
+from app.headers import security_headers_hook
 from app.jobs import COMPONENTS
 from app.sessions import CsrfMiddleware, IssuedSessionConfig
 from app.settings import Settings
@@ -41,6 +42,15 @@ __all__ = ["create_app"]
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DIRS = [ROOT / "frontend" / "templates", *(ROOT / c / "templates" for c in COMPONENTS)]
 STATIC_DIR = ROOT / "frontend" / "static"
+
+
+FRAMEWORK_TITLES = {
+    404: "Introuvable",
+    405: "Méthode non autorisée",
+    413: "Requête trop volumineuse",
+    415: "Type de contenu non pris en charge",
+    500: "Erreur interne",
+}
 
 
 def _wants_problem_json(request: Request[Any, Any, Any]) -> bool:
@@ -84,9 +94,14 @@ def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
             return _problem(request, 400, "Requête invalide", errors=exc.extra or [])
         return _html_error(request, 400, "Requête invalide", str(exc.detail))
     if isinstance(exc, HTTPException):
+        # The framework's own answers (a missing route or static file, a wrong method, a body
+        # too large) get a fixed French title: their detail may name server paths.
+        title = FRAMEWORK_TITLES.get(exc.status_code, exc.detail)
         if _wants_problem_json(request):
-            return _problem(request, exc.status_code, exc.detail, **({"errors": exc.extra} if exc.extra else {}))
-        return _html_error(request, exc.status_code, exc.detail)
+            return _problem(request, exc.status_code, title, **({"errors": exc.extra} if exc.extra else {}))
+        if exc.status_code == 404:
+            return _html_error(request, 404, "Page introuvable", "Cette page n'existe pas ou vous n'y avez pas accès.")
+        return _html_error(request, exc.status_code, title)
     request.logger.exception("unhandled error on %s", request.url.path, exc_info=exc)
     if _wants_problem_json(request):
         return _problem(request, 500, "Erreur interne")
@@ -233,6 +248,7 @@ def create_app(
         template_config=TemplateConfig(instance=_template_engine()),
         plugins=[HTMXPlugin()],
         exception_handlers={Exception: _handle},
+        before_send=[security_headers_hook(settings)],
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         openapi_config=OpenAPIConfig(
@@ -240,7 +256,7 @@ def create_app(
             version="1.0.0",
             description="API JSON de Centrale : mêmes opérations et mêmes règles d'accès que les portails.",
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[LocalSwaggerPlugin()],
             components=Components(security_schemes={
                 "bearer": SecurityScheme(type="http", scheme="bearer", description="Jeton d'API (centrale tokens create)"),
             }),

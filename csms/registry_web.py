@@ -19,8 +19,6 @@ Registry rules and messages are ``csms.registry``'s; this module only maps forms
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
@@ -32,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deps import TenantContext
 from app.errors import ValidationFailed
+from app.exports import csv_bytes
 from csms import registry
 from csms.models import Station
 from tenants.models import Site
@@ -163,15 +162,12 @@ async def station_import_example(tenant_ctx: TenantContext, db_session: AsyncSes
     site = await db_session.scalar(select(Site).where(Site.tenant_id == tenant_ctx.tenant_id).order_by(Site.name))
     site_name = site.name if site else "Nom du site"
     city = (site.city if site else "") or site_name
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerow(EXAMPLE_HEADER)
-    writer.writerow(["EXEMPLE-01", registry.generate_station_password(), site_name, "", "", f"{city} – parking", "2", "22",
-                     "T2+EF", "", "non"])
-    writer.writerow(["EXEMPLE-02", registry.generate_station_password(), site_name, "", "", "", "1", "7", "EF",
-                     f"{city} – point atelier", "non"])
-    # Excel opens a UTF-8 CSV correctly only with the byte order mark.
-    return Response("\ufeff".encode() + out.getvalue().encode(), media_type="text/csv; charset=utf-8",
+    rows = [
+        ["EXEMPLE-01", registry.generate_station_password(), site_name, "", "", f"{city} – parking", "2", "22", "T2+EF", "", "non"],
+        ["EXEMPLE-02", registry.generate_station_password(), site_name, "", "", "", "1", "7", "EF", f"{city} – point atelier", "non"],
+    ]
+    # Formula-safe cells, and the byte order mark Excel needs to read UTF-8 (app/exports.py).
+    return Response(csv_bytes(rows, header=EXAMPLE_HEADER), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="bornes-modele.csv"'})
 
 

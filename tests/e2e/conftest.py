@@ -143,12 +143,18 @@ def _check_asset(response: Any, errors: list[str]) -> None:
         errors.append(f"{request.resource_type} {request.url} answered {response.status}")
 
 
+def _check_console(page: Any, message: Any, errors: list[str]) -> None:
+    if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text:
+        errors.append(f"{page.url}: {message.text}")
+
+
 @pytest.fixture
 async def new_page(browser: Any, live_server: LiveServer) -> AsyncIterator[Any]:
     """Factory: a page in a fresh browser context (no cookies), French locale.
 
-    Uncaught JavaScript errors and missing static assets (scripts, styles, images,
-    fonts) on any page fail the test at teardown.
+    Uncaught JavaScript errors, missing static assets (scripts, styles, images,
+    fonts) and anything the Content-Security-Policy blocked (app/headers.py) on any
+    page fail the test at teardown.
     """
     contexts: list[Any] = []
     errors: list[str] = []
@@ -162,6 +168,7 @@ async def new_page(browser: Any, live_server: LiveServer) -> AsyncIterator[Any]:
         page = await context.new_page()
         page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
         page.on("response", lambda resp: _check_asset(resp, errors))
+        page.on("console", lambda msg: _check_console(page, msg, errors))
         return page
 
     try:

@@ -189,3 +189,15 @@ async def test_phone_sized_navigation_is_usable(new_page: Any, live_server: Any)
         await expect(nav.get_by_role("link", name=label, exact=True)).to_have_attribute("aria-current", "page")
         await assert_fits_the_screen(page, width, f"the {label} page")
         await assert_accessible(page, f"the {label} page on a phone")
+
+
+async def test_the_api_reference_renders_from_our_own_origin_under_the_csp(page: Any, live_server: Any) -> None:
+    """Swagger UI is vendored (app/apidocs.py): it renders with no request leaving our origin
+    and nothing blocked by the Content-Security-Policy (checked by the page fixture)."""
+    foreign: list[str] = []
+    page.on("request", lambda request: foreign.append(request.url)
+            if not request.url.startswith(live_server.base_url) and not request.url.startswith("data:") else None)
+    await page.goto("/schema")
+    await expect(page.locator(".swagger-ui .info .title")).to_contain_text("Centrale API")
+    await expect(page.locator(".opblock-summary-path").first).to_be_visible()
+    assert foreign == []
