@@ -28,6 +28,7 @@ from sqlalchemy import text
 
 from app.apidocs import LocalSwaggerPlugin
 from app.auth import AuthMiddleware, LoginThrottle
+from app.bounds import MAX_BODY_BYTES, json_body_guard
 from app.bus import Bus
 from app.db import Database, TenantScopeError
 from app.deps import dependencies
@@ -92,7 +93,10 @@ def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if isinstance(exc, ValidationException):
         if _wants_problem_json(request):
             return _problem(request, 400, "Requête invalide", errors=exc.extra or [])
-        return _html_error(request, 400, "Requête invalide", str(exc.detail))
+        keys = [str(e.get("key")) for e in (exc.extra or []) if isinstance(e, dict) and e.get("key")]
+        detail = (f"Paramètre{'s' if len(keys) > 1 else ''} invalide{'s' if len(keys) > 1 else ''} ou hors limites : "
+                  + ", ".join(f"« {k} »" for k in keys) + ".") if keys else "La requête est mal formée."
+        return _html_error(request, 400, "Requête invalide", detail)
     if isinstance(exc, HTTPException):
         # The framework's own answers (a missing route or static file, a wrong method, a body
         # too large) get a fixed French title: their detail may name server paths.
@@ -242,7 +246,8 @@ def create_app(
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         dependencies=dependencies,
-        middleware=[session_config.middleware, csrf, AuthMiddleware],
+        middleware=[json_body_guard, session_config.middleware, csrf, AuthMiddleware],
+        request_max_body_size=MAX_BODY_BYTES,
         stores=stores,
         state=state,
         template_config=TemplateConfig(instance=_template_engine()),

@@ -25,6 +25,7 @@ from litestar.params import Parameter
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.bounds import Page, per_page
 from app.db import scope_session, utcnow
 from app.deps import PERMISSIONS, require_identity
 from app.errors import Forbidden, NotFound, ValidationFailed
@@ -57,8 +58,7 @@ __all__ = ["handlers", "reachable_tenants"]
 TAG_STATIONS, TAG_TRANSACTIONS = "Bornes", "Recharges"
 PER_PAGE_MAX = 200
 
-Page = Annotated[int, Parameter(ge=1, le=100_000, description="Numéro de page (1 pour la première)")]
-PerPage = Annotated[int, Parameter(ge=1, le=PER_PAGE_MAX, description=f"Éléments par page (1 à {PER_PAGE_MAX})")]
+PerPage = per_page(PER_PAGE_MAX)
 TenantFilter = Annotated[uuid.UUID | None, Parameter(description="Un seul bénéficiaire (sinon tous ceux de l'appelant)")]
 ERR_READ, ERR_WRITE = _errors(404), _errors(403, 404, 422)
 

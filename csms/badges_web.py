@@ -32,6 +32,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.bounds import NonNegative32
 from app.db import utcnow
 from app.deps import TenantContext
 from app.errors import Forbidden, NotFound, ValidationFailed
@@ -433,7 +434,7 @@ class ReservationIn(Struct, forbid_unknown_fields=True, kw_only=True):
     ends_at: Annotated[dt.datetime, Meta(description="Fin, ISO 8601 avec fuseau (expiryDate envoyé à la borne)")]
     charge_point_id: uuid.UUID | None = None
     charge_box_id: Annotated[str | None, Meta(description="Ou la borne et son connecteur")] = None
-    connector_id: int | None = None
+    connector_id: NonNegative32 | None = None
     badge_id: uuid.UUID | None = None
     id_tag: Annotated[str | None, Meta(description="Ou l'identifiant du badge")] = None
 

@@ -29,11 +29,12 @@ from litestar import Request, Response, Router, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import ClientException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Body, Parameter
+from litestar.params import Body
 from msgspec import Meta, Struct
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.bounds import Page, per_page
 from app.db import scope_session
 from app.deps import PERMISSIONS, TenantContext, require_identity, role_in_tenant
 from app.errors import Forbidden, NotFound, ValidationFailed
@@ -157,6 +158,9 @@ def _version(charger: Charger) -> str:
 
 
 # --------------------------------------------------------------------------- API
+
+
+PerPage = per_page(PER_PAGE_MAX)
 
 
 class CommandIn(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -297,8 +301,8 @@ async def send_command_api(
 )
 async def list_commands_api(
     request: Request[Any, Any, Any], db_session: AsyncSession, charge_box_id: str,
-    page: Annotated[int, Parameter(ge=1, le=100_000, description="Numéro de page (1 pour la première)")] = 1,
-    per_page: Annotated[int, Parameter(ge=1, le=PER_PAGE_MAX, description="Éléments par page")] = 50,
+    page: Page = 1,
+    per_page: PerPage = 50,
 ) -> CommandLogPage:
     charger = await _station_for(request, db_session, charge_box_id, "read")
     rows, total = await _log_page(db_session, charger, page, per_page)
@@ -367,7 +371,7 @@ async def _page(
 @get("/t/{tenant_id:uuid}/bornes/{charge_box_id:str}/commandes")
 async def commands_page(
     request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, charge_box_id: str,
-    action: str = "", page: Annotated[int, Parameter(ge=1, le=100_000)] = 1,
+    action: str = "", page: Page = 1,
 ) -> Any:
     """The form and the log; an HTMX request (the command chosen in the list) gets the form with its example."""
     tenant_ctx.require("read")

@@ -39,6 +39,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    func,
     inspect,
     text,
 )
@@ -618,7 +619,12 @@ class ChargeBoxRoute(Base):
     """
 
     __tablename__ = "charge_box_routes"
-    __table_args__ = (_fk("chargers", "charger_id", ondelete="CASCADE"),)
+    __table_args__ = (
+        _fk("chargers", "charger_id", ondelete="CASCADE"),
+        # ``IMP-OK-01`` and ``imp-ok-01`` are one station to a person reading a list or a
+        # technician typing the id into a charger: unique regardless of case (issue 10).
+        Index("uq_charge_box_routes_lower_charge_box_id", func.lower(text("charge_box_id")), unique=True),
+    )
     charge_box_id: Mapped[str] = mapped_column(String(48), primary_key=True)
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     charger_id: Mapped[uuid.UUID]

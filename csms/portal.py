@@ -39,6 +39,7 @@ from litestar.response import Template
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.bounds import Page
 from app.db import utcnow
 from app.deps import TenantContext
 from app.errors import NotFound
@@ -334,7 +335,7 @@ def transaction_seconds(tx: Transaction, now: dt.datetime) -> float | None:
 @get("/t/{tenant_id:uuid}/recharges")
 async def transactions_list(
     request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, borne: str = "",
-    badge: str = "", etat: str = "", hors_ligne: str = "", du: str = "", au: str = "", page: int = 1,
+    badge: str = "", etat: str = "", hors_ligne: str = "", du: str = "", au: str = "", page: Page = 1,
 ) -> Template:
     tenant_ctx.require("read")
     tid = tenant_ctx.tenant_id
@@ -414,7 +415,7 @@ ALERT_FILTERS = {"ouvertes": "Ouvertes", "closes": "Closes", "toutes": "Toutes"}
 @get("/t/{tenant_id:uuid}/alertes")
 async def alerts_list(
     request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, etat: str = "toutes",
-    page: int = 1,
+    page: Page = 1,
 ) -> Template:
     tenant_ctx.require("read")
     tid = tenant_ctx.tenant_id

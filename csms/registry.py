@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.bounds import text_value
 from app.errors import NotFound, ValidationFailed
 from app.security import verify_password
 from csms import alerts, commands, reservations
@@ -263,9 +264,10 @@ def _spec(data: dict[str, Any], errors: dict[str, str]) -> _Spec:
     return _Spec(
         charge_box_id=charge_box_id, password=password, site=str(data.get("site") or "").strip(),
         canonical=canonical, station_number=station_number,
-        station_name=str(data.get("station_name") or "").strip()[:200], points=points,
+        station_name=text_value(data, "station_name", errors, limit=Station.name, label="Nom de la station"), points=points,
         power_kw=_power(data.get("power_kw"), errors), socket_types=_sockets(data.get("socket_types"), errors),
-        usage_name=str(data.get("usage_name") or "").strip()[:200], lenient=_bool(data.get("lenient")),
+        usage_name=text_value(data, "usage_name", errors, limit=ChargePoint.usage_name, label="Nom d'usage"),
+        lenient=_bool(data.get("lenient")),
     )
 
 
@@ -317,8 +319,12 @@ async def register_charger(
     errors: dict[str, str] = {}
     spec = _spec(data, errors)
     site = await _resolve_site(session, tenant_id, spec, errors) if "site" not in errors else None
-    if "charge_box_id" not in errors and await session.get(ChargeBoxRoute, spec.charge_box_id) is not None:
-        errors["charge_box_id"] = f"L'identifiant OCPP « {spec.charge_box_id} » est déjà enregistré sur la plateforme."
+    if "charge_box_id" not in errors and (taken := await session.scalar(
+        select(ChargeBoxRoute.charge_box_id).where(func.lower(ChargeBoxRoute.charge_box_id) == spec.charge_box_id.lower())
+    )) is not None:
+        # Unique regardless of case (index uq_charge_box_routes_lower_charge_box_id, issue 10).
+        errors["charge_box_id"] = (f"L'identifiant OCPP « {spec.charge_box_id} » est déjà enregistré sur la plateforme"
+                                   + (f" (sous la forme « {taken} »)." if taken != spec.charge_box_id else "."))
     elif "charge_box_id" not in errors and (retired := await session.scalar(
         select(Charger.decommissioned_at).where(Charger.tenant_id == tenant_id, Charger.charge_box_id == spec.charge_box_id)
     )) is not None:
@@ -540,6 +546,7 @@ async def create_badge(session: AsyncSession, tenant_id: uuid.UUID, data: dict[s
     expires_at = data.get("expires_at")
     if expires_at is not None and (not isinstance(expires_at, dt.datetime) or expires_at.tzinfo is None):
         errors["expires_at"] = "Date d'expiration invalide."
+    holder = text_value(data, "holder_label", errors, limit=Badge.holder_label, label="Porteur")
     if "id_tag" not in errors and await session.scalar(
         select(Badge.id).where(Badge.tenant_id == tenant_id, Badge.id_tag == id_tag)
     ):
@@ -548,7 +555,7 @@ async def create_badge(session: AsyncSession, tenant_id: uuid.UUID, data: dict[s
         raise ValidationFailed(errors)
     badge = Badge(
         tenant_id=tenant_id, id_tag=id_tag, status=status, expires_at=expires_at,
-        holder_label=str(data.get("holder_label") or "")[:200], site_id=data.get("site_id"), user_id=data.get("user_id"),
+        holder_label=holder, site_id=data.get("site_id"), user_id=data.get("user_id"),
     )
     session.add(badge)
     await session.flush()

@@ -40,6 +40,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.bounds import INT32_MAX, int_value
 from app.db import Database, utcnow
 from app.errors import NotFound, ValidationFailed
 from csms.badges import BADGE_KINDS, _uuid
@@ -208,10 +209,9 @@ async def _find_point(
     if point_id is not None:
         point = await session.get(ChargePoint, (tenant_id, point_id))
     elif data.get("charge_box_id"):
-        try:
-            connector = int(data.get("connector_id") or 0)
-        except (TypeError, ValueError):
-            connector = 0
+        connector = int_value(data, "connector_id", errors, low=0, high=INT32_MAX, label="Connecteur", default=0)
+        if "connector_id" in errors:
+            return None
         point = await session.scalar(
             select(ChargePoint).join(Charger, (Charger.tenant_id == ChargePoint.tenant_id)
                                      & (Charger.id == ChargePoint.charger_id))

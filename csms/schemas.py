@@ -15,6 +15,8 @@ from typing import Annotated
 
 from msgspec import Meta, Struct
 
+from app.bounds import NonNegative32
+
 __all__ = [
     "ImportLine",
     "ImportProblem",
@@ -45,9 +47,9 @@ class StationCreate(Struct, forbid_unknown_fields=True, kw_only=True):
     site: Annotated[str, Meta(description="Identifiant ou nom du site ; facultatif si le bénéficiaire a un seul site")] = ""
     canonical_id: Annotated[str, Meta(description="Identifiant CPAM de la borne (FR…B…) ; généré si absent",
                                       examples=["FR72181B0001010100"])] = ""
-    station: Annotated[int | None, Meta(description="Numéro d'ordre de la station sur le site (1 à 99)")] = None
+    station: Annotated[NonNegative32 | None, Meta(description="Numéro d'ordre de la station sur le site (1 à 99)")] = None
     station_name: Annotated[str, Meta(description="Nom d'usage courant de la station (commune + attribut)")] = ""
-    points: Annotated[int, Meta(description="Nombre de points de charge (1 à 99)")] = 1
+    points: Annotated[NonNegative32, Meta(description="Nombre de points de charge (1 à 99)")] = 1
     power_kw: Annotated[float | None, Meta(description="Puissance par point en kW (7, 11, 22…)")] = None
     socket_types: Annotated[str, Meta(description="Prises : T2, EF, T3, T1, CCS, CHADEMO, séparées par « + »",
                                       examples=["T2+EF"])] = "T2"

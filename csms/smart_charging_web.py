@@ -31,6 +31,7 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 from msgspec import Meta, Struct
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.bounds import NonNegative32
 from app.deps import TenantContext
 from app.errors import ValidationFailed
 from csms import smart_charging
@@ -133,7 +134,7 @@ class PowerBudgetIn(Struct, forbid_unknown_fields=True, kw_only=True):
 
     budget_kw: Annotated[float | None, Meta(description="Puissance disponible pour la recharge sur le site, en kW (> 0, une décimale)")] = None
     min_current_a: Annotated[float | None, Meta(description="Courant minimal par recharge, en A par phase (6 à 63 ; 6 par défaut)")] = None
-    phases: Annotated[int | None, Meta(description="Raccordement du site : 3 (triphasé, par défaut) ou 1 (monophasé)")] = None
+    phases: Annotated[NonNegative32 | None, Meta(description="Raccordement du site : 3 (triphasé, par défaut) ou 1 (monophasé)")] = None
 
 
 class ProfileOut(Struct, kw_only=True):

@@ -23,6 +23,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.bounds import Page
 from app.deps import CentralContext, TenantContext, require_identity
 from tenants import services
 from tenants.schemas import (
@@ -52,7 +53,6 @@ TENANT = "/tenants/{tenant_id:uuid}"
 TAG_TENANTS, TAG_SITES, TAG_USERS, TAG_AUDIT, TAG_TOKENS = "Bénéficiaires", "Sites", "Utilisateurs", "Journal", "Jetons"
 PROBLEM = "application/problem+json"
 
-Page = Annotated[int, Parameter(ge=1, le=100_000, description="Numéro de page (1 pour la première)")]
 
 
 # --------------------------------------------------------------------------- errors

@@ -217,6 +217,28 @@ class Site(TenantOwned, Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class BuildingCode(Base):
+    """Platform index of the building codes given in each commune (CCTP CPAM 5-5-1).
+
+    A charging identifier is ``FR`` + INSEE code + ``B`` + building code + station,
+    charger and point numbers: two sites of the same commune with the same building
+    code would give two stations the same identifier, even in two tenants. The sites
+    table is behind row-level security, so no tenant can see which codes the others
+    took; this table, deliberately not tenant-owned, holds nothing but the key (like
+    ``charge_box_routes``), and its primary key makes the claim race-free.
+    """
+
+    __tablename__ = "building_codes"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "site_id"], ["sites.tenant_id", "sites.id"], ondelete="CASCADE"),
+        UniqueConstraint("tenant_id", "site_id"),
+    )
+    insee_code: Mapped[str] = mapped_column(String(5), primary_key=True)
+    building_code: Mapped[str] = mapped_column(String(4), primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    site_id: Mapped[uuid.UUID]
+
+
 class ApiToken(Base):
     """A bearer token: acts as its user, with the user's memberships and nothing more."""
 

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import AuditEvent
 from app.auth import login_session
+from app.bounds import Page
 from app.db import scope_session
 from app.deps import CentralContext, TenantContext, require_identity
 from app.errors import NotFound, ValidationFailed
@@ -180,7 +181,7 @@ async def central_home(request: Request[Any, Any, Any], central_ctx: CentralCont
 
 @get("/c/{central_code:str}/beneficiaires")
 async def central_beneficiaries(
-    request: Request[Any, Any, Any], central_ctx: CentralContext, db_session: AsyncSession, q: str = "", page: int = 1
+    request: Request[Any, Any, Any], central_ctx: CentralContext, db_session: AsyncSession, q: str = "", page: Page = 1
 ) -> Template:
     q = q.strip()[:100]
     found = await services.search_tenants(db_session, central_ctx.tenant_ids, q=q, page=page)
@@ -651,7 +652,7 @@ async def audit_log(
     auteur: str = "",
     du: str = "",
     au: str = "",
-    page: int = 1,
+    page: Page = 1,
 ) -> Template:
     tenant_ctx.require("audit")
     tid = tenant_ctx.tenant_id
@@ -692,7 +693,7 @@ async def audit_log(
 
 
 @get("/t/{tenant_id:uuid}/courriels")
-async def outbox(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, page: int = 1) -> Template:
+async def outbox(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, page: Page = 1) -> Template:
     """The embedded outbox: messages sent for this tenant or to one of its members."""
     tenant_ctx.require("outbox")
     tid = tenant_ctx.tenant_id

@@ -160,7 +160,7 @@ class SiteCreate(_In):
     address: str = ""
     postal_code: str = ""
     city: str = ""
-    building_code: BuildingCode = "0001"
+    building_code: Annotated[BuildingCode, Meta(description="Vide : le prochain code libre de la commune (0001, 0002…)")] = ""
     latitude: float | None = None
     longitude: float | None = None
     notes: str = ""

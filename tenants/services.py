@@ -17,12 +17,14 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import AuditEvent
+from app.bounds import text_value
 from app.db import scope_session, tenant_ids_of, unscoped, utcnow
 from app.errors import NotFound, ValidationFailed
 from app.security import hash_password, hash_token, new_token, password_problem
 from tenants.models import (
     TENANT_ROLES,
     ApiToken,
+    BuildingCode,
     Central,
     CentralMembership,
     FrameworkAgreement,
@@ -75,16 +77,28 @@ __all__ = [
 # --------------------------------------------------------------------------- validation helpers
 
 
-def _clean(data: dict[str, Any], key: str, *, max_len: int = 200) -> str:
-    value = data.get(key)
-    return "" if value is None else str(value).strip()[:max_len]
+#: French names of the fields, for the length errors of :func:`_clean`.
+FIELD_LABELS = {
+    "name": "Nom", "address": "Adresse", "postal_code": "Code postal", "city": "Commune", "region": "Région",
+    "notes": "Notes", "full_name": "Nom complet", "email": "Adresse électronique", "siret": "SIRET", "finess": "FINESS",
+    "role": "Profil", "territory": "Territoire", "insee_code": "Code INSEE", "building_code": "Code bâtiment",
+    "latitude": "Latitude", "longitude": "Longitude",
+}
+#: Codes and numbers are checked by their own validators, which say more than a length.
+CODE_LIMIT = 40
+
+
+def _clean(data: dict[str, Any], key: str, errors: dict[str, str], limit: Any = CODE_LIMIT) -> str:
+    """The stripped text of a field, at most its column's length (``limit``: the ORM
+    column or a number) or a French field error (app/bounds.py), never truncated silently."""
+    return text_value(data, key, errors, limit=limit, label=FIELD_LABELS.get(key, key))
 
 
 def _check_identifiers(data: dict[str, Any], errors: dict[str, str]) -> tuple[str | None, str | None]:
     from tenants.identifiers import InvalidIdentifier, validate_finess, validate_siret
 
-    siret = _clean(data, "siret") or None
-    finess = _clean(data, "finess") or None
+    siret = _clean(data, "siret", errors) or None
+    finess = _clean(data, "finess", errors) or None
     if siret:
         try:
             siret = validate_siret(siret)
@@ -171,15 +185,18 @@ async def create_tenant(
     session: AsyncSession, data: dict[str, Any], *, central: Central | None = None
 ) -> Tenant:
     errors: dict[str, str] = {}
-    name = _clean(data, "name")
-    if not name:
+    name = _clean(data, "name", errors, Tenant.name)
+    if not name and "name" not in errors:
         errors["name"] = "La raison sociale est obligatoire."
     siret, finess = _check_identifiers(data, errors)
-    territory = _clean(data, "territory") or "metropole"
+    territory = _clean(data, "territory", errors) or "metropole"
     if territory not in TERRITORIES:
         errors["territory"] = "Territoire inconnu."
-    insee = _check_insee(_clean(data, "insee_code"), errors)
-    postal = _clean(data, "postal_code")
+    insee = _check_insee(_clean(data, "insee_code", errors), errors)
+    postal = _clean(data, "postal_code", errors)
+    address = _clean(data, "address", errors, Tenant.address)
+    city = _clean(data, "city", errors, Tenant.city)
+    region = _clean(data, "region", errors, Tenant.region)
     if postal and not (len(postal) == 5 and postal.isdigit()):
         errors["postal_code"] = "Le code postal doit comporter 5 chiffres."
     if siret and "siret" not in errors and await session.scalar(select(Tenant.id).where(Tenant.siret == siret)):
@@ -195,9 +212,9 @@ async def create_tenant(
         territory=territory,
         insee_code=insee,
         postal_code=postal,
-        address=_clean(data, "address", max_len=300),
-        city=_clean(data, "city", max_len=120),
-        region=_clean(data, "region", max_len=120) or _region_of(insee),
+        address=address,
+        city=city,
+        region=region or _region_of(insee),
         central_id=central.id if central else None,
     )
     # The creator acts in the new tenant at once: its audit row must pass RLS (the scope's WITH CHECK).
@@ -225,6 +242,8 @@ def _region_of(insee: str) -> str:
 
 
 TENANT_EDITABLE = ("name", "address", "postal_code", "city", "insee_code", "region", "territory")
+#: Free-text fields, bounded by their column (the others are codes, see CODE_LIMIT).
+TEXT_COLUMNS = frozenset({"name", "address", "city", "region", "notes"})
 
 
 async def update_tenant(session: AsyncSession, tenant: Tenant, data: dict[str, Any]) -> Tenant:
@@ -232,7 +251,7 @@ async def update_tenant(session: AsyncSession, tenant: Tenant, data: dict[str, A
     changes: dict[str, Any] = {}
     for key in TENANT_EDITABLE:
         if key in data:
-            changes[key] = _clean(data, key, max_len=300)
+            changes[key] = _clean(data, key, errors, getattr(Tenant, key) if key in TEXT_COLUMNS else CODE_LIMIT)
     if "name" in changes and not changes["name"]:
         errors["name"] = "La raison sociale est obligatoire."
     if "territory" in changes and changes["territory"] not in TERRITORIES:
@@ -314,18 +333,25 @@ def _site_values(data: dict[str, Any], errors: dict[str, str], *, partial: bool)
     values: dict[str, Any] = {}
     for key in SITE_FIELDS:
         if key in data or not partial:
-            values[key] = _clean(data, key, max_len=1000 if key == "notes" else 300)
-    if "name" in values and not values["name"]:
+            values[key] = _clean(data, key, errors, getattr(Site, key) if key in TEXT_COLUMNS else CODE_LIMIT)
+    if "name" in values and not values["name"] and "name" not in errors:
         errors["name"] = "Le nom du site est obligatoire."
     if "insee_code" in values:
         values["insee_code"] = _check_insee(values["insee_code"], errors, required=True)
     if values.get("postal_code") and not (len(values["postal_code"]) == 5 and values["postal_code"].isdigit()):
         errors["postal_code"] = "Le code postal doit comporter 5 chiffres."
     if "building_code" in values:
-        code = values["building_code"] or "0001"
-        if not (len(code) == 4 and code.isalnum() and code.isascii()):
+        code = values["building_code"]
+        if not code:
+            # Not given: the next free code of the commune, given at creation (_claim_building_code).
+            if partial:
+                del values["building_code"]
+            else:
+                values["building_code"] = None
+        elif not (len(code) == 4 and code.isalnum() and code.isascii()):
             errors["building_code"] = "Le code bâtiment comporte 4 caractères alphanumériques (CCTP 5-5-1)."
-        values["building_code"] = code.upper()
+        else:
+            values["building_code"] = code.upper()
     for key, low, high in (("latitude", -90, 90), ("longitude", -180, 180)):
         if key in values:
             raw = values[key]
@@ -357,10 +383,57 @@ async def create_site(session: AsyncSession, tenant_id: uuid.UUID, data: dict[st
         errors["name"] = "Un site porte déjà ce nom."
     if errors:
         raise ValidationFailed(errors)
-    site = Site(tenant_id=tenant_id, **values)
-    session.add(site)
-    await session.flush()
+    wanted = values.pop("building_code")
+    site = Site(id=uuid.uuid4(), tenant_id=tenant_id, **values)
+    await _claim_building_code(session, site, site.insee_code, wanted, new=True)
     return site
+
+
+#: How many times a claim is retried when another request takes the same free code first.
+_CLAIM_ATTEMPTS = 5
+
+
+async def _claim_building_code(
+    session: AsyncSession, site: Site, insee: str, wanted: str | None, *, new: bool = False
+) -> str:
+    """Claim a building code of commune ``insee`` for ``site`` in the platform index (CCTP
+    CPAM 5-5-1: unique in its commune, whatever the tenant) and return it. ``wanted`` must
+    be free; without it the smallest free numeric code is taken. The primary key of
+    ``building_codes`` settles races: the loser of a race for a free code takes the next
+    one, the loser for a wanted one gets the field error. A ``new`` site is inserted in the
+    same savepoint, with its final code, so that its one audited creation carries it; an
+    existing site is left to the caller to update (one audited update)."""
+    from sqlalchemy.exc import IntegrityError
+
+    if not new:
+        await session.execute(BuildingCode.__table__.delete().where(
+            BuildingCode.tenant_id == site.tenant_id, BuildingCode.site_id == site.id))
+    for _ in range(_CLAIM_ATTEMPTS):
+        code = wanted
+        if code is None:
+            with unscoped(session):
+                used = set(await session.scalars(
+                    select(BuildingCode.building_code).where(BuildingCode.insee_code == insee)))
+            code = next(f"{n:04d}" for n in range(1, 10_000) if f"{n:04d}" not in used)
+        try:
+            async with session.begin_nested():
+                if new:
+                    site.building_code = code
+                    session.add(site)
+                    await session.flush()  # the site row first: the index row refers to it
+                session.add(BuildingCode(insee_code=insee, building_code=code, tenant_id=site.tenant_id,
+                                         site_id=site.id))
+        except IntegrityError as exc:
+            if "building_codes" not in str(exc.orig):
+                raise
+            if wanted is not None:
+                raise ValidationFailed({"building_code": (
+                    f"Le code bâtiment {wanted} est déjà attribué à un autre site de la commune {insee}, "
+                    "peut-être chez un autre bénéficiaire : les identifiants de points de charge doivent être "
+                    "uniques (CCTP 5-5-1). Laissez le champ vide pour recevoir le prochain code libre.")}) from None
+            continue
+        return code
+    raise ValidationFailed({"building_code": "Aucun code bâtiment libre n'a pu être attribué : réessayez."})
 
 
 async def list_sites(session: AsyncSession, tenant_id: uuid.UUID) -> list[Site]:
@@ -381,6 +454,12 @@ async def update_site(session: AsyncSession, site: Site, data: dict[str, Any]) -
         errors["name"] = "Un site porte déjà ce nom."
     if errors:
         raise ValidationFailed(errors)
+    moved = ("insee_code" in values and values["insee_code"] != site.insee_code) or (
+        "building_code" in values and values["building_code"] != site.building_code)
+    if moved:
+        wanted = values.get("building_code")  # None: the next free code of the new commune
+        values["building_code"] = await _claim_building_code(
+            session, site, values.get("insee_code", site.insee_code), wanted)
     for key, value in values.items():
         setattr(site, key, value)
     await session.flush()
@@ -396,7 +475,7 @@ async def _site_in_use(session: AsyncSession, site: Site) -> bool:
     sites = Site.__table__
     for table in Site.metadata.tables.values():
         for fk in table.foreign_key_constraints:
-            if fk.referred_table is not sites or table is sites:
+            if fk.referred_table is not sites or table is sites or table is BuildingCode.__table__:
                 continue
             match = [table.c[e.parent.name] == getattr(site, e.column.key) for e in fk.elements]
             if await session.scalar(select(exists().where(and_(*match)))):
@@ -407,6 +486,9 @@ async def _site_in_use(session: AsyncSession, site: Site) -> bool:
 async def delete_site(session: AsyncSession, site: Site) -> None:
     if await _site_in_use(session, site):
         raise ValidationFailed({"site": "Ce site porte encore des équipements : retirez-les avant de le supprimer."})
+    await session.execute(
+        BuildingCode.__table__.delete().where(BuildingCode.tenant_id == site.tenant_id, BuildingCode.site_id == site.id)
+    )
     await session.delete(site)
     await session.flush()
 
@@ -481,8 +563,9 @@ async def add_member(
     :func:`enrol_member`, which never attaches an existing account without its owner's consent.
     """
     errors: dict[str, str] = {}
-    email = _check_email(_clean(data, "email", max_len=320), errors)
-    role = _check_role(_clean(data, "role"), errors)
+    email = _check_email(_clean(data, "email", errors, User.email), errors)
+    role = _check_role(_clean(data, "role", errors), errors)
+    full_name = _clean(data, "full_name", errors, User.full_name)
     password = data.get("password") or None
     if password:
         problem = password_problem(password)
@@ -501,7 +584,7 @@ async def add_member(
     if user is None:
         user = User(
             email=email,
-            full_name=_clean(data, "full_name"),
+            full_name=full_name,
             password_hash=hash_password(password) if password else None,
             managed_by_tenant_id=tenant_id,
         )
@@ -518,19 +601,18 @@ async def add_member(
 
 async def update_member(session: AsyncSession, membership: Membership, data: dict[str, Any]) -> Membership:
     errors: dict[str, str] = {}
-    role = _check_role(_clean(data, "role"), errors) if "role" in data else None
+    role = _check_role(_clean(data, "role", errors), errors) if "role" in data else None
+    name = _clean(data, "full_name", errors, User.full_name) if "full_name" in data else None
     if errors:
         raise ValidationFailed(errors)
     if role is not None:
         if membership.role == Role.ADMIN and role != Role.ADMIN:
             await _keep_one_admin(session, membership)
         membership.role = role.value
-    if "full_name" in data:
-        name = _clean(data, "full_name")
-        if name != membership.user.full_name:
-            if membership.user.managed_by_tenant_id != membership.tenant_id:
-                raise ValidationFailed({"full_name": PROFILE_NOT_YOURS})
-            membership.user.full_name = name
+    if name is not None and name != membership.user.full_name:
+        if membership.user.managed_by_tenant_id != membership.tenant_id:
+            raise ValidationFailed({"full_name": PROFILE_NOT_YOURS})
+        membership.user.full_name = name
     await session.flush()
     return membership
 
@@ -590,8 +672,9 @@ async def enrol_member(
     link, and this tenant never reads nor edits its profile (name, password).
     """
     errors: dict[str, str] = {}
-    email = _check_email(_clean(data, "email", max_len=320), errors)
-    role = _check_role(_clean(data, "role"), errors)
+    email = _check_email(_clean(data, "email", errors, User.email), errors)
+    role = _check_role(_clean(data, "role", errors), errors)
+    _clean(data, "full_name", errors, User.full_name)
     password = data.get("password") or None
     if password:
         problem = password_problem(password)

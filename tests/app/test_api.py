@@ -40,7 +40,8 @@ async def test_site_lifecycle_with_a_bearer_token(client, demo, api_token):
     created = await client.post(base, headers=auth, json={"name": "Parking visiteurs", "insee_code": "72181", "latitude": 48.01})
     assert created.status_code == 201, created.text
     site = created.json()
-    assert site["name"] == "Parking visiteurs" and site["building_code"] == "0001" and site["latitude"] == 48.01
+    # The demo's head office holds 72181/0001: a site created without a code gets the next free one (CCTP 5-5-1).
+    assert site["name"] == "Parking visiteurs" and site["building_code"] == "0002" and site["latitude"] == 48.01
 
     listed = await client.get(base, headers=auth)
     assert listed.status_code == 200

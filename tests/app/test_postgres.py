@@ -54,6 +54,8 @@ PLATFORM_TABLES_WITH_TENANT_ID = {
     "tenant_id is nullable",
     "oidc_providers": "identity provider configuration read at login, before any tenant is known; "
     "tenant_id is nullable",
+    "building_codes": "CCTP CPAM 5-5-1 building codes of each commune, claimed platform-wide so that two "
+    "tenants' sites never share one; holds only the key (tenants/models.py BuildingCode)",
     "charge_box_routes": "OCPP handshake routing key charge_box_id -> tenant, read before any tenant is "
     "known; holds no business data",
 }
