@@ -48,6 +48,7 @@ from csms.commands import (
     StationOffline,
 )
 from csms.models import Charger, CommandLog
+from csms.validation import MAX_DEPTH, too_deep
 from tenants.api_v1 import PROBLEM, _errors, _on_client_error, _on_validation
 from tenants.portal import _render, _tenant_page
 from tenants.schemas import Problem
@@ -382,10 +383,14 @@ def _read_form(data: dict[str, Any], version: str) -> tuple[str, Any, Any, dict[
     action = str(data.get("action") or "").strip()
     payload: Any = None
     text = str(data.get("payload") or "").strip() or "{}"
-    try:
-        payload = json.loads(text)
-    except ValueError as exc:
-        errors["payload"] = f"JSON invalide (ligne {exc.lineno}, colonne {exc.colno}) : vérifiez guillemets, virgules et accolades."
+    if too_deep(text):
+        errors["payload"] = f"JSON trop imbriqué : {MAX_DEPTH} niveaux de listes et d'objets au plus."
+    else:
+        try:
+            payload = json.loads(text)
+        except ValueError as exc:
+            errors["payload"] = (f"JSON invalide (ligne {exc.lineno}, colonne {exc.colno}) : vérifiez guillemets, "
+                                 "virgules et accolades.")
     timeout: Any = None
     raw_timeout = str(data.get("timeout") or "").strip().replace(",", ".")
     if raw_timeout:

@@ -21,7 +21,7 @@ from ocpp.v16 import call
 from ocpp.v16 import call_result as station_result
 
 from tests.csms.conftest import open_socket
-from tests.csms.test_ingress import NOW
+from tests.csms.test_ingress import NOW, counts
 from tests.csms.test_kill9 import IngressProcess
 
 BOTH = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -127,3 +127,34 @@ async def test_memory_stays_flat_under_1000_unsolicited_400kb_answers(settings, 
         await ws.close()
     finally:
         await ingress.kill()
+
+
+# --------------------------------------------------------------------------- nesting
+
+
+FORMATION = "Payload for Action is syntactically incorrect or not conform the PDU structure for Action"
+
+
+@pytest.mark.parametrize(("charge_box_id", "protocol", "code"), [
+    ("CPAM-LM-01", "ocpp1.6", "FormationViolation"),
+    ("CPAM-LM-201", "ocpp2.0.1", "RpcFrameworkError"),
+])
+async def test_a_frame_nested_1000_deep_gets_its_call_error_and_the_socket_stays_open(
+        db, fleet, ingress, stations, charge_box_id, protocol, code):
+    """OCPP-J 1.6 §4.2.3: FormationViolation « Payload for Action is syntactically incorrect »;
+    2.0.1 §4.3: RpcFrameworkError « Content of the call is not a valid RPC Request » (its MessageId
+    cannot be read: answered with "-1"). Once a RecursionError and a 1011 close."""
+    ws = await stations.socket(charge_box_id, protocol=protocol)
+    before = await counts(db, fleet.cpam)
+    nested = "[" * 990 + "]" * 990
+    answer = await _raw(ws, nested)
+    assert answer[:3] == [4, "-1", code]
+    assert answer[4] == {"cause": "nested deeper than 32 levels"}
+    # Deep inside a readable Call: the CallError names the call.
+    deep_call = '[2, "deep-1", "Heartbeat", {"a": ' + "[" * 990 + "]" * 990 + "}]"
+    answer = await _raw(ws, deep_call)
+    assert answer[:3] == [4, "deep-1", "FormationViolation" if protocol == "ocpp1.6" else "FormatViolation"]
+    assert await _raw(ws, json.dumps([2, "after", "Heartbeat", {}])) == [3, "after", {"currentTime": NOW}]
+    assert ws.close_code is None
+    await ws.close()
+    assert await counts(db, fleet.cpam) == before
