@@ -33,7 +33,10 @@ from ocpp.charge_point import snake_to_camel_case as _snake_to_camel_case
 from ocpp.messages import _DecimalEncoder  # the library's encoder for its frames
 
 __all__ = [
+    "INT32_MAX",
+    "INT32_MIN",
     "FrameError",
+    "bound_integers",
     "Repair",
     "call_result_frame",
     "camel_keys",
@@ -222,13 +225,37 @@ def has_schema(version: str, action: str, kind: int = 2) -> bool:
     return version in SCHEMA_DIRS and action.isascii() and action.isalnum() and _schema_path(version, action, kind).exists()
 
 
+#: The OCPP ``integer``: 32 bits, signed (OCPP 2.0.1 Part 2 §2.1 « Primitive Datatypes »: « integer:
+#: 32 bit (31 bit resolution, 1 sign bit) »; OCPP 1.6 inherits ``xs:int`` from its SOAP schemas). The
+#: JSON schemas leave it unbounded, so 2^63 passed them and overflowed a database column.
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+def bound_integers(schema: Any) -> Any:
+    """Every ``"type": "integer"`` of ``schema`` bounded to the OCPP integer (in place; returned).
+
+    One mechanism for every payload checked here, station Calls and our own commands alike:
+    the bounds a schema already has are kept when they are narrower.
+    """
+    if isinstance(schema, dict):
+        if schema.get("type") == "integer":
+            schema["minimum"] = max(schema.get("minimum", INT32_MIN), INT32_MIN)
+            schema["maximum"] = min(schema.get("maximum", INT32_MAX), INT32_MAX)
+        for value in schema.values():
+            bound_integers(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            bound_integers(value)
+    return schema
+
+
 @cache
 def compile_validator(version: str, action: str, kind: int = 2) -> Callable[[Any], Any] | None:
     """The compiled validator of a Call (kind 2) or CallResult (kind 3) payload; None if unknown."""
     if not has_schema(version, action, kind):
         return None
     path = _schema_path(version, action, kind)
-    schema = json.loads(path.read_text(encoding="utf-8-sig"))
+    schema = bound_integers(json.loads(path.read_text(encoding="utf-8-sig")))
     schema.pop("$id", None)  # 2.0.1 schemas carry URN ids that fastjsonschema would try to resolve
     return fastjsonschema.compile(schema, formats={"date-time": _date_time_format}, use_default=False)
 
@@ -236,6 +263,10 @@ def compile_validator(version: str, action: str, kind: int = 2) -> Callable[[Any
 def _code_for(exc: fastjsonschema.JsonSchemaValueException) -> str:
     rule = exc.rule or ""
     if rule in ("type", "maxLength", "minLength", "format"):
+        return "TypeConstraintViolation"
+    if rule in ("minimum", "maximum") and exc.rule_definition in (INT32_MIN, INT32_MAX):
+        # Beyond the OCPP integer (``bound_integers``): the value is not of the field's data type,
+        # OCPP-J 1.6 §4.2.3 « TypeConstraintViolation: ... violates data type constraints ».
         return "TypeConstraintViolation"
     if rule in ("enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "pattern", "multipleOf", "const"):
         return "PropertyConstraintViolation"

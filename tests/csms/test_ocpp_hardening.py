@@ -158,3 +158,52 @@ async def test_a_frame_nested_1000_deep_gets_its_call_error_and_the_socket_stays
     assert ws.close_code is None
     await ws.close()
     assert await counts(db, fleet.cpam) == before
+
+
+# --------------------------------------------------------------------------- integer bounds
+
+
+TYPE_CONSTRAINT = ("Payload for Action is syntactically correct but at least one of the fields violates data type "
+                   "constraints")
+
+
+@pytest.mark.parametrize("backend", BOTH)
+async def test_integers_beyond_the_ocpp_integer_get_a_call_error_and_nothing_is_written(db, fleet, ingress, stations):
+    """OCPP 2.0.1 Part 2 §2.1: an OCPP integer is 32 bits, signed. 2^63 once passed the schema and
+    overflowed the column: the station got InternalError. Now TypeConstraintViolation (OCPP-J 1.6
+    §4.2.3: « violates data type constraints »), and nothing is stored."""
+    ws = await stations.socket("CPAM-LM-01")
+    assert await _raw(ws, json.dumps([2, "warm", "Heartbeat", {}])) == [3, "warm", {"currentTime": NOW}]
+    before = await counts(db, fleet.cpam)
+    start = '{"connectorId": %s, "idTag": "BADGE-OK", "meterStart": 0, "timestamp": "2026-01-01T10:00:00Z"}'
+    cases = [
+        ("big-1", "StartTransaction", start % "9223372036854775808", "data.connectorId must be smaller than or equal to 2147483647"),
+        ("big-2", "StartTransaction", start % "2147483648", "data.connectorId must be smaller than or equal to 2147483647"),
+        ("big-3", "StartTransaction", start % "-9223372036854775809",
+         "data.connectorId must be bigger than or equal to -2147483648"),
+        ("big-4", "StopTransaction", '{"meterStop": 10, "timestamp": "2026-01-01T11:00:00Z", '
+                                     '"transactionId": 9223372036854775808}',
+         "data.transactionId must be smaller than or equal to 2147483647"),
+        ("big-5", "MeterValues", '{"connectorId": 1, "transactionId": 4294967296, "meterValue": '
+                                 '[{"timestamp": "2026-01-01T10:30:00Z", "sampledValue": [{"value": "10"}]}]}',
+         "data.transactionId must be smaller than or equal to 2147483647"),
+    ]
+    for unique_id, action, payload, cause in cases:
+        answer = await _raw(ws, f'[2, "{unique_id}", "{action}", {payload}]')
+        assert answer == [4, unique_id, "TypeConstraintViolation", TYPE_CONSTRAINT, {"cause": cause}], answer
+    assert await _raw(ws, json.dumps([2, "after", "Heartbeat", {}])) == [3, "after", {"currentTime": NOW}]
+    await ws.close()
+    assert await counts(db, fleet.cpam) == before
+
+
+def test_a_command_with_an_integer_beyond_the_ocpp_integer_is_refused_before_sending():
+    """The same bound checks our own commands (``csms.commands.validate_command``): a 422, nothing sent."""
+    from app.errors import ValidationFailed
+    from csms.commands import validate_command
+
+    with pytest.raises(ValidationFailed) as caught:
+        validate_command("1.6", "UnlockConnector", {"connectorId": 2**63})
+    assert caught.value.errors == {"payload": "« connectorId » : valeur trop grande (maximum 2147483647)."}
+    with pytest.raises(ValidationFailed):
+        validate_command("2.0.1", "UnlockConnector", {"evseId": 1, "connectorId": -(2**31) - 1})
+    assert validate_command("1.6", "UnlockConnector", {"connectorId": 2**31 - 1}) == "1.6"
