@@ -781,11 +781,14 @@ class Ingress:
         if scheme.lower() != "basic":
             return False
         try:
-            user, sep, password = base64.b64decode(token.strip(), validate=True).decode("utf-8").partition(":")
+            raw_user, sep, password = base64.b64decode(token.strip(), validate=True).partition(b":")
+            user = raw_user.decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
             return False
         if not sep or user != ref.charge_box_id:
             return False
+        # The password stays bytes: an OCPP 1.6 AuthorizationKey is random binary once hex-decoded
+        # (csms.commands.station_password_change); a text password is its UTF-8 bytes.
         if not station_hash_is_legacy(password_hash):
             return verify_station_password(password_hash, password)
         async with self._argon2_slots:  # a storm of legacy hashes queues here instead of starving the thread pool

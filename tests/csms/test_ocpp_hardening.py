@@ -21,6 +21,7 @@ from ocpp.v16 import call
 from ocpp.v16 import call_result as station_result
 
 from tests.csms.conftest import open_socket
+from tests.csms.test_commands_web import live  # noqa: F401 - the web app and the ingress, embedded
 from tests.csms.test_ingress import NOW, counts
 from tests.csms.test_kill9 import IngressProcess
 
@@ -207,3 +208,225 @@ def test_a_command_with_an_integer_beyond_the_ocpp_integer_is_refused_before_sen
     with pytest.raises(ValidationFailed):
         validate_command("2.0.1", "UnlockConnector", {"evseId": 1, "connectorId": -(2**31) - 1})
     assert validate_command("1.6", "UnlockConnector", {"connectorId": 2**31 - 1}) == "1.6"
+
+
+# --------------------------------------------------------------------------- station password rotation
+
+
+class KeyedStation(Station16):
+    """A 1.6 station that takes a new AuthorizationKey (``refuse``: it answers Rejected) and, like some
+    firmwares despite the key being write-only, gives it back in GetConfiguration."""
+
+    key = ""
+    refuse = False
+
+    @on("ChangeConfiguration")
+    async def on_change_configuration(self, key: str, value: str, **kwargs: Any) -> Any:
+        if self.refuse:
+            return station_result.ChangeConfiguration(status="Rejected")
+        self.key = value
+        return station_result.ChangeConfiguration(status="Accepted")
+
+    @on("GetConfiguration")
+    async def on_get_configuration(self, **kwargs: Any) -> Any:
+        return station_result.GetConfiguration(configuration_key=[
+            {"key": "AuthorizationKey", "readonly": False, "value": self.key}])
+
+
+def _auth(charge_box_id: str, password: bytes) -> dict[str, str]:
+    import base64
+
+    return {"Authorization": "Basic " + base64.b64encode(charge_box_id.encode() + b":" + password).decode()}
+
+
+async def _connects(port: int, charge_box_id: str, password: bytes) -> int:
+    """101 when the station gets in (and its Heartbeat is answered), else the handshake's HTTP status."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    try:
+        ws = await connect(f"ws://127.0.0.1:{port}/ocpp/{charge_box_id}", subprotocols=["ocpp1.6"],
+                           additional_headers=_auth(charge_box_id, password), open_timeout=30)
+    except InvalidStatus as exc:
+        return exc.response.status_code
+    try:
+        assert await _raw(ws, json.dumps([2, "hb", "Heartbeat", {}])) == [3, "hb", {"currentTime": NOW}]
+    finally:
+        await ws.close()
+    return 101
+
+
+async def _raw_rows(db: Any, tenant_id: Any, table: str) -> str:
+    from sqlalchemy import text
+
+    async with db.session([tenant_id]) as session:
+        return "\n".join(str(tuple(row)) for row in await session.execute(text(f"SELECT * FROM {table}")))
+
+
+@pytest.mark.parametrize("backend", BOTH)
+async def test_an_accepted_authorization_key_becomes_the_station_password_and_is_never_shown(
+        live, api_token, backend):  # noqa: F811 - the fixture imported above
+    """OCPP-J 1.6 §6.2 (security profiles 1 and 2): the CSMS sets the station's Basic-auth password with
+    ChangeConfiguration of ``AuthorizationKey``, the hex encoding of a random 16-20 byte password (OCTT
+    TC_073_CSMS). Accepted by the station, it is the password at once: the old one gets 401, the new
+    one gets in. The key is in no log row, no API answer, no portal page, no audit row, no log line."""
+    import os
+
+    import httpx
+
+    from tests.csms.test_commands_web import CPAM_BOX, CSRF, portal_login
+
+    records = _Records()
+    records.setLevel(logging.DEBUG)
+    logging.getLogger().addHandler(records)
+    new_password = os.urandom(20)  # random binary, as the specification advises
+    key = new_password.hex().upper()
+    old_password = b"Borne-secret-2026-xyz"
+    port, tenant = live.ingress.port, live.tenants[CPAM_BOX]
+    url = f"/api/v1/stations/{CPAM_BOX}/commands"
+    try:
+        ws = await open_socket(port, CPAM_BOX)
+        station = KeyedStation(CPAM_BOX, ws)
+        task = asyncio.create_task(station.start())
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
+            admin, viewer = await api_token("admin@cpam72.demo"), await api_token("visu@cpam72.demo")
+            await live.ingress.events.wait("station.connected", lambda p: p["charge_box_id"] == CPAM_BOX)
+            # A weak key is refused before anything is sent.
+            weak = await http.post(url, headers=admin, json={"action": "ChangeConfiguration",
+                                                             "payload": {"key": "AuthorizationKey", "value": "abc"}})
+            assert weak.status_code == 422 and "AuthorizationKey" in weak.json()["errors"]["payload"]
+            # Refused by the station: nothing changes.
+            station.refuse = True
+            refused = await http.post(url, headers=admin, json={
+                "action": "ChangeConfiguration", "payload": {"key": "AuthorizationKey", "value": key}})
+            assert (refused.status_code, refused.json()["status"]) == (200, "rejected")
+            assert await _connects(port, CPAM_BOX, new_password) == 401
+            station.refuse = False
+            sent = await http.post(url, headers=admin, json={
+                "action": "ChangeConfiguration", "payload": {"key": "AuthorizationKey", "value": key}})
+            assert sent.status_code == 200, sent.text
+            assert (sent.json()["status"], sent.json()["answer"]) == ("accepted", {"status": "Accepted"})
+            assert station.key == key  # the station, and only the station, got it
+            read = await http.post(url, headers=admin, json={"action": "GetConfiguration",
+                                                             "payload": {"key": ["AuthorizationKey"]}})
+            assert read.json()["answer"] == {"configurationKey": [
+                {"key": "AuthorizationKey", "readonly": False, "value": "[masqué]"}]}
+            task.cancel()
+            await ws.close()
+            # The station reconnects with its new password; the old one is refused.
+            assert await _connects(port, CPAM_BOX, old_password) == 401
+            assert await _connects(port, CPAM_BOX, new_password) == 101
+            # Nothing in clear: the API log (a read-only viewer reads it), the portal page, the raw rows.
+            listed = await http.get(url, headers=viewer)
+            assert listed.status_code == 200
+            entries = {(e["action"], e["status"]): e for e in listed.json()["items"]}
+            assert entries[("ChangeConfiguration", "accepted")]["payload"] == {
+                "key": "AuthorizationKey", "value": "[masqué]"}
+            await portal_login(http, "admin@cpam72.demo")
+            page_url = f"/t/{tenant}/bornes/{CPAM_BOX}/commandes"
+            page = await http.get(page_url)
+            assert page.status_code == 200 and "[masqué]" in page.text
+            # Sent from the portal form, the key typed in does not come back in the page either.
+            again = os.urandom(16).hex()
+            token = CSRF.search(page.text).group(1)
+            posted = await http.post(page_url, headers={"HX-Request": "true"}, data={
+                "_csrf_token": token, "action": "ChangeConfiguration",
+                "payload": json.dumps({"key": "AuthorizationKey", "value": again}), "timeout": "5"})
+            assert posted.status_code == 200 and "Borne hors ligne" in posted.text
+            texts = [listed.text, page.text, posted.text, sent.text, read.text, refused.text]
+            for table in ("charger_commands", "audit_events"):
+                texts.append(await _raw_rows(live.db, tenant, table))
+            # The server's log lines (the test station's own library logs what it receives: not ours).
+            texts += [f"{r.name}: {r.getMessage()}" for r in records.records if r.name != "ocpp"]
+        for secret in (key, key.lower(), again):
+            assert not [t for t in texts if secret in t], secret
+        # The change is in the audit trail, under who sent it, the hash itself redacted.
+        from sqlalchemy import select
+
+        from app.audit import AuditEvent
+
+        async with live.db.session([tenant]) as session:
+            changes = [(e.actor_label, e.after) for e in await session.scalars(
+                select(AuditEvent).where(AuditEvent.entity == "chargers", AuditEvent.action == "update"))]
+        assert [c for c in changes if "password_hash" in c[1]] == [("admin@cpam72.demo (API)", {"password_hash": "***"})]
+    finally:
+        logging.getLogger().removeHandler(records)
+
+
+class PasswordStation201:
+    """A 2.0.1 station taking SecurityCtrlr.BasicAuthPassword (use case A01)."""
+
+    @staticmethod
+    def make() -> type:
+        from ocpp.v201 import ChargePoint as Station201
+        from ocpp.v201 import call_result as result201
+
+        class Station(Station201):
+            password = ""
+
+            @on("SetVariables")
+            async def on_set_variables(self, set_variable_data: list[dict[str, Any]], **kwargs: Any) -> Any:
+                self.password = set_variable_data[0]["attribute_value"]
+                return result201.SetVariables(set_variable_result=[
+                    {"attribute_status": "Accepted", "component": d["component"], "variable": d["variable"]}
+                    for d in set_variable_data])
+
+        return Station
+
+
+async def test_a_2_0_1_basic_auth_password_accepted_replaces_the_old_one(db, fleet, ingress, stations):
+    """OCPP 2.0.1 A01 « Update Charging Station Password for HTTP Basic Authentication »: SetVariables of
+    SecurityCtrlr.BasicAuthPassword; accepted, the station reconnects with it and the old one is refused."""
+    from websockets.exceptions import InvalidStatus
+
+    from csms.commands import send_command
+    from tests.csms.test_commands import command_log
+
+    new_password = "Nouveau-Secret-2.0.1-borne"
+    ws = await open_socket(ingress.port, "CPAM-LM-201", protocol="ocpp2.0.1")
+    station = PasswordStation201.make()("CPAM-LM-201", ws)
+    task = asyncio.create_task(station.start())
+    try:
+        await ingress.events.wait("station.connected", lambda p: p["charge_box_id"] == "CPAM-LM-201")
+        answer = await send_command(db, ingress.bus, tenant_id=fleet.cpam, charge_box_id="CPAM-LM-201",
+                                    action="SetVariables", actor={"user_id": None, "label": "test"}, timeout=10,
+                                    payload={"setVariableData": [{"attributeValue": new_password,
+                                                                  "component": {"name": "SecurityCtrlr"},
+                                                                  "variable": {"name": "BasicAuthPassword"}}]})
+        assert answer["setVariableResult"][0]["attributeStatus"] == "Accepted"
+        assert station.password == new_password
+    finally:
+        task.cancel()
+        await ws.close()
+    with pytest.raises(InvalidStatus) as caught:
+        await stations.socket("CPAM-LM-201", protocol="ocpp2.0.1")  # the old password
+    assert caught.value.response.status_code == 401
+    assert await _raw(await stations.socket("CPAM-LM-201", password=new_password, protocol="ocpp2.0.1"),
+                      json.dumps([2, "hb", "Heartbeat", {}])) == [3, "hb", {"currentTime": NOW}]
+    [row] = await command_log(db, fleet.cpam)
+    assert row.payload["setVariableData"][0]["attributeValue"] == "[masqué]"
+    assert new_password not in await _raw_rows(db, fleet.cpam, "charger_commands")
+
+
+def test_one_redaction_covers_every_secret_of_a_command():
+    from csms.commands import redact_payload
+
+    pem = "-----BEGIN PRIVATE KEY-----\nMIIE...\n-----END PRIVATE KEY-----"
+    assert redact_payload({"key": "AuthorizationKey", "value": "00ff" * 8}) == {
+        "key": "AuthorizationKey", "value": "[masqué]"}
+    assert redact_payload({"key": "HeartbeatInterval", "value": "300"}) == {"key": "HeartbeatInterval", "value": "300"}
+    assert redact_payload({"configurationKey": [{"key": "AuthorizationKey", "readonly": False, "value": "x"},
+                                                {"key": "MeterValueSampleInterval", "readonly": False, "value": "60"}],
+                           "unknownKey": ["Password"]}) == {
+        "configurationKey": [{"key": "AuthorizationKey", "readonly": False, "value": "[masqué]"},
+                             {"key": "MeterValueSampleInterval", "readonly": False, "value": "60"}],
+        "unknownKey": ["Password"]}
+    assert redact_payload({"getVariableResult": [{"attributeStatus": "Accepted", "attributeValue": "s3cret",
+                                                  "component": {"name": "SecurityCtrlr"},
+                                                  "variable": {"name": "BasicAuthPassword"}}]}) == {
+        "getVariableResult": [{"attributeStatus": "Accepted", "attributeValue": "[masqué]",
+                               "component": {"name": "SecurityCtrlr"}, "variable": {"name": "BasicAuthPassword"}}]}
+    assert redact_payload({"vendorId": "x", "data": pem}) == {"vendorId": "x", "data": "[masqué]"}
+    assert redact_payload({"customData": {"vendorId": "x", "private_key": "k", "clientSecret": "c", "note": "ok"}}) == {
+        "customData": {"vendorId": "x", "private_key": "[masqué]", "clientSecret": "[masqué]", "note": "ok"}}
+    assert redact_payload(None) is None
