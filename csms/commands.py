@@ -35,13 +35,20 @@ the other way round.
 
 Calls are sent as raw OCPP-J frames with the payload as given (camelCase keys)
 and the station's answer comes back as it was on the wire.
+
+Secrets: what is logged and shown of a command (the log rows, the API, the portal)
+goes through ``redact_payload``: a station password (OCPP 1.6 ``AuthorizationKey``,
+2.0.1 ``BasicAuthPassword``), any field named like a password or a private key, a
+PEM private key anywhere, are replaced by « [masqué] ». Only the station gets them.
+A station password change (``station_password_change``) accepted by the station
+becomes the station's Basic-auth password at once (its hash, as at registration)
+and the old one stops working; until the answer the hash is kept in memory only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import datetime as dt
 import json
 import logging
@@ -58,6 +65,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.bus import Bus, BusRequestError, NoResponder
 from app.db import Database, utcnow
 from app.errors import NotFound, ValidationFailed
+from csms import registry  # the station password rules (registry imports this module too)
 from csms.models import Charger, CommandLog, ConnectionLog
 from csms.validation import compile_validator
 
@@ -72,14 +80,18 @@ __all__ = [
     "CommandFailed",
     "CommandRejected",
     "CommandTimeout",
+    "REDACTED",
+    "PasswordChange",
     "StationNotFound",
     "StationOffline",
     "close_station",
     "list_commands",
     "node_topic",
     "execute_command",
+    "redact_payload",
     "send_command",
     "serve_commands",
+    "station_password_change",
     "validate_command",
 ]
 
@@ -246,6 +258,130 @@ def validate_command(version: str | None, action: Any, payload: Any) -> str:
     except fastjsonschema.JsonSchemaValueException as exc:
         raise ValidationFailed({"payload": _french(exc)}) from None
     return version
+
+
+# --------------------------------------------------------------------------- secrets
+
+#: What is shown instead of a secret (log rows, API, portal).
+REDACTED = "[masqué]"
+#: A field or configuration key / variable whose name contains one of these holds a secret.
+SECRET_NAMES = ("password", "passwd", "authorizationkey", "secret", "privatekey")
+PRIVATE_KEY_MARK = "PRIVATE KEY-----"
+
+
+def is_secret_name(name: Any) -> bool:
+    """``AuthorizationKey``, ``BasicAuthPassword``, ``private_key``, ``clientSecret``…"""
+    if not isinstance(name, str):
+        return False
+    folded = "".join(char for char in name.lower() if char.isalnum())
+    return any(mark in folded for mark in SECRET_NAMES)
+
+
+def redact_payload(payload: Any) -> Any:
+    """A copy of a command's payload or answer with every secret replaced by ``REDACTED``.
+
+    The one place that decides what is secret, used wherever a payload is stored or shown:
+
+    * a configuration entry ``{"key": <secret name>, "value": ...}`` (OCPP 1.6
+      ChangeConfiguration, GetConfiguration's answer): its ``value``;
+    * a variable ``{"variable": {"name": <secret name>}, "attributeValue": ...}`` (OCPP 2.0.1
+      SetVariables / GetVariables, e.g. SecurityCtrlr.BasicAuthPassword): its ``attributeValue``;
+    * any field whose own name is a secret name (``password``, ``privateKey``…);
+    * any text holding a PEM private key (``-----BEGIN … PRIVATE KEY-----``), e.g. in DataTransfer.
+    """
+    if isinstance(payload, str):
+        return REDACTED if PRIVATE_KEY_MARK in payload else payload
+    if isinstance(payload, list):
+        return [redact_payload(value) for value in payload]
+    if not isinstance(payload, dict):
+        return payload
+    variable = payload.get("variable")
+    secret_entry = is_secret_name(payload.get("key")) or (
+        isinstance(variable, dict) and is_secret_name(variable.get("name")))
+    out: dict[Any, Any] = {}
+    for key, value in payload.items():
+        if value not in (None, "") and (is_secret_name(key) or (secret_entry and key in ("value", "attributeValue"))):
+            out[key] = REDACTED
+        else:
+            out[key] = redact_payload(value)
+    return out
+
+
+@dataclass
+class PasswordChange:
+    """A command that sets the station's Basic-auth password: the hash of the new one, and where
+    the station's answer says whether it took it (``index``: its SetVariables entry, 2.0.1)."""
+
+    password_hash: str
+    index: int | None = None
+
+    def accepted(self, answer: dict[str, Any]) -> bool:
+        if self.index is None:  # OCPP 1.6 ChangeConfiguration.conf
+            return answer.get("status") in ("Accepted", "RebootRequired")
+        results = answer.get("setVariableResult")
+        if not isinstance(results, list):
+            return False
+        # 2.0.1 SetVariablesResponse: one result per entry, naming its component and variable.
+        return any(isinstance(r, dict) and _is_basic_auth_password(r)
+                   and r.get("attributeStatus") in ("Accepted", "RebootRequired") for r in results)
+
+
+#: OCPP-J 1.6 §6.2 / OCPP 1.6 Security Whitepaper: the AuthorizationKey is the hex encoding of a
+#: password of 16 to 20 bytes (40 hex characters at most).
+AUTHORIZATION_KEY_BYTES = (16, 20)
+
+
+def _authorization_key_password(value: Any, charge_box_id: str) -> bytes | str:
+    """The Basic-auth password an OCPP 1.6 ``AuthorizationKey`` value sets.
+
+    OCPP-J 1.6 §6.2 (security profiles 1 and 2) and the Compliance Testing Tool (TC_073): the
+    value is the hexadecimal representation of the password, 16 to 20 bytes, which the station
+    decodes and presents in Basic auth. A value that is not such hex is taken as the password
+    itself (firmwares that do not decode it), under the platform's rule for station passwords.
+    """
+    text = value if isinstance(value, str) else ""
+    low, high = AUTHORIZATION_KEY_BYTES
+    if len(text) % 2 == 0 and 2 * low <= len(text) <= 2 * high:
+        try:
+            return bytes.fromhex(text)
+        except ValueError:
+            pass
+    if problem := registry.check_station_password(text, charge_box_id):
+        raise ValidationFailed({"payload": (
+            f"AuthorizationKey : représentation hexadécimale d'un mot de passe de {low} à {high} octets "
+            f"attendue (OCPP-J 1.6 §6.2), ou un mot de passe de borne valable. {problem}")})
+    return text
+
+
+def _is_basic_auth_password(entry: dict[str, Any]) -> bool:
+    component, variable = entry.get("component"), entry.get("variable")
+    return (isinstance(component, dict) and component.get("name") == "SecurityCtrlr"
+            and isinstance(variable, dict) and variable.get("name") == "BasicAuthPassword")
+
+
+def station_password_change(version: str, action: str, payload: dict[str, Any],
+                            charge_box_id: str) -> PasswordChange | None:
+    """The station password a command sets, checked, as a hash; None for any other command.
+
+    * OCPP 1.6: ChangeConfiguration of ``AuthorizationKey`` (OCPP-J 1.6 §6.2, security profiles 1 and 2);
+    * OCPP 2.0.1: SetVariables of ``SecurityCtrlr.BasicAuthPassword`` (use case A01, « Update Charging
+      Station Password for HTTP Basic Authentication »), a password of 16 to 40 characters.
+    """
+    if version == "1.6" and action == "ChangeConfiguration" and payload.get("key") == "AuthorizationKey":
+        return PasswordChange(registry.hash_station_password(_authorization_key_password(payload.get("value"), charge_box_id)))
+    if version == "2.0.1" and action == "SetVariables":
+        entries = [(i, e) for i, e in enumerate(payload.get("setVariableData") or [])
+                   if isinstance(e, dict) and _is_basic_auth_password(e)]
+        if not entries:
+            return None
+        if len(entries) > 1:
+            raise ValidationFailed({"payload": "Un seul nouveau mot de passe BasicAuthPassword par commande."})
+        index, entry = entries[0]
+        password = entry.get("attributeValue")
+        if problem := registry.check_station_password(password if isinstance(password, str) else "", charge_box_id):
+            raise ValidationFailed({"payload": f"BasicAuthPassword : {problem}"})
+        return PasswordChange(registry.hash_station_password(password), index)
+    return None
 
 
 def check_timeout(value: Any) -> float:
@@ -446,7 +582,7 @@ async def _log_start(db: Database, tenant_id: uuid.UUID, target: _Target, charge
     async with db.transaction([tenant_id], actor=actor) as session:
         row = CommandLog(
             tenant_id=tenant_id, charger_id=target.charger_id, charge_box_id=charge_box_id, action=action,
-            payload=payload, protocol=protocol, status="pending", requested_at=utcnow(),
+            payload=redact_payload(payload), protocol=protocol, status="pending", requested_at=utcnow(),
             user_id=actor.get("user_id") if isinstance(actor.get("user_id"), uuid.UUID) else None,
             actor=str(actor.get("label") or "")[:200],
         )
@@ -454,12 +590,18 @@ async def _log_start(db: Database, tenant_id: uuid.UUID, target: _Target, charge
     return row.id
 
 
-async def _log_end(db: Database, tenant_id: uuid.UUID, log_id: uuid.UUID, actor: dict[str, Any], **values: Any) -> None:
+async def _log_end(db: Database, tenant_id: uuid.UUID, log_id: uuid.UUID, actor: dict[str, Any], *,
+                   charger_id: uuid.UUID, new_password_hash: str | None = None, **values: Any) -> None:
+    """Complete the log row; with ``new_password_hash``, the station's password changes in the same commit."""
     async with db.transaction([tenant_id], actor=actor) as session:
         await session.execute(
             update(CommandLog).where(CommandLog.tenant_id == tenant_id, CommandLog.id == log_id)
             .values(**values).execution_options(synchronize_session=False)
         )
+        if new_password_hash is not None:
+            charger = await session.get(Charger, (tenant_id, charger_id))
+            if charger is not None:
+                charger.password_hash = new_password_hash  # audited, the column redacted (csms.models)
 
 
 def outcome_status(answer: dict[str, Any]) -> str:
@@ -507,9 +649,10 @@ async def execute_command(
     timeout = check_timeout(timeout)
     target = await _locate(db, tenant_id, charge_box_id)
     version = validate_command(version_of(target.protocol), action, payload)
+    password_change = station_password_change(version, action, payload, charge_box_id)
     log_id = await _log_start(db, tenant_id, target, charge_box_id, action, payload, actor, version)
     started = time.monotonic()
-    end: dict[str, Any] = {"status": "error", "error": "Commande interrompue."}
+    end: dict[str, Any] = {"status": "error", "error": "Commande interrompue.", "charger_id": target.charger_id}
     try:
         request = {"tenant_id": str(tenant_id), "charge_box_id": charge_box_id, "action": action,
                    "payload": payload, "timeout": timeout, "command_id": str(log_id)}
@@ -517,14 +660,17 @@ async def execute_command(
         end["node"] = node[:120]
         outcome = reply.get("outcome")
         if outcome == "result":
-            answer = reply.get("answer") or {}
-            end.update(status=outcome_status(answer), answer=answer, error="")
+            raw_answer = reply.get("answer") or {}
+            answer = redact_payload(raw_answer)
+            end.update(status=outcome_status(raw_answer), answer=answer, error="")
+            if password_change is not None and password_change.accepted(raw_answer):
+                end["new_password_hash"] = password_change.password_hash
             return CommandOutcome(log_id, answer, end["status"], version, int((time.monotonic() - started) * 1000))
         if outcome == "call_error":
             code = str(reply.get("code") or "GenericError")
             exc: CommandError = CommandRejected(
                 f"La borne a refusé la commande : {code}.", code=code, description=str(reply.get("description") or ""),
-                details=reply.get("details"),
+                details=redact_payload(reply.get("details")),
             )
             end.update(error_code=code[:50], answer={"description": exc.description, "details": exc.error_details})
         elif outcome == "timeout":
@@ -541,8 +687,12 @@ async def execute_command(
     finally:
         end["duration_ms"] = int((time.monotonic() - started) * 1000)
         # Shielded: the log row is completed even when the caller is cancelled.
-        with contextlib.suppress(Exception):
+        try:
             await asyncio.shield(_log_end(db, tenant_id, log_id, actor, **end))
+        except Exception:
+            log.exception("%s: command %s not completed in the log%s", charge_box_id, log_id,
+                          "; the station accepted a new password that is NOT recorded" if "new_password_hash" in end
+                          else "")
 
 
 async def close_station(

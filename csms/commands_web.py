@@ -49,6 +49,7 @@ from csms.commands import (
     StationOffline,
 )
 from csms.models import Charger, CommandLog
+from csms.validation import MAX_DEPTH, too_deep
 from tenants.api_v1 import PROBLEM, _errors, _on_client_error, _on_validation
 from tenants.portal import _render, _tenant_page
 from tenants.schemas import Problem
@@ -200,8 +201,10 @@ class CommandLogOut(Struct, kw_only=True):
 
     @classmethod
     def of(cls, row: CommandLog) -> CommandLogOut:
-        return cls(id=row.id, charge_box_id=row.charge_box_id, action=row.action, payload=row.payload,
-                   protocol=row.protocol, status=row.status, answer=row.answer, error_code=row.error_code,
+        # Redacted when stored already (csms.commands.redact_payload); again here, for rows logged before.
+        return cls(id=row.id, charge_box_id=row.charge_box_id, action=row.action,
+                   payload=commands.redact_payload(row.payload), protocol=row.protocol, status=row.status,
+                   answer=commands.redact_payload(row.answer), error_code=row.error_code,
                    error=row.error, requested_at=row.requested_at, duration_ms=row.duration_ms, actor=row.actor,
                    node=row.node)
 
@@ -341,6 +344,11 @@ def _pretty(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2)
 
 
+def _shown(value: Any) -> str:
+    """A logged payload or answer as the page shows it: secrets redacted (csms.commands.redact_payload)."""
+    return _pretty(commands.redact_payload(value))
+
+
 async def _page(
     request: Request[Any, Any, Any], ctx: TenantContext, session: AsyncSession, charger: Charger, *,
     action: str = "", payload_text: str | None = None, timeout_text: str = "", errors: dict[str, str] | None = None,
@@ -359,7 +367,7 @@ async def _page(
             ctx, "stations", charger=charger, version=version, connected=bool(charger.online), page_url=url,
             action_options=[(a, f"{LABELS.get(a, a)} ({a})") for a in ACTIONS[version]], action=action,
             payload_text=payload_text, timeout_text=timeout_text, errors=errors or {}, result=result,
-            rows=rows, status_labels=STATUS_LABELS, pretty=_pretty,
+            rows=rows, status_labels=STATUS_LABELS, pretty=_shown,
             in_place=_in_place(request), log_pager={"page": page, "pages": pages, "total": total,
                    "prev": f"{url}?page={page - 1}" if page > 1 else None,
                    "next": f"{url}?page={page + 1}" if page < pages else None},
@@ -380,16 +388,20 @@ async def commands_page(
                        block="log" if request.query_params.get("page") else "command_form")
 
 
-def _read_form(data: dict[str, Any], version: str) -> tuple[str, Any, Any, dict[str, str]]:
+def _read_form(data: dict[str, Any], version: str, charge_box_id: str) -> tuple[str, Any, Any, dict[str, str]]:
     """(action, payload, timeout, errors) from the submitted form; French field errors."""
     errors: dict[str, str] = {}
     action = str(data.get("action") or "").strip()
     payload: Any = None
     text = str(data.get("payload") or "").strip() or "{}"
-    try:
-        payload = json.loads(text)
-    except ValueError as exc:
-        errors["payload"] = f"JSON invalide (ligne {exc.lineno}, colonne {exc.colno}) : vérifiez guillemets, virgules et accolades."
+    if too_deep(text):
+        errors["payload"] = f"JSON trop imbriqué : {MAX_DEPTH} niveaux de listes et d'objets au plus."
+    else:
+        try:
+            payload = json.loads(text)
+        except ValueError as exc:
+            errors["payload"] = (f"JSON invalide (ligne {exc.lineno}, colonne {exc.colno}) : vérifiez guillemets, "
+                                 "virgules et accolades.")
     timeout: Any = None
     raw_timeout = str(data.get("timeout") or "").strip().replace(",", ".")
     if raw_timeout:
@@ -400,6 +412,7 @@ def _read_form(data: dict[str, Any], version: str) -> tuple[str, Any, Any, dict[
     if not errors:
         try:
             commands.validate_command(version, action, payload)
+            commands.station_password_change(version, action, payload, charge_box_id)
             commands.check_timeout(timeout)
         except ValidationFailed as exc:
             errors.update(exc.errors)
@@ -417,8 +430,11 @@ async def commands_send(
     tid = tenant_ctx.tenant_id
     charger = await registry.find_charger_in_tenant(db_session, tid, charge_box_id)
     htmx = _in_place(request)
-    action, payload, timeout, errors = _read_form(data, _version(charger))
-    form = {"action": action, "payload_text": str(data.get("payload") or ""), "timeout_text": str(data.get("timeout") or "")}
+    action, payload, timeout, errors = _read_form(data, _version(charger), charger.charge_box_id)
+    payload_text = str(data.get("payload") or "")
+    if payload is not None and commands.redact_payload(payload) != payload:
+        payload_text = _shown(payload)  # a secret typed in is never sent back in the page
+    form = {"action": action, "payload_text": payload_text, "timeout_text": str(data.get("timeout") or "")}
     if errors:  # nothing sent, nothing logged
         return await _page(request, tenant_ctx, db_session, charger, **form, errors=errors,
                            status=200 if htmx else 422, block="outcome")

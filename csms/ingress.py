@@ -15,6 +15,11 @@ DESIGN.md « OCPP ingress rules », in code:
   action, and payload against the library's own schemas compiled with
   fastjsonschema (``csms.validation``). A bad frame gets its CallError and
   changes nothing. Oversized messages close the socket with 1009.
+* A CallResult or CallError answers a call of ours or is dropped here: the library
+  queues every answer it is handed until one of its own calls reads it, so answers
+  to nothing would be held for the connection's life (memory a station could grow
+  at will). Dropped answers are counted (``unsolicited_answers``, per connection and
+  per process) and logged at most once a minute per station (docs/security-ocpp.md).
 * Handlers are ``@on`` methods taking ``**kwargs``; each submits one unit of work
   to the group-commit writer (``csms.writer``) and answers only once it is
   committed. Handlers never ``await self.call()`` (the receive loop would wait on
@@ -128,6 +133,8 @@ LISTEN_BACKLOG = 4096
 WRITER_WORKERS = 3
 #: Bus events published together at most (csms.ingress.Ingress._publish).
 PUBLISH_BATCH = 500
+#: A station sending answers to calls never made is logged at most this often (with the count).
+UNSOLICITED_LOG_EVERY = 60.0
 
 
 def iso(moment: dt.datetime) -> str:
@@ -199,6 +206,10 @@ class _StationLink:
         #: disconnection's recorded reason, e.g. ``decommissioned``.
         self.close_reason: str | None = None
         self.rejected_frames = 0
+        #: CallResults / CallErrors answering no call of ours, dropped at the edge.
+        self.unsolicited_answers = 0
+        #: Unique ids of the library's own calls (``call``) waiting for their answer.
+        self._library_calls: set[str] = set()
         self._received_at = utcnow()
         self._touched_at = self._received_at  # the connection row's handshake wrote last_seen_at
         self._repairs: list[Repair] = []
@@ -215,8 +226,12 @@ class _StationLink:
             frame = parse_frame(raw_msg, version)
             if frame is None:
                 return  # unknown MessageTypeId: ignored (OCPP-J)
-            if frame.message_type != 2 and self.commands.resolve(frame.unique_id, raw_msg):
-                return  # the answer to a remote command (csms.commands), not the library's
+            if frame.message_type != 2:
+                if self.commands.resolve(frame.unique_id, raw_msg):
+                    return  # the answer to a remote command (csms.commands), not the library's
+                if frame.unique_id not in self._library_calls:
+                    self._drop_unsolicited(frame.message_type)
+                    return  # answers nothing we sent: never handed to the library, which would keep it
             if frame.message_type == 2:
                 if frame.action not in self.route_map:
                     # OCPP-J error codes: NotImplemented « Requested Action is not known by receiver »,
@@ -236,6 +251,23 @@ class _StationLink:
             await self._dispatch(frame.unique_id, frame.action, payload)
         else:
             await super().route_message(raw_msg)  # type: ignore[misc]  # answers to the library's own call()
+
+    async def call(self, payload: Any, suppress: bool = True, unique_id: str | None = None,
+                   skip_schema_validation: bool = False) -> Any:
+        """The library's ``call``, its unique id remembered while it waits: only its answer is let through."""
+        unique_id = unique_id or str(uuid.uuid4())
+        self._library_calls.add(unique_id)
+        try:
+            return await super().call(payload, suppress=suppress, unique_id=unique_id,  # type: ignore[misc]
+                                      skip_schema_validation=skip_schema_validation)
+        finally:
+            self._library_calls.discard(unique_id)
+
+    def _drop_unsolicited(self, message_type: int) -> None:
+        """OCPP-J: a CallResult / CallError answers a Call of the receiver; one answering none is dropped."""
+        self.unsolicited_answers += 1
+        self.ingress.unsolicited_answers += 1
+        self.ingress.log_unsolicited(self.id, self.unsolicited_answers, message_type)
 
     async def _dispatch(self, unique_id: str, action: str, payload: dict[str, Any]) -> None:
         """What the library's ``_handle_call`` does for our handlers, without its per-message costs.
@@ -592,6 +624,10 @@ class Ingress:
         self.alerts: AlertWatcher | None = None
         #: Load management (CCTP CPAM article 4): recomputes a site after each committed start/stop.
         self.load_manager = LoadManager(self)
+        #: CallResults / CallErrors of every connection that answered no call of ours (dropped).
+        self.unsolicited_answers = 0
+        #: charge_box_id → when its unsolicited answers were last logged (monotonic), and how many since.
+        self._unsolicited_logged: dict[str, tuple[float, int]] = {}
         #: Legacy argon2id checks (~0.1 s of CPU each) run at most one per core but one.
         self._argon2_slots = asyncio.Semaphore(max(1, (os.cpu_count() or 2) - 1))
 
@@ -672,6 +708,19 @@ class Ingress:
         self._events.put_nowait((topic, payload))
         self.load_manager.on_event(topic, payload)  # load management: after the commit, off the answer path
 
+    def log_unsolicited(self, charge_box_id: str, connection_count: int, message_type: int) -> None:
+        """One warning per station per ``UNSOLICITED_LOG_EVERY`` at most, with what was dropped since."""
+        now = asyncio.get_running_loop().time()
+        last, since = self._unsolicited_logged.get(charge_box_id, (None, 0))
+        since += 1
+        if last is not None and now - last < UNSOLICITED_LOG_EVERY:
+            self._unsolicited_logged[charge_box_id] = (last, since)
+            return
+        self._unsolicited_logged[charge_box_id] = (now, 0)
+        log.warning("%s: %d unsolicited CallResult/CallError dropped (answering no call of ours; last: %s;"
+                    " %d on this connection)", charge_box_id, since, "CallError" if message_type == 4 else "CallResult",
+                    connection_count)
+
     async def _publish(self) -> None:
         """In order; what queued while the previous events went out leaves together (one Redis round trip)."""
         while True:
@@ -732,11 +781,14 @@ class Ingress:
         if scheme.lower() != "basic":
             return False
         try:
-            user, sep, password = base64.b64decode(token.strip(), validate=True).decode("utf-8").partition(":")
+            raw_user, sep, password = base64.b64decode(token.strip(), validate=True).partition(b":")
+            user = raw_user.decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
             return False
         if not sep or user != ref.charge_box_id:
             return False
+        # The password stays bytes: an OCPP 1.6 AuthorizationKey is random binary once hex-decoded
+        # (csms.commands.station_password_change); a text password is its UTF-8 bytes.
         if not station_hash_is_legacy(password_hash):
             return verify_station_password(password_hash, password)
         async with self._argon2_slots:  # a storm of legacy hashes queues here instead of starving the thread pool

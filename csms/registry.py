@@ -116,9 +116,15 @@ def generate_station_password() -> str:
 STATION_HASH_SCHEME = "hmac-sha256"
 
 
-def hash_station_password(password: str) -> str:
+def _password_bytes(password: str | bytes) -> bytes:
+    """A station password as sent in Basic auth: text (UTF-8), or the raw bytes of an OCPP 1.6
+    ``AuthorizationKey`` (hex-encoded on the wire, random binary once decoded)."""
+    return password if isinstance(password, bytes) else password.encode()
+
+
+def hash_station_password(password: str | bytes) -> str:
     salt = secrets.token_bytes(16)
-    digest = hmac.new(salt, password.encode(), hashlib.sha256).hexdigest()
+    digest = hmac.new(salt, _password_bytes(password), hashlib.sha256).hexdigest()
     return f"{STATION_HASH_SCHEME}${salt.hex()}${digest}"
 
 
@@ -127,21 +133,26 @@ def station_hash_is_legacy(password_hash: str) -> bool:
     return not password_hash.startswith(STATION_HASH_SCHEME + "$")
 
 
-def verify_station_password(password_hash: str, password: str) -> bool:
+def verify_station_password(password_hash: str, password: str | bytes) -> bool:
     """Constant-time check of a station password; legacy argon2id hashes too (slow: ~0.1 s)."""
     if station_hash_is_legacy(password_hash):
+        if isinstance(password, bytes):
+            try:
+                password = password.decode()
+            except UnicodeDecodeError:
+                return False  # legacy hashes were made of text passwords only
         return verify_password(password_hash, password)
     _scheme, salt_hex, digest = password_hash.split("$", 2)
     try:
         salt = bytes.fromhex(salt_hex)
     except ValueError:
         return False
-    expected = hmac.new(salt, password.encode(), hashlib.sha256).hexdigest()
+    expected = hmac.new(salt, _password_bytes(password), hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, digest)
 
 
 async def upgrade_station_password(
-    session: AsyncSession, tenant_id: uuid.UUID, charger_id: uuid.UUID, old_hash: str, password: str
+    session: AsyncSession, tenant_id: uuid.UUID, charger_id: uuid.UUID, old_hash: str, password: str | bytes
 ) -> bool:
     """Replace a legacy hash once the password it verified is known (first successful login).
 
