@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -430,3 +431,35 @@ def test_one_redaction_covers_every_secret_of_a_command():
     assert redact_payload({"customData": {"vendorId": "x", "private_key": "k", "clientSecret": "c", "note": "ok"}}) == {
         "customData": {"vendorId": "x", "private_key": "[masqué]", "clientSecret": "[masqué]", "note": "ok"}}
     assert redact_payload(None) is None
+
+
+def test_migration_0012_redacts_the_secrets_logged_before_it(tmp_path):
+    """Rows written in clear before the redaction existed are rewritten by the same
+    function (migration 0012): nothing of the old key is left in the database file
+    (SQLite's VACUUM-free file may keep freed pages, hence the VACUUM below)."""
+    import json as _json
+    import sqlite3
+
+    from app.migrate import upgrade
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path)
+    upgrade(settings, "0011")
+    path = settings.database_url.split("///", 1)[1]
+    secret = "Ancienne-cle-en-clair-2026"
+    payload = {"key": "AuthorizationKey", "value": secret}
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA foreign_keys = OFF")
+        tenant, log = uuid.uuid4().hex, uuid.uuid4().hex
+        conn.execute("INSERT INTO charger_commands (tenant_id, id, charger_id, charge_box_id, action, payload, protocol, "
+                     "status, answer, error_code, error, requested_at, actor, duration_ms, node) VALUES "
+                     "(?, ?, ?, 'OLD-01', 'ChangeConfiguration', ?, '1.6', 'accepted', ?, '', '', '2026-11-30 10:00:00', "
+                     "'admin', 12, '')", (tenant, log, uuid.uuid4().hex, _json.dumps(payload), _json.dumps({"status": "Accepted"})))
+    upgrade(settings)
+    with sqlite3.connect(path) as conn:
+        conn.execute("VACUUM")
+        stored = conn.execute("SELECT payload FROM charger_commands").fetchone()[0]
+    from csms.commands import REDACTED
+
+    assert _json.loads(stored) == {"key": "AuthorizationKey", "value": REDACTED}
+    assert secret.encode() not in Path(path).read_bytes()
