@@ -19,7 +19,7 @@ DESIGN.md « OCPP ingress rules », in code:
   queues every answer it is handed until one of its own calls reads it, so answers
   to nothing would be held for the connection's life (memory a station could grow
   at will). Dropped answers are counted (``unsolicited_answers``, per connection and
-  per process) and logged at most once a minute per station (docs/security-ocpp.md).
+  per process) and logged at most once a minute per station (docs/security.md « OCPP wire »).
 * Handlers are ``@on`` methods taking ``**kwargs``; each submits one unit of work
   to the group-commit writer (``csms.writer``) and answers only once it is
   committed. Handlers never ``await self.call()`` (the receive loop would wait on
