@@ -313,7 +313,7 @@ SITE_FORM_FIELDS = services.SITE_FIELDS
 
 def _site_values(site: Site | None) -> dict[str, Any]:
     if site is None:
-        return {"building_code": "0001"}
+        return {}  # building code left empty: the commune's next free one (CCTP CPAM 5-5-1)
     return {k: "" if getattr(site, k) is None else getattr(site, k) for k in SITE_FORM_FIELDS}
 
 

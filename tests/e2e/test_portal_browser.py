@@ -130,6 +130,8 @@ async def test_admin_creates_a_site_through_the_form_and_sees_it_listed(page: An
     facts = page.locator("dl.facts")
     await expect(facts).to_contain_text("12 rue de la Paix")
     await expect(facts).to_contain_text("72181")
+    # The head office holds building 0001 of Le Mans: the new site gets the next free code.
+    await expect(facts).to_contain_text("0002")
     await assert_accessible(page, "the site detail")
 
     await nav.get_by_role("link", name="Sites", exact=True).click()
