@@ -22,7 +22,9 @@ DESIGN.md « OCPP ingress rules », in code:
   ``ConnectionRegistry``.
 * After each commit, an event goes on the bus (``station.connected``,
   ``station.disconnected``, ``station.status``, ``transaction.started``,
-  ``transaction.stopped``) for supervision and incidents.
+  ``transaction.updated`` (a transaction named its EVSE: load
+  management recomputes), ``transaction.stopped``) for supervision
+  and incidents.
 
 Sending a command to a station, from any process: ``csms.commands.send_command``
 (over the bus to the ingress holding the socket, one call in flight per station,
@@ -497,7 +499,10 @@ class ChargeBox201(_StationLink, ChargePoint201):
         if result.started:
             self.emit("transaction.started", transaction_id=ocpp_id, connector_id=result.connector_id,
                       id_tag=(kwargs.get("id_token") or {}).get("id_token", ""), id_tag_status=result.id_token_status,
-                      started_at=iso(at), offline=result.offline)
+                      started_at=iso(at), offline=result.offline, anomaly=result.anomaly)
+        if result.changed:
+            self.emit("transaction.updated", transaction_id=ocpp_id, connector_id=result.connector_id,
+                      id_tag_status=result.id_token_status)
         if result.stopped:
             self.emit("transaction.stopped", transaction_id=ocpp_id, connector_id=result.connector_id,
                       energy_wh=result.energy_wh, reason=transaction_info.get("stopped_reason") or "Local",

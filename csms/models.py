@@ -353,6 +353,11 @@ class Transaction(TenantOwned, Base):
     (connector, idTag, timestamp, meterStart) makes a replayed 1.6
     StartTransaction find its row and get the same transactionId back. A
     StopTransaction for an id we never allocated is kept as an ``orphan`` row.
+
+    ``anomaly`` flags what the station reported that does not add up, for the portal:
+    ``unknown_start`` is a 2.0.1 TransactionEvent other than ``Started`` for a transaction
+    id we never saw start. Its data is kept, but it takes no share of a site's power
+    budget while its EVSE is unknown (``connector_id`` empty; csms.smart_charging).
     """
 
     __tablename__ = "charging_transactions"
@@ -388,6 +393,8 @@ class Transaction(TenantOwned, Base):
     offline: Mapped[bool] = mapped_column(Boolean, default=False)
     #: OCPP 2.0.1 TransactionEvent sequence number last seen.
     seq_no: Mapped[int | None] = mapped_column(Integer)
+    #: Empty, or ``unknown_start`` (see the class docstring; ``csms.supervision.UNKNOWN_START``).
+    anomaly: Mapped[str] = mapped_column(String(20), default="", server_default="")
     start_received_at: Mapped[dt.datetime | None]
     stop_received_at: Mapped[dt.datetime | None]
 

@@ -63,6 +63,7 @@ from csms.writer import across_tenants, batch_later, execute_many, has_changes
 __all__ = [
     "HEARTBEAT_INTERVAL",
     "OFFLINE_AFTER",
+    "UNKNOWN_START",
     "StationRef",
     "authorize_id_tag",
     "close_connection",
@@ -1117,6 +1118,11 @@ def _register_wh(meter_values: list[dict[str, Any]] | None, context: str) -> int
     return best
 
 
+#: ``Transaction.anomaly`` of a 2.0.1 transaction first heard of in an Updated (or other non-Started)
+#: event: its start never reached us, and it may not even exist on the station's side.
+UNKNOWN_START = "unknown_start"
+
+
 @dataclass
 class TransactionEventResult:
     id_token_status: str | None
@@ -1126,6 +1132,11 @@ class TransactionEventResult:
     offline: bool
     connector_id: int | None
     energy_wh: int | None = None
+    #: Started without its start (``UNKNOWN_START``), empty otherwise.
+    anomaly: str = ""
+    #: An existing transaction changed in a way load management must see: it named its EVSE
+    #: (a transaction of unknown EVSE takes no share of the site's budget until then).
+    changed: bool = False
 
 
 async def record_transaction_event(
@@ -1155,8 +1166,12 @@ async def record_transaction_event(
             if orphan is not None:
                 orphan.connector_id = connector_id
         return TransactionEventResult(status, result.row_id, False, result.counted, offline, connector_id, result.energy_wh)
+    changed = False
     if row is None:
-        # Started, or an Updated whose Started we never saw: open the transaction now.
+        # Started, or an Updated whose Started we never saw: open the transaction now. The latter is
+        # kept (its meter values are data) but flagged: a station that invents a transaction id, or
+        # whose Started was lost, must not take power from the real sessions (csms.smart_charging
+        # gives no share to a transaction whose EVSE is unknown).
         row = Transaction(
             tenant_id=ref.tenant_id, charger_id=ref.charger_id,
             charge_point_id=await _ensure_point(session, ref, connector_id, received_at=received_at) if connector_id else None,
@@ -1164,6 +1179,7 @@ async def record_transaction_event(
             id_tag_status=status or "", badge_id=badge_id,
             meter_start=_register_wh(meter_value, "Transaction.Begin"), started_at=timestamp, offline=offline,
             seq_no=seq_no, start_received_at=received_at, reservation_id=reservation_id,
+            anomaly="" if event_type == "Started" else UNKNOWN_START,
         )
         session.add(row)
         started = True
@@ -1172,7 +1188,11 @@ async def record_transaction_event(
         if token and not row.id_tag:
             row.id_tag, row.id_tag_status, row.badge_id = token, status or "", badge_id
         if row.connector_id is None and connector_id:
+            # The station names the EVSE at last (OCPP 2.0.1 E01: ``evse`` is sent once, in the first
+            # event that knows it): the point is known, and the transaction joins the sharing.
             row.connector_id = connector_id
+            row.charge_point_id = await _ensure_point(session, ref, connector_id, received_at=received_at)
+            changed = row.status == "active"
         if seq_no > (row.seq_no or -1):
             row.seq_no = seq_no
         row.offline = row.offline or offline
@@ -1180,4 +1200,5 @@ async def record_transaction_event(
     if meter_value:
         await _insert_samples(session, ref, row.connector_id or 0, meter_value, transaction=row,
                               received_at=received_at, protocol="2.0.1")
-    return TransactionEventResult(status, row.id, started, False, offline, row.connector_id)
+    return TransactionEventResult(status, row.id, started, False, offline, row.connector_id, anomaly=row.anomaly,
+                                  changed=changed)
