@@ -22,8 +22,8 @@ DESIGN.md « OCPP ingress rules », in code:
   ``ConnectionRegistry``.
 * After each commit, an event goes on the bus (``station.connected``,
   ``station.disconnected``, ``station.status``, ``transaction.started``,
-  ``transaction.updated`` (a transaction named its EVSE: load
-  management recomputes), ``transaction.stopped``) for supervision
+  ``transaction.updated`` (a transaction named its EVSE, or its badge was refused
+  afterwards: load management recomputes), ``transaction.stopped``) for supervision
   and incidents.
 
 Sending a command to a station, from any process: ``csms.commands.send_command``
@@ -351,7 +351,7 @@ class ChargeBox16(_StationLink, ChargePoint16):
         now = self.received_at
 
         async def unit(session: AsyncSession) -> str:
-            status, _ = await supervision.authorize_id_tag(session, self.ref.tenant_id, id_tag, now=now)
+            status, _ = await supervision.authorize_at_charger(session, self.ref, id_tag, now=now)
             return status
 
         status = await self.submit(unit)
@@ -477,8 +477,8 @@ class ChargeBox201(_StationLink, ChargePoint201):
         now = self.received_at
 
         async def unit(session: AsyncSession) -> str:
-            status, _ = await supervision.authorize_id_tag(
-                session, self.ref.tenant_id, id_token.get("id_token", ""), now=now, unknown="Unknown")
+            status, _ = await supervision.authorize_at_charger(
+                session, self.ref, id_token.get("id_token", ""), now=now, unknown="Unknown")
             return status
 
         status = await self.submit(unit)

@@ -56,6 +56,7 @@ __all__ = [
     "Charger",
     "CommandLog",
     "ConnectionLog",
+    "CsmsTenantSettings",
     "LocalAuthList",
     "LocalListSync",
     "MeterValue",
@@ -204,6 +205,17 @@ class Badge(TenantOwned, Base):
     #: Local authorization list version at which this badge last changed.
     list_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class CsmsTenantSettings(TenantOwned, Base):
+    """A tenant's choices for its charging stations; no row: the defaults. Set by people: audited."""
+
+    __tablename__ = "csms_tenant_settings"
+    __table_args__ = (UniqueConstraint("tenant_id", name="uq_csms_tenant_settings_tenant"),)
+    #: OCPP 1.6 AuthorizationStatus ``ConcurrentTx`` (2.0.1 the same): a badge already in a charging
+    #: session is refused a second one, unless this is set (csms.badges.badge_in_another_session).
+    allow_concurrent_badge_sessions: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class LocalAuthList(TenantOwned, Base):
@@ -372,6 +384,9 @@ class Transaction(TenantOwned, Base):
         # _ACTIVE_TX_SQL): without a charger-leading index PostgreSQL scans every transaction in scope.
         Index("ix_charging_transactions_charger", "charger_id", "connector_id", "started_at"),
         Index("ix_charging_transactions_charger_ocpp_id", "charger_id", "ocpp_transaction_id"),
+        # A badge's running sessions, read at every Authorize and start (ConcurrentTx, csms.badges).
+        Index("ix_charging_transactions_badge_active", "tenant_id", "badge_id",
+              postgresql_where=text("status = 'active'"), sqlite_where=text("status = 'active'")),
     )
     charger_id: Mapped[uuid.UUID]
     charge_point_id: Mapped[uuid.UUID | None]

@@ -42,7 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import new_id, scope_session, utcnow
-from csms import alerts, reservations
+from csms import alerts, badges, reservations
 from csms.identifiers import parse_charging_id
 from csms.models import (
     Badge,
@@ -65,6 +65,8 @@ __all__ = [
     "OFFLINE_AFTER",
     "UNKNOWN_START",
     "StationRef",
+    "CONCURRENT_TX",
+    "authorize_at_charger",
     "authorize_id_tag",
     "close_connection",
     "close_stale_connections",
@@ -769,6 +771,25 @@ async def authorize_id_tag(
     return "Accepted", badge.id
 
 
+#: OCPP 1.6 AuthorizationStatus / 2.0.1 AuthorizationStatusEnumType: the badge is charging elsewhere.
+CONCURRENT_TX = "ConcurrentTx"
+
+
+async def authorize_at_charger(
+    session: AsyncSession, ref: StationRef, id_tag: str, *, now: dt.datetime, unknown: str = "Invalid",
+    connector_id: int | None = None, transaction_id: uuid.UUID | None = None,
+) -> tuple[str, uuid.UUID | None]:
+    """``authorize_id_tag`` for a badge shown at this charger to charge: ``ConcurrentTx`` when it is
+    already in a charging session elsewhere and its tenant does not allow a second one (OCPP 1.6
+    §7.2; ``csms.badges.badge_in_another_session`` says what « elsewhere » is)."""
+    status, badge_id = await authorize_id_tag(session, ref.tenant_id, id_tag, now=now, unknown=unknown)
+    if status == "Accepted" and badge_id is not None and await badges.badge_in_another_session(
+            session, ref.tenant_id, badge_id, charger_id=ref.charger_id, connector_id=connector_id,
+            transaction_id=transaction_id):
+        return CONCURRENT_TX, badge_id
+    return status, badge_id
+
+
 # --------------------------------------------------------------------------- transactions
 
 
@@ -820,7 +841,9 @@ async def start_transaction(
     if existing is not None:
         return StartResult(int(existing.ocpp_transaction_id), existing.id_tag_status, True, existing.offline,
                            existing.id, connector_id)
-    status, badge_id = await authorize_id_tag(session, ref.tenant_id, id_tag, now=received_at)
+    # A replay (above) keeps its answer: never ConcurrentTx with itself. A refused start still gets its
+    # transactionId (1.6: the station then stops it) and stays out of load sharing and of this check.
+    status, badge_id = await authorize_at_charger(session, ref, id_tag, now=received_at, connector_id=connector_id)
     number = await _allocate_transaction_id(session, ref)
     offline = is_offline(timestamp, received_at)
     row = Transaction(
@@ -1135,7 +1158,8 @@ class TransactionEventResult:
     #: Started without its start (``UNKNOWN_START``), empty otherwise.
     anomaly: str = ""
     #: An existing transaction changed in a way load management must see: it named its EVSE
-    #: (a transaction of unknown EVSE takes no share of the site's budget until then).
+    #: (a transaction of unknown EVSE takes no share of the site's budget until then), or its
+    #: badge, shown late, was refused (ConcurrentTx…).
     changed: bool = False
 
 
@@ -1155,6 +1179,17 @@ async def record_transaction_event(
         status, badge_id = await authorize_id_tag(session, ref.tenant_id, token, now=received_at, unknown="Unknown")
     row = await _transaction_by_ocpp_id(session, ref, ocpp_id)
     started = False
+    if event_type != "Ended" and token and status == "Accepted" and badge_id is not None:
+        if row is None or not row.id_tag:
+            # The badge joins this transaction now (in Started, or in a later event: 2.0.1 lets a
+            # session start at plug-in and be authorized afterwards): one session per badge.
+            if await badges.badge_in_another_session(
+                    session, ref.tenant_id, badge_id, charger_id=ref.charger_id,
+                    connector_id=connector_id or (row.connector_id if row is not None else None),
+                    transaction_id=row.id if row is not None else None):
+                status = CONCURRENT_TX
+        elif row.id_tag_status == CONCURRENT_TX and row.badge_id == badge_id:
+            status = CONCURRENT_TX  # the same answer for the rest of a refused session
     if event_type == "Ended":
         result = await stop_transaction(
             session, ref, transaction_id=ocpp_id, meter_stop=_register_wh(meter_value, "Transaction.End"),
@@ -1187,12 +1222,14 @@ async def record_transaction_event(
     else:
         if token and not row.id_tag:
             row.id_tag, row.id_tag_status, row.badge_id = token, status or "", badge_id
+            # Refused now (ConcurrentTx, Blocked…): it leaves the site's power sharing.
+            changed = row.status == "active" and status not in ("Accepted", "", None)
         if row.connector_id is None and connector_id:
             # The station names the EVSE at last (OCPP 2.0.1 E01: ``evse`` is sent once, in the first
             # event that knows it): the point is known, and the transaction joins the sharing.
             row.connector_id = connector_id
             row.charge_point_id = await _ensure_point(session, ref, connector_id, received_at=received_at)
-            changed = row.status == "active"
+            changed = changed or row.status == "active"
         if seq_no > (row.seq_no or -1):
             row.seq_no = seq_no
         row.offline = row.offline or offline

@@ -39,7 +39,6 @@ from tests.csms.test_smart_charging import (
 )
 
 BOTH = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-TOKEN = {"id_token": "BADGE-OK", "type": "ISO14443"}
 
 
 def energy(at: dt.datetime, wh: float, context: str = "Sample.Periodic") -> list[dict[str, Any]]:
@@ -78,13 +77,16 @@ async def test_an_updated_event_for_an_unknown_transaction_takes_no_share_until_
         await registry.register_charger(session, fleet.cpam, {
             "charge_box_id": "GHOST-201", "password": PASSWORD, "site": str(parking.site_id), "points": 3,
             "power_kw": 11, "socket_types": "T2"}, password_hash=password_hash)
+        for id_tag in ("BADGE-R1", "BADGE-R2"):  # one session per badge (ConcurrentTx otherwise)
+            await registry.create_badge(session, fleet.cpam, {"id_tag": id_tag, "holder_label": id_tag})
     await set_budget(db, fleet.cpam, parking.site_id, 22)
     async with profiled(ingress.port, "GHOST-201", "2.0.1") as (cp, wire):
         for seq, (tx_id, evse) in enumerate((("TX-REAL-1", 1), ("TX-REAL-2", 2))):
-            await cp.call(call201.TransactionEvent(
+            answer = await cp.call(call201.TransactionEvent(
                 event_type="Started", timestamp=iso(NOW + dt.timedelta(minutes=seq)), trigger_reason="Authorized",
                 seq_no=0, transaction_info={"transaction_id": tx_id, "charging_state": "Charging"},
-                evse={"id": evse, "connector_id": 1}, id_token=TOKEN))
+                evse={"id": evse, "connector_id": 1}, id_token={"id_token": f"BADGE-R{evse}", "type": "ISO14443"}))
+            assert answer.id_token_info == {"status": "Accepted"}
             await ingress.load_manager.idle()
         before = {"TX-REAL-1@1": [amps(11)], "TX-REAL-2@2": [amps(11)]}
         assert tx_limits(wire) == before
