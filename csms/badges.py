@@ -6,7 +6,9 @@ au véhicule de service ou au site de rattachement) que ceux délivrés aux agen
 a badge belongs to one tenant, is attached to a service vehicle, a site or an
 agent, has a status (active or blocked) and an optional expiry. Authorize and
 StartTransaction (1.6), Authorize and TransactionEvent (2.0.1) answer from these
-rows (``csms.supervision.authorize_id_tag``).
+rows (``csms.supervision.authorize_id_tag``); a badge already in a charging session
+gets ``ConcurrentTx`` for a second one unless its tenant allows it
+(``badge_in_another_session``).
 
 Local authorization list (OCPP 1.6 « Local Authorization List Management »,
 2.0.1 D01/D02): every badge change bumps the tenant's list version (a flush
@@ -55,6 +57,7 @@ from csms.models import (
     Badge,
     BadgeRemoval,
     Charger,
+    CsmsTenantSettings,
     LocalAuthList,
     LocalListSync,
     Reservation,
@@ -72,7 +75,9 @@ __all__ = [
     "AuthorizationTasks",
     "SyncResult",
     "access_badge",
+    "badge_in_another_session",
     "check_id_tag",
+    "concurrent_sessions_allowed",
     "create_badge",
     "delete_badge",
     "list_badges",
@@ -80,6 +85,7 @@ __all__ = [
     "list_version",
     "local_list_update",
     "publish_badges_changed",
+    "set_concurrent_sessions_allowed",
     "station_list_state",
     "station_list_states",
     "sync_station",
@@ -300,6 +306,64 @@ async def publish_badges_changed(bus: Bus | None, tenant_id: uuid.UUID) -> None:
         await bus.publish(BADGES_CHANGED, {"tenant_id": str(tenant_id)})
     except Exception:  # the sweep catches up; a bus hiccup must not fail the user's edit
         log.exception("publishing %s failed", BADGES_CHANGED)
+
+
+# --------------------------------------------------------------------------- one session at a time
+
+
+async def concurrent_sessions_allowed(session: AsyncSession, tenant_id: uuid.UUID) -> bool:
+    """May a badge of this tenant run several charging sessions at once? No, unless the tenant said so."""
+    allowed = await session.scalar(select(CsmsTenantSettings.allow_concurrent_badge_sessions)
+                                   .where(CsmsTenantSettings.tenant_id == tenant_id))
+    return bool(allowed)
+
+
+async def set_concurrent_sessions_allowed(session: AsyncSession, tenant_id: uuid.UUID, allowed: bool) -> None:
+    """The tenant's choice (audited ORM write); effective at the next Authorize or start."""
+    settings = await session.scalar(select(CsmsTenantSettings).where(CsmsTenantSettings.tenant_id == tenant_id))
+    if settings is None:
+        session.add(CsmsTenantSettings(tenant_id=tenant_id, allow_concurrent_badge_sessions=allowed,
+                                       updated_at=utcnow()))
+    elif settings.allow_concurrent_badge_sessions != allowed:
+        settings.allow_concurrent_badge_sessions = allowed
+        settings.updated_at = utcnow()
+    await session.flush()
+
+
+async def badge_in_another_session(
+    session: AsyncSession, tenant_id: uuid.UUID, badge_id: uuid.UUID, *, charger_id: uuid.UUID,
+    connector_id: int | None = None, transaction_id: uuid.UUID | None = None,
+) -> bool:
+    """Is this badge charging elsewhere already, and does its tenant forbid a second session?
+
+    OCPP 1.6 §7.2 AuthorizationStatus ``ConcurrentTx``: « Identifier is already involved in
+    another transaction and multiple transactions are not allowed »; 2.0.1
+    AuthorizationStatusEnumType has the same value for IdTokenInfo. A session counts when it
+    runs (``active``, not stopped), was accepted, is on a charger in service and on a known
+    point (a transaction of unknown EVSE, ``csms.supervision.UNKNOWN_START``, is not trusted).
+
+    « Elsewhere »: ``connector_id`` given (a start on that point): anywhere but that point, whose
+    previous transaction, if still open here, is over (a point runs one at a time). Not given (an
+    Authorize, which names no point): on another charger; the same badge shown again at the
+    charger it charges on is how a driver ends a session, never to be refused. ``transaction_id``
+    (2.0.1, the station's own id) is never concurrent with itself.
+    """
+    stmt = (
+        select(Transaction.id)
+        .join(Charger, (Charger.tenant_id == Transaction.tenant_id) & (Charger.id == Transaction.charger_id))
+        .where(Transaction.tenant_id == tenant_id, Transaction.badge_id == badge_id, Transaction.status == "active",
+               Transaction.stopped_at.is_(None), Transaction.id_tag_status == "Accepted",
+               Transaction.connector_id > 0, Charger.decommissioned_at.is_(None))
+    )
+    if connector_id is None:
+        stmt = stmt.where(Transaction.charger_id != charger_id)
+    else:
+        stmt = stmt.where(or_(Transaction.charger_id != charger_id, Transaction.connector_id != connector_id))
+    if transaction_id is not None:
+        stmt = stmt.where(Transaction.id != transaction_id)
+    if await session.scalar(stmt.limit(1)) is None:
+        return False
+    return not await concurrent_sessions_allowed(session, tenant_id)
 
 
 # --------------------------------------------------------------------------- local list

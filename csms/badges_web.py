@@ -113,6 +113,7 @@ async def badges_list(request: Request[Any, Any, Any], tenant_ctx: TenantContext
         tenant_ctx, "badges", badges=items, names=names, q=q, statut=statut, status_options=STATUS_OPTIONS,
         statuses=badges.BADGE_STATUSES, kinds=badges.BADGE_KINDS, version=version, syncs=syncs,
         manages=_manages(tenant_ctx), now=utcnow(),
+        concurrent=await badges.concurrent_sessions_allowed(db_session, tenant_ctx.tenant_id),
     ), block="results")
 
 
@@ -169,6 +170,19 @@ async def badge_block(request: Request[Any, Any, Any], tenant_ctx: TenantContext
     await badges.update_badge(db_session, tenant_ctx.tenant_id, badge, {"status": status})
     await _changed(request, db_session, tenant_ctx.tenant_id)
     _flash(request, f"Badge {badge.id_tag} {'bloqué' if status == 'Blocked' else 'débloqué'}.")
+    return _see_other(f"/t/{tenant_ctx.tenant_id}/badges")
+
+
+@post("/t/{tenant_id:uuid}/badges/recharges-simultanees")
+async def badges_concurrent(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
+                            data: Form) -> Any:
+    """May a badge already in a charging session start another? (OCPP ``ConcurrentTx`` otherwise.)"""
+    tenant_ctx.require("manage_badges")
+    allowed = _form(data).get("allow") == "1"
+    await badges.set_concurrent_sessions_allowed(db_session, tenant_ctx.tenant_id, allowed)
+    await db_session.commit()
+    _flash(request, "Un badge peut désormais mener plusieurs recharges en même temps." if allowed else
+           "Un badge déjà en recharge ne peut plus en démarrer une deuxième.")
     return _see_other(f"/t/{tenant_ctx.tenant_id}/badges")
 
 
@@ -504,7 +518,7 @@ async def api_cancel_reservation(request: Request[Any, Any, Any], tenant_ctx: Te
 
 
 portal_handlers: list[Any] = [
-    badges_list, badge_new, badge_create, badge_edit, badge_update, badge_block, badge_delete,
+    badges_list, badge_new, badge_create, badge_edit, badge_update, badge_block, badge_delete, badges_concurrent,
     reservations_list, reservation_create, reservation_cancel, reservation_rules,
 ]
 api_handlers: list[Any] = [

@@ -1,4 +1,4 @@
-"""``centrale stations register|import|decommission|simulate`` and ``centrale ingress``.
+"""``centrale stations register|import|decommission|badge-sessions|simulate`` and ``centrale ingress``.
 
 Registered on the main command by ``register_commands(cli)`` (``app/cli.py``).
 Nothing heavy is imported at module level: this module loads with every command.
@@ -185,6 +185,34 @@ def stations_decommission(tenant_id: str, charge_box_id: str, reason: str, as_js
         click.echo(f"borne mise hors service définitivement : {charger.canonical_id} (charge_box_id "
                    f"{charger.charge_box_id}) ; alertes closes : {len(done.alert_changes)}, réservations annulées : "
                    f"{done.cancelled_reservations}" + (" ; connexion en cours fermée" if closed else ""))
+
+
+@stations.command("badge-sessions",
+                  help="Recharges simultanées d'un même badge : interdites par défaut (réponse OCPP ConcurrentTx).")
+@click.option("--tenant", "tenant_id", required=True, help="Identifiant du bénéficiaire")
+@click.option("--allow-concurrent/--forbid-concurrent", "allowed", default=None,
+              help="Autoriser ou interdire qu'un badge déjà en recharge en démarre une autre (sans option : l'état actuel)")
+@click.option("--json", "as_json", is_flag=True)
+def stations_badge_sessions(tenant_id: str, allowed: bool | None, as_json: bool) -> None:
+    from app.errors import NotFound
+    from csms.badges import concurrent_sessions_allowed, set_concurrent_sessions_allowed
+
+    tid = _tenant(tenant_id)
+
+    async def work(session: Any) -> bool:
+        if allowed is not None:
+            await set_concurrent_sessions_allowed(session, tid, allowed)
+        return await concurrent_sessions_allowed(session, tid)
+
+    try:
+        now = asyncio.run(_in_tenant(_settings(), tid, work))
+    except NotFound as exc:
+        raise click.ClickException(f"introuvable : {exc}") from None
+    if as_json:
+        click.echo(json.dumps({"allow_concurrent_badge_sessions": now}))
+    else:
+        click.echo("un badge peut mener plusieurs recharges en même temps" if now else
+                   "un badge déjà en recharge se voit refuser une deuxième recharge (ConcurrentTx)")
 
 
 @stations.command("simulate", help="Simule une borne OCPP 1.6 : démarrage, états, une recharge avec relevés, puis battements.")

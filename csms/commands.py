@@ -66,7 +66,7 @@ from app.bus import Bus, BusRequestError, NoResponder
 from app.db import Database, utcnow
 from app.errors import NotFound, ValidationFailed
 from csms import registry  # the station password rules (registry imports this module too)
-from csms.models import Charger, CommandLog, ConnectionLog
+from csms.models import Charger, CommandLog, ConnectionLog, Transaction
 from csms.validation import compile_validator
 
 if TYPE_CHECKING:
@@ -79,6 +79,7 @@ __all__ = [
     "CommandError",
     "CommandFailed",
     "CommandRejected",
+    "CommandSkipped",
     "CommandTimeout",
     "REDACTED",
     "PasswordChange",
@@ -178,6 +179,12 @@ class CommandFailed(CommandError):
     """The platform failed to carry the command (bus or ingress error)."""
 
     status = "error"
+
+
+class CommandSkipped(CommandError):
+    """Not sent: the transaction it was for had ended when its turn came (``only_if_active``)."""
+
+    status = "skipped"
 
 
 # --------------------------------------------------------------------------- validation
@@ -433,8 +440,12 @@ class CallChannel:
             if not future.done():
                 future.set_exception(StationOffline("La borne s'est déconnectée pendant la commande."))
 
-    async def call(self, action: str, payload: dict[str, Any], timeout: float) -> dict[str, Any]:  # noqa: ASYNC109
+    async def call(self, action: str, payload: dict[str, Any], timeout: float,  # noqa: ASYNC109
+                   guard: Callable[[], Awaitable[bool]] | None = None) -> dict[str, Any]:
         """Send one call, wait for its answer; ``timeout`` covers the wait for the previous call too.
+
+        ``guard``, when given, is asked once the call's turn has come (the previous call
+        answered), right before sending: False raises ``CommandSkipped`` and nothing is sent.
 
         Returns the bus reply: ``{"outcome": "result", "answer": {...}}`` or
         ``{"outcome": "call_error", "code": ..., ...}``; raises ``CommandError``.
@@ -449,6 +460,8 @@ class CallChannel:
         try:
             if self._closed:
                 raise StationOffline("La borne s'est déconnectée.")
+            if guard is not None and not await guard():
+                raise CommandSkipped("La recharge visée est terminée : commande non envoyée.")
             future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             self._pending[unique_id] = future
             try:
@@ -480,6 +493,22 @@ def _reply_of(raw: str | bytes) -> dict[str, Any]:
 _closing: set[asyncio.Task[None]] = set()
 
 
+def _transaction_active(db: Database, tenant_id: uuid.UUID, transaction_id: uuid.UUID) -> Callable[[], Awaitable[bool]]:
+    """Is the transaction still running? Asked with the station's call slot held: its stop, once
+    answered, is committed (csms.ingress answers only after the commit), so a profile that waited
+    behind another call is never sent to a transaction that ended meanwhile."""
+
+    async def active() -> bool:
+        async with db.session([tenant_id]) as session:
+            row = (await session.execute(
+                select(Transaction.status, Transaction.stopped_at)
+                .where(Transaction.tenant_id == tenant_id, Transaction.id == transaction_id)
+            )).first()
+        return row is not None and row.status == "active" and row.stopped_at is None
+
+    return active
+
+
 async def serve_commands(ingress: Ingress) -> Callable[[], Awaitable[None]]:
     """Answer the commands addressed to this ingress process (``ocpp.node.<node>``)."""
 
@@ -497,8 +526,11 @@ async def serve_commands(ingress: Ingress) -> Callable[[], Awaitable[None]]:
             closing.add_done_callback(_closing.discard)
             return {"outcome": "closed", "node": ingress.node}
         timeout = float(request.get("timeout") or DEFAULT_TIMEOUT)
+        guard = None
+        if request.get("only_if_active"):
+            guard = _transaction_active(ingress.db, link.ref.tenant_id, uuid.UUID(str(request["only_if_active"])))
         try:
-            reply = await link.commands.call(str(request["action"]), request.get("payload") or {}, timeout)
+            reply = await link.commands.call(str(request["action"]), request.get("payload") or {}, timeout, guard)
         except CommandError as exc:
             return {"outcome": exc.status, "message": exc.message, **exc.details}
         return {**reply, "node": ingress.node}
@@ -624,6 +656,7 @@ class CommandOutcome:
 async def send_command(
     db: Database, bus: Bus, *, tenant_id: uuid.UUID, charge_box_id: str, action: str, payload: dict[str, Any],
     actor: dict[str, Any], timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 (the documented API)
+    only_if_active: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     """Send one OCPP call to a station of ``tenant_id`` and return its answer payload (camelCase).
 
@@ -632,15 +665,20 @@ async def send_command(
     because the command failed. Raises ``StationNotFound``, ``ValidationFailed``
     (nothing sent, nothing logged), ``StationOffline``, ``CommandTimeout``,
     ``CommandRejected`` (CallError from the station), ``CommandFailed``.
+
+    ``only_if_active``: a transaction (row id) the call is about, e.g. a TxProfile. The
+    ingress checks it is still running once the station's call slot is free, right before
+    sending; ended meanwhile, the call is not sent (``CommandSkipped``).
     """
     outcome = await execute_command(db, bus, tenant_id=tenant_id, charge_box_id=charge_box_id, action=action,
-                                    payload=payload, actor=actor, timeout=timeout)
+                                    payload=payload, actor=actor, timeout=timeout, only_if_active=only_if_active)
     return outcome.answer
 
 
 async def execute_command(
     db: Database, bus: Bus, *, tenant_id: uuid.UUID, charge_box_id: str, action: str, payload: dict[str, Any],
     actor: dict[str, Any], timeout: Any = DEFAULT_TIMEOUT,  # noqa: ASYNC109
+    only_if_active: uuid.UUID | None = None,
 ) -> CommandOutcome:
     """``send_command`` with the log row's id and status (the API and the portal show them).
 
@@ -656,6 +694,8 @@ async def execute_command(
     try:
         request = {"tenant_id": str(tenant_id), "charge_box_id": charge_box_id, "action": action,
                    "payload": payload, "timeout": timeout, "command_id": str(log_id)}
+        if only_if_active is not None:
+            request["only_if_active"] = str(only_if_active)
         reply, node = await _route(bus, db, tenant_id, charge_box_id, target, request, timeout)
         end["node"] = node[:120]
         outcome = reply.get("outcome")
@@ -677,6 +717,8 @@ async def execute_command(
             exc = CommandTimeout(str(reply.get("message") or "La borne n'a pas répondu dans le délai."))
         elif outcome == "offline":
             exc = StationOffline(str(reply.get("message") or "La borne s'est déconnectée."))
+        elif outcome == CommandSkipped.status:
+            exc = CommandSkipped(str(reply.get("message") or "La recharge visée est terminée : commande non envoyée."))
         else:
             exc = CommandFailed(f"Réponse inattendue de l'ingress OCPP : {outcome}.")
         raise exc

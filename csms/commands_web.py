@@ -66,6 +66,7 @@ Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED
 STATUS_LABELS = {
     "accepted": "Acceptée", "rejected": "Refusée par la borne", "timeout": "Pas de réponse (délai dépassé)",
     "offline": "Borne hors ligne", "error": "Erreur de transmission", "pending": "En cours",
+    "skipped": "Non envoyée : la recharge visée était terminée",
 }
 #: HTTP status and French title of each failure (API).
 FAILURES: dict[type[CommandError], tuple[int, str]] = {

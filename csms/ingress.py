@@ -27,7 +27,9 @@ DESIGN.md « OCPP ingress rules », in code:
   ``ConnectionRegistry``.
 * After each commit, an event goes on the bus (``station.connected``,
   ``station.disconnected``, ``station.status``, ``transaction.started``,
-  ``transaction.stopped``) for supervision and incidents.
+  ``transaction.updated`` (a transaction named its EVSE, or its badge was refused
+  afterwards: load management recomputes), ``transaction.stopped``) for supervision
+  and incidents.
 
 Sending a command to a station, from any process: ``csms.commands.send_command``
 (over the bus to the ingress holding the socket, one call in flight per station,
@@ -381,7 +383,7 @@ class ChargeBox16(_StationLink, ChargePoint16):
         now = self.received_at
 
         async def unit(session: AsyncSession) -> str:
-            status, _ = await supervision.authorize_id_tag(session, self.ref.tenant_id, id_tag, now=now)
+            status, _ = await supervision.authorize_at_charger(session, self.ref, id_tag, now=now)
             return status
 
         status = await self.submit(unit)
@@ -507,8 +509,8 @@ class ChargeBox201(_StationLink, ChargePoint201):
         now = self.received_at
 
         async def unit(session: AsyncSession) -> str:
-            status, _ = await supervision.authorize_id_tag(
-                session, self.ref.tenant_id, id_token.get("id_token", ""), now=now, unknown="Unknown")
+            status, _ = await supervision.authorize_at_charger(
+                session, self.ref, id_token.get("id_token", ""), now=now, unknown="Unknown")
             return status
 
         status = await self.submit(unit)
@@ -529,7 +531,10 @@ class ChargeBox201(_StationLink, ChargePoint201):
         if result.started:
             self.emit("transaction.started", transaction_id=ocpp_id, connector_id=result.connector_id,
                       id_tag=(kwargs.get("id_token") or {}).get("id_token", ""), id_tag_status=result.id_token_status,
-                      started_at=iso(at), offline=result.offline)
+                      started_at=iso(at), offline=result.offline, anomaly=result.anomaly)
+        if result.changed:
+            self.emit("transaction.updated", transaction_id=ocpp_id, connector_id=result.connector_id,
+                      id_tag_status=result.id_token_status)
         if result.stopped:
             self.emit("transaction.stopped", transaction_id=ocpp_id, connector_id=result.connector_id,
                       energy_wh=result.energy_wh, reason=transaction_info.get("stopped_reason") or "Local",

@@ -57,6 +57,7 @@ __all__ = [
     "Charger",
     "CommandLog",
     "ConnectionLog",
+    "CsmsTenantSettings",
     "LocalAuthList",
     "LocalListSync",
     "MeterValue",
@@ -207,6 +208,17 @@ class Badge(TenantOwned, Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class CsmsTenantSettings(TenantOwned, Base):
+    """A tenant's choices for its charging stations; no row: the defaults. Set by people: audited."""
+
+    __tablename__ = "csms_tenant_settings"
+    __table_args__ = (UniqueConstraint("tenant_id", name="uq_csms_tenant_settings_tenant"),)
+    #: OCPP 1.6 AuthorizationStatus ``ConcurrentTx`` (2.0.1 the same): a badge already in a charging
+    #: session is refused a second one, unless this is set (csms.badges.badge_in_another_session).
+    allow_concurrent_badge_sessions: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class LocalAuthList(TenantOwned, Base):
     """The tenant's local authorization list version (OCPP 1.6 SendLocalList ``listVersion``).
 
@@ -354,6 +366,11 @@ class Transaction(TenantOwned, Base):
     (connector, idTag, timestamp, meterStart) makes a replayed 1.6
     StartTransaction find its row and get the same transactionId back. A
     StopTransaction for an id we never allocated is kept as an ``orphan`` row.
+
+    ``anomaly`` flags what the station reported that does not add up, for the portal:
+    ``unknown_start`` is a 2.0.1 TransactionEvent other than ``Started`` for a transaction
+    id we never saw start. Its data is kept, but it takes no share of a site's power
+    budget while its EVSE is unknown (``connector_id`` empty; csms.smart_charging).
     """
 
     __tablename__ = "charging_transactions"
@@ -368,6 +385,9 @@ class Transaction(TenantOwned, Base):
         # _ACTIVE_TX_SQL): without a charger-leading index PostgreSQL scans every transaction in scope.
         Index("ix_charging_transactions_charger", "charger_id", "connector_id", "started_at"),
         Index("ix_charging_transactions_charger_ocpp_id", "charger_id", "ocpp_transaction_id"),
+        # A badge's running sessions, read at every Authorize and start (ConcurrentTx, csms.badges).
+        Index("ix_charging_transactions_badge_active", "tenant_id", "badge_id",
+              postgresql_where=text("status = 'active'"), sqlite_where=text("status = 'active'")),
     )
     charger_id: Mapped[uuid.UUID]
     charge_point_id: Mapped[uuid.UUID | None]
@@ -389,6 +409,8 @@ class Transaction(TenantOwned, Base):
     offline: Mapped[bool] = mapped_column(Boolean, default=False)
     #: OCPP 2.0.1 TransactionEvent sequence number last seen.
     seq_no: Mapped[int | None] = mapped_column(Integer)
+    #: Empty, or ``unknown_start`` (see the class docstring; ``csms.supervision.UNKNOWN_START``).
+    anomaly: Mapped[str] = mapped_column(String(20), default="", server_default="")
     start_received_at: Mapped[dt.datetime | None]
     stop_received_at: Mapped[dt.datetime | None]
 

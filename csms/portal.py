@@ -72,6 +72,8 @@ LARGE_FLEET = 200
 PER_PAGE = 25
 TRANSACTION_STATUSES = {"en_cours": "active", "terminee": "completed", "orpheline": "orphan"}
 TRANSACTION_LABELS = {"active": "En cours", "completed": "Terminée", "orphan": "Arrêt sans début connu"}
+#: ``Transaction.anomaly`` (csms.supervision.UNKNOWN_START): what the station reported does not add up.
+ANOMALY_LABELS = {"unknown_start": "Transaction inconnue : démarrage non reçu"}
 REASON_LABELS = {
     "closed_by_station": "fermée par la borne", "connection_lost": "connexion perdue", "replaced": "remplacée",
     "server_shutdown": "arrêt du serveur", "ingress_restart": "redémarrage du serveur", "message_too_big": "message trop long",
@@ -118,7 +120,7 @@ def sockets(value: str | None) -> str:
 def _helpers(**extra: Any) -> dict[str, Any]:
     return {"duration": duration_fr, "number": number, "percent": percent, "state_labels": STATE_LABELS,
             "sockets": sockets,
-            "ocpp_label": ocpp_label, "reason_labels": REASON_LABELS, **extra}
+            "ocpp_label": ocpp_label, "reason_labels": REASON_LABELS, "anomaly_labels": ANOMALY_LABELS, **extra}
 
 
 # --------------------------------------------------------------------------- the fleet and its states

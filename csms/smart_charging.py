@@ -50,7 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database, utcnow
 from app.errors import ValidationFailed
-from csms.commands import CommandRejected, CommandTimeout, StationOffline, send_command
+from csms.commands import CommandRejected, CommandSkipped, CommandTimeout, StationOffline, send_command
 from csms.load_sharing import (
     MIN_CURRENT,
     Allocation,
@@ -97,7 +97,13 @@ UNREACHED = (OFFLINE, TIMEOUT, ERROR)
 #: Bus topic: ``{"tenant_id", "site_id", "charger_ids"}`` whose last profile did not reach them.
 UNREACHED_TOPIC = "load.unreached"
 
-Sender = Callable[[uuid.UUID, str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class Sender(Protocol):
+    """Sends one call for a transaction's profile; ``transaction_id`` (row id) must still be running."""
+
+    def __call__(self, tenant_id: uuid.UUID, charge_box_id: str, action: str, payload: dict[str, Any], *,
+                 transaction_id: uuid.UUID) -> Awaitable[dict[str, Any]]: ...
 
 
 # --------------------------------------------------------------------------- budgets
@@ -257,6 +263,10 @@ async def site_of_charger(session: AsyncSession, tenant_id: uuid.UUID, charger_i
 async def _active_transactions(session: AsyncSession, tenant_id: uuid.UUID, site_ids: list[uuid.UUID]) -> list[Any]:
     # Refused badges get a transactionId in 1.6 but the station stops them: they draw nothing. A charger
     # retired for good (csms.registry.decommission_charger) draws nothing either, whatever it left open.
+    # A transaction whose EVSE is unknown (a 2.0.1 Updated for an id whose Started never came,
+    # csms.supervision.UNKNOWN_START) gets no share until the station names it: a profile needs an EVSE,
+    # and guessing one (evseId 1) would cap a real session there while halving the others' shares.
+    # A stopped transaction is never listed, whatever its status says.
     return list((await session.execute(
         select(Transaction, Charger.charge_box_id, Charger.protocol, ChargePoint.power_kw, Station.site_id)
         .join(Charger, (Charger.tenant_id == Transaction.tenant_id) & (Charger.id == Transaction.charger_id))
@@ -265,6 +275,7 @@ async def _active_transactions(session: AsyncSession, tenant_id: uuid.UUID, site
                    & (ChargePoint.charger_id == Transaction.charger_id)
                    & (ChargePoint.connector_id == Transaction.connector_id))
         .where(Transaction.tenant_id == tenant_id, Station.site_id.in_(site_ids), Transaction.status == "active",
+               Transaction.stopped_at.is_(None), Transaction.connector_id > 0,
                Transaction.id_tag_status.in_(("Accepted", "")), Charger.decommissioned_at.is_(None))
         .order_by(Transaction.started_at, Transaction.id)
     )).all())
@@ -342,9 +353,9 @@ def set_profile_payload(load: SessionLoad) -> tuple[str, dict[str, Any]]:
     tx = load.transaction
     if load.protocol == "ocpp2.0.1":
         profile = charging_profile_201(load.allocation, profile_id=load.profile_id, transaction_id=tx.ocpp_transaction_id)
-        return "SetChargingProfile", {"evseId": tx.connector_id or 1, "chargingProfile": profile}
+        return "SetChargingProfile", {"evseId": tx.connector_id, "chargingProfile": profile}
     profile = charging_profile_16(load.allocation, profile_id=load.profile_id, transaction_id=int(tx.ocpp_transaction_id))
-    return "SetChargingProfile", {"connectorId": tx.connector_id or 1, "csChargingProfiles": profile}
+    return "SetChargingProfile", {"connectorId": tx.connector_id, "csChargingProfiles": profile}
 
 
 def clear_profile_payload(load: SessionLoad) -> tuple[str, dict[str, Any]]:
@@ -356,9 +367,13 @@ def clear_profile_payload(load: SessionLoad) -> tuple[str, dict[str, Any]]:
 def _command_sender(db: Database, bus: Any) -> Sender:
     """Profiles go through ``csms.commands.send_command``: over the bus, one call in flight, logged."""
 
-    async def send(tenant_id: uuid.UUID, charge_box_id: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def send(tenant_id: uuid.UUID, charge_box_id: str, action: str, payload: dict[str, Any], *,
+                   transaction_id: uuid.UUID) -> dict[str, Any]:
+        # Checked by the ingress when the station's call slot is free, right before sending: a
+        # transaction that ended since the shares were computed (its stop answered while this
+        # profile waited behind another call) gets nothing (CommandSkipped).
         return await send_command(db, bus, tenant_id=tenant_id, charge_box_id=charge_box_id, action=action,
-                                  payload=payload, actor=ACTOR, timeout=SEND_TIMEOUT)
+                                  payload=payload, actor=ACTOR, timeout=SEND_TIMEOUT, only_if_active=transaction_id)
 
     return send
 
@@ -421,16 +436,21 @@ async def recompute_site(db: Database, bus: Any, tenant_id: uuid.UUID, site_id: 
             todo = [(s, clear_profile_payload(s)) for s in load.sessions
                     if s.last is not None and s.last.outcome != CLEARED]
 
-        async def push(item: tuple[SessionLoad, tuple[str, dict[str, Any]]]) -> SentChargingProfile:
+        async def push(item: tuple[SessionLoad, tuple[str, dict[str, Any]]]) -> SentChargingProfile | None:
             s, (action, payload) = item
             sent_at = utcnow()
             try:
-                answer = await send(tenant_id, s.charge_box_id, action, payload)
+                answer = await send(tenant_id, s.charge_box_id, action, payload, transaction_id=s.transaction.id)
                 status = str((answer or {}).get("status", ""))
                 if action == "ClearChargingProfile":
                     outcome, detail = CLEARED, f"Limite levée (réponse de la borne : {status})."
                 else:
                     outcome, detail = status or ERROR, "" if status == APPLIED else f"Profil non appliqué : {status}."
+            except CommandSkipped:
+                # Stopped meanwhile: nothing was sent, nothing to record (the stop recomputes the site).
+                log.info("%s to %s not sent: transaction %s ended meanwhile", action, s.charge_box_id,
+                         s.transaction.ocpp_transaction_id)
+                return None
             except Exception as exc:  # noqa: BLE001 - one station's failure must not stop the others
                 outcome, detail = _outcome(exc)
                 log.warning("%s to %s (transaction %s) failed: %s", action, s.charge_box_id,
@@ -443,7 +463,7 @@ async def recompute_site(db: Database, bus: Any, tenant_id: uuid.UUID, site_id: 
                 sent_at=sent_at, outcome=outcome[:20], detail=detail[:300],
             )
 
-        sent = list(await asyncio.gather(*(push(item) for item in todo)))
+        sent = [row for row in await asyncio.gather(*(push(item) for item in todo)) if row is not None]
         if sent:
             async with db.transaction([tenant_id], actor=ACTOR) as session:
                 session.add_all(sent)
@@ -502,7 +522,7 @@ class LoadManager:
 
     def on_event(self, topic: str, payload: dict[str, Any]) -> None:
         """Called by the ingress for each event, after the commit it reports; never blocks."""
-        if topic in ("transaction.started", "transaction.stopped"):
+        if topic in ("transaction.started", "transaction.updated", "transaction.stopped"):
             self.transaction_changed(payload)
         elif topic == "station.connected" and self._unreached:
             site = self._unreached.pop(str(payload.get("charger_id")), None)

@@ -42,7 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import new_id, scope_session, utcnow
-from csms import alerts, reservations
+from csms import alerts, badges, reservations
 from csms.identifiers import parse_charging_id
 from csms.models import (
     Badge,
@@ -63,7 +63,10 @@ from csms.writer import across_tenants, batch_later, execute_many, has_changes
 __all__ = [
     "HEARTBEAT_INTERVAL",
     "OFFLINE_AFTER",
+    "UNKNOWN_START",
     "StationRef",
+    "CONCURRENT_TX",
+    "authorize_at_charger",
     "authorize_id_tag",
     "close_connection",
     "close_stale_connections",
@@ -768,6 +771,25 @@ async def authorize_id_tag(
     return "Accepted", badge.id
 
 
+#: OCPP 1.6 AuthorizationStatus / 2.0.1 AuthorizationStatusEnumType: the badge is charging elsewhere.
+CONCURRENT_TX = "ConcurrentTx"
+
+
+async def authorize_at_charger(
+    session: AsyncSession, ref: StationRef, id_tag: str, *, now: dt.datetime, unknown: str = "Invalid",
+    connector_id: int | None = None, transaction_id: uuid.UUID | None = None,
+) -> tuple[str, uuid.UUID | None]:
+    """``authorize_id_tag`` for a badge shown at this charger to charge: ``ConcurrentTx`` when it is
+    already in a charging session elsewhere and its tenant does not allow a second one (OCPP 1.6
+    §7.2; ``csms.badges.badge_in_another_session`` says what « elsewhere » is)."""
+    status, badge_id = await authorize_id_tag(session, ref.tenant_id, id_tag, now=now, unknown=unknown)
+    if status == "Accepted" and badge_id is not None and await badges.badge_in_another_session(
+            session, ref.tenant_id, badge_id, charger_id=ref.charger_id, connector_id=connector_id,
+            transaction_id=transaction_id):
+        return CONCURRENT_TX, badge_id
+    return status, badge_id
+
+
 # --------------------------------------------------------------------------- transactions
 
 
@@ -819,7 +841,9 @@ async def start_transaction(
     if existing is not None:
         return StartResult(int(existing.ocpp_transaction_id), existing.id_tag_status, True, existing.offline,
                            existing.id, connector_id)
-    status, badge_id = await authorize_id_tag(session, ref.tenant_id, id_tag, now=received_at)
+    # A replay (above) keeps its answer: never ConcurrentTx with itself. A refused start still gets its
+    # transactionId (1.6: the station then stops it) and stays out of load sharing and of this check.
+    status, badge_id = await authorize_at_charger(session, ref, id_tag, now=received_at, connector_id=connector_id)
     number = await _allocate_transaction_id(session, ref)
     offline = is_offline(timestamp, received_at)
     row = Transaction(
@@ -1117,6 +1141,11 @@ def _register_wh(meter_values: list[dict[str, Any]] | None, context: str) -> int
     return best
 
 
+#: ``Transaction.anomaly`` of a 2.0.1 transaction first heard of in an Updated (or other non-Started)
+#: event: its start never reached us, and it may not even exist on the station's side.
+UNKNOWN_START = "unknown_start"
+
+
 @dataclass
 class TransactionEventResult:
     id_token_status: str | None
@@ -1126,6 +1155,12 @@ class TransactionEventResult:
     offline: bool
     connector_id: int | None
     energy_wh: int | None = None
+    #: Started without its start (``UNKNOWN_START``), empty otherwise.
+    anomaly: str = ""
+    #: An existing transaction changed in a way load management must see: it named its EVSE
+    #: (a transaction of unknown EVSE takes no share of the site's budget until then), or its
+    #: badge, shown late, was refused (ConcurrentTx…).
+    changed: bool = False
 
 
 async def record_transaction_event(
@@ -1144,6 +1179,17 @@ async def record_transaction_event(
         status, badge_id = await authorize_id_tag(session, ref.tenant_id, token, now=received_at, unknown="Unknown")
     row = await _transaction_by_ocpp_id(session, ref, ocpp_id)
     started = False
+    if event_type != "Ended" and token and status == "Accepted" and badge_id is not None:
+        if row is None or not row.id_tag:
+            # The badge joins this transaction now (in Started, or in a later event: 2.0.1 lets a
+            # session start at plug-in and be authorized afterwards): one session per badge.
+            if await badges.badge_in_another_session(
+                    session, ref.tenant_id, badge_id, charger_id=ref.charger_id,
+                    connector_id=connector_id or (row.connector_id if row is not None else None),
+                    transaction_id=row.id if row is not None else None):
+                status = CONCURRENT_TX
+        elif row.id_tag_status == CONCURRENT_TX and row.badge_id == badge_id:
+            status = CONCURRENT_TX  # the same answer for the rest of a refused session
     if event_type == "Ended":
         result = await stop_transaction(
             session, ref, transaction_id=ocpp_id, meter_stop=_register_wh(meter_value, "Transaction.End"),
@@ -1155,8 +1201,12 @@ async def record_transaction_event(
             if orphan is not None:
                 orphan.connector_id = connector_id
         return TransactionEventResult(status, result.row_id, False, result.counted, offline, connector_id, result.energy_wh)
+    changed = False
     if row is None:
-        # Started, or an Updated whose Started we never saw: open the transaction now.
+        # Started, or an Updated whose Started we never saw: open the transaction now. The latter is
+        # kept (its meter values are data) but flagged: a station that invents a transaction id, or
+        # whose Started was lost, must not take power from the real sessions (csms.smart_charging
+        # gives no share to a transaction whose EVSE is unknown).
         row = Transaction(
             tenant_id=ref.tenant_id, charger_id=ref.charger_id,
             charge_point_id=await _ensure_point(session, ref, connector_id, received_at=received_at) if connector_id else None,
@@ -1164,6 +1214,7 @@ async def record_transaction_event(
             id_tag_status=status or "", badge_id=badge_id,
             meter_start=_register_wh(meter_value, "Transaction.Begin"), started_at=timestamp, offline=offline,
             seq_no=seq_no, start_received_at=received_at, reservation_id=reservation_id,
+            anomaly="" if event_type == "Started" else UNKNOWN_START,
         )
         session.add(row)
         started = True
@@ -1171,8 +1222,14 @@ async def record_transaction_event(
     else:
         if token and not row.id_tag:
             row.id_tag, row.id_tag_status, row.badge_id = token, status or "", badge_id
+            # Refused now (ConcurrentTx, Blocked…): it leaves the site's power sharing.
+            changed = row.status == "active" and status not in ("Accepted", "", None)
         if row.connector_id is None and connector_id:
+            # The station names the EVSE at last (OCPP 2.0.1 E01: ``evse`` is sent once, in the first
+            # event that knows it): the point is known, and the transaction joins the sharing.
             row.connector_id = connector_id
+            row.charge_point_id = await _ensure_point(session, ref, connector_id, received_at=received_at)
+            changed = changed or row.status == "active"
         if seq_no > (row.seq_no or -1):
             row.seq_no = seq_no
         row.offline = row.offline or offline
@@ -1180,4 +1237,5 @@ async def record_transaction_event(
     if meter_value:
         await _insert_samples(session, ref, row.connector_id or 0, meter_value, transaction=row,
                               received_at=received_at, protocol="2.0.1")
-    return TransactionEventResult(status, row.id, started, False, offline, row.connector_id)
+    return TransactionEventResult(status, row.id, started, False, offline, row.connector_id, anomaly=row.anomaly,
+                                  changed=changed)

@@ -96,7 +96,8 @@ class Parking:
 
 async def make_parking(db: Database, tenant_id: uuid.UUID, password_hash: str,
                        ids: tuple[str, ...] = Parking.ids) -> Parking:
-    """A site « Parking agents » with 22 kW single-point chargers."""
+    """A site « Parking agents » with 22 kW single-point chargers, and a badge per charger
+    (``BADGE-<charge_box_id>``: a badge runs one session at a time, ConcurrentTx otherwise)."""
     site_id = uuid.uuid4()
     async with db.transaction([tenant_id], actor=TEST) as session:
         session.add(Site(tenant_id=tenant_id, id=site_id, name="Parking agents", insee_code="72181",
@@ -106,6 +107,8 @@ async def make_parking(db: Database, tenant_id: uuid.UUID, password_hash: str,
             await registry.register_charger(session, tenant_id, {
                 "charge_box_id": charge_box_id, "password": PASSWORD, "site": str(site_id), "points": 1,
                 "power_kw": 22, "socket_types": "T2"}, password_hash=password_hash)
+            await registry.create_badge(session, tenant_id, {"id_tag": f"BADGE-{charge_box_id}",
+                                                             "holder_label": charge_box_id})
     return Parking(tenant_id, site_id, ids)
 
 
@@ -121,7 +124,7 @@ async def set_budget(db: Database, tenant_id: uuid.UUID, site_id: uuid.UUID, kw:
 
 
 async def start(cp: Any, minute: int) -> int:
-    result = await cp.call(call16.StartTransaction(connector_id=1, id_tag="BADGE-OK", meter_start=1000,
+    result = await cp.call(call16.StartTransaction(connector_id=1, id_tag=f"BADGE-{cp.id}", meter_start=1000,
                                                    timestamp=iso(NOW + dt.timedelta(minutes=minute))))
     assert result.id_tag_info["status"] == "Accepted"
     return result.transaction_id
