@@ -23,7 +23,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any
 
-from litestar import Request, Response, Router, delete, get, patch, post
+from litestar import Request, Response, Router, delete, get, patch, post, put
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import ClientException, ValidationException
 from litestar.params import Body, Parameter
@@ -380,6 +380,30 @@ class BadgeOut(Struct, kw_only=True):
                    user_id=b.user_id, list_version=b.list_version, created_at=b.created_at)
 
 
+class BadgeSettings(Struct, forbid_unknown_fields=True, kw_only=True):
+    allow_concurrent_sessions: Annotated[bool, Meta(
+        description="Un badge déjà en recharge peut-il en démarrer une autre ? Non par défaut : la borne reçoit "
+                    "ConcurrentTx (OCPP 1.6 §7.2, 2.0.1 IdTokenInfo).")]
+
+
+BADGE_SETTINGS = "/tenants/{tenant_id:uuid}/badge-settings"
+
+
+@get(BADGE_SETTINGS, tags=[TAG_BADGES], responses=_errors(403, 404), summary="Règles des badges du bénéficiaire")
+async def api_read_badge_settings(tenant_ctx: TenantContext, db_session: AsyncSession) -> BadgeSettings:
+    _require_reader(tenant_ctx)
+    return BadgeSettings(allow_concurrent_sessions=await badges.concurrent_sessions_allowed(db_session, tenant_ctx.tenant_id))
+
+
+@put(BADGE_SETTINGS, tags=[TAG_BADGES], responses=_errors(403, 404, 422), summary="Changer les règles des badges",
+     description="Administrateur. Effectif à la prochaine autorisation ou au prochain démarrage de recharge.")
+async def api_update_badge_settings(tenant_ctx: TenantContext, db_session: AsyncSession,
+                                    data: BadgeSettings) -> BadgeSettings:
+    tenant_ctx.require("manage_badges")
+    await badges.set_concurrent_sessions_allowed(db_session, tenant_ctx.tenant_id, data.allow_concurrent_sessions)
+    return data
+
+
 def _provided(data: Struct) -> dict[str, Any]:
     return {f: v for f in data.__struct_fields__ if (v := getattr(data, f)) is not UNSET}
 
@@ -522,7 +546,8 @@ portal_handlers: list[Any] = [
     reservations_list, reservation_create, reservation_cancel, reservation_rules,
 ]
 api_handlers: list[Any] = [
-    Router(path="/", route_handlers=[api_list_badges, api_create_badge, api_read_badge, api_update_badge,
+    Router(path="/", route_handlers=[api_read_badge_settings, api_update_badge_settings,
+                                     api_list_badges, api_create_badge, api_read_badge, api_update_badge,
                                      api_delete_badge, api_list_reservations, api_create_reservation,
                                      api_cancel_reservation],
            exception_handlers={ValidationException: _on_validation, ClientException: _on_client_error}),

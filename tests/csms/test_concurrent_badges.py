@@ -202,3 +202,25 @@ async def test_the_setting_on_the_badges_page(db, fleet, people, client):
     await form_post(client, page_url, action, {"allow": "0"})
     async with db.session([fleet.cpam]) as session:
         assert await badges.concurrent_sessions_allowed(session, fleet.cpam) is False
+
+
+async def test_the_setting_through_the_api(db, fleet, people, client):
+    """The same rule over the API: GET for a reader, PUT for an admin (403 for a viewer)."""
+    from tenants import services
+
+    async def bearer(email: str) -> dict[str, str]:
+        async with db.transaction(actor={"user_id": None, "label": "test"}) as session:
+            user = await services.find_user_by_email(session, email)
+            _token, secret = await services.create_api_token(session, user, name="test")
+        return {"Authorization": f"Bearer {secret}"}
+
+    url = f"/api/v1/tenants/{fleet.cpam}/badge-settings"
+    viewer, admin = await bearer("visu@cpam-bornes.demo"), await bearer("admin@cpam-bornes.demo")
+    assert (await client.get(url, headers=viewer)).json() == {"allow_concurrent_sessions": False}
+    refused = await client.put(url, headers=viewer, json={"allow_concurrent_sessions": True})
+    assert refused.status_code == 403
+    done = await client.put(url, headers=admin, json={"allow_concurrent_sessions": True})
+    assert done.status_code == 200 and done.json() == {"allow_concurrent_sessions": True}
+    async with db.session([fleet.cpam]) as session:
+        assert await badges.concurrent_sessions_allowed(session, fleet.cpam) is True
+    assert (await client.put(url, headers=admin, json={"allow_concurrent_sessions": "oui"})).status_code == 422
