@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.bounds import text_value
+from app.bounds import int_value, text_value
 from app.errors import NotFound, ValidationFailed
 from app.security import verify_password
 from csms import alerts, commands, reservations
@@ -207,16 +207,8 @@ def _power(value: Any, errors: dict[str, str]) -> float | None:
 
 
 def _int(value: Any, key: str, label: str, low: int, high: int, errors: dict[str, str], default: int | None) -> int | None:
-    if value in (None, ""):
-        return default
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        errors[key] = f"{label} : nombre entier attendu, « {value} » trouvé."
-        return default
-    if not low <= number <= high:
-        errors[key] = f"{label} : de {low} à {high} ({number} donné)."
-    return number
+    """A bounded integer of a form, a CSV line or a JSON field (app.bounds.int_value)."""
+    return int_value({key: value}, key, errors, low=low, high=high, label=label, default=default)
 
 
 def _bool(value: Any) -> bool:
@@ -627,9 +619,10 @@ async def update_charger(session: AsyncSession, tenant_id: uuid.UUID, charger: C
     errors: dict[str, str] = {}
     power = _power(data.get("power_kw"), errors) if "power_kw" in data else None
     sockets = _sockets(data.get("socket_types"), errors) if "socket_types" in data else None
+    name = text_value(data, "station_name", errors, limit=Station.name, label="Nom de la station")
     if errors:
         raise ValidationFailed(errors)
-    if "station_name" in data and (name := str(data.get("station_name") or "").strip()[:200]):
+    if "station_name" in data and name:
         station = await session.get(Station, (tenant_id, charger.station_id))
         if station is not None:
             station.name = name
