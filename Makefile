@@ -58,8 +58,10 @@ node:
 bench: install
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
+## ruff (with its private-import rule) and import-linter's layer contracts (pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 ## Re-resolves the lock file from pyproject.toml.
 lock:

@@ -1,8 +1,8 @@
 """The append-only audit log: who changed what, in which tenant, when, before/after.
 
 Rows are written by ``app.db``'s ``before_flush`` hook for every ORM mutation.
-Mutations of tenant-owned rows (and of the tenant itself) land in the tenant's
-``audit_events``; platform rows (users, centrals, agreements) in
+Mutations of tenant-owned rows (and of the tenant itself: its model says
+``__tenant_root__ = True``) land in the tenant's ``audit_events``; platform rows (users, centrals, agreements) in
 ``platform_audit_events``. On PostgreSQL the application role may only INSERT and
 SELECT these tables.
 """
@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Index, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, TenantOwned, utcnow
-
-if TYPE_CHECKING:
-    from tenants.models import Tenant
+from app.db import Base, TenantOwned, install_audit_writer, utcnow
 
 __all__ = ["AuditEvent", "PlatformAuditEvent", "make_audit_rows"]
 
@@ -39,8 +36,6 @@ class AuditEvent(TenantOwned, _AuditColumns, Base):
     __tablename__ = "audit_events"
     __audited__ = False
     __table_args__ = (Index("ix_audit_events_tenant_at", "tenant_id", "at"),)
-    #: Never loaded: it only tells the unit of work to insert a new tenant before its audit row.
-    tenant: Mapped[Tenant] = relationship(lazy="raise")
 
 
 class PlatformAuditEvent(_AuditColumns, Base):
@@ -56,8 +51,6 @@ def _entity_id(obj: Any) -> str:
 def make_audit_rows(
     changes: list[tuple[str, Any, dict[str, Any] | None, dict[str, Any] | None]], actor: dict[str, Any]
 ) -> list[Base]:
-    from tenants.models import Tenant
-
     rows: list[Base] = []
     for action, obj, before, after in changes:
         common = {
@@ -71,7 +64,7 @@ def make_audit_rows(
         }
         if isinstance(obj, TenantOwned):
             rows.append(AuditEvent(tenant_id=obj.tenant_id, **common))
-        elif isinstance(obj, Tenant):
+        elif getattr(obj, "__tenant_root__", False):  # the tenant itself (tenants.models.Tenant)
             rows.append(AuditEvent(tenant_id=obj.id, **common))
         else:
             rows.append(PlatformAuditEvent(**common))
@@ -96,3 +89,6 @@ def record_event(
         "after": details,
     }
     session.add(AuditEvent(tenant_id=tenant_id, **common) if tenant_id else PlatformAuditEvent(**common))
+
+
+install_audit_writer(make_audit_rows)

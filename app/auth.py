@@ -1,46 +1,34 @@
 """Authentication: session cookies for portals, bearer tokens for the API, login throttling.
 
-The middleware loads the caller's ``Identity`` (user + every membership) into
-``scope["user"]``. Portals authenticate by the server-side session only; the API
-(``/api/``) by ``Authorization: Bearer`` only, so a cookie never authorizes an API
-call and the API needs no CSRF token.
+The middleware loads the caller's identity into ``scope["user"]`` through the identity
+loader the application factory puts in ``app.state.identity_loader`` (the component
+that owns accounts provides it: ``tenants.auth``; see ``app.component.IdentityLoader``).
+Portals authenticate by the server-side session only; the API (``/api/``) by
+``Authorization: Bearer`` only, so a cookie never authorizes an API call and the API
+needs no CSRF token.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import logging
-import uuid
 from typing import Any
 
-from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractMiddleware
 from litestar.stores.base import Store
 from litestar.types import Receive, Scope, Send
-from sqlalchemy.exc import DBAPIError
 
-from app.db import Database, utcnow
-from app.sessions import renew
-from tenants.models import User
-from tenants.services import Identity, load_identity, mark_token_used, token_login, token_needs_touch
-
-log = logging.getLogger(__name__)
+from app.component import IdentityLoader, SessionEnded
 
 __all__ = [
     "AuthMiddleware",
     "LoginThrottle",
     "client_address",
     "identity_of",
-    "login_session",
     "requires_login",
 ]
-
-SESSION_USER_KEY = "uid"
-#: The user's ``session_epoch`` when the session started; a password change bumps it.
-SESSION_EPOCH_KEY = "epoch"
 
 
 class AuthMiddleware(AbstractMiddleware):
@@ -49,50 +37,26 @@ class AuthMiddleware(AbstractMiddleware):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["user"] = None
-        db: Database = scope["app"].state.db
-        path: str = scope["path"]
-        identity: Identity | None = None
-        if path.startswith("/api/"):
+        state = scope["app"].state
+        loader: IdentityLoader = state.identity_loader
+        identity: Any | None = None
+        if scope["path"].startswith("/api/"):
             header = dict(scope["headers"]).get(b"authorization", b"").decode()
             if header.lower().startswith("bearer "):
-                async with db.session() as session:
-                    found = await token_login(session, header[7:].strip())
-                if found is not None:
-                    user, token_row = found
-                    identity = await _identity(db, user, via_token=True)
-                    if token_needs_touch(token_row):  # a write at most once a minute per token
-                        try:
-                            async with db.transaction() as session:
-                                await mark_token_used(session, token_row.id)
-                        except DBAPIError as exc:  # bookkeeping: never fails the request it describes
-                            log.warning("last use of API token %s not recorded: %s", token_row.id, exc)
+                identity = await loader.from_bearer(state.db, header[7:].strip())
         else:
             session_data = scope.get("session") or {}
-            uid = session_data.get(SESSION_USER_KEY) if isinstance(session_data, dict) else None
-            if uid:
+            if isinstance(session_data, dict) and session_data:
                 try:
-                    user_id = uuid.UUID(uid)
-                except ValueError:
-                    user_id = None
-                if user_id is not None:
-                    async with db.session() as session:
-                        user = await session.get(User, user_id)
-                        if (user is not None and user.is_active
-                                and session_data.get(SESSION_EPOCH_KEY, 0) == user.session_epoch):
-                            identity = await _identity(db, user)
-                if identity is None:  # ended by a password change, a deactivation or a deletion
+                    identity = await loader.from_session(state.db, session_data)
+                except SessionEnded:  # a password change, a deactivation or a deletion ended it
                     scope["session"] = {}
         scope["user"] = identity
         await self.app(scope, receive, send)
 
 
-async def _identity(db: Database, user: User, *, via_token: bool = False) -> Identity:
-    # On PostgreSQL the memberships policy shows a user their own rows (app.user_id).
-    async with db.session(actor={"user_id": user.id, "label": user.email}) as session:
-        return await load_identity(session, user, via_token=via_token)
-
-
-def identity_of(request: ASGIConnection[Any, Any, Any, Any]) -> Identity | None:
+def identity_of(request: ASGIConnection[Any, Any, Any, Any]) -> Any | None:
+    """The caller's identity, or ``None`` for an anonymous request."""
     return request.scope.get("user")
 
 
@@ -100,18 +64,6 @@ def requires_login(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteH
     """Guard: portals redirect to the login page (see the app's 401 handler), the API answers 401."""
     if connection.scope.get("user") is None:
         raise NotAuthorizedException("Authentification requise.")
-
-
-def login_session(request: Request[Any, Any, Any], user: User) -> None:
-    """Start a fresh session for ``user``: a new id (no session fixation), a new CSRF token.
-
-    Called at every change of privilege: password and OIDC logins, password change.
-    """
-    renew(request)
-    request.clear_session()
-    request.set_session({
-        SESSION_USER_KEY: str(user.id), SESSION_EPOCH_KEY: user.session_epoch, "login_at": utcnow().isoformat(),
-    })
 
 
 def _trusted(address: str, networks: tuple[Any, ...]) -> bool:

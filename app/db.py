@@ -21,7 +21,7 @@ import datetime as dt
 import decimal
 import enum
 import uuid
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, Table, Uuid, event, inspect
@@ -49,6 +49,7 @@ __all__ = [
     "TenantScopeError",
     "UTCDateTime",
     "actor_of",
+    "install_audit_writer",
     "new_id",
     "scope_session",
     "tenant_ids_of",
@@ -366,10 +367,18 @@ def _assign_id(target: Any, args: Any, kwargs: dict[str, Any]) -> None:
         target.id = new_id()
 
 
+#: Turns a flush's changes into audit rows: ``app.audit`` installs its ``make_audit_rows`` here
+#: when it is imported (it builds on this module, so this module cannot import it).
+AuditWriter = Callable[[list[tuple[str, Any, dict[str, Any] | None, dict[str, Any] | None]], dict[str, Any]], list[Any]]
+_audit_writer: list[AuditWriter] = []
+
+
+def install_audit_writer(writer: AuditWriter) -> None:
+    _audit_writer[:] = [writer]
+
+
 @event.listens_for(Session, "before_flush")
 def _guard_and_audit(session: Session, flush_context: Any, instances: Any) -> None:
-    from app.audit import make_audit_rows  # local: audit models import this module
-
     _publish_pending(session)
     scope = session.info.get("tenant_ids")
     is_unscoped = session.info.get("unscoped", False)
@@ -398,7 +407,11 @@ def _guard_and_audit(session: Session, flush_context: Any, instances: Any) -> No
                     changes.append((action, obj, before, after))
             else:
                 changes.append((action, obj, _row(obj), None))
-    for row in make_audit_rows(changes, actor_of(session)):
+    if not changes:
+        return
+    if not _audit_writer:  # never write an unaudited change
+        raise RuntimeError("the audit log is not installed: import app.audit (app.composition does)")
+    for row in _audit_writer[0](changes, actor_of(session)):
         session.add(row)
 
 

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import importlib.util
 import json
 import logging
 import signal
@@ -64,8 +62,6 @@ DEFAULT_OPTIONS: dict[str, int] = {
     "max_backoff": 300_000,
     "time_limit": 600_000,
 }
-#: Component modules that may define actors (``<component>/tasks.py``).
-COMPONENTS = ("tenants", "catalog", "csms", "assets", "incidents", "billing", "reporting")
 
 
 def actor(name: str, **options: int) -> Callable[[ActorFn], ActorFn]:
@@ -97,17 +93,10 @@ def _portable(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _load_actors() -> None:
-    from sqlalchemy.orm import configure_mappers
-
-    import app.mail  # noqa: F401  (registers send_email)
-    import app.models  # noqa: F401  (every mapper, for configure_mappers)
-
-    for component in COMPONENTS:
-        if importlib.util.find_spec(component) and importlib.util.find_spec(f"{component}.tasks"):
-            importlib.import_module(f"{component}.tasks")
-    # A job may build a model before any query has configured the mappers, and
-    # app.db's ``init`` hook (id assignment) needs them configured.
-    configure_mappers()
+    """Every actor is registered once the composition root has loaded the components
+    (``app.composition.components``: the kernel's ``app.mail`` and each manifest's ``tasks``)."""
+    if "send_email" not in ACTORS:
+        raise RuntimeError("no actor registered: load the components first (app.composition.components())")
 
 
 # --------------------------------------------------------------------------- embedded

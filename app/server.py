@@ -13,8 +13,8 @@ from app.settings import Settings
 log = logging.getLogger("centrale")
 
 
-def _banner(settings: Settings, ingress: bool) -> str:
-    from app.demo import DEMO_PASSWORD, DEMO_USERS
+def banner_text(settings: Settings, services: bool) -> str:
+    from app import composition
 
     lines = [
         "",
@@ -22,19 +22,9 @@ def _banner(settings: Settings, ingress: bool) -> str:
         f"  Portail      : {settings.base_url}/",
         f"  API          : {settings.base_url}/api/v1  (OpenAPI : {settings.base_url}/schema/openapi.json)",
     ]
-    if ingress:
+    if services:
         lines.append(f"  Ingress OCPP : ws://{settings.ocpp_host}:{settings.ocpp_port}/ocpp/{{charge_box_id}}")
-    lines += ["", f"Comptes de démonstration (mot de passe : {DEMO_PASSWORD}) :"]
-    lines += [f"  {email:<32} {role}" for email, _name, role, _where in DEMO_USERS]
-    if ingress:
-        from csms.demo import DEMO_STATION_PASSWORD, DEMO_STATIONS
-
-        ids = ", ".join(spec["charge_box_id"] for specs in DEMO_STATIONS.values() for spec in specs)
-        lines += [
-            "",
-            f"Bornes de démonstration (mot de passe OCPP : {DEMO_STATION_PASSWORD}) : {ids}",
-            "  Simuler une borne : .venv/bin/centrale stations simulate --charge-box-id CPAM-LM-01",
-        ]
+    lines += composition.banner_lines(settings, with_services=services)
     return "\n".join(lines) + "\n"
 
 
@@ -45,6 +35,7 @@ async def serve_all(settings: Settings, *, web: bool, ingress: bool, worker: boo
     ingress share ONE bus (in-process, or Redis when configured): a remote command
     sent from the portal is served by this process's ingress through it.
     """
+    from app import composition
     from app.bus import create_bus
     from app.web import create_app
 
@@ -54,17 +45,11 @@ async def serve_all(settings: Settings, *, web: bool, ingress: bool, worker: boo
     app = create_app(settings, bus=bus)
     config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="info", proxy_headers=True)
     server = uvicorn.Server(config)
-    ingress_started = False
-    if ingress:
-        try:
-            from csms.ingress import run_ingress  # arrives with the OCPP issue
-        except ImportError:
-            run_ingress = None
-        if run_ingress is not None:
-            tasks.append(asyncio.create_task(run_ingress(settings, bus=bus)))
-            ingress_started = True
+    # The components' services (the OCPP ingress) share the loop and the bus with the web app.
+    started = [asyncio.create_task(service(settings, bus)) for service in composition.services()] if ingress else []
+    tasks.extend(started)
     if banner:
-        print(_banner(settings, ingress_started), flush=True)  # noqa: T201
+        print(banner_text(settings, bool(started)), flush=True)  # noqa: T201
     try:
         await server.serve()
     finally:
@@ -76,6 +61,8 @@ async def serve_all(settings: Settings, *, web: bool, ingress: bool, worker: boo
 
 
 def run_worker(settings: Settings) -> None:
+    from app.composition import components
     from app.jobs import run_worker_process
 
+    components()  # every actor registered
     run_worker_process(settings)

@@ -1,115 +1,48 @@
-"""The Litestar application factory: ``create_app(settings)``."""
+"""The Litestar application factory: ``create_app(settings)`` (composition root).
+
+It mounts every component's portal pages and API handlers, menu hooks, dependencies and page
+hooks, as their manifests give them (``app.composition.web_parts``), on the kernel's shell:
+sessions, CSRF, auth (with the identity loader of the component that owns accounts), security
+headers, body bounds, the error pages and problem+json answers.
+"""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import re
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from litestar import Litestar, MediaType, Request, Response, Router, get
+from litestar import Litestar, MediaType, Response, Router, get
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
-from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.htmx import HTMXPlugin
-from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.stores.file import FileStore
 from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
 from litestar.template.config import TemplateConfig
 from sqlalchemy import text
 
+from app import composition
 from app.apidocs import LocalSwaggerPlugin
-from app.auth import AuthMiddleware, LoginThrottle
+from app.auth import AuthMiddleware, LoginThrottle, requires_login
 from app.bounds import MAX_BODY_BYTES, json_body_guard
 from app.bus import Bus
-from app.db import Database, TenantScopeError
-from app.deps import dependencies
-from app.errors import Forbidden, NotFound, ValidationFailed
+from app.db import Database
+from app.deps import dependencies as kernel_dependencies
 from app.headers import security_headers_hook
-from app.jobs import COMPONENTS
 from app.sessions import CsrfMiddleware, IssuedSessionConfig
 from app.settings import Settings
+from app.shell import Menu, exception_handler
 
 __all__ = ["create_app"]
 
 ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE_DIRS = [ROOT / "frontend" / "templates", *(ROOT / c / "templates" for c in COMPONENTS)]
 STATIC_DIR = ROOT / "frontend" / "static"
-
-
-FRAMEWORK_TITLES = {
-    404: "Introuvable",
-    405: "Méthode non autorisée",
-    413: "Requête trop volumineuse",
-    415: "Type de contenu non pris en charge",
-    500: "Erreur interne",
-}
-
-
-def _wants_problem_json(request: Request[Any, Any, Any]) -> bool:
-    return request.url.path.startswith("/api/")
-
-
-def _problem(request: Request[Any, Any, Any], status: int, title: str, **extra: Any) -> Response[Any]:
-    body = {"type": "about:blank", "title": title, "status": status, "instance": request.url.path, **extra}
-    return Response(body, status_code=status, media_type="application/problem+json")
-
-
-def _html_error(request: Request[Any, Any, Any], status: int, title: str, detail: str = "") -> Response[Any]:
-    return Template(
-        "error.html", context={"status": status, "title": title, "detail": detail}, status_code=status
-    )
-
-
-def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    if isinstance(exc, NotFound | TenantScopeError):
-        status, title = 404, "Introuvable"
-        # A tenant-scope violation is a bug or an attack: answer like a 404, never leak.
-        if isinstance(exc, TenantScopeError):
-            request.logger.error("tenant scope violation on %s: %s", request.url.path, exc)
-        return _problem(request, status, title) if _wants_problem_json(request) else _html_error(
-            request, status, "Page introuvable", "Cette page n'existe pas ou vous n'y avez pas accès."
-        )
-    if isinstance(exc, Forbidden):
-        return _problem(request, 403, str(exc)) if _wants_problem_json(request) else _html_error(request, 403, "Accès refusé", str(exc))
-    if isinstance(exc, ValidationFailed):
-        if _wants_problem_json(request):
-            return _problem(request, 422, "Données invalides", errors=exc.errors)
-        return _html_error(request, 422, "Données invalides", "; ".join(exc.errors.values()))
-    if isinstance(exc, NotAuthorizedException):
-        if _wants_problem_json(request):
-            return _problem(request, 401, "Authentification requise.")
-        if request.headers.get("hx-request"):
-            return Response("", status_code=200, headers={"HX-Redirect": "/connexion"})
-        return Redirect(f"/connexion?suivant={request.url.path}")
-    if isinstance(exc, ValidationException):
-        if _wants_problem_json(request):
-            return _problem(request, 400, "Requête invalide", errors=exc.extra or [])
-        keys = [str(e.get("key")) for e in (exc.extra or []) if isinstance(e, dict) and e.get("key")]
-        detail = (f"Paramètre{'s' if len(keys) > 1 else ''} invalide{'s' if len(keys) > 1 else ''} ou hors limites : "
-                  + ", ".join(f"« {k} »" for k in keys) + ".") if keys else "La requête est mal formée."
-        return _html_error(request, 400, "Requête invalide", detail)
-    if isinstance(exc, HTTPException):
-        # The framework's own answers (a missing route or static file, a wrong method, a body
-        # too large) get a fixed French title: their detail may name server paths.
-        title = FRAMEWORK_TITLES.get(exc.status_code, exc.detail)
-        if _wants_problem_json(request):
-            return _problem(request, exc.status_code, title, **({"errors": exc.extra} if exc.extra else {}))
-        if exc.status_code == 404:
-            return _html_error(request, 404, "Page introuvable", "Cette page n'existe pas ou vous n'y avez pas accès.")
-        return _html_error(request, exc.status_code, title)
-    request.logger.exception("unhandled error on %s", request.url.path, exc_info=exc)
-    if _wants_problem_json(request):
-        return _problem(request, 500, "Erreur interne")
-    return _html_error(request, HTTP_500_INTERNAL_SERVER_ERROR, "Erreur interne", "L'incident a été enregistré.")
 
 
 @get("/healthz", media_type=MediaType.JSON, include_in_schema=False, sync_to_thread=False)
@@ -140,7 +73,8 @@ async def readyz(state: State) -> Response[dict[str, Any]]:
 
 def _template_engine() -> JinjaTemplateEngine:
     env = Environment(
-        loader=FileSystemLoader([str(p) for p in TEMPLATE_DIRS if p.exists()]),
+        loader=FileSystemLoader([str(p) for p in [ROOT / "frontend" / "templates", *composition.template_dirs()]
+                                 if p.exists()]),
         autoescape=select_autoescape(["html", "xml"]),
         trim_blocks=True,
         lstrip_blocks=True,
@@ -149,27 +83,6 @@ def _template_engine() -> JinjaTemplateEngine:
 
     register(env)
     return JinjaTemplateEngine.from_environment(env)
-
-
-def component_routes() -> tuple[list[Any], list[Any]]:
-    """Portal and API handlers of the other components.
-
-    A component ``X`` joins the application with a module ``X/routes.py`` that
-    defines ``portal_handlers`` (mounted at ``/``) and ``api_handlers`` (mounted
-    under ``/api/v1``, behind the login guard); importing it may also register
-    menu entries in ``tenants.controllers.NAV_HOOKS``.
-    """
-    portal: list[Any] = []
-    api: list[Any] = []
-    for component in COMPONENTS:
-        if component == "tenants" or importlib.util.find_spec(component) is None:
-            continue
-        if importlib.util.find_spec(f"{component}.routes") is None:
-            continue
-        module = importlib.import_module(f"{component}.routes")
-        portal.extend(getattr(module, "portal_handlers", []))
-        api.extend(getattr(module, "api_handlers", []))
-    return portal, api
 
 
 def create_app(
@@ -183,10 +96,10 @@ def create_app(
     """
     from app import bus as bus_mod
     from app import jobs as jobs_mod
-    from tenants.api import build_api_handlers
-    from tenants.controllers import portal_handlers
 
-    component_portal, component_api = component_routes()
+    web = composition.web_parts()
+    menu = Menu()
+    menu.add(web.menu)
     db = db or Database(settings.database_url)
     redis_client = None
     if stores is None:
@@ -207,6 +120,9 @@ def create_app(
             "db": db,
             "redis": redis_client,
             "throttle": LoginThrottle(stores["throttle"], settings.login_max_failures, settings.login_window_seconds),
+            "identity_loader": composition.identity_loader(),
+            "menu": menu,
+            "page_hooks": web.page_hooks,
         }
     )
 
@@ -239,20 +155,19 @@ def create_app(
         route_handlers=[
             healthz,
             readyz,
-            *portal_handlers,
             # Portal pages are HTML for people: never in the API's OpenAPI document.
-            Router(path="/", route_handlers=component_portal, include_in_schema=False),
-            *build_api_handlers(component_api),
+            Router(path="/", route_handlers=web.portal, include_in_schema=False),
+            Router(path="/api/v1", route_handlers=web.api, guards=[requires_login]),
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
-        dependencies=dependencies,
+        dependencies={**kernel_dependencies, **web.dependencies},
         middleware=[json_body_guard, session_config.middleware, csrf, AuthMiddleware],
         request_max_body_size=MAX_BODY_BYTES,
         stores=stores,
         state=state,
         template_config=TemplateConfig(instance=_template_engine()),
         plugins=[HTMXPlugin()],
-        exception_handlers={Exception: _handle},
+        exception_handlers={Exception: exception_handler},
         before_send=[security_headers_hook(settings)],
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],

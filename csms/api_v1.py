@@ -27,8 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bounds import Page, per_page
 from app.db import scope_session, utcnow
-from app.deps import PERMISSIONS, require_identity
+from app.deps import require_identity
 from app.errors import Forbidden, NotFound, ValidationFailed
+from app.permissions import granted
+from app.shell import PROBLEM, Problem, api_client_error, api_validation_error, error_responses, problem
 from csms import registry, states
 from csms.models import ChargePoint, Charger, MeterValue, Station, Transaction
 from csms.schemas import (
@@ -48,9 +50,7 @@ from csms.schemas import (
     UptimeOut,
 )
 from csms.supervision import CommunicationReport, reports_of
-from tenants.api_v1 import PROBLEM, _errors, _on_client_error, _on_validation, _problem
 from tenants.models import Site
-from tenants.schemas import Problem
 from tenants.services import Identity, tenant_ids_of_central
 
 __all__ = ["handlers", "reachable_tenants"]
@@ -60,7 +60,7 @@ PER_PAGE_MAX = 200
 
 PerPage = per_page(PER_PAGE_MAX)
 TenantFilter = Annotated[uuid.UUID | None, Parameter(description="Un seul bénéficiaire (sinon tous ceux de l'appelant)")]
-ERR_READ, ERR_WRITE = _errors(404), _errors(403, 404, 422)
+ERR_READ, ERR_WRITE = error_responses(404), error_responses(403, 404, 422)
 
 
 # --------------------------------------------------------------------------- tenants of the caller
@@ -69,8 +69,8 @@ ERR_READ, ERR_WRITE = _errors(404), _errors(403, 404, 422)
 async def reachable_tenants(session: AsyncSession, identity: Identity, permissions: set[str]) -> list[uuid.UUID]:
     """Tenants where the caller holds one of ``permissions``: its memberships, then, for a
     coordinator, the beneficiaries of its centrals (an explicit list, DESIGN.md rule 3)."""
-    found = {tid for tid, role in identity.tenant_roles.items() if PERMISSIONS.get(role, frozenset()) & permissions}
-    if identity.central_ids and PERMISSIONS["coordinator"] & permissions:
+    found = {tid for tid, role in identity.tenant_roles.items() if granted(role) & permissions}
+    if identity.central_ids and granted("coordinator") & permissions:
         for central_id in identity.central_ids:
             found.update(await tenant_ids_of_central(session, central_id))
     return sorted(found)
@@ -330,7 +330,7 @@ async def decommission_station(
 
 
 def already_decommissioned(request: Request[Any, Any, Any], exc: registry.AlreadyDecommissioned) -> Response[Any]:
-    return _problem(request, 409, "Borne déjà mise hors service", errors=exc.errors)
+    return problem(request, 409, "Borne déjà mise hors service", errors=exc.errors)
 
 
 IMPORT_REFUSED = ResponseSpec(
@@ -480,7 +480,7 @@ handlers: list[Any] = [
         route_handlers=[list_stations, create_station, import_stations, read_station, decommission_station,
                         list_transactions, read_transaction],
         exception_handlers={
-            ValidationException: _on_validation, ClientException: _on_client_error, registry.ImportFailed: import_problem,
+            ValidationException: api_validation_error, ClientException: api_client_error, registry.ImportFailed: import_problem,
             registry.AlreadyDecommissioned: already_decommissioned,
         },
     )

@@ -9,7 +9,7 @@
 * API: ``/api/v1/tenants/{tenant}/badges`` (GET, POST, PATCH, DELETE) and
   ``/api/v1/tenants/{tenant}/reservations`` (GET, POST, DELETE = cancel).
 
-Permissions (``app.deps``): every profile that may read sees badges and
+Permissions (``app.permissions``, granted in ``csms/component.py``): every profile that may read sees badges and
 reservations; the administrator manages badges and the rules and reserves with
 any badge; an agent sees and reserves with their own badges only; the viewer
 only reads. After a badge change is committed, ``badges.changed`` goes on the
@@ -34,13 +34,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bounds import NonNegative32
 from app.db import utcnow
-from app.deps import TenantContext
 from app.errors import Forbidden, NotFound, ValidationFailed
+from app.shell import (
+    api_client_error,
+    api_validation_error,
+    error_responses,
+    flash,
+    form_fields,
+    render,
+    see_other,
+    tenant_page,
+)
 from csms import badges, reservations
 from csms.models import Badge, ChargePoint, Charger, Reservation
-from tenants.api_v1 import _errors, _on_client_error, _on_validation
+from tenants.context import TenantContext
 from tenants.models import Role
-from tenants.portal import _flash, _form, _render, _see_other, _tenant_page
 
 __all__ = ["api_handlers", "nav", "portal_handlers"]
 
@@ -92,7 +100,7 @@ def _badge_values(badge: Badge | None, tz: str) -> dict[str, str]:
 async def _form_page(request: Request[Any, Any, Any], ctx: TenantContext, session: AsyncSession,
                      badge: Badge | None, values: dict[str, str], errors: dict[str, str], status: int = 200) -> Any:
     names = await badges.holder_names(session, ctx.tenant_id)
-    return _render(request, "csms/badges_form.html", _tenant_page(
+    return render(request, "csms/badges_form.html", tenant_page(
         ctx, "badges", badge=badge, values=values, errors=errors, status_options=STATUS_OPTIONS,
         kind_options=KIND_OPTIONS, site_options=[("", "—"), *((str(k), v) for k, v in names["sites"].items())],
         user_options=[("", "—"), *((str(k), v) for k, v in names["users"].items())],
@@ -109,7 +117,7 @@ async def badges_list(request: Request[Any, Any, Any], tenant_ctx: TenantContext
     names = await badges.holder_names(db_session, tenant_ctx.tenant_id)
     version = await badges.list_version(db_session, tenant_ctx.tenant_id)
     syncs = await badges.list_sync_states(db_session, tenant_ctx.tenant_id) if tenant_ctx.can("read") else []
-    return _render(request, "csms/badges.html", _tenant_page(
+    return render(request, "csms/badges.html", tenant_page(
         tenant_ctx, "badges", badges=items, names=names, q=q, statut=statut, status_options=STATUS_OPTIONS,
         statuses=badges.BADGE_STATUSES, kinds=badges.BADGE_KINDS, version=version, syncs=syncs,
         manages=_manages(tenant_ctx), now=utcnow(),
@@ -127,14 +135,14 @@ async def badge_new(request: Request[Any, Any, Any], tenant_ctx: TenantContext, 
 async def badge_create(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
                        data: Form) -> Any:
     tenant_ctx.require("manage_badges")
-    values = _form(data)
+    values = form_fields(data)
     try:
         badge = await badges.create_badge(db_session, tenant_ctx.tenant_id, values)
     except ValidationFailed as exc:
         return await _form_page(request, tenant_ctx, db_session, None, values, exc.errors, 422)
     await _changed(request, db_session, tenant_ctx.tenant_id)
-    _flash(request, f"Badge {badge.id_tag} enregistré ; il est envoyé aux bornes (liste locale version {badge.list_version}).")
-    return _see_other(f"/t/{tenant_ctx.tenant_id}/badges")
+    flash(request, f"Badge {badge.id_tag} enregistré ; il est envoyé aux bornes (liste locale version {badge.list_version}).")
+    return see_other(f"/t/{tenant_ctx.tenant_id}/badges")
 
 
 @get("/t/{tenant_id:uuid}/badges/{badge_id:uuid}")
@@ -150,14 +158,14 @@ async def badge_update(request: Request[Any, Any, Any], tenant_ctx: TenantContex
                        badge_id: uuid.UUID, data: Form) -> Any:
     tenant_ctx.require("manage_badges")
     badge = await badges.access_badge(db_session, tenant_ctx.tenant_id, badge_id)
-    values = _form(data)
+    values = form_fields(data)
     try:
         await badges.update_badge(db_session, tenant_ctx.tenant_id, badge, values)
     except ValidationFailed as exc:
         return await _form_page(request, tenant_ctx, db_session, badge, values, exc.errors, 422)
     await _changed(request, db_session, tenant_ctx.tenant_id)
-    _flash(request, f"Badge {badge.id_tag} enregistré.")
-    return _see_other(f"/t/{tenant_ctx.tenant_id}/badges")
+    flash(request, f"Badge {badge.id_tag} enregistré.")
+    return see_other(f"/t/{tenant_ctx.tenant_id}/badges")
 
 
 @post("/t/{tenant_id:uuid}/badges/{badge_id:uuid}/statut")
@@ -166,11 +174,11 @@ async def badge_block(request: Request[Any, Any, Any], tenant_ctx: TenantContext
     """Block or unblock in one click (the list's buttons)."""
     tenant_ctx.require("manage_badges")
     badge = await badges.access_badge(db_session, tenant_ctx.tenant_id, badge_id)
-    status = "Blocked" if _form(data).get("status") == "Blocked" else "Accepted"
+    status = "Blocked" if form_fields(data).get("status") == "Blocked" else "Accepted"
     await badges.update_badge(db_session, tenant_ctx.tenant_id, badge, {"status": status})
     await _changed(request, db_session, tenant_ctx.tenant_id)
-    _flash(request, f"Badge {badge.id_tag} {'bloqué' if status == 'Blocked' else 'débloqué'}.")
-    return _see_other(f"/t/{tenant_ctx.tenant_id}/badges")
+    flash(request, f"Badge {badge.id_tag} {'bloqué' if status == 'Blocked' else 'débloqué'}.")
+    return see_other(f"/t/{tenant_ctx.tenant_id}/badges")
 
 
 @post("/t/{tenant_id:uuid}/badges/recharges-simultanees")
@@ -178,12 +186,12 @@ async def badges_concurrent(request: Request[Any, Any, Any], tenant_ctx: TenantC
                             data: Form) -> Any:
     """May a badge already in a charging session start another? (OCPP ``ConcurrentTx`` otherwise.)"""
     tenant_ctx.require("manage_badges")
-    allowed = _form(data).get("allow") == "1"
+    allowed = form_fields(data).get("allow") == "1"
     await badges.set_concurrent_sessions_allowed(db_session, tenant_ctx.tenant_id, allowed)
     await db_session.commit()
-    _flash(request, "Un badge peut désormais mener plusieurs recharges en même temps." if allowed else
+    flash(request, "Un badge peut désormais mener plusieurs recharges en même temps." if allowed else
            "Un badge déjà en recharge ne peut plus en démarrer une deuxième.")
-    return _see_other(f"/t/{tenant_ctx.tenant_id}/badges")
+    return see_other(f"/t/{tenant_ctx.tenant_id}/badges")
 
 
 @post("/t/{tenant_id:uuid}/badges/{badge_id:uuid}/supprimer")
@@ -195,11 +203,11 @@ async def badge_delete(request: Request[Any, Any, Any], tenant_ctx: TenantContex
     try:
         await badges.delete_badge(db_session, tenant_ctx.tenant_id, badge)
     except ValidationFailed as exc:
-        _flash(request, exc.errors["badge"])
-        return _see_other(f"/t/{tenant_ctx.tenant_id}/badges")
+        flash(request, exc.errors["badge"])
+        return see_other(f"/t/{tenant_ctx.tenant_id}/badges")
     await _changed(request, db_session, tenant_ctx.tenant_id)
-    _flash(request, f"Badge {id_tag} supprimé ; les bornes le retirent de leur liste locale.")
-    return _see_other(f"/t/{tenant_ctx.tenant_id}/badges")
+    flash(request, f"Badge {id_tag} supprimé ; les bornes le retirent de leur liste locale.")
+    return see_other(f"/t/{tenant_ctx.tenant_id}/badges")
 
 
 # --------------------------------------------------------------------------- portal: reservations
@@ -230,7 +238,7 @@ async def _reservations_page(request: Request[Any, Any, Any], ctx: TenantContext
     rules = reservations.describe_policy(policy)
     recent = [r for r in items if r.status == "cancelled" and r.cancelled_at and r.created_by != ctx.identity.user_id
               and now - r.cancelled_at < dt.timedelta(days=7)]
-    return _render(request, "csms/reservations.html", _tenant_page(
+    return render(request, "csms/reservations.html", tenant_page(
         ctx, "reservations", reservations=items, points=points,
         point_options=[(point_id, label) for point_id, label, reservable in every_point if reservable],
         badge_options=[(str(b.id), f"{b.id_tag}" + (f" — {b.holder_label}" if b.holder_label else "")) for b in usable],
@@ -270,7 +278,7 @@ async def reservation_create(request: Request[Any, Any, Any], tenant_ctx: Tenant
                              data: Form) -> Any:
     if not (_manages(tenant_ctx) or tenant_ctx.can("agent")):
         raise Forbidden("Votre profil ne permet pas de réserver.")
-    values = _form(data)
+    values = form_fields(data)
     try:
         created = await reservations.create_reservation(
             db_session, tenant_ctx.tenant_id, values, tz=tenant_ctx.tenant.timezone,
@@ -280,8 +288,8 @@ async def reservation_create(request: Request[Any, Any, Any], tenant_ctx: Tenant
     await db_session.commit()
     message = await _send_now(request, db_session, created.reservation)
     displaced = f" {len(created.displaced)} réservation(s) moins prioritaire(s) annulée(s)." if created.displaced else ""
-    _flash(request, f"Réservation n° {created.reservation.ocpp_reservation_id} enregistrée. {message}{displaced}".strip())
-    return _see_other(f"/t/{tenant_ctx.tenant_id}/reservations")
+    flash(request, f"Réservation n° {created.reservation.ocpp_reservation_id} enregistrée. {message}{displaced}".strip())
+    return see_other(f"/t/{tenant_ctx.tenant_id}/reservations")
 
 
 @post("/t/{tenant_id:uuid}/reservations/{reservation_id:uuid}/annuler")
@@ -293,25 +301,25 @@ async def reservation_cancel(request: Request[Any, Any, Any], tenant_ctx: Tenant
             request.app.state.db, getattr(request.app.state, "bus", None), db_session, reservation,
             reason=f"Annulée par {tenant_ctx.identity.full_name or tenant_ctx.identity.email}.")
     except ValidationFailed as exc:
-        _flash(request, exc.errors["reservation"])
-        return _see_other(f"/t/{tenant_ctx.tenant_id}/reservations")
-    _flash(request, f"Réservation n° {reservation.ocpp_reservation_id} annulée."
+        flash(request, exc.errors["reservation"])
+        return see_other(f"/t/{tenant_ctx.tenant_id}/reservations")
+    flash(request, f"Réservation n° {reservation.ocpp_reservation_id} annulée."
            + (f" Réponse de la borne : {answer}." if answer else ""))
-    return _see_other(f"/t/{tenant_ctx.tenant_id}/reservations")
+    return see_other(f"/t/{tenant_ctx.tenant_id}/reservations")
 
 
 @post("/t/{tenant_id:uuid}/reservations/regles")
 async def reservation_rules(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
                             data: Form) -> Any:
     tenant_ctx.require("manage_badges")
-    values = _form(data)
+    values = form_fields(data)
     try:
         await reservations.update_policy(db_session, tenant_ctx.tenant_id, values)
     except ValidationFailed as exc:
         return await _reservations_page(request, tenant_ctx, db_session, policy_values=values,
                                         policy_errors=exc.errors, status=422)
-    _flash(request, "Règles de réservation enregistrées ; elles s'appliquent à tous les points de charge.")
-    return _see_other(f"/t/{tenant_ctx.tenant_id}/reservations")
+    flash(request, "Règles de réservation enregistrées ; elles s'appliquent à tous les points de charge.")
+    return see_other(f"/t/{tenant_ctx.tenant_id}/reservations")
 
 
 async def _cancellable(ctx: TenantContext, session: AsyncSession, reservation_id: uuid.UUID) -> Reservation:
@@ -389,13 +397,13 @@ class BadgeSettings(Struct, forbid_unknown_fields=True, kw_only=True):
 BADGE_SETTINGS = "/tenants/{tenant_id:uuid}/badge-settings"
 
 
-@get(BADGE_SETTINGS, tags=[TAG_BADGES], responses=_errors(403, 404), summary="Règles des badges du bénéficiaire")
+@get(BADGE_SETTINGS, tags=[TAG_BADGES], responses=error_responses(403, 404), summary="Règles des badges du bénéficiaire")
 async def api_read_badge_settings(tenant_ctx: TenantContext, db_session: AsyncSession) -> BadgeSettings:
     _require_reader(tenant_ctx)
     return BadgeSettings(allow_concurrent_sessions=await badges.concurrent_sessions_allowed(db_session, tenant_ctx.tenant_id))
 
 
-@put(BADGE_SETTINGS, tags=[TAG_BADGES], responses=_errors(403, 404, 422), summary="Changer les règles des badges",
+@put(BADGE_SETTINGS, tags=[TAG_BADGES], responses=error_responses(403, 404, 422), summary="Changer les règles des badges",
      description="Administrateur. Effectif à la prochaine autorisation ou au prochain démarrage de recharge.")
 async def api_update_badge_settings(tenant_ctx: TenantContext, db_session: AsyncSession,
                                     data: BadgeSettings) -> BadgeSettings:
@@ -411,7 +419,7 @@ def _provided(data: Struct) -> dict[str, Any]:
 BADGES = "/tenants/{tenant_id:uuid}/badges"
 
 
-@get(BADGES, tags=[TAG_BADGES], responses=_errors(403, 404), summary="Badges RFID du bénéficiaire",
+@get(BADGES, tags=[TAG_BADGES], responses=error_responses(403, 404), summary="Badges RFID du bénéficiaire",
      description="Recherche `q` sur l'identifiant, le porteur ou le véhicule ; `status` filtre. Un agent ne voit que "
                  "ses badges.")
 async def api_list_badges(tenant_ctx: TenantContext, db_session: AsyncSession,
@@ -423,7 +431,7 @@ async def api_list_badges(tenant_ctx: TenantContext, db_session: AsyncSession,
         db_session, tenant_ctx.tenant_id, q=q, status=status, user_id=_own_only(tenant_ctx))]
 
 
-@post(BADGES, tags=[TAG_BADGES], responses=_errors(403, 404, 422), summary="Enregistrer un badge",
+@post(BADGES, tags=[TAG_BADGES], responses=error_responses(403, 404, 422), summary="Enregistrer un badge",
       description="Administrateur. La liste locale d'autorisation du bénéficiaire change de version et est envoyée "
                   "à ses bornes (SendLocalList différentiel).")
 async def api_create_badge(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
@@ -434,7 +442,7 @@ async def api_create_badge(request: Request[Any, Any, Any], tenant_ctx: TenantCo
     return BadgeOut.of(badge, utcnow())
 
 
-@get(f"{BADGES}/{{badge_id:uuid}}", tags=[TAG_BADGES], responses=_errors(403, 404), summary="Un badge")
+@get(f"{BADGES}/{{badge_id:uuid}}", tags=[TAG_BADGES], responses=error_responses(403, 404), summary="Un badge")
 async def api_read_badge(tenant_ctx: TenantContext, db_session: AsyncSession, badge_id: uuid.UUID) -> BadgeOut:
     _require_reader(tenant_ctx)
     badge = await badges.access_badge(db_session, tenant_ctx.tenant_id, badge_id)
@@ -444,7 +452,7 @@ async def api_read_badge(tenant_ctx: TenantContext, db_session: AsyncSession, ba
     return BadgeOut.of(badge, utcnow())
 
 
-@patch(f"{BADGES}/{{badge_id:uuid}}", tags=[TAG_BADGES], responses=_errors(403, 404, 422),
+@patch(f"{BADGES}/{{badge_id:uuid}}", tags=[TAG_BADGES], responses=error_responses(403, 404, 422),
        summary="Modifier, bloquer ou débloquer un badge", description="Seuls les champs envoyés changent.")
 async def api_update_badge(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
                            badge_id: uuid.UUID, data: BadgePatch) -> BadgeOut:
@@ -455,7 +463,7 @@ async def api_update_badge(request: Request[Any, Any, Any], tenant_ctx: TenantCo
     return BadgeOut.of(badge, utcnow())
 
 
-@delete(f"{BADGES}/{{badge_id:uuid}}", tags=[TAG_BADGES], responses=_errors(403, 404, 422),
+@delete(f"{BADGES}/{{badge_id:uuid}}", tags=[TAG_BADGES], responses=error_responses(403, 404, 422),
         summary="Supprimer un badge qui n'a jamais servi", status_code=HTTP_204_NO_CONTENT,
         description="Un badge ayant servi (recharges, réservations) se bloque au lieu de se supprimer (422).")
 async def api_delete_badge(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
@@ -504,7 +512,7 @@ class ReservationOut(Struct, kw_only=True):
 RESERVATIONS = "/tenants/{tenant_id:uuid}/reservations"
 
 
-@get(RESERVATIONS, tags=[TAG_RESERVATIONS], responses=_errors(403, 404), summary="Réservations",
+@get(RESERVATIONS, tags=[TAG_RESERVATIONS], responses=error_responses(403, 404), summary="Réservations",
      description="Les plus récentes d'abord ; un agent ne voit que celles de ses badges.")
 async def api_list_reservations(tenant_ctx: TenantContext, db_session: AsyncSession) -> list[ReservationOut]:
     _require_reader(tenant_ctx)
@@ -513,7 +521,7 @@ async def api_list_reservations(tenant_ctx: TenantContext, db_session: AsyncSess
         db_session, tenant_ctx.tenant_id, user_id=_own_only(tenant_ctx))]
 
 
-@post(RESERVATIONS, tags=[TAG_RESERVATIONS], responses=_errors(403, 404, 422), summary="Réserver un point de charge",
+@post(RESERVATIONS, tags=[TAG_RESERVATIONS], responses=error_responses(403, 404, 422), summary="Réserver un point de charge",
       description="Selon les règles du bénéficiaire (CCTP CPAM 5-5-4 : population, priorité, horaires). Si le créneau "
                   "commence maintenant, la borne reçoit ReserveNow et `status` donne sa réponse.")
 async def api_create_reservation(request: Request[Any, Any, Any], tenant_ctx: TenantContext,
@@ -529,7 +537,7 @@ async def api_create_reservation(request: Request[Any, Any, Any], tenant_ctx: Te
     return ReservationOut.of(created.reservation, utcnow())
 
 
-@delete(f"{RESERVATIONS}/{{reservation_id:uuid}}", tags=[TAG_RESERVATIONS], responses=_errors(403, 404, 422),
+@delete(f"{RESERVATIONS}/{{reservation_id:uuid}}", tags=[TAG_RESERVATIONS], responses=error_responses(403, 404, 422),
         summary="Annuler une réservation", status_code=HTTP_204_NO_CONTENT,
         description="Une réservation active sur la borne y est annulée (CancelReservation).")
 async def api_cancel_reservation(request: Request[Any, Any, Any], tenant_ctx: TenantContext,
@@ -550,5 +558,5 @@ api_handlers: list[Any] = [
                                      api_list_badges, api_create_badge, api_read_badge, api_update_badge,
                                      api_delete_badge, api_list_reservations, api_create_reservation,
                                      api_cancel_reservation],
-           exception_handlers={ValidationException: _on_validation, ClientException: _on_client_error}),
+           exception_handlers={ValidationException: api_validation_error, ClientException: api_client_error}),
 ]

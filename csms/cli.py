@@ -1,6 +1,6 @@
 """``centrale stations register|import|decommission|badge-sessions|simulate`` and ``centrale ingress``.
 
-Registered on the main command by ``register_commands(cli)`` (``app/cli.py``).
+Added to ``centrale`` through the manifest (``csms/component.py``).
 Nothing heavy is imported at module level: this module loads with every command.
 """
 
@@ -17,19 +17,10 @@ from typing import Any
 
 import click
 
-from app.settings import Settings, SettingsError
+from app.commandline import CLI_ACTOR, load_settings
+from app.settings import Settings
 
-__all__ = ["ingress", "register_commands", "stations"]
-
-CLI_ACTOR = {"user_id": None, "label": "cli"}
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from exc
-
+__all__ = ["ingress", "stations"]
 
 def _tenant(value: str) -> uuid.UUID:
     try:
@@ -91,7 +82,7 @@ def stations_register(tenant_id: str, as_json: bool, **data: Any) -> None:
         return await register_charger(session, tid, data)
 
     try:
-        registered = asyncio.run(_in_tenant(_settings(), tid, work))
+        registered = asyncio.run(_in_tenant(load_settings(), tid, work))
     except ValidationFailed as exc:
         _fail(exc.errors, as_json)
     except NotFound as exc:
@@ -118,7 +109,7 @@ def stations_import(tenant_id: str, file: Path, as_json: bool) -> None:
         return await import_fleet(session, tid, content)
 
     try:
-        report = asyncio.run(_in_tenant(_settings(), tid, work))
+        report = asyncio.run(_in_tenant(load_settings(), tid, work))
     except ImportFailed as exc:
         if as_json:
             click.echo(json.dumps({"errors": {str(k): v for k, v in exc.errors.items()}}, ensure_ascii=False), err=True)
@@ -148,7 +139,7 @@ def stations_decommission(tenant_id: str, charge_box_id: str, reason: str, as_js
     from csms.registry import announce_decommission, decommission_charger, find_charger_in_tenant
 
     tid = _tenant(tenant_id)
-    settings = _settings()
+    settings = load_settings()
 
     async def work(session: Any) -> Any:
         charger = await find_charger_in_tenant(session, tid, charge_box_id)
@@ -205,7 +196,7 @@ def stations_badge_sessions(tenant_id: str, allowed: bool | None, as_json: bool)
         return await concurrent_sessions_allowed(session, tid)
 
     try:
-        now = asyncio.run(_in_tenant(_settings(), tid, work))
+        now = asyncio.run(_in_tenant(load_settings(), tid, work))
     except NotFound as exc:
         raise click.ClickException(f"introuvable : {exc}") from None
     if as_json:
@@ -232,7 +223,7 @@ def stations_simulate(charge_box_id: str, password: str | None, url: str | None,
     from csms.simulator import Scenario, run_simulation
 
     if url is None:
-        settings = _settings()
+        settings = load_settings()
         host = "127.0.0.1" if settings.ocpp_host in ("0.0.0.0", "::", "") else settings.ocpp_host  # noqa: S104
         url = f"ws://{host}:{settings.ocpp_port}/ocpp"
     scenario = Scenario(url=url, charge_box_id=charge_box_id, password=password or DEMO_STATION_PASSWORD, id_tag=id_tag,
@@ -258,7 +249,7 @@ def ingress(processes: int) -> None:
     from csms.ingress import run_ingress_processes, serve_ingress
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = _settings()
+    settings = load_settings()
     if processes > 1 and not settings.ocpp_port:
         raise click.UsageError("--processes demande un port fixe (CENTRALE_OCPP_PORT) : les processus le partagent.")
     click.echo(f"Ingress OCPP : ws://{settings.ocpp_host}:{settings.ocpp_port}/ocpp/{{charge_box_id}}"
@@ -266,8 +257,3 @@ def ingress(processes: int) -> None:
     if processes > 1:
         sys.exit(run_ingress_processes(settings, processes))
     asyncio.run(serve_ingress(settings))  # until SIGTERM / SIGINT, then a graceful stop
-
-
-def register_commands(cli: click.Group) -> None:
-    cli.add_command(stations)
-    cli.add_command(ingress)

@@ -36,8 +36,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bounds import Page, per_page
 from app.db import scope_session
-from app.deps import PERMISSIONS, TenantContext, require_identity, role_in_tenant
+from app.deps import require_identity
 from app.errors import Forbidden, NotFound, ValidationFailed
+from app.permissions import allowed
+from app.shell import (
+    PROBLEM,
+    Problem,
+    api_client_error,
+    api_validation_error,
+    error_responses,
+    render,
+    tenant_page,
+)
 from csms import commands, registry
 from csms.api_v1 import reachable_tenants
 from csms.commands import (
@@ -50,9 +60,7 @@ from csms.commands import (
 )
 from csms.models import Charger, CommandLog
 from csms.validation import MAX_DEPTH, too_deep
-from tenants.api_v1 import PROBLEM, _errors, _on_client_error, _on_validation
-from tenants.portal import _render, _tenant_page
-from tenants.schemas import Problem
+from tenants.context import TenantContext, role_in_tenant
 
 __all__ = ["api_handlers", "portal_handlers"]
 
@@ -233,12 +241,12 @@ def _failure(code: int, text: str) -> ResponseSpec:
 
 
 ERR_SEND = {
-    **_errors(403, 404, 422),
+    **error_responses(403, 404, 422),
     409: _failure(409, "La borne n'est connectée à aucun ingress : rien n'est envoyé"),
     502: _failure(502, "La borne a répondu par une erreur OCPP (`code`, `description`), ou transmission impossible"),
     504: _failure(504, "La borne n'a pas répondu dans le délai"),
 }
-ERR_READ = _errors(403, 404)
+ERR_READ = error_responses(403, 404)
 
 
 def command_problem(request: Request[Any, Any, Any], exc: CommandError) -> Response[Any]:
@@ -264,7 +272,7 @@ async def _station_for(request: Request[Any, Any, Any], session: AsyncSession, c
     if charger is None:
         raise NotFound("borne")
     role = await role_in_tenant(session, identity, charger.tenant_id)
-    if permission not in PERMISSIONS.get(role or "", frozenset()):
+    if not allowed(role or "", permission):
         raise Forbidden("Votre profil ne permet pas d'envoyer des commandes aux bornes."
                         if permission == PERMISSION else "Votre profil ne permet pas de lire ce journal.")
     return charger
@@ -327,7 +335,7 @@ api_handlers: list[Any] = [
     Router(
         path="/",
         route_handlers=[send_command_api, list_commands_api],
-        exception_handlers={ValidationException: _on_validation, ClientException: _on_client_error,
+        exception_handlers={ValidationException: api_validation_error, ClientException: api_client_error,
                             CommandError: command_problem},
     )
 ]
@@ -362,9 +370,9 @@ async def _page(
     rows, total = await _log_page(session, charger, page, PER_PAGE)
     pages = max(1, -(-total // PER_PAGE))
     url = f"/t/{ctx.tenant_id}/bornes/{charger.charge_box_id}/commandes"
-    return _render(
+    return render(
         request, "csms/commands.html",
-        _tenant_page(
+        tenant_page(
             ctx, "stations", charger=charger, version=version, connected=bool(charger.online), page_url=url,
             action_options=[(a, f"{LABELS.get(a, a)} ({a})") for a in ACTIONS[version]], action=action,
             payload_text=payload_text, timeout_text=timeout_text, errors=errors or {}, result=result,

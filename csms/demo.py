@@ -23,7 +23,7 @@ from csms import badges, registry, smart_charging
 from csms.models import Badge, ChargeBoxRoute, Charger, ConnectionLog, MeterValue, Transaction
 from tenants.services import find_user_by_email
 
-__all__ = ["DEMO_BADGES", "DEMO_BUDGETS", "DEMO_STATIONS", "DEMO_STATION_PASSWORD", "load_demo_stations"]
+__all__ = ["DEMO_BADGES", "DEMO_BUDGETS", "DEMO_STATIONS", "DEMO_STATION_PASSWORD", "banner", "load", "load_demo_stations"]
 
 DEMO_STATION_PASSWORD = "Borne-demo-2026-Centrale"  # noqa: S105 - public demo secret, documented in the README
 
@@ -164,3 +164,16 @@ async def load_demo_stations(session: AsyncSession, tenants: dict[str, Any], sit
             transactions += await _history(session, charger, cards, now)
     return {"stations": chargers, "transactions_added": transactions}
 
+
+
+async def load(session: AsyncSession, demo: dict[str, Any]) -> dict[str, Any]:
+    """csms's demo loader: the fleet on the demo tenants' first sites (put in ``demo`` by ``tenants``)."""
+    stations = await load_demo_stations(session, demo["tenants"], demo["first_sites"])
+    return {"stations": stations["stations"]}
+
+
+def banner(settings: Any) -> list[str]:
+    """The demo stations and how to simulate one, for the embedded server's banner."""
+    ids = ", ".join(spec["charge_box_id"] for specs in DEMO_STATIONS.values() for spec in specs)
+    return ["", f"Bornes de démonstration (mot de passe OCPP : {DEMO_STATION_PASSWORD}) : {ids}",
+            "  Simuler une borne : .venv/bin/centrale stations simulate --charge-box-id CPAM-LM-01"]

@@ -18,7 +18,7 @@
   usage per charge point (``csms.stats``);
 * the agent home (``/t/{tenant}/agent``, tenants' page) gets the stations with
   address, sockets, power, state and an estimate of the charge time (5-5-5
-  « Estimation du temps de charge »), through ``tenants.portal.AGENT_HOOKS``.
+  « Estimation du temps de charge »), through the ``agent_home`` page hook of its manifest (``csms/component.py``).
 
 Reading needs the ``read`` permission (administrator, viewer, coordinator, operator);
 the agent sees the agent view only. Another tenant's ids are a 404 (the tenant
@@ -41,8 +41,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bounds import Page
 from app.db import utcnow
-from app.deps import TenantContext
 from app.errors import NotFound
+from app.shell import Paged, pager, parse_day, render, tenant_page, wants_block
 from csms import alerts as alerts_mod
 from csms import registry, stats, supervision
 from csms.models import (
@@ -56,9 +56,8 @@ from csms.models import (
     Transaction,
 )
 from csms.states import STATE_LABELS, charger_state, ocpp_label, point_state
-from tenants import services
+from tenants.context import TenantContext
 from tenants.models import Site
-from tenants.portal import _pager, _parse_day, _render, _tenant_page, _wants_block
 
 __all__ = ["agent_context", "handlers", "nav"]
 
@@ -240,7 +239,7 @@ async def stations_list(
     if decommissionnees == "1":
         return await _decommissioned_list(request, tenant_ctx, db_session)
     # The link to the retired chargers is outside the block polled every few seconds: counted for the full page only.
-    retired = 0 if _wants_block(request) else await db_session.scalar(select(func.count()).select_from(Charger).where(
+    retired = 0 if wants_block(request) else await db_session.scalar(select(func.count()).select_from(Charger).where(
         Charger.tenant_id == tenant_ctx.tenant_id, Charger.decommissioned_at.is_not(None))) or 0
     fleet = await load_fleet(db_session, tenant_ctx.tenant_id, now=now)
     site = site.strip() if site.strip() in {str(s.site.id) for s in fleet} else ""
@@ -249,9 +248,9 @@ async def stations_list(
     chargers_total = sum(len(st.chargers) for s in fleet for st in s.stations)
     query = "&".join(f"{k}={v}" for k, v in (("site", site), ("etat", etat)) if v)
     base = f"/t/{tenant_ctx.tenant_id}/bornes"
-    return _render(
+    return render(
         request, "csms/supervision_stations.html",
-        _tenant_page(
+        tenant_page(
             tenant_ctx, "stations", **_helpers(
                 fleet=shown, counts=_state_counts(fleet), site_options=[(str(s.site.id), s.site.name) for s in fleet],
                 filters={"site": site, "etat": etat}, live_url=f"{base}?{query}" if query else base,
@@ -273,8 +272,8 @@ async def _decommissioned_list(request: Request[Any, Any, Any], ctx: TenantConte
         .where(Charger.tenant_id == tid, Charger.decommissioned_at.is_not(None))
         .order_by(Charger.decommissioned_at.desc(), Charger.charge_box_id)
     )).all()
-    return _render(request, "csms/supervision_decommissioned.html",
-                   _tenant_page(ctx, "stations", **_helpers(retired=rows)))
+    return render(request, "csms/supervision_decommissioned.html",
+                   tenant_page(ctx, "stations", **_helpers(retired=rows)))
 
 
 @get("/t/{tenant_id:uuid}/bornes/{charge_box_id:str}")
@@ -300,9 +299,9 @@ async def station_detail(
     open_alerts = list(await db_session.scalars(
         select(Alert).where(Alert.tenant_id == tid, Alert.charger_id == charger.id, Alert.closed_at.is_(None))
         .order_by(Alert.opened_at)))
-    return _render(
+    return render(
         request, "csms/supervision_station.html",
-        _tenant_page(
+        tenant_page(
             tenant_ctx, "stations", **_helpers(
                 charger=charger, station=station, site=site, points=points, state=state, state_label=STATE_LABELS[state],
                 report=report, history=history, connections=connections, transactions=transactions,
@@ -343,7 +342,7 @@ async def transactions_list(
     tid = tenant_ctx.tenant_id
     zone = ZoneInfo(tenant_ctx.tenant.timezone)
     errors: dict[str, str] = {}
-    first, last = _parse_day(du, "du", errors), _parse_day(au, "au", errors)
+    first, last = parse_day(du, "du", errors), parse_day(au, "au", errors)
     if first and last and first > last:
         errors["au"] = "La date de fin précède la date de début."
     borne, badge = borne.strip()[:48], badge.strip()[:36]
@@ -369,15 +368,15 @@ async def transactions_list(
     total = await db_session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     page = max(1, page)
     rows = (await db_session.execute(stmt.offset((page - 1) * PER_PAGE).limit(PER_PAGE))).all()
-    found = services.Page(rows, total, page, PER_PAGE)
+    found = Paged(rows, total, page, PER_PAGE)
     filters = {"borne": borne, "badge": badge, "etat": etat, "hors_ligne": hors_ligne, "du": du, "au": au}
     chargers = list(await db_session.scalars(
         select(Charger.charge_box_id).where(Charger.tenant_id == tid).order_by(Charger.charge_box_id)))
-    return _render(
+    return render(
         request, "csms/supervision_transactions.html",
-        _tenant_page(
+        tenant_page(
             tenant_ctx, "transactions", **_helpers(
-                found=found, paging=_pager(f"/t/{tid}/recharges", filters, found), filters=filters, errors=errors,
+                found=found, paging=pager(f"/t/{tid}/recharges", filters, found), filters=filters, errors=errors,
                 charger_options=chargers, status_options=[(k, TRANSACTION_LABELS[v]) for k, v in TRANSACTION_STATUSES.items()],
                 transaction_labels=TRANSACTION_LABELS, seconds=transaction_seconds, now=utcnow(),
             ),
@@ -397,9 +396,9 @@ async def transaction_detail(
         raise NotFound("recharge")
     tx = row[0]
     curve = await stats.charge_curve(db_session, tx)
-    return _render(
+    return render(
         request, "csms/supervision_transaction.html",
-        _tenant_page(
+        tenant_page(
             tenant_ctx, "transactions", **_helpers(
                 tx=tx, charge_box_id=row[1], point_canonical_id=row[2], holder_label=row[3], curve=curve,
                 chart=stats.curve_chart(curve, tenant_ctx.tenant.timezone), transaction_labels=TRANSACTION_LABELS,
@@ -439,13 +438,13 @@ async def alerts_list(
         stmt.order_by(Alert.closed_at.is_not(None), Alert.opened_at.desc(), Alert.id)
         .offset((page - 1) * PER_PAGE).limit(PER_PAGE)
     )).all()
-    found = services.Page(rows, total, page, PER_PAGE)
+    found = Paged(rows, total, page, PER_PAGE)
     now = utcnow()
-    return _render(
+    return render(
         request, "csms/supervision_alerts.html",
-        _tenant_page(
+        tenant_page(
             tenant_ctx, "alerts", **_helpers(
-                found=found, paging=_pager(f"/t/{tid}/alertes", {"etat": etat}, found), etat=etat,
+                found=found, paging=pager(f"/t/{tid}/alertes", {"etat": etat}, found), etat=etat,
                 filter_options=list(ALERT_FILTERS.items()), open_count=open_count, now=now,
                 kind_labels=alerts_mod.KIND_LABELS, point_id=alerts_mod._canonical,  # noqa: SLF001
                 threshold=request.app.state.settings.ocpp_offline_alert_minutes,
@@ -469,8 +468,8 @@ async def statistics(
     now = utcnow()
     today = now.astimezone(zone).date()
     errors: dict[str, str] = {}
-    first = _parse_day(du, "du", errors) or today - dt.timedelta(days=29)
-    last = _parse_day(au, "au", errors) or today
+    first = parse_day(du, "du", errors) or today - dt.timedelta(days=29)
+    last = parse_day(au, "au", errors) or today
     if first > last:
         errors["au"] = "La date de fin précède la date de début."
     elif (last - first).days + 1 > MAX_STATS_DAYS:
@@ -487,9 +486,9 @@ async def statistics(
         "mean_seconds": sum(u.total_seconds for u in usage) / sessions if sessions else None,
         "occupancy": (sum(u.used_seconds for u in usage) / ((end - start).total_seconds() * len(usage))) if usage else None,
     }
-    return _render(
+    return render(
         request, "csms/supervision_stats.html",
-        _tenant_page(
+        tenant_page(
             tenant_ctx, "stats", **_helpers(
                 usage=usage, totals=totals, errors=errors, values={"du": du, "au": au}, first=first, last=last,
                 days=(last - first).days + 1,
@@ -530,7 +529,7 @@ def estimate_hours(energy_kwh: float, power_kw: float | None) -> float | None:
 
 
 async def agent_context(request: Request[Any, Any, Any], ctx: TenantContext, session: AsyncSession) -> dict[str, Any]:
-    """What the agent home shows of the stations (``tenants.portal.AGENT_HOOKS``)."""
+    """What the agent home shows of the stations (the ``agent_home`` page hook, ``csms/component.py``)."""
     params = request.query_params
     errors: dict[str, str] = {}
     values = {k: str(params.get(k) or "") for k in ("km", "conso", "batterie", "de", "a")}

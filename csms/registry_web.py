@@ -28,13 +28,13 @@ from litestar.response import Template
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.deps import TenantContext
 from app.errors import ValidationFailed
 from app.exports import csv_bytes
+from app.shell import flash, render, see_other, tenant_page
 from csms import registry
 from csms.models import Station
+from tenants.context import TenantContext
 from tenants.models import Site
-from tenants.portal import _flash, _render, _see_other, _tenant_page
 
 __all__ = ["handlers"]
 
@@ -61,7 +61,7 @@ async def _form_context(session: AsyncSession, ctx: TenantContext, values: dict[
     sites = list(await session.scalars(select(Site).where(Site.tenant_id == tid).order_by(Site.name)))
     stations = list(await session.scalars(select(Station).where(Station.tenant_id == tid).order_by(Station.canonical_id)))
     site_names = {s.id: s.name for s in sites}
-    return _tenant_page(
+    return tenant_page(
         ctx, NAV_KEY, values=values, errors=errors, sites=sites, power_options=POWER_OPTIONS,
         site_options=[(str(s.id), s.name) for s in sites], default_site=str(sites[0].id) if len(sites) == 1 else "",
         socket_options=list(registry.SOCKET_TYPES.items()),
@@ -74,7 +74,7 @@ async def _form_context(session: AsyncSession, ctx: TenantContext, values: dict[
 async def station_new(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession) -> Template:
     tenant_ctx.require("manage_sites")
     values = {"points": "2", "power_kw": "22", "socket_types": "T2+EF", "password_mode": "generated"}
-    return _render(request, "csms/registry_form.html", await _form_context(db_session, tenant_ctx, values, {}))
+    return render(request, "csms/registry_form.html", await _form_context(db_session, tenant_ctx, values, {}))
 
 
 @post("/t/{tenant_id:uuid}/bornes/nouvelle")
@@ -94,15 +94,15 @@ async def station_create(request: Request[Any, Any, Any], tenant_ctx: TenantCont
         except ValidationFailed as exc:
             errors = exc.errors
     if errors:
-        return _render(request, "csms/registry_form.html", await _form_context(db_session, tenant_ctx, values, errors),
+        return render(request, "csms/registry_form.html", await _form_context(db_session, tenant_ctx, values, errors),
                        status=422)
     message = (f"Borne {registered.charge_box_id} enregistrée : {registered.canonical_id}, "
                f"{len(registered.points)} point(s) de charge ({', '.join(registered.points)}).")
     if not generated:
-        _flash(request, message)
-        return _see_other(f"/t/{tenant_ctx.tenant_id}/bornes")
+        flash(request, message)
+        return see_other(f"/t/{tenant_ctx.tenant_id}/bornes")
     # A generated password is shown once, on this page: it is stored only as a hash.
-    return _render(request, "csms/registry_created.html", _tenant_page(
+    return render(request, "csms/registry_created.html", tenant_page(
         tenant_ctx, NAV_KEY, registered=registered, password=password, message=message,
         ocpp_path=f"/ocpp/{registered.charge_box_id}",
     ))
@@ -119,7 +119,7 @@ async def _import_page(
     errors: dict[str, str] | None = None, filename: str = "", status: int = 200,
 ) -> Template:
     lines = [{"line": n, "messages": m} for n, m in failed.errors.items()] if failed else []
-    return _render(request, "csms/registry_import.html", _tenant_page(
+    return render(request, "csms/registry_import.html", tenant_page(
         ctx, NAV_KEY, lines=lines, summary=failed.report()[0] if failed else "", errors=errors or {},
         filename=filename, columns=EXAMPLE_HEADER,
     ), status=status)
@@ -150,9 +150,9 @@ async def station_import(request: Request[Any, Any, Any], tenant_ctx: TenantCont
         report = await registry.import_fleet(db_session, tenant_ctx.tenant_id, content)
     except registry.ImportFailed as exc:
         return await _import_page(request, tenant_ctx, failed=exc, filename=filename, status=422)
-    _flash(request, f"{len(report.chargers)} borne(s) importée(s) depuis « {filename} » : "
+    flash(request, f"{len(report.chargers)} borne(s) importée(s) depuis « {filename} » : "
                     + ", ".join(c.canonical_id for c in report.chargers) + ".")
-    return _see_other(f"/t/{tenant_ctx.tenant_id}/bornes")
+    return see_other(f"/t/{tenant_ctx.tenant_id}/bornes")
 
 
 @get("/t/{tenant_id:uuid}/bornes/import/modele.csv")
@@ -190,7 +190,7 @@ async def _edit_page(request: Request[Any, Any, Any], session: AsyncSession, ctx
     station = await session.get(Station, (ctx.tenant_id, charger.station_id))
     points = await registry.list_charge_points(session, ctx.tenant_id, charger.id)
     values = values or _edit_values(charger, station, points)
-    return _render(request, "csms/registry_edit.html", _tenant_page(
+    return render(request, "csms/registry_edit.html", tenant_page(
         ctx, NAV_KEY, charger=charger, station=station, points=points, values=values, errors=errors or {},
         password=password, power_options=POWER_OPTIONS, socket_options=list(registry.SOCKET_TYPES.items()),
         selected_sockets=set(str(values.get("socket_types") or "").split("+")), reason=reason,
@@ -222,8 +222,8 @@ async def station_update(
         await registry.update_charger(db_session, tenant_ctx.tenant_id, charger, values)
     except ValidationFailed as exc:
         return await _edit_page(request, db_session, tenant_ctx, charger, values=values, errors=exc.errors, status=422)
-    _flash(request, f"Borne {charger.charge_box_id} ({charger.canonical_id}) enregistrée.")
-    return _see_other(f"/t/{tenant_ctx.tenant_id}/bornes")
+    flash(request, f"Borne {charger.charge_box_id} ({charger.canonical_id}) enregistrée.")
+    return see_other(f"/t/{tenant_ctx.tenant_id}/bornes")
 
 
 @post("/t/{tenant_id:uuid}/bornes/{charge_box_id:str}/mot-de-passe")
@@ -273,9 +273,9 @@ async def station_decommission(
     details = [" Sa connexion en cours a été fermée." if closed else ""]
     if done.cancelled_reservations:
         details.append(f" {done.cancelled_reservations} réservation(s) annulée(s).")
-    _flash(request, f"Borne {charger.charge_box_id} ({charger.canonical_id}) mise hors service définitivement : "
+    flash(request, f"Borne {charger.charge_box_id} ({charger.canonical_id}) mise hors service définitivement : "
                     f"elle ne peut plus se connecter ; son historique reste consultable.{''.join(details)}")
-    return _see_other(f"/t/{tenant_ctx.tenant_id}/bornes/{charger.charge_box_id}")
+    return see_other(f"/t/{tenant_ctx.tenant_id}/bornes/{charger.charge_box_id}")
 
 
 handlers: list[Any] = [

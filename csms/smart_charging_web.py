@@ -32,12 +32,19 @@ from msgspec import Meta, Struct
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bounds import NonNegative32
-from app.deps import TenantContext
 from app.errors import ValidationFailed
+from app.shell import (
+    api_client_error,
+    api_validation_error,
+    error_responses,
+    flash,
+    render,
+    see_other,
+    tenant_page,
+)
 from csms import smart_charging
 from csms.smart_charging import SessionLoad, SiteLoad
-from tenants.api_v1 import _errors, _on_client_error, _on_validation
-from tenants.portal import _flash, _render, _see_other, _tenant_page
+from tenants.context import TenantContext
 
 __all__ = ["api_handlers", "nav", "portal_handlers"]
 
@@ -82,9 +89,9 @@ async def _page(request: Request[Any, Any, Any], ctx: TenantContext, session: As
                 values: dict[uuid.UUID, dict[str, str]] | None = None, status: int = 200) -> Any:
     loads = await smart_charging.sites_load(session, ctx.tenant_id)
     form_values = {load.site.id: (values or {}).get(load.site.id) or _budget_values(load) for load in loads}
-    return _render(
+    return render(
         request, "csms/pilotage.html",
-        _tenant_page(ctx, NAV_KEY, loads=loads, errors=errors or {}, values=form_values, phase_options=PHASE_OPTIONS),
+        tenant_page(ctx, NAV_KEY, loads=loads, errors=errors or {}, values=form_values, phase_options=PHASE_OPTIONS),
         status=status, block="loads",
     )
 
@@ -107,8 +114,8 @@ async def pilotage_save(request: Request[Any, Any, Any], tenant_ctx: TenantConte
                            status=422)
     await db_session.commit()  # before the profiles go out: the recomputation reads the committed budget
     kw = f"{budget.budget_kw:g}".replace(".", ",")
-    _flash(request, f"Puissance disponible enregistrée : {kw} kW. Les bornes reçoivent leurs nouvelles limites.")
-    response = _see_other(f"/t/{tenant_ctx.tenant_id}/pilotage#site-{site_id}")
+    flash(request, f"Puissance disponible enregistrée : {kw} kW. Les bornes reçoivent leurs nouvelles limites.")
+    response = see_other(f"/t/{tenant_ctx.tenant_id}/pilotage#site-{site_id}")
     response.background = _recompute_later(request, tenant_ctx.tenant_id, site_id)
     return response
 
@@ -119,9 +126,9 @@ async def pilotage_remove(request: Request[Any, Any, Any], tenant_ctx: TenantCon
     tenant_ctx.require("manage_sites")
     removed = await smart_charging.remove_power_budget(db_session, tenant_ctx.tenant_id, site_id)
     await db_session.commit()
-    response = _see_other(f"/t/{tenant_ctx.tenant_id}/pilotage#site-{site_id}")
+    response = see_other(f"/t/{tenant_ctx.tenant_id}/pilotage#site-{site_id}")
     if removed:
-        _flash(request, "Puissance disponible supprimée : les limites des recharges en cours sont levées.")
+        flash(request, "Puissance disponible supprimée : les limites des recharges en cours sont levées.")
         response.background = _recompute_later(request, tenant_ctx.tenant_id, site_id)
     return response
 
@@ -207,7 +214,7 @@ def _budget_out(load: SiteLoad) -> PowerBudgetOut:
 BUDGET = "/tenants/{tenant_id:uuid}/sites/{site_id:uuid}/power-budget"
 
 
-@get(BUDGET, tags=[TAG], responses=_errors(403, 404), summary="Puissance disponible d'un site et sa répartition",
+@get(BUDGET, tags=[TAG], responses=error_responses(403, 404), summary="Puissance disponible d'un site et sa répartition",
      description="Budget du site (null : site non piloté), recharges en cours, puissance attribuée à chacune et "
                  "réponse de la borne au dernier profil de charge envoyé (CCTP CPAM article 4).")
 async def read_power_budget(tenant_ctx: TenantContext, db_session: AsyncSession, site_id: uuid.UUID) -> PowerBudgetOut:
@@ -215,7 +222,7 @@ async def read_power_budget(tenant_ctx: TenantContext, db_session: AsyncSession,
     return _budget_out(await smart_charging.site_load(db_session, tenant_ctx.tenant_id, site_id))
 
 
-@put(BUDGET, tags=[TAG], responses=_errors(403, 404, 422), summary="Fixer la puissance disponible d'un site",
+@put(BUDGET, tags=[TAG], responses=error_responses(403, 404, 422), summary="Fixer la puissance disponible d'un site",
      description="Administrateur du bénéficiaire. La puissance est répartie entre les recharges en cours et "
                  "envoyée aux bornes (SetChargingProfile) après la réponse ; la répartition renvoyée est celle "
                  "qui leur est envoyée.")
@@ -230,7 +237,7 @@ async def put_power_budget(request: Request[Any, Any, Any], tenant_ctx: TenantCo
     return Response(_budget_out(load), background=_recompute_later(request, tenant_ctx.tenant_id, site_id))
 
 
-@delete(BUDGET, tags=[TAG], responses=_errors(403, 404), summary="Supprimer la puissance disponible d'un site",
+@delete(BUDGET, tags=[TAG], responses=error_responses(403, 404), summary="Supprimer la puissance disponible d'un site",
         description="Le site n'est plus piloté : les limites des recharges en cours sont levées (ClearChargingProfile).",
         status_code=HTTP_204_NO_CONTENT)
 async def delete_power_budget(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
@@ -245,5 +252,5 @@ async def delete_power_budget(request: Request[Any, Any, Any], tenant_ctx: Tenan
 portal_handlers: list[Any] = [pilotage, pilotage_save, pilotage_remove]
 api_handlers: list[Any] = [
     Router(path="/", route_handlers=[read_power_budget, put_power_budget, delete_power_budget],
-           exception_handlers={ValidationException: _on_validation, ClientException: _on_client_error}),
+           exception_handlers={ValidationException: api_validation_error, ClientException: api_client_error}),
 ]

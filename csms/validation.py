@@ -30,7 +30,7 @@ import ocpp
 from ocpp.charge_point import camel_to_snake_case as _camel_to_snake_case
 from ocpp.charge_point import serialize_as_dict as _serialize_as_dict
 from ocpp.charge_point import snake_to_camel_case as _snake_to_camel_case
-from ocpp.messages import _DecimalEncoder  # the library's encoder for its frames
+from ocpp.messages import _DecimalEncoder  # noqa: PLC2701 - the library's own frame encoder, so that our frames match its
 
 from app.bounds import INT32_MAX, MAX_JSON_DEPTH, json_depth_ok
 

@@ -7,9 +7,10 @@ import asyncio
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.models import metadata
+from app.composition import metadata as all_tables
 
 config = context.config
+metadata = all_tables()
 
 
 def _run(connection) -> None:  # type: ignore[no-untyped-def]

@@ -1,15 +1,14 @@
-"""JSON API ``/api/v1``: the same operations as the portals, under the same rules."""
+"""JSON API ``/api/v1`` of ``tenants``: who am I, and the resources of ``tenants.api_v1``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Router, get
+from litestar import Request, get
 
-from app.auth import requires_login
 from app.deps import require_identity
 
-__all__ = ["build_api_handlers"]
+__all__ = ["api_handlers"]
 
 
 @get("/me", summary="Current identity")
@@ -26,7 +25,5 @@ async def me(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 from tenants.api_v1 import handlers as tenant_api  # noqa: E402
 
-
-def build_api_handlers(component_api: list[Any]) -> list[Router]:
-    """``/api/v1``: the tenants' endpoints and every other component's, behind login."""
-    return [Router(path="/api/v1", route_handlers=[me, *tenant_api, *component_api], guards=[requires_login])]
+#: ``/api/v1`` handlers of ``tenants`` (mounted behind the login guard by the application).
+api_handlers: list[Any] = [me, *tenant_api]

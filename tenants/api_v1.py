@@ -11,21 +11,21 @@ profile that may not act, 404 for what is absent or another tenant's, 422 with
 from __future__ import annotations
 
 import datetime as dt
-import re
 import uuid
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from litestar import Request, Response, Router, delete, get, patch, post
-from litestar.exceptions import ClientException, HTTPException, ValidationException
-from litestar.openapi.datastructures import ResponseSpec
+from litestar import Request, Router, delete, get, patch, post
+from litestar.exceptions import ClientException, ValidationException
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bounds import Page
-from app.deps import CentralContext, TenantContext, require_identity
+from app.deps import require_identity
+from app.shell import api_client_error, api_validation_error, error_responses
 from tenants import services
+from tenants.context import CentralContext, TenantContext
 from tenants.schemas import (
     AuditEventOut,
     AuditPage,
@@ -34,7 +34,6 @@ from tenants.schemas import (
     MemberCreate,
     MemberOut,
     MemberPatch,
-    Problem,
     SiteCreate,
     SiteOut,
     SitePatch,
@@ -51,80 +50,12 @@ __all__ = ["handlers"]
 
 TENANT = "/tenants/{tenant_id:uuid}"
 TAG_TENANTS, TAG_SITES, TAG_USERS, TAG_AUDIT, TAG_TOKENS = "Bénéficiaires", "Sites", "Utilisateurs", "Journal", "Jetons"
-PROBLEM = "application/problem+json"
 
 
 
-# --------------------------------------------------------------------------- errors
-
-
-def _problem(request: Request[Any, Any, Any], status: int, title: str, **extra: Any) -> Response[Any]:
-    body = {"type": "about:blank", "title": title, "status": status, "instance": request.url.path, **extra}
-    return Response(body, status_code=status, media_type=PROBLEM)
-
-
-_MISSING = re.compile(r"missing required field `([^`]+)`")
-_UNKNOWN = re.compile(r"unknown field `([^`]+)`")
-_EXPECTED = re.compile(r"Expected `([^`]+)`")
-_TYPES = {"str": "texte", "int": "nombre entier", "float": "nombre", "bool": "booléen", "object": "objet", "array": "liste"}
-
-
-def _french(message: str) -> tuple[str | None, str]:
-    """A French message for msgspec's decoding errors, and the field it names when it names one."""
-    if match := _MISSING.search(message):
-        return match.group(1), "Champ obligatoire."
-    if match := _UNKNOWN.search(message):
-        return match.group(1), "Champ inconnu."
-    if match := _EXPECTED.search(message):
-        wanted = " ou ".join(_TYPES.get(t.strip(), t.strip()) for t in match.group(1).split("|") if t.strip() != "null")
-        return None, f"Valeur invalide ({wanted} attendu)."
-    if "<=" in message or ">=" in message or "length" in message:
-        return None, "Valeur hors des limites autorisées."
-    return None, "Valeur invalide."
-
-
-def _on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
-    """Body errors are field errors (422, like the services'); a bad query or path parameter is a 400."""
-    errors: dict[str, str] = {}
-    in_body = False
-    for item in exc.extra if isinstance(exc.extra, list) else []:
-        if not isinstance(item, dict):
-            continue
-        named, message = _french(str(item.get("message", "")))
-        key = named or str(item.get("key") or "data")
-        in_body = in_body or item.get("source") == "body" or key == "data" or named is not None
-        errors[key.removeprefix("data.")] = message
-    if in_body:
-        return _problem(request, 422, "Données invalides", errors=errors)
-    return _problem(request, 400, "Requête invalide", errors=errors)
-
-
-def _on_client_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    if type(exc) is ClientException:  # the body could not be decoded
-        return _problem(request, 400, "Corps de requête invalide : JSON attendu.")
-    titles = {404: "Introuvable", 405: "Méthode non autorisée", 403: "Accès refusé"}
-    return _problem(request, exc.status_code, titles.get(exc.status_code, str(exc.detail)))
-
-
-_ERROR_TEXTS = {
-    400: "Requête illisible : JSON invalide ou paramètre mal formé",
-    401: "Jeton absent, inconnu, révoqué ou expiré",
-    403: "Le profil de l'appelant ne permet pas cette action",
-    404: "Absent, ou chez un bénéficiaire auquel l'appelant n'a pas accès (les deux se confondent)",
-    422: "Données invalides : un message en français par champ dans `errors`",
-}
-
-
-def _errors(*codes: int) -> dict[int, ResponseSpec]:
-    return {
-        code: ResponseSpec(data_container=Problem, description=_ERROR_TEXTS[code], media_type=PROBLEM, generate_examples=False)
-        for code in (400, 401, *codes)
-    }
-
-
-ERR_AUTH, ERR_AUTH_BODY, ERR_MINE = _errors(), _errors(422), _errors(404)
-ERR_READ, ERR_WRITE = _errors(403, 404), _errors(403, 404, 422)
-ERR_CENTRAL, ERR_CREATE_IN_CENTRAL = _errors(404), _errors(404, 422)
+ERR_AUTH, ERR_AUTH_BODY, ERR_MINE = error_responses(), error_responses(422), error_responses(404)
+ERR_READ, ERR_WRITE = error_responses(403, 404), error_responses(403, 404, 422)
+ERR_CENTRAL, ERR_CREATE_IN_CENTRAL = error_responses(404), error_responses(404, 422)
 
 
 # --------------------------------------------------------------------------- tenants
@@ -360,6 +291,6 @@ handlers: list[Any] = [
             list_audit_events,
             list_tokens, create_token, revoke_token,
         ],
-        exception_handlers={ValidationException: _on_validation, ClientException: _on_client_error},
+        exception_handlers={ValidationException: api_validation_error, ClientException: api_client_error},
     )
 ]

@@ -6,56 +6,33 @@ every portal handler in ``portal_handlers``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
-from litestar import Request, Router, get, post
+from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.enums import MediaType, RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth import client_address, identity_of, login_session
+from app.auth import client_address, identity_of
 from app.db import utcnow
 from app.errors import ValidationFailed
 from app.security import verify_password
 from app.sessions import FORM_SESSION_OPT
 from tenants import services
-from tenants.models import Central, Role
+from tenants.auth import login_session
+from tenants.landing import home_url_for, safe_next
+from tenants.models import Role
 
-__all__ = ["NAV_HOOKS", "home_url_for", "nav_for", "portal_handlers"]
+__all__ = ["account_menu", "portal_handlers", "tenant_menu"]
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
-def _safe_next(value: str | None) -> str:
-    # Only same-site relative paths: no open redirect.
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return "/"
-
-
-async def home_url_for(session: AsyncSession, identity: services.Identity) -> str:
-    if identity.central_ids:
-        central = await session.get(Central, sorted(identity.central_ids)[0])
-        if central is not None:
-            return f"/c/{central.code}"
-    if identity.tenant_roles:
-        # Stable choice: the first tenant by id; the tenant switcher lists the others.
-        tenant_id, role = sorted(identity.tenant_roles.items())[0]
-        return f"/t/{tenant_id}/agent" if role == Role.AGENT else f"/t/{tenant_id}"
-    return "/compte"
-
-
-#: Other components add their menu entries here (``(key, href, label)`` tuples
-#: computed from the portal context); see ``app.web.component_routes``.
-NAV_HOOKS: list[Callable[[Any], list[tuple[str, str, str]]]] = []
-
-
-def nav_for(ctx: Any, current: str = "") -> list[dict[str, Any]]:
-    """Navigation follows the role (coordinator, admin, viewer, agent, operator)."""
-    from app.deps import CentralContext, TenantContext
+def tenant_menu(ctx: Any) -> list[tuple[str, str, str]]:
+    """The menu entries of ``tenants``: navigation follows the role (coordinator, admin, viewer, agent, operator)."""
+    from tenants.context import CentralContext, TenantContext
 
     items: list[tuple[str, str, str]] = []
     if isinstance(ctx, CentralContext):
@@ -75,10 +52,12 @@ def nav_for(ctx: Any, current: str = "") -> list[dict[str, Any]]:
                 items.append(("outbox", f"{base}/courriels", "Courriels"))
             if ctx.role == Role.COORDINATOR:
                 items.insert(0, ("central", "/", "Ma centrale"))
-    for hook in NAV_HOOKS:
-        items.extend(hook(ctx))
-    items.append(("account", "/compte", "Mon compte"))
-    return [{"key": k, "href": h, "label": label, "current": k == current} for k, h, label in items]
+    return items
+
+
+def account_menu(ctx: Any) -> list[tuple[str, str, str]]:
+    """« Mon compte », last on every page."""
+    return [("account", "/compte", "Mon compte")]
 
 
 @get("/", include_in_schema=False)
@@ -90,7 +69,7 @@ async def home(request: Request[Any, Any, Any], db_session: AsyncSession) -> Red
 
 
 async def _providers(db_session: AsyncSession) -> list[Any]:
-    from app.oidc import list_login_providers
+    from tenants.oidc.providers import list_login_providers
 
     return await list_login_providers(db_session)
 
@@ -99,7 +78,7 @@ async def _providers(db_session: AsyncSession) -> list[Any]:
 async def login_page(request: Request[Any, Any, Any], db_session: AsyncSession, suivant: str = "/") -> Template:
     return Template(
         "login.html",
-        context={"errors": {}, "email": "", "next": _safe_next(suivant), "providers": await _providers(db_session)},
+        context={"errors": {}, "email": "", "next": safe_next(suivant), "providers": await _providers(db_session)},
     )
 
 
@@ -108,7 +87,7 @@ async def login_page(request: Request[Any, Any, Any], db_session: AsyncSession, 
 async def login_submit(request: Request[Any, Any, Any], state: State, db_session: AsyncSession, data: Form) -> Any:
     email = str(data.get("email", "")).strip().lower()
     password = str(data.get("password", ""))
-    next_url = _safe_next(data.get("suivant"))
+    next_url = safe_next(data.get("suivant"))
     address = client_address(request)
     wait = await state.throttle.blocked_for(email, address)
     if wait:
@@ -144,7 +123,7 @@ async def login_submit(request: Request[Any, Any, Any], state: State, db_session
 
 @post("/deconnexion", include_in_schema=False)
 async def logout(request: Request[Any, Any, Any]) -> Redirect:
-    from app.oidc import end_session_url
+    from tenants.oidc.web import end_session_url
 
     target = await end_session_url(request)  # the provider's logout when signed in through OIDC
     request.clear_session()
@@ -199,16 +178,10 @@ async def reset_submit(token: str, db_session: AsyncSession, data: Form) -> Temp
     return Template("password_reset.html", context={"errors": {}, "token": "", "done": True})
 
 
-from app.oidc import handlers as oidc_handlers  # noqa: E402
+from tenants.oidc.web import handlers as oidc_handlers  # noqa: E402
 from tenants.portal import handlers as tenant_pages  # noqa: E402
 
-portal_handlers = [
-    Router(
-        path="/",
-        route_handlers=[
-            home, login_page, login_submit, logout, forgot_page, forgot_submit, reset_page, reset_submit,
-            *tenant_pages, *oidc_handlers,
-        ],
-        include_in_schema=False,
-    )
+portal_handlers: list[Any] = [
+    home, login_page, login_submit, logout, forgot_page, forgot_submit, reset_page, reset_submit,
+    *tenant_pages, *oidc_handlers,
 ]

@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.audit import AuditEvent
 from app.db import Base, TenantOwned, utcnow
 
 __all__ = [
@@ -98,6 +99,8 @@ class Tenant(Base):
     __table_args__ = (
         CheckConstraint("siret IS NOT NULL OR finess IS NOT NULL", name="identified"),
     )
+    #: The audit log files the tenant's own changes in its ``audit_events`` (app.audit).
+    __tenant_root__ = True
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))  # raison sociale
     siret: Mapped[str | None] = mapped_column(String(14), unique=True)
@@ -113,6 +116,9 @@ class Tenant(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     central: Mapped[Central | None] = relationship()
+    #: Never loaded nor cascaded: it only tells the unit of work to insert a new tenant before
+    #: its first audit rows (the audit model, in the kernel, knows no tenant model).
+    audit_events: Mapped[list[AuditEvent]] = relationship(lazy="raise", passive_deletes="all")
 
     @property
     def timezone(self) -> str:

@@ -11,29 +11,38 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
-from urllib.parse import urlencode
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2_fragments.litestar import HTMXBlockTemplate
 from litestar import Request, get, post
-from litestar.enums import MediaType, RequestEncodingType
-from litestar.params import Body
 from litestar.response import Redirect, Template
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import AuditEvent
-from app.auth import login_session
 from app.bounds import Page
 from app.db import scope_session
-from app.deps import CentralContext, TenantContext, require_identity
+from app.deps import require_identity
 from app.errors import NotFound, ValidationFailed
 from app.mail import OutboxMessage
 from app.security import password_problem, verify_password
+from app.shell import (
+    Form,
+    Paged,
+    account_page,
+    central_page,
+    flash,
+    form_fields,
+    pager,
+    parse_day,
+    render,
+    see_other,
+    tenant_page,
+)
 from tenants import services
+from tenants.auth import login_session
+from tenants.context import CentralContext, TenantContext
 from tenants.models import (
     TENANT_ROLES,
     ApiToken,
@@ -50,99 +59,10 @@ from tenants.territories import TERRITORIES
 
 __all__ = ["handlers"]
 
-Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
-
 ROLE_OPTIONS = [(r.value, r.label) for r in TENANT_ROLES]
 TERRITORY_OPTIONS = [(t.code, t.label) for t in TERRITORIES.values()]
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _flash(request: Request[Any, Any, Any], message: str) -> None:
-    request.session["flash"] = message
-
-
-def _take_flash(request: Request[Any, Any, Any]) -> str:
-    session = request.scope.get("session")
-    return session.pop("flash", "") if isinstance(session, dict) else ""
-
-
-def _see_other(url: str) -> Redirect:
-    return Redirect(url, status_code=303)
-
-
-def _form(data: dict[str, Any]) -> dict[str, str]:
-    """Submitted fields without the CSRF token, as stripped strings."""
-    return {k: str(v).strip() for k, v in data.items() if k != "_csrf_token"}
-
-
-def _wants_block(request: Request[Any, Any, Any]) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.history_restore_request
-
-
-def _render(
-    request: Request[Any, Any, Any],
-    template: str,
-    context: dict[str, Any],
-    *,
-    status: int = 200,
-    block: str | None = None,
-) -> Template:
-    """Full page, or only ``block`` for an HTMX request (jinja2-fragments)."""
-    headers = {"Vary": "HX-Request"} if block else None
-    if block and _wants_block(request):
-        # The block shows no flash message: it stays for the next full page.
-        return HTMXBlockTemplate(template_name=template, block_name=block, context=context, status_code=status,
-                                 headers=headers, media_type=MediaType.HTML)
-    if "flash" not in context:
-        context["flash"] = _take_flash(request)
-    # Explicit: a handler annotated "-> Any" would otherwise send the page as application/json.
-    return Template(template, context=context, status_code=status, headers=headers, media_type=MediaType.HTML)
-
-
-def _tenant_page(ctx: TenantContext, current: str, **extra: Any) -> dict[str, Any]:
-    from tenants.controllers import nav_for
-
-    return {
-        "identity": ctx.identity,
-        "nav": nav_for(ctx, current),
-        "tenant": ctx.tenant,
-        "tz": ctx.tenant.timezone,
-        "role": ctx.role,
-        "role_label": ctx.role_label,
-        "can": ctx.can,
-        "base": f"/t/{ctx.tenant_id}",
-        **extra,
-    }
-
-
-def _central_page(ctx: CentralContext, current: str, **extra: Any) -> dict[str, Any]:
-    from tenants.controllers import nav_for
-
-    return {
-        "identity": ctx.identity,
-        "nav": nav_for(ctx, current),
-        "central": ctx.central,
-        "base": f"/c/{ctx.central.code}",
-        **extra,
-    }
-
-
-def _pager(path: str, params: dict[str, Any], page: services.Page) -> dict[str, Any]:
-    """Previous/next links keeping the filters; ``None`` when there is no such page."""
-    kept = {k: v for k, v in params.items() if v not in ("", None)}
-
-    def url(n: int) -> str:
-        return f"{path}?{urlencode({**kept, 'page': n})}"
-
-    return {
-        "page": page.page,
-        "pages": page.pages,
-        "total": page.total,
-        "prev": url(page.page - 1) if page.page > 1 else None,
-        "next": url(page.page + 1) if page.page < page.pages else None,
-    }
 
 
 def _territory_label(code: str) -> str:
@@ -172,10 +92,10 @@ async def central_home(request: Request[Any, Any, Any], central_ctx: CentralCont
             )
         ).all()
     )
-    return _render(
+    return render(
         request,
         "central_home.html",
-        _central_page(central_ctx, "home", agreements=agreements, counts=counts, beneficiaries=len(central_ctx.tenant_ids)),
+        central_page(central_ctx, "home", agreements=agreements, counts=counts, beneficiaries=len(central_ctx.tenant_ids)),
     )
 
 
@@ -186,35 +106,35 @@ async def central_beneficiaries(
     q = q.strip()[:100]
     found = await services.search_tenants(db_session, central_ctx.tenant_ids, q=q, page=page)
     base = f"/c/{central_ctx.central.code}/beneficiaires"
-    return _render(
+    return render(
         request,
         "central_beneficiaries.html",
-        _central_page(central_ctx, "beneficiaries", q=q, found=found, paging=_pager(base, {"q": q}, found),
+        central_page(central_ctx, "beneficiaries", q=q, found=found, paging=pager(base, {"q": q}, found),
                       territory_label=_territory_label),
         block="results",
     )
 
 
 def _beneficiary_form(ctx: CentralContext, values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
-    return _central_page(ctx, "beneficiaries", values=values, errors=errors, territories=TERRITORY_OPTIONS)
+    return central_page(ctx, "beneficiaries", values=values, errors=errors, territories=TERRITORY_OPTIONS)
 
 
 @get("/c/{central_code:str}/beneficiaires/nouveau")
 async def beneficiary_new(request: Request[Any, Any, Any], central_ctx: CentralContext) -> Template:
-    return _render(request, "central_beneficiary_form.html", _beneficiary_form(central_ctx, {"territory": "metropole"}, {}))
+    return render(request, "central_beneficiary_form.html", _beneficiary_form(central_ctx, {"territory": "metropole"}, {}))
 
 
 @post("/c/{central_code:str}/beneficiaires/nouveau")
 async def beneficiary_create(
     request: Request[Any, Any, Any], central_ctx: CentralContext, db_session: AsyncSession, data: Form
 ) -> Any:
-    values = _form(data)
+    values = form_fields(data)
     try:
         tenant = await services.create_tenant(db_session, values, central=central_ctx.central)
     except ValidationFailed as exc:
-        return _render(request, "central_beneficiary_form.html", _beneficiary_form(central_ctx, values, exc.errors), status=422)
-    _flash(request, f"Bénéficiaire « {tenant.name} » créé. Ajoutez maintenant son premier administrateur.")
-    return _see_other(f"/t/{tenant.id}/utilisateurs/nouveau?role=admin")
+        return render(request, "central_beneficiary_form.html", _beneficiary_form(central_ctx, values, exc.errors), status=422)
+    flash(request, f"Bénéficiaire « {tenant.name} » créé. Ajoutez maintenant son premier administrateur.")
+    return see_other(f"/t/{tenant.id}/utilisateurs/nouveau?role=admin")
 
 
 # --------------------------------------------------------------------------- tenant: home & profile
@@ -243,15 +163,15 @@ async def _profile_facts(session: AsyncSession, tenant: Tenant) -> dict[str, Any
 @get("/t/{tenant_id:uuid}")
 async def tenant_home(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession) -> Any:
     if not tenant_ctx.can("read") and tenant_ctx.can("agent"):
-        return _see_other(f"/t/{tenant_ctx.tenant_id}/agent")
+        return see_other(f"/t/{tenant_ctx.tenant_id}/agent")
     tenant_ctx.require("read")
     tid = tenant_ctx.tenant_id
     sites = await db_session.scalar(select(func.count()).select_from(Site).where(Site.tenant_id == tid))
     members = await db_session.scalar(select(func.count()).select_from(Membership).where(Membership.tenant_id == tid))
-    return _render(
+    return render(
         request,
         "tenant_home.html",
-        _tenant_page(tenant_ctx, "home", sites_count=sites or 0, members_count=members or 0,
+        tenant_page(tenant_ctx, "home", sites_count=sites or 0, members_count=members or 0,
                      **await _profile_facts(db_session, tenant_ctx.tenant)),
     )
 
@@ -259,7 +179,7 @@ async def tenant_home(request: Request[Any, Any, Any], tenant_ctx: TenantContext
 @get("/t/{tenant_id:uuid}/profil")
 async def profile_view(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession) -> Template:
     tenant_ctx.require("read")
-    return _render(request, "tenant_profile.html", _tenant_page(tenant_ctx, "home", **await _profile_facts(db_session, tenant_ctx.tenant)))
+    return render(request, "tenant_profile.html", tenant_page(tenant_ctx, "home", **await _profile_facts(db_session, tenant_ctx.tenant)))
 
 
 def _profile_fields(ctx: TenantContext) -> tuple[str, ...]:
@@ -276,10 +196,10 @@ async def profile_edit(request: Request[Any, Any, Any], tenant_ctx: TenantContex
     tenant_ctx.require("manage_profile")
     tenant = tenant_ctx.tenant
     values = {k: getattr(tenant, k) or "" for k in _profile_fields(tenant_ctx)}
-    return _render(
+    return render(
         request,
         "tenant_profile_form.html",
-        _tenant_page(tenant_ctx, "home", values=values, errors={}, territories=TERRITORY_OPTIONS,
+        tenant_page(tenant_ctx, "home", values=values, errors={}, territories=TERRITORY_OPTIONS,
                      edit_identifiers="siret" in values),
     )
 
@@ -290,20 +210,20 @@ async def profile_update(
 ) -> Any:
     tenant_ctx.require("manage_profile")
     fields = _profile_fields(tenant_ctx)
-    submitted = _form(data)
+    submitted = form_fields(data)
     values = {k: submitted.get(k, "") for k in fields}
     try:
         await services.update_tenant(db_session, tenant_ctx.tenant, values)
     except ValidationFailed as exc:
-        return _render(
+        return render(
             request,
             "tenant_profile_form.html",
-            _tenant_page(tenant_ctx, "home", values=values, errors=exc.errors, territories=TERRITORY_OPTIONS,
+            tenant_page(tenant_ctx, "home", values=values, errors=exc.errors, territories=TERRITORY_OPTIONS,
                          edit_identifiers="siret" in values),
             status=422,
         )
-    _flash(request, "Profil enregistré.")
-    return _see_other(f"/t/{tenant_ctx.tenant_id}/profil")
+    flash(request, "Profil enregistré.")
+    return see_other(f"/t/{tenant_ctx.tenant_id}/profil")
 
 
 # --------------------------------------------------------------------------- tenant: sites
@@ -321,40 +241,40 @@ def _site_values(site: Site | None) -> dict[str, Any]:
 async def sites_list(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession) -> Template:
     tenant_ctx.require("read")
     sites = await services.list_sites(db_session, tenant_ctx.tenant_id)
-    return _render(request, "tenant_sites.html", _tenant_page(tenant_ctx, "sites", sites=sites))
+    return render(request, "tenant_sites.html", tenant_page(tenant_ctx, "sites", sites=sites))
 
 
 @get("/t/{tenant_id:uuid}/sites/nouveau")
 async def site_new(request: Request[Any, Any, Any], tenant_ctx: TenantContext) -> Template:
     tenant_ctx.require("manage_sites")
-    return _render(request, "tenant_site_form.html", _tenant_page(tenant_ctx, "sites", site=None, values=_site_values(None), errors={}))
+    return render(request, "tenant_site_form.html", tenant_page(tenant_ctx, "sites", site=None, values=_site_values(None), errors={}))
 
 
 @post("/t/{tenant_id:uuid}/sites/nouveau")
 async def site_create(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, data: Form) -> Any:
     tenant_ctx.require("manage_sites")
-    values = {k: v for k, v in _form(data).items() if k in SITE_FORM_FIELDS}
+    values = {k: v for k, v in form_fields(data).items() if k in SITE_FORM_FIELDS}
     try:
         site = await services.create_site(db_session, tenant_ctx.tenant_id, values)
     except ValidationFailed as exc:
-        return _render(request, "tenant_site_form.html",
-                       _tenant_page(tenant_ctx, "sites", site=None, values=values, errors=exc.errors), status=422)
-    _flash(request, f"Site « {site.name} » créé.")
-    return _see_other(f"/t/{tenant_ctx.tenant_id}/sites/{site.id}")
+        return render(request, "tenant_site_form.html",
+                       tenant_page(tenant_ctx, "sites", site=None, values=values, errors=exc.errors), status=422)
+    flash(request, f"Site « {site.name} » créé.")
+    return see_other(f"/t/{tenant_ctx.tenant_id}/sites/{site.id}")
 
 
 @get("/t/{tenant_id:uuid}/sites/{site_id:uuid}")
 async def site_detail(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, site_id: uuid.UUID) -> Template:
     tenant_ctx.require("read")
     site = await services.access_site(db_session, tenant_ctx.tenant_id, site_id)
-    return _render(request, "tenant_site_detail.html", _tenant_page(tenant_ctx, "sites", site=site, errors={}))
+    return render(request, "tenant_site_detail.html", tenant_page(tenant_ctx, "sites", site=site, errors={}))
 
 
 @get("/t/{tenant_id:uuid}/sites/{site_id:uuid}/modifier")
 async def site_edit(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, site_id: uuid.UUID) -> Template:
     tenant_ctx.require("manage_sites")
     site = await services.access_site(db_session, tenant_ctx.tenant_id, site_id)
-    return _render(request, "tenant_site_form.html", _tenant_page(tenant_ctx, "sites", site=site, values=_site_values(site), errors={}))
+    return render(request, "tenant_site_form.html", tenant_page(tenant_ctx, "sites", site=site, values=_site_values(site), errors={}))
 
 
 @post("/t/{tenant_id:uuid}/sites/{site_id:uuid}/modifier")
@@ -363,14 +283,14 @@ async def site_update(
 ) -> Any:
     tenant_ctx.require("manage_sites")
     site = await services.access_site(db_session, tenant_ctx.tenant_id, site_id)
-    values = {k: v for k, v in _form(data).items() if k in SITE_FORM_FIELDS}
+    values = {k: v for k, v in form_fields(data).items() if k in SITE_FORM_FIELDS}
     try:
         await services.update_site(db_session, site, values)
     except ValidationFailed as exc:
-        return _render(request, "tenant_site_form.html",
-                       _tenant_page(tenant_ctx, "sites", site=site, values=values, errors=exc.errors), status=422)
-    _flash(request, "Site enregistré.")
-    return _see_other(f"/t/{tenant_ctx.tenant_id}/sites/{site.id}")
+        return render(request, "tenant_site_form.html",
+                       tenant_page(tenant_ctx, "sites", site=site, values=values, errors=exc.errors), status=422)
+    flash(request, "Site enregistré.")
+    return see_other(f"/t/{tenant_ctx.tenant_id}/sites/{site.id}")
 
 
 @post("/t/{tenant_id:uuid}/sites/{site_id:uuid}/supprimer")
@@ -383,15 +303,15 @@ async def site_delete(
     try:
         await services.delete_site(db_session, site)
     except ValidationFailed as exc:  # equipment still on the site: nothing was deleted
-        return _render(request, "tenant_site_detail.html", _tenant_page(tenant_ctx, "sites", site=site, errors=exc.errors),
+        return render(request, "tenant_site_detail.html", tenant_page(tenant_ctx, "sites", site=site, errors=exc.errors),
                        status=422)
     except IntegrityError:
         # Equipment of other components points at the site (composite foreign keys).
         await db_session.rollback()
-        _flash(request, f"Le site « {name} » ne peut pas être supprimé : des équipements y sont rattachés.")
-        return _see_other(f"/t/{tenant_ctx.tenant_id}/sites/{site_id}")
-    _flash(request, f"Site « {name} » supprimé.")
-    return _see_other(f"/t/{tenant_ctx.tenant_id}/sites")
+        flash(request, f"Le site « {name} » ne peut pas être supprimé : des équipements y sont rattachés.")
+        return see_other(f"/t/{tenant_ctx.tenant_id}/sites/{site_id}")
+    flash(request, f"Site « {name} » supprimé.")
+    return see_other(f"/t/{tenant_ctx.tenant_id}/sites")
 
 
 # --------------------------------------------------------------------------- tenant: users
@@ -401,7 +321,7 @@ async def _members_page(request: Request[Any, Any, Any], ctx: TenantContext, ses
                         *, errors: dict[str, str] | None = None, status: int = 200) -> Template:
     members = await services.list_tenant_members(session, ctx.tenant_id)
     invitations = await services.list_pending_invitations(session, ctx.tenant_id) if ctx.can("manage_users") else []
-    return _render(request, "tenant_members.html", _tenant_page(ctx, "users", members=members, invitations=invitations,
+    return render(request, "tenant_members.html", tenant_page(ctx, "users", members=members, invitations=invitations,
                                                                 errors=errors or {}), status=status)
 
 
@@ -413,19 +333,19 @@ async def members_list(request: Request[Any, Any, Any], tenant_ctx: TenantContex
 
 
 def _member_form(ctx: TenantContext, values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
-    return _tenant_page(ctx, "users", values=values, errors=errors, roles=ROLE_OPTIONS)
+    return tenant_page(ctx, "users", values=values, errors=errors, roles=ROLE_OPTIONS)
 
 
 @get("/t/{tenant_id:uuid}/utilisateurs/nouveau")
 async def member_new(request: Request[Any, Any, Any], tenant_ctx: TenantContext, role: str = "viewer") -> Template:
     tenant_ctx.require("manage_users")
-    return _render(request, "tenant_member_form.html", _member_form(tenant_ctx, {"role": role}, {}))
+    return render(request, "tenant_member_form.html", _member_form(tenant_ctx, {"role": role}, {}))
 
 
 @post("/t/{tenant_id:uuid}/utilisateurs/nouveau")
 async def member_create(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, data: Form) -> Any:
     tenant_ctx.require("manage_users")
-    submitted = _form(data)
+    submitted = form_fields(data)
     values = {k: submitted.get(k, "") for k in ("email", "full_name", "role")}
     # Passwords are not stripped: spaces may be part of them.
     password = str(data.get("password") or "")
@@ -435,7 +355,7 @@ async def member_create(request: Request[Any, Any, Any], tenant_ctx: TenantConte
             db_session, tenant_ctx.tenant_id, {**values, "password": password or None}, invited_by=identity.email
         )
     except ValidationFailed as exc:
-        return _render(request, "tenant_member_form.html", _member_form(tenant_ctx, values, exc.errors), status=422)
+        return render(request, "tenant_member_form.html", _member_form(tenant_ctx, values, exc.errors), status=422)
     subject, body = services.enrolment_mail(request.app.state.settings.base_url, tenant_ctx.tenant.name,
                                    identity.full_name or identity.email, enrolment)
     # The job runs in its own transaction: commit first so that the link works at once.
@@ -444,8 +364,8 @@ async def member_create(request: Request[Any, Any, Any], tenant_ctx: TenantConte
         "send_email", to=enrolment.email, subject=subject, body=body, tenant_id=str(tenant_ctx.tenant_id)
     )
     # The same answer whether or not the address already had an account (no enumeration).
-    _flash(request, services.enrolment_message(enrolment))
-    return _see_other(f"/t/{tenant_ctx.tenant_id}/utilisateurs")
+    flash(request, services.enrolment_message(enrolment))
+    return see_other(f"/t/{tenant_ctx.tenant_id}/utilisateurs")
 
 
 @post("/t/{tenant_id:uuid}/utilisateurs/invitations/{invitation_id:uuid}/annuler")
@@ -454,8 +374,8 @@ async def invitation_cancel(
 ) -> Any:
     tenant_ctx.require("manage_users")
     row = await services.cancel_invitation(db_session, tenant_ctx.tenant_id, invitation_id)
-    _flash(request, f"Invitation de {row.user.email} annulée.")
-    return _see_other(f"/t/{tenant_ctx.tenant_id}/utilisateurs")
+    flash(request, f"Invitation de {row.user.email} annulée.")
+    return see_other(f"/t/{tenant_ctx.tenant_id}/utilisateurs")
 
 
 @get("/invitations/{token:str}")
@@ -464,23 +384,23 @@ async def invitation_page(request: Request[Any, Any, Any], db_session: AsyncSess
     identity = require_identity(request)
     row = await services.invitation_for(db_session, identity.user_id, token=token[:200])
     tenant = await db_session.get(Tenant, row.tenant_id)
-    return _render(request, "invitation.html", {"identity": identity, "invitation": row, "tenant_name": tenant.name if tenant else "",
+    return render(request, "invitation.html", {"identity": identity, "invitation": row, "tenant_name": tenant.name if tenant else "",
                                                 "role_label": Role(row.role).label, "action": f"/invitations/{token}"})
 
 
 async def _answer_invitation(request: Request[Any, Any, Any], db_session: AsyncSession, row: Any, data: Form) -> Redirect:
     identity = require_identity(request)
-    accept = _form(data).get("reponse") == "accepter"
+    accept = form_fields(data).get("reponse") == "accepter"
     # Now inside the inviting tenant: the membership is written (and audited) there.
     scope_session(db_session, [row.tenant_id], actor=identity.actor)
     await services.answer_invitation(db_session, row.tenant_id, row.id, identity.user_id, accept=accept)
     tenant = await db_session.get(Tenant, row.tenant_id)
     name = tenant.name if tenant else "ce bénéficiaire"
     if not accept:
-        _flash(request, f"Vous avez refusé l'invitation de {name}.")
-        return _see_other("/compte")
-    _flash(request, f"Vous avez rejoint {name} avec le profil {Role(row.role).label}.")
-    return _see_other(f"/t/{row.tenant_id}")
+        flash(request, f"Vous avez refusé l'invitation de {name}.")
+        return see_other("/compte")
+    flash(request, f"Vous avez rejoint {name} avec le profil {Role(row.role).label}.")
+    return see_other(f"/t/{row.tenant_id}")
 
 
 @post("/invitations/{token:str}")
@@ -502,8 +422,8 @@ async def account_invitation_answer(
 async def member_edit(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, user_id: uuid.UUID) -> Template:
     tenant_ctx.require("manage_users")
     membership = await services.access_member(db_session, tenant_ctx.tenant_id, user_id)
-    return _render(request, "tenant_member_edit.html",
-                   _tenant_page(tenant_ctx, "users", member=membership, values={"role": membership.role}, errors={}, roles=ROLE_OPTIONS))
+    return render(request, "tenant_member_edit.html",
+                   tenant_page(tenant_ctx, "users", member=membership, values={"role": membership.role}, errors={}, roles=ROLE_OPTIONS))
 
 
 @post("/t/{tenant_id:uuid}/utilisateurs/{user_id:uuid}/modifier")
@@ -512,15 +432,15 @@ async def member_update(
 ) -> Any:
     tenant_ctx.require("manage_users")
     membership = await services.access_member(db_session, tenant_ctx.tenant_id, user_id)
-    values = {"role": _form(data).get("role", "")}
+    values = {"role": form_fields(data).get("role", "")}
     try:
         await services.update_member(db_session, membership, values)
     except ValidationFailed as exc:
-        return _render(request, "tenant_member_edit.html",
-                       _tenant_page(tenant_ctx, "users", member=membership, values=values, errors=exc.errors, roles=ROLE_OPTIONS),
+        return render(request, "tenant_member_edit.html",
+                       tenant_page(tenant_ctx, "users", member=membership, values=values, errors=exc.errors, roles=ROLE_OPTIONS),
                        status=422)
-    _flash(request, f"Profil de {membership.user.email} : {Role(membership.role).label}.")
-    return _see_other(f"/t/{tenant_ctx.tenant_id}/utilisateurs")
+    flash(request, f"Profil de {membership.user.email} : {Role(membership.role).label}.")
+    return see_other(f"/t/{tenant_ctx.tenant_id}/utilisateurs")
 
 
 @post("/t/{tenant_id:uuid}/utilisateurs/{user_id:uuid}/retirer")
@@ -535,10 +455,10 @@ async def member_remove(
     except ValidationFailed as exc:
         errors = {f"retirer-{user_id}": msg for msg in exc.errors.values()}
         return await _members_page(request, tenant_ctx, db_session, errors=errors, status=422)
-    _flash(request, f"{email} n'a plus accès à {tenant_ctx.tenant.name}.")
+    flash(request, f"{email} n'a plus accès à {tenant_ctx.tenant.name}.")
     if user_id == tenant_ctx.identity.user_id:
-        return _see_other("/")
-    return _see_other(f"/t/{tenant_ctx.tenant_id}/utilisateurs")
+        return see_other("/")
+    return see_other(f"/t/{tenant_ctx.tenant_id}/utilisateurs")
 
 
 # --------------------------------------------------------------------------- tenant: audit log
@@ -632,16 +552,6 @@ async def _names_in(session: AsyncSession, events: list[AuditEvent]) -> dict[str
     return names
 
 
-def _parse_day(value: str, field: str, errors: dict[str, str]) -> dt.date | None:
-    if not value:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        errors[field] = "Date invalide (format attendu : AAAA-MM-JJ)."
-        return None
-
-
 @get("/t/{tenant_id:uuid}/journal")
 async def audit_log(
     request: Request[Any, Any, Any],
@@ -658,7 +568,7 @@ async def audit_log(
     tid = tenant_ctx.tenant_id
     zone = ZoneInfo(tenant_ctx.tenant.timezone)
     errors: dict[str, str] = {}
-    first, last = _parse_day(du, "du", errors), _parse_day(au, "au", errors)
+    first, last = parse_day(du, "du", errors), parse_day(au, "au", errors)
     # The filter days are the tenant's local days (DESIGN.md: stored UTC, shown local).
     since = dt.datetime.combine(first, dt.time.min, zone) if first else None
     until = dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min, zone) if last else None
@@ -670,14 +580,14 @@ async def audit_log(
     actions = sorted(await db_session.scalars(select(AuditEvent.action).where(AuditEvent.tenant_id == tid).distinct()))
     names = await _names_in(db_session, events.items)
     filters = {"entite": entite, "action": action, "auteur": auteur, "du": du, "au": au}
-    return _render(
+    return render(
         request,
         "tenant_audit.html",
-        _tenant_page(
+        tenant_page(
             tenant_ctx, "audit",
             events=[{"event": e, "changes": _changes_of(e, names)} for e in events.items],
             found=events,
-            paging=_pager(f"/t/{tid}/journal", filters, events),
+            paging=pager(f"/t/{tid}/journal", filters, events),
             filters=filters,
             errors=errors,
             entity_options=[("", "Toutes")] + [(e, ENTITY_LABELS.get(e, e)) for e in entities],
@@ -705,21 +615,22 @@ async def outbox(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_
     rows = list(await db_session.scalars(
         stmt.order_by(OutboxMessage.created_at.desc()).offset((page - 1) * per_page).limit(per_page)
     ))
-    found = services.Page(rows, total, page, per_page)
-    return _render(
+    found = Paged(rows, total, page, per_page)
+    return render(
         request,
         "tenant_outbox.html",
-        _tenant_page(tenant_ctx, "outbox", messages=rows, found=found, paging=_pager(f"/t/{tid}/courriels", {}, found)),
+        tenant_page(tenant_ctx, "outbox", messages=rows, found=found, paging=pager(f"/t/{tid}/courriels", {}, found)),
     )
 
 
 # --------------------------------------------------------------------------- agent
 
 
-#: Other components extend the agent home: a hook ``(request, ctx, session) -> dict`` returns
-#: extra template context; its ``template`` key, if any, names a template that extends
-#: ``tenant_agent.html`` and fills its ``agent_stations`` block (csms: stations and charge time).
-AGENT_HOOKS: list[Callable[[Request[Any, Any, Any], TenantContext, AsyncSession], Awaitable[dict[str, Any]]]] = []
+#: Other components extend the agent home through their manifest's page hooks (``Web.page_hooks``)
+#: under this name: a hook ``(request, ctx, session) -> dict`` returns extra template context; its
+#: ``template`` key, if any, names a template that extends ``tenant_agent.html`` and fills its
+#: ``agent_stations`` block (csms: stations and charge time).
+AGENT_HOME = "agent_home"
 
 
 @get("/t/{tenant_id:uuid}/agent")
@@ -727,10 +638,10 @@ async def agent_home(request: Request[Any, Any, Any], tenant_ctx: TenantContext,
     tenant_ctx.require("agent")
     sites = await services.list_sites(db_session, tenant_ctx.tenant_id)
     extra: dict[str, Any] = {}
-    for hook in AGENT_HOOKS:
+    for hook in request.app.state.page_hooks.get(AGENT_HOME, []):
         extra.update(await hook(request, tenant_ctx, db_session))
     template = extra.pop("template", "tenant_agent.html")
-    return _render(request, template, _tenant_page(tenant_ctx, "agent", sites=sites, **extra))
+    return render(request, template, tenant_page(tenant_ctx, "agent", sites=sites, **extra))
 
 
 # --------------------------------------------------------------------------- account
@@ -745,8 +656,6 @@ async def _account_page(
     token_name: str = "",
     status: int = 200,
 ) -> Template:
-    from tenants.controllers import nav_for
-
     identity = require_identity(request)
     tenants = {
         t.id: t for t in await session.scalars(select(Tenant).where(Tenant.id.in_(list(identity.tenant_roles))))
@@ -763,22 +672,14 @@ async def _account_page(
     )
     user = await session.get(User, identity.user_id)
     invitations = await services.invitations_of_user(session, identity.user_id)
-    return _render(
+    return render(
         request,
         "account.html",
-        {
-            "identity": identity,
-            "nav": [{"key": "start", "href": "/", "label": "Accueil", "current": False}, *nav_for(None, "account")],
-            "user": user,
-            "memberships": memberships,
-            "centrals": centrals,
-            "tokens": tokens,
-            "invitations": invitations,
-            "errors": errors or {},
-            "new_token": new_token,
-            "token_name": token_name,
-            "now": dt.datetime.now(dt.UTC),
-        },
+        account_page(
+            identity, "account", user=user, memberships=memberships, centrals=centrals, tokens=tokens,
+            invitations=invitations, errors=errors or {}, new_token=new_token, token_name=token_name,
+            now=dt.datetime.now(dt.UTC),
+        ),
         status=status,
     )
 
@@ -813,8 +714,8 @@ async def account_password(request: Request[Any, Any, Any], db_session: AsyncSes
     await services.change_password(db_session, user, new)
     # Every other session of this account ends; this one goes on under a new id and epoch.
     login_session(request, user)
-    _flash(request, "Votre mot de passe a été modifié ; vos autres sessions ont été fermées.")
-    return _see_other("/compte")
+    flash(request, "Votre mot de passe a été modifié ; vos autres sessions ont été fermées.")
+    return see_other("/compte")
 
 
 @post("/compte/jetons")
@@ -846,8 +747,8 @@ async def account_token_create(request: Request[Any, Any, Any], db_session: Asyn
 async def account_token_revoke(request: Request[Any, Any, Any], db_session: AsyncSession, token_id: uuid.UUID) -> Redirect:
     identity = require_identity(request)
     row = await services.revoke_api_token(db_session, identity.user_id, token_id)
-    _flash(request, f"Jeton « {row.name or row.prefix} » révoqué.")
-    return _see_other("/compte")
+    flash(request, f"Jeton « {row.name or row.prefix} » révoqué.")
+    return see_other("/compte")
 
 
 handlers: list[Any] = [

@@ -23,7 +23,6 @@ __all__ = [
     "MemberCreate",
     "MemberOut",
     "MemberPatch",
-    "Problem",
     "SiteCreate",
     "SiteOut",
     "SitePatch",
@@ -49,17 +48,6 @@ class _In(Struct, forbid_unknown_fields=True, kw_only=True):
     def provided(self) -> dict[str, Any]:
         """The fields the client sent (UNSET ones left out), as the services expect them."""
         return {f: v for f in self.__struct_fields__ if (v := getattr(self, f)) is not UNSET}
-
-
-class Problem(Struct, kw_only=True):
-    """An error (RFC 9457 problem details, ``application/problem+json``)."""
-
-    type: str
-    title: str
-    status: int
-    instance: str
-    #: Invalid data (422): one French message per field.
-    errors: dict[str, str] | UnsetType = UNSET
 
 
 # --------------------------------------------------------------------------- tenants

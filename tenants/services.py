@@ -21,6 +21,7 @@ from app.bounds import text_value
 from app.db import scope_session, tenant_ids_of, unscoped, utcnow
 from app.errors import NotFound, ValidationFailed
 from app.security import hash_password, hash_token, new_token, password_problem
+from app.shell import Paged
 from tenants.models import (
     TENANT_ROLES,
     ApiToken,
@@ -296,21 +297,9 @@ async def list_visible_tenants(session: AsyncSession, identity: Identity) -> lis
     return [(tenant, roles[tenant.id]) for tenant in rows]
 
 
-@dataclass
-class Page:
-    items: list[Any]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-
 async def search_tenants(
     session: AsyncSession, tenant_ids: Sequence[uuid.UUID], *, q: str = "", page: int = 1, per_page: int = 20
-) -> Page:
+) -> Paged:
     """Server-side search and pagination over the beneficiaries a coordinator may see."""
     stmt = select(Tenant).where(Tenant.id.in_(list(tenant_ids)))
     if q:
@@ -321,7 +310,7 @@ async def search_tenants(
     total = await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     page = max(1, page)
     rows = await session.scalars(stmt.order_by(Tenant.name).offset((page - 1) * per_page).limit(per_page))
-    return Page(list(rows), total, page, per_page)
+    return Paged(list(rows), total, page, per_page)
 
 
 # --------------------------------------------------------------------------- sites
@@ -980,7 +969,7 @@ async def list_audit_events(
     until: dt.datetime | None = None,
     page: int = 1,
     per_page: int = 50,
-) -> Page:
+) -> Paged:
     stmt = select(AuditEvent).where(AuditEvent.tenant_id == tenant_id)
     if entity:
         stmt = stmt.where(AuditEvent.entity == entity)
@@ -995,7 +984,7 @@ async def list_audit_events(
     total = await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     page = max(1, page)
     rows = await session.scalars(stmt.order_by(AuditEvent.at.desc()).offset((page - 1) * per_page).limit(per_page))
-    return Page(list(rows), total, page, per_page)
+    return Paged(list(rows), total, page, per_page)
 
 
 # --------------------------------------------------------------------------- identity

@@ -27,8 +27,11 @@ from litestar import Litestar
 from litestar.stores.memory import MemoryStore
 from litestar.testing import AsyncTestClient
 
+from app.composition import components
 from app.db import Database
 from app.settings import Settings
+
+components()  # every model, job and permission registered, as every entry point does
 
 PG_HOST = os.environ.get("CENTRALE_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("CENTRALE_TEST_PG_PORT", "5432"))
@@ -159,7 +162,7 @@ async def admin_db(settings: Settings) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def demo(settings: Settings, db: Database) -> dict[str, Any]:
-    from app.demo import load_demo
+    from app.composition import load_demo
 
     return await load_demo(settings, db)
 
@@ -194,7 +197,7 @@ def csrf_from(html: str) -> str:
 
 
 async def login(client: AsyncTestClient[Any], email: str, password: str | None = None) -> Any:
-    from app.demo import DEMO_PASSWORD
+    from tenants.demo import DEMO_PASSWORD
 
     page = await client.get("/connexion")
     token = csrf_from(page.text)

@@ -8,25 +8,22 @@ and a valid CSRF token (so CSRF is not what stops them), API routes with a beare
 token.
 
 A new route is covered the day it is registered. A route whose parameter the walk
-cannot fill fails the test: add a filler to ``FILLERS`` (an object of the other
+cannot fill fails the test: return its object from the component's ``wall_target`` (its manifest; an object of the other
 tenant) or, for a route that holds no tenant data, add it to ``EXEMPT``.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 import pytest
 from litestar.routes import HTTPRoute
-from sqlalchemy import inspect, select, text
+from sqlalchemy import inspect, text
 
+from app.composition import wall_targets
 from app.db import Database
-from tenants import services
-from tenants.models import Central
 from tests.conftest import csrf_from, login
 
 #: Parameterised routes that carry no tenant data, by path format, with the reason.
@@ -46,96 +43,19 @@ UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 VOLATILE = {"last_login_at", "last_used_at"}
 
 
-@dataclass(frozen=True)
-class Target:
-    """The other tenant's objects the walk aims at."""
-
-    tenant_id: uuid.UUID
-    central_code: str
-    site_id: uuid.UUID
-    user_id: uuid.UUID
-    token_id: uuid.UUID
-    badge_id: uuid.UUID | None = None
-    reservation_id: uuid.UUID | None = None
-    transaction_id: uuid.UUID | None = None
-    invitation_id: uuid.UUID | None = None
-
-
-#: How to fill each path parameter with the other tenant's object.
-FILLERS: dict[str, Callable[[Target], Any]] = {
-    "tenant_id": lambda t: t.tenant_id,
-    "central_code": lambda t: t.central_code,
-    "site_id": lambda t: t.site_id,
-    "user_id": lambda t: t.user_id,
-    "token_id": lambda t: t.token_id,
-    "badge_id": lambda t: t.badge_id,
-    "reservation_id": lambda t: t.reservation_id,
-    "charge_box_id": lambda t: WALL_CHARGE_BOX_ID,  # registered in the victim tenant by make_target
-    "transaction_id": lambda t: t.transaction_id,
-    "invitation_id": lambda t: t.invitation_id,
-}
-#: The victim's charger (csms), registered by ``make_target``.
-WALL_CHARGE_BOX_ID = "WALL-RES-01"
+#: The walk's objects in the victim tenant, by path parameter (``tenant_id``, ``site_id``,
+#: ``badge_id``…), made by each component's manifest (``Component.wall_target``).
+Target = dict[str, Any]
 
 
 async def make_target(db: Database, tenant_key: str, demo: dict[str, Any]) -> Target:
-    """A second set of objects in the victim tenant: a site, a member and that member's API token."""
+    """Every component's objects in the victim tenant, in component order."""
     tenant_id = uuid.UUID(demo["tenant_ids"][tenant_key])
+    target: Target = {"tenant_id": tenant_id}
     async with db.transaction([tenant_id], actor={"user_id": None, "label": "test"}) as session:
-        tenant = await services.get_tenant(session, tenant_id)
-        site = await services.create_site(session, tenant_id, {"name": "Annexe cible", "insee_code": tenant.insee_code})
-        member = await services.add_member(
-            session, tenant_id, {"email": f"cible@{tenant_key}.demo", "role": "viewer", "password": "Mot-de-passe-cible-1"}
-        )
-        user = await services.get_user(session, member.user_id)
-        token, _secret = await services.create_api_token(session, user, name="cible")
-        central = await session.get(Central, tenant.central_id)
-        assert central is not None
-        badge_id, reservation_id = await _badge_and_reservation(session, tenant_id, site.id)
-        # A pending invitation of an account that belongs to no tenant yet.
-        await services.create_user(session, email=f"invitee@{tenant_key}.demo")
-        await services.enrol_member(session, tenant_id, {"email": f"invitee@{tenant_key}.demo", "role": "viewer"},
-                                    invited_by="test")
-        invitation = (await services.list_pending_invitations(session, tenant_id))[0]
-        return Target(tenant_id, central.code, site.id, member.user_id, token.id, badge_id=badge_id,
-                      reservation_id=reservation_id, transaction_id=await _transaction(session, tenant_id),
-                      invitation_id=invitation.id)
-
-
-async def _transaction(session: Any, tenant_id: uuid.UUID) -> uuid.UUID:
-    """A finished charging session of the victim's charger (csms), as the ingress records one."""
-    import datetime as dt
-
-    from csms.models import Charger, Transaction
-
-    charger = await session.scalar(select(Charger).where(Charger.tenant_id == tenant_id,
-                                                         Charger.charge_box_id == WALL_CHARGE_BOX_ID))
-    start = dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC)
-    row = Transaction(tenant_id=tenant_id, charger_id=charger.id, connector_id=1, ocpp_transaction_id="1",
-                      status="completed", id_tag="WALL-BADGE", meter_start=0, meter_stop=5000, started_at=start,
-                      stopped_at=start + dt.timedelta(hours=1))
-    session.add(row)
-    await session.flush()
-    return row.id
-
-
-async def _badge_and_reservation(session: Any, tenant_id: uuid.UUID, site_id: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
-    """The victim's RFID badge and a reservation of one of its charge points (csms)."""
-    import datetime as dt
-
-    from csms import badges, registry, reservations
-    from csms.models import ChargePoint
-
-    await registry.register_charger(session, tenant_id, {"charge_box_id": WALL_CHARGE_BOX_ID, "site": str(site_id), "station": 9,
-                                                         "password": "Borne-secret-2026-xyz", "points": 1})
-    point = await session.scalar(select(ChargePoint).where(ChargePoint.tenant_id == tenant_id))
-    badge = await badges.create_badge(session, tenant_id, {"id_tag": "WALL-BADGE", "kind": "site", "site_id": site_id})
-    monday = dt.datetime(2026, 12, 7, 7, 0, tzinfo=dt.UTC)
-    created = await reservations.create_reservation(
-        session, tenant_id, {"charge_point_id": point.id, "badge_id": badge.id,
-                             "starts_at": monday + dt.timedelta(days=1, hours=2),
-                             "ends_at": monday + dt.timedelta(days=1, hours=3)}, now=monday)
-    return badge.id, created.reservation.id
+        for make in wall_targets():
+            target.update(await make(session, tenant_id, dict(target)))
+    return target
 
 
 def parameterised_routes(app: Any) -> list[tuple[str, list[str], list[tuple[str, Any]]]]:
@@ -178,13 +98,13 @@ def json_body(handler: Any) -> dict[str, Any]:
 
 
 def fill(path_format: str, params: list[str], target: Target, **override: Any) -> str:
-    unknown = [p for p in params if p not in FILLERS]
+    unknown = [p for p in params if p not in target]
     assert not unknown, (
-        f"route {path_format}: no filler for path parameter(s) {unknown}. Add to FILLERS in "
-        f"tests/test_tenant_walls.py an object of the other tenant for it (created in make_target), "
+        f"route {path_format}: no filler for path parameter(s) {unknown}. Return an object of the other "
+        f"tenant for it from the wall_target of the component's manifest (X/component.py), "
         f"or list the route in EXEMPT if it holds no tenant data."
     )
-    values = {p: override.get(p, FILLERS[p](target)) for p in params}
+    values = {p: override.get(p, target[p]) for p in params}
     return path_format.format(**values)
 
 
@@ -287,7 +207,7 @@ async def test_coordinator_cannot_reach_a_tenant_outside_its_central(app, client
 
 async def test_coordinator_cannot_open_another_central(app, client, db, admin_db, demo, api_token):
     target = await make_target(db, "chr", demo)
-    assert target.central_code == "CAIH"
+    assert target["central_code"] == "CAIH"
     caller = await Caller.sign_in(client, api_token, "coordination@canut.demo")
     before = await snapshot(admin_db)
 

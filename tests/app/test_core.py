@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 
 from app.audit import AuditEvent, PlatformAuditEvent
 from app.cli import cli
-from app.demo import DEMO_USERS, load_demo
+from app.composition import load_demo
 from tenants import services
+from tenants.demo import DEMO_USERS
 from tenants.models import Membership, Site, Tenant, User
 
 
@@ -96,11 +97,11 @@ async def test_cli_creates_tenant_user_and_token_as_json(settings, db, monkeypat
 
 
 def test_make_run_banner_prints_urls_logins_and_demo_stations(settings):
-    from app.server import _banner
+    from app.server import banner_text
     from csms.demo import DEMO_STATION_PASSWORD
 
-    text = _banner(settings, ingress=True)
+    text = banner_text(settings, services=True)
     assert f"{settings.base_url}/" in text and f"ws://{settings.ocpp_host}:{settings.ocpp_port}/ocpp/" in text
     assert "admin@cpam72.demo" in text and "Centrale-demo-2026" in text
     assert "CPAM-LM-01" in text and DEMO_STATION_PASSWORD in text
-    assert "Bornes de démonstration" not in _banner(settings, ingress=False)
+    assert "Bornes de démonstration" not in banner_text(settings, services=False)

@@ -29,10 +29,10 @@ from sqlalchemy import select
 
 from app.cli import cli
 from app.db import scope_session
-from app.oidc import add_provider, decrypt_secret
 from app.security import hash_password
 from tenants import services
 from tenants.models import Membership, OidcProvider, Tenant, User
+from tenants.oidc.providers import add_provider, decrypt_secret
 from tests.conftest import csrf_from, login
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

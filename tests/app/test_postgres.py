@@ -36,13 +36,15 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import aliased
 
+from app.composition import metadata as all_tables
 from app.db import TENANT_TABLES, Database, TenantScopeError
 from app.migrate import downgrade, upgrade
-from app.models import metadata
 from app.settings import Settings
 from csms.models import Badge
 from tenants.models import Membership, Site, Tenant, User
 from tests.conftest import APP_ROLE, PgServer, make_settings
+
+metadata = all_tables()
 
 POSTGRES = pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 

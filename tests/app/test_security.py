@@ -22,9 +22,9 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select, update
 
 from app.db import utcnow
-from app.demo import DEMO_PASSWORD
 from app.mail import OutboxMessage
 from tenants import services
+from tenants.demo import DEMO_PASSWORD
 from tenants.models import ApiToken, User
 from tests.conftest import csrf_from, form_post, login
 from tests.test_tenant_walls import snapshot

@@ -214,7 +214,7 @@ CSRF = re.compile(r'name="_csrf_token" value="([^"]+)"')
 
 
 async def portal_login(http: httpx.AsyncClient, email: str) -> None:
-    from app.demo import DEMO_PASSWORD
+    from tenants.demo import DEMO_PASSWORD
 
     page = await http.get("/connexion")
     token = CSRF.search(page.text).group(1)

@@ -478,7 +478,7 @@ async def test_portal_pages_of_another_tenant_are_404(client, db, fleet, people)
 
 @pytest.mark.parametrize("backend", BOTH, indirect=True)
 async def test_demo_load_registers_stations_and_transactions_idempotently(settings, db):
-    from app.demo import load_demo
+    from app.composition import load_demo
     from csms.demo import DEMO_STATION_PASSWORD
 
     first = await load_demo(settings, db)

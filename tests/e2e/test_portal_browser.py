@@ -14,7 +14,7 @@ import pytest
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import expect
 
-from app.demo import DEMO_PASSWORD
+from tenants.demo import DEMO_PASSWORD
 
 pytestmark = pytest.mark.browser
 

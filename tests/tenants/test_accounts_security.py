@@ -20,9 +20,9 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
 from app.db import Database, unscoped
-from app.demo import DEMO_PASSWORD
 from app.mail import OutboxMessage
 from tenants import services
+from tenants.demo import DEMO_PASSWORD
 from tenants.models import Membership, MembershipInvitation, User
 from tests.conftest import csrf_from, form_post, login
 

@@ -1,4 +1,4 @@
-"""Demo data (``centrale demo load``): idempotent, safe to run at every start.
+"""Demo data of ``tenants`` (``centrale demo load``): idempotent, safe to run at every start.
 
 Identifiers are computed with their check digits (Luhn) so that they pass the
 same validation as real input; they belong to no real organisation.
@@ -13,8 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from stdnum import luhn
 
-from app.db import Database, unscoped
-from app.settings import Settings
+from app.db import scope_session
 from tenants import services
 from tenants.models import (
     Central,
@@ -26,7 +25,7 @@ from tenants.models import (
     User,
 )
 
-__all__ = ["DEMO_PASSWORD", "DEMO_USERS", "load_demo"]
+__all__ = ["DEMO_PASSWORD", "DEMO_USERS", "banner", "load"]
 
 DEMO_PASSWORD = "Centrale-demo-2026"  # noqa: S105 - public demo password, documented in the README
 
@@ -97,21 +96,12 @@ def _demo_password_hash() -> str:
     return services.hash_password(DEMO_PASSWORD)
 
 
-async def load_demo(settings: Settings, db: Database | None = None) -> dict[str, Any]:
-    own = db is None
-    db = db or Database(settings.database_url)
-    try:
-        async with db.transaction(actor={"user_id": None, "label": "démo"}) as session:
-            # The loader writes into several tenants; on PostgreSQL _load publishes them all.
-            with unscoped(session):
-                return await _load(session)
-    finally:
-        if own:
-            await db.dispose()
+async def load(session: Any, demo: dict[str, Any]) -> dict[str, Any]:
+    """The centrals, agreements, beneficiaries, sites and accounts (``tenants``'s demo loader).
 
-
-async def _load(session: Any) -> dict[str, Any]:
-    from app.db import scope_session
+    Puts ``tenants`` (key -> Tenant) and ``first_sites`` (key -> Site) in ``demo`` for the
+    components loaded after it.
+    """
 
     centrals: dict[str, Central] = {}
     for code, name, kind, agreements in CENTRALS:
@@ -168,8 +158,11 @@ async def _load(session: Any) -> dict[str, Any]:
                 existing[site["name"]] = await services.create_site(session, tenants[key].id, site)
         first_sites[key] = existing[sites[0]["name"]]
     await session.flush()
-    from csms.demo import load_demo_stations  # components build on app, not the reverse: imported late
+    demo.update(tenants=tenants, first_sites=first_sites)
+    return {"tenants": len(tenants), "users": users, "tenant_ids": {k: str(t.id) for k, t in tenants.items()}}
 
-    stations = await load_demo_stations(session, tenants, first_sites)
-    return {"tenants": len(tenants), "users": users, "tenant_ids": {k: str(t.id) for k, t in tenants.items()},
-            "stations": stations["stations"]}
+
+def banner(settings: Any) -> list[str]:
+    """The demo logins, for the embedded server's banner."""
+    return ["", f"Comptes de démonstration (mot de passe : {DEMO_PASSWORD}) :",
+            *(f"  {email:<32} {role}" for email, _name, role, _where in DEMO_USERS)]

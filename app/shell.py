@@ -1,0 +1,383 @@
+"""The public web shell every portal and API handler uses, whatever its component.
+
+Pages (server-rendered Jinja2 + HTMX, French):
+
+- ``render(request, template, context, block=...)``: the full page, or only ``block``
+  for an HTMX request (jinja2-fragments); the flash message of the session is shown
+  once, on the next full page;
+- ``tenant_page(ctx, current, **extra)`` / ``central_page(...)`` / ``account_page(...)``:
+  the context every page of a tenant, of a central or of « Mon compte » starts from,
+  with the menu of the request's portal (``Menu``, built from the components' manifests
+  by the composition root and kept in ``app.state.menu``);
+- ``flash``, ``see_other`` (POST-redirect-GET), ``form_fields`` (a submitted form
+  without its CSRF token), ``wants_block``, ``parse_day`` (a date filter with its
+  French field error), ``Paged`` and ``pager`` (server-side pagination that keeps the
+  filters).
+
+API: ``Problem`` is the RFC 9457 shape of every error answer (``application/problem+json``);
+``problem(request, status, title, errors=...)`` writes one; ``api_validation_error`` and
+``api_client_error`` are the exception handlers of every API router (French messages for
+msgspec's decoding errors); ``error_responses(403, 404, ...)`` documents them in OpenAPI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from jinja2_fragments.litestar import HTMXBlockTemplate
+from litestar import Request, Response
+from litestar.enums import MediaType, RequestEncodingType
+from litestar.exceptions import ClientException, HTTPException, NotAuthorizedException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Body
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from msgspec import UNSET, Struct, UnsetType
+
+from app.db import TenantScopeError
+from app.errors import Forbidden, NotFound, ValidationFailed
+
+__all__ = [
+    "PROBLEM",
+    "Form",
+    "Menu",
+    "MenuHook",
+    "Paged",
+    "Problem",
+    "account_page",
+    "api_client_error",
+    "api_validation_error",
+    "central_page",
+    "error_responses",
+    "exception_handler",
+    "flash",
+    "form_fields",
+    "pager",
+    "parse_day",
+    "problem",
+    "render",
+    "see_other",
+    "tenant_page",
+    "wants_block",
+]
+
+#: An URL-encoded form body, as portal forms post it.
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+#: Where the menu of a page is resolved: ``render`` replaces it with the entries of ``app.state.menu``.
+_NAV = "_nav"
+
+
+# --------------------------------------------------------------------------- menu
+
+
+@dataclass(frozen=True)
+class MenuHook:
+    """A component's menu entries: ``entries(ctx)`` returns ``(key, href, label)`` tuples.
+
+    ``ctx`` is the page's tenant context, central context or ``None`` (« Mon compte »);
+    the hook decides from the role what it shows. Hooks are listed by ``order`` (then
+    by component order), so a component places its entries without knowing the others.
+    """
+
+    order: int
+    entries: Callable[[Any], list[tuple[str, str, str]]]
+
+
+@dataclass
+class Menu:
+    """Every component's menu hooks, assembled once by the composition root."""
+
+    hooks: list[MenuHook] = field(default_factory=list)
+
+    def add(self, hooks: list[MenuHook] | tuple[MenuHook, ...]) -> None:
+        self.hooks.extend(hooks)
+        self.hooks.sort(key=lambda h: h.order)  # stable: equal orders keep the component order
+
+    def items(self, ctx: Any, current: str = "") -> list[dict[str, Any]]:
+        found = [item for hook in self.hooks for item in hook.entries(ctx)]
+        return [{"key": k, "href": h, "label": label, "current": k == current} for k, h, label in found]
+
+
+# --------------------------------------------------------------------------- pages
+
+
+def flash(request: Request[Any, Any, Any], message: str) -> None:
+    """A message shown once, on the next full page of this session."""
+    request.session["flash"] = message
+
+
+def _take_flash(request: Request[Any, Any, Any]) -> str:
+    session = request.scope.get("session")
+    return session.pop("flash", "") if isinstance(session, dict) else ""
+
+
+def see_other(url: str) -> Redirect:
+    """The answer to a successful form post (POST-redirect-GET)."""
+    return Redirect(url, status_code=303)
+
+
+def form_fields(data: dict[str, Any]) -> dict[str, str]:
+    """Submitted fields without the CSRF token, as stripped strings."""
+    return {k: str(v).strip() for k, v in data.items() if k != "_csrf_token"}
+
+
+def wants_block(request: Request[Any, Any, Any]) -> bool:
+    """An HTMX request that swaps a block (not a history restore, which needs the whole page)."""
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.history_restore_request
+
+
+def render(
+    request: Request[Any, Any, Any],
+    template: str,
+    context: dict[str, Any],
+    *,
+    status: int = 200,
+    block: str | None = None,
+) -> Template:
+    """Full page, or only ``block`` for an HTMX request (jinja2-fragments)."""
+    if _NAV in context:
+        ctx, current, before = context.pop(_NAV)
+        menu: Menu | None = getattr(request.app.state, "menu", None)
+        context["nav"] = [*before, *(menu.items(ctx, current) if menu else [])]
+    headers = {"Vary": "HX-Request"} if block else None
+    if block and wants_block(request):
+        # The block shows no flash message: it stays for the next full page.
+        return HTMXBlockTemplate(template_name=template, block_name=block, context=context, status_code=status,
+                                 headers=headers, media_type=MediaType.HTML)
+    if "flash" not in context:
+        context["flash"] = _take_flash(request)
+    # Explicit: a handler annotated "-> Any" would otherwise send the page as application/json.
+    return Template(template, context=context, status_code=status, headers=headers, media_type=MediaType.HTML)
+
+
+def tenant_page(ctx: Any, current: str, **extra: Any) -> dict[str, Any]:
+    """The context of a page of one tenant (``ctx``: the request's tenant context)."""
+    return {
+        "identity": ctx.identity,
+        _NAV: (ctx, current, []),
+        "tenant": ctx.tenant,
+        "tz": ctx.tenant.timezone,
+        "role": ctx.role,
+        "role_label": ctx.role_label,
+        "can": ctx.can,
+        "base": f"/t/{ctx.tenant_id}",
+        **extra,
+    }
+
+
+def central_page(ctx: Any, current: str, **extra: Any) -> dict[str, Any]:
+    """The context of a page of a purchasing central (``ctx``: the request's central context)."""
+    return {
+        "identity": ctx.identity,
+        _NAV: (ctx, current, []),
+        "central": ctx.central,
+        "base": f"/c/{ctx.central.code}",
+        **extra,
+    }
+
+
+def account_page(identity: Any, current: str, **extra: Any) -> dict[str, Any]:
+    """The context of a page outside any tenant (« Mon compte »): the menu for no tenant."""
+    start = {"key": "start", "href": "/", "label": "Accueil", "current": False}
+    return {"identity": identity, _NAV: (None, current, [start]), **extra}
+
+
+def parse_day(value: str, field: str, errors: dict[str, str]) -> dt.date | None:
+    """A date filter (``AAAA-MM-JJ``); a bad one adds its French message to ``errors``."""
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        errors[field] = "Date invalide (format attendu : AAAA-MM-JJ)."
+        return None
+
+
+@dataclass
+class Paged:
+    """One page of a server-side paginated list."""
+
+    items: list[Any]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def pager(path: str, params: dict[str, Any], page: Paged) -> dict[str, Any]:
+    """Previous/next links keeping the filters; ``None`` when there is no such page."""
+    kept = {k: v for k, v in params.items() if v not in ("", None)}
+
+    def url(n: int) -> str:
+        return f"{path}?{urlencode({**kept, 'page': n})}"
+
+    return {
+        "page": page.page,
+        "pages": page.pages,
+        "total": page.total,
+        "prev": url(page.page - 1) if page.page > 1 else None,
+        "next": url(page.page + 1) if page.page < page.pages else None,
+    }
+
+
+# --------------------------------------------------------------------------- errors
+
+
+#: The framework's own errors get these titles (their detail may name server paths).
+FRAMEWORK_TITLES = {
+    404: "Introuvable",
+    405: "Méthode non autorisée",
+    413: "Requête trop volumineuse",
+    415: "Type de contenu non pris en charge",
+    500: "Erreur interne",
+}
+
+
+def _wants_problem_json(request: Request[Any, Any, Any]) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _html_error(request: Request[Any, Any, Any], status: int, title: str, detail: str = "") -> Response[Any]:
+    return Template(
+        "error.html", context={"status": status, "title": title, "detail": detail}, status_code=status
+    )
+
+
+def exception_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Every error as a French page (portals) or a problem+json answer (``/api/``); a 500 is logged."""
+    if isinstance(exc, NotFound | TenantScopeError):
+        status, title = 404, "Introuvable"
+        # A tenant-scope violation is a bug or an attack: answer like a 404, never leak.
+        if isinstance(exc, TenantScopeError):
+            request.logger.error("tenant scope violation on %s: %s", request.url.path, exc)
+        return problem(request, status, title) if _wants_problem_json(request) else _html_error(
+            request, status, "Page introuvable", "Cette page n'existe pas ou vous n'y avez pas accès."
+        )
+    if isinstance(exc, Forbidden):
+        return problem(request, 403, str(exc)) if _wants_problem_json(request) else _html_error(request, 403, "Accès refusé", str(exc))
+    if isinstance(exc, ValidationFailed):
+        if _wants_problem_json(request):
+            return problem(request, 422, "Données invalides", errors=exc.errors)
+        return _html_error(request, 422, "Données invalides", "; ".join(exc.errors.values()))
+    if isinstance(exc, NotAuthorizedException):
+        if _wants_problem_json(request):
+            return problem(request, 401, "Authentification requise.")
+        if request.headers.get("hx-request"):
+            return Response("", status_code=200, headers={"HX-Redirect": "/connexion"})
+        return Redirect(f"/connexion?suivant={request.url.path}")
+    if isinstance(exc, ValidationException):
+        if _wants_problem_json(request):
+            return problem(request, 400, "Requête invalide", errors=exc.extra or [])
+        keys = [str(e.get("key")) for e in (exc.extra or []) if isinstance(e, dict) and e.get("key")]
+        detail = (f"Paramètre{'s' if len(keys) > 1 else ''} invalide{'s' if len(keys) > 1 else ''} ou hors limites : "
+                  + ", ".join(f"« {k} »" for k in keys) + ".") if keys else "La requête est mal formée."
+        return _html_error(request, 400, "Requête invalide", detail)
+    if isinstance(exc, HTTPException):
+        # The framework's own answers (a missing route or static file, a wrong method, a body
+        # too large) get a fixed French title: their detail may name server paths.
+        title = FRAMEWORK_TITLES.get(exc.status_code, exc.detail)
+        if _wants_problem_json(request):
+            return problem(request, exc.status_code, title, **({"errors": exc.extra} if exc.extra else {}))
+        if exc.status_code == 404:
+            return _html_error(request, 404, "Page introuvable", "Cette page n'existe pas ou vous n'y avez pas accès.")
+        return _html_error(request, exc.status_code, title)
+    request.logger.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    if _wants_problem_json(request):
+        return problem(request, 500, "Erreur interne")
+    return _html_error(request, HTTP_500_INTERNAL_SERVER_ERROR, "Erreur interne", "L'incident a été enregistré.")
+
+
+# --------------------------------------------------------------------------- API
+
+
+#: The media type of every API error answer.
+PROBLEM = "application/problem+json"
+
+
+class Problem(Struct, kw_only=True):
+    """An error (RFC 9457 problem details, ``application/problem+json``)."""
+
+    type: str
+    title: str
+    status: int
+    instance: str
+    #: Invalid data (422): one French message per field.
+    errors: dict[str, str] | UnsetType = UNSET
+
+
+
+def problem(request: Request[Any, Any, Any], status: int, title: str, **extra: Any) -> Response[Any]:
+    """An error answer of the API (``extra``: e.g. ``errors={field: message}``)."""
+    body = {"type": "about:blank", "title": title, "status": status, "instance": request.url.path, **extra}
+    return Response(body, status_code=status, media_type=PROBLEM)
+
+
+_MISSING = re.compile(r"missing required field `([^`]+)`")
+_UNKNOWN = re.compile(r"unknown field `([^`]+)`")
+_EXPECTED = re.compile(r"Expected `([^`]+)`")
+_TYPES = {"str": "texte", "int": "nombre entier", "float": "nombre", "bool": "booléen", "object": "objet", "array": "liste"}
+
+
+def _french(message: str) -> tuple[str | None, str]:
+    """A French message for msgspec's decoding errors, and the field it names when it names one."""
+    if match := _MISSING.search(message):
+        return match.group(1), "Champ obligatoire."
+    if match := _UNKNOWN.search(message):
+        return match.group(1), "Champ inconnu."
+    if match := _EXPECTED.search(message):
+        wanted = " ou ".join(_TYPES.get(t.strip(), t.strip()) for t in match.group(1).split("|") if t.strip() != "null")
+        return None, f"Valeur invalide ({wanted} attendu)."
+    if "<=" in message or ">=" in message or "length" in message:
+        return None, "Valeur hors des limites autorisées."
+    return None, "Valeur invalide."
+
+
+def api_validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    """Body errors are field errors (422, like the services'); a bad query or path parameter is a 400."""
+    errors: dict[str, str] = {}
+    in_body = False
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if not isinstance(item, dict):
+            continue
+        named, message = _french(str(item.get("message", "")))
+        key = named or str(item.get("key") or "data")
+        in_body = in_body or item.get("source") == "body" or key == "data" or named is not None
+        errors[key.removeprefix("data.")] = message
+    if in_body:
+        return problem(request, 422, "Données invalides", errors=errors)
+    return problem(request, 400, "Requête invalide", errors=errors)
+
+
+def api_client_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """The framework's own client errors (unreadable body, wrong method) as French problems."""
+    if type(exc) is ClientException:  # the body could not be decoded
+        return problem(request, 400, "Corps de requête invalide : JSON attendu.")
+    titles = {404: "Introuvable", 405: "Méthode non autorisée", 403: "Accès refusé"}
+    return problem(request, exc.status_code, titles.get(exc.status_code, str(exc.detail)))
+
+
+_ERROR_TEXTS = {
+    400: "Requête illisible : JSON invalide ou paramètre mal formé",
+    401: "Jeton absent, inconnu, révoqué ou expiré",
+    403: "Le profil de l'appelant ne permet pas cette action",
+    404: "Absent, ou chez un bénéficiaire auquel l'appelant n'a pas accès (les deux se confondent)",
+    422: "Données invalides : un message en français par champ dans `errors`",
+}
+
+
+def error_responses(*codes: int) -> dict[int, ResponseSpec]:
+    """The OpenAPI error responses of a handler: 400 and 401 always, plus ``codes``."""
+    return {
+        code: ResponseSpec(data_container=Problem, description=_ERROR_TEXTS[code], media_type=PROBLEM, generate_examples=False)
+        for code in (400, 401, *codes)
+    }

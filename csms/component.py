@@ -1,0 +1,92 @@
+"""The manifest of ``csms``: OCPP ingress and charging-station supervision.
+
+Models, web pages and API (registry, supervision, load management, badges and
+reservations, remote commands), the permissions it grants, its command line
+(``centrale stations``, ``centrale ingress``), the ingress as a service of the embedded
+process, its demo fleet and the objects of the tenant-wall walk.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.bus import Bus
+from app.component import Component, Web
+from app.settings import Settings
+
+#: The titulaire's technicians run remote commands on the stations (DESIGN.md « Operator »)
+#: and set up the users' badges: « Le Titulaire devra effectuer le paramétrage des données
+#: nécessaires pour chaque Utilisateur » (CCTP CPAM 5-5-5-3). ``operate_stations``: remote
+#: commands (csms.commands); ``manage_badges``: badges, local lists, reservations.
+PERMISSIONS = {
+    "admin": frozenset({"operate_stations", "manage_badges"}),
+    "operator": frozenset({"operate_stations", "manage_badges"}),
+}
+
+
+def _web() -> Web:
+    from app.shell import MenuHook
+    from csms import api_v1, badges_web, commands_web, registry_web, smart_charging_web
+    from csms import portal as supervision
+
+    return Web(
+        portal=[*registry_web.handlers, *smart_charging_web.portal_handlers, *supervision.handlers,
+                *badges_web.portal_handlers, *commands_web.portal_handlers],
+        api=[*api_v1.handlers, *smart_charging_web.api_handlers, *badges_web.api_handlers, *commands_web.api_handlers],
+        # Bornes, Recharges, Alertes, Statistiques; then Pilotage énergétique; then Badges, Réservations.
+        menu=[MenuHook(100, supervision.nav), MenuHook(110, smart_charging_web.nav), MenuHook(120, badges_web.nav)],
+        page_hooks={"agent_home": [supervision.agent_context]},
+    )
+
+
+def _cli() -> list[click.Command]:
+    from csms.cli import ingress, stations
+
+    return [stations, ingress]
+
+
+def _services() -> list[Callable[[Settings, Bus], Awaitable[None]]]:
+    from csms.ingress import run_ingress
+
+    async def ingress(settings: Settings, bus: Bus) -> None:
+        await run_ingress(settings, bus=bus)
+
+    return [ingress]
+
+
+async def _demo(session: AsyncSession, demo: dict[str, Any]) -> dict[str, Any]:
+    from csms.demo import load
+
+    return await load(session, demo)
+
+
+def _banner(settings: Settings) -> list[str]:
+    from csms.demo import banner
+
+    return banner(settings)
+
+
+async def _wall_target(session: AsyncSession, tenant_id: uuid.UUID, objects: dict[str, Any]) -> dict[str, Any]:
+    from csms.walls import wall_target
+
+    return await wall_target(session, tenant_id, objects)
+
+
+manifest = Component(
+    name="csms",
+    models=("csms.models",),
+    web=_web,
+    permissions=PERMISSIONS,
+    cli=_cli,
+    services=_services,
+    demo=_demo,
+    banner=_banner,
+    wall_target=_wall_target,
+    templates=Path(__file__).parent / "templates",
+)
