@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from click.testing import CliRunner
 from litestar.routes import HTTPRoute
 from litestar.stores.memory import MemoryStore
 from litestar.testing import AsyncTestClient
@@ -273,16 +272,6 @@ async def test_password_reset_through_the_outbox(client, db, admin_db, settings,
 # --------------------------------------------------------------------------- CLI
 
 
-def _cli(settings, monkeypatch, *args: str):
-    monkeypatch.setenv("CENTRALE_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("CENTRALE_VAR_DIR", str(settings.var_dir))
-    monkeypatch.setenv("CENTRALE_SECRET_KEY", settings.secret_key)
-    from app.cli import cli
-
-    # The CLI runs its own event loop: give it a thread of its own.
-    return asyncio.to_thread(CliRunner().invoke, cli, list(args))
-
-
 @pytest.mark.parametrize(
     ("args", "field", "message"),
     [
@@ -294,14 +283,14 @@ def _cli(settings, monkeypatch, *args: str):
     ],
     ids=["invalid-siret", "duplicate-email", "unknown-role"],
 )
-async def test_cli_refuses_bad_input_and_writes_nothing(settings, admin_db, demo, monkeypatch, args, field, message):
+async def test_cli_refuses_bad_input_and_writes_nothing(centrale, admin_db, demo, args, field, message):
     args = tuple(a.format(cpam=demo["tenant_ids"]["cpam"]) for a in args)
     before = await snapshot(admin_db)
 
-    human = await _cli(settings, monkeypatch, *args)
+    human = await centrale(*args)
     assert human.exit_code == 2, human.output
     assert f"erreur ({field}) : " in human.stderr and message in human.stderr
-    as_json = await _cli(settings, monkeypatch, *args, "--json")
+    as_json = await centrale(*args, "--json")
     assert as_json.exit_code == 2
     assert message in json.loads(as_json.stderr)["errors"][field]
     assert as_json.stdout == ""
