@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner, Result
 from litestar import Litestar
 from litestar.stores.memory import MemoryStore
 from litestar.testing import AsyncTestClient
@@ -165,6 +166,37 @@ async def demo(settings: Settings, db: Database) -> dict[str, Any]:
     from app.composition import load_demo
 
     return await load_demo(settings, db)
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+class CentraleCli:
+    """The ``centrale`` command line, run in this process by click's runner, on the test's
+    database: it reads its settings from ``CENTRALE_*`` variables, as in production."""
+
+    def __init__(self, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("CENTRALE_DATABASE_URL", settings.database_url)
+        monkeypatch.setenv("CENTRALE_VAR_DIR", str(settings.var_dir))
+        monkeypatch.setenv("CENTRALE_SECRET_KEY", settings.secret_key)
+        if settings.redis_url:
+            monkeypatch.setenv("CENTRALE_REDIS_URL", settings.redis_url)
+        else:
+            monkeypatch.delenv("CENTRALE_REDIS_URL", raising=False)
+
+    def invoke(self, *args: str) -> Result:
+        from app.cli import cli
+
+        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+    async def __call__(self, *args: str) -> Result:
+        """From an async test: the CLI runs its own event loop (``asyncio.run``), in a thread of its own."""
+        return await asyncio.to_thread(self.invoke, *args)
+
+
+@pytest.fixture
+def centrale(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> CentraleCli:
+    return CentraleCli(settings, monkeypatch)
 
 
 # --------------------------------------------------------------------------- the app

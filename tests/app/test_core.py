@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from app.audit import AuditEvent, PlatformAuditEvent
-from app.cli import cli
 from app.composition import load_demo
 from tenants import services
 from tenants.demo import DEMO_USERS
@@ -63,29 +60,17 @@ async def test_secrets_are_redacted_in_the_audit_log(db, demo):
     assert "argon2" not in json.dumps(event.after)
 
 
-def _cli(settings, monkeypatch, *args):
-    monkeypatch.setenv("CENTRALE_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("CENTRALE_VAR_DIR", str(settings.var_dir))
-    monkeypatch.setenv("CENTRALE_SECRET_KEY", settings.secret_key)
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-
-async def _acli(settings, monkeypatch, *args):
-    # The CLI runs its own event loop (asyncio.run): give it a thread of its own.
-    return await asyncio.to_thread(_cli, settings, monkeypatch, *args)
-
-
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-async def test_cli_creates_tenant_user_and_token_as_json(settings, db, monkeypatch):
+async def test_cli_creates_tenant_user_and_token_as_json(centrale, db):
     siret = "73282932000074"  # valid SIREN and SIRET keys (python-stdnum's own example)
-    out = await _acli(settings, monkeypatch, "tenants", "create", "--name", "Mairie de Test", "--siret", siret, "--json")
+    out = await centrale("tenants", "create", "--name", "Mairie de Test", "--siret", siret, "--json")
     assert out.exit_code == 0, out.output
     tenant_id = json.loads(out.output)["id"]
-    out = await _acli(settings, monkeypatch, "users", "create", "--email", "Admin@Test.fr", "--role", "admin",
-               "--tenant", tenant_id, "--password", "Motdepasse-solide-1", "--json")
+    out = await centrale("users", "create", "--email", "Admin@Test.fr", "--role", "admin",
+                         "--tenant", tenant_id, "--password", "Motdepasse-solide-1", "--json")
     assert out.exit_code == 0, out.output
     user_id = json.loads(out.output)["id"]
-    out = await _acli(settings, monkeypatch, "tokens", "create", "--email", "admin@test.fr", "--json")
+    out = await centrale("tokens", "create", "--email", "admin@test.fr", "--json")
     assert out.exit_code == 0, out.output
     token = json.loads(out.output)["token"]
     assert token.startswith("ctr_")

@@ -22,12 +22,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
-from click.testing import CliRunner
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from sqlalchemy import select
 
-from app.cli import cli
 from app.db import scope_session
 from app.security import hash_password
 from tenants import services
@@ -445,29 +443,25 @@ async def test_a_scoped_provider_does_not_open_accounts_of_other_tenants(setting
     assert not await _logged_in(client)
 
 
-def test_cli_adds_and_lists_providers_with_the_secret_encrypted(settings, monkeypatch, idp):
-    monkeypatch.setenv("CENTRALE_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("CENTRALE_VAR_DIR", str(settings.var_dir))
-    monkeypatch.setenv("CENTRALE_SECRET_KEY", settings.secret_key)
-    runner = CliRunner()
+def test_cli_adds_and_lists_providers_with_the_secret_encrypted(settings, centrale, idp):
     args = ["oidc", "add", "--slug", "proconnect", "--name", "ProConnect", "--discovery-url", idp.discovery_url,
             "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET, "--authorize-param", "acr_values=eidas1", "--json"]
-    out = runner.invoke(cli, args, catch_exceptions=False)
+    out = centrale.invoke(*args)
     assert out.exit_code == 0, out.output
     provider_id = json.loads(out.output)["id"]
-    again = runner.invoke(cli, args, catch_exceptions=False)
+    again = centrale.invoke(*args)
     assert again.exit_code == 2 and "porte déjà cet identifiant" in again.output
-    bad = runner.invoke(cli, ["oidc", "add", "--slug", "x", "--name", "X", "--discovery-url", "http://idp.example/",
-                              "--client-id", "a", "--client-secret", "b", "--jit-role", "agent"], catch_exceptions=False)
+    bad = centrale.invoke("oidc", "add", "--slug", "x", "--name", "X", "--discovery-url", "http://idp.example/",
+                          "--client-id", "a", "--client-secret", "b", "--jit-role", "agent")
     assert bad.exit_code == 2 and "HTTPS" in bad.output and "centrale ou un bénéficiaire" in bad.output
 
-    listed = runner.invoke(cli, ["oidc", "list", "--json"], catch_exceptions=False)
+    listed = centrale.invoke("oidc", "list", "--json")
     rows = json.loads(listed.output)
     assert [(r["id"], r["slug"], r["enabled"]) for r in rows] == [(provider_id, "proconnect", True)]
     assert rows[0]["authorize_params"] == {"acr_values": "eidas1"}
     assert CLIENT_SECRET not in listed.output
-    assert runner.invoke(cli, ["oidc", "disable", "proconnect"]).exit_code == 0
-    listed = runner.invoke(cli, ["oidc", "list", "--json"], catch_exceptions=False)
+    assert centrale.invoke("oidc", "disable", "proconnect").exit_code == 0
+    listed = centrale.invoke("oidc", "list", "--json")
     assert json.loads(listed.output)[0]["enabled"] is False
 
     import sqlite3

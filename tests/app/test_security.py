@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from click.testing import CliRunner
 from litestar.routes import HTTPRoute
 from litestar.stores.memory import MemoryStore
 from litestar.testing import AsyncTestClient
@@ -221,24 +220,18 @@ async def _outbox_message(db, email: str) -> OutboxMessage:
         await asyncio.sleep(0.05)
 
 
-async def test_password_reset_requests_are_throttled(client, db, settings, demo):
+async def test_password_reset_requests_are_throttled(app, client, db, settings, demo):
     email = "agent@cpam72.demo"
     for _ in range(settings.login_max_failures):
         asked = await form_post(client, "/mot-de-passe-oublie", "/mot-de-passe-oublie", {"email": email})
         assert asked.status_code == 200
     blocked = await form_post(client, "/mot-de-passe-oublie", "/mot-de-passe-oublie", {"email": email})
     assert blocked.status_code == 429 and "Trop de demandes" in blocked.text
-    # The app runs the e-mail job in its own loop: wait for the five messages, then
-    # give a sixth (which must not exist) the time to appear.
+    # A request queues its e-mail job before it answers; the app runs its jobs one after the
+    # other on its own loop (the test client's portal): once the queue is drained, a sixth
+    # message would be in the outbox.
+    await asyncio.to_thread(client.blocking_portal.call, app.state.jobs.drain)
     count = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.to == email)
-    deadline = asyncio.get_running_loop().time() + 10
-    while True:
-        async with db.session() as session:
-            sent = await session.scalar(count)
-        if sent >= settings.login_max_failures or asyncio.get_running_loop().time() > deadline:
-            break
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.3)
     async with db.session() as session:
         assert await session.scalar(count) == settings.login_max_failures
 
@@ -279,16 +272,6 @@ async def test_password_reset_through_the_outbox(client, db, admin_db, settings,
 # --------------------------------------------------------------------------- CLI
 
 
-def _cli(settings, monkeypatch, *args: str):
-    monkeypatch.setenv("CENTRALE_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("CENTRALE_VAR_DIR", str(settings.var_dir))
-    monkeypatch.setenv("CENTRALE_SECRET_KEY", settings.secret_key)
-    from app.cli import cli
-
-    # The CLI runs its own event loop: give it a thread of its own.
-    return asyncio.to_thread(CliRunner().invoke, cli, list(args))
-
-
 @pytest.mark.parametrize(
     ("args", "field", "message"),
     [
@@ -300,14 +283,14 @@ def _cli(settings, monkeypatch, *args: str):
     ],
     ids=["invalid-siret", "duplicate-email", "unknown-role"],
 )
-async def test_cli_refuses_bad_input_and_writes_nothing(settings, admin_db, demo, monkeypatch, args, field, message):
+async def test_cli_refuses_bad_input_and_writes_nothing(centrale, admin_db, demo, args, field, message):
     args = tuple(a.format(cpam=demo["tenant_ids"]["cpam"]) for a in args)
     before = await snapshot(admin_db)
 
-    human = await _cli(settings, monkeypatch, *args)
+    human = await centrale(*args)
     assert human.exit_code == 2, human.output
     assert f"erreur ({field}) : " in human.stderr and message in human.stderr
-    as_json = await _cli(settings, monkeypatch, *args, "--json")
+    as_json = await centrale(*args, "--json")
     assert as_json.exit_code == 2
     assert message in json.loads(as_json.stderr)["errors"][field]
     assert as_json.stdout == ""

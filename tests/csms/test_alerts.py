@@ -162,6 +162,7 @@ async def test_scaled_mode_two_ingress_processes_on_redis_publish_each_alert_onc
     import dataclasses
 
     from app.bus import RedisBus
+    from csms.commands import node_topic
     from csms.ingress import Ingress
 
     namespace = f"alerts-{fleet.cpam.hex[:8]}"
@@ -189,7 +190,14 @@ async def test_scaled_mode_two_ingress_processes_on_redis_publish_each_alert_onc
         async with Stations(nodes[1].port).connect("CPAM-LM-01") as (cp, _wire):
             await cp.call(call.Heartbeat())
             [closed] = await events.wait(alerts.TOPIC_CLOSED, lambda p: p["kind"] == "offline")
-            await asyncio.sleep(0.5)  # a grace for a duplicate to show up (none may): this wait cannot fail the test
+            # Both watchers heard « station.connected » before this closing was published. A node's bus
+            # runs its handlers one message after the other, so its answer to a later request leaves after
+            # whatever its watcher published on that message; both come back on this subscriber's one
+            # Redis connection, in order: once both nodes answered, a duplicate would be in.
+            for node in nodes:
+                assert await subscriber.request(node_topic(node.node), {
+                    "tenant_id": str(fleet.cpam), "charge_box_id": "NO-SUCH-BOX", "op": "close"}) == {
+                    "outcome": "not_connected"}
         assert closed["charge_box_id"] == "CPAM-LM-01"
         assert len([p for p in events.by_topic[alerts.TOPIC_OPENED] if p["kind"] == "offline"]) == 1
         assert len([p for p in events.by_topic[alerts.TOPIC_CLOSED] if p["kind"] == "offline"]) == 1

@@ -18,6 +18,7 @@ from ocpp.charge_point import camel_to_snake_case
 from ocpp.exceptions import GenericError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as Station16
+from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as result16
 from ocpp.v201 import ChargePoint as Station201
 from ocpp.v201 import call_result as result201
@@ -27,7 +28,7 @@ from app.errors import ValidationFailed
 from csms import commands
 from csms.commands import CommandRejected, CommandTimeout, StationNotFound, StationOffline, send_command
 from csms.models import CommandLog
-from tests.csms.conftest import Wire, station
+from tests.csms.conftest import Events, Wire, station
 
 ACTOR = {"user_id": None, "label": "technicien@titulaire.demo"}
 EXPIRY = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -256,8 +257,11 @@ async def test_a_command_sent_as_the_station_connects_waits_for_its_connection_r
             pending = asyncio.create_task(send_command(
                 db, ingress.bus, tenant_id=fleet.cpam, charge_box_id="CPAM-LM-01", action="Reset",
                 payload={"type": "Soft"}, actor=ACTOR, timeout=10))
-            await asyncio.sleep(0.4)
-            assert not pending.done()  # not « hors ligne » at once
+            # Its log row is written once it has looked for the connection row and found none
+            # (the row is held back): from there on, only waiting turns it into an answer.
+            while not await command_log(db, fleet.cpam):
+                assert not pending.done(), pending.exception()
+                await asyncio.sleep(0.01)
             await holder.commit()  # the connection row commits
             assert await pending == {"status": "Accepted"}
             assert calls_received(wire) == [("Reset", {"type": "Soft"})]
@@ -317,13 +321,20 @@ async def test_two_concurrent_commands_to_one_station_are_serialized(ingress, db
     async with answering_station(ingress.port, "CPAM-LM-01") as (cp, wire):
         cp.gate = asyncio.Event()
         await wait_connected(ingress, "CPAM-LM-01")
+        # Listening on the ingress's command topic after the ingress itself (the local bus calls its
+        # subscribers in order): once a request is seen here, the ingress has started handling it.
+        topic, handed = commands.node_topic(ingress.node), Events()
+        await ingress.bus.subscribe(topic, handed.handler)
         send = [asyncio.create_task(send_command(
             db, ingress.bus, tenant_id=fleet.cpam, charge_box_id="CPAM-LM-01", action=action, payload=payload,
             actor=ACTOR, timeout=30)) for action, payload in (("ClearCache", {}), ("Reset", {"type": "Soft"}))]
         # The first call is on the wire and held by the station; the second waits in the ingress.
         while not calls_received(wire):
             await asyncio.sleep(0.01)
-        await asyncio.sleep(0.2)
+        await handed.wait(topic, count=2)
+        # The ingress had both requests before it answers this Heartbeat, and the socket keeps the order
+        # of frames: had it sent the second call, the station would have it before the Heartbeat's answer.
+        await cp.call(call16.Heartbeat())
         assert len(calls_received(wire)) == 1
         cp.gate.set()
         answers = await asyncio.gather(*send)

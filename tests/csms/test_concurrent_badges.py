@@ -10,17 +10,14 @@ the answers on the wire.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 
 import pytest
-from click.testing import CliRunner
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 from sqlalchemy import select
 
-from app.cli import cli
 from app.db import utcnow
 from csms import badges
 from csms.models import Transaction
@@ -157,15 +154,9 @@ async def test_ocpp201_authorize_and_transaction_event_answer_concurrent_tx(db, 
         assert wire.answer("te-d")[2] == {"idTokenInfo": {"status": "Accepted"}}
 
 
-async def test_the_setting_through_the_cli(settings, db, fleet, monkeypatch):
-    monkeypatch.setenv("CENTRALE_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("CENTRALE_VAR_DIR", str(settings.var_dir))
-    monkeypatch.setenv("CENTRALE_SECRET_KEY", settings.secret_key)
-    monkeypatch.delenv("CENTRALE_REDIS_URL", raising=False)
-
+async def test_the_setting_through_the_cli(centrale, db, fleet):
     def run(*args: str):
-        return asyncio.to_thread(CliRunner().invoke, cli, ["stations", "badge-sessions", "--tenant", str(fleet.cpam),
-                                                           *args, "--json"], catch_exceptions=False)
+        return centrale("stations", "badge-sessions", "--tenant", str(fleet.cpam), *args, "--json")
 
     assert json.loads((await run()).stdout) == {"allow_concurrent_badge_sessions": False}
     assert json.loads((await run("--allow-concurrent")).stdout) == {"allow_concurrent_badge_sessions": True}

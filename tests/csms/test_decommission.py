@@ -10,7 +10,6 @@ loop, on the ingress's bus, as ``centrale serve`` does (the socket is closed thr
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import re
@@ -19,14 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
-from click.testing import CliRunner
 from litestar.stores.memory import MemoryStore
 from ocpp.v16 import call
 from sqlalchemy import func, select
 from websockets.exceptions import InvalidStatus
 
 from app.audit import AuditEvent, PlatformAuditEvent
-from app.cli import cli
 from app.db import Database, utcnow
 from app.errors import ValidationFailed
 from csms import alerts, portal, registry, stats
@@ -412,22 +409,14 @@ async def test_portal_form_decommissions_with_reason_and_confirmation(db, fleet,
 # --------------------------------------------------------------------------- CLI
 
 
-def _cli(settings, monkeypatch, *args):
-    monkeypatch.setenv("CENTRALE_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("CENTRALE_VAR_DIR", str(settings.var_dir))
-    monkeypatch.setenv("CENTRALE_SECRET_KEY", settings.secret_key)
-    monkeypatch.delenv("CENTRALE_REDIS_URL", raising=False)
-    return asyncio.to_thread(CliRunner().invoke, cli, list(args), catch_exceptions=False)
-
-
-async def test_cli_decommission(settings, db, fleet, monkeypatch):
+async def test_cli_decommission(centrale, db, fleet):
     command = ("stations", "decommission", "--tenant", str(fleet.cpam), "--charge-box-id")
-    empty = await _cli(settings, monkeypatch, *command, "CPAM-LM-201", "--reason", "  ", "--json")
+    empty = await centrale(*command, "CPAM-LM-201", "--reason", "  ", "--json")
     assert empty.exit_code == 2
     assert json.loads(empty.stderr)["errors"]["reason"] == "Indiquez le motif de la mise hors service définitive."
     assert await route_of(db, "CPAM-LM-201") is not None
 
-    out = await _cli(settings, monkeypatch, *command, "CPAM-LM-201", "--reason", "Remplacée par une 22 kW", "--json")
+    out = await centrale(*command, "CPAM-LM-201", "--reason", "Remplacée par une 22 kW", "--json")
     assert out.exit_code == 0, out.output
     payload = json.loads(out.stdout)
     assert (payload["charge_box_id"], payload["canonical_id"], payload["decommission_reason"]) == (
@@ -439,9 +428,9 @@ async def test_cli_decommission(settings, db, fleet, monkeypatch):
     [audit] = await charger_audit(db, fleet.cpam, charger.id)
     assert audit.actor_label == "cli"
 
-    again = await _cli(settings, monkeypatch, *command, "CPAM-LM-201", "--reason", "encore")
+    again = await centrale(*command, "CPAM-LM-201", "--reason", "encore")
     assert again.exit_code == 2 and "a déjà été mise hors service le" in again.stderr
     # Another tenant's charger is not found from this tenant.
-    other = await _cli(settings, monkeypatch, *command, "VLB-01", "--reason", "intrus")
+    other = await centrale(*command, "VLB-01", "--reason", "intrus")
     assert other.exit_code == 1 and "introuvable" in other.output
     assert await route_of(db, "VLB-01") is not None

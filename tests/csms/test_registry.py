@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from app.cli import cli
 from app.errors import ValidationFailed
 from app.security import verify_password
 from csms import registry
@@ -143,18 +140,10 @@ async def test_csv_header_problems_are_reported(db, fleet):
         assert message in " ".join(caught.value.report())
 
 
-def _cli(settings, monkeypatch, *args):
-    monkeypatch.setenv("CENTRALE_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("CENTRALE_VAR_DIR", str(settings.var_dir))
-    monkeypatch.setenv("CENTRALE_SECRET_KEY", settings.secret_key)
-    # The command runs its own event loop: give it a thread.
-    return asyncio.to_thread(CliRunner().invoke, cli, list(args), catch_exceptions=False)
-
-
-async def test_cli_register_prints_json(settings, db, fleet, monkeypatch):
-    out = await _cli(settings, monkeypatch, "stations", "register", "--tenant", str(fleet.cpam),
-                     "--charge-box-id", "LM-CLI-01", "--password", "Secret-de-la-cli-2026", "--points", "2",
-                     "--power", "7", "--json")
+async def test_cli_register_prints_json(centrale, db, fleet):
+    out = await centrale("stations", "register", "--tenant", str(fleet.cpam),
+                         "--charge-box-id", "LM-CLI-01", "--password", "Secret-de-la-cli-2026", "--points", "2",
+                         "--power", "7", "--json")
     assert out.exit_code == 0, out.output
     payload = json.loads(out.stdout)
     assert payload["canonical_id"] == "FR72181B0001010400"
@@ -163,22 +152,22 @@ async def test_cli_register_prints_json(settings, db, fleet, monkeypatch):
         assert (await session.get(Charger, (fleet.cpam, uuid.UUID(payload["id"])))).charge_box_id == "LM-CLI-01"
         points = await session.scalars(select(ChargePoint.power_kw).where(ChargePoint.charger_id == uuid.UUID(payload["id"])))
         assert list(points) == [7.0, 7.0]
-    bad = await _cli(settings, monkeypatch, "stations", "register", "--tenant", str(fleet.cpam),
-                     "--charge-box-id", "LM-CLI-02", "--password", "court", "--json")
+    bad = await centrale("stations", "register", "--tenant", str(fleet.cpam),
+                         "--charge-box-id", "LM-CLI-02", "--password", "court", "--json")
     assert bad.exit_code == 2
     assert "16 à 40 caractères" in json.loads(bad.stderr)["errors"]["password"]
 
 
-async def test_cli_import_exits_2_with_the_report(settings, db, fleet, monkeypatch, tmp_path):
+async def test_cli_import_exits_2_with_the_report(centrale, fleet, tmp_path):
     bad = tmp_path / "parc.csv"
     bad.write_text(BAD_CSV, encoding="utf-8")
-    out = await _cli(settings, monkeypatch, "stations", "import", "--tenant", str(fleet.cpam), str(bad))
+    out = await centrale("stations", "import", "--tenant", str(fleet.cpam), str(bad))
     assert out.exit_code == 2
     lines = out.stderr.splitlines()
     assert lines[0] == "Import refusé : 6 ligne(s) en erreur, aucune borne importée."
     assert [line.split(" : ")[0] for line in lines[1:]][:3] == ["ligne 3", "ligne 4", "ligne 4"]
     good = tmp_path / "bon.csv"
     good.write_text(GOOD_CSV, encoding="utf-8")
-    out = await _cli(settings, monkeypatch, "stations", "import", "--tenant", str(fleet.cpam), str(good), "--json")
+    out = await centrale("stations", "import", "--tenant", str(fleet.cpam), str(good), "--json")
     assert out.exit_code == 0, out.output
     assert json.loads(out.stdout)["imported"] == 3

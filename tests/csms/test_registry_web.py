@@ -508,21 +508,16 @@ async def test_demo_load_registers_stations_and_transactions_idempotently(settin
 # --------------------------------------------------------------------------- simulated station
 
 
-async def test_simulate_command_charges_once_through_the_ingress(db, fleet, ingress):
+async def test_simulate_command_charges_once_through_the_ingress(db, fleet, ingress, centrale):
     """``centrale stations simulate``: the ocpp library's ChargePoint driven from the command line."""
-    import asyncio
     import json
 
-    from click.testing import CliRunner
-
-    from app.cli import cli
-
     def simulate(*extra: str) -> Any:
-        args = ["stations", "simulate", "--charge-box-id", "CPAM-LM-01", "--url", f"ws://127.0.0.1:{ingress.port}/ocpp",
-                "--samples", "2", "--interval", "0.05", "--exit", "--id-tag", "BADGE-OK", *extra]
-        return CliRunner().invoke(cli, args)
+        return centrale("stations", "simulate", "--charge-box-id", "CPAM-LM-01",
+                        "--url", f"ws://127.0.0.1:{ingress.port}/ocpp", "--samples", "2", "--interval", "0.05",
+                        "--exit", "--id-tag", "BADGE-OK", *extra)
 
-    result = await asyncio.to_thread(simulate, "--password", "Borne-secret-2026-xyz")
+    result = await simulate("--password", "Borne-secret-2026-xyz")
     assert result.exit_code == 0, result.output
     assert "StartTransaction : transaction 1, badge Accepted" in result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
@@ -534,5 +529,5 @@ async def test_simulate_command_charges_once_through_the_ingress(db, fleet, ingr
         assert await session.scalar(select(func.count()).select_from(MeterValue).where(
             MeterValue.tenant_id == fleet.cpam, MeterValue.transaction_id == tx.id)) == 4
 
-    refused = await asyncio.to_thread(simulate, "--password", "Mauvais-mot-de-passe-42")
+    refused = await simulate("--password", "Mauvais-mot-de-passe-42")
     assert refused.exit_code == 1 and "mot de passe refusé (HTTP 401)" in refused.output

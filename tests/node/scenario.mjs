@@ -158,7 +158,9 @@ try {
   emit({ phase: 'ready', steps, callErrors });
   if (waitCommandMs > 0) {
     await Promise.race([commandArrived, new Promise((resolve) => setTimeout(resolve, waitCommandMs))]);
-    await new Promise((resolve) => setTimeout(resolve, 200)); // let the answer leave
+    // Our answer to the command went on the socket before this call: once the ingress has
+    // answered the Heartbeat, it has read that answer too, and the socket may close.
+    await client.call('Heartbeat', {});
   }
   const closed = await client.close({ code: 1000, reason: 'scenario done' });
   emit({ phase: 'done', commands, close: closed });
