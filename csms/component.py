@@ -32,15 +32,14 @@ PERMISSIONS = {
 
 def _web() -> Web:
     from app.shell import MenuHook
-    from csms import api_v1, badges_web, commands_web, registry_web, smart_charging_web
-    from csms import portal as supervision
+    from csms.web import api, badges, commands, registry, smart_charging, supervision
 
     return Web(
-        portal=[*registry_web.handlers, *smart_charging_web.portal_handlers, *supervision.handlers,
-                *badges_web.portal_handlers, *commands_web.portal_handlers],
-        api=[*api_v1.handlers, *smart_charging_web.api_handlers, *badges_web.api_handlers, *commands_web.api_handlers],
+        portal=[*registry.handlers, *smart_charging.portal_handlers, *supervision.handlers,
+                *badges.portal_handlers, *commands.portal_handlers],
+        api=[*api.handlers, *smart_charging.api_handlers, *badges.api_handlers, *commands.api_handlers],
         # Bornes, Recharges, Alertes, Statistiques; then Pilotage énergétique; then Badges, Réservations.
-        menu=[MenuHook(100, supervision.nav), MenuHook(110, smart_charging_web.nav), MenuHook(120, badges_web.nav)],
+        menu=[MenuHook(100, supervision.nav), MenuHook(110, smart_charging.nav), MenuHook(120, badges.nav)],
         page_hooks={"agent_home": [supervision.agent_context]},
     )
 

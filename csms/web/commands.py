@@ -49,7 +49,6 @@ from app.shell import (
     tenant_page,
 )
 from csms import commands, registry
-from csms.api_v1 import reachable_tenants
 from csms.commands import (
     ACTIONS,
     CommandError,
@@ -60,6 +59,7 @@ from csms.commands import (
 )
 from csms.models import Charger, CommandLog
 from csms.validation import MAX_DEPTH, too_deep
+from csms.web.api import reachable_tenants
 from tenants.context import TenantContext, role_in_tenant
 
 __all__ = ["api_handlers", "portal_handlers"]

@@ -33,7 +33,8 @@ from app.permissions import granted
 from app.shell import PROBLEM, Problem, api_client_error, api_validation_error, error_responses, problem
 from csms import registry, states
 from csms.models import ChargePoint, Charger, MeterValue, Station, Transaction
-from csms.schemas import (
+from csms.supervision import CommunicationReport, reports_of
+from csms.web.schemas import (
     ImportLine,
     ImportProblem,
     ImportResult,
@@ -49,7 +50,6 @@ from csms.schemas import (
     TransactionPage,
     UptimeOut,
 )
-from csms.supervision import CommunicationReport, reports_of
 from tenants.models import Site
 from tenants.services import Identity, tenant_ids_of_central
 
