@@ -118,9 +118,9 @@ def charge_box_id(index: int) -> str:
 
 async def register_fleet(settings: Settings, stations: int, tenants: int) -> None:
     """Bulk registration: Core ``INSERT``s as the table owner (column defaults applied, no audit)."""
-    from csms.identifiers import charger_id, point_id, station_id
-    from csms.models import ChargeBoxRoute, ChargePoint, Charger, Station
-    from csms.registry import hash_station_password
+    from csms.domain.identifiers import charger_id, point_id, station_id
+    from csms.domain.models import ChargeBoxRoute, ChargePoint, Charger, Station
+    from csms.domain.registry import hash_station_password
     from tenants.models import Site, Tenant
 
     db = Database(settings.admin_url, pool_size=1)

@@ -10,7 +10,7 @@ on one core, three ways:
   every message unless ``skip_schema_validation=True``), called synchronously;
 * the same through the library's ``validate_payload`` coroutine, which runs it in
   the default thread pool (the real per-message cost inside the library);
-* ``csms.validation.check_call``: the library's own bundled schema compiled once
+* ``csms.domain.protocol.check_call``: the library's own bundled schema compiled once
   with fastjsonschema (what the ingress does).
 
 Prints messages per second for each and the speed-up.
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ocpp.messages import Call, _validate_payload, validate_payload  # noqa: E402, PLC2701 - the library's validator is what this bench compares against
 
-from csms.validation import check_call, compile_validator  # noqa: E402
+from csms.domain.protocol import check_call, compile_validator  # noqa: E402
 
 PAYLOAD = {
     "connectorId": 1,
@@ -98,7 +98,7 @@ def main() -> None:
     print(f"OCPP 1.6 MeterValues ({figures['payload_bytes']} bytes, 10 sampled values), one core:")  # noqa: T201
     print(f"  ocpp library, jsonschema (sync)          : {library:>10,.0f} messages/s")  # noqa: T201
     print(f"  ocpp library, validate_payload (executor): {library_async:>10,.0f} messages/s")  # noqa: T201
-    print(f"  csms.validation, fastjsonschema          : {ours:>10,.0f} messages/s")  # noqa: T201
+    print(f"  csms.domain.protocol, fastjsonschema          : {ours:>10,.0f} messages/s")  # noqa: T201
     print(f"  speed-up over jsonschema                 : {ours / library:>10.1f}x")  # noqa: T201
 
 

@@ -16,7 +16,7 @@ async def echo(ws) -> None:  # type: ignore[no-untyped-def]
 
 
 async def main(host: str, port: int) -> None:
-    # The ingress's listen backlog (csms.ingress.LISTEN_BACKLOG): the same accept queue for both.
+    # The ingress's listen backlog (csms.ingress.server.LISTEN_BACKLOG): the same accept queue for both.
     async with serve(echo, host, port, subprotocols=["ocpp1.6"], max_queue=None, compression=None, ping_interval=None,
                      backlog=4096):
         await asyncio.Future()

@@ -40,15 +40,13 @@ def _fail(errors: dict[str, str], as_json: bool) -> None:
 
 async def _in_tenant(settings: Settings, tenant_id: uuid.UUID, work: Any) -> Any:
     from app.db import Database, unscoped
-    from app.errors import NotFound
-    from tenants.models import Tenant
+    from tenants.services import get_tenant
 
     database = Database(settings.database_url)
     try:
         async with database.transaction([tenant_id], actor=CLI_ACTOR) as session:
             with unscoped(session):
-                if await session.get(Tenant, tenant_id) is None:
-                    raise NotFound("bénéficiaire")
+                await get_tenant(session, tenant_id)  # NotFound: an unknown tenant
             return await work(session)
     finally:
         await database.dispose()
@@ -74,7 +72,7 @@ def stations() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def stations_register(tenant_id: str, as_json: bool, **data: Any) -> None:
     from app.errors import NotFound, ValidationFailed
-    from csms.registry import register_charger
+    from csms.domain.registry import register_charger
 
     tid = _tenant(tenant_id)
 
@@ -100,7 +98,7 @@ def stations_register(tenant_id: str, as_json: bool, **data: Any) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def stations_import(tenant_id: str, file: Path, as_json: bool) -> None:
     from app.errors import NotFound
-    from csms.registry import ImportFailed, import_fleet
+    from csms.domain.registry import ImportFailed, import_fleet
 
     tid = _tenant(tenant_id)
     content = file.read_bytes()
@@ -136,7 +134,7 @@ def stations_decommission(tenant_id: str, charge_box_id: str, reason: str, as_js
     from app.bus import create_bus
     from app.db import Database
     from app.errors import NotFound, ValidationFailed
-    from csms.registry import announce_decommission, decommission_charger, find_charger_in_tenant
+    from csms.domain.registry import announce_decommission, decommission_charger, find_charger_in_tenant
 
     tid = _tenant(tenant_id)
     settings = load_settings()
@@ -186,7 +184,7 @@ def stations_decommission(tenant_id: str, charge_box_id: str, reason: str, as_js
 @click.option("--json", "as_json", is_flag=True)
 def stations_badge_sessions(tenant_id: str, allowed: bool | None, as_json: bool) -> None:
     from app.errors import NotFound
-    from csms.badges import concurrent_sessions_allowed, set_concurrent_sessions_allowed
+    from csms.domain.badges import concurrent_sessions_allowed, set_concurrent_sessions_allowed
 
     tid = _tenant(tenant_id)
 
@@ -246,7 +244,7 @@ def stations_simulate(charge_box_id: str, password: str | None, url: str | None,
 @click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Processus sur le même port (SO_REUSEPORT, Linux) : un par cœur.")
 def ingress(processes: int) -> None:
-    from csms.ingress import run_ingress_processes, serve_ingress
+    from csms.ingress.server import run_ingress_processes, serve_ingress
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()

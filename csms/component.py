@@ -23,7 +23,7 @@ from app.settings import Settings
 #: The titulaire's technicians run remote commands on the stations (DESIGN.md « Operator »)
 #: and set up the users' badges: « Le Titulaire devra effectuer le paramétrage des données
 #: nécessaires pour chaque Utilisateur » (CCTP CPAM 5-5-5-3). ``operate_stations``: remote
-#: commands (csms.commands); ``manage_badges``: badges, local lists, reservations.
+#: commands (csms.domain.commands); ``manage_badges``: badges, local lists, reservations.
 PERMISSIONS = {
     "admin": frozenset({"operate_stations", "manage_badges"}),
     "operator": frozenset({"operate_stations", "manage_badges"}),
@@ -51,7 +51,7 @@ def _cli() -> list[click.Command]:
 
 
 def _services() -> list[Callable[[Settings, Bus], Awaitable[None]]]:
-    from csms.ingress import run_ingress
+    from csms.ingress.server import run_ingress
 
     async def ingress(settings: Settings, bus: Bus) -> None:
         await run_ingress(settings, bus=bus)
@@ -79,7 +79,7 @@ async def _wall_target(session: AsyncSession, tenant_id: uuid.UUID, objects: dic
 
 manifest = Component(
     name="csms",
-    models=("csms.models",),
+    models=("csms.domain.models",),
     web=_web,
     permissions=PERMISSIONS,
     cli=_cli,

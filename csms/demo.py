@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
-from csms import badges, registry, smart_charging
-from csms.models import Badge, ChargeBoxRoute, Charger, ConnectionLog, MeterValue, Transaction
+from csms.domain import badges, registry, smart_charging
+from csms.domain.models import Badge, ChargeBoxRoute, Charger, ConnectionLog, MeterValue, Transaction
 from tenants.services import find_user_by_email
 
 __all__ = ["DEMO_BADGES", "DEMO_BUDGETS", "DEMO_STATIONS", "DEMO_STATION_PASSWORD", "banner", "load", "load_demo_stations"]

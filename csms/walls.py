@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from csms import badges, registry, reservations
-from csms.models import ChargePoint, Transaction
+from csms.domain import badges, registry, reservations
+from csms.domain.models import ChargePoint, Transaction
 
 __all__ = ["WALL_CHARGE_BOX_ID", "wall_target"]
 

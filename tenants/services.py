@@ -429,6 +429,16 @@ async def list_sites(session: AsyncSession, tenant_id: uuid.UUID) -> list[Site]:
     return list(await session.scalars(select(Site).where(Site.tenant_id == tenant_id).order_by(Site.name)))
 
 
+async def sites_of(session: AsyncSession, tenant_ids: Sequence[uuid.UUID]) -> dict[tuple[uuid.UUID, uuid.UUID], Site]:
+    """The sites of ``tenant_ids`` by ``(tenant_id, site_id)``: other components name their rows' sites."""
+    rows = await session.scalars(select(Site).where(Site.tenant_id.in_(list(tenant_ids))))
+    return {(site.tenant_id, site.id): site for site in rows}
+
+
+async def site_exists(session: AsyncSession, tenant_id: uuid.UUID, site_id: uuid.UUID) -> bool:
+    return await session.get(Site, (tenant_id, site_id)) is not None
+
+
 async def access_site(session: AsyncSession, tenant_id: uuid.UUID, site_id: uuid.UUID) -> Site:
     site = await session.get(Site, (tenant_id, site_id))
     if site is None:
@@ -532,6 +542,26 @@ async def list_tenant_members(session: AsyncSession, tenant_id: uuid.UUID) -> li
         select(Membership).join(User).where(Membership.tenant_id == tenant_id).order_by(User.email)
     )
     return list(rows)
+
+
+async def is_member(session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+    """Whether ``user_id`` holds a role in ``tenant_id``."""
+    found = await session.scalar(
+        select(Membership.id).where(Membership.tenant_id == tenant_id, Membership.user_id == user_id))
+    return found is not None
+
+
+async def member_names(session: AsyncSession, tenant_id: uuid.UUID) -> dict[uuid.UUID, str]:
+    """The tenant's members by user id: their name, else their e-mail."""
+    rows = await session.scalars(
+        select(User).join(Membership, Membership.user_id == User.id).where(Membership.tenant_id == tenant_id))
+    return {user.id: user.full_name or user.email for user in rows}
+
+
+async def all_tenant_ids(session: AsyncSession) -> list[uuid.UUID]:
+    """Every tenant's id (platform-wide workers: the ingress's alert sweep)."""
+    with unscoped(session):
+        return list(await session.scalars(select(Tenant.id)))
 
 
 async def access_member(session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID) -> Membership:

@@ -31,9 +31,9 @@ from app.deps import require_identity
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.permissions import granted
 from app.shell import PROBLEM, Problem, api_client_error, api_validation_error, error_responses, problem
-from csms import registry, states
-from csms.models import ChargePoint, Charger, MeterValue, Station, Transaction
-from csms.supervision import CommunicationReport, reports_of
+from csms.domain import registry, states
+from csms.domain.models import ChargePoint, Charger, MeterValue, Station, Transaction
+from csms.domain.recording import CommunicationReport, reports_of
 from csms.web.schemas import (
     ImportLine,
     ImportProblem,
@@ -50,6 +50,7 @@ from csms.web.schemas import (
     TransactionPage,
     UptimeOut,
 )
+from tenants import services
 from tenants.models import Site
 from tenants.services import Identity, tenant_ids_of_central
 
@@ -115,15 +116,17 @@ def _period_start(charger: Charger, since: dt.datetime | None) -> dt.datetime:
 
 
 async def _stations_out(
-    session: AsyncSession, rows: list[tuple[Charger, Station, Site]], points: dict[uuid.UUID, list[ChargePoint]],
+    session: AsyncSession, rows: list[tuple[Charger, Station]], points: dict[uuid.UUID, list[ChargePoint]],
     since: dt.datetime | None,
 ) -> list[StationOut]:
     """The API view of chargers, their uptime and cuts read in one query for the whole page."""
     now = utcnow()
     reports = await reports_of(
-        session, {c.id: (c.tenant_id, _period_start(c, since)) for c, _, _ in rows}, now, now=now,
+        session, {c.id: (c.tenant_id, _period_start(c, since)) for c, _ in rows}, now, now=now,
     )
-    return [_station_out(c, s, site, points[c.id], _period_start(c, since), now, reports[c.id]) for c, s, site in rows]
+    sites = await services.sites_of(session, list({c.tenant_id for c, _ in rows}))
+    return [_station_out(c, s, sites[(s.tenant_id, s.site_id)], points[c.id], _period_start(c, since), now, reports[c.id])
+            for c, s in rows]
 
 
 def _station_out(
@@ -151,9 +154,8 @@ def _station_out(
 
 def _charger_rows(ids: list[uuid.UUID]) -> Any:
     return (
-        select(Charger, Station, Site)
+        select(Charger, Station)
         .join(Station, and_(Station.tenant_id == Charger.tenant_id, Station.id == Charger.station_id))
-        .join(Site, and_(Site.tenant_id == Station.tenant_id, Site.id == Station.site_id))
         .where(Charger.tenant_id.in_(ids))
     )
 
@@ -207,7 +209,7 @@ async def list_stations(
     if connected is not None:
         stmt = stmt.where(Charger.online.is_(connected))
     rows = (await db_session.execute(stmt.order_by(Charger.canonical_id, Charger.charge_box_id))).all()
-    points = await _points_of(db_session, ids, [charger.id for charger, _, _ in rows])
+    points = await _points_of(db_session, ids, [charger.id for charger, _ in rows])
     if status is not None:
         def state_of(charger: Charger) -> str:
             online = bool(charger.online)
@@ -234,11 +236,11 @@ async def read_station(
     row = (await db_session.execute(_in_service_first(_charger_rows(ids).where(Charger.charge_box_id == charge_box_id)))).first()
     if row is None:
         raise NotFound("borne")
-    charger, station, site = row
+    charger, station = row
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=dt.UTC)
     points = await _points_of(db_session, ids, [charger.id])
-    return (await _stations_out(db_session, [(charger, station, site)], points, since))[0]
+    return (await _stations_out(db_session, [(charger, station)], points, since))[0]
 
 
 def _in_service_first(stmt: Any) -> Any:
@@ -319,14 +321,14 @@ async def decommission_station(
     row = (await db_session.execute(_in_service_first(_charger_rows(ids).where(Charger.charge_box_id == charge_box_id)))).first()
     if row is None:
         raise NotFound("borne")
-    charger, station, site = row
+    charger, station = row
     if charger.tenant_id not in await reachable_tenants(db_session, identity, {"manage_sites"}):
         raise Forbidden("Votre profil ne permet pas de mettre des bornes hors service.")
     done = await registry.decommission_charger(db_session, charger.tenant_id, charger, data.reason)
     await db_session.commit()
     await registry.announce_decommission(request.app.state.db, request.app.state.bus, done)
     points = await _points_of(db_session, [charger.tenant_id], [charger.id])
-    return (await _stations_out(db_session, [(charger, station, site)], points, None))[0]
+    return (await _stations_out(db_session, [(charger, station)], points, None))[0]
 
 
 def already_decommissioned(request: Request[Any, Any, Any], exc: registry.AlreadyDecommissioned) -> Response[Any]:

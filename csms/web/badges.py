@@ -45,8 +45,8 @@ from app.shell import (
     see_other,
     tenant_page,
 )
-from csms import badges, reservations
-from csms.models import Badge, ChargePoint, Charger, Reservation
+from csms.domain import badges, reservations
+from csms.domain.models import Badge, ChargePoint, Charger, Reservation
 from tenants.context import TenantContext
 from tenants.models import Role
 

@@ -1,6 +1,6 @@
 """Remote commands on the web: the station's « Commandes » page and the commands API.
 
-CCTP CPAM 5-4-2-1 (remote operation of the stations) through ``csms.commands``:
+CCTP CPAM 5-4-2-1 (remote operation of the stations) through ``csms.domain.commands``:
 
 * ``/t/{tenant}/bornes/{charge_box_id}/commandes``: a form (the commands of the
   station's OCPP version, a JSON payload pre-filled with an example for the
@@ -48,8 +48,8 @@ from app.shell import (
     render,
     tenant_page,
 )
-from csms import commands, registry
-from csms.commands import (
+from csms.domain import commands, registry
+from csms.domain.commands import (
     ACTIONS,
     CommandError,
     CommandFailed,
@@ -57,8 +57,8 @@ from csms.commands import (
     CommandTimeout,
     StationOffline,
 )
-from csms.models import Charger, CommandLog
-from csms.validation import MAX_DEPTH, too_deep
+from csms.domain.models import Charger, CommandLog
+from csms.domain.protocol import MAX_DEPTH, too_deep
 from csms.web.api import reachable_tenants
 from tenants.context import TenantContext, role_in_tenant
 
@@ -210,7 +210,7 @@ class CommandLogOut(Struct, kw_only=True):
 
     @classmethod
     def of(cls, row: CommandLog) -> CommandLogOut:
-        # Redacted when stored already (csms.commands.redact_payload); again here, for rows logged before.
+        # Redacted when stored already (csms.domain.commands.redact_payload); again here, for rows logged before.
         return cls(id=row.id, charge_box_id=row.charge_box_id, action=row.action,
                    payload=commands.redact_payload(row.payload), protocol=row.protocol, status=row.status,
                    answer=commands.redact_payload(row.answer), error_code=row.error_code,
@@ -354,7 +354,7 @@ def _pretty(value: Any) -> str:
 
 
 def _shown(value: Any) -> str:
-    """A logged payload or answer as the page shows it: secrets redacted (csms.commands.redact_payload)."""
+    """A logged payload or answer as the page shows it: secrets redacted (csms.domain.commands.redact_payload)."""
     return _pretty(commands.redact_payload(value))
 
 

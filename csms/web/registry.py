@@ -14,7 +14,7 @@
   article 1: « le retrait le cas échéant »); its live socket is closed, its history
   stays readable.
 
-Registry rules and messages are ``csms.registry``'s; this module only maps forms.
+Registry rules and messages are ``csms.domain.registry``'s; this module only maps forms.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import ValidationFailed
 from app.exports import csv_bytes
 from app.shell import flash, render, see_other, tenant_page
-from csms import registry
-from csms.models import Station
+from csms.domain import registry
+from csms.domain.models import Station
+from tenants import services
 from tenants.context import TenantContext
-from tenants.models import Site
 
 __all__ = ["handlers"]
 
@@ -58,7 +58,7 @@ def _values(data: dict[str, Any]) -> dict[str, Any]:
 
 async def _form_context(session: AsyncSession, ctx: TenantContext, values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
     tid = ctx.tenant_id
-    sites = list(await session.scalars(select(Site).where(Site.tenant_id == tid).order_by(Site.name)))
+    sites = await services.list_sites(session, tid)
     stations = list(await session.scalars(select(Station).where(Station.tenant_id == tid).order_by(Station.canonical_id)))
     site_names = {s.id: s.name for s in sites}
     return tenant_page(
@@ -159,7 +159,7 @@ async def station_import(request: Request[Any, Any, Any], tenant_ctx: TenantCont
 async def station_import_example(tenant_ctx: TenantContext, db_session: AsyncSession) -> Response[bytes]:
     """An example file built on the tenant's own first site, so that it is valid as is."""
     tenant_ctx.require("manage_sites")
-    site = await db_session.scalar(select(Site).where(Site.tenant_id == tenant_ctx.tenant_id).order_by(Site.name))
+    site = next(iter(await services.list_sites(db_session, tenant_ctx.tenant_id)), None)
     site_name = site.name if site else "Nom du site"
     city = (site.city if site else "") or site_name
     rows = [

@@ -1,7 +1,7 @@
 """API shapes of the stations and transactions endpoints (``/api/v1``, msgspec structs).
 
 Input structs forbid unknown fields; business validation (French, per field) is
-``csms.registry``'s. States are given twice (``csms.states``): a machine value (``disponible``,
+``csms.domain.registry``'s. States are given twice (``csms.domain.states``): a machine value (``disponible``,
 ``en_charge``, ``hors_service``, ``hors_ligne``) and the words of the CCTP
 (« Disponible », « En charge », « Hors service », « Hors ligne »), with the OCPP
 status as sent and in French.

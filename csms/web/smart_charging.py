@@ -42,8 +42,8 @@ from app.shell import (
     see_other,
     tenant_page,
 )
-from csms import smart_charging
-from csms.smart_charging import SessionLoad, SiteLoad
+from csms.domain import smart_charging
+from csms.domain.smart_charging import SessionLoad, SiteLoad
 from tenants.context import TenantContext
 
 __all__ = ["api_handlers", "nav", "portal_handlers"]

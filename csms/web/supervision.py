@@ -1,11 +1,11 @@
 """Supervision pages of the tenant portal, in French (CCTP CPAM 5-5, 5-5-4, 5-5-5).
 
 * ``/t/{tenant}/bornes``: every station → charger → charge point, grouped by site,
-  with its state in the CCTP's words (``csms.states``), last message, uptime and
+  with its state in the CCTP's words (``csms.domain.states``), last message, uptime and
   communication cuts (5-5: « le nombre d'occurrence d'une telle coupure »); the
   ``resultats`` block is polled by HTMX every few seconds, and the page works
   without JavaScript (a plain « Actualiser » link). Chargers retired for good
-  (``csms.registry.decommission_charger``) are left out; ``?decommissionnees=1``
+  (``csms.domain.registry.decommission_charger``) are left out; ``?decommissionnees=1``
   lists them alone (« Bornes mises hors service »), each linking to its page and
   history;
 * ``/t/{tenant}/bornes/{charge_box_id}``: one charger: identifiers (5-5-1), what it
@@ -14,8 +14,8 @@
   (5-5-4 « identification du badge ayant servi à déclencher la recharge ») and the
   charge curve (« enregistrement des courbes de charge ») as an inline SVG with its
   data table;
-* ``/t/{tenant}/alertes``: alerts (``csms.alerts``); ``/t/{tenant}/statistiques``:
-  usage per charge point (``csms.stats``);
+* ``/t/{tenant}/alertes``: alerts (``csms.domain.alerts``); ``/t/{tenant}/statistiques``:
+  usage per charge point (``csms.domain.stats``);
 * the agent home (``/t/{tenant}/agent``, tenants' page) gets the stations with
   address, sockets, power, state and an estimate of the charge time (5-5-5
   « Estimation du temps de charge »), through the ``agent_home`` page hook of its manifest (``csms/component.py``).
@@ -43,9 +43,10 @@ from app.bounds import Page
 from app.db import utcnow
 from app.errors import NotFound
 from app.shell import Paged, pager, parse_day, render, tenant_page, wants_block
-from csms import alerts as alerts_mod
-from csms import registry, stats, supervision
-from csms.models import (
+from csms.domain import alerts as alerts_mod
+from csms.domain import recording as supervision
+from csms.domain import registry, stats
+from csms.domain.models import (
     Alert,
     Badge,
     ChargePoint,
@@ -55,7 +56,8 @@ from csms.models import (
     StatusEvent,
     Transaction,
 )
-from csms.states import STATE_LABELS, charger_state, ocpp_label, point_state
+from csms.domain.states import STATE_LABELS, charger_state, ocpp_label, point_state
+from tenants import services
 from tenants.context import TenantContext
 from tenants.models import Site
 
@@ -71,7 +73,7 @@ LARGE_FLEET = 200
 PER_PAGE = 25
 TRANSACTION_STATUSES = {"en_cours": "active", "terminee": "completed", "orpheline": "orphan"}
 TRANSACTION_LABELS = {"active": "En cours", "completed": "Terminée", "orphan": "Arrêt sans début connu"}
-#: ``Transaction.anomaly`` (csms.supervision.UNKNOWN_START): what the station reported does not add up.
+#: ``Transaction.anomaly`` (csms.domain.recording.UNKNOWN_START): what the station reported does not add up.
 ANOMALY_LABELS = {"unknown_start": "Transaction inconnue : démarrage non reçu"}
 REASON_LABELS = {
     "closed_by_station": "fermée par la borne", "connection_lost": "connexion perdue", "replaced": "remplacée",
@@ -167,7 +169,7 @@ def _point_views(charger: Charger, points: list[ChargePoint]) -> tuple[list[Poin
 async def load_fleet(session: AsyncSession, tenant_id: uuid.UUID, *, now: dt.datetime) -> list[SiteView]:
     """Sites → stations → chargers → points of the tenant, with states and communication reports.
     Chargers retired for good are not part of the fleet (their history stays readable elsewhere)."""
-    sites = list(await session.scalars(select(Site).where(Site.tenant_id == tenant_id).order_by(Site.name)))
+    sites = await services.list_sites(session, tenant_id)
     stations = list(await session.scalars(
         select(Station).where(Station.tenant_id == tenant_id).order_by(Station.canonical_id)))
     every = list(await session.scalars(
@@ -266,12 +268,13 @@ async def _decommissioned_list(request: Request[Any, Any, Any], ctx: TenantConte
     """« Bornes mises hors service »: the chargers retired for good, latest first, each with its history."""
     tid = ctx.tenant_id
     rows = (await session.execute(
-        select(Charger, Station.name, Site.name)
+        select(Charger, Station.name, Station.site_id)
         .join(Station, and_(Station.tenant_id == Charger.tenant_id, Station.id == Charger.station_id))
-        .join(Site, and_(Site.tenant_id == Station.tenant_id, Site.id == Station.site_id))
         .where(Charger.tenant_id == tid, Charger.decommissioned_at.is_not(None))
         .order_by(Charger.decommissioned_at.desc(), Charger.charge_box_id)
     )).all()
+    sites = {s.id: s.name for s in await services.list_sites(session, tid)}
+    rows = [(charger, station_name, sites.get(site_id, "")) for charger, station_name, site_id in rows]
     return render(request, "csms/supervision_decommissioned.html",
                    tenant_page(ctx, "stations", **_helpers(retired=rows)))
 
@@ -285,7 +288,7 @@ async def station_detail(
     now = utcnow()
     charger = await registry.find_charger_in_tenant(db_session, tid, charge_box_id)
     station = await db_session.get(Station, (tid, charger.station_id))
-    site = await db_session.get(Site, (tid, station.site_id)) if station is not None else None
+    site = await services.access_site(db_session, tid, station.site_id) if station is not None else None
     points, state = _point_views(charger, await registry.list_charge_points(db_session, tid, charger.id))
     report = await supervision.communication_report(db_session, tid, charger.id, now - REPORT_PERIOD, now, now=now)
     history = list(await db_session.scalars(

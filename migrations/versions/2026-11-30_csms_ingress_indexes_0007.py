@@ -1,7 +1,7 @@
 """csms: indexes for the ingress's set-based statements
 
 The group commit updates chargers, charge points and open connection rows with one
-``UPDATE ... FROM unnest(...)`` per batch (csms.unnest), and finds the transactions of
+``UPDATE ... FROM unnest(...)`` per batch (csms.domain.unnest), and finds the transactions of
 a batch's meter values with one join. Their indexes all led with
 ``tenant_id``, which row-level security filters on: PostgreSQL then scanned every
 row of the tenants in scope for each statement (~10 ms for 10,000 chargers, whatever

@@ -3,7 +3,7 @@
 Before 0012 a ``ChangeConfiguration`` of ``AuthorizationKey`` (OCPP-J 1.6 §6.2) or a 2.0.1
 ``SetVariables`` of ``SecurityCtrlr.BasicAuthPassword`` was logged with its value in
 clear in ``charger_commands`` (which is not audited: it is its own log). New rows are redacted when
-written (``csms.commands.redact_payload``); this rewrites the old ones with the same
+written (``csms.domain.commands.redact_payload``); this rewrites the old ones with the same
 function. Not reversible: the downgrade leaves them redacted.
 
 Revision ID: 0012
@@ -28,7 +28,7 @@ _LOGS = sa.table("charger_commands", sa.column("tenant_id", sa.Uuid()), sa.colum
 
 
 def upgrade() -> None:
-    from csms.commands import redact_payload
+    from csms.domain.commands import redact_payload
 
     bind = op.get_bind()
     for row in bind.execute(sa.select(_LOGS.c.tenant_id, _LOGS.c.id, _LOGS.c.payload, _LOGS.c.answer)).all():

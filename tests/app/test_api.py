@@ -235,7 +235,7 @@ async def test_openapi_documents_the_api_and_not_the_portals(client, demo):
 
 
 async def test_a_site_that_still_carries_equipment_is_not_deleted(client, db, demo, api_token):
-    csms_models = pytest.importorskip("csms.models")
+    csms_models = pytest.importorskip("csms.domain.models")
     cpam = demo["tenant_ids"]["cpam"]
     auth = await api_token("admin@cpam72.demo")
     site = (await client.get(f"/api/v1/tenants/{cpam}/sites", headers=auth)).json()[0]

@@ -40,7 +40,7 @@ from app.composition import metadata as all_tables
 from app.db import TENANT_TABLES, Database, TenantScopeError
 from app.migrate import downgrade, upgrade
 from app.settings import Settings
-from csms.models import Badge
+from csms.domain.models import Badge
 from tenants.models import Membership, Site, Tenant, User
 from tests.conftest import APP_ROLE, PgServer, make_settings
 

@@ -72,7 +72,7 @@ async def make_tenants(db: Database) -> Fleet:
 async def fleet(db: Database, password_hash: str) -> Fleet:
     """CPAM: CPAM-LM-01 (2 points, 22 kW, T2+EF), CPAM-LM-02 (lenient), CPAM-LM-201 (OCPP 2.0.1), badges;
     Villeurbanne: VLB-01 and its own badge."""
-    from csms import registry
+    from csms.domain import registry
 
     fleet = await make_tenants(db)
     specs = [
@@ -127,7 +127,7 @@ TOPICS = ("station.connected", "station.disconnected", "station.status", "statio
 
 @pytest.fixture
 async def ingress(settings: Settings, db: Database, fleet: Fleet) -> AsyncIterator[Any]:
-    from csms.ingress import Ingress
+    from csms.ingress.server import Ingress
 
     bus = LocalBus()
     events = Events()

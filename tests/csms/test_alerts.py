@@ -17,8 +17,8 @@ from ocpp.v201 import call as call201
 from sqlalchemy import delete, select
 
 from app.db import utcnow
-from csms import alerts
-from csms.models import Alert, ConnectionLog
+from csms.domain import alerts
+from csms.domain.models import Alert, ConnectionLog
 from tests.csms.conftest import Events
 
 BOTH = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -162,8 +162,8 @@ async def test_scaled_mode_two_ingress_processes_on_redis_publish_each_alert_onc
     import dataclasses
 
     from app.bus import RedisBus
-    from csms.commands import node_topic
-    from csms.ingress import Ingress
+    from csms.domain.commands import node_topic
+    from csms.ingress.server import Ingress
 
     namespace = f"alerts-{fleet.cpam.hex[:8]}"
     subscriber = RedisBus(redis_url, namespace=namespace)

@@ -2,7 +2,7 @@
 
 The station is the ``ocpp`` library's own ChargePoint, with handlers for the
 local list commands that keep a list the way a charger does; the ingress runs
-its authorization tasks (``csms.badges.AuthorizationTasks``) as in production.
+its authorization tasks (``csms.domain.badges.AuthorizationTasks``) as in production.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from sqlalchemy import func, select
 from app.bus import LocalBus
 from app.db import utcnow
 from app.errors import NotFound, ValidationFailed
-from csms import badges
-from csms.models import Badge, LocalListSync
+from csms.domain import badges
+from csms.domain.models import Badge, LocalListSync
 
 ACTOR = {"user_id": None, "label": "test"}
 BOTH = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -69,7 +69,7 @@ class ListStation(Station16):
 @pytest.fixture
 async def live(settings, db, fleet) -> AsyncIterator[Any]:
     """An ingress with its authorization tasks on (as ``run_ingress`` starts it)."""
-    from csms.ingress import Ingress
+    from csms.ingress.server import Ingress
 
     server = Ingress(dataclasses.replace(settings, ocpp_port=0), db=db, bus=LocalBus(), authorization_tasks=True)
     await server.start()
@@ -346,8 +346,8 @@ async def test_a_boot_checks_again_when_the_connections_check_did_not_settle(fle
 
 async def test_a_tenant_that_never_had_a_badge_costs_its_stations_no_call_and_no_write(fleet, db, live,
                                                                                        password_hash):
-    from csms import registry
-    from csms.models import CommandLog
+    from csms.domain import registry
+    from csms.domain.models import CommandLog
     from tenants.models import Site, Tenant
     from tests.csms.conftest import PASSWORD
 

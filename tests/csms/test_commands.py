@@ -25,9 +25,15 @@ from ocpp.v201 import call_result as result201
 from sqlalchemy import func, select, text
 
 from app.errors import ValidationFailed
-from csms import commands
-from csms.commands import CommandRejected, CommandTimeout, StationNotFound, StationOffline, send_command
-from csms.models import CommandLog
+from csms.domain import commands
+from csms.domain.commands import (
+    CommandRejected,
+    CommandTimeout,
+    StationNotFound,
+    StationOffline,
+    send_command,
+)
+from csms.domain.models import CommandLog
 from tests.csms.conftest import Events, Wire, station
 
 ACTOR = {"user_id": None, "label": "technicien@titulaire.demo"}
@@ -396,7 +402,7 @@ async def test_a_command_sent_to_the_old_ingress_follows_the_station_to_the_new_
     and the request goes to B."""
     import dataclasses
 
-    from csms.ingress import Ingress
+    from csms.ingress.server import Ingress
 
     other = Ingress(dataclasses.replace(settings, ocpp_port=0), db=db, bus=ingress.bus)
     await other.start()

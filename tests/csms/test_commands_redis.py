@@ -168,7 +168,7 @@ async def test_a_decommissioned_station_is_closed_by_the_ingress_holding_it(scal
     from sqlalchemy import select
     from websockets.exceptions import InvalidStatus
 
-    from csms.models import ConnectionLog
+    from csms.domain.models import ConnectionLog
     from tenants import services
     from tests.csms.conftest import open_socket
 

@@ -40,7 +40,7 @@ def free_port() -> int:
 
 async def register_demo_stations(db: Database, demo: dict[str, Any], password_hash: str) -> dict[str, uuid.UUID]:
     """One station in the CPAM demo tenant, one in the commune's (the other tenant)."""
-    from csms import registry
+    from csms.domain import registry
 
     tenants = {}
     for key, charge_box_id in (("cpam", CPAM_BOX), ("commune", COMMUNE_BOX)):
@@ -84,7 +84,7 @@ class Live:
 async def live(settings: Settings, db: Database, demo: dict[str, Any], password_hash: str) -> AsyncIterator[Live]:
     """Embedded mode: web app and ingress in one loop on one LocalBus (what ``serve_all`` wires)."""
     from app.web import create_app
-    from csms.ingress import Ingress
+    from csms.ingress.server import Ingress
 
     tenants = await register_demo_stations(db, demo, password_hash)
     bus = LocalBus()

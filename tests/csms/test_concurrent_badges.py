@@ -19,8 +19,8 @@ from ocpp.v201 import call as call201
 from sqlalchemy import select
 
 from app.db import utcnow
-from csms import badges
-from csms.models import Transaction
+from csms.domain import badges
+from csms.domain.models import Transaction
 
 BOTH = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 ACTOR = {"user_id": None, "label": "test"}

@@ -26,8 +26,8 @@ from websockets.exceptions import InvalidStatus
 from app.audit import AuditEvent, PlatformAuditEvent
 from app.db import Database, utcnow
 from app.errors import ValidationFailed
-from csms import alerts, registry, stats
-from csms.models import Alert, Badge, ChargeBoxRoute, Charger, ConnectionLog, Reservation
+from csms.domain import alerts, registry, stats
+from csms.domain.models import Alert, Badge, ChargeBoxRoute, Charger, ConnectionLog, Reservation
 from csms.web import supervision as portal
 from tests.csms.conftest import MEMBER_PASSWORD
 from tests.csms.test_commands_web import serve_web

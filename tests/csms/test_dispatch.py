@@ -1,4 +1,4 @@
-"""The ingress's own dispatch of Calls (csms.ingress._StationLink._dispatch) against the library's.
+"""The ingress's own dispatch of Calls (csms.ingress.server._StationLink._dispatch) against the library's.
 
 The ingress answers our handlers without the library's ``_handle_call`` (which parses
 every frame twice and converts keys with regular expressions at every message): these
@@ -15,8 +15,8 @@ from ocpp.messages import Call
 from ocpp.v16 import call_result as result16
 from ocpp.v201 import call_result as result201
 
-from csms.ingress import ChargeBox16, ChargeBox201
-from csms.validation import call_result_frame, snake_keys
+from csms.domain.protocol import call_result_frame, snake_keys
+from csms.ingress.server import ChargeBox16, ChargeBox201
 
 PAYLOADS = [
     {"connectorId": 1, "transactionId": 7, "meterValue": [{"timestamp": "2026-11-30T10:00:00Z", "sampledValue": [
@@ -59,3 +59,24 @@ def test_handlers_take_no_unique_id_and_have_no_after_hook() -> None:
         for handler in handlers:
             assert "call_unique_id" not in inspect.signature(handler).parameters
         assert not [member for member in vars(cls).values() if hasattr(member, "_after_action")]
+
+
+def test_our_route_table_is_the_librarys_for_the_pinned_version():
+    """The ingress dispatches with its own table (``handled_actions``), read from the library's
+    ``@on`` marker: for the installed ``ocpp`` (pinned in requirements.lock), the library's own
+    route map names the same actions and the same handlers, with no ``@after`` hook."""
+    from importlib.metadata import version
+
+    from ocpp.routing import create_route_map
+
+    from csms.ingress.server import handled_actions
+
+    assert version("ocpp") == "2.1.0", "a new ocpp release: check that @on still marks handlers with _on_action"
+    for cls in (ChargeBox16, ChargeBox201):
+        ours = handled_actions(cls)
+        assert ours == cls.ROUTES and len(ours) >= 7
+        library = create_route_map(cls)  # reads the class attributes, like an instance would
+        assert set(library) == set(ours)
+        for action, name in ours.items():
+            assert library[action]["_on_action"] is vars(cls)[name]
+            assert "_after_action" not in library[action]

@@ -22,8 +22,8 @@ from ocpp.v16 import call_result as result16
 from ocpp.v201 import call as call201
 from sqlalchemy import select
 
-from csms import commands, registry, smart_charging
-from csms.models import CommandLog, MeterValue, Transaction
+from csms.domain import commands, registry, smart_charging
+from csms.domain.models import CommandLog, MeterValue, Transaction
 from tests.conftest import login
 from tests.csms.conftest import MEMBER_PASSWORD, PASSWORD, iso, station
 from tests.csms.test_smart_charging import (

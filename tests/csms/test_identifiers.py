@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from csms.identifiers import (
+from csms.domain.identifiers import (
     CANONICAL_LENGTH,
     ChargingId,
     InvalidChargingId,

@@ -22,9 +22,9 @@ from sqlalchemy import func, select
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from app.db import utcnow
-from csms import registry, supervision
-from csms.ingress import StationNotConnected
-from csms.models import (
+from csms.domain import recording as supervision
+from csms.domain import registry
+from csms.domain.models import (
     ChargePoint,
     Charger,
     ConnectionLog,
@@ -33,6 +33,7 @@ from csms.models import (
     StatusEvent,
     Transaction,
 )
+from csms.ingress.server import StationNotConnected
 
 BOTH = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -431,7 +432,7 @@ async def test_a_station_gone_silent_is_disconnected_by_the_keepalive_and_counte
     import dataclasses
 
     from app.bus import LocalBus
-    from csms.ingress import Ingress
+    from csms.ingress.server import Ingress
     from tests.csms.conftest import TOPICS, Events, open_socket
 
     bus, events = LocalBus(), Events()

@@ -24,8 +24,8 @@ from sqlalchemy import select
 from app.bus import RedisBus
 from app.db import Database
 from app.settings import Settings
-from csms.commands import send_command
-from csms.models import ConnectionLog
+from csms.domain.commands import send_command
+from csms.domain.models import ConnectionLog
 from tests.csms.conftest import Events, open_socket
 from tests.csms.test_commands import answering_station
 from tests.csms.test_commands_redis import RedisIngress

@@ -35,8 +35,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from app.db import utcnow
-from csms import registry, supervision
-from csms.models import Charger, ConnectionLog, MeterValue, StatusEvent, Transaction
+from csms.domain import recording as supervision
+from csms.domain import registry
+from csms.domain.models import Charger, ConnectionLog, MeterValue, StatusEvent, Transaction
 
 STATIONS = {  # charge_box_id -> a badge of its tenant
     "CPAM-LM-01": "BADGE-OK", "CPAM-LM-02": "BADGE-OK", "K9-01": "BADGE-OK", "K9-02": "BADGE-OK",

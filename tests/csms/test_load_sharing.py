@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from csms.load_sharing import (
+from csms.domain.load_sharing import (
     MIN_CURRENT,
     VOLTAGE,
     Demand,

@@ -21,7 +21,7 @@ from ocpp.v201 import call as call201
 from sqlalchemy import select
 
 from app.db import utcnow
-from csms.models import MeterValue, Transaction
+from csms.domain.models import MeterValue, Transaction
 
 BOTH = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -140,8 +140,8 @@ async def test_offline_samples_flag_an_online_transaction_and_the_audit_names_th
     import asyncio
 
     from app.audit import AuditEvent
-    from csms import supervision
-    from csms.writer import GroupCommitWriter
+    from csms.domain import recording as supervision
+    from csms.domain.writer import GroupCommitWriter
     from tests.csms.test_writer import ref_of
 
     t0 = utcnow().replace(microsecond=0) - dt.timedelta(hours=1)

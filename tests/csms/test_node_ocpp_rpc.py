@@ -8,7 +8,7 @@ CPAM 5-5-5-3), charges once with meter values (5-5-4, « courbes de charge »),
 replays its StartTransaction (same transactionId expected) and its
 StopTransaction (counted once), sends offline data from a communication cut
 (5-5), and sends two bad frames. Then it waits for one remote command from our
-side (``csms.commands.send_command``, GetConfiguration) and answers it. The test
+side (``csms.domain.commands.send_command``, GetConfiguration) and answers it. The test
 asserts the answers the Node client got and what was stored.
 
 ``make test`` installs the package (``npm ci`` in tests/node). Without Node or the
@@ -29,9 +29,9 @@ import pytest
 from sqlalchemy import func, select
 
 from app.db import utcnow
-from csms import registry
-from csms.commands import send_command
-from csms.models import CommandLog, ConnectionLog, MeterValue, StatusEvent
+from csms.domain import registry
+from csms.domain.commands import send_command
+from csms.domain.models import CommandLog, ConnectionLog, MeterValue, StatusEvent
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -66,7 +66,7 @@ async def read_phase(process: asyncio.subprocess.Process, phase: str) -> dict[st
 
 
 async def get_configuration(db: Any, ingress: Any, fleet: Any, keys: list[str]) -> dict[str, Any]:
-    """One remote command from our side, as the portal and the API send it (``csms.commands``, over the bus)."""
+    """One remote command from our side, as the portal and the API send it (``csms.domain.commands``, over the bus)."""
     return await send_command(db, ingress.bus, tenant_id=fleet.cpam, charge_box_id="CPAM-LM-01",
                               action="GetConfiguration", payload={"key": keys},
                               actor={"user_id": None, "label": "test ocpp-rpc"})

@@ -9,8 +9,8 @@ from ocpp.v201 import call
 from sqlalchemy import select
 
 from app.db import utcnow
-from csms import registry
-from csms.models import MeterValue
+from csms.domain import registry
+from csms.domain.models import MeterValue
 
 BOTH = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 

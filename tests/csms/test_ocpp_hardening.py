@@ -61,7 +61,7 @@ async def test_answers_to_calls_never_made_are_dropped_counted_and_logged_once(i
     """OCPP-J 1.6 §4.1.3 / 2.0.1 §4.2.2: a CallResult (3) or CallError (4) answers a Call of the
     receiver, matched by its MessageId. Those answering nothing never reach the library's queue."""
     records = _Records()
-    logging.getLogger("csms.ingress").addHandler(records)
+    logging.getLogger("csms.ingress.server").addHandler(records)
     ws = await stations.socket("CPAM-LM-01")
     try:
         assert await _raw(ws, json.dumps([2, "warm", "Heartbeat", {}])) == [3, "warm", {"currentTime": NOW}]
@@ -86,7 +86,7 @@ async def test_answers_to_calls_never_made_are_dropped_counted_and_logged_once(i
         finally:
             task.cancel()
     finally:
-        logging.getLogger("csms.ingress").removeHandler(records)
+        logging.getLogger("csms.ingress.server").removeHandler(records)
         await ws.close()
 
 
@@ -199,9 +199,9 @@ async def test_integers_beyond_the_ocpp_integer_get_a_call_error_and_nothing_is_
 
 
 def test_a_command_with_an_integer_beyond_the_ocpp_integer_is_refused_before_sending():
-    """The same bound checks our own commands (``csms.commands.validate_command``): a 422, nothing sent."""
+    """The same bound checks our own commands (``csms.domain.commands.validate_command``): a 422, nothing sent."""
     from app.errors import ValidationFailed
-    from csms.commands import validate_command
+    from csms.domain.commands import validate_command
 
     with pytest.raises(ValidationFailed) as caught:
         validate_command("1.6", "UnlockConnector", {"connectorId": 2**63})
@@ -380,7 +380,7 @@ async def test_a_2_0_1_basic_auth_password_accepted_replaces_the_old_one(db, fle
     SecurityCtrlr.BasicAuthPassword; accepted, the station reconnects with it and the old one is refused."""
     from websockets.exceptions import InvalidStatus
 
-    from csms.commands import send_command
+    from csms.domain.commands import send_command
     from tests.csms.test_commands import command_log
 
     new_password = "Nouveau-Secret-2.0.1-borne"
@@ -410,7 +410,7 @@ async def test_a_2_0_1_basic_auth_password_accepted_replaces_the_old_one(db, fle
 
 
 def test_one_redaction_covers_every_secret_of_a_command():
-    from csms.commands import redact_payload
+    from csms.domain.commands import redact_payload
 
     pem = "-----BEGIN PRIVATE KEY-----\nMIIE...\n-----END PRIVATE KEY-----"
     assert redact_payload({"key": "AuthorizationKey", "value": "00ff" * 8}) == {
@@ -459,7 +459,7 @@ def test_migration_0012_redacts_the_secrets_logged_before_it(tmp_path):
     with sqlite3.connect(path) as conn:
         conn.execute("VACUUM")
         stored = conn.execute("SELECT payload FROM charger_commands").fetchone()[0]
-    from csms.commands import REDACTED
+    from csms.domain.commands import REDACTED
 
     assert _json.loads(stored) == {"key": "AuthorizationKey", "value": REDACTED}
     assert secret.encode() not in Path(path).read_bytes()

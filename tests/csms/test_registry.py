@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 from app.errors import ValidationFailed
 from app.security import verify_password
-from csms import registry
-from csms.models import ChargeBoxRoute, ChargePoint, Charger, Station
+from csms.domain import registry
+from csms.domain.models import ChargeBoxRoute, ChargePoint, Charger, Station
 
 ACTOR = {"user_id": None, "label": "test"}
 PASSWORD = "Borne-secret-2026-xyz"

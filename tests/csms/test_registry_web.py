@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 from websockets.exceptions import InvalidStatus
 
 from app.db import utcnow
-from csms import registry
-from csms.models import ChargeBoxRoute, ChargePoint, Charger, MeterValue, Station, Transaction
-from csms.supervision import communication_report
+from csms.domain import registry
+from csms.domain.models import ChargeBoxRoute, ChargePoint, Charger, MeterValue, Station, Transaction
+from csms.domain.recording import communication_report
 from tests.conftest import csrf_from, form_post, login
 from tests.csms.conftest import MEMBER_PASSWORD
 

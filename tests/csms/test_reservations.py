@@ -18,8 +18,8 @@ from sqlalchemy import select
 
 from app.db import utcnow
 from app.errors import NotFound, ValidationFailed
-from csms import badges, reservations
-from csms.models import ChargePoint, Charger, Reservation, Transaction
+from csms.domain import badges, reservations
+from csms.domain.models import ChargePoint, Charger, Reservation, Transaction
 
 ACTOR = {"user_id": None, "label": "test"}
 BOTH = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -290,7 +290,7 @@ async def test_offline_station_gets_its_reservation_when_it_connects(fleet, db, 
     import dataclasses
 
     from app.bus import LocalBus
-    from csms.ingress import Ingress
+    from csms.ingress.server import Ingress
 
     await open_now(db, fleet)
     server = Ingress(dataclasses.replace(settings, ocpp_port=0), db=db, bus=LocalBus(), authorization_tasks=True)
@@ -336,7 +336,7 @@ async def test_policy_validation_messages(fleet, db):
 
 async def demo_fleet(db, demo) -> dict[str, Any]:
     """A charger, the agent's badge and a vehicle badge in the demo CPAM tenant; rules open round the clock."""
-    from csms import registry
+    from csms.domain import registry
     from tenants import services
 
     cpam = uuid.UUID(demo["tenant_ids"]["cpam"])

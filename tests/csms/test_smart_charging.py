@@ -32,9 +32,9 @@ from sqlalchemy import func, select
 
 from app.bus import RedisBus
 from app.db import Database
-from csms import registry, smart_charging
-from csms.load_sharing import phase_current
-from csms.models import SentChargingProfile, SitePowerBudget
+from csms.domain import registry, smart_charging
+from csms.domain.load_sharing import phase_current
+from csms.domain.models import SentChargingProfile, SitePowerBudget
 from tenants.models import Site
 from tests.conftest import csrf_from, login
 from tests.csms.conftest import PASSWORD, Wire, iso, station
@@ -367,7 +367,7 @@ def test_a_budget_form_accepts_french_decimals():
 @pytest.fixture
 async def redis_ingress(settings, db, redis_url) -> AsyncIterator[Any]:
     """The scaled path: the ingress and the web app share nothing but Redis and the database."""
-    from csms.ingress import Ingress
+    from csms.ingress.server import Ingress
     from tests.csms.conftest import Events
 
     namespace = f"centrale-test-{uuid.uuid4().hex[:8]}"

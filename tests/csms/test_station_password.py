@@ -13,8 +13,8 @@ from ocpp.v16 import call
 from sqlalchemy import select
 from websockets.exceptions import InvalidStatus
 
-from csms import registry
-from csms.models import Charger
+from csms.domain import registry
+from csms.domain.models import Charger
 from tests.csms.conftest import PASSWORD
 
 BOTH = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]

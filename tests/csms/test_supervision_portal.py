@@ -18,9 +18,9 @@ from ocpp.v201 import call as call201
 from ocpp.v201.enums import ConnectorStatusEnumType
 
 from app.db import utcnow
-from csms import stats
-from csms.models import Alert, Transaction
-from csms.states import STATE_LABELS, point_state
+from csms.domain import stats
+from csms.domain.models import Alert, Transaction
+from csms.domain.states import STATE_LABELS, point_state
 from tenants import services
 from tests.conftest import login
 
@@ -263,7 +263,7 @@ async def add_transactions(db, fleet) -> None:
     before the period ends; one before the period. Point 2: one session of 2 h, 6 kWh."""
     lm01 = fleet.chargers["CPAM-LM-01"]
     async with db.transaction([fleet.cpam], actor={"user_id": None, "label": "test"}) as session:
-        from csms import registry
+        from csms.domain import registry
 
         points = {p.connector_id: p.id for p in await registry.list_charge_points(session, fleet.cpam, lm01.charger_id)}
         rows = [

@@ -19,11 +19,19 @@ from websockets.asyncio.client import connect
 
 from app.bus import LocalBus
 from app.db import TenantScopeError, utcnow
-from csms import supervision
-from csms.ingress import current_ingress, run_ingress
-from csms.models import Alert, ChargePoint, Charger, ConnectionLog, MeterValue, StationEvent, StatusEvent
-from csms.supervision import StationRef
-from csms.writer import GroupCommitWriter, touch_later
+from csms.domain import recording as supervision
+from csms.domain.models import (
+    Alert,
+    ChargePoint,
+    Charger,
+    ConnectionLog,
+    MeterValue,
+    StationEvent,
+    StatusEvent,
+)
+from csms.domain.recording import StationRef
+from csms.domain.writer import GroupCommitWriter, touch_later
+from csms.ingress.server import current_ingress, run_ingress
 
 BOTH = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -124,10 +132,10 @@ async def test_run_ingress_serves_until_cancelled(settings, db, fleet):
 @pytest.mark.parametrize("backend", BOTH)
 async def test_set_based_units_of_one_batch_apply_in_order_with_their_own_results(db, fleet):
     """Statuses, boots, meter values and heartbeats of one group commit run as one statement per kind
-    (``csms.writer.batch_later``); each message still gets its own outcome, and a point reported twice
+    (``csms.domain.writer.batch_later``); each message still gets its own outcome, and a point reported twice
     in the batch ends in its later state. CCTP CPAM 5-5-4 « alertes en cas de pannes »: the Faulted
     report opens the « Hors service » alert, the Available after it closes it, in the same commit."""
-    from csms.models import Alert, ChargePoint, MeterValue  # noqa: PLC0415
+    from csms.domain.models import Alert, ChargePoint, MeterValue  # noqa: PLC0415
 
     writer = GroupCommitWriter(db)
     await writer.start()
@@ -180,7 +188,7 @@ async def test_set_based_units_of_one_batch_apply_in_order_with_their_own_result
 @pytest.mark.parametrize("backend", BOTH)
 async def test_hot_messages_of_two_tenants_commit_in_one_batch_each_row_to_its_own_tenant(db, fleet):
     """Connections, boots, statuses, meter values and heartbeats of several tenants in one group
-    commit: on PostgreSQL one statement per kind for every tenant (csms.writer.across_tenants),
+    commit: on PostgreSQL one statement per kind for every tenant (csms.domain.writer.across_tenants),
     each row under its own tenant; a unit that hands over another tenant's station fails alone.
     CPAM's station reports a fault: its alert is opened under CPAM's scope alone, and the runs after it
     (meter values, heartbeats) must still reach the other tenant's rows."""

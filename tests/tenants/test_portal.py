@@ -280,7 +280,7 @@ async def test_audit_log_shows_local_times_and_filters_by_local_day(client, db, 
 
 
 async def test_a_site_with_equipment_is_not_deleted(client, db, demo):
-    from csms.registry import register_charger
+    from csms.domain.registry import register_charger
 
     cpam = uuid.UUID(demo["tenant_ids"]["cpam"])
     async with db.transaction([cpam], actor={"user_id": None, "label": "test"}) as session:

@@ -22,7 +22,7 @@ sent with ReserveNow when its window opens (at once if it opens now; otherwise
 by the ingress's sweep, ``send_due_reservations``) with ``expiryDate`` = its end;
 a user's cancellation sends CancelReservation; a point reported Faulted or
 Unavailable cancels its reservations (``cancel_on_fault``, called from
-``csms.supervision.record_status`` in the same commit, CancelReservation sent by
+``csms.domain.recording.record_status`` in the same commit, CancelReservation sent by
 the ingress after it); a StartTransaction carrying the ``reservationId``
 consumes it (``consume``).
 """
@@ -43,13 +43,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.bounds import INT32_MAX, int_value
 from app.db import Database, utcnow
 from app.errors import NotFound, ValidationFailed
-from csms.badges import BADGE_KINDS, _uuid
-from csms.models import Badge, ChargePoint, Charger, Reservation, ReservationPolicy
+from csms.domain.badges import BADGE_KINDS, _uuid
+from csms.domain.models import Badge, ChargePoint, Charger, Reservation, ReservationPolicy
 
 if TYPE_CHECKING:
     from app.bus import Bus
-    from csms.ingress import Ingress
-    from csms.supervision import StationRef
+    from csms.domain.ports import IngressPort
+    from csms.domain.recording import StationRef
 
 __all__ = [
     "OPEN_STATUSES",
@@ -368,7 +368,7 @@ async def reserve_on_station(
     db: Database, bus: Bus, reservation: Reservation, *, charge_box_id: str, protocol: str,
 ) -> ReserveOutcome:
     """Send ReserveNow for ``reservation``; the caller writes the outcome on its row."""
-    from csms import commands
+    from csms.domain import commands
 
     if protocol == "ocpp2.0.1":
         payload: dict[str, Any] = {
@@ -405,7 +405,7 @@ def apply_outcome(reservation: Reservation, outcome: ReserveOutcome, *, now: dt.
 async def cancel_on_station(db: Database, bus: Bus, tenant_id: uuid.UUID, charge_box_id: str,
                             ocpp_reservation_id: int) -> str:
     """CancelReservation; the station's status, or why it could not be asked (best effort)."""
-    from csms import commands
+    from csms.domain import commands
 
     try:
         answer = await commands.send_command(
@@ -476,7 +476,7 @@ async def cancel_reservation(
 _background: set[asyncio.Task[Any]] = set()
 
 
-def cancel_later(ingress: Ingress, ref: StationRef, ocpp_reservation_ids: list[int]) -> None:
+def cancel_later(ingress: IngressPort, ref: StationRef, ocpp_reservation_ids: list[int]) -> None:
     """From a handler: CancelReservation for each id, in a task (a handler never awaits a call)."""
     async def run() -> None:
         for reservation_id in ocpp_reservation_ids:

@@ -107,8 +107,8 @@ class Charger(TenantOwned, Base):
         UniqueConstraint("tenant_id", "charge_box_id"),
         UniqueConstraint("tenant_id", "canonical_id"),
         UniqueConstraint("tenant_id", "station_id", "number"),
-        # The ingress's set-based UPDATEs probe chargers by id (``c.id = ANY(:ids)``, csms.writer /
-        # csms.supervision): the primary key leads with tenant_id, which row-level security already
+        # The ingress's set-based UPDATEs probe chargers by id (``c.id = ANY(:ids)``, csms.domain.writer /
+        # csms.domain.recording): the primary key leads with tenant_id, which row-level security already
         # filters on, and PostgreSQL then scanned every charger of the scope for each statement.
         Index("ix_chargers_id", "id"),
     )
@@ -147,7 +147,7 @@ class Charger(TenantOwned, Base):
     last_transaction_id: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # --- retired for good (« le retrait le cas échéant », CCTP CPAM article 1): set once by
-    # ``csms.registry.decommission_charger``, which also deletes its route. The row and its
+    # ``csms.domain.registry.decommission_charger``, which also deletes its route. The row and its
     # history stay (transactions, logs, reports); the lists hide it.
     decommissioned_at: Mapped[dt.datetime | None]
     decommission_reason: Mapped[str] = mapped_column(String(200), default="", server_default="")
@@ -161,7 +161,7 @@ class ChargePoint(TenantOwned, Base):
         _fk("chargers", "charger_id"),
         UniqueConstraint("tenant_id", "charger_id", "connector_id"),
         UniqueConstraint("tenant_id", "canonical_id"),
-        # The ingress's set-based UPDATEs probe points by charger (csms.supervision._STATUS_SQL): with
+        # The ingress's set-based UPDATEs probe points by charger (csms.domain.recording._STATUS_SQL): with
         # only tenant-leading indexes, PostgreSQL scans every point of the scope for each statement.
         Index("ix_charge_points_charger_connector", "charger_id", "connector_id"),
     )
@@ -183,7 +183,7 @@ class Badge(TenantOwned, Base):
     """An RFID badge (CCTP CPAM 5-5-5-3); the badge-order workflow extends it.
 
     Every change of what a station needs to know (idTag, status, expiry) and every
-    deletion bumps the tenant's local authorization list version (``csms.badges``
+    deletion bumps the tenant's local authorization list version (``csms.domain.badges``
     listens to the flush), whoever makes it.
     """
 
@@ -214,7 +214,7 @@ class CsmsTenantSettings(TenantOwned, Base):
     __tablename__ = "csms_tenant_settings"
     __table_args__ = (UniqueConstraint("tenant_id", name="uq_csms_tenant_settings_tenant"),)
     #: OCPP 1.6 AuthorizationStatus ``ConcurrentTx`` (2.0.1 the same): a badge already in a charging
-    #: session is refused a second one, unless this is set (csms.badges.badge_in_another_session).
+    #: session is refused a second one, unless this is set (csms.domain.badges.badge_in_another_session).
     allow_concurrent_badge_sessions: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -342,7 +342,7 @@ class ConnectionLog(TenantOwned, Base):
     __table_args__ = (
         _fk("chargers", "charger_id"),
         Index("ix_charger_connections_charger", "tenant_id", "charger_id", "connected_at"),
-        # The open connection of a charger (csms.supervision._OPEN_SQL closes it): small, by charger.
+        # The open connection of a charger (csms.domain.recording._OPEN_SQL closes it): small, by charger.
         Index("ix_charger_connections_open", "charger_id", postgresql_where=text("disconnected_at IS NULL"),
               sqlite_where=text("disconnected_at IS NULL")),
     )
@@ -370,7 +370,7 @@ class Transaction(TenantOwned, Base):
     ``anomaly`` flags what the station reported that does not add up, for the portal:
     ``unknown_start`` is a 2.0.1 TransactionEvent other than ``Started`` for a transaction
     id we never saw start. Its data is kept, but it takes no share of a site's power
-    budget while its EVSE is unknown (``connector_id`` empty; csms.smart_charging).
+    budget while its EVSE is unknown (``connector_id`` empty; csms.domain.smart_charging).
     """
 
     __tablename__ = "charging_transactions"
@@ -381,11 +381,11 @@ class Transaction(TenantOwned, Base):
         UniqueConstraint("tenant_id", "charger_id", "ocpp_transaction_id", name="uq_charging_transactions_ocpp_id"),
         UniqueConstraint("tenant_id", "charger_id", "start_key"),
         Index("ix_charging_transactions_started", "tenant_id", "charger_id", "started_at"),
-        # The ingress links a batch's meter values by charger (csms.supervision._NAMED_TX_SQL /
+        # The ingress links a batch's meter values by charger (csms.domain.recording._NAMED_TX_SQL /
         # _ACTIVE_TX_SQL): without a charger-leading index PostgreSQL scans every transaction in scope.
         Index("ix_charging_transactions_charger", "charger_id", "connector_id", "started_at"),
         Index("ix_charging_transactions_charger_ocpp_id", "charger_id", "ocpp_transaction_id"),
-        # A badge's running sessions, read at every Authorize and start (ConcurrentTx, csms.badges).
+        # A badge's running sessions, read at every Authorize and start (ConcurrentTx, csms.domain.badges).
         Index("ix_charging_transactions_badge_active", "tenant_id", "badge_id",
               postgresql_where=text("status = 'active'"), sqlite_where=text("status = 'active'")),
     )
@@ -409,7 +409,7 @@ class Transaction(TenantOwned, Base):
     offline: Mapped[bool] = mapped_column(Boolean, default=False)
     #: OCPP 2.0.1 TransactionEvent sequence number last seen.
     seq_no: Mapped[int | None] = mapped_column(Integer)
-    #: Empty, or ``unknown_start`` (see the class docstring; ``csms.supervision.UNKNOWN_START``).
+    #: Empty, or ``unknown_start`` (see the class docstring; ``csms.domain.recording.UNKNOWN_START``).
     anomaly: Mapped[str] = mapped_column(String(20), default="", server_default="")
     start_received_at: Mapped[dt.datetime | None]
     stop_received_at: Mapped[dt.datetime | None]
@@ -507,7 +507,7 @@ class Alert(TenantOwned, Base):
 
     ``kind``: ``faulted`` (a point, or the whole charger for connector 0, reports
     Faulted or Unavailable) or ``offline`` (the charger's socket has been down longer
-    than the threshold). Opened and closed by ``csms.alerts``; at most one open alert
+    than the threshold). Opened and closed by ``csms.domain.alerts``; at most one open alert
     per (charger, connector, kind), enforced by the partial unique index, so that
     several processes detecting the same condition open it once.
     """
@@ -539,7 +539,7 @@ class SitePowerBudget(TenantOwned, Base):
     l'appel de courant afin de s'adapter en temps réel à la puissance résiduelle disponible
     sur le site »). One row per site that has one; a site without a row is not managed.
 
-    ``csms.smart_charging`` shares ``budget_kw`` among the site's active transactions
+    ``csms.domain.smart_charging`` shares ``budget_kw`` among the site's active transactions
     and pushes the result as charging profiles. Set by people: audited.
     """
 
@@ -592,7 +592,7 @@ class SentChargingProfile(TenantOwned, Base):
 class CommandLog(TenantOwned, Base):
     """One remote command sent to a charger and its outcome (CCTP CPAM 5-4-2-1, remote
     operation of the stations): who, when, the OCPP action and payload, the station's
-    answer or why there was none. Written by ``csms.commands`` before the call is sent
+    answer or why there was none. Written by ``csms.domain.commands`` before the call is sent
     (``pending``) and completed after it, even when it fails; this log is the trail of
     commands (not audited twice).
 

@@ -6,13 +6,13 @@ Two kinds, each opened once and closed when its condition ends:
 
 * ``faulted`` (« Hors service »): a point, or the whole charger (connector 0),
   reports Faulted or Unavailable. Opened and closed by ``apply_status``, called from
-  ``csms.supervision.record_status`` in the same transaction as the status itself:
+  ``csms.domain.recording.record_status`` in the same transaction as the status itself:
   the alert exists as soon as the station's message is acknowledged.
 * ``offline`` (« Hors ligne »): the charger's socket has been down longer than
   ``Settings.ocpp_offline_alert_minutes``. Nothing arrives when a station goes
   silent, so a periodic sweep (``sweep_tenant``) finds these; it also reconciles
   the faulted alerts with the points' current statuses. The sweep runs in every
-  ingress process (``AlertWatcher``, started by ``csms.ingress.Ingress``), which
+  ingress process (``AlertWatcher``, started by ``csms.ingress.server.Ingress``), which
   also closes a charger's offline alert when it reconnects (``station.connected``).
 
 Several processes may detect the same condition (scaled mode: N ingress processes,
@@ -44,9 +44,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bus import Bus
 from app.db import Database, new_id, utcnow
-from csms.identifiers import InvalidChargingId, parse_charging_id
-from csms.models import Alert, ChargeBoxRoute, ChargePoint, Charger, ConnectionLog
-from csms.states import OCPP_STATES, OUT_OF_SERVICE, is_out_of_service
+from csms.domain.identifiers import InvalidChargingId, parse_charging_id
+from csms.domain.models import Alert, ChargeBoxRoute, ChargePoint, Charger, ConnectionLog
+from csms.domain.states import OCPP_STATES, OUT_OF_SERVICE, is_out_of_service
 
 __all__ = [
     "FAULTED",

@@ -1,7 +1,7 @@
 """What stations report, recorded: boots, heartbeats, statuses, transactions, meter values.
 
 Each ``record_*`` / ``start_*`` / ``stop_*`` function is one unit of work for the
-group-commit writer (``csms.writer``): it takes a session already scoped to the
+group-commit writer (``csms.domain.writer``): it takes a session already scoped to the
 charger's tenant, filters on ``ref.tenant_id`` explicitly anyway, and is safe to
 run twice (the writer re-runs a unit alone when its batch fails, and stations
 replay what they did not see acknowledged):
@@ -42,9 +42,9 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import new_id, scope_session, utcnow
-from csms import alerts, badges, reservations
-from csms.identifiers import parse_charging_id
-from csms.models import (
+from csms.domain import alerts, badges, reservations
+from csms.domain.identifiers import parse_charging_id
+from csms.domain.models import (
     Badge,
     ChargeBoxRoute,
     ChargePoint,
@@ -55,10 +55,10 @@ from csms.models import (
     StatusEvent,
     Transaction,
 )
-from csms.states import is_out_of_service
-from csms.unnest import insert_rows
-from csms.validation import parse_timestamp
-from csms.writer import across_tenants, batch_later, execute_many, has_changes
+from csms.domain.protocol import parse_timestamp
+from csms.domain.states import is_out_of_service
+from csms.domain.unnest import insert_rows
+from csms.domain.writer import across_tenants, batch_later, execute_many, has_changes
 
 __all__ = [
     "HEARTBEAT_INTERVAL",
@@ -513,7 +513,7 @@ async def record_station_event(
     session: AsyncSession, ref: StationRef, kind: str, message: str, details: dict[str, Any] | None = None, *,
     received_at: dt.datetime, occurred_at: dt.datetime | None = None, severity: str = "info",
 ) -> None:
-    # Append-only and never read back within a group commit: one INSERT per batch (csms.writer.execute_many).
+    # Append-only and never read back within a group commit: one INSERT per batch (csms.domain.writer.execute_many).
     await execute_many(session, "station_events", insert(StationEvent.__table__), [_station_event_row(
         ref, kind, message, details, received_at=received_at, occurred_at=occurred_at, severity=severity)])
 
@@ -569,9 +569,9 @@ class StatusResult:
     current: bool  # it is now the current state (not older offline data)
     offline: bool
     canonical_id: str
-    #: Alerts opened or closed by this status (``csms.alerts``), to publish after the commit.
+    #: Alerts opened or closed by this status (``csms.domain.alerts``), to publish after the commit.
     alerts: list[Any] = field(default_factory=list)
-    #: reservationIds cancelled because the point faulted (``csms.reservations``), to cancel on the station.
+    #: reservationIds cancelled because the point faulted (``csms.domain.reservations``), to cancel on the station.
     cancelled_reservations: list[int] = field(default_factory=list)
 
 
@@ -781,7 +781,7 @@ async def authorize_at_charger(
 ) -> tuple[str, uuid.UUID | None]:
     """``authorize_id_tag`` for a badge shown at this charger to charge: ``ConcurrentTx`` when it is
     already in a charging session elsewhere and its tenant does not allow a second one (OCPP 1.6
-    §7.2; ``csms.badges.badge_in_another_session`` says what « elsewhere » is)."""
+    §7.2; ``csms.domain.badges.badge_in_another_session`` says what « elsewhere » is)."""
     status, badge_id = await authorize_id_tag(session, ref.tenant_id, id_tag, now=now, unknown=unknown)
     if status == "Accepted" and badge_id is not None and await badges.badge_in_another_session(
             session, ref.tenant_id, badge_id, charger_id=ref.charger_id, connector_id=connector_id,
@@ -948,7 +948,7 @@ def _sample_rows(
 
 
 async def _insert_meter_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    # One INSERT for the whole group commit (csms.writer.execute_many): nothing reads them back in a batch.
+    # One INSERT for the whole group commit (csms.domain.writer.execute_many): nothing reads them back in a batch.
     await execute_many(session, "meter_values", _dialect_insert(session, MeterValue.__table__).on_conflict_do_nothing(),
                        rows)
 
@@ -1205,7 +1205,7 @@ async def record_transaction_event(
     if row is None:
         # Started, or an Updated whose Started we never saw: open the transaction now. The latter is
         # kept (its meter values are data) but flagged: a station that invents a transaction id, or
-        # whose Started was lost, must not take power from the real sessions (csms.smart_charging
+        # whose Started was lost, must not take power from the real sessions (csms.domain.smart_charging
         # gives no share to a transaction whose EVSE is unknown).
         row = Transaction(
             tenant_id=ref.tenant_id, charger_id=ref.charger_id,

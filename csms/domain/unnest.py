@@ -7,7 +7,7 @@ with one array parameter per column: compiled once, prepared once per connection
 asyncpg, and its rows encoded in binary by the driver.
 
 The statements name each row's tenant themselves (``tenant_id = v.tenant_id``):
-they run under the scope of every tenant of the batch (``csms.writer.across_tenants``)
+they run under the scope of every tenant of the batch (``csms.domain.writer.across_tenants``)
 and row-level security checks every row against it.
 """
 

@@ -74,7 +74,7 @@ class WriterStopped(RuntimeError):
 
 #: ``session.info`` key of the rows deferred to the end of the batch:
 #: {(tenant_id, key): (statement, [rows])}, in insertion order.
-DEFERRED = "csms.writer.deferred"
+DEFERRED = "csms.domain.writer.deferred"
 
 
 async def execute_many(session: AsyncSession, key: str, statement: Any, rows: list[dict[str, Any]]) -> None:
@@ -97,7 +97,7 @@ async def execute_many(session: AsyncSession, key: str, statement: Any, rows: li
 
 
 def _last_seen_statement() -> Any:
-    from csms.models import Charger  # noqa: PLC0415 - models import the app's whole mapper graph
+    from csms.domain.models import Charger  # noqa: PLC0415 - models import the app's whole mapper graph
 
     table = Charger.__table__
     at = bindparam("at", type_=table.c.last_seen_at.type)
@@ -111,7 +111,7 @@ _LAST_SEEN: list[Any] = []
 
 #: ``session.info`` key of the set-based items of the batch:
 #: {(tenant_id or None, key): (run, [(item, Pending, tenant_id)])}; None: an ``across_tenants`` run.
-BATCHED = "csms.writer.batched"
+BATCHED = "csms.domain.writer.batched"
 #: ``run(session, items)`` -> one result per item, in order; every item is of one tenant
 #: unless the run is marked ``across_tenants``.
 RunBatch = Callable[[AsyncSession, list[Any]], Awaitable[list[Any]]]
@@ -167,7 +167,7 @@ async def touch_later(session: AsyncSession, tenant_id: uuid.UUID, charger_id: u
     return await batch_later(session, "last_seen", _touch_many, (tenant_id, charger_id, at), tenant_id=tenant_id)
 
 
-#: PostgreSQL: every charger of the batch, all tenants, in one fixed statement (csms.unnest).
+#: PostgreSQL: every charger of the batch, all tenants, in one fixed statement (csms.domain.unnest).
 _TOUCH_SQL = text(
     "UPDATE chargers AS c SET last_seen_at = v.at"
     " FROM unnest(CAST(:t AS uuid[]), CAST(:c AS uuid[]), CAST(:at AS timestamptz[])) AS v(tenant_id, id, at)"
@@ -354,7 +354,7 @@ class GroupCommitWriter:
             for (tenant_id, _key), (run, items) in sorted(
                     batched.items(), key=lambda group: (group[0][0] is None, group[0][0].int if group[0][0] else 0)):
                 if tenant_id is None:
-                    # Always: the previous run may have left the scope on one item's tenant (csms.supervision
+                    # Always: the previous run may have left the scope on one item's tenant (csms.domain.recording
                     # ``_Scopes``). Unchanged, it costs nothing (app.db sends a scope once per change).
                     scope_session(session, batch_tenants)
                     current = None

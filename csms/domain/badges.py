@@ -6,13 +6,13 @@ au véhicule de service ou au site de rattachement) que ceux délivrés aux agen
 a badge belongs to one tenant, is attached to a service vehicle, a site or an
 agent, has a status (active or blocked) and an optional expiry. Authorize and
 StartTransaction (1.6), Authorize and TransactionEvent (2.0.1) answer from these
-rows (``csms.supervision.authorize_id_tag``); a badge already in a charging session
+rows (``csms.domain.recording.authorize_id_tag``); a badge already in a charging session
 gets ``ConcurrentTx`` for a second one unless its tenant allows it
 (``badge_in_another_session``).
 
 Local authorization list (OCPP 1.6 « Local Authorization List Management »,
 2.0.1 D01/D02): every badge change bumps the tenant's list version (a flush
-listener in ``csms.models``, whoever writes). ``sync_station`` brings one station
+listener in ``csms.domain.models``, whoever writes). ``sync_station`` brings one station
 up to date with ``SendLocalList``:
 
 * Full when we do not know what the station holds (never confirmed, or it reports
@@ -24,7 +24,7 @@ up to date with ``SendLocalList``:
   and retried at the next trigger.
 
 Where it runs: in the ingress process that holds the station's socket
-(``AuthorizationTasks``, started by ``csms.ingress.Ingress``). It checks a station
+(``AuthorizationTasks``, started by ``csms.ingress.server.Ingress``). It checks a station
 once per connection (not again at its BootNotification, unless that check did not
 settle), every station of a tenant when its badges change (bus topic
 ``badges.changed``, published by the web after the commit), and sweeps its
@@ -33,7 +33,7 @@ Each check starts with one statement (``station_list_state``); a station of a
 tenant without badges that never confirmed a list, with no reservation due, costs
 nothing more. Concurrency is bounded, and no database session is held while a
 station answers. Each station is held by one ingress, so each is pushed once; the
-calls go through ``csms.commands.send_command`` (logged, one call in flight).
+calls go through ``csms.domain.commands.send_command`` (logged, one call in flight).
 """
 
 from __future__ import annotations
@@ -52,8 +52,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database, new_id, utcnow
 from app.errors import NotFound, ValidationFailed
-from csms.batching import BatchedLookup, group_by
-from csms.models import (
+from csms.domain.batching import BatchedLookup, group_by
+from csms.domain.models import (
     Badge,
     BadgeRemoval,
     Charger,
@@ -63,11 +63,11 @@ from csms.models import (
     Reservation,
     Transaction,
 )
-from tenants.models import Membership, Site, User
+from tenants import services
 
 if TYPE_CHECKING:
     from app.bus import Bus
-    from csms.ingress import Ingress
+    from csms.domain.ports import IngressPort
 
 __all__ = [
     "BADGE_KINDS",
@@ -199,15 +199,13 @@ async def _clean(
     if new or "site_id" in data:
         raw = data.get("site_id")
         site_id = _uuid(raw)
-        if raw not in (None, "") and (site_id is None or await session.get(Site, (tenant_id, site_id)) is None):
+        if raw not in (None, "") and (site_id is None or not await services.site_exists(session, tenant_id, site_id)):
             errors["site_id"] = "Site inconnu chez ce bénéficiaire."
         values["site_id"] = site_id
     if new or "user_id" in data:
         raw = data.get("user_id")
         user_id = _uuid(raw)
-        if raw not in (None, "") and (user_id is None or not await session.scalar(
-            select(Membership.id).where(Membership.tenant_id == tenant_id, Membership.user_id == user_id)
-        )):
+        if raw not in (None, "") and (user_id is None or not await services.is_member(session, tenant_id, user_id)):
             errors["user_id"] = "Agent inconnu chez ce bénéficiaire."
         values["user_id"] = user_id
     if new or "kind" in data:
@@ -288,14 +286,8 @@ async def list_badges(
 
 async def holder_names(session: AsyncSession, tenant_id: uuid.UUID) -> dict[str, dict[uuid.UUID, str]]:
     """Names of the tenant's sites and members, for the badge pages."""
-    sites = {s.id: s.name for s in await session.scalars(select(Site).where(Site.tenant_id == tenant_id))}
-    users = {
-        user.id: user.full_name or user.email
-        for user in await session.scalars(
-            select(User).join(Membership, Membership.user_id == User.id).where(Membership.tenant_id == tenant_id)
-        )
-    }
-    return {"sites": sites, "users": users}
+    sites = {s.id: s.name for s in await services.list_sites(session, tenant_id)}
+    return {"sites": sites, "users": await services.member_names(session, tenant_id)}
 
 
 async def publish_badges_changed(bus: Bus | None, tenant_id: uuid.UUID) -> None:
@@ -340,7 +332,7 @@ async def badge_in_another_session(
     another transaction and multiple transactions are not allowed »; 2.0.1
     AuthorizationStatusEnumType has the same value for IdTokenInfo. A session counts when it
     runs (``active``, not stopped), was accepted, is on a charger in service and on a known
-    point (a transaction of unknown EVSE, ``csms.supervision.UNKNOWN_START``, is not trusted).
+    point (a transaction of unknown EVSE, ``csms.domain.recording.UNKNOWN_START``, is not trusted).
 
     « Elsewhere »: ``connector_id`` given (a start on that point): anywhere but that point, whose
     previous transaction, if still open here, is over (a point runs one at a time). Not given (an
@@ -478,7 +470,7 @@ async def station_list_states(
     db: Database, tenant_id: uuid.UUID, charge_box_ids: list[str], *, now: dt.datetime | None = None,
 ) -> dict[str, StationListState]:
     """``station_list_state`` of many stations of one tenant in one statement (a boot storm)."""
-    from csms.reservations import OPEN_STATUSES
+    from csms.domain.reservations import OPEN_STATUSES
 
     now = now or utcnow()
     version = select(LocalAuthList.version).where(LocalAuthList.tenant_id == tenant_id).scalar_subquery()
@@ -530,7 +522,7 @@ async def sync_station(
     ``state``: what ``station_list_state`` just read (the ingress's tasks pass it; read here otherwise).
     No database session is held while the station is asked anything.
     """
-    from csms import commands
+    from csms.domain import commands
 
     if state is None:
         state = await station_list_state(db, tenant_id, charge_box_id)
@@ -639,7 +631,7 @@ class AuthorizationTasks:
     connection.
     """
 
-    def __init__(self, ingress: Ingress, *, sweep_seconds: float = SWEEP_SECONDS) -> None:
+    def __init__(self, ingress: IngressPort, *, sweep_seconds: float = SWEEP_SECONDS) -> None:
         self.ingress = ingress
         self.sweep_seconds = sweep_seconds
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -733,7 +725,7 @@ class AuthorizationTasks:
     async def _once(self, tenant_id: uuid.UUID, charge_box_id: str, check: bool) -> SyncResult:
         """One read; the station is called only when there is a list to check or push, or a
         reservation to send. No session is open while the station answers."""
-        from csms import reservations
+        from csms.domain import reservations
 
         db, bus = self.ingress.db, self.ingress.bus
         try:
@@ -763,7 +755,7 @@ class AuthorizationTasks:
     async def _behind(self) -> list[str]:
         """This node's stations whose list is behind or that have a reservation to send or expire:
         one query per tenant, not one per station (an ingress holds thousands)."""
-        from csms.reservations import OPEN_STATUSES
+        from csms.domain.reservations import OPEN_STATUSES
 
         by_tenant: dict[uuid.UUID, set[str]] = {}
         for charge_box_id in self.ingress.registry.ids():

@@ -7,7 +7,7 @@ gérer la charge » and 5-5-4 « pilotage, paramétrage et optimisation énergé
 
 A site may have a power budget (``SitePowerBudget``). Whenever a transaction starts
 or stops on such a site, and whenever its budget changes, the budget is shared
-among the site's active transactions by ``csms.load_sharing.allocate`` (max-min
+among the site's active transactions by ``csms.domain.load_sharing.allocate`` (max-min
 fair, 6 A minimum per phase, latest sessions paused when the minimums do not fit)
 and each transaction whose limit changed gets a ``SetChargingProfile`` (OCPP 1.6
 TxProfile on its transactionId; the 2.0.1 equivalent on its EVSE). What was sent
@@ -50,8 +50,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database, utcnow
 from app.errors import ValidationFailed
-from csms.commands import CommandRejected, CommandSkipped, CommandTimeout, StationOffline, send_command
-from csms.load_sharing import (
+from csms.domain.commands import CommandRejected, CommandSkipped, CommandTimeout, StationOffline, send_command
+from csms.domain.load_sharing import (
     MIN_CURRENT,
     Allocation,
     Demand,
@@ -59,7 +59,16 @@ from csms.load_sharing import (
     charging_profile_16,
     charging_profile_201,
 )
-from csms.models import ChargePoint, Charger, SentChargingProfile, SitePowerBudget, Station, Transaction
+from csms.domain.models import (
+    ChargePoint,
+    Charger,
+    SentChargingProfile,
+    SitePowerBudget,
+    Station,
+    Transaction,
+)
+from csms.domain.ports import IngressPort
+from tenants import services
 from tenants.models import Site
 from tenants.services import access_site
 
@@ -262,9 +271,9 @@ async def site_of_charger(session: AsyncSession, tenant_id: uuid.UUID, charger_i
 
 async def _active_transactions(session: AsyncSession, tenant_id: uuid.UUID, site_ids: list[uuid.UUID]) -> list[Any]:
     # Refused badges get a transactionId in 1.6 but the station stops them: they draw nothing. A charger
-    # retired for good (csms.registry.decommission_charger) draws nothing either, whatever it left open.
+    # retired for good (csms.domain.registry.decommission_charger) draws nothing either, whatever it left open.
     # A transaction whose EVSE is unknown (a 2.0.1 Updated for an id whose Started never came,
-    # csms.supervision.UNKNOWN_START) gets no share until the station names it: a profile needs an EVSE,
+    # csms.domain.recording.UNKNOWN_START) gets no share until the station names it: a profile needs an EVSE,
     # and guessing one (evseId 1) would cap a real session there while halving the others' shares.
     # A stopped transaction is never listed, whatever its status says.
     return list((await session.execute(
@@ -326,7 +335,7 @@ async def site_load(session: AsyncSession, tenant_id: uuid.UUID, site_id: uuid.U
 
 
 async def sites_load(session: AsyncSession, tenant_id: uuid.UUID) -> list[SiteLoad]:
-    sites = list(await session.scalars(select(Site).where(Site.tenant_id == tenant_id).order_by(Site.name)))
+    sites = await services.list_sites(session, tenant_id)
     return await _loads(session, tenant_id, sites)
 
 
@@ -365,7 +374,7 @@ def clear_profile_payload(load: SessionLoad) -> tuple[str, dict[str, Any]]:
 
 
 def _command_sender(db: Database, bus: Any) -> Sender:
-    """Profiles go through ``csms.commands.send_command``: over the bus, one call in flight, logged."""
+    """Profiles go through ``csms.domain.commands.send_command``: over the bus, one call in flight, logged."""
 
     async def send(tenant_id: uuid.UUID, charge_box_id: str, action: str, payload: dict[str, Any], *,
                    transaction_id: uuid.UUID) -> dict[str, Any]:
@@ -480,13 +489,6 @@ async def recompute_site(db: Database, bus: Any, tenant_id: uuid.UUID, site_id: 
 # --------------------------------------------------------------------------- the ingress side
 
 
-class _IngressLike(Protocol):
-    db: Database
-
-    @property
-    def bus(self) -> Any: ...
-
-
 class LoadManager:
     """Per-process scheduler of recomputations, fed by the ingress after each committed Start/Stop.
 
@@ -497,7 +499,7 @@ class LoadManager:
     (a dictionary lookup per connection, nothing more during a boot storm).
     """
 
-    def __init__(self, ingress: _IngressLike) -> None:
+    def __init__(self, ingress: IngressPort) -> None:
         self.ingress = ingress
         self._dirty: set[tuple[uuid.UUID, uuid.UUID]] = set()
         self._running: dict[tuple[uuid.UUID, uuid.UUID], asyncio.Task[None]] = {}

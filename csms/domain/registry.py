@@ -2,7 +2,7 @@
 
 Every workflow validates its whole input first and raises ``ValidationFailed``
 (French message per field) before writing anything. Identifiers follow the CPAM
-rule (CCTP CPAM 5-5-1, see ``csms.identifiers``); hardware already configured with
+rule (CCTP CPAM 5-5-1, see ``csms.domain.identifiers``); hardware already configured with
 another OCPP identity keeps its ``charge_box_id`` and is mapped to its canonical id.
 """
 
@@ -25,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.bounds import int_value, text_value
 from app.errors import NotFound, ValidationFailed
 from app.security import verify_password
-from csms import alerts, commands, reservations
-from csms.identifiers import (
+from csms.domain import alerts, commands, reservations
+from csms.domain.identifiers import (
     ChargingId,
     InvalidChargingId,
     Level,
@@ -34,7 +34,8 @@ from csms.identifiers import (
     parse_charging_id,
     station_id,
 )
-from csms.models import Badge, ChargeBoxRoute, ChargePoint, Charger, Station, Transaction
+from csms.domain.models import Badge, ChargeBoxRoute, ChargePoint, Charger, Station, Transaction
+from tenants import services
 from tenants.models import Site
 
 __all__ = [
@@ -275,7 +276,7 @@ def _spec(data: dict[str, Any], errors: dict[str, str]) -> _Spec:
 
 
 async def _resolve_site(session: AsyncSession, tenant_id: uuid.UUID, spec: _Spec, errors: dict[str, str]) -> Site | None:
-    sites = list(await session.scalars(select(Site).where(Site.tenant_id == tenant_id).order_by(Site.name)))
+    sites = await services.list_sites(session, tenant_id)
     if spec.site:
         try:
             wanted = uuid.UUID(spec.site)

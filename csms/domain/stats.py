@@ -15,7 +15,7 @@ transactions: over a period [start, end), per charge point, the transactions tha
 * hours of use: the same durations cut at the end of the period; occupancy rate:
   hours of use / hours in the period.
 
-A charger retired for good (``csms.registry.decommission_charger``) keeps its points
+A charger retired for good (``csms.domain.registry.decommission_charger``) keeps its points
 in the periods it was in service, with their sessions; a period that starts after
 its retirement leaves them out.
 """
@@ -33,7 +33,7 @@ from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import UTCDateTime
-from csms.models import ChargePoint, Charger, MeterValue, Station, Transaction
+from csms.domain.models import ChargePoint, Charger, MeterValue, Station, Transaction
 
 __all__ = ["Curve", "PointUsage", "charge_curve", "curve_chart", "usage_by_point"]
 

@@ -13,7 +13,7 @@ DESIGN.md « OCPP ingress rules », in code:
   disconnection is a row in ``charger_connections``.
 * Every incoming frame is checked here before the library routes it: envelope,
   action, and payload against the library's own schemas compiled with
-  fastjsonschema (``csms.validation``). A bad frame gets its CallError and
+  fastjsonschema (``csms.domain.protocol``). A bad frame gets its CallError and
   changes nothing. Oversized messages close the socket with 1009.
 * A CallResult or CallError answers a call of ours or is dropped here: the library
   queues every answer it is handed until one of its own calls reads it, so answers
@@ -21,7 +21,7 @@ DESIGN.md « OCPP ingress rules », in code:
   at will). Dropped answers are counted (``unsolicited_answers``, per connection and
   per process) and logged at most once a minute per station (docs/security.md « OCPP wire »).
 * Handlers are ``@on`` methods taking ``**kwargs``; each submits one unit of work
-  to the group-commit writer (``csms.writer``) and answers only once it is
+  to the group-commit writer (``csms.domain.writer``) and answers only once it is
   committed. Handlers never ``await self.call()`` (the receive loop would wait on
   itself); commands to stations are scheduled from outside through
   ``ConnectionRegistry``.
@@ -31,7 +31,7 @@ DESIGN.md « OCPP ingress rules », in code:
   afterwards: load management recomputes), ``transaction.stopped``) for supervision
   and incidents.
 
-Sending a command to a station, from any process: ``csms.commands.send_command``
+Sending a command to a station, from any process: ``csms.domain.commands.send_command``
 (over the bus to the ingress holding the socket, one call in flight per station,
 logged). Here, each link's ``commands`` channel carries those calls and this
 process serves them on the bus topic ``ocpp.node.<node>``;
@@ -63,7 +63,6 @@ from ocpp.v16.enums import Action as Action16
 from ocpp.v201 import ChargePoint as ChargePoint201
 from ocpp.v201 import call_result as result201
 from ocpp.v201.enums import Action as Action201
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -74,15 +73,13 @@ from websockets.typing import Subprotocol
 from app.bus import Bus, create_bus
 from app.db import Database, new_id, utcnow
 from app.settings import Settings
-from csms import reservations, supervision
-from csms.alerts import AlertWatcher
-from csms.badges import AuthorizationTasks
-from csms.batching import BatchedLookup
-from csms.commands import CallChannel, serve_commands
-from csms.registry import station_hash_is_legacy, upgrade_station_password, verify_station_password
-from csms.smart_charging import LoadManager
-from csms.supervision import HEARTBEAT_INTERVAL, StationRef
-from csms.validation import (
+from csms.domain import recording as supervision
+from csms.domain import reservations
+from csms.domain.alerts import AlertWatcher
+from csms.domain.badges import AuthorizationTasks
+from csms.domain.batching import BatchedLookup
+from csms.domain.commands import CallChannel, serve_commands
+from csms.domain.protocol import (
     FrameError,
     Repair,
     call_result_frame,
@@ -93,7 +90,10 @@ from csms.validation import (
     parse_timestamp,
     snake_keys,
 )
-from csms.writer import GroupCommitWriter, touch_later
+from csms.domain.recording import HEARTBEAT_INTERVAL, StationRef
+from csms.domain.registry import station_hash_is_legacy, upgrade_station_password, verify_station_password
+from csms.domain.smart_charging import LoadManager
+from csms.domain.writer import GroupCommitWriter, touch_later
 
 __all__ = [
     "ChargeBox16",
@@ -130,10 +130,10 @@ TOUCH_EVERY = dt.timedelta(seconds=60)
 #: asyncio's default, 100, overflows in a boot storm: the kernel drops the connections beyond it
 #: and the stations retry one, three, seven seconds later (TcpExtListenOverflows).
 LISTEN_BACKLOG = 4096
-#: Group commits in flight at once on PostgreSQL (csms.writer): one batch's round trips
+#: Group commits in flight at once on PostgreSQL (csms.domain.writer): one batch's round trips
 #: overlap another's; a station's own messages stay in order.
 WRITER_WORKERS = 3
-#: Bus events published together at most (csms.ingress.Ingress._publish).
+#: Bus events published together at most (csms.ingress.server.Ingress._publish).
 PUBLISH_BATCH = 500
 #: A station sending answers to calls never made is logged at most this often (with the count).
 UNSOLICITED_LOG_EVERY = 60.0
@@ -170,12 +170,12 @@ class ConnectionRegistry:
         station = self.get(charge_box_id)
         if station is None:
             raise StationNotConnected(charge_box_id)
-        async with station.commands.lock:  # one CSMS call in flight per station (csms.commands)
+        async with station.commands.lock:  # one CSMS call in flight per station (csms.domain.commands)
             return await station.call(payload, suppress=False)
 
 
 async def _load_handshakes(db: Database, charge_box_ids: list[str]) -> dict[str, tuple[StationRef, str]]:
-    """Route and charger of many handshakes in one transaction (``csms.batching.BatchedLookup``:
+    """Route and charger of many handshakes in one transaction (``csms.domain.batching.BatchedLookup``:
     a boot storm of 10,000 stations costs tens of queries, not 20,000)."""
     async with db.session() as session:
         return await supervision.load_stations(session, charge_box_ids)
@@ -192,7 +192,8 @@ class _StationLink:
     """
 
     _ocpp_version: str
-    route_map: dict[str, Any]
+    #: Action -> our handler's method name, per class (``handled_actions``, set after the classes).
+    ROUTES: dict[str, str] = {}
 
     def __init__(
         self, charge_box_id: str, websocket: ServerConnection, *, ingress: Ingress, ref: StationRef,
@@ -204,7 +205,7 @@ class _StationLink:
         self.ref = ref
         self.connection_id = connection_id
         self.replaced = False
-        #: Set by whoever closes the socket on purpose (``csms.commands.close_station``): the
+        #: Set by whoever closes the socket on purpose (``csms.domain.commands.close_station``): the
         #: disconnection's recorded reason, e.g. ``decommissioned``.
         self.close_reason: str | None = None
         self.rejected_frames = 0
@@ -215,7 +216,7 @@ class _StationLink:
         self._received_at = utcnow()
         self._touched_at = self._received_at  # the connection row's handshake wrote last_seen_at
         self._repairs: list[Repair] = []
-        #: Remote commands (csms.commands): one call in flight, answers matched here.
+        #: Remote commands (csms.domain.commands): one call in flight, answers matched here.
         self.commands = CallChannel(websocket.send)
 
     # -- frames ---------------------------------------------------------------
@@ -230,12 +231,12 @@ class _StationLink:
                 return  # unknown MessageTypeId: ignored (OCPP-J)
             if frame.message_type != 2:
                 if self.commands.resolve(frame.unique_id, raw_msg):
-                    return  # the answer to a remote command (csms.commands), not the library's
+                    return  # the answer to a remote command (csms.domain.commands), not the library's
                 if frame.unique_id not in self._library_calls:
                     self._drop_unsolicited(frame.message_type)
                     return  # answers nothing we sent: never handed to the library, which would keep it
             if frame.message_type == 2:
-                if frame.action not in self.route_map:
+                if frame.action not in self.ROUTES:
                     # OCPP-J error codes: NotImplemented « Requested Action is not known by receiver »,
                     # NotSupported « Requested Action is recognized but not supported by the receiver ».
                     known = has_schema(version, frame.action)
@@ -277,12 +278,12 @@ class _StationLink:
         The payload was parsed and checked once (``route_message``); the library would
         parse it again, convert every key with two regular expressions and inspect the
         handler's signature at every message. Here the key conversions are the
-        library's own functions, remembered per key (``csms.validation.snake_keys`` /
+        library's own functions, remembered per key (``csms.domain.protocol.snake_keys`` /
         ``camel_keys``), and a handler's exception becomes the library's CallError.
         Our handlers take ``**kwargs``, never ``call_unique_id``, and have no
         ``@after`` hook (``test_ingress`` checks it).
         """
-        handler = self.route_map[action]["_on_action"]
+        handler = getattr(self, self.ROUTES[action])
         try:
             response = await handler(**snake_keys(payload))
         except Exception as exc:  # noqa: BLE001 - answered as the library would: a CallError
@@ -356,7 +357,7 @@ class ChargeBox16(_StationLink, ChargePoint16):
     @on(Action16.heartbeat, skip_schema_validation=True)
     async def on_heartbeat(self, **kwargs: Any) -> Any:
         now = self.received_at
-        # last_seen_at only: one UPDATE for all the heartbeats of a group commit (csms.writer)
+        # last_seen_at only: one UPDATE for all the heartbeats of a group commit (csms.domain.writer)
         await self.submit(lambda s: touch_later(s, self.ref.tenant_id, self.ref.charger_id, now), touch=False)
         self._touched_at = now
         return result16.Heartbeat(current_time=iso(utcnow()))
@@ -372,7 +373,7 @@ class ChargeBox16(_StationLink, ChargePoint16):
         ))
         self.emit("station.status", connector_id=connector_id, point_canonical_id=result.canonical_id, status=status,
                   error_code=error_code, at=iso(ts or now), offline=result.offline, current=result.current)
-        for change in result.alerts:  # csms.alert.opened / closed (csms.alerts)
+        for change in result.alerts:  # csms.alert.opened / closed (csms.domain.alerts)
             self.ingress.emit(change.topic, change.payload)
         if result.cancelled_reservations:  # the point faulted: CancelReservation, after the commit
             reservations.cancel_later(self.ingress, self.ref, result.cancelled_reservations)
@@ -482,7 +483,7 @@ class ChargeBox201(_StationLink, ChargePoint201):
     @on(Action201.heartbeat, skip_schema_validation=True)
     async def on_heartbeat(self, **kwargs: Any) -> Any:
         now = self.received_at
-        # last_seen_at only: one UPDATE for all the heartbeats of a group commit (csms.writer)
+        # last_seen_at only: one UPDATE for all the heartbeats of a group commit (csms.domain.writer)
         await self.submit(lambda s: touch_later(s, self.ref.tenant_id, self.ref.charger_id, now), touch=False)
         self._touched_at = now
         return result201.Heartbeat(current_time=iso(utcnow()))
@@ -498,7 +499,7 @@ class ChargeBox201(_StationLink, ChargePoint201):
         self.emit("station.status", connector_id=evse_id, point_canonical_id=result.canonical_id,
                   status=connector_status, error_code="", at=iso(ts or now), offline=result.offline,
                   current=result.current)
-        for change in result.alerts:  # csms.alert.opened / closed (csms.alerts)
+        for change in result.alerts:  # csms.alert.opened / closed (csms.domain.alerts)
             self.ingress.emit(change.topic, change.payload)
         if result.cancelled_reservations:  # the point faulted: CancelReservation, after the commit
             reservations.cancel_later(self.ingress, self.ref, result.cancelled_reservations)
@@ -576,9 +577,19 @@ class ChargeBox201(_StationLink, ChargePoint201):
 _StationLinkType = ChargeBox16 | ChargeBox201
 
 
-def _handled_actions(cls: type) -> list[str]:
-    return sorted({str(member._on_action) for member in vars(cls).values()
-                   if hasattr(member, "_on_action")})
+def handled_actions(cls: type) -> dict[str, str]:
+    """Action -> method name of the handlers ``cls`` defines with the library's ``@on``.
+
+    The one place that reads the ``ocpp`` library's own marker (``@on`` sets ``_on_action`` on
+    the function; the library's ``route_map`` is built from it per instance): the dispatch uses
+    this table, built once per class. ``tests/csms/test_dispatch.py`` pins the marker's behaviour
+    for the installed library version.
+    """
+    return {str(member._on_action): name for name, member in vars(cls).items() if hasattr(member, "_on_action")}
+
+
+ChargeBox16.ROUTES = handled_actions(ChargeBox16)
+ChargeBox201.ROUTES = handled_actions(ChargeBox201)
 
 
 # --------------------------------------------------------------------------- the server
@@ -598,7 +609,7 @@ class Ingress:
         self.worker = worker
         self._own_db = db is None
         self.db = db or Database(settings.database_url)
-        #: Local list pushes and due reservations (csms.badges.AuthorizationTasks); ``run_ingress``
+        #: Local list pushes and due reservations (csms.domain.badges.AuthorizationTasks); ``run_ingress``
         #: turns them on, tests that assert every frame on the wire leave them off.
         self.authorization: AuthorizationTasks | None = AuthorizationTasks(self) if authorization_tasks else None
         self._bus = bus
@@ -609,7 +620,7 @@ class Ingress:
         self.answer_db = Database(self.db.url, pool_size=workers + 1)
         if workers > 1:
             # No pre-ping (two round trips per group commit): a connection found dead fails its
-            # batch, whose units are then retried one by one on fresh connections (csms.writer).
+            # batch, whose units are then retried one by one on fresh connections (csms.domain.writer).
             self.answer_db.engine.sync_engine.pool._pre_ping = False  # noqa: SLF001
         self.writer = GroupCommitWriter(self.answer_db, workers=workers)
         self._handshakes: BatchedLookup[str, tuple[StationRef, str]] = BatchedLookup(
@@ -650,7 +661,7 @@ class Ingress:
         if self._bus is None:
             self._bus = await create_bus(self.settings)
         for version, cls in (("1.6", ChargeBox16), ("2.0.1", ChargeBox201)):
-            for action in _handled_actions(cls):
+            for action in cls.ROUTES:
                 compile_validator(version, action, 2)  # compile once, before the first station
         await self.writer.start()
         self._publisher = asyncio.create_task(self._publish(), name="csms-events")
@@ -668,7 +679,7 @@ class Ingress:
         self._unsubscribe = await self.bus.subscribe("station.connected", self._on_connected_elsewhere)
         self._unserve_commands = await serve_commands(self)
         await self._close_stale_connections()
-        # Offline alerts: swept here, in every ingress process (csms.alerts: opened once whatever the count).
+        # Offline alerts: swept here, in every ingress process (csms.domain.alerts: opened once whatever the count).
         self.alerts = AlertWatcher(
             self.db, self.bus, threshold=dt.timedelta(minutes=self.settings.ocpp_offline_alert_minutes),
             submit=lambda tenant_id, fn: self.writer.submit(tenant_id, fn, actor="supervision"),
@@ -750,10 +761,10 @@ class Ingress:
             await link.websocket.close(1000, "remplacee par une nouvelle connexion")
 
     async def _close_stale_connections(self) -> None:
-        from tenants.models import Tenant
+        from tenants.services import all_tenant_ids
 
         async with self.db.session() as session:
-            tenant_ids = list(await session.scalars(select(Tenant.id)))
+            tenant_ids = await all_tenant_ids(session)
         now = utcnow()
         for tenant_id in tenant_ids:
             await self.writer.submit(
@@ -793,7 +804,7 @@ class Ingress:
         if not sep or user != ref.charge_box_id:
             return False
         # The password stays bytes: an OCPP 1.6 AuthorizationKey is random binary once hex-decoded
-        # (csms.commands.station_password_change); a text password is its UTF-8 bytes.
+        # (csms.domain.commands.station_password_change); a text password is its UTF-8 bytes.
         if not station_hash_is_legacy(password_hash):
             return verify_station_password(password_hash, password)
         async with self._argon2_slots:  # a storm of legacy hashes queues here instead of starving the thread pool

@@ -27,7 +27,7 @@ the previous call to finish, then the station's answer.
 
 Validation: the action must be a command the CSMS sends in the station's OCPP
 version, and the payload must pass that version's JSON schema (the library's
-own schemas, compiled by ``csms.validation``); otherwise ``ValidationFailed``
+own schemas, compiled by ``csms.domain.protocol``); otherwise ``ValidationFailed``
 and nothing is sent nor logged. OCPP 1.6 names are NOT translated for 2.0.1
 stations (their payloads differ, e.g. ``idTag`` vs ``idToken {idToken, type}``):
 a 1.6 name sent to a 2.0.1 station is refused with the 2.0.1 name to use, and
@@ -65,12 +65,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.bus import Bus, BusRequestError, NoResponder
 from app.db import Database, utcnow
 from app.errors import NotFound, ValidationFailed
-from csms import registry  # the station password rules (registry imports this module too)
-from csms.models import Charger, CommandLog, ConnectionLog, Transaction
-from csms.validation import compile_validator
+from csms.domain import registry  # the station password rules (registry imports this module too)
+from csms.domain.models import Charger, CommandLog, ConnectionLog, Transaction
+from csms.domain.protocol import compile_validator
 
 if TYPE_CHECKING:
-    from csms.ingress import Ingress
+    from csms.domain.ports import IngressPort
 
 __all__ = [
     "ACTIONS",
@@ -495,7 +495,7 @@ _closing: set[asyncio.Task[None]] = set()
 
 def _transaction_active(db: Database, tenant_id: uuid.UUID, transaction_id: uuid.UUID) -> Callable[[], Awaitable[bool]]:
     """Is the transaction still running? Asked with the station's call slot held: its stop, once
-    answered, is committed (csms.ingress answers only after the commit), so a profile that waited
+    answered, is committed (csms.ingress.server answers only after the commit), so a profile that waited
     behind another call is never sent to a transaction that ended meanwhile."""
 
     async def active() -> bool:
@@ -509,7 +509,7 @@ def _transaction_active(db: Database, tenant_id: uuid.UUID, transaction_id: uuid
     return active
 
 
-async def serve_commands(ingress: Ingress) -> Callable[[], Awaitable[None]]:
+async def serve_commands(ingress: IngressPort) -> Callable[[], Awaitable[None]]:
     """Answer the commands addressed to this ingress process (``ocpp.node.<node>``)."""
 
     async def handle(topic: str, request: dict[str, Any]) -> dict[str, Any]:
@@ -567,7 +567,7 @@ async def _locate(db: Database, tenant_id: uuid.UUID, charge_box_id: str) -> _Ta
 
 
 #: A socket just opened has its connection row committed by the ingress's next group commit, not
-#: before its first frames are read (csms.ingress): a command that finds no open row looks again for
+#: before its first frames are read (csms.ingress.server): a command that finds no open row looks again for
 #: this long before answering « hors ligne ».
 CONNECTING_GRACE = 1.0
 
@@ -633,7 +633,7 @@ async def _log_end(db: Database, tenant_id: uuid.UUID, log_id: uuid.UUID, actor:
         if new_password_hash is not None:
             charger = await session.get(Charger, (tenant_id, charger_id))
             if charger is not None:
-                charger.password_hash = new_password_hash  # audited, the column redacted (csms.models)
+                charger.password_hash = new_password_hash  # audited, the column redacted (csms.domain.models)
 
 
 def outcome_status(answer: dict[str, Any]) -> str:
