@@ -8,14 +8,30 @@ small fake of its own.
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from app.bus import Bus
     from app.db import Database
-    from csms.domain.recording import StationRef
 
-__all__ = ["CommandChannel", "IngressPort", "StationLink", "StationLinks"]
+__all__ = ["CommandChannel", "IngressPort", "StationLink", "StationLinks", "StationRef"]
+
+
+@dataclass(frozen=True, slots=True)
+class StationRef:
+    """The charger behind one connection, as loaded at the handshake."""
+
+    tenant_id: uuid.UUID
+    charger_id: uuid.UUID
+    charge_box_id: str
+    canonical_id: str
+    lenient: bool = False
+
+    @property
+    def actor(self) -> str:
+        return f"borne {self.charge_box_id}"
 
 
 class CommandChannel(Protocol):

@@ -55,6 +55,7 @@ from csms.domain.models import (
     StatusEvent,
     Transaction,
 )
+from csms.domain.ports import StationRef
 from csms.domain.protocol import parse_timestamp
 from csms.domain.states import is_out_of_service
 from csms.domain.unnest import insert_rows
@@ -93,21 +94,6 @@ HEARTBEAT_INTERVAL = 300
 OFFLINE_AFTER = dt.timedelta(minutes=5)
 #: OCPP 1.6 transactionId is an int32 on most firmwares.
 MAX_TRANSACTION_ID = 2**31 - 1
-
-
-@dataclass(frozen=True, slots=True)
-class StationRef:
-    """The charger behind one connection, as loaded at the handshake."""
-
-    tenant_id: uuid.UUID
-    charger_id: uuid.UUID
-    charge_box_id: str
-    canonical_id: str
-    lenient: bool = False
-
-    @property
-    def actor(self) -> str:
-        return f"borne {self.charge_box_id}"
 
 
 def is_offline(timestamp: dt.datetime | None, received_at: dt.datetime) -> bool:

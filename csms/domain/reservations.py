@@ -48,8 +48,7 @@ from csms.domain.models import Badge, ChargePoint, Charger, Reservation, Reserva
 
 if TYPE_CHECKING:
     from app.bus import Bus
-    from csms.domain.ports import IngressPort
-    from csms.domain.recording import StationRef
+    from csms.domain.ports import IngressPort, StationRef
 
 __all__ = [
     "OPEN_STATUSES",

@@ -79,6 +79,7 @@ from csms.domain.alerts import AlertWatcher
 from csms.domain.badges import AuthorizationTasks
 from csms.domain.batching import BatchedLookup
 from csms.domain.commands import CallChannel, serve_commands
+from csms.domain.ports import StationRef
 from csms.domain.protocol import (
     FrameError,
     Repair,
@@ -90,7 +91,7 @@ from csms.domain.protocol import (
     parse_timestamp,
     snake_keys,
 )
-from csms.domain.recording import HEARTBEAT_INTERVAL, StationRef
+from csms.domain.recording import HEARTBEAT_INTERVAL
 from csms.domain.registry import station_hash_is_legacy, upgrade_station_password, verify_station_password
 from csms.domain.smart_charging import LoadManager
 from csms.domain.writer import GroupCommitWriter, touch_later

@@ -29,7 +29,7 @@ from csms.domain.models import (
     StationEvent,
     StatusEvent,
 )
-from csms.domain.recording import StationRef
+from csms.domain.ports import StationRef
 from csms.domain.writer import GroupCommitWriter, touch_later
 from csms.ingress.server import current_ingress, run_ingress
 
