@@ -252,6 +252,15 @@ def tokens_create(email: str, name: str, days: int | None, as_json: bool) -> Non
     _emit(as_json, {"id": str(token_id), "token": token}, f"jeton (affiché une seule fois) : {token}")
 
 
+def _register_kernel() -> None:
+    from app.outbox_cli import outbox
+
+    cli.add_command(outbox)
+
+
+_register_kernel()
+
+
 def _register_components() -> None:
     from app.oidc import oidc
 

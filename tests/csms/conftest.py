@@ -127,6 +127,10 @@ TOPICS = ("station.connected", "station.disconnected", "station.status", "statio
 
 @pytest.fixture
 async def ingress(settings: Settings, db: Database, fleet: Fleet) -> AsyncIterator[Any]:
+    """A live ingress and, as in ``centrale serve``, the outbox relay of its process on its bus
+    (``server.relay``): the durable events (alerts…) reach the bus through it."""
+    from app.outbox import Relay
+    from app.web import component_subscribers
     from csms.ingress import Ingress
 
     bus = LocalBus()
@@ -135,10 +139,13 @@ async def ingress(settings: Settings, db: Database, fleet: Fleet) -> AsyncIterat
         await bus.subscribe(topic, events.handler)
     server = Ingress(dataclasses.replace(settings, ocpp_port=0), db=db, bus=bus, max_message_size=16 * 1024)
     server.events = events  # type: ignore[attr-defined]
+    server.relay = Relay(db, bus=bus, settings=settings, subscribers=component_subscribers())  # type: ignore[attr-defined]
     await server.start()
+    await server.relay.start()  # type: ignore[attr-defined]
     try:
         yield server
     finally:
+        await server.relay.stop()  # type: ignore[attr-defined]
         await server.stop()
 
 

@@ -121,7 +121,7 @@ async def test_a_charger_offline_longer_than_the_threshold_opens_an_alert_closed
     later = gone + THRESHOLD + dt.timedelta(minutes=1)
     # Two processes sweeping at once (scaled mode: this ingress's watcher and another process) open it once.
     found = await asyncio.gather(ingress.alerts.sweep(now=later),
-                                 alerts.run_sweep(db, ingress.bus, now=later, threshold=THRESHOLD))
+                                 alerts.run_sweep(db, now=later, threshold=THRESHOLD))
     assert sorted(len(changes) for changes in found) == [0, 1]
     [opened] = await events.wait(alerts.TOPIC_OPENED)
     assert (opened["kind"], opened["state"], opened["charge_box_id"], opened["connector_id"], opened["since"]) == (
@@ -148,7 +148,7 @@ async def test_the_sweep_reconciles_faulted_alerts_and_stays_in_its_tenant(db, f
         await events.wait(alerts.TOPIC_OPENED)
     async with db.transaction([fleet.other], actor={"user_id": None, "label": "test"}) as session:
         await session.execute(delete(Alert).where(Alert.tenant_id == fleet.other))
-    changes = await alerts.run_sweep(db, ingress.bus, now=utcnow(), threshold=THRESHOLD, tenant_ids=[fleet.other])
+    changes = await alerts.run_sweep(db, now=utcnow(), threshold=THRESHOLD, tenant_ids=[fleet.other])
     assert [(c.topic, c.payload["charge_box_id"], c.payload["connector_id"]) for c in changes] == [
         (alerts.TOPIC_OPENED, "VLB-01", 1)]
     assert await alert_rows(db, fleet.cpam) == []
@@ -158,10 +158,12 @@ async def test_the_sweep_reconciles_faulted_alerts_and_stays_in_its_tenant(db, f
 @pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 async def test_scaled_mode_two_ingress_processes_on_redis_publish_each_alert_once(settings, db, fleet, redis_url):
     """Scaled mode: two ingress processes (each with its alert watcher) on one Redis and one
-    PostgreSQL; the incidents side subscribes with its own Redis connection."""
+    PostgreSQL, a worker's outbox relay; the incidents side subscribes with its own Redis connection."""
     import dataclasses
 
     from app.bus import RedisBus
+    from app.outbox import Relay
+    from app.web import component_subscribers
     from csms.ingress import Ingress
 
     namespace = f"alerts-{fleet.cpam.hex[:8]}"
@@ -171,6 +173,9 @@ async def test_scaled_mode_two_ingress_processes_on_redis_publish_each_alert_onc
         await subscriber.subscribe(topic, events.handler)
     nodes = [Ingress(dataclasses.replace(settings, ocpp_port=0), db=db, bus=RedisBus(redis_url, namespace=namespace))
              for _ in range(2)]
+    worker_bus = RedisBus(redis_url, namespace=namespace)
+    relay = Relay(db, bus=worker_bus, subscribers=component_subscribers())
+    await relay.start()
     for node in nodes:
         await node.start()
     try:
@@ -194,6 +199,8 @@ async def test_scaled_mode_two_ingress_processes_on_redis_publish_each_alert_onc
         assert len([p for p in events.by_topic[alerts.TOPIC_OPENED] if p["kind"] == "offline"]) == 1
         assert len([p for p in events.by_topic[alerts.TOPIC_CLOSED] if p["kind"] == "offline"]) == 1
     finally:
+        await relay.stop()
+        await worker_bus.close()
         for node in nodes:
             await node.stop()
         await subscriber.close()
