@@ -1,4 +1,4 @@
-"""The outbox (app/outbox.py, docs/events.md): typed events written with the change they report,
+"""The outbox (app/outbox/, docs/events.md): typed events written with the change they report,
 delivered at least once, once in effect, in their tenant's scope, after a crash too.
 
 On SQLite and PostgreSQL (the ``settings`` fixture); the crash test kills a real ``centrale

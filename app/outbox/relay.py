@@ -1,38 +1,4 @@
-"""Typed events delivered at least once: the transactional outbox and its relay (docs/events.md).
-
-A component declares its events in ``X/events.py`` as frozen dataclasses deriving from
-``Event`` (a ``topic`` and typed fields, ``tenant_id`` first). What must not be lost is
-published with ``publish_on_commit(session, event)``: the event is written to
-``outbox_events`` in the same transaction as the change it reports (all the events of a
-transaction in one ``INSERT``, just before the commit), so it exists exactly when the
-change does.
-
-The relay (``Relay``) fans every new event out to one delivery row per durable
-subscriber of its topic (``outbox_deliveries``) and runs each subscriber's handler:
-
-* in a transaction scoped to the event's tenant (``app.db``: the ORM filter and, on
-  PostgreSQL, ``SET LOCAL app.tenant_ids``), which also marks the delivery done: what
-  the handler writes there is committed once with that mark, or not at all;
-* after the commit that wrote the event (woken at once in this process, through the bus
-  ``outbox.wake`` from other processes, and by a periodic sweep as a backstop), and again
-  after a crash: a delivery is claimed with a lease (``next_attempt_at`` moved past the
-  handler's timeout), so one claimed by a relay that died is taken again when it ends;
-* never twice at once to one subscriber: the claim is ``FOR UPDATE SKIP LOCKED`` on
-  PostgreSQL (several relays, in the worker processes), one atomic ``UPDATE`` on SQLite
-  (one process); the mark checks the claim is still ours, so a late duplicate rolls back;
-* with retries: a handler that fails is tried again with exponential backoff, up to its
-  ``max_attempts``, then left ``failed``; ``centrale outbox status`` lists what waits or
-  failed (attempts, last error), ``retry`` and ``ignore`` act on it, ``/readyz`` counts it.
-
-Subscribers are ``Subscriber(EventType, name, handler)`` objects, listed by each component
-(``X/subscribers.py``: ``SUBSCRIBERS``) and installed by the composition root with
-``install_subscribers``. The name is the delivery's key: handlers must be idempotent for
-effects outside the delivery's transaction (a bus notice, a station command); the event
-id (``Delivery.event_id``) is the key to deduplicate them.
-
-Events that may be lost (a live screen's notice) go on the bus instead (``app.bus``):
-each ``X/events.py`` says which of its topics are which, and why.
-"""
+"""Durable subscribers and the relay that delivers the committed events to them (see ``app.outbox``)."""
 
 from __future__ import annotations
 
@@ -40,61 +6,33 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
-import decimal
-import enum
 import logging
 import random
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Generic
 
 import msgspec
-from sqlalchemy import ForeignKey, Index, String, Text, event, func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
-from app.db import Base, Database, TenantScopeError, new_id, tenant_ids_of, utcnow
+from app.db import Database, new_id, utcnow
+from app.outbox.event import E, Event
+from app.outbox.publish import WAKE_TOPIC, on_events_committed
+from app.outbox.tables import _DELIVERIES, _EVENTS, DELIVERED, FAILED, PENDING
 
 if TYPE_CHECKING:
     from app.bus import Bus
     from app.settings import Settings
 
 __all__ = [
-    "BACKOFF",
-    "DELIVERED",
-    "EVENT_TYPES",
-    "FAILED",
-    "IGNORED",
-    "MAX_ATTEMPTS",
-    "PENDING",
-    "SUBSCRIBERS",
-    "WAKE_TOPIC",
-    "Delivery",
-    "Event",
-    "OutboxDelivery",
-    "OutboxEvent",
-    "Relay",
-    "RelayThread",
-    "Subscriber",
-    "announce_commits",
-    "forward_to_bus",
-    "ignore_deliveries",
-    "install_subscribers",
-    "iso",
-    "on_events_committed",
-    "outbox_counts",
-    "outbox_report",
-    "publish_on_commit",
-    "retry_deliveries",
+    "BACKOFF", "MAX_ATTEMPTS", "SUBSCRIBERS", "Delivery", "Relay", "RelayPass", "RelayThread", "Subscriber",
+    "forward_to_bus", "install_subscribers",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Bus topic: events were committed to the outbox (no payload); relays in other processes wake up.
-WAKE_TOPIC = "outbox.wake"
-#: Delivery states.
-PENDING, DELIVERED, FAILED, IGNORED = "pending", "delivered", "failed", "ignored"
 #: Attempts of a delivery before it is left ``failed`` (a subscriber may set its own).
 MAX_ATTEMPTS = 10
 #: Backoff between attempts, in seconds: ``base`` × 2^(attempt - 1), at most ``ceiling``, ±20 %:
@@ -109,296 +47,6 @@ SWEEP_EVERY = 5.0
 DISPATCH_BATCH = 500
 RETENTION = dt.timedelta(days=7)
 PURGE_EVERY = 3600.0
-
-
-# --------------------------------------------------------------------------- events
-
-
-#: Every event type, by topic (a topic names one type).
-EVENT_TYPES: dict[str, type[Event]] = {}
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class Event:
-    """Base of typed events: subclasses are ``@dataclass(frozen=True, kw_only=True)`` with a ``topic``.
-
-    ``tenant_id`` is the tenant the event belongs to (None: a platform event): it is
-    delivered in that tenant's scope, and published only from a session that may see it.
-    Fields are JSON-friendly types (str, int, float, bool, UUID, aware datetime, lists).
-    """
-
-    topic: ClassVar[str] = ""
-    tenant_id: uuid.UUID | None
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        topic = cls.__dict__.get("topic")
-        if topic:
-            known = EVENT_TYPES.get(topic)
-            if known is not None and (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
-                raise TypeError(f"topic {topic!r} is already {known.__module__}.{known.__qualname__}'s")
-            EVENT_TYPES[topic] = cls
-
-    @property
-    def payload(self) -> dict[str, Any]:
-        """The JSON object the event travels as (outbox row, bus message)."""
-        return {field.name: _encode(getattr(self, field.name)) for field in dataclasses.fields(self)}
-
-    @classmethod
-    def from_payload(cls, payload: Mapping[str, Any]) -> Any:
-        """The typed event back from its JSON object (unknown keys are ignored: newer publishers)."""
-        return msgspec.convert(dict(payload), cls, strict=False)
-
-
-def iso(moment: dt.datetime) -> str:
-    """UTC, to the millisecond, with ``Z``: how every event writes its instants."""
-    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _encode(value: Any) -> Any:
-    if isinstance(value, uuid.UUID | decimal.Decimal):
-        return str(value)
-    if isinstance(value, dt.datetime):
-        return iso(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_encode(item) for item in value]
-    if isinstance(value, dict):
-        return {str(key): _encode(item) for key, item in value.items()}
-    return value
-
-
-E = TypeVar("E", bound=Event)
-
-
-# --------------------------------------------------------------------------- tables
-
-
-class OutboxEvent(Base):
-    """An event committed with the change it reports; ``dispatched_at`` once fanned out to its deliveries.
-
-    Platform-level (no row-level security): the relay reads it across tenants before it
-    enters each event's tenant scope. Only the relay and the operator's commands read it.
-    """
-
-    __tablename__ = "outbox_events"
-    __audited__ = False
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    tenant_id: Mapped[uuid.UUID | None]
-    topic: Mapped[str] = mapped_column(String(100))
-    payload: Mapped[dict[str, Any]]
-    created_at: Mapped[dt.datetime]
-    dispatched_at: Mapped[dt.datetime | None]
-
-    __table_args__ = (
-        Index("ix_outbox_events_undispatched", "created_at", postgresql_where=text("dispatched_at IS NULL"),
-              sqlite_where=text("dispatched_at IS NULL")),
-    )
-
-
-class OutboxDelivery(Base):
-    """One event for one durable subscriber: its state, attempts and last error.
-
-    ``next_attempt_at``: when it is due; while a relay holds it, the end of that relay's
-    lease (``claim`` names the attempt, so only its holder may mark it done).
-    """
-
-    __tablename__ = "outbox_deliveries"
-    __audited__ = False
-    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("outbox_events.id", ondelete="CASCADE"), primary_key=True)
-    subscriber: Mapped[str] = mapped_column(String(100), primary_key=True)
-    topic: Mapped[str] = mapped_column(String(100))
-    status: Mapped[str] = mapped_column(String(10))
-    attempts: Mapped[int]
-    next_attempt_at: Mapped[dt.datetime]
-    claim: Mapped[uuid.UUID | None]
-    last_error: Mapped[str] = mapped_column(Text)
-    updated_at: Mapped[dt.datetime]
-    delivered_at: Mapped[dt.datetime | None]
-
-    __table_args__ = (
-        # The claim (status, subscriber, due first), the counts by status, a subscriber's next due time.
-        Index("ix_outbox_deliveries_due", "status", "subscriber", "next_attempt_at"),
-    )
-
-
-_EVENTS = OutboxEvent.__table__
-_DELIVERIES = OutboxDelivery.__table__
-
-
-# --------------------------------------------------------------------------- publishing
-
-#: ``session.info`` keys: the events waiting for the commit [(transaction, row)], and whether
-#: the open transaction wrote some (the relays are woken once it commits).
-_PENDING_KEY = "outbox.pending"
-_WROTE_KEY = "outbox.wrote"
-_last_stamp = dt.datetime.min.replace(tzinfo=dt.UTC)
-
-
-def _stamp() -> dt.datetime:
-    """Now, strictly after the previous event of this process: deliveries go in publication order."""
-    global _last_stamp
-    now = utcnow()
-    _last_stamp = now if now > _last_stamp else _last_stamp + dt.timedelta(microseconds=1)
-    return _last_stamp
-
-
-def _sync(session: AsyncSession | Session) -> Session:
-    return session.sync_session if isinstance(session, AsyncSession) else session
-
-
-def publish_on_commit(session: AsyncSession | Session, event_: Event) -> uuid.UUID:
-    """Write ``event_`` to the outbox with this session's transaction; returns its id.
-
-    Nothing is sent now: the row is inserted just before the commit (one ``INSERT`` for
-    every event of the transaction), and dropped if the transaction, or the savepoint the
-    event was published in, rolls back. Fails closed like the ORM: an event of a tenant
-    outside the session's scope raises ``TenantScopeError``.
-    """
-    cls = type(event_)
-    if not isinstance(event_, Event) or not cls.topic:
-        raise TypeError(f"{cls.__name__} is not an Event with a topic")
-    sync = _sync(session)
-    tenant_id = event_.tenant_id
-    if tenant_id is not None and not sync.info.get("unscoped") and tenant_id not in (tenant_ids_of(sync) or ()):
-        raise TenantScopeError(f"{cls.topic}: an event of a tenant outside the session's scope")
-    event_id = new_id()
-    row = {"id": event_id, "tenant_id": tenant_id, "topic": cls.topic, "payload": event_.payload,
-           "created_at": _stamp(), "dispatched_at": None}
-    transaction = sync.get_nested_transaction() or sync.get_transaction()
-    sync.info.setdefault(_PENDING_KEY, []).append((transaction, row))
-    return event_id
-
-
-@event.listens_for(Session, "before_commit")
-def _write_pending(session: Session) -> None:
-    pending = session.info.pop(_PENDING_KEY, None)
-    if not pending:
-        return
-    # Core, on the transaction's connection: no ORM flush, no audit row (the outbox is its own log).
-    session.connection().execute(_EVENTS.insert(), [row for _transaction, row in pending])
-    session.info[_WROTE_KEY] = True
-
-
-@event.listens_for(Session, "after_commit")
-def _wake_after_commit(session: Session) -> None:
-    if session.get_nested_transaction() is not None:
-        return  # a savepoint released: the events are committed with the transaction around it
-    if session.info.pop(_WROTE_KEY, False):
-        for wake in list(_WAKERS):
-            try:
-                wake()
-            except Exception:  # a waker must never fail a commit that happened
-                log.exception("outbox waker failed")
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _drop_rolled_back(session: Session, previous: SessionTransaction) -> None:
-    # What was rolled back on the database: the nearest savepoint or the transaction itself.
-    boundary: SessionTransaction | None = previous
-    while boundary is not None and not boundary.nested and boundary.parent is not None:
-        boundary = boundary.parent
-    if boundary is None or boundary.parent is None:
-        session.info.pop(_PENDING_KEY, None)
-        session.info.pop(_WROTE_KEY, None)
-        return
-    pending = session.info.get(_PENDING_KEY)
-    if pending:
-        session.info[_PENDING_KEY] = [(tx, row) for tx, row in pending if not _within(tx, boundary)]
-
-
-def _within(transaction: SessionTransaction | None, boundary: SessionTransaction) -> bool:
-    while transaction is not None:
-        if transaction is boundary:
-            return True
-        transaction = transaction.parent
-    return False
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_at_end(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:  # committed (written by then) or ended without a commit (dropped)
-        session.info.pop(_PENDING_KEY, None)
-        session.info.pop(_WROTE_KEY, None)
-
-
-#: Called (from any thread) after each commit that wrote events: the relays of this process.
-_WAKERS: list[Callable[[], None]] = []
-
-
-def on_events_committed(callback: Callable[[], None]) -> Callable[[], None]:
-    """Call ``callback`` after every commit of this process that wrote events; returns the remover.
-
-    It runs inside the commit, possibly on another thread than its own loop: it must only
-    schedule (``loop.call_soon_threadsafe``), never block or raise.
-    """
-    _WAKERS.append(callback)
-
-    def remove() -> None:
-        with contextlib.suppress(ValueError):
-            _WAKERS.remove(callback)
-
-    return remove
-
-
-class _Announcer:
-    """Publishes ``outbox.wake`` on a bus after this process's commits, one message per burst."""
-
-    def __init__(self, bus: Bus, loop: asyncio.AbstractEventLoop) -> None:
-        self.bus, self.loop = bus, loop
-        self.users = 0
-        self._scheduled = False
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.remove: Callable[[], None] = lambda: None
-
-    def __call__(self) -> None:
-        if self._scheduled:
-            return
-        self._scheduled = True
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to tell any more
-            self.loop.call_soon_threadsafe(self._spawn)
-
-    def _spawn(self) -> None:
-        task = self.loop.create_task(self._publish())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _publish(self) -> None:
-        self._scheduled = False  # a commit from now on announces again
-        try:
-            await self.bus.publish(WAKE_TOPIC, {})
-        except Exception:  # the relays' sweep catches up
-            log.warning("outbox: could not announce committed events on the bus")
-
-
-_ANNOUNCERS: dict[int, _Announcer] = {}
-
-
-def announce_commits(bus: Bus) -> Callable[[], None]:
-    """Wake the relays of other processes (on ``bus``) after this process commits events.
-
-    Every process that has a bus calls it once per bus (web, ingress): the relays run in
-    the worker processes in scaled mode. Returns a function that stops it.
-    """
-    announcer = _ANNOUNCERS.get(id(bus))
-    if announcer is None:
-        announcer = _ANNOUNCERS[id(bus)] = _Announcer(bus, asyncio.get_running_loop())
-        announcer.remove = on_events_committed(announcer)
-    announcer.users += 1
-
-    def stop() -> None:
-        announcer.users -= 1
-        if announcer.users <= 0 and _ANNOUNCERS.get(id(bus)) is announcer:
-            del _ANNOUNCERS[id(bus)]
-            announcer.remove()
-
-    return stop
-
-
-# --------------------------------------------------------------------------- subscribers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -822,89 +470,3 @@ class RelayThread:
                 self._loop.call_soon_threadsafe(self._stop.set)
         if self._thread is not None:
             self._thread.join(timeout)
-
-
-# --------------------------------------------------------------------------- the operator's view
-
-
-@dataclasses.dataclass(frozen=True)
-class DeliveryRow:
-    event_id: uuid.UUID
-    subscriber: str
-    topic: str
-    tenant_id: uuid.UUID | None
-    status: str
-    attempts: int
-    next_attempt_at: dt.datetime
-    last_error: str
-    created_at: dt.datetime
-
-
-@dataclasses.dataclass(frozen=True)
-class OutboxReport:
-    #: deliveries by status, and the events not yet fanned out
-    counts: dict[str, int]
-    undispatched: int
-    #: the deliveries still pending or failed (those of ``statuses``), oldest event first
-    rows: list[DeliveryRow]
-
-
-async def outbox_counts(db: Database) -> dict[str, int]:
-    """Deliveries pending (retries included) and failed (given up): for ``/readyz`` and the status."""
-    async with db.engine.connect() as conn:
-        rows = (await conn.execute(
-            select(_DELIVERIES.c.status, func.count()).where(_DELIVERIES.c.status.in_((PENDING, FAILED)))
-            .group_by(_DELIVERIES.c.status))).all()
-    counts = {PENDING: 0, FAILED: 0}
-    counts.update({status: n for status, n in rows})
-    return counts
-
-
-async def outbox_report(db: Database, *, statuses: tuple[str, ...] = (PENDING, FAILED), limit: int = 100) -> OutboxReport:
-    async with db.engine.connect() as conn:
-        counts = {status: n for status, n in (await conn.execute(
-            select(_DELIVERIES.c.status, func.count()).group_by(_DELIVERIES.c.status))).all()}
-        undispatched = await conn.scalar(
-            select(func.count()).select_from(_EVENTS).where(_EVENTS.c.dispatched_at.is_(None))) or 0
-        rows = (await conn.execute(
-            select(_DELIVERIES.c.event_id, _DELIVERIES.c.subscriber, _DELIVERIES.c.topic, _EVENTS.c.tenant_id,
-                   _DELIVERIES.c.status, _DELIVERIES.c.attempts, _DELIVERIES.c.next_attempt_at,
-                   _DELIVERIES.c.last_error, _EVENTS.c.created_at)
-            .join(_EVENTS, _EVENTS.c.id == _DELIVERIES.c.event_id)
-            .where(_DELIVERIES.c.status.in_(statuses))
-            .order_by(_EVENTS.c.created_at, _DELIVERIES.c.subscriber).limit(limit))).all()
-    return OutboxReport(counts, undispatched, [DeliveryRow(*row) for row in rows])
-
-
-def _selected(event_id: uuid.UUID | None, subscriber: str | None, statuses: tuple[str, ...]) -> Any:
-    condition = _DELIVERIES.c.status.in_(statuses)
-    if event_id is not None:
-        condition &= _DELIVERIES.c.event_id == event_id
-    if subscriber is not None:
-        condition &= _DELIVERIES.c.subscriber == subscriber
-    return condition
-
-
-async def retry_deliveries(db: Database, *, event_id: uuid.UUID | None = None, subscriber: str | None = None,
-                           include_pending: bool = False) -> int:
-    """Failed deliveries (and pending ones, waiting for their backoff) due now, with a fresh set of attempts."""
-    statuses = (FAILED, PENDING) if include_pending else (FAILED,)
-    now = utcnow()
-    async with db.engine.begin() as conn:
-        result = await conn.execute(
-            update(_DELIVERIES)
-            # a delivery being run (claimed, lease not over) is left to its relay
-            .where(_selected(event_id, subscriber, statuses),
-                   _DELIVERIES.c.claim.is_(None) | (_DELIVERIES.c.next_attempt_at <= now))
-            .values(status=PENDING, attempts=0, claim=None, next_attempt_at=now, updated_at=now))
-    return result.rowcount or 0
-
-
-async def ignore_deliveries(db: Database, *, event_id: uuid.UUID, subscriber: str | None = None) -> int:
-    """Give up on the event's pending or failed deliveries (to one subscriber, or all): ``ignored``."""
-    now = utcnow()
-    async with db.engine.begin() as conn:
-        result = await conn.execute(
-            update(_DELIVERIES).where(_selected(event_id, subscriber, (PENDING, FAILED)))
-            .values(status=IGNORED, claim=None, updated_at=now))
-    return result.rowcount or 0
