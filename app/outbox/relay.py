@@ -328,13 +328,22 @@ class Relay:
                       _DELIVERIES.c.topic.in_(list(subscribers)), _DELIVERIES.c.next_attempt_at <= now)
                .order_by(_DELIVERIES.c.next_attempt_at).limit(1))
         if self._pg:
-            due = due.with_for_update(skip_locked=True)  # never the one another relay is claiming
+            # One statement: ``= (SELECT … FOR UPDATE SKIP LOCKED)`` never takes the row another relay is
+            # claiming. ``=``, not ``IN``: PostgreSQL runs an uncorrelated scalar subquery once, where it may
+            # run an IN-subquery again for each row it scans, claiming one row each time.
+            target: Any = due.with_for_update(skip_locked=True).scalar_subquery()
+        else:
+            # SQLite: read first (no lock), so that an idle relay never takes the database's one write lock;
+            # the UPDATE below re-checks that the delivery is still due, atomically under that lock.
+            async with self.db.engine.connect() as conn:
+                target = await conn.scalar(due)
+            if target is None:
+                return None
         async with self.db.engine.begin() as conn:
             claimed = (await conn.execute(
                 update(_DELIVERIES)
-                # ``= (SELECT … LIMIT 1)``, not ``IN``: PostgreSQL runs an uncorrelated scalar subquery once,
-                # where it may run an IN-subquery again for each row it scans, claiming one row each time.
-                .where(_DELIVERIES.c.subscriber == name, _DELIVERIES.c.event_id == due.scalar_subquery())
+                .where(_DELIVERIES.c.subscriber == name, _DELIVERIES.c.event_id == target,
+                       _DELIVERIES.c.status == PENDING, _DELIVERIES.c.next_attempt_at <= now)
                 .values(claim=claim, attempts=_DELIVERIES.c.attempts + 1, updated_at=now,
                         next_attempt_at=now + dt.timedelta(seconds=lease))
                 .returning(_DELIVERIES.c.event_id, _DELIVERIES.c.attempts)
@@ -454,10 +463,20 @@ class RelayThread:
         bus = await create_bus(self.settings)
         relay = Relay(db, bus=bus, settings=self.settings, subscribers=self.subscribers)
         try:
-            await relay.start()
-            log.info("outbox relay started: %s", ", ".join(relay.subscriber_names) or "no subscriber")
-            self._ready.set()
-            await self._stop.wait()
+            while not self._stop.is_set():
+                try:
+                    await relay.start()
+                except Exception:  # Redis not up yet: the worker goes on, the relay tries again
+                    log.exception("outbox relay could not start; trying again in %.0f s", SWEEP_EVERY)
+                    await relay.stop()
+                    self._ready.set()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(SWEEP_EVERY):
+                            await self._stop.wait()
+                    continue
+                log.info("outbox relay started: %s", ", ".join(relay.subscriber_names) or "no subscriber")
+                self._ready.set()
+                await self._stop.wait()
         finally:
             self._ready.set()
             await relay.stop()

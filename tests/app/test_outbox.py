@@ -366,6 +366,27 @@ async def test_a_worker_relay_on_its_own_thread_is_woken_by_a_commit_of_another_
     assert probe.calls == [event_id]
 
 
+async def test_a_running_relay_finds_what_another_process_committed_at_its_sweep(db, settings, probe_table):
+    """No wake-up reaches it (another process on SQLite, a lost bus message): the periodic sweep does."""
+    fleet = await make_tenants(db)
+    probe = Probe()
+    relay = Relay(db, settings=settings, subscribers=[Subscriber(Noted, "test.probe", probe.handler)],
+                  sweep_every=0.3)
+    await relay.start()
+    try:
+        await asyncio.sleep(0.1)  # its first pass is done: only the sweep can find the row below
+        async with db.engine.begin() as conn:  # a plain connection: no session, so nobody is woken
+            await conn.execute(OutboxEvent.__table__.insert(), [{
+                "id": (event_id := uuid.uuid4()), "tenant_id": fleet.cpam, "topic": Noted.topic,
+                "payload": noted(fleet.cpam, "elsewhere").payload, "created_at": utcnow(), "dispatched_at": None}])
+        async with asyncio.timeout(5):
+            while await probe_effects(db) == []:
+                await asyncio.sleep(0.02)
+    finally:
+        await relay.stop()
+    assert probe.calls == [event_id]
+
+
 # --------------------------------------------------------------------------- kill -9
 
 

@@ -127,10 +127,6 @@ TOPICS = ("station.connected", "station.disconnected", "station.status", "statio
 
 @pytest.fixture
 async def ingress(settings: Settings, db: Database, fleet: Fleet) -> AsyncIterator[Any]:
-    """A live ingress and, as in ``centrale serve``, the outbox relay of its process on its bus
-    (``server.relay``): the durable events (alerts…) reach the bus through it."""
-    from app.outbox import Relay
-    from app.web import component_subscribers
     from csms.ingress import Ingress
 
     bus = LocalBus()
@@ -139,14 +135,31 @@ async def ingress(settings: Settings, db: Database, fleet: Fleet) -> AsyncIterat
         await bus.subscribe(topic, events.handler)
     server = Ingress(dataclasses.replace(settings, ocpp_port=0), db=db, bus=bus, max_message_size=16 * 1024)
     server.events = events  # type: ignore[attr-defined]
-    server.relay = Relay(db, bus=bus, settings=settings, subscribers=component_subscribers())  # type: ignore[attr-defined]
     await server.start()
-    await server.relay.start()  # type: ignore[attr-defined]
     try:
         yield server
     finally:
-        await server.relay.stop()  # type: ignore[attr-defined]
         await server.stop()
+
+
+@pytest.fixture
+async def relay(settings: Settings, db: Database, ingress: Any) -> AsyncIterator[Any]:
+    """The outbox relay of the ingress's process, on its bus, as in ``centrale serve``: the durable
+    events (alerts…) reach the bus through it.
+
+    Only where a test waits for them: Litestar's ``AsyncTestClient`` blocks this event loop while
+    its request runs on another thread, so a relay transaction caught open at that moment would hold
+    SQLite's write lock until the request, waiting for it, fails.
+    """
+    from app.outbox import Relay
+    from app.web import component_subscribers
+
+    running = Relay(db, bus=ingress.bus, settings=settings, subscribers=component_subscribers())
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
 
 
 class Wire:

@@ -43,7 +43,7 @@ async def alert_rows(db, tenant_id) -> list[Alert]:
 
 
 @pytest.mark.parametrize("backend", BOTH, indirect=True)
-async def test_a_faulted_point_opens_an_alert_and_available_closes_it(db, fleet, ingress, stations):
+async def test_a_faulted_point_opens_an_alert_and_available_closes_it(db, fleet, ingress, stations, relay):
     events = await alert_events(ingress)
     fault_at = utcnow().replace(microsecond=0) - dt.timedelta(seconds=30)
     async with stations.connect("CPAM-LM-01") as (cp, _wire):
@@ -75,7 +75,7 @@ async def test_a_faulted_point_opens_an_alert_and_available_closes_it(db, fleet,
     assert len(events.by_topic[alerts.TOPIC_OPENED]) == 1
 
 
-async def test_unavailable_charger_and_ocpp201_faults_open_alerts(db, fleet, ingress, stations):
+async def test_unavailable_charger_and_ocpp201_faults_open_alerts(db, fleet, ingress, stations, relay):
     events = await alert_events(ingress)
     async with stations.connect("CPAM-LM-02") as (cp, _wire):
         # Connector 0: the whole charger is out of service.
@@ -107,7 +107,7 @@ async def wait_offline(db, tenant_id) -> dt.datetime:
 
 @pytest.mark.parametrize("backend", BOTH, indirect=True)
 async def test_a_charger_offline_longer_than_the_threshold_opens_an_alert_closed_on_reconnection(
-    db, fleet, ingress, stations
+    db, fleet, ingress, stations, relay
 ):
     events = await alert_events(ingress)
     async with stations.connect("CPAM-LM-01") as (cp, _wire):
@@ -140,7 +140,7 @@ async def test_a_charger_offline_longer_than_the_threshold_opens_an_alert_closed
     assert len(events.by_topic[alerts.TOPIC_OPENED]) == 1
 
 
-async def test_the_sweep_reconciles_faulted_alerts_and_stays_in_its_tenant(db, fleet, ingress, stations):
+async def test_the_sweep_reconciles_faulted_alerts_and_stays_in_its_tenant(db, fleet, ingress, stations, relay):
     """A fault recorded before alerts existed (or whose alert was lost) is found by the sweep."""
     events = await alert_events(ingress)
     async with stations.connect("VLB-01") as (cp, _wire):

@@ -88,7 +88,8 @@ async def test_the_alerts_of_a_group_commit_are_one_insert_in_its_transaction(db
     assert {payload["alert_id"] for _topic, payload in rows} == {str(c.alert_id) for r in results for c in r.alerts}
 
 
-async def test_the_alerts_reach_the_bus_through_the_relay_each_delivery_recorded(db, fleet, ingress, stations):
+async def test_the_alerts_reach_the_bus_through_the_relay_each_delivery_recorded(db, fleet, ingress, stations,
+                                                                                 relay):
     from tests.csms.conftest import Events
 
     seen = Events()
@@ -97,7 +98,7 @@ async def test_the_alerts_reach_the_bus_through_the_relay_each_delivery_recorded
         await cp.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Faulted"))
         [opened] = await seen.wait(AlertOpened.topic)
     assert (opened["tenant_id"], opened["charge_box_id"], opened["kind"]) == (str(fleet.other), "VLB-01", "faulted")
-    await ingress.relay.wait_idle()
+    await relay.wait_idle()
     async with db.engine.connect() as conn:
         deliveries = (await conn.execute(select(OutboxDelivery.subscriber, OutboxDelivery.status,
                                                 OutboxDelivery.attempts))).all()
@@ -106,7 +107,7 @@ async def test_the_alerts_reach_the_bus_through_the_relay_each_delivery_recorded
 
 
 async def test_a_decommissioning_whose_caller_died_after_the_commit_still_closes_the_socket(db, fleet, ingress,
-                                                                                           stations):
+                                                                                           stations, relay):
     """The web or CLI process commits the decommissioning, then dies before ``announce_decommission``:
     the durable ``csms.charger.decommissioned`` makes the relay close the live socket."""
     async with stations.connect("CPAM-LM-02") as (cp, wire):
@@ -127,7 +128,7 @@ async def test_a_decommissioning_whose_caller_died_after_the_commit_still_closes
         [payload] = (await conn.execute(
             select(OutboxEvent.payload).where(OutboxEvent.topic == ChargerDecommissioned.topic))).scalars().all()
     assert (payload["charge_box_id"], payload["tenant_id"]) == ("CPAM-LM-02", str(fleet.cpam))
-    await ingress.relay.wait_idle()
+    await relay.wait_idle()
     async with db.engine.connect() as conn:
         assert await conn.scalar(select(OutboxDelivery.status).where(
             OutboxDelivery.subscriber == "csms.decommission.close-socket")) == DELIVERED
