@@ -2,9 +2,10 @@
 
 ``LocalBus`` works inside one process (embedded mode); ``RedisBus`` (scaled mode)
 carries the same messages across processes over Redis pub/sub. Topics are plain
-strings (``station.status``, ``ocpp.command.<charge_box_id>``); payloads are JSON
-objects. Delivery is at most once: a process that is not subscribed when a message
-is published never sees it.
+strings, declared by each component in ``X/events.py`` (``station.status``,
+``ocpp.node.<node>``); payloads are JSON objects. Delivery is at most once: a process
+that is not subscribed when a message is published never sees it. What must not be
+lost goes through the outbox instead (``app.outbox``: at least once, after a crash too).
 
 Request/reply (a web process asking the ingress process that holds a station's
 socket to run a command): ``serve(topic, handler)`` answers requests on ``topic``

@@ -89,6 +89,15 @@ def demo_load(as_json: bool) -> None:
     emit(as_json, summary, "\n".join(["démo chargée.", *banner_lines(load_settings(), with_services=True)]))
 
 
+def _register_kernel() -> None:
+    from app.outbox_cli import outbox
+
+    cli.add_command(outbox)
+
+
+_register_kernel()
+
+
 def _register_components() -> None:
     from app.composition import cli_commands
 

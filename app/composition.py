@@ -45,6 +45,7 @@ __all__ = [
     "load_demo",
     "metadata",
     "services",
+    "subscribers",
     "template_dirs",
     "wall_targets",
     "web_parts",
@@ -52,8 +53,8 @@ __all__ = [
 
 #: Every component, in dependency order. Adding one: its folder, its manifest, one line here.
 COMPONENTS = ("tenants", "csms", "incidents")
-#: The kernel's own tables and jobs (audit log, mail outbox).
-KERNEL_MODELS = ("app.audit", "app.mail")
+#: The kernel's own tables and jobs (audit log, mail outbox, event outbox).
+KERNEL_MODELS = ("app.audit", "app.mail", "app.outbox")
 
 
 @functools.cache
@@ -117,6 +118,11 @@ def template_dirs() -> list[Path]:
 
 def cli_commands() -> list[click.Command]:
     return [command for c in components() if c.cli is not None for command in c.cli()]
+
+
+def subscribers() -> list[Any]:
+    """Every component's durable subscribers (``app.outbox.Subscriber``), for the relays."""
+    return [s for c in components() if c.subscribers is not None for s in c.subscribers()]
 
 
 def services() -> list[Callable[[Settings, Bus], Awaitable[None]]]:

@@ -61,8 +61,45 @@ async def serve_all(settings: Settings, *, web: bool, ingress: bool, worker: boo
 
 
 def run_worker(settings: Settings) -> None:
-    from app.composition import components
+    """``centrale worker``: the dramatiq jobs and, in scaled mode, an outbox relay on its own thread."""
+    from app.composition import components, subscribers
     from app.jobs import run_worker_process
+    from app.outbox import RelayThread
 
     components()  # every actor registered
-    run_worker_process(settings)
+    relay = None
+    if not settings.embedded:  # embedded mode refuses to start a worker (run_worker_process says why)
+        relay = RelayThread(settings, subscribers())
+        relay.start()
+    try:
+        run_worker_process(settings)
+    finally:
+        if relay is not None:
+            relay.stop()
+
+
+async def run_relay(settings: Settings) -> None:
+    """``centrale outbox relay``: deliver the durable events until SIGTERM / SIGINT (docs/events.md)."""
+    import signal
+
+    from app.bus import create_bus
+    from app.composition import subscribers
+    from app.db import Database
+    from app.outbox import Relay
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    db = Database(settings.database_url, pool_size=4)
+    bus = await create_bus(settings)
+    relay = Relay(db, bus=bus, settings=settings, subscribers=subscribers())
+    await relay.start()
+    log.info("outbox relay started: %s", ", ".join(relay.subscriber_names) or "no subscriber")
+    try:
+        await stop.wait()
+    finally:
+        await relay.stop()
+        await bus.close()
+        await db.dispose()

@@ -64,6 +64,9 @@ class Settings:
     #: silently dead socket is closed within twice this. 10,000 stations at 20 s cost 500 pings a
     #: second, 4 % of the ingress's CPU (docs/ocpp.md); well under the offline alert's 15 minutes.
     ocpp_ping_interval: float = 60.0
+    #: Embedded mode: the web process runs the outbox relay (app.outbox). Off only to leave the events
+    #: committed by this process to another relay (``centrale outbox relay``; the crash tests).
+    outbox_relay: bool = True
     debug: bool = False
 
     @property
@@ -121,6 +124,7 @@ class Settings:
                 trusted_proxies=tuple(p.strip() for p in get("TRUSTED_PROXIES").split(",") if p.strip()),
                 ocpp_offline_alert_minutes=int(get("OCPP_OFFLINE_ALERT_MINUTES", str(base.ocpp_offline_alert_minutes))),
                 ocpp_ping_interval=float(get("OCPP_PING_INTERVAL", str(base.ocpp_ping_interval))),
+                outbox_relay=_bool(get("OUTBOX_RELAY", "true")),
                 debug=_bool(get("DEBUG", "false")),
             )
             settings.trusted_proxy_networks  # noqa: B018 - validated here, not at the first request

@@ -35,6 +35,7 @@ from app.bus import Bus
 from app.db import Database
 from app.deps import dependencies as kernel_dependencies
 from app.headers import security_headers_hook
+from app.outbox import Relay, announce_commits, install_subscribers, outbox_counts
 from app.sessions import CsrfMiddleware, IssuedSessionConfig
 from app.settings import Settings
 from app.shell import Menu, exception_handler
@@ -53,12 +54,15 @@ def healthz() -> dict[str, str]:
 
 @get("/readyz", media_type=MediaType.JSON, include_in_schema=False)
 async def readyz(state: State) -> Response[dict[str, Any]]:
-    """Readiness: the database answers, and Redis when configured."""
+    """Readiness: the database answers, and Redis when configured. Also the outbox's deliveries
+    waiting and given up (``centrale outbox status``): counted for monitoring, never unready."""
     checks: dict[str, str] = {}
+    outbox: dict[str, int] | None = None
     try:
         async with state.db.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
         checks["database"] = "ok"
+        outbox = await outbox_counts(state.db)
     except Exception as exc:  # noqa: BLE001
         checks["database"] = f"erreur : {type(exc).__name__}"
     if state.settings.redis_url:
@@ -68,7 +72,8 @@ async def readyz(state: State) -> Response[dict[str, Any]]:
         except Exception as exc:  # noqa: BLE001
             checks["redis"] = f"erreur : {type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
-    return Response({"status": "ok" if ok else "indisponible", **checks}, status_code=200 if ok else 503)
+    extra = {"outbox": outbox} if outbox is not None else {}
+    return Response({"status": "ok" if ok else "indisponible", **checks, **extra}, status_code=200 if ok else 503)
 
 
 def _template_engine() -> JinjaTemplateEngine:
@@ -130,8 +135,18 @@ def create_app(
         app.state.bus = bus if bus is not None else await bus_mod.create_bus(settings)
         app.state.jobs = jobs_mod.create_jobs(settings, db)
         await app.state.jobs.start()
+        install_subscribers(composition.subscribers())
+        # Events committed here wake the relays: this process's (embedded), the workers' (scaled).
+        app.state.unannounce = announce_commits(app.state.bus)
+        app.state.relay = None
+        if settings.embedded and settings.outbox_relay:
+            app.state.relay = Relay(db, bus=app.state.bus, settings=settings)
+            await app.state.relay.start()
 
     async def on_shutdown(app: Litestar) -> None:
+        if app.state.relay is not None:
+            await app.state.relay.stop()
+        app.state.unannounce()
         await app.state.jobs.stop()
         if bus is None:
             await app.state.bus.close()

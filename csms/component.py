@@ -50,6 +50,12 @@ def _cli() -> list[click.Command]:
     return [stations, ingress]
 
 
+def _subscribers() -> list[Any]:
+    from csms.domain.subscribers import SUBSCRIBERS
+
+    return list(SUBSCRIBERS)
+
+
 def _services() -> list[Callable[[Settings, Bus], Awaitable[None]]]:
     from csms.ingress.server import run_ingress
 
@@ -83,6 +89,7 @@ manifest = Component(
     web=_web,
     permissions=PERMISSIONS,
     cli=_cli,
+    subscribers=_subscribers,
     services=_services,
     demo=_demo,
     banner=_banner,

@@ -6,7 +6,7 @@ badges, reservations, smart charging and load sharing, alerts, remote commands (
 sending side), statistics, the group-commit writer, and ``protocol`` (the OCPP-J
 knowledge both the ingress and the commands need: schemas, frame checks, timestamps).
 
-The domain never imports the ingress (``csms.ingress``) nor the web layer (``csms.web``):
+The domain never imports the ingress (``csms.ingress.server``) nor the web layer (``csms.web``):
 ``make lint`` checks it. Its workers reach the live stations of a process through the
 small protocol of ``ports``.
 """

@@ -21,11 +21,11 @@ alert per charger, connector and kind) makes the opening an ``INSERT ... ON CONF
 DO NOTHING``, and the closing an ``UPDATE ... WHERE closed_at IS NULL RETURNING``:
 whichever process wins publishes the event, the others see no row and stay silent.
 
-Every opening and closing is published on the bus, for the incidents component:
-``csms.alert.opened`` / ``csms.alert.closed`` with ``tenant_id``, ``alert_id``,
-``charge_box_id``, ``charger_id``, ``canonical_id`` (the point's, or the charger's
-for connector 0), ``connector_id``, ``kind``, ``state`` (the CCTP words),
-``status``, ``error_code``, ``since`` and, when closed, ``closed_at``.
+Every opening and closing is a durable event (``csms.domain.events.AlertOpened`` /
+``AlertClosed``: ``csms.alert.opened`` / ``csms.alert.closed``), written to the outbox
+(``app.outbox.publish_on_commit``) by the statement's own transaction, so it exists
+exactly when the alert row changed; the relay delivers it after the commit, to the
+incidents component and, for the live screens, on the bus (``csms.domain.subscribers``).
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -44,6 +43,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bus import Bus
 from app.db import Database, new_id, utcnow
+from app.outbox import publish_on_commit
+from csms.domain.events import STATION_CONNECTED, AlertClosed, AlertOpened
 from csms.domain.identifiers import InvalidChargingId, parse_charging_id
 from csms.domain.models import Alert, ChargeBoxRoute, ChargePoint, Charger, ConnectionLog
 from csms.domain.states import OCPP_STATES, OUT_OF_SERVICE, is_out_of_service
@@ -59,15 +60,14 @@ __all__ = [
     "apply_status",
     "close_all",
     "close_offline",
-    "publish",
     "run_sweep",
     "sweep_tenant",
 ]
 
 log = logging.getLogger(__name__)
 
-TOPIC_OPENED = "csms.alert.opened"
-TOPIC_CLOSED = "csms.alert.closed"
+TOPIC_OPENED = AlertOpened.topic
+TOPIC_CLOSED = AlertClosed.topic
 FAULTED = "faulted"
 OFFLINE = "offline"
 KIND_LABELS = {FAULTED: "Hors service", OFFLINE: "Hors ligne"}
@@ -75,18 +75,8 @@ KIND_LABELS = {FAULTED: "Hors service", OFFLINE: "Hors ligne"}
 SWEEP_EVERY = 60.0
 
 
-@dataclass(frozen=True)
-class AlertChange:
-    """An alert opened or closed, to publish once the transaction that did it is committed."""
-
-    topic: str
-    payload: dict[str, Any]
-
-
-def _iso(moment: dt.datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+#: An alert opened or closed (its event: ``.topic``, ``.payload``), published with the change.
+AlertChange = AlertOpened | AlertClosed
 
 
 def _canonical(charger_canonical: str, connector_id: int) -> str:
@@ -98,18 +88,23 @@ def _canonical(charger_canonical: str, connector_id: int) -> str:
         return charger_canonical
 
 
-def _change(topic: str, tenant_id: uuid.UUID, charger_id: uuid.UUID, charge_box_id: str, charger_canonical: str,
-            alert_id: uuid.UUID, connector_id: int, kind: str, status: str, error_code: str,
+def _change(session: AsyncSession, topic: str, tenant_id: uuid.UUID, charger_id: uuid.UUID, charge_box_id: str,
+            charger_canonical: str, alert_id: uuid.UUID, connector_id: int, kind: str, status: str, error_code: str,
             since: dt.datetime, closed_at: dt.datetime | None = None) -> AlertChange:
-    payload = {
-        "tenant_id": str(tenant_id), "alert_id": str(alert_id), "charger_id": str(charger_id),
-        "charge_box_id": charge_box_id, "canonical_id": _canonical(charger_canonical, connector_id),
-        "connector_id": connector_id, "kind": kind, "state": KIND_LABELS[kind], "status": status,
-        "error_code": error_code, "since": _iso(since),
+    """The event of an alert row just written with ``session``, published with its transaction."""
+    fields: dict[str, Any] = {
+        "tenant_id": tenant_id, "alert_id": alert_id, "charger_id": charger_id, "charge_box_id": charge_box_id,
+        "canonical_id": _canonical(charger_canonical, connector_id), "connector_id": connector_id, "kind": kind,
+        "state": KIND_LABELS[kind], "status": status, "error_code": error_code, "since": since,
     }
+    change: AlertChange
     if topic == TOPIC_CLOSED:
-        payload["closed_at"] = _iso(closed_at)
-    return AlertChange(topic, payload)
+        assert closed_at is not None
+        change = AlertClosed(**fields, closed_at=closed_at)
+    else:
+        change = AlertOpened(**fields)
+    publish_on_commit(session, change)
+    return change
 
 
 def _insert(session: AsyncSession) -> Any:
@@ -168,12 +163,12 @@ async def apply_status(
                                status=status, error_code=error_code)
         if alert_id is None:
             return []
-        return [_change(TOPIC_OPENED, tenant_id, charger_id, charge_box_id, canonical_id, alert_id, connector_id,
-                        FAULTED, status, error_code, at)]
+        return [_change(session, TOPIC_OPENED, tenant_id, charger_id, charge_box_id, canonical_id, alert_id,
+                        connector_id, FAULTED, status, error_code, at)]
     closed = await _close(session, tenant_id, charger_id, FAULTED, at=at, reason=f"status:{status}",
                           connector_id=connector_id)
-    return [_change(TOPIC_CLOSED, tenant_id, charger_id, charge_box_id, canonical_id, alert_id, connector, FAULTED,
-                    old_status, old_error, since, at)
+    return [_change(session, TOPIC_CLOSED, tenant_id, charger_id, charge_box_id, canonical_id, alert_id, connector,
+                    FAULTED, old_status, old_error, since, at)
             for alert_id, connector, since, old_status, old_error in closed]
 
 
@@ -190,8 +185,8 @@ async def close_offline(
     charger = await session.get(Charger, (tenant_id, charger_id))
     if charger is None:
         return []
-    return [_change(TOPIC_CLOSED, tenant_id, charger_id, charger.charge_box_id, charger.canonical_id, alert_id, 0,
-                    OFFLINE, "", "", since, at) for alert_id, _c, since, _s, _e in closed]
+    return [_change(session, TOPIC_CLOSED, tenant_id, charger_id, charger.charge_box_id, charger.canonical_id,
+                    alert_id, 0, OFFLINE, "", "", since, at) for alert_id, _c, since, _s, _e in closed]
 
 
 async def close_all(
@@ -205,8 +200,8 @@ async def close_all(
     for kind in (FAULTED, OFFLINE):
         for alert_id, connector, since, status, error in await _close(session, tenant_id, charger_id, kind, at=at,
                                                                       reason=reason):
-            changes.append(_change(TOPIC_CLOSED, tenant_id, charger_id, charger.charge_box_id, charger.canonical_id,
-                                   alert_id, connector, kind, status, error, since, at))
+            changes.append(_change(session, TOPIC_CLOSED, tenant_id, charger_id, charger.charge_box_id,
+                                   charger.canonical_id, alert_id, connector, kind, status, error, since, at))
     return changes
 
 
@@ -252,8 +247,8 @@ async def sweep_tenant(
         elif row.since is not None and now - row.since >= threshold:
             alert_id = await _open(session, tenant_id, row.id, 0, OFFLINE, since=row.since, now=now)
             if alert_id is not None:
-                changes.append(_change(TOPIC_OPENED, tenant_id, row.id, row.charge_box_id, row.canonical_id, alert_id,
-                                       0, OFFLINE, "", "", row.since))
+                changes.append(_change(session, TOPIC_OPENED, tenant_id, row.id, row.charge_box_id, row.canonical_id,
+                                       alert_id, 0, OFFLINE, "", "", row.since))
             if still_offline is not None:
                 still_offline.add(row.id)
     # Faulted alerts follow the current status of each point and of connector 0.
@@ -277,14 +272,6 @@ async def sweep_tenant(
     return changes
 
 
-async def publish(bus: Bus, changes: list[AlertChange]) -> None:
-    for change in changes:
-        try:
-            await bus.publish(change.topic, change.payload)
-        except Exception:
-            log.exception("publishing %s failed", change.topic)
-
-
 #: Runs ``fn(session)`` in a transaction scoped to the tenant and returns its result once committed
 #: (the ingress passes its group-commit writer: on SQLite, one writer for everything).
 Submit = Callable[[uuid.UUID, Callable[[AsyncSession], Awaitable[Any]]], Awaitable[Any]]
@@ -299,11 +286,11 @@ def _transactions_of(db: Database) -> Submit:
 
 
 async def run_sweep(
-    db: Database, bus: Bus, *, now: dt.datetime | None = None, threshold: dt.timedelta,
+    db: Database, *, now: dt.datetime | None = None, threshold: dt.timedelta,
     tenant_ids: list[uuid.UUID] | None = None, submit: Submit | None = None,
     still_offline: set[uuid.UUID] | None = None,
 ) -> list[AlertChange]:
-    """One sweep over every tenant (each in its own transaction), events published after each commit."""
+    """One sweep over every tenant, each in its own transaction (which writes its alerts' events)."""
     now = now or utcnow()
     submit = submit or _transactions_of(db)
     if tenant_ids is None:
@@ -311,10 +298,8 @@ async def run_sweep(
             tenant_ids = list(await session.scalars(select(ChargeBoxRoute.tenant_id).distinct()))
     changes: list[AlertChange] = []
     for tenant_id in tenant_ids:
-        found = await submit(tenant_id, lambda s, t=tenant_id: sweep_tenant(
+        changes += await submit(tenant_id, lambda s, t=tenant_id: sweep_tenant(
             s, t, now=now, threshold=threshold, still_offline=still_offline))
-        await publish(bus, found)
-        changes += found
     return changes
 
 
@@ -338,7 +323,7 @@ class AlertWatcher:
         self._unsubscribe: Callable[[], Awaitable[None]] | None = None
 
     async def start(self) -> None:
-        self._unsubscribe = await self.bus.subscribe("station.connected", self._on_connected)
+        self._unsubscribe = await self.bus.subscribe(STATION_CONNECTED, self._on_connected)
         self._task = asyncio.create_task(self._loop(), name="csms-alert-sweep")
 
     async def stop(self) -> None:
@@ -360,7 +345,7 @@ class AlertWatcher:
     async def sweep(self, *, now: dt.datetime | None = None) -> list[AlertChange]:
         """One sweep now (``now``: the moment it takes as current; tests drive time with it)."""
         still_offline: set[uuid.UUID] = set()
-        changes = await run_sweep(self.db, self.bus, now=now, threshold=self.threshold, submit=self.submit,
+        changes = await run_sweep(self.db, now=now, threshold=self.threshold, submit=self.submit,
                                   still_offline=still_offline)
         self.offline = still_offline
         return changes
@@ -372,7 +357,6 @@ class AlertWatcher:
                 return
             self.offline.discard(charger_id)
             at = dt.datetime.fromisoformat(str(payload["at"]).replace("Z", "+00:00"))
-            changes = await self.submit(tenant_id, lambda s: close_offline(s, tenant_id, charger_id, at=at))
-            await publish(self.bus, changes)
+            await self.submit(tenant_id, lambda s: close_offline(s, tenant_id, charger_id, at=at))
         except Exception:
             log.exception("closing the offline alert of %s failed", payload.get("charge_box_id"))

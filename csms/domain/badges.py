@@ -53,6 +53,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import Database, new_id, utcnow
 from app.errors import NotFound, ValidationFailed
 from csms.domain.batching import BatchedLookup, group_by
+from csms.domain.events import BADGES_CHANGED, STATION_BOOTED, STATION_CONNECTED
 from csms.domain.models import (
     Badge,
     BadgeRemoval,
@@ -100,8 +101,6 @@ ID_TAG_MAX_16, ID_TAG_MAX = 20, 36
 ID_TAG = re.compile(r"^[!-~]{1,36}$")
 BADGE_STATUSES = {"Accepted": "Actif", "Blocked": "Bloqué", "Expired": "Expiré"}
 BADGE_KINDS = {"vehicle": "Véhicule de service", "site": "Site de rattachement", "agent": "Agent"}
-#: Bus topic: a tenant's badges changed (payload ``{"tenant_id": ...}``).
-BADGES_CHANGED = "badges.changed"
 #: The ingress re-checks its stations' lists this often (and their due reservations).
 SWEEP_SECONDS = 60.0
 SYNC_ACTOR = {"user_id": None, "label": "liste locale d'autorisation"}
@@ -294,7 +293,7 @@ async def publish_badges_changed(bus: Bus | None, tenant_id: uuid.UUID) -> None:
     """After the commit: the ingress processes push the new list to the tenant's stations."""
     if bus is None:
         return
-    try:
+    try:  # fire-and-forget (csms.domain.events.BADGES_CHANGED): the list version is in the database, swept each minute
         await bus.publish(BADGES_CHANGED, {"tenant_id": str(tenant_id)})
     except Exception:  # the sweep catches up; a bus hiccup must not fail the user's edit
         log.exception("publishing %s failed", BADGES_CHANGED)
@@ -647,8 +646,8 @@ class AuthorizationTasks:
 
     async def start(self) -> None:
         bus = self.ingress.bus
-        self._unsubscribe.append(await bus.subscribe("station.connected", self._on_connected))
-        self._unsubscribe.append(await bus.subscribe("station.booted", self._on_booted))
+        self._unsubscribe.append(await bus.subscribe(STATION_CONNECTED, self._on_connected))
+        self._unsubscribe.append(await bus.subscribe(STATION_BOOTED, self._on_booted))
         self._unsubscribe.append(await bus.subscribe(BADGES_CHANGED, self._on_badges_changed))
         self._sweeper = asyncio.create_task(self._sweep(), name="csms-authorization-sweep")
 

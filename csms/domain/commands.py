@@ -66,6 +66,7 @@ from app.bus import Bus, BusRequestError, NoResponder
 from app.db import Database, utcnow
 from app.errors import NotFound, ValidationFailed
 from csms.domain import registry  # the station password rules (registry imports this module too)
+from csms.domain.events import node_topic
 from csms.domain.models import Charger, CommandLog, ConnectionLog, Transaction
 from csms.domain.protocol import compile_validator
 
@@ -400,11 +401,6 @@ def check_timeout(value: Any) -> float:
 
 
 # --------------------------------------------------------------------------- ingress side
-
-
-def node_topic(node: str) -> str:
-    """The bus topic an ingress process serves commands on."""
-    return f"ocpp.node.{node}"
 
 
 class CallChannel:

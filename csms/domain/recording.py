@@ -555,7 +555,7 @@ class StatusResult:
     current: bool  # it is now the current state (not older offline data)
     offline: bool
     canonical_id: str
-    #: Alerts opened or closed by this status (``csms.domain.alerts``), to publish after the commit.
+    #: Alerts opened or closed by this status (``csms.domain.alerts``): their events are in the outbox with its commit.
     alerts: list[Any] = field(default_factory=list)
     #: reservationIds cancelled because the point faulted (``csms.domain.reservations``), to cancel on the station.
     cancelled_reservations: list[int] = field(default_factory=list)

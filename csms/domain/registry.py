@@ -24,8 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bounds import int_value, text_value
 from app.errors import NotFound, ValidationFailed
+from app.outbox import publish_on_commit
 from app.security import verify_password
 from csms.domain import alerts, commands, reservations
+from csms.domain.events import ChargerDecommissioned
 from csms.domain.identifiers import (
     ChargingId,
     InvalidChargingId,
@@ -665,7 +667,7 @@ def _refuse_if_retired(charger: Charger) -> None:
 
 @dataclass
 class Decommissioned:
-    """What ``decommission_charger`` changed; ``alert_changes`` are published once committed."""
+    """What ``decommission_charger`` changed (its events, the alerts' included, go with its transaction)."""
 
     charger: Charger
     alert_changes: list[alerts.AlertChange] = field(default_factory=list)
@@ -693,8 +695,10 @@ async def decommission_charger(
     is free on the platform, though not in this tenant (the row keeps it). Its open
     alerts are closed and its open reservations cancelled. Edits go through the ORM
     and are audited (chargers, charge_box_routes, reservations); alerts are facts,
-    closed with a plain statement like every alert. Closing a live socket is the
-    caller's, after the commit (``announce_decommission``).
+    closed with a plain statement like every alert. Its live socket is closed after the
+    commit: at once by the caller (``announce_decommission``, which says whether it was),
+    and by the durable ``csms.charger.decommissioned`` (``csms.domain.subscribers``), which
+    survives a crash of the caller in between.
     """
     if charger.decommissioned_at is not None:
         raise AlreadyDecommissioned({"charge_box_id": (
@@ -710,15 +714,17 @@ async def decommission_charger(
         await session.delete(route)
     changes = await alerts.close_all(session, tenant_id, charger.id, at=now, reason="decommissioned")
     cancelled = await reservations.cancel_on_decommission(session, tenant_id, charger.id, at=now)
+    publish_on_commit(session, ChargerDecommissioned(
+        tenant_id=tenant_id, charger_id=charger.id, charge_box_id=charger.charge_box_id,
+        canonical_id=charger.canonical_id, decommissioned_at=now))
     await session.flush()
     return Decommissioned(charger, changes, len(cancelled))
 
 
 async def announce_decommission(db: Any, bus: Any, done: Decommissioned) -> bool:
     """After ``decommission_charger`` is committed (its route gone, so the station cannot come back):
-    publish the alerts it closed and close the charger's live socket wherever it is held (over the
-    bus). True when a socket was closed."""
-    await alerts.publish(bus, done.alert_changes)
+    close the charger's live socket wherever it is held (over the bus), now, to tell the user.
+    True when a socket was closed. The durable event does it again if this never runs."""
     charger = done.charger
     return await commands.close_station(db, bus, tenant_id=charger.tenant_id, charge_box_id=charger.charge_box_id,
                                         reason="decommissioned", message="décommissionnée")

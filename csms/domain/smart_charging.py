@@ -16,7 +16,10 @@ and the station's answer are kept (``SentChargingProfile``) for the portal.
 How it runs:
 
 * Never on a station's answer path: the ingress calls ``LoadManager.transaction_changed``
-  once the Start/Stop is committed and answered; the work runs in a task.
+  once the Start/Stop is committed and answered; the work runs in a task. A budget
+  set, changed or removed is a durable event (``csms.domain.events.SiteBudgetChanged``,
+  written with the budget): the outbox relay recomputes the site (``csms.domain.subscribers``),
+  again after a crash of the process that saved it.
 * Recomputations of one site are serialized: in a process by a per-site lock and
   coalescing (ten starts in a burst give one or two recomputations, the last one
   seeing every committed transaction); across processes (scaled mode, PostgreSQL)
@@ -50,7 +53,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database, utcnow
 from app.errors import ValidationFailed
+from app.outbox import publish_on_commit
 from csms.domain.commands import CommandRejected, CommandSkipped, CommandTimeout, StationOffline, send_command
+from csms.domain.events import LOAD_UNREACHED, STATION_CONNECTED, TRANSACTION_TOPICS, SiteBudgetChanged
 from csms.domain.load_sharing import (
     MIN_CURRENT,
     Allocation,
@@ -103,8 +108,6 @@ APPLIED = "Accepted"
 OFFLINE, TIMEOUT, ERROR, CLEARED = "offline", "timeout", "error", "cleared"
 #: Outcomes of a profile that did not reach its station (a refusal did reach it).
 UNREACHED = (OFFLINE, TIMEOUT, ERROR)
-#: Bus topic: ``{"tenant_id", "site_id", "charger_ids"}`` whose last profile did not reach them.
-UNREACHED_TOPIC = "load.unreached"
 
 
 
@@ -179,7 +182,7 @@ async def get_power_budget(session: AsyncSession, tenant_id: uuid.UUID, site_id:
 async def set_power_budget(
     session: AsyncSession, tenant_id: uuid.UUID, site_id: uuid.UUID, data: dict[str, Any]
 ) -> SitePowerBudget:
-    """Create or change a site's budget (audited ORM write). The caller commits, then recomputes."""
+    """Create or change a site's budget (audited ORM write); the recomputation follows its commit (its event)."""
     await access_site(session, tenant_id, site_id)
     values = validate_budget(data)
     budget = await get_power_budget(session, tenant_id, site_id)
@@ -191,17 +194,20 @@ async def set_power_budget(
             setattr(budget, key, value)
         budget.updated_at = utcnow()
     await session.flush()
+    publish_on_commit(session, SiteBudgetChanged(tenant_id=tenant_id, site_id=site_id,
+                                                 budget_kw=float(budget.budget_kw)))
     return budget
 
 
 async def remove_power_budget(session: AsyncSession, tenant_id: uuid.UUID, site_id: uuid.UUID) -> bool:
-    """The site is no longer managed; the next recomputation lifts the limits. False if it had none."""
+    """The site is no longer managed; the recomputation after the commit lifts the limits. False if it had none."""
     await access_site(session, tenant_id, site_id)
     budget = await get_power_budget(session, tenant_id, site_id)
     if budget is None:
         return False
     await session.delete(budget)
     await session.flush()
+    publish_on_commit(session, SiteBudgetChanged(tenant_id=tenant_id, site_id=site_id, budget_kw=None))
     return True
 
 
@@ -478,9 +484,9 @@ async def recompute_site(db: Database, bus: Any, tenant_id: uuid.UUID, site_id: 
                 session.add_all(sent)
     unreached = sorted({str(row.charger_id) for row in sent if row.outcome in UNREACHED})
     if unreached and bus is not None:
-        try:
-            await bus.publish(UNREACHED_TOPIC, {"tenant_id": str(tenant_id), "site_id": str(site_id),
-                                                "charger_ids": unreached})
+        try:  # fire-and-forget (csms.domain.events.LOAD_UNREACHED): the profiles are recorded, the next recomputation resends
+            await bus.publish(LOAD_UNREACHED, {"tenant_id": str(tenant_id), "site_id": str(site_id),
+                                               "charger_ids": unreached})
         except Exception:  # noqa: BLE001 - the profiles are recorded; the next start or stop retries them
             log.warning("load management: could not announce the chargers site %s did not reach", site_id)
     return RecomputeResult(site_id, budget_kw, sent, len(load.sessions) - len(todo))
@@ -510,7 +516,7 @@ class LoadManager:
 
     async def start(self) -> None:
         """Listen for the chargers a recomputation elsewhere (a web process) could not reach."""
-        self._unsubscribe = await self.ingress.bus.subscribe(UNREACHED_TOPIC, self._on_unreached)
+        self._unsubscribe = await self.ingress.bus.subscribe(LOAD_UNREACHED, self._on_unreached)
 
     async def _on_unreached(self, topic: str, payload: dict[str, Any]) -> None:
         try:
@@ -524,9 +530,9 @@ class LoadManager:
 
     def on_event(self, topic: str, payload: dict[str, Any]) -> None:
         """Called by the ingress for each event, after the commit it reports; never blocks."""
-        if topic in ("transaction.started", "transaction.updated", "transaction.stopped"):
+        if topic in TRANSACTION_TOPICS:
             self.transaction_changed(payload)
-        elif topic == "station.connected" and self._unreached:
+        elif topic == STATION_CONNECTED and self._unreached:
             site = self._unreached.pop(str(payload.get("charger_id")), None)
             if site is not None:
                 self.request(*site)

@@ -25,11 +25,12 @@ DESIGN.md « OCPP ingress rules », in code:
   committed. Handlers never ``await self.call()`` (the receive loop would wait on
   itself); commands to stations are scheduled from outside through
   ``ConnectionRegistry``.
-* After each commit, an event goes on the bus (``station.connected``,
+* After each commit, a notice goes on the bus (``station.connected``,
   ``station.disconnected``, ``station.status``, ``transaction.started``,
   ``transaction.updated`` (a transaction named its EVSE, or its badge was refused
   afterwards: load management recomputes), ``transaction.stopped``) for supervision
-  and incidents.
+  and live screens: fire-and-forget (``csms.domain.events`` says why). What must not be lost
+  (the alerts a status opens or closes) is written to the outbox in the commit itself.
 
 Sending a command to a station, from any process: ``csms.domain.commands.send_command``
 (over the bus to the ingress holding the socket, one call in flight per station,
@@ -72,6 +73,7 @@ from websockets.typing import Subprotocol
 
 from app.bus import Bus, create_bus
 from app.db import Database, new_id, utcnow
+from app.outbox import announce_commits
 from app.settings import Settings
 from csms.domain import recording as supervision
 from csms.domain import reservations
@@ -79,6 +81,15 @@ from csms.domain.alerts import AlertWatcher
 from csms.domain.badges import AuthorizationTasks
 from csms.domain.batching import BatchedLookup
 from csms.domain.commands import CallChannel, serve_commands
+from csms.domain.events import (
+    STATION_BOOTED,
+    STATION_CONNECTED,
+    STATION_DISCONNECTED,
+    STATION_STATUS,
+    TRANSACTION_STARTED,
+    TRANSACTION_STOPPED,
+    TRANSACTION_UPDATED,
+)
 from csms.domain.ports import StationRef
 from csms.domain.protocol import (
     FrameError,
@@ -352,7 +363,7 @@ class ChargeBox16(_StationLink, ChargePoint16):
             "meter_serial_number": kwargs.get("meter_serial_number"),
         }
         await self.submit(lambda s: supervision.record_boot(s, self.ref, info, received_at=now))
-        self.emit("station.booted", at=iso(now), firmware_version=info["firmware_version"] or "")
+        self.emit(STATION_BOOTED, at=iso(now), firmware_version=info["firmware_version"] or "")
         return result16.BootNotification(current_time=iso(utcnow()), interval=HEARTBEAT_INTERVAL, status="Accepted")
 
     @on(Action16.heartbeat, skip_schema_validation=True)
@@ -372,10 +383,9 @@ class ChargeBox16(_StationLink, ChargePoint16):
             vendor_id=kwargs.get("vendor_id") or "", vendor_error_code=kwargs.get("vendor_error_code") or "",
             timestamp=ts, received_at=now,
         ))
-        self.emit("station.status", connector_id=connector_id, point_canonical_id=result.canonical_id, status=status,
+        self.emit(STATION_STATUS, connector_id=connector_id, point_canonical_id=result.canonical_id, status=status,
                   error_code=error_code, at=iso(ts or now), offline=result.offline, current=result.current)
-        for change in result.alerts:  # csms.alert.opened / closed (csms.domain.alerts)
-            self.ingress.emit(change.topic, change.payload)
+        # Its alerts (csms.alert.opened / closed) are durable: in the outbox with this commit, sent by the relay.
         if result.cancelled_reservations:  # the point faulted: CancelReservation, after the commit
             reservations.cancel_later(self.ingress, self.ref, result.cancelled_reservations)
         return result16.StatusNotification()
@@ -401,7 +411,7 @@ class ChargeBox16(_StationLink, ChargePoint16):
             reservation_id=kwargs.get("reservation_id"), received_at=now,
         ))
         if not result.replayed:
-            self.emit("transaction.started", transaction_id=result.transaction_id, connector_id=connector_id,
+            self.emit(TRANSACTION_STARTED, transaction_id=result.transaction_id, connector_id=connector_id,
                       id_tag=id_tag, id_tag_status=result.id_tag_status, meter_start=meter_start,
                       started_at=iso(started_at), offline=result.offline)
         return result16.StartTransaction(transaction_id=result.transaction_id, id_tag_info={"status": result.id_tag_status})
@@ -417,7 +427,7 @@ class ChargeBox16(_StationLink, ChargePoint16):
             received_at=now,
         ))
         if result.counted:
-            self.emit("transaction.stopped", transaction_id=transaction_id, connector_id=result.connector_id,
+            self.emit(TRANSACTION_STOPPED, transaction_id=transaction_id, connector_id=result.connector_id,
                       meter_stop=meter_stop, energy_wh=result.energy_wh, reason=kwargs.get("reason") or "Local",
                       stopped_at=iso(stopped_at), orphan=result.orphan, offline=result.offline)
         if result.id_tag_status is None:
@@ -478,7 +488,7 @@ class ChargeBox201(_StationLink, ChargePoint201):
             "iccid": modem.get("iccid"), "imsi": modem.get("imsi"),
         }
         await self.submit(lambda s: supervision.record_boot(s, self.ref, info, reason=reason, received_at=now))
-        self.emit("station.booted", at=iso(now), firmware_version=info["firmware_version"] or "")
+        self.emit(STATION_BOOTED, at=iso(now), firmware_version=info["firmware_version"] or "")
         return result201.BootNotification(current_time=iso(utcnow()), interval=HEARTBEAT_INTERVAL, status="Accepted")
 
     @on(Action201.heartbeat, skip_schema_validation=True)
@@ -497,11 +507,10 @@ class ChargeBox201(_StationLink, ChargePoint201):
             s, self.ref, connector_id=evse_id, status=connector_status,
             info=f"connecteur {connector_id}" if connector_id != 1 else "", timestamp=ts, received_at=now,
         ))
-        self.emit("station.status", connector_id=evse_id, point_canonical_id=result.canonical_id,
+        self.emit(STATION_STATUS, connector_id=evse_id, point_canonical_id=result.canonical_id,
                   status=connector_status, error_code="", at=iso(ts or now), offline=result.offline,
                   current=result.current)
-        for change in result.alerts:  # csms.alert.opened / closed (csms.domain.alerts)
-            self.ingress.emit(change.topic, change.payload)
+        # Its alerts (csms.alert.opened / closed) are durable: in the outbox with this commit, sent by the relay.
         if result.cancelled_reservations:  # the point faulted: CancelReservation, after the commit
             reservations.cancel_later(self.ingress, self.ref, result.cancelled_reservations)
         return result201.StatusNotification()
@@ -531,14 +540,14 @@ class ChargeBox201(_StationLink, ChargePoint201):
         ))
         ocpp_id = transaction_info["transaction_id"]
         if result.started:
-            self.emit("transaction.started", transaction_id=ocpp_id, connector_id=result.connector_id,
+            self.emit(TRANSACTION_STARTED, transaction_id=ocpp_id, connector_id=result.connector_id,
                       id_tag=(kwargs.get("id_token") or {}).get("id_token", ""), id_tag_status=result.id_token_status,
                       started_at=iso(at), offline=result.offline, anomaly=result.anomaly)
         if result.changed:
-            self.emit("transaction.updated", transaction_id=ocpp_id, connector_id=result.connector_id,
+            self.emit(TRANSACTION_UPDATED, transaction_id=ocpp_id, connector_id=result.connector_id,
                       id_tag_status=result.id_token_status)
         if result.stopped:
-            self.emit("transaction.stopped", transaction_id=ocpp_id, connector_id=result.connector_id,
+            self.emit(TRANSACTION_STOPPED, transaction_id=ocpp_id, connector_id=result.connector_id,
                       energy_wh=result.energy_wh, reason=transaction_info.get("stopped_reason") or "Local",
                       stopped_at=iso(at), offline=result.offline)
         if result.id_token_status is None:
@@ -637,6 +646,7 @@ class Ingress:
         self._publisher: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], Awaitable[None]] | None = None
         self._unserve_commands: Callable[[], Awaitable[None]] | None = None
+        self._unannounce: Callable[[], None] | None = None
         self._stopping = False
         self.alerts: AlertWatcher | None = None
         #: Load management (CCTP CPAM article 4): recomputes a site after each committed start/stop.
@@ -661,6 +671,8 @@ class Ingress:
     async def start(self) -> None:
         if self._bus is None:
             self._bus = await create_bus(self.settings)
+        # The alerts this process commits wake the outbox relays of the worker processes (scaled mode).
+        self._unannounce = announce_commits(self.bus)
         for version, cls in (("1.6", ChargeBox16), ("2.0.1", ChargeBox201)):
             for action in cls.ROUTES:
                 compile_validator(version, action, 2)  # compile once, before the first station
@@ -677,7 +689,7 @@ class Ingress:
         self.node = f"{socket.gethostname()}:{self.port}"
         if self.worker is not None:
             self.node += f"#{self.worker}"
-        self._unsubscribe = await self.bus.subscribe("station.connected", self._on_connected_elsewhere)
+        self._unsubscribe = await self.bus.subscribe(STATION_CONNECTED, self._on_connected_elsewhere)
         self._unserve_commands = await serve_commands(self)
         await self._close_stale_connections()
         # Offline alerts: swept here, in every ingress process (csms.domain.alerts: opened once whatever the count).
@@ -707,6 +719,8 @@ class Ingress:
             await self.authorization.stop()
         await self.load_manager.stop()
         await self.writer.stop()
+        if self._unannounce is not None:
+            self._unannounce()
         await self.answer_db.dispose()
         await self._events.join()
         if self._publisher is not None:
@@ -721,7 +735,8 @@ class Ingress:
     # -- events -----------------------------------------------------------------
 
     def emit(self, topic: str, payload: dict[str, Any]) -> None:
-        """Queue a bus event; one task publishes them in order, off the stations' answer path."""
+        """Queue a bus notice (fire-and-forget, csms.domain.events); one task publishes them in order, off the
+        stations' answer path."""
         self._events.put_nowait((topic, payload))
         self.load_manager.on_event(topic, payload)  # load management: after the commit, off the answer path
 
@@ -861,7 +876,7 @@ class Ingress:
                           "cancelled" if future.cancelled() else future.exception())
                 asyncio.create_task(websocket.close(1011, "enregistrement impossible"))  # noqa: RUF006
                 return
-            link.emit("station.connected", connection_id=str(connection_id), node=self.node, protocol=protocol,
+            link.emit(STATION_CONNECTED, connection_id=str(connection_id), node=self.node, protocol=protocol,
                       remote_address=remote_address, at=iso(connected_at))
 
         opened.add_done_callback(on_opened)
@@ -887,7 +902,7 @@ class Ingress:
                                                                disconnected_at=disconnected_at),
                         actor=ref.actor,
                     )
-                link.emit("station.disconnected", connection_id=str(connection_id), node=self.node, reason=reason,
+                link.emit(STATION_DISCONNECTED, connection_id=str(connection_id), node=self.node, reason=reason,
                           close_code=code, at=iso(disconnected_at))
 
     def _disconnect_reason(self, link: _StationLinkType) -> tuple[str, int | None]:

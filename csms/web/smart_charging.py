@@ -9,20 +9,19 @@ temps réel à la puissance résiduelle disponible sur le site ».
   station's answer to the last profile. The table refreshes itself (HTMX polling).
 * ``/api/v1/tenants/{tenant}/sites/{site}/power-budget``: GET, PUT, DELETE.
 
-A budget change is committed first; the profiles are pushed after the answer has
-gone (a background task of the response), so a slow or offline station never
-holds the page or the API call.
+A budget change is committed with its durable event (``csms.domain.events.SiteBudgetChanged``);
+the outbox relay pushes the profiles after the commit (``csms.domain.subscribers``), so a slow
+or offline station never holds the page or the API call, and a crash of this process
+right after the commit loses no recomputation.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import uuid
 from typing import Annotated, Any
 
 from litestar import Request, Response, Router, delete, get, post, put
-from litestar.background_tasks import BackgroundTask
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import ClientException, ValidationException
 from litestar.params import Body
@@ -48,7 +47,6 @@ from tenants.context import TenantContext
 
 __all__ = ["api_handlers", "nav", "portal_handlers"]
 
-log = logging.getLogger(__name__)
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 NAV_KEY = "pilotage"
 TAG = "Pilotage énergétique"
@@ -59,18 +57,6 @@ def nav(ctx: Any) -> list[tuple[str, str, str]]:
     if isinstance(ctx, TenantContext) and ctx.can("read"):
         return [(NAV_KEY, f"/t/{ctx.tenant_id}/pilotage", "Pilotage énergétique")]
     return []
-
-
-def _recompute_later(request: Request[Any, Any, Any], tenant_id: uuid.UUID, site_id: uuid.UUID) -> BackgroundTask:
-    state = request.app.state
-
-    async def run() -> None:
-        try:
-            await smart_charging.recompute_site(state.db, state.bus, tenant_id, site_id)
-        except Exception:
-            log.exception("load management: recomputation of site %s after a budget change failed", site_id)
-
-    return BackgroundTask(run)
 
 
 # --------------------------------------------------------------------------- portal
@@ -115,9 +101,7 @@ async def pilotage_save(request: Request[Any, Any, Any], tenant_ctx: TenantConte
     await db_session.commit()  # before the profiles go out: the recomputation reads the committed budget
     kw = f"{budget.budget_kw:g}".replace(".", ",")
     flash(request, f"Puissance disponible enregistrée : {kw} kW. Les bornes reçoivent leurs nouvelles limites.")
-    response = see_other(f"/t/{tenant_ctx.tenant_id}/pilotage#site-{site_id}")
-    response.background = _recompute_later(request, tenant_ctx.tenant_id, site_id)
-    return response
+    return see_other(f"/t/{tenant_ctx.tenant_id}/pilotage#site-{site_id}")
 
 
 @post("/t/{tenant_id:uuid}/pilotage/{site_id:uuid}/supprimer")
@@ -129,7 +113,6 @@ async def pilotage_remove(request: Request[Any, Any, Any], tenant_ctx: TenantCon
     response = see_other(f"/t/{tenant_ctx.tenant_id}/pilotage#site-{site_id}")
     if removed:
         flash(request, "Puissance disponible supprimée : les limites des recharges en cours sont levées.")
-        response.background = _recompute_later(request, tenant_ctx.tenant_id, site_id)
     return response
 
 
@@ -226,27 +209,26 @@ async def read_power_budget(tenant_ctx: TenantContext, db_session: AsyncSession,
      description="Administrateur du bénéficiaire. La puissance est répartie entre les recharges en cours et "
                  "envoyée aux bornes (SetChargingProfile) après la réponse ; la répartition renvoyée est celle "
                  "qui leur est envoyée.")
-async def put_power_budget(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
-                           site_id: uuid.UUID, data: PowerBudgetIn) -> Response[PowerBudgetOut]:
+async def put_power_budget(tenant_ctx: TenantContext, db_session: AsyncSession, site_id: uuid.UUID,
+                           data: PowerBudgetIn) -> Response[PowerBudgetOut]:
     tenant_ctx.require("manage_sites")
     values = {k: v for k, v in (("budget_kw", data.budget_kw), ("min_current_a", data.min_current_a),
                                 ("phases", data.phases)) if v is not None}
     await smart_charging.set_power_budget(db_session, tenant_ctx.tenant_id, site_id, values)
     load = await smart_charging.site_load(db_session, tenant_ctx.tenant_id, site_id)
-    await db_session.commit()
-    return Response(_budget_out(load), background=_recompute_later(request, tenant_ctx.tenant_id, site_id))
+    await db_session.commit()  # with its event: the relay pushes the limits
+    return Response(_budget_out(load))
 
 
 @delete(BUDGET, tags=[TAG], responses=error_responses(403, 404), summary="Supprimer la puissance disponible d'un site",
         description="Le site n'est plus piloté : les limites des recharges en cours sont levées (ClearChargingProfile).",
         status_code=HTTP_204_NO_CONTENT)
-async def delete_power_budget(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
+async def delete_power_budget(tenant_ctx: TenantContext, db_session: AsyncSession,
                               site_id: uuid.UUID) -> Response[None]:
     tenant_ctx.require("manage_sites")
-    removed = await smart_charging.remove_power_budget(db_session, tenant_ctx.tenant_id, site_id)
-    await db_session.commit()
-    background = _recompute_later(request, tenant_ctx.tenant_id, site_id) if removed else None
-    return Response(None, status_code=HTTP_204_NO_CONTENT, background=background)
+    await smart_charging.remove_power_budget(db_session, tenant_ctx.tenant_id, site_id)
+    await db_session.commit()  # with its event, if it had a budget: the relay lifts the limits
+    return Response(None, status_code=HTTP_204_NO_CONTENT)
 
 
 portal_handlers: list[Any] = [pilotage, pilotage_save, pilotage_remove]

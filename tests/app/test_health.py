@@ -24,7 +24,9 @@ async def test_healthz_and_readyz_answer_when_all_is_well(client):
     live = await client.get("/healthz")
     assert (live.status_code, live.json()) == (200, {"status": "ok"})
     ready = await client.get("/readyz")
-    assert (ready.status_code, ready.json()) == (200, {"status": "ok", "database": "ok"})
+    # The outbox's deliveries waiting and given up are counted for monitoring (docs/events.md).
+    assert (ready.status_code, ready.json()) == (200, {"status": "ok", "database": "ok",
+                                                       "outbox": {"pending": 0, "failed": 0}})
     assert "set-cookie" not in ready.headers  # probes create no session
 
 
@@ -50,7 +52,8 @@ async def test_readyz_checks_redis_in_scaled_mode(settings, redis_url):
     up = create_app(replace(settings, redis_url=redis_url))
     async with AsyncTestClient(app=up, base_url="http://testserver.local") as client:
         ready = await client.get("/readyz")
-    assert (ready.status_code, ready.json()) == (200, {"status": "ok", "database": "ok", "redis": "ok"})
+    assert (ready.status_code, ready.json()) == (200, {"status": "ok", "database": "ok", "redis": "ok",
+                                                       "outbox": {"pending": 0, "failed": 0}})
 
     down = create_app(replace(settings, redis_url=f"redis://127.0.0.1:{_closed_port()}/15"))
     async with AsyncTestClient(app=down, base_url="http://testserver.local") as client:

@@ -60,6 +60,8 @@ PLATFORM_TABLES_WITH_TENANT_ID = {
     "tenants' sites never share one; holds only the key (tenants/models.py BuildingCode)",
     "charge_box_routes": "OCPP handshake routing key charge_box_id -> tenant, read before any tenant is "
     "known; holds no business data",
+    "outbox_events": "events committed with the change they report (app.outbox); the relay reads them across "
+    "tenants, then delivers each in its event's tenant scope; tenant_id is nullable (platform events)",
 }
 APPEND_ONLY = ("audit_events", "platform_audit_events")
 

@@ -142,6 +142,26 @@ async def ingress(settings: Settings, db: Database, fleet: Fleet) -> AsyncIterat
         await server.stop()
 
 
+@pytest.fixture
+async def relay(settings: Settings, db: Database, ingress: Any) -> AsyncIterator[Any]:
+    """The outbox relay of the ingress's process, on its bus, as in ``centrale serve``: the durable
+    events (alerts…) reach the bus through it.
+
+    Only where a test waits for them: Litestar's ``AsyncTestClient`` blocks this event loop while
+    its request runs on another thread, so a relay transaction caught open at that moment would hold
+    SQLite's write lock until the request, waiting for it, fails.
+    """
+    from app.composition import subscribers as component_subscribers
+    from app.outbox import Relay
+
+    running = Relay(db, bus=ingress.bus, settings=settings, subscribers=component_subscribers())
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
 class Wire:
     """The station's connection, recording every frame (decoded) in both directions."""
 

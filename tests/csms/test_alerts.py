@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 
 from app.db import utcnow
 from csms.domain import alerts
+from csms.domain.events import node_topic
 from csms.domain.models import Alert, ConnectionLog
 from tests.csms.conftest import Events
 
@@ -43,7 +44,7 @@ async def alert_rows(db, tenant_id) -> list[Alert]:
 
 
 @pytest.mark.parametrize("backend", BOTH, indirect=True)
-async def test_a_faulted_point_opens_an_alert_and_available_closes_it(db, fleet, ingress, stations):
+async def test_a_faulted_point_opens_an_alert_and_available_closes_it(db, fleet, ingress, stations, relay):
     events = await alert_events(ingress)
     fault_at = utcnow().replace(microsecond=0) - dt.timedelta(seconds=30)
     async with stations.connect("CPAM-LM-01") as (cp, _wire):
@@ -75,7 +76,7 @@ async def test_a_faulted_point_opens_an_alert_and_available_closes_it(db, fleet,
     assert len(events.by_topic[alerts.TOPIC_OPENED]) == 1
 
 
-async def test_unavailable_charger_and_ocpp201_faults_open_alerts(db, fleet, ingress, stations):
+async def test_unavailable_charger_and_ocpp201_faults_open_alerts(db, fleet, ingress, stations, relay):
     events = await alert_events(ingress)
     async with stations.connect("CPAM-LM-02") as (cp, _wire):
         # Connector 0: the whole charger is out of service.
@@ -107,7 +108,7 @@ async def wait_offline(db, tenant_id) -> dt.datetime:
 
 @pytest.mark.parametrize("backend", BOTH, indirect=True)
 async def test_a_charger_offline_longer_than_the_threshold_opens_an_alert_closed_on_reconnection(
-    db, fleet, ingress, stations
+    db, fleet, ingress, stations, relay
 ):
     events = await alert_events(ingress)
     async with stations.connect("CPAM-LM-01") as (cp, _wire):
@@ -121,7 +122,7 @@ async def test_a_charger_offline_longer_than_the_threshold_opens_an_alert_closed
     later = gone + THRESHOLD + dt.timedelta(minutes=1)
     # Two processes sweeping at once (scaled mode: this ingress's watcher and another process) open it once.
     found = await asyncio.gather(ingress.alerts.sweep(now=later),
-                                 alerts.run_sweep(db, ingress.bus, now=later, threshold=THRESHOLD))
+                                 alerts.run_sweep(db, now=later, threshold=THRESHOLD))
     assert sorted(len(changes) for changes in found) == [0, 1]
     [opened] = await events.wait(alerts.TOPIC_OPENED)
     assert (opened["kind"], opened["state"], opened["charge_box_id"], opened["connector_id"], opened["since"]) == (
@@ -140,7 +141,7 @@ async def test_a_charger_offline_longer_than_the_threshold_opens_an_alert_closed
     assert len(events.by_topic[alerts.TOPIC_OPENED]) == 1
 
 
-async def test_the_sweep_reconciles_faulted_alerts_and_stays_in_its_tenant(db, fleet, ingress, stations):
+async def test_the_sweep_reconciles_faulted_alerts_and_stays_in_its_tenant(db, fleet, ingress, stations, relay):
     """A fault recorded before alerts existed (or whose alert was lost) is found by the sweep."""
     events = await alert_events(ingress)
     async with stations.connect("VLB-01") as (cp, _wire):
@@ -148,21 +149,34 @@ async def test_the_sweep_reconciles_faulted_alerts_and_stays_in_its_tenant(db, f
         await events.wait(alerts.TOPIC_OPENED)
     async with db.transaction([fleet.other], actor={"user_id": None, "label": "test"}) as session:
         await session.execute(delete(Alert).where(Alert.tenant_id == fleet.other))
-    changes = await alerts.run_sweep(db, ingress.bus, now=utcnow(), threshold=THRESHOLD, tenant_ids=[fleet.other])
+    changes = await alerts.run_sweep(db, now=utcnow(), threshold=THRESHOLD, tenant_ids=[fleet.other])
     assert [(c.topic, c.payload["charge_box_id"], c.payload["connector_id"]) for c in changes] == [
         (alerts.TOPIC_OPENED, "VLB-01", 1)]
     assert await alert_rows(db, fleet.cpam) == []
     assert len(await alert_rows(db, fleet.other)) == 1
 
 
+async def outbox_drained(db) -> None:
+    """Every event committed so far handed to its subscribers (the relay's own report)."""
+    from app.outbox import outbox_report
+
+    for _ in range(500):
+        report = await outbox_report(db)
+        if not report.undispatched and not report.counts.get("pending"):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the outbox did not drain: {report}")
+
+
 @pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 async def test_scaled_mode_two_ingress_processes_on_redis_publish_each_alert_once(settings, db, fleet, redis_url):
     """Scaled mode: two ingress processes (each with its alert watcher) on one Redis and one
-    PostgreSQL; the incidents side subscribes with its own Redis connection."""
+    PostgreSQL, a worker's outbox relay; the incidents side subscribes with its own Redis connection."""
     import dataclasses
 
     from app.bus import RedisBus
-    from csms.domain.commands import node_topic
+    from app.composition import subscribers as component_subscribers
+    from app.outbox import Relay
     from csms.ingress.server import Ingress
 
     namespace = f"alerts-{fleet.cpam.hex[:8]}"
@@ -172,6 +186,9 @@ async def test_scaled_mode_two_ingress_processes_on_redis_publish_each_alert_onc
         await subscriber.subscribe(topic, events.handler)
     nodes = [Ingress(dataclasses.replace(settings, ocpp_port=0), db=db, bus=RedisBus(redis_url, namespace=namespace))
              for _ in range(2)]
+    worker_bus = RedisBus(redis_url, namespace=namespace)
+    relay = Relay(db, bus=worker_bus, subscribers=component_subscribers())
+    await relay.start()
     for node in nodes:
         await node.start()
     try:
@@ -191,17 +208,20 @@ async def test_scaled_mode_two_ingress_processes_on_redis_publish_each_alert_onc
             await cp.call(call.Heartbeat())
             [closed] = await events.wait(alerts.TOPIC_CLOSED, lambda p: p["kind"] == "offline")
             # Both watchers heard « station.connected » before this closing was published. A node's bus
-            # runs its handlers one message after the other, so its answer to a later request leaves after
-            # whatever its watcher published on that message; both come back on this subscriber's one
-            # Redis connection, in order: once both nodes answered, a duplicate would be in.
+            # runs its handlers one message after the other, so its answer to a later request leaves
+            # after its watcher committed whatever it did on that message (a closing goes to the outbox
+            # in that commit); then the relay drains the outbox: once nothing waits, a duplicate would be in.
             for node in nodes:
                 assert await subscriber.request(node_topic(node.node), {
                     "tenant_id": str(fleet.cpam), "charge_box_id": "NO-SUCH-BOX", "op": "close"}) == {
                     "outcome": "not_connected"}
+            await outbox_drained(db)
         assert closed["charge_box_id"] == "CPAM-LM-01"
         assert len([p for p in events.by_topic[alerts.TOPIC_OPENED] if p["kind"] == "offline"]) == 1
         assert len([p for p in events.by_topic[alerts.TOPIC_CLOSED] if p["kind"] == "offline"]) == 1
     finally:
+        await relay.stop()
+        await worker_bus.close()
         for node in nodes:
             await node.stop()
         await subscriber.close()

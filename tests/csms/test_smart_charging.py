@@ -387,9 +387,15 @@ async def redis_ingress(settings, db, redis_url) -> AsyncIterator[Any]:
 
 @pytest.fixture
 async def web(redis_ingress, settings) -> AsyncIterator[httpx.AsyncClient]:
-    """A web process of its own (uvicorn on a real socket), reaching the ingress only through Redis."""
+    """A web process of its own (uvicorn on a real socket), reaching the ingress only through Redis,
+    and a worker's outbox relay (the budget's event recomputes the site there)."""
+    from app.composition import subscribers as component_subscribers
+    from app.outbox import Relay
     from app.web import create_app
 
+    worker_bus = RedisBus(redis_ingress.settings.redis_url, namespace=redis_ingress.settings.redis_namespace)
+    relay = Relay(redis_ingress.db, bus=worker_bus, subscribers=component_subscribers())
+    await relay.start()
     app = create_app(redis_ingress.settings, db=Database(settings.database_url, pool_size=2),
                      stores={"sessions": MemoryStore(), "throttle": MemoryStore()})
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
@@ -404,6 +410,8 @@ async def web(redis_ingress, settings) -> AsyncIterator[httpx.AsyncClient]:
     finally:
         server.should_exit = True
         await task
+        await relay.stop()
+        await worker_bus.close()
 
 
 async def until(condition: Any, within: float = 20) -> None:
