@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 
 import uvicorn
@@ -11,6 +12,10 @@ import uvicorn
 from app.settings import Settings
 
 log = logging.getLogger("centrale")
+
+#: Embedded mode: allocations between young collections (CPython's default: 700) and how rarely the
+#: older generations are collected; see ``_tune_gc_once_started``.
+EMBEDDED_GC_THRESHOLDS = (50_000, 20, 100)
 
 
 def _banner(settings: Settings, ingress: bool) -> str:
@@ -38,12 +43,15 @@ def _banner(settings: Settings, ingress: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def serve_all(settings: Settings, *, web: bool, ingress: bool, worker: bool, banner: bool) -> None:
+async def serve_all(settings: Settings, *, web: bool, ingress: bool, worker: bool, banner: bool,
+                    gc_tuned: bool = False) -> None:
     """Run the web app and, in embedded mode, the OCPP ingress in the same event loop.
 
     The in-process job worker starts with the web app (see ``app.web``). Web and
     ingress share ONE bus (in-process, or Redis when configured): a remote command
     sent from the portal is served by this process's ingress through it.
+    ``gc_tuned``: the process is the server's own (``centrale serve``, not a test), see
+    ``_tune_gc_once_started``.
     """
     from app.bus import create_bus
     from app.web import create_app
@@ -65,6 +73,8 @@ async def serve_all(settings: Settings, *, web: bool, ingress: bool, worker: boo
             ingress_started = True
     if banner:
         print(_banner(settings, ingress_started), flush=True)  # noqa: T201
+    if gc_tuned and ingress_started:  # embedded mode: web, ingress and worker in this one process
+        tasks.append(asyncio.create_task(_tune_gc_once_started(server)))
     try:
         await server.serve()
     finally:
@@ -73,6 +83,25 @@ async def serve_all(settings: Settings, *, web: bool, ingress: bool, worker: boo
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await bus.close()
+
+
+async def _tune_gc_once_started(server: uvicorn.Server) -> None:
+    """Fewer and shorter garbage-collector passes, once the web app and the ingress are up.
+
+    What start-up allocated (imports, mappers, routes, templates, compiled schemas: most of
+    the process's objects) is frozen out of the collections: with CPython's defaults a full
+    collection walked all of it and stalled the one event loop of web, ingress and worker
+    for hundreds of milliseconds under 1,000 stations (bench/bench_embedded.py). Young
+    collections run less often; the older generations are still collected (the web app's
+    cyclic garbage is freed, later), unlike ``csms.ingress.tune_gc``'s ingress-only process.
+    """
+    from csms.ingress import current_ingress
+
+    while not (server.started and current_ingress() is not None):  # noqa: ASYNC110 - uvicorn and the ingress say they started by a flag only
+        await asyncio.sleep(0.2)
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*EMBEDDED_GC_THRESHOLDS)
 
 
 def run_worker(settings: Settings) -> None:
