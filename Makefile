@@ -55,7 +55,9 @@ audit: install node
 node:
 	@if [ -f tests/node/package.json ]; then cd tests/node && npm ci --silent --no-audit --no-fund; fi
 
+## bench_embedded.py drives the embedded server with the npm ocpp-rpc client (tests/node, or OCPP_RPC_DIR).
 bench: install
+	@test -n "$$OCPP_RPC_DIR" || test -f tests/node/node_modules/ocpp-rpc/package.json || $(MAKE) --no-print-directory node
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 ## ruff (with its private-import rule) and import-linter's layer contracts (pyproject.toml).

@@ -29,7 +29,7 @@ def serve(no_banner: bool) -> None:
     from app.server import serve_all
 
     settings = load_settings()
-    asyncio.run(serve_all(settings, web=True, ingress=True, worker=True, banner=not no_banner))
+    asyncio.run(serve_all(settings, web=True, ingress=True, worker=True, banner=not no_banner, gc_tuned=True))
 
 
 @cli.command(help="Serveur web seul (mode mis à l'échelle).")

@@ -421,8 +421,13 @@ def _guard_and_audit(session: Session, flush_context: Any, instances: Any) -> No
 class Database:
     """Engine and session factory for one database URL."""
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10, reset_on_return: bool = True) -> None:
+        """``reset_on_return=False``: the pool does not roll a returned connection back, for an
+        engine used only through sessions, which end their transaction themselves (on SQLite
+        each rollback is one more trip to aiosqlite's thread)."""
         kwargs: dict[str, Any] = {"echo": echo}
+        if not reset_on_return:
+            kwargs["pool_reset_on_return"] = None
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 30}
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 
 import uvicorn
@@ -11,6 +12,10 @@ import uvicorn
 from app.settings import Settings
 
 log = logging.getLogger("centrale")
+
+#: Embedded mode: allocations between young collections (CPython's default: 700) and how rarely the
+#: older generations are collected; see ``_tune_gc_once_started``.
+EMBEDDED_GC_THRESHOLDS = (50_000, 20, 100)
 
 
 def banner_text(settings: Settings, services: bool) -> str:
@@ -28,12 +33,15 @@ def banner_text(settings: Settings, services: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def serve_all(settings: Settings, *, web: bool, ingress: bool, worker: bool, banner: bool) -> None:
+async def serve_all(settings: Settings, *, web: bool, ingress: bool, worker: bool, banner: bool,
+                    gc_tuned: bool = False) -> None:
     """Run the web app and, in embedded mode, the OCPP ingress in the same event loop.
 
     The in-process job worker starts with the web app (see ``app.web``). Web and
     ingress share ONE bus (in-process, or Redis when configured): a remote command
     sent from the portal is served by this process's ingress through it.
+    ``gc_tuned``: the process is the server's own (``centrale serve``, not a test), see
+    ``_tune_gc_once_started``.
     """
     from app import composition
     from app.bus import create_bus
@@ -50,6 +58,8 @@ async def serve_all(settings: Settings, *, web: bool, ingress: bool, worker: boo
     tasks.extend(started)
     if banner:
         print(banner_text(settings, bool(started)), flush=True)  # noqa: T201
+    if gc_tuned and started:  # embedded mode: web, ingress and worker in this one process
+        tasks.append(asyncio.create_task(_tune_gc_once_started(server, settings)))
     try:
         await server.serve()
     finally:
@@ -58,6 +68,31 @@ async def serve_all(settings: Settings, *, web: bool, ingress: bool, worker: boo
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await bus.close()
+
+
+async def _tune_gc_once_started(server: uvicorn.Server, settings: Settings) -> None:
+    """Fewer and shorter garbage-collector passes, once the web app and the ingress are up.
+
+    What start-up allocated (imports, mappers, routes, templates, compiled schemas: most of
+    the process's objects) is frozen out of the collections: with CPython's defaults a full
+    collection walked all of it and stalled the one event loop of web, ingress and worker
+    for hundreds of milliseconds under 1,000 stations (bench/bench_embedded.py). Young
+    collections run less often; the older generations are still collected (the web app's
+    cyclic garbage is freed, later), unlike ``csms.ingress.server.tune_gc``'s ingress-only process.
+    """
+    while not server.started:  # noqa: ASYNC110 - uvicorn says it started by a flag only
+        await asyncio.sleep(0.2)
+    while True:  # the services (the OCPP ingress) listen: what they allocated at start-up is there
+        try:
+            _reader, writer = await asyncio.open_connection(settings.ocpp_host, settings.ocpp_port)
+        except OSError:
+            await asyncio.sleep(0.2)
+            continue
+        writer.close()
+        break
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*EMBEDDED_GC_THRESHOLDS)
 
 
 def run_worker(settings: Settings) -> None:

@@ -9,7 +9,8 @@ Phase 1 (boot storm): every station connects, sends BootNotification then
 StatusNotification, and waits for both answers. Phase 2 (sustained): a mix of
 Heartbeat, StatusNotification and MeterValues at ``--rate`` messages per second in
 total, spread over the stations; each call's latency is the time from send to its
-CallResult. Prints stations connected, boot-storm time, sustained rate, p50/p99 per
+CallResult. Phase 3 (saturation, with ``--saturation-rate``): the same mix at a
+higher rate, its figures under ``saturation``. Prints stations connected, boot-storm time, sustained rate, p50/p99 per
 message type and errors (CallErrors, timeouts, refused connections).
 
 Against an echo server every frame comes back as is; the generator then counts the
@@ -174,15 +175,46 @@ class LoadGen:
         self.latencies.clear()
         cpu_boot = time.process_time()
 
-        # Sustained mixed traffic: ticks of 10 ms, each sending rate/100 calls without
-        # waiting (the readers time the answers); unanswered calls count as lost.
-        sent = 0
-        meter: dict[str, int] = defaultdict(int)
-        t1 = time.perf_counter()
-        deadline = t1 + args.duration
-        per_tick = args.rate / 100.0
-        carry = 0.0
         rnd = random.Random(7)
+        meter: dict[str, int] = defaultdict(int)
+        sustained = await self._sustain(live, args.rate, args.duration, rnd, meter)
+        print("phase sustained", file=sys.stderr, flush=True)  # noqa: T201 - a marker for bench_ocpp.py
+        cpu_sustained = time.process_time() - cpu_boot
+        saturation = None
+        if args.saturation_rate and live:
+            saturation = await self._sustain(live, args.saturation_rate, args.saturation_duration, rnd, meter)
+            print("phase saturation", file=sys.stderr, flush=True)  # noqa: T201
+        for st in stations:
+            if st.ws is not None:
+                with contextlib.suppress(Exception):
+                    await st.ws.close()
+        return {
+            "target": self.url,
+            "stations_requested": args.stations,
+            "stations_opened": opened,
+            "stations_connected": len(live),
+            "boot_storm_seconds": round(boot_seconds, 2),
+            "boot_latency_ms": {k: _pcts(v) for k, v in boot_latencies.items()},
+            **sustained,
+            "saturation": saturation,
+            "errors": dict(self.errors),
+            "acknowledged": dict(self.acknowledged),
+            "server_calls": dict(self.server_calls),
+            "loadgen_cpu_seconds": {"boot": round(cpu_boot, 1), "sustained": round(cpu_sustained, 1)},
+            "heartbeat_acked_at": {st.id: st.heartbeat_acked_at for st in live if st.heartbeat_acked_at},
+        }
+
+    async def _sustain(self, live: list[Station], rate: float, duration: float, rnd: random.Random,
+                       meter: dict[str, int]) -> dict[str, Any]:
+        """Mixed traffic: ticks of 10 ms, each sending rate/100 calls without waiting (the readers
+        time the answers), then the answers drained; unanswered calls count as lost."""
+        self.latencies.clear()
+        acked_before = sum(self.acknowledged.values())
+        sent = 0
+        t1 = time.perf_counter()
+        deadline = t1 + duration
+        per_tick = rate / 100.0
+        carry = 0.0
         while live and time.perf_counter() < deadline:
             tick_start = time.perf_counter()
             carry += per_tick
@@ -206,37 +238,23 @@ class LoadGen:
                 sent += 1
             await asyncio.sleep(max(0.0, 0.01 - (time.perf_counter() - tick_start)))
         send_seconds = time.perf_counter() - t1
-        wait_until = time.perf_counter() + args.timeout
+        wait_until = time.perf_counter() + self.args.timeout
         while any(st.pending for st in live) and time.perf_counter() < wait_until:
             await asyncio.sleep(0.05)
         lost = sum(len(st.pending) for st in live)
         if lost:
-            self.errors["unanswered"] = lost
+            self.errors["unanswered"] = self.errors.get("unanswered", 0) + lost
+            for st in live:  # not counted again by the next phase
+                st.pending.clear()
         total_seconds = time.perf_counter() - t1
-        print("phase sustained", file=sys.stderr, flush=True)  # noqa: T201
-        cpu_sustained = time.process_time() - cpu_boot
         answered = sum(len(v) for v in self.latencies.values())
-        for st in stations:
-            if st.ws is not None:
-                with contextlib.suppress(Exception):
-                    await st.ws.close()
         return {
-            "target": self.url,
-            "stations_requested": args.stations,
-            "stations_opened": opened,
-            "stations_connected": len(live),
-            "boot_storm_seconds": round(boot_seconds, 2),
-            "boot_latency_ms": {k: _pcts(v) for k, v in boot_latencies.items()},
             "sustained_sent": sent,
             "sustained_answered": answered,
+            "sustained_acknowledged": sum(self.acknowledged.values()) - acked_before,
             "sustained_msgs_per_s": round(answered / total_seconds, 1) if total_seconds else 0,
             "offered_msgs_per_s": round(sent / send_seconds, 1) if send_seconds else 0,
             "latency_ms": {k: _pcts(v) for k, v in self.latencies.items()},
-            "errors": dict(self.errors),
-            "acknowledged": dict(self.acknowledged),
-            "server_calls": dict(self.server_calls),
-            "loadgen_cpu_seconds": {"boot": round(cpu_boot, 1), "sustained": round(cpu_sustained, 1)},
-            "heartbeat_acked_at": {st.id: st.heartbeat_acked_at for st in live if st.heartbeat_acked_at},
         }
 
 
@@ -257,6 +275,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--password", default="")
     parser.add_argument("--rate", type=float, default=1000.0, help="sustained messages per second, all stations")
     parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--saturation-rate", type=float, default=0.0,
+                        help="then a second phase at this rate (beyond what the server answers), 0: none")
+    parser.add_argument("--saturation-duration", type=float, default=30.0)
     parser.add_argument("--connect-concurrency", type=int, default=500)
     parser.add_argument("--timeout", type=float, default=120.0,
                         help="seconds a handshake or an answer may take before it counts as an error")

@@ -372,8 +372,34 @@ def camel_keys(data: Any) -> Any:
     return data
 
 
+#: The library's frame encoder (``ocpp.messages``: compact separators, its Decimal rule), built once.
+_FRAME_ENCODER = _DecimalEncoder(separators=(",", ":"))
+#: Per answer class: its fields as (attribute, camelCase key), in declaration order.
+_ANSWER_FIELDS: dict[type, tuple[tuple[str, str], ...]] = {}
+#: Values written as they are (``str`` covers the library's string enums).
+_SCALARS = (str, int, float)
+
+
 def call_result_frame(unique_id: str, response: Any) -> str:
     """The CallResult frame of a handler's answer (a dataclass of ``ocpp.v16.call_result`` /
-    ``ocpp.v201.call_result``), as the library would send it."""
-    return json.dumps([3, unique_id, camel_keys(_serialize_as_dict(response))], separators=(",", ":"),
-                      cls=_DecimalEncoder)
+    ``ocpp.v201.call_result``), as the library would send it.
+
+    The hot answers (Heartbeat, BootNotification, StatusNotification, MeterValues) hold only
+    scalars or nothing: their payload is built from the fields directly, in the order
+    ``serialize_as_dict`` gives, Nones left out as ``remove_nones`` does. Any other value
+    (a nested dict, list or dataclass, a Decimal) takes the library's conversions.
+    """
+    fields = _ANSWER_FIELDS.get(type(response))
+    if fields is None:
+        fields = _ANSWER_FIELDS[type(response)] = tuple(
+            (name, _camel_key(name)) for name in response.__dataclass_fields__)
+    payload: dict[str, Any] = {}
+    for name, key in fields:
+        value = getattr(response, name)
+        if value is None:
+            continue
+        if not isinstance(value, _SCALARS):
+            payload = camel_keys(_serialize_as_dict(response))
+            break
+        payload[key] = value
+    return _FRAME_ENCODER.encode([3, unique_id, payload])

@@ -58,7 +58,7 @@ from csms.domain.models import (
 from csms.domain.ports import StationRef
 from csms.domain.protocol import parse_timestamp
 from csms.domain.states import is_out_of_service
-from csms.domain.unnest import insert_rows
+from csms.domain.unnest import array_type, columns_of, insert_parameters, insert_rows, insert_sql
 from csms.domain.writer import across_tenants, batch_later, execute_many, has_changes
 
 __all__ = [
@@ -629,22 +629,23 @@ async def _apply_statuses(session: AsyncSession, items: list[_StatusItem]) -> li
     point in round n), one statement per round, so the later report applies last.
     """
     scopes = _Scopes(session)
-    history = [item.history for item in items]
-    if session.bind.dialect.name == "postgresql":
-        await insert_rows(session, StatusEvent.__table__, history, on_conflict_do_nothing=True, generate_id=True)
-    else:
+    history: list[dict[str, Any]] | None = [item.history for item in items]
+    if session.bind.dialect.name != "postgresql":
         await session.execute(_dialect_insert(session, StatusEvent.__table__).on_conflict_do_nothing(), history)
+        history = None
     results: list[StatusResult | None] = [None] * len(items)
     for indexes in _rounds(items, lambda item: (item.ref.charger_id, item.connector_id)):
         batch = [items[index] for index in indexes]
         await scopes.all()
-        updated = await _update_statuses(session, batch)
+        # PostgreSQL: the history rows go in with the first round's first statement (one round trip less).
+        updated = await _update_statuses(session, batch, history)
+        history = None
         for index, item in zip(indexes, batch, strict=True):
             results[index] = await _after_status(session, item, updated.get(id(item)), scopes)
     return [result for result in results if result is not None]
 
 
-def _status_sql(table: str, connector_zero: bool) -> Any:
+def _status_sql(table: str, connector_zero: bool) -> str:
     """PostgreSQL: the current state of many chargers (connector 0) or points, any tenants, one statement;
     returns each updated item's number and whether its « faulted » alert is open."""
     # The ``= ANY(:c)`` repeats the join for the planner: it probes the rows by charger (migration 0007)
@@ -652,7 +653,7 @@ def _status_sql(table: str, connector_zero: bool) -> Any:
     target = ("c.id = ANY(CAST(:c AS uuid[])) AND c.id = v.charger_id" if connector_zero else
               "c.charger_id = ANY(CAST(:c AS uuid[])) AND c.charger_id = v.charger_id AND c.connector_id = v.connector_id")
     seen = ", last_seen_at = GREATEST(c.last_seen_at, v.seen)" if connector_zero else ""
-    return text(
+    return (
         f"UPDATE {table} AS c SET last_status = v.status, last_error_code = v.error_code, last_status_at = v.at{seen}"
         " FROM unnest(CAST(:n AS integer[]), CAST(:t AS uuid[]), CAST(:c AS uuid[]), CAST(:k AS integer[]),"
         " CAST(:status AS text[]), CAST(:error_code AS text[]), CAST(:at AS timestamptz[]), CAST(:seen AS timestamptz[]))"
@@ -664,11 +665,23 @@ def _status_sql(table: str, connector_zero: bool) -> Any:
     )
 
 
-_STATUS_SQL = {True: _status_sql("chargers", True), False: _status_sql("charge_points", False)}
+_STATUS_TABLES = {True: "chargers", False: "charge_points"}
+_STATUS_SQL = {zero: text(_status_sql(table, zero)) for zero, table in _STATUS_TABLES.items()}
 
 
-async def _update_statuses(session: AsyncSession, items: list[_StatusItem]) -> dict[int, bool]:
-    """{id(item): whether an open « Hors service » alert exists} for the items that became current."""
+@lru_cache(maxsize=8)
+def _status_sql_with_history(connector_zero: bool, names: tuple[str, ...]) -> Any:
+    """``_status_sql`` with the batch's history rows inserted by the same statement (a data-modifying
+    ``WITH``: run once, whatever the update returns; it writes ``status_events``, which the update
+    does not read). The history's parameters are prefixed ``h_``."""
+    history = insert_sql(StatusEvent.__table__, names, on_conflict_do_nothing=True, generate_id=True, prefix="h_")
+    return text(f"WITH history AS ({history}) {_status_sql(_STATUS_TABLES[connector_zero], connector_zero)}")
+
+
+async def _update_statuses(session: AsyncSession, items: list[_StatusItem],
+                           history: list[dict[str, Any]] | None = None) -> dict[int, bool]:
+    """{id(item): whether an open « Hors service » alert exists} for the items that became current;
+    PostgreSQL only: ``history``, the status history rows, inserted by the first statement."""
     if session.bind.dialect.name != "postgresql":
         return {id(item): True for item in items if await _update_status_one(session, item)}
     found: dict[int, bool] = {}
@@ -676,12 +689,17 @@ async def _update_statuses(session: AsyncSession, items: list[_StatusItem]) -> d
         chosen = [(number, item) for number, item in enumerate(items) if (item.connector_id == 0) == connector_zero]
         if not chosen:
             continue
-        result = await session.execute(_STATUS_SQL[connector_zero], {
+        statement, parameters = _STATUS_SQL[connector_zero], {
             "n": [number for number, _ in chosen], "t": [item.ref.tenant_id for _, item in chosen],
             "c": [item.ref.charger_id for _, item in chosen], "k": [item.connector_id for _, item in chosen],
             "status": [item.status for _, item in chosen], "error_code": [item.error_code for _, item in chosen],
             "at": [item.reported_at for _, item in chosen], "seen": [item.received_at for _, item in chosen],
-        })
+        }
+        if history:
+            statement = _status_sql_with_history(connector_zero, tuple(history[0]))
+            parameters.update(insert_parameters(StatusEvent.__table__, history, prefix="h_"))
+            history = None
+        result = await session.execute(statement, parameters)
         for number, alert_open in result.all():
             found[id(items[number])] = bool(alert_open)
     return found
@@ -989,113 +1007,111 @@ async def record_meter_values(
     return await batch_later(session, "meter_values", _link_meter_values, item, tenant_id=ref.tenant_id)  # type: ignore[no-any-return]
 
 
-_NAMED_TX_SQL = text(
-    "SELECT t.id, t.charger_id, t.ocpp_transaction_id, t.offline FROM charging_transactions AS t"
-    " JOIN unnest(CAST(:t AS uuid[]), CAST(:c AS uuid[]), CAST(:o AS text[])) AS v(tenant_id, charger_id, ocpp_id)"
-    " ON t.tenant_id = v.tenant_id AND t.charger_id = v.charger_id AND t.ocpp_transaction_id = v.ocpp_id"
-    " WHERE t.charger_id = ANY(CAST(:c AS uuid[]))"  # probes by charger (migration 0007), not every transaction
-)
-_ACTIVE_TX_SQL = text(
-    "SELECT t.id, t.charger_id, t.connector_id, t.started_at, t.stopped_at, t.offline FROM charging_transactions AS t"
-    " JOIN unnest(CAST(:t AS uuid[]), CAST(:c AS uuid[]), CAST(:k AS integer[]), CAST(:lo AS timestamptz[]),"
-    " CAST(:hi AS timestamptz[])) AS v(tenant_id, charger_id, connector_id, lo, hi)"
-    " ON t.tenant_id = v.tenant_id AND t.charger_id = v.charger_id AND t.connector_id = v.connector_id"
-    " WHERE t.charger_id = ANY(CAST(:c AS uuid[]))"  # probes by charger (migration 0007), not every transaction
-    " AND t.started_at IS NOT NULL AND t.started_at <= v.hi AND (t.stopped_at IS NULL OR t.stopped_at >= v.lo)"
-    " ORDER BY t.started_at DESC"  # overlapping rows (should not happen): the latest start wins
-)
-
-
 async def _named_transactions(
     session: AsyncSession, named: list[_MeterItem],
 ) -> dict[tuple[uuid.UUID, str], tuple[uuid.UUID, bool]]:
-    """(charger, transactionId) → (transaction row, its offline flag), for the items that name one."""
+    """SQLite: (charger, transactionId) → (transaction row, its offline flag), for the items that name one."""
     if not named:
         return {}
     tx = Transaction.__table__
-    if session.bind.dialect.name == "postgresql":
-        keys = {(item.ref.tenant_id, item.ref.charger_id, item.transaction_id) for item in named}
-        found = await session.execute(_NAMED_TX_SQL, {
-            "t": [key[0] for key in keys], "c": [key[1] for key in keys], "o": [key[2] for key in keys]})
-    else:
-        found = await session.execute(
-            select(tx.c.id, tx.c.charger_id, tx.c.ocpp_transaction_id, tx.c.offline).where(
-                tx.c.tenant_id == named[0].ref.tenant_id, tx.c.charger_id.in_({item.ref.charger_id for item in named}),
-                tx.c.ocpp_transaction_id.in_({item.transaction_id for item in named}))
-        )
+    found = await session.execute(
+        select(tx.c.id, tx.c.charger_id, tx.c.ocpp_transaction_id, tx.c.offline).where(
+            tx.c.tenant_id == named[0].ref.tenant_id, tx.c.charger_id.in_({item.ref.charger_id for item in named}),
+            tx.c.ocpp_transaction_id.in_({item.transaction_id for item in named}))
+    )
     return {(row.charger_id, row.ocpp_transaction_id): (row.id, row.offline) for row in found}
 
 
 async def _active_transactions(session: AsyncSession, unnamed: list[_MeterItem]) -> dict[tuple[uuid.UUID, int], list[Any]]:
-    """(charger, connector) → the transactions active there between the items' first and last samples."""
+    """SQLite: (charger, connector) → the transactions active there between the items' first and last samples."""
     if not unnamed:
         return {}
     tx = Transaction.__table__
-    if session.bind.dialect.name == "postgresql":
-        spans: dict[tuple[uuid.UUID, uuid.UUID, int], tuple[Any, Any]] = {}
-        for item in unnamed:
-            key = (item.ref.tenant_id, item.ref.charger_id, item.connector_id)
-            for row in item.rows:
-                moment = row["sampled_at"]
-                span = spans.get(key)
-                if span is None:
-                    spans[key] = (moment, moment)
-                elif moment < span[0] or moment > span[1]:
-                    spans[key] = (min(span[0], moment), max(span[1], moment))
-        found = await session.execute(_ACTIVE_TX_SQL, {
-            "t": [key[0] for key in spans], "c": [key[1] for key in spans], "k": [key[2] for key in spans],
-            "lo": [span[0] for span in spans.values()], "hi": [span[1] for span in spans.values()]})
-    else:
-        moments = [row["sampled_at"] for item in unnamed for row in item.rows]
-        found = await session.execute(
-            select(tx.c.id, tx.c.charger_id, tx.c.connector_id, tx.c.started_at, tx.c.stopped_at, tx.c.offline).where(
-                tx.c.tenant_id == unnamed[0].ref.tenant_id, tx.c.charger_id.in_({item.ref.charger_id for item in unnamed}),
-                tx.c.connector_id.in_({item.connector_id for item in unnamed}), tx.c.started_at.is_not(None),
-                tx.c.started_at <= max(moments),
-                or_(tx.c.stopped_at.is_(None), tx.c.stopped_at >= min(moments)),
-            ).order_by(tx.c.started_at.desc())  # overlapping rows (should not happen): the latest start wins
-        )
+    moments = [row["sampled_at"] for item in unnamed for row in item.rows]
+    found = await session.execute(
+        select(tx.c.id, tx.c.charger_id, tx.c.connector_id, tx.c.started_at, tx.c.stopped_at, tx.c.offline).where(
+            tx.c.tenant_id == unnamed[0].ref.tenant_id, tx.c.charger_id.in_({item.ref.charger_id for item in unnamed}),
+            tx.c.connector_id.in_({item.connector_id for item in unnamed}), tx.c.started_at.is_not(None),
+            tx.c.started_at <= max(moments),
+            or_(tx.c.stopped_at.is_(None), tx.c.stopped_at >= min(moments)),
+        ).order_by(tx.c.started_at.desc())  # overlapping rows (should not happen): the latest start wins
+    )
     candidates: dict[tuple[uuid.UUID, int], list[Any]] = {}
     for row in found:
         candidates.setdefault((row.charger_id, row.connector_id), []).append(row)
     return candidates
 
 
+#: The columns of a meter value row built by ``_sample_rows`` but its transaction (found by the statement).
+_METER_COLUMNS = ("tenant_id", "charger_id", "connector_id", "ocpp_transaction_id", "sampled_at", "measurand", "value",
+                  "raw", "unit", "phase", "location", "context", "received_at", "offline")
+
+
+@lru_cache(maxsize=1)
+def _meter_sql() -> Any:
+    """PostgreSQL: the rows of the batch inserted with their transaction, found in the same statement
+    (one round trip instead of two or three): per row, the transaction it names (``transactionId``),
+    else the one active on its connector at its timestamp (the rule of ``record_meter_values``; the
+    latest start wins), none for connector 0. Returns, for every row linked, inserted or not (a
+    replay), its position and its transaction's id and offline flag."""
+    table = MeterValue.__table__
+    arrays = ", ".join(f"CAST(:{name} AS {array_type(table, name)})" for name in _METER_COLUMNS)
+    columns = ", ".join(_METER_COLUMNS)
+    return text(
+        f"WITH v AS (SELECT * FROM unnest({arrays}) WITH ORDINALITY AS v({columns}, n)),"
+        " linked AS (SELECT v.*, COALESCE(named.id, active.id) AS tx_id,"
+        " COALESCE(named.offline, active.offline) AS tx_offline FROM v"
+        " LEFT JOIN LATERAL (SELECT t.id, t.offline FROM charging_transactions AS t"
+        "  WHERE v.ocpp_transaction_id <> '' AND t.tenant_id = v.tenant_id AND t.charger_id = v.charger_id"
+        "  AND t.ocpp_transaction_id = v.ocpp_transaction_id) AS named ON true"
+        " LEFT JOIN LATERAL (SELECT t.id, t.offline FROM charging_transactions AS t"
+        "  WHERE v.ocpp_transaction_id = '' AND v.connector_id > 0 AND t.tenant_id = v.tenant_id"
+        "  AND t.charger_id = v.charger_id AND t.connector_id = v.connector_id AND t.started_at IS NOT NULL"
+        "  AND t.started_at <= v.sampled_at AND (t.stopped_at IS NULL OR t.stopped_at >= v.sampled_at)"
+        "  ORDER BY t.started_at DESC LIMIT 1) AS active ON true),"  # overlapping rows (should not happen)
+        f" inserted AS (INSERT INTO meter_values (id, transaction_id, {columns})"
+        f" SELECT gen_random_uuid(), tx_id, {columns} FROM linked ON CONFLICT DO NOTHING)"
+        " SELECT n, tx_id, tx_offline FROM linked WHERE tx_id IS NOT NULL"
+    )
+
+
+async def _insert_linked_meter_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: ``_meter_sql`` for the batch's rows; each linked row gets its ``transaction_id``,
+    and its transaction's offline flag as ``tx_offline``."""
+    if not rows:
+        return
+    found = await session.execute(_meter_sql(), columns_of(rows, _METER_COLUMNS))
+    for number, tx_id, tx_offline in found:
+        row = rows[number - 1]
+        row["transaction_id"], row["tx_offline"] = tx_id, tx_offline
+
+
 @across_tenants
 async def _link_meter_values(session: AsyncSession, items: list[_MeterItem]) -> list[MeterResult]:
-    """One query for the transactions the items name, one for those active on their connectors (the rule
-    of ``record_meter_values``), one INSERT for every row: across tenants on PostgreSQL."""
-    by_ocpp_id = await _named_transactions(session, [item for item in items if item.transaction_id])
-    candidates = await _active_transactions(
-        session, [item for item in items if not item.transaction_id and item.connector_id > 0 and item.rows])
+    """The transactions the items name, or those active on their connectors (the rule of
+    ``record_meter_values``), and one INSERT for every row: across tenants, one statement for all
+    of it on PostgreSQL (``_meter_sql``); two queries then the INSERT elsewhere."""
+    postgres = session.bind.dialect.name == "postgresql"
+    if postgres:
+        await _insert_linked_meter_rows(session, [row for item in items for row in item.rows])
+    else:
+        _link_in_python(items, await _named_transactions(session, [item for item in items if item.transaction_id]),
+                        await _active_transactions(session, [item for item in items if not item.transaction_id
+                                                             and item.connector_id > 0 and item.rows]))
     results = []
     to_flag: dict[uuid.UUID, StationRef] = {}  # transaction -> the station whose samples flag it
     all_rows: list[dict[str, Any]] = []
     for item in items:
         linked: dict[uuid.UUID, bool] = {}  # transaction id -> its offline flag
-        if item.transaction_id:
-            named_tx = by_ocpp_id.get((item.ref.charger_id, item.transaction_id))
-            if named_tx is not None:
-                linked[named_tx[0]] = named_tx[1]
-                for row in item.rows:
-                    row["transaction_id"] = named_tx[0]
-        elif item.connector_id > 0:
-            choices = candidates.get((item.ref.charger_id, item.connector_id), ())
-            for row in item.rows:
-                moment = row["sampled_at"]
-                chosen = next((t for t in choices if t.started_at <= moment
-                               and (t.stopped_at is None or moment <= t.stopped_at)), None)
-                if chosen is not None:
-                    row["transaction_id"] = chosen.id
-                    linked[chosen.id] = chosen.offline
+        for row in item.rows:
+            if row.get("transaction_id") is not None:
+                linked[row["transaction_id"]] = row.pop("tx_offline")
         for tx_id, offline in linked.items():
             if not offline and any(row["offline"] and row["transaction_id"] == tx_id for row in item.rows):
                 to_flag[tx_id] = item.ref
         all_rows.extend(item.rows)
         results.append(MeterResult(len(item.rows), any(row["offline"] for row in item.rows), bool(linked)))
-    if session.bind.dialect.name == "postgresql":
-        await insert_rows(session, MeterValue.__table__, all_rows, on_conflict_do_nothing=True, generate_id=True)
-    else:
+    if not postgres:
         await _insert_meter_rows(session, all_rows)
     if to_flag:  # offline data for a transaction: rare, through the ORM (audited), under its own tenant
         scopes = _Scopes(session)
@@ -1106,6 +1122,26 @@ async def _link_meter_values(session: AsyncSession, items: list[_MeterItem]) -> 
             if transaction is not None:
                 transaction.offline = True
     return results
+
+
+def _link_in_python(items: list[_MeterItem], by_ocpp_id: dict[tuple[uuid.UUID, str], tuple[uuid.UUID, bool]],
+                    candidates: dict[tuple[uuid.UUID, int], list[Any]]) -> None:
+    """SQLite: each row's ``transaction_id`` (and its transaction's offline flag as ``tx_offline``)
+    from the two queries' answers, by the rule of ``record_meter_values``."""
+    for item in items:
+        if item.transaction_id:
+            named_tx = by_ocpp_id.get((item.ref.charger_id, item.transaction_id))
+            if named_tx is not None:
+                for row in item.rows:
+                    row["transaction_id"], row["tx_offline"] = named_tx
+        elif item.connector_id > 0:
+            choices = candidates.get((item.ref.charger_id, item.connector_id), ())
+            for row in item.rows:
+                moment = row["sampled_at"]
+                chosen = next((t for t in choices if t.started_at <= moment
+                               and (t.stopped_at is None or moment <= t.stopped_at)), None)
+                if chosen is not None:
+                    row["transaction_id"], row["tx_offline"] = chosen.id, chosen.offline
 
 
 # --------------------------------------------------------------------------- OCPP 2.0.1 transactions

@@ -22,7 +22,7 @@ from sqlalchemy import Table, TextClause, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ["array_type", "columns_of", "insert_rows", "unnest_insert"]
+__all__ = ["array_type", "columns_of", "insert_parameters", "insert_rows", "insert_sql", "unnest_insert"]
 
 _DIALECT = postgresql.dialect()
 
@@ -35,31 +35,46 @@ def array_type(table: Table, column: str) -> str:
     return f"{sql_type}[]"
 
 
-def columns_of(rows: Sequence[dict[str, Any]], names: Iterable[str], json_columns: Iterable[str] = ()) -> dict[str, list[Any]]:
-    """The rows as one list per column, in the parameters' names (JSON columns as text)."""
+def columns_of(rows: Sequence[dict[str, Any]], names: Iterable[str], json_columns: Iterable[str] = (),
+               prefix: str = "") -> dict[str, list[Any]]:
+    """The rows as one list per column, in the parameters' names (``prefix`` + column; JSON columns as text)."""
     json_set = set(json_columns)
     out: dict[str, list[Any]] = {}
     for name in names:
         if name in json_set:
-            out[name] = [json.dumps(row[name], separators=(",", ":"), default=str) for row in rows]
+            out[prefix + name] = [json.dumps(row[name], separators=(",", ":"), default=str) for row in rows]
         else:
-            out[name] = [row[name] for row in rows]
+            out[prefix + name] = [row[name] for row in rows]
     return out
 
 
 @cache
-def unnest_insert(table: Table, names: tuple[str, ...], on_conflict_do_nothing: bool = False,
-                  generate_id: bool = False) -> TextClause:
+def insert_sql(table: Table, names: tuple[str, ...], on_conflict_do_nothing: bool = False,
+               generate_id: bool = False, prefix: str = "") -> str:
     """``INSERT INTO table (names) SELECT * FROM unnest(:name::type[], ...)``, built once per shape;
-    ``generate_id``: the ``id`` column from ``gen_random_uuid()`` (no UUID built in Python per row)."""
-    arrays = ", ".join(f"CAST(:{name} AS {array_type(table, name)})" for name in names)
+    ``generate_id``: the ``id`` column from ``gen_random_uuid()`` (no UUID built in Python per row);
+    ``prefix``: of the parameters' names, for an insert inside another statement (a ``WITH``)."""
+    arrays = ", ".join(f"CAST(:{prefix}{name} AS {array_type(table, name)})" for name in names)
     columns, selected = ", ".join(names), "*"
     if generate_id:
         columns, selected = f"id, {columns}", "gen_random_uuid(), *"
     sql = f"INSERT INTO {table.name} ({columns}) SELECT {selected} FROM unnest({arrays})"
     if on_conflict_do_nothing:
         sql += " ON CONFLICT DO NOTHING"
-    return text(sql)
+    return sql
+
+
+@cache
+def unnest_insert(table: Table, names: tuple[str, ...], on_conflict_do_nothing: bool = False,
+                  generate_id: bool = False) -> TextClause:
+    """``insert_sql`` as a statement."""
+    return text(insert_sql(table, names, on_conflict_do_nothing, generate_id))
+
+
+def insert_parameters(table: Table, rows: Sequence[dict[str, Any]], prefix: str = "") -> dict[str, list[Any]]:
+    """The parameters of ``insert_sql`` for ``rows`` (every row has the first row's keys)."""
+    names = tuple(rows[0])
+    return columns_of(rows, names, _json_columns(table, names), prefix)
 
 
 async def insert_rows(
@@ -70,9 +85,8 @@ async def insert_rows(
     ``generate_id``: rows carry no ``id``, PostgreSQL makes it."""
     if not rows:
         return
-    names = tuple(rows[0])
-    await session.execute(unnest_insert(table, names, on_conflict_do_nothing, generate_id),
-                          columns_of(rows, names, _json_columns(table, names)))
+    await session.execute(unnest_insert(table, tuple(rows[0]), on_conflict_do_nothing, generate_id),
+                          insert_parameters(table, rows))
 
 
 @cache

@@ -124,11 +124,18 @@ def has_changes(session: AsyncSession) -> bool:
     return bool(sync._new or sync._deleted) or sync.identity_map.check_modified()  # noqa: SLF001
 
 
-def across_tenants(run: RunBatch) -> RunBatch:
+def across_tenants(run: RunBatch | None = None, *, every_dialect: bool = False) -> Any:
     """Mark a set-based run whose statements name each item's tenant themselves: on PostgreSQL
-    the writer calls it once per batch for every tenant's items (see the module doc)."""
-    run.across_tenants = True  # type: ignore[attr-defined]
-    return run
+    the writer calls it once per batch for every tenant's items (see the module doc).
+    ``every_dialect``: on SQLite too, for a run whose SQLite statement names each row's tenant
+    as well (no row-level security there; the ORM wall sees no statement of it)."""
+
+    def mark(run: RunBatch) -> RunBatch:
+        run.across_tenants = True  # type: ignore[attr-defined]
+        run.across_every_dialect = every_dialect  # type: ignore[attr-defined]
+        return run
+
+    return mark if run is None else mark(run)
 
 
 
@@ -157,7 +164,8 @@ async def batch_later(session: AsyncSession, key: str, run: RunBatch, item: Any,
         (value,) = await run(session, [item])
         return value
     pending = Pending()
-    across = getattr(run, "across_tenants", False) and session.bind.dialect.name == "postgresql"
+    across = getattr(run, "across_tenants", False) and (
+        getattr(run, "across_every_dialect", False) or session.bind.dialect.name == "postgresql")
     groups.setdefault((None if across else tenant_id, key), (run, []))[1].append((item, pending, tenant_id))
     return pending
 
@@ -178,10 +186,11 @@ _TOUCH_SQL = text(
 )
 
 
-@across_tenants
+@across_tenants(every_dialect=True)
 async def _touch_many(session: AsyncSession, items: list[tuple[uuid.UUID, uuid.UUID, Any]]) -> list[None]:
-    """The latest time of each charger, one statement for the batch (PostgreSQL: across tenants;
-    an ``UPDATE ... FROM`` must see each charger once); one executemany elsewhere."""
+    """The latest time of each charger, one statement for the batch, across tenants (PostgreSQL:
+    an ``UPDATE ... FROM`` must see each charger once; SQLite: one executemany whose rows each
+    name their tenant, instead of one per tenant of the batch)."""
     latest: dict[tuple[uuid.UUID, uuid.UUID], Any] = {}
     for tenant_id, charger_id, at in items:
         key = (tenant_id, charger_id)

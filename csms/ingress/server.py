@@ -627,7 +627,9 @@ class Ingress:
         #: The answer path (group commit, handshake lookups) has its own small pool: background
         #: work holding connections (local list syncs, command logs, sweeps) never delays an answer.
         workers = 1 if self.db.url.startswith("sqlite") else WRITER_WORKERS
-        self.answer_db = Database(self.db.url, pool_size=workers + 1)
+        # Used only through sessions (group commits, handshake lookups), which end their own
+        # transactions: the pool's rollback at each return would be one more round trip.
+        self.answer_db = Database(self.db.url, pool_size=workers + 1, reset_on_return=False)
         if workers > 1:
             # No pre-ping (two round trips per group commit): a connection found dead fails its
             # batch, whose units are then retried one by one on fresh connections (csms.domain.writer).

@@ -49,6 +49,7 @@ def test_call_result_frames_are_the_library_frames() -> None:
         library = Call("42", "X", {}).create_call_result(
             snake_to_camel_case(remove_nones(serialize_as_dict(answer)))).to_json()
         assert json.loads(call_result_frame("42", answer)) == json.loads(library)
+        assert call_result_frame("42", answer) == library  # byte for byte: tests assert frames on the wire
 
 
 def test_handlers_take_no_unique_id_and_have_no_after_hook() -> None:
