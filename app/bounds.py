@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from typing import Annotated, Any
 
 from litestar.params import Parameter
 from msgspec import Meta
 
 __all__ = [
+    "uuid_value",
     "INT32_MAX",
     "INT64_MAX",
     "MAX_BODY_BYTES",
@@ -53,6 +55,18 @@ MAX_JSON_DEPTH = 32
 Page = Annotated[int, Parameter(ge=1, le=PAGE_MAX, description="Numéro de page (1 pour la première)")]
 Int32 = Annotated[int, Meta(ge=-INT32_MAX - 1, le=INT32_MAX)]
 NonNegative32 = Annotated[int, Meta(ge=0, le=INT32_MAX)]
+
+
+def uuid_value(value: Any) -> uuid.UUID | None:
+    """A UUID from a form or body value; ``None`` when empty or not a UUID (the caller says why)."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
 
 
 def per_page(maximum: int) -> Any:

@@ -50,11 +50,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.bounds import uuid_value
 from app.db import Database, new_id, utcnow
 from app.errors import NotFound, ValidationFailed
 from csms.domain.batching import BatchedLookup, group_by
 from csms.domain.events import BADGES_CHANGED, STATION_BOOTED, STATION_CONNECTED
 from csms.domain.models import (
+    BADGE_KINDS,
     Badge,
     BadgeRemoval,
     Charger,
@@ -100,7 +102,6 @@ ID_TAG_MAX_16, ID_TAG_MAX = 20, 36
 #: Printable ASCII without spaces: what RFID readers send (hex UIDs) and both protocols accept.
 ID_TAG = re.compile(r"^[!-~]{1,36}$")
 BADGE_STATUSES = {"Accepted": "Actif", "Blocked": "Bloqué", "Expired": "Expiré"}
-BADGE_KINDS = {"vehicle": "Véhicule de service", "site": "Site de rattachement", "agent": "Agent"}
 #: The ingress re-checks its stations' lists this often (and their due reservations).
 SWEEP_SECONDS = 60.0
 SYNC_ACTOR = {"user_id": None, "label": "liste locale d'autorisation"}
@@ -151,15 +152,6 @@ def _parse_expiry(value: Any, errors: dict[str, str]) -> dt.datetime | None:
     return moment.astimezone(dt.UTC)
 
 
-def _uuid(value: Any) -> uuid.UUID | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
 
 
 async def _clean(
@@ -197,13 +189,13 @@ async def _clean(
         values["vehicle_label"] = vehicle
     if new or "site_id" in data:
         raw = data.get("site_id")
-        site_id = _uuid(raw)
+        site_id = uuid_value(raw)
         if raw not in (None, "") and (site_id is None or not await services.site_exists(session, tenant_id, site_id)):
             errors["site_id"] = "Site inconnu chez ce bénéficiaire."
         values["site_id"] = site_id
     if new or "user_id" in data:
         raw = data.get("user_id")
-        user_id = _uuid(raw)
+        user_id = uuid_value(raw)
         if raw not in (None, "") and (user_id is None or not await services.is_member(session, tenant_id, user_id)):
             errors["user_id"] = "Agent inconnu chez ce bénéficiaire."
         values["user_id"] = user_id

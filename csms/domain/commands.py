@@ -65,7 +65,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.bus import Bus, BusRequestError, NoResponder
 from app.db import Database, utcnow
 from app.errors import NotFound, ValidationFailed
-from csms.domain import registry  # the station password rules (registry imports this module too)
+from csms.domain import passwords
 from csms.domain.events import node_topic
 from csms.domain.models import Charger, CommandLog, ConnectionLog, Transaction
 from csms.domain.protocol import compile_validator
@@ -354,7 +354,7 @@ def _authorization_key_password(value: Any, charge_box_id: str) -> bytes | str:
             return bytes.fromhex(text)
         except ValueError:
             pass
-    if problem := registry.check_station_password(text, charge_box_id):
+    if problem := passwords.check_station_password(text, charge_box_id):
         raise ValidationFailed({"payload": (
             f"AuthorizationKey : représentation hexadécimale d'un mot de passe de {low} à {high} octets "
             f"attendue (OCPP-J 1.6 §6.2), ou un mot de passe de borne valable. {problem}")})
@@ -376,7 +376,7 @@ def station_password_change(version: str, action: str, payload: dict[str, Any],
       Station Password for HTTP Basic Authentication »), a password of 16 to 40 characters.
     """
     if version == "1.6" and action == "ChangeConfiguration" and payload.get("key") == "AuthorizationKey":
-        return PasswordChange(registry.hash_station_password(_authorization_key_password(payload.get("value"), charge_box_id)))
+        return PasswordChange(passwords.hash_station_password(_authorization_key_password(payload.get("value"), charge_box_id)))
     if version == "2.0.1" and action == "SetVariables":
         entries = [(i, e) for i, e in enumerate(payload.get("setVariableData") or [])
                    if isinstance(e, dict) and _is_basic_auth_password(e)]
@@ -386,9 +386,9 @@ def station_password_change(version: str, action: str, payload: dict[str, Any],
             raise ValidationFailed({"payload": "Un seul nouveau mot de passe BasicAuthPassword par commande."})
         index, entry = entries[0]
         password = entry.get("attributeValue")
-        if problem := registry.check_station_password(password if isinstance(password, str) else "", charge_box_id):
+        if problem := passwords.check_station_password(password if isinstance(password, str) else "", charge_box_id):
             raise ValidationFailed({"payload": f"BasicAuthPassword : {problem}"})
-        return PasswordChange(registry.hash_station_password(password), index)
+        return PasswordChange(passwords.hash_station_password(password), index)
     return None
 
 

@@ -179,6 +179,10 @@ class ChargePoint(TenantOwned, Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+#: Who a badge is issued to (CCTP CPAM 5-5-5-3), with its French label.
+BADGE_KINDS = {"vehicle": "Véhicule de service", "site": "Site de rattachement", "agent": "Agent"}
+
+
 class Badge(TenantOwned, Base):
     """An RFID badge (CCTP CPAM 5-5-5-3); the badge-order workflow extends it.
 

@@ -40,11 +40,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.bounds import INT32_MAX, int_value
+from app.bounds import INT32_MAX, int_value, uuid_value
 from app.db import Database, utcnow
 from app.errors import NotFound, ValidationFailed
-from csms.domain.badges import BADGE_KINDS, _uuid
-from csms.domain.models import Badge, ChargePoint, Charger, Reservation, ReservationPolicy
+from csms.domain.models import BADGE_KINDS, Badge, ChargePoint, Charger, Reservation, ReservationPolicy
 
 if TYPE_CHECKING:
     from app.bus import Bus
@@ -204,7 +203,7 @@ async def _find_point(
     session: AsyncSession, tenant_id: uuid.UUID, data: dict[str, Any], errors: dict[str, str]
 ) -> tuple[ChargePoint, Charger] | None:
     point: ChargePoint | None = None
-    point_id = _uuid(data.get("charge_point_id"))
+    point_id = uuid_value(data.get("charge_point_id"))
     if point_id is not None:
         point = await session.get(ChargePoint, (tenant_id, point_id))
     elif data.get("charge_box_id"):
@@ -228,7 +227,7 @@ async def _find_point(
 
 
 async def _find_badge(session: AsyncSession, tenant_id: uuid.UUID, data: dict[str, Any]) -> Badge | None:
-    badge_id = _uuid(data.get("badge_id"))
+    badge_id = uuid_value(data.get("badge_id"))
     if badge_id is not None:
         return await session.get(Badge, (tenant_id, badge_id))
     if data.get("id_tag"):
