@@ -50,7 +50,7 @@ def generate_station_password() -> str:
 # bits, out of reach of brute force whatever the hash (the same reasoning as the
 # SHA-256 of API tokens in ``app.security``). Hashes written before this scheme
 # (argon2id) are still accepted and replaced at the station's first successful
-# login (``upgrade_station_password``). docs/ocpp.md « Mots de passe des bornes ».
+# login (``upgrade_station_password``). docs/ocpp.md « Station passwords ».
 STATION_HASH_SCHEME = "hmac-sha256"
 
 
