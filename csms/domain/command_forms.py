@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 #: The idToken type of the tenant's RFID badges (OCPP 2.0.1 IdTokenEnumType), as in the local list.
-TOKEN_TYPE = "ISO14443"
+ID_TOKEN_TYPE = "ISO14443"  # noqa: S105 - an OCPP enumeration value, no secret
 TEXT_MAX = 500
 
 
@@ -138,7 +138,7 @@ def _request_id(ctx: FormContext) -> int:
 
 
 def _token(id_tag: str) -> dict[str, str]:
-    return {"idToken": id_tag, "type": TOKEN_TYPE}
+    return {"idToken": id_tag, "type": ID_TOKEN_TYPE}
 
 
 def _badge(ctx: FormContext, id_tag: str) -> BadgeChoice:
@@ -574,7 +574,8 @@ def _number(text: str, f: FormField, errors: dict[str, str], *, decimal: bool) -
         errors[f.name] = f"{f.label} : nombre entier attendu{unit}."
         return None
     if not f.low <= value <= f.high:
-        errors[f.name] = f"{f.label} : entre {f.low:g} et {f.high:g}."
+        errors[f.name] = (f"{f.label} : {f.low:g} ou plus." if f.high >= 2**31 - 1
+                          else f"{f.label} : entre {f.low:g} et {f.high:g}.")
         return None
     return float(round(value, 1)) if decimal else int(value)
 

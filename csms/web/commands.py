@@ -48,7 +48,8 @@ from app.shell import (
     render,
     tenant_page,
 )
-from csms.domain import commands, registry
+from csms.domain import badges, command_forms, commands, registry
+from csms.domain.command_forms import BadgeChoice, FormContext, PointChoice, RunningSession
 from csms.domain.commands import (
     ACTIONS,
     CommandError,
@@ -57,8 +58,9 @@ from csms.domain.commands import (
     CommandTimeout,
     StationOffline,
 )
-from csms.domain.models import Charger, CommandLog
+from csms.domain.models import Badge, ChargePoint, Charger, CommandLog, Transaction
 from csms.domain.protocol import MAX_DEPTH, too_deep
+from csms.domain.vocabulary import ocpp_word
 from csms.web.api import reachable_tenants
 from tenants.context import TenantContext, role_in_tenant
 
@@ -100,67 +102,6 @@ LABELS = {
     "UpdateFirmware": "Mettre à jour le micrologiciel", "GetDiagnostics": "Récupérer les diagnostics",
     "GetLog": "Récupérer les journaux", "DataTransfer": "Échange propre au constructeur",
 }
-_TOKEN = {"idToken": "04A2B3C4", "type": "ISO14443"}
-_SOON = "2026-12-01T08:00:00Z"
-EXAMPLES: dict[str, dict[str, dict[str, Any]]] = {
-    "1.6": {
-        "RemoteStartTransaction": {"idTag": "04A2B3C4", "connectorId": 1},
-        "RemoteStopTransaction": {"transactionId": 1},
-        "UnlockConnector": {"connectorId": 1},
-        "Reset": {"type": "Soft"},
-        "ChangeAvailability": {"connectorId": 0, "type": "Inoperative"},
-        "GetConfiguration": {"key": ["HeartbeatInterval"]},
-        "ChangeConfiguration": {"key": "HeartbeatInterval", "value": "300"},
-        "TriggerMessage": {"requestedMessage": "StatusNotification", "connectorId": 1},
-        "ReserveNow": {"connectorId": 1, "expiryDate": _SOON, "idTag": "04A2B3C4", "reservationId": 1},
-        "CancelReservation": {"reservationId": 1},
-        "SendLocalList": {"listVersion": 1, "updateType": "Full",
-                          "localAuthorizationList": [{"idTag": "04A2B3C4", "idTagInfo": {"status": "Accepted"}}]},
-        "GetLocalListVersion": {},
-        "ClearCache": {},
-        "SetChargingProfile": {"connectorId": 1, "csChargingProfiles": {
-            "chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
-            "chargingProfileKind": "Relative",
-            "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16}]}}},
-        "ClearChargingProfile": {"id": 1},
-        "GetCompositeSchedule": {"connectorId": 1, "duration": 3600, "chargingRateUnit": "A"},
-        "UpdateFirmware": {"location": "https://exemple.fr/firmware.bin", "retrieveDate": _SOON},
-        "GetDiagnostics": {"location": "ftp://exemple.fr/diagnostics/"},
-        "DataTransfer": {"vendorId": "fr.exemple", "messageId": "message", "data": ""},
-    },
-    "2.0.1": {
-        "RequestStartTransaction": {"idToken": _TOKEN, "remoteStartId": 1, "evseId": 1},
-        "RequestStopTransaction": {"transactionId": "identifiant-de-la-recharge"},
-        "UnlockConnector": {"evseId": 1, "connectorId": 1},
-        "Reset": {"type": "OnIdle"},
-        "ChangeAvailability": {"operationalStatus": "Inoperative", "evse": {"id": 1}},
-        "GetVariables": {"getVariableData": [{"component": {"name": "OCPPCommCtrlr"},
-                                              "variable": {"name": "HeartbeatInterval"}}]},
-        "SetVariables": {"setVariableData": [{"attributeValue": "300", "component": {"name": "OCPPCommCtrlr"},
-                                              "variable": {"name": "HeartbeatInterval"}}]},
-        "GetBaseReport": {"requestId": 1, "reportBase": "ConfigurationInventory"},
-        "TriggerMessage": {"requestedMessage": "StatusNotification", "evse": {"id": 1, "connectorId": 1}},
-        "ReserveNow": {"id": 1, "expiryDateTime": _SOON, "idToken": _TOKEN, "evseId": 1},
-        "CancelReservation": {"reservationId": 1},
-        "SendLocalList": {"versionNumber": 1, "updateType": "Full",
-                          "localAuthorizationList": [{"idToken": _TOKEN, "idTokenInfo": {"status": "Accepted"}}]},
-        "GetLocalListVersion": {},
-        "ClearCache": {},
-        "SetChargingProfile": {"evseId": 1, "chargingProfile": {
-            "id": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile", "chargingProfileKind": "Relative",
-            "chargingSchedule": [{"id": 1, "chargingRateUnit": "A",
-                                  "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}]}]}},
-        "ClearChargingProfile": {"chargingProfileId": 1},
-        "GetChargingProfiles": {"requestId": 1, "chargingProfile": {"chargingProfilePurpose": "TxDefaultProfile"}},
-        "GetCompositeSchedule": {"duration": 3600, "evseId": 1, "chargingRateUnit": "A"},
-        "GetTransactionStatus": {"transactionId": "identifiant-de-la-recharge"},
-        "UpdateFirmware": {"requestId": 1, "firmware": {"location": "https://exemple.fr/firmware.bin",
-                                                        "retrieveDateTime": _SOON}},
-        "GetLog": {"logType": "DiagnosticsLog", "requestId": 1, "log": {"remoteLocation": "https://exemple.fr/journaux/"}},
-        "DataTransfer": {"vendorId": "fr.exemple", "messageId": "message", "data": ""},
-    },
-}
-assert all(set(EXAMPLES[v]) == set(ACTIONS[v]) for v in ACTIONS), "an example per command"
 
 
 def _version(charger: Charger) -> str:
@@ -358,25 +299,84 @@ def _shown(value: Any) -> str:
     return _pretty(commands.redact_payload(value))
 
 
+def _point_label(point: ChargePoint) -> str:
+    label = f"Point {point.connector_id} ({point.canonical_id})"
+    return f"{label} — {point.usage_name}" if point.usage_name else label
+
+
+def _badge_label(badge: Badge, now: dt.datetime) -> str:
+    label = f"{badge.id_tag} — {badge.holder_label}" if badge.holder_label else badge.id_tag
+    if badge.status != "Accepted":
+        label += f" ({ocpp_word(badge.status)})"
+    elif badge.expires_at is not None and badge.expires_at < now:
+        label += " (expiré)"
+    return label
+
+
+async def _form_context(session: AsyncSession, charger: Charger, version: str) -> FormContext:
+    """The station's points, the tenant's badges and the charges running on the station, for the forms."""
+    now = dt.datetime.now(dt.UTC)
+    tid = charger.tenant_id
+    points = await registry.list_charge_points(session, tid, charger.id)
+    cards = await badges.list_badges(session, tid)
+    holders = {b.id_tag: b.holder_label for b in cards}
+    running = await session.scalars(
+        select(Transaction).where(Transaction.tenant_id == tid, Transaction.charger_id == charger.id,
+                                  Transaction.status == "active", Transaction.stopped_at.is_(None))
+        .order_by(Transaction.started_at, Transaction.id))
+    return FormContext(
+        version=version, now=now,
+        points=tuple(PointChoice(p.connector_id, _point_label(p)) for p in points),
+        badges=tuple(BadgeChoice(b.id_tag, _badge_label(b, now), b.status, b.expires_at) for b in cards),
+        running=tuple(RunningSession(t.id, t.ocpp_transaction_id, t.connector_id, t.id_tag, holders.get(t.id_tag, ""),
+                                     t.started_at) for t in running),
+    )
+
+
+def _as_text(values: dict[str, Any]) -> dict[str, Any]:
+    """Form values as the inputs show them (lists stay lists: the checkboxes)."""
+    return {k: v if isinstance(v, list) else ("" if v is None else str(v)) for k, v in values.items()}
+
+
+def _resubmitted(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """The submitted fields again, as hidden inputs of the confirmation form."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in data.items():
+        if key in ("_csrf_token", "confirme"):
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            pairs.append((key, str(item)))
+    return pairs
+
+
 async def _page(
     request: Request[Any, Any, Any], ctx: TenantContext, session: AsyncSession, charger: Charger, *,
-    action: str = "", payload_text: str | None = None, timeout_text: str = "", errors: dict[str, str] | None = None,
-    result: dict[str, Any] | None = None, page: int = 1, status: int = 200, block: str = "command_form",
+    action: str = "", mode: str = "champs", values: dict[str, Any] | None = None, payload_text: str | None = None,
+    timeout_text: str = "", errors: dict[str, str] | None = None, result: dict[str, Any] | None = None,
+    confirm: dict[str, Any] | None = None, page: int = 1, status: int = 200, block: str = "command_form",
+    advanced: bool = False,
 ) -> Any:
     version = _version(charger)
     action = action if action in ACTIONS[version] else ACTIONS[version][0]
+    fctx = await _form_context(session, charger, version)
+    form = command_forms.FORMS[version][action]
+    if values is None:
+        values = command_forms.default_values(form, fctx)
     if payload_text is None:
-        payload_text = _pretty(EXAMPLES[version][action])
+        payload_text = _pretty(command_forms.example(version, action, fctx))
     rows, total = await _log_page(session, charger, page, PER_PAGE)
     pages = max(1, -(-total // PER_PAGE))
     url = f"/t/{ctx.tenant_id}/bornes/{charger.charge_box_id}/commandes"
+    fields = [{"f": f, "options": command_forms.field_options(f, fctx)} for f in form.fields]
     return render(
         request, "csms/commands.html",
         tenant_page(
             ctx, "stations", charger=charger, version=version, connected=bool(charger.online), page_url=url,
             action_options=[(a, f"{LABELS.get(a, a)} ({a})") for a in ACTIONS[version]], action=action,
-            payload_text=payload_text, timeout_text=timeout_text, errors=errors or {}, result=result,
-            rows=rows, status_labels=STATUS_LABELS, pretty=_shown,
+            action_label=LABELS.get(action, action), form=form, fields=fields, values=_as_text(values), mode=mode,
+            advanced=advanced or mode == "json", payload_text=payload_text, timeout_text=timeout_text,
+            errors=errors or {}, result=result, confirm=confirm, running=fctx.running,
+            rows=rows, status_labels=STATUS_LABELS, pretty=_shown, ocpp_word=ocpp_word,
             in_place=_in_place(request), log_pager={"page": page, "pages": pages, "total": total,
                    "prev": f"{url}?page={page - 1}" if page > 1 else None,
                    "next": f"{url}?page={page + 1}" if page < pages else None},
@@ -390,15 +390,17 @@ async def commands_page(
     request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, charge_box_id: str,
     action: str = "", page: Page = 1,
 ) -> Any:
-    """The form and the log; an HTMX request (the command chosen in the list) gets the form with its example."""
+    """The forms and the log; an HTMX request gets the chosen command's forms (its typed fields and
+    its JSON example), or the log's page."""
     tenant_ctx.require("read")
     charger = await registry.find_charger_in_tenant(db_session, tenant_ctx.tenant_id, charge_box_id)
     return await _page(request, tenant_ctx, db_session, charger, action=action, page=page,
+                       advanced=request.query_params.get("avance") == "1",
                        block="log" if request.query_params.get("page") else "command_form")
 
 
-def _read_form(data: dict[str, Any], version: str, charge_box_id: str) -> tuple[str, Any, Any, dict[str, str]]:
-    """(action, payload, timeout, errors) from the submitted form; French field errors."""
+def _read_json_form(data: dict[str, Any], version: str, charge_box_id: str) -> tuple[str, Any, Any, dict[str, str]]:
+    """(action, payload, timeout, errors) from the « Avancé » JSON form; French field errors."""
     errors: dict[str, str] = {}
     action = str(data.get("action") or "").strip()
     payload: Any = None
@@ -428,25 +430,78 @@ def _read_form(data: dict[str, Any], version: str, charge_box_id: str) -> tuple[
     return action, payload, timeout, errors
 
 
+def _read_typed_form(data: dict[str, Any], version: str, charge_box_id: str, fctx: FormContext
+                     ) -> tuple[str, Any, dict[str, str]]:
+    """(action, payload, errors) from a command's typed form: its fields, then the OCPP schema."""
+    action = str(data.get("action") or "").strip()
+    try:
+        commands.validate_command(version, action, {})
+    except ValidationFailed as exc:
+        if "action" in exc.errors:
+            return action, None, {"action": exc.errors["action"]}
+    payload, errors = command_forms.build_payload(version, action, data, fctx)
+    if not errors:
+        try:
+            commands.validate_command(version, action, payload)
+            commands.station_password_change(version, action, payload or {}, charge_box_id)
+        except ValidationFailed as exc:
+            errors = {"formulaire": f"Commande refusée avant l'envoi : {'; '.join(exc.errors.values())}"}
+    return action, payload, errors
+
+
+def _confirmation(sessions: list[RunningSession], data: dict[str, Any], action: str, base: str) -> dict[str, Any]:
+    return {
+        "action": action, "label": LABELS.get(action, action), "hidden": _resubmitted(data),
+        "ids": ",".join(s.ocpp_transaction_id for s in sessions),
+        "sessions": [{"label": command_forms.session_label(s), "started_at": s.started_at,
+                      "href": f"{base}/recharges/{s.id}"} for s in sessions],
+    }
+
+
 @post("/t/{tenant_id:uuid}/bornes/{charge_box_id:str}/commandes")
 async def commands_send(
     request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, charge_box_id: str,
     data: Form,
 ) -> Any:
-    """Send the command; HTMX gets the answer and the log in place (200 even for an error, which htmx
-    would not swap otherwise), a plain form post the page again (422 for bad input)."""
+    """Send the command of the typed form (``mode=champs``) or of the JSON box (``mode=json``).
+
+    A command that would cut a running charge is not sent at the first post: the answer is a
+    confirmation naming the charges, whose button posts the same fields again with
+    ``confirme`` (their ids; a charge started meanwhile asks again). HTMX gets the confirmation,
+    the answer and the log in place (200 even for an error, which htmx would not swap
+    otherwise), or the form again with its errors; a plain form post the page (422 for bad input).
+    """
     tenant_ctx.require(PERMISSION)
     tid = tenant_ctx.tenant_id
     charger = await registry.find_charger_in_tenant(db_session, tid, charge_box_id)
     htmx = _in_place(request)
-    action, payload, timeout, errors = _read_form(data, _version(charger), charger.charge_box_id)
-    payload_text = str(data.get("payload") or "")
-    if payload is not None and commands.redact_payload(payload) != payload:
-        payload_text = _shown(payload)  # a secret typed in is never sent back in the page
-    form = {"action": action, "payload_text": payload_text, "timeout_text": str(data.get("timeout") or "")}
+    version = _version(charger)
+    mode = "json" if data.get("mode") == "json" else "champs"
+    fctx = await _form_context(db_session, charger, version)
+    timeout: Any = None
+    if mode == "json":
+        action, payload, timeout, errors = _read_json_form(data, version, charger.charge_box_id)
+        payload_text: str | None = str(data.get("payload") or "")
+        if payload is not None and commands.redact_payload(payload) != payload:
+            payload_text = _shown(payload)  # a secret typed in is never sent back in the page
+        form: dict[str, Any] = {"action": action, "mode": mode, "payload_text": payload_text,
+                                "timeout_text": str(data.get("timeout") or "")}
+    else:
+        action, payload, errors = _read_typed_form(data, version, charger.charge_box_id, fctx)
+        known = command_forms.FORMS[version].get(action)
+        values = {f.name: data.get(f.name, [] if f.kind == "badges" else "") for f in known.fields} if known else None
+        form = {"action": action, "mode": mode, "values": values}
     if errors:  # nothing sent, nothing logged
-        return await _page(request, tenant_ctx, db_session, charger, **form, errors=errors,
-                           status=200 if htmx else 422, block="outcome")
+        response = await _page(request, tenant_ctx, db_session, charger, **form, errors=errors,
+                               status=200 if htmx else 422, block="command_form")
+        if htmx:
+            response.headers.update({"HX-Retarget": "#commande", "HX-Reswap": "outerHTML"})
+        return response
+    cut = command_forms.interrupted_sessions(version, action, payload, fctx.running)
+    confirmed = set(str(data.get("confirme") or "").split(","))
+    if cut and not {s.ocpp_transaction_id for s in cut} <= confirmed:
+        confirm = _confirmation(cut, data, action, f"/t/{tid}")
+        return await _page(request, tenant_ctx, db_session, charger, **form, confirm=confirm, block="outcome")
     await db_session.commit()  # no database connection held while the station answers
     state = request.app.state
     result: dict[str, Any]
@@ -455,8 +510,10 @@ async def commands_send(
             state.db, state.bus, tenant_id=tid, charge_box_id=charge_box_id, action=action, payload=payload,
             actor=tenant_ctx.identity.actor, timeout=timeout if timeout is not None else commands.DEFAULT_TIMEOUT,
         )
+        answer = outcome.answer.get("status") if isinstance(outcome.answer, dict) else None
         result = {"ok": True, "status": outcome.status, "label": STATUS_LABELS[outcome.status],
-                  "answer": _pretty(outcome.answer), "duration_ms": outcome.duration_ms, "action": action}
+                  "answer": _pretty(outcome.answer), "answer_status": ocpp_word(answer) if answer else "",
+                  "duration_ms": outcome.duration_ms, "action": action}
     except CommandError as exc:
         detail = exc.message
         if isinstance(exc, CommandRejected) and exc.description:
