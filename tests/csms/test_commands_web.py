@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import re
 import socket
 import uuid
@@ -222,7 +223,8 @@ async def portal_login(http: httpx.AsyncClient, email: str) -> None:
     assert response.status_code in (302, 303), response.text[:300]
 
 
-async def test_portal_page_sends_a_command_in_place_and_shows_the_log(live):
+async def test_portal_page_sends_a_typed_command_in_place_and_shows_the_log(live):
+    """CCTP CPAM 5-4-2-1 from the portal: a typed form (point and badge chosen from lists), no JSON typed."""
     tenant = live.tenants[CPAM_BOX]
     page_url = f"/t/{tenant}/bornes/{CPAM_BOX}/commandes"
     async with answering_station(live.ingress.port, CPAM_BOX) as (_cp, wire), httpx.AsyncClient(base_url=live.url) as http:
@@ -232,20 +234,95 @@ async def test_portal_page_sends_a_command_in_place_and_shows_the_log(live):
         assert page.status_code == 200
         assert "Commandes à distance — CPAM-CMD-01" in page.text
         assert "Aucune commande n'a encore été envoyée" in page.text
-        # Choosing a command fills the payload with its example (HTMX swaps the form).
-        example = await http.get(page_url, params={"action": "GetConfiguration"}, headers={"HX-Request": "true"})
-        assert example.text.lstrip().startswith('<form id="formulaire"')
-        assert "HeartbeatInterval" in example.text and "<html" not in example.text
+        # The tenant's badges and the station's points are the choices.
+        assert '<option value="04B1C2D3E4F5A6">04B1C2D3E4F5A6 — Alice Agent</option>' in page.text
+        assert re.search(r'<option value="2">Point 2 \(FR\w+\)', page.text)
         token = CSRF.search(page.text).group(1)
         sent = await http.post(page_url, headers={"HX-Request": "true"}, data={
-            "_csrf_token": token, "action": "ChangeAvailability",
+            "_csrf_token": token, "action": "RemoteStartTransaction", "mode": "champs",
+            "point": "2", "badge": "04B1C2D3E4F5A6"})
+    assert sent.status_code == 200
+    assert sent.text.lstrip().startswith('<div id="resultat">')
+    assert "RemoteStartTransaction : Acceptée — réponse de la borne : acceptée" in sent.text
+    assert "admin@cpam72.demo" in sent.text  # the log, refreshed, says who sent it
+    assert [c for c in calls_received(wire) if c[0] == "RemoteStartTransaction"] == [
+        ("RemoteStartTransaction", {"idTag": "04B1C2D3E4F5A6", "connectorId": 2})]
+
+
+async def test_portal_example_is_one_form_with_the_tenant_s_badges_and_its_json_sends(live):
+    """Issue 12 §3: « Afficher l'exemple » swaps the command's forms only (one ``f-payload``, the log
+    stays), the example names a real badge of the tenant, and « Envoyer » sends it."""
+    tenant = live.tenants[CPAM_BOX]
+    page_url = f"/t/{tenant}/bornes/{CPAM_BOX}/commandes"
+    async with answering_station(live.ingress.port, CPAM_BOX) as (_cp, wire), httpx.AsyncClient(base_url=live.url) as http:
+        await live.ingress.events.wait("station.connected", lambda p: p["charge_box_id"] == CPAM_BOX)
+        await portal_login(http, "admin@cpam72.demo")
+        page = await http.get(page_url)
+        assert page.text.count('id="f-action"') == 1 and page.text.count('id="f-payload"') == 1
+        example = await http.get(page_url, params={"action": "RemoteStartTransaction", "avance": "1"},
+                                 headers={"HX-Request": "true"})
+        assert example.text.lstrip().startswith('<div id="commande">')
+        assert example.text.count('id="f-payload"') == 1 and 'id="f-action"' not in example.text
+        assert "<html" not in example.text and 'id="journal"' not in example.text
+        assert "&#34;idTag&#34;: &#34;04A2B3C4D5E6F7&#34;" in example.text  # the tenant's first badge
+        token = CSRF.search(page.text).group(1)
+        sent = await http.post(page_url, headers={"HX-Request": "true"}, data={
+            "_csrf_token": token, "action": "ChangeAvailability", "mode": "json",
             "payload": '{"connectorId": 1, "type": "Inoperative"}', "timeout": "10"})
     assert sent.status_code == 200
     assert sent.text.lstrip().startswith('<div id="resultat">')
-    assert "ChangeAvailability : Acceptée" in sent.text
-    assert "&#34;status&#34;: &#34;Scheduled&#34;" in sent.text or '"status": "Scheduled"' in sent.text
-    assert "admin@cpam72.demo" in sent.text  # the log, refreshed, says who sent it
+    assert "ChangeAvailability : Acceptée — réponse de la borne : programmée" in sent.text
     assert calls_received(wire) == [("ChangeAvailability", {"connectorId": 1, "type": "Inoperative"})]
+
+
+async def test_portal_disruptive_command_during_a_charge_asks_for_confirmation_first(live):
+    """Issue 12 §3: a Reset while a charge runs names the charge and is sent only once confirmed
+    (a plain form post: no JavaScript needed)."""
+    from ocpp.v16 import call
+
+    tenant = live.tenants[CPAM_BOX]
+    page_url = f"/t/{tenant}/bornes/{CPAM_BOX}/commandes"
+    async with answering_station(live.ingress.port, CPAM_BOX) as (cp, wire), httpx.AsyncClient(base_url=live.url) as http:
+        await live.ingress.events.wait("station.connected", lambda p: p["charge_box_id"] == CPAM_BOX)
+        started = await cp.call(call.StartTransaction(connector_id=1, id_tag="04B1C2D3E4F5A6", meter_start=1000,
+                                                      timestamp=dt.datetime.now(dt.UTC).isoformat()))
+        tx = str(started.transaction_id)
+        await portal_login(http, "admin@cpam72.demo")
+        page = await http.get(page_url, params={"action": "Reset"})
+        assert "1 recharge en cours" in page.text
+        token = CSRF.search(page.text).group(1)
+        first = await http.post(page_url, data={"_csrf_token": token, "action": "Reset", "mode": "champs",
+                                                "type": "Hard"})
+        assert [c for c in calls_received(wire) if c[0] == "Reset"] == []  # not sent: confirmation first
+        assert first.status_code == 200
+        text = re.sub(r"\s+", " ", first.text)
+        assert "Confirmer : Redémarrer la borne (Reset) interrompt une recharge" in text
+        assert f"Recharge n° {tx} — point 1, badge 04B1C2D3E4F5A6 (Alice Agent)" in text
+        assert f'name="confirme" value="{tx}"' in first.text and 'name="type" value="Hard"' in first.text
+        confirmed = await http.post(page_url, data={"_csrf_token": token, "action": "Reset", "mode": "champs",
+                                                    "type": "Hard", "confirme": tx})
+    assert confirmed.status_code == 200 and "Reset : Acceptée" in confirmed.text
+    assert [c for c in calls_received(wire) if c[0] == "Reset"] == [("Reset", {"type": "Hard"})]
+
+
+async def test_portal_typed_form_errors_come_back_on_the_form(live):
+    tenant = live.tenants[CPAM_BOX]
+    page_url = f"/t/{tenant}/bornes/{CPAM_BOX}/commandes"
+    async with httpx.AsyncClient(base_url=live.url) as http:
+        await portal_login(http, "admin@cpam72.demo")
+        token = CSRF.search((await http.get(page_url)).text).group(1)
+        data = {"_csrf_token": token, "action": "ReserveNow", "mode": "champs", "point": "9", "badge": "04B1C2D3E4F5A6",
+                "minutes": "trente", "reservation": "1"}
+        in_place = await http.post(page_url, headers={"HX-Request": "true"}, data=data)
+        plain = await http.post(page_url, data=data)
+    assert in_place.status_code == 200
+    assert (in_place.headers["HX-Retarget"], in_place.headers["HX-Reswap"]) == ("#commande", "outerHTML")
+    assert in_place.text.lstrip().startswith('<div id="commande">')
+    assert "Point de charge : choisissez une valeur de la liste." in in_place.text
+    assert "Durée de la réservation (minutes) : nombre entier attendu (minutes)." in in_place.text
+    assert 'value="trente"' in in_place.text  # what was typed stays
+    assert plain.status_code == 422 and "Le formulaire contient 2 erreurs" in plain.text
+    assert await command_log(live.db, tenant) == []
 
 
 async def test_portal_bad_json_and_offline_are_explained_in_french(live):
@@ -254,11 +331,14 @@ async def test_portal_bad_json_and_offline_are_explained_in_french(live):
     async with httpx.AsyncClient(base_url=live.url) as http:
         await portal_login(http, "admin@cpam72.demo")
         token = CSRF.search((await http.get(page_url)).text).group(1)
-        bad = await http.post(page_url, data={"_csrf_token": token, "action": "Reset", "payload": '{"type": Soft}'})
-        offline = await http.post(page_url, data={"_csrf_token": token, "action": "Reset", "payload": '{"type": "Soft"}'})
+        bad = await http.post(page_url, data={"_csrf_token": token, "action": "Reset", "mode": "json",
+                                              "payload": '{"type": Soft}'})
+        offline = await http.post(page_url, data={"_csrf_token": token, "action": "Reset", "mode": "json",
+                                                  "payload": '{"type": "Soft"}'})
     assert bad.status_code == 422
     assert "JSON invalide (ligne 1, colonne 10)" in bad.text
     assert 'aria-invalid="true" aria-describedby="e-payload"' in bad.text
+    assert '<details id="avance" open>' in bad.text
     assert offline.status_code == 200
     assert "Reset : Borne hors ligne" in offline.text
     rows = await command_log(live.db, tenant)
