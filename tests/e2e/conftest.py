@@ -45,6 +45,8 @@ class LiveServer:
     base_url: str
     tenant_ids: dict[str, str]
     log_path: Path
+    #: the OCPP ingress's port: ws://127.0.0.1:{ocpp_port}/ocpp/{charge_box_id}
+    ocpp_port: int = 0
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -70,6 +72,12 @@ def _wait_healthy(base_url: str, proc: subprocess.Popen[bytes], log_path: Path) 
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    yield from serve_demo(tmp_path_factory)
+
+
+def serve_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """``centrale serve`` on its own demo database; a module whose tests change the demo data
+    (connect stations, send commands) uses one of its own, so that the shared one stays as loaded."""
     var_dir = tmp_path_factory.mktemp("e2e-var")
     http_port, ocpp_port = _free_port(), _free_port()
     env = {
@@ -99,7 +107,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     try:
         base_url = f"http://127.0.0.1:{http_port}"
         _wait_healthy(base_url, proc, log_path)
-        yield LiveServer(base_url=base_url, tenant_ids=summary["tenant_ids"], log_path=log_path)
+        yield LiveServer(base_url=base_url, tenant_ids=summary["tenant_ids"], log_path=log_path, ocpp_port=ocpp_port)
     finally:
         proc.terminate()
         try:

@@ -1,0 +1,117 @@
+// A charging station that stays connected and answers the CSMS's remote commands, written
+// with the npm package `ocpp-rpc` in strictMode: every call the CSMS sends is validated
+// against the OCPP JSON schemas bundled with ocpp-rpc (1.6 or 2.0.1) before it is answered,
+// so a malformed command is refused by the station itself. Driven by the browser tests of
+// the remote-command forms (tests/e2e/test_commands_browser.py).
+//
+// Usage: node station.mjs URL IDENTITY PASSWORD PROTOCOL [POINTS]
+//   URL is the endpoint without the identity (ws://127.0.0.1:9000/ocpp); PROTOCOL is
+//   ocpp1.6 or ocpp2.0.1; POINTS the number of charge points reported Available (1).
+// Standard input, one JSON object a line: {"do": "start", "idTag": "…", "point": 1} starts a
+// charge; {"do": "stop"} (or the end of input) closes the socket and exits.
+// Standard output, one JSON object a line: {"phase": "ready"}, {"phase": "started",
+// "transactionId": …}, {"phase": "command", "method": …, "params": …} for every command
+// received, {"phase": "invalid", …} for a command that failed the schema, {"phase": "done"}.
+
+import { createInterface } from 'node:readline';
+import { RPCClient } from 'ocpp-rpc';
+
+const [url, identity, password, protocol = 'ocpp1.6', points = '1'] = process.argv.slice(2);
+if (!url || !identity || !password) {
+  console.error('usage: node station.mjs URL IDENTITY PASSWORD PROTOCOL [POINTS]');
+  process.exit(2);
+}
+const v201 = protocol === 'ocpp2.0.1';
+const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
+const now = () => new Date().toISOString();
+
+const client = new RPCClient({
+  endpoint: url, identity, password, protocols: [protocol], strictMode: true, reconnect: false, callTimeoutMs: 20000,
+});
+
+const accepted = () => ({ status: 'Accepted' });
+const answers16 = {
+  RemoteStartTransaction: accepted, RemoteStopTransaction: accepted, UnlockConnector: () => ({ status: 'Unlocked' }),
+  Reset: accepted, ChangeAvailability: accepted, ChangeConfiguration: accepted, ClearCache: accepted,
+  GetConfiguration: ({ key }) => ({
+    configurationKey: (key && key.length ? key : ['HeartbeatInterval']).map((k) => ({ key: k, readonly: false, value: '300' })),
+  }),
+  TriggerMessage: accepted, ReserveNow: accepted, CancelReservation: accepted, SendLocalList: accepted,
+  GetLocalListVersion: () => ({ listVersion: 1 }), SetChargingProfile: accepted, ClearChargingProfile: accepted,
+  GetCompositeSchedule: () => ({ status: 'Rejected' }), UpdateFirmware: () => ({}), GetDiagnostics: () => ({}),
+  DataTransfer: () => ({ status: 'UnknownVendorId' }),
+};
+const answers201 = {
+  RequestStartTransaction: accepted, RequestStopTransaction: accepted, UnlockConnector: () => ({ status: 'Unlocked' }),
+  Reset: accepted, ChangeAvailability: accepted, ClearCache: accepted,
+  GetVariables: ({ getVariableData }) => ({
+    getVariableResult: getVariableData.map((d) => ({ attributeStatus: 'Accepted', attributeValue: '300', component: d.component, variable: d.variable })),
+  }),
+  SetVariables: ({ setVariableData }) => ({
+    setVariableResult: setVariableData.map((d) => ({ attributeStatus: 'Accepted', component: d.component, variable: d.variable })),
+  }),
+  GetBaseReport: accepted, TriggerMessage: accepted, ReserveNow: accepted, CancelReservation: accepted,
+  SendLocalList: accepted, GetLocalListVersion: () => ({ versionNumber: 1 }), SetChargingProfile: accepted,
+  ClearChargingProfile: accepted, GetChargingProfiles: () => ({ status: 'NoProfiles' }),
+  GetCompositeSchedule: () => ({ status: 'Rejected' }), GetTransactionStatus: () => ({ messagesInQueue: false }),
+  UpdateFirmware: accepted, GetLog: accepted, DataTransfer: () => ({ status: 'UnknownVendorId' }),
+};
+const answers = v201 ? answers201 : answers16;
+
+client.handle(({ method, params }) => {
+  emit({ phase: 'command', method, params });
+  if (!answers[method]) throw new Error(`${method} not supported by this test station`);
+  return answers[method](params);
+});
+// A command failing the schema never reaches the handler: strictMode answers a CallError.
+client.on('strictValidationFailure', ({ messageId, method, params, error }) => {
+  emit({ phase: 'invalid', messageId, method, params, error: String(error && error.message) });
+});
+
+async function boot() {
+  if (v201) {
+    await client.call('BootNotification', { reason: 'PowerUp', chargingStation: { vendorName: 'ocpp-rpc', model: 'Node station' } });
+    for (let evse = 1; evse <= Number(points); evse++) {
+      await client.call('StatusNotification', { timestamp: now(), connectorStatus: 'Available', evseId: evse, connectorId: 1 });
+    }
+  } else {
+    await client.call('BootNotification', { chargePointVendor: 'ocpp-rpc', chargePointModel: 'Node station' });
+    for (let c = 0; c <= Number(points); c++) {
+      await client.call('StatusNotification', { connectorId: c, errorCode: 'NoError', status: 'Available', timestamp: now() });
+    }
+  }
+}
+
+async function start({ idTag, point = 1 }) {
+  if (v201) {
+    const transactionId = `node-${Date.now()}`;
+    await client.call('TransactionEvent', {
+      eventType: 'Started', timestamp: now(), triggerReason: 'Authorized', seqNo: 0,
+      transactionInfo: { transactionId, chargingState: 'Charging' }, idToken: { idToken: idTag, type: 'ISO14443' },
+      evse: { id: point, connectorId: 1 },
+    });
+    await client.call('StatusNotification', { timestamp: now(), connectorStatus: 'Occupied', evseId: point, connectorId: 1 });
+    return transactionId;
+  }
+  const started = await client.call('StartTransaction', { connectorId: point, idTag, meterStart: 1000, timestamp: now() });
+  await client.call('StatusNotification', { connectorId: point, errorCode: 'NoError', status: 'Charging', timestamp: now() });
+  return started.transactionId;
+}
+
+try {
+  await client.connect();
+  await boot();
+  emit({ phase: 'ready', protocol: client.protocol });
+  for await (const line of createInterface({ input: process.stdin })) {
+    if (!line.trim()) continue;
+    const order = JSON.parse(line);
+    if (order.do === 'start') emit({ phase: 'started', transactionId: await start(order) });
+    if (order.do === 'stop') break;
+  }
+  await client.close({ code: 1000, reason: 'test done' });
+  emit({ phase: 'done' });
+  process.exit(0);
+} catch (err) {
+  emit({ phase: 'failed', error: { name: err.name, message: err.message } });
+  process.exit(1);
+}
