@@ -541,6 +541,8 @@ async def agent_context(request: Request[Any, Any, Any], ctx: TenantContext, ses
     battery = _number_field(values["batterie"], "batterie", "Capacité de la batterie", 5, 250, errors)
     start_pct = _number_field(values["de"], "de", "Charge actuelle", 0, 100, errors)
     end_pct = _number_field(values["a"], "a", "Charge souhaitée", 0, 100, errors)
+    energy: float | None = None
+    need = ""
     if battery is not None:
         start_pct = 20.0 if start_pct is None else start_pct
         end_pct = 80.0 if end_pct is None else end_pct
@@ -548,17 +550,22 @@ async def agent_context(request: Request[Any, Any, Any], ctx: TenantContext, ses
             errors["a"] = "Charge souhaitée : supérieure à la charge actuelle."
         energy = battery * max(0.0, end_pct - start_pct) / 100
         need = f"{number(end_pct - start_pct, 0)} % d'une batterie de {number(battery, 0)} kWh"
-    else:
+    elif not errors:
+        # Nothing typed: the typical need, said as such (never a silent default).
+        default = km is None
         km = km or DEFAULT_KM
         consumption = consumption or DEFAULT_CONSUMPTION
         energy = km * consumption / 100
-        need = f"{number(km, 0)} km à {number(consumption, 1)} kWh/100 km"
+        need = f"{number(km, 0)} km à {number(consumption, 1)} kWh/100 km" + (
+            " (distance type : indiquez la vôtre)" if default else "")
+    if errors:
+        energy, need = None, ""  # a wrong value gives no estimate rather than another one
     fleet = await load_fleet(session, ctx.tenant_id, now=utcnow())
     return {
         "template": "csms/supervision_agent.html",
         **_helpers(
             agent_fleet=fleet, estimate_errors=errors, estimate_values=values, energy_kwh=energy, need=need,
-            estimate=lambda power: estimate_hours(energy, power), efficiency=EFFICIENCY,
+            estimate=lambda power: None if energy is None else estimate_hours(energy, power), efficiency=EFFICIENCY,
             hours=lambda h: "—" if h is None else duration_fr(h * 3600),
         ),
     }

@@ -338,8 +338,15 @@ async def test_agent_sees_stations_with_state_and_charge_time_estimate(client, p
     assert "Le Mans" in text  # the site's address
     battery = text_of((await client.get(f"/t/{fleet.cpam}/agent?batterie=50&de=20&a=80")).text)
     assert "60 % d'une batterie de 50 kWh" in battery and "30,0 kWh" in battery
-    wrong = text_of((await client.get(f"/t/{fleet.cpam}/agent?km=beaucoup")).text)
-    assert "Distance : nombre attendu" in wrong
+    wrong_page = (await client.get(f"/t/{fleet.cpam}/agent?km=beaucoup")).text
+    wrong = text_of(wrong_page)
+    # Issue 12 §5: the error once, next to its field, and no estimate from a default distance instead.
+    assert wrong.count("Distance : nombre attendu") == 1
+    assert "Pas d'estimation : corrigez la valeur signalée dans le formulaire." in wrong
+    assert "Besoin" not in wrong and "min</td>" not in wrong_page
+    typical = text_of((await client.get(f"/t/{fleet.cpam}/agent")).text)
+    assert "100 km à 17,0 kWh/100 km (distance type : indiquez la vôtre)" in typical
+    assert "CCTP" not in typical  # article numbers of the tender are for staff, not agents
     # The agent has no supervision pages and no such menu entries.
     assert (await client.get(f"/t/{fleet.cpam}/bornes")).status_code == 403
     assert f'href="/t/{fleet.cpam}/bornes"' not in html
