@@ -210,7 +210,8 @@ def curve_chart(curve: Curve, tz: str, *, width: int = 720, height: int = 300) -
     """Geometry of the inline SVG chart (server-side, no script): polylines, markers and axis ticks."""
     if len(curve.points) < 2:
         return None
-    left, right, top, bottom = 56, 56, 16, 40
+    # The top margin holds the unit labels (kW, kWh) above the highest tick labels, not on them.
+    left, right, top, bottom = 56, 56, 36, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     t0, t1 = curve.points[0].at, curve.points[-1].at
     span = max((t1 - t0).total_seconds(), 1.0)
@@ -236,9 +237,19 @@ def curve_chart(curve: Curve, tz: str, *, width: int = 720, height: int = 300) -
                          for ex, ey, p in energy],
         "kw_ticks": [{"y": y(kw_top * i / 4, kw_top), "label": _fr(kw_top * i / 4)} for i in range(5)],
         "kwh_ticks": [{"y": y(kwh_top * i / 4, kwh_top), "label": _fr(kwh_top * i / 4, 2)} for i in range(5)],
-        "time_ticks": [
-            {"x": round(left + plot_w * i / 4, 1),
-             "label": f"{(t0 + dt.timedelta(seconds=span * i / 4)).astimezone(zone):%H:%M}"}
-            for i in range(5)
-        ],
+        "time_ticks": _time_ticks(t0, span, zone, left, plot_w),
+        "unit_y": top - 18,
     }
+
+
+def _time_ticks(t0: dt.datetime, span: float, zone: ZoneInfo, left: int, plot_w: int) -> list[dict[str, Any]]:
+    """Five time ticks whose labels differ: minutes, with seconds when the charge is short; a
+    tick whose label repeats the previous one's (a charge of a few seconds) is left out."""
+    moments = [(left + plot_w * i / 4, (t0 + dt.timedelta(seconds=span * i / 4)).astimezone(zone)) for i in range(5)]
+    fmt = "%H:%M" if len({m.strftime("%H:%M") for _, m in moments}) == len(moments) else "%H:%M:%S"
+    ticks: list[dict[str, Any]] = []
+    for x, moment in moments:
+        label = moment.strftime(fmt)
+        if not ticks or ticks[-1]["label"] != label:
+            ticks.append({"x": round(x, 1), "label": label})
+    return ticks

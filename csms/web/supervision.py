@@ -57,6 +57,7 @@ from csms.domain.models import (
     Transaction,
 )
 from csms.domain.states import STATE_LABELS, charger_state, ocpp_label, point_state
+from csms.domain.vocabulary import ocpp_word
 from tenants import services
 from tenants.context import TenantContext
 from tenants.models import Site
@@ -121,7 +122,7 @@ def sockets(value: str | None) -> str:
 def _helpers(**extra: Any) -> dict[str, Any]:
     return {"duration": duration_fr, "number": number, "percent": percent, "state_labels": STATE_LABELS,
             "sockets": sockets,
-            "ocpp_label": ocpp_label, "reason_labels": REASON_LABELS, "anomaly_labels": ANOMALY_LABELS, **extra}
+            "ocpp_label": ocpp_label, "ocpp_word": ocpp_word, "reason_labels": REASON_LABELS, "anomaly_labels": ANOMALY_LABELS, **extra}
 
 
 # --------------------------------------------------------------------------- the fleet and its states

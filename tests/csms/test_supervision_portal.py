@@ -173,6 +173,11 @@ async def test_transactions_list_and_detail_with_the_charge_curve(client, people
                     {"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
                     {"value": str(watts), "measurand": "Power.Active.Import", "unit": "W"},
                 ]}]))
+        # Issue 12 §5: a running charge shows the energy of its meter values so far, not « — ».
+        await signed_in(client, VIEWER)
+        running = await client.get(f"/t/{fleet.cpam}/recharges")
+        running_url = re.search(rf'href="(/t/{fleet.cpam}/recharges/[0-9a-f-]+)"', running.text).group(1)
+        assert "Énergie 0,36 kWh jusqu'ici (d'après les relevés du compteur)" in text_of((await client.get(running_url)).text)
         await cp.call(call.StopTransaction(meter_stop=1740, timestamp=ts(start + dt.timedelta(minutes=3)),
                                            transaction_id=started.transaction_id, reason="EVDisconnected"))
     await signed_in(client, VIEWER)
@@ -198,6 +203,12 @@ async def test_transactions_list_and_detail_with_the_charge_curve(client, people
     # Higher power is drawn higher (smaller y); the first and last energy points are the chart's left and right edges.
     ys = [float(p.split(",")[1]) for p in power]
     assert ys[1] < ys[0] < ys[2]
+    # A 3-minute charge: five distinct time ticks (to the second), unit labels above the top tick labels.
+    times = re.findall(r'<text x="[\d.]+" y="(?:[\d.]+)" text-anchor="middle">([\d:]+)</text>', svg)
+    assert len(times) == 5 and len(set(times)) == 5 and all(len(t) == 8 for t in times), times
+    unit_y = float(re.search(r'y="([\d.]+)" text-anchor="end">kW</text>', svg).group(1))
+    tick_ys = [float(y) for y in re.findall(r'y="([\d.]+)" text-anchor="end">[\d,]+</text>', svg)]
+    assert unit_y < min(tick_ys) - 12  # 12 px text: the unit label ends above the top tick label
     assert [float(p.split(",")[0]) for p in energy][0] < [float(p.split(",")[0]) for p in energy][-1]
     titles = re.findall(r"<title>(Puissance [^<]+)</title>", svg)
     assert titles == [f"Puissance {at.astimezone(zone):%H:%M:%S} : {kw} kW"
@@ -206,7 +217,9 @@ async def test_transactions_list_and_detail_with_the_charge_curve(client, people
     # The same values as a table (accessible alternative).
     table = text_of(re.search(r'<table class="curve-data">.*?</table>', html, flags=re.S).group(0))
     assert "7,2 0,12" in table and "7,4 0,24" in table and "3,6 0,36" in table
-    assert "BADGE-OK" in text_of(html) and "EVDisconnected" in text_of(html)
+    # Issue 12 §5: the OCPP words in French (csms.domain.vocabulary).
+    assert "BADGE-OK" in text_of(html) and "(véhicule débranché)" in text_of(html)
+    assert "EVDisconnected" not in text_of(html) and "Accepted" not in text_of(html)
 
 
 async def test_transactions_stay_behind_the_tenant_wall(client, people, ingress, stations):
@@ -242,10 +255,11 @@ async def test_alerts_page_lists_open_and_closed_alerts(client, people, ingress,
     page = await client.get(f"/t/{fleet.cpam}/alertes")
     text = text_of(page.text)
     assert "1 alerte ouverte." in text and "2 alertes affichées" in text
-    assert "OverCurrentFailure" in text and "GroundFailure" in text and "fin : état Available" in text
+    assert "en défaut (surintensité)" in text and "en défaut (défaut de terre)" in text
+    assert "fin : état disponible" in text and "OverCurrentFailure" not in text
     assert "VLB-01" not in text
     open_only = text_of((await client.get(f"/t/{fleet.cpam}/alertes?etat=ouvertes")).text)
-    assert "OverCurrentFailure" in open_only and "GroundFailure" not in open_only
+    assert "surintensité" in open_only and "défaut de terre" not in open_only
 
 
 # --------------------------------------------------------------------------- statistics
