@@ -17,8 +17,13 @@ def local_datetime(value: dt.datetime | None, tz: str = "Europe/Paris", fmt: str
         return "—"
     local = value.astimezone(ZoneInfo(tz))
     if fmt == "long":
-        return f"{local.day} {MONTHS[local.month - 1]} {local.year} à {local:%H:%M}"
+        return f"{day_fr(local.day)} {MONTHS[local.month - 1]} {local.year} à {local:%H:%M}"
     return local.strftime("%d/%m/%Y %H:%M")
+
+
+def day_fr(day: int) -> str:
+    """French day of the month: « 1er décembre », « 2 décembre »."""
+    return "1er" if day == 1 else str(day)
 
 
 def local_date(value: dt.date | None) -> str:
