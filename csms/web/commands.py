@@ -2,10 +2,11 @@
 
 CCTP CPAM 5-4-2-1 (remote operation of the stations) through ``csms.domain.commands``:
 
-* ``/t/{tenant}/bornes/{charge_box_id}/commandes``: a form (the commands of the
-  station's OCPP version, a JSON payload pre-filled with an example for the
-  chosen command) that sends the command and shows the station's answer (HTMX:
-  in place; without JavaScript: the page again), and the station's command log;
+* ``/t/{tenant}/bornes/{charge_box_id}/commandes``: the chosen command's typed form
+  (``csms.domain.command_forms``: points, badges, running charges, minutes, Reset
+  buttons) and, under « Avancé », its JSON box pre-filled with the form's example; a
+  command that would cut a running charge first shows a confirmation naming it; the
+  station's answer (HTMX: in place; without JavaScript: the page again) and its log;
 * ``POST /api/v1/stations/{charge_box_id}/commands`` ``{"action", "payload",
   "timeout"?}`` → 200 with the station's answer; ``GET`` the same path lists the log.
 
