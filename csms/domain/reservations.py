@@ -126,13 +126,13 @@ async def update_policy(session: AsyncSession, tenant_id: uuid.UUID, data: dict[
         items = [p.strip() for p in (raw.split(",") if isinstance(raw, str) else list(raw or ()))]
         items = [p for p in items if p]
         if not items or any(p not in BADGE_KINDS for p in items) or len(set(items)) != len(items):
-            errors["populations"] = ("Populations autorisées, par priorité décroissante, parmi vehicle (véhicule de "
-                                     "service), site et agent, sans doublon (au moins une).")
+            errors["populations"] = ("Autorisez au moins une population (véhicule de service, site de rattachement, "
+                                     "agent), chacune avec une priorité différente.")
         values["populations"] = ",".join(items)
     if "weekdays" in data:
         days = "".join(sorted(set(str(data["weekdays"] or ""))))
         if not days or any(d not in "1234567" for d in days):
-            errors["weekdays"] = "Jours autorisés : chiffres de 1 (lundi) à 7 (dimanche), au moins un."
+            errors["weekdays"] = "Cochez au moins un jour autorisé."
         values["weekdays"] = days
     for name in ("opens", "closes"):
         if name in data:

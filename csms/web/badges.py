@@ -244,9 +244,11 @@ async def _reservations_page(request: Request[Any, Any, Any], ctx: TenantContext
         badge_options=[(str(b.id), f"{b.id_tag}" + (f" — {b.holder_label}" if b.holder_label else "")) for b in usable],
         rules=rules, policy=policy, labels=reservations.STATUS_LABELS, display_status=reservations.display_status,
         now=now, values=values or {}, errors=errors or {}, policy_values=policy_values or {
-            "populations": policy.populations, "weekdays": policy.weekdays, "opens": rules["opens"],
+            **{f"priority_{kind}": str(rank) for rank, kind in enumerate(policy.populations.split(","), start=1)},
+            **{f"weekday_{day}": "on" for day in policy.weekdays}, "opens": rules["opens"],
             "closes": rules["closes"], "max_duration_minutes": str(policy.max_duration_minutes),
             "max_advance_days": str(policy.max_advance_days)},
+        kinds=badges.BADGE_KINDS, weekday_labels=WEEKDAY_LABELS,
         policy_errors=policy_errors or {}, can_reserve=_manages(ctx) or ctx.can("agent"), manages=_manages(ctx),
         recent_cancellations=recent,
     ), status=status)
@@ -308,13 +310,43 @@ async def reservation_cancel(request: Request[Any, Any, Any], tenant_ctx: Tenant
     return see_other(f"/t/{tenant_ctx.tenant_id}/reservations")
 
 
+WEEKDAY_LABELS = {"1": "Lundi", "2": "Mardi", "3": "Mercredi", "4": "Jeudi", "5": "Vendredi", "6": "Samedi",
+                  "7": "Dimanche"}
+
+
+def policy_from_form(values: dict[str, str]) -> dict[str, Any]:
+    """The rules form's checkboxes and priority choices as ``update_policy`` takes them.
+
+    Each population has a priority choice (``priority_vehicle``: « Non autorisée », 1, 2 or 3)
+    and each day a checkbox (``weekday_1`` … ``weekday_7``); a form without them (an older
+    client posting ``populations`` and ``weekdays`` as text) is passed on as it is.
+    """
+    data: dict[str, Any] = {k: v for k, v in values.items()
+                            if not k.startswith(("priority_", "weekday_")) and k not in ("rules_form",)}
+    if values.get("rules_form") != "1":
+        return data
+    ranked: list[tuple[str, str]] = []
+    for kind in badges.BADGE_KINDS:
+        rank = values.get(f"priority_{kind}", "")
+        if rank:
+            ranked.append((rank, kind))
+    ranks = [rank for rank, _ in ranked]
+    if len(set(ranks)) != len(ranks) or any(rank not in {"1", "2", "3"} for rank in ranks):
+        # Two populations at the same rank: the domain's check refuses the duplicate.
+        data["populations"] = [kind for _, kind in ranked] + [ranked[0][1]]
+    else:
+        data["populations"] = [kind for _, kind in sorted(ranked)]
+    data["weekdays"] = "".join(day for day in WEEKDAY_LABELS if values.get(f"weekday_{day}"))
+    return data
+
+
 @post("/t/{tenant_id:uuid}/reservations/regles")
 async def reservation_rules(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
                             data: Form) -> Any:
     tenant_ctx.require("manage_badges")
     values = form_fields(data)
     try:
-        await reservations.update_policy(db_session, tenant_ctx.tenant_id, values)
+        await reservations.update_policy(db_session, tenant_ctx.tenant_id, policy_from_form(values))
     except ValidationFailed as exc:
         return await _reservations_page(request, tenant_ctx, db_session, policy_values=values,
                                         policy_errors=exc.errors, status=422)

@@ -321,9 +321,9 @@ async def test_policy_validation_messages(fleet, db):
                 "populations": "vehicle,vehicle", "weekdays": "89", "opens": "25:00", "closes": "07:00",
                 "max_duration_minutes": "5"})
         assert caught.value.errors == {
-            "populations": ("Populations autorisées, par priorité décroissante, parmi vehicle (véhicule de service), "
-                            "site et agent, sans doublon (au moins une)."),
-            "weekdays": "Jours autorisés : chiffres de 1 (lundi) à 7 (dimanche), au moins un.",
+            "populations": ("Autorisez au moins une population (véhicule de service, site de rattachement, agent), "
+                            "chacune avec une priorité différente."),
+            "weekdays": "Cochez au moins un jour autorisé.",
             "opens": "Heure invalide (HH:MM attendu, ex. 07:30).",
             "max_duration_minutes": "Durée maximale : de 15 à 1440 minutes.",
         }
@@ -408,7 +408,9 @@ async def test_reservations_portal_page(client, db, demo):
     listing = await client.get(page)
     assert listing.status_code == 200
     text = html.unescape(listing.text)
-    assert "Règles de réservation (CCTP CPAM 5-5-4)" in text and "AGENT-01" in text and "VEH-99" not in text
+    # Article numbers of the tender are for staff, not for agents (issue 12 §5).
+    assert "Règles de réservation" in text and "CCTP" not in text
+    assert "AGENT-01" in text and "VEH-99" not in text
     later = (utcnow() + dt.timedelta(days=1)).astimezone(PARIS).replace(tzinfo=None)
     bad = await form_post(client, page, page, {"charge_point_id": str(setup["point"]),
                                                "badge_id": str(setup["agent_badge"]), "starts_at": "",
@@ -421,6 +423,36 @@ async def test_reservations_portal_page(client, db, demo):
     assert done.status_code == 303
     listing = html.unescape((await client.get(page)).text)
     assert "Réservation n° 1 enregistrée." in listing and "Planifiée" in listing
+
+
+async def test_reservation_rules_are_chosen_with_priorities_and_checkboxes(client, db, demo):
+    """CCTP CPAM 5-5-4 « population … priorité … horaires »: a priority choice per population and a
+    checkbox per day, not a typed ``vehicle,site,agent`` (issue 12 §5)."""
+    import html
+
+    from tests.conftest import form_post, login
+
+    setup = await demo_fleet(db, demo)
+    page = f"/t/{setup['tenant']}/reservations"
+    await login(client, "admin@cpam72.demo")
+    text = html.unescape((await client.get(page)).text)
+    assert "Règles de réservation (CCTP CPAM 5-5-4)" in text  # staff see the article
+    assert 'name="priority_vehicle"' in text and 'name="weekday_7"' in text and 'name="populations"' not in text
+    rules = f"{page}/regles"
+    base = {"rules_form": "1", "opens": "07:00", "closes": "20:00", "max_duration_minutes": "120",
+            "max_advance_days": "30"}
+    same_rank = await form_post(client, page, rules, {**base, "priority_vehicle": "1", "priority_agent": "1",
+                                                      "weekday_1": "on"})
+    assert same_rank.status_code == 422
+    assert "chacune avec une priorité différente" in html.unescape(same_rank.text)
+    no_day = await form_post(client, page, rules, {**base, "priority_agent": "1"})
+    assert no_day.status_code == 422 and "Cochez au moins un jour autorisé." in html.unescape(no_day.text)
+    done = await form_post(client, page, rules, {**base, "priority_agent": "2", "priority_vehicle": "1",
+                                                 "weekday_6": "on", "weekday_7": "on"})
+    assert done.status_code == 303
+    text = html.unescape((await client.get(page)).text)
+    assert "Population et priorité (de la plus haute à la plus basse) : Véhicule de service, Agent." in text
+    assert "jours : samedi, dimanche" in text.lower()
 
 
 async def test_ocpp201_reserve_now_and_transaction_event_consumes_it(fleet, db, people, ingress, stations):
