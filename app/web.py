@@ -128,6 +128,7 @@ def create_app(
             "identity_loader": composition.identity_loader(),
             "menu": menu,
             "page_hooks": web.page_hooks,
+            "audit_reader": composition.audit_reader(),
         }
     )
 

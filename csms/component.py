@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.bus import Bus
 from app.component import Component, Web
 from app.settings import Settings
+from csms.labels import labels
 
 #: The titulaire's technicians run remote commands on the stations (DESIGN.md « Operator »)
 #: and set up the users' badges: « Le Titulaire devra effectuer le paramétrage des données
@@ -95,4 +96,5 @@ manifest = Component(
     banner=_banner,
     wall_target=_wall_target,
     templates=Path(__file__).parent / "templates",
+    labels=labels,
 )

@@ -178,10 +178,11 @@ async def reset_submit(token: str, db_session: AsyncSession, data: Form) -> Temp
     return Template("password_reset.html", context={"errors": {}, "token": "", "done": True})
 
 
+from tenants.journal import handlers as journal_pages  # noqa: E402
 from tenants.oidc.web import handlers as oidc_handlers  # noqa: E402
 from tenants.portal import handlers as tenant_pages  # noqa: E402
 
 portal_handlers: list[Any] = [
     home, login_page, login_submit, logout, forgot_page, forgot_submit, reset_page, reset_submit,
-    *tenant_pages, *oidc_handlers,
+    *tenant_pages, *journal_pages, *oidc_handlers,
 ]

@@ -216,7 +216,7 @@ async def site_and_audit_flow(client, demo):
     journal = await client.get(f"{base}/journal", params={"entite": "sites", "action": "create"})
     assert journal.status_code == 200
     text = text_of(journal.text)
-    assert re.search(r"admin@cpam72\.demo Création Site .*Nom Antenne de Sablé", text), text
+    assert re.search(r"admin@cpam72\.demo Création Site « Antenne de Sablé » .*Nom Antenne de Sablé", text), text
     assert "Code bâtiment 0002" in text
     # The demo loader created the other site: the actor filter excludes it.
     assert "Siège — parking des véhicules de service" in text
@@ -244,7 +244,7 @@ async def test_admin_edits_then_deletes_a_site(client, demo):
     assert "Site enregistré." in page.text and "<h1>Parking visiteurs</h1>" in page.text
 
     journal = text_of((await client.get(f"{base}/journal", params={"action": "update"})).text)
-    assert re.search(r"Modification Site (Valeurs modifiées )?Champ Avant Après Nom Parking B Parking visiteurs", journal), journal
+    assert re.search(r"Modification Site « Parking visiteurs » .{0,80}Champ Avant Après Nom Parking B Parking visiteurs", journal), journal
 
     deleted = await client.post(f"{site_url}/supprimer", follow_redirects=False, data={"_csrf_token": csrf_from(page.text)})
     listing = await follow(client, deleted)
@@ -252,7 +252,7 @@ async def test_admin_edits_then_deletes_a_site(client, demo):
     assert "Parking visiteurs</a>" not in listing.text
     assert (await client.get(site_url)).status_code == 404
     journal = text_of((await client.get(f"{base}/journal", params={"action": "delete"})).text)
-    assert "Suppression Site" in journal and "Parking visiteurs" in journal
+    assert "Suppression Site « Parking visiteurs »" in journal
 
 
 async def test_audit_log_shows_local_times_and_filters_by_local_day(client, db, demo):
@@ -272,7 +272,7 @@ async def test_audit_log_shows_local_times_and_filters_by_local_day(client, db, 
     assert utc_text not in page.text
     day = local.date()
     same_day = text_of((await client.get(f"/t/{tj}/journal", params={"du": day.isoformat(), "au": day.isoformat()})).text)
-    assert "Création Bénéficiaire" in same_day and "Tribunal judiciaire de Saint-Denis (La Réunion)" in same_day
+    assert "Création Bénéficiaire « Tribunal judiciaire de Saint-Denis (La Réunion) »" in same_day and "Tribunal judiciaire de Saint-Denis (La Réunion)" in same_day
     later = text_of((await client.get(f"/t/{tj}/journal", params={"du": (day + dt.timedelta(days=1)).isoformat()})).text)
     assert "0 événement." in later and "Aucun événement ne correspond" in later
     bad = await client.get(f"/t/{tj}/journal", params={"du": "31/12/2026"})
