@@ -317,9 +317,16 @@ async def site_delete(
 async def _members_page(request: Request[Any, Any, Any], ctx: TenantContext, session: AsyncSession,
                         *, errors: dict[str, str] | None = None, status: int = 200) -> Template:
     members = await services.list_tenant_members(session, ctx.tenant_id)
-    invitations = await services.list_pending_invitations(session, ctx.tenant_id) if ctx.can("manage_users") else []
-    return render(request, "tenant_members.html", tenant_page(ctx, "users", members=members, invitations=invitations,
-                                                                errors=errors or {}), status=status)
+    manages = ctx.can("manage_users")
+    invitations = await services.list_pending_invitations(session, ctx.tenant_id) if manages else []
+    # Removed in the last day: each one is given back its access in one step (« Réintégrer »).
+    removed = await services.recent_removals(session, ctx.tenant_id, now=dt.datetime.now(dt.UTC)) if manages else []
+    emails = {str(u.id): u.email for u in await services.users_by_ids(
+        session, [uuid.UUID(str(e.before["user_id"])) for e in removed])}
+    return render(request, "tenant_members.html", tenant_page(
+        ctx, "users", members=members, invitations=invitations, errors=errors or {},
+        removed=[{"event": e, "email": emails.get(str(e.before["user_id"]), ""), "role": e.before["role"]} for e in removed],
+    ), status=status)
 
 
 @get("/t/{tenant_id:uuid}/utilisateurs")
@@ -448,14 +455,25 @@ async def member_remove(
     membership = await services.access_member(db_session, tenant_ctx.tenant_id, user_id)
     email = membership.user.email
     try:
-        await services.remove_member(db_session, membership)
+        await services.remove_member(db_session, membership, by=tenant_ctx.identity.user_id)
     except ValidationFailed as exc:
         errors = {f"retirer-{user_id}": msg for msg in exc.errors.values()}
         return await _members_page(request, tenant_ctx, db_session, errors=errors, status=422)
-    flash(request, f"{email} n'a plus accès à {tenant_ctx.tenant.name}.")
-    if user_id == tenant_ctx.identity.user_id:
-        return see_other("/")
+    flash(request, f"{email} n'a plus accès à {tenant_ctx.tenant.name}. Vous pouvez le réintégrer pendant 24 heures "
+                   "depuis cette page ou le journal.")
     return see_other(f"/t/{tenant_ctx.tenant_id}/utilisateurs")
+
+
+@get("/t/{tenant_id:uuid}/utilisateurs/{user_id:uuid}/retirer")
+async def member_remove_confirm(
+    request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, user_id: uuid.UUID
+) -> Template:
+    """« Retirer » asks first, naming the person and what it loses; nobody removes itself."""
+    tenant_ctx.require("manage_users")
+    membership = await services.access_member(db_session, tenant_ctx.tenant_id, user_id)
+    errors = {"user": services.CANNOT_REMOVE_YOURSELF} if user_id == tenant_ctx.identity.user_id else {}
+    return render(request, "tenant_member_remove.html", tenant_page(tenant_ctx, "users", member=membership, errors=errors),
+                  status=422 if errors else 200)
 
 
 # --------------------------------------------------------------------------- tenant: outbox
@@ -636,6 +654,7 @@ handlers: list[Any] = [
     member_edit,
     member_update,
     member_remove,
+    member_remove_confirm,
     outbox,
     agent_home,
     account,

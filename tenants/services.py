@@ -42,6 +42,7 @@ from tenants.territories import TERRITORIES
 
 __all__ = [
     "access_site",
+    "account_timezone",
     "create_api_token",
     "create_central",
     "create_site",
@@ -60,6 +61,7 @@ __all__ = [
     "recent_removals",
     "removal_undoable",
     "undo_removal",
+    "users_by_ids",
     "list_sites",
     "list_tenant_members",
     "add_member",
@@ -1084,6 +1086,10 @@ def removal_undoable(event: AuditEvent, *, now: dt.datetime) -> bool:
             and before.get("role") in Role._value2member_map_ and now - event.at < UNDO_REMOVAL)
 
 
+async def users_by_ids(session: AsyncSession, user_ids: Sequence[uuid.UUID]) -> list[User]:
+    return list(await session.scalars(select(User).where(User.id.in_(user_ids)))) if user_ids else []
+
+
 async def recent_removals(session: AsyncSession, tenant_id: uuid.UUID, *, now: dt.datetime) -> list[AuditEvent]:
     """Removals of the last day whose person has not come back: each can be undone in one step."""
     rows = await session.scalars(select(AuditEvent).where(
@@ -1137,6 +1143,17 @@ class Identity:
     @property
     def is_coordinator(self) -> bool:
         return bool(self.central_ids)
+
+
+async def account_timezone(session: AsyncSession, user: User) -> str:
+    """The time zone of the account's first tenant (by id, as its home page), Paris time without one."""
+    identity = await load_identity(session, user)
+    if not identity.tenant_roles:
+        return "Europe/Paris"
+    tenant_id = sorted(identity.tenant_roles)[0]
+    scope_session(session, [tenant_id])
+    tenant = await session.get(Tenant, tenant_id)
+    return tenant.timezone if tenant is not None else "Europe/Paris"
 
 
 async def load_identity(session: AsyncSession, user: User, *, via_token: bool = False) -> Identity:

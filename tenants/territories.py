@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from app.shell import elide_de
 
-__all__ = ["TERRITORIES", "Territory", "get_territory", "zone_time_label"]
+__all__ = ["DEFAULT_ZONE", "TERRITORIES", "Territory", "get_territory", "zone_time_label"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,8 @@ _ALL = (
 )
 
 TERRITORIES: dict[str, Territory] = {t.code: t for t in _ALL}
+#: The zone of a page outside any tenant (the login page): metropolitan France.
+DEFAULT_ZONE = "Europe/Paris"
 
 
 def get_territory(code: str) -> Territory:
