@@ -33,11 +33,11 @@ PERMISSIONS = {
 
 def _web() -> Web:
     from app.shell import MenuHook
-    from csms.web import api, badges, commands, registry, smart_charging, supervision
+    from csms.web import api, badges, commands, exports, registry, smart_charging, supervision
 
     return Web(
         portal=[*registry.handlers, *smart_charging.portal_handlers, *supervision.handlers,
-                *badges.portal_handlers, *commands.portal_handlers],
+                *badges.portal_handlers, *commands.portal_handlers, *exports.handlers],
         api=[*api.handlers, *smart_charging.api_handlers, *badges.api_handlers, *commands.api_handlers],
         # Bornes, Recharges, Alertes, Statistiques; then Pilotage énergétique; then Badges, Réservations.
         menu=[MenuHook(100, supervision.nav), MenuHook(110, smart_charging.nav), MenuHook(120, badges.nav)],
