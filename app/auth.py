@@ -96,34 +96,43 @@ def client_address(request: ASGIConnection[Any, Any, Any, Any]) -> str:
 class LoginThrottle:
     """Counts failed logins per account and per address in a Litestar store.
 
-    After ``max_failures`` within ``window`` seconds for either key, logins are
-    refused with HTTP 429 until the window expires, even with the right password.
+    After ``max_failures`` failures within ``window`` seconds for one account, or
+    ``max_failures_per_address`` for one address, logins are refused with HTTP 429 until
+    the window expires, even with the right password. The address threshold is much
+    higher: a whole hospital or town hall reaches the internet through one public address,
+    and one person's typos must not lock out its colleagues (issue 12 §5); it still stops a
+    guesser trying many accounts from one address (docs/security.md « Connexion »).
     """
 
-    def __init__(self, store: Store, max_failures: int, window: int) -> None:
+    def __init__(self, store: Store, max_failures: int, window: int, max_failures_per_address: int | None = None) -> None:
         self.store = store
         self.max_failures = max_failures
         self.window = window
+        self.max_failures_per_address = max(max_failures_per_address or max_failures, max_failures)
 
-    @staticmethod
-    def _keys(email: str, address: str) -> list[str]:
-        return [f"login-fail:acct:{email.strip().lower()}", f"login-fail:addr:{address}"]
+    def _keys(self, email: str, address: str) -> list[tuple[str, int]]:
+        return [(f"login-fail:acct:{email.strip().lower()}", self.max_failures),
+                (f"login-fail:addr:{address}", self.max_failures_per_address)]
 
     async def blocked_for(self, email: str, address: str) -> int:
         """Seconds until a login may be tried again; 0 when allowed."""
         wait = 0
-        for key in self._keys(email, address):
+        for key, limit in self._keys(email, address):
             raw = await self.store.get(key)
-            if raw is not None and int(raw) >= self.max_failures:
+            if raw is not None and int(raw) >= limit:
                 wait = max(wait, await self.store.expires_in(key) or self.window)
         return wait
 
-    async def failed(self, email: str, address: str) -> None:
-        for key in self._keys(email, address):
+    async def failed(self, email: str, address: str) -> int:
+        """Count a failure; returns how many attempts are left before the lock (0: locked now)."""
+        left = self.max_failures_per_address
+        for key, limit in self._keys(email, address):
             raw = await self.store.get(key)
             count = int(raw) + 1 if raw is not None else 1
             ttl = await self.store.expires_in(key) if raw is not None else None
             await self.store.set(key, str(count), expires_in=ttl if ttl and ttl > 0 else self.window)
+            left = min(left, max(0, limit - count))
+        return left
 
     async def succeeded(self, email: str) -> None:
-        await self.store.delete(self._keys(email, "")[0])
+        await self.store.delete(self._keys(email, "")[0][0])

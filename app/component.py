@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import click
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from app.audit import AuditLabels
     from app.bus import Bus
     from app.settings import Settings
     from app.shell import MenuHook
@@ -100,3 +101,5 @@ class Component:
     identity: Callable[[], IdentityLoader] | None = None
     #: Its templates folder (``X/templates``), when it has one.
     templates: Path | None = None
+    #: French names of its audited tables, columns and codes for the « Journal » (``app.audit.AuditLabels``).
+    labels: AuditLabels | None = None

@@ -9,6 +9,7 @@ says what it brings; this module only iterates over them:
 - ``metadata()``: the complete ORM metadata (Alembic, tests);
 - ``web_parts()``: the portal and API handlers, menu hooks, dependencies and page hooks;
 - ``identity_loader()``: the one component that owns accounts loads the caller;
+- ``audit_reader()``: the audit log in words, from every component's labels;
 - ``cli_commands()``, ``services()``, ``banner_lines()``, ``load_demo()``, ``wall_targets()``.
 
 ``app/web.py``, ``app/server.py``, ``app/cli.py`` and ``app/migrate.py`` (with
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     import click
     from sqlalchemy import MetaData
 
+    from app.audit import AuditReader
     from app.bus import Bus
     from app.db import Database
     from app.settings import Settings
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COMPONENTS",
     "KERNEL_MODELS",
+    "audit_reader",
     "banner_lines",
     "cli_commands",
     "components",
@@ -163,3 +166,10 @@ async def load_demo(settings: Settings, db: Database | None = None) -> dict[str,
 def wall_targets() -> list[Callable[..., Awaitable[dict[str, Any]]]]:
     """The components' makers of the tenant-wall walk's objects, in component order."""
     return [c.wall_target for c in components() if c.wall_target is not None]
+
+
+def audit_reader() -> AuditReader:
+    """The audit log in words: every component's labels over the complete metadata."""
+    from app.audit import AuditReader
+
+    return AuditReader([c.labels for c in components() if c.labels is not None], metadata())

@@ -52,8 +52,11 @@ class Settings:
     smtp_password: str = ""
     smtp_starttls: bool = True
     mail_from: str = "Centrale <ne-pas-repondre@centrale.local>"
-    #: Failed logins allowed per account or address within ``login_window_seconds``.
+    #: Failed logins allowed per account within ``login_window_seconds``.
     login_max_failures: int = 5
+    #: Failed logins allowed per client address within the same window: much higher, since a
+    #: whole hospital may sit behind one public address (docs/security.md « Connexion »).
+    login_max_failures_per_address: int = 100
     login_window_seconds: int = 900
     session_max_age: int = 8 * 3600
     #: Reverse proxies whose ``X-Forwarded-For`` is believed (addresses or CIDR blocks); none by default.
@@ -119,6 +122,7 @@ class Settings:
                 smtp_starttls=_bool(get("SMTP_STARTTLS", "true")),
                 mail_from=get("MAIL_FROM", base.mail_from),
                 login_max_failures=int(get("LOGIN_MAX_FAILURES", "5")),
+                login_max_failures_per_address=int(get("LOGIN_MAX_FAILURES_PER_ADDRESS", "100")),
                 login_window_seconds=int(get("LOGIN_WINDOW_SECONDS", "900")),
                 session_max_age=int(get("SESSION_MAX_AGE", str(base.session_max_age))),
                 trusted_proxies=tuple(p.strip() for p in get("TRUSTED_PROXIES").split(",") if p.strip()),

@@ -124,10 +124,12 @@ def create_app(
             "settings": settings,
             "db": db,
             "redis": redis_client,
-            "throttle": LoginThrottle(stores["throttle"], settings.login_max_failures, settings.login_window_seconds),
+            "throttle": LoginThrottle(stores["throttle"], settings.login_max_failures, settings.login_window_seconds,
+                                      settings.login_max_failures_per_address),
             "identity_loader": composition.identity_loader(),
             "menu": menu,
             "page_hooks": web.page_hooks,
+            "audit_reader": composition.audit_reader(),
         }
     )
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.bus import Bus
 from app.component import Component, Web
 from app.settings import Settings
+from csms.labels import labels
 
 #: The titulaire's technicians run remote commands on the stations (DESIGN.md « Operator »)
 #: and set up the users' badges: « Le Titulaire devra effectuer le paramétrage des données
@@ -32,11 +33,11 @@ PERMISSIONS = {
 
 def _web() -> Web:
     from app.shell import MenuHook
-    from csms.web import api, badges, commands, registry, smart_charging, supervision
+    from csms.web import api, badges, commands, exports, registry, smart_charging, supervision
 
     return Web(
         portal=[*registry.handlers, *smart_charging.portal_handlers, *supervision.handlers,
-                *badges.portal_handlers, *commands.portal_handlers],
+                *badges.portal_handlers, *commands.portal_handlers, *exports.handlers],
         api=[*api.handlers, *smart_charging.api_handlers, *badges.api_handlers, *commands.api_handlers],
         # Bornes, Recharges, Alertes, Statistiques; then Pilotage énergétique; then Badges, Réservations.
         menu=[MenuHook(100, supervision.nav), MenuHook(110, smart_charging.nav), MenuHook(120, badges.nav)],
@@ -95,4 +96,5 @@ manifest = Component(
     banner=_banner,
     wall_target=_wall_target,
     templates=Path(__file__).parent / "templates",
+    labels=labels,
 )

@@ -18,6 +18,8 @@ def local_datetime(value: dt.datetime | None, tz: str = "Europe/Paris", fmt: str
     local = value.astimezone(ZoneInfo(tz))
     if fmt == "long":
         return f"{day_fr(local.day)} {MONTHS[local.month - 1]} {local.year} à {local:%H:%M}"
+    if fmt == "seconds":
+        return local.strftime("%d/%m/%Y %H:%M:%S")
     return local.strftime("%d/%m/%Y %H:%M")
 
 
@@ -38,11 +40,15 @@ def number_fr(value: Any, digits: int = 0) -> str:
 
 
 def register(env: Environment) -> None:
+    from app.shell import elide_de
     from tenants.models import ROLE_LABELS, Role
-    from tenants.territories import TERRITORIES
+    from tenants.territories import TERRITORIES, zone_time_label
 
     env.filters["local_datetime"] = local_datetime
     env.filters["local_date"] = local_date
     env.filters["number_fr"] = number_fr
     env.filters["role_label"] = lambda r: ROLE_LABELS.get(Role(r), r) if r in Role._value2member_map_ else r
+    env.filters["de"] = elide_de  # « de l'Antenne », « du Centre hospitalier », « de La Réunion »
+    env.filters["elide_de"] = elide_de
+    env.filters["zone_time"] = zone_time_label  # « heure de La Réunion »
     env.globals["TERRITORIES"] = TERRITORIES

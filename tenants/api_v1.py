@@ -213,7 +213,8 @@ async def update_user(tenant_ctx: TenantContext, db_session: AsyncSession, user_
 )
 async def remove_user(tenant_ctx: TenantContext, db_session: AsyncSession, user_id: uuid.UUID) -> None:
     tenant_ctx.require("manage_users")
-    await services.remove_member(db_session, await services.access_member(db_session, tenant_ctx.tenant_id, user_id))
+    await services.remove_member(db_session, await services.access_member(db_session, tenant_ctx.tenant_id, user_id),
+                                 by=tenant_ctx.identity.user_id)
 
 
 # --------------------------------------------------------------------------- audit
@@ -246,8 +247,9 @@ async def list_audit_events(
     tenant_ctx.require("audit")
     tz = tenant_ctx.tenant.timezone
     result = await services.list_audit_events(
-        db_session, tenant_ctx.tenant_id, entity=entity, action=action, actor=actor,
-        since=_instant(since, tz), until=_instant(until, tz), page=page,
+        db_session, tenant_ctx.tenant_id,
+        services.AuditFilter(entity=entity, action=action, actor=actor, since=_instant(since, tz), until=_instant(until, tz)),
+        page=page,
     )
     return AuditPage(
         items=[AuditEventOut.of(e) for e in result.items], total=result.total, page=result.page,

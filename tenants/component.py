@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.component import Component, IdentityLoader, Web
 from app.settings import Settings
 from tenants.context import TENANT_PERMISSIONS
+from tenants.labels import labels
 
 
 def _web() -> Web:
@@ -70,4 +71,5 @@ manifest = Component(
     wall_target=_wall_target,
     identity=_identity,
     templates=Path(__file__).parent / "templates",
+    labels=labels,
 )

@@ -6,7 +6,9 @@ every portal handler in ``portal_handlers``.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from litestar import Request, get, post
 from litestar.datastructures import State
@@ -22,8 +24,9 @@ from app.security import verify_password
 from app.sessions import FORM_SESSION_OPT
 from tenants import services
 from tenants.auth import login_session
-from tenants.landing import home_url_for, safe_next
+from tenants.landing import LOGGED_OUT, home_url_for, safe_next
 from tenants.models import Role
+from tenants.territories import DEFAULT_ZONE, zone_time_label
 
 __all__ = ["account_menu", "portal_handlers", "tenant_menu"]
 
@@ -75,11 +78,30 @@ async def _providers(db_session: AsyncSession) -> list[Any]:
 
 
 @get("/connexion", include_in_schema=False, opt={FORM_SESSION_OPT: True})
-async def login_page(request: Request[Any, Any, Any], db_session: AsyncSession, suivant: str = "/") -> Template:
+async def login_page(request: Request[Any, Any, Any], db_session: AsyncSession, suivant: str = "/",
+                     deconnecte: str = "") -> Template:
     return Template(
         "login.html",
-        context={"errors": {}, "email": "", "next": safe_next(suivant), "providers": await _providers(db_session)},
+        context={"errors": {}, "email": "", "next": safe_next(suivant), "providers": await _providers(db_session),
+                 "logged_out": deconnecte == "1"},
     )
+
+
+def _minutes(seconds: int) -> str:
+    minutes = max(1, -(-seconds // 60))
+    return f"{minutes} minute{'s' if minutes > 1 else ''}"
+
+
+async def _retry_at(state: State, user: Any, wait: int) -> str:
+    """« Réessayez dans 15 minutes, à partir de 14 h 32 (heure de Paris). »: in the account's
+    tenant zone when the address is an account's, Paris time otherwise (tenant-less login)."""
+    zone = DEFAULT_ZONE
+    if user is not None:
+        # Its own session, acting as the account: PostgreSQL shows a user its own memberships only.
+        async with state.db.session(actor={"user_id": user.id, "label": user.email}) as session:
+            zone = await services.account_timezone(session, user)
+    at = (utcnow() + dt.timedelta(seconds=wait)).astimezone(ZoneInfo(zone))
+    return f"Réessayez dans {_minutes(wait)}, à partir de {at:%H} h {at:%M} ({zone_time_label(zone)})."
 
 
 # A handler annotated "-> Any" would send its templates as application/json.
@@ -91,13 +113,11 @@ async def login_submit(request: Request[Any, Any, Any], state: State, db_session
     address = client_address(request)
     wait = await state.throttle.blocked_for(email, address)
     if wait:
-        minutes = max(1, -(-wait // 60))
+        user = await services.find_user_by_email(db_session, email) if email else None
         return Template(
             "login.html",
-            context={
-                "errors": {"email": f"Trop de tentatives de connexion. Réessayez dans {minutes} minute{'s' if minutes > 1 else ''}."},
-                "email": email, "next": next_url, "providers": [],
-            },
+            context={"errors": {"email": "Trop de tentatives de connexion. " + await _retry_at(state, user, wait)},
+                     "email": email, "next": next_url, "providers": []},
             status_code=429,
             headers={"Retry-After": str(wait)},
         )
@@ -105,10 +125,16 @@ async def login_submit(request: Request[Any, Any, Any], state: State, db_session
     if user is None or not user.is_active or not verify_password(user.password_hash, password):
         if user is None:
             verify_password(None, password)  # same work whether or not the account exists
-        await state.throttle.failed(email, address)
+        left = await state.throttle.failed(email, address)
+        message = "Adresse électronique ou mot de passe incorrect."
+        if left == 1:
+            minutes = _minutes(state.throttle.window)
+            message += f" Attention : dernière tentative avant blocage des connexions pendant {minutes}."
+        elif left == 0:
+            message += " Trop de tentatives : " + await _retry_at(state, user, state.throttle.window)
         return Template(
             "login.html",
-            context={"errors": {"email": "Adresse électronique ou mot de passe incorrect."}, "email": email,
+            context={"errors": {"email": message}, "email": email,
                      "next": next_url, "providers": await _providers(db_session)},
             status_code=400,
         )
@@ -127,7 +153,7 @@ async def logout(request: Request[Any, Any, Any]) -> Redirect:
 
     target = await end_session_url(request)  # the provider's logout when signed in through OIDC
     request.clear_session()
-    return Redirect(target or "/connexion")
+    return Redirect(target or LOGGED_OUT)
 
 
 @get("/mot-de-passe-oublie", include_in_schema=False, opt={FORM_SESSION_OPT: True})
@@ -178,10 +204,11 @@ async def reset_submit(token: str, db_session: AsyncSession, data: Form) -> Temp
     return Template("password_reset.html", context={"errors": {}, "token": "", "done": True})
 
 
+from tenants.journal import handlers as journal_pages  # noqa: E402
 from tenants.oidc.web import handlers as oidc_handlers  # noqa: E402
 from tenants.portal import handlers as tenant_pages  # noqa: E402
 
 portal_handlers: list[Any] = [
     home, login_page, login_submit, logout, forgot_page, forgot_submit, reset_page, reset_submit,
-    *tenant_pages, *oidc_handlers,
+    *tenant_pages, *journal_pages, *oidc_handlers,
 ]

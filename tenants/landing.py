@@ -8,7 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenants.models import Central, Role
 from tenants.services import Identity
 
-__all__ = ["home_url_for", "safe_next"]
+__all__ = ["LOGGED_OUT", "home_url_for", "safe_next"]
+
+#: Where a closed session lands: the login page with « Vous êtes déconnecté ».
+LOGGED_OUT = "/connexion?deconnecte=1"
 
 
 def safe_next(value: str | None) -> str:

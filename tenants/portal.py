@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
@@ -20,7 +19,6 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit import AuditEvent
 from app.bounds import Page
 from app.db import scope_session
 from app.deps import require_identity
@@ -35,7 +33,6 @@ from app.shell import (
     flash,
     form_fields,
     pager,
-    parse_day,
     render,
     see_other,
     tenant_page,
@@ -320,9 +317,16 @@ async def site_delete(
 async def _members_page(request: Request[Any, Any, Any], ctx: TenantContext, session: AsyncSession,
                         *, errors: dict[str, str] | None = None, status: int = 200) -> Template:
     members = await services.list_tenant_members(session, ctx.tenant_id)
-    invitations = await services.list_pending_invitations(session, ctx.tenant_id) if ctx.can("manage_users") else []
-    return render(request, "tenant_members.html", tenant_page(ctx, "users", members=members, invitations=invitations,
-                                                                errors=errors or {}), status=status)
+    manages = ctx.can("manage_users")
+    invitations = await services.list_pending_invitations(session, ctx.tenant_id) if manages else []
+    # Removed in the last day: each one is given back its access in one step (« Réintégrer »).
+    removed = await services.recent_removals(session, ctx.tenant_id, now=dt.datetime.now(dt.UTC)) if manages else []
+    emails = {str(u.id): u.email for u in await services.users_by_ids(
+        session, [uuid.UUID(str(e.before["user_id"])) for e in removed])}
+    return render(request, "tenant_members.html", tenant_page(
+        ctx, "users", members=members, invitations=invitations, errors=errors or {},
+        removed=[{"event": e, "email": emails.get(str(e.before["user_id"]), ""), "role": e.before["role"]} for e in removed],
+    ), status=status)
 
 
 @get("/t/{tenant_id:uuid}/utilisateurs")
@@ -451,152 +455,25 @@ async def member_remove(
     membership = await services.access_member(db_session, tenant_ctx.tenant_id, user_id)
     email = membership.user.email
     try:
-        await services.remove_member(db_session, membership)
+        await services.remove_member(db_session, membership, by=tenant_ctx.identity.user_id)
     except ValidationFailed as exc:
         errors = {f"retirer-{user_id}": msg for msg in exc.errors.values()}
         return await _members_page(request, tenant_ctx, db_session, errors=errors, status=422)
-    flash(request, f"{email} n'a plus accès à {tenant_ctx.tenant.name}.")
-    if user_id == tenant_ctx.identity.user_id:
-        return see_other("/")
+    flash(request, f"{email} n'a plus accès à {tenant_ctx.tenant.name}. Vous pouvez le réintégrer pendant 24 heures "
+                   "depuis cette page ou le journal.")
     return see_other(f"/t/{tenant_ctx.tenant_id}/utilisateurs")
 
 
-# --------------------------------------------------------------------------- tenant: audit log
-
-ENTITY_LABELS = {
-    "tenants": "Bénéficiaire",
-    "sites": "Site",
-    "memberships": "Membre",
-    "subscriptions": "Adhésion",
-}
-ACTION_LABELS = {"create": "Création", "update": "Modification", "delete": "Suppression", "login": "Connexion"}
-FIELD_LABELS = {
-    "name": "Nom",
-    "address": "Adresse",
-    "postal_code": "Code postal",
-    "city": "Commune",
-    "insee_code": "Code commune INSEE",
-    "region": "Région",
-    "territory": "Territoire",
-    "siret": "SIRET",
-    "finess": "FINESS",
-    "building_code": "Code bâtiment",
-    "latitude": "Latitude",
-    "longitude": "Longitude",
-    "notes": "Notes",
-    "role": "Profil",
-    "user_id": "Utilisateur",
-    "is_active": "Actif",
-    "central_id": "Centrale",
-}
-#: Technical columns that say nothing to a reader of the log.
-HIDDEN_FIELDS = frozenset({"id", "tenant_id", "created_at"})
-
-
-def _readable(key: str, value: Any, names: dict[str, str]) -> str:
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, bool):
-        return "oui" if value else "non"
-    if key == "role" and value in Role._value2member_map_:
-        return Role(value).label
-    if key == "territory":
-        return _territory_label(value)
-    if key in ("user_id", "central_id"):
-        return names.get(str(value), str(value))
-    if isinstance(value, float):
-        return f"{value:g}".replace(".", ",")
-    if isinstance(value, dict | list):
-        return ", ".join(f"{k} : {v}" for k, v in value.items()) if isinstance(value, dict) else ", ".join(map(str, value))
-    return str(value)
-
-
-def _changes_of(event: AuditEvent, names: dict[str, str]) -> list[dict[str, str]]:
-    """One row per field: label, value before, value after (``—`` when absent).
-
-    A creation or a deletion lists only the fields that had a value.
-    """
-    before, after = event.before or {}, event.after or {}
-    one_sided = event.before is None or event.after is None
-    rows = []
-    for key in dict.fromkeys([*before, *after]):
-        if key in HIDDEN_FIELDS:
-            continue
-        if one_sided and before.get(key) in (None, "") and after.get(key) in (None, ""):
-            continue
-        rows.append({
-            "label": FIELD_LABELS.get(key, key),
-            "before": _readable(key, before.get(key), names) if event.before is not None else "",
-            "after": _readable(key, after.get(key), names) if event.after is not None else "",
-        })
-    return rows
-
-
-async def _names_in(session: AsyncSession, events: list[AuditEvent]) -> dict[str, str]:
-    """E-mails of the users and names of the centrals the events refer to by id."""
-    ids: dict[str, set[uuid.UUID]] = {"user_id": set(), "central_id": set()}
-    for event in events:
-        for values in (event.before or {}, event.after or {}):
-            for key, found in ids.items():
-                try:
-                    found.add(uuid.UUID(str(values[key])))
-                except (KeyError, ValueError):
-                    continue
-    names: dict[str, str] = {}
-    if ids["user_id"]:
-        rows = await session.execute(select(User.id, User.email).where(User.id.in_(ids["user_id"])))
-        names.update({str(i): label for i, label in rows})
-    if ids["central_id"]:
-        rows = await session.execute(select(Central.id, Central.name).where(Central.id.in_(ids["central_id"])))
-        names.update({str(i): label for i, label in rows})
-    return names
-
-
-@get("/t/{tenant_id:uuid}/journal")
-async def audit_log(
-    request: Request[Any, Any, Any],
-    tenant_ctx: TenantContext,
-    db_session: AsyncSession,
-    entite: str = "",
-    action: str = "",
-    auteur: str = "",
-    du: str = "",
-    au: str = "",
-    page: Page = 1,
+@get("/t/{tenant_id:uuid}/utilisateurs/{user_id:uuid}/retirer")
+async def member_remove_confirm(
+    request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, user_id: uuid.UUID
 ) -> Template:
-    tenant_ctx.require("audit")
-    tid = tenant_ctx.tenant_id
-    zone = ZoneInfo(tenant_ctx.tenant.timezone)
-    errors: dict[str, str] = {}
-    first, last = parse_day(du, "du", errors), parse_day(au, "au", errors)
-    # The filter days are the tenant's local days (DESIGN.md: stored UTC, shown local).
-    since = dt.datetime.combine(first, dt.time.min, zone) if first else None
-    until = dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min, zone) if last else None
-    events = await services.list_audit_events(
-        db_session, tid, entity=entite.strip(), action=action.strip(), actor=auteur.strip()[:100],
-        since=since, until=until, page=page,
-    )
-    entities = sorted(await db_session.scalars(select(AuditEvent.entity).where(AuditEvent.tenant_id == tid).distinct()))
-    actions = sorted(await db_session.scalars(select(AuditEvent.action).where(AuditEvent.tenant_id == tid).distinct()))
-    names = await _names_in(db_session, events.items)
-    filters = {"entite": entite, "action": action, "auteur": auteur, "du": du, "au": au}
-    return render(
-        request,
-        "tenant_audit.html",
-        tenant_page(
-            tenant_ctx, "audit",
-            events=[{"event": e, "changes": _changes_of(e, names)} for e in events.items],
-            found=events,
-            paging=pager(f"/t/{tid}/journal", filters, events),
-            filters=filters,
-            errors=errors,
-            entity_options=[("", "Toutes")] + [(e, ENTITY_LABELS.get(e, e)) for e in entities],
-            action_options=[("", "Toutes")] + [(a, ACTION_LABELS.get(a, a)) for a in actions],
-            entity_labels=ENTITY_LABELS,
-            action_labels=ACTION_LABELS,
-        ),
-        block="results",
-    )
+    """« Retirer » asks first, naming the person and what it loses; nobody removes itself."""
+    tenant_ctx.require("manage_users")
+    membership = await services.access_member(db_session, tenant_ctx.tenant_id, user_id)
+    errors = {"user": services.CANNOT_REMOVE_YOURSELF} if user_id == tenant_ctx.identity.user_id else {}
+    return render(request, "tenant_member_remove.html", tenant_page(tenant_ctx, "users", member=membership, errors=errors),
+                  status=422 if errors else 200)
 
 
 # --------------------------------------------------------------------------- tenant: outbox
@@ -777,7 +654,7 @@ handlers: list[Any] = [
     member_edit,
     member_update,
     member_remove,
-    audit_log,
+    member_remove_confirm,
     outbox,
     agent_home,
     account,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,7 @@ from tenants.territories import TERRITORIES
 
 __all__ = [
     "access_site",
+    "account_timezone",
     "create_api_token",
     "create_central",
     "create_site",
@@ -53,6 +54,14 @@ __all__ = [
     "list_api_tokens",
     "list_visible_tenants",
     "list_audit_events",
+    "iter_audit_events",
+    "audit_choices",
+    "access_audit_event",
+    "AuditFilter",
+    "recent_removals",
+    "removal_undoable",
+    "undo_removal",
+    "users_by_ids",
     "list_sites",
     "list_tenant_members",
     "add_member",
@@ -646,7 +655,16 @@ async def _keep_one_admin(session: AsyncSession, membership: Membership) -> None
         raise ValidationFailed({"role": "Le bénéficiaire doit garder au moins un administrateur."})
 
 
-async def remove_member(session: AsyncSession, membership: Membership) -> None:
+#: Why a member cannot remove itself: it would lock itself out (another administrator may).
+CANNOT_REMOVE_YOURSELF = "Vous ne pouvez pas vous retirer vous-même : demandez-le à un autre administrateur."
+#: A removal can be undone from the « Journal » this long after it.
+UNDO_REMOVAL = dt.timedelta(days=1)
+
+
+async def remove_member(session: AsyncSession, membership: Membership, *, by: uuid.UUID | None = None) -> None:
+    """Remove ``membership``; ``by`` is the acting user, who may not remove itself."""
+    if by is not None and membership.user_id == by:
+        raise ValidationFailed({"user": CANNOT_REMOVE_YOURSELF})
     if membership.role == Role.ADMIN:
         await _keep_one_admin(session, membership)
     await session.delete(membership)
@@ -988,33 +1006,120 @@ async def consume_password_reset(session: AsyncSession, token: str, new_password
 # --------------------------------------------------------------------------- audit
 
 
-async def list_audit_events(
-    session: AsyncSession,
-    tenant_id: uuid.UUID,
-    *,
-    entity: str = "",
-    action: str = "",
-    actor: str = "",
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
-    page: int = 1,
-    per_page: int = 50,
-) -> Paged:
+@dataclass(frozen=True)
+class AuditFilter:
+    """What the « Journal » shows: object kind and one object, action, person (part of its label), period."""
+
+    entity: str = ""
+    entity_id: str = ""
+    action: str = ""
+    actor: str = ""
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+
+def _audit_statement(tenant_id: uuid.UUID, where: AuditFilter) -> Any:
     stmt = select(AuditEvent).where(AuditEvent.tenant_id == tenant_id)
-    if entity:
-        stmt = stmt.where(AuditEvent.entity == entity)
-    if action:
-        stmt = stmt.where(AuditEvent.action == action)
-    if actor:
-        stmt = stmt.where(func.lower(AuditEvent.actor_label).like(f"%{actor.lower()}%"))
-    if since:
-        stmt = stmt.where(AuditEvent.at >= since)
-    if until:
-        stmt = stmt.where(AuditEvent.at < until)
+    if where.entity:
+        stmt = stmt.where(AuditEvent.entity == where.entity)
+    if where.entity_id:
+        stmt = stmt.where(AuditEvent.entity_id == where.entity_id)
+    if where.action:
+        stmt = stmt.where(AuditEvent.action == where.action)
+    if where.actor:
+        stmt = stmt.where(func.lower(AuditEvent.actor_label).contains(where.actor.lower(), autoescape=True))
+    if where.since:
+        stmt = stmt.where(AuditEvent.at >= where.since)
+    if where.until:
+        stmt = stmt.where(AuditEvent.at < where.until)
+    return stmt
+
+
+async def list_audit_events(
+    session: AsyncSession, tenant_id: uuid.UUID, where: AuditFilter | None = None, *, page: int = 1, per_page: int = 50,
+) -> Paged:
+    stmt = _audit_statement(tenant_id, where or AuditFilter())
     total = await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     page = max(1, page)
-    rows = await session.scalars(stmt.order_by(AuditEvent.at.desc()).offset((page - 1) * per_page).limit(per_page))
+    rows = await session.scalars(
+        stmt.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).offset((page - 1) * per_page).limit(per_page))
     return Paged(list(rows), total, page, per_page)
+
+
+async def iter_audit_events(
+    session: AsyncSession, tenant_id: uuid.UUID, where: AuditFilter, *, batch: int = 500,
+) -> AsyncIterator[list[AuditEvent]]:
+    """Every event the filter shows, latest first, in batches (keyset pages: no offset scan, no open cursor)."""
+    stmt = _audit_statement(tenant_id, where).order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(batch)
+    last: AuditEvent | None = None
+    while True:
+        page = stmt if last is None else stmt.where(or_(
+            AuditEvent.at < last.at, and_(AuditEvent.at == last.at, AuditEvent.id < last.id)))
+        rows = list(await session.scalars(page))
+        if not rows:
+            return
+        yield rows
+        if len(rows) < batch:
+            return
+        last = rows[-1]
+
+
+async def audit_choices(session: AsyncSession, tenant_id: uuid.UUID) -> dict[str, list[str]]:
+    """The object kinds, actions and people the tenant's log holds (the filters' choices)."""
+    out = {}
+    for key, column in (("entities", AuditEvent.entity), ("actions", AuditEvent.action), ("actors", AuditEvent.actor_label)):
+        out[key] = sorted(await session.scalars(select(column).where(AuditEvent.tenant_id == tenant_id).distinct()))
+    return out
+
+
+async def access_audit_event(session: AsyncSession, tenant_id: uuid.UUID, event_id: uuid.UUID) -> AuditEvent:
+    event = await session.scalar(select(AuditEvent).where(AuditEvent.tenant_id == tenant_id, AuditEvent.id == event_id))
+    if event is None:
+        raise NotFound("événement")
+    return event
+
+
+def removal_undoable(event: AuditEvent, *, now: dt.datetime) -> bool:
+    """A member's removal, less than :data:`UNDO_REMOVAL` ago, that says who and with which profile."""
+    before = event.before or {}
+    return (event.entity == Membership.__tablename__ and event.action == "delete" and bool(before.get("user_id"))
+            and before.get("role") in Role._value2member_map_ and now - event.at < UNDO_REMOVAL)
+
+
+async def users_by_ids(session: AsyncSession, user_ids: Sequence[uuid.UUID]) -> list[User]:
+    return list(await session.scalars(select(User).where(User.id.in_(user_ids)))) if user_ids else []
+
+
+async def recent_removals(session: AsyncSession, tenant_id: uuid.UUID, *, now: dt.datetime) -> list[AuditEvent]:
+    """Removals of the last day whose person has not come back: each can be undone in one step."""
+    rows = await session.scalars(select(AuditEvent).where(
+        AuditEvent.tenant_id == tenant_id, AuditEvent.entity == Membership.__tablename__, AuditEvent.action == "delete",
+        AuditEvent.at >= now - UNDO_REMOVAL).order_by(AuditEvent.at.desc()))
+    members = set(await session.scalars(select(Membership.user_id).where(Membership.tenant_id == tenant_id)))
+    out, seen = [], set()
+    for event in rows:
+        user_id = str((event.before or {}).get("user_id", ""))
+        if removal_undoable(event, now=now) and user_id not in seen and uuid.UUID(user_id) not in members:
+            seen.add(user_id)
+            out.append(event)
+    return out
+
+
+async def undo_removal(session: AsyncSession, tenant_id: uuid.UUID, event: AuditEvent, *, now: dt.datetime) -> Membership:
+    """Give the removed person back its access, with the profile it had (a new audited creation)."""
+    if not removal_undoable(event, now=now):
+        raise ValidationFailed({"event": "Ce retrait ne peut plus être annulé (plus d'un jour) : ajoutez la personne à nouveau."})
+    before = event.before or {}
+    user = await session.get(User, uuid.UUID(str(before["user_id"])))
+    if user is None or not user.is_active:
+        raise ValidationFailed({"event": "Ce compte n'existe plus ou est désactivé : ajoutez la personne à nouveau."})
+    existing = await session.scalar(select(Membership).where(Membership.tenant_id == tenant_id, Membership.user_id == user.id))
+    if existing is not None:
+        raise ValidationFailed({"event": f"{user.email} a déjà accès à ce bénéficiaire."})
+    membership = Membership(tenant_id=tenant_id, user_id=user.id, role=Role(before["role"]).value)
+    session.add(membership)
+    await session.flush()
+    return membership
 
 
 # --------------------------------------------------------------------------- identity
@@ -1038,6 +1143,17 @@ class Identity:
     @property
     def is_coordinator(self) -> bool:
         return bool(self.central_ids)
+
+
+async def account_timezone(session: AsyncSession, user: User) -> str:
+    """The time zone of the account's first tenant (by id, as its home page), Paris time without one."""
+    identity = await load_identity(session, user)
+    if not identity.tenant_roles:
+        return "Europe/Paris"
+    tenant_id = sorted(identity.tenant_roles)[0]
+    scope_session(session, [tenant_id])
+    tenant = await session.get(Tenant, tenant_id)
+    return tenant.timezone if tenant is not None else "Europe/Paris"
 
 
 async def load_identity(session: AsyncSession, user: User, *, via_token: bool = False) -> Identity:

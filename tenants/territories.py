@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["TERRITORIES", "Territory", "get_territory"]
+from app.shell import elide_de
+
+__all__ = ["DEFAULT_ZONE", "TERRITORIES", "Territory", "get_territory", "zone_time_label"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,8 @@ _ALL = (
 )
 
 TERRITORIES: dict[str, Territory] = {t.code: t for t in _ALL}
+#: The zone of a page outside any tenant (the login page): metropolitan France.
+DEFAULT_ZONE = "Europe/Paris"
 
 
 def get_territory(code: str) -> Territory:
@@ -46,3 +50,13 @@ def get_territory(code: str) -> Territory:
         return TERRITORIES[code]
     except KeyError:
         raise KeyError(f"territoire inconnu : {code!r} (attendu : {', '.join(TERRITORIES)})") from None
+
+
+#: The place a time zone is named after on screen (« heure de Paris »): metropolitan zones are Paris time.
+_ZONE_PLACES = {"Europe/Paris": "Paris"} | {t.timezone: t.label for t in _ALL if t.timezone != "Europe/Paris"}
+
+
+def zone_time_label(timezone: str) -> str:
+    """« heure de Paris », « heure de La Réunion », « heure de la Martinique »; the zone's name otherwise."""
+    place = _ZONE_PLACES.get(timezone)
+    return f"heure {elide_de(place)}" if place else f"heure {timezone}"

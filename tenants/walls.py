@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import utcnow
 from tenants import services
 from tenants.models import Central
 
@@ -18,7 +19,8 @@ __all__ = ["wall_target"]
 
 
 async def wall_target(session: AsyncSession, tenant_id: uuid.UUID, objects: dict[str, Any]) -> dict[str, Any]:
-    """A second site, a member and that member's API token, a pending invitation; the central's code."""
+    """A second site, a member and that member's API token, a pending invitation, a removal in the log;
+    the central's code."""
     tenant = await services.get_tenant(session, tenant_id)
     site = await services.create_site(session, tenant_id, {"name": "Annexe cible", "insee_code": tenant.insee_code})
     key = tenant.id.hex[:8]
@@ -33,5 +35,9 @@ async def wall_target(session: AsyncSession, tenant_id: uuid.UUID, objects: dict
     await services.create_user(session, email=f"invitee@{key}.demo")
     await services.enrol_member(session, tenant_id, {"email": f"invitee@{key}.demo", "role": "viewer"}, invited_by="test")
     invitation = (await services.list_pending_invitations(session, tenant_id))[0]
+    # A member removed a moment ago: its removal is an event of the victim's log that could be undone.
+    gone = await services.add_member(session, tenant_id, {"email": f"parti@{key}.demo", "role": "viewer"})
+    await services.remove_member(session, gone)
+    removal = (await services.recent_removals(session, tenant_id, now=utcnow()))[0]
     return {"tenant_id": tenant_id, "central_code": central.code, "site_id": site.id, "user_id": member.user_id,
-            "token_id": token.id, "invitation_id": invitation.id}
+            "token_id": token.id, "invitation_id": invitation.id, "event_id": removal.id}

@@ -66,6 +66,8 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         secret_key="test-secret-key-not-for-production-0123456789",
         var_dir=tmp_path,
         login_max_failures=5,
+        # Production allows 100 per address; a lower one keeps the per-address tests short.
+        login_max_failures_per_address=12,
         # The relay that delivers a test's events is the test's own (tests/csms/conftest.py's ``ingress``,
         # tests/app/test_outbox.py): an app's would take its deliveries with another bus.
         outbox_relay=False,

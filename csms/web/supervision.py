@@ -62,7 +62,8 @@ from tenants import services
 from tenants.context import TenantContext
 from tenants.models import Site
 
-__all__ = ["agent_context", "handlers", "nav"]
+__all__ = ["agent_context", "filter_alerts", "filter_fleet", "filter_transactions", "handlers", "load_fleet", "nav",
+           "stats_period"]
 
 #: Uptime and cuts are shown over this window.
 REPORT_PERIOD = dt.timedelta(days=30)
@@ -197,7 +198,7 @@ async def load_fleet(session: AsyncSession, tenant_id: uuid.UUID, *, now: dt.dat
     return [v for v in site_views.values() if v.stations]
 
 
-def _filter_fleet(fleet: list[SiteView], site: str, state: str) -> list[SiteView]:
+def filter_fleet(fleet: list[SiteView], site: str, state: str) -> list[SiteView]:
     out = []
     for site_view in fleet:
         if site and str(site_view.site.id) != site:
@@ -247,7 +248,7 @@ async def stations_list(
     fleet = await load_fleet(db_session, tenant_ctx.tenant_id, now=now)
     site = site.strip() if site.strip() in {str(s.site.id) for s in fleet} else ""
     etat = etat if etat in STATE_LABELS else ""
-    shown = _filter_fleet(fleet, site, etat)
+    shown = filter_fleet(fleet, site, etat)
     chargers_total = sum(len(st.chargers) for s in fleet for st in s.stations)
     query = "&".join(f"{k}={v}" for k, v in (("site", site), ("etat", etat)) if v)
     base = f"/t/{tenant_ctx.tenant_id}/bornes"
@@ -337,14 +338,11 @@ def transaction_seconds(tx: Transaction, now: dt.datetime) -> float | None:
     return ((tx.stopped_at or now) - tx.started_at).total_seconds()
 
 
-@get("/t/{tenant_id:uuid}/recharges")
-async def transactions_list(
-    request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, borne: str = "",
-    badge: str = "", etat: str = "", hors_ligne: str = "", du: str = "", au: str = "", page: Page = 1,
-) -> Template:
-    tenant_ctx.require("read")
-    tid = tenant_ctx.tenant_id
-    zone = ZoneInfo(tenant_ctx.tenant.timezone)
+def filter_transactions(ctx: TenantContext, *, borne: str = "", badge: str = "", etat: str = "", hors_ligne: str = "",
+                        du: str = "", au: str = "") -> tuple[Any, dict[str, str], dict[str, str]]:
+    """The transactions the list's filters show (the page and its exports): statement, kept filters, errors."""
+    tid = ctx.tenant_id
+    zone = ZoneInfo(ctx.tenant.timezone)
     errors: dict[str, str] = {}
     first, last = parse_day(du, "du", errors), parse_day(au, "au", errors)
     if first and last and first > last:
@@ -369,11 +367,22 @@ async def transactions_list(
         stmt = stmt.where(moment >= dt.datetime.combine(first, dt.time.min, zone))
     if last and "au" not in errors:
         stmt = stmt.where(moment < dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min, zone))
+    return stmt, {"borne": borne, "badge": badge, "etat": etat, "hors_ligne": hors_ligne, "du": du, "au": au}, errors
+
+
+@get("/t/{tenant_id:uuid}/recharges")
+async def transactions_list(
+    request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, borne: str = "",
+    badge: str = "", etat: str = "", hors_ligne: str = "", du: str = "", au: str = "", page: Page = 1,
+) -> Template:
+    tenant_ctx.require("read")
+    tid = tenant_ctx.tenant_id
+    stmt, filters, errors = filter_transactions(tenant_ctx, borne=borne, badge=badge, etat=etat, hors_ligne=hors_ligne,
+                                                du=du, au=au)
     total = await db_session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     page = max(1, page)
     rows = (await db_session.execute(stmt.offset((page - 1) * PER_PAGE).limit(PER_PAGE))).all()
     found = Paged(rows, total, page, PER_PAGE)
-    filters = {"borne": borne, "badge": badge, "etat": etat, "hors_ligne": hors_ligne, "du": du, "au": au}
     chargers = list(await db_session.scalars(
         select(Charger.charge_box_id).where(Charger.tenant_id == tid).order_by(Charger.charge_box_id)))
     return render(
@@ -417,6 +426,21 @@ async def transaction_detail(
 ALERT_FILTERS = {"ouvertes": "Ouvertes", "closes": "Closes", "toutes": "Toutes"}
 
 
+def filter_alerts(tenant_id: uuid.UUID, etat: str) -> tuple[Any, str]:
+    """The alerts the list's filter shows (the page and its exports), with their charger's ids."""
+    etat = etat if etat in ALERT_FILTERS else "toutes"
+    stmt = (
+        select(Alert, Charger.charge_box_id, Charger.canonical_id)
+        .join(Charger, and_(Charger.tenant_id == Alert.tenant_id, Charger.id == Alert.charger_id))
+        .where(Alert.tenant_id == tenant_id)
+    )
+    if etat == "ouvertes":
+        stmt = stmt.where(Alert.closed_at.is_(None))
+    elif etat == "closes":
+        stmt = stmt.where(Alert.closed_at.is_not(None))
+    return stmt, etat
+
+
 @get("/t/{tenant_id:uuid}/alertes")
 async def alerts_list(
     request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, etat: str = "toutes",
@@ -424,16 +448,7 @@ async def alerts_list(
 ) -> Template:
     tenant_ctx.require("read")
     tid = tenant_ctx.tenant_id
-    etat = etat if etat in ALERT_FILTERS else "toutes"
-    stmt = (
-        select(Alert, Charger.charge_box_id, Charger.canonical_id)
-        .join(Charger, and_(Charger.tenant_id == Alert.tenant_id, Charger.id == Alert.charger_id))
-        .where(Alert.tenant_id == tid)
-    )
-    if etat == "ouvertes":
-        stmt = stmt.where(Alert.closed_at.is_(None))
-    elif etat == "closes":
-        stmt = stmt.where(Alert.closed_at.is_not(None))
+    stmt, etat = filter_alerts(tid, etat)
     total = await db_session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     open_count = await db_session.scalar(
         select(func.count()).select_from(Alert).where(Alert.tenant_id == tid, Alert.closed_at.is_(None))) or 0
@@ -463,13 +478,10 @@ async def alerts_list(
 MAX_STATS_DAYS = 366
 
 
-@get("/t/{tenant_id:uuid}/statistiques")
-async def statistics(
-    request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, du: str = "", au: str = "",
-) -> Template:
-    tenant_ctx.require("read")
-    zone = ZoneInfo(tenant_ctx.tenant.timezone)
-    now = utcnow()
+def stats_period(ctx: TenantContext, du: str, au: str, *, now: dt.datetime) -> tuple[
+        dt.date, dt.date, dt.datetime, dt.datetime, dict[str, str]]:
+    """The statistics' period (the page and its exports): local days, their instants, errors (then the last 30 days)."""
+    zone = ZoneInfo(ctx.tenant.timezone)
     today = now.astimezone(zone).date()
     errors: dict[str, str] = {}
     first = parse_day(du, "du", errors) or today - dt.timedelta(days=29)
@@ -482,6 +494,16 @@ async def statistics(
         first, last = today - dt.timedelta(days=29), today
     start = dt.datetime.combine(first, dt.time.min, zone)
     end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min, zone)
+    return first, last, start, end, errors
+
+
+@get("/t/{tenant_id:uuid}/statistiques")
+async def statistics(
+    request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, du: str = "", au: str = "",
+) -> Template:
+    tenant_ctx.require("read")
+    now = utcnow()
+    first, last, start, end, errors = stats_period(tenant_ctx, du, au, now=now)
     usage = await stats.usage_by_point(db_session, tenant_ctx.tenant_id, start, end, now=now)
     sessions = sum(u.sessions for u in usage)
     totals = {

@@ -23,7 +23,7 @@ with warnings.catch_warnings():
     from authlib.integrations.httpx_client import AsyncOAuth2Client
 from tenants import services
 from tenants.auth import login_session
-from tenants.landing import home_url_for, safe_next
+from tenants.landing import LOGGED_OUT, home_url_for, safe_next
 from tenants.oidc.accounts import account_for
 from tenants.oidc.protocol import Refused, fetch_identity, provider_metadata, redirect_uri
 from tenants.oidc.providers import LOGIN_KEY, MAX_PENDING, PENDING_KEY, PENDING_TTL, get_enabled_provider
@@ -154,13 +154,13 @@ async def oidc_logout(request: Request[Any, Any, Any]) -> Redirect:
     """Close the local session, then the provider's (RP-initiated logout)."""
     target = await end_session_url(request)
     request.clear_session()
-    return Redirect(target or "/connexion")
+    return Redirect(target or LOGGED_OUT)
 
 
 @get("/auth/oidc/{slug:str}/logout", include_in_schema=False)
 async def oidc_logged_out(request: Request[Any, Any, Any]) -> Redirect:
     """The provider's ``post_logout_redirect_uri``: the local session is already closed."""
-    return Redirect("/connexion")
+    return Redirect(LOGGED_OUT)
 
 
 handlers: list[Any] = [oidc_login, oidc_callback, oidc_logout, oidc_logged_out]

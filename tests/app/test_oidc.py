@@ -327,7 +327,7 @@ async def test_existing_user_signs_in_and_out_through_the_provider(settings, db,
     assert idp.logouts[0]["post_logout_redirect_uri"] == f"{settings.base_url}/auth/oidc/{SLUG}/logout"
     assert len(idp.logouts[0]["state"]) >= 32
     landing = await client.get(_path(back.headers["location"]), follow_redirects=False)
-    assert landing.headers["location"] == "/connexion"
+    assert landing.headers["location"] == "/connexion?deconnecte=1"
 
     # The provider's own logout route does the same.
     await _sso(client, idp, email="agent@cpam72.fr")

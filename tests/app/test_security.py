@@ -12,6 +12,7 @@ import re
 import secrets
 import uuid
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -53,7 +54,7 @@ async def test_every_unsafe_portal_route_refuses_a_post_without_csrf_token(app, 
         "central_code": "CPAM72", "token": "jeton-de-reinitialisation", "slug": "proconnect",
         # The CSRF check runs before any lookup: ids of the right shape are enough.
         "charge_box_id": "CPAM-LM-01", "badge_id": uuid.uuid4(), "reservation_id": uuid.uuid4(),
-        "transaction_id": uuid.uuid4(), "invitation_id": uuid.uuid4(),
+        "transaction_id": uuid.uuid4(), "invitation_id": uuid.uuid4(), "event_id": uuid.uuid4(),
     }
     assert (await login(client, "admin@cpam72.demo")).status_code in (302, 303)
     before = await snapshot(admin_db)
@@ -140,24 +141,58 @@ async def test_login_is_throttled_per_account_even_with_the_right_password(app, 
 
 
 async def _throttled_per_account(running_app: Any) -> None:
-    for _ in range(5):
-        assert (await _login_from(running_app, "192.0.2.1", "admin@cpam72.demo", "mauvais-mot-de-passe")).status_code == 400
-    # From another address, with the right password: the account is locked for the window.
+    for _ in range(3):
+        failed = await _login_from(running_app, "192.0.2.1", "admin@cpam72.demo", "mauvais-mot-de-passe")
+        assert failed.status_code == 400 and "dernière tentative" not in failed.text
+    # The attempt before the lock says so.
+    warned = await _login_from(running_app, "192.0.2.1", "admin@cpam72.demo", "mauvais-mot-de-passe")
+    assert warned.status_code == 400
+    assert "Attention : dernière tentative avant blocage des connexions pendant 15 minutes." in warned.text
+    locking = await _login_from(running_app, "192.0.2.1", "admin@cpam72.demo", "mauvais-mot-de-passe")
+    assert locking.status_code == 400 and "Trop de tentatives : Réessayez dans 15 minutes" in locking.text
+    # From another address, with the right password: the account is locked for the window, and the
+    # page says until when, in the account's local time (CPAM de la Sarthe: Paris time).
     blocked = await _login_from(running_app, "192.0.2.2", "ADMIN@cpam72.demo", DEMO_PASSWORD)
     assert blocked.status_code == 429
-    assert "Trop de tentatives de connexion. Réessayez dans 15 minutes." in blocked.text
+    retry = re.search(r"Trop de tentatives de connexion\. Réessayez dans 15 minutes, à partir de (\d\d) h (\d\d) "
+                      r"\(heure de Paris\)\.", blocked.text)
+    assert retry, blocked.text
+    expected = (utcnow() + dt.timedelta(seconds=int(blocked.headers["retry-after"]))).astimezone(ZoneInfo("Europe/Paris"))
+    shown = expected.replace(hour=int(retry.group(1)), minute=int(retry.group(2)))
+    assert abs((shown - expected).total_seconds()) <= 120
     assert int(blocked.headers["retry-after"]) > 0
     # Other accounts are not affected from a fresh address.
     assert (await _login_from(running_app, "192.0.2.3", "visu@cpam72.demo", DEMO_PASSWORD)).status_code in (302, 303)
 
 
-async def test_login_is_throttled_per_address_across_accounts(app, demo):
+async def test_a_locked_account_of_la_reunion_is_told_the_time_of_la_reunion(app, demo, settings):
     async with app.lifespan():
-        await _throttled_per_address(app)
+        for _ in range(settings.login_max_failures):
+            await _login_from(app, "192.0.2.9", "admin@tj-reunion.demo", "mauvais-mot-de-passe")
+        blocked = await _login_from(app, "192.0.2.10", "admin@tj-reunion.demo", DEMO_PASSWORD)
+        assert blocked.status_code == 429 and "(heure de La Réunion)." in blocked.text
+        # An address that is no account's: Paris time (the login page belongs to no tenant).
+        for _ in range(settings.login_max_failures):
+            await _login_from(app, "192.0.2.11", "personne@exemple.fr", "mauvais-mot-de-passe")
+        unknown = await _login_from(app, "192.0.2.12", "personne@exemple.fr", "mauvais-mot-de-passe")
+        assert unknown.status_code == 429 and "(heure de Paris)." in unknown.text
 
 
-async def _throttled_per_address(running_app: Any) -> None:
-    for i in range(5):
+async def test_login_is_throttled_per_address_across_accounts(app, demo, settings):
+    async with app.lifespan():
+        await _throttled_per_address(app, settings.login_max_failures, settings.login_max_failures_per_address)
+
+
+async def _throttled_per_address(running_app: Any, per_account: int, per_address: int) -> None:
+    # One person locks its own account from the hospital's one public address…
+    for _ in range(per_account):
+        assert (await _login_from(running_app, "198.51.100.7", "visu@cpam72.demo", "n-importe-quoi-1")).status_code == 400
+    assert (await _login_from(running_app, "198.51.100.7", "visu@cpam72.demo", DEMO_PASSWORD)).status_code == 429
+    # … and its colleagues behind the same address still log in, below the address's much higher threshold.
+    assert per_address > per_account
+    assert (await _login_from(running_app, "198.51.100.7", "admin@cpam72.demo", DEMO_PASSWORD)).status_code in (302, 303)
+    # Many accounts guessed from one address: the address is locked at its own threshold.
+    for i in range(per_address - per_account):
         assert (await _login_from(running_app, "198.51.100.7", f"inconnu{i}@exemple.fr", "n-importe-quoi-1")).status_code == 400
     blocked = await _login_from(running_app, "198.51.100.7", "admin@cpam72.demo", DEMO_PASSWORD)
     assert blocked.status_code == 429 and "Trop de tentatives de connexion" in blocked.text

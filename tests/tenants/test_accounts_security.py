@@ -304,8 +304,8 @@ async def test_an_invented_x_forwarded_for_does_not_dodge_the_address_throttle(c
         )
         return response.status_code
 
-    statuses = [await attempt(n) for n in range(settings.login_max_failures + 1)]
-    assert statuses == [400] * settings.login_max_failures + [429]
+    statuses = [await attempt(n) for n in range(settings.login_max_failures_per_address + 1)]
+    assert statuses == [400] * settings.login_max_failures_per_address + [429]
 
 
 @pytest.mark.parametrize(("peer", "forwarded", "expected"), [

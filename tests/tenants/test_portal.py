@@ -216,7 +216,7 @@ async def site_and_audit_flow(client, demo):
     journal = await client.get(f"{base}/journal", params={"entite": "sites", "action": "create"})
     assert journal.status_code == 200
     text = text_of(journal.text)
-    assert re.search(r"admin@cpam72\.demo Création Site .*Nom Antenne de Sablé", text), text
+    assert re.search(r"admin@cpam72\.demo Création Site « Antenne de Sablé » .*Nom Antenne de Sablé", text), text
     assert "Code bâtiment 0002" in text
     # The demo loader created the other site: the actor filter excludes it.
     assert "Siège — parking des véhicules de service" in text
@@ -244,7 +244,7 @@ async def test_admin_edits_then_deletes_a_site(client, demo):
     assert "Site enregistré." in page.text and "<h1>Parking visiteurs</h1>" in page.text
 
     journal = text_of((await client.get(f"{base}/journal", params={"action": "update"})).text)
-    assert re.search(r"Modification Site (Valeurs modifiées )?Champ Avant Après Nom Parking B Parking visiteurs", journal), journal
+    assert re.search(r"Modification Site « Parking visiteurs » .{0,80}Champ Avant Après Nom Parking B Parking visiteurs", journal), journal
 
     deleted = await client.post(f"{site_url}/supprimer", follow_redirects=False, data={"_csrf_token": csrf_from(page.text)})
     listing = await follow(client, deleted)
@@ -252,7 +252,7 @@ async def test_admin_edits_then_deletes_a_site(client, demo):
     assert "Parking visiteurs</a>" not in listing.text
     assert (await client.get(site_url)).status_code == 404
     journal = text_of((await client.get(f"{base}/journal", params={"action": "delete"})).text)
-    assert "Suppression Site" in journal and "Parking visiteurs" in journal
+    assert "Suppression Site « Parking visiteurs »" in journal
 
 
 async def test_audit_log_shows_local_times_and_filters_by_local_day(client, db, demo):
@@ -272,7 +272,7 @@ async def test_audit_log_shows_local_times_and_filters_by_local_day(client, db, 
     assert utc_text not in page.text
     day = local.date()
     same_day = text_of((await client.get(f"/t/{tj}/journal", params={"du": day.isoformat(), "au": day.isoformat()})).text)
-    assert "Création Bénéficiaire" in same_day and "Tribunal judiciaire de Saint-Denis (La Réunion)" in same_day
+    assert "Création Bénéficiaire « Tribunal judiciaire de Saint-Denis (La Réunion) »" in same_day and "Tribunal judiciaire de Saint-Denis (La Réunion)" in same_day
     later = text_of((await client.get(f"/t/{tj}/journal", params={"du": (day + dt.timedelta(days=1)).isoformat()})).text)
     assert "0 événement." in later and "Aucun événement ne correspond" in later
     bad = await client.get(f"/t/{tj}/journal", params={"du": "31/12/2026"})
@@ -425,25 +425,70 @@ async def test_last_admin_cannot_be_removed_or_demoted(client, demo):
     base = f"/t/{cpam}/utilisateurs"
     await logged_in(client, ADMIN)
     listing = await client.get(base)
-    admin_id = re.search(rf'action="{base}/([0-9a-f-]{{36}})/retirer"[^<]*<input[^>]*>\s*<button[^>]*>Retirer<span class="visually-hidden"> admin@cpam72\.demo', listing.text)
-    assert admin_id, listing.text
-    admin_id = admin_id.group(1)
     token = csrf_from(listing.text)
-
+    admin_id = re.search(rf'href="{base}/([0-9a-f-]{{36}})/modifier">Changer le profil<span class="visually-hidden"> de admin@cpam72\.demo',
+                         listing.text).group(1)
+    # Nobody removes itself: no « Retirer » on its own line, and the route refuses it.
+    assert f"{base}/{admin_id}/retirer" not in listing.text
+    own = await client.get(f"{base}/{admin_id}/retirer")
+    assert own.status_code == 422 and "Vous ne pouvez pas vous retirer vous-même" in text_of(own.text)
     refused = await client.post(f"{base}/{admin_id}/retirer", data={"_csrf_token": token}, follow_redirects=False)
     assert refused.status_code == 422 and refused.headers["content-type"].startswith("text/html")
-    assert "Le bénéficiaire doit garder au moins un administrateur." in refused.text
-    assert "admin@cpam72.demo" in refused.text
+    assert "Vous ne pouvez pas vous retirer vous-même" in refused.text
 
     demote = await client.post(f"{base}/{admin_id}/modifier", data={"role": "viewer", "_csrf_token": token}, follow_redirects=False)
     assert demote.status_code == 422 and "Le bénéficiaire doit garder au moins un administrateur." in demote.text
 
-    # Removing someone else works; they disappear from the list.
-    viewer_id = re.search(rf'action="{base}/([0-9a-f-]{{36}})/retirer"[^<]*<input[^>]*>\s*<button[^>]*>Retirer<span class="visually-hidden"> visu@', listing.text).group(1)
-    removed = await client.post(f"{base}/{viewer_id}/retirer", data={"_csrf_token": token}, follow_redirects=False)
+    # Removing someone else asks first, naming the person; then they disappear from the list.
+    viewer_id = re.search(rf'href="{base}/([0-9a-f-]{{36}})/retirer">Retirer<span class="visually-hidden"> visu@', listing.text).group(1)
+    confirm = await client.get(f"{base}/{viewer_id}/retirer")
+    assert confirm.status_code == 200
+    assert "Retirer Victor Visualisation ?" in text_of(confirm.text) or "Retirer visu@cpam72.demo" in text_of(confirm.text)
+    assert "n'aura plus accès aux pages de la CPAM de la Sarthe" in text_of(confirm.text)
+    removed = await client.post(f"{base}/{viewer_id}/retirer", data={"_csrf_token": csrf_from(confirm.text)}, follow_redirects=False)
     after = await follow(client, removed)
     assert "visu@cpam72.demo n'a plus accès à CPAM de la Sarthe." in text_of(after.text)
     assert "visu@cpam72.demo</td>" not in after.text
+
+    # ... and come back in one step, with the profile they had (from the list or from the journal).
+    assert "Retiré depuis moins de 24 heures" in text_of(after.text)
+    event_id = re.search(rf'action="/t/{cpam}/journal/([0-9a-f-]{{36}})/retablir"', after.text).group(1)
+    journal = await client.get(f"/t/{cpam}/journal", params={"entite": "memberships", "action": "delete"})
+    assert "Suppression Membre « visu@cpam72.demo »" in text_of(journal.text)
+    assert f"/journal/{event_id}/retablir" in journal.text and "Annuler ce retrait" in journal.text
+    back = await client.post(f"/t/{cpam}/journal/{event_id}/retablir", data={"_csrf_token": csrf_from(journal.text),
+                                                                           "retour": "journal"}, follow_redirects=False)
+    assert back.headers["location"] == f"/t/{cpam}/journal"
+    page = await follow(client, back)
+    assert "visu@cpam72.demo a de nouveau accès à CPAM de la Sarthe avec le profil Visualisation." in text_of(page.text)
+    assert "Annuler ce retrait" not in page.text
+    listing = text_of((await client.get(base)).text)
+    assert "visu@cpam72.demo Visualisation" in listing and "Retiré depuis moins" not in listing
+    again = await client.post(f"/t/{cpam}/journal/{event_id}/retablir", data={"_csrf_token": token}, follow_redirects=False)
+    assert "a déjà accès" in text_of((await follow(client, again)).text)
+
+
+async def test_a_removal_is_undone_within_a_day_only(client, db, admin_db, demo):
+    from sqlalchemy import update
+
+    from app.audit import AuditEvent
+
+    cpam = uuid.UUID(demo["tenant_ids"]["cpam"])
+    await logged_in(client, ADMIN)
+    base = f"/t/{cpam}/utilisateurs"
+    listing = await client.get(base)
+    viewer_id = re.search(rf'href="{base}/([0-9a-f-]{{36}})/retirer">Retirer<span class="visually-hidden"> visu@', listing.text).group(1)
+    await client.post(f"{base}/{viewer_id}/retirer", data={"_csrf_token": csrf_from(listing.text)})
+    async with db.transaction([cpam], actor={"user_id": None, "label": "test"}) as session:
+        event = await session.scalar(select(AuditEvent).where(AuditEvent.tenant_id == cpam, AuditEvent.action == "delete",
+                                                              AuditEvent.entity == "memberships"))
+    async with admin_db.engine.begin() as conn:  # the log is append-only for the application role
+        await conn.execute(update(AuditEvent.__table__).where(AuditEvent.__table__.c.id == event.id)
+                           .values(at=event.at - dt.timedelta(hours=25)))
+    page = await client.get(base)
+    assert "Retiré depuis moins" not in page.text
+    late = await client.post(f"/t/{cpam}/journal/{event.id}/retablir", data={"_csrf_token": csrf_from(page.text)})
+    assert "ne peut plus être annulé" in text_of(late.text) and "visu@cpam72.demo</td>" not in late.text
 
 
 async def test_coordinator_manages_users_but_not_sites(client, demo):
