@@ -38,7 +38,7 @@ from app.headers import security_headers_hook
 from app.outbox import Relay, announce_commits, install_subscribers, outbox_counts
 from app.sessions import CsrfMiddleware, IssuedSessionConfig
 from app.settings import Settings
-from app.shell import Menu, exception_handler
+from app.shell import Home, Menu, exception_handler
 
 __all__ = ["create_app"]
 
@@ -105,6 +105,8 @@ def create_app(
     web = composition.web_parts()
     menu = Menu()
     menu.add(web.menu)
+    home = Home()
+    home.add(cards=web.home_cards, columns=web.beneficiary_columns, queue=web.work_queue)
     db = db or Database(settings.database_url)
     redis_client = None
     if stores is None:
@@ -127,6 +129,7 @@ def create_app(
             "throttle": LoginThrottle(stores["throttle"], settings.login_max_failures, settings.login_window_seconds),
             "identity_loader": composition.identity_loader(),
             "menu": menu,
+            "home": home,
             "page_hooks": web.page_hooks,
         }
     )
