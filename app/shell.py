@@ -30,7 +30,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from jinja2_fragments.litestar import HTMXBlockTemplate
-from litestar import Request, Response
+from litestar import Request, Response, route
 from litestar.enums import MediaType, RequestEncodingType
 from litestar.exceptions import ClientException, HTTPException, NotAuthorizedException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
@@ -72,6 +72,7 @@ __all__ = [
     "render",
     "see_other",
     "tenant_page",
+    "unknown_page",
     "wants_block",
     "WorkItem",
     "WorkQueueHook",
@@ -478,6 +479,13 @@ def _html_error(request: Request[Any, Any, Any], status: int, title: str, detail
             context.pop("nav", None)
             context.pop("nav_groups", None)
     return Template("error.html", context=context, status_code=status, media_type=MediaType.HTML)
+
+
+@route("/{unknown:path}", http_method=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+async def unknown_page(unknown: str) -> None:
+    """Any path no component serves: a 404 raised behind the middlewares, so the page has the
+    signed-in caller's header and menu (a path no route matches never reaches the middlewares)."""
+    raise NotFound("page")
 
 
 def exception_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -34,8 +34,7 @@ PERMISSIONS = {
 
 
 def _web() -> Web:
-    from app.shell import MenuHook
-    from app.shell import BeneficiaryColumnsHook, HomeCardHook, WorkQueueHook
+    from app.shell import BeneficiaryColumnsHook, HomeCardHook, MenuHook, WorkQueueHook
     from csms.web import api, badges, commands, home, registry, smart_charging, supervision
 
     return Web(

@@ -21,7 +21,7 @@ from app.errors import ValidationFailed
 from app.security import verify_password
 from app.sessions import FORM_SESSION_OPT
 from tenants import services
-from tenants.auth import login_session
+from tenants.auth import identity_for, login_session
 from tenants.landing import home_url_for, safe_next
 from tenants.models import Role
 
@@ -134,7 +134,8 @@ async def login_submit(request: Request[Any, Any, Any], state: State, db_session
     user.last_login_at = utcnow()
     login_session(request, user)
     if next_url == "/":
-        identity = await services.load_identity(db_session, user)
+        # Loaded as the middleware will (on PostgreSQL the memberships show under app.user_id).
+        identity = await identity_for(state.db, user)
         next_url = await home_url_for(db_session, identity)
     return Redirect(next_url)
 

@@ -34,7 +34,7 @@ from app.shell import Chart, Column, Figure, HomeCard, WorkItem
 from csms import services
 from csms.domain.alerts import FAULTED
 from csms.domain.states import AVAILABLE, CHARGING, OFFLINE, OUT_OF_SERVICE, STATE_LABELS
-from tenants.context import CentralContext, OperatorContext, TenantContext
+from tenants.context import CentralContext, TenantContext
 
 __all__ = ["BENEFICIARY_COLUMNS", "beneficiary_values", "handlers", "home_cards", "work_items"]
 
