@@ -237,3 +237,10 @@ async def test_unsupported_methods_get_a_french_page_and_the_api_keeps_problem_j
     api = await client.get("/api/v1/nulle-part")
     assert api.status_code == 404 and api.headers["content-type"] == "application/problem+json"
     assert api.json()["title"] == "Introuvable"
+
+
+async def test_the_coordinator_table_sorts_and_searches_as_an_htmx_block(client, demo):
+    await signed_in(client, "coordination@canut.demo")
+    block = await client.get("/c/CANUT?tri=alerts&ordre=desc", headers={"HX-Request": "true"})
+    assert block.status_code == 200 and block.text.lstrip().startswith('<div id="beneficiaires">')
+    assert "Commune de Villeurbanne" in block.text and 'aria-sort="descending"' in block.text
