@@ -21,7 +21,8 @@ with warnings.catch_warnings():
     # authlib prefers the httpx2 fork and warns when it falls back to httpx, which works.
     warnings.filterwarnings("ignore", message="The httpx module is deprecated")
     from authlib.integrations.httpx_client import AsyncOAuth2Client
-from tenants.auth import identity_for, login_session
+from tenants import services
+from tenants.auth import login_session
 from tenants.landing import home_url_for, safe_next
 from tenants.oidc.accounts import account_for
 from tenants.oidc.protocol import Refused, fetch_identity, provider_metadata, redirect_uri
@@ -118,7 +119,7 @@ async def oidc_callback(
     request.set_session({**_session_dict(request), LOGIN_KEY: {"slug": slug, "id_token": id_token}})
     next_url = pending.get("next") or "/"
     if next_url == "/":
-        next_url = await home_url_for(db_session, await identity_for(state.db, user))
+        next_url = await home_url_for(db_session, await services.load_identity(db_session, user))
     return Redirect(next_url)
 
 
