@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from app.audit import AuditLabels
     from app.bus import Bus
     from app.settings import Settings
-    from app.shell import MenuHook
+    from app.shell import BeneficiaryColumnsHook, HomeCardHook, MenuHook, WorkQueueHook
 
 __all__ = ["Component", "IdentityLoader", "SessionEnded", "Web"]
 
@@ -36,8 +36,15 @@ class Web:
     portal: list[Any] = field(default_factory=list)
     #: API handlers, mounted under ``/api/v1`` behind the login guard.
     api: list[Any] = field(default_factory=list)
-    #: Menu entries of the portals (``app.shell.MenuHook``).
+    #: Menu entries of the portals (``app.shell.MenuHook``), each hook in a group of the menu.
     menu: list[MenuHook] = field(default_factory=list)
+    #: Cards of the home pages (``app.shell.HomeCardHook``): a tenant's home, the central's,
+    #: the operator's; each hook returns the cards of the context it is given.
+    home_cards: list[HomeCardHook] = field(default_factory=list)
+    #: Key figures of each beneficiary in the coordinator's table (``app.shell.BeneficiaryColumnsHook``).
+    beneficiary_columns: list[BeneficiaryColumnsHook] = field(default_factory=list)
+    #: Lines of the operator's work queue across its tenants (``app.shell.WorkQueueHook``).
+    work_queue: list[WorkQueueHook] = field(default_factory=list)
     #: Litestar dependencies (name -> ``Provide``) the component's handlers, or others', use.
     dependencies: Mapping[str, Any] = field(default_factory=dict)
     #: Named page contributions other components' pages call (e.g. ``"agent_home"``:

@@ -7,7 +7,8 @@ says what it brings; this module only iterates over them:
 - ``components()``: the manifests, loaded once; loading imports every model and job
   module and grants every component's permissions (``app.permissions``);
 - ``metadata()``: the complete ORM metadata (Alembic, tests);
-- ``web_parts()``: the portal and API handlers, menu hooks, dependencies and page hooks;
+- ``web_parts()``: the portal and API handlers, menu hooks, home hooks (cards, the
+  coordinator's columns, the operator's work queue), dependencies and page hooks;
 - ``identity_loader()``: the one component that owns accounts loads the caller;
 - ``audit_reader()``: the audit log in words, from every component's labels;
 - ``cli_commands()``, ``services()``, ``banner_lines()``, ``load_demo()``, ``wall_targets()``.
@@ -89,6 +90,9 @@ def web_parts() -> Web:
     portal: list[Any] = []
     api: list[Any] = []
     menu: list[Any] = []
+    home_cards: list[Any] = []
+    columns: list[Any] = []
+    queue: list[Any] = []
     dependencies: dict[str, Any] = {}
     page_hooks: dict[str, list[Any]] = {}
     for component in components():
@@ -98,13 +102,17 @@ def web_parts() -> Web:
         portal += web.portal
         api += web.api
         menu += web.menu
+        home_cards += web.home_cards
+        columns += web.beneficiary_columns
+        queue += web.work_queue
         clash = set(dependencies) & set(web.dependencies)
         if clash:
             raise RuntimeError(f"component {component.name} redefines the dependencies {sorted(clash)}")
         dependencies.update(web.dependencies)
         for name, hooks in web.page_hooks.items():
             page_hooks.setdefault(name, []).extend(hooks)
-    return Web(portal=portal, api=api, menu=menu, dependencies=dependencies, page_hooks=page_hooks)
+    return Web(portal=portal, api=api, menu=menu, home_cards=home_cards, beneficiary_columns=columns,
+               work_queue=queue, dependencies=dependencies, page_hooks=page_hooks)
 
 
 def identity_loader() -> IdentityLoader:

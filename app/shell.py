@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from jinja2_fragments.litestar import HTMXBlockTemplate
-from litestar import Request, Response
+from litestar import Request, Response, route
 from litestar.enums import MediaType, RequestEncodingType
 from litestar.exceptions import ClientException, HTTPException, NotAuthorizedException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
@@ -44,7 +44,14 @@ from app.errors import Forbidden, NotFound, ValidationFailed
 
 __all__ = [
     "PROBLEM",
+    "BeneficiaryColumnsHook",
+    "Chart",
+    "Column",
+    "Figure",
     "Form",
+    "Home",
+    "HomeCard",
+    "HomeCardHook",
     "Menu",
     "MenuHook",
     "Paged",
@@ -58,13 +65,18 @@ __all__ = [
     "exception_handler",
     "flash",
     "form_fields",
+    "menu_groups",
+    "operator_page",
     "pager",
     "parse_day",
     "problem",
     "render",
     "see_other",
     "tenant_page",
+    "unknown_page",
     "wants_block",
+    "WorkItem",
+    "WorkQueueHook",
 ]
 
 #: An URL-encoded form body, as portal forms post it.
@@ -79,15 +91,20 @@ _NAV = "_nav"
 
 @dataclass(frozen=True)
 class MenuHook:
-    """A component's menu entries: ``entries(ctx)`` returns ``(key, href, label)`` tuples.
+    """A component's menu entries: ``entries(ctx)`` returns ``(key, href, label)`` tuples, or
+    ``(key, href, label, group)`` to place one entry in another group than the hook's.
 
-    ``ctx`` is the page's tenant context, central context or ``None`` (« Mon compte »);
-    the hook decides from the role what it shows. Hooks are listed by ``order`` (then
-    by component order), so a component places its entries without knowing the others.
+    ``ctx`` is the page's tenant context, central context, operator context or ``None``
+    (« Mon compte »); the hook decides from the role what it shows. Hooks are listed by
+    ``order`` (then by component order), so a component places its entries without knowing
+    the others. ``group`` (« Supervision », « Badges et réservations », « Administration »)
+    gathers the entries under a heading of the menu; groups come in the order of their first
+    entry, and entries without a group stand alone (« Accueil », « Mon compte »).
     """
 
     order: int
-    entries: Callable[[Any], list[tuple[str, str, str]]]
+    entries: Callable[[Any], list[tuple[str, ...]]]
+    group: str = ""
 
 
 @dataclass
@@ -101,8 +118,199 @@ class Menu:
         self.hooks.sort(key=lambda h: h.order)  # stable: equal orders keep the component order
 
     def items(self, ctx: Any, current: str = "") -> list[dict[str, Any]]:
-        found = [item for hook in self.hooks for item in hook.entries(ctx)]
-        return [{"key": k, "href": h, "label": label, "current": k == current} for k, h, label in found]
+        """The entries, flat (each with its ``group``, ``""`` for none)."""
+        found = []
+        for hook in self.hooks:
+            for entry in hook.entries(ctx):
+                key, href, label, *group = entry
+                found.append({"key": key, "href": href, "label": label, "current": key == current,
+                              "group": group[0] if group else hook.group})
+        return found
+
+
+def menu_groups(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Entries gathered by group, in the order of each group's first entry: ``[{label, entries}]``
+    (``label`` empty for an entry standing alone)."""
+    groups: list[dict[str, Any]] = []
+    by_label: dict[str, dict[str, Any]] = {}
+    for item in items:
+        label = item.get("group", "")
+        if not label:
+            groups.append({"label": "", "entries": [item]})
+            continue
+        if label not in by_label:
+            by_label[label] = {"label": label, "entries": []}
+            groups.append(by_label[label])
+        by_label[label]["entries"].append(item)
+    return groups
+
+
+# --------------------------------------------------------------------------- home pages
+
+
+#: The severities of a home card or a figure, from calm to urgent (CSS ``severity-*``).
+SEVERITIES = ("ok", "info", "warning", "danger")
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One number of a home card (« 2 Hors service »), linked to the list it counts.
+
+    ``state``: a station state (``csms.domain.states``) shown with its colour and icon;
+    ``severity``: how much it calls for attention (``SEVERITIES``).
+    """
+
+    label: str
+    value: int | str
+    href: str = ""
+    state: str = ""
+    severity: str = "ok"
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A bar chart drawn on the server (inline SVG) with its data table as the text
+    alternative (RGAA 1.3: an image that carries information has an equivalent)."""
+
+    title: str
+    unit: str
+    bars: tuple[tuple[str, float], ...]
+    #: Width and height of the drawing (SVG units); it scales down on a phone.
+    width: int = 640
+    height: int = 200
+
+    def geometry(self) -> list[dict[str, Any]]:
+        """Each bar's label, value and rectangle (``x``, ``y``, ``w``, ``h``) in the drawing."""
+        if not self.bars:
+            return []
+        top = max((v for _, v in self.bars), default=0) or 1
+        inner = self.height - 30
+        step = self.width / len(self.bars)
+        out = []
+        for i, (label, value) in enumerate(self.bars):
+            h = round(inner * value / top, 1)
+            out.append({"label": label, "value": value, "x": round(i * step + step * 0.15, 1), "w": round(step * 0.7, 1),
+                        "y": round(inner - h + 10, 1), "h": h})
+        return out
+
+
+@dataclass(frozen=True)
+class HomeCard:
+    """What a component puts on a home page: a title, figures, links, a severity.
+
+    ``severity`` is the card's as a whole (its most urgent figure, usually): a
+    ``danger`` or ``warning`` card is outlined and says so in words. ``chart``: an optional bar chart.
+    """
+
+    key: str
+    title: str
+    figures: tuple[Figure, ...] = ()
+    links: tuple[tuple[str, str], ...] = ()
+    severity: str = "ok"
+    note: str = ""
+    chart: Chart | None = None
+
+
+@dataclass(frozen=True)
+class HomeCardHook:
+    """A component's home cards: ``await cards(session, ctx, now)`` returns ``HomeCard``s.
+
+    ``ctx`` is the home's context: a tenant context (admin, viewer, coordinator or operator
+    in one tenant), a central context (the coordinator's home) or an operator context (the
+    titulaire's technician across its tenants); the hook returns ``[]`` for a context it has
+    nothing for. Cards are shown by ``order`` (then component order).
+    """
+
+    order: int
+    cards: Callable[[Any, Any, dt.datetime], Awaitable[list[HomeCard]]]
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of the coordinator's beneficiary table (``fmt``: ``int``, ``percent`` or ``text``)."""
+
+    key: str
+    label: str
+    fmt: str = "int"
+    #: Sorting this column descending first (open alerts: the most first).
+    descending: bool = True
+
+
+@dataclass(frozen=True)
+class BeneficiaryColumnsHook:
+    """Key figures of each beneficiary, for the coordinator's table:
+    ``await values(session, tenant_ids, now)`` returns ``{tenant_id: {column key: value}}``."""
+
+    order: int
+    columns: tuple[Column, ...]
+    values: Callable[[Any, list[Any], dt.datetime], Awaitable[dict[Any, dict[str, Any]]]]
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One line of the operator's work queue: what needs doing, where, since when.
+
+    ``urgency``: 0 is the most urgent (a station out of service), larger is less; the
+    queue is sorted by urgency, then oldest first.
+    """
+
+    tenant_id: Any
+    urgency: int
+    kind: str
+    title: str
+    href: str
+    since: dt.datetime | None = None
+    detail: str = ""
+    severity: str = "warning"
+
+
+@dataclass(frozen=True)
+class WorkQueueHook:
+    """A component's lines of the operator's queue: ``await items(session, tenant_ids, now)``."""
+
+    order: int
+    items: Callable[[Any, list[Any], dt.datetime], Awaitable[list[WorkItem]]]
+
+
+@dataclass
+class Home:
+    """Every component's home contributions, assembled once by the composition root."""
+
+    cards: list[HomeCardHook] = field(default_factory=list)
+    columns: list[BeneficiaryColumnsHook] = field(default_factory=list)
+    queue: list[WorkQueueHook] = field(default_factory=list)
+
+    def add(self, *, cards: Iterable[HomeCardHook] = (), columns: Iterable[BeneficiaryColumnsHook] = (),
+            queue: Iterable[WorkQueueHook] = ()) -> None:
+        self.cards = sorted([*self.cards, *cards], key=lambda h: h.order)
+        self.columns = sorted([*self.columns, *columns], key=lambda h: h.order)
+        self.queue = sorted([*self.queue, *queue], key=lambda h: h.order)
+
+    async def cards_for(self, session: Any, ctx: Any, now: dt.datetime) -> list[HomeCard]:
+        """The cards of ``ctx``'s home, in hook order: a card keeps its place from one visit to
+        the next, its severity (outline, icon) says when it needs attention."""
+        found: list[HomeCard] = []
+        for hook in self.cards:
+            found += await hook.cards(session, ctx, now)
+        return found
+
+    async def beneficiary_figures(
+        self, session: Any, tenant_ids: list[Any], now: dt.datetime,
+    ) -> tuple[list[Column], dict[Any, dict[str, Any]]]:
+        """The columns of every component, and each tenant's value in each."""
+        columns: list[Column] = []
+        values: dict[Any, dict[str, Any]] = {tid: {} for tid in tenant_ids}
+        for hook in self.columns:
+            columns += hook.columns
+            for tid, row in (await hook.values(session, tenant_ids, now)).items():
+                values.setdefault(tid, {}).update(row)
+        return columns, values
+
+    async def work_queue(self, session: Any, tenant_ids: list[Any], now: dt.datetime) -> list[WorkItem]:
+        """Every component's work items across ``tenant_ids``, the most urgent first, then the oldest."""
+        items = [item for hook in self.queue for item in await hook.items(session, tenant_ids, now)]
+        far = dt.datetime.max.replace(tzinfo=dt.UTC)
+        return sorted(items, key=lambda i: (i.urgency, i.since or far, i.title))
 
 
 # --------------------------------------------------------------------------- pages
@@ -134,6 +342,15 @@ def wants_block(request: Request[Any, Any, Any]) -> bool:
     return bool(htmx) and not htmx.history_restore_request
 
 
+def _resolve_nav(request: Request[Any, Any, Any], context: dict[str, Any]) -> None:
+    """The page's menu from ``app.state.menu``: flat (``nav``) and by group (``nav_groups``)."""
+    if _NAV in context:
+        ctx, current, before = context.pop(_NAV)
+        menu: Menu | None = getattr(request.app.state, "menu", None)
+        context["nav"] = [*before, *(menu.items(ctx, current) if menu else [])]
+        context["nav_groups"] = menu_groups(context["nav"])
+
+
 def render(
     request: Request[Any, Any, Any],
     template: str,
@@ -143,10 +360,7 @@ def render(
     block: str | None = None,
 ) -> Template:
     """Full page, or only ``block`` for an HTMX request (jinja2-fragments)."""
-    if _NAV in context:
-        ctx, current, before = context.pop(_NAV)
-        menu: Menu | None = getattr(request.app.state, "menu", None)
-        context["nav"] = [*before, *(menu.items(ctx, current) if menu else [])]
+    _resolve_nav(request, context)
     headers = {"Vary": "HX-Request"} if block else None
     if block and wants_block(request):
         # The block shows no flash message: it stays for the next full page.
@@ -182,6 +396,11 @@ def central_page(ctx: Any, current: str, **extra: Any) -> dict[str, Any]:
         "base": f"/c/{ctx.central.code}",
         **extra,
     }
+
+
+def operator_page(ctx: Any, current: str, **extra: Any) -> dict[str, Any]:
+    """The context of a page across the tenants an operator serves (``ctx``: its operator context)."""
+    return {"identity": ctx.identity, _NAV: (ctx, current, []), **extra}
 
 
 def account_page(identity: Any, current: str, **extra: Any) -> dict[str, Any]:
@@ -249,9 +468,25 @@ def _wants_problem_json(request: Request[Any, Any, Any]) -> bool:
 
 
 def _html_error(request: Request[Any, Any, Any], status: int, title: str, detail: str = "") -> Response[Any]:
-    return Template(
-        "error.html", context={"status": status, "title": title, "detail": detail}, status_code=status
-    )
+    """A French error page in the portal's layout: the signed-in caller keeps its header and
+    the menu outside any tenant (« Accueil », « Mon compte ») to find its way back."""
+    identity = request.scope.get("user")
+    context: dict[str, Any] = {"status": status, "title": title, "detail": detail}
+    if identity is not None and not getattr(identity, "via_token", False):
+        context.update(account_page(identity, ""))
+        try:
+            _resolve_nav(request, context)
+        except Exception:  # noqa: BLE001 - an error page must render even when a menu hook fails
+            context.pop("nav", None)
+            context.pop("nav_groups", None)
+    return Template("error.html", context=context, status_code=status, media_type=MediaType.HTML)
+
+
+@route("/{unknown:path}", http_method=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+async def unknown_page(unknown: str) -> None:
+    """Any path no component serves: a 404 raised behind the middlewares, so the page has the
+    signed-in caller's header and menu (a path no route matches never reaches the middlewares)."""
+    raise NotFound("page")
 
 
 def exception_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

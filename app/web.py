@@ -38,7 +38,7 @@ from app.headers import security_headers_hook
 from app.outbox import Relay, announce_commits, install_subscribers, outbox_counts
 from app.sessions import CsrfMiddleware, IssuedSessionConfig
 from app.settings import Settings
-from app.shell import Menu, exception_handler
+from app.shell import Home, Menu, exception_handler, unknown_page
 
 __all__ = ["create_app"]
 
@@ -105,6 +105,8 @@ def create_app(
     web = composition.web_parts()
     menu = Menu()
     menu.add(web.menu)
+    home = Home()
+    home.add(cards=web.home_cards, columns=web.beneficiary_columns, queue=web.work_queue)
     db = db or Database(settings.database_url)
     redis_client = None
     if stores is None:
@@ -128,6 +130,7 @@ def create_app(
                                       settings.login_max_failures_per_address),
             "identity_loader": composition.identity_loader(),
             "menu": menu,
+            "home": home,
             "page_hooks": web.page_hooks,
             "audit_reader": composition.audit_reader(),
         }
@@ -173,7 +176,7 @@ def create_app(
             healthz,
             readyz,
             # Portal pages are HTML for people: never in the API's OpenAPI document.
-            Router(path="/", route_handlers=web.portal, include_in_schema=False),
+            Router(path="/", route_handlers=[*web.portal, unknown_page], include_in_schema=False),
             Router(path="/api/v1", route_handlers=web.api, guards=[requires_login]),
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],

@@ -25,22 +25,31 @@ from csms.labels import labels
 #: and set up the users' badges: « Le Titulaire devra effectuer le paramétrage des données
 #: nécessaires pour chaque Utilisateur » (CCTP CPAM 5-5-5-3). ``operate_stations``: remote
 #: commands (csms.domain.commands); ``manage_badges``: badges, local lists, reservations.
+#: ``register_stations``: register a charger and import a fleet: the technician who installs the
+#: stations registers them (CCTP CPAM 5-5-2: « Le Titulaire paramètre préalablement à la mise
+#: en exploitation toutes les informations »).
 PERMISSIONS = {
-    "admin": frozenset({"operate_stations", "manage_badges"}),
-    "operator": frozenset({"operate_stations", "manage_badges"}),
+    "admin": frozenset({"operate_stations", "manage_badges", "register_stations"}),
+    "operator": frozenset({"operate_stations", "manage_badges", "register_stations"}),
 }
 
 
 def _web() -> Web:
-    from app.shell import MenuHook
-    from csms.web import api, badges, commands, exports, registry, smart_charging, supervision
+    from app.shell import BeneficiaryColumnsHook, HomeCardHook, MenuHook, WorkQueueHook
+    from csms.web import api, badges, commands, exports, home, registry, smart_charging, supervision
 
     return Web(
         portal=[*registry.handlers, *smart_charging.portal_handlers, *supervision.handlers,
-                *badges.portal_handlers, *commands.portal_handlers, *exports.handlers],
+                *badges.portal_handlers, *commands.portal_handlers, *exports.handlers, *home.handlers],
         api=[*api.handlers, *smart_charging.api_handlers, *badges.api_handlers, *commands.api_handlers],
         # Bornes, Recharges, Alertes, Statistiques; then Pilotage énergétique; then Badges, Réservations.
-        menu=[MenuHook(100, supervision.nav), MenuHook(110, smart_charging.nav), MenuHook(120, badges.nav)],
+        menu=[MenuHook(100, supervision.nav, group="Supervision"), MenuHook(110, smart_charging.nav, group="Supervision"),
+              MenuHook(120, badges.nav, group="Badges et réservations")],
+        # Points de charge by state, alerts, today's sessions, badges to load; the coordinator's
+        # columns and chart; the operator's alerts, failed commands and badges (csms/web/home.py).
+        home_cards=[HomeCardHook(100, home.home_cards)],
+        beneficiary_columns=[BeneficiaryColumnsHook(100, home.BENEFICIARY_COLUMNS, home.beneficiary_values)],
+        work_queue=[WorkQueueHook(100, home.work_items)],
         page_hooks={"agent_home": [supervision.agent_context]},
     )
 

@@ -6,7 +6,8 @@ demo station uses ``DEMO_STATION_PASSWORD`` (documented in the README) so that
 ``centrale stations simulate`` can connect as any of them. Past transactions with
 their meter values and two closed connections (two communication cuts) give the
 supervision pages something to show; they are written once per charger (a
-charger that already has transactions is left as it is).
+charger that already has transactions is left as it is). Cut since last night, each
+demo charger has its « Hors ligne » alert open (``csms.domain.alerts.sweep_tenant``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
-from csms.domain import badges, registry, smart_charging
+from csms.domain import alerts, badges, registry, smart_charging
 from csms.domain.models import Badge, ChargeBoxRoute, Charger, ConnectionLog, MeterValue, Transaction
 from tenants.services import find_user_by_email
 
@@ -54,6 +55,8 @@ DEMO_BADGES: dict[str, list[tuple[str, str, dict[str, str]]]] = {
 #: tenant key → power budget of its demo site (CCTP CPAM article 4, dynamic load
 #: management): 30 kW for the CPAM's 5 points (110 kW nominal), so sharing shows.
 DEMO_BUDGETS = {"cpam": {"budget_kw": 30, "min_current_a": 6, "phases": 3}}
+#: The default of ``Settings.ocpp_offline_alert_minutes``: the demo chargers, cut since last night, are past it.
+DEMO_OFFLINE_THRESHOLD = dt.timedelta(minutes=15)
 #: Sessions written per charger: (days ago, start hour UTC, minutes, average kW).
 HISTORY = [(6, 7, 95, 7.4), (3, 12, 50, 11.0), (1, 8, 130, 6.8)]
 
@@ -162,6 +165,10 @@ async def load_demo_stations(session: AsyncSession, tenants: dict[str, Any], sit
             charger = await registry.find_charger_in_tenant(session, tenant.id, spec["charge_box_id"])
             chargers += 1
             transactions += await _history(session, charger, cards, now)
+        # Off line since last night: the alerts the ingress's sweep would open a minute after the
+        # start are there at once (the homes and the operator's queue show them from the first page).
+        await session.flush()
+        await alerts.sweep_tenant(session, tenant.id, now=now, threshold=DEMO_OFFLINE_THRESHOLD)
     return {"stations": chargers, "transactions_added": transactions}
 
 

@@ -21,7 +21,7 @@ from app.sessions import renew
 from tenants.models import User
 from tenants.services import Identity, load_identity, mark_token_used, token_login, token_needs_touch
 
-__all__ = ["SESSION_EPOCH_KEY", "SESSION_USER_KEY", "AccountIdentityLoader", "login_session"]
+__all__ = ["SESSION_EPOCH_KEY", "SESSION_USER_KEY", "AccountIdentityLoader", "identity_for", "login_session"]
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class AccountIdentityLoader(IdentityLoader):
             user = await session.get(User, user_id)
             if user is None or not user.is_active or session_data.get(SESSION_EPOCH_KEY, 0) != user.session_epoch:
                 raise SessionEnded
-        return await _identity(db, user)
+        return await identity_for(db, user)
 
     async def from_bearer(self, db: Database, token: str) -> Identity | None:
         async with db.session() as session:
@@ -51,7 +51,7 @@ class AccountIdentityLoader(IdentityLoader):
         if found is None:
             return None
         user, token_row = found
-        identity = await _identity(db, user, via_token=True)
+        identity = await identity_for(db, user, via_token=True)
         if token_needs_touch(token_row):  # a write at most once a minute per token
             try:
                 async with db.transaction() as session:
@@ -61,7 +61,8 @@ class AccountIdentityLoader(IdentityLoader):
         return identity
 
 
-async def _identity(db: Database, user: User, *, via_token: bool = False) -> Identity:
+async def identity_for(db: Database, user: User, *, via_token: bool = False) -> Identity:
+    """The identity of ``user`` as the auth middleware loads it (where a login lands, too)."""
     # On PostgreSQL the memberships policy shows a user their own rows (app.user_id).
     async with db.session(actor={"user_id": user.id, "label": user.email}) as session:
         return await load_identity(session, user, via_token=via_token)

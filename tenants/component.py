@@ -24,10 +24,13 @@ def _web() -> Web:
     from app.shell import MenuHook
     from tenants.api import api_handlers
     from tenants.context import dependencies
-    from tenants.controllers import account_menu, portal_handlers, tenant_menu
+    from tenants.controllers import account_menu, admin_menu, portal_handlers, tenant_menu
 
+    # Accueil first; the components' groups (csms: Supervision, Badges et réservations) between
+    # 100 and 899; Administration at 900; « Mon compte » last.
     return Web(portal=portal_handlers, api=api_handlers, dependencies=dependencies,
-               menu=[MenuHook(0, tenant_menu), MenuHook(1000, account_menu)])
+               menu=[MenuHook(0, tenant_menu), MenuHook(900, admin_menu, group="Administration"),
+                     MenuHook(1000, account_menu)])
 
 
 def _cli() -> list[click.Command]:

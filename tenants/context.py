@@ -27,7 +27,15 @@ from app.permissions import allowed
 from tenants.models import Central, FrameworkAgreement, Role, Subscription, Tenant
 from tenants.services import Identity, tenant_ids_of_central
 
-__all__ = ["TENANT_PERMISSIONS", "CentralContext", "TenantContext", "dependencies", "role_in_tenant"]
+__all__ = [
+    "TENANT_PERMISSIONS",
+    "CentralContext",
+    "OperatorContext",
+    "TenantContext",
+    "dependencies",
+    "operator_tenant_ids",
+    "role_in_tenant",
+]
 
 #: What each role may do in a tenant, as far as ``tenants`` goes. Coordinators manage the
 #: beneficiaries of their agreements (profile, users) and read everything; viewers only read;
@@ -68,6 +76,35 @@ class CentralContext:
     central: Central
     tenant_ids: list[uuid.UUID]
     identity: Identity
+
+
+@dataclass
+class OperatorContext:
+    """The titulaire's operator across every tenant it serves (its work queue): the tenants
+    where it holds the operator role, published on the session as its explicit scope."""
+
+    identity: Identity
+    tenants: dict[uuid.UUID, Tenant]
+
+    @property
+    def tenant_ids(self) -> list[uuid.UUID]:
+        return list(self.tenants)
+
+
+def operator_tenant_ids(identity: Identity) -> list[uuid.UUID]:
+    """The tenants where the caller is the titulaire's operator (sorted, stable)."""
+    return sorted(tid for tid, role in identity.tenant_roles.items() if role == Role.OPERATOR)
+
+
+async def provide_operator_context(request: Request[Any, Any, Any], db_session: AsyncSession) -> OperatorContext:
+    identity = require_identity(request)
+    tenant_ids = operator_tenant_ids(identity)
+    if not tenant_ids:
+        raise NotFound("espace opérateur")
+    # Like a coordinator's (rule 3): the scope is the explicit list of the operator's tenants.
+    scope_session(db_session, tenant_ids, actor=identity.actor)
+    tenants = {t.id: t for t in await db_session.scalars(select(Tenant).where(Tenant.id.in_(tenant_ids)).order_by(Tenant.name))}
+    return OperatorContext(identity=identity, tenants=tenants)
 
 
 async def role_in_tenant(session: AsyncSession, identity: Identity, tenant_id: uuid.UUID) -> str | None:
@@ -117,4 +154,5 @@ async def provide_central_context(
 dependencies = {
     "tenant_ctx": Provide(provide_tenant_context),
     "central_ctx": Provide(provide_central_context),
+    "operator_ctx": Provide(provide_operator_context),
 }

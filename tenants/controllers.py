@@ -23,38 +23,56 @@ from app.errors import ValidationFailed
 from app.security import verify_password
 from app.sessions import FORM_SESSION_OPT
 from tenants import services
-from tenants.auth import login_session
+from tenants.auth import identity_for, login_session
 from tenants.landing import LOGGED_OUT, home_url_for, safe_next
 from tenants.models import Role
 from tenants.territories import DEFAULT_ZONE, zone_time_label
 
-__all__ = ["account_menu", "portal_handlers", "tenant_menu"]
+__all__ = ["account_menu", "admin_menu", "portal_handlers", "tenant_menu"]
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
 def tenant_menu(ctx: Any) -> list[tuple[str, str, str]]:
-    """The menu entries of ``tenants``: navigation follows the role (coordinator, admin, viewer, agent, operator)."""
-    from tenants.context import CentralContext, TenantContext
+    """The first entries of ``tenants``: each portal's home (coordinator, admin, viewer, agent,
+    operator); the operator's work queue on every page it sees."""
+    from tenants.context import CentralContext, OperatorContext, TenantContext
 
     items: list[tuple[str, str, str]] = []
     if isinstance(ctx, CentralContext):
         base = f"/c/{ctx.central.code}"
-        items = [("home", base, "Accords-cadres"), ("beneficiaries", f"{base}/beneficiaires", "Bénéficiaires")]
+        items = [("home", base, "Accueil")]
+    elif isinstance(ctx, OperatorContext):
+        items = [("queue", "/operateur", "File de travail")]
     elif isinstance(ctx, TenantContext):
         base = f"/t/{ctx.tenant_id}"
         if ctx.role == Role.AGENT:
             items = [("agent", f"{base}/agent", "Accueil")]
         else:
-            items = [("home", base, "Accueil"), ("sites", f"{base}/sites", "Sites")]
-            if ctx.can("manage_users") or ctx.can("read"):
-                items.append(("users", f"{base}/utilisateurs", "Utilisateurs"))
-            if ctx.can("audit"):
-                items.append(("audit", f"{base}/journal", "Journal"))
-            if ctx.can("outbox"):
-                items.append(("outbox", f"{base}/courriels", "Courriels"))
+            items = [("home", base, "Accueil")]
             if ctx.role == Role.COORDINATOR:
                 items.insert(0, ("central", "/", "Ma centrale"))
+            if ctx.role == Role.OPERATOR:
+                items.insert(0, ("queue", "/operateur", "File de travail"))
+    return items
+
+
+def admin_menu(ctx: Any) -> list[tuple[str, str, str]]:
+    """« Administration »: the central's beneficiaries; a tenant's sites, users, log and mails."""
+    from tenants.context import CentralContext, TenantContext
+
+    items: list[tuple[str, str, str]] = []
+    if isinstance(ctx, CentralContext):
+        items = [("beneficiaries", f"/c/{ctx.central.code}/beneficiaires", "Bénéficiaires")]
+    elif isinstance(ctx, TenantContext) and ctx.role != Role.AGENT:
+        base = f"/t/{ctx.tenant_id}"
+        items = [("sites", f"{base}/sites", "Sites")]
+        if ctx.can("manage_users") or ctx.can("read"):
+            items.append(("users", f"{base}/utilisateurs", "Utilisateurs"))
+        if ctx.can("audit"):
+            items.append(("audit", f"{base}/journal", "Journal"))
+        if ctx.can("outbox"):
+            items.append(("outbox", f"{base}/courriels", "Courriels"))
     return items
 
 
@@ -142,7 +160,8 @@ async def login_submit(request: Request[Any, Any, Any], state: State, db_session
     user.last_login_at = utcnow()
     login_session(request, user)
     if next_url == "/":
-        identity = await services.load_identity(db_session, user)
+        # Loaded as the middleware will (on PostgreSQL the memberships show under app.user_id).
+        identity = await identity_for(state.db, user)
         next_url = await home_url_for(db_session, identity)
     return Redirect(next_url)
 

@@ -26,6 +26,9 @@ async def home_url_for(session: AsyncSession, identity: Identity) -> str:
         central = await session.get(Central, sorted(identity.central_ids)[0])
         if central is not None:
             return f"/c/{central.code}"
+    if any(role == Role.OPERATOR for role in identity.tenant_roles.values()):
+        # The titulaire's operator serves several tenants: its work queue spans them all.
+        return "/operateur"
     if identity.tenant_roles:
         # Stable choice: the first tenant by id; the tenant switcher lists the others.
         tenant_id, role = sorted(identity.tenant_roles.items())[0]

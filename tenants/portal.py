@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
@@ -20,18 +22,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bounds import Page
-from app.db import scope_session
+from app.db import scope_session, utcnow
 from app.deps import require_identity
 from app.errors import NotFound, ValidationFailed
 from app.mail import OutboxMessage
 from app.security import password_problem, verify_password
 from app.shell import (
     Form,
+    Home,
     Paged,
     account_page,
     central_page,
     flash,
     form_fields,
+    operator_page,
     pager,
     render,
     see_other,
@@ -39,7 +43,7 @@ from app.shell import (
 )
 from tenants import services
 from tenants.auth import login_session
-from tenants.context import CentralContext, TenantContext
+from tenants.context import CentralContext, OperatorContext, TenantContext
 from tenants.models import (
     TENANT_ROLES,
     ApiToken,
@@ -70,9 +74,53 @@ def _territory_label(code: str) -> str:
 # --------------------------------------------------------------------------- coordinator
 
 
+#: Beneficiaries per page of the coordinator's home table.
+HOME_PER_PAGE = 25
+
+
+def _sort_key(value: Any, descending: bool) -> tuple[int, Any]:
+    # Blanks (no charger, so no availability) always last, whichever the direction.
+    if value is None or value == "":
+        return (1, 0)
+    return (0, -value if descending and isinstance(value, int | float) else value)
+
+
 @get("/c/{central_code:str}")
-async def central_home(request: Request[Any, Any, Any], central_ctx: CentralContext, db_session: AsyncSession) -> Template:
-    """The central's framework agreements and how many beneficiaries subscribed to each."""
+async def central_home(
+    request: Request[Any, Any, Any], central_ctx: CentralContext, db_session: AsyncSession, q: str = "",
+    tri: str = "nom", ordre: str = "", page: Page = 1,
+) -> Template:
+    """The coordinator's beneficiaries with their key figures (each component's columns), sortable
+    and searchable without JavaScript, the central's activity and its framework agreements."""
+    now = utcnow()
+    home: Home = request.app.state.home
+    q = q.strip()[:100]
+    everyone = len(central_ctx.tenant_ids)
+    matching = await services.search_tenants(db_session, central_ctx.tenant_ids, q=q, page=1, per_page=max(1, everyone))
+    tenants = list(matching.items)
+    columns, figures = await home.beneficiary_figures(db_session, [t.id for t in tenants], now)
+    by_key = {c.key: c for c in columns}
+    tri = tri if tri in by_key else "nom"
+    default_desc = by_key[tri].descending if tri in by_key else False
+    ordre = ordre if ordre in ("asc", "desc") else ("desc" if default_desc else "asc")
+    if tri == "nom":
+        tenants.sort(key=lambda t: t.name.casefold(), reverse=ordre == "desc")
+    else:
+        # Python's sort is stable: blanks stay last in both directions (sorted on a (blank, value) key).
+        descending = ordre == "desc"
+        tenants.sort(key=lambda t: _sort_key(figures.get(t.id, {}).get(tri), descending))
+    per_page = HOME_PER_PAGE
+    page = max(1, min(page, max(1, -(-len(tenants) // per_page))))
+    shown = Paged(tenants[(page - 1) * per_page: page * per_page], len(tenants), page, per_page)
+    base = f"/c/{central_ctx.central.code}"
+
+    def sort_url(key: str) -> str:
+        column = by_key.get(key)
+        first = "desc" if column is not None and column.descending else "asc"
+        other = "asc" if ordre == "desc" else "desc"
+        params = {"q": q, "tri": key, "ordre": other if key == tri else first}
+        return f"{base}?{urlencode({k: v for k, v in params.items() if v})}#beneficiaires"
+
     agreements = list(
         await db_session.scalars(
             select(FrameworkAgreement)
@@ -92,7 +140,13 @@ async def central_home(request: Request[Any, Any, Any], central_ctx: CentralCont
     return render(
         request,
         "central_home.html",
-        central_page(central_ctx, "home", agreements=agreements, counts=counts, beneficiaries=len(central_ctx.tenant_ids)),
+        central_page(
+            central_ctx, "home", agreements=agreements, counts=counts, beneficiaries=everyone,
+            cards=await home.cards_for(db_session, central_ctx, now), columns=columns, figures=figures, found=shown,
+            q=q, tri=tri, ordre=ordre, sort_url=sort_url,
+            paging=pager(base, {"q": q, "tri": tri, "ordre": ordre}, shown),
+        ),
+        block="beneficiaires",
     )
 
 
@@ -159,16 +213,19 @@ async def _profile_facts(session: AsyncSession, tenant: Tenant) -> dict[str, Any
 
 @get("/t/{tenant_id:uuid}")
 async def tenant_home(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession) -> Any:
+    """What needs attention in the tenant: every component's home cards (``app.shell.HomeCardHook``)."""
     if not tenant_ctx.can("read") and tenant_ctx.can("agent"):
         return see_other(f"/t/{tenant_ctx.tenant_id}/agent")
     tenant_ctx.require("read")
     tid = tenant_ctx.tenant_id
+    home: Home = request.app.state.home
     sites = await db_session.scalar(select(func.count()).select_from(Site).where(Site.tenant_id == tid))
     members = await db_session.scalar(select(func.count()).select_from(Membership).where(Membership.tenant_id == tid))
     return render(
         request,
         "tenant_home.html",
         tenant_page(tenant_ctx, "home", sites_count=sites or 0, members_count=members or 0,
+                     cards=await home.cards_for(db_session, tenant_ctx, utcnow()),
                      **await _profile_facts(db_session, tenant_ctx.tenant)),
     )
 
@@ -500,6 +557,30 @@ async def outbox(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_
     )
 
 
+# --------------------------------------------------------------------------- operator
+
+
+@get("/operateur")
+async def operator_home(request: Request[Any, Any, Any], operator_ctx: OperatorContext, db_session: AsyncSession,
+                        beneficiaire: str = "") -> Template:
+    """The titulaire's operator: one work queue across every tenant it serves, the most urgent
+    first (each component's ``app.shell.WorkQueueHook``), without switching tenant."""
+    home: Home = request.app.state.home
+    now = utcnow()
+    chosen = next((tid for tid in operator_ctx.tenants if str(tid) == beneficiaire.strip()), None)
+    items = await home.work_queue(db_session, [chosen] if chosen else operator_ctx.tenant_ids, now)
+    per_tenant: dict[uuid.UUID, int] = {}
+    for item in items:
+        per_tenant[item.tenant_id] = per_tenant.get(item.tenant_id, 0) + 1
+    return render(
+        request,
+        "operator_home.html",
+        operator_page(operator_ctx, "queue", items=items, tenants=operator_ctx.tenants, chosen=chosen,
+                      per_tenant=per_tenant, cards=await home.cards_for(db_session, operator_ctx, now)),
+        block="queue",
+    )
+
+
 # --------------------------------------------------------------------------- agent
 
 
@@ -634,6 +715,7 @@ handlers: list[Any] = [
     beneficiary_new,
     beneficiary_create,
     tenant_home,
+    operator_home,
     profile_view,
     profile_edit,
     profile_update,

@@ -29,6 +29,7 @@ from tests.conftest import csrf_from, login
 #: Parameterised routes that carry no tenant data, by path format, with the reason.
 EXEMPT = {
     "/static/{file_path}": "static files",
+    "/{unknown}": "any path no route serves: always a 404 (app.shell.unknown_page)",
     "/schema/{path}": "OpenAPI document renderers",
     "/reinitialiser/{token}": "password reset link: the token is the credential, tested in test_security",
     "/auth/oidc/{slug}/login": "OIDC provider login start (public, listed on the login page)",

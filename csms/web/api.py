@@ -250,9 +250,10 @@ def _in_service_first(stmt: Any) -> Any:
 
 
 async def _tenant_to_manage(request: Request[Any, Any, Any], session: AsyncSession, tenant_id: uuid.UUID | None) -> uuid.UUID:
-    """The tenant a registration writes into: named, or the caller's only one it administers."""
+    """The tenant a registration writes into: named, or the caller's only one where it registers
+    stations (its administrator, or the titulaire's technician: ``register_stations``)."""
     identity = require_identity(request)
-    manageable = await reachable_tenants(session, identity, {"manage_sites"})
+    manageable = await reachable_tenants(session, identity, {"register_stations"})
     if tenant_id is not None:
         if tenant_id not in manageable:
             if tenant_id in await reachable_tenants(session, identity, {"read", "agent"}):
@@ -263,7 +264,7 @@ async def _tenant_to_manage(request: Request[Any, Any, Any], session: AsyncSessi
     elif not manageable:
         raise Forbidden("Votre profil ne permet pas d'enregistrer des bornes.")
     else:
-        raise ValidationFailed({"tenant_id": "Vous administrez plusieurs bénéficiaires : précisez tenant_id."})
+        raise ValidationFailed({"tenant_id": "Vous enregistrez des bornes pour plusieurs bénéficiaires : précisez tenant_id."})
     scope_session(session, [tenant_id], actor=identity.actor)
     return tenant_id
 
@@ -271,7 +272,7 @@ async def _tenant_to_manage(request: Request[Any, Any, Any], session: AsyncSessi
 @post(
     "/stations", tags=[TAG_STATIONS], responses=ERR_WRITE, summary="Enregistrer une borne et ses points de charge",
     description=(
-        "Administrateur du bénéficiaire. Crée la borne (B), ses points (P) et, au besoin, la station (S), avec leurs "
+        "Administrateur du bénéficiaire ou technicien du titulaire. Crée la borne (B), ses points (P) et, au besoin, la station (S), avec leurs "
         "identifiants CPAM (CCTP 5-5-1), générés ou donnés (`canonical_id`) ; une borne déjà configurée avec une autre "
         "identité OCPP garde son `charge_box_id`, associé à son identifiant CPAM. Le mot de passe Basic auth, donné ou "
         "généré, est renvoyé en clair une seule fois. Le charge_box_id est unique sur toute la plateforme."

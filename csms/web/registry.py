@@ -1,4 +1,6 @@
-"""Portal pages of the station registry (beneficiary administrator), in French.
+"""Portal pages of the station registry, in French: registering and importing are for the
+beneficiary's administrator and the titulaire's technician (``register_stations``), editing and
+retiring for the administrator (``manage_sites``).
 
 * ``/t/{tenant}/bornes/nouvelle``: register a charger (borne) with its points; the
   canonical ids of CCTP CPAM 5-5-1 are generated (or given, for hardware already
@@ -72,14 +74,14 @@ async def _form_context(session: AsyncSession, ctx: TenantContext, values: dict[
 
 @get("/t/{tenant_id:uuid}/bornes/nouvelle")
 async def station_new(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession) -> Template:
-    tenant_ctx.require("manage_sites")
+    tenant_ctx.require("register_stations")
     values = {"points": "2", "power_kw": "22", "socket_types": "T2+EF", "password_mode": "generated"}
     return render(request, "csms/registry_form.html", await _form_context(db_session, tenant_ctx, values, {}))
 
 
 @post("/t/{tenant_id:uuid}/bornes/nouvelle")
 async def station_create(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, data: Form) -> Any:
-    tenant_ctx.require("manage_sites")
+    tenant_ctx.require("register_stations")
     values = _values(data)
     password = str(data.get("password") or "")  # not stripped: spaces are refused with a message, not removed
     errors: dict[str, str] = {}
@@ -127,13 +129,13 @@ async def _import_page(
 
 @get("/t/{tenant_id:uuid}/bornes/import")
 async def station_import_page(request: Request[Any, Any, Any], tenant_ctx: TenantContext) -> Template:
-    tenant_ctx.require("manage_sites")
+    tenant_ctx.require("register_stations")
     return await _import_page(request, tenant_ctx)
 
 
 @post("/t/{tenant_id:uuid}/bornes/import")
 async def station_import(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession) -> Any:
-    tenant_ctx.require("manage_sites")
+    tenant_ctx.require("register_stations")
     # Read the form here, after the tenant check: a wrong tenant is a 404 whatever the body.
     form = await request.form()
     upload = form.get("file")
@@ -158,7 +160,7 @@ async def station_import(request: Request[Any, Any, Any], tenant_ctx: TenantCont
 @get("/t/{tenant_id:uuid}/bornes/import/modele.csv")
 async def station_import_example(tenant_ctx: TenantContext, db_session: AsyncSession) -> Response[bytes]:
     """An example file built on the tenant's own first site, so that it is valid as is."""
-    tenant_ctx.require("manage_sites")
+    tenant_ctx.require("register_stations")
     site = next(iter(await services.list_sites(db_session, tenant_ctx.tenant_id)), None)
     site_name = site.name if site else "Nom du site"
     city = (site.city if site else "") or site_name

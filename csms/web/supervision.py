@@ -18,7 +18,9 @@
   usage per charge point (``csms.domain.stats``);
 * the agent home (``/t/{tenant}/agent``, tenants' page) gets the stations with
   address, sockets, power, state and an estimate of the charge time (5-5-5
-  « Estimation du temps de charge »), through the ``agent_home`` page hook of its manifest (``csms/component.py``).
+  « Estimation du temps de charge »), and the agent's own charging sessions (5-5-5 « Historique des charges de l'usager »), badges and
+  reservations, through the ``agent_home`` page hook of its manifest (``csms/component.py``); its
+  statement is ``/t/{tenant}/agent/releve.csv`` (``csms/web/home.py``).
 
 Reading needs the ``read`` permission (administrator, viewer, coordinator, operator);
 the agent sees the agent view only. Another tenant's ids are a 404 (the tenant
@@ -43,6 +45,7 @@ from app.bounds import Page
 from app.db import utcnow
 from app.errors import NotFound
 from app.shell import Paged, pager, parse_day, render, tenant_page, wants_block
+from csms import services as csms_services
 from csms.domain import alerts as alerts_mod
 from csms.domain import recording as supervision
 from csms.domain import registry, stats
@@ -56,6 +59,7 @@ from csms.domain.models import (
     StatusEvent,
     Transaction,
 )
+from csms.domain.reservations import STATUS_LABELS as RESERVATION_LABELS
 from csms.domain.states import STATE_LABELS, charger_state, ocpp_label, point_state
 from csms.domain.vocabulary import ocpp_word
 from tenants import services
@@ -525,6 +529,8 @@ async def statistics(
 
 # --------------------------------------------------------------------------- agent view
 
+#: The agent's latest sessions shown on its home (the statement, CSV, has them all).
+AGENT_SESSIONS = 20
 #: Typical need when the agent enters nothing: 100 km at 17 kWh/100 km.
 DEFAULT_KM = 100
 DEFAULT_CONSUMPTION = 17.0
@@ -583,10 +589,18 @@ async def agent_context(request: Request[Any, Any, Any], ctx: TenantContext, ses
             " (distance type : indiquez la vôtre)" if default else "")
     if errors:
         energy, need = None, ""  # a wrong value gives no estimate rather than another one
-    fleet = await load_fleet(session, ctx.tenant_id, now=utcnow())
+    now = utcnow()
+    fleet = await load_fleet(session, ctx.tenant_id, now=now)
+    user_id = ctx.identity.user_id
+    # Only the caller's own: the sessions, badges and reservations of the badges issued to it.
+    own_sessions = await csms_services.sessions_of_user(session, ctx.tenant_id, user_id, limit=AGENT_SESSIONS)
     return {
         "template": "csms/supervision_agent.html",
         **_helpers(
+            my_sessions=own_sessions, my_badges=await csms_services.badges_of_user(session, ctx.tenant_id, user_id),
+            my_reservations=await csms_services.reservations_of_user(session, ctx.tenant_id, user_id, now),
+            reservation_labels=RESERVATION_LABELS, transaction_labels=TRANSACTION_LABELS, now=now,
+            sessions_limit=AGENT_SESSIONS,
             agent_fleet=fleet, estimate_errors=errors, estimate_values=values, energy_kwh=energy, need=need,
             estimate=lambda power: None if energy is None else estimate_hours(energy, power), efficiency=EFFICIENCY,
             hours=lambda h: "—" if h is None else duration_fr(h * 3600),

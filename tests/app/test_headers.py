@@ -54,7 +54,8 @@ def every_route(app: Any) -> list[tuple[str, list[str], list[str]]]:
 async def test_every_route_answers_with_the_security_headers(app, client, db, demo, api_token):
     cpam = uuid.UUID(demo["tenant_ids"]["cpam"])
     target = await make_target(db, "commune", demo)
-    extra = {"file_path": "css/centrale.css", "path": "openapi.json", "slug": "proconnect", "token": "x" * 43}
+    extra = {"file_path": "css/centrale.css", "path": "openapi.json", "slug": "proconnect", "token": "x" * 43,
+             "unknown": "nulle-part"}
 
     def url(path_format: str, params: list[str]) -> str:
         return path_format.format(**{p: extra[p] if p in extra else target[p] for p in params})

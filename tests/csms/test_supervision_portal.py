@@ -344,9 +344,10 @@ async def test_agent_sees_stations_with_state_and_charge_time_estimate(client, p
         return text_of(re.search(rf'<tr data-point="{canonical}">.*?</tr>', html, flags=re.S).group(0)).strip()
 
     # 20 kWh at 22 kW x 90 % = 1.01 h; at 7 kW x 90 %: 3.17 h; at 11 kW x 90 %: 2.02 h.
-    assert point_row(lm01.points[0]).endswith("T2, EF 22,0 kW Disponible 1 h 00 min")
-    assert point_row(fleet.chargers["CPAM-LM-02"].points[0]).endswith("7,0 kW Hors ligne 3 h 10 min")
-    assert point_row(fleet.chargers["CPAM-LM-201"].points[0]).endswith("11,0 kW Hors ligne 2 h 01 min")
+    # The state comes right after the point's name (it stays in view on a phone), then the estimate.
+    assert point_row(lm01.points[0]).endswith("Disponible 1 h 00 min T2, EF 22,0 kW")
+    assert point_row(fleet.chargers["CPAM-LM-02"].points[0]).endswith("Hors ligne 3 h 10 min T2 7,0 kW")
+    assert point_row(fleet.chargers["CPAM-LM-201"].points[0]).endswith("Hors ligne 2 h 01 min T2 11,0 kW")
     text = text_of(html)
     assert "100 km à 20,0 kWh/100 km" in text and "20,0 kWh" in text and "puissance du point × 90 %" in text
     assert "Le Mans" in text  # the site's address
@@ -370,7 +371,7 @@ async def test_menus_follow_roles(client, people):
     fleet = people
     await signed_in(client, VIEWER)
     page = await client.get(f"/t/{fleet.cpam}/bornes")
-    nav = re.search(r'<nav aria-label="Navigation principale">.*?</nav>', page.text, flags=re.S).group(0)
+    nav = re.search(r'<nav class="main-nav" aria-label="Navigation principale">.*?</nav>', page.text, flags=re.S).group(0)
     for label in ("Bornes", "Recharges", "Alertes", "Statistiques"):
         assert f">{label}<" in nav, label
     assert "Enregistrer une borne" not in page.text  # read-only profile

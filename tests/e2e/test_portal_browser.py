@@ -44,6 +44,15 @@ def field(page: Any, label: str) -> Any:
     return page.get_by_label(re.compile(rf"^{re.escape(label)}(\s*\*)?$"))
 
 
+async def open_menu(page: Any) -> Any:
+    """The main menu, unfolded first on a phone (« Menu », a <details> that needs no JavaScript)."""
+    nav = page.get_by_role("navigation", name="Navigation principale")
+    summary = nav.locator("summary")
+    if await summary.is_visible() and await nav.locator("details").get_attribute("open") is None:
+        await summary.click()
+    return nav
+
+
 async def log_in(page: Any, email: str, password: str = DEMO_PASSWORD) -> None:
     await page.goto("/connexion")
     await expect(page.get_by_role("heading", level=1, name="Connexion")).to_be_visible()
@@ -165,11 +174,16 @@ async def test_phone_sized_navigation_is_usable(new_page: Any, live_server: Any)
     await assert_fits_the_screen(page, width, "the sites page")
 
     nav = page.get_by_role("navigation", name="Navigation principale")
+    # Folded on a phone: only « Menu » shows, and the header stays under a fifth of the screen.
+    await expect(nav.get_by_role("link", name="Utilisateurs", exact=True)).to_be_hidden()
+    header = await page.locator("header.site-header").bounding_box()
+    assert header is not None and header["height"] <= 844 / 5, f"the header is {header} on a 390 × 844 screen"
+    nav = await open_menu(page)
     links = nav.get_by_role("link")
     labels = [label.strip() for label in await links.all_inner_texts()]
     assert {"Accueil", "Sites", "Utilisateurs", "Journal"} <= set(labels), labels
     for link in await links.all():
-        await expect(link).to_be_in_viewport()
+        await link.scroll_into_view_if_needed()
         box = await link.bounding_box()
         assert box is not None
         assert box["x"] >= 0 and box["x"] + box["width"] <= width, f"{await link.inner_text()} is off screen: {box}"
@@ -185,10 +199,11 @@ async def test_phone_sized_navigation_is_usable(new_page: Any, live_server: Any)
         ("Journal", "/journal", "Journal des modifications"),
         ("Accueil", "", "CPAM de la Sarthe"),
     ]:
-        await nav.get_by_role("link", name=label, exact=True).tap()
+        await (await open_menu(page)).get_by_role("link", name=label, exact=True).tap()
         await expect(page).to_have_url(live_server.url(f"/t/{cpam}{path}"))
         await expect(page.get_by_role("heading", level=1, name=heading)).to_be_visible()
-        await expect(nav.get_by_role("link", name=label, exact=True)).to_have_attribute("aria-current", "page")
+        await expect((await open_menu(page)).get_by_role("link", name=label, exact=True)).to_have_attribute(
+            "aria-current", "page")
         await assert_fits_the_screen(page, width, f"the {label} page")
         await assert_accessible(page, f"the {label} page on a phone")
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.async_api import expect
 
-from tests.e2e.test_portal_browser import ADMIN, assert_accessible, assert_fits_the_screen, log_in
+from tests.e2e.test_portal_browser import ADMIN, assert_accessible, assert_fits_the_screen, log_in, open_menu
 
 pytestmark = pytest.mark.browser
 WIDTH = 390
@@ -21,9 +21,7 @@ async def test_supervision_pages_on_a_phone(new_page: Any, live_server: Any) -> 
     page = await new_page(WIDTH, 844, is_mobile=True, has_touch=True, device_scale_factor=2)
     await log_in(page, ADMIN)
     await expect(page).to_have_url(live_server.url(f"/t/{cpam}"))
-    nav = page.get_by_role("navigation", name="Navigation principale")
-
-    await nav.get_by_role("link", name="Bornes", exact=True).tap()
+    await (await open_menu(page)).get_by_role("link", name="Bornes", exact=True).tap()
     await expect(page.get_by_role("heading", level=1, name="Bornes et points de charge")).to_be_visible()
     await expect(page.get_by_role("link", name="Borne CPAM-LM-01")).to_be_visible()
     await expect(page.locator("#borne-CPAM-LM-01")).to_contain_text("Hors ligne")  # the demo stations are not connected
@@ -40,7 +38,7 @@ async def test_supervision_pages_on_a_phone(new_page: Any, live_server: Any) -> 
     await assert_fits_the_screen(page, WIDTH, "the station detail")
     await assert_accessible(page, "the station detail")
 
-    await nav.get_by_role("link", name="Recharges", exact=True).tap()
+    await (await open_menu(page)).get_by_role("link", name="Recharges", exact=True).tap()
     await expect(page.get_by_role("heading", level=1, name="Recharges")).to_be_visible()
     await assert_accessible(page, "the transaction list")
     await page.locator("#resultats tbody th a").first.tap()
@@ -52,9 +50,10 @@ async def test_supervision_pages_on_a_phone(new_page: Any, live_server: Any) -> 
     await assert_accessible(page, "the transaction detail with its charge curve")
 
     for label, heading in (("Alertes", "Alertes"), ("Statistiques", "Statistiques d'utilisation des points de charge")):
-        await nav.get_by_role("link", name=label, exact=True).tap()
+        await (await open_menu(page)).get_by_role("link", name=label, exact=True).tap()
         await expect(page.get_by_role("heading", level=1, name=heading)).to_be_visible()
-        await expect(nav.get_by_role("link", name=label, exact=True)).to_have_attribute("aria-current", "page")
+        await expect((await open_menu(page)).get_by_role("link", name=label, exact=True)).to_have_attribute(
+            "aria-current", "page")
         await assert_accessible(page, f"the {label} page")
 
     await page.goto(f"/t/{cpam}/agent?km=100")
