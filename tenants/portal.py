@@ -13,7 +13,6 @@ import datetime as dt
 import uuid
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
