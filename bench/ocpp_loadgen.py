@@ -13,6 +13,12 @@ CallResult. Phase 3 (saturation, with ``--saturation-rate``): the same mix at a
 higher rate, its figures under ``saturation``. Prints stations connected, boot-storm time, sustained rate, p50/p99 per
 message type and errors (CallErrors, timeouts, refused connections).
 
+``--warmup SECONDS`` (default 5): the sustained phase first runs that long at its rate
+unmeasured (the boot storm's tail, queued commits, lenient first touches), then for
+``--duration`` measured: its latencies, rates and acknowledged count are those of the
+calls sent after the warm-up, and the ``phase warmed`` marker lets ``bench_ocpp.py``
+measure the server's CPU from there. The saturation phase follows without one.
+
 Against an echo server every frame comes back as is; the generator then counts the
 echo as the answer (same unique id), which measures the client and network floor.
 """
@@ -94,7 +100,7 @@ class Station:
                     continue
                 action, sent, wall, fut = entry
                 ok = msg[0] == 3 or (echo and msg[0] == 2)  # an echo server returns the call itself
-                self.gen.record(action, time.perf_counter() - sent, ok=ok)
+                self.gen.record(action, sent, ok=ok)
                 if not ok:
                     self.gen.errors[f"CallError {action}: {msg[2] if len(msg) > 2 else msg}"] += 1
                 elif action == "Heartbeat":
@@ -138,12 +144,20 @@ class LoadGen:
         self.acknowledged: dict[str, int] = defaultdict(int)
         #: Calls the server made to the stations, per action (answered, not timed).
         self.server_calls: dict[str, int] = defaultdict(int)
+        #: Calls sent before this ``perf_counter`` are acknowledged but not timed (a phase's warm-up).
+        self.measure_from = 0.0
+        #: Calls sent after ``measure_from`` answered with a CallResult.
+        self.measured_acknowledged = 0
         self.args = args
 
-    def record(self, action: str, seconds: float, ok: bool) -> None:
-        self.latencies[action].append(seconds)
+    def record(self, action: str, sent: float, ok: bool) -> None:
         if ok:
             self.acknowledged[action] += 1
+        if sent < self.measure_from:
+            return
+        self.latencies[action].append(time.perf_counter() - sent)
+        if ok:
+            self.measured_acknowledged += 1
 
     async def run(self) -> dict[str, Any]:
         args = self.args
@@ -177,7 +191,7 @@ class LoadGen:
 
         rnd = random.Random(7)
         meter: dict[str, int] = defaultdict(int)
-        sustained = await self._sustain(live, args.rate, args.duration, rnd, meter)
+        sustained = await self._sustain(live, args.rate, args.duration, rnd, meter, warmup=args.warmup)
         print("phase sustained", file=sys.stderr, flush=True)  # noqa: T201 - a marker for bench_ocpp.py
         cpu_sustained = time.process_time() - cpu_boot
         saturation = None
@@ -205,22 +219,33 @@ class LoadGen:
         }
 
     async def _sustain(self, live: list[Station], rate: float, duration: float, rnd: random.Random,
-                       meter: dict[str, int]) -> dict[str, Any]:
+                       meter: dict[str, int], warmup: float = 0.0) -> dict[str, Any]:
         """Mixed traffic: ticks of 10 ms, each sending rate/100 calls without waiting (the readers
-        time the answers), then the answers drained; unanswered calls count as lost."""
+        time the answers), then the answers drained; unanswered calls count as lost. The first
+        ``warmup`` seconds run at the same rate but are not measured (``--warmup``)."""
         self.latencies.clear()
-        acked_before = sum(self.acknowledged.values())
-        sent = 0
+        self.measured_acknowledged = 0
+        sent = index = 0
         t1 = time.perf_counter()
-        deadline = t1 + duration
+        self.measure_from = t1 + warmup
+        deadline = self.measure_from + duration
         per_tick = rate / 100.0
         carry = 0.0
+        warming = warmup > 0
         while live and time.perf_counter() < deadline:
             tick_start = time.perf_counter()
+            if warming and tick_start >= self.measure_from:
+                warming = False
+                self.measure_from, t1 = tick_start, tick_start
+                self.latencies.clear()
+                self.measured_acknowledged = 0
+                sent = 0
+                print("phase warmed", file=sys.stderr, flush=True)  # noqa: T201 - a marker for bench_ocpp.py
             carry += per_tick
             n, carry = int(carry), carry - int(carry)
             for _ in range(n):
-                st = live[sent % len(live)]
+                st = live[index % len(live)]
+                index += 1
                 kind = rnd.random()
                 try:
                     if kind < 0.2:
@@ -251,7 +276,8 @@ class LoadGen:
         return {
             "sustained_sent": sent,
             "sustained_answered": answered,
-            "sustained_acknowledged": sum(self.acknowledged.values()) - acked_before,
+            "sustained_acknowledged": self.measured_acknowledged,
+            "warmup_seconds": warmup,
             "sustained_msgs_per_s": round(answered / total_seconds, 1) if total_seconds else 0,
             "offered_msgs_per_s": round(sent / send_seconds, 1) if send_seconds else 0,
             "latency_ms": {k: _pcts(v) for k, v in self.latencies.items()},
@@ -275,6 +301,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--password", default="")
     parser.add_argument("--rate", type=float, default=1000.0, help="sustained messages per second, all stations")
     parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=5.0,
+                        help="seconds of the sustained phase sent at its rate before it is measured")
     parser.add_argument("--saturation-rate", type=float, default=0.0,
                         help="then a second phase at this rate (beyond what the server answers), 0: none")
     parser.add_argument("--saturation-duration", type=float, default=30.0)

@@ -244,7 +244,7 @@ def stations_simulate(charge_box_id: str, password: str | None, url: str | None,
 @click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Processus sur le même port (SO_REUSEPORT, Linux) : un par cœur.")
 def ingress(processes: int) -> None:
-    from csms.ingress.server import run_ingress_processes, serve_ingress
+    from csms.ingress.processes import run_ingress_processes, serve_ingress
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()

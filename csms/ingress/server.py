@@ -1,6 +1,19 @@
 """The OCPP ingress: ``ws://host:port/ocpp/{charge_box_id}``, OCPP 1.6J and 2.0.1.
 
-DESIGN.md « OCPP ingress rules », in code:
+DESIGN.md « OCPP ingress rules », in code. This module is the server: the socket
+accepted, the station authenticated, the subprotocol negotiated, the connection
+recorded, and the process's lifecycle (its writer, bus, workers). The rest of the
+ingress, by concern:
+
+* ``csms.ingress.link``: one connection (frames checked, calls dispatched, units
+  committed before the answer, the library's calls and the remote commands' answers);
+* ``csms.ingress.v16`` / ``csms.ingress.v201``: the OCPP 1.6J and 2.0.1 handlers;
+* ``csms.ingress.registry``: the stations connected to this process, and the commands
+  sent to them;
+* ``csms.ingress.processes``: ``centrale ingress`` as one process or several
+  (SO_REUSEPORT), their signals and their garbage collector.
+
+Here:
 
 * Handshake: the charge_box_id is looked up in the platform routing table
   (unknown → HTTP 404), the Basic-auth password checked against the charger's
@@ -10,21 +23,8 @@ DESIGN.md « OCPP ingress rules », in code:
   it is in lenient mode, then spoken to in 1.6).
 * One live socket per station: a new connection replaces the old one, which is
   closed (also across ingress processes, through the bus). Every connection and
-  disconnection is a row in ``charger_connections``.
-* Every incoming frame is checked here before the library routes it: envelope,
-  action, and payload against the library's own schemas compiled with
-  fastjsonschema (``csms.domain.protocol``). A bad frame gets its CallError and
-  changes nothing. Oversized messages close the socket with 1009.
-* A CallResult or CallError answers a call of ours or is dropped here: the library
-  queues every answer it is handed until one of its own calls reads it, so answers
-  to nothing would be held for the connection's life (memory a station could grow
-  at will). Dropped answers are counted (``unsolicited_answers``, per connection and
-  per process) and logged at most once a minute per station (docs/security.md « OCPP wire »).
-* Handlers are ``@on`` methods taking ``**kwargs``; each submits one unit of work
-  to the group-commit writer (``csms.domain.writer``) and answers only once it is
-  committed. Handlers never ``await self.call()`` (the receive loop would wait on
-  itself); commands to stations are scheduled from outside through
-  ``ConnectionRegistry``.
+  disconnection is a row in ``charger_connections``. Oversized messages close the
+  socket with 1009.
 * After each commit, a notice goes on the bus (``station.connected``,
   ``station.disconnected``, ``station.status``, ``transaction.started``,
   ``transaction.updated`` (a transaction named its EVSE, or its badge was refused
@@ -51,20 +51,10 @@ import http
 import logging
 import os
 import socket
-import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ocpp.messages import Call
-from ocpp.routing import on
-from ocpp.v16 import ChargePoint as ChargePoint16
-from ocpp.v16 import call_result as result16
-from ocpp.v16.enums import Action as Action16
-from ocpp.v201 import ChargePoint as ChargePoint201
-from ocpp.v201 import call_result as result201
-from ocpp.v201.enums import Action as Action201
-from sqlalchemy.ext.asyncio import AsyncSession
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed, NegotiationError
@@ -76,52 +66,36 @@ from app.db import Database, new_id, utcnow
 from app.outbox import announce_commits
 from app.settings import Settings
 from csms.domain import recording as supervision
-from csms.domain import reservations
 from csms.domain.alerts import AlertWatcher
 from csms.domain.badges import AuthorizationTasks
 from csms.domain.batching import BatchedLookup
-from csms.domain.commands import CallChannel, serve_commands
-from csms.domain.events import (
-    STATION_BOOTED,
-    STATION_CONNECTED,
-    STATION_DISCONNECTED,
-    STATION_STATUS,
-    TRANSACTION_STARTED,
-    TRANSACTION_STOPPED,
-    TRANSACTION_UPDATED,
-)
+from csms.domain.commands import serve_commands
+from csms.domain.events import STATION_CONNECTED, STATION_DISCONNECTED
 from csms.domain.ports import StationRef
-from csms.domain.protocol import (
-    FrameError,
-    Repair,
-    call_result_frame,
-    check_call,
-    compile_validator,
-    has_schema,
-    parse_frame,
-    parse_timestamp,
-    snake_keys,
-)
-from csms.domain.recording import HEARTBEAT_INTERVAL
+from csms.domain.protocol import compile_validator
 from csms.domain.registry import station_hash_is_legacy, upgrade_station_password, verify_station_password
 from csms.domain.smart_charging import LoadManager
-from csms.domain.writer import GroupCommitWriter, touch_later
+from csms.domain.writer import GroupCommitWriter
+from csms.ingress.link import LOGGER, StationLink, handled_actions, iso
+from csms.ingress.registry import ConnectionRegistry, StationNotConnected
+from csms.ingress.v16 import ChargeBox16
+from csms.ingress.v201 import ChargeBox201
 
 __all__ = [
+    "GC_THRESHOLDS",
     "ChargeBox16",
     "ChargeBox201",
     "ConnectionRegistry",
     "Ingress",
     "StationNotConnected",
     "current_ingress",
+    "handled_actions",
+    "iso",
     "run_ingress",
+    "tune_gc",
 ]
 
-log = logging.getLogger(__name__)
-#: The library logs every frame at INFO; keep that out of the service log.
-frame_log = logging.getLogger("csms.frames")
-if frame_log.level == logging.NOTSET:
-    frame_log.setLevel(logging.WARNING)
+log = logging.getLogger(LOGGER)
 
 #: websockets logs every connection opened and closed at INFO: thousands of lines in a boot storm,
 #: and what matters of them is recorded in ``charger_connections``. Warnings and errors still show.
@@ -129,15 +103,12 @@ socket_log = logging.getLogger("csms.sockets")
 if socket_log.level == logging.NOTSET:
     socket_log.setLevel(logging.WARNING)
 
-T = TypeVar("T")
 SUBPROTOCOLS = (Subprotocol("ocpp2.0.1"), Subprotocol("ocpp1.6"))
 #: Largest frame accepted; a bigger one closes the socket with 1009 (message too big).
 MAX_MESSAGE_SIZE = 512 * 1024
 PATH_PREFIX = "/ocpp/"
 #: A boot storm of legacy argon2id hashes queues on their checks (~0.1 s of CPU each): allow for it.
 HANDSHAKE_TIMEOUT = 60
-#: ``last_seen_at`` is refreshed by any message at most this often (heartbeats: always).
-TOUCH_EVERY = dt.timedelta(seconds=60)
 #: Connections waiting to be accepted (the listen backlog; the kernel caps it at net.core.somaxconn).
 #: asyncio's default, 100, overflows in a boot storm: the kernel drops the connections beyond it
 #: and the stations retry one, three, seven seconds later (TcpExtListenOverflows).
@@ -151,458 +122,11 @@ PUBLISH_BATCH = 500
 UNSOLICITED_LOG_EVERY = 60.0
 
 
-def iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-class StationNotConnected(LookupError):
-    """The station has no live socket on this ingress process."""
-
-
-class ConnectionRegistry:
-    """The live connections of this process, by charge_box_id (one per station)."""
-
-    def __init__(self) -> None:
-        self._live: dict[str, _StationLink] = {}
-
-    def get(self, charge_box_id: str) -> ChargeBox16 | ChargeBox201 | None:
-        return self._live.get(charge_box_id)  # type: ignore[return-value]
-
-    def ids(self) -> list[str]:
-        return sorted(self._live)
-
-    def __contains__(self, charge_box_id: object) -> bool:
-        return charge_box_id in self._live
-
-    def __len__(self) -> int:
-        return len(self._live)
-
-    async def call(self, charge_box_id: str, payload: Any) -> Any:
-        """Send a CSMS-initiated call; a CallError from the station raises (``suppress=False``)."""
-        station = self.get(charge_box_id)
-        if station is None:
-            raise StationNotConnected(charge_box_id)
-        async with station.commands.lock:  # one CSMS call in flight per station (csms.domain.commands)
-            return await station.call(payload, suppress=False)
-
-
 async def _load_handshakes(db: Database, charge_box_ids: list[str]) -> dict[str, tuple[StationRef, str]]:
     """Route and charger of many handshakes in one transaction (``csms.domain.batching.BatchedLookup``:
     a boot storm of 10,000 stations costs tens of queries, not 20,000)."""
     async with db.session() as session:
         return await supervision.load_stations(session, charge_box_ids)
-
-
-# --------------------------------------------------------------------------- per-connection link
-
-
-class _StationLink:
-    """What both protocol versions share: frame checks, the writer, events.
-
-    Mixed into the library's ``ChargePoint`` classes; it extends the public
-    ``route_message`` and uses no private method of the library.
-    """
-
-    _ocpp_version: str
-    #: Action -> our handler's method name, per class (``handled_actions``, set after the classes).
-    ROUTES: dict[str, str] = {}
-
-    def __init__(
-        self, charge_box_id: str, websocket: ServerConnection, *, ingress: Ingress, ref: StationRef,
-        connection_id: uuid.UUID, response_timeout: float = 30,
-    ) -> None:
-        super().__init__(charge_box_id, websocket, response_timeout=response_timeout, logger=frame_log)  # type: ignore[call-arg]
-        self.websocket = websocket
-        self.ingress = ingress
-        self.ref = ref
-        self.connection_id = connection_id
-        self.replaced = False
-        #: Set by whoever closes the socket on purpose (``csms.domain.commands.close_station``): the
-        #: disconnection's recorded reason, e.g. ``decommissioned``.
-        self.close_reason: str | None = None
-        self.rejected_frames = 0
-        #: CallResults / CallErrors answering no call of ours, dropped at the edge.
-        self.unsolicited_answers = 0
-        #: Unique ids of the library's own calls (``call``) waiting for their answer.
-        self._library_calls: set[str] = set()
-        self._received_at = utcnow()
-        self._touched_at = self._received_at  # the connection row's handshake wrote last_seen_at
-        self._repairs: list[Repair] = []
-        #: Remote commands (csms.domain.commands): one call in flight, answers matched here.
-        self.commands = CallChannel(websocket.send)
-
-    # -- frames ---------------------------------------------------------------
-
-    async def route_message(self, raw_msg: str | bytes) -> None:
-        """Check the frame, then let the library route it (handlers skip its jsonschema validation)."""
-        self._received_at = utcnow()
-        version = self._ocpp_version
-        try:
-            frame = parse_frame(raw_msg, version)
-            if frame is None:
-                return  # unknown MessageTypeId: ignored (OCPP-J)
-            if frame.message_type != 2:
-                if self.commands.resolve(frame.unique_id, raw_msg):
-                    return  # the answer to a remote command (csms.domain.commands), not the library's
-                if frame.unique_id not in self._library_calls:
-                    self._drop_unsolicited(frame.message_type)
-                    return  # answers nothing we sent: never handed to the library, which would keep it
-            if frame.message_type == 2:
-                if frame.action not in self.ROUTES:
-                    # OCPP-J error codes: NotImplemented « Requested Action is not known by receiver »,
-                    # NotSupported « Requested Action is recognized but not supported by the receiver ».
-                    known = has_schema(version, frame.action)
-                    raise FrameError("NotSupported" if known else "NotImplemented",
-                                     f"{frame.action} is not handled by this CSMS", frame.unique_id)
-                payload, self._repairs = check_call(
-                    version, frame.action, frame.payload, frame.unique_id, lenient=self.ref.lenient
-                )
-        except FrameError as exc:
-            self.rejected_frames += 1
-            log.info("%s: rejected frame (%s: %s)", self.id, exc.code, exc.cause)
-            await self.websocket.send(exc.frame(version))
-            return
-        if frame.message_type == 2:
-            await self._dispatch(frame.unique_id, frame.action, payload)
-        else:
-            await super().route_message(raw_msg)  # type: ignore[misc]  # answers to the library's own call()
-
-    async def call(self, payload: Any, suppress: bool = True, unique_id: str | None = None,
-                   skip_schema_validation: bool = False) -> Any:
-        """The library's ``call``, its unique id remembered while it waits: only its answer is let through."""
-        unique_id = unique_id or str(uuid.uuid4())
-        self._library_calls.add(unique_id)
-        try:
-            return await super().call(payload, suppress=suppress, unique_id=unique_id,  # type: ignore[misc]
-                                      skip_schema_validation=skip_schema_validation)
-        finally:
-            self._library_calls.discard(unique_id)
-
-    def _drop_unsolicited(self, message_type: int) -> None:
-        """OCPP-J: a CallResult / CallError answers a Call of the receiver; one answering none is dropped."""
-        self.unsolicited_answers += 1
-        self.ingress.unsolicited_answers += 1
-        self.ingress.log_unsolicited(self.id, self.unsolicited_answers, message_type)
-
-    async def _dispatch(self, unique_id: str, action: str, payload: dict[str, Any]) -> None:
-        """What the library's ``_handle_call`` does for our handlers, without its per-message costs.
-
-        The payload was parsed and checked once (``route_message``); the library would
-        parse it again, convert every key with two regular expressions and inspect the
-        handler's signature at every message. Here the key conversions are the
-        library's own functions, remembered per key (``csms.domain.protocol.snake_keys`` /
-        ``camel_keys``), and a handler's exception becomes the library's CallError.
-        Our handlers take ``**kwargs``, never ``call_unique_id``, and have no
-        ``@after`` hook (``test_ingress`` checks it).
-        """
-        handler = getattr(self, self.ROUTES[action])
-        try:
-            response = await handler(**snake_keys(payload))
-        except Exception as exc:  # noqa: BLE001 - answered as the library would: a CallError
-            log.exception("%s: %s failed", self.id, action)
-            await self.websocket.send(Call(unique_id, action, payload).create_call_error(exc).to_json())
-            return
-        await self.websocket.send(call_result_frame(unique_id, response))
-
-    # -- units of work --------------------------------------------------------
-
-    async def submit(self, fn: Callable[[AsyncSession], Awaitable[T]], *, touch: bool = True) -> T:
-        """Run ``fn`` in the next group commit (with this message's lenient-mode warnings); return once committed.
-
-        Any message shows the station alive: ``last_seen_at`` is refreshed in the same
-        unit, at most every ``TOUCH_EVERY`` (heartbeats always write it themselves).
-        """
-        repairs, self._repairs = self._repairs, []
-        ref, received_at = self.ref, self._received_at
-        touch = touch and received_at - self._touched_at >= TOUCH_EVERY
-
-        async def unit(session: AsyncSession) -> T:
-            for repair in repairs:
-                await supervision.record_station_event(
-                    session, ref, "lenient_repair", repair.message, {"field": repair.path},
-                    received_at=received_at, severity="warning",
-                )
-            if touch:
-                await touch_later(session, ref.tenant_id, ref.charger_id, received_at)
-            return await fn(session)
-
-        result = await self.ingress.writer.submit(ref.tenant_id, unit, actor=ref.actor)
-        if touch:
-            self._touched_at = received_at
-        return result
-
-    def emit(self, topic: str, **payload: Any) -> None:
-        self.ingress.emit(topic, {
-            "tenant_id": str(self.ref.tenant_id), "charger_id": str(self.ref.charger_id),
-            "charge_box_id": self.ref.charge_box_id, "canonical_id": self.ref.canonical_id, **payload,
-        })
-
-    @property
-    def received_at(self) -> dt.datetime:
-        return self._received_at
-
-    def ts(self, value: str | None) -> dt.datetime | None:
-        return parse_timestamp(value)[0] if value else None
-
-
-# --------------------------------------------------------------------------- OCPP 1.6
-
-
-class ChargeBox16(_StationLink, ChargePoint16):
-    """A connected OCPP 1.6J charger."""
-
-    @on(Action16.boot_notification, skip_schema_validation=True)
-    async def on_boot_notification(self, charge_point_vendor: str, charge_point_model: str, **kwargs: Any) -> Any:
-        now = self.received_at
-        info = {
-            "vendor": charge_point_vendor, "model": charge_point_model,
-            "serial_number": kwargs.get("charge_point_serial_number"),
-            "charge_box_serial_number": kwargs.get("charge_box_serial_number"),
-            "firmware_version": kwargs.get("firmware_version"), "iccid": kwargs.get("iccid"),
-            "imsi": kwargs.get("imsi"), "meter_type": kwargs.get("meter_type"),
-            "meter_serial_number": kwargs.get("meter_serial_number"),
-        }
-        await self.submit(lambda s: supervision.record_boot(s, self.ref, info, received_at=now))
-        self.emit(STATION_BOOTED, at=iso(now), firmware_version=info["firmware_version"] or "")
-        return result16.BootNotification(current_time=iso(utcnow()), interval=HEARTBEAT_INTERVAL, status="Accepted")
-
-    @on(Action16.heartbeat, skip_schema_validation=True)
-    async def on_heartbeat(self, **kwargs: Any) -> Any:
-        now = self.received_at
-        # last_seen_at only: one UPDATE for all the heartbeats of a group commit (csms.domain.writer)
-        await self.submit(lambda s: touch_later(s, self.ref.tenant_id, self.ref.charger_id, now), touch=False)
-        self._touched_at = now
-        return result16.Heartbeat(current_time=iso(utcnow()))
-
-    @on(Action16.status_notification, skip_schema_validation=True)
-    async def on_status_notification(self, connector_id: int, error_code: str, status: str, **kwargs: Any) -> Any:
-        now, ts = self.received_at, self.ts(kwargs.get("timestamp"))
-        result = await self.submit(lambda s: supervision.record_status(
-            s, self.ref, connector_id=connector_id, status=status,
-            error_code="" if error_code == "NoError" else error_code, info=kwargs.get("info") or "",
-            vendor_id=kwargs.get("vendor_id") or "", vendor_error_code=kwargs.get("vendor_error_code") or "",
-            timestamp=ts, received_at=now,
-        ))
-        self.emit(STATION_STATUS, connector_id=connector_id, point_canonical_id=result.canonical_id, status=status,
-                  error_code=error_code, at=iso(ts or now), offline=result.offline, current=result.current)
-        # Its alerts (csms.alert.opened / closed) are durable: in the outbox with this commit, sent by the relay.
-        if result.cancelled_reservations:  # the point faulted: CancelReservation, after the commit
-            reservations.cancel_later(self.ingress, self.ref, result.cancelled_reservations)
-        return result16.StatusNotification()
-
-    @on(Action16.authorize, skip_schema_validation=True)
-    async def on_authorize(self, id_tag: str, **kwargs: Any) -> Any:
-        now = self.received_at
-
-        async def unit(session: AsyncSession) -> str:
-            status, _ = await supervision.authorize_at_charger(session, self.ref, id_tag, now=now)
-            return status
-
-        status = await self.submit(unit)
-        return result16.Authorize(id_tag_info={"status": status})
-
-    @on(Action16.start_transaction, skip_schema_validation=True)
-    async def on_start_transaction(self, connector_id: int, id_tag: str, meter_start: int, timestamp: str,
-                                   **kwargs: Any) -> Any:
-        now, started_at = self.received_at, self.ts(timestamp)
-        assert started_at is not None
-        result = await self.submit(lambda s: supervision.start_transaction(
-            s, self.ref, connector_id=connector_id, id_tag=id_tag, meter_start=meter_start, timestamp=started_at,
-            reservation_id=kwargs.get("reservation_id"), received_at=now,
-        ))
-        if not result.replayed:
-            self.emit(TRANSACTION_STARTED, transaction_id=result.transaction_id, connector_id=connector_id,
-                      id_tag=id_tag, id_tag_status=result.id_tag_status, meter_start=meter_start,
-                      started_at=iso(started_at), offline=result.offline)
-        return result16.StartTransaction(transaction_id=result.transaction_id, id_tag_info={"status": result.id_tag_status})
-
-    @on(Action16.stop_transaction, skip_schema_validation=True)
-    async def on_stop_transaction(self, meter_stop: int, timestamp: str, transaction_id: int, **kwargs: Any) -> Any:
-        now, stopped_at = self.received_at, self.ts(timestamp)
-        assert stopped_at is not None
-        id_tag = kwargs.get("id_tag") or ""
-        result = await self.submit(lambda s: supervision.stop_transaction(
-            s, self.ref, transaction_id=str(transaction_id), meter_stop=meter_stop, timestamp=stopped_at,
-            reason=kwargs.get("reason") or "", id_tag=id_tag, transaction_data=kwargs.get("transaction_data"),
-            received_at=now,
-        ))
-        if result.counted:
-            self.emit(TRANSACTION_STOPPED, transaction_id=transaction_id, connector_id=result.connector_id,
-                      meter_stop=meter_stop, energy_wh=result.energy_wh, reason=kwargs.get("reason") or "Local",
-                      stopped_at=iso(stopped_at), orphan=result.orphan, offline=result.offline)
-        if result.id_tag_status is None:
-            return result16.StopTransaction()
-        return result16.StopTransaction(id_tag_info={"status": result.id_tag_status})
-
-    @on(Action16.meter_values, skip_schema_validation=True)
-    async def on_meter_values(self, connector_id: int, meter_value: list[dict[str, Any]], **kwargs: Any) -> Any:
-        now = self.received_at
-        tx = kwargs.get("transaction_id")
-        await self.submit(lambda s: supervision.record_meter_values(
-            s, self.ref, connector_id=connector_id, transaction_id=str(tx) if tx is not None else None,
-            meter_values=meter_value, received_at=now,
-        ))
-        return result16.MeterValues()
-
-    @on(Action16.data_transfer, skip_schema_validation=True)
-    async def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> Any:
-        now = self.received_at
-        details = {"vendor_id": vendor_id, "message_id": kwargs.get("message_id") or "",
-                   "data": str(kwargs.get("data") or "")[:2000]}
-        await self.submit(lambda s: supervision.record_station_event(
-            s, self.ref, "data_transfer", f"Données constructeur reçues ({vendor_id}).", details, received_at=now))
-        # We interpret no vendor extension: say so, as OCPP 1.6 defines.
-        return result16.DataTransfer(status="UnknownVendorId")
-
-    @on(Action16.diagnostics_status_notification, skip_schema_validation=True)
-    async def on_diagnostics_status_notification(self, status: str, **kwargs: Any) -> Any:
-        now = self.received_at
-        await self.submit(lambda s: supervision.record_station_event(
-            s, self.ref, "diagnostics", f"Diagnostic : {status}.", {"status": status}, received_at=now,
-            severity="warning" if status == "UploadFailed" else "info"))
-        return result16.DiagnosticsStatusNotification()
-
-    @on(Action16.firmware_status_notification, skip_schema_validation=True)
-    async def on_firmware_status_notification(self, status: str, **kwargs: Any) -> Any:
-        now = self.received_at
-        await self.submit(lambda s: supervision.record_station_event(
-            s, self.ref, "firmware", f"Micrologiciel : {status}.", {"status": status}, received_at=now,
-            severity="warning" if status in ("DownloadFailed", "InstallationFailed") else "info"))
-        return result16.FirmwareStatusNotification()
-
-
-# --------------------------------------------------------------------------- OCPP 2.0.1
-
-
-class ChargeBox201(_StationLink, ChargePoint201):
-    """A connected OCPP 2.0.1 charging station. Its EVSEs are our charge points (P)."""
-
-    @on(Action201.boot_notification, skip_schema_validation=True)
-    async def on_boot_notification(self, charging_station: dict[str, Any], reason: str, **kwargs: Any) -> Any:
-        now = self.received_at
-        modem = charging_station.get("modem") or {}
-        info = {
-            "vendor": charging_station.get("vendor_name"), "model": charging_station.get("model"),
-            "serial_number": charging_station.get("serial_number"),
-            "firmware_version": charging_station.get("firmware_version"),
-            "iccid": modem.get("iccid"), "imsi": modem.get("imsi"),
-        }
-        await self.submit(lambda s: supervision.record_boot(s, self.ref, info, reason=reason, received_at=now))
-        self.emit(STATION_BOOTED, at=iso(now), firmware_version=info["firmware_version"] or "")
-        return result201.BootNotification(current_time=iso(utcnow()), interval=HEARTBEAT_INTERVAL, status="Accepted")
-
-    @on(Action201.heartbeat, skip_schema_validation=True)
-    async def on_heartbeat(self, **kwargs: Any) -> Any:
-        now = self.received_at
-        # last_seen_at only: one UPDATE for all the heartbeats of a group commit (csms.domain.writer)
-        await self.submit(lambda s: touch_later(s, self.ref.tenant_id, self.ref.charger_id, now), touch=False)
-        self._touched_at = now
-        return result201.Heartbeat(current_time=iso(utcnow()))
-
-    @on(Action201.status_notification, skip_schema_validation=True)
-    async def on_status_notification(self, timestamp: str, connector_status: str, evse_id: int, connector_id: int,
-                                     **kwargs: Any) -> Any:
-        now, ts = self.received_at, self.ts(timestamp)
-        result = await self.submit(lambda s: supervision.record_status(
-            s, self.ref, connector_id=evse_id, status=connector_status,
-            info=f"connecteur {connector_id}" if connector_id != 1 else "", timestamp=ts, received_at=now,
-        ))
-        self.emit(STATION_STATUS, connector_id=evse_id, point_canonical_id=result.canonical_id,
-                  status=connector_status, error_code="", at=iso(ts or now), offline=result.offline,
-                  current=result.current)
-        # Its alerts (csms.alert.opened / closed) are durable: in the outbox with this commit, sent by the relay.
-        if result.cancelled_reservations:  # the point faulted: CancelReservation, after the commit
-            reservations.cancel_later(self.ingress, self.ref, result.cancelled_reservations)
-        return result201.StatusNotification()
-
-    @on(Action201.authorize, skip_schema_validation=True)
-    async def on_authorize(self, id_token: dict[str, Any], **kwargs: Any) -> Any:
-        now = self.received_at
-
-        async def unit(session: AsyncSession) -> str:
-            status, _ = await supervision.authorize_at_charger(
-                session, self.ref, id_token.get("id_token", ""), now=now, unknown="Unknown")
-            return status
-
-        status = await self.submit(unit)
-        return result201.Authorize(id_token_info={"status": status})
-
-    @on(Action201.transaction_event, skip_schema_validation=True)
-    async def on_transaction_event(self, event_type: str, timestamp: str, trigger_reason: str, seq_no: int,
-                                   transaction_info: dict[str, Any], **kwargs: Any) -> Any:
-        now, at = self.received_at, self.ts(timestamp)
-        assert at is not None
-        result = await self.submit(lambda s: supervision.record_transaction_event(
-            s, self.ref, event_type=event_type, timestamp=at, trigger_reason=trigger_reason, seq_no=seq_no,
-            transaction_info=transaction_info, offline_flag=bool(kwargs.get("offline")), evse=kwargs.get("evse"),
-            id_token=kwargs.get("id_token"), meter_value=kwargs.get("meter_value"), received_at=now,
-            reservation_id=kwargs.get("reservation_id"),
-        ))
-        ocpp_id = transaction_info["transaction_id"]
-        if result.started:
-            self.emit(TRANSACTION_STARTED, transaction_id=ocpp_id, connector_id=result.connector_id,
-                      id_tag=(kwargs.get("id_token") or {}).get("id_token", ""), id_tag_status=result.id_token_status,
-                      started_at=iso(at), offline=result.offline, anomaly=result.anomaly)
-        if result.changed:
-            self.emit(TRANSACTION_UPDATED, transaction_id=ocpp_id, connector_id=result.connector_id,
-                      id_tag_status=result.id_token_status)
-        if result.stopped:
-            self.emit(TRANSACTION_STOPPED, transaction_id=ocpp_id, connector_id=result.connector_id,
-                      energy_wh=result.energy_wh, reason=transaction_info.get("stopped_reason") or "Local",
-                      stopped_at=iso(at), offline=result.offline)
-        if result.id_token_status is None:
-            return result201.TransactionEvent()
-        return result201.TransactionEvent(id_token_info={"status": result.id_token_status})
-
-    @on(Action201.meter_values, skip_schema_validation=True)
-    async def on_meter_values(self, evse_id: int, meter_value: list[dict[str, Any]], **kwargs: Any) -> Any:
-        now = self.received_at
-        await self.submit(lambda s: supervision.record_meter_values(
-            s, self.ref, connector_id=evse_id, transaction_id=None, meter_values=meter_value, received_at=now,
-            protocol="2.0.1",
-        ))
-        return result201.MeterValues()
-
-    @on(Action201.notify_event, skip_schema_validation=True)
-    async def on_notify_event(self, generated_at: str, seq_no: int, event_data: list[dict[str, Any]],
-                              **kwargs: Any) -> Any:
-        now, at = self.received_at, self.ts(generated_at)
-
-        async def unit(session: AsyncSession) -> None:
-            for event in event_data[:50]:
-                component = (event.get("component") or {}).get("name", "")
-                variable = (event.get("variable") or {}).get("name", "")
-                problem = bool(event.get("tech_code")) or event.get("trigger") == "Alerting"
-                await supervision.record_station_event(
-                    session, self.ref, "notify_event",
-                    f"Événement {component}.{variable} = {event.get('actual_value', '')} ({event.get('trigger', '')}).",
-                    {**event, "seq_no": seq_no}, received_at=now, occurred_at=self.ts(event.get("timestamp")) or at,
-                    severity="warning" if problem else "info",
-                )
-
-        await self.submit(unit)
-        return result201.NotifyEvent()
-
-
-_StationLinkType = ChargeBox16 | ChargeBox201
-
-
-def handled_actions(cls: type) -> dict[str, str]:
-    """Action -> method name of the handlers ``cls`` defines with the library's ``@on``.
-
-    The one place that reads the ``ocpp`` library's own marker (``@on`` sets ``_on_action`` on
-    the function; the library's ``route_map`` is built from it per instance): the dispatch uses
-    this table, built once per class. ``tests/csms/test_dispatch.py`` pins the marker's behaviour
-    for the installed library version.
-    """
-    return {str(member._on_action): name for name, member in vars(cls).items() if hasattr(member, "_on_action")}
-
-
-ChargeBox16.ROUTES = handled_actions(ChargeBox16)
-ChargeBox201.ROUTES = handled_actions(ChargeBox201)
-
-
-# --------------------------------------------------------------------------- the server
 
 
 class Ingress:
@@ -773,10 +297,7 @@ class Ingress:
         """Scaled mode: the station reconnected to another ingress process; drop our stale socket."""
         if payload.get("node") == self.node:
             return
-        link = self.registry._live.get(payload.get("charge_box_id", ""))  # noqa: SLF001
-        if link is not None and str(link.connection_id) != payload.get("connection_id"):
-            link.replaced = True
-            await link.websocket.close(1000, "remplacee par une nouvelle connexion")
+        await self.registry.replaced_elsewhere(payload.get("charge_box_id", ""), payload.get("connection_id"))
 
     async def _close_stale_connections(self) -> None:
         from tenants.services import all_tenant_ids
@@ -862,14 +383,9 @@ class Ingress:
             actor=ref.actor,
         )
         cls = ChargeBox201 if protocol == "ocpp2.0.1" else ChargeBox16
-        link = cls(ref.charge_box_id, websocket, ingress=self, ref=ref, connection_id=connection_id,
+        link: StationLink = cls(ref.charge_box_id, websocket, ingress=self, ref=ref, connection_id=connection_id,
                    response_timeout=self.response_timeout)
-        previous = self.registry._live.get(ref.charge_box_id)  # noqa: SLF001
-        self.registry._live[ref.charge_box_id] = link  # noqa: SLF001
-        if previous is not None:
-            # One live socket per station: the new connection wins.
-            previous.replaced = True
-            asyncio.create_task(previous.websocket.close(1000, "remplacee par une nouvelle connexion"))  # noqa: RUF006
+        self.registry.attach(link)  # one live socket per station: the new connection wins
 
         def on_opened(future: asyncio.Future[Any]) -> None:
             if future.cancelled() or future.exception() is not None:
@@ -888,8 +404,7 @@ class Ingress:
             pass
         finally:
             link.commands.close()
-            if self.registry._live.get(ref.charge_box_id) is link:  # noqa: SLF001
-                del self.registry._live[ref.charge_box_id]  # noqa: SLF001
+            self.registry.detach(link)
             reason, code = self._disconnect_reason(link)
             disconnected_at = utcnow()
             recorded = False
@@ -907,7 +422,7 @@ class Ingress:
                 link.emit(STATION_DISCONNECTED, connection_id=str(connection_id), node=self.node, reason=reason,
                           close_code=code, at=iso(disconnected_at))
 
-    def _disconnect_reason(self, link: _StationLinkType) -> tuple[str, int | None]:
+    def _disconnect_reason(self, link: StationLink) -> tuple[str, int | None]:
         protocol = link.websocket.protocol
         received, sent = protocol.close_rcvd, protocol.close_sent
         if link.replaced:
@@ -975,114 +490,3 @@ async def run_ingress(settings: Settings, *, db: Database | None = None, bus: Bu
     finally:
         _running = None
         await ingress.stop()
-
-
-async def serve_ingress(settings: Settings, *, worker: int | None = None, parent: int | None = None) -> None:
-    """``run_ingress`` until SIGTERM or SIGINT, then a graceful stop: sockets closed with 1001 and
-    their rows closed (what a container runtime or systemd sends before SIGKILL).
-    ``parent``: a worker's supervisor; if it disappears (killed), the worker stops too."""
-    import signal
-
-    task = asyncio.current_task()
-    assert task is not None
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, task.cancel)
-
-    async def orphaned() -> None:
-        while os.getppid() == parent:  # noqa: ASYNC110 - polled: nothing signals a parent's death
-            await asyncio.sleep(1)
-        log.error("ingress worker %s: its supervisor is gone; stopping", worker)
-        task.cancel()
-
-    watchdog = asyncio.create_task(orphaned()) if parent is not None else None
-    try:
-        with contextlib.suppress(asyncio.CancelledError):
-            # A process of its own: the collector's thresholds and frozen start-up objects are its alone.
-            await run_ingress(settings, worker=worker, gc_tuned=True)
-    finally:
-        if watchdog is not None:
-            watchdog.cancel()
-
-
-#: A worker that dies is started again after this many seconds (not in a tight loop if it keeps dying).
-RESTART_DELAY = 1.0
-#: After SIGTERM, a worker still running this many seconds later is killed.
-STOP_TIMEOUT = 30
-
-
-def run_ingress_processes(settings: Settings, processes: int) -> int:
-    """``centrale ingress --processes N``: N ingress processes on one port (Linux SO_REUSEPORT: the
-    kernel spreads new connections over them), one per core, each its own node on the bus
-    (``host:port#i``), so commands reach the process holding the station as across machines.
-
-    The parent only supervises: it forks the workers before any event loop or connection
-    exists, restarts one that dies (its node name is the same: it closes the rows it left open,
-    as after a kill -9), and on SIGTERM / SIGINT stops them all. Returns the exit status.
-    """
-    import signal
-    import time
-
-    supervisor = os.getpid()
-
-    def start(number: int) -> int:
-        pid = os.fork()
-        if pid == 0:  # the worker
-            # Its own process group: a Ctrl-C in the terminal reaches the parent only, which stops
-            # each worker once. SIGTERM then stops it gracefully (``serve_ingress``).
-            os.setpgid(0, 0)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            code = 0
-            try:
-                asyncio.run(serve_ingress(settings, worker=number, parent=supervisor))
-            except BaseException:  # noqa: BLE001 - reported, then the parent restarts this worker
-                log.exception("ingress worker %d failed", number)
-                code = 1
-            finally:
-                os._exit(code)  # never run the parent's code after the fork
-        return pid
-
-    stopping = False
-
-    def stop(signum: int, frame: Any) -> None:
-        nonlocal stopping
-        stopping = True
-        for pid in list(workers):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-
-    workers = {start(number): number for number in range(processes)}
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    status = 0
-    stop_deadline: float | None = None
-    while workers:
-        try:
-            pid, wait_status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            break
-        if pid == 0:  # nobody ended yet
-            if stopping and stop_deadline is None:
-                stop_deadline = time.monotonic() + STOP_TIMEOUT
-            if stop_deadline is not None and time.monotonic() > stop_deadline:
-                for late in list(workers):  # a worker that does not stop in time is killed
-                    log.error("ingress worker %d (pid %d) did not stop in %d s; killed", workers[late], late,
-                              STOP_TIMEOUT)
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(late, signal.SIGKILL)
-                stop_deadline = float("inf")
-            time.sleep(0.1)
-            continue
-        number = workers.pop(pid, None)
-        if number is None:
-            continue
-        code = os.waitstatus_to_exitcode(wait_status)
-        if stopping:
-            continue
-        log.warning("ingress worker %d (pid %d) ended (%s); restarting it", number, pid, code)
-        status = 1
-        time.sleep(RESTART_DELAY)
-        if not stopping:
-            workers[start(number)] = number
-    return 0 if stopping else status

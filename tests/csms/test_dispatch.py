@@ -1,4 +1,4 @@
-"""The ingress's own dispatch of Calls (csms.ingress.server._StationLink._dispatch) against the library's.
+"""The ingress's own dispatch of Calls (csms.ingress.link.StationLink._dispatch) against the library's.
 
 The ingress answers our handlers without the library's ``_handle_call`` (which parses
 every frame twice and converts keys with regular expressions at every message): these
