@@ -477,7 +477,9 @@ async def commands_send(
     charger = await registry.find_charger_in_tenant(db_session, tid, charge_box_id)
     htmx = _in_place(request)
     version = _version(charger)
-    mode = "json" if data.get("mode") == "json" else "champs"
+    # The JSON box says ``mode=json``; a post with a ``payload`` and no mode (a script written
+    # for the page before the typed forms) is the JSON box too.
+    mode = "json" if data.get("mode") == "json" or ("mode" not in data and "payload" in data) else "champs"
     fctx = await _form_context(db_session, charger, version)
     timeout: Any = None
     if mode == "json":

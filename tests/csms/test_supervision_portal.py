@@ -98,7 +98,7 @@ async def test_station_list_shows_cctp_states_and_its_live_fragment_follows_the_
             assert "En charge" in row_of(html, f"point-{lm01.points[0]}")
             assert "recharge en cours" in row_of(html, f"point-{lm01.points[0]}")
             assert "Hors service" in row_of(html, f"point-{lm01.points[1]}")
-            assert "GroundFailure" in row_of(html, f"point-{lm01.points[1]}")
+            assert "défaut de terre" in row_of(html, f"point-{lm01.points[1]}")
             assert "Disponible" in row_of(html, f"point-{fleet.chargers['CPAM-LM-201'].points[0]}")
             # Never connected: Hors ligne, charger and point.
             assert "Hors ligne" in row_of(html, "borne-CPAM-LM-02")
@@ -144,7 +144,7 @@ async def test_station_detail_shows_identity_boot_data_history_and_connections(c
     text = text_of(page.text)
     lm01 = fleet.chargers["CPAM-LM-01"]
     for expected in (lm01.canonical_id, lm01.station_canonical_id, *lm01.points, "Schneider", "EVlink Pro AC",
-                     "3.4.0.12", "EVB1A22P4KI3N", "Hors service", "GroundFailure", "Alertes ouvertes",
+                     "3.4.0.12", "EVB1A22P4KI3N", "Hors service", "défaut de terre", "Alertes ouvertes",
                      "Journal des connexions", "Commandes à distance"):
         assert expected in text, expected
     assert f'href="/t/{fleet.cpam}/bornes/CPAM-LM-01/commandes"' in page.text
