@@ -409,3 +409,56 @@ async def test_centrale_serve_shares_one_bus_between_web_and_ingress(settings, d
     assert response is not None and response.status_code == 200, response.text if response else None
     assert response.json()["answer"] == {"listVersion": 3}
     assert ("GetLocalListVersion", {}) in calls_received(wire)
+
+
+ISO_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+
+
+def _moments_blurred(value: Any) -> Any:
+    """A payload with its timestamps (expiry, start of a window: computed from « now ») as one marker."""
+    if isinstance(value, dict):
+        return {k: _moments_blurred(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_moments_blurred(v) for v in value]
+    return "<instant>" if isinstance(value, str) and ISO_MOMENT.match(value) else value
+
+
+async def test_every_typed_form_of_ocpp_16_sends_its_payload_to_a_real_station(live):
+    """Issue 12 §3: each command's typed form, posted with what a person would choose (the first
+    point, the agent's badge, the defaults), reaches the station as the OCPP call its builder makes;
+    the station (the ``ocpp`` library, which validates every call it receives against the schemas)
+    answers it. RemoteStopTransaction needs a running charge: the confirmation test covers it."""
+    from csms.domain import command_forms
+
+    tenant = live.tenants[CPAM_BOX]
+    page_url = f"/t/{tenant}/bornes/{CPAM_BOX}/commandes"
+    badge = "04B1C2D3E4F5A6"
+    ctx = command_forms.FormContext(version="1.6", now=dt.datetime.now(dt.UTC),
+                                    points=(command_forms.PointChoice(1, "1"), command_forms.PointChoice(2, "2")),
+                                    badges=(command_forms.BadgeChoice(badge, badge),))
+    sent_actions = []
+    async with answering_station(live.ingress.port, CPAM_BOX) as (_cp, wire), httpx.AsyncClient(base_url=live.url) as http:
+        await live.ingress.events.wait("station.connected", lambda p: p["charge_box_id"] == CPAM_BOX)
+        await portal_login(http, "admin@cpam72.demo")
+        for action, form in command_forms.FORMS["1.6"].items():
+            if any(f.kind == "session" for f in form.fields):
+                continue
+            values = command_forms.default_values(form, ctx)  # what the form shows first
+            for f in form.fields:
+                if f.kind == "badges":
+                    values[f.name] = [badge]
+                elif f.kind == "buttons":
+                    values[f.name] = f.choices[0][0]
+                elif not values.get(f.name):
+                    values[f.name] = f.sample  # the URL, key or vendor a person types
+            token = CSRF.search((await http.get(page_url, params={"action": action})).text).group(1)
+            answer = await http.post(page_url, headers={"HX-Request": "true"},
+                                     data={"_csrf_token": token, "action": action, "mode": "champs", **values})
+            assert answer.status_code == 200, (action, answer.text[:300])
+            assert answer.text.lstrip().startswith('<div id="resultat">'), (action, answer.text[:500])
+            expected, errors = command_forms.build_payload("1.6", action, values, ctx)
+            assert not errors, (action, errors)
+            received = calls_received(wire)[-1]
+            assert (received[0], _moments_blurred(received[1])) == (action, _moments_blurred(expected))
+            sent_actions.append(action)
+    assert len(sent_actions) == len(command_forms.FORMS["1.6"]) - 1
