@@ -150,6 +150,10 @@ async def test_coordinator_home_lists_beneficiaries_with_figures_sorted_and_sear
     assert re.search(r"Villeurbanne .* 1 \d+,\d % 1$", row), row  # one charger, its availability, one open alert
     assert "3 recharges en 30 jours" in text_of(html)  # the demo's three sessions at Villeurbanne
     assert re.search(r'<svg [^>]*role="img" aria-labelledby="graphique-activity-titre"', html)
+    # The day ticks: one a week and the last day, none drawn over another (04/11 … 03/12).
+    ticks = [(float(x), label) for x, label in re.findall(r'<text x="([\d.]+)"[^>]*>(\d\d/\d\d)</text>', html)]
+    assert len(ticks) == 5 and len({label for _, label in ticks}) == 5
+    assert all(b[0] - a[0] >= 60 for a, b in zip(ticks, ticks[1:], strict=False)), ticks
     assert "Données du graphique (tableau)" in html
     by_alerts = (await client.get("/c/CANUT?tri=alerts")).text
     assert re.search(r'<th scope="col" class="num" aria-sort="descending">\s*<a class="sort" href="/c/CANUT\?tri=alerts&amp;ordre=asc',
