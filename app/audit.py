@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from app.db import Base, TenantOwned, install_audit_writer, utcnow
+from app.db import REDACTED, Base, TenantOwned, install_audit_writer, utcnow
 
 __all__ = ["AuditEvent", "AuditLabels", "AuditReader", "Change", "PlatformAuditEvent", "make_audit_rows"]
 
@@ -113,7 +113,6 @@ install_audit_writer(make_audit_rows)
 # --------------------------------------------------------------------------- reading the log
 
 #: What a redacted column (``__audit_redact__``) holds in the log, and what a reader sees of it.
-REDACTED = "***"
 REDACTED_SHOWN = "(modifié)"
 #: Columns that say nothing to a reader, whatever the table.
 TECHNICAL = frozenset({"id", "tenant_id", "created_at", "updated_at"})

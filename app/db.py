@@ -41,6 +41,7 @@ from sqlalchemy.sql import visitors
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "REDACTED",
     "TENANT_TABLES",
     "Base",
     "Database",
@@ -327,12 +328,16 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+#: What the audit log stores instead of a secret column's value (``app.audit`` shows it as « (modifié) »).
+REDACTED = "***"
+
+
 def _row(obj: Any) -> dict[str, Any]:
     redact = type(obj).__audit_redact__
     out = {}
     for attr in inspect(obj).mapper.column_attrs:
         key = attr.key
-        out[key] = "***" if key in redact else _jsonable(getattr(obj, key))
+        out[key] = REDACTED if key in redact else _jsonable(getattr(obj, key))
     return out
 
 
@@ -349,8 +354,8 @@ def _changes(obj: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         new = hist.added[0] if hist.added else None
         if old == new:
             continue
-        before[attr.key] = "***" if attr.key in redact else _jsonable(old)
-        after[attr.key] = "***" if attr.key in redact else _jsonable(new)
+        before[attr.key] = REDACTED if attr.key in redact else _jsonable(old)
+        after[attr.key] = REDACTED if attr.key in redact else _jsonable(new)
     return before, after
 
 

@@ -202,20 +202,20 @@ async def badges_waiting(session: AsyncSession, tenant_ids: Iterable[uuid.UUID])
     counts = {tid: 0 for tid in ids}
     if not ids:
         return counts
-    confirmed = (await session.execute(
-        select(Charger.tenant_id, func.min(func.coalesce(LocalListSync.confirmed_version, 0)))
+    lowest = (
+        select(Charger.tenant_id.label("tenant_id"), func.min(func.coalesce(LocalListSync.confirmed_version, 0)).label("v"))
         .outerjoin(LocalListSync, and_(LocalListSync.tenant_id == Charger.tenant_id, LocalListSync.charger_id == Charger.id))
         .where(Charger.tenant_id.in_(ids), Charger.decommissioned_at.is_(None))
-        .group_by(Charger.tenant_id))).all()
-    lowest = dict(confirmed)
-    if not lowest:
-        return counts
-    current = dict((await session.execute(
-        select(LocalAuthList.tenant_id, LocalAuthList.version).where(LocalAuthList.tenant_id.in_(list(lowest))))).all())
-    behind = [tid for tid, version in lowest.items() if (current.get(tid) or 0) > (version or 0)]
-    for tid in behind:
-        counts[tid] = await session.scalar(select(func.count()).select_from(Badge).where(
-            Badge.tenant_id == tid, Badge.list_version > (lowest[tid] or 0))) or 0
+        .group_by(Charger.tenant_id)).subquery()
+    # One statement for every tenant (never one per tenant): the badges above the lowest confirmed
+    # version, where the tenant's list has moved past it.
+    rows = await session.execute(
+        select(Badge.tenant_id, func.count())
+        .join(lowest, lowest.c.tenant_id == Badge.tenant_id)
+        .join(LocalAuthList, LocalAuthList.tenant_id == Badge.tenant_id)
+        .where(Badge.tenant_id.in_(ids), LocalAuthList.version > lowest.c.v, Badge.list_version > lowest.c.v)
+        .group_by(Badge.tenant_id))
+    counts.update({tid: count for tid, count in rows.all()})
     return counts
 
 

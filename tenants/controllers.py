@@ -110,16 +110,12 @@ def _minutes(seconds: int) -> str:
     return f"{minutes} minute{'s' if minutes > 1 else ''}"
 
 
-async def _retry_at(state: State, user: Any, wait: int) -> str:
-    """« Réessayez dans 15 minutes, à partir de 14 h 32 (heure de Paris). »: in the account's
-    tenant zone when the address is an account's, Paris time otherwise (tenant-less login)."""
-    zone = DEFAULT_ZONE
-    if user is not None:
-        # Its own session, acting as the account: PostgreSQL shows a user its own memberships only.
-        async with state.db.session(actor={"user_id": user.id, "label": user.email}) as session:
-            zone = await services.account_timezone(session, user)
-    at = (utcnow() + dt.timedelta(seconds=wait)).astimezone(ZoneInfo(zone))
-    return f"Réessayez dans {_minutes(wait)}, à partir de {at:%H} h {at:%M} ({zone_time_label(zone)})."
+def _retry_at(wait: int) -> str:
+    """« Réessayez dans 15 minutes, à partir de 14 h 32 (heure de Paris). »: the login page belongs
+    to no tenant, and the same words whether or not the address is an account's (a tenant's zone
+    would tell a stranger that the account exists, and where)."""
+    at = (utcnow() + dt.timedelta(seconds=wait)).astimezone(ZoneInfo(DEFAULT_ZONE))
+    return f"Réessayez dans {_minutes(wait)}, à partir de {at:%H} h {at:%M} ({zone_time_label(DEFAULT_ZONE)})."
 
 
 # A handler annotated "-> Any" would send its templates as application/json.
@@ -131,10 +127,9 @@ async def login_submit(request: Request[Any, Any, Any], state: State, db_session
     address = client_address(request)
     wait = await state.throttle.blocked_for(email, address)
     if wait:
-        user = await services.find_user_by_email(db_session, email) if email else None
         return Template(
             "login.html",
-            context={"errors": {"email": "Trop de tentatives de connexion. " + await _retry_at(state, user, wait)},
+            context={"errors": {"email": "Trop de tentatives de connexion. " + _retry_at(wait)},
                      "email": email, "next": next_url, "providers": []},
             status_code=429,
             headers={"Retry-After": str(wait)},
@@ -149,7 +144,8 @@ async def login_submit(request: Request[Any, Any, Any], state: State, db_session
             minutes = _minutes(state.throttle.window)
             message += f" Attention : dernière tentative avant blocage des connexions pendant {minutes}."
         elif left == 0:
-            message += " Trop de tentatives : " + await _retry_at(state, user, state.throttle.window)
+            # The lock ends with the counter that reached the threshold (counted from its first failure).
+            message += " Trop de tentatives : " + _retry_at(await state.throttle.blocked_for(email, address))
         return Template(
             "login.html",
             context={"errors": {"email": message}, "email": email,

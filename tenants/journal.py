@@ -72,13 +72,11 @@ async def audit_log(
     names = await reader.names(db_session, tid, found.items)
     choices = await services.audit_choices(db_session, tid)
     now = utcnow()
-    may_undo = tenant_ctx.can("manage_users")
-    members = {m.user_id for m in await services.list_tenant_members(db_session, tid)} if may_undo else set()
-    rows = [{
-        "event": e, "object": reader.object_title(e, names), "changes": reader.changes(e, names, tz),
-        "undo": may_undo and services.removal_undoable(e, now=now)
-        and uuid.UUID(str((e.before or {})["user_id"])) not in members,
-    } for e in found.items]
+    # The same removals the users page offers to undo (the latest of each person not back yet).
+    undoable = ({e.id for e in await services.recent_removals(db_session, tid, now=now)}
+                if tenant_ctx.can("manage_users") else set())
+    rows = [{"event": e, "object": reader.object_title(e, names), "changes": reader.changes(e, names, tz),
+             "undo": e.id in undoable} for e in found.items]
     query = {k: v for k, v in filters.items() if v}
     return render(
         request,

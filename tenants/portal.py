@@ -9,7 +9,6 @@ request with their ``results`` block only.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 from urllib.parse import urlencode
@@ -376,7 +375,7 @@ async def _members_page(request: Request[Any, Any, Any], ctx: TenantContext, ses
     manages = ctx.can("manage_users")
     invitations = await services.list_pending_invitations(session, ctx.tenant_id) if manages else []
     # Removed in the last day: each one is given back its access in one step (« Réintégrer »).
-    removed = await services.recent_removals(session, ctx.tenant_id, now=dt.datetime.now(dt.UTC)) if manages else []
+    removed = await services.recent_removals(session, ctx.tenant_id, now=utcnow()) if manages else []
     emails = {str(u.id): u.email for u in await services.users_by_ids(
         session, [uuid.UUID(str(e.before["user_id"])) for e in removed])}
     return render(request, "tenant_members.html", tenant_page(
@@ -568,14 +567,11 @@ async def operator_home(request: Request[Any, Any, Any], operator_ctx: OperatorC
     now = utcnow()
     chosen = next((tid for tid in operator_ctx.tenants if str(tid) == beneficiaire.strip()), None)
     items = await home.work_queue(db_session, [chosen] if chosen else operator_ctx.tenant_ids, now)
-    per_tenant: dict[uuid.UUID, int] = {}
-    for item in items:
-        per_tenant[item.tenant_id] = per_tenant.get(item.tenant_id, 0) + 1
     return render(
         request,
         "operator_home.html",
         operator_page(operator_ctx, "queue", items=items, tenants=operator_ctx.tenants, chosen=chosen,
-                      per_tenant=per_tenant, cards=await home.cards_for(db_session, operator_ctx, now)),
+                      cards=await home.cards_for(db_session, operator_ctx, now)),
         block="queue",
     )
 
@@ -635,7 +631,7 @@ async def _account_page(
         account_page(
             identity, "account", user=user, memberships=memberships, centrals=centrals, tokens=tokens,
             invitations=invitations, errors=errors or {}, new_token=new_token, token_name=token_name,
-            now=dt.datetime.now(dt.UTC),
+            now=utcnow(),
         ),
         status=status,
     )

@@ -42,7 +42,6 @@ from tenants.territories import TERRITORIES
 
 __all__ = [
     "access_site",
-    "account_timezone",
     "create_api_token",
     "create_central",
     "create_site",
@@ -1113,10 +1112,13 @@ async def undo_removal(session: AsyncSession, tenant_id: uuid.UUID, event: Audit
     user = await session.get(User, uuid.UUID(str(before["user_id"])))
     if user is None or not user.is_active:
         raise ValidationFailed({"event": "Ce compte n'existe plus ou est désactivé : ajoutez la personne à nouveau."})
-    existing = await session.scalar(select(Membership).where(Membership.tenant_id == tenant_id, Membership.user_id == user.id))
-    if existing is not None:
+    if await is_member(session, tenant_id, user.id):
         raise ValidationFailed({"event": f"{user.email} a déjà accès à ce bénéficiaire."})
-    membership = Membership(tenant_id=tenant_id, user_id=user.id, role=Role(before["role"]).value)
+    errors: dict[str, str] = {}
+    role = _check_role(str(before.get("role", "")), errors)  # a tenant's profile, as when added
+    if role is None:
+        raise ValidationFailed({"event": "Le profil de ce retrait n'est pas celui d'un bénéficiaire : ajoutez la personne à nouveau."})
+    membership = Membership(tenant_id=tenant_id, user_id=user.id, role=role.value)
     session.add(membership)
     await session.flush()
     return membership
@@ -1143,17 +1145,6 @@ class Identity:
     @property
     def is_coordinator(self) -> bool:
         return bool(self.central_ids)
-
-
-async def account_timezone(session: AsyncSession, user: User) -> str:
-    """The time zone of the account's first tenant (by id, as its home page), Paris time without one."""
-    identity = await load_identity(session, user)
-    if not identity.tenant_roles:
-        return "Europe/Paris"
-    tenant_id = sorted(identity.tenant_roles)[0]
-    scope_session(session, [tenant_id])
-    tenant = await session.get(Tenant, tenant_id)
-    return tenant.timezone if tenant is not None else "Europe/Paris"
 
 
 async def load_identity(session: AsyncSession, user: User, *, via_token: bool = False) -> Identity:

@@ -50,7 +50,7 @@ from csms.domain.models import Badge, ChargePoint, Charger, Reservation
 from tenants.context import TenantContext
 from tenants.models import Role
 
-__all__ = ["api_handlers", "nav", "portal_handlers"]
+__all__ = ["api_handlers", "badge_reader", "nav", "policy_from_form", "portal_handlers"]
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 TAG_BADGES, TAG_RESERVATIONS = "Badges", "Réservations"
@@ -72,6 +72,13 @@ def _manages(ctx: TenantContext) -> bool:
 def _own_only(ctx: TenantContext) -> uuid.UUID | None:
     """An agent sees and uses only the badges issued to them."""
     return ctx.identity.user_id if ctx.role == Role.AGENT else None
+
+
+def badge_reader(ctx: TenantContext) -> uuid.UUID | None:
+    """The badge and reservation pages' rule (their exports too): readers and agents; an agent
+    sees its own only (returns its id)."""
+    _require_reader(ctx)
+    return _own_only(ctx)
 
 
 def _require_reader(ctx: TenantContext) -> None:

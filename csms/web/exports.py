@@ -13,7 +13,6 @@ an agent's badges and reservations are its own; another tenant's export is a 404
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from decimal import Decimal
 from typing import Annotated, Any
@@ -26,13 +25,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
-from app.errors import Forbidden
 from app.exports import MAX_EXPORT_ROWS, TooManyRows, export_format, export_response
 from app.shell import flash, parse_day, see_other
 from csms.domain import alerts as alerts_mod
 from csms.domain import badges, reservations, stats
 from csms.domain.models import Alert, ChargePoint, Charger
 from csms.domain.states import STATE_LABELS
+from csms.web.badges import badge_reader
 from csms.web.supervision import (
     REPORT_PERIOD,
     TRANSACTION_LABELS,
@@ -43,7 +42,6 @@ from csms.web.supervision import (
     stats_period,
 )
 from tenants.context import TenantContext
-from tenants.models import Role
 
 __all__ = ["handlers"]
 
@@ -207,18 +205,11 @@ async def statistics_export(request: Request[Any, Any, Any], tenant_ctx: TenantC
 BADGE_HEADER = ("Identifiant", "Statut", "Expiration", "Porteur", "Type", "Véhicule", "Site", "Agent", "Créé le")
 
 
-def _require_reader(ctx: TenantContext) -> uuid.UUID | None:
-    """The badge pages' rule: readers and agents; an agent sees its own only (returns its id)."""
-    if not (ctx.can("read") or ctx.can("agent")):
-        raise Forbidden("Votre profil ne permet pas cette action.")
-    return ctx.identity.user_id if ctx.role == Role.AGENT else None
-
-
 @get(_paths("badges"))
 async def badges_export(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
                         q: Annotated[str, Parameter(max_length=100)] = "",
                         statut: Annotated[str, Parameter(max_length=20)] = "") -> Stream | Redirect:
-    own = _require_reader(tenant_ctx)
+    own = badge_reader(tenant_ctx)
     tid = tenant_ctx.tenant_id
     items = await badges.list_badges(db_session, tid, q=q, status=statut, user_id=own)
     names = await badges.holder_names(db_session, tid)
@@ -236,7 +227,7 @@ RESERVATION_HEADER = ("Début", "Fin", "Borne (OCPP)", "Connecteur", "Point de c
 async def reservations_export(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
                               du: str = "", au: str = "") -> Stream | Redirect:
     """Reservations (an agent: its own), optionally over a period of their start (local days)."""
-    own = _require_reader(tenant_ctx)
+    own = badge_reader(tenant_ctx)
     tid = tenant_ctx.tenant_id
     zone = ZoneInfo(tenant_ctx.tenant.timezone)
     errors: dict[str, str] = {}

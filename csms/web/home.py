@@ -34,6 +34,7 @@ from app.shell import Chart, Column, Figure, HomeCard, WorkItem
 from csms import services
 from csms.domain.alerts import FAULTED
 from csms.domain.states import AVAILABLE, CHARGING, OFFLINE, OUT_OF_SERVICE, STATE_LABELS
+from csms.web.supervision import TRANSACTION_LABELS
 from tenants.context import CentralContext, TenantContext
 
 __all__ = ["BENEFICIARY_COLUMNS", "beneficiary_values", "handlers", "home_cards", "work_items"]
@@ -170,7 +171,6 @@ async def work_items(session: AsyncSession, tenant_ids: list[uuid.UUID], now: dt
 
 STATEMENT_HEADER = ("Début", "Fin", "Durée (min)", "Borne", "Point de charge", "Badge", "Énergie (kWh)", "Montant (€)",
                     "État")
-STATUS_LABELS = {"active": "En cours", "completed": "Terminée", "orphan": "Arrêt sans début connu"}
 
 
 @get("/t/{tenant_id:uuid}/agent/releve.csv")
@@ -189,7 +189,7 @@ async def agent_statement(request: Request[Any, Any, Any], tenant_ctx: TenantCon
             s.charge_box_id, s.point_id, s.id_tag,
             str(round(s.energy_wh / 1000, 2)).replace(".", ",") if s.energy_wh is not None else "",
             "",  # paid charging does not exist yet (billing): the column is there for it
-            STATUS_LABELS.get(s.status, s.status),
+            TRANSACTION_LABELS.get(s.status, s.status),
         ))
     name = f"releve-recharges-{now.astimezone(zone).date().isoformat()}.csv"
     return Response(csv_bytes(rows, header=STATEMENT_HEADER), media_type="text/csv; charset=utf-8",

@@ -39,11 +39,16 @@ def text_of(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).replace("&#39;", "'").replace("&nbsp;", " ").strip()
 
 
-def figure(html: str, key: str, name: str) -> str:
-    """The value of the figure ``name`` (a state, or its label) in the home card ``key``."""
+def card(html: str, key: str) -> str:
+    """The markup of the home card ``key``, up to the next card."""
     start = html.index(f'data-card="{key}"')
     after = html.find('data-card="', start + 1)
-    block = html[start:after if after > 0 else len(html)]
+    return html[start:after if after > 0 else len(html)]
+
+
+def figure(html: str, key: str, name: str) -> str:
+    """The value of the figure ``name`` (a state, or its label) in the home card ``key``."""
+    block = card(html, key)
     match = re.search(rf'data-figure="{re.escape(name)}">\s*<span class="value">([^<]*)</span>', block)
     assert match, f"no figure {name} in card {key}"
     return match.group(1).strip()
@@ -130,7 +135,7 @@ async def test_admin_and_viewer_homes_say_what_needs_attention(client, demo):
         assert figure(html, "sessions", "recharge commencée") == "0"  # the demo's sessions are days old
         # Two badges, never loaded on the stations (they never connected): CCTP CPAM 5-5-5-3.
         assert figure(html, "badges", "badges pas encore chargés sur toutes les bornes") == "2"
-        assert "À traiter" in text_of(html)  # the alerts' card says it in words, not in colour only
+        assert "À traiter" in text_of(card(html, "alerts"))  # the alerts' card says it in words, not in colour only
 
 
 async def test_the_station_list_filters_by_the_state_a_card_links_to(client, demo):
@@ -175,7 +180,8 @@ async def test_operator_lands_on_one_queue_across_its_tenants(client, demo):
     assert any("2 badges à charger sur les bornes" in r for r in rows)
     cpam = demo["tenant_ids"]["cpam"]
     only = (await client.get(f"/operateur?beneficiaire={cpam}")).text
-    assert "Villeurbanne" not in text_of(re.search(r'<div id="file">.*', only, flags=re.S).group(0).split("</table>")[0])
+    queue = text_of(re.search(r'<div id="file">.*', only, flags=re.S).group(0).split("</table>")[0])
+    assert "Villeurbanne" not in queue and "CPAM de la Sarthe" in queue and " Alerte " in f" {queue} "
     # The titulaire's technician registers and imports the stations it installs (CCTP CPAM 5-5-2).
     assert (await client.get(f"/t/{cpam}/bornes/nouvelle")).status_code == 200
     assert (await client.get(f"/t/{cpam}/bornes/import")).status_code == 200
