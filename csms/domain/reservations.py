@@ -557,9 +557,15 @@ async def access_reservation(session: AsyncSession, tenant_id: uuid.UUID, reserv
 
 async def list_reservations(
     session: AsyncSession, tenant_id: uuid.UUID, *, user_id: uuid.UUID | None = None, limit: int = 200,
+    starts_from: dt.datetime | None = None, starts_before: dt.datetime | None = None,
 ) -> list[Reservation]:
-    """Newest window first; ``user_id``: only reservations made with that agent's badges."""
+    """Newest window first; ``user_id``: only reservations made with that agent's badges;
+    ``starts_from`` / ``starts_before``: only windows starting in that period."""
     stmt = select(Reservation).where(Reservation.tenant_id == tenant_id)
+    if starts_from is not None:
+        stmt = stmt.where(Reservation.starts_at >= starts_from)
+    if starts_before is not None:
+        stmt = stmt.where(Reservation.starts_at < starts_before)
     if user_id is not None:
         stmt = stmt.join(Badge, (Badge.tenant_id == Reservation.tenant_id) & (Badge.id == Reservation.badge_id)) \
             .where(Badge.user_id == user_id)

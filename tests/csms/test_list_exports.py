@@ -120,3 +120,27 @@ async def test_badges_export_is_formula_safe_and_an_agent_exports_its_own(client
     own = _csv(await client.get(f"/t/{cpam}/badges.csv"))
     assert "EVIL0001" not in {r["Identifiant"] for r in own}
     assert len(own) < len(every)
+
+
+async def test_reservations_export_keeps_the_period_it_is_asked(client, db, demo):
+    """The period (local days of the window's start) is applied by the query, before the export's
+    row limit: two reservations, a period holding one of them exports exactly that one."""
+    from tests.conftest import form_post
+    from tests.csms.test_reservations import PARIS, demo_fleet
+
+    setup = await demo_fleet(db, demo)
+    page = f"/t/{setup['tenant']}/reservations"
+    await login(client, AGENT)
+    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).astimezone(PARIS).replace(
+        hour=10, minute=0, second=0, microsecond=0, tzinfo=None)
+    for start in (tomorrow, tomorrow + dt.timedelta(days=2)):
+        done = await form_post(client, page, page, {
+            "charge_point_id": str(setup["point"]), "badge_id": str(setup["agent_badge"]),
+            "starts_at": start.strftime("%Y-%m-%dT%H:%M"),
+            "ends_at": (start + dt.timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M")})
+        assert done.status_code == 303
+    everything = _csv(await client.get(f"{page}.csv"))
+    day = tomorrow.date().isoformat()
+    one_day = _csv(await client.get(f"{page}.csv", params={"du": day, "au": day}))
+    assert len(everything) == 2, everything
+    assert [r["Début"] for r in one_day] == [f"{day} 10:00:00"]  # in the tenant's time
