@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from app.audit import AuditLabels
     from app.bus import Bus
+    from app.schedule import Schedule
     from app.settings import Settings
     from app.shell import BeneficiaryColumnsHook, HomeCardHook, MenuHook, WorkQueueHook
 
@@ -92,6 +93,8 @@ class Component:
     cli: Callable[[], list[click.Command]] | None = None
     #: Durable bus subscribers (``app.outbox``), returned on demand.
     subscribers: Callable[[], list[Any]] | None = None
+    #: Periodic jobs (``app.schedule.Schedule``: an actor of ``tasks`` and its period), returned on demand.
+    schedules: Callable[[], list[Schedule]] | None = None
     #: Long-running services of the embedded process (the OCPP ingress): ``async (settings, bus)``.
     services: Callable[[], list[Callable[[Settings, Bus], Awaitable[None]]]] | None = None
     #: Demo data: ``async (session, demo) -> summary``; ``demo`` is shared by the loaders in

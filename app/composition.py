@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from app.audit import AuditReader
     from app.bus import Bus
     from app.db import Database
+    from app.schedule import Schedule
     from app.settings import Settings
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "load_demo",
     "metadata",
     "services",
+    "schedules",
     "subscribers",
     "template_dirs",
     "wall_targets",
@@ -58,7 +60,7 @@ __all__ = [
 #: Every component, in dependency order. Adding one: its folder, its manifest, one line here.
 COMPONENTS = ("tenants", "csms", "incidents")
 #: The kernel's own tables and jobs (audit log, mail outbox, event outbox).
-KERNEL_MODELS = ("app.audit", "app.mail", "app.outbox")
+KERNEL_MODELS = ("app.audit", "app.mail", "app.outbox", "app.schedule")
 
 
 @functools.cache
@@ -134,6 +136,15 @@ def cli_commands() -> list[click.Command]:
 def subscribers() -> list[Any]:
     """Every component's durable subscribers (``app.outbox.Subscriber``), for the relays."""
     return [s for c in components() if c.subscribers is not None for s in c.subscribers()]
+
+
+def schedules() -> list[Schedule]:
+    """Every component's periodic jobs (``app.schedule.Schedule``), for the schedulers."""
+    found = [s for c in components() if c.schedules is not None for s in c.schedules()]
+    names = [s.name for s in found]
+    if len(names) != len(set(names)):
+        raise RuntimeError(f"two schedules share a name: {sorted(n for n in names if names.count(n) > 1)}")
+    return found
 
 
 def services() -> list[Callable[[Settings, Bus], Awaitable[None]]]:

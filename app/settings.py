@@ -70,6 +70,9 @@ class Settings:
     #: Embedded mode: the web process runs the outbox relay (app.outbox). Off only to leave the events
     #: committed by this process to another relay (``centrale outbox relay``; the crash tests).
     outbox_relay: bool = True
+    #: The web process runs the scheduler of the components' periodic jobs (app.schedule). Off in tests
+    #: that drive the jobs themselves; on in every process of a deployment (a schedule fires once).
+    scheduler: bool = True
     debug: bool = False
 
     @property
@@ -129,6 +132,7 @@ class Settings:
                 ocpp_offline_alert_minutes=int(get("OCPP_OFFLINE_ALERT_MINUTES", str(base.ocpp_offline_alert_minutes))),
                 ocpp_ping_interval=float(get("OCPP_PING_INTERVAL", str(base.ocpp_ping_interval))),
                 outbox_relay=_bool(get("OUTBOX_RELAY", "true")),
+                scheduler=_bool(get("SCHEDULER", "true")),
                 debug=_bool(get("DEBUG", "false")),
             )
             settings.trusted_proxy_networks  # noqa: B018 - validated here, not at the first request

@@ -36,6 +36,7 @@ from app.db import Database
 from app.deps import dependencies as kernel_dependencies
 from app.headers import security_headers_hook
 from app.outbox import Relay, announce_commits, install_subscribers, outbox_counts
+from app.schedule import Scheduler
 from app.sessions import CsrfMiddleware, IssuedSessionConfig
 from app.settings import Settings
 from app.shell import Home, Menu, exception_handler, unknown_page
@@ -147,8 +148,14 @@ def create_app(
         if settings.embedded and settings.outbox_relay:
             app.state.relay = Relay(db, bus=app.state.bus, settings=settings)
             await app.state.relay.start()
+        app.state.scheduler = None
+        if settings.scheduler:
+            app.state.scheduler = Scheduler(db, app.state.jobs, composition.schedules())
+            await app.state.scheduler.start()
 
     async def on_shutdown(app: Litestar) -> None:
+        if app.state.scheduler is not None:
+            await app.state.scheduler.stop()
         if app.state.relay is not None:
             await app.state.relay.stop()
         app.state.unannounce()

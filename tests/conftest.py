@@ -71,6 +71,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         # The relay that delivers a test's events is the test's own (tests/csms/conftest.py's ``ingress``,
         # tests/app/test_outbox.py): an app's would take its deliveries with another bus.
         outbox_relay=False,
+        scheduler=False,
     )
     return replace(base, **overrides)
 
