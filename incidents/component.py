@@ -11,6 +11,7 @@ import click
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.component import Component
+from incidents.labels import labels
 
 
 def _cli() -> list[click.Command]:
@@ -31,14 +32,11 @@ async def _wall_target(session: AsyncSession, tenant_id: uuid.UUID, objects: dic
     return await wall_target(session, tenant_id, objects)
 
 
-def _labels() -> Any:
-    from incidents.labels import labels
-
-    return labels
-
-
 manifest = Component(
     name="incidents",
     models=("incidents.models",),
     cli=_cli,
+    subscribers=_subscribers,
+    wall_target=_wall_target,
+    labels=labels,
 )
