@@ -17,6 +17,7 @@ __all__ = ["wall_target"]
 async def wall_target(session: AsyncSession, tenant_id: uuid.UUID, objects: dict[str, Any]) -> dict[str, Any]:
     now = dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.UTC)
     ticket = await open_ticket(session, tenant_id, now=now, title="Mur : ticket de la victime", description="",
+                               reported_at=now - dt.timedelta(hours=1),
                                channel="portal", site_id=objects.get("site_id"))
     intervention = await record_intervention(session, ticket, now=now, mode="remote",
                                              started_at=now - dt.timedelta(minutes=30), ended_at=now)
