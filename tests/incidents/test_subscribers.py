@@ -12,7 +12,7 @@ from app.outbox import Delivery
 from csms.domain.events import AlertClosed, AlertOpened
 from incidents import subscribers, tickets
 from incidents.models import Ticket
-from tests.csms.conftest import Fleet, fleet, password_hash  # noqa: F401 (fixtures)
+from tests.csms.conftest import Fleet
 
 
 async def deliver(db, handler, event) -> None:
