@@ -41,6 +41,7 @@ from csms.domain.models import (
     LocalAuthList,
     LocalListSync,
     Reservation,
+    Station,
     Transaction,
 )
 from csms.domain.recording import reports_of
@@ -52,6 +53,7 @@ __all__ = [
     "AgentSession",
     "FailedCommand",
     "OpenAlert",
+    "PointsAffected",
     "availability",
     "badges_of_user",
     "badges_waiting",
@@ -61,6 +63,7 @@ __all__ = [
     "open_alert_counts",
     "open_alerts",
     "point_state_counts",
+    "points_affected",
     "reservations_of_user",
     "sessions_of_user",
     "sessions_started",
@@ -323,3 +326,39 @@ async def reservations_of_user(
                Reservation.ends_at > now)
         .order_by(Reservation.starts_at))).all()
     return [(reservation, point) for reservation, point in rows]
+
+
+@dataclass(frozen=True)
+class PointsAffected:
+    """A charger's (or one of its points') share of the tenant's charge points in service (CCTP CPAM 5-4-5:
+    « 30 % des IRVE ou plus »), and the charger's site."""
+
+    fleet: int
+    affected: int
+    site_id: uuid.UUID | None
+    charger_id: uuid.UUID | None
+
+
+async def points_affected(session: AsyncSession, tenant_id: uuid.UUID, charge_box_id: str | None,
+                          connector_id: int | None = None) -> PointsAffected:
+    """The tenant's charge points in service and how many ``charge_box_id`` (connector 0 or None: all its
+    points; else that one) takes out; an unknown charger affects none."""
+    fleet = await session.scalar(
+        select(func.count()).select_from(ChargePoint)
+        .join(Charger, and_(Charger.tenant_id == ChargePoint.tenant_id, Charger.id == ChargePoint.charger_id))
+        .where(ChargePoint.tenant_id == tenant_id, Charger.decommissioned_at.is_(None))) or 0
+    if not charge_box_id:
+        return PointsAffected(fleet, 0, None, None)
+    row = (await session.execute(
+        select(Charger.id, Station.site_id)
+        .join(Station, and_(Station.tenant_id == Charger.tenant_id, Station.id == Charger.station_id))
+        .where(Charger.tenant_id == tenant_id, Charger.charge_box_id == charge_box_id))).first()
+    if row is None:
+        return PointsAffected(fleet, 0, None, None)
+    charger_id, site_id = row
+    points = select(func.count()).select_from(ChargePoint).where(
+        ChargePoint.tenant_id == tenant_id, ChargePoint.charger_id == charger_id)
+    if connector_id:
+        points = points.where(ChargePoint.connector_id == connector_id)
+    affected = await session.scalar(points) or 0
+    return PointsAffected(fleet, affected, site_id, charger_id)

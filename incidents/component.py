@@ -1,11 +1,17 @@
-"""The manifest of ``incidents``: for now the business-time and SLA engine's command line
-(``centrale sla``); tickets, interventions and indicators come with the incidents issue."""
+"""The manifest of ``incidents``: tickets, their SLA clocks and interventions (models, the durable
+subscribers that open tickets from the supervision's alerts, the Journal's labels, the tenant-wall
+objects) and the business-time and SLA engine's command line (``centrale sla``)."""
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 import click
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.component import Component
+from incidents.labels import labels
 
 
 def _cli() -> list[click.Command]:
@@ -14,4 +20,23 @@ def _cli() -> list[click.Command]:
     return [sla]
 
 
-manifest = Component(name="incidents", cli=_cli)
+def _subscribers() -> list[Any]:
+    from incidents.subscribers import SUBSCRIBERS
+
+    return list(SUBSCRIBERS)
+
+
+async def _wall_target(session: AsyncSession, tenant_id: uuid.UUID, objects: dict[str, Any]) -> dict[str, Any]:
+    from incidents.walls import wall_target
+
+    return await wall_target(session, tenant_id, objects)
+
+
+manifest = Component(
+    name="incidents",
+    models=("incidents.models",),
+    cli=_cli,
+    subscribers=_subscribers,
+    wall_target=_wall_target,
+    labels=labels,
+)

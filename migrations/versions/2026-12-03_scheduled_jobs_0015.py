@@ -5,8 +5,8 @@ row-level security): every process's scheduler claims a due schedule with one
 conditional ``UPDATE``, so a schedule fires once per period across processes and
 restarts.
 
-Revision ID: 0018
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-03 19:00:00
 """
 
@@ -18,8 +18,8 @@ from alembic import op
 import app.db
 from migrations.helpers import grant_app_role
 
-revision = "0018"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,572 @@
+"""Ticket services: open, record events, reclassify, change policy, reopen, interventions, lists.
+
+Every change is an event (``incident_ticket_events``: who, when, what, from which channel); after
+each, the clocks are rebuilt from ALL the events with ``incidents.sla.evaluate_ticket``, the tenant's
+calendar and the ticket's policy version, and the due dates are stored on the ticket (indexed) so that
+lists sort by deadline. Functions take an open session scoped to the tenant; ``now`` is passed in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.bounds import column_length
+from app.db import actor_of
+from csms.services import points_affected
+from incidents.models import (
+    CHANNELS,
+    OPEN_STATUSES,
+    Attachment,
+    IncidentSettings,
+    Intervention,
+    SlaPolicyVersion,
+    Ticket,
+    TicketCounter,
+    TicketEventRow,
+)
+from incidents.sla import SlaPolicy, TicketClock, TicketEvent, evaluate_ticket, policy_template
+from incidents.workflow import WorkflowError, deemed_acceptance_due, transition
+from tenants.calendars import BusinessCalendar
+from tenants.models import Central, Tenant
+
+__all__ = [
+    "ATTACHMENT_MAX_BYTES",
+    "ATTACHMENT_TYPES",
+    "TicketError",
+    "accept_resolution",
+    "add_attachment",
+    "add_event",
+    "attachment_path",
+    "change_policy",
+    "close_deemed_accepted",
+    "current_policy",
+    "incident_settings",
+    "infogerance_balance",
+    "open_ticket",
+    "open_tickets_across",
+    "record_intervention",
+    "reclassify",
+    "reopen",
+    "report_late",
+    "save_policy",
+    "set_policy_from_template",
+    "tenant_calendar",
+    "ticket_clocks",
+    "ticket_events",
+    "tickets_of_tenant",
+]
+
+
+class TicketError(ValueError):
+    """Bad input to a ticket service (French message)."""
+
+
+#: The template a tenant gets on first use, by the code of its central (its agreement).
+TEMPLATE_OF_CENTRAL = {"CPAM72": "cpam-irve", "CANUT": "canut-iot", "CAIH": "caih-maintenance-ho"}
+DEFAULT_TEMPLATE = "canut-iot"
+
+#: CAIH 2.1.7: « tickets de 30 minutes », indivisible.
+UNIT = dt.timedelta(minutes=30)
+#: The intervention report is due 48 h after the visit (issue 13 §2).
+REPORT_DELAY = dt.timedelta(hours=48)
+#: CPAM 5-4-8: « dans un délai de deux jours ouvrés ».
+RECORD_WORKING_DAYS = 2
+
+ATTACHMENT_TYPES = {"image/png": b"\x89PNG", "image/jpeg": b"\xff\xd8\xff", "image/webp": b"RIFF",
+                    "application/pdf": b"%PDF"}
+ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
+
+
+def _actor(session: AsyncSession, actor: Mapping[str, Any] | None) -> tuple[uuid.UUID | None, str]:
+    who = actor if actor is not None else actor_of(session)
+    user_id = who.get("user_id")
+    return (uuid.UUID(str(user_id)) if user_id else None), str(who.get("label") or who.get("name") or "")
+
+
+def _text(value: str | None, column: Any, label: str) -> str:
+    text = (value or "").strip()
+    if len(text) > column_length(column):
+        raise TicketError(f"{label} : {column_length(column)} caractères au plus")
+    return text
+
+
+# --------------------------------------------------------------------------- calendar, settings, policies
+
+
+async def tenant_calendar(session: AsyncSession, tenant_id: uuid.UUID) -> BusinessCalendar:
+    """The tenant's business calendar: its territory's holidays and zone, Monday-Friday 8-18."""
+    territory = await session.scalar(select(Tenant.territory).where(Tenant.id == tenant_id))
+    return BusinessCalendar.preset(territory or "metropole", "ho-8-18")
+
+
+async def incident_settings(session: AsyncSession, tenant_id: uuid.UUID) -> IncidentSettings:
+    found = await session.scalar(select(IncidentSettings).where(IncidentSettings.tenant_id == tenant_id))
+    if found is None:
+        found = IncidentSettings(tenant_id=tenant_id, acceptance_delay_hours=120, infogerance_units_ordered=0)
+        session.add(found)
+        await session.flush()
+    return found
+
+
+async def save_policy(session: AsyncSession, tenant_id: uuid.UUID, policy: SlaPolicy, template: str,
+                      actor: Mapping[str, Any] | None = None) -> SlaPolicyVersion:
+    """A new version of the tenant's policy (the earlier ones stay, for the tickets opened under them)."""
+    user_id, name = _actor(session, actor)
+    last = await session.scalar(select(func.max(SlaPolicyVersion.version)).where(
+        SlaPolicyVersion.tenant_id == tenant_id)) or 0
+    row = SlaPolicyVersion(tenant_id=tenant_id, version=last + 1, template=template, policy=policy.to_dict(),
+                           created_by_user_id=user_id, created_by=name)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def set_policy_from_template(session: AsyncSession, tenant_id: uuid.UUID, code: str,
+                                   actor: Mapping[str, Any] | None = None) -> SlaPolicyVersion:
+    """The tenant's policy made from a template of ``incidents.sla`` (``cpam-irve``, ``canut-iot`` …)."""
+    try:
+        policy = policy_template(code)
+    except ValueError as exc:
+        raise TicketError(str(exc)) from None
+    return await save_policy(session, tenant_id, policy, code, actor)
+
+
+async def current_policy(session: AsyncSession, tenant_id: uuid.UUID,
+                         actor: Mapping[str, Any] | None = None) -> SlaPolicyVersion:
+    """The tenant's latest policy version; on first use, made from the template of its agreement."""
+    found = await session.scalar(select(SlaPolicyVersion).where(SlaPolicyVersion.tenant_id == tenant_id)
+                                 .order_by(SlaPolicyVersion.version.desc()).limit(1))
+    if found is not None:
+        return found
+    code = await session.scalar(select(Central.code).join(Tenant, Tenant.central_id == Central.id)
+                                .where(Tenant.id == tenant_id))
+    return await set_policy_from_template(session, tenant_id, TEMPLATE_OF_CENTRAL.get(code or "", DEFAULT_TEMPLATE),
+                                          actor)
+
+
+async def _policy_of(session: AsyncSession, ticket: Ticket) -> SlaPolicy:
+    row = await session.scalar(select(SlaPolicyVersion).where(
+        SlaPolicyVersion.tenant_id == ticket.tenant_id, SlaPolicyVersion.id == ticket.policy_version_id))
+    assert row is not None  # composite foreign key
+    return SlaPolicy.from_dict(row.policy)
+
+
+# --------------------------------------------------------------------------- numbering
+
+
+async def _next_number(session: AsyncSession, tenant_id: uuid.UUID, year: int) -> str:
+    """``INC-2026-000123``: the counter row taken with ``UPDATE … RETURNING`` (a row lock on PostgreSQL,
+    SQLite's single writer), so that concurrent openings never share or skip a number."""
+    for _ in range(2):
+        taken = await session.scalar(
+            update(TicketCounter).where(TicketCounter.tenant_id == tenant_id, TicketCounter.year == year)
+            .values(last=TicketCounter.last + 1).returning(TicketCounter.last)
+            .execution_options(synchronize_session=False))
+        if taken is not None:
+            return f"INC-{year}-{taken:06d}"
+        try:
+            async with session.begin_nested():
+                await session.execute(insert(TicketCounter).values(id=uuid.uuid4(), tenant_id=tenant_id, year=year,
+                                                                   last=0))
+        except IntegrityError:
+            pass  # another transaction created it: take it
+    raise RuntimeError("ticket counter unavailable")
+
+
+# --------------------------------------------------------------------------- opening
+
+
+async def open_ticket(
+    session: AsyncSession, tenant_id: uuid.UUID, *, now: dt.datetime, title: str, description: str,
+    channel: str, actor: Mapping[str, Any] | None = None, reported_at: dt.datetime | None = None,
+    site_id: uuid.UUID | None = None, charge_box_id: str | None = None, connector_id: int | None = None,
+    asset_id: uuid.UUID | None = None, level: str | None = None, restoration_level: str | None = None,
+    incident_type: str | None = None, reporter_user_id: uuid.UUID | None = None, reporter_name: str | None = None,
+    reporter_email: str | None = None, origin: str | None = None, alert_id: uuid.UUID | None = None,
+) -> Ticket:
+    """Open a ticket (idempotent on ``origin``: the existing ticket is returned).
+
+    ``reported_at`` is the moment of the first information (CANUT 6.6, CAIH 2.1.22: « à partir de
+    l'heure d'enregistrement de l'incident »); the clocks start there. CPAM 5-4-5: the share of the
+    tenant's charge points affected is computed at opening from the csms service.
+    """
+    if origin is not None:
+        origin = _text(origin, Ticket.origin, "origine")
+        found = await session.scalar(select(Ticket).where(Ticket.tenant_id == tenant_id, Ticket.origin == origin))
+        if found is not None:
+            return found
+    if channel not in CHANNELS:
+        raise TicketError(f"canal inconnu : {channel!r} (attendu : {', '.join(CHANNELS)})")
+    title = _text(title, Ticket.title, "titre")
+    if not title:
+        raise TicketError("le titre est obligatoire")
+    description = (description or "").strip()
+    if len(description) > 10_000:
+        raise TicketError("description : 10 000 caractères au plus")
+    reported_at = reported_at or now
+    if reported_at.tzinfo is None:
+        raise TicketError("le moment du signalement doit porter son fuseau")
+    if reported_at > now:
+        raise TicketError("le moment du signalement ne peut pas être dans le futur")
+    version = await current_policy(session, tenant_id, actor)
+    policy = SlaPolicy.from_dict(version.policy)
+    try:
+        resolved = policy.resolve_level(level, incident_type)
+        restoration_code, _ = policy.resolve_restoration_level(resolved, restoration_level)
+    except ValueError as exc:
+        raise TicketError(str(exc)) from None
+    points = await points_affected(session, tenant_id, charge_box_id, connector_id)
+    if charge_box_id and points.charger_id is None:
+        raise TicketError(f"borne inconnue : {charge_box_id}")
+    user_id, name = _actor(session, actor)
+    ticket = Ticket(
+        tenant_id=tenant_id, number=await _next_number(session, tenant_id, reported_at.astimezone(dt.UTC).year),
+        title=title, description=description, status="new", channel=channel,
+        site_id=site_id or points.site_id, charge_box_id=charge_box_id or None, connector_id=connector_id,
+        asset_id=asset_id, level=resolved, restoration_level=restoration_code if policy.restoration_levels else None,
+        incident_type=(incident_type or policy.default_incident_type) if policy.incident_types else None,
+        reporter_user_id=reporter_user_id if reporter_user_id is not None else user_id,
+        reporter_name=_text(reporter_name or name, Ticket.reporter_name, "nom du déclarant"),
+        reporter_email=_text(reporter_email, Ticket.reporter_email, "courriel du déclarant"),
+        origin=origin, alert_id=alert_id, fleet_points=points.fleet, affected_points=points.affected,
+        purchase_order_required=False, policy_version_id=version.id, reported_at=reported_at, opened_at=now,
+        breached=False, reopen_count=0, event_count=0, updated_at=now,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(ticket)
+            await session.flush()
+    except IntegrityError:
+        if origin is None:
+            raise
+        found = await session.scalar(select(Ticket).where(Ticket.tenant_id == tenant_id, Ticket.origin == origin))
+        assert found is not None
+        return found
+    data = {"level": resolved, "restoration_level": ticket.restoration_level, "incident_type": ticket.incident_type,
+            "affected": points.affected, "fleet": points.fleet, "policy_version": version.version}
+    await _append(session, ticket, "open", at=reported_at, now=now, actor=actor, channel=channel,
+                  data={k: v for k, v in data.items() if v is not None})
+    await _recompute(session, ticket, now)
+    return ticket
+
+
+# --------------------------------------------------------------------------- events
+
+
+async def _append(session: AsyncSession, ticket: Ticket, kind: str, *, at: dt.datetime, now: dt.datetime,
+                  actor: Mapping[str, Any] | None, channel: str, data: Mapping[str, Any] | None = None,
+                  reason: str = "") -> TicketEventRow:
+    user_id, name = _actor(session, actor)
+    ticket.event_count += 1
+    row = TicketEventRow(tenant_id=ticket.tenant_id, ticket_id=ticket.id, seq=ticket.event_count, kind=kind, at=at,
+                         recorded_at=now, actor_user_id=user_id, actor_name=name[:200], channel=channel,
+                         data=dict(data or {}), reason=_text(reason, TicketEventRow.reason, "motif"))
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def ticket_events(session: AsyncSession, ticket: Ticket) -> list[TicketEventRow]:
+    """The timeline, in the order recorded."""
+    return list(await session.scalars(select(TicketEventRow).where(
+        TicketEventRow.tenant_id == ticket.tenant_id, TicketEventRow.ticket_id == ticket.id)
+        .order_by(TicketEventRow.seq)))
+
+
+def _sla_events(rows: Iterable[TicketEventRow], policy: SlaPolicy) -> list[TicketEvent]:
+    from incidents.workflow import SLA_KIND
+
+    out = []
+    for row in rows:
+        kind = SLA_KIND.get(row.kind)
+        if kind is None:
+            continue
+        data: dict[str, Any] = dict(row.data)
+        if kind == "policy_changed":
+            data["policy"] = policy
+        out.append(TicketEvent(kind, row.at, data))
+    return out
+
+
+async def ticket_clocks(session: AsyncSession, ticket: Ticket, now: dt.datetime) -> TicketClock:
+    """The ticket's clocks at ``now``, rebuilt from all its events (for display)."""
+    policy = await _policy_of(session, ticket)
+    rows = await ticket_events(session, ticket)
+    return evaluate_ticket(_sla_events(rows, policy), policy, await tenant_calendar(session, ticket.tenant_id), now)
+
+
+async def _recompute(session: AsyncSession, ticket: Ticket, now: dt.datetime) -> TicketClock:
+    clock = await ticket_clocks(session, ticket, now)
+    intervention, restoration = clock.intervention, clock.restoration
+    ticket.intervention_due_at = intervention.deadline if intervention else None
+    ticket.restoration_due_at = restoration.deadline if restoration else None
+    ticket.intervention_reached_at = intervention.reached_at if intervention else None
+    running = [c.deadline for c in (intervention, restoration) if c is not None and c.reached_at is None]
+    ticket.next_due_at = min(running) if running and ticket.status in OPEN_STATUSES else None
+    ticket.acknowledged_at = clock.acknowledged_at
+    ticket.breached = clock.breached
+    ticket.updated_at = now
+    await session.flush()
+    return clock
+
+
+async def add_event(session: AsyncSession, ticket: Ticket, kind: str, *, now: dt.datetime,
+                    at: dt.datetime | None = None, actor: Mapping[str, Any] | None = None, channel: str = "portal",
+                    data: Mapping[str, Any] | None = None, reason: str = "", consent: bool = False) -> TicketEventRow:
+    """Record one event (``acknowledge``, ``start``, ``wait``, ``resume``, ``resolve``, ``accept``, ``reopen``,
+    ``reclassify``, ``note``, ``purchase_order``), checked by the workflow, then the clocks recomputed.
+
+    ``at`` (default ``now``) may be earlier than ``now`` (an event reported later), never later, nor before the
+    ticket's first information. ``consent`` is required by ``accept`` (use ``accept_resolution``).
+    """
+    at = at or now
+    if at.tzinfo is None:
+        raise TicketError("l'instant de l'événement doit porter son fuseau")
+    if at > now:
+        raise TicketError("l'instant de l'événement ne peut pas être dans le futur")
+    if at < ticket.reported_at:
+        raise TicketError("l'instant de l'événement précède le signalement")
+    if channel not in CHANNELS:
+        raise TicketError(f"canal inconnu : {channel!r} (attendu : {', '.join(CHANNELS)})")
+    try:
+        step = transition(ticket.status, kind, reason=reason, consent=consent, data=dict(data or {}))
+    except WorkflowError as exc:
+        raise TicketError(str(exc)) from None
+    row = await _append(session, ticket, kind, at=at, now=now, actor=actor, channel=channel, data=data, reason=reason)
+    ticket.status = step.status
+    if kind == "resolve":
+        ticket.resolved_at = at
+    elif kind == "accept":
+        ticket.closed_at = at
+    elif kind == "reopen":
+        ticket.resolved_at = ticket.closed_at = None
+        ticket.reopen_count += 1
+    elif kind == "purchase_order":
+        ticket.purchase_order_required = True
+    await _recompute(session, ticket, now)
+    return row
+
+
+async def reclassify(session: AsyncSession, ticket: Ticket, *, now: dt.datetime, reason: str,
+                     level: str | None = None, restoration_level: str | None = None, incident_type: str | None = None,
+                     at: dt.datetime | None = None, actor: Mapping[str, Any] | None = None,
+                     channel: str = "portal") -> TicketEventRow:
+    """A new classification (its reason required, shown in the timeline); the clocks are recomputed from the
+    start with every earlier pause kept."""
+    policy = await _policy_of(session, ticket)
+    new_type = incident_type if incident_type is not None else ticket.incident_type
+    try:
+        new_level = policy.resolve_level(level if level is not None else (None if incident_type else ticket.level),
+                                         new_type)
+        new_restoration, _ = policy.resolve_restoration_level(
+            new_level, restoration_level if restoration_level is not None else ticket.restoration_level)
+    except ValueError as exc:
+        raise TicketError(str(exc)) from None
+    data: dict[str, Any] = {"level": new_level, "from_level": ticket.level}
+    if policy.restoration_levels:
+        data["restoration_level"] = new_restoration
+    if new_type is not None and policy.incident_types:
+        data["incident_type"] = new_type
+    row = await add_event(session, ticket, "reclassify", now=now, at=at, actor=actor, channel=channel, data=data,
+                          reason=reason)
+    ticket.level = new_level
+    ticket.restoration_level = data.get("restoration_level")
+    ticket.incident_type = data.get("incident_type", ticket.incident_type)
+    await session.flush()
+    return row
+
+
+async def change_policy(session: AsyncSession, ticket: Ticket, version: SlaPolicyVersion, *, now: dt.datetime,
+                        reason: str, level: str | None = None, actor: Mapping[str, Any] | None = None,
+                        channel: str = "portal") -> TicketEventRow:
+    """Move the ticket to another policy version of its tenant (pauses and minutes already counted kept)."""
+    if version.tenant_id != ticket.tenant_id:
+        raise TicketError("politique de service d'un autre bénéficiaire")
+    if not reason.strip():
+        raise TicketError("le motif du changement de politique est obligatoire")
+    policy = SlaPolicy.from_dict(version.policy)
+    try:
+        new_level = policy.resolve_level(level if level is not None else (ticket.level if ticket.level in policy.levels
+                                                                           else None), None)
+        restoration, _ = policy.resolve_restoration_level(new_level, ticket.restoration_level if
+                                                          ticket.restoration_level in policy.restoration_levels
+                                                          else None)
+    except ValueError as exc:
+        raise TicketError(str(exc)) from None
+    data: dict[str, Any] = {"policy_version": version.version, "level": new_level}
+    if policy.restoration_levels:
+        data["restoration_level"] = restoration
+    ticket.policy_version_id = version.id
+    ticket.level = new_level
+    ticket.restoration_level = data.get("restoration_level")
+    return await add_event(session, ticket, "policy", now=now, actor=actor, channel=channel, data=data, reason=reason)
+
+
+async def reopen(session: AsyncSession, ticket: Ticket, *, now: dt.datetime, reason: str = "",
+                 at: dt.datetime | None = None, actor: Mapping[str, Any] | None = None,
+                 channel: str = "portal") -> TicketEventRow:
+    """Reopen a resolved or closed ticket: the original start is kept and the time already used is added
+    (CCTP CAIH 2.1.22)."""
+    return await add_event(session, ticket, "reopen", now=now, at=at, actor=actor, channel=channel, reason=reason)
+
+
+async def accept_resolution(session: AsyncSession, ticket: Ticket, *, now: dt.datetime, by_tenant_admin: bool,
+                            actor: Mapping[str, Any] | None = None, channel: str = "portal") -> TicketEventRow:
+    """Close a resolved ticket on the beneficiary's consent: only its admin accepts (CAIH 2.1.5)."""
+    if not by_tenant_admin:
+        raise TicketError("seul l'administrateur du bénéficiaire peut accepter la résolution")
+    return await add_event(session, ticket, "accept", now=now, actor=actor, channel=channel, consent=True)
+
+
+async def close_deemed_accepted(session: AsyncSession, tenant_id: uuid.UUID, now: dt.datetime) -> list[Ticket]:
+    """Close the tenant's resolved tickets whose acceptance delay has run out (« réputée acceptée »)."""
+    settings = await incident_settings(session, tenant_id)
+    closed = []
+    for ticket in await session.scalars(select(Ticket).where(Ticket.tenant_id == tenant_id,
+                                                             Ticket.status == "resolved")):
+        due = deemed_acceptance_due(ticket, settings)
+        if due is not None and due <= now:
+            await add_event(session, ticket, "accept", now=now, at=due, channel="portal", consent=True,
+                            actor={"user_id": None, "label": "système"},
+                            data={"deemed": True}, reason="résolution réputée acceptée")
+            closed.append(ticket)
+    return closed
+
+
+# --------------------------------------------------------------------------- interventions
+
+
+def _units(started_at: dt.datetime, ended_at: dt.datetime | None) -> int:
+    """CAIH 2.1.7: indivisible 30-minute units, a started unit is consumed."""
+    if ended_at is None or ended_at <= started_at:
+        return 0
+    return math.ceil((ended_at - started_at) / UNIT)
+
+
+async def record_intervention(
+    session: AsyncSession, ticket: Ticket, *, now: dt.datetime, mode: str, started_at: dt.datetime,
+    ended_at: dt.datetime | None = None, technician: str = "", actions: str = "",
+    parts: Sequence[Mapping[str, Any]] = (), report: str = "", report_at: dt.datetime | None = None,
+    actor: Mapping[str, Any] | None = None, channel: str = "portal",
+) -> Intervention:
+    """Record a remote or on-site intervention; the ticket's intervention target is reached at its start.
+
+    The report is due 48 h after the visit; CPAM 5-4-8: « renseigner dans le Système de supervision et
+    d'exploitation toutes les actions menées (...) dans un délai de deux jours ouvrés » — a record made later
+    is flagged late. CAIH 2.1.7: 30-minute units consumed.
+    """
+    if mode not in ("remote", "on_site"):
+        raise TicketError("mode d'intervention inconnu (attendu : remote ou on_site)")
+    for moment in (started_at, ended_at, report_at):
+        if moment is not None and (moment.tzinfo is None or moment > now):
+            raise TicketError("les instants de l'intervention doivent porter leur fuseau et être passés")
+    if ended_at is not None and ended_at < started_at:
+        raise TicketError("la fin de l'intervention précède son début")
+    if len(parts) > 100:
+        raise TicketError("100 pièces au plus par intervention")
+    clean_parts = [{"label": _text(str(p.get("label", "")), Ticket.title, "pièce"),
+                    "quantity": max(1, min(int(p.get("quantity", 1)), 10_000)),
+                    "expected_at": str(p["expected_at"])[:32] if p.get("expected_at") else None} for p in parts]
+    calendar = await tenant_calendar(session, ticket.tenant_id)
+    done = ended_at or started_at
+    record_due = calendar.add_days(done, RECORD_WORKING_DAYS, "ouvres", end_of_day=True).astimezone(dt.UTC)
+    _, name = _actor(session, actor)
+    row = Intervention(
+        tenant_id=ticket.tenant_id, ticket_id=ticket.id, mode=mode,
+        technician=_text(technician, Intervention.technician, "technicien"), started_at=started_at,
+        ended_at=ended_at, actions=(actions or "")[:10_000], parts=clean_parts, report=(report or "")[:20_000],
+        report_at=report_at if report else None, report_due_at=done + REPORT_DELAY, recorded_at=now,
+        record_due_at=record_due, record_late=now > record_due, units=_units(started_at, ended_at), created_by=name,
+    )
+    session.add(row)
+    await session.flush()
+    data = {"intervention_id": str(row.id), "mode": mode, "units": row.units}
+    if ended_at is not None:
+        data["ended_at"] = ended_at.astimezone(dt.UTC).isoformat()
+    await add_event(session, ticket, "intervention", now=now, at=started_at, actor=actor, channel=channel, data=data)
+    return row
+
+
+def report_late(intervention: Intervention, now: dt.datetime) -> bool:
+    """The report is late: not there 48 h after the visit, or given after that."""
+    if intervention.report_at is not None:
+        return intervention.report_at > intervention.report_due_at
+    return now > intervention.report_due_at
+
+
+async def infogerance_balance(session: AsyncSession, tenant_id: uuid.UUID) -> tuple[int, int]:
+    """CAIH 2.1.7: 30-minute units ordered and consumed."""
+    settings = await incident_settings(session, tenant_id)
+    consumed = await session.scalar(select(func.coalesce(func.sum(Intervention.units), 0)).where(
+        Intervention.tenant_id == tenant_id)) or 0
+    return settings.infogerance_units_ordered, int(consumed)
+
+
+# --------------------------------------------------------------------------- attachments
+
+
+def attachment_path(var_dir: Path, attachment: Attachment) -> Path:
+    return var_dir / "attachments" / str(attachment.tenant_id) / attachment.sha256
+
+
+async def add_attachment(session: AsyncSession, ticket: Ticket, *, var_dir: Path, filename: str, content_type: str,
+                         content: bytes, actor: Mapping[str, Any] | None = None) -> Attachment:
+    """A photo (PNG, JPEG, WebP) or PDF of at most 10 Mo, checked by its first bytes, stored per tenant."""
+    magic = ATTACHMENT_TYPES.get(content_type)
+    if magic is None:
+        raise TicketError("type de fichier refusé (images PNG, JPEG, WebP ou PDF)")
+    if len(content) > ATTACHMENT_MAX_BYTES:
+        raise TicketError("fichier trop volumineux (10 Mo au plus)")
+    if not content.startswith(magic):
+        raise TicketError("le contenu du fichier ne correspond pas à son type")
+    name = Path(filename or "fichier").name[:200] or "fichier"
+    digest = hashlib.sha256(content).hexdigest()
+    _, who = _actor(session, actor)
+    row = Attachment(tenant_id=ticket.tenant_id, ticket_id=ticket.id, filename=name, content_type=content_type,
+                     size=len(content), sha256=digest, uploaded_by=who)
+    path = attachment_path(var_dir, row)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_bytes(content)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+# --------------------------------------------------------------------------- lists
+
+
+async def tickets_of_tenant(session: AsyncSession, tenant_id: uuid.UUID, *, status: str | Sequence[str] | None = None,
+                            breached: bool | None = None, site_id: uuid.UUID | None = None, limit: int = 50,
+                            offset: int = 0) -> list[Ticket]:
+    """A tenant's tickets, the nearest due date first (then the newest), with filters and paging."""
+    query = select(Ticket).where(Ticket.tenant_id == tenant_id)
+    if status is not None:
+        query = query.where(Ticket.status.in_([status] if isinstance(status, str) else list(status)))
+    if breached is not None:
+        query = query.where(Ticket.breached.is_(breached))
+    if site_id is not None:
+        query = query.where(Ticket.site_id == site_id)
+    query = query.order_by(Ticket.next_due_at.is_(None), Ticket.next_due_at, Ticket.opened_at.desc())
+    return list(await session.scalars(query.limit(max(1, min(limit, 500))).offset(max(0, offset))))
+
+
+async def open_tickets_across(session: AsyncSession, tenant_ids: Iterable[uuid.UUID], *,
+                              limit: int = 200) -> list[Ticket]:
+    """The operator's queue: open tickets of its tenants, the nearest due date first."""
+    ids = list(dict.fromkeys(tenant_ids))
+    if not ids:
+        return []
+    return list(await session.scalars(
+        select(Ticket).where(Ticket.tenant_id.in_(ids), Ticket.status.in_(OPEN_STATUSES))
+        .order_by(Ticket.next_due_at.is_(None), Ticket.next_due_at, Ticket.opened_at).limit(max(1, min(limit, 1000)))))
