@@ -1,0 +1,124 @@
+"""PDF documents with one look for every component (preventive reports, statements, orders, invoices).
+
+Built on ``fpdf2``. French text needs more than Latin-1 (« ’ », « œ », « € »), so a Unicode
+TrueType font is embedded when one is found: DejaVu Sans, which Debian installs with
+``fonts-dejavu-core`` (LibreOffice and Chromium depend on it), or ``CENTRALE_PDF_FONT_DIR``.
+Without one, the PDF falls back to the core Helvetica and the few characters outside
+Latin-1 are replaced by their nearest Latin-1 spelling (``’`` → ``'``, ``œ`` → ``oe``,
+``€`` → ``EUR``), so a document is always produced and always readable.
+
+``document(title, subtitle)`` gives a page with the title block and a footer numbering the
+pages; ``heading``, ``paragraph``, ``key_values`` and ``table`` write the usual parts;
+``pdf_bytes`` returns the file. Text is written as text (never interpreted), long cells wrap.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from fpdf import FPDF
+from fpdf.fonts import FontFace
+
+__all__ = ["Document", "document", "pdf_bytes"]
+
+_FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/local/share/fonts/dejavu")
+_FALLBACK = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-", "…": "...",
+                           "œ": "oe", "Œ": "OE", "€": "EUR", "\u202f": " ", "≥": ">=", "≤": "<=", "→": "->"})
+
+
+def _font_dir() -> Path | None:
+    for candidate in (os.environ.get("CENTRALE_PDF_FONT_DIR"), *_FONT_DIRS):
+        if candidate and (Path(candidate) / "DejaVuSans.ttf").is_file() \
+                and (Path(candidate) / "DejaVuSans-Bold.ttf").is_file():
+            return Path(candidate)
+    return None
+
+
+class Document(FPDF):
+    """An A4 page with the product's title block and numbered pages."""
+
+    def __init__(self, title: str, subtitle: str = "", *, landscape: bool = False) -> None:
+        super().__init__(orientation="L" if landscape else "P", unit="mm", format="A4")
+        self.doc_title = title
+        self.doc_subtitle = subtitle
+        fonts = _font_dir()
+        if fonts is not None:
+            self.add_font("Body", "", str(fonts / "DejaVuSans.ttf"))
+            self.add_font("Body", "B", str(fonts / "DejaVuSans-Bold.ttf"))
+            self.family = "Body"
+            self.unicode = True
+        else:
+            self.family = "Helvetica"
+            self.unicode = False
+        self.set_title(self.text(title))
+        self.set_creator("Centrale")
+        self.set_auto_page_break(auto=True, margin=18)
+        self.set_margins(15, 15, 15)
+        self.alias_nb_pages()
+        self.add_page()
+
+    def text(self, value: Any) -> str:
+        """The text as this document's font can write it."""
+        value = "" if value is None else str(value)
+        if self.unicode:
+            return value
+        return value.translate(_FALLBACK).encode("latin-1", "replace").decode("latin-1")
+
+    def header(self) -> None:
+        self.set_font(self.family, "B", 14)
+        self.multi_cell(0, 7, self.text(self.doc_title), new_x="LMARGIN", new_y="NEXT")
+        if self.doc_subtitle:
+            self.set_font(self.family, "", 10)
+            self.multi_cell(0, 5, self.text(self.doc_subtitle), new_x="LMARGIN", new_y="NEXT")
+        self.ln(3)
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font(self.family, "", 8)
+        self.cell(0, 5, self.text(f"Centrale — page {self.page_no()}/{{nb}}"), align="C")
+
+    def heading(self, value: str) -> None:
+        self.ln(2)
+        self.set_font(self.family, "B", 11)
+        self.multi_cell(0, 6, self.text(value), new_x="LMARGIN", new_y="NEXT")
+        self.set_font(self.family, "", 9)
+
+    def paragraph(self, value: str) -> None:
+        self.set_font(self.family, "", 9)
+        self.multi_cell(0, 5, self.text(value), new_x="LMARGIN", new_y="NEXT")
+
+    def key_values(self, pairs: Iterable[tuple[str, Any]]) -> None:
+        """Label / value lines (a two-column table without borders)."""
+        self.set_font(self.family, "", 9)
+        with self.table(col_widths=(1, 2), first_row_as_headings=False, borders_layout="NONE",
+                        line_height=5) as table:
+            for label, value in pairs:
+                row = table.row()
+                row.cell(self.text(label), style=FontFace(emphasis="BOLD"))
+                row.cell(self.text(value))
+
+    def table_of(self, columns: Sequence[str], rows: Iterable[Sequence[Any]],
+                 widths: Sequence[float] | None = None) -> None:
+        """A table with a heading row repeated on each page; cells wrap."""
+        self.set_font(self.family, "", 8)
+        with self.table(col_widths=tuple(widths) if widths else None, line_height=4.5,
+                        headings_style=FontFace(emphasis="BOLD", fill_color=(230, 230, 230)),
+                        repeat_headings=1) as table:
+            head = table.row()
+            for column in columns:
+                head.cell(self.text(column))
+            for values in rows:
+                row = table.row()
+                for value in values:
+                    row.cell(self.text(value))
+
+
+def document(title: str, subtitle: str = "", *, landscape: bool = False) -> Document:
+    return Document(title, subtitle, landscape=landscape)
+
+
+def pdf_bytes(doc: Document) -> bytes:
+    return bytes(doc.output())
