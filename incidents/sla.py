@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from tenants.calendars import DAY_KINDS, PRESETS, BusinessCalendar, from_us, to_us
@@ -40,7 +40,9 @@ __all__ = [
     "cpam_irve_policy",
     "cpam_works_delays",
     "evaluate_ticket",
+    "onsite_continuity_breach",
     "policy_template",
+    "tgd_policy",
     "TEMPLATES",
 ]
 
@@ -204,6 +206,10 @@ class SlaPolicy:
     incident_types: dict[str, IncidentType] = field(default_factory=dict)
     default_incident_type: str | None = None
     applies_to: tuple[str, ...] = ()  # territory codes; empty: everywhere
+    #: CAIH 2.1.22: « Toute intervention sur site débutée avant 18h00 doit être poursuivie
+    #: jusqu'à la résolution de l'incident » — the local time ("18:00") before which an on-site
+    #: intervention, once started, must go on until the resolution; None: no such rule.
+    onsite_continuity_before: str | None = None
 
     def __post_init__(self) -> None:
         if self.default_level not in self.levels:
@@ -218,6 +224,8 @@ class SlaPolicy:
                     raise ValueError(f"type d'incident {code!r} : niveau inconnu {level!r}")
         if self.default_incident_type is not None and self.default_incident_type not in self.incident_types:
             raise ValueError(f"type d'incident par défaut inconnu : {self.default_incident_type!r}")
+        if self.onsite_continuity_before is not None:
+            _local_time(self.onsite_continuity_before)
 
     def applies_in(self, territory: str) -> bool:
         """Whether the contract's delays hold in that territory (CAIH 2.1.22: metropolitan France only)."""
@@ -275,6 +283,7 @@ class SlaPolicy:
             "incident_types": {k: v.to_dict() for k, v in self.incident_types.items()},
             "default_incident_type": self.default_incident_type,
             "applies_to": list(self.applies_to),
+            "onsite_continuity_before": self.onsite_continuity_before,
         }
 
     @classmethod
@@ -297,6 +306,7 @@ class SlaPolicy:
                 },
                 default_incident_type=data.get("default_incident_type"),
                 applies_to=tuple(data.get("applies_to") or ()),
+                onsite_continuity_before=data.get("onsite_continuity_before"),
             )
         except KeyError as exc:
             raise ValueError(f"champ manquant dans la politique de service : {exc.args[0]}") from None
@@ -422,6 +432,34 @@ def caih_policy(*, window: str = "ho", service: str = "maintenance") -> SlaPolic
         default_level="4h",
         # "Ces délais sont applicables uniquement en France métropolitaine."
         applies_to=("metropole", "alsace-moselle"),
+        # "Toute intervention sur site débutée avant 18h00 doit être poursuivie jusqu'à la
+        # résolution de l'incident."
+        onsite_continuity_before="18:00",
+    )
+
+
+def tgd_policy() -> SlaPolicy:
+    """CCP Justice TGD outre-mer, annexe 1 I.4 and annexe 2 II (téléassistance 24h/24h, 7j/7).
+
+    Annexe 1 I.4: a faulty terminal « encore sous garantie » is exchanged « par un modèle
+    identique, dans un délai maximum de 24 heures, le numéro de terminal initial n'étant pour sa
+    part pas modifié »; out of warranty, the delay is the one of the financial annex (none here:
+    the ticket is followed without a contractual clock). Annexe 2 II.2.1: the « fiche
+    bénéficiaire » is created « dans les quinze minutes suivant la réception de la télécopie ou
+    du message électronique » — a deadline of the beneficiary file (``assets.terminals``), not of
+    an incident ticket. Chantier 2 runs « 24 heures sur 24, et 7 jours sur 7 » (X.4).
+    """
+    a1 = "CCP TGD annexe 1 I.4"
+    return SlaPolicy(
+        code="tgd-terminaux",
+        label="Justice : terminaux grave danger (outre-mer)",
+        article="CCP TGD annexes 1 et 2",
+        levels={
+            "echange": SlaLevel("Échange d'un terminal défectueux sous garantie (24 h)",
+                                restoration=Delay.hours(24), article=a1),
+            "hors-garantie": SlaLevel("Terminal hors garantie : délai de l'annexe financière", article=a1),
+        },
+        default_level="echange",
     )
 
 
@@ -433,7 +471,33 @@ TEMPLATES: dict[str, Any] = {
     "caih-maintenance-24x7": lambda: caih_policy(window="24x7"),
     "caih-infogerance-ho": lambda: caih_policy(service="infogerance"),
     "caih-infogerance-24x7": lambda: caih_policy(window="24x7", service="infogerance"),
+    "tgd-terminaux": tgd_policy,
 }
+
+
+def _local_time(text: str) -> time:
+    try:
+        hour, minute = (int(part) for part in text.split(":"))
+        return time(hour, minute)
+    except (ValueError, TypeError):
+        raise ValueError(f"heure invalide : {text!r} (attendu : HH:MM)") from None
+
+
+def onsite_continuity_breach(policy: SlaPolicy, calendar: BusinessCalendar, *, mode: str, started_at: datetime,
+                             ended_at: datetime | None, resolved_at: datetime | None) -> bool:
+    """CAIH 2.1.22: « Toute intervention sur site débutée avant 18h00 doit être poursuivie
+    jusqu'à la résolution de l'incident. »
+
+    True when an on-site intervention started before the policy's local time (in the tenant's
+    zone) ended while the incident was not resolved: the technician left before the resolution.
+    The rule is an obligation of the titulaire, not a change of the clock: the delays stay
+    counted in the ordered window (« Les délais sont compris dans les plages horaires … »).
+    """
+    if policy.onsite_continuity_before is None or mode != "on_site" or ended_at is None:
+        return False
+    if started_at.astimezone(calendar.zone).time() >= _local_time(policy.onsite_continuity_before):
+        return False
+    return resolved_at is None or resolved_at > ended_at
 
 
 def policy_template(code: str) -> SlaPolicy:

@@ -16,7 +16,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,7 +36,14 @@ from incidents.models import (
     TicketCounter,
     TicketEventRow,
 )
-from incidents.sla import SlaPolicy, TicketClock, TicketEvent, evaluate_ticket, policy_template
+from incidents.sla import (
+    SlaPolicy,
+    TicketClock,
+    TicketEvent,
+    evaluate_ticket,
+    onsite_continuity_breach,
+    policy_template,
+)
 from incidents.workflow import WorkflowError, deemed_acceptance_due, transition
 from tenants.calendars import BusinessCalendar
 from tenants.models import Central, Tenant
@@ -49,6 +58,7 @@ __all__ = [
     "attachment_path",
     "change_policy",
     "close_deemed_accepted",
+    "continuity_breached",
     "current_policy",
     "incident_settings",
     "infogerance_balance",
@@ -72,7 +82,8 @@ class TicketError(ValueError):
 
 
 #: The template a tenant gets on first use, by the code of its central (its agreement).
-TEMPLATE_OF_CENTRAL = {"CPAM72": "cpam-irve", "CANUT": "canut-iot", "CAIH": "caih-maintenance-ho"}
+TEMPLATE_OF_CENTRAL = {"CPAM72": "cpam-irve", "CANUT": "canut-iot", "CAIH": "caih-maintenance-ho",
+                       "MJ": "tgd-terminaux"}
 DEFAULT_TEMPLATE = "canut-iot"
 
 #: CAIH 2.1.7: « tickets de 30 minutes », indivisible.
@@ -165,22 +176,21 @@ async def _policy_of(session: AsyncSession, ticket: Ticket) -> SlaPolicy:
 
 
 async def _next_number(session: AsyncSession, tenant_id: uuid.UUID, year: int) -> str:
-    """``INC-2026-000123``: the counter row taken with ``UPDATE … RETURNING`` (a row lock on PostgreSQL,
-    SQLite's single writer), so that concurrent openings never share or skip a number."""
-    for _ in range(2):
-        taken = await session.scalar(
-            update(TicketCounter).where(TicketCounter.tenant_id == tenant_id, TicketCounter.year == year)
-            .values(last=TicketCounter.last + 1).returning(TicketCounter.last)
-            .execution_options(synchronize_session=False))
-        if taken is not None:
-            return f"INC-{year}-{taken:06d}"
-        try:
-            async with session.begin_nested():
-                await session.execute(insert(TicketCounter).values(id=uuid.uuid4(), tenant_id=tenant_id, year=year,
-                                                                   last=0))
-        except IntegrityError:
-            pass  # another transaction created it: take it
-    raise RuntimeError("ticket counter unavailable")
+    """``INC-2026-000123``: the counter row is created if missing with ``INSERT … ON CONFLICT DO
+    NOTHING`` (no error, no savepoint, whoever wins), then taken with ``UPDATE … RETURNING`` (a row
+    lock on PostgreSQL, SQLite's single writer), so that concurrent openings never share or skip a
+    number."""
+    dialect = session.bind.dialect.name
+    make = pg_insert if dialect == "postgresql" else sqlite_insert
+    await session.execute(make(TicketCounter).values(id=uuid.uuid4(), tenant_id=tenant_id, year=year, last=0)
+                          .on_conflict_do_nothing(index_elements=["tenant_id", "year"]))
+    taken = await session.scalar(
+        update(TicketCounter).where(TicketCounter.tenant_id == tenant_id, TicketCounter.year == year)
+        .values(last=TicketCounter.last + 1).returning(TicketCounter.last)
+        .execution_options(synchronize_session=False))
+    if taken is None:  # pragma: no cover (the row exists: inserted above or by another transaction)
+        raise RuntimeError("ticket counter unavailable")
+    return f"INC-{year}-{taken:06d}"
 
 
 # --------------------------------------------------------------------------- opening
@@ -502,6 +512,17 @@ def report_late(intervention: Intervention, now: dt.datetime) -> bool:
     if intervention.report_at is not None:
         return intervention.report_at > intervention.report_due_at
     return now > intervention.report_due_at
+
+
+async def continuity_breached(session: AsyncSession, ticket: Ticket, intervention: Intervention) -> bool:
+    """CAIH 2.1.22: an on-site intervention started before 18:00 that ended before the resolution
+    (``incidents.sla.onsite_continuity_breach``, under the ticket's policy and the tenant's zone)."""
+    policy = await _policy_of(session, ticket)
+    if policy.onsite_continuity_before is None:
+        return False
+    calendar = await tenant_calendar(session, ticket.tenant_id)
+    return onsite_continuity_breach(policy, calendar, mode=intervention.mode, started_at=intervention.started_at,
+                                    ended_at=intervention.ended_at, resolved_at=ticket.resolved_at)
 
 
 async def infogerance_balance(session: AsyncSession, tenant_id: uuid.UUID) -> tuple[int, int]:

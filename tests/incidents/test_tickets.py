@@ -266,3 +266,50 @@ async def test_attachments_type_and_size_checked(db, tmp_path):
                                        content_type="application/pdf", content=b"%PDF-1.4 rapport")
     assert row.filename == "rapport.pdf"
     assert svc.attachment_path(tmp_path, row).read_bytes() == b"%PDF-1.4 rapport"
+
+
+async def test_tgd_terminal_exchange_within_24_hours_around_the_clock(db):
+    # CCP TGD annexe 1 I.4: « échange du terminal par un modèle identique, dans un délai maximum de 24 heures »;
+    # chantier 2 « 24 heures sur 24, et 7 jours sur 7 » (X.4): a Saturday report falls due on Sunday.
+    reunion = ZoneInfo("Indian/Reunion")
+    tid = await make_tenant(db, territory="974", template="tgd-terminaux")
+    at = dt.datetime(2026, 12, 5, 21, 15, tzinfo=reunion)
+    ticket = await opened(db, tid, at)
+    assert ticket.level == "echange"
+    assert ticket.restoration_due_at == dt.datetime(2026, 12, 6, 21, 15, tzinfo=reunion)
+    # Out of warranty: the delay of the financial annex, no contractual clock here.
+    other = await opened(db, tid, at, level="hors-garantie")
+    assert (other.intervention_due_at, other.restoration_due_at, other.next_due_at) == (None, None, None)
+
+
+async def test_an_onsite_intervention_started_before_18_goes_on_until_the_resolution(db):
+    # CAIH 2.1.22: « Toute intervention sur site débutée avant 18h00 doit être poursuivie jusqu'à la résolution
+    # de l'incident. » A technician who left at 18:30 with the incident unresolved breaks it; one who stayed
+    # until the resolution at 19:40 does not; one who came at 18:15 is not bound by it.
+    tid = await make_tenant(db, territory="alsace-moselle", template="caih-maintenance-ho")
+    t = await opened(db, tid, paris(2026, 12, 3, 16, 0), level="4h")
+    async with db.transaction([tid], actor=ACTOR) as session:
+        ticket = await session.get(Ticket, (tid, t.id))
+        now = paris(2026, 12, 4, 20, 0)
+        left = await svc.record_intervention(session, ticket, now=now, mode="on_site",
+                                             started_at=paris(2026, 12, 3, 17, 30), ended_at=paris(2026, 12, 3, 18, 30))
+        late_start = await svc.record_intervention(session, ticket, now=now, mode="on_site",
+                                                   started_at=paris(2026, 12, 4, 18, 15),
+                                                   ended_at=paris(2026, 12, 4, 18, 45))
+        stayed = await svc.record_intervention(session, ticket, now=now, mode="on_site",
+                                               started_at=paris(2026, 12, 4, 17, 0), ended_at=paris(2026, 12, 4, 19, 40))
+        remote = await svc.record_intervention(session, ticket, now=now, mode="remote",
+                                               started_at=paris(2026, 12, 4, 9, 0), ended_at=paris(2026, 12, 4, 9, 30))
+        await svc.add_event(session, ticket, "resolve", now=now, at=paris(2026, 12, 4, 19, 40))
+        assert await svc.continuity_breached(session, ticket, left)
+        assert not await svc.continuity_breached(session, ticket, stayed)
+        assert not await svc.continuity_breached(session, ticket, late_start)
+        assert not await svc.continuity_breached(session, ticket, remote)
+    # The rule is CAIH's: a CANUT ticket's on-site visit that ends unresolved is not flagged by it.
+    other = await make_tenant(db, template="canut-iot")
+    t2 = await opened(db, other, paris(2026, 12, 3, 16, 0))
+    async with db.transaction([other], actor=ACTOR) as session:
+        ticket = await session.get(Ticket, (other, t2.id))
+        visit = await svc.record_intervention(session, ticket, now=paris(2026, 12, 4, 20, 0), mode="on_site",
+                                              started_at=paris(2026, 12, 3, 17, 30), ended_at=paris(2026, 12, 3, 18, 30))
+        assert not await svc.continuity_breached(session, ticket, visit)
