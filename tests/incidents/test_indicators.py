@@ -20,7 +20,14 @@ from incidents.indicator_data import (
     statement_pdf,
     tenant_indicators,
 )
-from incidents.indicators import LOT_TARGETS, Month, TicketFacts, lot_indicators, month_indicators, parse_month
+from incidents.indicators import (
+    LOT_TARGETS,
+    Month,
+    TicketFacts,
+    lot_indicators,
+    month_indicators,
+    parse_month,
+)
 from incidents.models import Ticket
 from tests.incidents.test_tickets import ACTOR, make_tenant
 
