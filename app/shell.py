@@ -178,6 +178,10 @@ class Chart:
     #: Width and height of the drawing (SVG units); it scales down on a phone.
     width: int = 640
     height: int = 200
+    #: The heading of the data table's first column (what a bar is).
+    category: str = "Jour"
+    #: Label every bar under the axis (few bars) rather than one in seven (a month of days).
+    every_label: bool = False
 
     def geometry(self) -> list[dict[str, Any]]:
         """Each bar's label, value and rectangle (``x``, ``y``, ``w``, ``h``) in the drawing."""

@@ -5,12 +5,13 @@ objects) and the business-time and SLA engine's command line (``centrale sla``).
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import click
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.component import Component
+from app.component import Component, Web
 from incidents.labels import labels
 
 
@@ -18,6 +19,17 @@ def _cli() -> list[click.Command]:
     from incidents.cli import sla
 
     return [sla]
+
+
+def _web() -> Web:
+    from app.shell import MenuHook
+    from incidents.web import indicators
+
+    return Web(
+        portal=[*indicators.portal_handlers],
+        api=[*indicators.api_handlers],
+        menu=[MenuHook(210, indicators.nav, group="Incidents et maintenance")],
+    )
 
 
 def _subscribers() -> list[Any]:
@@ -35,6 +47,8 @@ async def _wall_target(session: AsyncSession, tenant_id: uuid.UUID, objects: dic
 manifest = Component(
     name="incidents",
     models=("incidents.models",),
+    web=_web,
+    templates=Path(__file__).parent / "templates",
     cli=_cli,
     subscribers=_subscribers,
     wall_target=_wall_target,

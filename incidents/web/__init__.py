@@ -1,0 +1,1 @@
+"""The incidents component's web parts (portal pages and API handlers)."""
