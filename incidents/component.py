@@ -32,6 +32,12 @@ def _web() -> Web:
     )
 
 
+async def _demo(session: AsyncSession, demo: dict[str, Any]) -> dict[str, Any]:
+    from incidents.demo import load
+
+    return await load(session, demo)
+
+
 def _subscribers() -> list[Any]:
     from incidents.subscribers import SUBSCRIBERS
 
@@ -52,5 +58,6 @@ manifest = Component(
     cli=_cli,
     subscribers=_subscribers,
     wall_target=_wall_target,
+    demo=_demo,
     labels=labels,
 )

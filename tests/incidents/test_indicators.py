@@ -184,13 +184,13 @@ async def test_pages_downloads_and_api_of_the_establishment_and_the_lot(client, 
     from tests.conftest import login
 
     chr_id = uuid.UUID(demo["tenant_ids"]["chr"])
-    await _closed(db, chr_id, at(2026, 11, 3, 9), channel="phone")
-    await _closed(db, chr_id, at(2026, 11, 4, 9), late=True, on_site=True)
+    await _closed(db, chr_id, at(2025, 11, 3, 9), channel="phone")
+    await _closed(db, chr_id, at(2025, 11, 4, 9), late=True, on_site=True)
     assert (await login(client, "admin@chr-metz.demo")).status_code in (302, 303)
-    page = await client.get(f"/t/{chr_id}/incidents/indicateurs?mois=2026-11")
+    page = await client.get(f"/t/{chr_id}/incidents/indicateurs?mois=2025-11")
     assert page.status_code == 200, page.text[:300]
     html = page.text
-    assert "Indicateurs de service — novembre 2026" in html
+    assert "Indicateurs de service — novembre 2025" in html
     assert "Incidents traités dans les temps (1 sur 2 clôturés)" in html and "50,0 %" in html
     assert "non atteint" in html and "≥ 90 %" in html
     assert 'role="img"' in html and "Données du graphique (tableau)" in html
@@ -198,12 +198,12 @@ async def test_pages_downloads_and_api_of_the_establishment_and_the_lot(client, 
     assert f'href="/t/{chr_id}/incidents/indicateurs"' in html
     bad = await client.get(f"/t/{chr_id}/incidents/indicateurs?mois=2026-13")
     assert bad.status_code in (400, 422) and "mois invalide" in bad.text
-    csv = await client.get(f"/t/{chr_id}/incidents/indicateurs.csv?mois=2026-11")
+    csv = await client.get(f"/t/{chr_id}/incidents/indicateurs.csv?mois=2025-11")
     assert csv.headers["content-type"].startswith("text/csv")
-    assert csv.content.decode("utf-8-sig").splitlines()[1].startswith("Centre hospitalier régional de Metz-Thionville;2026-11;2;2;1;50,0;90;")
-    pdf = await client.get(f"/t/{chr_id}/incidents/etat-interventions.pdf?annee=2026&trimestre=4")
+    assert csv.content.decode("utf-8-sig").splitlines()[1].startswith("Centre hospitalier régional de Metz-Thionville;2025-11;2;2;1;50,0;90;")
+    pdf = await client.get(f"/t/{chr_id}/incidents/etat-interventions.pdf?annee=2025&trimestre=4")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
-    statement = (await client.get(f"/t/{chr_id}/incidents/etat-interventions.csv?annee=2026&trimestre=4")).content
+    statement = (await client.get(f"/t/{chr_id}/incidents/etat-interventions.csv?annee=2025&trimestre=4")).content
     assert statement.decode("utf-8-sig").count("\r\n") == 3  # header and two interventions
     # Another tenant's indicators are a 404 for this admin.
     other = demo["tenant_ids"]["cpam"]
@@ -211,15 +211,15 @@ async def test_pages_downloads_and_api_of_the_establishment_and_the_lot(client, 
 
     client.cookies.clear()
     assert (await login(client, "coordination@caih.demo")).status_code in (302, 303)
-    lot = (await client.get("/c/CAIH/indicateurs?mois=2026-11")).text
-    assert "Indicateurs de service du lot — novembre 2026" in lot and "≥ 98 %" in lot
+    lot = (await client.get("/c/CAIH/indicateurs?mois=2025-11")).text
+    assert "Indicateurs de service du lot — novembre 2025" in lot and "≥ 98 %" in lot
     assert "Centre hospitalier régional de Metz-Thionville" in lot
     assert (await client.get("/c/CANUT/indicateurs")).status_code == 404
 
     headers = await api_token("coordination@caih.demo")
-    body = (await client.get("/api/v1/centrals/CAIH/indicators?month=2026-11", headers=headers)).json()
+    body = (await client.get("/api/v1/centrals/CAIH/indicators?month=2025-11", headers=headers)).json()
     assert body["lot"]["closed"] == 2 and body["lot"]["on_time_rate"] == "50.0" and body["lot"]["on_time_target"] == "98"
-    mine = await client.get(f"/api/v1/tenants/{chr_id}/indicators?month=2026-11",
+    mine = await client.get(f"/api/v1/tenants/{chr_id}/indicators?month=2025-11",
                             headers=await api_token("admin@chr-metz.demo"))
     assert mine.status_code == 200 and mine.json()["support_calls"]["month"] == 1
     assert mine.json()["on_time_met"] is False
