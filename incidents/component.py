@@ -1,6 +1,7 @@
 """The manifest of ``incidents``: tickets, their SLA clocks and interventions (models, the durable
 subscribers that open tickets from the supervision's alerts, the Journal's labels, the tenant-wall
-objects) and the business-time and SLA engine's command line (``centrale sla``)."""
+objects), its API (``incidents/api.py``) and the permissions it grants, and the business-time and
+SLA engine's command line (``centrale sla``, ``centrale sla policy``)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,26 @@ from typing import Any
 import click
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.component import Component
+from app.component import Component, Web
 from incidents.labels import labels
+
+#: What each role may do with incidents (added to the roles' permissions by the manifest).
+#: ``report_incidents``: open a ticket, reopen it, add a note — the beneficiary's admin (CCTP CPAM
+#: 5-5-6-2 « toute demande … donne lieu à la création d'un ticket ») and the titulaire's operator who
+#: records a call or an e-mail (CCTP CANUT 6.6). ``handle_tickets``: the workflow and the
+#: interventions — the operator. ``accept_resolution``: closing on the beneficiary's consent — its
+#: admin (CCTP CAIH 2.1.5). ``manage_sla_policy``: the admin or its central's coordinator (issue 13 §1).
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "admin": frozenset({"report_incidents", "accept_resolution", "manage_sla_policy"}),
+    "coordinator": frozenset({"manage_sla_policy"}),
+    "operator": frozenset({"report_incidents", "handle_tickets"}),
+}
+
+
+def _web() -> Web:
+    from incidents.api import API_HANDLERS
+
+    return Web(api=[*API_HANDLERS])
 
 
 def _cli() -> list[click.Command]:
@@ -35,6 +54,8 @@ async def _wall_target(session: AsyncSession, tenant_id: uuid.UUID, objects: dic
 manifest = Component(
     name="incidents",
     models=("incidents.models",),
+    web=_web,
+    permissions=PERMISSIONS,
     cli=_cli,
     subscribers=_subscribers,
     wall_target=_wall_target,
