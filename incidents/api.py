@@ -47,12 +47,12 @@ from incidents.schemas import (
     TicketOut,
     TicketPage,
 )
-from incidents.sla import TEMPLATES, DeadlineClock, Delay, SlaLevel, SlaPolicy, TicketClock
+from incidents.sla import TEMPLATES, DeadlineClock, Delay, SlaLevel, SlaPolicy, TicketClock, policy_template
 from incidents.workflow import KIND_LABELS, KINDS
 from tenants import services as tenant_services
 from tenants.context import TenantContext
 
-__all__ = ["API_HANDLERS", "access_ticket", "edited_policy"]
+__all__ = ["API_HANDLERS", "access_ticket", "edited_policy", "stored_policy"]
 
 TENANT = "/tenants/{tenant_id:uuid}"
 TICKET = f"{TENANT}/tickets/{{ticket_id:uuid}}"
@@ -89,10 +89,10 @@ def query_error(request: Request[Any, Any, Any], exc: QueryError) -> Response[An
 
 #: The field a service's French message is about (the first word that matches), for ``errors``.
 _FIELD_WORDS = (
-    ("borne", "charge_box_id"), ("signalement", "reported_at"), ("canal", "channel"), ("titre", "title"),
-    ("description", "description"), ("rétablissement", "restoration_level"), ("type d'incident", "incident_type"),
-    ("priorité", "level"), ("niveau", "level"), ("motif", "reason"), ("reclassement", "level"),
-    ("instant", "at"), ("intervention", "started_at"), ("pièce", "parts"), ("modèle", "template"),
+    ("impossible", "kind"), ("instant", "at"), ("borne", "charge_box_id"), ("signalement", "reported_at"),
+    ("canal", "channel"), ("titre", "title"), ("description", "description"), ("rétablissement", "restoration_level"),
+    ("type d'incident", "incident_type"), ("priorité", "level"), ("motif", "reason"), ("niveau", "level"),
+    ("reclassement", "level"), ("pièce", "parts"), ("modèle", "template"),
 )
 
 
@@ -106,6 +106,26 @@ def ticket_error(request: Request[Any, Any, Any], exc: svc.TicketError) -> Respo
 
 
 # --------------------------------------------------------------------------- shapes
+
+
+def stored_policy(data: dict[str, Any]) -> SlaPolicy:
+    """A stored policy with its levels in the order of its template (PostgreSQL's JSONB keeps an object's
+    keys sorted by length, not as written: ``1, 2, 3, telemaintenance``); levels the template does not
+    have come after, in their stored order."""
+    policy = SlaPolicy.from_dict(data)
+    try:
+        reference = policy_template(policy.code)
+    except ValueError:
+        return policy
+
+    def ordered(mine: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+        return {k: mine[k] for k in [*(k for k in theirs if k in mine), *(k for k in mine if k not in theirs)]}
+
+    policy.levels = ordered(policy.levels, reference.levels)
+    policy.restoration_levels = ordered(policy.restoration_levels, reference.restoration_levels)
+    policy.incident_types = ordered(policy.incident_types, reference.incident_types)
+    return policy
+
 
 
 def _local(value: dt.datetime | None, zone: ZoneInfo) -> dt.datetime | None:
@@ -127,7 +147,7 @@ async def _versions(session: AsyncSession, tenant_id: uuid.UUID, ids: set[uuid.U
         return {}
     rows = await session.execute(select(SlaPolicyVersion.id, SlaPolicyVersion.version).where(
         SlaPolicyVersion.tenant_id == tenant_id, SlaPolicyVersion.id.in_(ids)))
-    return dict(rows.tuples().all())
+    return {vid: version for vid, version in rows}
 
 
 async def _level_labels(session: AsyncSession, tenant_id: uuid.UUID, ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, str]]:
@@ -136,7 +156,7 @@ async def _level_labels(session: AsyncSession, tenant_id: uuid.UUID, ids: set[uu
     rows = await session.execute(select(SlaPolicyVersion.id, SlaPolicyVersion.policy).where(
         SlaPolicyVersion.tenant_id == tenant_id, SlaPolicyVersion.id.in_(ids)))
     return {vid: {code: str(level.get("label", code)) for code, level in (policy.get("levels") or {}).items()}
-            for vid, policy in rows.tuples().all()}
+            for vid, policy in rows}
 
 
 async def _tickets_out(session: AsyncSession, tenant_id: uuid.UUID, tickets: list[Ticket], zone: ZoneInfo) -> list[TicketOut]:
@@ -218,7 +238,7 @@ def _levels_out(levels: dict[str, SlaLevel]) -> list[PolicyLevelOut]:
 
 
 def _policy_out(row: SlaPolicyVersion, zone: ZoneInfo) -> SlaPolicyOut:
-    policy = SlaPolicy.from_dict(row.policy)
+    policy = stored_policy(row.policy)
     return SlaPolicyOut(
         version=row.version, template=row.template, created_at=_at(row.created_at, zone), created_by=row.created_by,
         code=policy.code, label=policy.label, article=policy.article, levels=_levels_out(policy.levels),
@@ -345,7 +365,7 @@ async def create_ticket(tenant_ctx: TenantContext, db_session: AsyncSession, dat
         except NotFound:
             errors["site_id"] = "Site inconnu chez ce bénéficiaire."
     version = await svc.current_policy(db_session, tid)
-    _classification(SlaPolicy.from_dict(version.policy), data.level, data.restoration_level, data.incident_type,
+    _classification(stored_policy(version.policy), data.level, data.restoration_level, data.incident_type,
                     errors)
     if not data.title.strip():
         errors["title"] = "Le titre est obligatoire."
@@ -451,7 +471,7 @@ async def add_ticket_event(tenant_ctx: TenantContext, db_session: AsyncSession, 
     if kind == "reclassify":
         version = await db_session.get(SlaPolicyVersion, (ticket.tenant_id, ticket.policy_version_id))
         assert version is not None  # composite foreign key
-        _classification(SlaPolicy.from_dict(version.policy), data.level, data.restoration_level, data.incident_type,
+        _classification(stored_policy(version.policy), data.level, data.restoration_level, data.incident_type,
                         errors)
     elif any(v is not None for v in (data.level, data.restoration_level, data.incident_type)):
         errors["level"] = "Le niveau, le niveau de rétablissement et le type ne changent que par « reclassify »."

@@ -59,9 +59,9 @@ class TicketCreate(_In):
         "Moment de la première information, ISO 8601 avec décalage, jamais dans le futur ; "
         "par défaut : maintenant"), examples=["2026-11-27T16:30:00+01:00"])] = None
     site_id: Annotated[uuid.UUID | None, Meta(description="Site du bénéficiaire (déduit de la borne sinon)")] = None
-    charge_box_id: Annotated[str | None, Meta(max_length=48, description="Borne concernée (identité OCPP)",
-                                              examples=["CPAM-LM-01"])] = None
-    connector_id: Annotated[int | None, Meta(ge=0, le=1000, description=(
+    charge_box_id: Annotated[Annotated[str, Meta(max_length=48)] | None, Meta(
+        description="Borne concernée (identité OCPP)", examples=["CPAM-LM-01"])] = None
+    connector_id: Annotated[Annotated[int, Meta(ge=0, le=1000)] | None, Meta(description=(
         "Point de charge de la borne (0 ou absent : toute la borne)"))] = None
     asset_id: Annotated[uuid.UUID | None, Meta(description="Équipement du parc concerné (à la place d'une borne)")] = None
     level: Annotated[LevelCode | None, Meta(description=(
@@ -250,7 +250,7 @@ class SlaPolicyOut(Struct, kw_only=True):
 class SlaPolicyUpdate(_In):
     """Exactly one of ``template`` (a new version from a template) or ``policy`` (an edited policy)."""
 
-    template: Annotated[str | None, Meta(max_length=40, description=(
+    template: Annotated[Annotated[str, Meta(max_length=40)] | None, Meta(description=(
         "Code d'un modèle : cpam-irve, canut-iot, canut-iot-24x7, caih-maintenance-ho, caih-maintenance-24x7, …"),
         examples=["caih-maintenance-24x7"])] = None
     policy: Annotated[dict[str, Any] | None, Meta(description=(
