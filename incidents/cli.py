@@ -3,6 +3,8 @@
     centrale sla add --territory metropole --calendar ho-8-17 --start 2026-11-20T16:30+01:00 --hours 4
     centrale sla add --territory metropole --start 2026-04-28T10:00Z --working-days 14 --kind ouvrables
     centrale sla between --territory 971 --calendar ho-8-18 --start ... --end ...
+    centrale sla policy set --tenant ID --template caih-maintenance-24x7
+    centrale sla policy show --tenant ID [--json]
 
 With ``--json`` the result is one JSON object (``deadline`` as ISO 8601 with the
 territory's offset, or ``business_seconds``). Bad input prints a French message on
@@ -199,3 +201,114 @@ def between(territory: str | None, calendar_name: str | None, start: str | None,
         click.echo(json.dumps({"business_seconds": value}))
     else:
         click.echo(f"Temps ouvré : {_human_duration(seconds)} ({value} secondes, calendrier {calendar.name})")
+
+
+# --------------------------------------------------------------------------- the tenant's policy
+
+
+@sla.group("policy", cls=_Group, help="Politique de service d'un bénéficiaire : voir, changer de modèle.")
+def policy() -> None:
+    pass
+
+
+def _tenant_id(value: str | None) -> Any:
+    import uuid
+
+    if not value:
+        raise SlaInputError("--tenant est obligatoire (identifiant du bénéficiaire)")
+    try:
+        return uuid.UUID(value.strip())
+    except ValueError:
+        raise SlaInputError(f"identifiant de bénéficiaire invalide : {value!r}") from None
+
+
+def _in_tenant(tenant_id: Any, work: Any) -> Any:
+    """Run ``work(session)`` in one audited transaction of the tenant (the audit log names « cli »)."""
+    from app.commandline import CLI_ACTOR, run
+    from app.db import Database, unscoped
+    from app.errors import NotFound
+    from tenants.services import get_tenant
+
+    async def go(settings: Any) -> Any:
+        database = Database(settings.database_url)
+        try:
+            async with database.transaction([tenant_id], actor=CLI_ACTOR) as session:
+                with unscoped(session):
+                    await get_tenant(session, tenant_id)
+                return await work(session)
+        finally:
+            await database.dispose()
+
+    try:
+        return run(go)
+    except NotFound:
+        raise click.ClickException(f"bénéficiaire introuvable : {tenant_id}") from None
+
+
+def _policy_payload(row: Any) -> dict[str, Any]:
+    from incidents.api import stored_policy
+
+    policy = stored_policy(row.policy)
+
+    def delays(levels: Any) -> dict[str, Any]:
+        return {code: {"label": level.label,
+                       "intervention": level.intervention.describe() if level.intervention else None,
+                       "restoration": level.restoration.describe() if level.restoration else None}
+                for code, level in levels.items()}
+
+    return {"version": row.version, "template": row.template, "code": policy.code, "label": policy.label,
+            "article": policy.article, "created_at": row.created_at.isoformat(), "created_by": row.created_by,
+            "levels": delays(policy.levels), "restoration_levels": delays(policy.restoration_levels)}
+
+
+def _print_policy(payload: dict[str, Any], as_json: bool, headline: str) -> None:
+    if as_json:
+        click.echo(json.dumps(payload, ensure_ascii=False))
+        return
+    click.echo(f"{headline} : {payload['label']} (modèle {payload['template']}, version {payload['version']}, "
+               f"{payload['article']})")
+    for title, levels in (("Niveaux", payload["levels"]), ("Niveaux de rétablissement", payload["restoration_levels"])):
+        if not levels:
+            continue
+        click.echo(f"{title} :")
+        for code, level in levels.items():
+            parts = [f"intervention {level['intervention']}" if level["intervention"] else "",
+                     f"rétablissement {level['restoration']}" if level["restoration"] else ""]
+            click.echo(f"  {code} — {level['label']} : {' ; '.join(p for p in parts if p) or 'sans délai'}")
+
+
+@policy.command("set", cls=_Command, help=(
+    "Nouvelle version de la politique du bénéficiaire, faite d'un modèle (cpam-irve, canut-iot, canut-iot-24x7, "
+    "caih-maintenance-ho, caih-maintenance-24x7, …). Les tickets ouverts gardent leur version."
+))
+@click.option("--tenant", "tenant", help="Identifiant du bénéficiaire.")
+@click.option("--template", help="Code du modèle.")
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
+def policy_set(tenant: str | None, template: str | None, as_json: bool) -> None:
+    from incidents.sla import TEMPLATES
+    from incidents.tickets import set_policy_from_template
+
+    tid = _tenant_id(tenant)
+    code = (template or "").strip()
+    if code not in TEMPLATES:
+        raise SlaInputError(f"modèle inconnu : {code!r} (attendu : {', '.join(TEMPLATES)})" if code
+                            else f"--template est obligatoire (modèles : {', '.join(TEMPLATES)})")
+
+    async def work(session: Any) -> dict[str, Any]:
+        return _policy_payload(await set_policy_from_template(session, tid, code))
+
+    _print_policy(_in_tenant(tid, work), as_json, "Politique enregistrée")
+
+
+@policy.command("show", cls=_Command, help="La politique de service en vigueur du bénéficiaire et ses délais.")
+@click.option("--tenant", "tenant", help="Identifiant du bénéficiaire.")
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
+def policy_show(tenant: str | None, as_json: bool) -> None:
+    from incidents.tickets import current_policy
+
+    tid = _tenant_id(tenant)
+
+    async def work(session: Any) -> dict[str, Any]:
+        return _policy_payload(await current_policy(session, tid))
+
+    _print_policy(_in_tenant(tid, work), as_json, "Politique en vigueur")

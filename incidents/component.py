@@ -1,6 +1,7 @@
 """The manifest of ``incidents``: tickets, their SLA clocks and interventions (models, the durable
 subscribers that open tickets from the supervision's alerts, the Journal's labels, the tenant-wall
-objects) and the business-time and SLA engine's command line (``centrale sla``)."""
+objects), its API (``incidents/api.py``) and the permissions it grants, and the business-time and
+SLA engine's command line (``centrale sla``, ``centrale sla policy``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.component import Component, Web
 from incidents.labels import labels
 
+#: What each role may do with incidents (added to the roles' permissions by the manifest).
+#: ``report_incidents``: open a ticket, reopen it, add a note — the beneficiary's admin (CCTP CPAM
+#: 5-5-6-2 « toute demande … donne lieu à la création d'un ticket ») and the titulaire's operator who
+#: records a call or an e-mail (CCTP CANUT 6.6). ``handle_tickets``: the workflow and the
+#: interventions — the operator. ``accept_resolution``: closing on the beneficiary's consent — its
+#: admin (CCTP CAIH 2.1.5). ``manage_sla_policy``: the admin or its central's coordinator (issue 13 §1).
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "admin": frozenset({"report_incidents", "accept_resolution", "manage_sla_policy"}),
+    "coordinator": frozenset({"manage_sla_policy"}),
+    "operator": frozenset({"report_incidents", "handle_tickets"}),
+}
+
 
 def _cli() -> list[click.Command]:
     from incidents.cli import sla
@@ -23,11 +36,12 @@ def _cli() -> list[click.Command]:
 
 def _web() -> Web:
     from app.shell import MenuHook
+    from incidents.api import API_HANDLERS
     from incidents.web import indicators
 
     return Web(
         portal=[*indicators.portal_handlers],
-        api=[*indicators.api_handlers],
+        api=[*API_HANDLERS, *indicators.api_handlers],
         menu=[MenuHook(210, indicators.nav, group="Incidents et maintenance")],
     )
 
@@ -55,6 +69,7 @@ manifest = Component(
     models=("incidents.models",),
     web=_web,
     templates=Path(__file__).parent / "templates",
+    permissions=PERMISSIONS,
     cli=_cli,
     subscribers=_subscribers,
     wall_target=_wall_target,

@@ -117,3 +117,81 @@ def test_registered_in_the_main_cli() -> None:
                                       "--start", "2026-03-29T00:00+01:00", "--end", "2026-03-30T00:00+02:00",
                                       "--json"])
     assert json.loads(result.stdout) == {"business_seconds": 23 * 3600}  # spring forward: a 23-hour day
+
+
+# --------------------------------------------------------------------------- centrale sla policy set|show
+
+
+async def _tenant(db, territory: str = "alsace-moselle"):
+    import uuid
+
+    from tenants.models import Tenant
+
+    tid = uuid.uuid4()
+    async with db.transaction([tid], actor={"user_id": None, "label": "test"}) as session:
+        session.add(Tenant(id=tid, name=f"Hôpital {tid.hex[:6]}", siret=str(tid.int)[:14], territory=territory))
+    return tid
+
+
+async def _policy_rows(db, tid):
+    from sqlalchemy import select
+
+    from app.audit import AuditEvent
+    from incidents.models import SlaPolicyVersion
+
+    async with db.session([tid]) as session:
+        versions = (await session.scalars(select(SlaPolicyVersion).order_by(SlaPolicyVersion.version))).all()
+        audits = (await session.scalars(select(AuditEvent).where(AuditEvent.entity == "incident_sla_policies")
+                                        .order_by(AuditEvent.at))).all()
+    return versions, audits
+
+
+async def test_policy_set_and_show(centrale, db) -> None:
+    tid = await _tenant(db)
+    # A tenant without a central gets the default template on first use.
+    shown = await centrale("sla", "policy", "show", "--tenant", str(tid), "--json")
+    assert shown.exit_code == 0, shown.output
+    payload = json.loads(shown.stdout)
+    assert (payload["version"], payload["template"]) == (1, "canut-iot")
+    assert list(payload["levels"]) == ["P0", "P1", "P2"]
+
+    done = await centrale("sla", "policy", "set", "--tenant", str(tid), "--template", "caih-maintenance-24x7", "--json")
+    assert done.exit_code == 0, done.output
+    payload = json.loads(done.stdout)
+    assert (payload["version"], payload["template"], payload["code"]) == (2, "caih-maintenance-24x7",
+                                                                          "caih-maintenance-24x7")
+    # CCTP CAIH 2.1.21: GTR 4 h, 10 h and 50 h, here counted 24/24 7/7.
+    assert payload["levels"]["4h"] == {"label": "GTR 4 h (24/7)", "intervention": None,
+                                       "restoration": "4 h (24 h/24, 7 j/7)"}
+    human = await centrale("sla", "policy", "show", "--tenant", str(tid))
+    assert human.exit_code == 0
+    lines = human.stdout.splitlines()
+    assert lines[0] == ("Politique en vigueur : CAIH : maintenance (24/7) (modèle caih-maintenance-24x7, version 2, "
+                        "CCTP CAIH 2.1.21 et 2.1.22)")
+    assert lines[1:] == ["Niveaux :", "  4h — GTR 4 h (24/7) : rétablissement 4 h (24 h/24, 7 j/7)",
+                         "  10h — GTR 10 h (24/7) : rétablissement 10 h (24 h/24, 7 j/7)",
+                         "  50h — GTR 50 h (24/7) : rétablissement 50 h (24 h/24, 7 j/7)"]
+    # Each version is in the tenant's journal, signed « cli ».
+    versions, audits = await _policy_rows(db, tid)
+    assert [(v.version, v.template, v.created_by) for v in versions] == [
+        (1, "canut-iot", "cli"), (2, "caih-maintenance-24x7", "cli")]
+    assert [(a.action, a.actor_label, a.after["template"]) for a in audits] == [
+        ("create", "cli", "canut-iot"), ("create", "cli", "caih-maintenance-24x7")]
+
+
+async def test_policy_set_bad_input_changes_nothing(centrale, db) -> None:
+    import uuid
+
+    tid = await _tenant(db)
+    for args, message, status in (
+        (["--tenant", str(tid), "--template", "itil"], "modèle inconnu : 'itil' (attendu : cpam-irve, canut-iot", 2),
+        (["--tenant", str(tid)], "--template est obligatoire", 2),
+        (["--template", "canut-iot"], "--tenant est obligatoire", 2),
+        (["--tenant", "CPAM", "--template", "canut-iot"], "identifiant de bénéficiaire invalide", 2),
+        (["--tenant", str(uuid.uuid4()), "--template", "canut-iot"], "bénéficiaire introuvable", 1),
+    ):
+        result = await centrale("sla", "policy", "set", *args)
+        assert result.exit_code == status, (args, result.output)
+        assert message in result.stderr, (args, result.stderr)
+    assert (await centrale("sla", "policy", "frobnicate")).exit_code == 2
+    assert await _policy_rows(db, tid) == ([], [])
