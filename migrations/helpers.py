@@ -10,9 +10,20 @@ from __future__ import annotations
 
 from alembic import context, op
 
+#: The tenant scope of a row. The array is parsed ONCE per statement: the scalar sub-select
+#: becomes an InitPlan (``tenant_id = ANY ($0)``). Written without it, PostgreSQL re-parses the
+#: comma-separated list for every row it filters — 6 s for 100,000 rows under a coordinator's or
+#: operator's 200 tenants, 70 ms with it (migration 0016).
 SCOPE = (
+    "tenant_id = ANY ((SELECT string_to_array(nullif(current_setting('app.tenant_ids', true), ''), ',')::uuid[])"
+    "::uuid[])"
+)
+#: The expression before migration 0016 (kept for its downgrade).
+SCOPE_PER_ROW = (
     "tenant_id = ANY (string_to_array(nullif(current_setting('app.tenant_ids', true), ''), ',')::uuid[])"
 )
+#: The extra reading condition of the tables a user reads before choosing a tenant (memberships…).
+OWN_ROWS = "user_id::text = nullif(current_setting('app.user_id', true), '')"
 
 
 def is_postgres() -> bool:
