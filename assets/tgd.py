@@ -36,7 +36,7 @@ __all__ = [
     "file_creation_due",
     "parse_reference",
     "reassignable_at",
-    "test_call_state",
+    "escalation_state",
 ]
 
 #: Annexe 2, 2.1: the beneficiary file within fifteen minutes of the referral.
@@ -141,7 +141,7 @@ class TestCallState:
     overdue: bool
 
 
-def test_call_state(assigned_at: dt.datetime, last_test_at: dt.datetime | None, now: dt.datetime) -> TestCallState:
+def escalation_state(assigned_at: dt.datetime, last_test_at: dt.datetime | None, now: dt.datetime) -> TestCallState:
     """2.2: fifteen days without a test from the assignment (or the last test) call for the escalation."""
     since = max(assigned_at, last_test_at) if last_test_at else assigned_at
     due = since + TEST_CALL_ESCALATION
