@@ -8,11 +8,11 @@ import pytest
 
 from assets.tgd import (
     destruction_due,
+    escalation_state,
     file_creation_due,
     parse_reference,
     reassignable_at,
     reference_for,
-    escalation_state,
 )
 
 UTC = dt.UTC
