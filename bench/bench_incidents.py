@@ -47,6 +47,8 @@ TARGET_INDICATORS_MS = 300.0
 TEMPLATES = (("cpam-irve", ("telemaintenance", "1", "2", "3")), ("canut-iot", ("P0", "P1", "P2")),
              ("caih-maintenance-ho", ("4h", "10h", "50h")))
 OPEN = ("new", "acknowledged", "in_progress", "waiting")
+#: The accounts the page timings sign in with: the titulaire's operator of every tenant, the first one's admin.
+OPERATOR, ADMIN, PASSWORD = "technicien@banc.test", "admin@banc.test", "Banc-incidents-2026"
 KINDS = ("acknowledge", "start", "note", "wait", "resume", "note", "resolve", "note", "accept", "note")
 
 
@@ -77,10 +79,25 @@ async def load(settings: Any, tenants: int, tickets: int, events_per_ticket: int
         policies[tenant_id] = uuid.uuid4()
         policy_rows.append({"tenant_id": tenant_id, "id": policies[tenant_id], "version": 1, "template": code,
                             "policy": policy_template(code).to_dict(), "created_at": now})
+    from app.security import hash_password
+    from tenants.models import Membership, User
+
+    secret = hash_password(PASSWORD)
+    operator, admin = uuid.uuid4(), uuid.uuid4()
+    user_rows = [{"id": operator, "email": OPERATOR, "full_name": "Technicien du banc", "password_hash": secret,
+                  "is_active": True, "created_at": now, "session_epoch": 0},
+                 {"id": admin, "email": ADMIN, "full_name": "Administrateur du banc", "password_hash": secret,
+                  "is_active": True, "created_at": now, "session_epoch": 0}]
+    member_rows = [{"tenant_id": t, "id": uuid.uuid4(), "user_id": operator, "role": "operator", "created_at": now}
+                   for t in tenant_ids]
+    member_rows.append({"tenant_id": tenant_ids[0], "id": uuid.uuid4(), "user_id": admin, "role": "admin",
+                        "created_at": now})
     async with db.engine.begin() as conn:
         await conn.execute(insert(Tenant.__table__), tenant_rows)
         await conn.execute(insert(Site.__table__), site_rows)
         await conn.execute(insert(SlaPolicyVersion.__table__), policy_rows)
+        await conn.execute(insert(User.__table__), user_rows)
+        await conn.execute(insert(Membership.__table__), member_rows)
     per_tenant = max(1, tickets // tenants)
     ticket_rows: list[dict[str, Any]] = []
     event_rows: list[dict[str, Any]] = []
@@ -179,6 +196,37 @@ async def measure(settings: Any, tenant_ids: list[uuid.UUID], requests: int) -> 
     return results
 
 
+async def measure_pages(settings: Any, tenant_ids: list[uuid.UUID], requests: int) -> dict[str, list[float]]:
+    """The pages as the server answers them: in-process ASGI calls of the real application (its
+    middleware, sessions, templates), signed in through the login form."""
+    import re
+
+    from litestar.stores.memory import MemoryStore
+    from litestar.testing import AsyncTestClient
+
+    from app.web import create_app
+
+    app = create_app(settings, stores={"sessions": MemoryStore(), "throttle": MemoryStore()})
+    results: dict[str, list[float]] = {}
+    async with AsyncTestClient(app=app, base_url="http://bench.local") as client:
+        for email, label, path in ((OPERATOR, "page: /operateur (work queue, 200 tenants)", "/operateur"),
+                                   (ADMIN, "page: /t/{id}/incidents (a tenant's list)", f"/t/{tenant_ids[0]}/incidents"),
+                                   (ADMIN, "page: indicators /t/{id}/incidents/indicateurs",
+                                    f"/t/{tenant_ids[0]}/incidents/indicateurs")):
+            client.cookies.clear()
+            form = await client.get("/connexion")
+            token = re.search(r'name="_csrf_token" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+            signed = await client.post("/connexion", data={"email": email, "password": PASSWORD, "_csrf_token": token})
+            assert signed.status_code in (200, 302, 303), signed.text[:200]
+
+            async def page(path: str = path) -> None:
+                response = await client.get(path)
+                assert response.status_code == 200, (path, response.status_code)
+
+            results[label] = await time_calls(page, requests)
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tenants", type=int, default=200)
@@ -196,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         tenant_ids = asyncio.run(load(settings, args.tenants, args.tickets, args.events_per_ticket))
         results = asyncio.run(measure(settings, tenant_ids, args.requests))
+        results.update(asyncio.run(measure_pages(settings, tenant_ids, args.requests)))
         print(f"incidents: {args.tenants} tenants, {args.tickets:,} tickets, "  # noqa: T201
               f"{args.tickets * args.events_per_ticket:,} events; {args.requests} requests each; "
               f"load average {load_avg:.2f} → {os.getloadavg()[0]:.2f}")
