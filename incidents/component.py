@@ -1,6 +1,7 @@
 """The manifest of ``incidents``: tickets, their SLA clocks and interventions (models, the durable
-subscribers that open tickets from the supervision's alerts, the Journal's labels, the tenant-wall
-objects) and the business-time and SLA engine's command line (``centrale sla``)."""
+subscribers that open tickets from the supervision's alerts and send its e-mails, the scheduled jobs of
+the deadline notices and the deemed acceptance, the Journal's labels, the tenant-wall objects) and the
+business-time and SLA engine's command line (``centrale sla``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import click
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.component import Component
+from app.schedule import Schedule
 from incidents.labels import labels
 
 
@@ -18,6 +20,12 @@ def _cli() -> list[click.Command]:
     from incidents.cli import sla
 
     return [sla]
+
+
+def _schedules() -> list[Schedule]:
+    from incidents.tasks import SCHEDULES
+
+    return list(SCHEDULES)
 
 
 def _subscribers() -> list[Any]:
@@ -35,7 +43,9 @@ async def _wall_target(session: AsyncSession, tenant_id: uuid.UUID, objects: dic
 manifest = Component(
     name="incidents",
     models=("incidents.models",),
+    tasks=("incidents.tasks",),
     cli=_cli,
+    schedules=_schedules,
     subscribers=_subscribers,
     wall_target=_wall_target,
     labels=labels,
