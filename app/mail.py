@@ -1,18 +1,31 @@
-"""E-mail: the first job. Embedded mode (no SMTP host) writes to the outbox table."""
+"""E-mail: the first job. Embedded mode (no SMTP host) writes to the outbox table.
+
+Two ways to send: the ``send_email`` job (its own transaction, for a web request that has committed), and
+``deliver_email`` inside a transaction that must record the mail with its own change, once: a durable
+subscriber (``app.outbox``) whose delivery commits the mail's row with its mark, so that a delivery made
+once never records it again (the SMTP exchange itself happens before that commit: a crash between the
+two may send it a second time, never zero times).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 from sqlalchemy import String, Text
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, utcnow
 from app.jobs import JobContext, actor
 
-__all__ = ["OutboxMessage", "send_email"]
+if TYPE_CHECKING:
+    from app.settings import Settings
+
+__all__ = ["OutboxMessage", "deliver_email", "send_email"]
 
 
 class OutboxMessage(Base):
@@ -30,28 +43,32 @@ class OutboxMessage(Base):
     error: Mapped[str] = mapped_column(String(500), default="")
 
 
+def _smtp(settings: Settings, to: str, subject: str, body: str) -> tuple[str, str]:
+    """Send through the configured SMTP host: (status, error); ``outbox`` when there is none (embedded)."""
+    if not settings.smtp_host:
+        return "outbox", ""
+    import smtplib
+
+    msg = EmailMessage()
+    msg["From"] = settings.mail_from
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg.set_content(body)
+    try:
+        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30) as smtp:
+            if settings.smtp_starttls:
+                smtp.starttls()
+            if settings.smtp_user:
+                smtp.login(settings.smtp_user, settings.smtp_password)
+            smtp.send_message(msg)
+        return "sent", ""
+    except (OSError, smtplib.SMTPException) as exc:
+        return "failed", str(exc)[:500]
+
+
 @actor("send_email")
 async def send_email(ctx: JobContext, *, to: str, subject: str, body: str, tenant_id: str | None = None) -> None:
-    settings = ctx.settings
-    status, error = "outbox", ""
-    if settings.smtp_host:
-        import smtplib
-
-        msg = EmailMessage()
-        msg["From"] = settings.mail_from
-        msg["To"] = to
-        msg["Subject"] = subject
-        msg.set_content(body)
-        try:
-            with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30) as smtp:
-                if settings.smtp_starttls:
-                    smtp.starttls()
-                if settings.smtp_user:
-                    smtp.login(settings.smtp_user, settings.smtp_password)
-                smtp.send_message(msg)
-            status = "sent"
-        except (OSError, smtplib.SMTPException) as exc:
-            status, error = "failed", str(exc)[:500]
+    status, error = _smtp(ctx.settings, to, subject, body)
     async with ctx.db.transaction() as session:
         session.add(
             OutboxMessage(
@@ -59,3 +76,12 @@ async def send_email(ctx: JobContext, *, to: str, subject: str, body: str, tenan
                 tenant_id=uuid.UUID(tenant_id) if tenant_id else None,
             )
         )
+
+
+async def deliver_email(session: AsyncSession, settings: Settings | None, *, to: str, subject: str, body: str,
+                        tenant_id: uuid.UUID | None = None) -> OutboxMessage:
+    """Send now (SMTP when configured, in a thread) and record the mail in ``session``'s transaction."""
+    status, error = ("outbox", "") if settings is None else await asyncio.to_thread(_smtp, settings, to, subject, body)
+    row = OutboxMessage(to=to[:320], subject=subject[:300], body=body, status=status, error=error, tenant_id=tenant_id)
+    session.add(row)
+    return row

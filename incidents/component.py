@@ -1,7 +1,8 @@
 """The manifest of ``incidents``: tickets, their SLA clocks and interventions (models, the durable
-subscribers that open tickets from the supervision's alerts, the Journal's labels, the tenant-wall
-objects), its API (``incidents/api.py``) and the permissions it grants, and the business-time and
-SLA engine's command line (``centrale sla``, ``centrale sla policy``)."""
+subscribers that open tickets from the supervision's alerts and send its e-mails, the scheduled jobs of
+the deadline notices and the deemed acceptance, the Journal's labels, the tenant-wall objects), its
+portal pages and API (``incidents/web/``, ``incidents/api.py``), the permissions it grants, its demo,
+and the business-time and SLA engine's command line (``centrale sla``, ``centrale sla policy``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import click
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.component import Component, Web
+from app.schedule import Schedule
 from incidents.labels import labels
 
 #: What each role may do with incidents (added to the roles' permissions by the manifest).
@@ -32,6 +34,12 @@ def _cli() -> list[click.Command]:
     from incidents.cli import sla
 
     return [sla]
+
+
+def _schedules() -> list[Schedule]:
+    from incidents.tasks import SCHEDULES
+
+    return list(SCHEDULES)
 
 
 def _web() -> Web:
@@ -67,10 +75,12 @@ async def _wall_target(session: AsyncSession, tenant_id: uuid.UUID, objects: dic
 manifest = Component(
     name="incidents",
     models=("incidents.models",),
+    tasks=("incidents.tasks",),
     web=_web,
     templates=Path(__file__).parent / "templates",
     permissions=PERMISSIONS,
     cli=_cli,
+    schedules=_schedules,
     subscribers=_subscribers,
     wall_target=_wall_target,
     demo=_demo,

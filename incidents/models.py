@@ -30,6 +30,7 @@ __all__ = [
     "CHANNELS",
     "STATUSES",
     "Attachment",
+    "IncidentNotice",
     "IncidentSettings",
     "Intervention",
     "SlaPolicyVersion",
@@ -119,6 +120,8 @@ class Ticket(TenantOwned, Base):
         Index("ix_incident_tickets_intervention_due", "tenant_id", "status", "intervention_due_at"),
         Index("ix_incident_tickets_restoration_due", "tenant_id", "status", "restoration_due_at"),
         Index("ix_incident_tickets_opened", "tenant_id", "opened_at"),
+        # The notice job scans the due tickets of every tenant (incidents.sweeps.send_due_notices).
+        Index("ix_incident_tickets_next_notice", "next_notice_at"),
     )
     number: Mapped[str] = mapped_column(String(20))
     title: Mapped[str] = mapped_column(String(200))
@@ -155,6 +158,9 @@ class Ticket(TenantOwned, Base):
     #: The nearest due date of a target not reached yet (lists sort on it); None when none runs.
     next_due_at: Mapped[dt.datetime | None]
     intervention_reached_at: Mapped[dt.datetime | None]
+    #: When the deadline notice job next has something to send for this ticket (``incidents.notices``:
+    #: 75 % of a delay or its breach, in its notice window); None: nothing planned.
+    next_notice_at: Mapped[dt.datetime | None]
     breached: Mapped[bool] = mapped_column(Boolean, default=False)
     resolved_at: Mapped[dt.datetime | None]
     closed_at: Mapped[dt.datetime | None]
@@ -229,3 +235,28 @@ class Intervention(TenantOwned, Base):
     #: CAIH 2.1.7: 30-minute units consumed (a started unit is consumed).
     units: Mapped[int] = mapped_column(Integer, default=0)
     created_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class IncidentNotice(TenantOwned, Base):
+    """A deadline notice recorded once per ticket, clock and threshold (``incidents.notices``): what the notice
+    job sent (its e-mails and its ``incidents.sla.threshold_reached`` event), so that a second run or a restart
+    sends nothing again. A 75 % warning overtaken by the breach before it went out is recorded ``superseded``."""
+
+    __tablename__ = "incident_notices"
+    #: Written by one ``INSERT … ON CONFLICT DO NOTHING`` (the race of two runs); the record is its own log.
+    __audited__ = False
+    __table_args__ = (
+        _fk("incident_tickets", "ticket_id", ondelete="CASCADE"),
+        UniqueConstraint("tenant_id", "ticket_id", "clock", "threshold"),
+    )
+    ticket_id: Mapped[uuid.UUID]
+    #: ``intervention`` or ``restoration``.
+    clock: Mapped[str] = mapped_column(String(20))
+    #: 75 or 100 (per cent of the delay).
+    threshold: Mapped[int] = mapped_column(Integer)
+    #: The deadline of the clock when the notice went out.
+    deadline: Mapped[dt.datetime]
+    sent_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    superseded: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The outbox event that carries it (None when superseded).
+    event_id: Mapped[uuid.UUID | None]

@@ -3,17 +3,27 @@
 Each runs in the outbox relay, in the event's tenant scope, at least once per event; its writes commit
 with the delivery's mark, so a delivery made once is never made again, and what a second delivery (or a
 restart) would do twice is checked here too: one ticket per alert (its ``origin`` is unique per tenant).
+
+The e-mails (the acknowledgement to the reporter, the closure summary to the site's referent, the deadline
+notices) are recorded in ``mail_outbox`` with ``app.mail.deliver_email`` in the delivery's transaction: once
+per event (with an SMTP host, a crash between the exchange and the commit may send one twice, never none).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
+from app.mail import deliver_email
 from app.outbox import Delivery, Subscriber
 from csms.domain.events import AlertClosed, AlertOpened
+from incidents import mails
+from incidents.events import DeadlineThresholdReached, TicketClosed, TicketOpened
 from incidents.models import Ticket, TicketEventRow
 from incidents.tickets import add_event, open_ticket
 
@@ -60,7 +70,48 @@ async def restoration_observed(delivery: Delivery, event: AlertClosed) -> None:
                     reason="rétablissement constaté")
 
 
+async def _ticket(session: AsyncSession, tenant_id: uuid.UUID, ticket_id: uuid.UUID) -> Ticket | None:
+    return await session.scalar(select(Ticket).where(Ticket.tenant_id == tenant_id, Ticket.id == ticket_id))
+
+
+async def _send(delivery: Delivery, tenant_id: uuid.UUID, mail: mails.Mail | None) -> None:
+    for to in mail.to if mail is not None else ():
+        await deliver_email(delivery.session, delivery.settings, to=to, subject=mail.subject, body=mail.body,
+                            tenant_id=tenant_id)
+
+
+async def acknowledge_reporter(delivery: Delivery, event: TicketOpened) -> None:
+    """CANUT 6.6 « ce signalement fait l'objet d'une confirmation écrite », CPAM 5-5-6-2: the written
+    acknowledgement with the number and the deadlines, to whoever reported by phone, e-mail or the portal."""
+    ticket = await _ticket(delivery.session, event.tenant_id, event.ticket_id)
+    if ticket is not None:
+        now = max(utcnow(), event.opened_at)
+        await _send(delivery, event.tenant_id, await mails.acknowledgement(delivery.session, ticket, now))
+
+
+async def closure_summary(delivery: Delivery, event: TicketClosed) -> None:
+    """CAIH 2.1.5 « l'envoi d'un mail récapitulatif au référent local du marché » at the closure."""
+    ticket = await _ticket(delivery.session, event.tenant_id, event.ticket_id)
+    if ticket is not None:
+        now = max(utcnow(), event.closed_at)
+        await _send(delivery, event.tenant_id,
+                    await mails.closure_summary(delivery.session, ticket, deemed=event.deemed, now=now))
+
+
+async def deadline_notice(delivery: Delivery, event: DeadlineThresholdReached) -> None:
+    """75 % of a delay, or its breach: the e-mails to the titulaire's operators and the tenant's admins."""
+    ticket = await _ticket(delivery.session, event.tenant_id, event.ticket_id)
+    if ticket is not None:
+        await _send(delivery, event.tenant_id, await mails.deadline_notice(
+            delivery.session, ticket, clock=event.clock, threshold=event.threshold, deadline=event.deadline,
+            allowed=dt.timedelta(minutes=event.allowed_minutes), consumed=dt.timedelta(minutes=event.consumed_minutes),
+            now=event.notified_at))
+
+
 SUBSCRIBERS: list[Subscriber[Any]] = [
     Subscriber(AlertOpened, "incidents.ticket-from-alert", ticket_from_alert),
     Subscriber(AlertClosed, "incidents.restoration-observed", restoration_observed),
+    Subscriber(TicketOpened, "incidents.acknowledgement-mail", acknowledge_reporter),
+    Subscriber(TicketClosed, "incidents.closure-summary-mail", closure_summary),
+    Subscriber(DeadlineThresholdReached, "incidents.deadline-notice-mail", deadline_notice),
 ]

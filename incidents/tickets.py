@@ -24,11 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bounds import column_length
 from app.db import actor_of
+from app.outbox import publish_on_commit
 from csms.services import points_affected
+from incidents.events import TicketClosed, TicketOpened
 from incidents.models import (
     CHANNELS,
     OPEN_STATUSES,
     Attachment,
+    IncidentNotice,
     IncidentSettings,
     Intervention,
     SlaPolicyVersion,
@@ -36,6 +39,7 @@ from incidents.models import (
     TicketCounter,
     TicketEventRow,
 )
+from incidents.notices import next_notice_at, notice_plan
 from incidents.sla import (
     SlaPolicy,
     TicketClock,
@@ -68,6 +72,7 @@ __all__ = [
     "reclassify",
     "reopen",
     "report_late",
+    "sent_notices",
     "save_policy",
     "set_policy_from_template",
     "tenant_calendar",
@@ -230,6 +235,10 @@ async def open_ticket(
         raise TicketError("le moment du signalement ne peut pas être dans le futur")
     version = await current_policy(session, tenant_id, actor)
     policy = SlaPolicy.from_dict(version.policy)
+    if policy.incident_types and incident_type is None and level is not None:
+        # CANUT 6.6: a priority given without a type takes the type it is the priority of (P0 → Bloquant).
+        incident_type = next((code for code, t in policy.incident_types.items() if t.default_level == level),
+                             next((code for code, t in policy.incident_types.items() if level in t.levels), None))
     try:
         resolved = policy.resolve_level(level, incident_type)
         restoration_code, _ = policy.resolve_restoration_level(resolved, restoration_level)
@@ -267,6 +276,9 @@ async def open_ticket(
     await _append(session, ticket, "open", at=reported_at, now=now, actor=actor, channel=channel,
                   data={k: v for k, v in data.items() if v is not None})
     await _recompute(session, ticket, now)
+    # The written acknowledgement to the reporter follows (incidents.subscribers, CANUT 6.6, CPAM 5-5-6-2).
+    publish_on_commit(session, TicketOpened(tenant_id=tenant_id, ticket_id=ticket.id, number=ticket.number,
+                                            channel=channel, reported_at=reported_at, opened_at=now))
     return ticket
 
 
@@ -310,13 +322,26 @@ def _sla_events(rows: Iterable[TicketEventRow], policy: SlaPolicy) -> list[Ticke
 
 async def ticket_clocks(session: AsyncSession, ticket: Ticket, now: dt.datetime) -> TicketClock:
     """The ticket's clocks at ``now``, rebuilt from all its events (for display)."""
+    clock, _calendar = await _clocks(session, ticket, now)
+    return clock
+
+
+async def _clocks(session: AsyncSession, ticket: Ticket, now: dt.datetime) -> tuple[TicketClock, BusinessCalendar]:
     policy = await _policy_of(session, ticket)
     rows = await ticket_events(session, ticket)
-    return evaluate_ticket(_sla_events(rows, policy), policy, await tenant_calendar(session, ticket.tenant_id), now)
+    calendar = await tenant_calendar(session, ticket.tenant_id)
+    return evaluate_ticket(_sla_events(rows, policy), policy, calendar, now), calendar
+
+
+async def sent_notices(session: AsyncSession, ticket: Ticket) -> set[tuple[str, int]]:
+    """The deadline notices already recorded for the ticket: ``{(clock, threshold)}`` (``incidents.notices``)."""
+    rows = await session.execute(select(IncidentNotice.clock, IncidentNotice.threshold).where(
+        IncidentNotice.tenant_id == ticket.tenant_id, IncidentNotice.ticket_id == ticket.id))
+    return {(clock, threshold) for clock, threshold in rows}
 
 
 async def _recompute(session: AsyncSession, ticket: Ticket, now: dt.datetime) -> TicketClock:
-    clock = await ticket_clocks(session, ticket, now)
+    clock, calendar = await _clocks(session, ticket, now)
     intervention, restoration = clock.intervention, clock.restoration
     ticket.intervention_due_at = intervention.deadline if intervention else None
     ticket.restoration_due_at = restoration.deadline if restoration else None
@@ -325,6 +350,9 @@ async def _recompute(session: AsyncSession, ticket: Ticket, now: dt.datetime) ->
     ticket.next_due_at = min(running) if running and ticket.status in OPEN_STATUSES else None
     ticket.acknowledged_at = clock.acknowledged_at
     ticket.breached = clock.breached
+    # When the notice job next has something to send (75 % of a delay, its breach: incidents.notices).
+    plan = notice_plan(clock, calendar, now)
+    ticket.next_notice_at = next_notice_at(plan, await sent_notices(session, ticket) if plan else ())
     ticket.updated_at = now
     await session.flush()
     return clock
@@ -358,6 +386,9 @@ async def add_event(session: AsyncSession, ticket: Ticket, kind: str, *, now: dt
         ticket.resolved_at = at
     elif kind == "accept":
         ticket.closed_at = at
+        # The summary e-mail to the site's local referent follows (incidents.subscribers, CAIH 2.1.5).
+        publish_on_commit(session, TicketClosed(tenant_id=ticket.tenant_id, ticket_id=ticket.id, number=ticket.number,
+                                                closed_at=at, deemed=bool((data or {}).get("deemed"))))
     elif kind == "reopen":
         ticket.resolved_at = ticket.closed_at = None
         ticket.reopen_count += 1
@@ -439,11 +470,14 @@ async def accept_resolution(session: AsyncSession, ticket: Ticket, *, now: dt.da
 
 
 async def close_deemed_accepted(session: AsyncSession, tenant_id: uuid.UUID, now: dt.datetime) -> list[Ticket]:
-    """Close the tenant's resolved tickets whose acceptance delay has run out (« réputée acceptée »)."""
+    """Close the tenant's resolved tickets whose acceptance delay has run out (« réputée acceptée »).
+
+    Idempotent: the tickets are locked (``FOR UPDATE`` on PostgreSQL), so that of two runs at once the second
+    finds them closed; a closed ticket is never closed again."""
     settings = await incident_settings(session, tenant_id)
     closed = []
     for ticket in await session.scalars(select(Ticket).where(Ticket.tenant_id == tenant_id,
-                                                             Ticket.status == "resolved")):
+                                                             Ticket.status == "resolved").with_for_update()):
         due = deemed_acceptance_due(ticket, settings)
         if due is not None and due <= now:
             await add_event(session, ticket, "accept", now=now, at=due, channel="portal", consent=True,

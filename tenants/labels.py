@@ -33,6 +33,8 @@ labels = AuditLabels(
         "latitude": "Latitude",
         "longitude": "Longitude",
         "notes": "Notes",
+        "referent_name": "Référent local",
+        "referent_email": "Courriel du référent local",
         "role": "Profil",
         "user_id": "Utilisateur",
         "is_active": "Actif",

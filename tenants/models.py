@@ -220,6 +220,10 @@ class Site(TenantOwned, Base):
     latitude: Mapped[float | None] = mapped_column(Numeric(9, 6, asdecimal=False))
     longitude: Mapped[float | None] = mapped_column(Numeric(9, 6, asdecimal=False))
     notes: Mapped[str] = mapped_column(String(1000), default="")
+    #: The local referent of the contract for this site (CCTP CAIH 2.1.5: « l'envoi d'un mail récapitulatif
+    #: au référent local du marché » at each incident's closure).
+    referent_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    referent_email: Mapped[str] = mapped_column(String(320), default="", server_default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -128,6 +128,8 @@ class SiteOut(Struct, kw_only=True):
     latitude: float | None
     longitude: float | None
     notes: str
+    referent_name: str
+    referent_email: str
     created_at: dt.datetime
 
     @classmethod
@@ -135,7 +137,8 @@ class SiteOut(Struct, kw_only=True):
         return cls(
             id=site.id, tenant_id=site.tenant_id, name=site.name, address=site.address, postal_code=site.postal_code,
             city=site.city, insee_code=site.insee_code, building_code=site.building_code, latitude=site.latitude,
-            longitude=site.longitude, notes=site.notes, created_at=site.created_at,
+            longitude=site.longitude, notes=site.notes, referent_name=site.referent_name,
+            referent_email=site.referent_email, created_at=site.created_at,
         )
 
 
@@ -152,6 +155,8 @@ class SiteCreate(_In):
     latitude: float | None = None
     longitude: float | None = None
     notes: str = ""
+    referent_name: Annotated[str, Meta(description="Référent local du marché (CCTP CAIH 2.1.5)")] = ""
+    referent_email: Annotated[str, Meta(description="Son courriel : le récapitulatif de chaque incident clos y est envoyé")] = ""
 
 
 class SitePatch(_In):
@@ -164,6 +169,8 @@ class SitePatch(_In):
     latitude: float | None | UnsetType = UNSET
     longitude: float | None | UnsetType = UNSET
     notes: str | UnsetType = UNSET
+    referent_name: str | UnsetType = UNSET
+    referent_email: str | UnsetType = UNSET
 
 
 # --------------------------------------------------------------------------- users

@@ -63,6 +63,8 @@ __all__ = [
     "users_by_ids",
     "list_sites",
     "list_tenant_members",
+    "member_emails",
+    "site_referent",
     "add_member",
     "Enrolment",
     "answer_invitation",
@@ -91,7 +93,8 @@ FIELD_LABELS = {
     "name": "Nom", "address": "Adresse", "postal_code": "Code postal", "city": "Commune", "region": "Région",
     "notes": "Notes", "full_name": "Nom complet", "email": "Adresse électronique", "siret": "SIRET", "finess": "FINESS",
     "role": "Profil", "territory": "Territoire", "insee_code": "Code INSEE", "building_code": "Code bâtiment",
-    "latitude": "Latitude", "longitude": "Longitude",
+    "latitude": "Latitude", "longitude": "Longitude", "referent_name": "Référent local",
+    "referent_email": "Courriel du référent local",
 }
 #: Codes and numbers are checked by their own validators, which say more than a length.
 CODE_LIMIT = 40
@@ -252,7 +255,7 @@ def _region_of(insee: str) -> str:
 
 TENANT_EDITABLE = ("name", "address", "postal_code", "city", "insee_code", "region", "territory")
 #: Free-text fields, bounded by their column (the others are codes, see CODE_LIMIT).
-TEXT_COLUMNS = frozenset({"name", "address", "city", "region", "notes"})
+TEXT_COLUMNS = frozenset({"name", "address", "city", "region", "notes", "referent_name", "referent_email"})
 
 
 async def update_tenant(session: AsyncSession, tenant: Tenant, data: dict[str, Any]) -> Tenant:
@@ -323,7 +326,8 @@ async def search_tenants(
 
 # --------------------------------------------------------------------------- sites
 
-SITE_FIELDS = ("name", "address", "postal_code", "city", "insee_code", "building_code", "latitude", "longitude", "notes")
+SITE_FIELDS = ("name", "address", "postal_code", "city", "insee_code", "building_code", "latitude", "longitude", "notes",
+               "referent_name", "referent_email")
 
 
 def _site_values(data: dict[str, Any], errors: dict[str, str], *, partial: bool) -> dict[str, Any]:
@@ -333,6 +337,12 @@ def _site_values(data: dict[str, Any], errors: dict[str, str], *, partial: bool)
             values[key] = _clean(data, key, errors, getattr(Site, key) if key in TEXT_COLUMNS else CODE_LIMIT)
     if "name" in values and not values["name"] and "name" not in errors:
         errors["name"] = "Le nom du site est obligatoire."
+    if values.get("referent_email") and "referent_email" not in errors:
+        # CCTP CAIH 2.1.5: the closure summary goes to this address.
+        checked: dict[str, str] = {}
+        values["referent_email"] = _check_email(values["referent_email"], checked)
+        if checked:
+            errors["referent_email"] = "Adresse électronique du référent invalide."
     if "insee_code" in values:
         values["insee_code"] = _check_insee(values["insee_code"], errors, required=True)
     if values.get("postal_code") and not (len(values["postal_code"]) == 5 and values["postal_code"].isdigit()):
@@ -441,6 +451,17 @@ async def sites_of(session: AsyncSession, tenant_ids: Sequence[uuid.UUID]) -> di
     """The sites of ``tenant_ids`` by ``(tenant_id, site_id)``: other components name their rows' sites."""
     rows = await session.scalars(select(Site).where(Site.tenant_id.in_(list(tenant_ids))))
     return {(site.tenant_id, site.id): site for site in rows}
+
+
+async def site_referent(session: AsyncSession, tenant_id: uuid.UUID, site_id: uuid.UUID | None) -> tuple[str, str] | None:
+    """The site's local referent of the contract, ``(name, e-mail)``, or None when the site has none (CCTP CAIH
+    2.1.5: « l'envoi d'un mail récapitulatif au référent local du marché » at an incident's closure)."""
+    if site_id is None:
+        return None
+    site = await session.get(Site, (tenant_id, site_id))
+    if site is None or not site.referent_email:
+        return None
+    return site.referent_name, site.referent_email
 
 
 async def site_exists(session: AsyncSession, tenant_id: uuid.UUID, site_id: uuid.UUID) -> bool:
@@ -564,6 +585,18 @@ async def member_names(session: AsyncSession, tenant_id: uuid.UUID) -> dict[uuid
     rows = await session.scalars(
         select(User).join(Membership, Membership.user_id == User.id).where(Membership.tenant_id == tenant_id))
     return {user.id: user.full_name or user.email for user in rows}
+
+
+async def member_emails(session: AsyncSession, tenant_id: uuid.UUID, roles: Sequence[Role | str]) -> list[str]:
+    """The e-mail addresses of the tenant's active members holding one of ``roles`` (``admin``: its
+    administrators; ``operator``: the titulaire's operators serving it), sorted, each once: whom a
+    component writes to about the tenant's affairs."""
+    wanted = [str(Role(role).value) for role in roles]
+    rows = await session.scalars(
+        select(User.email).join(Membership, Membership.user_id == User.id)
+        .where(Membership.tenant_id == tenant_id, Membership.role.in_(wanted), User.is_active.is_(True))
+        .distinct().order_by(User.email))
+    return list(rows)
 
 
 async def all_tenant_ids(session: AsyncSession) -> list[uuid.UUID]:

@@ -103,8 +103,10 @@ async def test_the_alerts_reach_the_bus_through_the_relay_each_delivery_recorded
         deliveries = (await conn.execute(select(OutboxDelivery.subscriber, OutboxDelivery.status,
                                                 OutboxDelivery.attempts))).all()
     # One delivery per subscriber of the topic, each recorded once: the supervision's live announce
-    # and the incidents component's ticket opener (issue 13 §1).
+    # and the incidents component's ticket opener (issue 13 §1); the ticket it opens publishes
+    # ``incidents.ticket.opened`` in turn (its acknowledgement subscriber writes no mail for an alert).
     assert sorted(tuple(row) for row in deliveries) == [("csms.domain.alerts.announce", DELIVERED, 1),
+                                                       ("incidents.acknowledgement-mail", DELIVERED, 1),
                                                        ("incidents.ticket-from-alert", DELIVERED, 1)]
     assert len(seen.by_topic[AlertOpened.topic]) == 1
 

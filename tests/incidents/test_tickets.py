@@ -313,3 +313,12 @@ async def test_an_onsite_intervention_started_before_18_goes_on_until_the_resolu
         visit = await svc.record_intervention(session, ticket, now=paris(2026, 12, 4, 20, 0), mode="on_site",
                                               started_at=paris(2026, 12, 3, 17, 30), ended_at=paris(2026, 12, 3, 18, 30))
         assert not await svc.continuity_breached(session, ticket, visit)
+
+
+async def test_a_canut_priority_given_without_a_type_takes_its_type(db):
+    """CANUT 6.6: P0 is the priority of a « Bloquant » incident; given alone it is not turned into « Mineur »."""
+    tid = await make_tenant(db, template="canut-iot")
+    ticket = await opened(db, tid, paris(2026, 12, 2, 10, 0), level="P0")
+    assert (ticket.level, ticket.incident_type) == ("P0", "bloquant")
+    plain = await opened(db, tid, paris(2026, 12, 2, 10, 0))
+    assert (plain.level, plain.incident_type) == ("P2", "mineur")

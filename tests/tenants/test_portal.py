@@ -255,6 +255,21 @@ async def test_admin_edits_then_deletes_a_site(client, demo):
     assert "Suppression Site « Parking visiteurs »" in journal
 
 
+async def test_a_site_names_its_local_referent_and_a_bad_address_is_refused(client, demo):
+    # CCTP CAIH 2.1.5: « l'envoi d'un mail récapitulatif au référent local du marché » at each closure.
+    cpam = demo["tenant_ids"]["cpam"]
+    await logged_in(client, ADMIN)
+    base = f"/t/{cpam}"
+    bad = await form_post(client, f"{base}/sites/nouveau", f"{base}/sites/nouveau", {
+        "name": "Antenne de La Flèche", "insee_code": "72154", "referent_email": "pas une adresse"})
+    assert bad.status_code == 422 and "Adresse électronique du référent invalide." in text_of(bad.text)
+    created = await form_post(client, f"{base}/sites/nouveau", f"{base}/sites/nouveau", {
+        "name": "Antenne de La Flèche", "insee_code": "72154", "referent_name": "Mme Roux",
+        "referent_email": "Roux@CPAM72.example"})
+    detail = text_of((await follow(client, created)).text)
+    assert "Référent local Mme Roux, roux@cpam72.example" in detail
+
+
 async def test_audit_log_shows_local_times_and_filters_by_local_day(client, db, demo):
     # La Réunion is UTC+4 all year: the log shows the tenant's wall-clock time.
     from zoneinfo import ZoneInfo
