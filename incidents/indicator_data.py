@@ -16,6 +16,7 @@ from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.exports import csv_bytes
+from assets import services as assets
 from incidents.indicators import (
     LotIndicators,
     Month,
@@ -73,12 +74,18 @@ async def _facts(session: AsyncSession, tenant_ids: Sequence[uuid.UUID], month: 
                or_(and_(Ticket.reported_at >= start, Ticket.reported_at < end),
                    and_(Ticket.closed_at >= first, Ticket.closed_at < end))))
     out: dict[uuid.UUID, list[TicketFacts]] = {t: [] for t in tenant_ids}
+    rows = list(rows)
+    # CAIH 2.1.27: « par type d'équipement, sous garantie / hors garantie » — from the assets' service.
+    briefs = await assets.asset_briefs(session, list(tenant_ids), [r.asset_id for r in rows if r.asset_id])
     for r in rows:
-        equipment = CHARGE_POINT if r.charge_box_id else ("Équipement du parc" if r.asset_id else "Non précisé")
+        brief = briefs.get(r.asset_id) if r.asset_id else None
+        equipment = (CHARGE_POINT if r.charge_box_id else brief.kind_label if brief
+                     else "Équipement du parc" if r.asset_id else "Non précisé")
         out[r.tenant_id].append(TicketFacts(
             tenant_id=r.tenant_id, reported_at=r.reported_at, channel=r.channel,
             closed_at=r.closed_at, breached=bool(r.breached), reopened=r.reopen_count > 0,
-            remote_only=not r.on_site, equipment=equipment, under_warranty=None, site=r.name or ""))
+            remote_only=not r.on_site, equipment=equipment,
+            under_warranty=brief.under_warranty if brief else None, site=r.name or ""))
     return out
 
 
@@ -174,10 +181,12 @@ async def intervention_statement(session: AsyncSession, tenant_ids: Iterable[uui
                 .order_by(TicketEventRow.seq)):
             reasons.setdefault(ticket_id, []).append(reason)
     out = []
+    labels = await assets.asset_briefs(session, ids, [r.Ticket.asset_id for r in rows if r.Ticket.asset_id])
     for r in rows:
         i, t = r.Intervention, r.Ticket
+        brief = labels.get(t.asset_id) if t.asset_id else None
         equipment = (f"{t.charge_box_id}" + (f" / PDC {t.connector_id}" if t.connector_id else "")) if t.charge_box_id \
-            else (str(t.asset_id) if t.asset_id else "")
+            else (f"{brief.kind_label} {brief.label}" if brief else str(t.asset_id) if t.asset_id else "")
         minutes = int((i.ended_at - i.started_at).total_seconds() // 60) if i.ended_at else None
         out.append(StatementLine(
             establishment=r.tenant_name, ticket_number=t.number,

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.bounds import column_length
 from app.db import actor_of
 from app.outbox import publish_on_commit
+from assets import services as assets
 from csms.services import points_affected
 from incidents.events import TicketClosed, TicketOpened
 from incidents.models import (
@@ -247,6 +248,11 @@ async def open_ticket(
     points = await points_affected(session, tenant_id, charge_box_id, connector_id)
     if charge_box_id and points.charger_id is None:
         raise TicketError(f"borne inconnue : {charge_box_id}")
+    brief = await assets.asset_brief(session, tenant_id, asset_id) if asset_id is not None else None
+    if asset_id is not None and brief is None:
+        raise TicketError(f"équipement inconnu au parc : {asset_id}")
+    if brief is not None and site_id is None:
+        site_id = brief.site_id
     user_id, name = _actor(session, actor)
     ticket = Ticket(
         tenant_id=tenant_id, number=await _next_number(session, tenant_id, reported_at.astimezone(dt.UTC).year),

@@ -8,6 +8,7 @@ The policy reads the scope that ``app.db`` publishes per transaction with
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import context, op
 
 #: The tenant scope of a row. The array is parsed ONCE per statement: the scalar sub-select
@@ -67,3 +68,14 @@ def grant_app_role(append_only: tuple[str, ...] = ()) -> None:
         op.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {role}")
     op.execute(f"REVOKE ALL ON alembic_version FROM {role}")
     op.execute(f"GRANT SELECT ON alembic_version TO {role}")
+
+
+def tenant_keys(table: str) -> list[sa.SchemaItem]:
+    """The key of a tenant-owned table: ``(tenant_id, id)``, ``tenant_id`` referencing ``tenants``."""
+    return [
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name=op.f(f"fk_{table}_tenant_id_tenants"),
+                                ondelete="RESTRICT"),
+        sa.PrimaryKeyConstraint("tenant_id", "id", name=op.f(f"pk_{table}")),
+    ]

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bounds import int_value, text_value
-from app.errors import NotFound, ValidationFailed
+from app.errors import LinesRejected, NotFound, ValidationFailed
 from app.outbox import publish_on_commit
 from csms.domain import alerts, commands, reservations
 from csms.domain.events import ChargerDecommissioned
@@ -345,18 +345,10 @@ FIELD_LABELS = {
 MAX_IMPORT_LINES = 5000
 
 
-class ImportFailed(ValueError):
+class ImportFailed(LinesRejected):
     """Bad lines in an imported file: nothing was imported. ``errors``: line number → messages."""
 
-    def __init__(self, errors: dict[int, list[str]]) -> None:
-        self.errors = dict(sorted(errors.items()))
-        super().__init__(f"{len(self.errors)} ligne(s) en erreur")
-
-    def report(self) -> list[str]:
-        lines = [f"Import refusé : {len(self.errors)} ligne(s) en erreur, aucune borne importée."]
-        for number, messages in self.errors.items():
-            lines += [f"ligne {number} : {message}" if number else message for message in messages]
-        return lines
+    nothing = "aucune borne importée"
 
 
 @dataclass

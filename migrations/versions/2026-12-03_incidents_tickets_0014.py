@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import app.db
-from migrations.helpers import disable_tenant_rls, enable_tenant_rls, grant_app_role
+from migrations.helpers import disable_tenant_rls, enable_tenant_rls, grant_app_role, tenant_keys
 
 TENANT_TABLES_AT_THIS_REVISION = (
     "incident_sla_policies",
@@ -31,16 +31,6 @@ depends_on = None
 UTC = app.db.UTCDateTime(timezone=True)
 
 
-def _tenant(table: str) -> list[sa.SchemaItem]:
-    return [
-        sa.Column("tenant_id", sa.Uuid(), nullable=False),
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name=op.f(f"fk_{table}_tenant_id_tenants"),
-                                ondelete="RESTRICT"),
-        sa.PrimaryKeyConstraint("tenant_id", "id", name=op.f(f"pk_{table}")),
-    ]
-
-
 def _ticket_fk(table: str) -> sa.ForeignKeyConstraint:
     return sa.ForeignKeyConstraint(["tenant_id", "ticket_id"], ["incident_tickets.tenant_id", "incident_tickets.id"],
                                    name=op.f(f"fk_{table}_tenant_id_ticket_id_incident_tickets"), ondelete="CASCADE")
@@ -49,7 +39,7 @@ def _ticket_fk(table: str) -> sa.ForeignKeyConstraint:
 def upgrade() -> None:
     op.create_table(
         "incident_sla_policies",
-        *_tenant("incident_sla_policies"),
+        *tenant_keys("incident_sla_policies"),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("template", sa.String(length=40), nullable=False),
         sa.Column("policy", app.db.JSONType, nullable=False),
@@ -60,7 +50,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "incident_settings",
-        *_tenant("incident_settings"),
+        *tenant_keys("incident_settings"),
         sa.Column("acceptance_delay_hours", sa.Integer(), nullable=False),
         sa.Column("infogerance_units_ordered", sa.Integer(), nullable=False),
         sa.Column("updated_at", UTC, nullable=False),
@@ -68,14 +58,14 @@ def upgrade() -> None:
     )
     op.create_table(
         "incident_ticket_counters",
-        *_tenant("incident_ticket_counters"),
+        *tenant_keys("incident_ticket_counters"),
         sa.Column("year", sa.Integer(), nullable=False),
         sa.Column("last", sa.Integer(), nullable=False),
         sa.UniqueConstraint("tenant_id", "year", name=op.f("uq_incident_ticket_counters_tenant_id_year")),
     )
     op.create_table(
         "incident_tickets",
-        *_tenant("incident_tickets"),
+        *tenant_keys("incident_tickets"),
         sa.Column("number", sa.String(length=20), nullable=False),
         sa.Column("title", sa.String(length=200), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
@@ -127,7 +117,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_incident_tickets_opened", ["tenant_id", "opened_at"], unique=False)
     op.create_table(
         "incident_ticket_events",
-        *_tenant("incident_ticket_events"),
+        *tenant_keys("incident_ticket_events"),
         sa.Column("ticket_id", sa.Uuid(), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=30), nullable=False),
@@ -143,7 +133,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "incident_attachments",
-        *_tenant("incident_attachments"),
+        *tenant_keys("incident_attachments"),
         sa.Column("ticket_id", sa.Uuid(), nullable=False),
         sa.Column("filename", sa.String(length=200), nullable=False),
         sa.Column("content_type", sa.String(length=100), nullable=False),
@@ -157,7 +147,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_incident_attachments_ticket_id"), ["ticket_id"], unique=False)
     op.create_table(
         "incident_interventions",
-        *_tenant("incident_interventions"),
+        *tenant_keys("incident_interventions"),
         sa.Column("ticket_id", sa.Uuid(), nullable=False),
         sa.Column("mode", sa.String(length=10), nullable=False),
         sa.Column("technician", sa.String(length=200), nullable=False),
