@@ -8,9 +8,7 @@ backing, or without). Functions take an open session scoped to the tenant.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +18,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bounds import column_length
+from app.dates import add_months
 from app.errors import LinesRejected, NotFound, ValidationFailed
+from app.imports import header_keys, read_table
 from assets.models import KINDS, SUPPORT_CASES, Asset, AssetAnnouncement
 from tenants.services import site_exists
 
@@ -121,7 +121,16 @@ def _text(data: Mapping[str, Any], field: str, errors: dict[str, str], *, requir
     return value
 
 
-async def _values(session: AsyncSession, tenant_id: uuid.UUID, data: Mapping[str, Any]) -> dict[str, Any]:
+@dataclass
+class _Known:
+    """What an import reads once instead of once per line: the tenant's sites and serial numbers."""
+
+    site_ids: set[uuid.UUID]
+    serials: set[str]
+
+
+async def _values(session: AsyncSession, tenant_id: uuid.UUID, data: Mapping[str, Any],
+                  known: _Known | None = None) -> dict[str, Any]:
     errors: dict[str, str] = {}
     kind = KIND_OF_LABEL.get(str(data.get("kind") or "").strip().casefold())
     if kind is None:
@@ -146,12 +155,13 @@ async def _values(session: AsyncSession, tenant_id: uuid.UUID, data: Mapping[str
         except ValueError:
             errors["site_id"] = "site inconnu"
         else:
-            if await site_exists(session, tenant_id, site_id):
+            if (site_id in known.site_ids) if known else await site_exists(session, tenant_id, site_id):
                 values["site_id"] = site_id
             else:
                 errors["site_id"] = "site inconnu"
-    if values["serial_number"] and "serial_number" not in errors and await session.scalar(
-            select(Asset.id).where(Asset.tenant_id == tenant_id, Asset.serial_number == values["serial_number"])):
+    serial = values["serial_number"]
+    if serial and "serial_number" not in errors and ((serial in known.serials) if known else await session.scalar(
+            select(Asset.id).where(Asset.tenant_id == tenant_id, Asset.serial_number == serial))):
         errors["serial_number"] = f"le numéro de série « {values['serial_number']} » est déjà au parc"
     if errors:
         raise ValidationFailed(errors)
@@ -197,23 +207,12 @@ async def park_inventory_days(session: AsyncSession, tenant_id: uuid.UUID) -> tu
     return servers, inventory_days(servers)
 
 
-def _months_later(day: dt.date, months: int) -> dt.date:
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    for last in (31, 30, 29, 28):
-        try:
-            return dt.date(year, month, min(day.day, last))
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
-
-
 async def ending_maintainability(session: AsyncSession, tenant_id: uuid.UUID, today: dt.date,
                                  months: int = 12) -> list[Asset]:
     """CAIH 2.1.30: the equipment whose end of maintainability falls within ``months`` (ended ones too)."""
     return list(await session.scalars(select(Asset).where(
         Asset.tenant_id == tenant_id, Asset.end_of_maintainability.is_not(None),
-        Asset.end_of_maintainability <= _months_later(today, months)).order_by(Asset.end_of_maintainability)))
+        Asset.end_of_maintainability <= add_months(today, months)).order_by(Asset.end_of_maintainability)))
 
 
 async def announce_ending_maintainability(session: AsyncSession, tenant_id: uuid.UUID, today: dt.date,
@@ -244,77 +243,52 @@ class ImportFailed(LinesRejected):
     nothing = "aucun équipement importé"
 
 
-def _table_rows(content: bytes, filename: str) -> list[list[Any]]:
-    if filename.lower().endswith(".xlsx") or content.startswith(b"PK\x03\x04"):
-        from openpyxl import load_workbook
-
-        try:
-            book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-        except Exception:  # noqa: BLE001 - any unreadable workbook is the same answer
-            raise ImportFailed({0: ["Le classeur XLSX est illisible."]}) from None
-        sheet = book.worksheets[0]
-        rows = [["" if v is None else v for v in row] for row in sheet.iter_rows(values_only=True,
-                                                                                 max_row=MAX_IMPORT_LINES + 2)]
-        book.close()
-        return rows
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ImportFailed({0: ["Le fichier doit être encodé en UTF-8."]}) from None
-    first = text.split("\n", 1)[0]
-    return list(csv.reader(io.StringIO(text), delimiter=";" if first.count(";") >= first.count(",") else ","))
-
-
 async def import_assets(session: AsyncSession, tenant_id: uuid.UUID, content: bytes, filename: str = "",
                         sites: Mapping[str, uuid.UUID] | None = None) -> list[Asset]:
     """Import a CSV (``;`` or ``,``, UTF-8) or XLSX file of ``COLUMNS``, checked line by line, whole or
     nothing: any bad line raises ``ImportFailed`` with every bad line's messages and nothing is written.
-    ``site`` is a site's name (``sites``: name → id)."""
-    rows = _table_rows(content, filename)
-    if not rows:
-        raise ImportFailed({0: ["Le fichier est vide."]})
-    keys = [str(h).strip().lower().replace(" ", "_").replace("-", "_") for h in rows[0]]
-    unknown = [h for h in keys if h and h not in FIELDS]
+    ``site`` is a site's name (``sites``: the tenant's sites, name → id, from ``tenants.services.list_sites``)."""
+    header, rows = read_table(content, filename, error=ImportFailed, max_rows=MAX_IMPORT_LINES + 1)
+    keys = header_keys(header)
+    unknown = [h for h, k in zip(header, keys, strict=True) if k and k not in FIELDS]
     if unknown:
         raise ImportFailed({1: [f"Colonne(s) inconnue(s) : {', '.join(unknown)}. Colonnes admises : "
                                 f"{', '.join(COLUMNS)}."]})
     missing = [c for c in ("type", "numero_serie") if c not in keys]
     if missing:
         raise ImportFailed({1: [f"Colonne(s) obligatoire(s) absente(s) : {', '.join(missing)}."]})
-    if len(rows) > MAX_IMPORT_LINES + 1:
+    if len(rows) > MAX_IMPORT_LINES:
         raise ImportFailed({0: [f"Plus de {MAX_IMPORT_LINES} lignes : découpez le fichier."]})
     sites = {k.casefold(): v for k, v in (sites or {}).items()}
     errors: dict[int, list[str]] = {}
     seen: dict[str, int] = {}
     made: list[Asset] = []
-    dry_run = await session.begin_nested()
-    try:
-        for number, values in enumerate(rows[1:], start=2):
-            if not any(str(v).strip() for v in values):
-                continue
-            if len(values) > len(keys):
-                errors[number] = [f"{len(values)} valeurs pour {len(keys)} colonnes."]
-                continue
-            row = {FIELDS[k]: v for k, v in zip(keys, values, strict=False) if k}
-            site_name = str(row.pop("site", "") or "").strip()
-            if site_name:
-                row["site_id"] = sites.get(site_name.casefold(), "inconnu")
-            serial = str(row.get("serial_number") or "").strip()
-            if serial in seen:
-                errors.setdefault(number, []).append(f"numero_serie : « {serial} » figure déjà ligne {seen[serial]}.")
-            seen.setdefault(serial, number)
-            try:
-                made.append(await create_asset(session, tenant_id, row))
-            except ValidationFailed as exc:
-                errors.setdefault(number, []).extend(f"{LABELS.get(k, k)} : {m}" for k, m in exc.errors.items())
-        if errors:
-            raise ImportFailed(errors)
-        if not made:
-            raise ImportFailed({0: ["Le fichier ne contient aucun équipement."]})
-    except ImportFailed:
-        await dry_run.rollback()
-        raise
-    await dry_run.commit()
+    known = _Known(site_ids=set(sites.values()), serials=set(await session.scalars(
+        select(Asset.serial_number).where(Asset.tenant_id == tenant_id))))
+    # Every line is checked against the park read once and against the lines above it; nothing is
+    # added to the session before the whole file is known to be good.
+    for number, values in rows:
+        if len(values) > len(keys):
+            errors[number] = [f"{len(values)} valeurs pour {len(keys)} colonnes."]
+            continue
+        row = {FIELDS[k]: v for k, v in zip(keys, values, strict=False) if k}
+        site_name = str(row.pop("site", "") or "").strip()
+        if site_name:
+            row["site_id"] = sites.get(site_name.casefold(), "inconnu")
+        serial = str(row.get("serial_number") or "").strip()
+        if serial in seen:
+            errors.setdefault(number, []).append(f"numero_serie : « {serial} » figure déjà ligne {seen[serial]}.")
+        seen.setdefault(serial, number)
+        try:
+            made.append(Asset(tenant_id=tenant_id, **await _values(session, tenant_id, row, known)))
+        except ValidationFailed as exc:
+            errors.setdefault(number, []).extend(f"{LABELS.get(k, k)} : {m}" for k, m in exc.errors.items())
+    if errors:
+        raise ImportFailed(errors)
+    if not made:
+        raise ImportFailed({0: ["Le fichier ne contient aucun équipement."]})
+    session.add_all(made)
+    await session.flush()
     return made
 
 

@@ -27,6 +27,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from app.dates import add_months
+
 __all__ = [
     "FILE_CREATION_DELAY",
     "REASSIGN_AFTER",
@@ -113,17 +115,9 @@ def file_creation_due(referred_at: dt.datetime) -> dt.datetime:
     return referred_at + FILE_CREATION_DELAY
 
 
-def _add_months(moment: dt.datetime, months: int) -> dt.datetime:
-    month = moment.month - 1 + months
-    year, month = moment.year + month // 12, month % 12 + 1
-    days = [31, 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28, 31, 30, 31, 30, 31, 31, 30,
-            31, 30, 31][month - 1]
-    return moment.replace(year=year, month=month, day=min(moment.day, days))
-
-
 def destruction_due(closed_at: dt.datetime) -> dt.datetime:
     """2.4: four calendar months after the closure (the 30 June for a closure on 28 February … 31 October)."""
-    return _add_months(closed_at, DESTRUCTION_MONTHS)
+    return add_months(closed_at, DESTRUCTION_MONTHS)
 
 
 def reassignable_at(closed_at: dt.datetime) -> dt.datetime:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Request, Response, get, post
@@ -45,7 +46,7 @@ async def _page(request: Request[Any, Any, Any], ctx: TenantContext, session: As
                 site: str = "", garantie: str = "", values: dict[str, Any] | None = None,
                 errors: dict[str, str] | None = None, failed: services.ImportFailed | None = None,
                 status: int = 200) -> Any:
-    today = dt.datetime.now(dt.UTC).date()
+    today = dt.datetime.now(ZoneInfo(ctx.tenant.timezone)).date()  # the tenant's day, not UTC's
     sites = await tenants.list_sites(session, ctx.tenant_id)
     kind = kind if kind in KINDS else ""
     garantie = garantie if garantie in ("under", "out") else ""
@@ -114,10 +115,11 @@ async def park_import(request: Request[Any, Any, Any], tenant_ctx: TenantContext
 async def park_export(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
                       kind: Filter = "", site: Filter = "", garantie: Filter = "") -> Any:
     tenant_ctx.require("read")
+    today = dt.datetime.now(ZoneInfo(tenant_ctx.tenant.timezone)).date()
     park = await services.assets_of_tenant(db_session, tenant_ctx.tenant_id, kind=kind if kind in KINDS else None,
-                                           site_id=_uuid(site), warranty=garantie or None, limit=5000)
+                                           site_id=_uuid(site), warranty=garantie or None, today=today, limit=5000)
     names = {s.id: s.name for s in await tenants.list_sites(db_session, tenant_ctx.tenant_id)}
-    return await export_response(export_format(request.url.path), f"parc-{dt.date.today():%Y-%m-%d}",
+    return await export_response(export_format(request.url.path), f"parc-{today:%Y-%m-%d}",
                                  services.COLUMNS, services.export_rows(park, names), tz=tenant_ctx.tenant.timezone,
                                  sheet="Parc")
 

@@ -8,9 +8,7 @@ another OCPP identity keeps its ``charge_box_id`` and is mapped to its canonical
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bounds import int_value, text_value
 from app.errors import LinesRejected, NotFound, ValidationFailed
+from app.imports import header_keys, read_table
 from app.outbox import publish_on_commit
 from csms.domain import alerts, commands, reservations
 from csms.domain.events import ChargerDecommissioned
@@ -360,21 +359,8 @@ class ImportReport:
 
 
 def _read_csv(content: bytes | str) -> tuple[list[tuple[int, dict[str, str]]], dict[int, list[str]]]:
-    if isinstance(content, bytes):
-        try:
-            text = content.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise ImportFailed({0: ["Le fichier doit être encodé en UTF-8."]}) from None
-    else:
-        text = content.removeprefix("\ufeff")
-    first = text.split("\n", 1)[0]
-    delimiter = ";" if first.count(";") >= first.count(",") else ","
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise ImportFailed({0: ["Le fichier est vide."]}) from None
-    keys = [h.strip().lower().replace(" ", "_").replace("-", "_") for h in header]
+    header, table = read_table(content, error=ImportFailed)
+    keys = header_keys(header)
     unknown = [h for h, k in zip(header, keys, strict=True) if k and k not in COLUMNS]
     if unknown:
         raise ImportFailed({1: [f"Colonne(s) inconnue(s) : {', '.join(unknown)}. Colonnes admises : "
@@ -385,14 +371,11 @@ def _read_csv(content: bytes | str) -> tuple[list[tuple[int, dict[str, str]]], d
         raise ImportFailed({1: [f"Colonne(s) obligatoire(s) absente(s) : {', '.join(missing)}."]})
     rows: list[tuple[int, dict[str, str]]] = []
     errors: dict[int, list[str]] = {}
-    for values in reader:
-        number = reader.line_num
-        if not any(v.strip() for v in values):
-            continue
+    for number, values in table:
         if len(values) != len(fields):
             errors[number] = [f"{len(values)} valeurs pour {len(fields)} colonnes."]
             continue
-        rows.append((number, {f: v.strip() for f, v in zip(fields, values, strict=True) if f}))
+        rows.append((number, {f: str(v).strip() for f, v in zip(fields, values, strict=True) if f}))
         if len(rows) > MAX_IMPORT_LINES:
             raise ImportFailed({number: [f"Plus de {MAX_IMPORT_LINES} lignes : découpez le fichier."]})
     if not rows and not errors:
