@@ -57,6 +57,7 @@ __all__ = [
     "availability",
     "badges_of_user",
     "badges_waiting",
+    "charger_choices",
     "charger_counts",
     "daily_sessions",
     "failed_commands",
@@ -101,6 +102,18 @@ async def charger_counts(session: AsyncSession, tenant_ids: Iterable[uuid.UUID])
         select(Charger.tenant_id, func.count()).where(Charger.tenant_id.in_(ids), Charger.decommissioned_at.is_(None))
         .group_by(Charger.tenant_id))).all() if ids else []
     return {tid: 0 for tid in ids} | dict(rows)  # type: ignore[arg-type]
+
+
+async def charger_choices(session: AsyncSession, tenant_id: uuid.UUID) -> list[tuple[str, str]]:
+    """The tenant's chargers in service as ``(charge_box_id, label)``, by site then identity (a form's list:
+    what a ticket may concern, issue 13 §1)."""
+    rows = await session.execute(
+        select(Charger.charge_box_id, Station.name, Charger.vendor, Charger.model)
+        .join(Station, and_(Station.tenant_id == Charger.tenant_id, Station.id == Charger.station_id))
+        .where(Charger.tenant_id == tenant_id, Charger.decommissioned_at.is_(None))
+        .order_by(Station.name, Charger.charge_box_id).limit(5000))
+    return [(cb, f"{cb} — {station}" + (f" ({vendor} {model})".rstrip() if vendor or model else ""))
+            for cb, station, vendor, model in rows]
 
 
 async def availability(

@@ -27,10 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bounds import Page, per_page
 from app.db import utcnow
-from app.errors import Forbidden, NotFound, ValidationFailed
+from app.errors import ValidationFailed
 from app.shell import api_client_error, api_validation_error, error_responses, problem
+from incidents import actions
 from incidents import tickets as svc
-from incidents.models import CHANNELS, STATUSES, Intervention, SlaPolicyVersion, Ticket, TicketEventRow
+from incidents.models import STATUSES, Intervention, SlaPolicyVersion, Ticket, TicketEventRow
 from incidents.schemas import (
     ClockOut,
     DeadlineOut,
@@ -47,12 +48,11 @@ from incidents.schemas import (
     TicketOut,
     TicketPage,
 )
-from incidents.sla import TEMPLATES, DeadlineClock, Delay, SlaLevel, SlaPolicy, TicketClock, policy_template
-from incidents.workflow import KIND_LABELS, KINDS
-from tenants import services as tenant_services
+from incidents.sla import TEMPLATES, DeadlineClock, Delay, SlaLevel, SlaPolicy, TicketClock
+from incidents.workflow import KIND_LABELS
 from tenants.context import TenantContext
 
-__all__ = ["API_HANDLERS", "access_ticket", "edited_policy", "stored_policy"]
+__all__ = ["API_HANDLERS", "edited_policy"]
 
 TENANT = "/tenants/{tenant_id:uuid}"
 TICKET = f"{TENANT}/tickets/{{ticket_id:uuid}}"
@@ -60,17 +60,6 @@ TAG_TICKETS, TAG_POLICY = "Incidents", "Politique de service (SLA)"
 ERR_READ, ERR_WRITE = error_responses(403, 404), error_responses(403, 404, 422)
 PerPage = per_page(200)
 
-#: Event kind → the permissions of which one is needed.
-KIND_PERMISSIONS: dict[str, tuple[str, ...]] = {
-    **{kind: ("handle_tickets",) for kind in ("acknowledge", "start", "wait", "resume", "resolve", "reclassify")},
-    "accept": ("accept_resolution",),
-    "reopen": ("handle_tickets", "report_incidents"),
-    "note": ("handle_tickets", "report_incidents"),
-}
-assert set(KIND_PERMISSIONS) == set(KINDS)
-
-#: Channels a caller may give; ``supervision`` and ``maintenance`` are the automatic openers'.
-API_CHANNELS = ("api", "portal", "phone", "email")
 #: Bounds of an edited policy: a delay of at most a year, a few dozen levels.
 MAX_LEVELS, MAX_MINUTES, MAX_DAYS, MAX_LABEL = 50, 366 * 24 * 60, 366, 200
 
@@ -106,26 +95,6 @@ def ticket_error(request: Request[Any, Any, Any], exc: svc.TicketError) -> Respo
 
 
 # --------------------------------------------------------------------------- shapes
-
-
-def stored_policy(data: dict[str, Any]) -> SlaPolicy:
-    """A stored policy with its levels in the order of its template (PostgreSQL's JSONB keeps an object's
-    keys sorted by length, not as written: ``1, 2, 3, telemaintenance``); levels the template does not
-    have come after, in their stored order."""
-    policy = SlaPolicy.from_dict(data)
-    try:
-        reference = policy_template(policy.code)
-    except ValueError:
-        return policy
-
-    def ordered(mine: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
-        return {k: mine[k] for k in [*(k for k in theirs if k in mine), *(k for k in mine if k not in theirs)]}
-
-    policy.levels = ordered(policy.levels, reference.levels)
-    policy.restoration_levels = ordered(policy.restoration_levels, reference.restoration_levels)
-    policy.incident_types = ordered(policy.incident_types, reference.incident_types)
-    return policy
-
 
 
 def _local(value: dt.datetime | None, zone: ZoneInfo) -> dt.datetime | None:
@@ -238,7 +207,7 @@ def _levels_out(levels: dict[str, SlaLevel]) -> list[PolicyLevelOut]:
 
 
 def _policy_out(row: SlaPolicyVersion, zone: ZoneInfo) -> SlaPolicyOut:
-    policy = stored_policy(row.policy)
+    policy = actions.stored_policy(row.policy)
     return SlaPolicyOut(
         version=row.version, template=row.template, created_at=_at(row.created_at, zone), created_by=row.created_by,
         code=policy.code, label=policy.label, article=policy.article, levels=_levels_out(policy.levels),
@@ -253,46 +222,6 @@ def _policy_out(row: SlaPolicyVersion, zone: ZoneInfo) -> SlaPolicyOut:
 
 def _zone(ctx: TenantContext) -> ZoneInfo:
     return ZoneInfo(ctx.tenant.timezone)
-
-
-def _require_any(ctx: TenantContext, permissions: tuple[str, ...], message: str) -> None:
-    if not any(ctx.can(p) for p in permissions):
-        raise Forbidden(message)
-
-
-def _past_instant(value: dt.datetime | None, field: str, now: dt.datetime, errors: dict[str, str]) -> None:
-    if value is None:
-        return
-    if value.tzinfo is None:
-        errors[field] = "Indiquez le décalage horaire de l'instant (ex. 2026-11-27T16:30:00+01:00 ou …Z)."
-    elif value > now:
-        errors[field] = "L'instant ne peut pas être dans le futur."
-
-
-async def access_ticket(session: AsyncSession, tenant_id: uuid.UUID, ticket_id: uuid.UUID) -> Ticket:
-    """The tenant's ticket, or a 404 (absent or another tenant's: the two look alike)."""
-    ticket = await session.get(Ticket, (tenant_id, ticket_id))
-    if ticket is None:
-        raise NotFound("ticket")
-    return ticket
-
-
-def _classification(policy: SlaPolicy, level: str | None, restoration_level: str | None,
-                    incident_type: str | None, errors: dict[str, str]) -> None:
-    """Field errors for codes the tenant's policy does not have (the services would silently read an unknown
-    incident type as « mineur », or ignore a restoration level the policy does not grade)."""
-    if level is not None and level not in policy.levels:
-        errors["level"] = f"Niveau inconnu « {level} » : niveaux de la politique {', '.join(policy.levels)}."
-    if restoration_level is not None and restoration_level not in policy.restoration_levels:
-        errors["restoration_level"] = (
-            f"Niveau de rétablissement inconnu « {restoration_level} » : "
-            + (", ".join(policy.restoration_levels) + "." if policy.restoration_levels
-               else "la politique du bénéficiaire n'en distingue pas."))
-    if incident_type is not None and incident_type.strip().lower() not in policy.incident_types:
-        errors["incident_type"] = (
-            f"Type d'incident inconnu « {incident_type} » : "
-            + (", ".join(policy.incident_types) + " (un incident non classé est mineur : omettez le champ)."
-               if policy.incident_types else "la politique du bénéficiaire ne classe pas les incidents par type."))
 
 
 def _check_delay(delay: Delay | None, where: str, errors: dict[str, str]) -> None:
@@ -347,39 +276,8 @@ def edited_policy(data: Any) -> SlaPolicy:
     ),
 )
 async def create_ticket(tenant_ctx: TenantContext, db_session: AsyncSession, data: TicketCreate) -> TicketOut:
-    tenant_ctx.require("report_incidents")
-    tid, now = tenant_ctx.tenant_id, utcnow()
-    errors: dict[str, str] = {}
-    if data.channel not in API_CHANNELS:
-        errors["channel"] = (f"Canal inconnu « {data.channel} » : {', '.join(API_CHANNELS)}"
-                             + (" (supervision et maintenance sont ceux des ouvertures automatiques)."
-                                if data.channel in CHANNELS else "."))
-    _past_instant(data.reported_at, "reported_at", now, errors)
-    if data.connector_id is not None and not data.charge_box_id:
-        errors["connector_id"] = "Un point de charge se donne avec sa borne (charge_box_id)."
-    if data.charge_box_id and data.asset_id is not None:
-        errors["asset_id"] = "Le ticket concerne une borne ou un équipement du parc, pas les deux."
-    if data.site_id is not None:
-        try:
-            await tenant_services.access_site(db_session, tid, data.site_id)
-        except NotFound:
-            errors["site_id"] = "Site inconnu chez ce bénéficiaire."
-    version = await svc.current_policy(db_session, tid)
-    _classification(stored_policy(version.policy), data.level, data.restoration_level, data.incident_type,
-                    errors)
-    if not data.title.strip():
-        errors["title"] = "Le titre est obligatoire."
-    if errors:
-        raise ValidationFailed(errors)
-    ticket = await svc.open_ticket(
-        db_session, tid, now=now, title=data.title, description=data.description, channel=data.channel,
-        reported_at=data.reported_at, site_id=data.site_id, charge_box_id=data.charge_box_id or None,
-        connector_id=data.connector_id, asset_id=data.asset_id, level=data.level,
-        restoration_level=data.restoration_level,
-        incident_type=data.incident_type.strip().lower() if data.incident_type else None,
-        reporter_name=data.reporter_name or None, reporter_email=data.reporter_email or None,
-    )
-    return (await _tickets_out(db_session, tid, [ticket], _zone(tenant_ctx)))[0]
+    ticket = await actions.open_checked(db_session, tenant_ctx, data, now=utcnow())
+    return (await _tickets_out(db_session, tenant_ctx.tenant_id, [ticket], _zone(tenant_ctx)))[0]
 
 
 @get(
@@ -414,9 +312,7 @@ async def _detail(session: AsyncSession, ctx: TenantContext, ticket: Ticket) -> 
     now, zone = utcnow(), _zone(ctx)
     clock = await svc.ticket_clocks(session, ticket, now)
     events = await svc.ticket_events(session, ticket)
-    interventions = await session.scalars(select(Intervention).where(
-        Intervention.tenant_id == ticket.tenant_id, Intervention.ticket_id == ticket.id)
-        .order_by(Intervention.started_at, Intervention.recorded_at))
+    interventions = await svc.ticket_interventions(session, ticket)
     return TicketDetail(
         ticket=(await _tickets_out(session, ctx.tenant_id, [ticket], zone))[0], clocks=_clock_out(clock, zone),
         events=[_event_out(e, zone) for e in events],
@@ -433,7 +329,7 @@ async def _detail(session: AsyncSession, ctx: TenantContext, ticket: Ticket) -> 
 )
 async def read_ticket(tenant_ctx: TenantContext, db_session: AsyncSession, ticket_id: uuid.UUID) -> TicketDetail:
     tenant_ctx.require("read")
-    ticket = await access_ticket(db_session, tenant_ctx.tenant_id, ticket_id)
+    ticket = await actions.access_ticket(db_session, tenant_ctx.tenant_id, ticket_id)
     return await _detail(db_session, tenant_ctx, ticket)
 
 
@@ -453,43 +349,8 @@ async def read_ticket(tenant_ctx: TenantContext, db_session: AsyncSession, ticke
 async def add_ticket_event(tenant_ctx: TenantContext, db_session: AsyncSession, ticket_id: uuid.UUID,
                            data: TicketEventCreate) -> TicketDetail:
     tenant_ctx.require("read")
-    ticket = await access_ticket(db_session, tenant_ctx.tenant_id, ticket_id)
-    kind, now = data.kind.strip(), utcnow()
-    if kind not in KIND_PERMISSIONS:
-        raise ValidationFailed({"kind": f"Événement inconnu « {kind} » : {', '.join(KINDS)}."})
-    if kind == "accept":
-        _require_any(tenant_ctx, KIND_PERMISSIONS[kind],
-                     "Seul l'administrateur du bénéficiaire peut accepter la résolution (CCTP CAIH 2.1.5).")
-    else:
-        _require_any(tenant_ctx, KIND_PERMISSIONS[kind], "Votre profil ne permet pas cette étape du ticket.")
-    errors: dict[str, str] = {}
-    _past_instant(data.at, "at", now, errors)
-    if kind == "accept" and data.at is not None:
-        errors["at"] = "L'acceptation est datée de sa réception : ne donnez pas « at »."
-    if kind == "note" and not data.reason.strip():
-        errors["reason"] = "Le texte de la note (reason) est obligatoire."
-    if kind == "reclassify":
-        version = await db_session.get(SlaPolicyVersion, (ticket.tenant_id, ticket.policy_version_id))
-        assert version is not None  # composite foreign key
-        _classification(stored_policy(version.policy), data.level, data.restoration_level, data.incident_type,
-                        errors)
-    elif any(v is not None for v in (data.level, data.restoration_level, data.incident_type)):
-        errors["level"] = "Le niveau, le niveau de rétablissement et le type ne changent que par « reclassify »."
-    if errors:
-        raise ValidationFailed(errors)
-    channel = "api"
-    if kind == "accept":
-        await svc.accept_resolution(db_session, ticket, now=now, by_tenant_admin=tenant_ctx.can("accept_resolution"),
-                                    channel=channel)
-    elif kind == "reopen":
-        await svc.reopen(db_session, ticket, now=now, at=data.at, reason=data.reason, channel=channel)
-    elif kind == "reclassify":
-        await svc.reclassify(db_session, ticket, now=now, at=data.at, reason=data.reason, level=data.level,
-                             restoration_level=data.restoration_level,
-                             incident_type=data.incident_type.strip().lower() if data.incident_type else None,
-                             channel=channel)
-    else:
-        await svc.add_event(db_session, ticket, kind, now=now, at=data.at, reason=data.reason, channel=channel)
+    ticket = await actions.access_ticket(db_session, tenant_ctx.tenant_id, ticket_id)
+    await actions.apply_event(db_session, tenant_ctx, ticket, data, now=utcnow(), channel="api")
     return await _detail(db_session, tenant_ctx, ticket)
 
 
@@ -507,30 +368,9 @@ async def add_ticket_event(tenant_ctx: TenantContext, db_session: AsyncSession, 
 async def create_intervention(tenant_ctx: TenantContext, db_session: AsyncSession, ticket_id: uuid.UUID,
                               data: InterventionCreate) -> InterventionOut:
     tenant_ctx.require("read")
-    ticket = await access_ticket(db_session, tenant_ctx.tenant_id, ticket_id)
-    tenant_ctx.require("handle_tickets")
+    ticket = await actions.access_ticket(db_session, tenant_ctx.tenant_id, ticket_id)
     now = utcnow()
-    errors: dict[str, str] = {}
-    if data.mode not in ("remote", "on_site"):
-        errors["mode"] = "Mode d'intervention : remote (à distance) ou on_site (sur site)."
-    for name in ("started_at", "ended_at", "report_at"):
-        _past_instant(getattr(data, name), name, now, errors)
-    started = data.started_at or now
-    if "started_at" not in errors and started < ticket.reported_at:
-        errors["started_at"] = "L'intervention ne peut pas commencer avant le signalement."
-    if data.ended_at is not None and "ended_at" not in errors and "started_at" not in errors and data.ended_at < started:
-        errors["ended_at"] = "La fin de l'intervention précède son début."
-    if data.report_at is not None and not data.report.strip():
-        errors["report_at"] = "Une date de remise de rapport va avec le rapport (report)."
-    if errors:
-        raise ValidationFailed(errors)
-    parts = [{"label": p.label, "quantity": p.quantity,
-              "expected_at": p.expected_at.isoformat() if p.expected_at else None} for p in data.parts]
-    row = await svc.record_intervention(
-        db_session, ticket, now=now, mode=data.mode, started_at=started, ended_at=data.ended_at,
-        technician=data.technician, actions=data.actions, parts=parts, report=data.report,
-        report_at=(data.report_at or now) if data.report.strip() else None, channel="api",
-    )
+    row = await actions.record_checked(db_session, tenant_ctx, ticket, data, now=now, channel="api")
     return _intervention_out(row, _zone(tenant_ctx), now)
 
 

@@ -246,7 +246,7 @@ def _in_tenant(tenant_id: Any, work: Any) -> Any:
 
 
 def _policy_payload(row: Any) -> dict[str, Any]:
-    from incidents.api import stored_policy
+    from incidents.actions import stored_policy
 
     policy = stored_policy(row.policy)
 

@@ -43,14 +43,17 @@ def _schedules() -> list[Schedule]:
 
 
 def _web() -> Web:
-    from app.shell import MenuHook
+    from app.shell import HomeCardHook, MenuHook, WorkQueueHook
     from incidents.api import API_HANDLERS
-    from incidents.web import indicators
+    from incidents.web import home, indicators, tickets
 
     return Web(
-        portal=[*indicators.portal_handlers],
+        portal=[*tickets.portal_handlers, *indicators.portal_handlers],
         api=[*API_HANDLERS, *indicators.api_handlers],
-        menu=[MenuHook(210, indicators.nav, group="Incidents et maintenance")],
+        menu=[MenuHook(205, tickets.nav, group="Incidents et maintenance"),
+              MenuHook(210, indicators.nav, group="Incidents et maintenance")],
+        home_cards=[HomeCardHook(150, home.home_cards)],
+        work_queue=[WorkQueueHook(150, home.work_items)],
     )
 
 

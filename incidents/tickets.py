@@ -79,7 +79,11 @@ __all__ = [
     "tenant_calendar",
     "ticket_clocks",
     "ticket_events",
+    "ticket_attachments",
+    "ticket_counts",
+    "ticket_interventions",
     "tickets_of_tenant",
+    "warned_tickets",
 ]
 
 
@@ -631,3 +635,44 @@ async def open_tickets_across(session: AsyncSession, tenant_ids: Iterable[uuid.U
     return list(await session.scalars(
         select(Ticket).where(Ticket.tenant_id.in_(ids), Ticket.status.in_(OPEN_STATUSES))
         .order_by(Ticket.next_due_at.is_(None), Ticket.next_due_at, Ticket.opened_at).limit(max(1, min(limit, 1000)))))
+
+
+async def ticket_counts(session: AsyncSession, tenant_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict[str, int]]:
+    """Per tenant: tickets open (clocks running), open past a deadline, resolved awaiting the beneficiary's
+    acceptance (the home cards). One grouped query."""
+    ids = list(dict.fromkeys(tenant_ids))
+    counts = {tid: {"open": 0, "breached": 0, "resolved": 0} for tid in ids}
+    if not ids:
+        return counts
+    rows = await session.execute(
+        select(Ticket.tenant_id, Ticket.status, Ticket.breached, func.count())
+        .where(Ticket.tenant_id.in_(ids), Ticket.status.in_([*OPEN_STATUSES, "resolved"]))
+        .group_by(Ticket.tenant_id, Ticket.status, Ticket.breached))
+    for tid, status, breached, n in rows:
+        if status == "resolved":
+            counts[tid]["resolved"] += n
+        else:
+            counts[tid]["open"] += n
+            counts[tid]["breached"] += n if breached else 0
+    return counts
+
+
+async def warned_tickets(session: AsyncSession, tenant_id: uuid.UUID, ticket_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    """Of ``ticket_ids``, those whose 75 % notice went out (a deadline badge turns amber)."""
+    ids = list(ticket_ids)
+    if not ids:
+        return set()
+    return set(await session.scalars(select(IncidentNotice.ticket_id).where(
+        IncidentNotice.tenant_id == tenant_id, IncidentNotice.ticket_id.in_(ids), IncidentNotice.threshold == 75,
+        IncidentNotice.superseded.is_(False))))
+
+
+async def ticket_attachments(session: AsyncSession, ticket: Ticket) -> list[Attachment]:
+    return list(await session.scalars(select(Attachment).where(
+        Attachment.tenant_id == ticket.tenant_id, Attachment.ticket_id == ticket.id).order_by(Attachment.uploaded_at)))
+
+
+async def ticket_interventions(session: AsyncSession, ticket: Ticket) -> list[Intervention]:
+    return list(await session.scalars(select(Intervention).where(
+        Intervention.tenant_id == ticket.tenant_id, Intervention.ticket_id == ticket.id)
+        .order_by(Intervention.started_at, Intervention.recorded_at)))

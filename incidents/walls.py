@@ -4,12 +4,14 @@ intervention in the victim tenant, for the ``ticket_id`` and ``intervention_id``
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 import uuid
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from incidents.tickets import open_ticket, record_intervention
+from incidents.tickets import add_attachment, open_ticket, record_intervention
 
 __all__ = ["wall_target"]
 
@@ -21,4 +23,7 @@ async def wall_target(session: AsyncSession, tenant_id: uuid.UUID, objects: dict
                                channel="portal", site_id=objects.get("site_id"))
     intervention = await record_intervention(session, ticket, now=now, mode="remote",
                                              started_at=now - dt.timedelta(minutes=30), ended_at=now)
-    return {"ticket_id": ticket.id, "intervention_id": intervention.id}
+    # The file itself is not needed: the other tenant's request is refused before any file is read.
+    attachment = await add_attachment(session, ticket, var_dir=Path(tempfile.gettempdir()) / "centrale-walls",
+                                      filename="photo.png", content_type="image/png", content=b"\x89PNG\r\n")
+    return {"ticket_id": ticket.id, "intervention_id": intervention.id, "attachment_id": attachment.id}

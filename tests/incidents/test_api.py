@@ -16,24 +16,21 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from app.db import unscoped, utcnow
 from app.outbox import Delivery
 from incidents import subscribers
 from incidents import tickets as svc
-from incidents.models import SlaPolicyVersion, Ticket, TicketCounter
+from incidents.models import SlaPolicyVersion, Ticket
 from incidents.sla import SlaPolicy, compute_deadline
+from tests.incidents.conftest import without_tickets
 
 
 @pytest.fixture
 async def demo(demo, db):
     """The demo's accounts and stations without its tickets and policies: these tests count what they open."""
-    ids = [uuid.UUID(t) for t in demo["tenant_ids"].values()]
-    async with db.transaction(ids, actor={"user_id": None, "label": "test"}) as session:
-        for model in (Ticket, TicketCounter, SlaPolicyVersion):
-            await session.execute(delete(model).where(model.tenant_id.in_(ids)))
-    return demo
+    return await without_tickets(db, demo)
 
 PROBLEM = "application/problem+json"
 PARIS = ZoneInfo("Europe/Paris")

@@ -104,10 +104,10 @@ def test_a_chart_draws_bars_in_proportion():
 
 def test_csms_contributes_its_home_hooks_and_menu_groups_through_its_manifest():
     web = composition.web_parts()
-    assert [h.cards.__module__ for h in web.home_cards] == ["csms.web.home"]
+    assert [h.cards.__module__ for h in web.home_cards] == ["csms.web.home", "incidents.web.home"]
     assert [c.label for h in web.beneficiary_columns for c in h.columns] == [
         "Bornes", "Disponibilité (30 j)", "Alertes ouvertes"]
-    assert [h.items.__module__ for h in web.work_queue] == ["csms.web.home"]
+    assert [h.items.__module__ for h in web.work_queue] == ["csms.web.home", "incidents.web.home"]
     assert {h.group for h in web.menu} == {"", "Supervision", "Badges et réservations", "Incidents et maintenance",
                                            "Administration"}
 
@@ -177,7 +177,8 @@ async def test_operator_lands_on_one_queue_across_its_tenants(client, demo):
     rows = [text_of(r) for r in re.findall(r'<tr data-kind=.*?</tr>', html, flags=re.S)]
     alerts = [r for r in rows if " Alerte " in f" {r} "]
     assert {("CPAM de la Sarthe" in r, "Villeurbanne" in r) for r in alerts} == {(True, False), (False, True)}
-    assert len(alerts) == 4 and rows[:4] == alerts  # alerts before badges: the most urgent first
+    stations = [r for r in rows if " Ticket " not in f" {r} "]  # the tickets' lines: tests/incidents/test_portal.py
+    assert len(alerts) == 4 and stations[:4] == alerts  # alerts before badges: the most urgent first
     assert any("2 badges à charger sur les bornes" in r for r in rows)
     cpam = demo["tenant_ids"]["cpam"]
     only = (await client.get(f"/operateur?beneficiaire={cpam}")).text
