@@ -51,6 +51,11 @@ PER_PAGE = 50
 OPERATOR_CHANNELS = ("phone", "email", "portal")
 #: Status filters of the list: one status, or every open one.
 STATUS_FILTERS = {"ouverts": "ouverts (délais en cours)", **STATUSES}
+#: The confirmation of each step (flash message).
+DONE = {"acknowledge": "prise en compte enregistrée", "start": "intervention démarrée",
+        "wait": "mis en attente du bénéficiaire (délais suspendus)", "resume": "délais repris",
+        "resolve": "déclaré résolu", "accept": "résolution acceptée, ticket clos", "reopen": "ticket rouvert",
+        "reclassify": "ticket reclassé", "note": "note ajoutée"}
 _FIELD = re.compile(r"at `\$\.([a-z_]+)")
 
 
@@ -281,9 +286,7 @@ async def ticket_event(request: Request[Any, Any, Any], tenant_ctx: TenantContex
         field="kind")
     if refused is not None:
         return refused
-    label = KIND_LABELS.get(fields["kind"], fields["kind"])
-    flash(request, f"{ticket.number} : {label[:1].upper() + label[1:]} enregistrée." if label.endswith("e")
-          else f"{ticket.number} : {label} enregistré.")
+    flash(request, f"{ticket.number} : {DONE.get(fields['kind'], 'étape enregistrée')}.")
     return see_other(f"/t/{tenant_ctx.tenant_id}/incidents/{ticket.id}")
 
 
