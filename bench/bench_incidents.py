@@ -210,6 +210,8 @@ async def measure_pages(settings: Any, tenant_ids: list[uuid.UUID], requests: in
     results: dict[str, list[float]] = {}
     async with AsyncTestClient(app=app, base_url="http://bench.local") as client:
         for email, label, path in ((OPERATOR, "page: /operateur (work queue, 200 tenants)", "/operateur"),
+                                   (OPERATOR, "page: /operateur/incidents (tickets by deadline, 200 tenants)",
+                                    "/operateur/incidents"),
                                    (ADMIN, "page: /t/{id}/incidents (a tenant's list)", f"/t/{tenant_ids[0]}/incidents"),
                                    (ADMIN, "page: indicators /t/{id}/incidents/indicateurs",
                                     f"/t/{tenant_ids[0]}/incidents/indicateurs")):

@@ -23,9 +23,11 @@ from incidents.labels import labels
 #: records a call or an e-mail (CCTP CANUT 6.6). ``handle_tickets``: the workflow and the
 #: interventions — the operator. ``accept_resolution``: closing on the beneficiary's consent — its
 #: admin (CCTP CAIH 2.1.5). ``manage_sla_policy``: the admin or its central's coordinator (issue 13 §1).
+#: ``set_infogerance_units``: the 30-minute units ordered (CCTP CAIH 2.1.7) — the coordinator, until the
+#: orders of the ordering component carry them.
 PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({"report_incidents", "accept_resolution", "manage_sla_policy"}),
-    "coordinator": frozenset({"manage_sla_policy"}),
+    "coordinator": frozenset({"manage_sla_policy", "set_infogerance_units"}),
     "operator": frozenset({"report_incidents", "handle_tickets"}),
 }
 
@@ -45,13 +47,14 @@ def _schedules() -> list[Schedule]:
 def _web() -> Web:
     from app.shell import HomeCardHook, MenuHook, WorkQueueHook
     from incidents.api import API_HANDLERS
-    from incidents.web import home, indicators, tickets
+    from incidents.web import home, indicators, policy, tickets
 
     return Web(
-        portal=[*tickets.portal_handlers, *indicators.portal_handlers],
+        portal=[*tickets.portal_handlers, *indicators.portal_handlers, *policy.portal_handlers],
         api=[*API_HANDLERS, *indicators.api_handlers],
         menu=[MenuHook(205, tickets.nav, group="Incidents et maintenance"),
-              MenuHook(210, indicators.nav, group="Incidents et maintenance")],
+              MenuHook(210, indicators.nav, group="Incidents et maintenance"),
+              MenuHook(215, policy.nav, group="Incidents et maintenance")],
         home_cards=[HomeCardHook(150, home.home_cards)],
         work_queue=[WorkQueueHook(150, home.work_items)],
     )

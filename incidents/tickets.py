@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -69,6 +69,7 @@ __all__ = [
     "infogerance_balance",
     "open_ticket",
     "open_tickets_across",
+    "policy_versions",
     "record_intervention",
     "reclassify",
     "reopen",
@@ -83,6 +84,7 @@ __all__ = [
     "ticket_counts",
     "ticket_interventions",
     "tickets_of_tenant",
+    "update_settings",
     "warned_tickets",
 ]
 
@@ -137,6 +139,34 @@ async def incident_settings(session: AsyncSession, tenant_id: uuid.UUID) -> Inci
         session.add(found)
         await session.flush()
     return found
+
+
+#: Bounds of the tenant's settings: a deemed acceptance within a month, a few thousand infogérance units.
+MAX_ACCEPTANCE_HOURS, MAX_INFOGERANCE_UNITS = 30 * 24, 100_000
+
+
+async def update_settings(session: AsyncSession, tenant_id: uuid.UUID, *, acceptance_delay_hours: int | None = None,
+                          infogerance_units_ordered: int | None = None) -> IncidentSettings:
+    """The tenant's delay of deemed acceptance (CAIH 2.1.5: « réputée acceptée après un délai que le
+    bénéficiaire fixe ») and the 30-minute units ordered (CAIH 2.1.7, set by the coordinator until orders
+    exist), bounded; a bad value changes nothing."""
+    if acceptance_delay_hours is not None and not 1 <= acceptance_delay_hours <= MAX_ACCEPTANCE_HOURS:
+        raise TicketError(f"délai d'acceptation réputée : de 1 à {MAX_ACCEPTANCE_HOURS} heures")
+    if infogerance_units_ordered is not None and not 0 <= infogerance_units_ordered <= MAX_INFOGERANCE_UNITS:
+        raise TicketError(f"tickets de 30 minutes commandés : de 0 à {MAX_INFOGERANCE_UNITS}")
+    settings = await incident_settings(session, tenant_id)
+    if acceptance_delay_hours is not None:
+        settings.acceptance_delay_hours = acceptance_delay_hours
+    if infogerance_units_ordered is not None:
+        settings.infogerance_units_ordered = infogerance_units_ordered
+    await session.flush()
+    return settings
+
+
+async def policy_versions(session: AsyncSession, tenant_id: uuid.UUID) -> list[SlaPolicyVersion]:
+    """Every version of the tenant's policy, the latest first (a ticket keeps the one it was opened under)."""
+    return list(await session.scalars(select(SlaPolicyVersion).where(SlaPolicyVersion.tenant_id == tenant_id)
+                                      .order_by(SlaPolicyVersion.version.desc()).limit(200)))
 
 
 async def save_policy(session: AsyncSession, tenant_id: uuid.UUID, policy: SlaPolicy, template: str,
@@ -626,15 +656,19 @@ async def tickets_of_tenant(session: AsyncSession, tenant_id: uuid.UUID, *, stat
     return list(await session.scalars(query.limit(max(1, min(limit, 500))).offset(max(0, offset))))
 
 
-async def open_tickets_across(session: AsyncSession, tenant_ids: Iterable[uuid.UUID], *,
-                              limit: int = 200) -> list[Ticket]:
-    """The operator's queue: open tickets of its tenants, the nearest due date first."""
+async def open_tickets_across(session: AsyncSession, tenant_ids: Iterable[uuid.UUID], *, limit: int = 200,
+                              offset: int = 0, due_before: dt.datetime | None = None) -> list[Ticket]:
+    """The operator's queue: open tickets of its tenants, the nearest due date first. ``due_before``: only those
+    that need acting on before then — past or due by then, breached, or not yet acknowledged (« nouveau »)."""
     ids = list(dict.fromkeys(tenant_ids))
     if not ids:
         return []
+    query = select(Ticket).where(Ticket.tenant_id.in_(ids), Ticket.status.in_(OPEN_STATUSES))
+    if due_before is not None:
+        query = query.where(or_(Ticket.next_due_at <= due_before, Ticket.breached.is_(True), Ticket.status == "new"))
     return list(await session.scalars(
-        select(Ticket).where(Ticket.tenant_id.in_(ids), Ticket.status.in_(OPEN_STATUSES))
-        .order_by(Ticket.next_due_at.is_(None), Ticket.next_due_at, Ticket.opened_at).limit(max(1, min(limit, 1000)))))
+        query.order_by(Ticket.next_due_at.is_(None), Ticket.next_due_at, Ticket.opened_at)
+        .limit(max(1, min(limit, 1000))).offset(max(0, offset))))
 
 
 async def ticket_counts(session: AsyncSession, tenant_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict[str, int]]:
@@ -657,13 +691,14 @@ async def ticket_counts(session: AsyncSession, tenant_ids: Iterable[uuid.UUID]) 
     return counts
 
 
-async def warned_tickets(session: AsyncSession, tenant_id: uuid.UUID, ticket_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
-    """Of ``ticket_ids``, those whose 75 % notice went out (a deadline badge turns amber)."""
-    ids = list(ticket_ids)
-    if not ids:
+async def warned_tickets(session: AsyncSession, tenant_ids: Iterable[uuid.UUID],
+                         ticket_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    """Of ``ticket_ids`` (of ``tenant_ids``), those whose 75 % notice went out (a deadline badge turns amber)."""
+    ids, tenants = list(ticket_ids), list(dict.fromkeys(tenant_ids))
+    if not ids or not tenants:
         return set()
     return set(await session.scalars(select(IncidentNotice.ticket_id).where(
-        IncidentNotice.tenant_id == tenant_id, IncidentNotice.ticket_id.in_(ids), IncidentNotice.threshold == 75,
+        IncidentNotice.tenant_id.in_(tenants), IncidentNotice.ticket_id.in_(ids), IncidentNotice.threshold == 75,
         IncidentNotice.superseded.is_(False))))
 
 

@@ -19,6 +19,10 @@ from tenants.models import Tenant
 
 __all__ = ["home_cards", "work_items"]
 
+#: A ticket due within this is on the operator's work queue (with those past due, breached or not yet taken).
+SOON = dt.timedelta(hours=24)
+QUEUE_TICKETS = 50
+
 
 def _figures(counts: dict[str, int], href: str) -> tuple[Figure, ...]:
     return (
@@ -57,14 +61,16 @@ async def home_cards(session: AsyncSession, ctx: Any, now: dt.datetime) -> list[
 
 
 async def work_items(session: AsyncSession, tenant_ids: list[uuid.UUID], now: dt.datetime) -> list[WorkItem]:
-    """Open tickets: past a deadline first (urgency 0, beside a charge point out of service), then due within
-    the day (1), then the others (2); the detail gives the due date in the tenant's zone."""
+    """Open tickets to act on now: past a deadline first (urgency 0, beside a charge point out of service), then
+    due within the day (1), then those not yet acknowledged (2); the detail gives the due date in the tenant's
+    zone."""
     items: list[WorkItem] = []
     zones: dict[uuid.UUID, ZoneInfo] = {}
-    for ticket in await svc.open_tickets_across(session, tenant_ids, limit=200):
+    # The queue holds what needs acting on now; every open ticket is on « Tickets » (/operateur/incidents).
+    for ticket in await svc.open_tickets_across(session, tenant_ids, limit=QUEUE_TICKETS, due_before=now + SOON):
         due = ticket.next_due_at
         late = ticket.breached or (ticket.status != "waiting" and due is not None and due <= now)
-        soon = due is not None and due - now <= dt.timedelta(hours=24)
+        soon = due is not None and due - now <= SOON
         if ticket.tenant_id not in zones:  # the tenants are in the session already (the operator's context)
             tenant = await session.get(Tenant, ticket.tenant_id)
             zones[ticket.tenant_id] = ZoneInfo(tenant.timezone if tenant else "Europe/Paris")

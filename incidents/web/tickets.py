@@ -46,6 +46,7 @@ __all__ = ["nav", "portal_handlers"]
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 Filter = Annotated[str, Parameter(max_length=40)]
 PER_PAGE = 50
+QUEUE_PAGE = 100
 #: The channels a person records in the portal: the beneficiary reports through it, the operator records
 #: the call or the e-mail it received (CCTP CANUT 6.6).
 OPERATOR_CHANNELS = ("phone", "email", "portal")
@@ -154,7 +155,7 @@ async def tickets_page(request: Request[Any, Any, Any], tenant_ctx: TenantContex
     found = await svc.tickets_of_tenant(db_session, tid, status=status, breached=True if depasse == "1" else None,
                                         site_id=_uuid(site), limit=PER_PAGE + 1, offset=(page - 1) * PER_PAGE)
     shown = found[:PER_PAGE]
-    warned = await svc.warned_tickets(db_session, tid, [t.id for t in shown if t.status in OPEN_STATUSES])
+    warned = await svc.warned_tickets(db_session, [tid], [t.id for t in shown if t.status in OPEN_STATUSES])
     sites = await tenants.list_sites(db_session, tid)
     query = {"statut": statut, "site": site, "depasse": depasse}
     paged = Paged(shown, (page - 1) * PER_PAGE + len(found), page, PER_PAGE)
@@ -225,7 +226,7 @@ async def _ticket_page(request: Request[Any, Any, Any], ctx: TenantContext, sess
     sites = {s.id: s.name for s in await tenants.list_sites(session, ctx.tenant_id)}
     brief = await assets.asset_brief(session, ctx.tenant_id, ticket.asset_id) if ticket.asset_id else None
     interventions = await svc.ticket_interventions(session, ticket)
-    warned = await svc.warned_tickets(session, ctx.tenant_id, [ticket.id])
+    warned = await svc.warned_tickets(session, [ctx.tenant_id], [ticket.id])
     infogerance = None
     if any(i.units for i in interventions):
         infogerance = await svc.infogerance_balance(session, ctx.tenant_id)
@@ -385,17 +386,22 @@ async def ticket_attachment_file(request: Request[Any, Any, Any], tenant_ctx: Te
 
 @get("/operateur/incidents")
 async def operator_tickets(request: Request[Any, Any, Any], operator_ctx: OperatorContext, db_session: AsyncSession,
-                           beneficiaire: Filter = "") -> Any:
-    """The operator's open tickets across every tenant it serves, the nearest deadline first (issue 13 §6)."""
+                           beneficiaire: Filter = "", page: int = 1) -> Any:
+    """The operator's open tickets across every tenant it serves, the nearest deadline first (issue 13 §6), by
+    pages of 100."""
     now = utcnow()
     chosen = next((tid for tid in operator_ctx.tenants if str(tid) == beneficiaire.strip()), None)
-    found = await svc.open_tickets_across(db_session, [chosen] if chosen else operator_ctx.tenant_ids, limit=500)
-    warned: set[uuid.UUID] = set()
-    for tid in {t.tenant_id for t in found}:
-        warned |= await svc.warned_tickets(db_session, tid, [t.id for t in found if t.tenant_id == tid])
+    tenant_ids = [chosen] if chosen else operator_ctx.tenant_ids
+    page = max(1, min(page, 10_000))
+    found = await svc.open_tickets_across(db_session, tenant_ids, limit=QUEUE_PAGE + 1, offset=(page - 1) * QUEUE_PAGE)
+    shown = found[:QUEUE_PAGE]
+    warned = await svc.warned_tickets(db_session, {t.tenant_id for t in shown}, [t.id for t in shown])
+    paged = Paged(shown, (page - 1) * QUEUE_PAGE + len(found), page, QUEUE_PAGE)
     return render(request, "incidents/queue.html", operator_page(
-        operator_ctx, "tickets", tickets=found, tenants=operator_ctx.tenants, chosen=chosen, statuses=STATUSES,
-        badges={t.id: deadline_badge(t, now, t.id in warned) for t in found}), block="queue")
+        operator_ctx, "tickets", tickets=shown, tenants=operator_ctx.tenants, chosen=chosen, statuses=STATUSES,
+        badges={t.id: deadline_badge(t, now, t.id in warned) for t in shown},
+        paging=pager("/operateur/incidents", {"beneficiaire": beneficiaire}, paged)
+        if page > 1 or len(found) > QUEUE_PAGE else None), block="queue")
 
 
 def nav(ctx: Any) -> list[tuple[str, ...]]:

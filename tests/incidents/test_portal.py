@@ -221,3 +221,35 @@ async def test_a_viewer_reads_but_does_not_report_and_the_menu_and_home_show_inc
     assert "Incidents" in home and f"/t/{tid}/incidents?statut=ouverts" in home
     async with db.transaction([tid]) as session:
         assert await session.scalar(select(func.count()).select_from(Ticket).where(Ticket.tenant_id == tid)) == 0
+
+
+async def test_the_policy_page_shows_the_delays_and_each_profile_sets_its_own_settings(client, db, demo):
+    tid = uuid.UUID(demo["tenant_ids"]["chr"])
+    url = f"/t/{tid}/incidents/politique"
+    await login(client, ADMIN_CHR)
+    page = (await client.get(url)).text
+    # CAIH 2.1.22: the GTR of each level in words, from the CHR's template.
+    assert "caih-maintenance-ho" in page and 'data-level="4h"' in page
+    assert 'name="infogerance_units_ordered"' not in page  # the coordinator's
+    bad = await _post(client, url, f"{url}/reglages", {"acceptance_delay_hours": "0"})
+    assert bad.status_code == 422 and "de 1 à 720 heures" in bad.text
+    done = await _post(client, url, f"{url}/reglages", {"acceptance_delay_hours": "48"})
+    assert done.status_code == 303
+    refused = await _post(client, url, f"{url}/reglages", {"infogerance_units_ordered": "40"})
+    assert refused.status_code == 403
+    made = await _post(client, url, f"{url}/modele", {"template": "caih-maintenance-24x7"})
+    assert made.status_code == 303
+    page = (await client.get(url)).text
+    assert "48 h après la résolution" in page and "version 2" in page
+
+    client.cookies.clear()
+    await login(client, "coordination@caih.demo")
+    done = await _post(client, url, f"{url}/reglages", {"infogerance_units_ordered": "40"})
+    assert done.status_code == 303, done.text
+    page = (await client.get(url)).text
+    assert "0 consommé sur 40 commandés" in page
+    from incidents import tickets as svc
+
+    async with db.transaction([tid]) as session:
+        settings = await svc.incident_settings(session, tid)
+        assert (settings.acceptance_delay_hours, settings.infogerance_units_ordered) == (48, 40)
