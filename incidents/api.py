@@ -119,18 +119,9 @@ async def _versions(session: AsyncSession, tenant_id: uuid.UUID, ids: set[uuid.U
     return {vid: version for vid, version in rows}
 
 
-async def _level_labels(session: AsyncSession, tenant_id: uuid.UUID, ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, str]]:
-    if not ids:
-        return {}
-    rows = await session.execute(select(SlaPolicyVersion.id, SlaPolicyVersion.policy).where(
-        SlaPolicyVersion.tenant_id == tenant_id, SlaPolicyVersion.id.in_(ids)))
-    return {vid: {code: str(level.get("label", code)) for code, level in (policy.get("levels") or {}).items()}
-            for vid, policy in rows}
-
-
 async def _tickets_out(session: AsyncSession, tenant_id: uuid.UUID, tickets: list[Ticket], zone: ZoneInfo) -> list[TicketOut]:
     ids = {t.policy_version_id for t in tickets}
-    versions, labels = await _versions(session, tenant_id, ids), await _level_labels(session, tenant_id, ids)
+    versions, labels = await _versions(session, tenant_id, ids), await svc.level_labels(session, tenant_id, ids)
     return [_ticket_out(t, zone, versions.get(t.policy_version_id, 0),
                         labels.get(t.policy_version_id, {}).get(t.level, t.level)) for t in tickets]
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -68,6 +68,7 @@ __all__ = [
     "incident_settings",
     "infogerance_balance",
     "open_ticket",
+    "level_labels",
     "open_tickets_across",
     "policy_versions",
     "record_intervention",
@@ -161,6 +162,18 @@ async def update_settings(session: AsyncSession, tenant_id: uuid.UUID, *, accept
         settings.infogerance_units_ordered = infogerance_units_ordered
     await session.flush()
     return settings
+
+
+async def level_labels(session: AsyncSession, tenant_id: uuid.UUID,
+                       version_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict[str, str]]:
+    """Per policy version: level code → its French label (lists show « Niveau 2 : … », not « 2 »)."""
+    ids = set(version_ids)
+    if not ids:
+        return {}
+    rows = await session.execute(select(SlaPolicyVersion.id, SlaPolicyVersion.policy).where(
+        SlaPolicyVersion.tenant_id == tenant_id, SlaPolicyVersion.id.in_(ids)))
+    return {vid: {code: str(level.get("label", code)) for code, level in (policy.get("levels") or {}).items()}
+            for vid, policy in rows}
 
 
 async def policy_versions(session: AsyncSession, tenant_id: uuid.UUID) -> list[SlaPolicyVersion]:
@@ -659,13 +672,16 @@ async def tickets_of_tenant(session: AsyncSession, tenant_id: uuid.UUID, *, stat
 async def open_tickets_across(session: AsyncSession, tenant_ids: Iterable[uuid.UUID], *, limit: int = 200,
                               offset: int = 0, due_before: dt.datetime | None = None) -> list[Ticket]:
     """The operator's queue: open tickets of its tenants, the nearest due date first. ``due_before``: only those
-    that need acting on before then — past or due by then, breached, or not yet acknowledged (« nouveau »)."""
+    that need acting on before then — breached, or (not waiting for the beneficiary) due by then or not yet
+    acknowledged (« nouveau »)."""
     ids = list(dict.fromkeys(tenant_ids))
     if not ids:
         return []
     query = select(Ticket).where(Ticket.tenant_id.in_(ids), Ticket.status.in_(OPEN_STATUSES))
     if due_before is not None:
-        query = query.where(or_(Ticket.next_due_at <= due_before, Ticket.breached.is_(True), Ticket.status == "new"))
+        # A ticket waiting for the beneficiary is not the operator's to act on (its stored due date is provisional).
+        query = query.where(or_(Ticket.breached.is_(True), and_(Ticket.status != "waiting", or_(
+            Ticket.next_due_at <= due_before, Ticket.status == "new"))))
     return list(await session.scalars(
         query.order_by(Ticket.next_due_at.is_(None), Ticket.next_due_at, Ticket.opened_at)
         .limit(max(1, min(limit, 1000))).offset(max(0, offset))))

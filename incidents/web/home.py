@@ -56,7 +56,8 @@ async def home_cards(session: AsyncSession, ctx: Any, now: dt.datetime) -> list[
                          figures=(Figure("ouverts", total["open"], "/operateur/incidents"),
                                   Figure("délai dépassé", total["breached"], "/operateur/incidents",
                                          severity="danger" if total["breached"] else "ok")),
-                         links=(("/operateur/incidents", "Tickets par échéance"),), severity=_severity(total))]
+                         links=(("/operateur/incidents", "Tickets par échéance"),),
+                         severity="danger" if total["breached"] else "info")]
     return []
 
 

@@ -157,12 +157,14 @@ async def tickets_page(request: Request[Any, Any, Any], tenant_ctx: TenantContex
     shown = found[:PER_PAGE]
     warned = await svc.warned_tickets(db_session, [tid], [t.id for t in shown if t.status in OPEN_STATUSES])
     sites = await tenants.list_sites(db_session, tid)
+    labels = await svc.level_labels(db_session, tid, {t.policy_version_id for t in shown})
     query = {"statut": statut, "site": site, "depasse": depasse}
     paged = Paged(shown, (page - 1) * PER_PAGE + len(found), page, PER_PAGE)
     return render(request, "incidents/tickets.html", tenant_page(
         tenant_ctx, "incidents", tickets=shown, badges={t.id: deadline_badge(t, now, t.id in warned) for t in shown},
         sites=sites, site_names={s.id: s.name for s in sites}, status_filters=STATUS_FILTERS, statut=statut,
         site=site, depasse=depasse, statuses=STATUSES, channels=CHANNELS,
+        level_of={t.id: labels.get(t.policy_version_id, {}).get(t.level, t.level) for t in shown},
         paging=pager(f"/t/{tid}/incidents", query, paged) if page > 1 or len(found) > PER_PAGE else None),
         block="tickets")
 
@@ -227,9 +229,11 @@ async def _ticket_page(request: Request[Any, Any, Any], ctx: TenantContext, sess
     brief = await assets.asset_brief(session, ctx.tenant_id, ticket.asset_id) if ticket.asset_id else None
     interventions = await svc.ticket_interventions(session, ticket)
     warned = await svc.warned_tickets(session, [ctx.tenant_id], [ticket.id])
-    infogerance = None
-    if any(i.units for i in interventions):
-        infogerance = await svc.infogerance_balance(session, ctx.tenant_id)
+    # CAIH 2.1.7: the 30-minute units are the infogérance's (its policy, or units ordered by the coordinator).
+    infogerance = await svc.infogerance_balance(session, ctx.tenant_id)
+    version = await svc.current_policy(session, ctx.tenant_id)
+    if not (infogerance[0] or "infogerance" in version.template):
+        infogerance = None
     return render(request, "incidents/ticket.html", tenant_page(
         ctx, "incidents", ticket=ticket, clock=clock, now=now, events=await svc.ticket_events(session, ticket),
         interventions=[(i, svc.report_late(i, now)) for i in interventions],
