@@ -28,6 +28,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.bounds import Page
 from app.db import utcnow
 from app.errors import NotFound, ValidationFailed
 from app.shell import Paged, flash, form_fields, operator_page, pager, render, see_other, tenant_page
@@ -145,13 +146,12 @@ async def _choices(session: AsyncSession, ctx: TenantContext) -> dict[str, Any]:
 
 @get("/t/{tenant_id:uuid}/incidents")
 async def tickets_page(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
-                       statut: Filter = "ouverts", site: Filter = "", depasse: Filter = "", page: int = 1) -> Any:
+                       statut: Filter = "ouverts", site: Filter = "", depasse: Filter = "", page: Page = 1) -> Any:
     """The tenant's tickets, the nearest deadline first (each filter is a link that can be kept)."""
     tenant_ctx.require("read")
     tid, now = tenant_ctx.tenant_id, utcnow()
     statut = statut if statut in STATUS_FILTERS or statut == "tous" else "ouverts"
     status = None if statut == "tous" else (list(OPEN_STATUSES) if statut == "ouverts" else statut)
-    page = max(1, min(page, 10_000))
     found = await svc.tickets_of_tenant(db_session, tid, status=status, breached=True if depasse == "1" else None,
                                         site_id=_uuid(site), limit=PER_PAGE + 1, offset=(page - 1) * PER_PAGE)
     shown = found[:PER_PAGE]
@@ -390,13 +390,12 @@ async def ticket_attachment_file(request: Request[Any, Any, Any], tenant_ctx: Te
 
 @get("/operateur/incidents")
 async def operator_tickets(request: Request[Any, Any, Any], operator_ctx: OperatorContext, db_session: AsyncSession,
-                           beneficiaire: Filter = "", page: int = 1) -> Any:
+                           beneficiaire: Filter = "", page: Page = 1) -> Any:
     """The operator's open tickets across every tenant it serves, the nearest deadline first (issue 13 §6), by
     pages of 100."""
     now = utcnow()
     chosen = next((tid for tid in operator_ctx.tenants if str(tid) == beneficiaire.strip()), None)
     tenant_ids = [chosen] if chosen else operator_ctx.tenant_ids
-    page = max(1, min(page, 10_000))
     found = await svc.open_tickets_across(db_session, tenant_ids, limit=QUEUE_PAGE + 1, offset=(page - 1) * QUEUE_PAGE)
     shown = found[:QUEUE_PAGE]
     warned = await svc.warned_tickets(db_session, {t.tenant_id for t in shown}, [t.id for t in shown])
