@@ -161,11 +161,15 @@ async def create_line(session: AsyncSession, tenant_id: uuid.UUID, data: Mapping
     return line
 
 
+async def _owned(session: AsyncSession, model: type[Any], tenant_id: uuid.UUID, row_id: uuid.UUID, what: str) -> Any:
+    row = await session.get(model, (tenant_id, row_id))
+    if row is None:
+        raise NotFound(what)
+    return row
+
+
 async def get_line(session: AsyncSession, tenant_id: uuid.UUID, line_id: uuid.UUID) -> TgdLine:
-    line = await session.get(TgdLine, (tenant_id, line_id))
-    if line is None:
-        raise NotFound("ligne de terminal d'alerte")
-    return line
+    return await _owned(session, TgdLine, tenant_id, line_id, "ligne de terminal d'alerte")
 
 
 async def _last_assignment(session: AsyncSession, line: TgdLine) -> TgdAssignment | None:
@@ -302,12 +306,8 @@ async def open_file(session: AsyncSession, tenant_id: uuid.UUID, data: Mapping[s
 
 
 async def _get_file(session: AsyncSession, tenant_id: uuid.UUID, file_id: uuid.UUID) -> tuple[TgdFile, TgdAssignment]:
-    file = await session.get(TgdFile, (tenant_id, file_id))
-    if file is None:
-        raise NotFound("dossier")
-    assignment = await session.get(TgdAssignment, (tenant_id, file.assignment_id))
-    assert assignment is not None
-    return file, assignment
+    file = await _owned(session, TgdFile, tenant_id, file_id, "dossier")
+    return file, await _owned(session, TgdAssignment, tenant_id, file.assignment_id, "affectation")
 
 
 async def access_file(session: AsyncSession, tenant_id: uuid.UUID, file_id: uuid.UUID,
@@ -429,6 +429,7 @@ async def destroy_due_files(session: AsyncSession, tenant_id: uuid.UUID, now: dt
     for file, assignment in due:
         for call in await calls_of_file(session, file):
             await session.delete(call)
+        await session.flush()  # the calls first: no relationship tells the unit of work their order
         await session.delete(file)
         assignment.file_destroyed_at = now
         done.append(assignment.reference)

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from litestar import Request, get, post
@@ -57,17 +58,49 @@ async def lines_page(request: Request[Any, Any, Any], tenant_ctx: TenantContext,
     return await _lines_page(request, tenant_ctx, db_session)
 
 
+Again = Callable[[dict[str, str], dict[str, str]], Awaitable[Any]]
+
+
+async def _submit(request: Request[Any, Any, Any], data: dict[str, Any], action: Callable[[dict[str, str]], Awaitable[Any]],
+                  again: Again, done: Callable[[Any], tuple[str, str]]) -> Any:
+    """A form posted: ``action(values)``; bad input gives the page ``again`` with the French errors (422) and
+    nothing written (the services raise before writing); else the flash message and the place ``done`` says
+    (POST-redirect-GET). Every mutation is in the audit log (``app.db``'s flush hook)."""
+    values = form_fields(data)
+    try:
+        result = await action(values)
+    except ValidationFailed as exc:
+        return await again(values, exc.errors)
+    message, url = done(result)
+    flash(request, message)
+    return see_other(url)
+
+
+def _again(page: Callable[..., Awaitable[Any]], request: Request[Any, Any, Any], ctx: TenantContext,
+           session: AsyncSession, *ids: uuid.UUID) -> Again:
+    """The form's page again, with what was typed and the errors (422)."""
+    return lambda values, errors: page(request, ctx, session, *ids, values=values, errors=errors, status=422)
+
+
+async def _act_on(request: Request[Any, Any, Any], ctx: TenantContext, session: AsyncSession, data: dict[str, Any],
+                  page: Callable[..., Awaitable[Any]], object_id: uuid.UUID, service: Callable[..., Awaitable[Any]],
+                  done: Callable[[Any], tuple[str, str]]) -> Any:
+    """A form about one line or one file: ``service(session, tenant, object, values, now, tz)``, then back
+    to its page with the errors or on to ``done``."""
+    return await _submit(
+        request, data, lambda values: service(session, ctx.tenant_id, object_id, values, utcnow(), ctx.tenant.timezone),
+        _again(page, request, ctx, session, object_id), done)
+
+
 @post("/t/{tenant_id:uuid}/parc/terminaux")
 async def line_add(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
                    data: Form) -> Any:
     tenant_ctx.require("tgd_lines")
-    values = form_fields(data)
-    try:
-        line = await terminals.create_line(db_session, tenant_ctx.tenant_id, values)
-    except ValidationFailed as exc:  # raised before anything is written
-        return await _lines_page(request, tenant_ctx, db_session, values=values, errors=exc.errors, status=422)
-    flash(request, f"Ligne {line.phone_number} ajoutée : référence {terminals.line_reference(line)}.")
-    return see_other(f"/t/{tenant_ctx.tenant_id}/parc/terminaux")
+    return await _submit(
+        request, data, lambda values: terminals.create_line(db_session, tenant_ctx.tenant_id, values),
+        _again(_lines_page, request, tenant_ctx, db_session),
+        lambda line: (f"Ligne {line.phone_number} ajoutée : référence {terminals.line_reference(line)}.",
+                      f"/t/{tenant_ctx.tenant_id}/parc/terminaux"))
 
 
 async def _line_page(request: Request[Any, Any, Any], ctx: TenantContext, session: AsyncSession,
@@ -91,32 +124,23 @@ async def line_page(request: Request[Any, Any, Any], tenant_ctx: TenantContext, 
 async def line_fault(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
                      line_id: uuid.UUID, data: Form) -> Any:
     tenant_ctx.require("tgd_lines")
-    values = form_fields(data)
-    try:
-        line = await terminals.report_fault(db_session, tenant_ctx.tenant_id, line_id, values, utcnow(),
-                                            tenant_ctx.tenant.timezone)
-    except ValidationFailed as exc:
-        return await _line_page(request, tenant_ctx, db_session, line_id, values=values, errors=exc.errors,
-                                status=422)
-    flash(request, f"Panne enregistrée sur la ligne {line.phone_number} : échange dû sous 24 heures.")
-    return see_other(f"/t/{tenant_ctx.tenant_id}/parc/terminaux/{line_id}")
+    return await _act_on(request, tenant_ctx, db_session, data, _line_page, line_id, terminals.report_fault, lambda line: (
+        f"Panne enregistrée sur la ligne {line.phone_number} : échange dû sous 24 heures.",
+        f"/t/{tenant_ctx.tenant_id}/parc/terminaux/{line_id}"))
+
+
+def _exchanged(exchange: Any) -> str:
+    late = " (hors du délai de 24 heures)" if exchange.late else ""
+    return (f"Terminal échangé : {exchange.old_serial} remplacé par {exchange.new_serial}{late} ; "
+            "la ligne garde son numéro et sa référence.")
 
 
 @post("/t/{tenant_id:uuid}/parc/terminaux/{line_id:uuid}/echange")
 async def line_exchange(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
                         line_id: uuid.UUID, data: Form) -> Any:
     tenant_ctx.require("tgd_lines")
-    values = form_fields(data)
-    try:
-        exchange = await terminals.exchange_device(db_session, tenant_ctx.tenant_id, line_id, values, utcnow(),
-                                                   tenant_ctx.tenant.timezone)
-    except ValidationFailed as exc:
-        return await _line_page(request, tenant_ctx, db_session, line_id, values=values, errors=exc.errors,
-                                status=422)
-    late = " (hors du délai de 24 heures)" if exchange.late else ""
-    flash(request, f"Terminal échangé : {exchange.old_serial} remplacé par {exchange.new_serial}{late} ; "
-                   "la ligne garde son numéro et sa référence.")
-    return see_other(f"/t/{tenant_ctx.tenant_id}/parc/terminaux/{line_id}")
+    return await _act_on(request, tenant_ctx, db_session, data, _line_page, line_id, terminals.exchange_device,
+                         lambda exchange: (_exchanged(exchange), f"/t/{tenant_ctx.tenant_id}/parc/terminaux/{line_id}"))
 
 
 # --------------------------------------------------------------------------- beneficiary files
@@ -139,18 +163,20 @@ async def files_page(request: Request[Any, Any, Any], tenant_ctx: TenantContext,
     return await _files_page(request, tenant_ctx, db_session)
 
 
+def _opened(file: Any, ctx: TenantContext) -> tuple[str, str]:
+    late = " Créée plus de 15 minutes après la saisine (annexe 2, 2.1) : le retard est noté." if file.created_late else ""
+    return f"Fiche bénéficiaire créée.{late}", f"/t/{ctx.tenant_id}/parc/dossiers-tgd/{file.id}"
+
+
 @post("/t/{tenant_id:uuid}/parc/dossiers-tgd")
 async def file_open(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
                     data: Form) -> Any:
     _require_files(tenant_ctx)
-    values = form_fields(data)
-    try:
-        file = await terminals.open_file(db_session, tenant_ctx.tenant_id, values, utcnow(), tenant_ctx.tenant.timezone)
-    except ValidationFailed as exc:
-        return await _files_page(request, tenant_ctx, db_session, values=values, errors=exc.errors, status=422)
-    late = " Créée plus de 15 minutes après la saisine (annexe 2, 2.1) : le retard est noté." if file.created_late else ""
-    flash(request, f"Fiche bénéficiaire créée.{late}")
-    return see_other(f"/t/{tenant_ctx.tenant_id}/parc/dossiers-tgd/{file.id}")
+    return await _submit(
+        request, data, lambda values: terminals.open_file(db_session, tenant_ctx.tenant_id, values, utcnow(),
+                                                          tenant_ctx.tenant.timezone),
+        _again(_files_page, request, tenant_ctx, db_session),
+        lambda file: _opened(file, tenant_ctx))
 
 
 async def _file_page(request: Request[Any, Any, Any], ctx: TenantContext, session: AsyncSession,
@@ -176,32 +202,19 @@ async def file_page(request: Request[Any, Any, Any], tenant_ctx: TenantContext, 
 async def file_test_call(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
                          file_id: uuid.UUID, data: Form) -> Any:
     _require_files(tenant_ctx)
-    values = form_fields(data)
-    try:
-        await terminals.record_test_call(db_session, tenant_ctx.tenant_id, file_id, values, utcnow(),
-                                         tenant_ctx.tenant.timezone)
-    except ValidationFailed as exc:
-        return await _file_page(request, tenant_ctx, db_session, file_id, values=values, errors=exc.errors,
-                                status=422)
-    flash(request, "Appel de test enregistré.")
-    return see_other(f"/t/{tenant_ctx.tenant_id}/parc/dossiers-tgd/{file_id}")
+    return await _act_on(request, tenant_ctx, db_session, data, _file_page, file_id, terminals.record_test_call,
+                         lambda _call: ("Appel de test enregistré.",
+                                        f"/t/{tenant_ctx.tenant_id}/parc/dossiers-tgd/{file_id}"))
 
 
 @post("/t/{tenant_id:uuid}/parc/dossiers-tgd/{file_id:uuid}/cloture")
 async def file_close(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
                      file_id: uuid.UUID, data: Form) -> Any:
     _require_files(tenant_ctx)
-    values = form_fields(data)
-    try:
-        file = await terminals.close_file(db_session, tenant_ctx.tenant_id, file_id, values, utcnow(),
-                                          tenant_ctx.tenant.timezone)
-    except ValidationFailed as exc:
-        return await _file_page(request, tenant_ctx, db_session, file_id, values=values, errors=exc.errors,
-                                status=422)
-    assert file.destroy_due_at is not None
-    flash(request, "Dossier clos sur confirmation du magistrat. Il sera détruit quatre mois après la clôture ; "
-                   "le terminal pourra être réaffecté dans une semaine.")
-    return see_other(f"/t/{tenant_ctx.tenant_id}/parc/dossiers-tgd")
+    return await _act_on(request, tenant_ctx, db_session, data, _file_page, file_id, terminals.close_file,
+                         lambda _file: ("Dossier clos sur confirmation du magistrat. Il sera détruit quatre mois "
+                                        "après la clôture ; le terminal pourra être réaffecté dans une semaine.",
+                                        f"/t/{tenant_ctx.tenant_id}/parc/dossiers-tgd"))
 
 
 def nav(ctx: Any) -> list[tuple[str, ...]]:
