@@ -1,7 +1,8 @@
 """The French words of ``assets``' audited objects in the « Journal » (``app.audit.AuditLabels``).
 
 The TGD beneficiary files never show the person's data there: their columns are redacted in the log
-(``assets.models.PERSONAL``, « (modifié) »); a reading of a file is the action « Consultation »."""
+(``assets.models.PERSONAL``, « (modifié) »), and their events are read only with the permission
+``tgd_files`` (``confidential``); a reading of a file is the action « Consultation »."""
 
 from __future__ import annotations
 
@@ -39,4 +40,7 @@ labels = AuditLabels(
     titles={"assets": "serial_number", "tgd_lines": "phone_number", "tgd_assignments": "reference"},
     actions={"view": "Consultation"},
     hidden=frozenset({"assignment_id", "line_id", "file_id"}),
+    # The files' events (their creation, readings, test calls, closure, destruction) stay out of the Journal
+    # of whoever may not open the files: the tenant's admin, the coordinator.
+    confidential={"tgd_files": "tgd_files", "tgd_test_calls": "tgd_files"},
 )

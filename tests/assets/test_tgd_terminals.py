@@ -246,7 +246,7 @@ async def test_the_tgd_profile_reads_files_each_reading_audited(client, db, demo
     assert views[0].after == {"reference": "M97497411011"}
 
 
-async def test_the_admin_without_the_profile_the_coordinator_and_another_tenant_get_404(client, db, demo):
+async def test_the_admin_without_the_profile_the_coordinator_and_another_tenant_get_404(client, db, demo, api_token):
     """The tenant's admin manages the lines but does not see the files (404 as if they did not exist); another
     tenant's admin gets 404 on everything."""
     tid = tj_of(demo)
@@ -274,9 +274,19 @@ async def test_the_admin_without_the_profile_the_coordinator_and_another_tenant_
     bad = await client.post(f"/t/{tid}/parc/terminaux", data={"_csrf_token": token, "phone_number": "12",
                                                               "insee_code": "974", "order_number": "0"})
     assert bad.status_code == 422 and "numéro de ligne invalide" in bad.text and "code INSEE invalide" in bad.text
-    # The Journal of the admin names the file's events but never the person's data.
-    journal = await client.get(f"/t/{tid}/journal")
-    assert journal.status_code == 200 and "Mme Exemple Démo" not in journal.text
+    # The Journal of the admin, its export and the API leave the files' events out (AuditLabels.confidential);
+    # the lines' events are there.
+    journal = await client.get(f"/t/{tid}/journal?entite=tgd_files")
+    assert journal.status_code == 200 and "Fiche bénéficiaire TGD" not in journal.text
+    assert "Ligne de terminal d&#39;alerte (TGD)" in journal.text  # the object filter still offers the lines
+    for entity in ("tgd_files", "tgd_test_calls"):
+        export = await client.get(f"/t/{tid}/journal.csv?entite={entity}")
+        assert export.status_code == 200 and len(export.text.strip().splitlines()) == 1, export.text[:300]
+    headers = await api_token("admin@tj-reunion.demo")
+    listed = await client.get(f"/api/v1/tenants/{tid}/audit-events?entity=tgd_files", headers=headers)
+    assert listed.status_code == 200 and listed.json()["total"] == 0
+    lines_events = await client.get(f"/api/v1/tenants/{tid}/audit-events?entity=tgd_lines", headers=headers)
+    assert lines_events.json()["total"] == 5  # 3 created, 1 assigned, 1 exchanged
 
     client.cookies.clear()
     assert (await login(client, "admin@cpam72.demo")).status_code in (302, 303)
@@ -301,3 +311,47 @@ async def test_the_demo_has_lines_and_one_open_file_for_the_court(db, demo):
     assert [r.state for r in rows] == ["affectee", "libre", "libre"]
     assert rows[1].line.device_serial == "TGD-RUN-0012"
     assert len(files) == 1 and files[0].created_late is False and files[0].tests.overdue is False
+
+
+async def test_the_forms_of_a_line_and_of_a_file_change_what_they_say_and_are_audited(client, db, demo):
+    """The admin reports a fault and exchanges the terminal (I.4); the TGD profile records a test call and
+    closes the file on the magistrate's confirmation (2.2, 2.4): each change in the audit log."""
+    tid = tj_of(demo)
+    async with db.transaction([tid], actor=ACTOR) as session:
+        [line] = await session.scalars(select(TgdLine).where(TgdLine.tenant_id == tid, TgdLine.order_number == 3))
+        [demo_file] = await session.scalars(select(TgdFile).where(TgdFile.tenant_id == tid))
+    assert (await login(client, "admin@tj-reunion.demo")).status_code in (302, 303)
+    url = f"/t/{tid}/parc/terminaux/{line.id}"
+    fault = await form_post(client, url, f"{url}/panne", {})
+    assert fault.status_code == 303
+    page = await client.get(url)
+    assert "échange dû le" in page.text
+    same = await client.post(f"{url}/echange", data={"_csrf_token": csrf_from(page.text),
+                                                     "new_serial": "TGD-RUN-0003"})
+    assert same.status_code == 422 and "est déjà celui de la ligne" in same.text
+    exchanged = await client.post(f"{url}/echange", data={"_csrf_token": csrf_from(page.text),
+                                                          "new_serial": "TGD-RUN-0033"}, follow_redirects=False)
+    assert exchanged.status_code == 303
+    page = (await client.get(url)).text
+    assert "TGD-RUN-0033" in page and "M97497411031" in page and "tenu" in page
+
+    client.cookies.clear()
+    assert (await login(client, TGD_USER)).status_code in (302, 303)
+    file_url = f"/t/{tid}/parc/dossiers-tgd/{demo_file.id}"
+    called = await form_post(client, file_url, f"{file_url}/tests", {"note": "RAS"})
+    assert called.status_code == 303
+    closed = await form_post(client, file_url, f"{file_url}/cloture", {
+        "terminated_on": dt.date.today().isoformat(), "confirmed_by": "Mme la Substitute", "terminal_returned": "1"})
+    assert closed.status_code == 303
+    listing = (await client.get(f"/t/{tid}/parc/dossiers-tgd")).text
+    assert "close le" in listing and "détruite le" in listing
+    # The line is not offered again for a week (2.4).
+    assert "0692000101" not in listing.split('id="f-line_id"')[1].split("</select>")[0]
+    async with db.transaction([tid], actor=ACTOR) as session:
+        logged = {(e.entity, e.action, e.actor_label) for e in await session.scalars(select(AuditEvent).where(
+            AuditEvent.tenant_id == tid, AuditEvent.entity.in_(["tgd_lines", "tgd_exchanges", "tgd_test_calls",
+                                                                "tgd_files", "tgd_assignments"]),
+            AuditEvent.actor_label != "démo"))}
+    assert {("tgd_lines", "update", "admin@tj-reunion.demo"), ("tgd_exchanges", "create", "admin@tj-reunion.demo"),
+            ("tgd_test_calls", "create", TGD_USER), ("tgd_files", "update", TGD_USER),
+            ("tgd_assignments", "update", TGD_USER), ("tgd_files", "view", TGD_USER)} <= logged
