@@ -36,6 +36,12 @@ def _web() -> Web:
                      MenuHook(221, terminals_web.nav, group="Incidents et maintenance")])
 
 
+def _cli() -> list[Any]:
+    from assets.cli import tgd
+
+    return [tgd]
+
+
 def _schedules() -> list[Schedule]:
     from assets.tasks import SCHEDULES
 
@@ -62,6 +68,7 @@ manifest = Component(
     templates=Path(__file__).parent / "templates",
     permissions=PERMISSIONS,
     schedules=_schedules,
+    cli=_cli,
     demo=_demo,
     labels=labels,
     wall_target=_wall_target,

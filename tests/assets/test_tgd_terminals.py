@@ -355,3 +355,16 @@ async def test_the_forms_of_a_line_and_of_a_file_change_what_they_say_and_are_au
     assert {("tgd_lines", "update", "admin@tj-reunion.demo"), ("tgd_exchanges", "create", "admin@tj-reunion.demo"),
             ("tgd_test_calls", "create", TGD_USER), ("tgd_files", "update", TGD_USER),
             ("tgd_assignments", "update", TGD_USER), ("tgd_files", "view", TGD_USER)} <= logged
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_the_command_line_runs_the_destruction(centrale, db, demo):
+    tid = tj_of(demo)
+    async with db.transaction([tid], actor=ACTOR) as session:
+        [file] = await session.scalars(select(TgdFile).where(TgdFile.tenant_id == tid))
+        await _close(session, tid, file, dt.datetime.now(dt.UTC))
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=125)).isoformat()
+    assert (await centrale("tgd", "destroy")).output.strip() == "Aucune fiche à détruire."
+    result = await centrale("tgd", "destroy", "--now", later, "--json")
+    assert result.exit_code == 0 and '"destroyed": 1' in result.output and "M97497411011" in result.output
+    assert (await centrale("tgd", "destroy", "--now", "2027-01-01")).exit_code == 2  # no offset
