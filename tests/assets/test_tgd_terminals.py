@@ -368,3 +368,36 @@ async def test_the_command_line_runs_the_destruction(centrale, db, demo):
     result = await centrale("tgd", "destroy", "--now", later, "--json")
     assert result.exit_code == 0 and '"destroyed": 1' in result.output and "M97497411011" in result.output
     assert (await centrale("tgd", "destroy", "--now", "2027-01-01")).exit_code == 2  # no offset
+
+
+async def test_the_courts_own_coordinator_never_sees_the_files_nor_the_lines(client, db, demo):
+    """The Ministry's coordinator reads its beneficiary (the court) but never the files of people in danger
+    (404) nor the lines (its role has no TGD permission)."""
+    from tenants import services as tenants
+    from tenants.demo import DEMO_PASSWORD
+    from tenants.models import Central
+
+    tid = tj_of(demo)
+    async with db.transaction(actor=ACTOR) as session:
+        central = await session.scalar(select(Central).where(Central.code == "MJ"))
+        await tenants.create_user(session, email="coordination@justice.demo", password=DEMO_PASSWORD,
+                                  role="coordinator", central=central)
+    async with db.transaction([tid], actor=ACTOR) as session:
+        [demo_file] = await session.scalars(select(TgdFile).where(TgdFile.tenant_id == tid))
+    assert (await login(client, "coordination@justice.demo")).status_code in (302, 303)
+    assert (await client.get(f"/t/{tid}")).status_code == 200
+    for url in (f"/t/{tid}/parc/dossiers-tgd", f"/t/{tid}/parc/dossiers-tgd/{demo_file.id}"):
+        assert (await client.get(url)).status_code == 404
+    assert (await client.get(f"/t/{tid}/parc/terminaux")).status_code == 403
+    assert "dossiers-tgd" not in (await client.get(f"/t/{tid}/parc")).text
+    journal = await client.get(f"/t/{tid}/journal?entite=tgd_files")
+    assert journal.status_code == 200 and "Fiche bénéficiaire TGD" not in journal.text
+
+
+async def test_the_tgd_profile_lands_on_its_tenant_and_finds_its_files_in_the_menu(client, demo):
+    tid = tj_of(demo)
+    signed = await login(client, TGD_USER)
+    assert signed.headers["location"] == f"/t/{tid}"
+    home = await client.get(f"/t/{tid}")
+    assert home.status_code == 200 and f'href="/t/{tid}/parc/dossiers-tgd"' in home.text
+    assert "Téléassistance TGD" in home.text  # its profile's name
