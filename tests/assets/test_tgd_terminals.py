@@ -257,7 +257,7 @@ async def test_the_admin_without_the_profile_the_coordinator_and_another_tenant_
     assert (await login(client, "admin@tj-reunion.demo")).status_code in (302, 303)
     lines = await client.get(f"/t/{tid}/parc/terminaux")
     assert lines.status_code == 200 and "M97497411011" in lines.text and "0692000101" in lines.text
-    assert "dossiers-tgd" not in lines.text
+    assert "dossiers-tgd" not in lines.text and 'min="1" max="99" inputmode="numeric"' in lines.text
     park = await client.get(f"/t/{tid}/parc")
     assert f'href="/t/{tid}/parc/terminaux"' in park.text
     line_page = await client.get(f"/t/{tid}/parc/terminaux/{line.id}")
