@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -126,7 +126,9 @@ class AuditLabels:
     names it otherwise; ``values`` turns stored codes into words (``{"role": {"admin":
     "Administrateur"}}``); ``titles`` is the column that names a row of a table (a
     site's ``name``), used wherever another object refers to it by id; ``units`` follow a
-    number (``{"power_kw": "kW"}``); ``hidden`` columns are left out of the detail.
+    number (``{"power_kw": "kW"}``); ``hidden`` columns are left out of the detail;
+    ``confidential`` tables are read only with a permission (``{"tgd_files": "tgd_files"}``: the events of
+    a table about people in danger stay out of the Journal, its exports and its API for anyone without it).
     """
 
     entities: Mapping[str, str] = field(default_factory=dict)
@@ -136,13 +138,14 @@ class AuditLabels:
     units: Mapping[str, str] = field(default_factory=dict)
     actions: Mapping[str, str] = field(default_factory=dict)
     hidden: frozenset[str] = frozenset()
+    confidential: Mapping[str, str] = field(default_factory=dict)
 
     def merged(self, other: AuditLabels) -> AuditLabels:
         return AuditLabels(
             entities={**self.entities, **other.entities}, fields={**self.fields, **other.fields},
             values={**self.values, **other.values}, titles={**self.titles, **other.titles},
             units={**self.units, **other.units}, actions={**self.actions, **other.actions},
-            hidden=self.hidden | other.hidden,
+            hidden=self.hidden | other.hidden, confidential={**self.confidential, **other.confidential},
         )
 
 
@@ -183,6 +186,10 @@ class AuditReader:
         self.metadata = metadata
 
     # ----------------------------------------------------------------- words
+
+    def hidden_entities(self, can: Callable[[str], bool]) -> frozenset[str]:
+        """The confidential tables whose events a caller (``can``: its permission check) may not read."""
+        return frozenset(entity for entity, permission in self.labels.confidential.items() if not can(permission))
 
     def entity_label(self, entity: str) -> str:
         return self.labels.entities.get(entity, entity)

@@ -1,6 +1,7 @@
 """The manifest of ``assets``: the maintained park other than charging stations (models, the « Parc »
-page and API, its permission, the yearly announcement of the equipment whose maintainability ends
-within 12 months, the tenant-wall objects)."""
+page and API, its permissions, the yearly announcement of the equipment whose maintainability ends
+within 12 months, the TGD alert terminals and the destruction of their files, the Journal's labels, the
+demo, the tenant-wall objects)."""
 
 from __future__ import annotations
 
@@ -12,27 +13,45 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.component import Component, Web
 from app.schedule import Schedule
+from assets.labels import labels
 
 #: ``manage_assets``: add and import equipment — the beneficiary's admin and the titulaire's operator
-#: (who inventories the park, CAIH 2.1.29).
+#: (who inventories the park, CAIH 2.1.29). ``tgd_lines``: the TGD alert terminals' lines, references,
+#: devices and exchanges (nothing about the people). ``tgd_files``: the beneficiary files of people in
+#: danger — the « Téléassistance TGD » profile alone (``tenants.models.Role.TGD``): not the tenant's admin,
+#: never the coordinator.
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "admin": frozenset({"manage_assets"}),
-    "operator": frozenset({"manage_assets"}),
+    "admin": frozenset({"manage_assets", "tgd_lines"}),
+    "operator": frozenset({"manage_assets", "tgd_lines"}),
+    "tgd": frozenset({"tgd_lines", "tgd_files"}),
 }
 
 
 def _web() -> Web:
     from app.shell import MenuHook
-    from assets import web
+    from assets import terminals_web, web
 
-    return Web(portal=list(web.portal_handlers), api=list(web.api_handlers),
-               menu=[MenuHook(220, web.nav, group="Incidents et maintenance")])
+    return Web(portal=[*web.portal_handlers, *terminals_web.portal_handlers], api=list(web.api_handlers),
+               menu=[MenuHook(220, web.nav, group="Incidents et maintenance"),
+                     MenuHook(221, terminals_web.nav, group="Incidents et maintenance")])
+
+
+def _cli() -> list[Any]:
+    from assets.cli import tgd
+
+    return [tgd]
 
 
 def _schedules() -> list[Schedule]:
     from assets.tasks import SCHEDULES
 
     return list(SCHEDULES)
+
+
+async def _demo(session: AsyncSession, demo: dict[str, Any]) -> dict[str, Any]:
+    from assets.demo import load
+
+    return await load(session, demo)
 
 
 async def _wall_target(session: AsyncSession, tenant_id: uuid.UUID, objects: dict[str, Any]) -> dict[str, Any]:
@@ -49,5 +68,8 @@ manifest = Component(
     templates=Path(__file__).parent / "templates",
     permissions=PERMISSIONS,
     schedules=_schedules,
+    cli=_cli,
+    demo=_demo,
+    labels=labels,
     wall_target=_wall_target,
 )

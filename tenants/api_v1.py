@@ -235,6 +235,7 @@ def _instant(value: dt.datetime | None, tz: str) -> dt.datetime | None:
     ),
 )
 async def list_audit_events(
+    request: Request[Any, Any, Any],
     tenant_ctx: TenantContext,
     db_session: AsyncSession,
     entity: Annotated[str, Parameter(max_length=64, description="Table concernée (sites, memberships…)")] = "",
@@ -248,7 +249,8 @@ async def list_audit_events(
     tz = tenant_ctx.tenant.timezone
     result = await services.list_audit_events(
         db_session, tenant_ctx.tenant_id,
-        services.AuditFilter(entity=entity, action=action, actor=actor, since=_instant(since, tz), until=_instant(until, tz)),
+        services.AuditFilter(entity=entity, action=action, actor=actor, since=_instant(since, tz), until=_instant(until, tz),
+                             excluded=request.app.state.audit_reader.hidden_entities(tenant_ctx.can)),
         page=page,
     )
     return AuditPage(

@@ -39,13 +39,15 @@ __all__ = [
 
 #: What each role may do in a tenant, as far as ``tenants`` goes. Coordinators manage the
 #: beneficiaries of their agreements (profile, users) and read everything; viewers only read;
-#: the titulaire's operator reads; agents have their own space.
+#: the titulaire's operator reads; agents have their own space; the TGD teleassistance reads (its own
+#: permission, ``tgd_files``, comes from ``assets``).
 TENANT_PERMISSIONS: dict[str, frozenset[str]] = {
     Role.ADMIN: frozenset({"read", "manage_sites", "manage_users", "manage_profile", "audit", "outbox", "agent"}),
     Role.COORDINATOR: frozenset({"read", "manage_users", "manage_profile", "audit", "outbox"}),
     Role.VIEWER: frozenset({"read"}),
     Role.OPERATOR: frozenset({"read"}),
     Role.AGENT: frozenset({"agent"}),
+    Role.TGD: frozenset({"read"}),
 }
 
 

@@ -75,6 +75,7 @@ DEMO_USERS = [
     ("admin@villeurbanne.demo", "Inès Administratrice (Villeurbanne)", "admin", "commune"),
     ("admin@tj-reunion.demo", "Rémi Administrateur (TJ Saint-Denis)", "admin", "tj"),
     ("technicien@titulaire.demo", "Thomas Technicien (titulaire)", "operator", "*"),
+    ("teleassistance@titulaire.demo", "Téa Téléassistante (titulaire)", "tgd", "tj"),
 ]
 
 SITES = {

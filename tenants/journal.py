@@ -40,9 +40,10 @@ def _reader(request: Request[Any, Any, Any]) -> AuditReader:
     return request.app.state.audit_reader
 
 
-def _filters(ctx: TenantContext, entite: str, objet: str, action: str, auteur: str, du: str, au: str,
-             errors: dict[str, str]) -> tuple[services.AuditFilter, dict[str, str]]:
-    """The filter of the query string; days are the tenant's local days (stored UTC, shown local)."""
+def _filters(ctx: TenantContext, reader: AuditReader, entite: str, objet: str, action: str, auteur: str, du: str,
+             au: str, errors: dict[str, str]) -> tuple[services.AuditFilter, dict[str, str]]:
+    """The filter of the query string; days are the tenant's local days (stored UTC, shown local). The
+    confidential objects the caller's role may not read are left out (``AuditLabels.confidential``)."""
     zone = ZoneInfo(ctx.tenant.timezone)
     first, last = parse_day(du, "du", errors), parse_day(au, "au", errors)
     if first and last and first > last:
@@ -54,6 +55,7 @@ def _filters(ctx: TenantContext, entite: str, objet: str, action: str, auteur: s
         entity=values["entite"], entity_id=values["objet"], action=values["action"], actor=values["auteur"],
         since=dt.datetime.combine(first, dt.time.min, zone) if first else None,
         until=dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min, zone) if last else None,
+        excluded=reader.hidden_entities(ctx.can),
     )
     return where, values
 
@@ -67,10 +69,10 @@ async def audit_log(
     tid, tz = tenant_ctx.tenant_id, tenant_ctx.tenant.timezone
     reader = _reader(request)
     errors: dict[str, str] = {}
-    where, filters = _filters(tenant_ctx, entite, objet, action, auteur, du, au, errors)
+    where, filters = _filters(tenant_ctx, reader, entite, objet, action, auteur, du, au, errors)
     found = await services.list_audit_events(db_session, tid, where, page=page)
     names = await reader.names(db_session, tid, found.items)
-    choices = await services.audit_choices(db_session, tid)
+    choices = await services.audit_choices(db_session, tid, where.excluded)
     now = utcnow()
     # The same removals the users page offers to undo (the latest of each person not back yet).
     undoable = ({e.id for e in await services.recent_removals(db_session, tid, now=now)}
@@ -116,7 +118,7 @@ async def audit_export(
     """What the filters show, one line per changed field (dates as dates in the tenant's zone)."""
     tenant_ctx.require("audit")
     errors: dict[str, str] = {}
-    where, filters = _filters(tenant_ctx, entite, objet, action, auteur, du, au, errors)
+    where, filters = _filters(tenant_ctx, _reader(request), entite, objet, action, auteur, du, au, errors)
     back = f"/t/{tenant_ctx.tenant_id}/journal"
     if errors:
         flash(request, "Export impossible : " + " ".join(errors.values()))

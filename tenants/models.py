@@ -47,6 +47,9 @@ class Role(enum.StrEnum):
     VIEWER = "viewer"  # profil « visualisation » (read-only)
     AGENT = "agent"
     OPERATOR = "operator"  # the titulaire's support and technicians
+    #: The teleassistance of the Justice's TGD agreement: the only profile that opens the beneficiary files
+    #: of the alert terminals (people in danger; ``assets.terminals``).
+    TGD = "tgd"
 
     @property
     def label(self) -> str:
@@ -59,8 +62,9 @@ ROLE_LABELS = {
     Role.VIEWER: "Visualisation",
     Role.AGENT: "Agent",
     Role.OPERATOR: "Exploitant (titulaire)",
+    Role.TGD: "Téléassistance TGD (dossiers confidentiels)",
 }
-TENANT_ROLES = (Role.ADMIN, Role.VIEWER, Role.AGENT, Role.OPERATOR)
+TENANT_ROLES = (Role.ADMIN, Role.VIEWER, Role.AGENT, Role.OPERATOR, Role.TGD)
 
 
 class Central(Base):

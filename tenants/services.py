@@ -1048,10 +1048,14 @@ class AuditFilter:
     actor: str = ""
     since: dt.datetime | None = None
     until: dt.datetime | None = None
+    #: The confidential objects the reader may not see (``AuditReader.hidden_entities``): never listed.
+    excluded: frozenset[str] = frozenset()
 
 
 def _audit_statement(tenant_id: uuid.UUID, where: AuditFilter) -> Any:
     stmt = select(AuditEvent).where(AuditEvent.tenant_id == tenant_id)
+    if where.excluded:
+        stmt = stmt.where(AuditEvent.entity.not_in(sorted(where.excluded)))
     if where.entity:
         stmt = stmt.where(AuditEvent.entity == where.entity)
     if where.entity_id:
@@ -1096,11 +1100,16 @@ async def iter_audit_events(
         last = rows[-1]
 
 
-async def audit_choices(session: AsyncSession, tenant_id: uuid.UUID) -> dict[str, list[str]]:
-    """The object kinds, actions and people the tenant's log holds (the filters' choices)."""
+async def audit_choices(session: AsyncSession, tenant_id: uuid.UUID,
+                        excluded: frozenset[str] = frozenset()) -> dict[str, list[str]]:
+    """The object kinds, actions and people the tenant's log holds (the filters' choices), without the
+    ``excluded`` confidential objects' events."""
     out = {}
     for key, column in (("entities", AuditEvent.entity), ("actions", AuditEvent.action), ("actors", AuditEvent.actor_label)):
-        out[key] = sorted(await session.scalars(select(column).where(AuditEvent.tenant_id == tenant_id).distinct()))
+        stmt = select(column).where(AuditEvent.tenant_id == tenant_id)
+        if excluded:
+            stmt = stmt.where(AuditEvent.entity.not_in(sorted(excluded)))
+        out[key] = sorted(await session.scalars(stmt.distinct()))
     return out
 
 
