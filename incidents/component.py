@@ -1,8 +1,9 @@
-"""The manifest of ``incidents``: tickets, their SLA clocks and interventions (models, the durable
-subscribers that open tickets from the supervision's alerts and send its e-mails, the scheduled jobs of
-the deadline notices and the deemed acceptance, the Journal's labels, the tenant-wall objects), its
-portal pages and API (``incidents/web/``, ``incidents/api.py``), the permissions it grants, its demo,
-and the business-time and SLA engine's command line (``centrale sla``, ``centrale sla policy``)."""
+"""The manifest of ``incidents``: tickets, their SLA clocks and interventions, preventive maintenance (models,
+the durable subscribers that open tickets from the supervision's alerts and send its e-mails, the scheduled
+jobs of the deadline notices, the deemed acceptance and the monthly preventive reports, the Journal's labels,
+the tenant-wall objects), its portal pages and API (``incidents/web/``, ``incidents/api.py``), the permissions it grants, its demo,
+the business-time and SLA engine's command line (``centrale sla``, ``centrale sla policy``) and the
+preventive maintenance's (``centrale maintenance monthly``)."""
 
 from __future__ import annotations
 
@@ -23,17 +24,19 @@ from incidents.labels import labels
 #: records a call or an e-mail (CCTP CANUT 6.6). ``handle_tickets``: the workflow and the
 #: interventions — the operator. ``accept_resolution``: closing on the beneficiary's consent — its
 #: admin (CCTP CAIH 2.1.5). ``manage_sla_policy``: the admin or its central's coordinator (issue 13 §1).
+#: ``record_maintenance``: establish the monthly remote checks on demand and record the yearly visits — the
+#: titulaire's operator and its technicians (CCTP CPAM 5-4-2, 5-4-8 « Le Titulaire devra renseigner »).
 PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({"report_incidents", "accept_resolution", "manage_sla_policy"}),
     "coordinator": frozenset({"manage_sla_policy"}),
-    "operator": frozenset({"report_incidents", "handle_tickets"}),
+    "operator": frozenset({"report_incidents", "handle_tickets", "record_maintenance"}),
 }
 
 
 def _cli() -> list[click.Command]:
-    from incidents.cli import sla
+    from incidents.cli import maintenance, sla
 
-    return [sla]
+    return [sla, maintenance]
 
 
 def _schedules() -> list[Schedule]:
@@ -45,12 +48,13 @@ def _schedules() -> list[Schedule]:
 def _web() -> Web:
     from app.shell import MenuHook
     from incidents.api import API_HANDLERS
-    from incidents.web import indicators
+    from incidents.web import indicators, maintenance
 
     return Web(
-        portal=[*indicators.portal_handlers],
+        portal=[*indicators.portal_handlers, *maintenance.portal_handlers],
         api=[*API_HANDLERS, *indicators.api_handlers],
-        menu=[MenuHook(210, indicators.nav, group="Incidents et maintenance")],
+        menu=[MenuHook(210, indicators.nav, group="Incidents et maintenance"),
+              MenuHook(220, maintenance.nav, group="Incidents et maintenance")],
     )
 
 
