@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -154,8 +154,10 @@ async def generate_month(session: AsyncSession, tenant_id: uuid.UUID, month: Mon
         index_elements=["tenant_id", "month"],
         set_={"generated_at": now, "generated_by": who, "points": result.points, "defects": result.defects,
               "runs": MaintenanceRun.runs + 1}))
-    # The ORM's copies of the reports (if any were loaded) are stale after the Core statements.
-    session.expire_all()
+    # The ORM's copies of the reports and the run (if any were loaded) are stale after the Core statements.
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, MaintenanceReport | MaintenanceRun):
+            session.expire(obj)
     return result
 
 
@@ -184,11 +186,11 @@ async def _open_defect_tickets(session: AsyncSession, tenant_id: uuid.UUID, mont
         numbers.setdefault(report_id, {})[check.code] = ticket.number
         if origin not in existing:
             result.tickets_opened.append(ticket.number)
-    reports = {r.id: r for r in await session.scalars(select(MaintenanceReport).where(
-        MaintenanceReport.tenant_id == tenant_id, MaintenanceReport.id.in_(list(numbers))))}
+    # The reports are generated data (not audited, append-only through the ORM): a plain UPDATE with its tenant.
     for report_id, tickets in numbers.items():
-        reports[report_id].tickets = tickets
-    await session.flush()
+        await session.execute(update(MaintenanceReport).where(
+            MaintenanceReport.tenant_id == tenant_id, MaintenanceReport.id == report_id).values(tickets=tickets)
+            .execution_options(synchronize_session=False))
 
 
 async def generate_due_months(db: Database, now: dt.datetime) -> list[tuple[uuid.UUID, str, int]]:
@@ -281,7 +283,7 @@ def report_pdf(report: MaintenanceReport, zone: ZoneInfo, tenant_name: str) -> b
     doc.heading("Contrôles")
     doc.table_of(("Contrôle", "Résultat", "Constat", "Ticket"),
                  [[c.label, c.verdict_label, c.detail, (report.tickets or {}).get(c.code, "")]
-                  for c in report_checks(report)], widths=(45, 25, 85, 25))
+                  for c in report_checks(report)], widths=(50, 22, 78, 30))
     doc.paragraph("Les opérations qui demandent une commande ou une personne (ouverture de la porte à distance, "
                   "test des disjoncteurs différentiels, démarrage et arrêt de la charge) sont tracées par les "
                   "commandes à distance et les interventions.")
