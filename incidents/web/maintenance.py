@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
 from app.errors import NotFound, ValidationFailed
-from app.shell import Form, Paged, flash, form_fields, pager, render, see_other, tenant_page
+from app.shell import Form, Paged, elide_de, flash, form_fields, pager, render, see_other, tenant_page
 from csms.services import charge_point_brief
 from incidents import maintenance as svc
 from incidents.indicators import Month, parse_month
@@ -97,7 +97,7 @@ async def maintenance_generate(request: Request[Any, Any, Any], tenant_ctx: Tena
         flash(request, f"Rapports non établis : {'; '.join(exc.errors.values())}.")
         return see_other(_base(tenant_ctx))
     opened = len(done.tickets_opened)
-    flash(request, f"Rapports de {month.label()} établis : {done.points} point(s) de charge, {done.defects} en "
+    flash(request, f"Rapports {elide_de(month.label())} établis : {done.points} point(s) de charge, {done.defects} en "
                    f"défaut, {opened} ticket(s) ouvert(s).")
     return see_other(f"{_base(tenant_ctx)}?mois={month}")
 

@@ -11,6 +11,7 @@ les actions menées en matière de maintenance préventive […] dans un délai 
 from __future__ import annotations
 
 import datetime as dt
+import html
 import io
 import uuid
 from decimal import Decimal
@@ -371,14 +372,15 @@ async def test_pages_pdf_form_and_walls(client, db, demo):
     assert (await login(client, "technicien@titulaire.demo")).status_code in (302, 303)
     page = await client.get(f"{base}?mois=2026-10")
     assert page.status_code == 200, page.text[:500]
-    assert "Maintenance préventive — octobre 2026" in page.text and f'href="{base}"' in page.text
-    assert "Établir les rapports d" in page.text  # the operator's button
+    text = html.unescape(page.text)
+    assert "Maintenance préventive — octobre 2026" in text and f'href="{base}"' in text
+    assert "Établir les rapports d'octobre 2026" in text  # the operator's button
     generated = await client.post(f"{base}/generer", data={"mois": "2026-10", "_csrf_token": csrf_from(page.text)},
                                   follow_redirects=False)
     assert generated.status_code == 303
-    page = await client.get(f"{base}?mois=2026-10")
-    assert "Rapports de octobre 2026 établis" in page.text or "Établis le" in page.text
-    assert '<caption>Contrôles à distance de octobre 2026' in page.text and 'scope="col"' in page.text
+    text = html.unescape((await client.get(f"{base}?mois=2026-10")).text)
+    assert "Rapports d'octobre 2026 établis" in text and "Établis le" in text
+    assert "<caption>Contrôles à distance d'octobre 2026" in text and 'scope="col"' in text
     async with db.session([cpam]) as session:
         report = await session.scalar(select(MaintenanceReport).where(MaintenanceReport.tenant_id == cpam)
                                       .order_by(MaintenanceReport.point_label))
@@ -395,7 +397,7 @@ async def test_pages_pdf_form_and_walls(client, db, demo):
     form_url = f"{base}/visites/nouvelle?point={point_id}"
     refused = await form_post(client, form_url, f"{base}/visites/nouvelle",
                               {"point": str(point_id), "visited_on": "2026-12-01", "technician": ""})
-    assert refused.status_code == 422 and "le nombre d'erreurs" not in refused.text
+    assert refused.status_code == 422
     assert "le nom du technicien est obligatoire" in refused.text and 'aria-invalid="true"' in refused.text
     async with db.session([cpam]) as session:
         assert await session.scalar(select(func.count()).select_from(MaintenanceVisit)) == 0
