@@ -428,3 +428,18 @@ async def test_pages_pdf_form_and_walls(client, db, demo):
     assert mine.status_code == 200 and "Établir les rapports" not in mine.text
     assert (await client.get(visit_url)).status_code == 200
     assert (await client.get(form_url)).status_code in (403, 404)
+
+
+@POSTGRES
+async def test_the_command_line_establishes_a_month_once_per_defect(db, centrale):
+    import json
+
+    tid, _points = await known_month(db)
+    first = await centrale("maintenance", "monthly", "--tenant", str(tid), "--month", "2026-11", "--json")
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.output)["points"] == 4 and len(json.loads(first.output)["tickets_opened"]) == 5
+    again = await centrale("maintenance", "monthly", "--tenant", str(tid), "--month", "2026-11")
+    assert again.exit_code == 0 and "4 point(s) de charge, 3 en défaut, 0 ticket(s) ouvert(s)" in again.output
+    bad = await centrale("maintenance", "monthly", "--tenant", str(tid), "--month", "2026-13")
+    assert bad.exit_code == 2 and "mois invalide" in bad.output
+    assert len(await _maintenance_tickets(db, tid)) == 5
