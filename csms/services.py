@@ -16,7 +16,12 @@ per tenant. Times are UTC; ``now`` is passed in.
 - ``badges_waiting``: badges not yet loaded on every station of the tenant (the local
   authorization list, 5-5-5-3: « paramétrage des données nécessaires pour chaque Utilisateur »);
 - ``failed_commands``: remote commands refused, unanswered or not delivered (5-4-2-1);
-- ``sessions_of_user``, ``badges_of_user``, ``reservations_of_user``: an agent's own.
+- ``sessions_of_user``, ``badges_of_user``, ``reservations_of_user``: an agent's own;
+- ``ocpp_word``: the French of an OCPP value (an error code) for another component's pages;
+- ``charge_points_in_service`` and ``charge_point_brief``: the tenant's charge points (the yearly
+  visit plan of CCTP CPAM 5-4-2-2); ``point_month_facts``: per charge point, a month of what the
+  stations reported, in a few aggregate statements for the whole tenant (the monthly remote check
+  of 5-4-2-1, ``incidents.preventive``).
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms.domain.alerts import KIND_LABELS
@@ -38,31 +44,42 @@ from csms.domain.models import (
     ChargePoint,
     Charger,
     CommandLog,
+    ConnectionLog,
     LocalAuthList,
     LocalListSync,
+    MeterValue,
     Reservation,
     Station,
+    StationEvent,
+    StatusEvent,
     Transaction,
 )
 from csms.domain.recording import reports_of
 from csms.domain.reservations import OPEN_STATUSES
 from csms.domain.states import STATE_LABELS, point_state
+from csms.domain.vocabulary import ocpp_word
 
 __all__ = [
     "FAILED_COMMAND_STATUSES",
     "AgentSession",
     "FailedCommand",
     "OpenAlert",
+    "PointBrief",
+    "PointMonth",
     "PointsAffected",
     "availability",
     "badges_of_user",
     "badges_waiting",
+    "charge_point_brief",
+    "charge_points_in_service",
     "charger_choices",
     "charger_counts",
     "daily_sessions",
     "failed_commands",
     "open_alert_counts",
+    "ocpp_word",
     "open_alerts",
+    "point_month_facts",
     "point_state_counts",
     "points_affected",
     "reservations_of_user",
@@ -375,3 +392,188 @@ async def points_affected(session: AsyncSession, tenant_id: uuid.UUID, charge_bo
         points = points.where(ChargePoint.connector_id == connector_id)
     affected = await session.scalar(points) or 0
     return PointsAffected(fleet, affected, site_id, charger_id)
+
+
+# --------------------------------------------------------------------------- preventive maintenance (5-4-2)
+
+
+@dataclass(frozen=True)
+class PointBrief:
+    """A charge point in service, as the maintenance plan names it."""
+
+    id: uuid.UUID
+    canonical_id: str
+    connector_id: int
+    usage_name: str
+    charger_id: uuid.UUID
+    charge_box_id: str
+    site_id: uuid.UUID | None
+    #: When the supervision first knew it (registration, or the station declaring it): the
+    #: commissioning date the first yearly visit counts from when none was recorded.
+    created_at: dt.datetime
+
+
+def _point_query() -> Any:
+    return (select(ChargePoint.id, ChargePoint.canonical_id, ChargePoint.connector_id, ChargePoint.usage_name,
+                   Charger.id, Charger.charge_box_id, Station.site_id, ChargePoint.created_at)
+            .join(Charger, and_(Charger.tenant_id == ChargePoint.tenant_id, Charger.id == ChargePoint.charger_id))
+            .join(Station, and_(Station.tenant_id == Charger.tenant_id, Station.id == Charger.station_id)))
+
+
+def _brief(row: Any) -> PointBrief:
+    return PointBrief(row[0], row[1], row[2], row[3], row[4], row[5], row[6], _aware(row[7]))
+
+
+async def charge_points_in_service(session: AsyncSession, tenant_id: uuid.UUID) -> list[PointBrief]:
+    """The tenant's charge points of chargers not retired, by identifier."""
+    rows = (await session.execute(_point_query().where(ChargePoint.tenant_id == tenant_id,
+                                                       Charger.decommissioned_at.is_(None))
+                                  .order_by(ChargePoint.canonical_id))).all()
+    return [_brief(row) for row in rows]
+
+
+async def charge_point_brief(session: AsyncSession, tenant_id: uuid.UUID, charge_point_id: uuid.UUID) -> PointBrief | None:
+    """One charge point of the tenant (retired ones included: their history stays); None if not the tenant's."""
+    row = (await session.execute(_point_query().where(ChargePoint.tenant_id == tenant_id,
+                                                      ChargePoint.id == charge_point_id))).first()
+    return _brief(row) if row is not None else None
+
+
+@dataclass(frozen=True)
+class PointMonth:
+    """What the supervision recorded of one charge point over a period (CCTP CPAM 5-4-2-1): its charging
+    sessions (started in the period), the error codes of its StatusNotifications (its own and its
+    charger's connector 0), power losses, the internal temperature and the GSM signal when the station
+    reports them (``None``: « non remonté »), the event register's warnings, and whether the charger
+    was heard from at all."""
+
+    point: PointBrief
+    #: The charger had a connection open in the period, or was seen in it.
+    heard: bool = False
+    sessions: int = 0
+    completed: int = 0
+    #: Orphan stops and transactions whose start was never seen (``Transaction.anomaly``).
+    anomalies: int = 0
+    energy_wh: int = 0
+    #: Completed sessions whose meter went backwards.
+    negative_energy: int = 0
+    #: Completed sessions without a plug-in or unplug time, or unplugged before being plugged in.
+    bad_times: int = 0
+    #: Sessions still running 24 h after their start at the period's end.
+    unfinished: int = 0
+    first_plug_in: dt.datetime | None = None
+    last_unplug: dt.datetime | None = None
+    #: Sessions stopped for ``PowerLoss``.
+    power_loss_stops: int = 0
+    #: Error code → number of StatusNotifications (``NoError`` and empty left out).
+    error_codes: dict[str, int] | None = None
+    #: Temperature samples (°C): count, lowest, highest; 0 and None when the station reports none.
+    temperature_samples: int = 0
+    temperature_min: float | None = None
+    temperature_max: float | None = None
+    #: Signal strength reports (dBm, OCPP 2.0.1 NotifyEvent ``SignalStrength``); None: not reported.
+    signal_samples: int = 0
+    signal_min: float | None = None
+    #: Warnings of the charger's event register (firmware failed, diagnostics failed, lenient-mode fixes…).
+    register_warnings: int = 0
+
+
+#: Error codes that say the charge point lost its charging power (CCTP CPAM 5-4-2-1 « perte de puissance »).
+POWER_ERROR_CODES = ("UnderVoltage", "OverVoltage", "PowerSwitchFailure", "OverCurrentFailure")
+#: A session unfinished after this long at the period's end is flagged.
+UNFINISHED_AFTER = dt.timedelta(hours=24)
+
+
+def _float(value: Any) -> float | None:
+    try:
+        number = float(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return number if number == number and abs(number) < 1e6 else None  # NaN and absurd values left out
+
+
+async def point_month_facts(session: AsyncSession, tenant_id: uuid.UUID, start: dt.datetime,
+                            end: dt.datetime) -> list[PointMonth]:
+    """Per charge point in service (known before ``end``), the facts of ``[start, end)``: six aggregate statements for the whole tenant
+    (points, sessions, status errors, temperatures, signal, register and connections), never one per point, so
+    that 10,000 charge points are read in seconds (``bench/bench_preventive.py``)."""
+    # A point the supervision did not know yet at the period's end has no month to check.
+    points = [p for p in await charge_points_in_service(session, tenant_id) if p.created_at < end]
+    if not points:
+        return []
+    tx = Transaction
+    energy = tx.meter_stop - tx.meter_start
+    completed = tx.status == "completed"
+    in_period = or_(and_(tx.started_at >= start, tx.started_at < end),
+                    and_(tx.started_at.is_(None), tx.stopped_at >= start, tx.stopped_at < end))
+    sessions = {(r[0], r[1]): r[2:] for r in (await session.execute(
+        select(tx.charger_id, tx.connector_id, func.count(),
+               func.sum(case((completed, 1), else_=0)),
+               func.sum(case((or_(tx.status == "orphan", tx.anomaly != ""), 1), else_=0)),
+               func.sum(case((and_(completed, energy >= 0), energy), else_=0)),
+               func.sum(case((and_(completed, energy < 0), 1), else_=0)),
+               func.sum(case((and_(completed, or_(tx.started_at.is_(None), tx.stopped_at.is_(None),
+                                                  tx.stopped_at < tx.started_at)), 1), else_=0)),
+               func.sum(case((and_(tx.status == "active", tx.started_at < end - UNFINISHED_AFTER), 1), else_=0)),
+               func.min(tx.started_at), func.max(tx.stopped_at),
+               func.sum(case((tx.stop_reason == "PowerLoss", 1), else_=0)))
+        .where(tx.tenant_id == tenant_id, in_period).group_by(tx.charger_id, tx.connector_id))).all()}
+    errors: dict[tuple[uuid.UUID, int], dict[str, int]] = {}
+    for charger_id, connector_id, code, count in (await session.execute(
+            select(StatusEvent.charger_id, StatusEvent.connector_id, StatusEvent.error_code, func.count())
+            .where(StatusEvent.tenant_id == tenant_id, StatusEvent.reported_at >= start, StatusEvent.reported_at < end,
+                   StatusEvent.error_code.not_in(("", "NoError")))
+            .group_by(StatusEvent.charger_id, StatusEvent.connector_id, StatusEvent.error_code))).all():
+        errors.setdefault((charger_id, connector_id), {})[code] = count
+    temperatures = {(r[0], r[1]): r[2:] for r in (await session.execute(
+        select(MeterValue.charger_id, MeterValue.connector_id, func.count(MeterValue.value), func.min(MeterValue.value),
+               func.max(MeterValue.value))
+        .where(MeterValue.tenant_id == tenant_id, MeterValue.measurand == "Temperature",
+               MeterValue.sampled_at >= start, MeterValue.sampled_at < end, MeterValue.value.is_not(None))
+        .group_by(MeterValue.charger_id, MeterValue.connector_id))).all()}
+    # The register: warnings counted, and the 2.0.1 signal strength reports read (their value is text).
+    variable = StationEvent.details["variable"]["name"].as_string()
+    signal: dict[uuid.UUID, list[float]] = {}
+    warnings: dict[uuid.UUID, int] = {}
+    moment = func.coalesce(StationEvent.occurred_at, StationEvent.received_at)
+    for charger_id, severity, name, value in (await session.execute(
+            select(StationEvent.charger_id, StationEvent.severity, variable,
+                   StationEvent.details["actual_value"].as_string())
+            .where(StationEvent.tenant_id == tenant_id, moment >= start, moment < end,
+                   or_(StationEvent.severity == "warning",
+                       and_(StationEvent.kind == "notify_event", variable == "SignalStrength"))))).all():
+        if severity == "warning":
+            warnings[charger_id] = warnings.get(charger_id, 0) + 1
+        if name == "SignalStrength" and (number := _float(value)) is not None:
+            signal.setdefault(charger_id, []).append(number)
+    heard = set((await session.scalars(
+        select(ConnectionLog.charger_id).where(
+            ConnectionLog.tenant_id == tenant_id, ConnectionLog.connected_at < end,
+            or_(ConnectionLog.disconnected_at.is_(None), ConnectionLog.disconnected_at >= start)).distinct())).all())
+    heard |= set((await session.scalars(select(Charger.id).where(
+        Charger.tenant_id == tenant_id, Charger.last_seen_at >= start, Charger.last_seen_at < end))).all())
+    heard |= {charger_id for charger_id, _ in sessions} | {charger_id for charger_id, _ in errors}
+    out = []
+    for point in points:
+        key, whole = (point.charger_id, point.connector_id), (point.charger_id, 0)
+        s = sessions.get(key)
+        codes = dict(errors.get(key, {}))
+        for code, count in errors.get(whole, {}).items():
+            codes[code] = codes.get(code, 0) + count
+        temps = [t for t in (temperatures.get(key), temperatures.get(whole)) if t and t[0]]
+        strengths = signal.get(point.charger_id, [])
+        out.append(PointMonth(
+            point=point, heard=point.charger_id in heard,
+            sessions=int(s[0]) if s else 0, completed=int(s[1] or 0) if s else 0,
+            anomalies=int(s[2] or 0) if s else 0, energy_wh=int(s[3] or 0) if s else 0,
+            negative_energy=int(s[4] or 0) if s else 0, bad_times=int(s[5] or 0) if s else 0,
+            unfinished=int(s[6] or 0) if s else 0,
+            first_plug_in=_aware(s[7]) if s and s[7] else None, last_unplug=_aware(s[8]) if s and s[8] else None,
+            power_loss_stops=int(s[9] or 0) if s else 0, error_codes=codes,
+            temperature_samples=sum(int(t[0]) for t in temps),
+            temperature_min=min((float(t[1]) for t in temps), default=None),
+            temperature_max=max((float(t[2]) for t in temps), default=None),
+            signal_samples=len(strengths), signal_min=min(strengths, default=None),
+            register_warnings=warnings.get(point.charger_id, 0),
+        ))
+    return out

@@ -5,6 +5,7 @@
     centrale sla between --territory 971 --calendar ho-8-18 --start ... --end ...
     centrale sla policy set --tenant ID --template caih-maintenance-24x7
     centrale sla policy show --tenant ID [--json]
+    centrale maintenance monthly --tenant ID [--month 2026-11] [--json]
 
 With ``--json`` the result is one JSON object (``deadline`` as ISO 8601 with the
 territory's offset, or ``business_seconds``). Bad input prints a French message on
@@ -23,7 +24,7 @@ import click
 from tenants.calendars import DAY_KINDS, PRESETS, BusinessCalendar
 from tenants.territories import TERRITORIES
 
-__all__ = ["sla"]
+__all__ = ["maintenance", "sla"]
 
 _DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 _MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
@@ -312,3 +313,48 @@ def policy_show(tenant: str | None, as_json: bool) -> None:
         return _policy_payload(await current_policy(session, tid))
 
     _print_policy(_in_tenant(tid, work), as_json, "Politique en vigueur")
+
+
+# --------------------------------------------------------------------------- preventive maintenance
+
+
+@click.group(name="maintenance", cls=_Group, help="Maintenance préventive des points de charge (CCTP CPAM 5-4-2).")
+def maintenance() -> None:
+    pass
+
+
+@maintenance.command("monthly", cls=_Command, help=(
+    "Établit les rapports du contrôle à distance mensuel de chaque point de charge du bénéficiaire (CCTP CPAM "
+    "5-4-2-1) et ouvre un ticket par défaut, une seule fois même si la commande est relancée."
+))
+@click.option("--tenant", "tenant", help="Identifiant du bénéficiaire.")
+@click.option("--month", help="Mois AAAA-MM (par défaut : le mois précédent, dans le fuseau du bénéficiaire).")
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON.")
+def maintenance_monthly(tenant: str | None, month: str | None, as_json: bool) -> None:
+    from app.commandline import CLI_ACTOR
+    from app.db import utcnow
+    from app.errors import ValidationFailed
+    from incidents.indicator_data import tenant_zone
+    from incidents.indicators import parse_month
+    from incidents.maintenance import generate_month
+
+    tid = _tenant_id(tenant)
+
+    async def work(session: Any) -> dict[str, Any]:
+        now = utcnow()
+        try:
+            chosen = parse_month(month, now.astimezone(await tenant_zone(session, tid)).date())
+            done = await generate_month(session, tid, chosen, now=now, actor=CLI_ACTOR)
+        except ValueError as exc:  # ValidationFailed included: a month not over
+            raise SlaInputError("; ".join(exc.errors.values()) if isinstance(exc, ValidationFailed)
+                                else str(exc)) from None
+        return {"month": str(done.month), "points": done.points, "defects": done.defects,
+                "tickets_opened": done.tickets_opened}
+
+    payload = _in_tenant(tid, work)
+    if as_json:
+        click.echo(json.dumps(payload, ensure_ascii=False))
+        return
+    click.echo(f"Rapports de {payload['month']} établis : {payload['points']} point(s) de charge, "
+               f"{payload['defects']} en défaut, {len(payload['tickets_opened'])} ticket(s) ouvert(s)"
+               + (f" ({', '.join(payload['tickets_opened'])})." if payload["tickets_opened"] else "."))

@@ -1,8 +1,9 @@
-"""The manifest of ``incidents``: tickets, their SLA clocks and interventions (models, the durable
-subscribers that open tickets from the supervision's alerts and send its e-mails, the scheduled jobs of
-the deadline notices and the deemed acceptance, the Journal's labels, the tenant-wall objects), its
-portal pages and API (``incidents/web/``, ``incidents/api.py``), the permissions it grants, its demo,
-and the business-time and SLA engine's command line (``centrale sla``, ``centrale sla policy``)."""
+"""The manifest of ``incidents``: tickets, their SLA clocks and interventions, preventive maintenance (models,
+the durable subscribers that open tickets from the supervision's alerts and send its e-mails, the scheduled
+jobs of the deadline notices, the deemed acceptance and the monthly preventive reports, the Journal's labels,
+the tenant-wall objects), its portal pages and API (``incidents/web/``, ``incidents/api.py``), the permissions it grants, its demo,
+the business-time and SLA engine's command line (``centrale sla``, ``centrale sla policy``) and the
+preventive maintenance's (``centrale maintenance monthly``)."""
 
 from __future__ import annotations
 
@@ -25,17 +26,19 @@ from incidents.labels import labels
 #: admin (CCTP CAIH 2.1.5). ``manage_sla_policy``: the admin or its central's coordinator (issue 13 §1).
 #: ``set_infogerance_units``: the 30-minute units ordered (CCTP CAIH 2.1.7) — the coordinator, until the
 #: orders of the ordering component carry them.
+#: ``record_maintenance``: establish the monthly remote checks on demand and record the yearly visits — the
+#: titulaire's operator and its technicians (CCTP CPAM 5-4-2, 5-4-8 « Le Titulaire devra renseigner »).
 PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({"report_incidents", "accept_resolution", "manage_sla_policy"}),
     "coordinator": frozenset({"manage_sla_policy", "set_infogerance_units"}),
-    "operator": frozenset({"report_incidents", "handle_tickets"}),
+    "operator": frozenset({"report_incidents", "handle_tickets", "record_maintenance"}),
 }
 
 
 def _cli() -> list[click.Command]:
-    from incidents.cli import sla
+    from incidents.cli import maintenance, sla
 
-    return [sla]
+    return [sla, maintenance]
 
 
 def _schedules() -> list[Schedule]:
@@ -47,14 +50,16 @@ def _schedules() -> list[Schedule]:
 def _web() -> Web:
     from app.shell import HomeCardHook, MenuHook, WorkQueueHook
     from incidents.api import API_HANDLERS
-    from incidents.web import home, indicators, policy, tickets
+    from incidents.web import home, indicators, maintenance, policy, tickets
 
     return Web(
-        portal=[*tickets.portal_handlers, *indicators.portal_handlers, *policy.portal_handlers],
+        portal=[*tickets.portal_handlers, *indicators.portal_handlers, *policy.portal_handlers,
+                *maintenance.portal_handlers],
         api=[*API_HANDLERS, *indicators.api_handlers],
         menu=[MenuHook(205, tickets.nav, group="Incidents et maintenance"),
               MenuHook(210, indicators.nav, group="Incidents et maintenance"),
-              MenuHook(215, policy.nav, group="Incidents et maintenance")],
+              MenuHook(215, policy.nav, group="Incidents et maintenance"),
+              MenuHook(218, maintenance.nav, group="Incidents et maintenance")],
         home_cards=[HomeCardHook(150, home.home_cards)],
         work_queue=[WorkQueueHook(150, home.work_items)],
     )

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    Date,
     ForeignKeyConstraint,
     Index,
     Integer,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -33,6 +36,9 @@ __all__ = [
     "IncidentNotice",
     "IncidentSettings",
     "Intervention",
+    "MaintenanceReport",
+    "MaintenanceRun",
+    "MaintenanceVisit",
     "SlaPolicyVersion",
     "Ticket",
     "TicketCounter",
@@ -260,3 +266,86 @@ class IncidentNotice(TenantOwned, Base):
     superseded: Mapped[bool] = mapped_column(Boolean, default=False)
     #: The outbox event that carries it (None when superseded).
     event_id: Mapped[uuid.UUID | None]
+
+
+class MaintenanceRun(TenantOwned, Base):
+    """A month of monthly remote checks generated for a tenant (CCTP CPAM 5-4-2-1 « au moins une fois par mois »):
+    the scheduled job's record that it did the month, so that a second run, or a restart, does not do it again."""
+
+    __tablename__ = "incident_maintenance_runs"
+    __table_args__ = (UniqueConstraint("tenant_id", "month"),)
+    #: Written by the job with the reports it generated; the reports are their own log.
+    __audited__ = False
+    #: ``YYYY-MM`` in the tenant's zone.
+    month: Mapped[str] = mapped_column(String(7))
+    generated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    generated_by: Mapped[str] = mapped_column(String(200), default="")
+    points: Mapped[int] = mapped_column(Integer, default=0)
+    defects: Mapped[int] = mapped_column(Integer, default=0)
+    #: Times generated (the operator may generate a month again, with data that came late).
+    runs: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class MaintenanceReport(TenantOwned, Base):
+    """One charge point's monthly remote check (CCTP CPAM 5-4-2-1 « Chaque contrôle donne lieu à la rédaction de
+    rapport des défauts ou de dysfonctionnements »): one per tenant, charge point and month, the verdict of each
+    check (``incidents.preventive.CHECKS``) and the figures read from the supervision. A defect's ticket has the
+    origin ``maintenance:<report id>:<check>`` (one ticket per defect, whatever the reruns)."""
+
+    __tablename__ = "incident_maintenance_reports"
+    __table_args__ = (
+        site_fk(),
+        UniqueConstraint("tenant_id", "charge_point_id", "month"),
+        Index("ix_incident_maintenance_reports_month", "tenant_id", "month", "status"),
+    )
+    #: Generated in bulk (10,000 a month for a large fleet) by one statement; what it says is derived, like the
+    #: supervision's logs, and ``generated_at`` / ``generated_by`` say when and by whom.
+    __audited__ = False
+    #: A charge point of ``csms`` (no foreign key across components: ``csms.services.charge_point_brief``).
+    charge_point_id: Mapped[uuid.UUID]
+    point_label: Mapped[str] = mapped_column(String(18))
+    charge_box_id: Mapped[str] = mapped_column(String(48))
+    connector_id: Mapped[int] = mapped_column(Integer)
+    site_id: Mapped[uuid.UUID | None]
+    month: Mapped[str] = mapped_column(String(7))
+    period_start: Mapped[dt.datetime]
+    period_end: Mapped[dt.datetime]
+    #: ``ok`` or ``defect`` (a check is).
+    status: Mapped[str] = mapped_column(String(12))
+    #: ``[{"code", "verdict", "detail"}]`` in the order of ``CHECKS``.
+    checks: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    #: The figures the checks read (sessions, kWh, error codes, temperatures, signal…).
+    facts: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    #: ``{check code: ticket number}`` of the tickets its defects opened.
+    tickets: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    generated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    generated_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class MaintenanceVisit(TenantOwned, Base):
+    """A yearly on-site visit of a charge point (CCTP CPAM 5-4-2-2), recorded item by item by the technician.
+    Audited like every edit made by a person; CPAM 5-4-8: recorded within two working days of the visit."""
+
+    __tablename__ = "incident_maintenance_visits"
+    __table_args__ = (
+        site_fk(),
+        Index("ix_incident_maintenance_visits_point", "tenant_id", "charge_point_id", "visited_on"),
+    )
+    charge_point_id: Mapped[uuid.UUID]
+    point_label: Mapped[str] = mapped_column(String(18))
+    charge_box_id: Mapped[str] = mapped_column(String(48))
+    site_id: Mapped[uuid.UUID | None]
+    visited_on: Mapped[dt.date] = mapped_column(Date)
+    technician: Mapped[str] = mapped_column(String(200))
+    #: ``{item code: "ok" | "defect" | "na"}`` for every item of ``incidents.preventive.CHECKLIST``.
+    items: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    comments: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    earth_resistance_ohm: Mapped[Decimal | None] = mapped_column(Numeric(8, 2))
+    remarks: Mapped[str] = mapped_column(Text, default="")
+    #: The ticket its defects opened (CPAM 5-4-4 niveau 1 « Défaut identifié par un technicien présent sur site »).
+    ticket_number: Mapped[str] = mapped_column(String(20), default="")
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    recorded_by: Mapped[str] = mapped_column(String(200), default="")
+    #: CPAM 5-4-8: « dans un délai de deux jours ouvrés ».
+    record_due_at: Mapped[dt.datetime]
+    record_late: Mapped[bool] = mapped_column(Boolean, default=False)
