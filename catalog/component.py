@@ -4,6 +4,9 @@ the catalog, and the agents' badge requests approved by their manager (CCTP CPAM
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.component import Component, Web
 
@@ -15,10 +18,17 @@ def _web() -> Web:
     return Web()
 
 
+async def _demo(session: AsyncSession, shared: dict[str, Any]) -> dict[str, Any]:
+    from catalog.demo import load
+
+    return await load(session, shared)
+
+
 manifest = Component(
     name="catalog",
     models=("catalog.models",),
     web=_web,
     templates=Path(__file__).parent / "templates",
     permissions=PERMISSIONS,
+    demo=_demo,
 )
