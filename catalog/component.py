@@ -24,6 +24,12 @@ async def _demo(session: AsyncSession, shared: dict[str, Any]) -> dict[str, Any]
     return await load(session, shared)
 
 
+def _cli() -> list[Any]:
+    from catalog.cli import commands
+
+    return commands()
+
+
 manifest = Component(
     name="catalog",
     models=("catalog.models",),
@@ -31,4 +37,5 @@ manifest = Component(
     templates=Path(__file__).parent / "templates",
     permissions=PERMISSIONS,
     demo=_demo,
+    cli=_cli,
 )
