@@ -15,7 +15,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {}
 
 
 def _web() -> Web:
-    return Web()
+    from catalog import api
+
+    return Web(api=list(api.api_handlers))
 
 
 async def _demo(session: AsyncSession, shared: dict[str, Any]) -> dict[str, Any]:
@@ -30,6 +32,12 @@ def _cli() -> list[Any]:
     return commands()
 
 
+async def _wall_target(session: AsyncSession, tenant_id: Any, objects: dict[str, Any]) -> dict[str, Any]:
+    from catalog.walls import wall_target
+
+    return await wall_target(session, tenant_id, objects)
+
+
 manifest = Component(
     name="catalog",
     models=("catalog.models",),
@@ -38,4 +46,5 @@ manifest = Component(
     permissions=PERMISSIONS,
     demo=_demo,
     cli=_cli,
+    wall_target=_wall_target,
 )
