@@ -15,9 +15,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {}
 
 
 def _web() -> Web:
-    from catalog import api
+    from app.shell import MenuHook
+    from catalog import api, web
 
-    return Web(api=list(api.api_handlers))
+    return Web(portal=list(web.portal_handlers), api=list(api.api_handlers),
+               menu=[MenuHook(300, web.nav, group="Commandes")])
 
 
 async def _demo(session: AsyncSession, shared: dict[str, Any]) -> dict[str, Any]:
