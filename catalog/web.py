@@ -16,8 +16,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from litestar import Request, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, Parameter
+from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bounds import Page
@@ -31,7 +30,6 @@ __all__ = ["nav", "portal_handlers"]
 MAX_UPLOAD = 8 * 1024 * 1024
 PER_PAGE = 50
 Filter = Annotated[str, Parameter(max_length=100)]
-Multipart = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
 PARIS = ZoneInfo("Europe/Paris")
 
 
@@ -63,8 +61,10 @@ async def agreements_page(request: Request[Any, Any, Any], central_ctx: CentralC
 
 @post("/c/{central_code:str}/accords/{agreement_id:uuid}/bpu")
 async def bpu_import(request: Request[Any, Any, Any], central_ctx: CentralContext, db_session: AsyncSession,
-                     agreement_id: uuid.UUID, data: Multipart) -> Any:
+                     agreement_id: uuid.UUID) -> Any:
     agreement = await services.agreement_of_coordinator(db_session, {central_ctx.central.id}, agreement_id)
+    # The form is read after the access check: a wrong agreement is a 404 whatever the body.
+    data = await request.form()
     upload = data.get("file")
     content = await upload.read() if hasattr(upload, "read") else b""
     filename = str(getattr(upload, "filename", "") or "")[:255]
