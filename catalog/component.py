@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.component import Component, Web
+from catalog.labels import labels
 
 #: What each role may do with ordering (added to the roles' permissions by the manifest).
 PERMISSIONS: dict[str, frozenset[str]] = {}
@@ -49,4 +50,5 @@ manifest = Component(
     demo=_demo,
     cli=_cli,
     wall_target=_wall_target,
+    labels=labels,
 )
