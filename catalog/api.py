@@ -6,7 +6,9 @@
   the coordinators of the agreement's central only;
 * ``GET /agreements/{agreement_id}/bpu``: the version in force (``?on=`` a date, default today) with its
   items — the central's coordinators and the members of a subscribing beneficiary;
-* ``GET /tenants/{tenant_id}/catalog``: a beneficiary's catalog (``search``, ``family``, ``maker``, ``page``).
+* ``GET /tenants/{tenant_id}/catalog``: a beneficiary's catalog (``search``, ``family``, ``maker``, ``page``);
+* ``GET|POST /agreements/{agreement_id}/solutions``, ``POST …/solutions/{solution_id}/approve|withdraw``: the
+  catalog solutions (CANUT 5.1.2) — read like the BPU, recorded, approved and withdrawn by the coordinators.
 
 An agreement out of the caller's reach answers 404, like one that does not exist.
 """
@@ -26,7 +28,7 @@ from app.deps import require_identity
 from app.errors import NotFound, ValidationFailed
 from app.shell import error_responses, problem
 from catalog import services
-from catalog.models import BpuItem, BpuVersion
+from catalog.models import BpuItem, BpuVersion, CatalogSolution
 from catalog.rules import FAMILIES
 from tenants.context import CentralContext, TenantContext
 from tenants.models import FrameworkAgreement
@@ -192,4 +194,105 @@ async def api_catalog(tenant_ctx: TenantContext, db_session: AsyncSession, searc
         for x in lines])
 
 
-api_handlers: list[Any] = [api_central_agreements, api_import_bpu, api_bpu_in_force, api_catalog]
+# --------------------------------------------------------------------------- catalog solutions
+
+
+class CharacteristicIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(max_length=100)]
+    value: Annotated[str, msgspec.Meta(max_length=40, description="Un nombre (virgule ou point décimal)")]
+    unit: Annotated[str, msgspec.Meta(max_length=20)] = ""
+
+
+class SolutionIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    code: Annotated[str, msgspec.Meta(max_length=64)]
+    name: Annotated[str, msgspec.Meta(max_length=200)]
+    price_ht: Annotated[str, msgspec.Meta(max_length=20, description="Prix HT en euros, en chaîne")]
+    maker: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    article_code: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    characteristics: Annotated[list[CharacteristicIn], msgspec.Meta(max_length=50)] = []
+
+
+class WithdrawIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    effective_on: dt.date | None = None
+    notice_on: dt.date | None = None
+    substitute_id: uuid.UUID | None = None
+
+
+class SolutionEventOut(msgspec.Struct, kw_only=True):
+    at: dt.datetime
+    actor: str
+    from_status: str
+    to_status: str
+    note: str
+
+
+class SolutionOut(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    code: str
+    name: str
+    maker: str
+    article_code: str
+    price_ht: str
+    characteristics: list[dict[str, str]]
+    status: str
+    withdrawal_notice_on: dt.date | None
+    withdrawal_effective_on: dt.date | None
+    substitute_id: uuid.UUID | None
+    history: list[SolutionEventOut]
+
+
+async def _solution_out(session: AsyncSession, s: CatalogSolution) -> SolutionOut:
+    history = [SolutionEventOut(at=e.at, actor=e.actor, from_status=e.from_status, to_status=e.to_status, note=e.note)
+               for e in await services.solution_history(session, s.id)]
+    return SolutionOut(id=s.id, code=s.code, name=s.name, maker=s.maker, article_code=s.article_code,
+                       price_ht=str(s.price_ht), characteristics=list(s.characteristics), status=s.status,
+                       withdrawal_notice_on=s.withdrawal_notice_on, withdrawal_effective_on=s.withdrawal_effective_on,
+                       substitute_id=s.substitute_id, history=history)
+
+
+@get("/agreements/{agreement_id:uuid}/solutions", tags=[TAG], responses=error_responses(404),
+     summary="Les solutions du catalogue d'un accord-cadre et leur historique (CCTP CANUT 5.1.2)")
+async def api_solutions(request: Request[Any, Any, Any], db_session: AsyncSession,
+                        agreement_id: uuid.UUID) -> list[SolutionOut]:
+    agreement = await _readable_agreement(request, db_session, agreement_id)
+    return [await _solution_out(db_session, s) for s in await services.solutions_of_agreement(db_session, agreement.id)]
+
+
+@post("/agreements/{agreement_id:uuid}/solutions", tags=[TAG], responses=error_responses(404, 422), status_code=201,
+      summary="Enregistrer une solution proposée par le titulaire (coordinateur de la centrale)")
+async def api_propose_solution(request: Request[Any, Any, Any], db_session: AsyncSession, agreement_id: uuid.UUID,
+                               data: SolutionIn) -> SolutionOut:
+    identity = require_identity(request)
+    agreement = await services.agreement_of_coordinator(db_session, identity.central_ids, agreement_id)
+    solution = await services.propose_solution(db_session, agreement, msgspec.to_builtins(data), actor=identity.email)
+    return await _solution_out(db_session, solution)
+
+
+@post("/agreements/{agreement_id:uuid}/solutions/{solution_id:uuid}/approve", tags=[TAG], status_code=200,
+      responses=error_responses(404, 422), summary="Approuver une solution proposée (coordinateur)")
+async def api_approve_solution(request: Request[Any, Any, Any], db_session: AsyncSession, agreement_id: uuid.UUID,
+                               solution_id: uuid.UUID) -> SolutionOut:
+    identity = require_identity(request)
+    agreement = await services.agreement_of_coordinator(db_session, identity.central_ids, agreement_id)
+    return await _solution_out(db_session, await services.approve_solution(db_session, agreement, solution_id,
+                                                                           actor=identity.email))
+
+
+@post("/agreements/{agreement_id:uuid}/solutions/{solution_id:uuid}/withdraw", tags=[TAG], status_code=200,
+      responses=error_responses(404, 422), summary="Retirer une solution (6 semaines de préavis, CCTP CPAM 8-1-2-2)",
+      description="`notice_on` : date de l'information (aujourd'hui par défaut) ; `effective_on` : au plus tôt 6 "
+                  "semaines après ; `substitute_id` : prix ≤ et caractéristiques ≥ (CPAM 8-1-3-1).")
+async def api_withdraw_solution(request: Request[Any, Any, Any], db_session: AsyncSession, agreement_id: uuid.UUID,
+                                solution_id: uuid.UUID, data: WithdrawIn) -> SolutionOut:
+    identity = require_identity(request)
+    agreement = await services.agreement_of_coordinator(db_session, identity.central_ids, agreement_id)
+    if data.effective_on is None:
+        raise ValidationFailed({"effective_on": "Date d'effet du retrait obligatoire (AAAA-MM-JJ)."})
+    today = dt.datetime.now(dt.UTC).date()
+    return await _solution_out(db_session, await services.withdraw_solution(
+        db_session, agreement, solution_id, notice_on=data.notice_on or today, effective_on=data.effective_on,
+        today=today, substitute_id=data.substitute_id, actor=identity.email))
+
+
+api_handlers: list[Any] = [api_central_agreements, api_import_bpu, api_bpu_in_force, api_catalog, api_solutions,
+                           api_propose_solution, api_approve_solution, api_withdraw_solution]

@@ -104,3 +104,44 @@ async def test_the_catalog_of_a_beneficiary(client, demo, api_token):
     # The central's coordinator sees its beneficiary's catalog
     canut = await api_token("coordination@canut.demo")
     assert (await client.get(url, headers=canut)).json()["total"] == 7
+
+
+async def test_solutions_lifecycle_through_the_api(client, demo, api_token):
+    import datetime as dt
+
+    canut, caih = await api_token("coordination@canut.demo"), await api_token("coordination@caih.demo")
+    agreement = await _agreement_id(client, canut)
+    base = f"/api/v1/agreements/{agreement}/solutions"
+    power = {"name": "Portée", "unit": "km", "value": "10"}
+    old = await client.post(base, headers=canut, json={"code": "GW-1", "name": "Passerelle", "price_ht": "1250,00",
+                                                      "characteristics": [power]})
+    assert old.status_code == 201, old.text
+    old = old.json()
+    assert (old["status"], old["price_ht"], old["characteristics"]) == ("proposed", "1250.00", [power])
+    bad = await client.post(base, headers=canut, json={"code": "GW-1", "name": "", "price_ht": "cher"})
+    assert bad.status_code == 422 and set(bad.json()["errors"]) == {"code", "name", "price_ht"}
+    approved = await client.post(f"{base}/{old['id']}/approve", headers=canut)
+    assert approved.status_code == 200 and approved.json()["status"] == "approved"
+    new = (await client.post(base, headers=canut, json={
+        "code": "GW-2", "name": "Passerelle V2", "price_ht": "1300",
+        "characteristics": [{"name": "Portée", "unit": "km", "value": "15"}]})).json()
+    today = dt.date.today()
+    early = await client.post(f"{base}/{old['id']}/withdraw", headers=canut, json={
+        "effective_on": (today + dt.timedelta(days=41)).isoformat()})
+    assert early.status_code == 422 and "8-1-2-2" in early.json()["errors"]["effective_on"]  # CPAM 8-1-2-2
+    dearer = await client.post(f"{base}/{old['id']}/withdraw", headers=canut, json={
+        "effective_on": (today + dt.timedelta(weeks=6)).isoformat(), "substitute_id": new["id"]})
+    assert dearer.status_code == 422 and "8-1-3-1" in dearer.json()["errors"]["substitute_id"]  # price ≤
+    # Another central's coordinator: 404 on every solution route, nothing changed
+    assert (await client.get(base, headers=caih)).status_code == 404
+    assert (await client.post(f"{base}/{old['id']}/withdraw", headers=caih, json={
+        "effective_on": (today + dt.timedelta(weeks=6)).isoformat()})).status_code == 404
+    assert (await client.post(base, headers=caih, json={"code": "X", "name": "X", "price_ht": "1"})).status_code == 404
+    done = await client.post(f"{base}/{old['id']}/withdraw", headers=canut, json={
+        "effective_on": (today + dt.timedelta(weeks=6)).isoformat()})
+    assert done.status_code == 200
+    assert [(e["from_status"], e["to_status"]) for e in done.json()["history"]] == [
+        ("", "proposed"), ("proposed", "approved"), ("approved", "withdrawn")]
+    # The subscribing beneficiary reads them
+    commune = await api_token("admin@villeurbanne.demo")
+    assert {s["code"] for s in (await client.get(base, headers=commune)).json()} >= {"GW-1", "GW-2"}
