@@ -4,15 +4,41 @@ the catalog, and the agents' badge requests approved by their manager (CCTP CPAM
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.component import Component, Web
+from catalog.labels import labels
 
 #: What each role may do with ordering (added to the roles' permissions by the manifest).
 PERMISSIONS: dict[str, frozenset[str]] = {}
 
 
 def _web() -> Web:
-    return Web()
+    from app.shell import MenuHook
+    from catalog import api, web
+
+    return Web(portal=list(web.portal_handlers), api=list(api.api_handlers),
+               menu=[MenuHook(300, web.nav, group="Commandes")])
+
+
+async def _demo(session: AsyncSession, shared: dict[str, Any]) -> dict[str, Any]:
+    from catalog.demo import load
+
+    return await load(session, shared)
+
+
+def _cli() -> list[Any]:
+    from catalog.cli import commands
+
+    return commands()
+
+
+async def _wall_target(session: AsyncSession, tenant_id: Any, objects: dict[str, Any]) -> dict[str, Any]:
+    from catalog.walls import wall_target
+
+    return await wall_target(session, tenant_id, objects)
 
 
 manifest = Component(
@@ -21,4 +47,8 @@ manifest = Component(
     web=_web,
     templates=Path(__file__).parent / "templates",
     permissions=PERMISSIONS,
+    demo=_demo,
+    cli=_cli,
+    wall_target=_wall_target,
+    labels=labels,
 )

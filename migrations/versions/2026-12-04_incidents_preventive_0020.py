@@ -7,7 +7,7 @@ month (unique: a rerun updates it, never adds one); ``incident_maintenance_visit
 checklist. Every table tenant-owned, with row-level security.
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 Create Date: 2026-12-04 21:30:00
 """
 

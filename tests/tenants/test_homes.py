@@ -109,7 +109,7 @@ def test_csms_contributes_its_home_hooks_and_menu_groups_through_its_manifest():
         "Bornes", "Disponibilité (30 j)", "Alertes ouvertes"]
     assert [h.items.__module__ for h in web.work_queue] == ["csms.web.home", "incidents.web.home"]
     assert {h.group for h in web.menu} == {"", "Supervision", "Badges et réservations", "Incidents et maintenance",
-                                           "Administration"}
+                                           "Commandes", "Administration"}
 
 
 # --------------------------------------------------------------------------- the homes on the demo data
@@ -224,7 +224,7 @@ async def test_the_menu_is_grouped_and_marks_the_current_page(client, demo):
     nav = re.search(r'<nav class="main-nav" aria-label="Navigation principale">.*?</nav>', html, flags=re.S).group(0)
     assert "<summary>Menu</summary>" in nav
     labels = re.findall(r'<span class="nav-group-label" id="[^"]+">([^<]+)</span>', nav)
-    assert labels == ["Supervision", "Badges et réservations", "Incidents et maintenance", "Administration"]
+    assert labels == ["Supervision", "Badges et réservations", "Incidents et maintenance", "Commandes", "Administration"]
     assert re.findall(r'<a href="([^"]+)" aria-current="page">', nav) == [f"/t/{cpam}/alertes"]
 
 

@@ -1,0 +1,398 @@
+"""The services of ``catalog`` (issue 14 §1): importing a BPU version, the price in force on a date, the
+catalog a beneficiary browses, the catalog solutions' lifecycle; the agreements and centrals the command
+line creates. What other components (orders, reporting) call; plain async functions on an open session.
+
+BPU and solutions belong to a framework agreement, not to a tenant: who may see an agreement is decided
+here (``agreement_of_coordinator``: the central's coordinators; ``agreement_of_tenant``: its subscribers),
+and an agreement out of reach is ``NotFound``, like one that does not exist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import utcnow
+from app.errors import LinesRejected, NotFound, ValidationFailed
+from app.imports import header_keys, read_table
+from catalog import rules
+from catalog.models import BpuItem, BpuVersion, CatalogSolution, SolutionEvent
+from tenants.models import Central, FrameworkAgreement, Subscription
+
+__all__ = [
+    "MAX_IMPORT_LINES",
+    "BpuImportFailed",
+    "CatalogLine",
+    "agreement_of_coordinator",
+    "agreement_of_tenant",
+    "agreements_of_central",
+    "agreements_of_tenant",
+    "approve_solution",
+    "catalog_of_tenant",
+    "create_agreement",
+    "get_agreement_by_reference",
+    "import_bpu",
+    "items_of_version",
+    "makers_of_catalog",
+    "price_in_force",
+    "propose_solution",
+    "solution_history",
+    "solutions_of_agreement",
+    "version_in_force",
+    "versions_of_agreement",
+    "withdraw_solution",
+]
+
+MAX_IMPORT_LINES = 50_000
+_INSERT_BATCH = 5_000
+
+
+class BpuImportFailed(LinesRejected):
+    """Bad lines: nothing imported. ``errors``: line number → messages (0: the file as a whole)."""
+
+    nothing = "aucun article importé"
+
+
+# --------------------------------------------------------------------------- agreements
+
+
+async def agreements_of_central(session: AsyncSession, central_id: uuid.UUID) -> list[FrameworkAgreement]:
+    return list(await session.scalars(select(FrameworkAgreement).where(FrameworkAgreement.central_id == central_id)
+                                      .order_by(FrameworkAgreement.reference)))
+
+
+async def agreements_of_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> list[FrameworkAgreement]:
+    """The agreements the beneficiary subscribes to."""
+    return list(await session.scalars(
+        select(FrameworkAgreement).join(Subscription, Subscription.agreement_id == FrameworkAgreement.id)
+        .where(Subscription.tenant_id == tenant_id).order_by(FrameworkAgreement.reference)))
+
+
+async def agreement_of_coordinator(session: AsyncSession, central_ids: Collection[uuid.UUID],
+                                   agreement_id: uuid.UUID) -> FrameworkAgreement:
+    """The agreement if it belongs to one of the caller's centrals; ``NotFound`` otherwise (another central's
+    agreement looks like a missing one)."""
+    agreement = await session.get(FrameworkAgreement, agreement_id)
+    if agreement is None or agreement.central_id not in central_ids:
+        raise NotFound("accord-cadre")
+    return agreement
+
+
+async def agreement_of_tenant(session: AsyncSession, tenant_id: uuid.UUID, agreement_id: uuid.UUID) -> FrameworkAgreement:
+    """The agreement if the beneficiary subscribes to it; ``NotFound`` otherwise."""
+    return _found(await session.scalar(
+        select(FrameworkAgreement).join(Subscription, Subscription.agreement_id == FrameworkAgreement.id)
+        .where(Subscription.tenant_id == tenant_id, FrameworkAgreement.id == agreement_id)), "accord-cadre")
+
+
+def _found(agreement: FrameworkAgreement | None, what: str) -> FrameworkAgreement:
+    if agreement is None:
+        raise NotFound(what)
+    return agreement
+
+
+async def get_agreement_by_reference(session: AsyncSession, reference: str) -> FrameworkAgreement:
+    """The command line names an agreement by its reference (``2024_AOO_IOT``)."""
+    return _found(await session.scalar(select(FrameworkAgreement).where(FrameworkAgreement.reference == reference.strip())),
+                  f"accord-cadre {reference}")
+
+
+async def create_agreement(session: AsyncSession, central: Central, *, reference: str, title: str,
+                           starts_on: dt.date | None, ends_on: dt.date | None, lot: str = "",
+                           titulaire: str = "") -> FrameworkAgreement:
+    """A framework agreement of ``central``; ``ValidationFailed`` (French, per field) writes nothing."""
+    errors: dict[str, str] = {}
+    reference, title = reference.strip(), title.strip()
+    if not reference or len(reference) > 64:
+        errors["reference"] = "obligatoire, 64 caractères au plus"
+    elif await session.scalar(select(FrameworkAgreement.id).where(FrameworkAgreement.reference == reference)):
+        errors["reference"] = f"l'accord-cadre « {reference} » existe déjà"
+    if not title or len(title) > 300:
+        errors["title"] = "obligatoire, 300 caractères au plus"
+    if starts_on and ends_on and ends_on < starts_on:
+        errors["ends_on"] = "la fin précède le début"
+    if errors:
+        raise ValidationFailed(errors)
+    agreement = FrameworkAgreement(central_id=central.id, reference=reference, title=title, lot=lot[:100],
+                                   titulaire=titulaire[:200], starts_on=starts_on, ends_on=ends_on)
+    session.add(agreement)
+    await session.flush()
+    return agreement
+
+
+# --------------------------------------------------------------------------- BPU versions
+
+
+def _check_lines(header: list[str], rows: Sequence[tuple[int, list[Any]]]) -> list[rules.BpuLine]:
+    """Every line checked, every bad one reported (``BpuImportFailed``), or all lines good."""
+    keys = header_keys(header)
+    unknown = [h for h, k in zip(header, keys, strict=True) if k and k not in rules.COLUMNS]
+    missing = [c for c in rules.REQUIRED_COLUMNS if c not in keys]
+    if unknown or missing:
+        raise BpuImportFailed({1: [m for m in (
+            f"Colonne(s) inconnue(s) : {', '.join(unknown)}." if unknown else "",
+            f"Colonne(s) obligatoire(s) absente(s) : {', '.join(missing)}." if missing else "",
+            f"Colonnes admises : {', '.join(rules.COLUMNS)}.") if m]})
+    if len(rows) > MAX_IMPORT_LINES:
+        raise BpuImportFailed({0: [f"Plus de {MAX_IMPORT_LINES} lignes : découpez le fichier."]})
+    if not rows:
+        raise BpuImportFailed({0: ["Le fichier ne contient aucun article."]})
+    errors: dict[int, list[str]] = {}
+    seen: dict[str, int] = {}
+    lines: list[rules.BpuLine] = []
+    for number, values in rows:
+        if len(values) > len(keys):
+            errors[number] = [f"{len(values)} valeurs pour {len(keys)} colonnes."]
+            continue
+        line, problems = rules.parse_bpu_line(dict(zip(keys, values, strict=False)))
+        if line is not None and line.article_code in seen:
+            problems = [f"code_article : « {line.article_code} » figure déjà ligne {seen[line.article_code]}"]
+        if problems:
+            errors[number] = problems
+            continue
+        assert line is not None
+        seen[line.article_code] = number
+        lines.append(line)
+    if errors:
+        raise BpuImportFailed(errors)
+    return lines
+
+
+async def import_bpu(session: AsyncSession, agreement: FrameworkAgreement, content: bytes | str, filename: str = "",
+                     *, valid_from: dt.date, imported_by: str = "") -> BpuVersion:
+    """A new version of the agreement's BPU, in force from ``valid_from``: the file (CSV ``;`` or ``,``, or
+    XLSX, columns ``rules.COLUMNS``) is checked line by line and imported whole or not at all; any bad line
+    raises ``BpuImportFailed`` with every bad line's messages and nothing is written."""
+    header, rows = read_table(content, filename, error=BpuImportFailed, max_rows=MAX_IMPORT_LINES + 1)
+    lines = _check_lines(header, rows)
+    number = (await session.scalar(select(func.max(BpuVersion.version))
+                                   .where(BpuVersion.agreement_id == agreement.id)) or 0) + 1
+    version = BpuVersion(agreement_id=agreement.id, version=number, valid_from=valid_from, imported_at=utcnow(),
+                         imported_by=imported_by[:320], source_filename=filename[:255], line_count=len(lines))
+    session.add(version)
+    await session.flush()
+    # The items in batches of Core inserts: a version's 20,000 articles in a few round trips (the
+    # version's row is audited, its items are append-only, ``catalog.models.BpuItem``).
+    values = [{"id": uuid.uuid4(), "version_id": version.id, "article_code": x.article_code, "label": x.label,
+               "unit": x.unit, "unit_price_ht": x.unit_price_ht, "vat_rate": x.vat_rate, "family": x.family,
+               "complexity": x.complexity, "maker": x.maker, "purchase_or_rental": x.purchase_or_rental} for x in lines]
+    for start in range(0, len(values), _INSERT_BATCH):
+        await session.execute(insert(BpuItem), values[start:start + _INSERT_BATCH])
+    return version
+
+
+async def versions_of_agreement(session: AsyncSession, agreement_id: uuid.UUID) -> list[BpuVersion]:
+    """Newest first."""
+    return list(await session.scalars(select(BpuVersion).where(BpuVersion.agreement_id == agreement_id)
+                                      .order_by(BpuVersion.version.desc())))
+
+
+async def _versions_in_force(session: AsyncSession, agreement_ids: Collection[uuid.UUID],
+                             on: dt.date) -> dict[uuid.UUID, BpuVersion]:
+    """Per agreement, the version in force on ``on``: the latest ``valid_from`` not after it (of two on the
+    same day, the later import)."""
+    if not agreement_ids:
+        return {}
+    rows = await session.scalars(select(BpuVersion).where(BpuVersion.agreement_id.in_(list(agreement_ids)),
+                                                          BpuVersion.valid_from <= on)
+                                 .order_by(BpuVersion.valid_from.desc(), BpuVersion.version.desc()))
+    found: dict[uuid.UUID, BpuVersion] = {}
+    for version in rows:
+        found.setdefault(version.agreement_id, version)
+    return found
+
+
+async def version_in_force(session: AsyncSession, agreement_id: uuid.UUID, on: dt.date) -> BpuVersion | None:
+    return (await _versions_in_force(session, [agreement_id], on)).get(agreement_id)
+
+
+async def items_of_version(session: AsyncSession, version_id: uuid.UUID) -> list[BpuItem]:
+    return list(await session.scalars(select(BpuItem).where(BpuItem.version_id == version_id)
+                                      .order_by(BpuItem.article_code)))
+
+
+async def price_in_force(session: AsyncSession, agreement_id: uuid.UUID, article_code: str,
+                         on_date: dt.date) -> BpuItem | None:
+    """The article as priced by the version in force on ``on_date`` (an order line keeps the price of its
+    order date); ``None`` when no version is in force then or it has no such article."""
+    version = await version_in_force(session, agreement_id, on_date)
+    if version is None:
+        return None
+    return await session.scalar(select(BpuItem).where(BpuItem.version_id == version.id,
+                                                      BpuItem.article_code == article_code))
+
+
+# --------------------------------------------------------------------------- the beneficiary's catalog
+
+
+@dataclass(frozen=True)
+class CatalogLine:
+    """An article of the catalog with its price in force and the agreement and version it comes from."""
+
+    item: BpuItem
+    agreement_id: uuid.UUID
+    agreement_reference: str
+    version: int
+    valid_from: dt.date
+
+    @property
+    def unit_price_ttc(self) -> Decimal:
+        return (self.item.unit_price_ht * (1 + self.item.vat_rate / 100)).quantize(Decimal("0.01"))
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def _catalog_query(session: AsyncSession, tenant_id: uuid.UUID, on: dt.date) -> Any:
+    agreements = await agreements_of_tenant(session, tenant_id)
+    in_force = await _versions_in_force(session, [a.id for a in agreements], on)
+    return (select(BpuItem, BpuVersion, FrameworkAgreement)
+            .join(BpuVersion, BpuVersion.id == BpuItem.version_id)
+            .join(FrameworkAgreement, FrameworkAgreement.id == BpuVersion.agreement_id)
+            .where(BpuItem.version_id.in_([v.id for v in in_force.values()])))
+
+
+async def catalog_of_tenant(session: AsyncSession, tenant_id: uuid.UUID, on: dt.date, *, search: str = "",
+                            family: str = "", maker: str = "", page: int = 1,
+                            per_page: int = 50) -> tuple[list[CatalogLine], int]:
+    """One page of the articles in force on ``on`` of the agreements the beneficiary subscribes to, by code,
+    and how many match. ``search``: in the code, the label or the maker, regardless of case."""
+    query = await _catalog_query(session, tenant_id, on)
+    if search.strip():
+        pattern = _like(search.strip().lower())
+        query = query.where(func.lower(BpuItem.article_code).like(pattern, escape="\\")
+                            | func.lower(BpuItem.label).like(pattern, escape="\\")
+                            | func.lower(BpuItem.maker).like(pattern, escape="\\"))
+    if family:
+        query = query.where(BpuItem.family == family)
+    if maker:
+        query = query.where(BpuItem.maker == maker)
+    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = await session.execute(query.order_by(BpuItem.article_code, FrameworkAgreement.reference)
+                                 .limit(per_page).offset((max(page, 1) - 1) * per_page))
+    return [CatalogLine(item=i, agreement_id=a.id, agreement_reference=a.reference, version=v.version,
+                        valid_from=v.valid_from) for i, v, a in rows], total
+
+
+async def makers_of_catalog(session: AsyncSession, tenant_id: uuid.UUID, on: dt.date) -> list[str]:
+    """The makers of the beneficiary's catalog (the maker filter's choices)."""
+    query = (await _catalog_query(session, tenant_id, on)).where(BpuItem.maker != "")
+    return sorted({i.maker for i, _v, _a in await session.execute(query)})
+
+
+# --------------------------------------------------------------------------- catalog solutions
+
+
+def _record(session: AsyncSession, solution: CatalogSolution, before: str, actor: str, note: str = "") -> None:
+    session.add(SolutionEvent(solution_id=solution.id, from_status=before, to_status=solution.status,
+                              actor=actor[:320], note=note))
+
+
+async def propose_solution(session: AsyncSession, agreement: FrameworkAgreement, data: Mapping[str, Any],
+                           *, actor: str = "") -> CatalogSolution:
+    """A solution the titulaire proposes for the catalog (CCTP CANUT 5.1.2 « le catalogue pourra évoluer
+    sur la proposition du Titulaire »); ``ValidationFailed`` writes nothing."""
+    errors: dict[str, str] = {}
+    code, name = str(data.get("code") or "").strip(), str(data.get("name") or "").strip()
+    if not code or len(code) > 64:
+        errors["code"] = "obligatoire, 64 caractères au plus"
+    elif await session.scalar(select(CatalogSolution.id).where(CatalogSolution.agreement_id == agreement.id,
+                                                               CatalogSolution.code == code)):
+        errors["code"] = f"la solution « {code} » existe déjà dans cet accord-cadre"
+    if not name or len(name) > 200:
+        errors["name"] = "obligatoire, 200 caractères au plus"
+    price = rules.parse_decimal(data.get("price_ht"))
+    if price is None or price < 0:
+        errors["price_ht"] = "prix HT attendu (nombre positif)"
+    characteristics, problems = rules.parse_characteristics(data.get("characteristics") or [])
+    if problems:
+        errors["characteristics"] = " ; ".join(problems)
+    if errors:
+        raise ValidationFailed(errors)
+    solution = CatalogSolution(agreement_id=agreement.id, code=code, name=name,
+                               maker=str(data.get("maker") or "").strip()[:100],
+                               article_code=str(data.get("article_code") or "").strip()[:64], price_ht=price,
+                               characteristics=characteristics, status="proposed")
+    session.add(solution)
+    await session.flush()
+    _record(session, solution, "", actor)
+    await session.flush()
+    return solution
+
+
+async def _solution(session: AsyncSession, agreement: FrameworkAgreement, solution_id: uuid.UUID) -> CatalogSolution:
+    solution = await session.get(CatalogSolution, solution_id)
+    if solution is None or solution.agreement_id != agreement.id:
+        raise NotFound("solution du catalogue")
+    return solution
+
+
+async def approve_solution(session: AsyncSession, agreement: FrameworkAgreement, solution_id: uuid.UUID,
+                           *, actor: str = "") -> CatalogSolution:
+    """The coordinator's approval: the solution enters the catalog."""
+    solution = await _solution(session, agreement, solution_id)
+    if solution.status != "proposed":
+        raise ValidationFailed({"status": "seule une solution proposée peut être approuvée"})
+    solution.status = "approved"
+    _record(session, solution, "proposed", actor)
+    await session.flush()
+    return solution
+
+
+async def withdraw_solution(session: AsyncSession, agreement: FrameworkAgreement, solution_id: uuid.UUID, *,
+                            notice_on: dt.date, effective_on: dt.date, today: dt.date,
+                            substitute_id: uuid.UUID | None = None, actor: str = "") -> CatalogSolution:
+    """The withdrawal of an approved solution, effective no earlier than 6 weeks after its notice (CCTP
+    CPAM 8-1-2-2), with a substitute that must cost no more and declare characteristics at least as good
+    (CPAM 8-1-3-1); a substitute still proposed is approved with it."""
+    solution = await _solution(session, agreement, solution_id)
+    if solution.status != "approved":
+        raise ValidationFailed({"status": "seule une solution approuvée peut être retirée"})
+    errors: dict[str, str] = {}
+    problems = rules.withdrawal_problems(notice_on, effective_on, today)
+    if problems:
+        errors["effective_on"] = " ; ".join(problems)
+    substitute = None
+    if substitute_id is not None:
+        substitute = await session.get(CatalogSolution, substitute_id)
+        if substitute is None or substitute.agreement_id != agreement.id or substitute.id == solution.id \
+                or substitute.status == "withdrawn":
+            errors["substitute_id"] = "solution de substitution inconnue dans cet accord-cadre"
+        else:
+            refused = rules.substitution_problems(solution.price_ht, solution.characteristics,
+                                                  substitute.price_ht, substitute.characteristics)
+            if refused:
+                errors["substitute_id"] = " ; ".join(refused)
+    if errors:
+        raise ValidationFailed(errors)
+    solution.status = "withdrawn"
+    solution.withdrawal_notice_on, solution.withdrawal_effective_on = notice_on, effective_on
+    note = f"retrait effectif le {effective_on:%d/%m/%Y} (information du {notice_on:%d/%m/%Y})"
+    if substitute is not None:
+        solution.substitute_id = substitute.id
+        note += f", remplacée par {substitute.code}"
+        if substitute.status == "proposed":
+            substitute.status = "approved"
+            _record(session, substitute, "proposed", actor, f"substitution de {solution.code}")
+    _record(session, solution, "approved", actor, note)
+    await session.flush()
+    return solution
+
+
+async def solutions_of_agreement(session: AsyncSession, agreement_id: uuid.UUID) -> list[CatalogSolution]:
+    return list(await session.scalars(select(CatalogSolution).where(CatalogSolution.agreement_id == agreement_id)
+                                      .order_by(CatalogSolution.code)))
+
+
+async def solution_history(session: AsyncSession, solution_id: uuid.UUID) -> list[SolutionEvent]:
+    return list(await session.scalars(select(SolutionEvent).where(SolutionEvent.solution_id == solution_id)
+                                      .order_by(SolutionEvent.at, SolutionEvent.id)))
