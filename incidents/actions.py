@@ -36,6 +36,7 @@ __all__ = [
     "record_checked",
     "require_any",
     "stored_policy",
+    "ticket_policy",
 ]
 
 #: Event kind → the permissions of which one is needed.
@@ -110,6 +111,13 @@ def classification_errors(policy: SlaPolicy, level: str | None, restoration_leve
                if policy.incident_types else "la politique du bénéficiaire ne classe pas les incidents par type."))
 
 
+async def ticket_policy(session: AsyncSession, ticket: Ticket) -> SlaPolicy:
+    """The policy version the ticket was opened under (its levels are the ones it may be reclassified to)."""
+    version = await session.get(SlaPolicyVersion, (ticket.tenant_id, ticket.policy_version_id))
+    assert version is not None  # composite foreign key
+    return stored_policy(version.policy)
+
+
 def allowed_kinds(ctx: TenantContext) -> set[str]:
     """The workflow steps ``ctx``'s profile may take (the ticket page shows only their buttons)."""
     return {kind for kind, needs in KIND_PERMISSIONS.items() if any(ctx.can(p) for p in needs)}
@@ -170,10 +178,8 @@ async def apply_event(session: AsyncSession, ctx: TenantContext, ticket: Ticket,
     if kind == "note" and not data.reason.strip():
         errors["reason"] = "Le texte de la note (reason) est obligatoire."
     if kind == "reclassify":
-        version = await session.get(SlaPolicyVersion, (ticket.tenant_id, ticket.policy_version_id))
-        assert version is not None  # composite foreign key
-        classification_errors(stored_policy(version.policy), data.level, data.restoration_level, data.incident_type,
-                              errors)
+        classification_errors(await ticket_policy(session, ticket), data.level, data.restoration_level,
+                              data.incident_type, errors)
     elif any(v is not None for v in (data.level, data.restoration_level, data.incident_type)):
         errors["level"] = "Le niveau, le niveau de rétablissement et le type ne changent que par « reclassify »."
     if errors:

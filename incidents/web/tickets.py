@@ -38,6 +38,7 @@ from incidents import actions
 from incidents import tickets as svc
 from incidents.models import CHANNELS, OPEN_STATUSES, STATUSES, Ticket
 from incidents.schemas import InterventionCreate, TicketCreate, TicketEventCreate
+from incidents.sla import SlaPolicy
 from incidents.workflow import KIND_LABELS
 from tenants import services as tenants
 from tenants.context import OperatorContext, TenantContext
@@ -130,17 +131,24 @@ def deadline_badge(ticket: Ticket, now: dt.datetime, warned: bool) -> tuple[str,
 # --------------------------------------------------------------------------- the list
 
 
-async def _choices(session: AsyncSession, ctx: TenantContext) -> dict[str, Any]:
-    version = await svc.current_policy(session, ctx.tenant_id)
-    policy = actions.stored_policy(version.policy)
+def _classes(policy: SlaPolicy) -> dict[str, Any]:
+    """A policy's levels, restoration levels and incident types as form options."""
     return {
-        "sites": await tenants.list_sites(session, ctx.tenant_id),
-        "chargers": await csms.charger_choices(session, ctx.tenant_id),
-        "park": [(a.id, a.label) for a in await assets.assets_of_tenant(session, ctx.tenant_id, limit=500)],
         "levels": [(code, level.label) for code, level in policy.levels.items()],
         "restoration_levels": [(code, level.label) for code, level in policy.restoration_levels.items()],
         "incident_types": [(code, t.label) for code, t in policy.incident_types.items()],
         "policy": policy,
+    }
+
+
+async def _choices(session: AsyncSession, ctx: TenantContext) -> dict[str, Any]:
+    """What a new ticket may concern, and the classes of the tenant's current policy."""
+    version = await svc.current_policy(session, ctx.tenant_id)
+    return {
+        "sites": await tenants.list_sites(session, ctx.tenant_id),
+        "chargers": await csms.charger_choices(session, ctx.tenant_id),
+        "park": [(a.id, a.label) for a in await assets.assets_of_tenant(session, ctx.tenant_id, limit=500)],
+        **_classes(actions.stored_policy(version.policy)),
     }
 
 
@@ -225,7 +233,7 @@ async def _ticket_page(request: Request[Any, Any, Any], ctx: TenantContext, sess
                        status: int = 200) -> Any:
     now = utcnow()
     clock = await svc.ticket_clocks(session, ticket, now)
-    sites = {s.id: s.name for s in await tenants.list_sites(session, ctx.tenant_id)}
+    site = await tenants.access_site(session, ctx.tenant_id, ticket.site_id) if ticket.site_id else None
     brief = await assets.asset_brief(session, ctx.tenant_id, ticket.asset_id) if ticket.asset_id else None
     interventions = await svc.ticket_interventions(session, ticket)
     warned = await svc.warned_tickets(session, [ctx.tenant_id], [ticket.id])
@@ -237,12 +245,13 @@ async def _ticket_page(request: Request[Any, Any, Any], ctx: TenantContext, sess
     return render(request, "incidents/ticket.html", tenant_page(
         ctx, "incidents", ticket=ticket, clock=clock, now=now, events=await svc.ticket_events(session, ticket),
         interventions=[(i, svc.report_late(i, now)) for i in interventions],
-        attachments=await svc.ticket_attachments(session, ticket), site_name=sites.get(ticket.site_id),
+        attachments=await svc.ticket_attachments(session, ticket), site_name=site.name if site else None,
         asset=brief, badge=deadline_badge(ticket, now, ticket.id in warned), statuses=STATUSES, channels=CHANNELS,
         kind_labels=KIND_LABELS, allowed=actions.allowed_kinds(ctx), values=values or {}, errors=errors or {},
         infogerance=infogerance, duration=duration,
         ierr={k[2:]: v for k, v in (errors or {}).items() if k.startswith("i_")}, attachment_types=", ".join(sorted(svc.ATTACHMENT_TYPES)),
-        **await _choices(session, ctx)), status=status)
+        # Reclassified within the policy version it was opened under (the check of ``actions.apply_event``).
+        **_classes(await actions.ticket_policy(session, ticket))), status=status)
 
 
 async def _attempt(request: Request[Any, Any, Any], ctx: TenantContext, session: AsyncSession, ticket: Ticket,

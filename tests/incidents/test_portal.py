@@ -253,3 +253,21 @@ async def test_the_policy_page_shows_the_delays_and_each_profile_sets_its_own_se
     async with db.transaction([tid]) as session:
         settings = await svc.incident_settings(session, tid)
         assert (settings.acceptance_delay_hours, settings.infogerance_units_ordered) == (48, 40)
+
+
+async def test_a_ticket_is_reclassified_within_the_policy_it_was_opened_under(client, db, demo):
+    tid = uuid.UUID(demo["tenant_ids"]["chr"])
+    await login(client, OPERATOR)
+    made = await _post(client, f"/t/{tid}/incidents/nouveau", f"/t/{tid}/incidents/nouveau",
+                       {"title": "Disque en défaut", "level": "10h"})
+    url = made.headers["location"]
+    from incidents import tickets as svc
+
+    async with db.transaction([tid]) as session:  # the tenant moves to another template afterwards
+        await svc.set_policy_from_template(session, tid, "canut-iot")
+    page = (await client.get(url)).text
+    # The reclassification form offers the GTR levels of the ticket's own version (CAIH 2.1.22), not P0–P2.
+    assert 'value="4h"' in page and 'value="P0"' not in page
+    done = await _post(client, url, f"{url}/evenements", {"kind": "reclassify", "level": "4h",
+                                                          "reason": "Serveur de production"})
+    assert done.status_code == 303, done.text
