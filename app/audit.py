@@ -140,6 +140,19 @@ class AuditLabels:
     hidden: frozenset[str] = frozenset()
     confidential: Mapping[str, str] = field(default_factory=dict)
 
+    def scoped(self) -> AuditLabels:
+        """The same labels with every bare column name also written ``table.column`` for each of the
+        component's own tables (its ``entities``), so that two components may name the same column
+        differently (``charge_box_id`` is « Identifiant OCPP » on a charger, « Borne » on a ticket) and
+        neither's word shows on the other's objects, whatever the order of the component list."""
+        def scope(mapping: Mapping[str, Any]) -> dict[str, Any]:
+            own = {f"{entity}.{key}": value for key, value in mapping.items() if "." not in key
+                   for entity in self.entities}
+            return {**mapping, **own, **{key: value for key, value in mapping.items() if "." in key}}
+        return AuditLabels(entities=self.entities, fields=scope(self.fields), values=scope(self.values),
+                           titles=self.titles, units=scope(self.units), actions=self.actions,
+                           hidden=self.hidden, confidential=self.confidential)
+
     def merged(self, other: AuditLabels) -> AuditLabels:
         return AuditLabels(
             entities={**self.entities, **other.entities}, fields={**self.fields, **other.fields},
@@ -181,7 +194,7 @@ class AuditReader:
     def __init__(self, labels: Iterable[AuditLabels], metadata: MetaData) -> None:
         merged = KERNEL_LABELS
         for one in labels:
-            merged = merged.merged(one)
+            merged = merged.merged(one.scoped())
         self.labels = merged
         self.metadata = metadata
 

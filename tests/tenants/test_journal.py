@@ -53,7 +53,7 @@ async def test_the_journal_names_objects_and_fields_in_french_and_formats_values
     assert "Utilisateur visu@cpam72.demo" in text and "Profil Visualisation" in text
     assert not re.search(r"Utilisateur [0-9a-f]{8}-", text)  # a name, never an id
     # csms contributes its own labels through its manifest: a charger is a « Borne », named by its identifier.
-    chargers = text_of((await client.get(f"/t/{cpam}/journal", params={"entite": "chargers"})).text)
+    chargers = text_of((await client.get(f"/t/{cpam}/journal", params={"entite": "chargers", "action": "create"})).text)
     assert "Création Borne « CPAM-LM-01 »" in chargers and "Identifiant OCPP CPAM-LM-01" in chargers
     # Its password is a hash: shown as changed, never as a value.
     assert "Mot de passe de la borne (modifié)" in chargers and "argon2" not in chargers
