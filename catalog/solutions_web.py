@@ -175,11 +175,7 @@ async def approve(request: Request[Any, Any, Any], central_ctx: CentralContext, 
 
 async def _withdraw_form(request: Request[Any, Any, Any], ctx: CentralContext, session: AsyncSession, agreement: Any,
                          solution: Any, values: dict[str, str], errors: dict[str, str], *, status: int = 200) -> Any:
-    notice = None
-    try:
-        notice = dt.date.fromisoformat(values.get("notice_on", "")[:10])
-    except ValueError:
-        pass
+    notice = _day(values.get("notice_on", ""), "notice_on", {}, required=False)  # its error is in ``errors``
     earliest = rules.earliest_withdrawal(notice) if notice else None
     if "effective_on" not in values and earliest:
         values = {**values, "effective_on": earliest.isoformat()}
