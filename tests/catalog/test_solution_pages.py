@@ -108,6 +108,7 @@ async def test_the_coordinator_proposes_approves_and_withdraws_with_a_substitute
     earliest = today + dt.timedelta(weeks=6)
     # CPAM 8-1-2-2: the earliest effect, computed from the notice and shown
     assert f"Au plus tôt le {earliest:%d/%m/%Y}" in withdraw.text and f'value="{earliest.isoformat()}"' in withdraw.text
+    assert f'hx-get="{url}/{old.id}/retrait" hx-trigger="change"' in withdraw.text  # recomputed as the date changes
     recomputed = await client.get(f"{url}/{old.id}/retrait", params={"notice_on": "2026-01-05"},
                                   headers={"HX-Request": "true"})
     assert recomputed.text.lstrip().startswith('<div id="effet">') and "Au plus tôt le 16/02/2026" in recomputed.text
