@@ -17,9 +17,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {}
 
 def _web() -> Web:
     from app.shell import MenuHook
-    from catalog import api, web
+    from catalog import api, solutions_web, web
 
-    return Web(portal=list(web.portal_handlers), api=list(api.api_handlers),
+    return Web(portal=[*web.portal_handlers, *solutions_web.solution_handlers], api=list(api.api_handlers),
                menu=[MenuHook(300, web.nav, group="Commandes")])
 
 

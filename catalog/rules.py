@@ -213,6 +213,17 @@ def parse_characteristics(items: Sequence[Mapping[str, Any]]) -> tuple[list[dict
     return out, problems
 
 
+def _euros(amount: Decimal) -> str:
+    """« 1 250,00 € » (four decimals only when the price has them)."""
+    digits = 2 if amount == amount.quantize(Decimal("0.01")) else 4
+    return f"{amount:,.{digits}f} €".replace(",", "\u202f").replace(".", ",")
+
+
+def _quantity(value: Any, unit: str) -> str:
+    """« 10 km », « 8 »: a characteristic's value in French with its unit."""
+    return f"{str(value).replace('.', ',')} {unit}".strip()
+
+
 def substitution_problems(replaced_price: Decimal, replaced: Sequence[Mapping[str, Any]],
                           substitute_price: Decimal, substitute: Sequence[Mapping[str, Any]]) -> list[str]:
     """Why ``substitute`` may not replace ``replaced`` (CPAM 8-1-3-1), every reason; ``[]`` when it may.
@@ -220,8 +231,9 @@ def substitution_problems(replaced_price: Decimal, replaced: Sequence[Mapping[st
     value at least as high."""
     problems = []
     if substitute_price > replaced_price:
-        problems.append(f"prix {substitute_price} € HT supérieur à celui du modèle remplacé ({replaced_price} € HT) : "
-                        "« prix égal ou inférieur au prix du modèle à remplacer » (CCTP CPAM 8-1-3-1)")
+        problems.append(f"prix {_euros(substitute_price)} HT supérieur à celui du modèle remplacé "
+                        f"({_euros(replaced_price)} HT) : « prix égal ou inférieur au prix du modèle à remplacer » "
+                        "(CCTP CPAM 8-1-3-1)")
     offered = {_key(str(c["name"])): c for c in substitute}
     for c in replaced:
         name, unit = str(c["name"]), str(c.get("unit") or "")
@@ -234,6 +246,7 @@ def substitution_problems(replaced_price: Decimal, replaced: Sequence[Mapping[st
             continue
         theirs, ours = parse_decimal(c["value"]), parse_decimal(mine["value"])
         if theirs is not None and (ours is None or ours < theirs):
-            problems.append(f"caractéristique « {name} » : {mine['value']} {unit} inférieure à {c['value']} {unit} : "
-                            "« caractéristiques techniques égales ou supérieures » (CCTP CPAM 8-1-3-1)")
+            problems.append(f"caractéristique « {name} » : {_quantity(mine['value'], unit)} inférieure à "
+                            f"{_quantity(c['value'], unit)} : « caractéristiques techniques égales ou supérieures » "
+                            "(CCTP CPAM 8-1-3-1)")
     return problems

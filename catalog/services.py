@@ -44,6 +44,7 @@ __all__ = [
     "price_in_force",
     "propose_solution",
     "solution_history",
+    "solution_of_agreement",
     "solutions_of_agreement",
     "version_in_force",
     "versions_of_agreement",
@@ -334,6 +335,12 @@ async def _solution(session: AsyncSession, agreement: FrameworkAgreement, soluti
     if solution is None or solution.agreement_id != agreement.id:
         raise NotFound("solution du catalogue")
     return solution
+
+
+async def solution_of_agreement(session: AsyncSession, agreement: FrameworkAgreement,
+                                solution_id: uuid.UUID) -> CatalogSolution:
+    """The solution if it belongs to the agreement (already reached by the caller); ``NotFound`` otherwise."""
+    return await _solution(session, agreement, solution_id)
 
 
 async def approve_solution(session: AsyncSession, agreement: FrameworkAgreement, solution_id: uuid.UUID,

@@ -96,7 +96,7 @@ def test_a_substitute_refused_for_each_reason():
     new = [{"name": "Puissance", "unit": "kW", "value": "11"}, {"name": "Écran", "unit": "pouces", "value": "7"}]
     problems = rules.substitution_problems(Decimal("1500"), OLD, Decimal("1500.01"), new)
     assert len(problems) == 3
-    assert problems[0].startswith("prix 1500.01 € HT supérieur") and "8-1-3-1" in problems[0]
+    assert problems[0].startswith("prix 1\u202f500,01 € HT supérieur à celui du modèle remplacé (1\u202f500,00 € HT)") and "8-1-3-1" in problems[0]
     assert "Puissance" in problems[1] and "inférieure" in problems[1]
     assert problems[2] == "caractéristique « Points de charge » non déclarée par le modèle de substitution"
     other_unit = [{"name": "Puissance", "unit": "W", "value": "22000"}, OLD[1]]
