@@ -43,7 +43,10 @@ __all__ = [
     "makers_of_catalog",
     "price_in_force",
     "propose_solution",
+    "SolutionRow",
+    "solution_histories",
     "solution_history",
+    "solutions_of_catalog",
     "solution_of_agreement",
     "solutions_of_agreement",
     "version_in_force",
@@ -401,5 +404,63 @@ async def solutions_of_agreement(session: AsyncSession, agreement_id: uuid.UUID)
 
 
 async def solution_history(session: AsyncSession, solution_id: uuid.UUID) -> list[SolutionEvent]:
-    return list(await session.scalars(select(SolutionEvent).where(SolutionEvent.solution_id == solution_id)
-                                      .order_by(SolutionEvent.at, SolutionEvent.id)))
+    return (await solution_histories(session, [solution_id])).get(solution_id, [])
+
+
+async def solution_histories(session: AsyncSession,
+                             solution_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, list[SolutionEvent]]:
+    """The histories of many solutions in one query (a page that lists them), oldest event first."""
+    found: dict[uuid.UUID, list[SolutionEvent]] = {}
+    if solution_ids:
+        for event in await session.scalars(select(SolutionEvent)
+                                           .where(SolutionEvent.solution_id.in_(list(solution_ids)))
+                                           .order_by(SolutionEvent.at, SolutionEvent.id)):
+            found.setdefault(event.solution_id, []).append(event)
+    return found
+
+
+@dataclass(frozen=True)
+class SolutionRow:
+    """A solution shown in a beneficiary's catalog, with the BPU article that prices it as in force that day."""
+
+    solution: CatalogSolution
+    agreement_reference: str
+    article: BpuItem | None
+    substitute: CatalogSolution | None
+
+
+async def solutions_of_catalog(session: AsyncSession, tenant_id: uuid.UUID, on: dt.date, *, search: str = "",
+                               family: str = "", maker: str = "") -> list[SolutionRow]:
+    """The approved and withdrawn solutions of the agreements the beneficiary subscribes to (a proposed one
+    is not in the catalog yet), filtered like the BPU lines (code, name or maker; the family of the article
+    that prices it; maker). Four queries whatever the number of solutions: agreements, solutions, versions
+    in force, and the articles that price them."""
+    agreements = {a.id: a for a in await agreements_of_tenant(session, tenant_id)}
+    if not agreements:
+        return []
+    solutions = list(await session.scalars(select(CatalogSolution)
+                                           .where(CatalogSolution.agreement_id.in_(list(agreements)))
+                                           .order_by(CatalogSolution.code)))
+    by_id = {s.id: s for s in solutions}
+    versions = await _versions_in_force(session, agreements, on)
+    codes = {s.article_code for s in solutions if s.article_code and s.agreement_id in versions}
+    articles: dict[tuple[uuid.UUID, str], BpuItem] = {}
+    if codes:
+        for item in await session.scalars(select(BpuItem).where(
+                BpuItem.version_id.in_([v.id for v in versions.values()]), BpuItem.article_code.in_(codes))):
+            articles[(item.version_id, item.article_code)] = item
+    needle = search.strip().casefold()
+    rows = []
+    for agreement_id, agreement in agreements.items():
+        version = versions.get(agreement_id)
+        for s in solutions:
+            if s.agreement_id != agreement_id or s.status == "proposed" or (maker and s.maker != maker):
+                continue
+            if needle and not any(needle in text.casefold() for text in (s.code, s.name, s.maker)):
+                continue
+            article = articles.get((version.id, s.article_code)) if version and s.article_code else None
+            if family and (article is None or article.family != family):
+                continue
+            rows.append(SolutionRow(solution=s, agreement_reference=agreement.reference, article=article,
+                                    substitute=by_id.get(s.substitute_id) if s.substitute_id else None))
+    return rows

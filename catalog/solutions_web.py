@@ -13,9 +13,6 @@
   remplacer » and a « prix égal ou inférieur au prix du modèle à remplacer » (CPAM 8-1-3-1), compared
   characteristic by characteristic by ``catalog.rules.substitution_problems``.
 
-And, for the beneficiary's « Catalogue » (``catalog.web.catalog_page``), ``solutions_of_catalog``: the
-approved and withdrawn solutions of its agreements beside the BPU lines.
-
 The rules and the audit are the services'; here forms are read after the access check (another central's
 agreement or solution is a 404 whatever the body), and a refusal re-renders the form with the French
 message next to its field, status 422, nothing changed.
@@ -25,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -35,12 +31,12 @@ from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import ValidationFailed
-from app.shell import central_page, flash, form_fields, render, see_other
+from app.shell import central_page, flash, form_fields, parse_day, render, see_other
 from catalog import rules, services
 from catalog.labels import SOLUTION_STATUSES
 from tenants.context import CentralContext
 
-__all__ = ["SolutionRow", "solution_handlers", "solutions_of_catalog"]
+__all__ = ["solution_handlers"]
 
 PARIS = ZoneInfo("Europe/Paris")
 PATH = "/c/{central_code:str}/accords/{agreement_id:uuid}/solutions"
@@ -63,15 +59,11 @@ def _base(ctx: CentralContext, agreement_id: uuid.UUID) -> str:
 
 
 def _day(value: str, field: str, errors: dict[str, str], *, required: bool = True) -> dt.date | None:
-    if not value:
-        if required:
-            errors[field] = "Date obligatoire (JJ/MM/AAAA)."
+    """``app.shell.parse_day``, with a required date's message."""
+    if not value and required:
+        errors[field] = "Date obligatoire (JJ/MM/AAAA)."
         return None
-    try:
-        return dt.date.fromisoformat(value[:10])
-    except ValueError:
-        errors[field] = "Date invalide (format attendu : AAAA-MM-JJ)."
-        return None
+    return parse_day(value[:10], field, errors)
 
 
 def _characteristic_lines(values: dict[str, str]) -> list[dict[str, str]]:
@@ -90,9 +82,10 @@ def _characteristic_lines(values: dict[str, str]) -> list[dict[str, str]]:
 async def _list_page(request: Request[Any, Any, Any], ctx: CentralContext, session: AsyncSession,
                      agreement: Any, *, error: tuple[uuid.UUID, str] | None = None, status: int = 200) -> Any:
     solutions = await services.solutions_of_agreement(session, agreement.id)
+    histories = await services.solution_histories(session, [s.id for s in solutions])
     by_status: dict[str, list[tuple[Any, list[Any]]]] = {s: [] for s in STATUSES}
     for s in solutions:
-        by_status[s.status].append((s, await services.solution_history(session, s.id)))
+        by_status[s.status].append((s, histories.get(s.id, [])))
     return render(request, "catalog/solutions.html", central_page(
         ctx, "agreements", agreement=agreement, by_status=by_status, statuses=SOLUTION_STATUSES,
         names={s.id: f"{s.code} — {s.name}" for s in solutions}, error=error, today=_today(),
@@ -225,43 +218,6 @@ async def withdraw(request: Request[Any, Any, Any], central_ctx: CentralContext,
                                     {**exc.errors, **errors}, status=422)
     flash(request, f"Retrait de « {solution.code} » enregistré : effectif le {effective_on:%d/%m/%Y}.")
     return see_other(f"{_base(central_ctx, agreement.id)}#solution-{solution.id}")
-
-
-# --------------------------------------------------------------------------- the beneficiary's catalog
-
-
-@dataclass(frozen=True)
-class SolutionRow:
-    """A solution shown in a beneficiary's catalog, with the BPU article that prices it as in force today."""
-
-    solution: Any
-    agreement_reference: str
-    article: Any | None
-    substitute: Any | None
-
-
-async def solutions_of_catalog(session: AsyncSession, tenant_id: uuid.UUID, on: dt.date, *, search: str = "",
-                               family: str = "", maker: str = "") -> list[SolutionRow]:
-    """The approved and withdrawn solutions of the agreements the beneficiary subscribes to (a proposed one
-    is not in the catalog yet), filtered like the BPU lines (code, name or maker; the family of the article
-    that prices it; maker)."""
-    needle = search.strip().casefold()
-    rows = []
-    for agreement in await services.agreements_of_tenant(session, tenant_id):
-        solutions = await services.solutions_of_agreement(session, agreement.id)
-        by_id = {s.id: s for s in solutions}
-        for s in solutions:
-            if s.status == "proposed" or (maker and s.maker != maker):
-                continue
-            if needle and not any(needle in text.casefold() for text in (s.code, s.name, s.maker)):
-                continue
-            article = (await services.price_in_force(session, agreement.id, s.article_code, on)
-                       if s.article_code else None)
-            if family and (article is None or article.family != family):
-                continue
-            rows.append(SolutionRow(solution=s, agreement_reference=agreement.reference, article=article,
-                                    substitute=by_id.get(s.substitute_id) if s.substitute_id else None))
-    return rows
 
 
 solution_handlers: list[Any] = [solutions_page, propose_page, propose, approve, withdraw_page, withdraw]

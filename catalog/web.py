@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bounds import Page
 from app.shell import Paged, central_page, flash, pager, render, see_other, tenant_page
-from catalog import services, solutions_web
+from catalog import services
 from catalog.rules import COLUMNS, COMPLEXITIES, FAMILIES, MODES
 from tenants.context import CentralContext, TenantContext
 
@@ -102,7 +102,7 @@ async def catalog_page(request: Request[Any, Any, Any], tenant_ctx: TenantContex
         tenant_ctx, "catalog", lines=lines, total=total, today=today, families=FAMILIES, complexities=COMPLEXITIES,
         modes=MODES, makers=await services.makers_of_catalog(db_session, tenant_ctx.tenant_id, today),
         agreements=await services.agreements_of_tenant(db_session, tenant_ctx.tenant_id), query=query,
-        solutions=await solutions_web.solutions_of_catalog(db_session, tenant_ctx.tenant_id, today, search=q,
+        solutions=await services.solutions_of_catalog(db_session, tenant_ctx.tenant_id, today, search=q,
                                                            family=famille, maker=constructeur),
         paging=pager(f"/t/{tenant_ctx.tenant_id}/catalogue", query, paged)), block="results")
 
