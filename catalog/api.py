@@ -20,15 +20,17 @@ import uuid
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Request, Response, get, post
+from litestar import Request, Response, Router, get, post
+from litestar.exceptions import ClientException, ValidationException
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deps import require_identity
 from app.errors import NotFound, ValidationFailed
-from app.shell import error_responses, problem
+from app.shell import api_client_error, api_validation_error, error_responses, problem
 from catalog import services
 from catalog.models import BpuItem, BpuVersion, CatalogSolution
+from catalog.orders_api import order_api_handlers
 from catalog.rules import FAMILIES
 from tenants.context import CentralContext, TenantContext
 from tenants.models import FrameworkAgreement
@@ -294,5 +296,11 @@ async def api_withdraw_solution(request: Request[Any, Any, Any], db_session: Asy
         today=today, substitute_id=data.substitute_id, actor=identity.email))
 
 
-api_handlers: list[Any] = [api_central_agreements, api_import_bpu, api_bpu_in_force, api_catalog, api_solutions,
-                           api_propose_solution, api_approve_solution, api_withdraw_solution]
+#: One router, so that a body that does not match its schema is a 422 per field like the services' refusals
+#: (``app.shell.api_validation_error``); the purchase orders' handlers are in ``catalog.orders_api``.
+api_handlers: list[Any] = [Router(
+    path="/",
+    route_handlers=[api_central_agreements, api_import_bpu, api_bpu_in_force, api_catalog, api_solutions,
+                    api_propose_solution, api_approve_solution, api_withdraw_solution, *order_api_handlers],
+    exception_handlers={ValidationException: api_validation_error, ClientException: api_client_error},
+)]

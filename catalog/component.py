@@ -13,6 +13,10 @@ from catalog.labels import labels
 
 #: What each role may do with ordering (added to the roles' permissions by the manifest).
 PERMISSIONS: dict[str, frozenset[str]] = {}
+#: Purchase orders (issue 14 §3): ``order`` — create, issue, verify, close and cancel the tenant's orders (its
+#: admin); ``execute_orders`` — start and deliver them (the titulaire's operator).
+for _role, _granted in {"admin": {"order"}, "operator": {"execute_orders"}}.items():
+    PERMISSIONS[_role] = PERMISSIONS.get(_role, frozenset()) | frozenset(_granted)
 
 
 def _web() -> Web:
@@ -41,6 +45,12 @@ async def _wall_target(session: AsyncSession, tenant_id: Any, objects: dict[str,
     return await wall_target(session, tenant_id, objects)
 
 
+def _subscribers() -> list[Any]:
+    from catalog.orders import SUBSCRIBERS
+
+    return list(SUBSCRIBERS)
+
+
 manifest = Component(
     name="catalog",
     models=("catalog.models",),
@@ -51,4 +61,5 @@ manifest = Component(
     cli=_cli,
     wall_target=_wall_target,
     labels=labels,
+    subscribers=_subscribers,
 )

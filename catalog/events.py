@@ -1,0 +1,34 @@
+"""Every topic ``catalog`` publishes, with its payload, in one place (docs/events.md has the catalogue).
+
+Durable (``app.outbox``): written with ``publish_on_commit`` in the transaction of the change they report,
+delivered at least once to the durable subscribers, after a crash too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from typing import ClassVar
+
+from app.outbox import Event
+
+__all__ = ["OrderIssued"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OrderIssued(Event):
+    """A purchase order was issued (« émis »: notified to the titulaire; ``catalog.orders.issue_order``, in its
+    transaction). The notification e-mail to the titulaire's operators follows from it
+    (``catalog.order-issued-mail``); CCTP CPAM 5-4-4 « à compter de la notification du bon de commande »: the
+    incidents component starts the intervention clock of ``ticket_id``'s ticket on it."""
+
+    topic: ClassVar[str] = "catalog.order.issued"
+    tenant_id: uuid.UUID
+    order_id: uuid.UUID
+    number: str
+    agreement_id: uuid.UUID
+    issued_at: dt.datetime
+    #: The ticket the order is for (CPAM 5-4-4), the quote it comes from; None when none.
+    ticket_id: uuid.UUID | None = None
+    quote_id: uuid.UUID | None = None

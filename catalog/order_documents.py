@@ -1,0 +1,268 @@
+"""A purchase order as documents (issue 14 §3): PDF (the kernel's ``app.pdf``), OpenDocument text (``odfpy``;
+CCP TGD X.7 asks for deliverables in an ODF format) and Order-X XML (the Franco-German e-ordering standard, CII
+D20B « comfort » profile) for buyers whose systems take it, checked against the official schema by the
+``factur-x`` package before it leaves (``facturx.xml_check_xsd``).
+
+Each carries every element of CCP TGD VI.1: the agreement's references, the number and date, the full
+description of each line, the place(s) of delivery or execution, the buyer's representative(s), the price HT
+before discount, HT and TTC after discount, the total, the special delivery conditions.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.pdf import document, pdf_bytes
+from catalog import orders
+from catalog.models import PurchaseOrder, PurchaseOrderLine
+from catalog.order_rules import STATUSES
+from tenants.models import FrameworkAgreement, Tenant
+
+__all__ = ["FORMATS", "OrderSheet", "load_sheet", "money", "odt_bytes", "orderx_bytes", "order_pdf", "quantity"]
+
+#: ``?format=`` → (media type, file extension).
+FORMATS = {
+    "pdf": ("application/pdf", "pdf"),
+    "odt": ("application/vnd.oasis.opendocument.text", "odt"),
+    "orderx": ("application/xml", "xml"),
+}
+
+
+@dataclass(frozen=True)
+class OrderSheet:
+    """What every rendering of an order needs."""
+
+    order: PurchaseOrder
+    lines: list[PurchaseOrderLine]
+    buyer: Tenant
+    seller: str
+
+    @property
+    def title(self) -> str:
+        return f"Bon de commande {self.order.number}"
+
+    def filename(self, fmt: str) -> str:
+        return f"{self.order.number}{'-order-x' if fmt == 'orderx' else ''}.{FORMATS[fmt][1]}"
+
+
+async def load_sheet(session: AsyncSession, tenant_id: uuid.UUID, order_id: uuid.UUID) -> OrderSheet:
+    """The order of the tenant (``NotFound`` otherwise) with its lines, its buyer and the titulaire."""
+    order = await orders.get_order_in_tenant(session, tenant_id, order_id)
+    buyer = await session.get(Tenant, tenant_id)
+    agreement = await session.scalar(select(FrameworkAgreement).where(FrameworkAgreement.id == order.agreement_id))
+    assert buyer is not None
+    return OrderSheet(order=order, lines=await orders.lines_of_order(session, order), buyer=buyer,
+                      seller=(agreement.titulaire if agreement is not None else "") or "Titulaire du marché")
+
+
+def money(value: Decimal | None) -> str:
+    """``1 234,56 €`` (a narrow no-break space between thousands)."""
+    if value is None:
+        return ""
+    return f"{value:,.2f}".replace(",", "\u202f").replace(".", ",") + " €"
+
+
+def price(value: Decimal) -> str:
+    """A unit price with its BPU decimals (2 to 4)."""
+    text = f"{value.normalize():f}"
+    whole, _, decimals = text.partition(".")
+    decimals = (decimals + "00")[:max(2, len(decimals))]
+    return money(Decimal(f"{whole}.{decimals[:2]}")) if len(decimals) == 2 else (
+        f"{int(whole):,}".replace(",", "\u202f") + "," + decimals + " €")
+
+
+def quantity(value: Decimal) -> str:
+    text = f"{value.normalize():f}"
+    return text.replace(".", ",")
+
+
+def percent(value: Decimal | None) -> str:
+    return "" if value is None else f"{quantity(value)} %"
+
+
+def _header_pairs(sheet: OrderSheet) -> list[tuple[str, str]]:
+    o, buyer = sheet.order, sheet.buyer
+    pairs = [
+        ("Références du marché", f"{o.agreement_reference} — {o.agreement_title}".strip(" —")),
+        ("Numéro de la commande", o.number),
+        ("Date de la commande", f"{o.order_date:%d/%m/%Y}"),
+        ("État", STATUSES.get(o.status, o.status)),
+        ("Acheteur", buyer.name + (f" (SIRET {buyer.siret})" if buyer.siret else "")),
+        ("Titulaire", sheet.seller),
+        ("Lieu(x) de livraison ou d'exécution", o.delivery_place),
+        ("Représentant(s) de l'acheteur", o.representative),
+    ]
+    if o.delivery_conditions:
+        pairs.append(("Conditions particulières de livraison", o.delivery_conditions))
+    return pairs
+
+
+COLUMNS = ("N°", "Code article", "Désignation", "Unité", "Quantité", "Prix unitaire HT non remisé",
+           "Montant HT non remisé", "Remise", "Montant HT", "TVA", "Montant TTC")
+
+
+def _line_rows(sheet: OrderSheet) -> list[tuple[str, ...]]:
+    return [(str(x.position), x.article_code, x.label, x.unit, quantity(x.quantity), price(x.unit_price_ht),
+             money(x.gross_ht), percent(x.discount_percent), money(x.total_ht), percent(x.vat_rate),
+             money(x.total_ttc)) for x in sheet.lines]
+
+
+def _total_pairs(sheet: OrderSheet) -> list[tuple[str, str]]:
+    o = sheet.order
+    return [("Total HT non remisé", money(o.gross_ht)), ("Total HT après remise", money(o.total_ht)),
+            ("Total TVA", money(o.total_vat)), ("Montant global TTC", money(o.total_ttc))]
+
+
+# --------------------------------------------------------------------------- PDF
+
+
+def order_pdf(sheet: OrderSheet) -> bytes:
+    doc = document(sheet.title, f"Marché {sheet.order.agreement_reference} — CCP TGD VI.1", landscape=True)
+    doc.key_values(_header_pairs(sheet))
+    doc.heading("Descriptif de la commande")
+    doc.table_of(COLUMNS, _line_rows(sheet), widths=(6, 18, 50, 12, 14, 20, 20, 12, 20, 10, 20))
+    doc.heading("Montant de la commande")
+    doc.key_values(_total_pairs(sheet))
+    return pdf_bytes(doc)
+
+
+# --------------------------------------------------------------------------- OpenDocument text
+
+
+def odt_bytes(sheet: OrderSheet) -> bytes:
+    from odf.opendocument import OpenDocumentText
+    from odf.style import ParagraphProperties, Style, TableColumnProperties, TextProperties
+    from odf.table import Table, TableCell, TableColumn, TableRow
+    from odf.text import H, P, Span
+
+    doc = OpenDocumentText()
+    bold = Style(name="Gras", family="text")
+    bold.addElement(TextProperties(fontweight="bold"))
+    small = Style(name="Cellule", family="paragraph")
+    small.addElement(TextProperties(fontsize="8pt"))
+    small.addElement(ParagraphProperties(marginleft="0.05cm"))
+    column = Style(name="Colonne", family="table-column")
+    column.addElement(TableColumnProperties(columnwidth="2.4cm"))
+    for style in (bold, small, column):
+        doc.automaticstyles.addElement(style)
+    doc.meta.addElement(__import__("odf.dc", fromlist=["Title"]).Title(text=sheet.title))
+
+    doc.text.addElement(H(outlinelevel=1, text=sheet.title))
+    for label, value in _header_pairs(sheet):
+        p = P()
+        p.addElement(Span(stylename=bold, text=f"{label} : "))
+        p.addText(value)
+        doc.text.addElement(p)
+    doc.text.addElement(H(outlinelevel=2, text="Descriptif de la commande"))
+
+    def table(name: str, rows: list[tuple[str, ...]]) -> Any:
+        t = Table(name=name)
+        t.addElement(TableColumn(numbercolumnsrepeated=len(rows[0]), stylename=column))
+        for values in rows:
+            row = TableRow()
+            for value in values:
+                cell = TableCell(valuetype="string")
+                cell.addElement(P(stylename=small, text=value))
+                row.addElement(cell)
+            t.addElement(row)
+        return t
+
+    doc.text.addElement(table("Lignes", [COLUMNS, *_line_rows(sheet)]))
+    doc.text.addElement(H(outlinelevel=2, text="Montant de la commande"))
+    doc.text.addElement(table("Totaux", _total_pairs(sheet)))
+    out = io.BytesIO()
+    doc.write(out)
+    return out.getvalue()
+
+
+# --------------------------------------------------------------------------- Order-X
+
+RSM = "urn:un:unece:uncefact:data:SCRDMCCBDACIOMessageStructure:100"
+RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:128"
+UDT = "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:128"
+QDT = "urn:un:unece:uncefact:data:standard:QualifiedDataType:128"
+ORDERX_COMFORT = "urn:order-x.eu:1p0:comfort"
+#: UN/ECE Rec 20 unit codes of the BPU's French units (others: « C62 », one).
+UNIT_CODES = {"jour": "DAY", "mois": "MON", "an": "ANN", "heure": "HUR", "h": "HUR", "m": "MTR", "kg": "KGM"}
+
+
+def _amount(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+def orderx_bytes(sheet: OrderSheet) -> bytes:
+    """The Order-X « comfort » XML (TypeCode 220, an order), checked against the official XSD by ``factur-x``
+    (``Exception`` if not valid: a document that a buyer's system would refuse never leaves)."""
+    import facturx
+    from lxml import etree
+
+    o = sheet.order
+    nsmap = {"rsm": RSM, "ram": RAM, "udt": UDT, "qdt": QDT}
+
+    def el(parent: Any, ns: str, tag: str, text: str | None = None, **attrs: str) -> Any:
+        node = etree.SubElement(parent, f"{{{ns}}}{tag}", **attrs)
+        if text is not None:
+            node.text = text
+        return node
+
+    root = etree.Element(f"{{{RSM}}}SCRDMCCBDACIOMessageStructure", nsmap=nsmap)
+    context = el(root, RSM, "ExchangedDocumentContext")
+    el(el(context, RAM, "GuidelineSpecifiedDocumentContextParameter"), RAM, "ID", ORDERX_COMFORT)
+    header = el(root, RSM, "ExchangedDocument")
+    el(header, RAM, "ID", o.number)
+    el(header, RAM, "TypeCode", "220")
+    issued = el(header, RAM, "IssueDateTime")
+    el(issued, UDT, "DateTimeString", f"{o.order_date:%Y%m%d}", format="102")
+    el(header, RAM, "PurposeCode", "9")  # original
+    transaction = el(root, RSM, "SupplyChainTradeTransaction")
+    for x in sheet.lines:
+        item = el(transaction, RAM, "IncludedSupplyChainTradeLineItem")
+        el(el(item, RAM, "AssociatedDocumentLineDocument"), RAM, "LineID", str(x.position))
+        product = el(item, RAM, "SpecifiedTradeProduct")
+        el(product, RAM, "SellerAssignedID", x.article_code)
+        el(product, RAM, "Name", x.label)
+        agreement = el(item, RAM, "SpecifiedLineTradeAgreement")
+        gross = el(agreement, RAM, "GrossPriceProductTradePrice")
+        el(gross, RAM, "ChargeAmount", f"{x.unit_price_ht:.4f}")
+        net_unit = (x.total_ht / x.quantity).quantize(Decimal("0.0001"))
+        el(el(agreement, RAM, "NetPriceProductTradePrice"), RAM, "ChargeAmount", f"{net_unit:.4f}")
+        unit = UNIT_CODES.get((x.unit or "").strip().lower(), "C62")
+        el(el(item, RAM, "SpecifiedLineTradeDelivery"), RAM, "RequestedQuantity", f"{x.quantity:f}", unitCode=unit)
+        settlement = el(item, RAM, "SpecifiedLineTradeSettlement")
+        tax = el(settlement, RAM, "ApplicableTradeTax")
+        el(tax, RAM, "TypeCode", "VAT")
+        el(tax, RAM, "CategoryCode", "S" if x.vat_rate else "Z")
+        el(tax, RAM, "RateApplicablePercent", f"{x.vat_rate:.2f}")
+        el(el(settlement, RAM, "SpecifiedTradeSettlementLineMonetarySummation"), RAM, "LineTotalAmount",
+           _amount(x.total_ht))
+    trade = el(transaction, RAM, "ApplicableHeaderTradeAgreement")
+    el(trade, RAM, "BuyerReference", o.representative[:200])
+    el(el(trade, RAM, "SellerTradeParty"), RAM, "Name", sheet.seller)
+    buyer = el(trade, RAM, "BuyerTradeParty")
+    el(buyer, RAM, "Name", sheet.buyer.name)
+    if sheet.buyer.siret:
+        legal = el(buyer, RAM, "SpecifiedLegalOrganization")
+        el(legal, RAM, "ID", sheet.buyer.siret, schemeID="0002")
+    el(el(trade, RAM, "ContractReferencedDocument"), RAM, "IssuerAssignedID", o.agreement_reference)
+    delivery = el(transaction, RAM, "ApplicableHeaderTradeDelivery")
+    ship_to = el(delivery, RAM, "ShipToTradeParty")
+    el(ship_to, RAM, "Name", o.delivery_place.splitlines()[0][:200] if o.delivery_place else sheet.buyer.name)
+    settlement = el(transaction, RAM, "ApplicableHeaderTradeSettlement")
+    el(settlement, RAM, "OrderCurrencyCode", "EUR")
+    # Order-X has no VAT breakdown in the header (each line carries its rate); the total VAT is in the summation.
+    totals = el(settlement, RAM, "SpecifiedTradeSettlementHeaderMonetarySummation")
+    el(totals, RAM, "LineTotalAmount", _amount(o.total_ht))
+    el(totals, RAM, "TaxBasisTotalAmount", _amount(o.total_ht))
+    el(totals, RAM, "TaxTotalAmount", _amount(o.total_vat), currencyID="EUR")
+    el(totals, RAM, "GrandTotalAmount", _amount(o.total_ttc))
+    xml = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    facturx.xml_check_xsd(xml, flavor="order-x", level="comfort")
+    facturx.xml_check_schematron(xml, flavor="order-x", level="comfort")
+    return xml

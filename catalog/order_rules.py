@@ -1,0 +1,206 @@
+"""The rules of purchase orders, without a database (issue 14 §3).
+
+* **The price elements of a line** (CCP TGD VI.1: « les éléments de prix (prix hors taxes non remisé, prix
+  hors taxes et prix TTC après application de la remise le cas échéant) et le montant global de la
+  commande »): the unit price HT comes from the BPU version in force on the order date; an optional extra
+  discount in percent (CCTP CAIH 5 « Remise complémentaire en % sur le BPU en vigueur ») applies to it.
+  Every amount is ``Decimal`` and rounded half-up to the cent **at line level** (DESIGN.md « rounding is
+  half-up to the cent at line level »):
+
+  - ``gross_ht``  = round(quantity × unit price HT) — the price HT before discount;
+  - ``total_ht``  = round(quantity × unit price HT × (1 − discount / 100));
+  - ``total_vat`` = round(total_ht × VAT rate / 100), computed on the rounded HT of the line;
+  - ``total_ttc`` = total_ht + total_vat (so that HT + TVA = TTC on every line and on the order).
+
+  The order's totals are the sums of its lines' amounts, never recomputed from a sum of unrounded
+  values: 3 × 0,125 € at 20 % is 0,38 € HT, 0,08 € of VAT, 0,46 € TTC.
+* **The states** (issue 14 §3): brouillon → émis (notified to the titulaire) → en cours → livré → vérifié →
+  clos, or annulé before the delivery. ``next_status`` refuses any other move with a French message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+__all__ = [
+    "ACTIONS",
+    "MAX_DISCOUNT",
+    "MAX_LINES",
+    "MAX_QUANTITY",
+    "OPEN_STATUSES",
+    "STATUSES",
+    "LineAmounts",
+    "OrderRuleError",
+    "OrderTotals",
+    "allowed_actions",
+    "format_order_number",
+    "line_amounts",
+    "next_status",
+    "order_totals",
+    "parse_discount",
+    "parse_quantity",
+]
+
+CENT = Decimal("0.01")
+HUNDRED = Decimal(100)
+#: Bounds of an order line's input (a quantity has 3 decimals at most: 0,5 day, 1,250 kg).
+MAX_QUANTITY = Decimal("1000000")
+MAX_DISCOUNT = Decimal("100")
+MAX_LINES = 200
+
+#: The statuses, in workflow order, with their French names (issue 14 §3).
+STATUSES: dict[str, str] = {
+    "draft": "brouillon",
+    "issued": "émis",
+    "in_progress": "en cours",
+    "delivered": "livré",
+    "verified": "vérifié",
+    "closed": "clos",
+    "cancelled": "annulé",
+}
+#: The orders the titulaire still has to execute (the operator's queue).
+OPEN_STATUSES = ("issued", "in_progress")
+
+#: action → (the statuses it leaves, the status it reaches, its French verb for messages).
+ACTIONS: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "issue": (("draft",), "issued", "émettre"),
+    "start": (("issued",), "in_progress", "démarrer"),
+    "deliver": (("in_progress",), "delivered", "déclarer livrée"),
+    "verify": (("delivered",), "verified", "vérifier"),
+    "close": (("verified",), "closed", "clore"),
+    # Once delivered, an order is verified (TGD VII) — it can no longer be cancelled.
+    "cancel": (("draft", "issued", "in_progress"), "cancelled", "annuler"),
+}
+
+
+class OrderRuleError(ValueError):
+    """A refused input or move, with its French message (``str(exc)``)."""
+
+
+def _cents(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class LineAmounts:
+    """The price elements of one line (CCP TGD VI.1), each rounded to the cent."""
+
+    quantity: Decimal
+    unit_price_ht: Decimal
+    discount_percent: Decimal | None
+    vat_rate: Decimal
+    gross_ht: Decimal
+    total_ht: Decimal
+    total_vat: Decimal
+    total_ttc: Decimal
+
+    @property
+    def discount_ht(self) -> Decimal:
+        return self.gross_ht - self.total_ht
+
+
+@dataclass(frozen=True)
+class OrderTotals:
+    """The order's amounts: the sums of its lines (« le montant global de la commande », TGD VI.1)."""
+
+    gross_ht: Decimal
+    total_ht: Decimal
+    total_vat: Decimal
+    total_ttc: Decimal
+
+
+def line_amounts(quantity: Decimal, unit_price_ht: Decimal, vat_rate: Decimal,
+                 discount_percent: Decimal | None = None) -> LineAmounts:
+    """One line's amounts, rounded half-up to the cent at line level (see the module's docstring)."""
+    raw = quantity * unit_price_ht
+    gross = _cents(raw)
+    net = _cents(raw * (HUNDRED - discount_percent) / HUNDRED) if discount_percent else gross
+    vat = _cents(net * vat_rate / HUNDRED)
+    return LineAmounts(quantity=quantity, unit_price_ht=unit_price_ht, discount_percent=discount_percent or None,
+                       vat_rate=vat_rate, gross_ht=gross, total_ht=net, total_vat=vat, total_ttc=net + vat)
+
+
+def order_totals(lines: Iterable[LineAmounts | Any]) -> OrderTotals:
+    """Sums of the lines' rounded amounts (objects with ``gross_ht``, ``total_ht``, ``total_vat``, ``total_ttc``)."""
+    gross = ht = vat = ttc = Decimal("0.00")
+    for line in lines:
+        gross += line.gross_ht
+        ht += line.total_ht
+        vat += line.total_vat
+        ttc += line.total_ttc
+    return OrderTotals(gross_ht=gross, total_ht=ht, total_vat=vat, total_ttc=ttc)
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, float):
+        number = Decimal(repr(value))
+    elif isinstance(value, str) and len(value) <= 40:
+        text = value.strip().replace("\u202f", "").replace("\xa0", "").replace(" ", "").replace(",", ".")
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            return None
+    else:
+        return None
+    return number if number.is_finite() else None
+
+
+def parse_quantity(value: Any) -> Decimal:
+    """A quantity: a number > 0, at most 1 000 000, with 3 decimals at most (decimal comma accepted)."""
+    number = _decimal(value)
+    if number is None:
+        raise OrderRuleError("Quantité invalide : un nombre est attendu (par exemple 3 ou 0,5).")
+    if number <= 0:
+        raise OrderRuleError("La quantité doit être strictement positive.")
+    if number > MAX_QUANTITY:
+        raise OrderRuleError("La quantité ne peut pas dépasser 1 000 000.")
+    if number != number.quantize(Decimal("0.001")):
+        raise OrderRuleError("La quantité a au plus 3 décimales.")
+    return number.quantize(Decimal("0.001"))
+
+
+def parse_discount(value: Any) -> Decimal | None:
+    """An extra discount in percent (CCTP CAIH 5 « Remise complémentaire en % sur le BPU en vigueur »):
+    empty for none, else 0 to 100 with 2 decimals at most."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    number = _decimal(value.replace("%", "") if isinstance(value, str) else value)
+    if number is None:
+        raise OrderRuleError("Remise invalide : un pourcentage est attendu (par exemple 5 ou 2,5).")
+    if number < 0 or number > MAX_DISCOUNT:
+        raise OrderRuleError("La remise est un pourcentage entre 0 et 100.")
+    if number != number.quantize(CENT):
+        raise OrderRuleError("La remise a au plus 2 décimales.")
+    return number.quantize(CENT) if number else None
+
+
+def next_status(status: str, action: str) -> str:
+    """The status ``action`` leads to from ``status``; ``OrderRuleError`` in French when it is not allowed."""
+    if action not in ACTIONS:
+        raise OrderRuleError(f"Action inconnue : {action}.")
+    sources, target, verb = ACTIONS[action]
+    if status not in sources:
+        allowed = " ou ".join(f"« {STATUSES[s]} »" for s in sources)
+        of = f"d'{verb}" if verb[0] in "aeéiouy" else f"de {verb}"
+        raise OrderRuleError(f"Impossible {of} une commande à l'état « {STATUSES.get(status, status)} » : "
+                             f"seule une commande à l'état {allowed} peut l'être.")
+    return target
+
+
+def allowed_actions(status: str) -> list[str]:
+    """The actions open from ``status`` (the buttons a page shows)."""
+    return [action for action, (sources, _, _) in ACTIONS.items() if status in sources]
+
+
+def format_order_number(year: int, sequence: int) -> str:
+    """``BC-2026-000001``: per tenant and year (the counter gives ``sequence``)."""
+    return f"BC-{year}-{sequence:06d}"
