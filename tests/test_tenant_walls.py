@@ -14,6 +14,7 @@ tenant) or, for a route that holds no tenant data, add it to ``EXEMPT``.
 
 from __future__ import annotations
 
+import typing
 import uuid
 from typing import Any
 
@@ -92,6 +93,8 @@ def json_body(handler: Any) -> dict[str, Any]:
     validation is never what stops the call, and a leak would write."""
     field = handler.parsed_data_field
     struct = field.annotation if field is not None else None
+    # An optional body (``Struct | None``): the struct it may be.
+    struct = next((t for t in typing.get_args(struct) if t is not type(None)), struct)
     if not (isinstance(struct, type) and issubclass(struct, msgspec.Struct)):
         return {"name": "Intrus"}
     info = msgspec.inspect.type_info(struct)
