@@ -21,9 +21,10 @@ for _role, _granted in {"admin": {"order"}, "operator": {"execute_orders"}}.item
 
 def _web() -> Web:
     from app.shell import MenuHook
-    from catalog import api, solutions_web, web
+    from catalog import api, orders_web, solutions_web, web
 
-    return Web(portal=[*web.portal_handlers, *solutions_web.solution_handlers], api=list(api.api_handlers),
+    return Web(portal=[*web.portal_handlers, *solutions_web.solution_handlers, *orders_web.order_handlers],
+               api=list(api.api_handlers),
                menu=[MenuHook(300, web.nav, group="Commandes")])
 
 

@@ -108,9 +108,10 @@ async def catalog_page(request: Request[Any, Any, Any], tenant_ctx: TenantContex
 
 
 def nav(ctx: Any) -> list[tuple[str, ...]]:
-    """« Commandes »: the beneficiary's catalog, the coordinator's agreements and BPU."""
+    """« Commandes »: the beneficiary's catalog and purchase orders, the coordinator's agreements and BPU."""
     if isinstance(ctx, TenantContext) and ctx.can("read"):
-        return [("catalog", f"/t/{ctx.tenant_id}/catalogue", "Catalogue")]
+        return [("catalog", f"/t/{ctx.tenant_id}/catalogue", "Catalogue"),
+                ("orders", f"/t/{ctx.tenant_id}/commandes", "Bons de commande")]
     if isinstance(ctx, CentralContext):
         return [("agreements", f"/c/{ctx.central.code}/accords", "Accords et BPU")]
     return []
