@@ -20,12 +20,14 @@ for _role, _granted in {"admin": {"order"}, "operator": {"execute_orders"}}.item
 
 
 def _web() -> Web:
-    from app.shell import MenuHook
-    from catalog import api, orders_web, solutions_web, web
+    from app.shell import HomeCardHook, MenuHook, WorkQueueHook
+    from catalog import api, orders_home, orders_web, solutions_web, web
 
     return Web(portal=[*web.portal_handlers, *solutions_web.solution_handlers, *orders_web.order_handlers],
                api=list(api.api_handlers),
-               menu=[MenuHook(300, web.nav, group="Commandes")])
+               menu=[MenuHook(300, web.nav, group="Commandes")],
+               home_cards=[HomeCardHook(300, orders_home.home_cards)],
+               work_queue=[WorkQueueHook(300, orders_home.work_items)])
 
 
 async def _demo(session: AsyncSession, shared: dict[str, Any]) -> dict[str, Any]:

@@ -304,6 +304,18 @@ async def orders_to_execute(session: AsyncSession, tenant_ids: Collection[uuid.U
         .order_by(PurchaseOrder.issued_at, PurchaseOrder.number).limit(limit)))
 
 
+async def order_counts(session: AsyncSession, tenant_ids: Collection[uuid.UUID]) -> dict[str, int]:
+    """How many orders of these tenants are in each state (every state present, 0 when none)."""
+    counts = dict.fromkeys(rules.STATUSES, 0)
+    if tenant_ids:
+        rows = await session.execute(
+            select(PurchaseOrder.status, func.count()).where(PurchaseOrder.tenant_id.in_(list(tenant_ids)))
+            .group_by(PurchaseOrder.status))
+        for status, n in rows.all():
+            counts[status] = n
+    return counts
+
+
 # --------------------------------------------------------------------------- the notification
 
 

@@ -74,6 +74,9 @@ async def test_an_order_from_draft_to_closed_through_the_pages(client, db, demo)
 
     client.cookies.clear()
     assert (await login(client, "technicien@titulaire.demo")).status_code in (302, 303)
+    # The notified order is in the operator's queue and on its home card.
+    queue = _text(await client.get("/operateur"))
+    assert "Bons de commande à exécuter" in queue and f'href="{url}"' in queue
     seen = await client.get(url)
     assert "Démarrer l'exécution" in _text(seen) and "Annuler la commande" not in seen.text
     token = csrf_from(seen.text)
@@ -83,6 +86,8 @@ async def test_an_order_from_draft_to_closed_through_the_pages(client, db, demo)
 
     client.cookies.clear()
     assert (await login(client, "admin@cpam72.demo")).status_code in (302, 303)
+    home = _text(await client.get(f"/t/{cpam}"))
+    assert "livrés, à vérifier" in home and "la décision est due dans les 15 jours (CCP TGD VII.3)" in home
     token = csrf_from((await client.get(url)).text)
     assert (await client.post(f"{url}/verify", data={"_csrf_token": token}, follow_redirects=False)).status_code in (302, 303)
     assert (await client.post(f"{url}/close", data={"_csrf_token": token}, follow_redirects=False)).status_code in (302, 303)
