@@ -37,7 +37,10 @@ TAG = "Bons de commande"
 PER_PAGE = 50
 PageNumber = Annotated[int, Parameter(ge=1, le=10_000)]
 StatusFilter = Annotated[str, Parameter(max_length=20, description=f"Un de : {', '.join(STATUSES)}")]
-Number = str | int | float
+#: A quantity or a percent as a number or a string ("2,5"); bounded here, checked exactly by the rules (a zero,
+#: a negative or too many decimals get their French message there).
+Number = (Annotated[str, msgspec.Meta(max_length=40)] | Annotated[int, msgspec.Meta(ge=-(10**9), le=10**9)]
+          | float)
 #: Who moves an order: the buyer (its admin) issues, verifies, closes and cancels; the titulaire's operator
 #: starts and delivers (``catalog.component.PERMISSIONS``).
 ACTION_PERMISSIONS = {"issue": "order", "verify": "order", "close": "order", "cancel": "order",
