@@ -13,7 +13,14 @@ import pytest
 from playwright.async_api import expect
 
 from tests.e2e.conftest import LiveServer, serve_demo
-from tests.e2e.test_portal_browser import ADMIN, assert_accessible, assert_fits_the_screen, field, log_in, open_menu
+from tests.e2e.test_portal_browser import (
+    ADMIN,
+    assert_accessible,
+    assert_fits_the_screen,
+    field,
+    log_in,
+    open_menu,
+)
 
 pytestmark = pytest.mark.browser
 OPERATOR = "technicien@titulaire.demo"
