@@ -24,7 +24,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, Table, Uuid, event, inspect
+from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, Table, Uuid, event, inspect, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import (
@@ -52,6 +52,7 @@ __all__ = [
     "actor_of",
     "install_audit_writer",
     "new_id",
+    "one_in_tenant",
     "scope_session",
     "tenant_ids_of",
     "unscoped",
@@ -143,6 +144,22 @@ class TenantScopeError(RuntimeError):
 
 
 # --------------------------------------------------------------------------- scope
+
+
+async def one_in_tenant(session: AsyncSession, model: Any, tenant_id: uuid.UUID, row_id: uuid.UUID, what: str, *,
+                        for_update: bool = False) -> Any:
+    """The row ``row_id`` of a tenant-owned ``model`` in ``tenant_id``; ``NotFound(what)`` otherwise, so that
+    another tenant's id reads like an unknown one. ``for_update`` locks it on PostgreSQL (SQLite serialises
+    writers anyway)."""
+    from app.errors import NotFound
+
+    query = select(model).where(model.tenant_id == tenant_id, model.id == row_id)
+    if for_update and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update()
+    found = await session.scalar(query)
+    if found is None:
+        raise NotFound(what)
+    return found
 
 
 def tenant_ids_of(session: AsyncSession | Session) -> frozenset[uuid.UUID] | None:

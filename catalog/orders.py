@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import actor_of
+from app.db import actor_of, one_in_tenant
 from app.errors import NotFound, ValidationFailed
 from app.mail import deliver_email
 from app.outbox import Delivery, Subscriber, publish_on_commit
@@ -258,12 +258,8 @@ async def cancel_order(session: AsyncSession, tenant_id: uuid.UUID, order_id: uu
 async def get_order_in_tenant(session: AsyncSession, tenant_id: uuid.UUID, order_id: uuid.UUID, *,
                               for_update: bool = False) -> PurchaseOrder:
     """The order of this tenant; ``NotFound`` otherwise (another tenant's id reads like an unknown one)."""
-    query = select(PurchaseOrder).where(PurchaseOrder.tenant_id == tenant_id, PurchaseOrder.id == order_id)
-    if for_update and session.bind.dialect.name == "postgresql":
-        query = query.with_for_update()
-    order = await session.scalar(query)
-    if order is None:
-        raise NotFound("bon de commande")
+    order: PurchaseOrder = await one_in_tenant(session, PurchaseOrder, tenant_id, order_id, "bon de commande",
+                                               for_update=for_update)
     return order
 
 
