@@ -40,6 +40,8 @@ from sqlalchemy.orm import (
 from sqlalchemy.sql import visitors
 from sqlalchemy.types import TypeDecorator
 
+from app.errors import NotFound
+
 __all__ = [
     "REDACTED",
     "TENANT_TABLES",
@@ -151,8 +153,6 @@ async def one_in_tenant(session: AsyncSession, model: Any, tenant_id: uuid.UUID,
     """The row ``row_id`` of a tenant-owned ``model`` in ``tenant_id``; ``NotFound(what)`` otherwise, so that
     another tenant's id reads like an unknown one. ``for_update`` locks it on PostgreSQL (SQLite serialises
     writers anyway)."""
-    from app.errors import NotFound
-
     query = select(model).where(model.tenant_id == tenant_id, model.id == row_id)
     if for_update and session.bind.dialect.name == "postgresql":
         query = query.with_for_update()

@@ -80,8 +80,12 @@ async def get_request_in_tenant(session: AsyncSession, tenant_id: uuid.UUID, req
     return request
 
 
-async def _move(session: AsyncSession, tenant_id: uuid.UUID, request_id: uuid.UUID, action: str) -> BadgeRequest:
+async def _move(session: AsyncSession, tenant_id: uuid.UUID, request_id: uuid.UUID, action: str, *,
+                requested_by: uuid.UUID | None = None) -> BadgeRequest:
+    """The request, locked, moved by ``action``; with ``requested_by``, only that agent's own request."""
     request = await get_request_in_tenant(session, tenant_id, request_id, for_update=True)
+    if requested_by is not None and request.requested_by != requested_by:
+        raise NotFound("demande de badge")
     try:
         request.state = rules.check_transition(request.state, action)
     except rules.TransitionRefused as exc:
@@ -112,10 +116,7 @@ async def refuse_request(session: AsyncSession, tenant_id: uuid.UUID, request_id
 async def cancel_request(session: AsyncSession, tenant_id: uuid.UUID, request_id: uuid.UUID, *,
                          requested_by: uuid.UUID, now: dt.datetime) -> BadgeRequest:
     """The agent withdraws its own request before the decision (another agent's is ``NotFound``)."""
-    request = await get_request_in_tenant(session, tenant_id, request_id)
-    if request.requested_by != requested_by:
-        raise NotFound("demande de badge")
-    request = await _move(session, tenant_id, request_id, "cancel")
+    request = await _move(session, tenant_id, request_id, "cancel", requested_by=requested_by)
     request.cancelled_at = now
     await session.flush()
     return request

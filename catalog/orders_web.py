@@ -82,13 +82,14 @@ def _form_lines(values: dict[str, str]) -> list[dict[str, str]]:
 
 async def _form(request: Request[Any, Any, Any], ctx: TenantContext, session: AsyncSession,
                 values: dict[str, str], lines: list[dict[str, str]], errors: dict[str, str],
-                status: int = 200) -> Any:
+                status: int = 200, agreements: list[Any] | None = None) -> Any:
     blank = {"code": "", "quantite": "", "remise": ""}
     shown = lines + [blank] * (2 if lines else BLANK_LINES)
     # Errors of line N (``lines.N.article_code``…) are shown next to the Nth row.
     return render(request, "catalog/order_form.html", tenant_page(
         ctx, "orders", values=values, lines=shown[:MAX_LINES], errors=errors, url=_base(ctx),
-        agreements=await services.agreements_of_tenant(session, ctx.tenant_id), today=_today(ctx)), status=status)
+        agreements=agreements if agreements is not None else await services.agreements_of_tenant(session, ctx.tenant_id),
+        today=_today(ctx)), status=status)
 
 
 @get(f"{PATH}/nouvelle")
@@ -98,7 +99,7 @@ async def new_order_page(request: Request[Any, Any, Any], tenant_ctx: TenantCont
     agreements = await services.agreements_of_tenant(db_session, tenant_ctx.tenant_id)
     values = {"agreement_id": str(agreements[0].id) if len(agreements) == 1 else "",
               "representative": tenant_ctx.identity.full_name or tenant_ctx.identity.email}
-    return await _form(request, tenant_ctx, db_session, values, [], {})
+    return await _form(request, tenant_ctx, db_session, values, [], {}, agreements=agreements)
 
 
 @post(f"{PATH}/nouvelle")
