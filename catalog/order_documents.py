@@ -16,16 +16,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from litestar import Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.errors import ValidationFailed
 from app.pdf import document, pdf_bytes
 from catalog import orders
 from catalog.models import PurchaseOrder, PurchaseOrderLine
 from catalog.order_rules import STATUSES
 from tenants.models import FrameworkAgreement, Tenant
 
-__all__ = ["FORMATS", "OrderSheet", "load_sheet", "money", "odt_bytes", "orderx_bytes", "order_pdf", "quantity"]
+__all__ = ["FORMATS", "OrderSheet", "document_response", "load_sheet", "money", "odt_bytes", "orderx_bytes", "order_pdf", "quantity"]
 
 #: ``?format=`` → (media type, file extension).
 FORMATS = {
@@ -266,3 +268,13 @@ def orderx_bytes(sheet: OrderSheet) -> bytes:
     facturx.xml_check_xsd(xml, flavor="order-x", level="comfort")
     facturx.xml_check_schematron(xml, flavor="order-x", level="comfort")
     return xml
+
+
+def document_response(sheet: OrderSheet, fmt: str) -> Response[bytes]:
+    """The file of ``fmt`` (``pdf``, ``odt``, ``orderx``) as an attachment; 422 for another format."""
+    if fmt not in FORMATS:
+        raise ValidationFailed({"format": "Format inconnu (attendu : pdf, odt ou orderx)."})
+    body = {"pdf": order_pdf, "odt": odt_bytes,
+            "orderx": orderx_bytes}[fmt](sheet)
+    return Response(body, media_type=FORMATS[fmt][0],
+                    headers={"Content-Disposition": f'attachment; filename="{sheet.filename(fmt)}"'})

@@ -26,6 +26,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 __all__ = [
+    "ACTION_PERMISSIONS",
     "ACTIONS",
     "MAX_DISCOUNT",
     "MAX_LINES",
@@ -74,6 +75,10 @@ ACTIONS: dict[str, tuple[tuple[str, ...], str, str]] = {
     # Once delivered, an order is verified (TGD VII) — it can no longer be cancelled.
     "cancel": (("draft", "issued", "in_progress"), "cancelled", "annuler"),
 }
+#: Who moves an order: the buyer (its admin) issues, verifies, closes and cancels; the titulaire's operator
+#: starts and delivers (``catalog.component.PERMISSIONS``).
+ACTION_PERMISSIONS = {"issue": "order", "verify": "order", "close": "order", "cancel": "order",
+                      "start": "execute_orders", "deliver": "execute_orders"}
 
 
 class OrderRuleError(ValueError):

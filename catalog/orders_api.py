@@ -28,10 +28,10 @@ from app.errors import NotFound, ValidationFailed
 from app.shell import error_responses
 from catalog import order_documents, orders
 from catalog.models import PurchaseOrder, PurchaseOrderEvent, PurchaseOrderLine
-from catalog.order_rules import ACTIONS, MAX_LINES, STATUSES
+from catalog.order_rules import ACTION_PERMISSIONS, ACTIONS, MAX_LINES, STATUSES
 from tenants.context import TenantContext
 
-__all__ = ["ACTION_PERMISSIONS", "order_api_handlers"]
+__all__ = ["order_api_handlers"]
 
 TAG = "Bons de commande"
 PER_PAGE = 50
@@ -41,10 +41,6 @@ StatusFilter = Annotated[str, Parameter(max_length=20, description=f"Un de : {',
 #: a negative or too many decimals get their French message there).
 Number = (Annotated[str, msgspec.Meta(max_length=40)] | Annotated[int, msgspec.Meta(ge=-(10**9), le=10**9)]
           | float)
-#: Who moves an order: the buyer (its admin) issues, verifies, closes and cancels; the titulaire's operator
-#: starts and delivers (``catalog.component.PERMISSIONS``).
-ACTION_PERMISSIONS = {"issue": "order", "verify": "order", "close": "order", "cancel": "order",
-                      "start": "execute_orders", "deliver": "execute_orders"}
 
 
 class OrderLineIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -207,17 +203,7 @@ async def api_order_document(tenant_ctx: TenantContext, db_session: AsyncSession
                              format: Annotated[str, Parameter(max_length=10)] = "pdf") -> Response[bytes]:  # noqa: A002
     tenant_ctx.require("read")
     sheet = await order_documents.load_sheet(db_session, tenant_ctx.tenant_id, order_id)
-    return document_response(sheet, format)
-
-
-def document_response(sheet: order_documents.OrderSheet, fmt: str) -> Response[bytes]:
-    """The file of ``fmt`` (``pdf``, ``odt``, ``orderx``) as an attachment; 422 for another format."""
-    if fmt not in order_documents.FORMATS:
-        raise ValidationFailed({"format": "Format inconnu (attendu : pdf, odt ou orderx)."})
-    body = {"pdf": order_documents.order_pdf, "odt": order_documents.odt_bytes,
-            "orderx": order_documents.orderx_bytes}[fmt](sheet)
-    return Response(body, media_type=order_documents.FORMATS[fmt][0],
-                    headers={"Content-Disposition": f'attachment; filename="{sheet.filename(fmt)}"'})
+    return order_documents.document_response(sheet, format)
 
 
 order_api_handlers: list[Any] = [api_create_order, api_orders, api_order, api_order_action, api_order_document]

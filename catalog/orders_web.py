@@ -28,8 +28,7 @@ from app.db import utcnow
 from app.errors import NotFound
 from app.shell import Paged, flash, form_fields, pager, render, see_other, tenant_page
 from catalog import order_documents, orders, services
-from catalog.order_rules import ACTIONS, MAX_LINES, STATUSES, allowed_actions
-from catalog.orders_api import ACTION_PERMISSIONS, document_response
+from catalog.order_rules import ACTION_PERMISSIONS, ACTIONS, MAX_LINES, STATUSES, allowed_actions
 from tenants.context import TenantContext
 
 __all__ = ["order_handlers"]
@@ -164,7 +163,7 @@ async def order_document(tenant_ctx: TenantContext, db_session: AsyncSession, or
                          format: Annotated[str, Parameter(max_length=10)] = "pdf") -> Response[bytes]:  # noqa: A002
     tenant_ctx.require("read")
     sheet = await order_documents.load_sheet(db_session, tenant_ctx.tenant_id, order_id)
-    return document_response(sheet, format)
+    return order_documents.document_response(sheet, format)
 
 
 order_handlers: list[Any] = [orders_page, new_order_page, create_order, order_page, order_action, order_document]
