@@ -29,6 +29,7 @@ from app.deps import require_identity
 from app.errors import NotFound, ValidationFailed
 from app.shell import api_client_error, api_validation_error, error_responses, problem
 from catalog import services
+from catalog.badge_requests_api import badge_request_api_handlers
 from catalog.models import BpuItem, BpuVersion, CatalogSolution
 from catalog.orders_api import order_api_handlers
 from catalog.rules import FAMILIES
@@ -301,6 +302,7 @@ async def api_withdraw_solution(request: Request[Any, Any, Any], db_session: Asy
 api_handlers: list[Any] = [Router(
     path="/",
     route_handlers=[api_central_agreements, api_import_bpu, api_bpu_in_force, api_catalog, api_solutions,
-                    api_propose_solution, api_approve_solution, api_withdraw_solution, *order_api_handlers],
+                    api_propose_solution, api_approve_solution, api_withdraw_solution, *order_api_handlers,
+                    *badge_request_api_handlers],
     exception_handlers={ValidationException: api_validation_error, ClientException: api_client_error},
 )]

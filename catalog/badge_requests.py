@@ -7,35 +7,54 @@ every change is a row of the tenant's audit (``TenantOwned``).
   an approval;
 * ``cancel_request``: the agent withdraws it before the decision;
 * ``ship_request``: the titulaire's operator records the badge's idTag and the shipment reference;
-* ``requests_of_tenant``, ``get_request_in_tenant``, ``overdue_requests``: the reads of the pages and the reminder.
+* ``activate_request``: the agent (or its manager) confirms the badge arrived: it becomes an active badge of the
+  agent in the tenant's local authorization list (``csms.services.issue_badge``), pushed to the stations after
+  the commit;
+* ``requests_of_tenant``, ``get_request_in_tenant``, ``overdue_requests``, ``request_counts``: the reads of the
+  pages, the home cards and the reminder;
+* ``remind_overdue``: the once-only reminder of a late step (the decision to the managers, the shipment to the
+  titulaire's operators), run by the job ``catalog.badge_request_reminders``.
 
-Who may take each step is the caller's check (the routes' permissions); the activation into the tenant's local
-authorization list goes through ``csms.services`` (not yet built, docs/catalog.md).
+Each step publishes ``BadgeRequestMoved`` through the outbox in its transaction; its subscriber e-mails whom acts
+next (``notify_moved``). Who may take each step is the caller's check (``STEP_PERMISSIONS``, the routes').
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import one_in_tenant
 from app.errors import NotFound, ValidationFailed
+from app.mail import deliver_email
+from app.outbox import Delivery, Subscriber, publish_on_commit
 from catalog import badge_request_rules as rules
+from catalog.events import BadgeRequestMoved
 from catalog.models import BadgeRequest
+from csms import services as csms
 from tenants import services as tenants
+from tenants.context import TenantContext
 
-__all__ = ["BadgeRequestError", "approve_request", "cancel_request", "get_request_in_tenant", "overdue_requests",
-           "refuse_request", "request_badge", "requests_of_tenant", "ship_request"]
+__all__ = ["SUBSCRIBERS", "STEP_PERMISSIONS", "BadgeRequestError", "activate_request", "approve_request",
+           "cancel_request", "get_request_in_tenant", "moved_mails", "notify_moved", "overdue_requests",
+           "own_scope", "refuse_request", "remind_overdue", "request_badge", "request_counts", "requests_of_tenant",
+           "ship_request", "take_step", "visible_request"]
 
-#: OCPP 1.6 ``idTag`` is a CiString20; printable ASCII without spaces, as the badges' own check wants.
-ID_TAG = re.compile(r"^[!-~]{1,20}$")
+#: OCPP 1.6 ``idTag`` is a CiString20: a badge for the agent's use on every station of the fleet.
+ID_TAG_MAX = 20
 SHIPMENT_MAX = 100
+#: Who takes each step (``catalog.component.PERMISSIONS``): the agent asks and withdraws (its own request), the
+#: manager (« responsable ») or the tenant's admin decides, the titulaire's operator ships; the agent confirms
+#: the receipt (or its manager, for it).
+STEP_PERMISSIONS = {"request": "request_badges", "cancel": "request_badges", "approve": "approve_badges",
+                    "refuse": "approve_badges", "ship": "ship_badges", "activate": "request_badges"}
+SIGNATURE = "\n-- \nCentrale — badges de recharge\n"
 
 
 class BadgeRequestError(ValidationFailed):
@@ -69,7 +88,13 @@ async def request_badge(session: AsyncSession, tenant_id: uuid.UUID, requested_b
                            site_id=site_id, state="requested", requested_at=now)
     session.add(request)
     await session.flush()
+    _moved(session, request, now)
     return request
+
+
+def _moved(session: AsyncSession, request: BadgeRequest, now: dt.datetime) -> None:
+    publish_on_commit(session, BadgeRequestMoved(tenant_id=request.tenant_id, request_id=request.id,
+                                                 state=request.state, at=now))
 
 
 async def get_request_in_tenant(session: AsyncSession, tenant_id: uuid.UUID, request_id: uuid.UUID, *,
@@ -80,9 +105,10 @@ async def get_request_in_tenant(session: AsyncSession, tenant_id: uuid.UUID, req
     return request
 
 
-async def _move(session: AsyncSession, tenant_id: uuid.UUID, request_id: uuid.UUID, action: str, *,
-                requested_by: uuid.UUID | None = None) -> BadgeRequest:
-    """The request, locked, moved by ``action``; with ``requested_by``, only that agent's own request."""
+async def _move(session: AsyncSession, tenant_id: uuid.UUID, request_id: uuid.UUID, action: str, now: dt.datetime,
+                *, requested_by: uuid.UUID | None = None) -> BadgeRequest:
+    """The request, locked, moved by ``action`` (its event published on commit); with ``requested_by``, only that
+    agent's own request (another's is ``NotFound``)."""
     request = await get_request_in_tenant(session, tenant_id, request_id, for_update=True)
     if requested_by is not None and request.requested_by != requested_by:
         raise NotFound("demande de badge")
@@ -90,13 +116,14 @@ async def _move(session: AsyncSession, tenant_id: uuid.UUID, request_id: uuid.UU
         request.state = rules.check_transition(request.state, action)
     except rules.TransitionRefused as exc:
         raise BadgeRequestError({"state": exc.message}) from None
+    _moved(session, request, now)
     return request
 
 
 async def approve_request(session: AsyncSession, tenant_id: uuid.UUID, request_id: uuid.UUID, *,
                           decided_by: uuid.UUID, now: dt.datetime) -> BadgeRequest:
     """The manager's written approval (« accord écrit du pouvoir adjudicateur »): the 72 h shipment clock starts."""
-    request = await _move(session, tenant_id, request_id, "approve")
+    request = await _move(session, tenant_id, request_id, "approve", now)
     request.decided_at, request.decided_by = now, decided_by
     await session.flush()
     return request
@@ -107,7 +134,7 @@ async def refuse_request(session: AsyncSession, tenant_id: uuid.UUID, request_id
     text, problem = rules.check_refusal_reason(reason)
     if problem:
         raise BadgeRequestError({"reason": problem})
-    request = await _move(session, tenant_id, request_id, "refuse")
+    request = await _move(session, tenant_id, request_id, "refuse", now)
     request.decided_at, request.decided_by, request.refusal_reason = now, decided_by, text
     await session.flush()
     return request
@@ -116,7 +143,7 @@ async def refuse_request(session: AsyncSession, tenant_id: uuid.UUID, request_id
 async def cancel_request(session: AsyncSession, tenant_id: uuid.UUID, request_id: uuid.UUID, *,
                          requested_by: uuid.UUID, now: dt.datetime) -> BadgeRequest:
     """The agent withdraws its own request before the decision (another agent's is ``NotFound``)."""
-    request = await _move(session, tenant_id, request_id, "cancel", requested_by=requested_by)
+    request = await _move(session, tenant_id, request_id, "cancel", now, requested_by=requested_by)
     request.cancelled_at = now
     await session.flush()
     return request
@@ -126,19 +153,88 @@ async def ship_request(session: AsyncSession, tenant_id: uuid.UUID, request_id: 
                        *, shipped_by: uuid.UUID, now: dt.datetime) -> BadgeRequest:
     """The titulaire's operator sends the badge: its ``id_tag`` and the ``shipment_reference``."""
     errors: dict[str, str] = {}
-    id_tag = str(data.get("id_tag") or "").strip()
-    if not ID_TAG.match(id_tag):
-        errors["id_tag"] = "Identifiant du badge (idTag) : 1 à 20 caractères imprimables, sans espace (OCPP 1.6)."
+    id_tag, problem = await csms.id_tag_problem(session, tenant_id, str(data.get("id_tag") or "")[:100])
+    if problem is None and len(id_tag) > ID_TAG_MAX:
+        problem = f"L'identifiant du badge (idTag) comporte {ID_TAG_MAX} caractères au plus (OCPP 1.6 CiString20)."
+    if problem is None and await session.scalar(select(BadgeRequest.id).where(
+            BadgeRequest.tenant_id == tenant_id, BadgeRequest.id_tag == id_tag, BadgeRequest.state == "shipped")):
+        problem = f"Le badge {id_tag} est déjà expédié pour une autre demande."
+    if problem:
+        errors["id_tag"] = problem
     shipment = " ".join(str(data.get("shipment_reference") or "").split())
     if len(shipment) > SHIPMENT_MAX:
         errors["shipment_reference"] = f"Référence d'envoi : {SHIPMENT_MAX} caractères au plus."
     if errors:
         raise BadgeRequestError(errors)
-    request = await _move(session, tenant_id, request_id, "ship")
+    request = await _move(session, tenant_id, request_id, "ship", now)
     request.shipped_at, request.shipped_by = now, shipped_by
     request.id_tag, request.shipment_reference = id_tag, shipment
     await session.flush()
     return request
+
+
+async def activate_request(session: AsyncSession, tenant_id: uuid.UUID, request_id: uuid.UUID, *,
+                           requested_by: uuid.UUID | None, now: dt.datetime) -> BadgeRequest:
+    """The badge arrived: an active badge of the agent (its plate as the vehicle, its site), in the tenant's
+    local authorization list (``csms.services.issue_badge``); the caller announces it after the commit
+    (``csms.services.announce_badges``). ``requested_by``: the agent, who may confirm only its own request;
+    None for its manager."""
+    request = await _move(session, tenant_id, request_id, "activate", now, requested_by=requested_by)
+    names = await tenants.member_names(session, tenant_id)
+    try:
+        request.badge_id = await csms.issue_badge(
+            session, tenant_id, id_tag=request.id_tag, user_id=request.requested_by,
+            holder_label=names.get(request.requested_by, ""), vehicle_label=request.plate, site_id=request.site_id)
+    except ValidationFailed as exc:  # the idTag was registered by hand since the shipment
+        raise BadgeRequestError({"state": "Activation impossible : " + "; ".join(exc.errors.values())}) from None
+    request.activated_at = now
+    await session.flush()
+    return request
+
+
+# --------------------------------------------------------------------------- the routes' rules
+
+
+def own_scope(ctx: TenantContext) -> uuid.UUID | None:
+    """Whose requests the caller sees: every one for the tenant's readers (None), its own for an agent;
+    ``Forbidden`` for a profile that neither reads nor asks."""
+    if ctx.can("read"):
+        return None
+    ctx.require("request_badges")
+    return ctx.identity.user_id
+
+
+async def visible_request(session: AsyncSession, ctx: TenantContext, request_id: uuid.UUID) -> BadgeRequest:
+    """The request if the caller may see it; another tenant's, or another agent's for an agent: ``NotFound``."""
+    own = own_scope(ctx)
+    request = await get_request_in_tenant(session, ctx.tenant_id, request_id)
+    if own is not None and request.requested_by != own:
+        raise NotFound("demande de badge")
+    return request
+
+
+async def take_step(session: AsyncSession, ctx: TenantContext, request_id: uuid.UUID, action: str,
+                    data: Mapping[str, Any], *, now: dt.datetime) -> BadgeRequest:
+    """One step by the caller, its permission checked (``STEP_PERMISSIONS``): the decision (``reason`` of a
+    refusal), the shipment (``id_tag``, ``shipment_reference``), the agent's withdrawal or confirmation of receipt
+    (its own request; a manager may confirm for the agent)."""
+    user = ctx.identity.user_id
+    if action == "activate":
+        if ctx.can("approve_badges"):
+            return await activate_request(session, ctx.tenant_id, request_id, requested_by=None, now=now)
+        ctx.require("request_badges")
+        return await activate_request(session, ctx.tenant_id, request_id, requested_by=user, now=now)
+    ctx.require(STEP_PERMISSIONS[action])
+    if action == "approve":
+        return await approve_request(session, ctx.tenant_id, request_id, decided_by=user, now=now)
+    if action == "refuse":
+        return await refuse_request(session, ctx.tenant_id, request_id, str(data.get("reason") or ""),
+                                    decided_by=user, now=now)
+    if action == "cancel":
+        return await cancel_request(session, ctx.tenant_id, request_id, requested_by=user, now=now)
+    if action == "ship":
+        return await ship_request(session, ctx.tenant_id, request_id, data, shipped_by=user, now=now)
+    raise NotFound("action")
 
 
 async def requests_of_tenant(session: AsyncSession, tenant_id: uuid.UUID, *, state: str = "",
@@ -152,6 +248,27 @@ async def requests_of_tenant(session: AsyncSession, tenant_id: uuid.UUID, *, sta
     return list(await session.scalars(query.order_by(BadgeRequest.requested_at.desc()).limit(limit)))
 
 
+async def request_counts(session: AsyncSession, tenant_ids: list[uuid.UUID],
+                         now: dt.datetime) -> dict[uuid.UUID, dict[str, int]]:
+    """Per tenant: requests awaiting a decision, awaiting shipment, and how many of those are late (home cards)."""
+    counts = {tid: {"requested": 0, "approved": 0, "late": 0} for tid in tenant_ids}
+    if not tenant_ids:
+        return counts
+    pending = await session.execute(select(BadgeRequest.tenant_id, BadgeRequest.state, BadgeRequest.requested_at,
+                                           BadgeRequest.decided_at).where(
+        BadgeRequest.tenant_id.in_(tenant_ids), BadgeRequest.state.in_(("requested", "approved"))))
+    for tenant_id, state, requested_at, decided_at in pending.all():
+        counts[tenant_id][state] += 1
+        if rules.is_overdue(state, _aware(requested_at), _aware(decided_at), now):
+            counts[tenant_id]["late"] += 1
+    return counts
+
+
+def _aware(moment: dt.datetime | None) -> Any:
+    # SQLite gives naive datetimes back; they are UTC.
+    return moment.replace(tzinfo=dt.UTC) if moment is not None and moment.tzinfo is None else moment
+
+
 async def overdue_requests(session: AsyncSession, tenant_ids: list[uuid.UUID], now: dt.datetime) -> list[BadgeRequest]:
     """The requests of these tenants whose pending step (decision, shipment) is past its CPAM 5-5-5-3 delay."""
     if not tenant_ids:
@@ -159,4 +276,120 @@ async def overdue_requests(session: AsyncSession, tenant_ids: list[uuid.UUID], n
     pending = await session.scalars(select(BadgeRequest).where(
         BadgeRequest.tenant_id.in_(tenant_ids), BadgeRequest.state.in_(("requested", "approved")))
         .order_by(BadgeRequest.requested_at))
-    return [r for r in pending if rules.is_overdue(r.state, r.requested_at, r.decided_at, now)]
+    return [r for r in pending if rules.is_overdue(r.state, _aware(r.requested_at), _aware(r.decided_at), now)]
+
+
+# --------------------------------------------------------------------------- e-mails
+
+
+def _when(moment: dt.datetime, tz: str) -> str:
+    return f"{_aware(moment).astimezone(ZoneInfo(tz)):%d/%m/%Y à %H:%M}"
+
+
+async def moved_mails(session: AsyncSession, request: BadgeRequest) -> list[tuple[str, str, str]]:
+    """The e-mails of the request's current state, (to, subject, body) each: the tenant's managers (its admins
+    when it has none) for a new request, the titulaire's operators for an approved one, the agent otherwise."""
+    tenant = await tenants.get_tenant(session, request.tenant_id)
+    agent = await tenants.get_user(session, request.requested_by)
+    who = agent.full_name or agent.email
+    asked = f"la demande de badge de {who} du {_when(request.requested_at, tenant.timezone)} (véhicule {request.plate})"
+    link = f"Centrale › Demandes de badge : /t/{tenant.id}/demandes-badge/{request.id}"
+    state = request.state
+    if state == "requested":
+        to = await _managers(session, request.tenant_id)
+        due = _when(request.requested_at + rules.APPROVAL_DELAY, tenant.timezone)
+        subject = f"[{tenant.name}] Demande de badge à valider avant le {due}"
+        body = [f"{who} demande un badge de recharge pour son véhicule {request.plate}.", f"Motif : {request.reason}",
+                "", "Aucune demande ne peut être prise en compte sans votre accord écrit (CCTP 5-5-5-3) ; "
+                f"décision attendue dans les 24 h, avant le {due}.", link]
+    elif state == "approved":
+        to = await tenants.member_emails(session, request.tenant_id, ["operator"])
+        due = _when(_aware(request.decided_at) + rules.SHIPMENT_DELAY, tenant.timezone)
+        subject = f"[{tenant.name}] Badge à expédier avant le {due}"
+        body = [f"{tenant.name} a approuvé {asked}.", f"Envoi du badge attendu dans les 72 h, avant le {due} "
+                "(CCTP 5-5-5-3) : saisissez son identifiant (idTag) et la référence d'envoi.", link]
+    elif state == "refused":
+        to = [agent.email]
+        subject = f"[{tenant.name}] Votre demande de badge est refusée"
+        body = [f"Votre responsable a refusé {asked}.", f"Motif : {request.refusal_reason}", link]
+    elif state == "shipped":
+        to = [agent.email]
+        subject = f"[{tenant.name}] Votre badge de recharge est expédié"
+        body = [f"Le badge {request.id_tag} de {asked} est expédié"
+                + (f" (référence d'envoi {request.shipment_reference})." if request.shipment_reference else "."),
+                "À sa réception, confirmez-la dans Centrale : le badge sera alors activé sur les bornes.", link]
+    elif state == "activated":
+        to = [agent.email]
+        subject = f"[{tenant.name}] Votre badge de recharge est actif"
+        body = [f"Le badge {request.id_tag} est actif : les bornes de {tenant.name} l'acceptent.", link]
+    else:  # cancelled: the agent did it, nobody is waiting for it
+        return []
+    text = "\n".join(["Bonjour,", "", *body]) + SIGNATURE
+    return [(address, subject, text) for address in to]
+
+
+async def _managers(session: AsyncSession, tenant_id: uuid.UUID) -> list[str]:
+    return (await tenants.member_emails(session, tenant_id, ["manager"])
+            or await tenants.member_emails(session, tenant_id, ["admin"]))
+
+
+async def notify_moved(delivery: Delivery, event: BadgeRequestMoved) -> None:
+    """The e-mails of a step, recorded once per event with the delivery; an activation also asks the ingress to
+    push the tenant's list now (the list version is already committed; the sweep would catch up)."""
+    request = await delivery.session.scalar(select(BadgeRequest).where(
+        BadgeRequest.tenant_id == event.tenant_id, BadgeRequest.id == event.request_id))
+    if request is None or request.state != event.state:  # a later step's event carries the news
+        return
+    for to, subject, body in await moved_mails(delivery.session, request):
+        await deliver_email(delivery.session, delivery.settings, to=to, subject=subject, body=body,
+                            tenant_id=event.tenant_id)
+    if event.state == "activated":
+        await csms.announce_badges(delivery.bus, event.tenant_id)
+
+
+SUBSCRIBERS: list[Subscriber[Any]] = [Subscriber(BadgeRequestMoved, "catalog.badge-request-mail", notify_moved)]
+
+
+async def remind_overdue(session: AsyncSession, settings: Any, tenant_ids: list[uuid.UUID],
+                         now: dt.datetime) -> list[BadgeRequest]:
+    """CPAM 5-5-5-3 delays past: one reminder per late step (the decision to the managers, the shipment to the
+    operators), recorded on the request so that a second run, another worker or a restart sends nothing again
+    (the rows are locked, ``SKIP LOCKED`` on PostgreSQL). Returns the requests reminded."""
+    if not tenant_ids:
+        return []
+    pending = await session.scalars(select(BadgeRequest).where(
+        BadgeRequest.tenant_id.in_(tenant_ids), BadgeRequest.state.in_(("requested", "approved")),
+        ((BadgeRequest.state == "requested") & BadgeRequest.decision_reminded.is_(False))
+        | ((BadgeRequest.state == "approved") & BadgeRequest.shipment_reminded.is_(False)))
+        .order_by(BadgeRequest.requested_at).with_for_update(skip_locked=True))
+    reminded = []
+    for request in pending:
+        step = rules.reminder_due(request.state, _aware(request.requested_at), _aware(request.decided_at), now,
+                                  decision_reminded=request.decision_reminded,
+                                  shipment_reminded=request.shipment_reminded)
+        if step is None:
+            continue
+        tenant = await tenants.get_tenant(session, request.tenant_id)
+        names = await tenants.member_names(session, request.tenant_id)
+        who = names.get(request.requested_by, "un agent")
+        if step == "decision":
+            request.decision_reminded = True
+            to = await _managers(session, request.tenant_id)
+            due = request.requested_at + rules.APPROVAL_DELAY
+            subject = f"[{tenant.name}] Rappel : demande de badge en attente de décision depuis plus de 24 h"
+            line = (f"La demande de badge de {who} (véhicule {request.plate}) attend votre décision ; le délai de "
+                    f"24 h du CCTP 5-5-5-3 a expiré le {_when(due, tenant.timezone)}.")
+        else:
+            request.shipment_reminded = True
+            to = await tenants.member_emails(session, request.tenant_id, ["operator"])
+            due = _aware(request.decided_at) + rules.SHIPMENT_DELAY
+            subject = f"[{tenant.name}] Rappel : badge approuvé non expédié après 72 h"
+            line = (f"Le badge approuvé pour {who} (véhicule {request.plate}) n'est pas expédié ; le délai de 72 h "
+                    f"du CCTP 5-5-5-3 a expiré le {_when(due, tenant.timezone)}.")
+        body = "\n".join(["Bonjour,", "", line, f"Centrale › Demandes de badge : /t/{tenant.id}/demandes-badge/"
+                           f"{request.id}"]) + SIGNATURE
+        for address in to:
+            await deliver_email(session, settings, to=address, subject=subject, body=body, tenant_id=request.tenant_id)
+        reminded.append(request)
+    await session.flush()
+    return reminded

@@ -15,7 +15,12 @@ from catalog.labels import labels
 PERMISSIONS: dict[str, frozenset[str]] = {}
 #: Purchase orders (issue 14 §3): ``order`` — create, issue, verify, close and cancel the tenant's orders (its
 #: admin); ``execute_orders`` — start and deliver them (the titulaire's operator).
-for _role, _granted in {"admin": {"order"}, "operator": {"execute_orders"}}.items():
+#: Badge requests (§4, CCTP CPAM 5-5-5-3): ``request_badges`` — an agent asks for a badge, withdraws its request,
+#: confirms the receipt; ``approve_badges`` — the written decision (the manager, « responsable », or the admin);
+#: ``ship_badges`` — the titulaire's operator sends the badge with its idTag.
+for _role, _granted in {"admin": {"order", "approve_badges", "request_badges"},
+                        "manager": {"approve_badges"}, "agent": {"request_badges"},
+                        "operator": {"execute_orders", "ship_badges"}}.items():
     PERMISSIONS[_role] = PERMISSIONS.get(_role, frozenset()) | frozenset(_granted)
 
 
@@ -49,14 +54,22 @@ async def _wall_target(session: AsyncSession, tenant_id: Any, objects: dict[str,
 
 
 def _subscribers() -> list[Any]:
-    from catalog.orders import SUBSCRIBERS
+    from catalog import badge_requests, orders
 
-    return list(SUBSCRIBERS)
+    return [*orders.SUBSCRIBERS, *badge_requests.SUBSCRIBERS]
+
+
+def _schedules() -> list[Any]:
+    from catalog.tasks import SCHEDULES
+
+    return list(SCHEDULES)
 
 
 manifest = Component(
     name="catalog",
     models=("catalog.models",),
+    tasks=("catalog.tasks",),
+    schedules=_schedules,
     web=_web,
     templates=Path(__file__).parent / "templates",
     permissions=PERMISSIONS,

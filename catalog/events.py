@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from app.outbox import Event
 
-__all__ = ["OrderIssued"]
+__all__ = ["BadgeRequestMoved", "OrderIssued"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -32,3 +32,17 @@ class OrderIssued(Event):
     #: The ticket the order is for (CPAM 5-4-4), the quote it comes from; None when none.
     ticket_id: uuid.UUID | None = None
     quote_id: uuid.UUID | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BadgeRequestMoved(Event):
+    """An agent's badge request reached ``state`` (CCTP CPAM 5-5-5-3; ``catalog.badge_requests``, in the step's
+    transaction): requested, approved, refused, cancelled, shipped or activated. The e-mail to whom acts next
+    follows from it (``catalog.badge-request-mail``): the tenant's managers for a new request, the titulaire's
+    operators for an approved one, the agent for a decision, a shipment or its activation."""
+
+    topic: ClassVar[str] = "catalog.badge_request.moved"
+    tenant_id: uuid.UUID
+    request_id: uuid.UUID
+    state: str
+    at: dt.datetime

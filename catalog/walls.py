@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalog.badge_requests import request_badge
 from catalog.orders import create_order
 from catalog.services import agreements_of_tenant, items_of_version, propose_solution, version_in_force
 
@@ -33,5 +34,9 @@ async def wall_target(session: AsyncSession, tenant_id: uuid.UUID, objects: dict
             order_id = order.id
             break
     assert order_id is not None, "no agreement of the victim tenant has a BPU in force today"
-    # ``action`` of POST /orders/{order_id}/{action}: the most harmful transition a leak would allow.
-    return {"agreement_id": agreements[0].id, "solution_id": solution.id, "order_id": order_id, "action": "cancel"}
+    badge_request = await request_badge(session, tenant_id, objects["user_id"],
+                                        {"plate": "AB-123-CD", "reason": "Cible du mur"}, now=now)
+    # ``action`` of POST /orders/{order_id}/{action} and /badge-requests/{id}/{action}: a harmful step a leak
+    # would allow.
+    return {"agreement_id": agreements[0].id, "solution_id": solution.id, "order_id": order_id, "action": "cancel",
+            "badge_request_id": badge_request.id}

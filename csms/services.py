@@ -17,6 +17,9 @@ per tenant. Times are UTC; ``now`` is passed in.
   authorization list, 5-5-5-3: « paramétrage des données nécessaires pour chaque Utilisateur »);
 - ``failed_commands``: remote commands refused, unanswered or not delivered (5-4-2-1);
 - ``sessions_of_user``, ``badges_of_user``, ``reservations_of_user``: an agent's own;
+- ``id_tag_problem``, ``issue_badge`` and ``announce_badges``: a badge made by another component (an
+  agent's approved request, ``catalog.badge_requests``), put in the tenant's local list and pushed to its
+  stations after the commit;
 - ``ocpp_word``: the French of an OCPP value (an error code) for another component's pages;
 - ``charge_points_in_service`` and ``charge_point_brief``: the tenant's charge points (the yearly
   visit plan of CCTP CPAM 5-4-2-2); ``point_month_facts``: per charge point, a month of what the
@@ -37,6 +40,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from csms.domain import badges as _badges
 from csms.domain.alerts import KIND_LABELS
 from csms.domain.models import (
     Alert,
@@ -68,6 +72,7 @@ __all__ = [
     "PointMonth",
     "PointsAffected",
     "availability",
+    "announce_badges",
     "badges_of_user",
     "badges_waiting",
     "charge_point_brief",
@@ -76,6 +81,8 @@ __all__ = [
     "charger_counts",
     "daily_sessions",
     "failed_commands",
+    "id_tag_problem",
+    "issue_badge",
     "open_alert_counts",
     "ocpp_word",
     "open_alerts",
@@ -577,3 +584,33 @@ async def point_month_facts(session: AsyncSession, tenant_id: uuid.UUID, start: 
             register_warnings=warnings.get(point.charger_id, 0),
         ))
     return out
+
+
+# --------------------------------------------------------------------------- badges made elsewhere
+
+
+async def id_tag_problem(session: AsyncSession, tenant_id: uuid.UUID, id_tag: str) -> tuple[str, str | None]:
+    """(the idTag as stored, French error or None): its OCPP format, and not already one of the tenant's badges."""
+    value, problem = _badges.check_id_tag(id_tag)
+    if problem is None and await session.scalar(
+            select(Badge.id).where(Badge.tenant_id == tenant_id, Badge.id_tag == value)):
+        problem = f"Le badge {value} est déjà enregistré chez ce bénéficiaire."
+    return value, problem
+
+
+async def issue_badge(session: AsyncSession, tenant_id: uuid.UUID, *, id_tag: str, user_id: uuid.UUID,
+                      holder_label: str, vehicle_label: str = "", site_id: uuid.UUID | None = None) -> uuid.UUID:
+    """An agent's active badge (CCTP CPAM 5-5-5-3 « délivrés aux agents »): in the tenant's local authorization
+    list from this flush (its version moves); ``announce_badges`` after the commit pushes it to the stations.
+    ``ValidationFailed`` (by field) for a bad or taken idTag; nothing is written then."""
+    badge = await _badges.create_badge(session, tenant_id, {
+        "id_tag": id_tag, "status": "Accepted", "kind": "agent", "user_id": str(user_id),
+        "holder_label": holder_label[:200], "vehicle_label": vehicle_label[:60],
+        "site_id": str(site_id) if site_id else None})
+    return badge.id
+
+
+async def announce_badges(bus: Any, tenant_id: uuid.UUID) -> None:
+    """After the commit of a badge change: the ingress processes push the tenant's list to its stations (the
+    sweep catches up if the bus is down)."""
+    await _badges.publish_badges_changed(bus, tenant_id)

@@ -39,7 +39,7 @@ __all__ = [
 
 #: What each role may do in a tenant, as far as ``tenants`` goes. Coordinators manage the
 #: beneficiaries of their agreements (profile, users) and read everything; viewers only read;
-#: the titulaire's operator reads; agents have their own space; the TGD teleassistance reads (its own
+#: the titulaire's operator reads; agents have their own space; the manager (« responsable ») reads; the TGD teleassistance reads (its own
 #: permission, ``tgd_files``, comes from ``assets``).
 TENANT_PERMISSIONS: dict[str, frozenset[str]] = {
     Role.ADMIN: frozenset({"read", "manage_sites", "manage_users", "manage_profile", "audit", "outbox", "agent"}),
@@ -48,6 +48,7 @@ TENANT_PERMISSIONS: dict[str, frozenset[str]] = {
     Role.OPERATOR: frozenset({"read"}),
     Role.AGENT: frozenset({"agent"}),
     Role.TGD: frozenset({"read"}),
+    Role.MANAGER: frozenset({"read"}),
 }
 
 

@@ -71,6 +71,7 @@ DEMO_USERS = [
     ("admin@cpam72.demo", "Anne Administratrice (CPAM)", "admin", "cpam"),
     ("visu@cpam72.demo", "Victor Visualisation (CPAM)", "viewer", "cpam"),
     ("agent@cpam72.demo", "Alice Agent (CPAM)", "agent", "cpam"),
+    ("responsable@cpam72.demo", "Romain Responsable (CPAM)", "manager", "cpam"),
     ("admin@chr-metz.demo", "Hugo Administrateur (CHR)", "admin", "chr"),
     ("admin@villeurbanne.demo", "Inès Administratrice (Villeurbanne)", "admin", "commune"),
     ("admin@tj-reunion.demo", "Rémi Administrateur (TJ Saint-Denis)", "admin", "tj"),

@@ -47,6 +47,9 @@ class Role(enum.StrEnum):
     VIEWER = "viewer"  # profil « visualisation » (read-only)
     AGENT = "agent"
     OPERATOR = "operator"  # the titulaire's support and technicians
+    #: « le gestionnaire de la CPAM » (CCTP CPAM 5-5-5-3): reads, and gives the written approval of the agents'
+    #: badge requests (its permission, ``approve_badges``, comes from ``catalog``).
+    MANAGER = "manager"
     #: The teleassistance of the Justice's TGD agreement: the only profile that opens the beneficiary files
     #: of the alert terminals (people in danger; ``assets.terminals``).
     TGD = "tgd"
@@ -62,9 +65,10 @@ ROLE_LABELS = {
     Role.VIEWER: "Visualisation",
     Role.AGENT: "Agent",
     Role.OPERATOR: "Exploitant (titulaire)",
+    Role.MANAGER: "Responsable (validation des badges)",
     Role.TGD: "Téléassistance TGD (dossiers confidentiels)",
 }
-TENANT_ROLES = (Role.ADMIN, Role.VIEWER, Role.AGENT, Role.OPERATOR, Role.TGD)
+TENANT_ROLES = (Role.ADMIN, Role.MANAGER, Role.VIEWER, Role.AGENT, Role.OPERATOR, Role.TGD)
 
 
 class Central(Base):
