@@ -41,9 +41,9 @@ from csms import services as csms
 from tenants import services as tenants
 from tenants.context import TenantContext
 
-__all__ = ["SUBSCRIBERS", "STEP_PERMISSIONS", "BadgeRequestError", "activate_request", "approve_request",
+__all__ = ["SUBSCRIBERS", "STEP_PERMISSIONS", "BadgeRequestError", "activate_request", "approve_request", "due_of",
            "cancel_request", "get_request_in_tenant", "moved_mails", "notify_moved", "overdue_requests",
-           "own_scope", "refuse_request", "remind_overdue", "request_badge", "request_counts", "requests_of_tenant",
+           "own_scope", "refuse_request", "remind_overdue", "request_badge", "request_counts", "requests_of_tenant", "requests_to_ship",
            "ship_request", "take_step", "visible_request"]
 
 #: OCPP 1.6 ``idTag`` is a CiString20: a badge for the agent's use on every station of the fleet.
@@ -267,6 +267,21 @@ async def request_counts(session: AsyncSession, tenant_ids: list[uuid.UUID],
 def _aware(moment: dt.datetime | None) -> Any:
     # SQLite gives naive datetimes back; they are UTC.
     return moment.replace(tzinfo=dt.UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+async def requests_to_ship(session: AsyncSession, tenant_ids: list[uuid.UUID], *, limit: int = 100
+                           ) -> list[BadgeRequest]:
+    """The approved requests of these tenants, the oldest approval first: the titulaire's badges to send."""
+    if not tenant_ids:
+        return []
+    return list(await session.scalars(select(BadgeRequest).where(
+        BadgeRequest.tenant_id.in_(tenant_ids), BadgeRequest.state == "approved")
+        .order_by(BadgeRequest.decided_at).limit(limit)))
+
+
+def due_of(request: BadgeRequest, now: dt.datetime) -> rules.Due | None:
+    """The request's pending step, its CPAM 5-5-5-3 deadline and whether it is past at ``now`` (None when done)."""
+    return rules.current_due(request.state, _aware(request.requested_at), _aware(request.decided_at), now)
 
 
 async def overdue_requests(session: AsyncSession, tenant_ids: list[uuid.UUID], now: dt.datetime) -> list[BadgeRequest]:

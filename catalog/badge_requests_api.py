@@ -27,7 +27,7 @@ from app.db import utcnow
 from app.errors import NotFound, ValidationFailed
 from app.shell import error_responses
 from catalog import badge_requests as requests
-from catalog.badge_request_rules import STATES, TRANSITIONS, current_due
+from catalog.badge_request_rules import STATES, TRANSITIONS
 from catalog.models import BadgeRequest
 from tenants.context import TenantContext
 
@@ -73,7 +73,7 @@ class BadgeRequestOut(msgspec.Struct, kw_only=True):
 
     @classmethod
     def of(cls, r: BadgeRequest, now: dt.datetime) -> BadgeRequestOut:
-        due = current_due(r.state, _utc(r.requested_at), _utc(r.decided_at) if r.decided_at else None, now)
+        due = requests.due_of(r, now)
         return cls(id=r.id, state=r.state, state_label=STATES[r.state], plate=r.plate, reason=r.reason,
                    site_id=r.site_id, requested_by=r.requested_by, requested_at=_utc(r.requested_at),
                    decided_at=_utc(r.decided_at), refusal_reason=r.refusal_reason, shipped_at=_utc(r.shipped_at),

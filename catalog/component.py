@@ -26,13 +26,23 @@ for _role, _granted in {"admin": {"order", "approve_badges", "request_badges"},
 
 def _web() -> Web:
     from app.shell import HomeCardHook, MenuHook, WorkQueueHook
-    from catalog import api, orders_home, orders_web, solutions_web, web
+    from catalog import (
+        api,
+        badge_requests_home,
+        badge_requests_web,
+        orders_home,
+        orders_web,
+        solutions_web,
+        web,
+    )
 
-    return Web(portal=[*web.portal_handlers, *solutions_web.solution_handlers, *orders_web.order_handlers],
+    return Web(portal=[*web.portal_handlers, *solutions_web.solution_handlers, *orders_web.order_handlers,
+                       *badge_requests_web.badge_request_handlers],
                api=list(api.api_handlers),
-               menu=[MenuHook(300, web.nav, group="Commandes")],
-               home_cards=[HomeCardHook(300, orders_home.home_cards)],
-               work_queue=[WorkQueueHook(300, orders_home.work_items)])
+               menu=[MenuHook(300, web.nav, group="Commandes"), MenuHook(310, badge_requests_web.nav, group="Badges et réservations")],
+               home_cards=[HomeCardHook(300, orders_home.home_cards), HomeCardHook(310, badge_requests_home.home_cards)],
+               work_queue=[WorkQueueHook(300, orders_home.work_items),
+                           WorkQueueHook(310, badge_requests_home.work_items)])
 
 
 async def _demo(session: AsyncSession, shared: dict[str, Any]) -> dict[str, Any]:
