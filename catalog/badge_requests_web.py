@@ -137,8 +137,11 @@ async def badge_request_step(request: Request[Any, Any, Any], tenant_ctx: Tenant
 
 
 def nav(ctx: Any) -> list[tuple[str, ...]]:
-    """« Demandes de badge »: the agent's own, the manager's to decide, everything for the tenant's readers."""
-    if isinstance(ctx, TenantContext) and (ctx.can("read") or ctx.can("request_badges")):
+    """« Demandes de badge »: the agent's own, the manager's to decide, the operator's to ship. The tenant's admin
+    reaches them from its home card (« Toutes les demandes de badge »): one more entry would fold its desktop menu
+    onto a third line (tests/e2e/test_homes_browser.py keeps the header within 180 px at 1280 px)."""
+    if isinstance(ctx, TenantContext) and not ctx.can("manage_users") and (
+            ctx.can("request_badges") or ctx.can("approve_badges") or ctx.can("ship_badges")):
         return [("badge_requests", _base(ctx), "Demandes de badge")]
     return []
 

@@ -39,7 +39,7 @@ def _web() -> Web:
     return Web(portal=[*web.portal_handlers, *solutions_web.solution_handlers, *orders_web.order_handlers,
                        *badge_requests_web.badge_request_handlers],
                api=list(api.api_handlers),
-               menu=[MenuHook(300, web.nav, group="Commandes"), MenuHook(310, badge_requests_web.nav, group="Badges et réservations")],
+               menu=[MenuHook(300, web.nav, group="Commandes"), MenuHook(310, badge_requests_web.nav, group="Commandes")],
                home_cards=[HomeCardHook(300, orders_home.home_cards), HomeCardHook(310, badge_requests_home.home_cards)],
                work_queue=[WorkQueueHook(300, orders_home.work_items),
                            WorkQueueHook(310, badge_requests_home.work_items)])
