@@ -29,9 +29,13 @@ from app.deps import require_identity
 from app.errors import NotFound, ValidationFailed
 from app.shell import api_client_error, api_validation_error, error_responses, problem
 from catalog import services
+from catalog.amendments_api import amendment_api_handlers
 from catalog.badge_requests_api import badge_request_api_handlers
+from catalog.deliveries_api import delivery_api_handlers
+from catalog.maintenance_api import maintenance_api_handlers
 from catalog.models import BpuItem, BpuVersion, CatalogSolution
 from catalog.orders_api import order_api_handlers
+from catalog.quotes_api import quote_api_handlers
 from catalog.rules import FAMILIES
 from tenants.context import CentralContext, TenantContext
 from tenants.models import FrameworkAgreement
@@ -303,6 +307,7 @@ api_handlers: list[Any] = [Router(
     path="/",
     route_handlers=[api_central_agreements, api_import_bpu, api_bpu_in_force, api_catalog, api_solutions,
                     api_propose_solution, api_approve_solution, api_withdraw_solution, *order_api_handlers,
-                    *badge_request_api_handlers],
+                    *badge_request_api_handlers, *quote_api_handlers,
+                    *amendment_api_handlers, *delivery_api_handlers, *maintenance_api_handlers],
     exception_handlers={ValidationException: api_validation_error, ClientException: api_client_error},
 )]

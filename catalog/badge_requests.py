@@ -40,10 +40,11 @@ from catalog.models import BadgeRequest
 from csms import services as csms
 from tenants import services as tenants
 from tenants.context import TenantContext
+from tenants.models import Role
 
 __all__ = ["SUBSCRIBERS", "STEP_PERMISSIONS", "BadgeRequestError", "activate_request", "approve_request", "due_of",
            "cancel_request", "get_request_in_tenant", "moved_mails", "notify_moved", "overdue_requests",
-           "own_scope", "refuse_request", "remind_overdue", "request_badge", "request_counts", "requests_of_tenant", "requests_to_ship",
+           "own_scope", "perimeter_of", "refuse_request", "remind_overdue", "request_badge", "request_counts", "requests_of_tenant", "requests_to_ship",
            "ship_request", "take_step", "visible_request"]
 
 #: OCPP 1.6 ``idTag`` is a CiString20: a badge for the agent's use on every station of the fleet.
@@ -204,11 +205,25 @@ def own_scope(ctx: TenantContext) -> uuid.UUID | None:
     return ctx.identity.user_id
 
 
+async def perimeter_of(session: AsyncSession, ctx: TenantContext) -> tenants.ManagerPerimeter | None:
+    """CCTP CPAM 5-5-5-3 « le responsable […] pour un site ou un service »: the perimeter of a scoped
+    « responsable »; None for everyone else (the admin decides all; a responsable with no scope, the whole tenant)."""
+    if ctx.role != Role.MANAGER.value:
+        return None
+    perimeter = await tenants.manager_perimeter(session, ctx.tenant_id, ctx.identity.user_id)
+    return None if perimeter.whole_tenant else perimeter
+
+
 async def visible_request(session: AsyncSession, ctx: TenantContext, request_id: uuid.UUID) -> BadgeRequest:
-    """The request if the caller may see it; another tenant's, or another agent's for an agent: ``NotFound``."""
+    """The request if the caller may see it; another tenant's, another agent's for an agent, one outside a
+    scoped responsable's perimeter: ``NotFound``, like a tenant wall."""
     own = own_scope(ctx)
     request = await get_request_in_tenant(session, ctx.tenant_id, request_id)
     if own is not None and request.requested_by != own:
+        raise NotFound("demande de badge")
+    perimeter = await perimeter_of(session, ctx)
+    if perimeter is not None and not perimeter.covers(
+            request.site_id, await tenants.member_service(session, ctx.tenant_id, request.requested_by)):
         raise NotFound("demande de badge")
     return request
 
@@ -217,7 +232,8 @@ async def take_step(session: AsyncSession, ctx: TenantContext, request_id: uuid.
                     data: Mapping[str, Any], *, now: dt.datetime) -> BadgeRequest:
     """One step by the caller, its permission checked (``STEP_PERMISSIONS``): the decision (``reason`` of a
     refusal), the shipment (``id_tag``, ``shipment_reference``), the agent's withdrawal or confirmation of receipt
-    (its own request; a manager may confirm for the agent)."""
+    (its own request; a manager may confirm for the agent). Outside a responsable's perimeter: ``NotFound``."""
+    await visible_request(session, ctx, request_id)
     user = ctx.identity.user_id
     if action == "activate":
         if ctx.can("approve_badges"):
@@ -238,9 +254,14 @@ async def take_step(session: AsyncSession, ctx: TenantContext, request_id: uuid.
 
 
 async def requests_of_tenant(session: AsyncSession, tenant_id: uuid.UUID, *, state: str = "",
-                             requested_by: uuid.UUID | None = None, limit: int = 200) -> list[BadgeRequest]:
-    """The tenant's requests, the most recent first; an agent's own with ``requested_by``."""
+                             requested_by: uuid.UUID | None = None, perimeter: tenants.ManagerPerimeter | None = None,
+                             limit: int = 200) -> list[BadgeRequest]:
+    """The tenant's requests, the most recent first; an agent's own with ``requested_by``; with ``perimeter``
+    (a scoped responsable, CCTP CPAM 5-5-5-3), those of its sites or of its services' agents only."""
     query = select(BadgeRequest).where(BadgeRequest.tenant_id == tenant_id)
+    if perimeter is not None and not perimeter.whole_tenant:
+        agents = await tenants.members_of_services(session, tenant_id, sorted(perimeter.services))
+        query = query.where(BadgeRequest.site_id.in_(sorted(perimeter.site_ids)) | BadgeRequest.requested_by.in_(agents))
     if state:
         query = query.where(BadgeRequest.state == state)
     if requested_by is not None:
@@ -311,7 +332,7 @@ async def moved_mails(session: AsyncSession, request: BadgeRequest) -> list[tupl
     link = f"Centrale › Demandes de badge : /t/{tenant.id}/demandes-badge/{request.id}"
     state = request.state
     if state == "requested":
-        to = await _managers(session, request.tenant_id)
+        to = await _managers(session, request)
         due = _when(request.requested_at + rules.APPROVAL_DELAY, tenant.timezone)
         subject = f"[{tenant.name}] Demande de badge à valider avant le {due}"
         body = [f"{who} demande un badge de recharge pour son véhicule {request.plate}.", f"Motif : {request.reason}",
@@ -343,9 +364,13 @@ async def moved_mails(session: AsyncSession, request: BadgeRequest) -> list[tupl
     return [(address, subject, text) for address in to]
 
 
-async def _managers(session: AsyncSession, tenant_id: uuid.UUID) -> list[str]:
-    return (await tenants.member_emails(session, tenant_id, ["manager"])
-            or await tenants.member_emails(session, tenant_id, ["admin"]))
+async def _managers(session: AsyncSession, request: BadgeRequest) -> list[str]:
+    """Who decides this request (CCTP CPAM 5-5-5-3): the responsables whose perimeter covers its site or its
+    agent's service, and those with no perimeter (the whole tenant); the tenant's admins when there is none."""
+    service = await tenants.member_service(session, request.tenant_id, request.requested_by)
+    return ([email for email, perimeter in await tenants.manager_perimeters(session, request.tenant_id)
+             if perimeter.covers(request.site_id, service)]
+            or await tenants.member_emails(session, request.tenant_id, ["admin"]))
 
 
 async def notify_moved(delivery: Delivery, event: BadgeRequestMoved) -> None:
@@ -389,7 +414,7 @@ async def remind_overdue(session: AsyncSession, settings: Any, tenant_ids: list[
         who = names.get(request.requested_by, "un agent")
         if step == "decision":
             request.decision_reminded = True
-            to = await _managers(session, request.tenant_id)
+            to = await _managers(session, request)
             due = request.requested_at + rules.APPROVAL_DELAY
             subject = f"[{tenant.name}] Rappel : demande de badge en attente de décision depuis plus de 24 h"
             line = (f"La demande de badge de {who} (véhicule {request.plate}) attend votre décision ; le délai de "

@@ -27,6 +27,7 @@ from app.db import utcnow
 from app.errors import NotFound, ValidationFailed
 from app.shell import error_responses
 from catalog import badge_requests as requests
+from catalog import badges
 from catalog.badge_request_rules import STATES, TRANSITIONS
 from catalog.models import BadgeRequest
 from tenants.context import TenantContext
@@ -108,7 +109,8 @@ async def api_badge_requests(tenant_ctx: TenantContext, db_session: AsyncSession
     if state and state not in STATES:
         raise ValidationFailed({"state": f"État inconnu (attendu : {', '.join(STATES)})."})
     now = utcnow()
-    found = await requests.requests_of_tenant(db_session, tenant_ctx.tenant_id, state=state, requested_by=own)
+    found = await requests.requests_of_tenant(db_session, tenant_ctx.tenant_id, state=state, requested_by=own,
+                                               perimeter=await requests.perimeter_of(db_session, tenant_ctx))
     return [BadgeRequestOut.of(r, now) for r in found]
 
 
@@ -138,5 +140,42 @@ async def api_badge_request_step(tenant_ctx: TenantContext, db_session: AsyncSes
     return BadgeRequestOut.of(request, now)
 
 
+class StateCountOut(msgspec.Struct, kw_only=True):
+    state: str
+    label: str
+    count: int
+
+
+class AttachmentCountOut(msgspec.Struct, kw_only=True):
+    attachment: str
+    label: str
+    by_state: dict[str, int]
+    total: int
+
+
+class BadgeStatisticsOut(msgspec.Struct, kw_only=True):
+    """CCTP CPAM 5-5-5-3 « suivi statistique »: the tenant's badges by state and by attachment."""
+
+    total: int
+    states: list[StateCountOut]
+    attachments: list[AttachmentCountOut]
+
+
+@get("/tenants/{tenant_id:uuid}/badge-statistics", tags=[TAG], responses=error_responses(403, 404),
+     summary="Les badges du bénéficiaire par état et par rattachement (CCTP CPAM 5-5-5-3)",
+     description="Rattachement : `vehicle` (véhicule de service), `site` (site de rattachement), `agent`, `\"\"` (non "
+                 "rattaché, seulement s'il y en a) ; état : `Accepted` (actif), `Blocked` (bloqué), `Expired` (expiré, "
+                 "ou actif dont la date d'expiration est passée). Les lecteurs du bénéficiaire, pas les agents.")
+async def api_badge_statistics(tenant_ctx: TenantContext, db_session: AsyncSession) -> BadgeStatisticsOut:
+    tenant_ctx.require("read")
+    stats = await badges.badge_statistics(db_session, tenant_ctx.tenant_id, utcnow())
+    return BadgeStatisticsOut(
+        total=stats.total,
+        states=[StateCountOut(state=code, label=label, count=stats.by_state[code])
+                for code, label in badges.BADGE_STATES.items()],
+        attachments=[AttachmentCountOut(attachment=kind, label=label, by_state=cells, total=total)
+                     for kind, label, cells, total in stats.rows])
+
+
 badge_request_api_handlers: list[Any] = [api_request_badge, api_badge_requests, api_badge_request,
-                                         api_badge_request_step]
+                                         api_badge_request_step, api_badge_statistics]

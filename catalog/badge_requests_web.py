@@ -2,7 +2,8 @@
 
 * the list — an agent's own requests, every request for the tenant's readers (its admin, its manager
   « responsable », the titulaire's operator) — filtered by state, each pending step with its deadline, in red
-  once past; above it, for whoever may ask (``request_badges``), the form of a new request (plate, reason, site);
+  once past; below it, for the readers, the tenant's badges by state and attachment (5-5-5-3 « suivi
+  statistique », ``catalog.badges.badge_statistics``); above it, for whoever may ask (``request_badges``), the form of a new request (plate, reason, site);
 * ``…/{id}``: one request with who did what and when, and the forms of the steps open to the reader: the
   manager's written approval or refusal with its reason (``approve_badges``), the operator's shipment with the
   badge's idTag and the shipment reference (``ship_badges``), the agent's withdrawal before the decision and
@@ -25,6 +26,7 @@ from app.db import utcnow
 from app.errors import NotFound
 from app.shell import flash, form_fields, render, see_other, tenant_page
 from catalog import badge_requests as requests
+from catalog import badges
 from catalog.badge_request_rules import STATES, TRANSITIONS
 from tenants import services as tenants
 from tenants.context import TenantContext
@@ -67,13 +69,17 @@ async def _list_page(request: Request[Any, Any, Any], ctx: TenantContext, sessio
                      status: int = 200) -> Any:
     own = requests.own_scope(ctx)
     now = utcnow()
-    found = await requests.requests_of_tenant(session, ctx.tenant_id, state=state, requested_by=own)
+    found = await requests.requests_of_tenant(session, ctx.tenant_id, state=state, requested_by=own,
+                                                 perimeter=await requests.perimeter_of(session, ctx))
     names = await tenants.member_names(session, ctx.tenant_id)
     sites = await tenants.list_sites(session, ctx.tenant_id)
     return render(request, "catalog/badge_requests.html", tenant_page(
         ctx, "badge_requests", rows=[_row(r, names, now) for r in found], states=STATES, state=state,
         url=_base(ctx), own=own is not None, can_request=ctx.can("request_badges"), sites=sites,
-        site_names={s.id: s.name for s in sites}, values=values or {}, errors=errors or {}), status=status)
+        site_names={s.id: s.name for s in sites}, values=values or {}, errors=errors or {},
+        # CPAM 5-5-5-3 « suivi statistique »: the tenant's badges, for its readers (not for an agent).
+        statistics=None if own is not None else await badges.badge_statistics(session, ctx.tenant_id, now),
+        badge_states=badges.BADGE_STATES), status=status)
 
 
 @get(PATH)

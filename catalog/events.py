@@ -13,7 +13,8 @@ from typing import ClassVar
 
 from app.outbox import Event
 
-__all__ = ["BadgeRequestMoved", "OrderIssued"]
+__all__ = ["AmendmentMoved", "BadgeRequestMoved", "CommissioningBadgesOrdered", "DeliveryMoved", "MaintenanceOrderMade",
+           "OrderIssued", "QuoteMoved"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -45,4 +46,83 @@ class BadgeRequestMoved(Event):
     tenant_id: uuid.UUID
     request_id: uuid.UUID
     state: str
+    at: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class QuoteMoved(Event):
+    """A quote took ``step`` (issue 14 §2; ``catalog.quotes``, in the step's transaction): ``request``, ``visit``,
+    ``answer``, ``accept`` (its purchase order issued, ``order_id``), ``refuse``, ``cancel``, ``start_works`` or
+    ``commission``. The e-mail to the other side follows from it (``catalog.quote-mail``): the titulaire's
+    operators for the beneficiary's steps, the requester and the tenant's buyers for the titulaire's."""
+
+    topic: ClassVar[str] = "catalog.quote.moved"
+    tenant_id: uuid.UUID
+    quote_id: uuid.UUID
+    step: str
+    state: str
+    at: dt.datetime
+    order_id: uuid.UUID | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AmendmentMoved(Event):
+    """An amendment of a purchase order (CCP TGD VI.3; ``catalog.amendments``) took ``step``: ``notify`` (the
+    order's new ``version``), ``observations`` (the titulaire's, within 5 days) or ``deemed_accepted`` (the 5 days
+    passed without, recorded by the job). Its e-mail follows (``catalog.amendment-mail``): the notification to the
+    titulaire's operators, the observations and the deemed acceptance to the tenant's buyers."""
+
+    topic: ClassVar[str] = "catalog.amendment.moved"
+    tenant_id: uuid.UUID
+    order_id: uuid.UUID
+    amendment_id: uuid.UUID
+    version: int
+    step: str
+    at: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DeliveryMoved(Event):
+    """A delivery slip took ``step`` (issue 14 §3; ``catalog.deliveries``, in the step's transaction): ``slip`` (the
+    titulaire's « bordereau de mise à disposition », CCP TGD VII.1) or ``decision`` (the buyer's decision on its
+    lines, VII.3); ``order_status`` is the order's status after it. The e-mail to the other side follows from it
+    (``catalog.delivery-mail``): the tenant's buyers for a slip, the titulaire's operators for a decision."""
+
+    topic: ClassVar[str] = "catalog.delivery.moved"
+    tenant_id: uuid.UUID
+    delivery_id: uuid.UUID
+    order_id: uuid.UUID
+    step: str
+    order_status: str
+    at: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MaintenanceOrderMade(Event):
+    """A recurring maintenance contract made an order (CCTP CAIH 2.1.32; ``catalog.maintenance``, in the same
+    transaction): ``kind`` ``renewal`` (issued by the anniversary job; ``anniversary`` set) or ``complementary`` (a
+    draft from a change above 10 %, for the buyer to issue). The e-mail to the tenant's admins follows from it
+    (``catalog.maintenance-mail``)."""
+
+    topic: ClassVar[str] = "catalog.maintenance.order_made"
+    tenant_id: uuid.UUID
+    contract_id: uuid.UUID
+    order_id: uuid.UUID
+    kind: str
+    anniversary: dt.date | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CommissioningBadgesOrdered(Event):
+    """The badges due at the commissioning of a quote's works were ordered (CCTP CPAM 5-5-5-3 « 5 badges sont
+    fournis à la mise en service de chaque point de charge »; ``catalog.badges``, in the step's transaction). Its
+    subscriber (``catalog.commissioning-badges``) mails the tenant's admins once and, when idTags were given,
+    announces the tenant's badges so that the ingress pushes its local list."""
+
+    topic: ClassVar[str] = "catalog.commissioning_badges.ordered"
+    tenant_id: uuid.UUID
+    quote_id: uuid.UUID
+    order_id: uuid.UUID
+    badge_count: int
+    id_tag_count: int
     at: dt.datetime

@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import ValidationFailed
 from app.pdf import document, pdf_bytes
 from catalog import orders
-from catalog.models import PurchaseOrder, PurchaseOrderLine
-from catalog.order_rules import STATUSES
+from catalog.models import PurchaseOrder, PurchaseOrderAmendment
+from catalog.order_rules import STATUSES, order_totals
 from tenants.models import FrameworkAgreement, Tenant
 
 __all__ = ["FORMATS", "OrderSheet", "document_response", "load_sheet", "money", "odt_bytes", "orderx_bytes", "order_pdf", "quantity"]
@@ -39,29 +39,49 @@ FORMATS = {
 
 @dataclass(frozen=True)
 class OrderSheet:
-    """What every rendering of an order needs."""
+    """What every rendering of an order needs: one of its versions (1 as issued; each amendment of CCP TGD VI.3
+    makes the next), with the amendment that made it and what changed from the previous one."""
 
     order: PurchaseOrder
-    lines: list[PurchaseOrderLine]
+    lines: list[Any]
     buyer: Tenant
     seller: str
+    version: int = 1
+    amendment: PurchaseOrderAmendment | None = None
 
     @property
     def title(self) -> str:
-        return f"Bon de commande {self.order.number}"
+        if self.amendment is not None:
+            return f"Bon de commande {self.order.number} — version {self.version} (modificatif {self.amendment.number})"
+        return f"Bon de commande {self.order.number}" + (" — version 1" if self.order.version > 1 else "")
+
+    @property
+    def totals(self) -> Any:
+        """The version's totals: the sums of its lines (CCP TGD VI.1)."""
+        return order_totals(self.lines)
 
     def filename(self, fmt: str) -> str:
-        return f"{self.order.number}{'-order-x' if fmt == 'orderx' else ''}.{FORMATS[fmt][1]}"
+        name = self.amendment.number if self.amendment is not None else self.order.number
+        return f"{name}{'-order-x' if fmt == 'orderx' else ''}.{FORMATS[fmt][1]}"
 
 
-async def load_sheet(session: AsyncSession, tenant_id: uuid.UUID, order_id: uuid.UUID) -> OrderSheet:
-    """The order of the tenant (``NotFound`` otherwise) with its lines, its buyer and the titulaire."""
+async def load_sheet(session: AsyncSession, tenant_id: uuid.UUID, order_id: uuid.UUID,
+                     version: int | None = None) -> OrderSheet:
+    """The order of the tenant (``NotFound`` otherwise) in ``version`` (its current one by default) with its lines,
+    its buyer and the titulaire; an unknown version is a ``ValidationFailed``."""
+    from catalog import amendments
+
     order = await orders.get_order_in_tenant(session, tenant_id, order_id)
     buyer = await session.get(Tenant, tenant_id)
     agreement = await session.scalar(select(FrameworkAgreement).where(FrameworkAgreement.id == order.agreement_id))
     assert buyer is not None
-    return OrderSheet(order=order, lines=await orders.lines_of_order(session, order), buyer=buyer,
-                      seller=(agreement.titulaire if agreement is not None else "") or "Titulaire du marché")
+    version = order.version if version is None else version
+    if not 1 <= version <= order.version:
+        raise ValidationFailed({"version": f"Version inconnue : la commande a les versions 1 à {order.version}."})
+    made_by = next((a for a in await amendments.amendments_of_order(session, order) if a.version == version), None)
+    return OrderSheet(order=order, lines=await amendments.version_lines(session, order, version), buyer=buyer,
+                      seller=(agreement.titulaire if agreement is not None else "") or "Titulaire du marché",
+                      version=version, amendment=made_by)
 
 
 def money(value: Decimal | None) -> str:
@@ -103,7 +123,19 @@ def _header_pairs(sheet: OrderSheet) -> list[tuple[str, str]]:
     ]
     if o.delivery_conditions:
         pairs.append(("Conditions particulières de livraison", o.delivery_conditions))
+    if o.version > 1:
+        pairs.append(("Version", f"{sheet.version} sur {o.version}" + (" (version en vigueur)"
+                                                                       if sheet.version == o.version else "")))
+    a = sheet.amendment
+    if a is not None:
+        pairs += [("Modificatif", f"{a.number}, notifié le {a.notified_at:%d/%m/%Y}, prise d'effet le "
+                                  f"{a.effective_on:%d/%m/%Y} (CCP TGD VI.3)"), ("Objet du modificatif", a.reason)]
     return pairs
+
+
+def _change_lines(sheet: OrderSheet) -> list[str]:
+    """What changed from the previous version (an amended version only)."""
+    return sheet.amendment.changes.splitlines() if sheet.amendment is not None else []
 
 
 COLUMNS = ("N°", "Code article", "Désignation", "Unité", "Quantité", "Prix unitaire HT non remisé",
@@ -117,9 +149,9 @@ def _line_rows(sheet: OrderSheet) -> list[tuple[str, ...]]:
 
 
 def _total_pairs(sheet: OrderSheet) -> list[tuple[str, str]]:
-    o = sheet.order
-    return [("Total HT non remisé", money(o.gross_ht)), ("Total HT après remise", money(o.total_ht)),
-            ("Total TVA", money(o.total_vat)), ("Montant global TTC", money(o.total_ttc))]
+    t = sheet.totals
+    return [("Total HT non remisé", money(t.gross_ht)), ("Total HT après remise", money(t.total_ht)),
+            ("Total TVA", money(t.total_vat)), ("Montant global TTC", money(t.total_ttc))]
 
 
 # --------------------------------------------------------------------------- PDF
@@ -128,6 +160,10 @@ def _total_pairs(sheet: OrderSheet) -> list[tuple[str, str]]:
 def order_pdf(sheet: OrderSheet) -> bytes:
     doc = document(sheet.title, f"Marché {sheet.order.agreement_reference} — CCP TGD VI.1", landscape=True)
     doc.key_values(_header_pairs(sheet))
+    if _change_lines(sheet):
+        doc.heading(f"Changements par rapport à la version {sheet.version - 1}")
+        for change in _change_lines(sheet):
+            doc.paragraph(change)
     doc.heading("Descriptif de la commande")
     doc.table_of(COLUMNS, _line_rows(sheet), widths=(6, 18, 50, 12, 14, 20, 20, 12, 20, 10, 20))
     doc.heading("Montant de la commande")
@@ -162,6 +198,10 @@ def odt_bytes(sheet: OrderSheet) -> bytes:
         p.addElement(Span(stylename=bold, text=f"{label} : "))
         p.addText(value)
         doc.text.addElement(p)
+    if _change_lines(sheet):
+        doc.text.addElement(H(outlinelevel=2, text=f"Changements par rapport à la version {sheet.version - 1}"))
+        for change in _change_lines(sheet):
+            doc.text.addElement(P(text=change))
     doc.text.addElement(H(outlinelevel=2, text="Descriptif de la commande"))
 
     def table(name: str, rows: list[tuple[str, ...]]) -> Any:
@@ -218,11 +258,13 @@ def orderx_bytes(sheet: OrderSheet) -> bytes:
     context = el(root, RSM, "ExchangedDocumentContext")
     el(el(context, RAM, "GuidelineSpecifiedDocumentContextParameter"), RAM, "ID", ORDERX_COMFORT)
     header = el(root, RSM, "ExchangedDocument")
-    el(header, RAM, "ID", o.number)
-    el(header, RAM, "TypeCode", "220")
+    # An amended version is an order change (TypeCode 230) replacing the previous one (PurposeCode 5).
+    changed = sheet.amendment is not None
+    el(header, RAM, "ID", sheet.amendment.number if sheet.amendment is not None else o.number)
+    el(header, RAM, "TypeCode", "230" if changed else "220")
     issued = el(header, RAM, "IssueDateTime")
     el(issued, UDT, "DateTimeString", f"{o.order_date:%Y%m%d}", format="102")
-    el(header, RAM, "PurposeCode", "9")  # original
+    el(header, RAM, "PurposeCode", "5" if changed else "9")  # replace / original
     transaction = el(root, RSM, "SupplyChainTradeTransaction")
     for x in sheet.lines:
         item = el(transaction, RAM, "IncludedSupplyChainTradeLineItem")
@@ -260,10 +302,11 @@ def orderx_bytes(sheet: OrderSheet) -> bytes:
     el(settlement, RAM, "OrderCurrencyCode", "EUR")
     # Order-X has no VAT breakdown in the header (each line carries its rate); the total VAT is in the summation.
     totals = el(settlement, RAM, "SpecifiedTradeSettlementHeaderMonetarySummation")
-    el(totals, RAM, "LineTotalAmount", _amount(o.total_ht))
-    el(totals, RAM, "TaxBasisTotalAmount", _amount(o.total_ht))
-    el(totals, RAM, "TaxTotalAmount", _amount(o.total_vat), currencyID="EUR")
-    el(totals, RAM, "GrandTotalAmount", _amount(o.total_ttc))
+    t = sheet.totals
+    el(totals, RAM, "LineTotalAmount", _amount(t.total_ht))
+    el(totals, RAM, "TaxBasisTotalAmount", _amount(t.total_ht))
+    el(totals, RAM, "TaxTotalAmount", _amount(t.total_vat), currencyID="EUR")
+    el(totals, RAM, "GrandTotalAmount", _amount(t.total_ttc))
     xml = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     facturx.xml_check_xsd(xml, flavor="order-x", level="comfort")
     facturx.xml_check_schematron(xml, flavor="order-x", level="comfort")

@@ -32,6 +32,7 @@ __all__ = [
     "MAX_LINES",
     "MAX_QUANTITY",
     "OPEN_STATUSES",
+    "SLIP_ACTIONS",
     "STATUSES",
     "LineAmounts",
     "OrderRuleError",
@@ -43,6 +44,7 @@ __all__ = [
     "order_totals",
     "parse_discount",
     "parse_quantity",
+    "user_actions",
 ]
 
 CENT = Decimal("0.01")
@@ -79,6 +81,15 @@ ACTIONS: dict[str, tuple[tuple[str, ...], str, str]] = {
 #: starts and delivers (``catalog.component.PERMISSIONS``).
 ACTION_PERMISSIONS = {"issue": "order", "verify": "order", "close": "order", "cancel": "order",
                       "start": "execute_orders", "deliver": "execute_orders"}
+#: The moves nobody makes by hand (CCP TGD VII): an order is « livré » when its slips (« bordereaux de mise à
+#: disposition », VII.1) have delivered every line, « vérifié » when the buyer's decisions on them (VII.3) have
+#: received everything — ``catalog.deliveries`` makes both. A person asking for one gets the rule.
+SLIP_ACTIONS = {
+    "deliver": "Une commande est livrée par ses bordereaux de mise à disposition (CCP TGD VII.1) : enregistrez le "
+               "bordereau des quantités livrées, la commande passe à « livré » quand tout est livré.",
+    "verify": "Une commande est vérifiée par la décision de l'acheteur sur chaque bordereau (CCP TGD VII.3) : "
+              "prononcez la réception, la commande passe à « vérifié » quand tout est reçu.",
+}
 
 
 class OrderRuleError(ValueError):
@@ -202,8 +213,13 @@ def next_status(status: str, action: str) -> str:
 
 
 def allowed_actions(status: str) -> list[str]:
-    """The actions open from ``status`` (the buttons a page shows)."""
+    """The moves open from ``status``, the slips' included."""
     return [action for action, (sources, _, _) in ACTIONS.items() if status in sources]
+
+
+def user_actions(status: str) -> list[str]:
+    """The moves a person makes from ``status`` (the buttons a page shows): not the slips' (``SLIP_ACTIONS``)."""
+    return [action for action in allowed_actions(status) if action not in SLIP_ACTIONS]
 
 
 def format_order_number(year: int, sequence: int) -> str:

@@ -37,14 +37,18 @@ __all__ = [
     "cancel_order",
     "close_order",
     "create_order",
+    "act_on_order",
     "deliver_order",
     "events_of_order",
     "get_order_in_tenant",
     "issue_order",
     "issued_mail",
     "lines_of_order",
+    "next_in_series",
     "orders_of_tenant",
     "orders_to_execute",
+    "price_lines",
+    "record_event",
     "start_order",
     "transition_order",
     "verify_order",
@@ -62,21 +66,25 @@ class OrderError(ValidationFailed):
 # --------------------------------------------------------------------------- numbering
 
 
-async def _next_number(session: AsyncSession, tenant_id: uuid.UUID, year: int) -> str:
-    """``BC-2026-000001``, the incidents' way (``incidents.tickets._next_number``): the counter row created if
-    missing with ``INSERT … ON CONFLICT DO NOTHING``, then taken with ``UPDATE … RETURNING`` (a row lock on
-    PostgreSQL, SQLite's single writer): concurrent creations never share or skip a number."""
+async def next_in_series(session: AsyncSession, counter: Any, tenant_id: uuid.UUID, year: int) -> int:
+    """The next number of a tenant's yearly series (``counter``: ``PurchaseOrderCounter``, ``QuoteCounter``), the
+    incidents' way (``incidents.tickets._next_number``): the counter row created if missing with ``INSERT … ON
+    CONFLICT DO NOTHING``, then taken with ``UPDATE … RETURNING`` (a row lock on PostgreSQL, SQLite's single
+    writer): concurrent creations never share or skip a number."""
     make = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    await session.execute(make(PurchaseOrderCounter).values(id=uuid.uuid4(), tenant_id=tenant_id, year=year, last=0)
+    await session.execute(make(counter).values(id=uuid.uuid4(), tenant_id=tenant_id, year=year, last=0)
                           .on_conflict_do_nothing(index_elements=["tenant_id", "year"]))
     taken = await session.scalar(
-        update(PurchaseOrderCounter).where(PurchaseOrderCounter.tenant_id == tenant_id,
-                                           PurchaseOrderCounter.year == year)
-        .values(last=PurchaseOrderCounter.last + 1).returning(PurchaseOrderCounter.last)
-        .execution_options(synchronize_session=False))
+        update(counter).where(counter.tenant_id == tenant_id, counter.year == year)
+        .values(last=counter.last + 1).returning(counter.last).execution_options(synchronize_session=False))
     if taken is None:  # pragma: no cover (the row exists: inserted above or by another transaction)
-        raise RuntimeError("order counter unavailable")
-    return rules.format_order_number(year, taken)
+        raise RuntimeError("counter unavailable")
+    return int(taken)
+
+
+async def _next_number(session: AsyncSession, tenant_id: uuid.UUID, year: int) -> str:
+    """``BC-2026-000001``: gap-free per tenant and year."""
+    return rules.format_order_number(year, await next_in_series(session, PurchaseOrderCounter, tenant_id, year))
 
 
 # --------------------------------------------------------------------------- creation
@@ -95,11 +103,12 @@ def _text(data: Mapping[str, Any], key: str, errors: dict[str, str], *, required
 
 
 async def create_order(session: AsyncSession, tenant_id: uuid.UUID, data: Mapping[str, Any], *,
-                       order_date: dt.date, now: dt.datetime) -> PurchaseOrder:
+                       order_date: dt.date, now: dt.datetime, price_date: dt.date | None = None) -> PurchaseOrder:
     """A draft order (« brouillon ») with its number. ``data``: ``agreement_id``, ``lines`` (``article_code``,
     ``quantity``, ``discount_percent`` optional), ``delivery_place``, ``representative``, optional
     ``delivery_conditions``, ``ticket_id``, ``quote_id``. Each line is priced by the BPU version in force on
-    ``order_date`` (issue 14 §1 « an order line keeps the price of the version in force on its order date »).
+    ``order_date`` (issue 14 §1 « an order line keeps the price of the version in force on its order date »), or
+    on ``price_date`` for the order of an accepted quote (the price the buyer accepted, ``catalog.quotes``).
     Every problem is reported (``lines.N.field`` for line N, from 1) and nothing is written."""
     errors: dict[str, str] = {}
     delivery_place = _text(data, "delivery_place", errors, required=True, label="Lieu(x) de livraison ou d'exécution")
@@ -111,50 +120,11 @@ async def create_order(session: AsyncSession, tenant_id: uuid.UUID, data: Mappin
         agreement = await services.agreement_of_tenant(session, tenant_id, agreement_id)
     except (ValueError, NotFound):
         errors["agreement_id"] = "Accord-cadre inconnu ou auquel le bénéficiaire n'adhère pas."
-    raw_lines = data.get("lines")
-    if not isinstance(raw_lines, Sequence) or isinstance(raw_lines, str) or not raw_lines:
-        errors["lines"] = "Au moins une ligne (code article et quantité) est attendue."
-        raw_lines = []
-    elif len(raw_lines) > rules.MAX_LINES:
-        errors["lines"] = f"{rules.MAX_LINES} lignes au plus par bon de commande."
-        raw_lines = []
-    version = None
-    if agreement is not None:
-        version = await services.version_in_force(session, agreement.id, order_date)
-        if version is None and raw_lines:
-            errors["lines"] = (f"Aucune version du BPU de l'accord {agreement.reference} n'est en vigueur le "
-                               f"{order_date:%d/%m/%Y}.")
-    priced: list[tuple[Any, rules.LineAmounts]] = []
-    for n, raw in enumerate(raw_lines, start=1):
-        if not isinstance(raw, Mapping):
-            errors[f"lines.{n}"] = f"Ligne {n} : code article et quantité attendus."
-            continue
-        code = raw.get("article_code")
-        code = code.strip() if isinstance(code, str) else ""
-        quantity = discount = None
-        try:
-            quantity = rules.parse_quantity(raw.get("quantity"))
-        except rules.OrderRuleError as exc:
-            errors[f"lines.{n}.quantity"] = f"Ligne {n} : {exc}"
-        try:
-            discount = rules.parse_discount(raw.get("discount_percent"))
-        except rules.OrderRuleError as exc:
-            errors[f"lines.{n}.discount_percent"] = f"Ligne {n} : {exc}"
-        if not code or len(code) > 64:
-            errors[f"lines.{n}.article_code"] = f"Ligne {n} : code article obligatoire (64 caractères au plus)."
-            continue
-        if version is None or agreement is None:
-            continue
-        item = await services.price_in_force(session, agreement.id, code, order_date)
-        if item is None:
-            errors[f"lines.{n}.article_code"] = (f"Ligne {n} : article « {code} » inconnu du BPU de l'accord "
-                                                 f"{agreement.reference} en vigueur le {order_date:%d/%m/%Y}.")
-            continue
-        if quantity is not None:
-            priced.append((item, rules.line_amounts(quantity, item.unit_price_ht, item.vat_rate, discount)))
+    priced = await price_lines(session, agreement, data.get("lines"), price_date or order_date, errors,
+                               what="bon de commande")
     if errors:
         raise OrderError(errors)
-    assert agreement is not None and version is not None
+    assert agreement is not None
     order = PurchaseOrder(
         tenant_id=tenant_id, number=await _next_number(session, tenant_id, order_date.year),
         agreement_id=agreement.id, agreement_reference=agreement.reference, agreement_title=agreement.title[:300],
@@ -174,9 +144,55 @@ async def create_order(session: AsyncSession, tenant_id: uuid.UUID, data: Mappin
             quantity=a.quantity, unit_price_ht=a.unit_price_ht, discount_percent=a.discount_percent,
             gross_ht=a.gross_ht, total_ht=a.total_ht, vat_rate=a.vat_rate, total_vat=a.total_vat,
             total_ttc=a.total_ttc))
-    _record(session, order, "", "draft", now)
+    record_event(session, order, "", "draft", now)
     await session.flush()
     return order
+
+
+async def price_lines(session: AsyncSession, agreement: Any | None, raw_lines: Any, on: dt.date, errors: dict[str, str], *,
+                      what: str) -> list[tuple[Any, rules.LineAmounts]]:
+    """``raw_lines`` (``article_code``, ``quantity``, ``discount_percent`` optional) priced by the agreement's BPU
+    version in force ``on`` that day: (BPU item, amounts) per good line; each problem added to ``errors``
+    (``lines.N.field`` for line N, from 1); without an agreement, the lines' form only. Shared by orders and
+    quotes (``catalog.quotes``)."""
+    if not isinstance(raw_lines, Sequence) or isinstance(raw_lines, str) or not raw_lines:
+        errors["lines"] = "Au moins une ligne (code article et quantité) est attendue."
+        return []
+    if len(raw_lines) > rules.MAX_LINES:
+        errors["lines"] = f"{rules.MAX_LINES} lignes au plus par {what}."
+        return []
+    if agreement is not None and await services.version_in_force(session, agreement.id, on) is None:
+        errors["lines"] = f"Aucune version du BPU de l'accord {agreement.reference} n'est en vigueur le {on:%d/%m/%Y}."
+        return []
+    priced: list[tuple[Any, rules.LineAmounts]] = []
+    for n, raw in enumerate(raw_lines, start=1):
+        if not isinstance(raw, Mapping):
+            errors[f"lines.{n}"] = f"Ligne {n} : code article et quantité attendus."
+            continue
+        code = raw.get("article_code")
+        code = code.strip() if isinstance(code, str) else ""
+        quantity = discount = None
+        try:
+            quantity = rules.parse_quantity(raw.get("quantity"))
+        except rules.OrderRuleError as exc:
+            errors[f"lines.{n}.quantity"] = f"Ligne {n} : {exc}"
+        try:
+            discount = rules.parse_discount(raw.get("discount_percent"))
+        except rules.OrderRuleError as exc:
+            errors[f"lines.{n}.discount_percent"] = f"Ligne {n} : {exc}"
+        if not code or len(code) > 64:
+            errors[f"lines.{n}.article_code"] = f"Ligne {n} : code article obligatoire (64 caractères au plus)."
+            continue
+        if agreement is None:
+            continue
+        item = await services.price_in_force(session, agreement.id, code, on)
+        if item is None:
+            errors[f"lines.{n}.article_code"] = (f"Ligne {n} : article « {code} » inconnu du BPU de l'accord "
+                                                 f"{agreement.reference} en vigueur le {on:%d/%m/%Y}.")
+            continue
+        if quantity is not None:
+            priced.append((item, rules.line_amounts(quantity, item.unit_price_ht, item.vat_rate, discount)))
+    return priced
 
 
 def _uuid_or_none(value: Any) -> uuid.UUID | None:
@@ -188,8 +204,9 @@ def _uuid_or_none(value: Any) -> uuid.UUID | None:
         raise OrderError({"ticket_id": "Identifiant invalide."}) from None
 
 
-def _record(session: AsyncSession, order: PurchaseOrder, before: str, after: str, now: dt.datetime,
-            note: str = "") -> None:
+def record_event(session: AsyncSession, order: PurchaseOrder, before: str, after: str, now: dt.datetime,
+                 note: str = "") -> None:
+    """A line of the order's history, by the transaction's actor (a move, or an amendment: same state)."""
     actor = actor_of(session)
     session.add(PurchaseOrderEvent(tenant_id=order.tenant_id, order_id=order.id, at=now,
                                    actor_user_id=actor.get("user_id"), actor=str(actor.get("label") or "")[:320],
@@ -216,9 +233,20 @@ async def transition_order(session: AsyncSession, tenant_id: uuid.UUID, order_id
         publish_on_commit(session, OrderIssued(tenant_id=tenant_id, order_id=order.id, number=order.number,
                                                agreement_id=order.agreement_id, issued_at=now,
                                                ticket_id=order.ticket_id, quote_id=order.quote_id))
-    _record(session, order, before, target, now, note)
+    record_event(session, order, before, target, now, note)
     await session.flush()
     return order
+
+
+async def act_on_order(session: AsyncSession, tenant_id: uuid.UUID, order_id: uuid.UUID, action: str, *,
+                       now: dt.datetime, note: str = "") -> PurchaseOrder:
+    """A person's move of the order (a page's button, the API): ``transition_order``, except the moves the slips
+    and their decisions make (``order_rules.SLIP_ACTIONS``, CCP TGD VII), refused with the rule, nothing
+    written."""
+    if action in rules.SLIP_ACTIONS:
+        await get_order_in_tenant(session, tenant_id, order_id)  # another tenant's order stays a 404
+        raise OrderError({"status": rules.SLIP_ACTIONS[action]})
+    return await transition_order(session, tenant_id, order_id, action, now=now, note=note)
 
 
 async def issue_order(session: AsyncSession, tenant_id: uuid.UUID, order_id: uuid.UUID, *,
@@ -234,11 +262,13 @@ async def start_order(session: AsyncSession, tenant_id: uuid.UUID, order_id: uui
 
 async def deliver_order(session: AsyncSession, tenant_id: uuid.UUID, order_id: uuid.UUID, *,
                         now: dt.datetime) -> PurchaseOrder:
+    """en cours → livré, as ``catalog.deliveries`` does once the slips have delivered everything."""
     return await transition_order(session, tenant_id, order_id, "deliver", now=now)
 
 
 async def verify_order(session: AsyncSession, tenant_id: uuid.UUID, order_id: uuid.UUID, *,
                        now: dt.datetime) -> PurchaseOrder:
+    """livré → vérifié, as ``catalog.deliveries`` does once the decisions have received everything."""
     return await transition_order(session, tenant_id, order_id, "verify", now=now)
 
 

@@ -181,28 +181,32 @@ async def api_order(tenant_ctx: TenantContext, db_session: AsyncSession, order_i
 
 @post("/tenants/{tenant_id:uuid}/orders/{order_id:uuid}/{action:str}", tags=[TAG], status_code=200,
       responses=error_responses(403, 404, 422),
-      summary="Faire avancer un bon de commande : issue (émettre), start, deliver, verify, close, cancel",
+      summary="Faire avancer un bon de commande : issue (émettre), start, close, cancel",
       description="brouillon → émis (notifié au titulaire par courriel) → en cours → livré → vérifié → clos, ou "
-                  "annulé avant la livraison. `issue`, `verify`, `close`, `cancel` : l'acheteur ; `start`, `deliver` : "
-                  "l'opérateur du titulaire. Un passage interdit : 422 avec la règle.")
+                  "annulé avant la livraison. `issue`, `close`, `cancel` : l'acheteur ; `start` : l'opérateur du "
+                  "titulaire. « livré » et « vérifié » suivent les bordereaux (`POST …/deliveries`, CCP TGD VII.1) "
+                  "et les décisions (`POST deliveries/{id}/decision`, VII.3) : `deliver` et `verify` répondent 422 "
+                  "avec la règle, comme tout passage interdit.")
 async def api_order_action(tenant_ctx: TenantContext, db_session: AsyncSession, order_id: uuid.UUID, action: str,
                            data: ActionIn | None = None) -> OrderOut:
     if action not in ACTIONS:
         raise NotFound("action")
     order = await orders.get_order_in_tenant(db_session, tenant_ctx.tenant_id, order_id)
     tenant_ctx.require(ACTION_PERMISSIONS[action])
-    order = await orders.transition_order(db_session, tenant_ctx.tenant_id, order.id, action, now=utcnow(),
-                                          note=data.note if data else "")
+    order = await orders.act_on_order(db_session, tenant_ctx.tenant_id, order.id, action, now=utcnow(),
+                                      note=data.note if data else "")
     return await _detail(db_session, order)
 
 
 @get("/tenants/{tenant_id:uuid}/orders/{order_id:uuid}/document", tags=[TAG], responses=error_responses(403, 404, 422),
-     summary="Le bon de commande en PDF, en OpenDocument (ODT) ou en Order-X (XML)",
+     summary="Le bon de commande en PDF, en OpenDocument (ODT) ou en Order-X (XML), dans sa version en vigueur ou "
+             "une version antérieure (`version`)",
      media_type="application/octet-stream")
 async def api_order_document(tenant_ctx: TenantContext, db_session: AsyncSession, order_id: uuid.UUID,
-                             format: Annotated[str, Parameter(max_length=10)] = "pdf") -> Response[bytes]:  # noqa: A002
+                             format: Annotated[str, Parameter(max_length=10)] = "pdf",  # noqa: A002
+                             version: Annotated[int | None, Parameter(ge=1, le=10_000)] = None) -> Response[bytes]:
     tenant_ctx.require("read")
-    sheet = await order_documents.load_sheet(db_session, tenant_ctx.tenant_id, order_id)
+    sheet = await order_documents.load_sheet(db_session, tenant_ctx.tenant_id, order_id, version)
     return order_documents.document_response(sheet, format)
 
 

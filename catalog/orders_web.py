@@ -27,8 +27,9 @@ from app.bounds import Page
 from app.db import utcnow
 from app.errors import NotFound
 from app.shell import Paged, flash, form_fields, pager, render, see_other, tenant_page
-from catalog import order_documents, orders, services
-from catalog.order_rules import ACTION_PERMISSIONS, ACTIONS, MAX_LINES, STATUSES, allowed_actions
+from catalog import deliveries_web, order_documents, orders, services
+from catalog.amendment_section import amendments_panel
+from catalog.order_rules import ACTION_PERMISSIONS, ACTIONS, MAX_LINES, STATUSES, user_actions
 from tenants.context import TenantContext
 
 __all__ = ["order_handlers"]
@@ -38,8 +39,7 @@ PER_PAGE = 50
 #: Line rows shown on a new form; a re-shown form keeps the filled ones and two blank rows.
 BLANK_LINES = 8
 #: Buttons' French labels, in the order of the page.
-ACTION_LABELS = {"issue": "Émettre et notifier au titulaire", "start": "Démarrer l'exécution",
-                 "deliver": "Déclarer livrée", "verify": "Vérifier la livraison", "close": "Clore",
+ACTION_LABELS = {"issue": "Émettre et notifier au titulaire", "start": "Démarrer l'exécution", "close": "Clore",
                  "cancel": "Annuler la commande"}
 StatusFilter = Annotated[str, Parameter(max_length=20)]
 
@@ -123,13 +123,16 @@ async def create_order(request: Request[Any, Any, Any], tenant_ctx: TenantContex
 # --------------------------------------------------------------------------- one order
 
 
-async def _order_page(request: Request[Any, Any, Any], ctx: TenantContext, session: AsyncSession,
-                      order: Any, *, error: str = "", status: int = 200) -> Any:
-    actions = [a for a in allowed_actions(order.status) if ctx.can(ACTION_PERMISSIONS[a])]
+async def render_order_page(request: Request[Any, Any, Any], ctx: TenantContext, session: AsyncSession,
+                            order: Any, *, error: str = "", status: int = 200, observations: str = "") -> Any:
+    """The order page; ``error`` shown at its top (a refused move or observations, status 422)."""
+    actions = [a for a in user_actions(order.status) if ctx.can(ACTION_PERMISSIONS[a])]
     return render(request, "catalog/order.html", tenant_page(
         ctx, "orders", order=order, lines=await orders.lines_of_order(session, order),
         history=await orders.events_of_order(session, order), statuses=STATUSES, actions=actions,
-        action_labels=ACTION_LABELS, error=error, url=f"{_base(ctx)}/{order.id}"), status=status)
+        action_labels=ACTION_LABELS, error=error, url=f"{_base(ctx)}/{order.id}", observations=observations,
+        deliveries=await deliveries_web.order_section(session, ctx, order),
+        **await amendments_panel(session, ctx, order, utcnow())), status=status)
 
 
 @get(f"{PATH}/{{order_id:uuid}}")
@@ -137,7 +140,7 @@ async def order_page(request: Request[Any, Any, Any], tenant_ctx: TenantContext,
                      order_id: uuid.UUID) -> Any:
     tenant_ctx.require("read")
     order = await orders.get_order_in_tenant(db_session, tenant_ctx.tenant_id, order_id)
-    return await _order_page(request, tenant_ctx, db_session, order)
+    return await render_order_page(request, tenant_ctx, db_session, order)
 
 
 @post(f"{PATH}/{{order_id:uuid}}/{{action:str}}")
@@ -149,10 +152,9 @@ async def order_action(request: Request[Any, Any, Any], tenant_ctx: TenantContex
     tenant_ctx.require(ACTION_PERMISSIONS[action])
     note = form_fields(await request.form()).get("note", "")[:2000]
     try:
-        order = await orders.transition_order(db_session, tenant_ctx.tenant_id, order.id, action, now=utcnow(),
-                                              note=note)
+        order = await orders.act_on_order(db_session, tenant_ctx.tenant_id, order.id, action, now=utcnow(), note=note)
     except orders.OrderError as exc:
-        return await _order_page(request, tenant_ctx, db_session, order, error=exc.errors.get("status", ""),
+        return await render_order_page(request, tenant_ctx, db_session, order, error=exc.errors.get("status", ""),
                                  status=422)
     flash(request, f"Bon de commande {order.number} : {STATUSES[order.status]}.")
     return see_other(f"{_base(tenant_ctx)}/{order.id}")
@@ -160,9 +162,10 @@ async def order_action(request: Request[Any, Any, Any], tenant_ctx: TenantContex
 
 @get(f"{PATH}/{{order_id:uuid}}/document")
 async def order_document(tenant_ctx: TenantContext, db_session: AsyncSession, order_id: uuid.UUID,
-                         format: Annotated[str, Parameter(max_length=10)] = "pdf") -> Response[bytes]:  # noqa: A002
+                         format: Annotated[str, Parameter(max_length=10)] = "pdf",  # noqa: A002
+                         version: Annotated[int | None, Parameter(ge=1, le=10_000)] = None) -> Response[bytes]:
     tenant_ctx.require("read")
-    sheet = await order_documents.load_sheet(db_session, tenant_ctx.tenant_id, order_id)
+    sheet = await order_documents.load_sheet(db_session, tenant_ctx.tenant_id, order_id, version)
     return order_documents.document_response(sheet, format)
 
 

@@ -22,11 +22,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import utcnow
 from app.errors import LinesRejected, NotFound, ValidationFailed
 from app.imports import header_keys, read_table
-from catalog import rules
-from catalog.models import BpuItem, BpuVersion, CatalogSolution, SolutionEvent
+from catalog import deadlines, rules
+from catalog.models import (
+    BpuItem,
+    BpuVersion,
+    CatalogSolution,
+    PurchaseOrder,
+    PurchaseOrderLine,
+    SolutionEvent,
+)
 from tenants.models import Central, FrameworkAgreement, Subscription
 
 __all__ = [
+    "INFOGERANCE_FAMILY",
     "MAX_IMPORT_LINES",
     "BpuImportFailed",
     "CatalogLine",
@@ -39,6 +47,7 @@ __all__ = [
     "create_agreement",
     "get_agreement_by_reference",
     "import_bpu",
+    "infogerance_units_ordered",
     "items_of_version",
     "makers_of_catalog",
     "price_in_force",
@@ -49,12 +58,17 @@ __all__ = [
     "solutions_of_catalog",
     "solution_of_agreement",
     "solutions_of_agreement",
+    "ticket_balance",
     "version_in_force",
     "versions_of_agreement",
     "withdraw_solution",
 ]
 
 MAX_IMPORT_LINES = 50_000
+#: The BPU family of the 30-minute infogérance ticket (CCTP CAIH 2.1.7).
+INFOGERANCE_FAMILY = "infogerance_ticket_30min"
+#: The order statuses whose lines are not (or no longer) ordered: a draft is not notified, a cancelled one is void.
+_NOT_ORDERED = ("draft", "cancelled")
 _INSERT_BATCH = 5_000
 
 
@@ -464,3 +478,28 @@ async def solutions_of_catalog(session: AsyncSession, tenant_id: uuid.UUID, on: 
             rows.append(SolutionRow(solution=s, agreement_reference=agreement.reference, article=article,
                                     substitute=by_id.get(s.substitute_id) if s.substitute_id else None))
     return rows
+
+
+# --------------------------------------------------------------------------- infogérance tickets (CAIH 2.1.7)
+
+
+async def infogerance_units_ordered(session: AsyncSession, tenant_id: uuid.UUID) -> int:
+    """CCTP CAIH 2.1.7 « prestations génériques sur la base de tickets horaire de 30mn »: the units the tenant
+    ordered, i.e. the quantities of the lines of the BPU's infogérance-ticket family on its orders that are
+    notified and not cancelled (a draft orders nothing yet). A unit is indivisible: a fractional quantity
+    counts its whole units only."""
+    total = await session.scalar(
+        select(func.coalesce(func.sum(PurchaseOrderLine.quantity), 0))
+        .join(PurchaseOrder, (PurchaseOrder.tenant_id == PurchaseOrderLine.tenant_id)
+              & (PurchaseOrder.id == PurchaseOrderLine.order_id))
+        .where(PurchaseOrderLine.tenant_id == tenant_id, PurchaseOrder.tenant_id == tenant_id,
+               PurchaseOrderLine.family == INFOGERANCE_FAMILY, PurchaseOrder.status.not_in(_NOT_ORDERED)))
+    return int(Decimal(total or 0))
+
+
+async def ticket_balance(session: AsyncSession, tenant_id: uuid.UUID,
+                         consumptions: Sequence[dt.timedelta]) -> deadlines.TicketBalance:
+    """The tenant's balance of 30-minute tickets (CCTP CAIH 2.1.7 « Tout ticket entamé est réputé entièrement
+    consommé »): the units ordered come from its orders (here), the consumptions are the durations the caller
+    (``incidents``, which records the interventions) passes in, each rounded up to whole units on its own."""
+    return deadlines.ticket_balance(await infogerance_units_ordered(session, tenant_id), consumptions)

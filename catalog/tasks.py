@@ -2,7 +2,12 @@
 
 * the reminders of the agents' badge requests whose step is late (CCTP CPAM 5-5-5-3: the manager's decision
   24 h after the request, the shipment 72 h after the approval), each sent once
-  (``catalog.badge_requests.remind_overdue`` records it on the request).
+  (``catalog.badge_requests.remind_overdue`` records it on the request);
+* the deemed acceptance of the amendments whose five days of observations passed without any (CCP TGD VI.3,
+  ``catalog.amendments.record_deemed_acceptances``), each once.
+* the renewal orders of the CAIH recurring maintenance contracts on their anniversary (CCTP CAIH 2.1.32 « Cette
+  actualisation donnera lieu à un bon de commande à la date anniversaire »), each made once
+  (``catalog.maintenance.renew_due``: a unique key per contract and anniversary).
 """
 
 from __future__ import annotations
@@ -14,13 +19,18 @@ from app.db import Database, utcnow
 from app.jobs import JobContext, actor
 from app.schedule import Schedule
 from app.settings import Settings
+from catalog.amendments import record_deemed_acceptances
 from catalog.badge_requests import remind_overdue
+from catalog.maintenance import renew_due
 from tenants.services import all_tenant_ids
 
-__all__ = ["BADGE_REMINDERS", "SCHEDULES", "badge_request_reminders", "run_badge_reminders"]
+__all__ = ["AMENDMENT_ACCEPTANCES", "BADGE_REMINDERS", "MAINTENANCE_RENEWALS", "SCHEDULES",
+           "amendment_deemed_acceptances", "badge_request_reminders", "maintenance_renewals",
+           "run_amendment_acceptances", "run_badge_reminders", "run_maintenance_renewals"]
 
 log = logging.getLogger(__name__)
 BADGE_REMINDERS = "catalog.badge_request_reminders"
+MAINTENANCE_RENEWALS = "catalog.maintenance_renewals"
 SYSTEM = {"user_id": None, "label": "système"}
 
 
@@ -43,5 +53,55 @@ async def badge_request_reminders(ctx: JobContext, *, now: str | None = None) ->
         log.info("badge request reminders sent: %d", len(done))
 
 
-#: Every 15 minutes: a late step is reminded at most a quarter of an hour after its delay.
-SCHEDULES = [Schedule("catalog.badge-request-reminders", BADGE_REMINDERS, dt.timedelta(minutes=15))]
+async def run_maintenance_renewals(db: Database, now: dt.datetime) -> list[str]:
+    """One pass over every tenant (each in its own transaction): the numbers of the renewal orders issued."""
+    async with db.session() as session:
+        tenant_ids = await all_tenant_ids(session)
+    done: list[str] = []
+    for tenant_id in tenant_ids:
+        async with db.transaction([tenant_id], actor=SYSTEM) as session:
+            done += [order.number for order in await renew_due(session, tenant_id, now)]
+    return done
+
+
+@actor(MAINTENANCE_RENEWALS, time_limit=300_000)
+async def maintenance_renewals(ctx: JobContext, *, now: str | None = None) -> None:
+    moment = dt.datetime.fromisoformat(now) if now else utcnow()
+    done = await run_maintenance_renewals(ctx.db, moment)
+    if done:
+        log.info("maintenance renewal orders issued: %s", ", ".join(done))
+
+
+#: Every 15 minutes: a late step is reminded at most a quarter of an hour after its delay. Every hour: a renewal
+#: order is issued within the first hour of its anniversary (the tenant's day).
+SCHEDULES = [Schedule("catalog.badge-request-reminders", BADGE_REMINDERS, dt.timedelta(minutes=15)),
+             Schedule("catalog.maintenance-renewals", MAINTENANCE_RENEWALS, dt.timedelta(hours=1))]
+
+
+# --------------------------------------------------------------------------- amendments (CCP TGD VI.3)
+
+AMENDMENT_ACCEPTANCES = "catalog.amendment_deemed_acceptances"
+
+
+async def run_amendment_acceptances(db: Database, now: dt.datetime) -> list[str]:
+    """One pass over every tenant (each in its own transaction): the ids of the amendments deemed accepted."""
+    async with db.session() as session:
+        tenant_ids = await all_tenant_ids(session)
+    done: list[str] = []
+    for tenant_id in tenant_ids:
+        async with db.transaction([tenant_id], actor=SYSTEM) as session:
+            done += [str(a.id) for a in await record_deemed_acceptances(session, [tenant_id], now)]
+    return done
+
+
+@actor(AMENDMENT_ACCEPTANCES, time_limit=300_000)
+async def amendment_deemed_acceptances(ctx: JobContext, *, now: str | None = None) -> None:
+    moment = dt.datetime.fromisoformat(now) if now else utcnow()
+    done = await run_amendment_acceptances(ctx.db, moment)
+    if done:
+        log.info("amendments deemed accepted: %d", len(done))
+
+
+#: Every 15 minutes: « passé ce délai, le titulaire est réputé en avoir accepté » is recorded within a quarter of
+#: an hour of the end of the fifth day.
+SCHEDULES.append(Schedule("catalog.amendment-deemed-acceptances", AMENDMENT_ACCEPTANCES, dt.timedelta(minutes=15)))

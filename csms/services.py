@@ -20,6 +20,10 @@ per tenant. Times are UTC; ``now`` is passed in.
 - ``id_tag_problem``, ``issue_badge`` and ``announce_badges``: a badge made by another component (an
   agent's approved request, ``catalog.badge_requests``), put in the tenant's local list and pushed to its
   stations after the commit;
+- ``issue_local_badge``: a badge attached to a service vehicle or a site (5-5-5-3 « en local »), e.g. the badges
+  supplied at a charge point's commissioning (``catalog.commissioning_badges``); ``site_charge_point_count``: the
+  charge points of a site's stations;
+- ``badge_statistics``: the tenant's badges counted by state and by attachment (5-5-5-3 « suivi statistique »);
 - ``ocpp_word``: the French of an OCPP value (an error code) for another component's pages;
 - ``charge_points_in_service`` and ``charge_point_brief``: the tenant's charge points (the yearly
   visit plan of CCTP CPAM 5-4-2-2); ``point_month_facts``: per charge point, a month of what the
@@ -40,6 +44,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.errors import ValidationFailed
 from csms.domain import badges as _badges
 from csms.domain.alerts import KIND_LABELS
 from csms.domain.models import (
@@ -72,7 +77,9 @@ __all__ = [
     "PointMonth",
     "PointsAffected",
     "availability",
+    "BadgeStatistics",
     "announce_badges",
+    "badge_statistics",
     "badges_of_user",
     "badges_waiting",
     "charge_point_brief",
@@ -83,6 +90,7 @@ __all__ = [
     "failed_commands",
     "id_tag_problem",
     "issue_badge",
+    "issue_local_badge",
     "open_alert_counts",
     "ocpp_word",
     "open_alerts",
@@ -92,6 +100,7 @@ __all__ = [
     "reservations_of_user",
     "sessions_of_user",
     "sessions_started",
+    "site_charge_point_count",
 ]
 
 #: ``CommandLog.status`` of a command that did not do what was asked.
@@ -614,3 +623,59 @@ async def announce_badges(bus: Any, tenant_id: uuid.UUID) -> None:
     """After the commit of a badge change: the ingress processes push the tenant's list to its stations (the
     sweep catches up if the bus is down)."""
     await _badges.publish_badges_changed(bus, tenant_id)
+
+
+async def issue_local_badge(session: AsyncSession, tenant_id: uuid.UUID, *, id_tag: str, kind: str,
+                            vehicle_label: str = "", site_id: uuid.UUID | None = None,
+                            holder_label: str = "") -> uuid.UUID:
+    """A badge « en local » (CCTP CPAM 5-5-5-3: « carte attachée au véhicule de service ou au site de
+    rattachement »): ``kind`` vehicle (with ``vehicle_label``) or site (with ``site_id``), active, in the tenant's
+    local list from this flush; ``announce_badges`` after the commit. ``ValidationFailed`` by field otherwise."""
+    if kind not in ("vehicle", "site"):
+        raise ValidationFailed({"kind": "Rattachement : vehicle (véhicule de service) ou site."})
+    badge = await _badges.create_badge(session, tenant_id, {
+        "id_tag": id_tag, "status": "Accepted", "kind": kind, "holder_label": holder_label[:200],
+        "vehicle_label": vehicle_label[:60] if kind == "vehicle" else "",
+        "site_id": str(site_id) if site_id else None})
+    return badge.id
+
+
+async def site_charge_point_count(session: AsyncSession, tenant_id: uuid.UUID, site_id: uuid.UUID) -> int:
+    """The charge points of the chargers in service of the site's stations (0 when the supervision knows none)."""
+    return await session.scalar(
+        select(func.count()).select_from(ChargePoint)
+        .join(Charger, and_(Charger.tenant_id == ChargePoint.tenant_id, Charger.id == ChargePoint.charger_id))
+        .join(Station, and_(Station.tenant_id == Charger.tenant_id, Station.id == Charger.station_id))
+        .where(ChargePoint.tenant_id == tenant_id, Station.site_id == site_id,
+               Charger.decommissioned_at.is_(None))) or 0
+
+
+@dataclass(frozen=True)
+class BadgeStatistics:
+    """CCTP CPAM 5-5-5-3 « suivi statistique »: the tenant's badges by attachment (``kind``: vehicle, site, agent,
+    "" not attached) and state (``status``: Accepted, Blocked, Expired; an active badge past its expiry counts
+    as expired)."""
+
+    counts: dict[tuple[str, str], int]
+
+    def count(self, kind: str | None = None, status: str | None = None) -> int:
+        return sum(n for (k, s), n in self.counts.items()
+                   if (kind is None or k == kind) and (status is None or s == status))
+
+    @property
+    def total(self) -> int:
+        return self.count()
+
+
+async def badge_statistics(session: AsyncSession, tenant_id: uuid.UUID, now: dt.datetime) -> BadgeStatistics:
+    """One ``GROUP BY`` over the tenant's badges (never the rows themselves)."""
+    status = case((and_(Badge.status == "Accepted", Badge.expires_at.is_not(None), Badge.expires_at <= now),
+                   "Expired"), else_=Badge.status)
+    rows = (await session.execute(
+        select(Badge.kind, status, func.count()).where(Badge.tenant_id == tenant_id)
+        .group_by(Badge.kind, status))).all()
+    counts: dict[tuple[str, str], int] = {}
+    for kind, state, n in rows:
+        key = (kind or "", state)
+        counts[key] = counts.get(key, 0) + int(n)
+    return BadgeStatistics(counts)

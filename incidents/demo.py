@@ -51,6 +51,17 @@ class DemoTicket:
     charge_box_id: str | None = None
     connector_id: int | None = None
     steps: Sequence[Step] = field(default=())
+    #: Reported on this weekday (0 = Monday) at 08:30 UTC of the week ``ago`` falls in, for a ticket whose
+    #: business-time verdict must not depend on the day the demo is loaded (a Friday evening start would
+    #: put a weekend inside its repair time).
+    weekday: int | None = None
+
+    def reported(self, now: dt.datetime) -> dt.datetime:
+        at = now - self.ago
+        if self.weekday is None:
+            return at
+        monday = (at - dt.timedelta(days=at.weekday())).replace(hour=8, minute=30, second=0, microsecond=0)
+        return monday + dt.timedelta(days=self.weekday)
 
 
 def _intervention(mode: str, hours: float, actions: str, *parts: dict[str, Any]) -> Step:
@@ -85,13 +96,13 @@ DEMO_TICKETS: dict[str, list[DemoTicket]] = {
         DemoTicket(2 * H, "Alimentation redondante en alarme", "Une des deux alimentations du serveur ESX-03 est en "
                    "défaut.", "phone", level="50h"),
         DemoTicket(33 * D, "Disque en défaut sur la baie de stockage", "Voyant orange sur le disque 7 de la baie.",
-                   "email", level="4h",
+                   "email", level="4h", weekday=1,
                    steps=[Step(20 * dt.timedelta(minutes=1), "acknowledge"),
                           _at(H, _intervention("on_site", 1, "Disque remplacé, reconstruction lancée.",
                                                {"label": "Disque SAS 2,4 To", "quantity": 1})),
                           Step(2 * H + 30 * dt.timedelta(minutes=1), "resolve"), Step(D, "accept")]),
         DemoTicket(31 * D, "Serveur de messagerie arrêté", "Le serveur ne redémarre plus après une coupure.",
-                   "phone", level="10h",
+                   "phone", level="10h", weekday=1,
                    steps=[Step(30 * dt.timedelta(minutes=1), "acknowledge"),
                           _at(H, _intervention("remote", 1, "Diagnostic : carte mère en défaut.")),
                           _at(2 * D, _intervention("on_site", 3, "Carte mère remplacée.",
@@ -122,7 +133,7 @@ async def _play(session: AsyncSession, tenant_id: Any, site_id: Any, key: str, n
     origin = f"demo:{key}:{n}"
     if await session.scalar(select(Ticket.id).where(Ticket.tenant_id == tenant_id, Ticket.origin == origin)):
         return False
-    reported = now - spec.ago
+    reported = spec.reported(now)
     ticket = await svc.open_ticket(
         session, tenant_id, now=reported, title=spec.title, description=spec.description, channel=spec.channel,
         actor=ACTOR, reported_at=reported, site_id=site_id, charge_box_id=spec.charge_box_id,

@@ -13,6 +13,7 @@ import hashlib
 import math
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from app.bounds import column_length
 from app.db import actor_of
 from app.outbox import publish_on_commit
 from assets import services as assets
+from catalog import services as catalog
+from catalog.deadlines import TicketBalance
 from csms.services import points_affected
 from incidents.events import TicketClosed, TicketOpened
 from incidents.models import (
@@ -66,6 +69,7 @@ __all__ = [
     "continuity_breached",
     "current_policy",
     "incident_settings",
+    "InfogeranceBalance",
     "infogerance_balance",
     "open_ticket",
     "level_labels",
@@ -612,12 +616,47 @@ async def continuity_breached(session: AsyncSession, ticket: Ticket, interventio
                                     ended_at=intervention.ended_at, resolved_at=ticket.resolved_at)
 
 
-async def infogerance_balance(session: AsyncSession, tenant_id: uuid.UUID) -> tuple[int, int]:
-    """CAIH 2.1.7: 30-minute units ordered and consumed."""
+@dataclass(frozen=True)
+class InfogeranceBalance:
+    """CAIH 2.1.7: the tenant's 30-minute tickets. ``from_orders``: the units ordered are those of its purchase
+    orders (``catalog``); otherwise the number the coordinator typed before orders carried them (the migration
+    fallback of ``IncidentSettings.infogerance_units_ordered``)."""
+
+    balance: TicketBalance
+    from_orders: bool
+
+    @property
+    def ordered(self) -> int:
+        return self.balance.ordered
+
+    @property
+    def consumed(self) -> int:
+        return self.balance.consumed
+
+    @property
+    def remaining(self) -> int:
+        return self.balance.remaining
+
+    @property
+    def overdraft(self) -> int:
+        return self.balance.overdraft
+
+
+async def infogerance_balance(session: AsyncSession, tenant_id: uuid.UUID) -> InfogeranceBalance:
+    """CAIH 2.1.7 « Tout ticket entamé est réputé entièrement consommé »: the balance is catalog's
+    (``catalog.services.ticket_balance``: the units of the tenant's notified, not cancelled orders of the
+    infogérance-ticket family); incidents gives it what it records, the duration of each intervention (one not
+    ended consumes nothing yet). While no order carries units, the hand-typed number stands (the fallback of the
+    tenants that had one before orders); the first ordered unit replaces it."""
+    rows = (await session.execute(select(Intervention.started_at, Intervention.ended_at).where(
+        Intervention.tenant_id == tenant_id))).all()
+    durations = [max(ended - started, dt.timedelta(0)) if ended is not None else dt.timedelta(0)
+                 for started, ended in rows]
+    balance = await catalog.ticket_balance(session, tenant_id, durations)
+    if balance.ordered:
+        return InfogeranceBalance(balance, True)
     settings = await incident_settings(session, tenant_id)
-    consumed = await session.scalar(select(func.coalesce(func.sum(Intervention.units), 0)).where(
-        Intervention.tenant_id == tenant_id)) or 0
-    return settings.infogerance_units_ordered, int(consumed)
+    return InfogeranceBalance(TicketBalance(settings.infogerance_units_ordered, balance.consumed), False)
 
 
 # --------------------------------------------------------------------------- attachments

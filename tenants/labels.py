@@ -13,6 +13,7 @@ labels = AuditLabels(
         "tenants": "Bénéficiaire",
         "sites": "Site",
         "memberships": "Membre",
+        "manager_scopes": "Périmètre de responsable",
         "membership_invitations": "Invitation",
         "subscriptions": "Adhésion",
         "users": "Compte",
@@ -52,6 +53,8 @@ labels = AuditLabels(
         "last_login_at": "Dernière connexion",
         "session_epoch": "Sessions",
         "managed_by_tenant_id": "Compte géré par",
+        "service": "Service",
+        "site_id": "Site",
     },
     values={
         "role": {role.value: label for role, label in ROLE_LABELS.items()},
@@ -60,7 +63,7 @@ labels = AuditLabels(
     },
     titles={
         "tenants": "name", "sites": "name", "users": "email", "centrals": "name", "framework_agreements": "reference",
-        "memberships": "user_id", "membership_invitations": "user_id", "subscriptions": "agreement_id",
+        "memberships": "user_id", "manager_scopes": "user_id", "membership_invitations": "user_id", "subscriptions": "agreement_id",
     },
     hidden=frozenset({"session_epoch"}),
 )

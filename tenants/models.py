@@ -29,6 +29,7 @@ __all__ = [
     "Central",
     "CentralMembership",
     "FrameworkAgreement",
+    "ManagerScope",
     "Membership",
     "MembershipInvitation",
     "OidcProvider",
@@ -188,8 +189,28 @@ class Membership(TenantOwned, Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: The member's service, free text (« Service logistique »): a « responsable » may be granted it (CCTP CPAM
+    #: 5-5-5-3, ``ManagerScope``); "" when none.
+    service: Mapped[str] = mapped_column(String(120), default="", server_default="")
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class ManagerScope(TenantOwned, Base):
+    """One item of a « responsable »'s scope (CCTP CPAM 5-5-5-3: « le responsable […] pour un site ou un
+    service »): a site of the tenant, or a service its members carry. A responsable with no row decides for the
+    whole tenant (as before the scope existed). Keyed by the user, not the membership, so that a removal undone
+    from the journal gives the same scope back instead of widening it to the whole tenant."""
+
+    __tablename__ = "manager_scopes"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "site_id"], ["sites.tenant_id", "sites.id"]),
+        CheckConstraint("(site_id IS NULL) <> (service = '')", name="site_or_service"),
+        Index("ix_manager_scopes_user", "tenant_id", "user_id"),
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    site_id: Mapped[uuid.UUID | None]
+    service: Mapped[str] = mapped_column(String(120), default="", server_default="")
 
 
 class MembershipInvitation(TenantOwned, Base):

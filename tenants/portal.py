@@ -477,12 +477,52 @@ async def account_invitation_answer(
     return await _answer_invitation(request, db_session, row, data)
 
 
+async def _member_edit_page(request: Request[Any, Any, Any], ctx: TenantContext, session: AsyncSession,
+                            membership: Membership, *, values: dict[str, Any] | None = None,
+                            errors: dict[str, str] | None = None, status: int = 200) -> Template:
+    """The profile form and, for a « responsable », its perimeter (CCTP CPAM 5-5-5-3: per site or service)."""
+    perimeter = await services.manager_perimeter(session, ctx.tenant_id, membership.user_id)
+    known = sorted(set(await services.member_services(session, ctx.tenant_id)) | perimeter.services)
+    shown = values or {"role": membership.role, "service": membership.service,
+                       "site_ids": [str(s) for s in perimeter.site_ids], "services": sorted(perimeter.services)}
+    return render(request, "tenant_member_edit.html", tenant_page(
+        ctx, "users", member=membership, values=shown, errors=errors or {}, roles=ROLE_OPTIONS,
+        sites=await services.list_sites(session, ctx.tenant_id), services=known,
+        is_manager=membership.role == Role.MANAGER.value), status=status)
+
+
 @get("/t/{tenant_id:uuid}/utilisateurs/{user_id:uuid}/modifier")
 async def member_edit(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, user_id: uuid.UUID) -> Template:
     tenant_ctx.require("manage_users")
     membership = await services.access_member(db_session, tenant_ctx.tenant_id, user_id)
-    return render(request, "tenant_member_edit.html",
-                   tenant_page(tenant_ctx, "users", member=membership, values={"role": membership.role}, errors={}, roles=ROLE_OPTIONS))
+    return await _member_edit_page(request, tenant_ctx, db_session, membership)
+
+
+def _many(data: Form, name: str) -> list[str]:
+    value = data.get(name)
+    if value is None:
+        return []
+    return [str(v).strip()[:200] for v in (value if isinstance(value, list) else [value])][:200]
+
+
+@post("/t/{tenant_id:uuid}/utilisateurs/{user_id:uuid}/perimetre")
+async def member_perimeter(
+    request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession, user_id: uuid.UUID, data: Form
+) -> Any:
+    """The admin sets a responsable's perimeter (CCTP CPAM 5-5-5-3): sites and services; none, the whole tenant."""
+    tenant_ctx.require("manage_users")
+    membership = await services.access_member(db_session, tenant_ctx.tenant_id, user_id)
+    site_ids, wanted = _many(data, "site_id"), _many(data, "service")
+    try:
+        perimeter = await services.set_manager_perimeter(db_session, membership, site_ids, wanted)
+    except ValidationFailed as exc:  # nothing written
+        values = {"role": membership.role, "service": membership.service, "site_ids": site_ids, "services": wanted}
+        return await _member_edit_page(request, tenant_ctx, db_session, membership, values=values, errors=exc.errors,
+                                       status=422)
+    flash(request, f"Périmètre de {membership.user.email} : " + (
+        "tout le bénéficiaire." if perimeter.whole_tenant else
+        f"{len(perimeter.site_ids)} site(s), {len(perimeter.services)} service(s)."))
+    return see_other(f"/t/{tenant_ctx.tenant_id}/utilisateurs")
 
 
 @post("/t/{tenant_id:uuid}/utilisateurs/{user_id:uuid}/modifier")
@@ -491,13 +531,13 @@ async def member_update(
 ) -> Any:
     tenant_ctx.require("manage_users")
     membership = await services.access_member(db_session, tenant_ctx.tenant_id, user_id)
-    values = {"role": form_fields(data).get("role", "")}
+    fields = form_fields(data)
+    values = {"role": fields.get("role", ""), **({"service": fields["service"][:200]} if "service" in fields else {})}
     try:
         await services.update_member(db_session, membership, values)
     except ValidationFailed as exc:
-        return render(request, "tenant_member_edit.html",
-                       tenant_page(tenant_ctx, "users", member=membership, values=values, errors=exc.errors, roles=ROLE_OPTIONS),
-                       status=422)
+        return await _member_edit_page(request, tenant_ctx, db_session, membership, values=values, errors=exc.errors,
+                                       status=422)
     flash(request, f"Profil de {membership.user.email} : {Role(membership.role).label}.")
     return see_other(f"/t/{tenant_ctx.tenant_id}/utilisateurs")
 
@@ -730,6 +770,7 @@ handlers: list[Any] = [
     account_invitation_answer,
     member_edit,
     member_update,
+    member_perimeter,
     member_remove,
     member_remove_confirm,
     outbox,

@@ -29,6 +29,7 @@ from tenants.models import (
     Central,
     CentralMembership,
     FrameworkAgreement,
+    ManagerScope,
     Membership,
     MembershipInvitation,
     PasswordResetToken,
@@ -63,6 +64,13 @@ __all__ = [
     "users_by_ids",
     "list_sites",
     "list_tenant_members",
+    "ManagerPerimeter",
+    "manager_perimeter",
+    "manager_perimeters",
+    "members_of_services",
+    "member_service",
+    "member_services",
+    "set_manager_perimeter",
     "member_emails",
     "site_referent",
     "add_member",
@@ -599,6 +607,94 @@ async def member_emails(session: AsyncSession, tenant_id: uuid.UUID, roles: Sequ
     return list(rows)
 
 
+@dataclass(frozen=True)
+class ManagerPerimeter:
+    """What a « responsable » decides for (CCTP CPAM 5-5-5-3: « pour un site ou un service »): sites of the
+    tenant and services its members carry; both empty — the whole tenant, as before the scope existed."""
+
+    site_ids: frozenset[uuid.UUID] = frozenset()
+    services: frozenset[str] = frozenset()
+
+    @property
+    def whole_tenant(self) -> bool:
+        return not self.site_ids and not self.services
+
+    def covers(self, site_id: uuid.UUID | None, service: str) -> bool:
+        """Whether a request on ``site_id`` by an agent of ``service`` is in this perimeter."""
+        return self.whole_tenant or (site_id is not None and site_id in self.site_ids) or (
+            bool(service) and service in self.services)
+
+
+async def manager_perimeter(session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID) -> ManagerPerimeter:
+    rows = (await session.execute(select(ManagerScope.site_id, ManagerScope.service).where(
+        ManagerScope.tenant_id == tenant_id, ManagerScope.user_id == user_id))).all()
+    return ManagerPerimeter(frozenset(r.site_id for r in rows if r.site_id is not None),
+                            frozenset(r.service for r in rows if r.service))
+
+
+async def manager_perimeters(session: AsyncSession, tenant_id: uuid.UUID) -> list[tuple[str, ManagerPerimeter]]:
+    """The tenant's active « responsables » (role ``manager``), each with its e-mail and perimeter."""
+    managers = (await session.execute(select(User.id, User.email).join(Membership, Membership.user_id == User.id).where(
+        Membership.tenant_id == tenant_id, Membership.role == Role.MANAGER.value, User.is_active.is_(True))
+        .order_by(User.email))).all()
+    return [(email, await manager_perimeter(session, tenant_id, user_id)) for user_id, email in managers]
+
+
+async def member_service(session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID) -> str:
+    return await session.scalar(select(Membership.service).where(
+        Membership.tenant_id == tenant_id, Membership.user_id == user_id)) or ""
+
+
+async def member_services(session: AsyncSession, tenant_id: uuid.UUID) -> list[str]:
+    """The services the tenant's members carry, sorted (the choices of a responsable's perimeter)."""
+    return list(await session.scalars(select(Membership.service).where(
+        Membership.tenant_id == tenant_id, Membership.service != "").distinct().order_by(Membership.service)))
+
+
+async def members_of_services(session: AsyncSession, tenant_id: uuid.UUID, services: Sequence[str]) -> list[uuid.UUID]:
+    if not services:
+        return []
+    return list(await session.scalars(select(Membership.user_id).where(
+        Membership.tenant_id == tenant_id, Membership.service.in_(list(services)))))
+
+
+async def set_manager_perimeter(session: AsyncSession, membership: Membership, site_ids: Sequence[str],
+                                services: Sequence[str]) -> ManagerPerimeter:
+    """The tenant admin sets a responsable's perimeter (CCTP CPAM 5-5-5-3): every site must be one of the tenant's,
+    every service one its members carry; otherwise ``ValidationFailed`` and nothing changes. Empty: the whole
+    tenant. Each row added or removed is audited (``TenantOwned``)."""
+    errors: dict[str, str] = {}
+    if membership.role != Role.MANAGER.value:
+        errors["role"] = "Seul un responsable (validation des badges) a un périmètre."
+    sites: set[uuid.UUID] = set()
+    for raw in site_ids:
+        try:
+            site_id = uuid.UUID(str(raw))
+        except ValueError:
+            errors["site_id"] = "Site inconnu."
+            continue
+        if not await site_exists(session, membership.tenant_id, site_id):
+            errors["site_id"] = "Site inconnu."
+        sites.add(site_id)
+    wanted = {" ".join(str(s).split()) for s in services} - {""}
+    known = set(await member_services(session, membership.tenant_id)) | (
+        await manager_perimeter(session, membership.tenant_id, membership.user_id)).services
+    if wanted - known:
+        errors["service"] = f"Service inconnu : {', '.join(sorted(wanted - known))} (aucun membre ne le porte)."
+    if errors:
+        raise ValidationFailed(errors)
+    for row in await session.scalars(select(ManagerScope).where(
+            ManagerScope.tenant_id == membership.tenant_id, ManagerScope.user_id == membership.user_id)):
+        await session.delete(row)
+    await session.flush()
+    for site_id in sorted(sites):
+        session.add(ManagerScope(tenant_id=membership.tenant_id, user_id=membership.user_id, site_id=site_id))
+    for service in sorted(wanted):
+        session.add(ManagerScope(tenant_id=membership.tenant_id, user_id=membership.user_id, service=service))
+    await session.flush()
+    return ManagerPerimeter(frozenset(sites), frozenset(wanted))
+
+
 async def all_tenant_ids(session: AsyncSession) -> list[uuid.UUID]:
     """Every tenant's id (platform-wide workers: the ingress's alert sweep)."""
     with unscoped(session):
@@ -663,8 +759,13 @@ async def update_member(session: AsyncSession, membership: Membership, data: dic
     errors: dict[str, str] = {}
     role = _check_role(_clean(data, "role", errors), errors) if "role" in data else None
     name = _clean(data, "full_name", errors, User.full_name) if "full_name" in data else None
+    service = " ".join(str(data.get("service") or "").split()) if "service" in data else None
+    if service is not None and len(service) > 120:
+        errors["service"] = "Le service comporte 120 caractères au plus."
     if errors:
         raise ValidationFailed(errors)
+    if service is not None:
+        membership.service = service
     if role is not None:
         if membership.role == Role.ADMIN and role != Role.ADMIN:
             await _keep_one_admin(session, membership)

@@ -3,7 +3,9 @@
 Databases are migrated once per test session into a template, then every test gets
 its own copy (a file copy for SQLite, ``CREATE DATABASE ... TEMPLATE`` on
 PostgreSQL): tests are isolated and the app under test opens its own connections
-exactly as in production.
+exactly as in production. A test that asks for the ``demo`` gets a copy of a template
+with the demo loaded (``load_demo``, as ``centrale demo load``), loaded again once it
+is a minute old: the demo is dated relative to now (``incidents/demo.py``).
 
 In CI (``CI=true``) an unreachable PostgreSQL or Redis is a failure, not a skip.
 """
@@ -11,11 +13,14 @@ In CI (``CI=true``) an unreachable PostgreSQL or Redis is a failure, not a skip.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import copy
 import os
 import re
 import shutil
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
@@ -100,9 +105,9 @@ class PgServer:
         )
         return out.stdout.strip()
 
-    def create_db(self) -> str:
+    def create_db(self, template: str | None = None) -> str:
         name = f"centrale_t_{uuid.uuid4().hex[:12]}"
-        self.psql(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        self.psql(f'CREATE DATABASE "{name}" TEMPLATE "{template or self.template}"')
         return name
 
     def drop_db(self, name: str) -> None:
@@ -124,6 +129,8 @@ def pg_server() -> Iterator[PgServer]:
     )
     upgrade(settings)
     yield server
+    if "postgres" in _DEMO_TEMPLATES:
+        server.drop_db(_DEMO_TEMPLATES.pop("postgres").source)
     server.psql(f'DROP DATABASE IF EXISTS "{server.template}" WITH (FORCE)')
 
 
@@ -132,23 +139,78 @@ def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-@pytest.fixture
-def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Settings]:
-    """Settings on a fresh, migrated database of the parametrised backend."""
+#: How old a demo template may get before it is loaded again (the demo is dated relative to its loading).
+DEMO_MAX_AGE_S = 60.0
+
+
+@dataclass
+class DemoTemplate:
+    """A database with the demo loaded: a SQLite file or a PostgreSQL database, copied per test."""
+
+    source: str
+    summary: dict[str, Any]
+    loaded_at: float
+
+
+#: Per backend, this worker's demo template; per database URL, the demo summary of the test's copy.
+_DEMO_TEMPLATES: dict[str, DemoTemplate] = {}
+_DEMO_SUMMARIES: dict[str, dict[str, Any]] = {}
+
+
+def _load_demo_now(settings: Settings) -> dict[str, Any]:
+    """``load_demo`` on its own event loop, in a thread: a sync fixture may run under pytest-asyncio's loop."""
+    from app.composition import load_demo
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, load_demo(settings)).result()
+
+
+def _demo_template(backend: str, request: pytest.FixtureRequest) -> DemoTemplate:
+    current = _DEMO_TEMPLATES.get(backend)
+    if current is not None and time.monotonic() - current.loaded_at < DEMO_MAX_AGE_S:
+        return current
     if backend == "sqlite":
         template = request.getfixturevalue("sqlite_template")
-        shutil.copy(template, tmp_path / "centrale.db")
-        yield make_settings(tmp_path)
+        folder = request.getfixturevalue("tmp_path_factory").mktemp("demo-tpl")
+        shutil.copy(template, folder / "centrale.db")
+        summary = _load_demo_now(make_settings(folder))
+        fresh = DemoTemplate(source=str(folder / "centrale.db"), summary=summary, loaded_at=time.monotonic())
+    else:
+        server: PgServer = request.getfixturevalue("pg_server")
+        name = server.create_db()
+        summary = _load_demo_now(make_settings(Path("/nonexistent"), database_url=server.url(name, APP_ROLE),
+                                               database_admin_url=server.url(name, "postgres")))
+        fresh = DemoTemplate(source=name, summary=summary, loaded_at=time.monotonic())
+    if current is not None and backend == "postgres":
+        request.getfixturevalue("pg_server").drop_db(current.source)
+    _DEMO_TEMPLATES[backend] = fresh
+    return fresh
+
+
+@pytest.fixture
+def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Settings]:
+    """Settings on a fresh, migrated database of the parametrised backend (with the demo loaded when the
+    test asks for ``demo``)."""
+    demo = _demo_template(backend, request) if "demo" in request.fixturenames else None
+    if backend == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        shutil.copy(demo.source if demo else template, tmp_path / "centrale.db")
+        made = make_settings(tmp_path)
+        if demo:
+            _DEMO_SUMMARIES[made.database_url] = demo.summary
+        yield made
+        _DEMO_SUMMARIES.pop(made.database_url, None)
         return
     server: PgServer = request.getfixturevalue("pg_server")
-    name = server.create_db()
+    name = server.create_db(demo.source if demo else None)
+    made = make_settings(tmp_path, database_url=server.url(name, APP_ROLE),
+                         database_admin_url=server.url(name, "postgres"))
+    if demo:
+        _DEMO_SUMMARIES[made.database_url] = demo.summary
     try:
-        yield make_settings(
-            tmp_path,
-            database_url=server.url(name, APP_ROLE),
-            database_admin_url=server.url(name, "postgres"),
-        )
+        yield made
     finally:
+        _DEMO_SUMMARIES.pop(made.database_url, None)
         server.drop_db(name)
 
 
@@ -169,8 +231,12 @@ async def admin_db(settings: Settings) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def demo(settings: Settings, db: Database) -> dict[str, Any]:
+    """The demo's summary: the test's database is a copy of a template with the demo loaded (``settings``);
+    settings of a module's own get it loaded here."""
     from app.composition import load_demo
 
+    if settings.database_url in _DEMO_SUMMARIES:
+        return copy.deepcopy(_DEMO_SUMMARIES[settings.database_url])
     return await load_demo(settings, db)
 
 
@@ -244,6 +310,19 @@ async def login(client: AsyncTestClient[Any], email: str, password: str | None =
         data={"email": email, "password": password or DEMO_PASSWORD, "_csrf_token": token},
         follow_redirects=False,
     )
+
+
+async def login_as(client: AsyncTestClient[Any], email: str) -> None:
+    """Log in as a demo account in place of whoever was (a fresh session)."""
+    client.cookies.clear()
+    assert (await login(client, email)).status_code in (302, 303)
+
+
+def page_text(page: Any) -> str:
+    """A page's HTML with its entities decoded and its French non-breaking spaces made plain (« 9 085,00 € »)."""
+    import html
+
+    return html.unescape(page.text).replace("\u202f", " ").replace("\xa0", " ")
 
 
 async def form_post(client: AsyncTestClient[Any], page_url: str, action: str, data: dict[str, Any]) -> Any:

@@ -2,10 +2,12 @@
 
 * ``/t/{tenant}/incidents/politique``: the levels and their delays in words (CCTP CPAM 5-4-4 / 5-4-5, CCTP
   CANUT 6.6, CCTP CAIH 2.1.21 / 2.1.22), every version (a ticket keeps the one it was opened under), the delay
-  of deemed acceptance and the 30-minute units ordered (CAIH 2.1.7) with what was consumed.
+  of deemed acceptance and the 30-minute units (CAIH 2.1.7): ordered on the purchase orders (``catalog``), consumed
+  by the interventions.
 * ``POST …/politique/modele``: a new version from a template (the admin or the coordinator,
   ``manage_sla_policy``); ``POST …/politique/reglages``: the delay of deemed acceptance (the same) and the
-  units ordered (the coordinator, ``set_infogerance_units``).
+  units ordered typed by the coordinator (``set_infogerance_units``) only while no order carries them (the fallback
+  of the tenants that had typed them before orders existed).
 """
 
 from __future__ import annotations
@@ -37,10 +39,12 @@ async def _page(request: Request[Any, Any, Any], ctx: TenantContext, session: As
                 errors: dict[str, str] | None = None, values: dict[str, str] | None = None, status: int = 200) -> Any:
     current = await svc.current_policy(session, ctx.tenant_id)
     settings = await svc.incident_settings(session, ctx.tenant_id)
-    ordered, consumed = await svc.infogerance_balance(session, ctx.tenant_id)
+    infogerance = await svc.infogerance_balance(session, ctx.tenant_id)
+    ordered, consumed = infogerance.ordered, infogerance.consumed
     return render(request, "incidents/policy.html", tenant_page(
         ctx, "policy", version=current, policy=actions.stored_policy(current.policy),
         versions=await svc.policy_versions(session, ctx.tenant_id), settings=settings, ordered=ordered,
+        infogerance=infogerance,
         consumed=consumed, templates=_template_options(), errors=errors or {}, values=values or {},
         max_hours=svc.MAX_ACCEPTANCE_HOURS, max_units=svc.MAX_INFOGERANCE_UNITS), status=status)
 
@@ -86,6 +90,9 @@ async def policy_settings(request: Request[Any, Any, Any], tenant_ctx: TenantCon
         raise Forbidden("Seuls l'administrateur et le coordinateur fixent le délai d'acceptation réputée.")
     if units is not None and not tenant_ctx.can("set_infogerance_units"):
         raise Forbidden("Seul le coordinateur de la centrale fixe les tickets d'infogérance commandés.")
+    if units is not None and (await svc.infogerance_balance(db_session, tenant_ctx.tenant_id)).from_orders:
+        errors["infogerance_units_ordered"] = ("Les tickets commandés viennent désormais des bons de commande "
+                                               "(CCTP CAIH 2.1.7) : commandez-les, ils ne se saisissent plus.")
     if hours is None and units is None and not errors:
         errors["acceptance_delay_hours"] = "Rien à enregistrer."
     if not errors:

@@ -237,10 +237,10 @@ async def _ticket_page(request: Request[Any, Any, Any], ctx: TenantContext, sess
     brief = await assets.asset_brief(session, ctx.tenant_id, ticket.asset_id) if ticket.asset_id else None
     interventions = await svc.ticket_interventions(session, ticket)
     warned = await svc.warned_tickets(session, [ctx.tenant_id], [ticket.id])
-    # CAIH 2.1.7: the 30-minute units are the infogérance's (its policy, or units ordered by the coordinator).
+    # CAIH 2.1.7: the 30-minute units are the infogérance's (its policy, or units ordered: catalog's orders).
     infogerance = await svc.infogerance_balance(session, ctx.tenant_id)
     version = await svc.current_policy(session, ctx.tenant_id)
-    if not (infogerance[0] or "infogerance" in version.template):
+    if not (infogerance.ordered or "infogerance" in version.template):
         infogerance = None
     return render(request, "incidents/ticket.html", tenant_page(
         ctx, "incidents", ticket=ticket, clock=clock, now=now, events=await svc.ticket_events(session, ticket),

@@ -4,13 +4,15 @@ titulaire's operator starts and delivers it, the buyer verifies and closes it; t
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import uuid
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
 from catalog.models import PurchaseOrder
-from tests.conftest import csrf_from, login
+from tests.conftest import csrf_from, form_post, login
 
 CPAM_AGREEMENT = "2025-CPAM72-IRVE"
 
@@ -81,15 +83,31 @@ async def test_an_order_from_draft_to_closed_through_the_pages(client, db, demo)
     assert "Démarrer l'exécution" in _text(seen) and "Annuler la commande" not in seen.text
     token = csrf_from(seen.text)
     assert (await client.post(f"{url}/start", data={"_csrf_token": token}, follow_redirects=False)).status_code in (302, 303)
-    assert (await client.post(f"{url}/deliver", data={"_csrf_token": token}, follow_redirects=False)).status_code in (302, 303)
+    # CCP TGD VII.1: « livré » follows the slips — no button, and a forged move gets the rule.
+    assert "Déclarer livrée" not in _text(await client.get(url))
+    by_hand = await client.post(f"{url}/deliver", data={"_csrf_token": token})
+    assert by_hand.status_code == 422 and "livrée par ses bordereaux de mise à disposition" in _text(by_hand)
     assert (await client.post(f"{url}/verify", data={"_csrf_token": token})).status_code == 403
+    today = dt.datetime.now(ZoneInfo("Europe/Paris")).date().isoformat()
+    slip = await form_post(client, f"{url}/livraisons/nouvelle", f"{url}/livraisons/nouvelle",
+                           {"delivered_on": today, "quantite_1": "2", "quantite_2": "2"})
+    assert slip.status_code == 303, _text(slip)[:2000]
+    slip_url = slip.headers["location"]
+    assert "livré" in _text(await client.get(url))
 
     client.cookies.clear()
     assert (await login(client, "admin@cpam72.demo")).status_code in (302, 303)
     home = _text(await client.get(f"/t/{cpam}"))
     assert "livrés, à vérifier" in home and "la décision est due dans les 15 jours (CCP TGD VII.3)" in home
     token = csrf_from((await client.get(url)).text)
-    assert (await client.post(f"{url}/verify", data={"_csrf_token": token}, follow_redirects=False)).status_code in (302, 303)
+    # CCP TGD VII.3: « vérifié » follows the buyer's decisions on the slips.
+    by_hand = await client.post(f"{url}/verify", data={"_csrf_token": token})
+    assert by_hand.status_code == 422 and "vérifiée par la décision de l'acheteur" in _text(by_hand)
+    decided = await form_post(client, slip_url, f"{slip_url}/decision", {
+        "verification_ended_on": today, "decided_on": today, "decision_1": "reception", "acceptee_1": "2",
+        "refusee_1": "0", "decision_2": "reception", "acceptee_2": "2", "refusee_2": "0"})
+    assert decided.status_code == 303, _text(decided)[:2000]
+    token = csrf_from((await client.get(url)).text)
     assert (await client.post(f"{url}/close", data={"_csrf_token": token}, follow_redirects=False)).status_code in (302, 303)
     closed = await client.get(url)
     assert "clos" in closed.text and "technicien@titulaire.demo" in closed.text

@@ -89,6 +89,16 @@ def test_the_whole_path_of_an_order():
     assert r.allowed_actions("closed") == []
 
 
+def test_delivered_and_verified_follow_the_slips_not_a_button():
+    """CCP TGD VII.1 and VII.3: the slips deliver an order, the buyer's decisions on them verify it."""
+    assert r.allowed_actions("in_progress") == ["deliver", "cancel"]
+    assert r.user_actions("in_progress") == ["cancel"]
+    assert r.user_actions("delivered") == []
+    assert r.user_actions("verified") == ["close"]
+    assert "bordereaux de mise à disposition (CCP TGD VII.1)" in r.SLIP_ACTIONS["deliver"]
+    assert "(CCP TGD VII.3)" in r.SLIP_ACTIONS["verify"]
+
+
 @pytest.mark.parametrize("status", ["draft", "issued", "in_progress"])
 def test_cancel_before_delivery(status):
     assert r.next_status(status, "cancel") == "cancelled"

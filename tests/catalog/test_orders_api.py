@@ -59,6 +59,9 @@ async def test_create_issue_read_and_documents(client, db, demo, api_token):
     started = await client.post(f"{url}/start", headers=operator)
     assert started.status_code == 200 and started.json()["status"] == "in_progress"
     assert (await client.post(f"{url}/cancel", headers=operator)).status_code == 403
+    # CCP TGD VII.1: « livré » follows the slips (POST …/deliveries), not a move by hand.
+    by_hand = await client.post(f"{url}/deliver", headers=operator)
+    assert by_hand.status_code == 422 and "bordereaux de mise à disposition" in by_hand.json()["errors"]["status"]
     assert (await client.post(f"{url}/sign", headers=admin)).status_code == 404
 
     listed = (await client.get(f"/api/v1/tenants/{cpam}/orders?status=in_progress", headers=admin)).json()

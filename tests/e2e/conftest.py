@@ -2,7 +2,8 @@
 
 The server is started exactly as a user would (``centrale db upgrade``, ``demo load``,
 ``serve --no-banner``) on a temporary SQLite database and free ports, once per test
-session. Chromium is Debian's (``make browser``), driven by Playwright's async API on
+session; a module that changes the demo data serves a copy of its own, taken from the
+database migrated and loaded once per worker. Chromium is Debian's (``make browser``), driven by Playwright's async API on
 pytest-asyncio's session loop, so nothing competes with that loop.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -75,11 +77,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     yield from serve_demo(tmp_path_factory)
 
 
-def serve_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """``centrale serve`` on its own demo database; a module whose tests change the demo data
-    (connect stations, send commands) uses one of its own, so that the shared one stays as loaded."""
-    var_dir = tmp_path_factory.mktemp("e2e-var")
-    http_port, ocpp_port = _free_port(), _free_port()
+def _env(var_dir: Path, http_port: int, ocpp_port: int) -> dict[str, str]:
     env = {
         **os.environ,
         "CENTRALE_VAR_DIR": str(var_dir),
@@ -91,14 +89,38 @@ def serve_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]
     }
     for name in ("CENTRALE_REDIS_URL", "CENTRALE_DATABASE_ADMIN_URL", "CENTRALE_PUBLIC_URL", "CENTRALE_SECRET_KEY"):
         env.pop(name, None)
+    return env
 
-    def run(*args: str) -> str:
-        done = subprocess.run([str(CENTRALE), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, f"centrale {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-        return done.stdout
 
-    run("db", "upgrade")
-    summary = json.loads(run("demo", "load", "--json"))
+#: This worker's demo, migrated and loaded once: its var directory and ``demo load --json``'s summary.
+_DEMO: dict[str, Any] = {}
+
+
+def _demo_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    if not _DEMO:
+        var_dir = tmp_path_factory.mktemp("e2e-demo")
+        env = _env(var_dir, _free_port(), _free_port())
+
+        def run(*args: str) -> str:
+            done = subprocess.run([str(CENTRALE), *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                                  timeout=120)
+            assert done.returncode == 0, f"centrale {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+            return done.stdout
+
+        run("db", "upgrade")
+        _DEMO.update(var_dir=var_dir, summary=json.loads(run("demo", "load", "--json")))
+    return _DEMO["var_dir"], _DEMO["summary"]
+
+
+def serve_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """``centrale serve`` on its own copy of the demo database (the database file and the var directory's
+    secret key); a module whose tests change the demo data (connect stations, send commands) uses one of its
+    own, so that the shared one stays as loaded."""
+    template, summary = _demo_template(tmp_path_factory)
+    var_dir = tmp_path_factory.mktemp("e2e-var")
+    shutil.copytree(template, var_dir, dirs_exist_ok=True)
+    http_port, ocpp_port = _free_port(), _free_port()
+    env = _env(var_dir, http_port, ocpp_port)
     log_path = var_dir / "serve.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(

@@ -32,3 +32,21 @@ async def test_the_demo_tickets_cover_the_workflow_and_load_once(settings, db, d
     assert again["tickets"] == 0
     async with db.transaction(list(ids.values()), actor={"user_id": None, "label": "test"}) as session:
         assert await session.scalar(select(func.count()).select_from(Ticket).where(Ticket.origin.like("demo:%"))) == 9
+
+
+def test_the_caih_demo_verdicts_do_not_depend_on_the_day_the_demo_is_loaded():
+    """A demo loaded on 2026-12-07 put the mail-server ticket's start on a Friday night: its two days and
+    four hours of repair held only ten business hours and the late ticket was on time. The CAIH tickets
+    start on a Tuesday morning whatever the day of loading."""
+    import datetime as dt
+
+    from incidents.demo import DEMO_TICKETS
+
+    anchored = [t for t in DEMO_TICKETS["chr"] if t.weekday is not None]
+    assert {t.title for t in anchored} == {"Serveur de messagerie arrêté", "Disque en défaut sur la baie de stockage"}
+    for day in range(7):
+        now = dt.datetime(2026, 12, 7, 1, 41, tzinfo=dt.UTC) + dt.timedelta(days=day)
+        for spec in anchored:
+            reported = spec.reported(now)
+            assert (reported.weekday(), reported.hour, reported.minute) == (1, 8, 30)
+            assert now - spec.ago - dt.timedelta(days=6) <= reported <= now - spec.ago + dt.timedelta(days=6)

@@ -233,7 +233,8 @@ async def test_intervention_late_flags_and_30_minute_units(db):
         assert (late.units, late.record_late) == (2, True)
         settings = await svc.incident_settings(session, tid)
         settings.infogerance_units_ordered = 40
-        assert await svc.infogerance_balance(session, tid) == (40, 4)
+        balance = await svc.infogerance_balance(session, tid)
+        assert (balance.ordered, balance.consumed, balance.from_orders) == (40, 4, False)
 
 
 async def test_lists_sort_by_the_nearest_deadline(db):

@@ -105,12 +105,16 @@ def test_a_chart_draws_bars_in_proportion():
 def test_csms_contributes_its_home_hooks_and_menu_groups_through_its_manifest():
     web = composition.web_parts()
     # In component order; the homes show them by each hook's ``order`` (catalog's orders after the others).
-    assert [h.cards.__module__ for h in web.home_cards] == ["catalog.orders_home", "catalog.badge_requests_home",
-                                                            "csms.web.home", "incidents.web.home"]
+    assert [h.cards.__module__ for h in web.home_cards] == ["catalog.orders_home", "catalog.quotes_home",
+                                                            "catalog.badge_requests_home",
+                                                            "catalog.deliveries_home", "catalog.maintenance_home",
+                                                            "csms.web.home",
+                                                            "incidents.web.home"]
     assert [c.label for h in web.beneficiary_columns for c in h.columns] == [
         "Bornes", "Disponibilité (30 j)", "Alertes ouvertes"]
-    assert [h.items.__module__ for h in web.work_queue] == ["catalog.orders_home", "catalog.badge_requests_home",
-                                                            "csms.web.home",
+    assert [h.items.__module__ for h in web.work_queue] == ["catalog.orders_home", "catalog.quotes_home",
+                                                            "catalog.badge_requests_home",
+                                                            "catalog.deliveries_home", "csms.web.home",
                                                             "incidents.web.home"]
     assert {h.group for h in web.menu} == {"", "Supervision", "Badges et réservations", "Incidents et maintenance",
                                            "Commandes", "Administration"}
