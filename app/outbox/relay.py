@@ -43,6 +43,9 @@ HANDLER_TIMEOUT = 60.0
 LEASE_MARGIN = 30.0
 #: The periodic sweep: events committed by another process without a wake, retries due, leases ended.
 SWEEP_EVERY = 5.0
+#: ``stop()`` lets the delivery in flight finish for this long before cancelling it (its claim is then
+#: released, so that the next relay takes it at once instead of after its lease).
+STOP_GRACE = 10.0
 #: Events fanned out per statement; delivered events are purged after ``RETENTION``.
 DISPATCH_BATCH = 500
 RETENTION = dt.timedelta(days=7)
@@ -182,6 +185,7 @@ class Relay:
         self._dispatch_wake: asyncio.Event | None = None
         self._wakes: dict[str, asyncio.Event] = {}
         self._cleanup: list[Callable[[], Awaitable[None] | None]] = []
+        self._stopping = False
 
     @property
     def subscriber_names(self) -> list[str]:
@@ -191,6 +195,7 @@ class Relay:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._stopping = False
         self._dispatch_wake = asyncio.Event()
         self._wakes = {name: asyncio.Event() for name in self._by_name}
         self._cleanup.append(on_events_committed(self.wake))
@@ -200,12 +205,20 @@ class Relay:
         self._tasks += [asyncio.create_task(self._subscriber_loop(name), name=f"outbox-{name}")
                         for name in self._by_name]
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Stop taking work, let the deliveries in flight end (within ``grace`` seconds), then cancel what is
+        left: a cancelled delivery rolls back and gives its claim back, so no lease outlives the relay."""
         for undo in reversed(self._cleanup):
             result = undo()
             if result is not None:
                 await result
         self._cleanup = []
+        self._stopping = True
+        for wake in [self._dispatch_wake, *self._wakes.values()]:
+            if wake is not None:
+                wake.set()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=grace)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -236,7 +249,7 @@ class Relay:
     async def _dispatcher(self) -> None:
         assert self._dispatch_wake is not None
         purged_at = 0.0
-        while True:
+        while not self._stopping:
             self._dispatch_wake.clear()
             try:
                 for name in await self.dispatch():
@@ -246,17 +259,19 @@ class Relay:
                     purged_at = asyncio.get_running_loop().time()
             except Exception:
                 log.exception("outbox: fanning out events failed")
+            if self._stopping:
+                return
             if not await self._wait(self._dispatch_wake, self.sweep_every):
                 for wake in self._wakes.values():  # the sweep: retries due, leases of dead relays
                     wake.set()
 
     async def _subscriber_loop(self, name: str) -> None:
         wake = self._wakes[name]
-        while True:
+        while not self._stopping:
             wake.clear()
             wait = self.sweep_every
             try:
-                while await self.deliver_next(name) is not None:
+                while not self._stopping and await self.deliver_next(name) is not None:
                     pass
                 due = await self._next_due(name)
                 if due is not None:
@@ -375,9 +390,26 @@ class Relay:
         except _ClaimLost as exc:
             log.warning("outbox: %s (its effects are rolled back)", exc)
             return "lost"
+        except asyncio.CancelledError:
+            # Stopped mid-delivery: the handler's transaction is rolled back; the claim is given back (this
+            # attempt not counted) so that the next relay does not wait for the lease to end.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._release(name, event_id, claim, attempts)), 5.0)
+            raise
         except Exception as exc:
             return await self._failed(subscriber, event_id, claim, attempts, exc, now)
         return DELIVERED
+
+    async def _release(self, name: str, event_id: uuid.UUID, claim: uuid.UUID, attempts: int) -> None:
+        try:
+            async with self.db.engine.begin() as conn:
+                await conn.execute(
+                    update(_DELIVERIES)
+                    .where(_DELIVERIES.c.event_id == event_id, _DELIVERIES.c.subscriber == name,
+                           _DELIVERIES.c.claim == claim)
+                    .values(claim=None, attempts=attempts - 1, next_attempt_at=utcnow(), updated_at=utcnow()))
+        except Exception:  # the lease ends anyway: the delivery is taken again then
+            log.exception("outbox: could not give back the claim of %s on %s", name, event_id)
 
     async def _failed(self, subscriber: Subscriber[Any], event_id: uuid.UUID, claim: uuid.UUID, attempts: int,
                       exc: BaseException, now: dt.datetime, *, give_up: bool = False) -> str:
@@ -424,19 +456,26 @@ class Relay:
         return result.rowcount or 0
 
     async def wait_idle(self, within: float = 20.0) -> None:
-        """Tests: until nothing waits to be fanned out and no delivery of ours is due or running."""
-        async with asyncio.timeout(within):
-            while True:
-                async with self.db.engine.connect() as conn:
-                    undispatched = await conn.scalar(
-                        select(func.count()).select_from(_EVENTS).where(_EVENTS.c.dispatched_at.is_(None)))
-                    busy = await conn.scalar(
-                        select(func.count()).select_from(_DELIVERIES)
-                        .where(_DELIVERIES.c.status == PENDING, _DELIVERIES.c.subscriber.in_(self.subscriber_names),
-                               (_DELIVERIES.c.next_attempt_at <= utcnow()) | _DELIVERIES.c.claim.is_not(None)))
-                if not undispatched and not busy:
-                    return
-                await asyncio.sleep(0.02)
+        """Tests: until nothing waits to be fanned out and no delivery of ours is due or running (a
+        ``TimeoutError`` naming what still waits otherwise)."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + within
+        while True:
+            async with self.db.engine.connect() as conn:
+                undispatched = (await conn.execute(
+                    select(_EVENTS.c.topic).where(_EVENTS.c.dispatched_at.is_(None)))).scalars().all()
+                busy = (await conn.execute(
+                    select(_DELIVERIES.c.subscriber, _DELIVERIES.c.topic, _DELIVERIES.c.attempts,
+                           _DELIVERIES.c.claim.is_not(None), _DELIVERIES.c.last_error)
+                    .where(_DELIVERIES.c.status == PENDING, _DELIVERIES.c.subscriber.in_(self.subscriber_names),
+                           (_DELIVERIES.c.next_attempt_at <= utcnow()) | _DELIVERIES.c.claim.is_not(None)))).all()
+            if not undispatched and not busy:
+                return
+            if loop.time() >= until:
+                raise TimeoutError(f"outbox not idle after {within} s: not fanned out {list(undispatched)}; "
+                                   f"due or claimed (subscriber, topic, attempts, claimed, last error) "
+                                   f"{[tuple(row) for row in busy]}")
+            await asyncio.sleep(0.02)
 
 
 class RelayThread:

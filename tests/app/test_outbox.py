@@ -387,6 +387,47 @@ async def test_a_running_relay_finds_what_another_process_committed_at_its_sweep
     assert probe.calls == [event_id]
 
 
+async def test_a_stopped_relay_finishes_the_delivery_in_flight_or_gives_its_claim_back(db, settings, probe_table):
+    """``stop()`` (a deploy, the end of ``centrale serve``): the delivery being made ends within the grace and
+    is recorded; one that outlasts it is cancelled, rolled back and its claim given back at once, so the next
+    relay delivers it now rather than after its 90-second lease."""
+    fleet = await make_tenants(db)
+    probe, started, finish = Probe(), asyncio.Event(), asyncio.Event()
+
+    async def slow(delivery: Delivery, event_: Noted) -> None:
+        started.set()
+        if event_.note == "stuck":
+            await asyncio.Event().wait()  # never ends: only a cancellation gets it out
+        await finish.wait()
+        await probe.handler(delivery, event_)
+
+    subscriber = Subscriber(Noted, "test.probe", slow, timeout=60.0)
+    relay = Relay(db, settings=settings, subscribers=[subscriber])
+    await relay.start()
+    async with db.transaction([fleet.cpam], actor=SYSTEM) as session:
+        finished_id = publish_on_commit(session, noted(fleet.cpam, "slow"))
+    await asyncio.wait_for(started.wait(), 20)
+    stopping = asyncio.create_task(relay.stop(grace=20))
+    finish.set()
+    await stopping
+    assert probe.calls == [finished_id]
+    [delivery] = await delivery_rows(db)
+    assert (delivery.status, delivery.claim) == (DELIVERED, None)
+
+    started.clear()
+    relay = Relay(db, settings=settings, subscribers=[subscriber])
+    await relay.start()
+    async with db.transaction([fleet.cpam], actor=SYSTEM) as session:
+        stuck_id = publish_on_commit(session, noted(fleet.cpam, "stuck"))
+    await asyncio.wait_for(started.wait(), 20)
+    await relay.stop(grace=0.2)
+    async with db.engine.connect() as conn:
+        stuck = (await conn.execute(select(OutboxDelivery.__table__).where(OutboxDelivery.event_id == stuck_id))).one()
+    assert (stuck.status, stuck.claim, stuck.attempts) == (PENDING, None, 0)
+    assert stuck.next_attempt_at <= utcnow()  # due now, not at the end of a lease
+    assert await probe_effects(db) == [(str(finished_id), str(fleet.cpam))]  # the cancelled attempt left nothing
+
+
 # --------------------------------------------------------------------------- kill -9
 
 
