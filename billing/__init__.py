@@ -1,0 +1,1 @@
+"""billing: invoices (Factur-X), penalties, price revision and paid charging (issue 15)."""
