@@ -67,15 +67,16 @@ def clone_sql(orders: int) -> list[str]:
     event_cols, event_values = _columns("purchase_order_events", id="gen_random_uuid()", order_id="o.id",
                                         at="o.created_at")
     return [
-        "CREATE TABLE bench_templates AS SELECT tenant_id, id FROM purchase_orders",
+        # the bench's own template orders only (the demo's orders stay as they are)
+        "CREATE TABLE bench_templates AS SELECT tenant_id, id FROM purchase_orders WHERE representative = 'Banc'",
         f"INSERT INTO purchase_orders ({cols}) SELECT {values} FROM purchase_orders t "
         f"JOIN bench_templates b ON b.id = t.id, generate_series(2, {orders}) g",
         f"INSERT INTO purchase_order_lines ({line_cols}) SELECT {line_values} FROM purchase_order_lines t "
         "JOIN bench_templates b ON b.id = t.order_id JOIN purchase_orders o ON o.tenant_id = b.tenant_id "
-        "AND o.id <> b.id",
+        "AND o.id <> b.id AND o.representative = 'Banc'",
         f"INSERT INTO purchase_order_events ({event_cols}) SELECT {event_values} FROM purchase_order_events t "
         "JOIN bench_templates b ON b.id = t.order_id JOIN purchase_orders o ON o.tenant_id = b.tenant_id "
-        "AND o.id <> b.id",
+        "AND o.id <> b.id AND o.representative = 'Banc'",
         "DROP TABLE bench_templates",
         "ANALYZE",
     ]
