@@ -260,8 +260,7 @@ async def requests_of_tenant(session: AsyncSession, tenant_id: uuid.UUID, *, sta
     (a scoped responsable, CCTP CPAM 5-5-5-3), those of its sites or of its services' agents only."""
     query = select(BadgeRequest).where(BadgeRequest.tenant_id == tenant_id)
     if perimeter is not None and not perimeter.whole_tenant:
-        agents = await tenants.members_of_services(session, tenant_id, sorted(perimeter.services))
-        query = query.where(BadgeRequest.site_id.in_(sorted(perimeter.site_ids)) | BadgeRequest.requested_by.in_(agents))
+        query = query.where(await _in_perimeter(session, tenant_id, perimeter))
     if state:
         query = query.where(BadgeRequest.state == state)
     if requested_by is not None:
@@ -269,15 +268,27 @@ async def requests_of_tenant(session: AsyncSession, tenant_id: uuid.UUID, *, sta
     return list(await session.scalars(query.order_by(BadgeRequest.requested_at.desc()).limit(limit)))
 
 
-async def request_counts(session: AsyncSession, tenant_ids: list[uuid.UUID],
-                         now: dt.datetime) -> dict[uuid.UUID, dict[str, int]]:
-    """Per tenant: requests awaiting a decision, awaiting shipment, and how many of those are late (home cards)."""
+async def _in_perimeter(session: AsyncSession, tenant_id: uuid.UUID, perimeter: tenants.ManagerPerimeter) -> Any:
+    """The requests a scoped responsable may see (CCTP CPAM 5-5-5-3 « pour un site ou un service »): those of its
+    sites, or asked by an agent whose current service is one of its services."""
+    agents = await tenants.members_of_services(session, tenant_id, sorted(perimeter.services))
+    return BadgeRequest.site_id.in_(sorted(perimeter.site_ids)) | BadgeRequest.requested_by.in_(agents)
+
+
+async def request_counts(session: AsyncSession, tenant_ids: list[uuid.UUID], now: dt.datetime, *,
+                         perimeter: tenants.ManagerPerimeter | None = None) -> dict[uuid.UUID, dict[str, int]]:
+    """Per tenant: requests awaiting a decision, awaiting shipment, and how many of those are late (home cards).
+    With ``perimeter`` (a scoped responsable of the one tenant given), only the requests it may see."""
     counts = {tid: {"requested": 0, "approved": 0, "late": 0} for tid in tenant_ids}
     if not tenant_ids:
         return counts
-    pending = await session.execute(select(BadgeRequest.tenant_id, BadgeRequest.state, BadgeRequest.requested_at,
-                                           BadgeRequest.decided_at).where(
-        BadgeRequest.tenant_id.in_(tenant_ids), BadgeRequest.state.in_(("requested", "approved"))))
+    query = select(BadgeRequest.tenant_id, BadgeRequest.state, BadgeRequest.requested_at,
+                   BadgeRequest.decided_at).where(
+        BadgeRequest.tenant_id.in_(tenant_ids), BadgeRequest.state.in_(("requested", "approved")))
+    if perimeter is not None and not perimeter.whole_tenant:
+        assert len(tenant_ids) == 1, "a responsable's perimeter is one tenant's"
+        query = query.where(await _in_perimeter(session, tenant_ids[0], perimeter))
+    pending = await session.execute(query)
     for tenant_id, state, requested_at, decided_at in pending.all():
         counts[tenant_id][state] += 1
         if rules.is_overdue(state, _aware(requested_at), _aware(decided_at), now):

@@ -22,7 +22,10 @@ QUEUE_BADGES = 100
 
 async def home_cards(session: AsyncSession, ctx: Any, now: dt.datetime) -> list[HomeCard]:
     if isinstance(ctx, TenantContext) and ctx.can("approve_badges"):
-        counts = (await requests.request_counts(session, [ctx.tenant_id], now))[ctx.tenant_id]
+        # CCTP CPAM 5-5-5-3 « le responsable […] pour un site ou un service »: a scoped responsable counts only
+        # the requests it may see and decide (the admin and an unscoped responsable, the whole tenant's).
+        perimeter = await requests.perimeter_of(session, ctx)
+        counts = (await requests.request_counts(session, [ctx.tenant_id], now, perimeter=perimeter))[ctx.tenant_id]
         base = f"/t/{ctx.tenant_id}/demandes-badge"
         late, waiting = counts["late"], counts["requested"]
         severity = "danger" if late else "warning" if waiting else "ok"

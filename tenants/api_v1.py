@@ -146,16 +146,23 @@ async def delete_site(tenant_ctx: TenantContext, db_session: AsyncSession, site_
 # --------------------------------------------------------------------------- users
 
 
-async def _member_out(db_session: AsyncSession, membership: Any) -> MemberOut:
+async def _member_out(db_session: AsyncSession, membership: Any, perimeters: dict[uuid.UUID, Any] | None = None
+                      ) -> MemberOut:
     # The account is in the identity map already: no lazy load outside the event loop's greenlet.
     user = await services.get_user(db_session, membership.user_id)
-    return MemberOut.of(membership, user)
+    if perimeters is None:
+        perimeters = await services.perimeters_of_members(db_session, membership.tenant_id)
+    return MemberOut.of(membership, user, perimeters.get(membership.user_id))
 
 
-@get(f"{TENANT}/users", tags=[TAG_USERS], responses=ERR_READ, summary="Membres du bénéficiaire et leur profil")
+@get(f"{TENANT}/users", tags=[TAG_USERS], responses=ERR_READ, summary="Membres du bénéficiaire et leur profil",
+     description="Avec le service de chacun et, pour un responsable, son périmètre de validation des badges "
+                 "(sites et services ; aucun : tout le bénéficiaire, CCTP CPAM 5-5-5-3).")
 async def list_users(tenant_ctx: TenantContext, db_session: AsyncSession) -> list[MemberOut]:
     tenant_ctx.require("read")
-    return [await _member_out(db_session, m) for m in await services.list_tenant_members(db_session, tenant_ctx.tenant_id)]
+    perimeters = await services.perimeters_of_members(db_session, tenant_ctx.tenant_id)
+    return [await _member_out(db_session, m, perimeters)
+            for m in await services.list_tenant_members(db_session, tenant_ctx.tenant_id)]
 
 
 @post(
@@ -200,11 +207,22 @@ async def read_user(tenant_ctx: TenantContext, db_session: AsyncSession, user_id
     return await _member_out(db_session, await services.access_member(db_session, tenant_ctx.tenant_id, user_id))
 
 
-@patch(f"{TENANT}/users/{{user_id:uuid}}", tags=[TAG_USERS], responses=ERR_WRITE, summary="Changer le profil ou le nom d'un membre")
+@patch(f"{TENANT}/users/{{user_id:uuid}}", tags=[TAG_USERS], responses=ERR_WRITE,
+       summary="Changer le profil, le nom, le service ou le périmètre d'un membre",
+       description="`perimeter` (`site_ids`, `services`) : le périmètre de validation des badges d'un responsable "
+                   "(CCTP CPAM 5-5-5-3), remplacé en entier ; vide : tout le bénéficiaire. Un site inconnu, un service "
+                   "qu'aucun membre ne porte ou un profil autre que responsable : 422, rien n'est modifié.")
 async def update_user(tenant_ctx: TenantContext, db_session: AsyncSession, user_id: uuid.UUID, data: MemberPatch) -> MemberOut:
     tenant_ctx.require("manage_users")
     membership = await services.access_member(db_session, tenant_ctx.tenant_id, user_id)
-    return await _member_out(db_session, await services.update_member(db_session, membership, data.provided()))
+    values = data.provided()
+    perimeter = values.pop("perimeter", None)
+    membership = await services.update_member(db_session, membership, values)
+    if perimeter is not None:
+        # The page's validation (and audit: one journal row per site or service added or removed); a refusal
+        # rolls the whole request back, the profile change with it.
+        await services.set_manager_perimeter(db_session, membership, perimeter.site_ids, perimeter.services)
+    return await _member_out(db_session, membership)
 
 
 @delete(

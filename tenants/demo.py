@@ -152,6 +152,8 @@ async def load(session: Any, demo: dict[str, Any]) -> dict[str, Any]:
                 session.add(Membership(tenant_id=tenant.id, user_id=user.id, role=role))
     await session.flush()
 
+    await _scope_demo_responsable(session, tenants["cpam"])
+
     first_sites = {}
     for key, sites in SITES.items():
         existing = {s.name: s for s in await services.list_sites(session, tenants[key].id)}
@@ -162,6 +164,24 @@ async def load(session: Any, demo: dict[str, Any]) -> dict[str, Any]:
     await session.flush()
     demo.update(tenants=tenants, first_sites=first_sites)
     return {"tenants": len(tenants), "users": users, "tenant_ids": {k: str(t.id) for k, t in tenants.items()}}
+
+
+#: CCTP CPAM 5-5-5-3 « le responsable […] pour un site ou un service »: the demo agent works in this service and
+#: the demo responsable validates its badge requests; an admin's own request is in nobody's perimeter (the admins).
+DEMO_SERVICE = "Service logistique"
+
+
+async def _scope_demo_responsable(session: Any, tenant: Tenant) -> None:
+    """The agent's service and the responsable's perimeter, set once: left alone when either already has one."""
+    members = {m.user.email: m for m in await services.list_tenant_members(session, tenant.id)}
+    agent, manager = members.get("agent@cpam72.demo"), members.get("responsable@cpam72.demo")
+    if agent is None or manager is None or agent.service:
+        return
+    if not (await services.manager_perimeter(session, tenant.id, manager.user_id)).whole_tenant:
+        return
+    agent.service = DEMO_SERVICE
+    await session.flush()
+    await services.set_manager_perimeter(session, manager, [], [DEMO_SERVICE])
 
 
 def banner(settings: Any) -> list[str]:

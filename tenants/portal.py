@@ -369,6 +369,18 @@ async def site_delete(
 # --------------------------------------------------------------------------- tenant: users
 
 
+def _perimeter_text(perimeter: services.ManagerPerimeter | None, site_names: dict[uuid.UUID, str]) -> str:
+    """A responsable's perimeter in French, as the members list shows it."""
+    if perimeter is None or perimeter.whole_tenant:
+        return "Tout le bénéficiaire"
+    parts = []
+    if perimeter.site_ids:
+        parts.append("Sites : " + ", ".join(sorted(site_names.get(s, "site supprimé") for s in perimeter.site_ids)))
+    if perimeter.services:
+        parts.append("Services : " + ", ".join(sorted(perimeter.services)))
+    return " ; ".join(parts)
+
+
 async def _members_page(request: Request[Any, Any, Any], ctx: TenantContext, session: AsyncSession,
                         *, errors: dict[str, str] | None = None, status: int = 200) -> Template:
     members = await services.list_tenant_members(session, ctx.tenant_id)
@@ -378,8 +390,14 @@ async def _members_page(request: Request[Any, Any, Any], ctx: TenantContext, ses
     removed = await services.recent_removals(session, ctx.tenant_id, now=utcnow()) if manages else []
     emails = {str(u.id): u.email for u in await services.users_by_ids(
         session, [uuid.UUID(str(e.before["user_id"])) for e in removed])}
+    # CCTP CPAM 5-5-5-3 « le responsable […] pour un site ou un service »: each member's service, each
+    # responsable's perimeter (its sites by name, its services; none: the whole tenant).
+    perimeters = await services.perimeters_of_members(session, ctx.tenant_id)
+    site_names = {s.id: s.name for s in await services.list_sites(session, ctx.tenant_id)}
     return render(request, "tenant_members.html", tenant_page(
         ctx, "users", members=members, invitations=invitations, errors=errors or {},
+        perimeters={m.user_id: _perimeter_text(perimeters.get(m.user_id), site_names)
+                    for m in members if m.role == Role.MANAGER.value},
         removed=[{"event": e, "email": emails.get(str(e.before["user_id"]), ""), "role": e.before["role"]} for e in removed],
     ), status=status)
 

@@ -23,6 +23,8 @@ __all__ = [
     "MemberCreate",
     "MemberOut",
     "MemberPatch",
+    "PerimeterIn",
+    "PerimeterOut",
     "SiteCreate",
     "SiteOut",
     "SitePatch",
@@ -176,6 +178,14 @@ class SitePatch(_In):
 # --------------------------------------------------------------------------- users
 
 
+class PerimeterOut(Struct, kw_only=True):
+    """A « responsable »'s perimeter (CCTP CPAM 5-5-5-3 « pour un site ou un service »)."""
+
+    whole_tenant: Annotated[bool, Meta(description="Aucun site ni service : il valide pour tout le bénéficiaire")]
+    site_ids: list[uuid.UUID]
+    services: list[str]
+
+
 class MemberOut(Struct, kw_only=True):
     user_id: uuid.UUID
     email: str
@@ -184,12 +194,22 @@ class MemberOut(Struct, kw_only=True):
     role_label: str
     is_active: bool
     member_since: dt.datetime
+    service: Annotated[str, Meta(description="Service du membre (texte libre), vide sinon")] = ""
+    perimeter: Annotated[PerimeterOut | None, Meta(
+        description="Périmètre de validation des badges d'un responsable ; null pour les autres profils")] = None
 
     @classmethod
-    def of(cls, membership: Membership, user: User) -> MemberOut:
+    def of(cls, membership: Membership, user: User, perimeter: Any = None) -> MemberOut:
+        """``perimeter``: the responsable's ``ManagerPerimeter`` (None: the whole tenant)."""
+        shown = None
+        if membership.role == Role.MANAGER.value:
+            site_ids = sorted(perimeter.site_ids, key=str) if perimeter is not None else []
+            services = sorted(perimeter.services) if perimeter is not None else []
+            shown = PerimeterOut(whole_tenant=not site_ids and not services, site_ids=site_ids, services=services)
         return cls(
             user_id=user.id, email=user.email, full_name=user.full_name, role=membership.role,
             role_label=Role(membership.role).label, is_active=user.is_active, member_since=membership.created_at,
+            service=membership.service or "", perimeter=shown,
         )
 
 
@@ -228,9 +248,20 @@ class InvitationOut(Struct, kw_only=True):
                    invited_by=row.invited_by, created_at=row.created_at, expires_at=row.expires_at)
 
 
+class PerimeterIn(_In):
+    """The sites (of the tenant) and services (carried by its members) a responsable validates badges for;
+    both empty: the whole tenant (CCTP CPAM 5-5-5-3)."""
+
+    site_ids: Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(max_length=200)] = []
+    services: Annotated[list[Annotated[str, Meta(max_length=200)]], Meta(max_length=200)] = []
+
+
 class MemberPatch(_In):
     role: TenantRole | UnsetType = UNSET
     full_name: str | UnsetType = UNSET
+    service: Annotated[str, Meta(max_length=200, description="Service du membre ; vide : aucun")] | UnsetType = UNSET
+    perimeter: Annotated[PerimeterIn, Meta(description="Responsable seulement : son périmètre, remplacé en entier")] \
+        | UnsetType = UNSET
 
 
 # --------------------------------------------------------------------------- audit

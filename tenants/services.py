@@ -67,6 +67,7 @@ __all__ = [
     "ManagerPerimeter",
     "manager_perimeter",
     "manager_perimeters",
+    "perimeters_of_members",
     "members_of_services",
     "member_service",
     "member_services",
@@ -638,6 +639,22 @@ async def manager_perimeters(session: AsyncSession, tenant_id: uuid.UUID) -> lis
         Membership.tenant_id == tenant_id, Membership.role == Role.MANAGER.value, User.is_active.is_(True))
         .order_by(User.email))).all()
     return [(email, await manager_perimeter(session, tenant_id, user_id)) for user_id, email in managers]
+
+
+async def perimeters_of_members(session: AsyncSession, tenant_id: uuid.UUID) -> dict[uuid.UUID, ManagerPerimeter]:
+    """Every « responsable »'s perimeter by user id, in one query (the members list and API show them); a
+    responsable absent from the map has none: it decides for the whole tenant."""
+    sites: dict[uuid.UUID, set[uuid.UUID]] = {}
+    names: dict[uuid.UUID, set[str]] = {}
+    for user_id, site_id, service in (await session.execute(select(
+            ManagerScope.user_id, ManagerScope.site_id, ManagerScope.service).where(
+            ManagerScope.tenant_id == tenant_id))).all():
+        if site_id is not None:
+            sites.setdefault(user_id, set()).add(site_id)
+        if service:
+            names.setdefault(user_id, set()).add(service)
+    return {user_id: ManagerPerimeter(frozenset(sites.get(user_id, ())), frozenset(names.get(user_id, ())))
+            for user_id in set(sites) | set(names)}
 
 
 async def member_service(session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID) -> str:

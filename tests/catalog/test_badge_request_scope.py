@@ -6,10 +6,11 @@ is refused and nothing is written."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.errors import ValidationFailed
 from app.mail import OutboxMessage
@@ -22,7 +23,8 @@ ACTOR = {"user_id": None, "label": "admin@cpam72.demo"}
 
 
 async def _setup(db, cpam: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
-    """A second site « Annexe » and a second responsable scoped to it; the demo responsable stays unscoped."""
+    """A second site « Annexe » and a second responsable scoped to it; the demo responsable keeps its perimeter
+    (the demo agent's « Service logistique », tenants/demo.py)."""
     async with db.transaction([cpam], actor=ACTOR) as session:
         annexe = await services.create_site(session, cpam, {"name": "Annexe de Coulaines", "insee_code": "72095"})
         scoped = await services.add_member(session, cpam, {"email": "resp-annexe@cpam72.demo", "role": "manager",
@@ -32,6 +34,10 @@ async def _setup(db, cpam: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
         siege = (await services.list_sites(session, cpam))
         head = next(s.id for s in siege if s.id != annexe.id)
         return annexe.id, head
+
+
+async def _scope_rows(session) -> list[tuple]:
+    return sorted((r.user_id, str(r.site_id), r.service) for r in await session.scalars(select(ManagerScope)))
 
 
 async def _mails(db, tenant_id: str) -> list[str]:
@@ -53,7 +59,7 @@ async def test_a_scoped_responsable_sees_and_decides_only_its_sites_requests(cli
     outside = (await client.post(url, headers=agent, json={"plate": "123 ABC 72", "reason": "Siège",
                                                            "site_id": str(head)})).json()
     await Relay(db, settings=settings, subscribers=SUBSCRIBERS).run_once()
-    # The new request's e-mail: the responsables in scope (the unscoped one covers the whole tenant).
+    # The new request's e-mail: the responsables in scope (the demo one covers the agent's service).
     assert await _mails(db, cpam) == ["resp-annexe@cpam72.demo", "responsable@cpam72.demo",
                                       "responsable@cpam72.demo"]
     assert [r["id"] for r in (await client.get(url, headers=scoped)).json()] == [inside["id"]]
@@ -102,10 +108,11 @@ async def test_a_bad_site_or_service_is_refused_and_nothing_written(db, demo):
     tid = uuid.UUID(demo["tenant_ids"]["cpam"])
     async with db.transaction([tid], actor=ACTOR) as session:
         manager = await session.scalar(select(Membership).join(User).where(User.email == "responsable@cpam72.demo"))
+        before = await _scope_rows(session)
         with pytest.raises(ValidationFailed) as exc:
             await services.set_manager_perimeter(session, manager, [str(uuid.uuid4()), "pas-un-id"], ["Inconnu"])
         assert set(exc.value.errors) == {"site_id", "service"}
-        assert await session.scalar(select(func.count()).select_from(ManagerScope)) == 0
+        assert await _scope_rows(session) == before
 
 
 async def test_the_admin_sets_the_scope_on_the_members_page(client, db, demo):
@@ -121,11 +128,105 @@ async def test_the_admin_sets_the_scope_on_the_members_page(client, db, demo):
     page = await client.get(edit)
     assert "Périmètre de validation des badges" in page.text
     action = f"/t/{cpam}/utilisateurs/{manager}/perimetre"
+    async with db.session([tid]) as session:
+        before = await _scope_rows(session)
     bad = await form_post(client, edit, action, {"site_id": str(uuid.uuid4())})
     assert bad.status_code == 422 and "Site inconnu." in bad.text
     async with db.session([tid]) as session:
-        assert await session.scalar(select(func.count()).select_from(ManagerScope)) == 0
+        assert await _scope_rows(session) == before
     good = await form_post(client, edit, action, {"site_id": str(site.id)})
     assert good.status_code == 303
     async with db.session([tid]) as session:
         assert (await services.manager_perimeter(session, tid, manager)).site_ids == {site.id}
+
+
+def _figure(page: str, label: str) -> int:
+    """The number a home card shows next to ``label``."""
+    found = re.search(r'data-figure="' + re.escape(label) + r'">\s*<span class="value">(\d+)</span>', page)
+    assert found, f"no figure « {label} » on the page"
+    return int(found.group(1))
+
+
+async def test_the_home_card_counts_only_the_responsables_perimeter(client, db, demo, api_token):
+    # CCTP CPAM 5-5-5-3 « le responsable […] pour un site ou un service »: its card counts what it may decide.
+    from tests.conftest import login_as
+    cpam = demo["tenant_ids"]["cpam"]
+    annexe, head = await _setup(db, uuid.UUID(cpam))
+    url = f"/api/v1/tenants/{cpam}/badge-requests"
+    agent = await api_token("agent@cpam72.demo")
+    for plate, site in (("AB-123-CD", annexe), ("123 ABC 72", head), ("CD-456-EF", head)):
+        assert (await client.post(url, headers=agent, json={"plate": plate, "reason": "Trajets",
+                                                            "site_id": str(site)})).status_code == 201
+    await client.post(url, headers=await api_token("admin@cpam72.demo"), json={"plate": "EF-789-GH", "reason": "Pool"})
+    label = "à valider (sous 24 h)"
+    await login_as(client, "resp-annexe@cpam72.demo")
+    assert _figure((await client.get(f"/t/{cpam}")).text, label) == 1  # the annexe's only
+    await login_as(client, "responsable@cpam72.demo")
+    assert _figure((await client.get(f"/t/{cpam}")).text, label) == 3  # its service's agent, on any site
+    await login_as(client, "admin@cpam72.demo")
+    assert _figure((await client.get(f"/t/{cpam}")).text, label) == 4  # the admin decides all
+
+
+async def test_the_members_page_and_api_show_services_and_perimeters(client, db, demo, api_token):
+    # CCTP CPAM 5-5-5-3: who validates for which site or service is visible to the tenant.
+    from tests.conftest import login_as, page_text
+    cpam = demo["tenant_ids"]["cpam"]
+    annexe, _head = await _setup(db, uuid.UUID(cpam))
+    await login_as(client, "admin@cpam72.demo")
+    page = page_text(await client.get(f"/t/{cpam}/utilisateurs"))
+    assert "Périmètre de validation des badges" in page
+    assert "Services : Service logistique" in page  # the demo responsable's
+    assert "Sites : Annexe de Coulaines" in page  # the scoped one's
+    rows = {m["email"]: m for m in (await client.get(f"/api/v1/tenants/{cpam}/users",
+                                                     headers=await api_token("visu@cpam72.demo"))).json()}
+    assert rows["agent@cpam72.demo"]["service"] == "Service logistique"
+    assert rows["agent@cpam72.demo"]["perimeter"] is None
+    assert rows["responsable@cpam72.demo"]["perimeter"] == {"whole_tenant": False, "site_ids": [],
+                                                            "services": ["Service logistique"]}
+    assert rows["resp-annexe@cpam72.demo"]["perimeter"] == {"whole_tenant": False, "site_ids": [str(annexe)],
+                                                            "services": []}
+
+
+async def test_the_api_sets_the_service_and_the_perimeter_with_the_pages_rules(client, db, demo, api_token):
+    # CCTP CPAM 5-5-5-3: the admin grants the responsable « pour un site ou un service », through the API too.
+    cpam = demo["tenant_ids"]["cpam"]
+    tid = uuid.UUID(cpam)
+    annexe, head = await _setup(db, tid)
+    async with db.session([tid]) as session:
+        ids = {u.email: u.id for u in await session.scalars(select(User).where(User.email.in_(
+            ["visu@cpam72.demo", "resp-annexe@cpam72.demo", "agent@cpam72.demo"])))}
+        before = await _scope_rows(session)
+    admin = await api_token("admin@cpam72.demo")
+    base = f"/api/v1/tenants/{cpam}/users"
+    # A service the members carry now: « Accueil » once the viewer carries it.
+    given = await client.patch(f"{base}/{ids['visu@cpam72.demo']}", headers=admin, json={"service": "  Accueil "})
+    assert given.status_code == 200 and given.json()["service"] == "Accueil"
+    # Bad site, unknown service, a profile that is not a responsable: 422 per field, nothing written.
+    bad = await client.patch(f"{base}/{ids['resp-annexe@cpam72.demo']}", headers=admin,
+                             json={"service": "Direction", "perimeter": {"site_ids": [str(uuid.uuid4())],
+                                                                         "services": ["Inconnu"]}})
+    assert bad.status_code == 422 and set(bad.json()["errors"]) == {"site_id", "service"}
+    assert "Site inconnu." in bad.json()["errors"]["site_id"]
+    not_manager = await client.patch(f"{base}/{ids['agent@cpam72.demo']}", headers=admin,
+                                     json={"perimeter": {"services": ["Accueil"]}})
+    assert not_manager.status_code == 422 and set(not_manager.json()["errors"]) == {"role"}
+    async with db.session([tid]) as session:
+        assert await _scope_rows(session) == before
+        # The refused request's service change was rolled back with it.
+        assert await services.member_service(session, tid, ids["resp-annexe@cpam72.demo"]) == ""
+    # Only a viewer's token: 403.
+    viewer = await api_token("visu@cpam72.demo")
+    assert (await client.patch(f"{base}/{ids['resp-annexe@cpam72.demo']}", headers=viewer,
+                               json={"perimeter": {"services": ["Accueil"]}})).status_code == 403
+    good = await client.patch(f"{base}/{ids['resp-annexe@cpam72.demo']}", headers=admin,
+                              json={"perimeter": {"site_ids": [str(head), str(annexe)], "services": ["Accueil"]}})
+    assert good.status_code == 200, good.text
+    assert good.json()["perimeter"] == {"whole_tenant": False, "site_ids": sorted([str(head), str(annexe)]),
+                                        "services": ["Accueil"]}
+    cleared = await client.patch(f"{base}/{ids['resp-annexe@cpam72.demo']}", headers=admin,
+                                 json={"perimeter": {}})
+    assert cleared.json()["perimeter"] == {"whole_tenant": True, "site_ids": [], "services": []}
+    # Audited: the rows added then removed are in the tenant's journal.
+    journal = (await client.get(f"/api/v1/tenants/{cpam}/audit-events?entity=manager_scopes", headers=admin))
+    assert journal.status_code == 200, journal.text
+    assert len(journal.json()["items"]) >= 6
