@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -31,25 +31,32 @@ from catalog.models import (
     PurchaseOrderLine,
     SolutionEvent,
 )
-from tenants.models import Central, FrameworkAgreement, Subscription
+from tenants.identifiers import InvalidIdentifier, communes_by_postal_code, get_commune
+from tenants.models import Central, FrameworkAgreement, Subscription, Tenant
 
 __all__ = [
     "INFOGERANCE_FAMILY",
     "MAX_IMPORT_LINES",
+    "REPORT_BATCH",
     "BpuImportFailed",
+    "Beneficiary",
     "CatalogLine",
+    "ReportedLine",
     "agreement_of_coordinator",
     "agreement_of_tenant",
     "agreements_of_central",
     "agreements_of_tenant",
     "approve_solution",
+    "beneficiaries_of_central",
     "catalog_of_tenant",
+    "count_reported_lines",
     "create_agreement",
     "get_agreement_by_reference",
     "import_bpu",
     "infogerance_units_ordered",
     "items_of_version",
     "makers_of_catalog",
+    "ordered_lines_of_central",
     "price_in_force",
     "propose_solution",
     "SolutionRow",
@@ -503,3 +510,158 @@ async def ticket_balance(session: AsyncSession, tenant_id: uuid.UUID,
     consommé »): the units ordered come from its orders (here), the consumptions are the durations the caller
     (``incidents``, which records the interventions) passes in, each rounded up to whole units on its own."""
     return deadlines.ticket_balance(await infogerance_units_ordered(session, tenant_id), consumptions)
+
+# --------------------------------------------------------------------------- the coordinator's semester report (CAIH 5)
+
+#: Rows fetched per round trip when the order lines are streamed (a server-side cursor on PostgreSQL).
+REPORT_BATCH = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class Beneficiary:
+    """A beneficiary as the semester report names it: FINESS (CAIH) or SIRET (CANUT 7 « identifié par son numéro
+    SIRET »), name, place, region (the tenant's, else the INSEE commune's or the postal code's)."""
+
+    tenant_id: uuid.UUID
+    finess: str
+    siret: str
+    name: str
+    postal_code: str
+    city: str
+    region: str
+
+    @property
+    def identifier(self) -> str:
+        """The FINESS when the beneficiary has one (CAIH 5 « Finess juridique de l'établissement »), else its SIRET."""
+        return self.finess or self.siret
+
+
+@dataclass(frozen=True, slots=True)
+class ReportedLine:
+    """One ordered line with CCTP CAIH 5's columns of the « source » sheet and what the aggregates need.
+
+    ``ordered_ht`` is the line's total HT after its extra discount: CAIH 5 asks for « CA HT facturés », and until
+    invoices exist (``billing``) the amount ordered is what the platform knows; the report says so.
+    ``kind`` is « CATALOGUE » when the article prices a catalog solution of the agreement (approved or withdrawn:
+    CANUT 5.1.2, ``CatalogSolution.article_code``), « BPU » otherwise."""
+
+    beneficiary: Beneficiary
+    order_date: dt.date
+    order_number: str
+    agreement_reference: str
+    article_code: str
+    label: str
+    maker: str
+    unit_price_ht: Decimal
+    quantity: Decimal
+    ordered_ht: Decimal
+    kind: str
+    discount_percent: Decimal | None
+    family: str
+    purchase_or_rental: str
+
+
+def _region_of(tenant: Tenant) -> str:
+    """The region the tenant records, else the one of its INSEE commune, else of its postal code's first commune."""
+    if tenant.region:
+        return tenant.region
+    try:
+        if tenant.insee_code:
+            return get_commune(tenant.insee_code).region_name
+    except InvalidIdentifier:
+        pass
+    communes = communes_by_postal_code(tenant.postal_code)
+    return communes[0].region_name if communes else ""
+
+
+async def _report_agreements(session: AsyncSession, central_id: uuid.UUID,
+                             agreement_id: uuid.UUID | None) -> list[FrameworkAgreement]:
+    agreements = await agreements_of_central(session, central_id)
+    if agreement_id is not None:
+        agreements = [a for a in agreements if a.id == agreement_id]
+        if not agreements:
+            raise NotFound("accord-cadre")
+    return agreements
+
+
+async def beneficiaries_of_central(session: AsyncSession, central_id: uuid.UUID, *,
+                                   agreement_id: uuid.UUID | None = None) -> list[Beneficiary]:
+    """The beneficiaries subscribed to the central's agreements (or to one of them), by name: CAIH 5 « la
+    répartition régionale des adhérents » counts them whether or not they ordered. Another central's agreement is
+    ``NotFound``."""
+    agreements = await _report_agreements(session, central_id, agreement_id)
+    tenants = await session.scalars(
+        select(Tenant).join(Subscription, Subscription.tenant_id == Tenant.id)
+        .where(Subscription.agreement_id.in_([a.id for a in agreements])).distinct().order_by(Tenant.name, Tenant.id))
+    return [Beneficiary(tenant_id=t.id, finess=t.finess or "", siret=t.siret or "", name=t.name,
+                        postal_code=t.postal_code, city=t.city, region=_region_of(t)) for t in tenants]
+
+
+def _reported_query(agreement_ids: list[uuid.UUID], tenant_ids: list[uuid.UUID], since: dt.date | None,
+                    up_to: dt.date) -> Any:
+    """The ordered lines (not drafts, not cancelled: ``_NOT_ORDERED``) of the agreements' orders dated from
+    ``since`` (``None``: the first) to ``up_to``, in the beneficiaries ``tenant_ids`` (the coordinator's scope,
+    explicit; the session's tenant filter and row-level security apply as well)."""
+    query = (select(PurchaseOrderLine.tenant_id, PurchaseOrder.order_date, PurchaseOrder.number,
+                    PurchaseOrder.agreement_id, PurchaseOrder.agreement_reference, PurchaseOrderLine.article_code,
+                    PurchaseOrderLine.label, PurchaseOrderLine.unit_price_ht, PurchaseOrderLine.quantity,
+                    PurchaseOrderLine.total_ht, PurchaseOrderLine.discount_percent, PurchaseOrderLine.family,
+                    BpuItem.maker, BpuItem.purchase_or_rental)
+             .join(PurchaseOrder, (PurchaseOrder.tenant_id == PurchaseOrderLine.tenant_id)
+                   & (PurchaseOrder.id == PurchaseOrderLine.order_id))
+             .outerjoin(BpuItem, (BpuItem.version_id == PurchaseOrderLine.bpu_version_id)
+                        & (BpuItem.article_code == PurchaseOrderLine.article_code))
+             .where(PurchaseOrder.agreement_id.in_(agreement_ids), PurchaseOrder.tenant_id.in_(tenant_ids),
+                    PurchaseOrderLine.tenant_id.in_(tenant_ids), PurchaseOrder.status.not_in(_NOT_ORDERED),
+                    PurchaseOrder.order_date <= up_to))
+    if since is not None:
+        query = query.where(PurchaseOrder.order_date >= since)
+    return query
+
+
+async def count_reported_lines(session: AsyncSession, central_id: uuid.UUID, *, up_to: dt.date,
+                               since: dt.date | None = None, agreement_id: uuid.UUID | None = None) -> int:
+    """How many lines ``ordered_lines_of_central`` yields (the progress of a report's generation)."""
+    agreements = await _report_agreements(session, central_id, agreement_id)
+    beneficiaries = await beneficiaries_of_central(session, central_id, agreement_id=agreement_id)
+    if not agreements or not beneficiaries:
+        return 0
+    query = _reported_query([a.id for a in agreements], [b.tenant_id for b in beneficiaries], since, up_to)
+    return await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+
+
+async def ordered_lines_of_central(session: AsyncSession, central_id: uuid.UUID, *, up_to: dt.date,
+                                   since: dt.date | None = None, agreement_id: uuid.UUID | None = None,
+                                   batch: int = REPORT_BATCH) -> AsyncIterator[ReportedLine]:
+    """CCTP CAIH 5 « Un onglet « source » contiendra la totalité des lignes de commandes passées depuis le début du
+    marché »: every ordered line of the central's agreements (or of ``agreement_id``, ``NotFound`` if it is
+    another central's) dated up to ``up_to``, by order date, beneficiary, order and position.
+
+    Streamed: ``batch`` rows per round trip through a server-side cursor (``yield_per``), so a million lines never
+    sit in memory. The session must be scoped to the central's beneficiaries (``CentralContext``, or
+    ``db.transaction(tenant_ids)`` in a job): only their orders are read, twice walled (here and by the session)."""
+    agreements = await _report_agreements(session, central_id, agreement_id)
+    beneficiaries = {b.tenant_id: b for b in await beneficiaries_of_central(session, central_id,
+                                                                            agreement_id=agreement_id)}
+    if not agreements or not beneficiaries:
+        return
+    agreement_ids = [a.id for a in agreements]
+    catalogue = {(agreement, code) for agreement, code in await session.execute(
+        select(CatalogSolution.agreement_id, CatalogSolution.article_code)
+        .where(CatalogSolution.agreement_id.in_(agreement_ids), CatalogSolution.article_code != "",
+               CatalogSolution.status != "proposed"))}
+    query = (_reported_query(agreement_ids, list(beneficiaries), since, up_to)
+             .order_by(PurchaseOrder.order_date, PurchaseOrderLine.tenant_id, PurchaseOrder.number,
+                       PurchaseOrderLine.position)
+             .execution_options(yield_per=batch))
+    result = await session.stream(query)
+    async for rows in result.partitions():
+        for (tenant_id, order_date, number, agreement, reference, code, label, price, quantity, total_ht, discount,
+             family, maker, mode) in rows:
+            yield ReportedLine(
+                beneficiary=beneficiaries[tenant_id], order_date=order_date, order_number=number,
+                agreement_reference=reference, article_code=code, label=label, maker=maker or "",
+                unit_price_ht=price, quantity=quantity, ordered_ht=total_ht,
+                kind="CATALOGUE" if (agreement, code) in catalogue else "BPU", discount_percent=discount,
+                family=family, purchase_or_rental=mode or "achat")
+
