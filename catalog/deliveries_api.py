@@ -6,6 +6,8 @@
   error per field (``lines.P.quantity`` for order line P), nothing stored;
 * ``GET orders/{order_id}/deliveries``: the order's slips, in order; ``GET deliveries/{delivery_id}``: one;
   each with its lines, its decision and its VII.3 deadline (``decision_last_day``, ``decision_overdue``);
+* ``GET deliveries/{delivery_id}/document?format=pdf|odt``: the « bordereau de mise à disposition » (VII.1) as a
+  document (``catalog.documents``), ``BC-2026-000001-L1.pdf``;
 * ``POST deliveries/{delivery_id}/decision`` (``{"decided_on"?, "verification_ended_on"?, "lines": [{"position",
   "kind", "accepted", "rejected", "refaction_amount"?, "reserves_deadline"?}]}``): the buyer's final decision.
 
@@ -19,12 +21,13 @@ import uuid
 from typing import Annotated, Any
 
 import msgspec
-from litestar import get, post
+from litestar import Response, get, post
+from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
 from app.shell import error_responses
-from catalog import deliveries, orders
+from catalog import deliveries, documents, orders
 from catalog.deadlines import DECISION_KINDS
 from catalog.models import Delivery, DeliveryLine
 from catalog.order_rules import MAX_LINES
@@ -165,6 +168,17 @@ async def api_delivery(tenant_ctx: TenantContext, db_session: AsyncSession, deli
                                                                           delivery_id))
 
 
+@get(f"{PATH}/document", tags=[TAG], responses=error_responses(403, 404, 422),
+     summary="Le bordereau de mise à disposition en PDF ou en OpenDocument (ODT), avec la décision une fois prononcée "
+             "(CCP TGD VII.1, X.7)",
+     media_type="application/octet-stream")
+async def api_delivery_document(tenant_ctx: TenantContext, db_session: AsyncSession, delivery_id: uuid.UUID,
+                                format: Annotated[str, Parameter(max_length=10)] = "pdf") -> Response[bytes]:  # noqa: A002
+    tenant_ctx.require("read")
+    sheet = await documents.load_slip(db_session, tenant_ctx.tenant_id, delivery_id)
+    return documents.slip_response(sheet, format)
+
+
 @post(f"{PATH}/decision", tags=[TAG], status_code=200, responses=error_responses(403, 404, 422),
       summary="Prononcer la décision sur un bordereau, ligne par ligne (CCP TGD VII.3)",
       description="L'acheteur : réception, réception avec réserves (`reserves_deadline`), ajournement, réception avec "
@@ -181,4 +195,5 @@ async def api_decide_delivery(tenant_ctx: TenantContext, db_session: AsyncSessio
     return await _out(db_session, delivery)
 
 
-delivery_api_handlers: list[Any] = [api_record_delivery, api_deliveries, api_delivery, api_decide_delivery]
+delivery_api_handlers: list[Any] = [api_record_delivery, api_deliveries, api_delivery, api_delivery_document,
+                                    api_decide_delivery]

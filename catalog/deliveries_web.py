@@ -10,22 +10,24 @@
   its amount HT, rejet) and the accepted and rejected quantities; the decision is final.
 
 The rules, the audit, the order's moves and the e-mails are ``catalog.deliveries``'; a form is read after the
-access check, so another tenant's order or slip is a 404 whatever the body.
+access check, so another tenant's order or slip is a 404 whatever the body. ``…/{delivery_id}/document?format=pdf|odt``
+is the slip as a document (``catalog.documents``), for whoever reads its page.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from litestar import Request, get, post
+from litestar import Request, Response, get, post
+from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
 from app.shell import flash, form_fields, render, see_other, tenant_page
-from catalog import deliveries, orders
+from catalog import deliveries, documents, orders
 from catalog.deadlines import DECISION_KINDS
 from catalog.order_rules import STATUSES
 from catalog.quotes import tenant_calendar
@@ -131,6 +133,17 @@ async def delivery_page(request: Request[Any, Any, Any], tenant_ctx: TenantConte
     return await _slip_page(request, tenant_ctx, db_session, order, slip)
 
 
+@get(f"{PATH}/{{delivery_id:uuid}}/document")
+async def delivery_document(tenant_ctx: TenantContext, db_session: AsyncSession, order_id: uuid.UUID,
+                            delivery_id: uuid.UUID,
+                            format: Annotated[str, Parameter(max_length=10)] = "pdf") -> Response[bytes]:  # noqa: A002
+    """The « bordereau de mise à disposition » (CCP TGD VII.1) as PDF or ODT: whoever reads the slip's page."""
+    tenant_ctx.require("read")
+    await orders.get_order_in_tenant(db_session, tenant_ctx.tenant_id, order_id)
+    sheet = await documents.load_slip(db_session, tenant_ctx.tenant_id, delivery_id, order_id=order_id)
+    return documents.slip_response(sheet, format)
+
+
 @post(f"{PATH}/{{delivery_id:uuid}}/decision")
 async def decide_delivery(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
                           order_id: uuid.UUID, delivery_id: uuid.UUID) -> Any:
@@ -158,4 +171,4 @@ async def decide_delivery(request: Request[Any, Any, Any], tenant_ctx: TenantCon
     return see_other(f"{_url(tenant_ctx, order.id)}/{decided.id}")
 
 
-delivery_handlers: list[Any] = [new_delivery_page, create_delivery, delivery_page, decide_delivery]
+delivery_handlers: list[Any] = [new_delivery_page, create_delivery, delivery_page, delivery_document, decide_delivery]

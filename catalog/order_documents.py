@@ -10,9 +10,11 @@ before discount, HT and TTC after discount, the total, the special delivery cond
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -27,7 +29,32 @@ from catalog.models import PurchaseOrder, PurchaseOrderAmendment
 from catalog.order_rules import STATUSES, order_totals
 from tenants.models import FrameworkAgreement, Tenant
 
-__all__ = ["FORMATS", "OrderSheet", "document_response", "load_sheet", "money", "odt_bytes", "orderx_bytes", "order_pdf", "quantity"]
+__all__ = [
+    "COLUMNS",
+    "FORMATS",
+    "LINE_WIDTHS",
+    "Layout",
+    "OrderSheet",
+    "agreement_and_seller",
+    "attachment",
+    "buyer_label",
+    "day",
+    "document_response",
+    "layout_odt",
+    "layout_pdf",
+    "layout_response",
+    "line_rows",
+    "load_sheet",
+    "money",
+    "odt_bytes",
+    "order_layout",
+    "order_pdf",
+    "orderx_bytes",
+    "percent",
+    "price",
+    "quantity",
+    "total_pairs",
+]
 
 #: ``?format=`` → (media type, file extension).
 FORMATS = {
@@ -73,15 +100,28 @@ async def load_sheet(session: AsyncSession, tenant_id: uuid.UUID, order_id: uuid
 
     order = await orders.get_order_in_tenant(session, tenant_id, order_id)
     buyer = await session.get(Tenant, tenant_id)
-    agreement = await session.scalar(select(FrameworkAgreement).where(FrameworkAgreement.id == order.agreement_id))
     assert buyer is not None
     version = order.version if version is None else version
     if not 1 <= version <= order.version:
         raise ValidationFailed({"version": f"Version inconnue : la commande a les versions 1 à {order.version}."})
     made_by = next((a for a in await amendments.amendments_of_order(session, order) if a.version == version), None)
     return OrderSheet(order=order, lines=await amendments.version_lines(session, order, version), buyer=buyer,
-                      seller=(agreement.titulaire if agreement is not None else "") or "Titulaire du marché",
-                      version=version, amendment=made_by)
+                      seller=(await agreement_and_seller(session, order.agreement_id))[1], version=version,
+                      amendment=made_by)
+
+
+async def agreement_and_seller(session: AsyncSession, agreement_id: uuid.UUID) -> tuple[FrameworkAgreement | None, str]:
+    """The agreement of a document and the name of its titulaire (« Titulaire du marché » when it has none)."""
+    agreement = await session.scalar(select(FrameworkAgreement).where(FrameworkAgreement.id == agreement_id))
+    return agreement, (agreement.titulaire if agreement is not None else "") or "Titulaire du marché"
+
+
+def buyer_label(buyer: Tenant) -> str:
+    return buyer.name + (f" (SIRET {buyer.siret})" if buyer.siret else "")
+
+
+def day(value: dt.date | None) -> str:
+    return "" if value is None else f"{value:%d/%m/%Y}"
 
 
 def money(value: Decimal | None) -> str:
@@ -116,7 +156,7 @@ def _header_pairs(sheet: OrderSheet) -> list[tuple[str, str]]:
         ("Numéro de la commande", o.number),
         ("Date de la commande", f"{o.order_date:%d/%m/%Y}"),
         ("État", STATUSES.get(o.status, o.status)),
-        ("Acheteur", buyer.name + (f" (SIRET {buyer.siret})" if buyer.siret else "")),
+        ("Acheteur", buyer_label(buyer)),
         ("Titulaire", sheet.seller),
         ("Lieu(x) de livraison ou d'exécution", o.delivery_place),
         ("Représentant(s) de l'acheteur", o.representative),
@@ -142,39 +182,65 @@ COLUMNS = ("N°", "Code article", "Désignation", "Unité", "Quantité", "Prix u
            "Montant HT non remisé", "Remise", "Montant HT", "TVA", "Montant TTC")
 
 
-def _line_rows(sheet: OrderSheet) -> list[tuple[str, ...]]:
+def line_rows(lines: Iterable[Any]) -> list[tuple[str, ...]]:
+    """The rows of ``COLUMNS`` for priced lines (an order's, a quote's: ``catalog.models.PricedLine``)."""
     return [(str(x.position), x.article_code, x.label, x.unit, quantity(x.quantity), price(x.unit_price_ht),
              money(x.gross_ht), percent(x.discount_percent), money(x.total_ht), percent(x.vat_rate),
-             money(x.total_ttc)) for x in sheet.lines]
+             money(x.total_ttc)) for x in lines]
 
 
-def _total_pairs(sheet: OrderSheet) -> list[tuple[str, str]]:
-    t = sheet.totals
+#: ``COLUMNS``' relative widths on a landscape page.
+LINE_WIDTHS = (6, 22, 46, 12, 14, 20, 20, 12, 20, 10, 20)
+
+
+def total_pairs(t: Any) -> list[tuple[str, str]]:
+    """The four totals of CCP TGD VI.1 of anything carrying ``gross_ht``, ``total_ht``, ``total_vat`` and
+    ``total_ttc`` (an order's ``order_totals``, a quote)."""
     return [("Total HT non remisé", money(t.gross_ht)), ("Total HT après remise", money(t.total_ht)),
             ("Total TVA", money(t.total_vat)), ("Montant global TTC", money(t.total_ttc))]
 
 
-# --------------------------------------------------------------------------- PDF
+# --------------------------------------------------------------------------- one layout, two writers
 
 
-def order_pdf(sheet: OrderSheet) -> bytes:
-    doc = document(sheet.title, f"Marché {sheet.order.agreement_reference} — CCP TGD VI.1", landscape=True)
-    doc.key_values(_header_pairs(sheet))
-    if _change_lines(sheet):
-        doc.heading(f"Changements par rapport à la version {sheet.version - 1}")
-        for change in _change_lines(sheet):
-            doc.paragraph(change)
-    doc.heading("Descriptif de la commande")
-    doc.table_of(COLUMNS, _line_rows(sheet), widths=(6, 18, 50, 12, 14, 20, 20, 12, 20, 10, 20))
-    doc.heading("Montant de la commande")
-    doc.key_values(_total_pairs(sheet))
+@dataclass
+class Layout:
+    """A document as both writers see it: a title, a subtitle, then blocks in order, each ``(kind, content)``:
+    ``pairs`` (labels and values), ``totals`` (the same, a table in the ODT), ``heading``, ``paragraph``,
+    ``table`` (``(name, columns, rows, widths)``). The order, the delivery slip and the quote
+    (``catalog.documents``) are each one; PDF and ODT never differ in what they say (CCP TGD X.7: « au format PDF
+    avec sa version OpenDocument »)."""
+
+    title: str
+    subtitle: str = ""
+    blocks: list[tuple[str, Any]] = field(default_factory=list)
+
+    def add(self, kind: str, content: Any) -> Layout:
+        self.blocks.append((kind, content))
+        return self
+
+    def table(self, name: str, columns: Sequence[str], rows: list[tuple[str, ...]],
+              widths: Sequence[float] | None = None) -> Layout:
+        return self.add("table", (name, tuple(columns), rows, widths))
+
+
+def layout_pdf(layout: Layout) -> bytes:
+    doc = document(layout.title, layout.subtitle, landscape=True)
+    for kind, content in layout.blocks:
+        if kind in ("pairs", "totals"):
+            doc.key_values(content)
+        elif kind == "heading":
+            doc.heading(content)
+        elif kind == "paragraph":
+            doc.paragraph(content)
+        else:
+            _, columns, rows, widths = content
+            doc.table_of(columns, rows, widths=widths)
     return pdf_bytes(doc)
 
 
-# --------------------------------------------------------------------------- OpenDocument text
-
-
-def odt_bytes(sheet: OrderSheet) -> bytes:
+def layout_odt(layout: Layout) -> bytes:
+    from odf.dc import Title
     from odf.opendocument import OpenDocumentText
     from odf.style import ParagraphProperties, Style, TableColumnProperties, TextProperties
     from odf.table import Table, TableCell, TableColumn, TableRow
@@ -190,19 +256,7 @@ def odt_bytes(sheet: OrderSheet) -> bytes:
     column.addElement(TableColumnProperties(columnwidth="2.4cm"))
     for style in (bold, small, column):
         doc.automaticstyles.addElement(style)
-    doc.meta.addElement(__import__("odf.dc", fromlist=["Title"]).Title(text=sheet.title))
-
-    doc.text.addElement(H(outlinelevel=1, text=sheet.title))
-    for label, value in _header_pairs(sheet):
-        p = P()
-        p.addElement(Span(stylename=bold, text=f"{label} : "))
-        p.addText(value)
-        doc.text.addElement(p)
-    if _change_lines(sheet):
-        doc.text.addElement(H(outlinelevel=2, text=f"Changements par rapport à la version {sheet.version - 1}"))
-        for change in _change_lines(sheet):
-            doc.text.addElement(P(text=change))
-    doc.text.addElement(H(outlinelevel=2, text="Descriptif de la commande"))
+    doc.meta.addElement(Title(text=layout.title))
 
     def table(name: str, rows: list[tuple[str, ...]]) -> Any:
         t = Table(name=name)
@@ -216,12 +270,69 @@ def odt_bytes(sheet: OrderSheet) -> bytes:
             t.addElement(row)
         return t
 
-    doc.text.addElement(table("Lignes", [COLUMNS, *_line_rows(sheet)]))
-    doc.text.addElement(H(outlinelevel=2, text="Montant de la commande"))
-    doc.text.addElement(table("Totaux", _total_pairs(sheet)))
+    doc.text.addElement(H(outlinelevel=1, text=layout.title))
+    if layout.subtitle:
+        doc.text.addElement(P(text=layout.subtitle))
+    totals = 0
+    for kind, content in layout.blocks:
+        if kind == "pairs":
+            for label, value in content:
+                p = P()
+                p.addElement(Span(stylename=bold, text=f"{label} : "))
+                p.addText(value)
+                doc.text.addElement(p)
+        elif kind == "heading":
+            doc.text.addElement(H(outlinelevel=2, text=content))
+        elif kind == "paragraph":
+            doc.text.addElement(P(text=content))
+        elif kind == "totals":  # a table's name is unique in the document
+            totals += 1
+            doc.text.addElement(table("Totaux" if totals == 1 else f"Totaux{totals}", content))
+        else:
+            name, columns, rows, _ = content
+            doc.text.addElement(table(name, [columns, *rows]))
     out = io.BytesIO()
     doc.write(out)
     return out.getvalue()
+
+
+def attachment(fmt: str, makers: Mapping[str, Callable[[], bytes]], filename: Callable[[str], str]) -> Response[bytes]:
+    """The file of ``fmt`` among ``makers``' formats as an attachment; 422 naming them for another."""
+    if fmt not in makers:
+        names = list(makers)
+        raise ValidationFailed({"format": f"Format inconnu (attendu : {', '.join(names[:-1])} ou {names[-1]})."})
+    return Response(makers[fmt](), media_type=FORMATS[fmt][0],
+                    headers={"Content-Disposition": f'attachment; filename="{filename(fmt)}"'})
+
+
+def layout_response(layout: Layout, fmt: str, stem: str) -> Response[bytes]:
+    """A PDF / ODT document of ``layout`` named ``{stem}.pdf`` or ``{stem}.odt``."""
+    return attachment(fmt, {"pdf": lambda: layout_pdf(layout), "odt": lambda: layout_odt(layout)},
+                      lambda f: f"{stem}.{FORMATS[f][1]}")
+
+
+# --------------------------------------------------------------------------- the order
+
+
+def order_layout(sheet: OrderSheet) -> Layout:
+    layout = Layout(sheet.title, f"Marché {sheet.order.agreement_reference} — CCP TGD VI.1")
+    layout.add("pairs", _header_pairs(sheet))
+    if _change_lines(sheet):
+        layout.add("heading", f"Changements par rapport à la version {sheet.version - 1}")
+        for change in _change_lines(sheet):
+            layout.add("paragraph", change)
+    layout.add("heading", "Descriptif de la commande")
+    layout.table("Lignes", COLUMNS, line_rows(sheet.lines), LINE_WIDTHS)
+    layout.add("heading", "Montant de la commande")
+    return layout.add("totals", total_pairs(sheet.totals))
+
+
+def order_pdf(sheet: OrderSheet) -> bytes:
+    return layout_pdf(order_layout(sheet))
+
+
+def odt_bytes(sheet: OrderSheet) -> bytes:
+    return layout_odt(order_layout(sheet))
 
 
 # --------------------------------------------------------------------------- Order-X
@@ -315,9 +426,5 @@ def orderx_bytes(sheet: OrderSheet) -> bytes:
 
 def document_response(sheet: OrderSheet, fmt: str) -> Response[bytes]:
     """The file of ``fmt`` (``pdf``, ``odt``, ``orderx``) as an attachment; 422 for another format."""
-    if fmt not in FORMATS:
-        raise ValidationFailed({"format": "Format inconnu (attendu : pdf, odt ou orderx)."})
-    body = {"pdf": order_pdf, "odt": odt_bytes,
-            "orderx": orderx_bytes}[fmt](sheet)
-    return Response(body, media_type=FORMATS[fmt][0],
-                    headers={"Content-Disposition": f'attachment; filename="{sheet.filename(fmt)}"'})
+    return attachment(fmt, {"pdf": lambda: order_pdf(sheet), "odt": lambda: odt_bytes(sheet),
+                            "orderx": lambda: orderx_bytes(sheet)}, sheet.filename)

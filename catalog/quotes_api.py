@@ -8,7 +8,9 @@
   (``{"charge_points"?, "attachment", "vehicle_label"?, "id_tags"?}``, CPAM 5-5-5-3): the titulaire's operator;
 * ``POST quotes/{id}/accept`` (``{"representative"?, "delivery_conditions"?}``: the purchase order is issued and
   its id returned in ``order_id``), ``refuse`` (``{"reason"}``), ``cancel``: the beneficiary;
-* ``GET quotes`` (``state``), ``GET quotes/{id}`` (its lines and its CPAM 5-1-4 / 5-2 / 5-3-1 milestones).
+* ``GET quotes`` (``state``), ``GET quotes/{id}`` (its lines and its CPAM 5-1-4 / 5-2 / 5-3-1 milestones);
+* ``GET quotes/{id}/document?format=pdf|odt``: the priced quote as a document (``catalog.documents``,
+  ``DEV-2026-000001.pdf``); 422 on ``state`` while the titulaire has not priced it.
 
 Another tenant's quote answers 404, like one that does not exist; a refused step is a 422 with the rule.
 """
@@ -20,14 +22,14 @@ import uuid
 from typing import Annotated, Any
 
 import msgspec
-from litestar import get, post
-from litestar.params import QueryParameter
+from litestar import Response, get, post
+from litestar.params import Parameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
 from app.errors import NotFound, ValidationFailed
 from app.shell import error_responses
-from catalog import badges, quotes
+from catalog import badges, documents, quotes
 from catalog import quote_rules as rules
 from catalog.models import Quote, QuoteLine
 from catalog.order_rules import MAX_LINES
@@ -224,6 +226,17 @@ async def api_quote(tenant_ctx: TenantContext, db_session: AsyncSession, quote_i
     return await _detail(db_session, await quotes.get_quote_in_tenant(db_session, tenant_ctx.tenant_id, quote_id))
 
 
+@get(f"{PATH}/{{quote_id:uuid}}/document", tags=[TAG], responses=error_responses(403, 404, 422),
+     summary="Le devis chiffré en PDF ou en OpenDocument (ODT) ; pièces et main-d'œuvre distinctes pour une "
+             "réparation (CCTP CAIH 2.1.17)",
+     description="422 (`state`) tant que le titulaire n'a pas chiffré le devis : il n'a pas encore de document.",
+     media_type="application/octet-stream")
+async def api_quote_document(tenant_ctx: TenantContext, db_session: AsyncSession, quote_id: uuid.UUID,
+                             format: Annotated[str, Parameter(max_length=10)] = "pdf") -> Response[bytes]:  # noqa: A002
+    tenant_ctx.require("read")
+    return documents.quote_response(await documents.load_quote(db_session, tenant_ctx.tenant_id, quote_id), format)
+
+
 @post(f"{PATH}/{{quote_id:uuid}}/{{action:str}}", tags=[TAG], status_code=200,
       responses=error_responses(403, 404, 422),
       summary="Faire avancer un devis : visit, answer, accept, refuse, cancel, start_works, commission, badges",
@@ -243,4 +256,4 @@ async def api_quote_step(tenant_ctx: TenantContext, db_session: AsyncSession, qu
     return await _detail(db_session, quote)
 
 
-quote_api_handlers: list[Any] = [api_request_quote, api_quotes, api_quote, api_quote_step]
+quote_api_handlers: list[Any] = [api_request_quote, api_quotes, api_quote, api_quote_document, api_quote_step]

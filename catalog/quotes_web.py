@@ -11,6 +11,8 @@
   which issues the purchase order at the quote's prices — refuses with a reason, or withdraws its request;
   the operator orders the badges due at the commissioning (``…/{quote_id}/badges``, CCTP CPAM 5-5-5-3: 5 per
   charge point, ``catalog.badges``), listed on the page once ordered.
+* ``…/{quote_id}/document?format=pdf|odt``: the priced quote as a document (``catalog.documents``), linked from
+  its page once the titulaire has priced it.
 
 The rules, the audit, the events and the e-mails are ``catalog.quotes``'; a form is read after the access
 check, so another tenant's quote is a 404 whatever the body.
@@ -23,14 +25,14 @@ import uuid
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from litestar import Request, get, post
+from litestar import Request, Response, get, post
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
 from app.errors import NotFound
 from app.shell import flash, form_fields, render, see_other, tenant_page
-from catalog import badges, quotes, services
+from catalog import badges, documents, quotes, services
 from catalog import quote_rules as rules
 from catalog.order_rules import MAX_LINES
 from catalog.order_rules import STATUSES as ORDER_STATES
@@ -181,6 +183,15 @@ async def quote_page(request: Request[Any, Any, Any], tenant_ctx: TenantContext,
     return await _quote_page(request, tenant_ctx, db_session, quote)
 
 
+@get(f"{PATH}/{{quote_id:uuid}}/document")
+async def quote_document(tenant_ctx: TenantContext, db_session: AsyncSession, quote_id: uuid.UUID,
+                         format: Annotated[str, Parameter(max_length=10)] = "pdf") -> Response[bytes]:  # noqa: A002
+    """The priced quote as PDF or ODT (CCTP CAIH 2.1.17: parts and labour apart), for whoever reads its page; an
+    unpriced one has none (422, the page says why)."""
+    tenant_ctx.require("read")
+    return documents.quote_response(await documents.load_quote(db_session, tenant_ctx.tenant_id, quote_id), format)
+
+
 @post(f"{PATH}/{{quote_id:uuid}}/{{action:str}}")
 async def quote_step(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
                      quote_id: uuid.UUID, action: str) -> Any:
@@ -220,4 +231,4 @@ def nav(ctx: Any) -> list[tuple[str, ...]]:
     return []
 
 
-quote_handlers: list[Any] = [quotes_page, new_quote_page, create_quote, quote_page, quote_step]
+quote_handlers: list[Any] = [quotes_page, new_quote_page, create_quote, quote_page, quote_document, quote_step]

@@ -47,6 +47,18 @@ def _flat(text: str) -> str:
     return " ".join(text.split())
 
 
+def pdf_text(pdf: bytes) -> str:
+    """A PDF's text on one line, narrow spaces as spaces (the delivery slip's and the quote's tests too)."""
+    return _flat(" ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages).replace("\u202f", " "))
+
+
+def odt_text(odt: bytes) -> str:
+    """An ODT's headings and paragraphs (table cells included) on one line, « Label : value » as « Label value »."""
+    document = load(io.BytesIO(odt))
+    parts = [*document.getElementsByType(H), *document.getElementsByType(P)]
+    return _flat(" ".join(teletype.extractText(p) for p in parts).replace("\u202f", " ").replace(" : ", " "))
+
+
 EXPECTED = ["Bon de commande BC-2026-000001", "2025-CPAM72-IRVE", "Date de la commande 05/12/2026", "État émis",
             "CPAM de la Sarthe", "Siège — parking des véhicules de service", "Anne Administratrice",
             "Livraison le matin, accès par la rue Paul-Ligneul", "Badge « un huitième »",
@@ -59,17 +71,14 @@ async def test_the_pdf_says_every_element(db, demo):
     sheet = await _sheet(db, demo)
     pdf = docs.order_pdf(sheet)
     assert pdf.startswith(b"%PDF")
-    text = _flat(" ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages).replace("\u202f", " "))
+    text = pdf_text(pdf)
     for expected in EXPECTED:
         assert expected in text, expected
 
 
 async def test_the_odt_opens_and_says_every_element(db, demo):
     sheet = await _sheet(db, demo)
-    odt = docs.odt_bytes(sheet)
-    document = load(io.BytesIO(odt))
-    parts = [*document.getElementsByType(H), *document.getElementsByType(P)]
-    text = _flat(" ".join(teletype.extractText(p) for p in parts).replace("\u202f", " ").replace(" : ", " "))
+    text = odt_text(docs.odt_bytes(sheet))
     for expected in EXPECTED:
         assert expected in text, expected
     assert sheet.filename("odt") == "BC-2026-000001.odt"
