@@ -58,7 +58,7 @@ __all__ = [
 ]
 
 #: Every component, in dependency order. Adding one: its folder, its manifest, one line here.
-COMPONENTS = ("tenants", "catalog", "csms", "assets", "incidents")
+COMPONENTS = ("tenants", "catalog", "csms", "assets", "incidents", "billing", "reporting")
 #: The kernel's own tables and jobs (audit log, mail outbox, event outbox).
 KERNEL_MODELS = ("app.audit", "app.mail", "app.outbox", "app.schedule")
 

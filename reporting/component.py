@@ -1,0 +1,33 @@
+"""The manifest of ``reporting``: the coordinator's semester reports (issue 15 §1; CCTP CAIH 5, CANUT 7)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.component import Component, Web
+
+
+def _web() -> Web:
+    from app.shell import HomeCardHook, MenuHook
+    from reporting import api, web
+
+    return Web(portal=list(web.portal_handlers), api=list(api.api_handlers),
+               menu=[MenuHook(700, web.nav, group="Rapports")],
+               home_cards=[HomeCardHook(700, web.home_cards)])
+
+
+async def _wall_target(session: AsyncSession, tenant_id: Any, objects: dict[str, Any]) -> dict[str, Any]:
+    from reporting.walls import wall_target
+
+    return await wall_target(session, tenant_id, objects)
+
+
+manifest = Component(
+    name="reporting",
+    models=("reporting.models",),
+    tasks=("reporting.tasks",),
+    templates=Path(__file__).parent / "templates",
+)

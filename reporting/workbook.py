@@ -1,0 +1,446 @@
+"""The coordinator's semester workbook (CCTP CAIH 5, CANUT 7): XLSX with its « source » sheet and the CSV of it.
+
+CAIH 5: « L'ensemble des informations devront être disponibles dans un format excel permettant le tri et le
+filtrage des différentes informations. Un onglet « source » contiendra la totalité des lignes de commandes passées
+depuis le début du marché », each line with « Finess juridique de l'établissement, Nom de l'établissement, Code
+Postal, Ville, Date de commande, Code article demandé (issu du BPU), Constructeur, Prix unitaire HT, Quantité, CA
+HT facturés, BPU ou CATALOGUE, Remise complémentaire en % sur le BPU en vigueur » (``SOURCE_COLUMNS``, in that
+order, then the columns the aggregates use), and « sous formes de rapports (tableaux croisés, graphiques, …) »:
+
+- « Le volume d'affaire global réalisé chaque 6 mois » (sheet « Volume par semestre », a column chart);
+- « Le volume d'affaire réalisé annuellement par chaque adhérent » (« Par bénéficiaire »), and CANUT 7's « volume
+  d'affaire réalisé par chaque Bénéficiaire qui sera identifié par son numéro SIRET, présenté à une échelle de temps
+  mensuelle, trimestrielle, et annuelle » (« Global par période »: a line chart; « Bénéficiaire par période »: one
+  filterable row per beneficiary and month, quarter or year);
+- « Le volume d'affaire réalisé sur la partie BPU de base et […] sur la partie catalogue » (« BPU et catalogue »);
+- « La répartition des commandes annuelles sur chacune des lignes du BPU » (« Lignes du BPU »);
+- « La répartition régionale des adhérents » (« Régions »: beneficiaries counted whether or not they ordered);
+- « La part du chiffre d'affaires fait en location/achat » (« Achat et location »).
+
+xlsxwriter writes no pivot tables: the tables are aggregated here, in one pass over the lines, while the source
+rows are written (``constant_memory``: each row goes to disk as the next starts; only the aggregates, a few
+thousand keys, stay in memory). Every text cell goes through ``app.exports.safe_cell`` (a maker named
+``=HYPERLINK(…)`` stays text); dates are dates, amounts numbers with a euro format.
+
+« CA HT facturés »: until invoices exist (``billing``), the amount known is the line's total HT after its extra
+discount as ordered; the column says « CA HT (commandé) » and the « Synthèse » sheet says why.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import xlsxwriter
+
+from app.exports import safe_cell
+from catalog.rules import FAMILIES, MODES
+from catalog.services import Beneficiary, ReportedLine
+from reporting.semester import Semester, semester_of
+
+__all__ = ["SHEETS", "SOURCE_COLUMNS", "ReportMeta", "SemesterWorkbook", "identifier_header"]
+
+#: CAIH 5's columns, in its order (the first, FINESS or SIRET, is named by ``identifier_header``).
+SOURCE_COLUMNS = ("FINESS juridique", "Nom de l'établissement", "Code postal", "Ville", "Date de commande",
+                  "Code article (BPU)", "Constructeur", "Prix unitaire HT", "Quantité", "CA HT (commandé)",
+                  "BPU ou CATALOGUE", "Remise complémentaire (%)")
+#: What the aggregates use, after CAIH 5's columns.
+EXTRA_COLUMNS = ("Semestre", "N° de commande", "Accord-cadre", "Libellé", "Famille", "Achat ou location", "Région")
+SHEETS = ("Synthèse", "source", "Volume par semestre", "Par bénéficiaire", "Global par période",
+          "Bénéficiaire par période", "BPU et catalogue", "Lignes du BPU", "Régions", "Achat et location")
+_WIDTHS = (16, 36, 11, 22, 14, 18, 18, 16, 11, 16, 12, 14, 12, 16, 18, 36, 20, 12, 26)
+#: The « Lignes du BPU » chart shows the report year's first articles by CA HT (the table has them all).
+CHART_ARTICLES = 30
+NO_REGION = "(région non renseignée)"
+
+
+def identifier_header(beneficiaries: Iterable[Beneficiary]) -> str:
+    """« FINESS juridique » (CAIH 5) when every beneficiary has one, « SIRET » (CANUT 7 « identifié par son numéro
+    SIRET ») when none has, « FINESS juridique ou SIRET » for a mix (each line shows the FINESS when it exists)."""
+    kinds = {bool(b.finess) for b in beneficiaries}
+    return "FINESS juridique" if kinds == {True} else "SIRET" if kinds == {False} else "FINESS juridique ou SIRET"
+
+
+@dataclass(frozen=True)
+class ReportMeta:
+    """The report's parameters, written on its « Synthèse » sheet."""
+
+    central_code: str
+    central_name: str
+    semester: Semester
+    agreements: tuple[str, ...]
+    since: dt.date | None
+    generated_at: dt.datetime
+    generated_by: str
+    zone: Any
+
+
+def _quarter(month: int) -> int:
+    return (month - 1) // 3 + 1
+
+
+@dataclass
+class _Totals:
+    """The aggregates of one pass over the lines (Decimal throughout)."""
+
+    lines: int = 0
+    since_start: Decimal = Decimal(0)
+    semester: Decimal = Decimal(0)
+    by_semester: dict[Semester, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    by_month: dict[tuple[int, int], Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    tenant_month: dict[tuple[Any, int, int], Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    kind: dict[tuple[str, bool], Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    mode: dict[tuple[str, bool], Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    region: dict[tuple[str, bool], Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    #: (year, article code) -> [label, kind, quantity, CA HT]
+    articles: dict[tuple[int, str], list[Any]] = field(default_factory=dict)
+
+    def add(self, line: ReportedLine, in_semester: bool) -> None:
+        amount, day = line.ordered_ht, line.order_date
+        self.lines += 1
+        self.since_start += amount
+        self.by_semester[semester_of(day)] += amount
+        self.by_month[(day.year, day.month)] += amount
+        self.tenant_month[(line.beneficiary.tenant_id, day.year, day.month)] += amount
+        region = line.beneficiary.region or NO_REGION
+        for scope in (False, True) if in_semester else (False,):
+            if scope:
+                self.semester += amount
+            self.kind[(line.kind, scope)] += amount
+            self.mode[(line.purchase_or_rental, scope)] += amount
+            self.region[(region, scope)] += amount
+        row = self.articles.get((day.year, line.article_code))
+        if row is None:
+            self.articles[(day.year, line.article_code)] = [line.label, line.kind, line.quantity, amount]
+        else:
+            row[2] += line.quantity
+            row[3] += amount
+
+
+class SemesterWorkbook:
+    """One report's XLSX and CSV, written as the lines come (``add`` per batch, in a thread), finished by ``close``.
+
+    ``beneficiaries``: every beneficiary of the report's agreements (the regional split counts them all, and the
+    per-beneficiary tables list those without orders too)."""
+
+    def __init__(self, xlsx_path: Path, csv_path: Path, meta: ReportMeta, beneficiaries: Sequence[Beneficiary]) -> None:
+        self.meta = meta
+        self.beneficiaries = list(beneficiaries)
+        self.totals = _Totals()
+        self.header = (identifier_header(self.beneficiaries), *SOURCE_COLUMNS[1:], *EXTRA_COLUMNS)
+        self.book = xlsxwriter.Workbook(str(xlsx_path), {
+            "constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+            "strings_to_numbers": False, "default_date_format": "dd/mm/yyyy"})
+        self.book.set_properties({"title": f"Reporting {meta.semester.label} — {meta.central_name}",
+                                  "author": "Centrale", "comments": "CCTP CAIH 5, CCTP CANUT 7"})
+        self.sheets = {name: self.book.add_worksheet(name) for name in SHEETS}
+        f = self.book.add_format
+        self.bold = f({"bold": True})
+        self.head = f({"bold": True, "bg_color": "#DDE4EE", "border": 1, "text_wrap": True, "valign": "top"})
+        self.title = f({"bold": True, "font_size": 14})
+        self.date = f({"num_format": "dd/mm/yyyy"})
+        self.money = f({"num_format": '#,##0.00 "€"'})
+        self.money_bold = f({"num_format": '#,##0.00 "€"', "bold": True})
+        self.price = f({"num_format": '#,##0.00## "€"'})
+        self.quantity = f({"num_format": "#,##0.###"})
+        self.percent = f({"num_format": "0.00"})
+        self.source = self.sheets["source"]
+        for col, width in enumerate(_WIDTHS[:len(self.header)]):
+            self.source.set_column(col, col, width)
+        self._row(self.source, 0, self.header, self.head)
+        self.row = 1
+        self.csv_handle = csv_path.open("w", encoding="utf-8-sig", newline="")
+        self.csv = csv.writer(self.csv_handle, delimiter=";", lineterminator="\r\n")
+        self.csv.writerow([safe_cell(h) for h in self.header])
+
+    # ----------------------------------------------------------------- the source sheet
+
+    def _row(self, sheet: Any, row: int, values: Sequence[Any], fmt: Any = None) -> None:
+        for col, value in enumerate(values):
+            self._cell(sheet, row, col, value, fmt)
+
+    def _cell(self, sheet: Any, row: int, col: int, value: Any, fmt: Any = None) -> None:
+        value = safe_cell(value)
+        if isinstance(value, dt.date):
+            sheet.write_datetime(row, col, dt.datetime.combine(value, dt.time()), fmt or self.date)
+        elif isinstance(value, Decimal | int | float):
+            sheet.write_number(row, col, float(value), fmt)
+        elif value == "":
+            sheet.write_blank(row, col, None, fmt)
+        else:
+            sheet.write_string(row, col, value, fmt)
+
+    def add(self, lines: Iterable[ReportedLine]) -> None:
+        put, semester, text = self.source, self.meta.semester, self._text
+        for line in lines:
+            b, row = line.beneficiary, self.row
+            in_semester = semester.contains(line.order_date)
+            self.totals.add(line, in_semester)
+            family = FAMILIES.get(line.family, line.family)
+            mode = MODES.get(line.purchase_or_rental, line.purchase_or_rental)
+            label = semester_of(line.order_date).slug
+            texts = (b.identifier, b.name, b.postal_code, b.city)
+            for col, value in enumerate(texts):
+                text(row, col, value)
+            put.write_datetime(row, 4, dt.datetime.combine(line.order_date, dt.time()), self.date)
+            text(row, 5, line.article_code)
+            text(row, 6, line.maker)
+            put.write_number(row, 7, float(line.unit_price_ht), self.price)
+            put.write_number(row, 8, float(line.quantity), self.quantity)
+            put.write_number(row, 9, float(line.ordered_ht), self.money)
+            text(row, 10, line.kind)
+            if line.discount_percent is None:
+                put.write_blank(row, 11, None)
+            else:
+                put.write_number(row, 11, float(line.discount_percent), self.percent)
+            for col, value in enumerate((label, line.order_number, line.agreement_reference, line.label, family, mode,
+                                         b.region or NO_REGION), start=12):
+                text(row, col, value)
+            self.csv.writerow([safe_cell(v) for v in (
+                *texts, line.order_date.isoformat(), line.article_code, line.maker, line.unit_price_ht,
+                line.quantity, line.ordered_ht, line.kind,
+                "" if line.discount_percent is None else line.discount_percent, label, line.order_number,
+                line.agreement_reference, line.label, family, mode, b.region or NO_REGION)])
+            self.row += 1
+
+    def _text(self, row: int, col: int, value: str) -> None:
+        value = safe_cell(value)
+        if value == "":
+            self.source.write_blank(row, col, None)
+        else:
+            self.source.write_string(row, col, value)
+
+    # ----------------------------------------------------------------- the aggregated sheets
+
+    def close(self, progress: Callable[[str], None] | None = None) -> None:
+        last = max(self.row - 1, 1)
+        self.source.autofilter(0, 0, last, len(self.header) - 1)
+        self.source.freeze_panes(1, 0)
+        self.csv_handle.close()
+        for name, write in (("Synthèse", self._summary), ("Volume par semestre", self._semesters),
+                            ("Par bénéficiaire", self._per_beneficiary), ("Global par période", self._periods),
+                            ("Bénéficiaire par période", self._beneficiary_periods),
+                            ("BPU et catalogue", self._kinds), ("Lignes du BPU", self._articles),
+                            ("Régions", self._regions), ("Achat et location", self._modes)):
+            write(self.sheets[name])
+            if progress:
+                progress(name)
+        self.sheets["Synthèse"].activate()
+        self.book.close()
+
+    def _table(self, sheet: Any, top: int, header: Sequence[str], rows: Sequence[Sequence[Any]],
+               formats: Sequence[Any]) -> int:
+        """A header row and its rows from ``top``; returns the last row written."""
+        self._row(sheet, top, header, self.head)
+        for i, values in enumerate(rows, start=top + 1):
+            for col, value in enumerate(values):
+                self._cell(sheet, i, col, value, formats[col] if col < len(formats) else None)
+        return top + len(rows)
+
+    def _chart(self, kind: str, sheet: Any, title: str, categories: tuple[int, int, int, int],
+               values: list[tuple[str, tuple[int, int, int, int]]], *, subtype: str | None = None) -> Any:
+        chart = self.book.add_chart({"type": kind, **({"subtype": subtype} if subtype else {})})
+        name = sheet.get_name()
+        for series, (r0, c0, r1, c1) in values:
+            chart.add_series({"name": series, "categories": [name, *categories], "values": [name, r0, c0, r1, c1],
+                              **({"data_labels": {"percentage": True}} if kind == "pie" else {})})
+        chart.set_title({"name": title})
+        if kind not in ("pie", "doughnut"):
+            chart.set_y_axis({"num_format": '#,##0 "€"'})
+            chart.set_legend({"position": "bottom"} if len(values) > 1 else {"none": True})
+        return chart
+
+    def _summary(self, sheet: Any) -> None:
+        m, t = self.meta, self.totals
+        sheet.set_column(0, 0, 44)
+        sheet.set_column(1, 1, 60)
+        sheet.write_string(0, 0, safe_cell(f"Reporting semestriel — {m.central_name}"), self.title)
+        since = f"du {m.since:%d/%m/%Y}" if m.since else "depuis la première commande"
+        at = m.generated_at.astimezone(m.zone)
+        rows: list[tuple[str, Any, Any]] = [
+            ("Centrale", f"{m.central_name} ({m.central_code})", None),
+            ("Accord(s)-cadre(s)", ", ".join(m.agreements) or "—", None),
+            ("Semestre", f"{m.semester.label} (du {m.semester.start:%d/%m/%Y} au {m.semester.end:%d/%m/%Y})", None),
+            ("Depuis le début du marché", f"{since} au {m.semester.end:%d/%m/%Y}", None),
+            ("À fournir au coordinateur au plus tard le", m.semester.due_on, self.date),
+            ("Produit le", f"{at:%d/%m/%Y à %H:%M}", None),
+            ("Par", m.generated_by or "—", None),
+            ("Lignes de commande (onglet « source »)", t.lines, None),
+            ("Bénéficiaires des accords", len(self.beneficiaries), None),
+            ("CA HT du semestre", t.semester, self.money_bold),
+            ("CA HT depuis le début du marché", t.since_start, self.money_bold),
+        ]
+        for i, (label, value, fmt) in enumerate(rows, start=2):
+            sheet.write_string(i, 0, label, self.bold)
+            self._cell(sheet, i, 1, value, fmt)
+        notes = [
+            "CCTP CAIH 5 : reporting « tous les 6 mois avant le 31 janvier et le 31 juillet en portant sur le semestre "
+            "de l'année en cours, et sur la totalité depuis le début du marché ».",
+            "« CA HT (commandé) » : le CA HT facturé demandé par le CCTP CAIH 5 est, tant que la facturation n'est pas "
+            "en service, le montant HT commandé de chaque ligne après sa remise complémentaire (commandes émises, "
+            "en cours, livrées, vérifiées ou closes ; ni les brouillons ni les commandes annulées).",
+            "« CATALOGUE » : l'article est celui qui valorise une solution du catalogue de l'accord (CCTP CANUT "
+            "5.1.2) ; « BPU » : un article du BPU de base.",
+            "Les tableaux des onglets suivants sont calculés sur les lignes de l'onglet « source » ; l'onglet "
+            "« source » se trie et se filtre (filtre automatique sur la ligne d'en-tête).",
+        ]
+        for i, note in enumerate(notes, start=len(rows) + 3):
+            sheet.write_string(i, 0, note)
+
+    def _semesters(self, sheet: Any) -> None:
+        sheet.set_column(0, 0, 22)
+        sheet.set_column(1, 1, 18)
+        rows = [(s.label, amount) for s, amount in sorted(self.totals.by_semester.items())]
+        last = self._table(sheet, 0, ("Semestre", "CA HT"), rows, (None, self.money))
+        if rows:
+            chart = self._chart("column", sheet, "Volume d'affaires par semestre (CA HT)", (1, 0, last, 0),
+                                [("CA HT", (1, 1, last, 1))])
+            sheet.insert_chart(1, 3, chart, {"x_scale": 1.4, "y_scale": 1.3})
+
+    def _per_beneficiary(self, sheet: Any) -> None:
+        t = self.totals
+        years = sorted({y for (_tid, y, _m) in t.tenant_month})
+        per_year: dict[tuple[Any, int], Decimal] = defaultdict(Decimal)
+        for (tid, year, _month), amount in t.tenant_month.items():
+            per_year[(tid, year)] += amount
+        sheet.set_column(0, 0, 16)
+        sheet.set_column(1, 1, 40)
+        sheet.set_column(2, 3 + len(years), 16)
+        header = (self.header[0], "Établissement", "Région", *(str(y) for y in years), "Total")
+        rows = [(b.identifier, b.name, b.region or NO_REGION, *(per_year.get((b.tenant_id, y), Decimal(0))
+                                                                 for y in years),
+                 sum((per_year.get((b.tenant_id, y), Decimal(0)) for y in years), Decimal(0)))
+                for b in self.beneficiaries]
+        last = self._table(sheet, 0, header, rows, (None, None, None, *([self.money] * (len(years) + 1))))
+        sheet.autofilter(0, 0, max(last, 1), len(header) - 1)
+        sheet.freeze_panes(1, 2)
+        if rows and years:
+            chart = self._chart("bar", sheet, "Volume d'affaires annuel par bénéficiaire (CA HT)", (1, 1, last, 1),
+                                [(str(y), (1, 3 + i, last, 3 + i)) for i, y in enumerate(years)], subtype="stacked")
+            sheet.insert_chart(1, len(header) + 1, chart, {"x_scale": 1.5, "y_scale": max(1.3, len(rows) / 12)})
+
+    def _periods(self, sheet: Any) -> None:
+        by_month = self.totals.by_month
+        by_quarter: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
+        by_year: dict[int, Decimal] = defaultdict(Decimal)
+        for (year, month), amount in by_month.items():
+            by_quarter[(year, _quarter(month))] += amount
+            by_year[year] += amount
+        sheet.set_column(0, 0, 12)
+        sheet.set_column(1, 1, 16)
+        sheet.set_column(3, 3, 12)
+        sheet.set_column(4, 4, 16)
+        sheet.set_column(6, 6, 10)
+        sheet.set_column(7, 7, 16)
+        months = [(f"{y}-{m:02d}", v) for (y, m), v in sorted(by_month.items())]
+        quarters = [(f"{y}-T{q}", v) for (y, q), v in sorted(by_quarter.items())]
+        years = [(str(y), v) for y, v in sorted(by_year.items())]
+        # Three tables side by side, written row by row (constant_memory writes rows in order).
+        self._row(sheet, 0, ("Mois", "CA HT", "", "Trimestre", "CA HT", "", "Année", "CA HT"), self.head)
+        for i in range(max(len(months), len(quarters), len(years))):
+            for col, table in ((0, months), (3, quarters), (6, years)):
+                if i < len(table):
+                    sheet.write_string(i + 1, col, table[i][0])
+                    sheet.write_number(i + 1, col + 1, float(table[i][1]), self.money)
+        if months:
+            chart = self._chart("line", sheet, "Volume d'affaires global par mois (CA HT)", (1, 0, len(months), 0),
+                                [("CA HT", (1, 1, len(months), 1))])
+            sheet.insert_chart(1, 9, chart, {"x_scale": 1.5, "y_scale": 1.2})
+            chart = self._chart("column", sheet, "Par trimestre", (1, 3, len(quarters), 3),
+                                [("CA HT", (1, 4, len(quarters), 4))])
+            sheet.insert_chart(20, 9, chart)
+            chart = self._chart("column", sheet, "Par année", (1, 6, len(years), 6), [("CA HT", (1, 7, len(years), 7))])
+            sheet.insert_chart(20, 17, chart)
+
+    def _beneficiary_periods(self, sheet: Any) -> None:
+        """CANUT 7: per beneficiary (its SIRET), the volume by month, quarter and year; one row per period, so
+        that the sheet filters to one beneficiary or one scale."""
+        by_id = {b.tenant_id: b for b in self.beneficiaries}
+        quarter: dict[tuple[Any, int, int], Decimal] = defaultdict(Decimal)
+        year: dict[tuple[Any, int], Decimal] = defaultdict(Decimal)
+        for (tid, y, m), amount in self.totals.tenant_month.items():
+            quarter[(tid, y, _quarter(m))] += amount
+            year[(tid, y)] += amount
+        rows: list[tuple[Any, ...]] = []
+        for scale, entries in (("Mois", [((tid, y), f"{y}-{m:02d}", v)
+                                         for (tid, y, m), v in self.totals.tenant_month.items()]),
+                               ("Trimestre", [((tid, y), f"{y}-T{q}", v) for (tid, y, q), v in quarter.items()]),
+                               ("Année", [((tid, y), str(y), v) for (tid, y), v in year.items()])):
+            for (tid, _y), period, amount in sorted(entries, key=lambda e: (by_id[e[0][0]].name, e[1])):
+                b = by_id[tid]
+                rows.append((b.identifier, b.name, scale, period, amount))
+        sheet.set_column(0, 0, 16)
+        sheet.set_column(1, 1, 40)
+        sheet.set_column(2, 3, 12)
+        sheet.set_column(4, 4, 16)
+        last = self._table(sheet, 0, (self.header[0], "Établissement", "Échelle", "Période", "CA HT"), rows,
+                           (None, None, None, None, self.money))
+        sheet.autofilter(0, 0, max(last, 1), 4)
+        sheet.freeze_panes(1, 0)
+
+    def _split(self, sheet: Any, title: str, label: str, values: dict[tuple[str, bool], Decimal],
+               names: dict[str, str], order: Sequence[str]) -> None:
+        keys = [k for k in order if (k, False) in values] + sorted(
+            {k for k, _ in values} - set(order))
+        rows = [(names.get(k, k), values.get((k, True), Decimal(0)), values.get((k, False), Decimal(0))) for k in keys]
+        sheet.set_column(0, 0, 30)
+        sheet.set_column(1, 2, 22)
+        last = self._table(sheet, 0, (label, f"CA HT {self.meta.semester.label}", "CA HT depuis le début du marché"),
+                           rows, (None, self.money, self.money))
+        if rows:
+            sheet.insert_chart(1, 4, self._chart("pie", sheet, f"{title} — {self.meta.semester.label}",
+                                                 (1, 0, last, 0), [("CA HT du semestre", (1, 1, last, 1))]))
+            sheet.insert_chart(17, 4, self._chart("pie", sheet, f"{title} — depuis le début du marché",
+                                                  (1, 0, last, 0), [("CA HT depuis le début", (1, 2, last, 2))]))
+
+    def _kinds(self, sheet: Any) -> None:
+        self._split(sheet, "BPU de base et catalogue", "Partie", self.totals.kind,
+                    {"BPU": "BPU", "CATALOGUE": "CATALOGUE"}, ("BPU", "CATALOGUE"))
+
+    def _modes(self, sheet: Any) -> None:
+        self._split(sheet, "Achat et location", "Achat ou location", self.totals.mode, dict(MODES), tuple(MODES))
+
+    def _articles(self, sheet: Any) -> None:
+        """CAIH 5 and CANUT 7 « La répartition des commandes annuelles sur chacune des lignes du BPU »: per year
+        and article, quantity and CA HT, each year's articles by CA HT; the chart shows the report year's first."""
+        rows = [(year, code, label, kind, quantity, amount)
+                for (year, code), (label, kind, quantity, amount) in sorted(
+                    self.totals.articles.items(), key=lambda e: (e[0][0], -e[1][3], e[0][1]))]
+        sheet.set_column(0, 0, 8)
+        sheet.set_column(1, 1, 18)
+        sheet.set_column(2, 2, 40)
+        sheet.set_column(3, 5, 14)
+        last = self._table(sheet, 0, ("Année", "Code article", "Libellé", "BPU ou CATALOGUE", "Quantité", "CA HT"),
+                           rows, (None, None, None, None, self.quantity, self.money))
+        sheet.autofilter(0, 0, max(last, 1), 5)
+        sheet.freeze_panes(1, 0)
+        year = self.meta.semester.year
+        index = [i for i, r in enumerate(rows, start=1) if r[0] == year][:CHART_ARTICLES]
+        if index:
+            first, end = index[0], index[-1]
+            chart = self._chart("bar", sheet, f"Commandes {year} par ligne du BPU (CA HT)", (first, 1, end, 1),
+                                [("CA HT", (first, 5, end, 5))])
+            sheet.insert_chart(1, 7, chart, {"x_scale": 1.4, "y_scale": max(1.2, len(index) / 12)})
+
+    def _regions(self, sheet: Any) -> None:
+        """CAIH 5 « La répartition régionale des adhérents »: every beneficiary of the agreements, by region, with
+        the CA HT of those that ordered."""
+        counts: dict[str, int] = defaultdict(int)
+        for b in self.beneficiaries:
+            counts[b.region or NO_REGION] += 1
+        regions = sorted(counts, key=lambda r: (-counts[r], r))
+        rows = [(r, counts[r], self.totals.region.get((r, True), Decimal(0)),
+                 self.totals.region.get((r, False), Decimal(0))) for r in regions]
+        sheet.set_column(0, 0, 32)
+        sheet.set_column(1, 3, 22)
+        last = self._table(sheet, 0, ("Région", "Bénéficiaires", f"CA HT {self.meta.semester.label}",
+                                      "CA HT depuis le début du marché"), rows, (None, None, self.money, self.money))
+        if rows:
+            sheet.insert_chart(1, 5, self._chart("pie", sheet, "Répartition régionale des bénéficiaires",
+                                                 (1, 0, last, 0), [("Bénéficiaires", (1, 1, last, 1))]))
