@@ -59,7 +59,8 @@ async def test_the_journal_names_objects_and_fields_in_french_and_formats_values
     assert "Mot de passe de la borne (modifié)" in chargers and "argon2" not in chargers
     # Dates to the second in the tenant's zone.
     async with db.session([cpam]) as session:
-        first = await session.scalar(select(AuditEvent).where(AuditEvent.tenant_id == cpam, AuditEvent.entity == "chargers")
+        first = await session.scalar(select(AuditEvent).where(AuditEvent.tenant_id == cpam, AuditEvent.entity == "chargers",
+                                                                AuditEvent.action == "create")  # the page's filter
                                      .order_by(AuditEvent.at.desc()))
     assert first.at.astimezone(ZoneInfo("Europe/Paris")).strftime("%d/%m/%Y %H:%M:%S") in chargers
 
