@@ -27,6 +27,8 @@ from catalog.models import (
     BpuItem,
     BpuVersion,
     CatalogSolution,
+    Delivery,
+    DeliveryLine,
     PurchaseOrder,
     PurchaseOrderLine,
     SolutionEvent,
@@ -47,6 +49,10 @@ __all__ = [
     "agreements_of_central",
     "agreements_of_tenant",
     "approve_solution",
+    "BillableLine",
+    "BillableOrder",
+    "billable_order",
+    "orders_to_invoice",
     "beneficiaries_of_central",
     "catalog_of_tenant",
     "count_reported_lines",
@@ -511,6 +517,7 @@ async def ticket_balance(session: AsyncSession, tenant_id: uuid.UUID,
     (``incidents``, which records the interventions) passes in, each rounded up to whole units on its own."""
     return deadlines.ticket_balance(await infogerance_units_ordered(session, tenant_id), consumptions)
 
+
 # --------------------------------------------------------------------------- the coordinator's semester report (CAIH 5)
 
 #: Rows fetched per round trip when the order lines are streamed (a server-side cursor on PostgreSQL).
@@ -665,3 +672,91 @@ async def ordered_lines_of_central(session: AsyncSession, central_id: uuid.UUID,
                 kind="CATALOGUE" if (agreement, code) in catalogue else "BPU", discount_percent=discount,
                 family=family, purchase_or_rental=mode or "achat")
 
+
+# --------------------------------------------------------------------------- what billing invoices (issue 15 §3)
+
+#: The order statuses an invoice is drafted from: every quantity received (CCP TGD VII.3), closed or not.
+INVOICEABLE_STATUSES = ("verified", "closed")
+
+
+@dataclass(frozen=True)
+class BillableLine:
+    """One order line as an invoice sees it: what was ordered and what the buyer's decisions accepted (CCP TGD
+    VII.3: « la réception, l'ajournement, la réception avec réfaction ou le rejet »), with the order line's price
+    elements and the sum of the réfactions decided on it (HT)."""
+
+    position: int
+    article_code: str
+    label: str
+    unit: str
+    ordered: Decimal
+    accepted: Decimal
+    unit_price_ht: Decimal
+    discount_percent: Decimal | None
+    vat_rate: Decimal
+    refaction_ht: Decimal
+
+
+@dataclass(frozen=True)
+class BillableOrder:
+    """A purchase order with its lines for invoicing; ``verified_on`` is the day of the last decision on its slips
+    (the end of execution of CCP TGD IX.7), None when none was taken."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    number: str
+    status: str
+    agreement_id: uuid.UUID
+    agreement_reference: str
+    order_date: dt.date
+    total_ht: Decimal
+    verified_on: dt.date | None
+    lines: tuple[BillableLine, ...]
+
+    @property
+    def invoiceable(self) -> bool:
+        return self.status in INVOICEABLE_STATUSES
+
+
+async def billable_order(session: AsyncSession, tenant_id: uuid.UUID, order_id: uuid.UUID) -> BillableOrder:
+    """The tenant's order with, per line, the quantities ordered and accepted on its decided slips and the
+    réfactions decided; ``NotFound`` for another tenant's order (billing reads orders only through here)."""
+    order = await session.scalar(select(PurchaseOrder).where(PurchaseOrder.tenant_id == tenant_id,
+                                                             PurchaseOrder.id == order_id))
+    if order is None:
+        raise NotFound("bon de commande")
+    lines = list(await session.scalars(select(PurchaseOrderLine).where(
+        PurchaseOrderLine.tenant_id == tenant_id, PurchaseOrderLine.order_id == order.id)
+        .order_by(PurchaseOrderLine.position)))
+    rows = (await session.execute(
+        select(DeliveryLine.position, func.coalesce(func.sum(DeliveryLine.accepted), 0),
+               func.coalesce(func.sum(DeliveryLine.refaction_amount), 0))
+        .join(Delivery, (Delivery.tenant_id == DeliveryLine.tenant_id) & (Delivery.id == DeliveryLine.delivery_id))
+        .where(Delivery.tenant_id == tenant_id, Delivery.order_id == order.id, Delivery.decided_at.is_not(None))
+        .group_by(DeliveryLine.position))).all()
+    decided = {int(p): (Decimal(a), Decimal(r)) for p, a, r in rows}
+    verified_on = await session.scalar(select(func.max(Delivery.decided_on)).where(
+        Delivery.tenant_id == tenant_id, Delivery.order_id == order.id, Delivery.decided_at.is_not(None)))
+    zero = (Decimal("0.000"), Decimal("0.00"))
+    return BillableOrder(
+        id=order.id, tenant_id=tenant_id, number=order.number, status=order.status, agreement_id=order.agreement_id,
+        agreement_reference=order.agreement_reference, order_date=order.order_date, total_ht=order.total_ht,
+        verified_on=verified_on, lines=tuple(BillableLine(
+            position=x.position, article_code=x.article_code, label=x.label, unit=x.unit, ordered=x.quantity,
+            accepted=decided.get(x.position, zero)[0].quantize(Decimal("0.001")), unit_price_ht=x.unit_price_ht,
+            discount_percent=x.discount_percent, vat_rate=x.vat_rate,
+            refaction_ht=decided.get(x.position, zero)[1].quantize(Decimal("0.01"))) for x in lines))
+
+
+async def orders_to_invoice(session: AsyncSession, tenant_ids: Collection[uuid.UUID],
+                            limit: int = 200) -> list[tuple[uuid.UUID, uuid.UUID, str, str, dt.date]]:
+    """The verified and closed orders of these tenants, oldest first: ``(tenant_id, order_id, number, agreement
+    reference, order date)`` (billing says which of them are invoiced already)."""
+    if not tenant_ids:
+        return []
+    rows = await session.execute(
+        select(PurchaseOrder.tenant_id, PurchaseOrder.id, PurchaseOrder.number, PurchaseOrder.agreement_reference,
+               PurchaseOrder.order_date)
+        .where(PurchaseOrder.tenant_id.in_(list(tenant_ids)), PurchaseOrder.status.in_(INVOICEABLE_STATUSES))
+        .order_by(PurchaseOrder.order_date, PurchaseOrder.number).limit(limit))
+    return [tuple(r) for r in rows.all()]  # type: ignore[misc]

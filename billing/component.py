@@ -1,0 +1,53 @@
+"""The manifest of ``billing`` (issue 15 §3): invoices and credit notes of verified purchase orders as Factur-X, the
+buyer's billing profile (CCP TGD IX.6, Chorus Pro) and the titulaire's identity as their issuer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.component import Component, Web
+from billing.labels import labels
+
+#: ``invoice``: draft, issue, credit and mark paid the tenant's invoices (the titulaire's operator: the titulaire
+#: issues its invoices); ``manage_issuer``: the titulaire's identity per agreement (the operator, the central's
+#: coordinator). The buyer's billing profile is ``tenants``' ``manage_profile`` (its admin, the coordinator).
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "operator": frozenset({"invoice", "manage_issuer"}),
+    "coordinator": frozenset({"manage_issuer"}),
+}
+
+
+def _web() -> Web:
+    from app.shell import HomeCardHook, MenuHook
+    from billing import api, home, web
+
+    return Web(portal=list(web.portal_handlers), api=list(api.api_handlers),
+               menu=[MenuHook(330, web.nav, group="Commandes")],
+               home_cards=[HomeCardHook(330, home.home_cards)])
+
+
+async def _wall_target(session: AsyncSession, tenant_id: Any, objects: dict[str, Any]) -> dict[str, Any]:
+    from billing.walls import wall_target
+
+    return await wall_target(session, tenant_id, objects)
+
+
+def _subscribers() -> list[Any]:
+    from billing import invoices
+
+    return list(invoices.SUBSCRIBERS)
+
+
+manifest = Component(
+    name="billing",
+    models=("billing.models",),
+    web=_web,
+    templates=Path(__file__).parent / "templates",
+    permissions=PERMISSIONS,
+    wall_target=_wall_target,
+    labels=labels,
+    subscribers=_subscribers,
+)

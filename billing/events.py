@@ -1,0 +1,29 @@
+"""Every topic ``billing`` publishes, with its payload (docs/events.md has the catalogue).
+
+Durable (``app.outbox``): written with ``publish_on_commit`` in the transaction of the change they report,
+delivered at least once to the durable subscribers, after a crash too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from typing import ClassVar
+
+from app.outbox import Event
+
+__all__ = ["InvoiceIssued"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class InvoiceIssued(Event):
+    """An invoice or a credit note was issued (numbered, final; ``billing.invoices.issue_invoice``, in its
+    transaction). The e-mail to the buyer's administrators follows from it (``billing.invoice-issued-mail``)."""
+
+    topic: ClassVar[str] = "billing.invoice.issued"
+    tenant_id: uuid.UUID
+    invoice_id: uuid.UUID
+    number: str
+    kind: str
+    issued_at: dt.datetime

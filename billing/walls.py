@@ -1,0 +1,36 @@
+"""The tenant-wall walk's objects of ``billing`` (``tests/test_tenant_walls.py``): an issued invoice of the victim
+tenant (its routes must answer 404 to a caller of another tenant). The invoice is written as a row of billing's own
+table, on the victim's order that ``catalog``'s target made: the walk needs its id, not a verified order."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing.models import Invoice, InvoiceLine
+from catalog.services import agreements_of_tenant
+
+__all__ = ["wall_target"]
+
+
+async def wall_target(session: AsyncSession, tenant_id: uuid.UUID, objects: dict[str, Any]) -> dict[str, Any]:
+    agreement = (await agreements_of_tenant(session, tenant_id))[0]
+    today = dt.date.today()
+    invoice = Invoice(tenant_id=tenant_id, kind="invoice", status="issued", number=f"FA-MUR-{uuid.uuid4().hex[:6]}",
+                      agreement_id=agreement.id, agreement_reference=agreement.reference,
+                      order_id=objects["order_id"], order_number="BC-MUR", engagement_number="BC-MUR",
+                      buyer_name="Cible", seller_name="Titulaire", seller_siret="73282932000074",
+                      seller_vat_number="FR44732829320", issue_date=today, due_date=today + dt.timedelta(days=30),
+                      total_ht=Decimal("10.00"), total_vat=Decimal("2.00"), total_ttc=Decimal("12.00"), line_count=1)
+    session.add(invoice)
+    await session.flush()
+    session.add(InvoiceLine(tenant_id=tenant_id, invoice_id=invoice.id, position=1, order_position=1,
+                            article_code="MUR", label="Cible", quantity=Decimal("1"), unit_price_ht=Decimal("10"),
+                            gross_ht=Decimal("10.00"), total_ht=Decimal("10.00"), vat_rate=Decimal("20"),
+                            total_vat=Decimal("2.00"), total_ttc=Decimal("12.00")))
+    await session.flush()
+    return {"invoice_id": invoice.id, "invoice_ref": f"{invoice.id}.pdf"}

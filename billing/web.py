@@ -1,0 +1,205 @@
+"""The invoices' portal pages (issue 15 §3), menu group « Commandes »:
+
+* ``/t/{tenant}/factures``: the beneficiary's invoices and credit notes (issued ones; drafts too for the titulaire's
+  operator), and for the operator the verified orders still to invoice, each with its « Facturer » button;
+* ``/t/{tenant}/factures/{id}``: one invoice, its lines, its VAT per rate, the Factur-X PDF and the XML to download,
+  and the buttons open to the reader (the operator: « Émettre », « Supprimer le brouillon », an avoir, the payment);
+* ``/t/{tenant}/facturation``: the buyer's billing profile (its administrator: the service code and engagement
+  number its structure requires, CCP TGD IX.6 / Chorus Pro) and the titulaire's identity per agreement (the operator
+  or the coordinator).
+
+Forms are read after the access check (another tenant's ids are a 404 whatever the body); a refusal shows its
+French message, status 422, nothing changed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from litestar import Request, Response, get, post
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.bounds import Page
+from app.db import utcnow
+from app.errors import NotFound
+from app.shell import Paged, flash, form_fields, pager, render, see_other, tenant_page
+from billing import api, invoices, services
+from billing.invoice_rules import KINDS, STATUSES, vat_breakdown
+from billing.services import BillingError
+from catalog import services as catalog
+from tenants.context import CentralContext, TenantContext
+
+__all__ = ["nav", "portal_handlers"]
+
+PATH = "/t/{tenant_id:uuid}/factures"
+PER_PAGE = 50
+StatusFilter = Annotated[str, Parameter(max_length=20)]
+ACTIONS = ("emettre", "supprimer", "avoir", "payee")
+
+
+def _base(ctx: TenantContext) -> str:
+    return f"/t/{ctx.tenant_id}/factures"
+
+
+def nav(ctx: Any) -> list[tuple[str, ...]]:
+    """« Factures » under « Commandes »; the billing settings under « Administration » for who edits them."""
+    if isinstance(ctx, TenantContext) and ctx.can("read"):
+        entries: list[tuple[str, ...]] = [("invoices", _base(ctx), "Factures")]
+        if ctx.can("manage_profile") or ctx.can("manage_issuer"):
+            entries.append(("billing", f"/t/{ctx.tenant_id}/facturation", "Facturation", "Administration"))
+        return entries
+    if isinstance(ctx, CentralContext):
+        return []
+    return []
+
+
+@get(PATH)
+async def invoices_page(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
+                        etat: StatusFilter = "", page: Page = 1) -> Any:
+    tenant_ctx.require("read")
+    etat = etat if etat in STATUSES else ""
+    can_invoice = tenant_ctx.can("invoice")
+    found, total = await invoices.invoices_of_tenant(db_session, tenant_ctx.tenant_id, drafts=can_invoice,
+                                                     status=etat, page=page, per_page=PER_PAGE)
+    to_invoice = await invoices.orders_to_invoice(db_session, [tenant_ctx.tenant_id]) if can_invoice else []
+    query = {"etat": etat}
+    paged = Paged(items=found, total=total, page=page, per_page=PER_PAGE)
+    return render(request, "billing/invoices.html", tenant_page(
+        tenant_ctx, "invoices", invoices=found, total=total, statuses=STATUSES, kinds=KINDS, query=query,
+        url=_base(tenant_ctx), can_invoice=can_invoice, to_invoice=to_invoice,
+        paging=pager(_base(tenant_ctx), query, paged)))
+
+
+@post(f"{PATH}/commande/{{order_id:uuid}}")
+async def draft_from_order(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
+                           order_id: uuid.UUID) -> Any:
+    """« Facturer »: the draft of a verified order, every remaining accepted quantity."""
+    await catalog.billable_order(db_session, tenant_ctx.tenant_id, order_id)
+    tenant_ctx.require("invoice")
+    await request.form()
+    try:
+        invoice = await invoices.draft_invoice(db_session, tenant_ctx.tenant_id, order_id, {}, now=utcnow())
+    except BillingError as exc:
+        flash(request, " ".join(exc.errors.values()))
+        return see_other(_base(tenant_ctx))
+    flash(request, f"Brouillon de facture du bon de commande {invoice.order_number} préparé : vérifiez-le, puis "
+                   "émettez-le.")
+    return see_other(f"{_base(tenant_ctx)}/{invoice.id}")
+
+
+async def render_invoice(request: Request[Any, Any, Any], ctx: TenantContext, session: AsyncSession, invoice: Any, *,
+                         errors: dict[str, str] | None = None, values: dict[str, str] | None = None,
+                         status: int = 200) -> Any:
+    sheet = await api.load_sheet(session, invoice)
+    credit_notes = [i for i in await invoices.invoices_of_order(session, ctx.tenant_id, invoice.order_id)
+                    if i.credited_invoice_id == invoice.id and (i.status != "draft" or ctx.can("invoice"))]
+    profile = await services.profile_of_tenant(session, ctx.tenant_id)
+    return render(request, "billing/invoice.html", tenant_page(
+        ctx, "invoices", invoice=invoice, lines=sheet.lines, credited=sheet.credited, credit_notes=credit_notes,
+        vat=vat_breakdown(sheet.lines), statuses=STATUSES, kinds=KINDS, url=f"{_base(ctx)}/{invoice.id}",
+        can_invoice=ctx.can("invoice"), errors=errors or {}, values=values or {}, profile=profile), status=status)
+
+
+@get(f"{PATH}/{{invoice_id:uuid}}")
+async def invoice_page(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
+                       invoice_id: uuid.UUID) -> Any:
+    invoice = await api.readable_invoice(db_session, tenant_ctx, invoice_id)
+    return await render_invoice(request, tenant_ctx, db_session, invoice)
+
+
+@get([f"{PATH}/{{invoice_id:uuid}}/pdf", f"{PATH}/{{invoice_id:uuid}}/xml"])
+async def invoice_file(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
+                       invoice_id: uuid.UUID) -> Response[bytes]:
+    """``…/pdf``: the Factur-X PDF; ``…/xml``: its EN 16931 XML alone."""
+    invoice = await api.readable_invoice(db_session, tenant_ctx, invoice_id)
+    return api.file_response(await api.load_sheet(db_session, invoice), request.url.path.rsplit("/", 1)[-1])
+
+
+@post(f"{PATH}/{{invoice_id:uuid}}/{{action:str}}")
+async def invoice_action(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
+                         invoice_id: uuid.UUID, action: str) -> Any:
+    if action not in ACTIONS:
+        raise NotFound("action")
+    invoice = await api.readable_invoice(db_session, tenant_ctx, invoice_id)
+    tenant_ctx.require("invoice")
+    values = {k: v[:2000] for k, v in form_fields(await request.form()).items()}
+    now = utcnow()
+    try:
+        if action == "emettre":
+            invoice = await invoices.issue_invoice(db_session, tenant_ctx.tenant_id, invoice.id, now=now)
+            flash(request, f"{KINDS[invoice.kind]} {invoice.number} émise : l'acheteur en est averti par courriel.")
+        elif action == "supprimer":
+            await invoices.discard_draft(db_session, tenant_ctx.tenant_id, invoice.id)
+            flash(request, "Brouillon supprimé.")
+            return see_other(_base(tenant_ctx))
+        elif action == "avoir":
+            note = await invoices.draft_credit_note(db_session, tenant_ctx.tenant_id, invoice.id,
+                                                    {"reason": values.get("reason", "")}, now=now)
+            flash(request, f"Brouillon d'avoir de la facture {invoice.number} préparé : vérifiez-le, puis émettez-le.")
+            return see_other(f"{_base(tenant_ctx)}/{note.id}")
+        else:
+            invoice = await invoices.mark_paid(db_session, tenant_ctx.tenant_id, invoice.id,
+                                               {"paid_on": values.get("paid_on")}, now=now)
+            flash(request, f"Facture {invoice.number} payée le {invoice.paid_on:%d/%m/%Y}.")
+    except BillingError as exc:  # raised before anything is written
+        return await render_invoice(request, tenant_ctx, db_session, invoice, errors=exc.errors, values=values,
+                                    status=422)
+    return see_other(f"{_base(tenant_ctx)}/{invoice.id}")
+
+
+# --------------------------------------------------------------------------- settings
+
+
+SETTINGS = "/t/{tenant_id:uuid}/facturation"
+
+
+async def _settings(request: Request[Any, Any, Any], ctx: TenantContext, session: AsyncSession, *,
+                    errors: dict[str, str] | None = None, values: dict[str, str] | None = None,
+                    failed: uuid.UUID | None = None, status: int = 200) -> Any:
+    return render(request, "billing/settings.html", tenant_page(
+        ctx, "billing", profile=await services.profile_of_tenant(session, ctx.tenant_id),
+        issuers=await services.issuers_of_tenant(session, ctx.tenant_id), fields=services.ISSUER_FIELDS,
+        missing=services.issuer_missing, can_profile=ctx.can("manage_profile"), can_issuer=ctx.can("manage_issuer"),
+        errors=errors or {}, values=values or {}, failed=failed, url=f"/t/{ctx.tenant_id}/facturation"),
+        status=status)
+
+
+@get(SETTINGS)
+async def settings_page(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession) -> Any:
+    tenant_ctx.require("read")
+    if not (tenant_ctx.can("manage_profile") or tenant_ctx.can("manage_issuer")):
+        tenant_ctx.require("manage_profile")
+    return await _settings(request, tenant_ctx, db_session)
+
+
+@post(f"{SETTINGS}/profil")
+async def update_profile(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession) -> Any:
+    tenant_ctx.require("manage_profile")
+    values = {k: v[:200] for k, v in form_fields(await request.form()).items()}
+    try:
+        await services.update_profile(db_session, tenant_ctx.tenant_id, values)
+    except BillingError as exc:
+        return await _settings(request, tenant_ctx, db_session, errors=exc.errors, values=values, status=422)
+    flash(request, "Profil de facturation enregistré.")
+    return see_other(f"/t/{tenant_ctx.tenant_id}/facturation")
+
+
+@post(f"{SETTINGS}/titulaires/{{agreement_id:uuid}}")
+async def update_issuer(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
+                        agreement_id: uuid.UUID) -> Any:
+    agreement = await services.agreement_in_reach(db_session, tenant_ctx.tenant_id, agreement_id)
+    tenant_ctx.require("manage_issuer")
+    values = {k: v[:300] for k, v in form_fields(await request.form()).items()}
+    try:
+        await services.update_issuer(db_session, tenant_ctx.tenant_id, agreement.id, values)
+    except BillingError as exc:
+        return await _settings(request, tenant_ctx, db_session, errors=exc.errors, values=values,
+                               failed=agreement.id, status=422)
+    flash(request, f"Identité du titulaire de l'accord {agreement.reference} enregistrée.")
+    return see_other(f"/t/{tenant_ctx.tenant_id}/facturation")
+
+
+portal_handlers: list[Any] = [invoices_page, draft_from_order, invoice_page, invoice_file, invoice_action,
+                              settings_page, update_profile, update_issuer]
