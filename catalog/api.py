@@ -3,12 +3,14 @@
 * ``GET /centrals/{code}/agreements``: the central's agreements (its coordinators);
 * ``POST /agreements/{agreement_id}/bpu``: a BPU version from a CSV or XLSX body, ``?valid_from=`` (default
   today): 201 with the version, or 422 with ``lines: [{"line": n, "messages": [...]}]`` and nothing stored —
-  the coordinators of the agreement's central only;
+  the coordinators of the agreement's central and the titulaire's operator holding it (``catalog.titulaire``);
 * ``GET /agreements/{agreement_id}/bpu``: the version in force (``?on=`` a date, default today) with its
   items — the central's coordinators and the members of a subscribing beneficiary;
 * ``GET /tenants/{tenant_id}/catalog``: a beneficiary's catalog (``search``, ``family``, ``maker``, ``page``);
+  ``GET /tenants/{tenant_id}/catalog/export?format=csv|xlsx``: all of it with the same filters, formula-safe;
 * ``GET|POST /agreements/{agreement_id}/solutions``, ``POST …/solutions/{solution_id}/approve|withdraw``: the
-  catalog solutions (CANUT 5.1.2) — read like the BPU, recorded, approved and withdrawn by the coordinators.
+  catalog solutions (CANUT 5.1.2) — read like the BPU, recorded by the coordinators or the titulaire's operator
+  holding the agreement, approved and withdrawn by the coordinators.
 
 An agreement out of the caller's reach answers 404, like one that does not exist.
 """
@@ -18,17 +20,20 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.exceptions import ClientException, ValidationException
 from litestar.params import Parameter
+from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deps import require_identity
 from app.errors import NotFound, ValidationFailed
+from app.exports import EXPORT_FORMATS, TooManyRows, export_response
 from app.shell import api_client_error, api_validation_error, error_responses, problem
-from catalog import services
+from catalog import catalog_export, services, titulaire
 from catalog.amendments_api import amendment_api_handlers
 from catalog.badge_requests_api import badge_request_api_handlers
 from catalog.deliveries_api import delivery_api_handlers
@@ -37,7 +42,7 @@ from catalog.models import BpuItem, BpuVersion, CatalogSolution
 from catalog.orders_api import order_api_handlers
 from catalog.quotes_api import quote_api_handlers
 from catalog.rules import FAMILIES
-from tenants.context import CentralContext, TenantContext
+from tenants.context import CentralContext, TenantContext, operator_tenant_ids
 from tenants.models import FrameworkAgreement
 
 __all__ = ["api_handlers"]
@@ -132,15 +137,26 @@ async def api_central_agreements(central_ctx: CentralContext, db_session: AsyncS
     return [AgreementOut.of(a) for a in await services.agreements_of_central(db_session, central_ctx.central.id)]
 
 
+async def _importer_agreement(request: Request[Any, Any, Any], session: AsyncSession,
+                              agreement_id: uuid.UUID) -> FrameworkAgreement:
+    """Who imports a BPU and records a solution's proposal (issue 14 §1, CANUT 5.1.2): the central's coordinators
+    and the titulaire's operator holding the agreement; anyone else gets a 404, like a missing agreement."""
+    identity = require_identity(request)
+    try:
+        return await services.agreement_of_coordinator(session, identity.central_ids, agreement_id)
+    except NotFound:
+        return await titulaire.agreement_of_operator(session, operator_tenant_ids(identity), agreement_id)
+
+
 @post("/agreements/{agreement_id:uuid}/bpu", tags=[TAG], responses=error_responses(404, 422), status_code=201,
-      summary="Importer une version du BPU (CSV ou XLSX, tout ou rien ; coordinateur de la centrale)",
+      summary="Importer une version du BPU (CSV ou XLSX, tout ou rien ; coordinateur de la centrale ou titulaire)",
       description="Corps : le fichier (`text/csv` ou le type XLSX). Colonnes : code_article, libelle, unite, "
                   "prix_unitaire_ht, taux_tva (en %), famille, complexite, constructeur, achat_location ; `;` ou `,`, "
                   "virgule ou point décimal. Une ligne en erreur : 422 avec `lines` [{line, messages}], rien d'importé.")
 async def api_import_bpu(request: Request[Any, Any, Any], db_session: AsyncSession, agreement_id: uuid.UUID,
                          valid_from: Day = "") -> Any:
     identity = require_identity(request)
-    agreement = await services.agreement_of_coordinator(db_session, identity.central_ids, agreement_id)
+    agreement = await _importer_agreement(request, db_session, agreement_id)
     day = _day(valid_from, "valid_from")
     content = await request.body()  # read after the access check: a wrong agreement is a 404 whatever the body
     if not content or len(content) > MAX_UPLOAD:
@@ -199,6 +215,29 @@ async def api_catalog(tenant_ctx: TenantContext, db_session: AsyncSession, searc
         CatalogItemOut(agreement_id=x.agreement_id, agreement_reference=x.agreement_reference, version=x.version,
                        valid_from=x.valid_from, item=ItemOut.of(x.item), unit_price_ttc=str(x.unit_price_ttc))
         for x in lines])
+
+
+@get("/tenants/{tenant_id:uuid}/catalog/export", tags=[TAG], responses=error_responses(403, 404, 422),
+     summary="Exporter le catalogue d'un bénéficiaire (CSV ou XLSX)",
+     description="Les articles en vigueur et les solutions au catalogue avec le prix en vigueur de leur article, "
+                 "filtrés comme `GET …/catalog` (`search`, `family`, `maker`) ; `format` : csv (par défaut) ou xlsx. "
+                 "Aucune cellule de texte ne commence par = + - @ (apostrophe ajoutée).")
+async def api_catalog_export(tenant_ctx: TenantContext, db_session: AsyncSession, search: Text = "",
+                             family: Text = "", maker: Text = "", format: Text = "csv") -> Stream:  # noqa: A002
+    tenant_ctx.require("read")
+    if family and family not in FAMILIES:
+        raise ValidationFailed({"family": f"Famille inconnue (attendu : {', '.join(FAMILIES)})."})
+    if format not in EXPORT_FORMATS:
+        raise ValidationFailed({"format": "Format inconnu (attendu : csv ou xlsx)."})
+    tz = tenant_ctx.tenant.timezone
+    today = dt.datetime.now(ZoneInfo(tz)).date()
+    rows = catalog_export.catalog_rows(db_session, tenant_ctx.tenant_id, today, search=search, family=family,
+                                       maker=maker)
+    try:
+        return await export_response(format, f"catalogue-{today:%Y-%m-%d}", catalog_export.HEADER, rows, tz=tz,
+                                     sheet="Catalogue")
+    except TooManyRows as exc:
+        raise ValidationFailed({"search": str(exc)}) from None
 
 
 # --------------------------------------------------------------------------- catalog solutions
@@ -266,11 +305,14 @@ async def api_solutions(request: Request[Any, Any, Any], db_session: AsyncSessio
 
 
 @post("/agreements/{agreement_id:uuid}/solutions", tags=[TAG], responses=error_responses(404, 422), status_code=201,
-      summary="Enregistrer une solution proposée par le titulaire (coordinateur de la centrale)")
+      summary="Enregistrer une solution proposée par le titulaire (coordinateur de la centrale ou titulaire)",
+      description="CCTP CANUT 5.1.2 « le catalogue pourra évoluer sur la proposition du Titulaire » : l'opérateur "
+                  "du titulaire de l'accord-cadre propose lui-même ; la solution reste « proposée » jusqu'à "
+                  "l'approbation du coordinateur.")
 async def api_propose_solution(request: Request[Any, Any, Any], db_session: AsyncSession, agreement_id: uuid.UUID,
                                data: SolutionIn) -> SolutionOut:
     identity = require_identity(request)
-    agreement = await services.agreement_of_coordinator(db_session, identity.central_ids, agreement_id)
+    agreement = await _importer_agreement(request, db_session, agreement_id)
     solution = await services.propose_solution(db_session, agreement, msgspec.to_builtins(data), actor=identity.email)
     return await _solution_out(db_session, solution)
 
@@ -305,7 +347,8 @@ async def api_withdraw_solution(request: Request[Any, Any, Any], db_session: Asy
 #: (``app.shell.api_validation_error``); the purchase orders' handlers are in ``catalog.orders_api``.
 api_handlers: list[Any] = [Router(
     path="/",
-    route_handlers=[api_central_agreements, api_import_bpu, api_bpu_in_force, api_catalog, api_solutions,
+    route_handlers=[api_central_agreements, api_import_bpu, api_bpu_in_force, api_catalog, api_catalog_export,
+                    api_solutions,
                     api_propose_solution, api_approve_solution, api_withdraw_solution, *order_api_handlers,
                     *badge_request_api_handlers, *quote_api_handlers,
                     *amendment_api_handlers, *delivery_api_handlers, *maintenance_api_handlers],

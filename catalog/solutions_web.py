@@ -13,6 +13,10 @@
   remplacer » and a « prix égal ou inférieur au prix du modèle à remplacer » (CPAM 8-1-3-1), compared
   characteristic by characteristic by ``catalog.rules.substitution_problems``.
 
+The titulaire's operator has the list and the proposal form under ``/operateur/accords/{agreement_id}/solutions``
+for the agreements it holds (``catalog.titulaire``; CANUT 5.1.2 « sur la proposition du Titulaire »): it records
+its own proposals, without the approval or withdrawal buttons — the coordinator still approves.
+
 The rules and the audit are the services'; here forms are read after the access check (another central's
 agreement or solution is a 404 whatever the body), and a refusal re-renders the form with the French
 message next to its field, status 422, nothing changed.
@@ -31,15 +35,17 @@ from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import ValidationFailed
-from app.shell import central_page, flash, form_fields, parse_day, render, see_other
+from app.shell import flash, form_fields, parse_day, render, see_other
 from catalog import rules, services
 from catalog.labels import SOLUTION_STATUSES
-from tenants.context import CentralContext
+from catalog.web import Importer, agreements_context, reachable_agreement
+from tenants.context import CentralContext, OperatorContext
 
 __all__ = ["solution_handlers"]
 
 PARIS = ZoneInfo("Europe/Paris")
 PATH = "/c/{central_code:str}/accords/{agreement_id:uuid}/solutions"
+OPERATOR_PATH = "/operateur/accords/{agreement_id:uuid}/solutions"
 #: Characteristic lines shown on the form (blank ones are ignored), and the most read from a post.
 BLANK_LINES = 6
 MAX_LINES = 50
@@ -54,7 +60,9 @@ def _today() -> dt.date:
     return dt.datetime.now(PARIS).date()
 
 
-def _base(ctx: CentralContext, agreement_id: uuid.UUID) -> str:
+def _base(ctx: Importer, agreement_id: uuid.UUID) -> str:
+    if isinstance(ctx, OperatorContext):
+        return f"/operateur/accords/{agreement_id}/solutions"
     return f"/c/{ctx.central.code}/accords/{agreement_id}/solutions"
 
 
@@ -79,15 +87,15 @@ def _characteristic_lines(values: dict[str, str]) -> list[dict[str, str]]:
 # --------------------------------------------------------------------------- the list
 
 
-async def _list_page(request: Request[Any, Any, Any], ctx: CentralContext, session: AsyncSession,
+async def _list_page(request: Request[Any, Any, Any], ctx: Importer, session: AsyncSession,
                      agreement: Any, *, error: tuple[uuid.UUID, str] | None = None, status: int = 200) -> Any:
     solutions = await services.solutions_of_agreement(session, agreement.id)
     histories = await services.solution_histories(session, [s.id for s in solutions])
     by_status: dict[str, list[tuple[Any, list[Any]]]] = {s: [] for s in STATUSES}
     for s in solutions:
         by_status[s.status].append((s, histories.get(s.id, [])))
-    return render(request, "catalog/solutions.html", central_page(
-        ctx, "agreements", agreement=agreement, by_status=by_status, statuses=SOLUTION_STATUSES,
+    return render(request, "catalog/solutions.html", agreements_context(
+        ctx, agreement=agreement, by_status=by_status, statuses=SOLUTION_STATUSES,
         names={s.id: f"{s.code} — {s.name}" for s in solutions}, error=error, today=_today(),
         url=_base(ctx, agreement.id)), status=status)
 
@@ -99,14 +107,21 @@ async def solutions_page(request: Request[Any, Any, Any], central_ctx: CentralCo
     return await _list_page(request, central_ctx, db_session, agreement)
 
 
+@get(OPERATOR_PATH)
+async def operator_solutions_page(request: Request[Any, Any, Any], operator_ctx: OperatorContext,
+                                  db_session: AsyncSession, agreement_id: uuid.UUID) -> Any:
+    agreement = await reachable_agreement(db_session, operator_ctx, agreement_id)
+    return await _list_page(request, operator_ctx, db_session, agreement)
+
+
 # --------------------------------------------------------------------------- propose
 
 
-def _propose_form(ctx: CentralContext, agreement: Any, values: dict[str, str], lines: list[dict[str, str]],
+def _propose_form(ctx: Importer, agreement: Any, values: dict[str, str], lines: list[dict[str, str]],
                   errors: dict[str, str]) -> dict[str, Any]:
     shown = lines + [{"name": "", "unit": "", "value": ""}] * max(BLANK_LINES - len(lines), 1)
-    return central_page(ctx, "agreements", agreement=agreement, values=values, lines=shown[:MAX_LINES],
-                        errors=errors, url=_base(ctx, agreement.id))
+    return agreements_context(ctx, agreement=agreement, values=values, lines=shown[:MAX_LINES],
+                              errors=errors, url=_base(ctx, agreement.id))
 
 
 @get(f"{PATH}/nouvelle")
@@ -116,10 +131,29 @@ async def propose_page(request: Request[Any, Any, Any], central_ctx: CentralCont
     return render(request, "catalog/solution_form.html", _propose_form(central_ctx, agreement, {}, [], {}))
 
 
+@get(f"{OPERATOR_PATH}/nouvelle")
+async def operator_propose_page(request: Request[Any, Any, Any], operator_ctx: OperatorContext,
+                                db_session: AsyncSession, agreement_id: uuid.UUID) -> Any:
+    agreement = await reachable_agreement(db_session, operator_ctx, agreement_id)
+    return render(request, "catalog/solution_form.html", _propose_form(operator_ctx, agreement, {}, [], {}))
+
+
 @post(f"{PATH}/nouvelle")
 async def propose(request: Request[Any, Any, Any], central_ctx: CentralContext, db_session: AsyncSession,
                   agreement_id: uuid.UUID) -> Any:
-    agreement = await services.agreement_of_coordinator(db_session, {central_ctx.central.id}, agreement_id)
+    return await _propose(request, central_ctx, db_session, agreement_id)
+
+
+@post(f"{OPERATOR_PATH}/nouvelle")
+async def operator_propose(request: Request[Any, Any, Any], operator_ctx: OperatorContext, db_session: AsyncSession,
+                           agreement_id: uuid.UUID) -> Any:
+    """The titulaire's own proposal (CANUT 5.1.2), for an agreement it holds; the coordinator approves it."""
+    return await _propose(request, operator_ctx, db_session, agreement_id)
+
+
+async def _propose(request: Request[Any, Any, Any], ctx: Importer, db_session: AsyncSession,
+                   agreement_id: uuid.UUID) -> Any:
+    agreement = await reachable_agreement(db_session, ctx, agreement_id)
     values = form_fields(dict(await request.form()))
     lines = _characteristic_lines(values)
     data = {k: values.get(k, "") for k in ("code", "name", "maker", "article_code", "price_ht")}
@@ -136,13 +170,14 @@ async def propose(request: Request[Any, Any, Any], central_ctx: CentralContext, 
         if errors:
             raise ValidationFailed(errors)
         solution = await services.propose_solution(db_session, agreement, {**data, "characteristics": lines},
-                                                   actor=central_ctx.identity.email)
+                                                   actor=ctx.identity.email)
     except ValidationFailed as exc:  # nothing written
         merged = {**exc.errors, **errors}
         return render(request, "catalog/solution_form.html",
-                      _propose_form(central_ctx, agreement, data, lines, merged), status=422)
-    flash(request, f"Solution « {solution.code} » enregistrée : proposée, en attente d'approbation.")
-    return see_other(f"{_base(central_ctx, agreement.id)}#solution-{solution.id}")
+                      _propose_form(ctx, agreement, data, lines, merged), status=422)
+    flash(request, f"Solution « {solution.code} » enregistrée : proposée, en attente d'approbation"
+                   f"{' par la centrale' if isinstance(ctx, OperatorContext) else ''}.")
+    return see_other(f"{_base(ctx, agreement.id)}#solution-{solution.id}")
 
 
 # --------------------------------------------------------------------------- approve
@@ -174,8 +209,8 @@ async def _withdraw_form(request: Request[Any, Any, Any], ctx: CentralContext, s
         values = {**values, "effective_on": earliest.isoformat()}
     candidates = [s for s in await services.solutions_of_agreement(session, agreement.id)
                   if s.id != solution.id and s.status != "withdrawn"]
-    return render(request, "catalog/solution_withdraw.html", central_page(
-        ctx, "agreements", agreement=agreement, solution=solution, candidates=candidates, values=values,
+    return render(request, "catalog/solution_withdraw.html", agreements_context(
+        ctx, agreement=agreement, solution=solution, candidates=candidates, values=values,
         errors=errors, earliest=earliest, today=_today(), url=_base(ctx, agreement.id)),
         status=status, block="effective")
 
@@ -220,4 +255,5 @@ async def withdraw(request: Request[Any, Any, Any], central_ctx: CentralContext,
     return see_other(f"{_base(central_ctx, agreement.id)}#solution-{solution.id}")
 
 
-solution_handlers: list[Any] = [solutions_page, propose_page, propose, approve, withdraw_page, withdraw]
+solution_handlers: list[Any] = [solutions_page, propose_page, propose, approve, withdraw_page, withdraw,
+                                operator_solutions_page, operator_propose_page, operator_propose]
