@@ -29,5 +29,7 @@ manifest = Component(
     name="reporting",
     models=("reporting.models",),
     tasks=("reporting.tasks",),
+    web=_web,
     templates=Path(__file__).parent / "templates",
+    wall_target=_wall_target,
 )

@@ -42,6 +42,8 @@ __all__ = [
     "report_of_central",
     "reports_of_central",
     "request_report",
+    "semester_label",
+    "semester_of_report",
 ]
 
 log = logging.getLogger(__name__)
@@ -95,6 +97,17 @@ async def request_report(session: AsyncSession, central: Any, data: dict[str, An
     session.add(report)
     await session.flush()
     return report
+
+
+def semester_of_report(report: SemesterReport) -> Semester:
+    return Semester(report.year, report.half)
+
+
+def semester_label(report: SemesterReport) -> str:
+    """« 1er semestre 2026 », with the agreement when the report covers one."""
+    agreements = report.parameters.get("agreements") or []
+    one = f" ({agreements[0]})" if report.agreement_id and agreements else ""
+    return f"{semester_of_report(report).label}{one}"
 
 
 async def report_of_central(session: AsyncSession, central_id: uuid.UUID, report_id: uuid.UUID) -> SemesterReport:
