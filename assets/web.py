@@ -18,6 +18,7 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, Parameter
+from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import ValidationFailed
@@ -113,7 +114,8 @@ async def park_import(request: Request[Any, Any, Any], tenant_ctx: TenantContext
 
 @get(["/t/{tenant_id:uuid}/parc.csv", "/t/{tenant_id:uuid}/parc.xlsx"])
 async def park_export(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
-                      kind: Filter = "", site: Filter = "", garantie: Filter = "") -> Any:
+                      kind: Filter = "", site: Filter = "", garantie: Filter = "") -> Stream:
+    # ``-> Stream``, not ``Any``: Litestar would serve the stream as application/json otherwise.
     tenant_ctx.require("read")
     today = dt.datetime.now(ZoneInfo(tenant_ctx.tenant.timezone)).date()
     park = await services.assets_of_tenant(db_session, tenant_ctx.tenant_id, kind=kind if kind in KINDS else None,

@@ -177,3 +177,17 @@ async def test_a_ticket_on_the_park_counts_by_equipment_type_and_warranty(db, de
     assert dict(indicators.by_equipment)["Serveur"] == 2 and dict(indicators.by_equipment)["Baie de stockage"] == 1
     # The server's warranty ends 2027-01-10, the array's ended in 2023.
     assert (indicators.under_warranty, indicators.out_of_warranty) == (2, 1)
+
+
+async def test_the_park_downloads_as_a_csv_and_a_spreadsheet_file(client, demo):
+    """The « Parc » page's export links give files, not JSON: the browser saves them under their name."""
+    from tests.conftest import login
+
+    tid = demo["tenant_ids"]["cpam"]
+    assert (await login(client, "admin@cpam72.demo")).status_code in (302, 303)
+    csv_file = await client.get(f"/t/{tid}/parc.csv")
+    assert csv_file.status_code == 200 and csv_file.headers["content-type"].startswith("text/csv")
+    assert 'filename="parc-' in csv_file.headers["content-disposition"]
+    xlsx = await client.get(f"/t/{tid}/parc.xlsx")
+    assert xlsx.headers["content-type"].startswith("application/vnd.openxmlformats-officedocument.spreadsheetml")
+    assert xlsx.content[:2] == b"PK"
