@@ -168,7 +168,7 @@ async def load_demo(settings: Settings, db: Database | None = None) -> dict[str,
     own = db is None
     db = db or Database(settings.database_url)
     summary: dict[str, Any] = {}
-    shared: dict[str, Any] = {}
+    shared: dict[str, Any] = {"settings": settings}
     try:
         async with db.transaction(actor={"user_id": None, "label": "démo"}) as session:
             # The loaders write into several tenants; on PostgreSQL ``tenants``'s publishes them all.

@@ -73,6 +73,9 @@ class Settings:
     #: The web process runs the scheduler of the components' periodic jobs (app.schedule). Off in tests
     #: that drive the jobs themselves; on in every process of a deployment (a schedule fires once).
     scheduler: bool = True
+    #: ``centrale demo load`` includes the ordering demo (quotes, orders, slips, maintenance: ``catalog/demo.py``).
+    #: Off in the tests' shared demo template, whose scenarios start from beneficiaries that have ordered nothing.
+    demo_ordering: bool = True
     debug: bool = False
 
     @property
@@ -133,6 +136,7 @@ class Settings:
                 ocpp_ping_interval=float(get("OCPP_PING_INTERVAL", str(base.ocpp_ping_interval))),
                 outbox_relay=_bool(get("OUTBOX_RELAY", "true")),
                 scheduler=_bool(get("SCHEDULER", "true")),
+                demo_ordering=_bool(get("DEMO_ORDERING", "true")),
                 debug=_bool(get("DEBUG", "false")),
             )
             settings.trusted_proxy_networks  # noqa: B018 - validated here, not at the first request

@@ -4,8 +4,9 @@ Databases are migrated once per test session into a template, then every test ge
 its own copy (a file copy for SQLite, ``CREATE DATABASE ... TEMPLATE`` on
 PostgreSQL): tests are isolated and the app under test opens its own connections
 exactly as in production. A test that asks for the ``demo`` gets a copy of a template
-with the demo loaded (``load_demo``, as ``centrale demo load``), loaded again once it
-is a minute old: the demo is dated relative to now (``incidents/demo.py``).
+with the demo loaded (``load_demo``, as ``centrale demo load``, but without the ordering
+demo: ``demo_ordering=False``), loaded again once it is a minute old: the demo is dated
+relative to now (``incidents/demo.py``).
 
 In CI (``CI=true``) an unreachable PostgreSQL or Redis is a failure, not a skip.
 """
@@ -77,6 +78,9 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         # tests/app/test_outbox.py): an app's would take its deliveries with another bus.
         outbox_relay=False,
         scheduler=False,
+        # The scenarios start from demo beneficiaries that have ordered nothing (their numbers from 000001, their
+        # counts from 0): the ordering demo is loaded by the tests of it (tests/catalog/test_demo.py).
+        demo_ordering=False,
     )
     return replace(base, **overrides)
 

@@ -29,18 +29,26 @@ from tests.conftest import form_post, login, page_text
 ACTOR = {"user_id": None, "label": "technicien@titulaire.demo"}
 CPAM_AGREEMENT = "2025-CPAM72-IRVE"
 HEADER = "code_article;libelle;unite;prix_unitaire_ht;taux_tva;famille;complexite;constructeur;achat_location"
-BADGE_LINE = "IRVE-BADGE;Badge RFID de recharge;unité;6,50;20;Fourniture;;;achat"
 #: Monday 14 December 2026, 09:00 in Le Mans.
 NOW = dt.datetime(2026, 12, 14, 8, 0, tzinfo=dt.UTC)
 LATER = dt.datetime(2026, 12, 21, 8, 0, tzinfo=dt.UTC)
 
 
-async def _with_badge_article(db) -> None:
-    """A BPU version of the CPAM agreement with a badge article (the demo's has none)."""
+async def _import_cpam_bpu(db, lines: list[str], valid_from: dt.date) -> None:
     async with db.transaction(actor=ACTOR) as session:
         agreement = await session.scalar(select(FrameworkAgreement).where(FrameworkAgreement.reference == CPAM_AGREEMENT))
-        await services.import_bpu(session, agreement, "\n".join([HEADER, *BPU[CPAM_AGREEMENT], BADGE_LINE]),
-                                  "badges.csv", valid_from=dt.date(2026, 12, 1), imported_by="test")
+        await services.import_bpu(session, agreement, "\n".join([HEADER, *lines]), "badges.csv",
+                                  valid_from=valid_from, imported_by="test")
+
+
+async def _without_badge_article(db) -> None:
+    """A BPU version of the CPAM agreement without the badge article the demo's has (``IRVE-BADGE``)."""
+    await _import_cpam_bpu(db, [x for x in BPU[CPAM_AGREEMENT] if not x.startswith("IRVE-BADGE;")], dt.date(2026, 12, 1))
+
+
+async def _with_badge_article(db) -> None:
+    """After ``_without_badge_article``: a later version with it again (the demo's BPU)."""
+    await _import_cpam_bpu(db, BPU[CPAM_AGREEMENT], dt.date(2026, 12, 2))
 
 
 async def _supervised_site(db, cpam: uuid.UUID) -> tuple[uuid.UUID, int]:
@@ -77,7 +85,6 @@ async def _orders(db, cpam: uuid.UUID) -> int:
 
 async def test_commissioning_orders_five_badges_per_charge_point_and_issues_them(db, demo):
     cpam = uuid.UUID(demo["tenant_ids"]["cpam"])
-    await _with_badge_article(db)
     quote = await _works_started(db, cpam)
     async with db.transaction([cpam], actor=ACTOR) as session:
         # CPAM 5-5-5-3: 4 charge points commissioned → 20 badges, a line of a new order, issued; two of them given
@@ -112,7 +119,6 @@ async def test_commissioning_orders_five_badges_per_charge_point_and_issues_them
 
 async def test_the_tenants_admins_are_mailed_once(db, demo, settings):
     cpam = uuid.UUID(demo["tenant_ids"]["cpam"])
-    await _with_badge_article(db)
     quote = await _works_started(db, cpam)
     async with db.transaction([cpam], actor=ACTOR) as session:
         await q.record_commissioning(session, cpam, quote.id, "2026-12-18", now=LATER, badge_data={
@@ -135,7 +141,6 @@ async def test_the_tenants_admins_are_mailed_once(db, demo, settings):
 
 async def test_the_count_is_read_from_the_supervision_of_the_site(db, demo):
     cpam = uuid.UUID(demo["tenant_ids"]["cpam"])
-    await _with_badge_article(db)
     site_id, points = await _supervised_site(db, cpam)
     quote = await _works_started(db, cpam, site_id=site_id)
     async with db.transaction([cpam], actor=ACTOR) as session:
@@ -150,7 +155,8 @@ async def test_the_count_is_read_from_the_supervision_of_the_site(db, demo):
 
 async def test_refusals_write_nothing(db, demo):
     cpam = uuid.UUID(demo["tenant_ids"]["cpam"])
-    quote = await _works_started(db, cpam)  # the demo's BPU: no badge article
+    await _without_badge_article(db)
+    quote = await _works_started(db, cpam)
     before = await _orders(db, cpam)
     async with db.transaction([cpam], actor=ACTOR) as session:
         with pytest.raises(q.QuoteError) as refused:
@@ -194,7 +200,6 @@ async def test_another_tenants_quote_is_not_found(db, demo):
 
 async def test_the_quote_page_lists_the_badges_and_the_operator_orders_them(client, db, demo):
     cpam = uuid.UUID(demo["tenant_ids"]["cpam"])
-    await _with_badge_article(db)
     quote = await _works_started(db, cpam)
     async with db.transaction([cpam], actor=ACTOR) as session:
         await q.record_commissioning(session, cpam, quote.id, "2026-12-14", now=NOW)
@@ -228,7 +233,8 @@ async def test_the_commissioning_form_orders_them_in_the_same_step(client, db, d
     await login(client, "technicien@titulaire.demo")
     form = {"commissioned_on": today.isoformat(), "order_badges": "1", "charge_points": "2", "attachment": "vehicle",
             "vehicle_label": "Zoé GH-789-IJ", "id_tags": ""}
-    # The demo's BPU has no badge article: the whole step is refused with the reason, the commissioning not recorded.
+    # A BPU without the badge article: the whole step is refused with the reason, the commissioning not recorded.
+    await _without_badge_article(db)
     refused = await form_post(client, url, f"{url}/commission", form)
     assert refused.status_code == 422 and "n'a pas d'article de badge" in page_text(refused)
     async with db.session([cpam]) as session:
@@ -243,7 +249,6 @@ async def test_the_commissioning_form_orders_them_in_the_same_step(client, db, d
 
 async def test_the_api_orders_them_too(client, db, demo, api_token):
     cpam = uuid.UUID(demo["tenant_ids"]["cpam"])
-    await _with_badge_article(db)
     quote = await _works_started(db, cpam)
     async with db.transaction([cpam], actor=ACTOR) as session:
         await q.record_commissioning(session, cpam, quote.id, "2026-12-14", now=NOW)
