@@ -26,7 +26,9 @@ def _web() -> Web:
 
     return Web(portal=list(web.portal_handlers), api=list(api.api_handlers),
                menu=[MenuHook(330, web.nav, group="Commandes")],
-               home_cards=[HomeCardHook(330, home.home_cards)])
+               home_cards=[HomeCardHook(330, home.home_cards)],
+               # catalog's order page (``catalog.orders_web.ORDER_PAGE``): the order's invoices and « Facturer ».
+               page_hooks={"order_page": [web.order_panel]})
 
 
 async def _wall_target(session: AsyncSession, tenant_id: Any, objects: dict[str, Any]) -> dict[str, Any]:

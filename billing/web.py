@@ -31,7 +31,7 @@ from billing.services import BillingError
 from catalog import services as catalog
 from tenants.context import CentralContext, TenantContext
 
-__all__ = ["nav", "portal_handlers"]
+__all__ = ["nav", "order_panel", "portal_handlers"]
 
 PATH = "/t/{tenant_id:uuid}/factures"
 PER_PAGE = 50
@@ -53,6 +53,29 @@ def nav(ctx: Any) -> list[tuple[str, ...]]:
     if isinstance(ctx, CentralContext):
         return []
     return []
+
+
+async def order_panel(request: Request[Any, Any, Any], ctx: TenantContext, session: AsyncSession,
+                      order: Any) -> dict[str, Any]:
+    """The order page's « Facturation » panel (catalog's ``order_page`` hook): the order's invoices and credit notes
+    the reader may see, and for the titulaire's operator « Facturer » while something accepted is not invoiced."""
+    found = [i for i in await invoices.invoices_of_order(session, ctx.tenant_id, order.id)
+             if i.status != "draft" or ctx.can("invoice")]
+    links = [(f"{_base(ctx)}/{i.id}", f"{KINDS[i.kind]} {i.number or '(brouillon)'} — {STATUSES[i.status]}, "
+                                      f"{i.total_ttc:.2f} € TTC".replace(".", ",")) for i in found]
+    buttons: list[tuple[str, str]] = []
+    note = ""
+    if ctx.can("invoice") and order.status in catalog.INVOICEABLE_STATUSES:
+        billable = await catalog.billable_order(session, ctx.tenant_id, order.id)
+        left = [x for x in await invoices.invoiceable_lines(session, billable)
+                if x.remaining > 0 or x.refaction_remaining > 0]
+        if left:
+            buttons.append((f"{_base(ctx)}/commande/{order.id}", "Facturer"))
+            note = "La commande est vérifiée : facturez ce que l'acheteur a reçu (CCP TGD IX.4)."
+    if not links and not buttons:
+        return {}
+    return {"order_panels": [{"id": "facturation", "title": "Facturation", "note": note, "links": links,
+                              "buttons": buttons}]}
 
 
 @get(PATH)

@@ -38,6 +38,10 @@ PATH = "/t/{tenant_id:uuid}/commandes"
 PER_PAGE = 50
 #: Line rows shown on a new form; a re-shown form keeps the filled ones and two blank rows.
 BLANK_LINES = 8
+#: Other components add panels to the order page through their manifest's page hooks (``Web.page_hooks``) under
+#: this name: ``await hook(request, ctx, session, order)`` returns ``{"order_panels": [{"id", "title", "note",
+#: "links": [(href, text)], "buttons": [(action, label)]}]}`` (billing: the order's invoices and « Facturer »).
+ORDER_PAGE = "order_page"
 #: Buttons' French labels, in the order of the page.
 ACTION_LABELS = {"issue": "Émettre et notifier au titulaire", "start": "Démarrer l'exécution", "close": "Clore",
                  "cancel": "Annuler la commande"}
@@ -127,10 +131,14 @@ async def render_order_page(request: Request[Any, Any, Any], ctx: TenantContext,
                             order: Any, *, error: str = "", status: int = 200, observations: str = "") -> Any:
     """The order page; ``error`` shown at its top (a refused move or observations, status 422)."""
     actions = [a for a in user_actions(order.status) if ctx.can(ACTION_PERMISSIONS[a])]
+    panels: list[dict[str, Any]] = []
+    for hook in request.app.state.page_hooks.get(ORDER_PAGE, []):
+        panels += (await hook(request, ctx, session, order)).get("order_panels", [])
     return render(request, "catalog/order.html", tenant_page(
         ctx, "orders", order=order, lines=await orders.lines_of_order(session, order),
         history=await orders.events_of_order(session, order), statuses=STATUSES, actions=actions,
         action_labels=ACTION_LABELS, error=error, url=f"{_base(ctx)}/{order.id}", observations=observations,
+        panels=panels,
         deliveries=await deliveries_web.order_section(session, ctx, order),
         **await amendments_panel(session, ctx, order, utcnow())), status=status)
 

@@ -51,6 +51,7 @@ __all__ = [
     "approve_solution",
     "BillableLine",
     "BillableOrder",
+    "INVOICEABLE_STATUSES",
     "billable_order",
     "orders_to_invoice",
     "beneficiaries_of_central",

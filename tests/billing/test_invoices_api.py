@@ -140,7 +140,10 @@ async def test_pages_facturer_emettre_and_the_buyers_list(client, db, demo):
     assert (await login(client, "technicien@titulaire.demo")).status_code in (302, 303)
     listing = await client.get(f"{base}/factures")
     assert "Commandes vérifiées à facturer" in page_text(listing) and order.number in page_text(listing)
-    drafted = await form_post(client, f"{base}/factures", f"{base}/factures/commande/{order.id}", {})
+    # « Facturer » on the verified order's page too (catalog's ``order_page`` hook).
+    order_page = await client.get(f"{base}/commandes/{order.id}")
+    assert "Facturation" in page_text(order_page) and f'action="{base}/factures/commande/{order.id}"' in order_page.text
+    drafted = await form_post(client, f"{base}/commandes/{order.id}", f"{base}/factures/commande/{order.id}", {})
     assert drafted.status_code in (302, 303)
     draft_url = drafted.headers["location"]
     page = await client.get(draft_url)
@@ -166,6 +169,8 @@ async def test_pages_facturer_emettre_and_the_buyers_list(client, db, demo):
     assert "FA-20" in page_text(listing) and f"{draft_url}/xml" in listing.text
     page = await client.get(draft_url)
     assert "SERV-72" in page_text(page) and "Émettre" not in page_text(page)
+    order_page = await client.get(f"{base}/commandes/{order.id}")
+    assert f'href="{draft_url}"' in order_page.text and "Facturer" not in page_text(order_page)
     xml = await client.get(f"{draft_url}/xml")
     assert xml.status_code == 200 and b"SERV-72" in xml.content
     assert csrf_from(page.text)
