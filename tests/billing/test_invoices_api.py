@@ -153,6 +153,8 @@ async def test_pages_facturer_emettre_and_the_buyers_list(client, db, demo):
     settings = await client.get(f"{base}/facturation")
     agreement_form = next(part for part in settings.text.split("<form") if "/facturation/titulaires/" in part)
     action = agreement_form.split('action="', 1)[1].split('"', 1)[0]
+    bad = await form_post(client, f"{base}/facturation", action, {**ISSUER, "siret": "73282932000075"})
+    assert bad.status_code == 422 and "Luhn" in page_text(bad) and 'id="f-siret"' in bad.text
     saved = await form_post(client, f"{base}/facturation", action, ISSUER)
     assert saved.status_code in (302, 303), page_text(saved)[:500]
     issued = await form_post(client, draft_url, f"{draft_url}/emettre", {})
