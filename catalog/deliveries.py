@@ -16,10 +16,18 @@
   est de quinze jours calculés à compter de la fin des opérations définies à l'article VII.2 »): the day the
   buyer records, the slip's date until then (``decision_deadline``); overdue decisions are listed for the homes;
 * ``delivered_quantities``: per order line, what was delivered and not rejected or adjourned (the amendments
-  call it: an amendment cannot bring a line below it).
+  call it: an amendment cannot bring a line below it);
+* ``remind_overdue_decisions``: a decision past its fifteen days is e-mailed once to both sides (the hourly job
+  ``catalog.delivery_reminders``; ``decision_reminded_at`` records it, the rows locked);
+* the reserves of a « réception avec réserves » (VII.3: « subsistent des difficultés que le titulaire s'engage alors
+  à résoudre dans un délai fixé par la décision. Dans ce dernier cas, si les prestations nécessaires ne sont pas
+  réalisées dans le délai fixé et que, partant, elle ne peut prononcer une décision de levée desdites réserves
+  […] »): ``declare_reserves_resolved`` (the titulaire's operator says what it did), ``lift_reserves`` (the buyer's
+  « décision de levée », after a declaration or directly); ``reserves_status`` says whether their deadline passed.
 
 Each step publishes ``DeliveryMoved`` through the outbox; its subscriber e-mails the other side once
-(``notify_moved``). Both tables are ``TenantOwned``: every change is in the tenant's audit log.
+(``notify_moved``); the reminder publishes ``DeliveryDecisionOverdue`` (``notify_decision_overdue``). Both tables
+are ``TenantOwned``: every change is in the tenant's audit log.
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ from app.outbox import Delivery as OutboxDelivery
 from app.outbox import Subscriber, publish_on_commit
 from catalog import orders
 from catalog.deadlines import DECISION_KINDS, Deadline, LineDecision, decision_due, line_decision_problems
-from catalog.events import DeliveryMoved
+from catalog.events import DeliveryDecisionOverdue, DeliveryMoved
 from catalog.models import Delivery, DeliveryLine, PurchaseOrder
 from catalog.order_rules import MAX_LINES, STATUSES, OrderRuleError, parse_quantity
 from catalog.quotes import tenant_calendar
@@ -54,19 +62,26 @@ __all__ = [
     "SUBSCRIBERS",
     "DeliveryError",
     "LineProgress",
+    "ReservesStatus",
     "decide_delivery",
+    "declare_reserves_resolved",
     "decision_deadline",
     "delivered_quantities",
     "deliveries_of_order",
     "delivery_counts",
     "get_delivery_in_tenant",
     "is_decision_overdue",
+    "lift_reserves",
     "lines_of_delivery",
     "moved_mails",
+    "notify_decision_overdue",
     "notify_moved",
     "order_progress",
+    "overdue_mails",
     "overdue_deliveries",
     "record_delivery",
+    "remind_overdue_decisions",
+    "reserves_status",
 ]
 
 SIGNATURE = "\n-- \nCentrale — livraisons\nMerci de rappeler le numéro du bordereau dans tout échange.\n"
@@ -98,6 +113,23 @@ class LineProgress:
     @property
     def remaining(self) -> Decimal:
         return max(self.ordered - self.delivered, _ZERO)
+
+
+@dataclass(frozen=True)
+class ReservesStatus:
+    """The reserves of a decided slip (CCP TGD VII.3 « un délai fixé par la décision »): its lines with reserves,
+    the latest of their deadlines, the titulaire's declaration and the buyer's lifting."""
+
+    positions: tuple[int, ...]
+    deadline: dt.date
+    declared: bool
+    lifted: bool
+    #: The lines whose deadline passed before the lifting (not lifted and past it today, or lifted after it).
+    late_positions: tuple[int, ...]
+
+    @property
+    def overdue(self) -> bool:
+        return bool(self.late_positions)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -475,6 +507,130 @@ async def decide_delivery(session: AsyncSession, tenant_id: uuid.UUID, delivery_
     return delivery
 
 
+# --------------------------------------------------------------------------- the reserves (VII.3)
+
+
+def reserves_status(delivery: Delivery, lines: Sequence[DeliveryLine], today: dt.date) -> ReservesStatus | None:
+    """The reserves of the slip's decision, None when it has none (not decided, or no « réception avec
+    réserves »). A line is late when the lifting's day (today while not lifted) is after its deadline: « si les
+    prestations nécessaires ne sont pas réalisées dans le délai fixé » (VII.3)."""
+    reserved = [x for x in lines if x.decision == "reception_reserves" and x.reserves_deadline is not None]
+    if delivery.decided_at is None or not reserved:
+        return None
+    until = delivery.reserves_lifted_on or today
+    return ReservesStatus(
+        positions=tuple(x.position for x in reserved), deadline=max(x.reserves_deadline for x in reserved),
+        declared=delivery.reserves_declared_at is not None, lifted=delivery.reserves_lifted_at is not None,
+        late_positions=tuple(x.position for x in reserved if until > x.reserves_deadline))
+
+
+async def _with_reserves(session: AsyncSession, tenant_id: uuid.UUID, delivery_id: uuid.UUID,
+                         today: dt.date) -> tuple[Delivery, ReservesStatus]:
+    """The slip, locked, and its reserves; ``state`` refused (nothing changed) when it has none left to lift."""
+    delivery = await get_delivery_in_tenant(session, tenant_id, delivery_id, for_update=True)
+    status = reserves_status(delivery, await lines_of_delivery(session, delivery), today)
+    if delivery.decided_at is None:
+        raise DeliveryError({"state": f"La décision sur le bordereau {delivery.number} n'est pas prononcée : il n'y a "
+                                      "pas de réserves à lever."})
+    if status is None:
+        raise DeliveryError({"state": f"La décision sur le bordereau {delivery.number} n'est pas une réception avec "
+                                      "réserves (CCP TGD VII.3) : il n'y a pas de réserves à lever."})
+    if status.lifted:
+        assert delivery.reserves_lifted_on is not None
+        raise DeliveryError({"state": f"La levée des réserves du bordereau {delivery.number} est prononcée depuis le "
+                                      f"{delivery.reserves_lifted_on:%d/%m/%Y} : elle est définitive."})
+    return delivery, status
+
+
+def _note(data: Mapping[str, Any], errors: dict[str, str], *, required: str = "") -> str:
+    note = data.get("note")
+    note = note.strip() if isinstance(note, str) else ""
+    if len(note) > NOTE_MAX:
+        errors["note"] = f"Note : {NOTE_MAX} caractères au plus."
+    elif required and not note:
+        errors["note"] = required
+    return note
+
+
+async def declare_reserves_resolved(session: AsyncSession, tenant_id: uuid.UUID, delivery_id: uuid.UUID,
+                                    data: Mapping[str, Any], *, declared_by: uuid.UUID | None,
+                                    now: dt.datetime) -> Delivery:
+    """The titulaire's operator declares the reserves resolved (``note``: what it did, required), for the buyer to
+    pronounce their lifting; a new declaration replaces the previous one (the audit log keeps both). Errors
+    ``state`` (no reserves, or already lifted), ``note``; nothing written on any."""
+    calendar = await tenant_calendar(session, tenant_id)
+    delivery, _ = await _with_reserves(session, tenant_id, delivery_id, _local_today(calendar, now))
+    errors: dict[str, str] = {}
+    note = _note(data, errors, required="Note : décrivez ce qui a été fait pour lever les réserves.")
+    if errors:
+        raise DeliveryError(errors)
+    delivery.reserves_declared_at, delivery.reserves_declared_by = now, declared_by
+    delivery.reserves_declared_note = note
+    await session.flush()
+    _moved(session, delivery, await orders.get_order_in_tenant(session, tenant_id, delivery.order_id),
+           "reserves_declared", now)
+    return delivery
+
+
+async def lift_reserves(session: AsyncSession, tenant_id: uuid.UUID, delivery_id: uuid.UUID, data: Mapping[str, Any],
+                        *, lifted_by: uuid.UUID | None, now: dt.datetime) -> Delivery:
+    """CCP TGD VII.3: the buyer's « décision de levée desdites réserves », after the titulaire's declaration or
+    directly: ``lifted_on`` (default today; not in the future, not before the decision), ``note``?. Final; lifted
+    after the deadline it stays « hors délai ». Errors ``state``, ``lifted_on``, ``note``; nothing written on any."""
+    calendar = await tenant_calendar(session, tenant_id)
+    today = _local_today(calendar, now)
+    delivery, _ = await _with_reserves(session, tenant_id, delivery_id, today)
+    errors: dict[str, str] = {}
+    day = _day(data.get("lifted_on"), "lifted_on", "Date de la levée des réserves", errors, default=today)
+    if day is not None and "lifted_on" not in errors:
+        assert delivery.decided_on is not None
+        if day > today:
+            errors["lifted_on"] = f"Date de la levée des réserves : la date ne peut pas être dans le futur ({day:%d/%m/%Y})."
+        elif day < delivery.decided_on:
+            errors["lifted_on"] = (f"Date de la levée des réserves : la date ne peut pas précéder la décision qui les "
+                                   f"a fixées ({delivery.decided_on:%d/%m/%Y}).")
+    note = _note(data, errors)
+    if errors:
+        raise DeliveryError(errors)
+    delivery.reserves_lifted_on, delivery.reserves_lifted_at = day, now
+    delivery.reserves_lifted_by, delivery.reserves_lifted_note = lifted_by, note
+    await session.flush()
+    _moved(session, delivery, await orders.get_order_in_tenant(session, tenant_id, delivery.order_id),
+           "reserves_lifted", now)
+    return delivery
+
+
+# --------------------------------------------------------------------------- the overdue decision's reminder
+
+
+async def remind_overdue_decisions(session: AsyncSession, tenant_ids: Collection[uuid.UUID],
+                                   now: dt.datetime) -> list[Delivery]:
+    """CCP TGD VII.3 « le délai pour prononcer une décision est de quinze jours »: each slip whose decision is past it
+    is reminded once — ``decision_reminded_at`` set in the transaction that publishes ``DeliveryDecisionOverdue``
+    (its subscriber mails both sides), the rows locked (``SKIP LOCKED`` on PostgreSQL), so a second run, a
+    concurrent worker or a restart reminds nothing again. Returns the slips reminded."""
+    if not tenant_ids:
+        return []
+    pending = await session.scalars(select(Delivery).where(
+        Delivery.tenant_id.in_(list(tenant_ids)), Delivery.decided_at.is_(None),
+        Delivery.decision_reminded_at.is_(None))
+        .order_by(Delivery.delivered_on, Delivery.number).with_for_update(skip_locked=True))
+    calendars: dict[uuid.UUID, BusinessCalendar] = {}
+    reminded = []
+    for slip in list(pending):
+        if slip.tenant_id not in calendars:
+            calendars[slip.tenant_id] = await tenant_calendar(session, slip.tenant_id)
+        deadline = decision_deadline(calendars[slip.tenant_id], slip)
+        if not deadline.is_overdue(now):
+            continue
+        slip.decision_reminded_at = now
+        publish_on_commit(session, DeliveryDecisionOverdue(tenant_id=slip.tenant_id, delivery_id=slip.id,
+                                                           order_id=slip.order_id, last_day=deadline.last_day, at=now))
+        reminded.append(slip)
+    await session.flush()
+    return reminded
+
+
 # --------------------------------------------------------------------------- e-mails
 
 
@@ -498,6 +654,24 @@ async def moved_mails(session: AsyncSession, delivery: Delivery, step: str) -> l
                 "Ce bordereau déclenche les opérations de vérification (CCP TGD VII.1). La décision (réception, "
                 "ajournement, réfaction ou rejet) est à prononcer dans les quinze jours de la fin des vérifications, "
                 f"au plus tard le {due.last_day:%d/%m/%Y} si elles s'achèvent le jour de la livraison (CCP TGD VII.3)."]
+    elif step == "reserves_declared":
+        to = await tenants.member_emails(session, delivery.tenant_id, ["admin"])
+        subject = f"{head} : réserves déclarées levées par le titulaire"
+        body = [f"Le titulaire déclare avoir résolu les réserves de votre décision du {delivery.decided_on:%d/%m/%Y} "
+                f"sur le bordereau {delivery.number} (bon de commande {order.number}) :", "",
+                delivery.reserves_declared_note, "", *_reserve_lines(lines), "",
+                "Constatez-le et prononcez la levée des réserves sur le bordereau (CCP TGD VII.3)."]
+    elif step == "reserves_lifted":
+        to = await tenants.member_emails(session, delivery.tenant_id, ["operator"])
+        status = reserves_status(delivery, lines, _local_today(calendar, _aware(delivery.reserves_lifted_at)))
+        subject = f"{head} : levée des réserves"
+        body = [f"{tenant.name} a prononcé le {delivery.reserves_lifted_on:%d/%m/%Y} la levée des réserves de sa "
+                f"décision sur le bordereau {delivery.number} (bon de commande {order.number}) :",
+                *_reserve_lines(lines)]
+        if delivery.reserves_lifted_note:
+            body += ["", delivery.reserves_lifted_note]
+        if status is not None and status.overdue:
+            body += ["", "La levée intervient après le délai fixé par la décision (CCP TGD VII.3)."]
     else:
         to = await tenants.member_emails(session, delivery.tenant_id, ["operator"])
         subject = f"{head} : décision de l'acheteur"
@@ -518,6 +692,48 @@ async def moved_mails(session: AsyncSession, delivery: Delivery, step: str) -> l
     return [(address, subject, text) for address in to]
 
 
+def _reserve_lines(lines: Sequence[DeliveryLine]) -> list[str]:
+    return [f"- ligne {x.position} : {x.article_code} — {x.label}, réserves à lever au plus tard le "
+            f"{x.reserves_deadline:%d/%m/%Y}" for x in lines
+            if x.decision == "reception_reserves" and x.reserves_deadline is not None]
+
+
+async def overdue_mails(session: AsyncSession, delivery: Delivery, last_day: dt.date) -> list[tuple[str, str, str]]:
+    """The reminder of an overdue decision, (to, subject, body) each: to the tenant's buyers (its administrators)
+    and to the titulaire's operators, each its own text."""
+    tenant = await tenants.get_tenant(session, delivery.tenant_id)
+    order = await orders.get_order_in_tenant(session, delivery.tenant_id, delivery.order_id)
+    link = f"Centrale › Livraison : /t/{tenant.id}/commandes/{order.id}/livraisons/{delivery.id}"
+    rule = ("CCP TGD VII.3 : « le délai pour prononcer une décision est de quinze jours calculés à compter de la fin "
+            "des opérations définies à l'article VII.2 ».")
+    subject = f"[{tenant.name}] Rappel : décision en retard sur le bordereau {delivery.number}"
+    buyer = [f"La décision sur le bordereau {delivery.number} (bon de commande {order.number}, mis à disposition le "
+             f"{delivery.delivered_on:%d/%m/%Y}) était à prononcer au plus tard le {last_day:%d/%m/%Y} : elle est en "
+             "retard.", rule, "", "Prononcez la réception, l'ajournement, la réception avec réfaction ou le rejet sur "
+             "le bordereau."]
+    titulaire = [f"La décision de {tenant.name} sur votre bordereau {delivery.number} (bon de commande {order.number}, "
+                 f"mis à disposition le {delivery.delivered_on:%d/%m/%Y}) était due au plus tard le "
+                 f"{last_day:%d/%m/%Y} et n'est pas prononcée.", rule]
+    mails = []
+    for roles, body in ((["admin"], buyer), (["operator"], titulaire)):
+        text = "\n".join(["Bonjour,", "", *body, link]) + SIGNATURE
+        mails += [(address, subject, text) for address in await tenants.member_emails(session, delivery.tenant_id,
+                                                                                      roles)]
+    return mails
+
+
+async def notify_decision_overdue(delivery: OutboxDelivery, event: DeliveryDecisionOverdue) -> None:
+    """The reminder's e-mails, recorded once with the delivery of the event (``deliver_email`` in its transaction);
+    none when the decision was taken since the job noticed the delay."""
+    slip = await delivery.session.scalar(select(Delivery).where(Delivery.tenant_id == event.tenant_id,
+                                                                Delivery.id == event.delivery_id))
+    if slip is None or slip.decided_at is not None:
+        return
+    for to, subject, body in await overdue_mails(delivery.session, slip, event.last_day):
+        await deliver_email(delivery.session, delivery.settings, to=to, subject=subject, body=body,
+                            tenant_id=event.tenant_id)
+
+
 async def notify_moved(delivery: OutboxDelivery, event: DeliveryMoved) -> None:
     """The e-mails of a step, recorded once per event with the delivery of the event (a redelivered event sends
     nothing twice: ``deliver_email`` inside the delivery's transaction)."""
@@ -530,5 +746,7 @@ async def notify_moved(delivery: OutboxDelivery, event: DeliveryMoved) -> None:
                             tenant_id=event.tenant_id)
 
 
-SUBSCRIBERS: list[Subscriber[Any]] = [Subscriber(DeliveryMoved, "catalog.delivery-mail", notify_moved)]
+SUBSCRIBERS: list[Subscriber[Any]] = [Subscriber(DeliveryMoved, "catalog.delivery-mail", notify_moved),
+                                      Subscriber(DeliveryDecisionOverdue, "catalog.delivery-reminder-mail",
+                                                 notify_decision_overdue)]
 

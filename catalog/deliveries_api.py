@@ -9,7 +9,11 @@
 * ``GET deliveries/{delivery_id}/document?format=pdf|odt``: the « bordereau de mise à disposition » (VII.1) as a
   document (``catalog.documents``), ``BC-2026-000001-L1.pdf``;
 * ``POST deliveries/{delivery_id}/decision`` (``{"decided_on"?, "verification_ended_on"?, "lines": [{"position",
-  "kind", "accepted", "rejected", "refaction_amount"?, "reserves_deadline"?}]}``): the buyer's final decision.
+  "kind", "accepted", "rejected", "refaction_amount"?, "reserves_deadline"?}]}``): the buyer's final decision;
+* ``POST deliveries/{delivery_id}/reserves-lifted`` (``{"note"?, "lifted_on"?}``): the lifting of the reserves of a
+  « réception avec réserves » (VII.3) — the titulaire's operator declares them resolved (``note`` required), the
+  buyer pronounces their lifting (after the declaration or directly; final); 422 ``state`` for a slip without
+  reserves or already lifted, nothing changed.
 
 Another tenant's order or slip answers 404, like one that does not exist; the wrong side 403.
 """
@@ -74,6 +78,30 @@ class DecisionIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     lines: Annotated[list[DecisionLineIn], msgspec.Meta(max_length=MAX_LINES)] | None = None
 
 
+class ReservesIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    note: Annotated[str, msgspec.Meta(max_length=deliveries.NOTE_MAX, description=(
+        "Ce qui a été fait (le titulaire, obligatoire) ou le constat de l'acheteur"))] = ""
+    lifted_on: Annotated[Day | None, msgspec.Meta(
+        description="Date de la levée (l'acheteur ; par défaut aujourd'hui)")] = None
+
+
+class ReservesOut(msgspec.Struct, kw_only=True):
+    """CCP TGD VII.3: the reserves of a « réception avec réserves », their deadline and their lifting."""
+
+    positions: list[int]
+    deadline: dt.date
+    #: Not lifted and past the deadline, or lifted after it.
+    overdue: bool
+    declared_at: dt.datetime | None
+    declared_by: uuid.UUID | None
+    declared_note: str
+    lifted: bool
+    lifted_on: dt.date | None
+    lifted_at: dt.datetime | None
+    lifted_by: uuid.UUID | None
+    lifted_note: str
+
+
 class DeliveryLineOut(msgspec.Struct, kw_only=True):
     position: int
     article_code: str
@@ -117,6 +145,8 @@ class DeliveryOut(msgspec.Struct, kw_only=True):
     decision_expires_at: dt.datetime
     decision_overdue: bool
     lines: list[DeliveryLineOut]
+    #: None when the decision has no reserves (or is not taken).
+    reserves: ReservesOut | None = None
 
 
 def _utc(moment: Any) -> Any:
@@ -126,14 +156,23 @@ def _utc(moment: Any) -> Any:
 async def _out(session: AsyncSession, delivery: Delivery, calendar: Any = None) -> DeliveryOut:
     calendar = calendar or await tenant_calendar(session, delivery.tenant_id)
     deadline = deliveries.decision_deadline(calendar, delivery)
+    lines = await deliveries.lines_of_delivery(session, delivery)
+    now = utcnow()
+    status = deliveries.reserves_status(delivery, lines, now.astimezone(calendar.zone).date())
+    reserves = None if status is None else ReservesOut(
+        positions=list(status.positions), deadline=status.deadline, overdue=status.overdue,
+        declared_at=_utc(delivery.reserves_declared_at), declared_by=delivery.reserves_declared_by,
+        declared_note=delivery.reserves_declared_note, lifted=status.lifted, lifted_on=delivery.reserves_lifted_on,
+        lifted_at=_utc(delivery.reserves_lifted_at), lifted_by=delivery.reserves_lifted_by,
+        lifted_note=delivery.reserves_lifted_note)
     return DeliveryOut(
         id=delivery.id, number=delivery.number, order_id=delivery.order_id, sequence=delivery.sequence,
         delivered_on=delivery.delivered_on, note=delivery.note, recorded_at=_utc(delivery.recorded_at),
         decided=delivery.decided_at is not None, verification_ended_on=delivery.verification_ended_on,
         decided_on=delivery.decided_on, decided_at=_utc(delivery.decided_at), decision_last_day=deadline.last_day,
         decision_expires_at=deadline.expires_at.astimezone(dt.UTC),
-        decision_overdue=deliveries.is_decision_overdue(calendar, delivery, utcnow()),
-        lines=[DeliveryLineOut.of(x) for x in await deliveries.lines_of_delivery(session, delivery)])
+        decision_overdue=deliveries.is_decision_overdue(calendar, delivery, now),
+        lines=[DeliveryLineOut.of(x) for x in lines], reserves=reserves)
 
 
 @post(ORDER_PATH, tags=[TAG], status_code=201, responses=error_responses(403, 404, 422),
@@ -195,5 +234,26 @@ async def api_decide_delivery(tenant_ctx: TenantContext, db_session: AsyncSessio
     return await _out(db_session, delivery)
 
 
+@post(f"{PATH}/reserves-lifted", tags=[TAG], status_code=200, responses=error_responses(403, 404, 422),
+      summary="Lever les réserves d'une réception avec réserves (CCP TGD VII.3)",
+      description="CCP TGD VII.3 : « l'administration peut par ailleurs assortir une décision de réception de réserves "
+                  "[…] que le titulaire s'engage alors à résoudre dans un délai fixé par la décision ». L'opérateur du "
+                  "titulaire déclare les réserves levées (`note` : ce qui a été fait, obligatoire) ; l'acheteur "
+                  "prononce la levée (`lifted_on`, par défaut aujourd'hui, et une `note`), après la déclaration ou "
+                  "directement ; elle est définitive. 422 (`state`) pour un bordereau sans réserves ou déjà levées.")
+async def api_reserves_lifted(tenant_ctx: TenantContext, db_session: AsyncSession, delivery_id: uuid.UUID,
+                              data: ReservesIn) -> DeliveryOut:
+    await deliveries.get_delivery_in_tenant(db_session, tenant_ctx.tenant_id, delivery_id)  # 404 before 403
+    payload = msgspec.to_builtins(data)
+    if tenant_ctx.can("order"):
+        delivery = await deliveries.lift_reserves(db_session, tenant_ctx.tenant_id, delivery_id, payload,
+                                                  lifted_by=tenant_ctx.identity.user_id, now=utcnow())
+    else:
+        tenant_ctx.require("execute_orders")
+        delivery = await deliveries.declare_reserves_resolved(db_session, tenant_ctx.tenant_id, delivery_id, payload,
+                                                              declared_by=tenant_ctx.identity.user_id, now=utcnow())
+    return await _out(db_session, delivery)
+
+
 delivery_api_handlers: list[Any] = [api_record_delivery, api_deliveries, api_delivery, api_delivery_document,
-                                    api_decide_delivery]
+                                    api_decide_delivery, api_reserves_lifted]

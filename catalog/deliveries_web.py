@@ -7,7 +7,10 @@
   to its field, status 422, nothing written;
 * ``…/livraisons/{delivery_id}``: the slip, its lines, the decision's deadline, and for the buyer (``order``) the
   decision form: per line the kind (réception, avec réserves and their deadline, ajournement, avec réfaction and
-  its amount HT, rejet) and the accepted and rejected quantities; the decision is final.
+  its amount HT, rejet) and the accepted and rejected quantities; the decision is final;
+* the reserves of a « réception avec réserves » on that page (CCP TGD VII.3): their deadline, red once past
+  without their lifting; ``…/{delivery_id}/reserves/declaration``, the titulaire's operator declares them resolved
+  (a note of what it did); ``…/{delivery_id}/reserves/levee``, the buyer pronounces their lifting (its day, a note).
 
 The rules, the audit, the order's moves and the e-mails are ``catalog.deliveries``'; a form is read after the
 access check, so another tenant's order or slip is a 404 whatever the body. ``…/{delivery_id}/document?format=pdf|odt``
@@ -53,8 +56,11 @@ async def order_section(session: AsyncSession, ctx: TenantContext, order: Any) -
     progress = await deliveries.order_progress(session, order)
     calendar = await tenant_calendar(session, order.tenant_id)
     now = utcnow()
+    today = _today(ctx)
     slips = [{"d": x, "deadline": deliveries.decision_deadline(calendar, x),
-              "overdue": deliveries.is_decision_overdue(calendar, x, now)}
+              "overdue": deliveries.is_decision_overdue(calendar, x, now),
+              "reserves": deliveries.reserves_status(x, await deliveries.lines_of_delivery(session, x), today)
+              if x.decided_at is not None else None}
              for x in await deliveries.deliveries_of_order(session, order)]
     may_record = (ctx.can("execute_orders") and order.status in deliveries.SLIP_STATUSES
                   and any(p.remaining for p in progress))
@@ -114,11 +120,15 @@ async def _slip_page(request: Request[Any, Any, Any], ctx: TenantContext, sessio
         values = {"decided_on": _today(ctx).isoformat(), "verification_ended_on": slip.delivered_on.isoformat()}
         for x in lines:
             values[f"decision_{x.position}"] = "reception"
+    reserves = deliveries.reserves_status(slip, lines, _today(ctx))
+    open_reserves = reserves is not None and not reserves.lifted
+    values.setdefault("lifted_on", _today(ctx).isoformat())
     return render(request, "catalog/delivery.html", tenant_page(
         ctx, "orders", order=order, slip=slip, lines=lines, kinds=DECISION_KINDS, statuses=STATUSES,
         deadline=deliveries.decision_deadline(calendar, slip),
         overdue=deliveries.is_decision_overdue(calendar, slip, utcnow()),
-        names=await tenants.member_names(session, ctx.tenant_id),
+        names=await tenants.member_names(session, ctx.tenant_id), reserves=reserves,
+        may_declare=open_reserves and ctx.can("execute_orders"), may_lift=open_reserves and ctx.can("order"),
         may_decide=ctx.can("order") and slip.decided_at is None, values=values, errors=errors or {},
         url=f"{_url(ctx, order.id)}/{slip.id}", order_url=f"/t/{ctx.tenant_id}/commandes/{order.id}",
         today=_today(ctx)), status=status)
@@ -171,4 +181,43 @@ async def decide_delivery(request: Request[Any, Any, Any], tenant_ctx: TenantCon
     return see_other(f"{_url(tenant_ctx, order.id)}/{decided.id}")
 
 
-delivery_handlers: list[Any] = [new_delivery_page, create_delivery, delivery_page, delivery_document, decide_delivery]
+# --------------------------------------------------------------------------- the reserves (CCP TGD VII.3)
+
+
+async def _reserves_step(request: Request[Any, Any, Any], ctx: TenantContext, session: AsyncSession,
+                         order_id: uuid.UUID, delivery_id: uuid.UUID, permission: str) -> Any:
+    order = await orders.get_order_in_tenant(session, ctx.tenant_id, order_id)
+    slip = await deliveries.get_delivery_in_tenant(session, ctx.tenant_id, delivery_id, order_id=order.id)
+    ctx.require(permission)
+    form = form_fields(await request.form())
+    values = {k: v[:deliveries.NOTE_MAX + 1] for k, v in form.items() if k in ("note", "lifted_on")}
+    try:
+        if permission == "order":
+            await deliveries.lift_reserves(session, ctx.tenant_id, slip.id, values, lifted_by=ctx.identity.user_id,
+                                           now=utcnow())
+            message = f"Levée des réserves prononcée sur le bordereau {slip.number} : le titulaire est prévenu."
+        else:
+            await deliveries.declare_reserves_resolved(session, ctx.tenant_id, slip.id, values,
+                                                       declared_by=ctx.identity.user_id, now=utcnow())
+            message = (f"Réserves du bordereau {slip.number} déclarées levées : l'acheteur est prévenu, il lui revient "
+                       "d'en prononcer la levée.")
+    except deliveries.DeliveryError as exc:  # nothing written
+        return await _slip_page(request, ctx, session, order, slip, values=values, errors=exc.errors, status=422)
+    flash(request, message)
+    return see_other(f"{_url(ctx, order.id)}/{slip.id}")
+
+
+@post(f"{PATH}/{{delivery_id:uuid}}/reserves/declaration")
+async def declare_reserves(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
+                           order_id: uuid.UUID, delivery_id: uuid.UUID) -> Any:
+    return await _reserves_step(request, tenant_ctx, db_session, order_id, delivery_id, "execute_orders")
+
+
+@post(f"{PATH}/{{delivery_id:uuid}}/reserves/levee")
+async def lift_reserves(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
+                        order_id: uuid.UUID, delivery_id: uuid.UUID) -> Any:
+    return await _reserves_step(request, tenant_ctx, db_session, order_id, delivery_id, "order")
+
+
+delivery_handlers: list[Any] = [new_delivery_page, create_delivery, delivery_page, delivery_document, decide_delivery,
+                                declare_reserves, lift_reserves]

@@ -13,8 +13,8 @@ from typing import ClassVar
 
 from app.outbox import Event
 
-__all__ = ["AmendmentMoved", "BadgeRequestMoved", "CommissioningBadgesOrdered", "DeliveryMoved", "MaintenanceOrderMade",
-           "OrderIssued", "QuoteMoved"]
+__all__ = ["AmendmentMoved", "BadgeRequestMoved", "CommissioningBadgesOrdered", "DeliveryDecisionOverdue", "DeliveryMoved",
+           "MaintenanceOrderMade", "OrderIssued", "QuoteMoved"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -84,9 +84,11 @@ class AmendmentMoved(Event):
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class DeliveryMoved(Event):
     """A delivery slip took ``step`` (issue 14 §3; ``catalog.deliveries``, in the step's transaction): ``slip`` (the
-    titulaire's « bordereau de mise à disposition », CCP TGD VII.1) or ``decision`` (the buyer's decision on its
-    lines, VII.3); ``order_status`` is the order's status after it. The e-mail to the other side follows from it
-    (``catalog.delivery-mail``): the tenant's buyers for a slip, the titulaire's operators for a decision."""
+    titulaire's « bordereau de mise à disposition », CCP TGD VII.1), ``decision`` (the buyer's decision on its
+    lines, VII.3), ``reserves_declared`` (the titulaire declares the reserves of a « réception avec réserves »
+    resolved) or ``reserves_lifted`` (the buyer's « décision de levée desdites réserves », VII.3); ``order_status`` is
+    the order's status after it. The e-mail to the other side follows from it (``catalog.delivery-mail``): the
+    tenant's buyers for a slip and a declaration, the titulaire's operators for a decision and a lifting."""
 
     topic: ClassVar[str] = "catalog.delivery.moved"
     tenant_id: uuid.UUID
@@ -94,6 +96,22 @@ class DeliveryMoved(Event):
     order_id: uuid.UUID
     step: str
     order_status: str
+    at: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DeliveryDecisionOverdue(Event):
+    """The buyer's decision on a delivery slip is past its fifteen days (CCP TGD VII.3 « le délai pour prononcer une
+    décision est de quinze jours calculés à compter de la fin des opérations définies à l'article VII.2 »), noticed
+    once by the hourly job (``catalog.deliveries.remind_overdue_decisions``, which records it on the slip).
+    ``last_day`` is the decision's last day (the tenant's). The reminder follows (``catalog.delivery-reminder-mail``):
+    to the tenant's buyers (its admins) and to the titulaire's operators, unless the decision was taken since."""
+
+    topic: ClassVar[str] = "catalog.delivery.decision_overdue"
+    tenant_id: uuid.UUID
+    delivery_id: uuid.UUID
+    order_id: uuid.UUID
+    last_day: dt.date
     at: dt.datetime
 
 

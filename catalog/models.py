@@ -459,6 +459,18 @@ class Delivery(TenantOwned, Base):
     decided_on: Mapped[dt.date | None] = mapped_column(Date)
     decided_at: Mapped[dt.datetime | None]
     decided_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    #: When the overdue decision was e-mailed (once; ``catalog.deliveries.remind_overdue_decisions``, migration 0030).
+    decision_reminded_at: Mapped[dt.datetime | None]
+    #: The reserves of a « réception avec réserves » (VII.3): the titulaire's declaration that it resolved them (when,
+    #: by whom, what it did), then the buyer's « décision de levée desdites réserves » (its day, when and by whom it
+    #: was recorded, its note); None while not made (migration 0030).
+    reserves_declared_at: Mapped[dt.datetime | None]
+    reserves_declared_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    reserves_declared_note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    reserves_lifted_on: Mapped[dt.date | None] = mapped_column(Date)
+    reserves_lifted_at: Mapped[dt.datetime | None]
+    reserves_lifted_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    reserves_lifted_note: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class DeliveryLine(TenantOwned, Base):

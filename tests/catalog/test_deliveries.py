@@ -2,10 +2,12 @@
 partial slips numbered per order, over-delivery and bad input refused with nothing stored, the order started,
 delivered then verified through its own moves, the 15-day decision deadline carried over Christmas and a weekend,
 per-line decisions and their refusals, rejected and adjourned quantities delivered again, ``delivered_quantities``,
-the e-mails of each step once, the audit and the tenant wall."""
+the e-mails of each step once, the overdue decision reminded once to both sides, the reserves declared resolved
+then lifted (who, when, late), refused without reserves, the audit and the tenant wall."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from decimal import Decimal
@@ -21,6 +23,8 @@ from catalog import deliveries as d
 from catalog import orders
 from catalog.models import Delivery, DeliveryLine
 from catalog.quotes import tenant_calendar
+from catalog.tasks import run_delivery_reminders
+from tenants import services as tenant_services
 from tenants.models import FrameworkAgreement
 
 ACTOR = {"user_id": None, "label": "technicien@titulaire.demo"}
@@ -277,3 +281,166 @@ async def test_other_tenants_slips_are_not_found(db, demo):
         stored = await d.get_delivery_in_tenant(session, cpam, slip.id)
         assert stored.decided_at is None and await d.delivered_quantities(session, cpam, order.id) == {
             1: Decimal("1"), 2: 0}
+
+
+async def _mails_about(db, tenant_id, number) -> list[tuple[str, str, str]]:
+    async with db.engine.connect() as conn:
+        rows = await conn.execute(select(OutboxMessage.to, OutboxMessage.subject, OutboxMessage.body)
+                                  .where(OutboxMessage.tenant_id == tenant_id).order_by(OutboxMessage.id))
+    return [tuple(r) for r in rows if number in r.subject]
+
+
+async def _relay(db, settings) -> None:
+    for _ in range(2):  # a second pass (a restart) sends nothing twice
+        assert (await Relay(db, settings=settings, subscribers=d.SUBSCRIBERS).run_once()).failed == 0
+
+
+async def test_an_overdue_decision_is_mailed_once_to_both_sides(db, demo, settings):
+    cpam = uuid.UUID(demo["tenant_ids"]["cpam"])
+    order = await _order(db, cpam)
+    late = await _slip(db, cpam, order.id, [{"position": 1, "quantity": "1"}])
+    on_time = await _slip(db, cpam, order.id, [{"position": 2, "quantity": "1"}])
+    await _decide(db, cpam, on_time.id, [{"position": 2, "kind": "reception"}], now=NOW + dt.timedelta(days=1))
+    # CCP TGD VII.3 « le délai pour prononcer une décision est de quinze jours calculés à compter de la fin des
+    # opérations définies à l'article VII.2 »: from Thursday 10 December, the last day is Monday 28 December (over
+    # Christmas and the weekend), until 23:59 in Le Mans.
+    just_before = dt.datetime(2026, 12, 28, 22, 59, tzinfo=dt.UTC)
+    assert late.number not in await run_delivery_reminders(db, just_before)
+    after = just_before + dt.timedelta(minutes=1)
+    if db.engine.dialect.name == "postgresql":  # two workers at once: the rows are locked, one reminds
+        first, second = await asyncio.gather(run_delivery_reminders(db, after), run_delivery_reminders(db, after))
+        assert (late.number in first) != (late.number in second)
+    else:
+        assert late.number in await run_delivery_reminders(db, after)
+    again = await run_delivery_reminders(db, after + dt.timedelta(hours=1))  # the next hour: nothing again
+    assert late.number not in again and on_time.number not in again
+    async with db.session([cpam]) as session:
+        assert (await d.get_delivery_in_tenant(session, cpam, late.id)).decision_reminded_at == after
+        assert (await d.get_delivery_in_tenant(session, cpam, on_time.id)).decision_reminded_at is None
+    async with db.engine.connect() as conn:
+        events = (await conn.execute(select(OutboxEvent.payload).where(
+            OutboxEvent.topic == "catalog.delivery.decision_overdue"))).scalars().all()
+    assert [e["last_day"] for e in events if e["delivery_id"] == str(late.id)] == ["2026-12-28"]
+
+    await _relay(db, settings)
+    mails = await _mails_about(db, cpam, late.number)
+    reminders = [m for m in mails if "Rappel" in m[1]]
+    assert sorted((m[0], m[1]) for m in reminders) == [
+        ("admin@cpam72.demo", f"[CPAM de la Sarthe] Rappel : décision en retard sur le bordereau {late.number}"),
+        ("technicien@titulaire.demo", f"[CPAM de la Sarthe] Rappel : décision en retard sur le bordereau {late.number}")]
+    body = {m[0]: m[2] for m in reminders}
+    assert "au plus tard le 28/12/2026 : elle est en retard" in body["admin@cpam72.demo"]
+    assert "quinze jours calculés à compter de la fin des opérations" in body["technicien@titulaire.demo"]
+    assert not [m for m in await _mails_about(db, cpam, on_time.number) if "Rappel" in m[1]]
+
+
+async def _user_id(db, email) -> uuid.UUID:
+    async with db.session() as session:
+        return (await tenant_services.find_user_by_email(session, email)).id
+
+
+async def test_reserves_are_declared_resolved_then_lifted_with_who_and_when(db, demo, settings):
+    cpam = uuid.UUID(demo["tenant_ids"]["cpam"])
+    operator, admin = await _user_id(db, "technicien@titulaire.demo"), await _user_id(db, "admin@cpam72.demo")
+    order = await _order(db, cpam)
+    slip = await _slip(db, cpam, order.id, [{"position": 1, "quantity": "2"}, {"position": 2, "quantity": "2"}])
+    decided = dt.datetime(2026, 12, 11, 9, 0, tzinfo=dt.UTC)
+    # CCP TGD VII.3: « l'administration peut par ailleurs assortir une décision de réception de réserves […] que le
+    # titulaire s'engage alors à résoudre dans un délai fixé par la décision ».
+    await _decide(db, cpam, slip.id, [
+        {"position": 1, "kind": "reception_reserves", "reserves_deadline": "2026-12-31"},
+        {"position": 2, "kind": "reception"}], now=decided)
+    declared_at = dt.datetime(2026, 12, 18, 9, 0, tzinfo=dt.UTC)
+    async with db.transaction([cpam], actor=ACTOR) as session:
+        with pytest.raises(d.DeliveryError) as exc:  # what was done is required
+            await d.declare_reserves_resolved(session, cpam, slip.id, {"note": "  "}, declared_by=operator,
+                                              now=declared_at)
+        assert set(exc.value.errors) == {"note"}
+        await d.declare_reserves_resolved(session, cpam, slip.id, {"note": "Borne 2 recâblée, essais conformes"},
+                                          declared_by=operator, now=declared_at)
+    lifted_at = dt.datetime(2026, 12, 21, 9, 0, tzinfo=dt.UTC)
+    async with db.transaction([cpam], actor=ACTOR) as session:
+        with pytest.raises(d.DeliveryError) as exc:
+            await d.lift_reserves(session, cpam, slip.id, {"lifted_on": "2026-12-10"}, lifted_by=admin, now=lifted_at)
+        assert "précéder la décision" in exc.value.errors["lifted_on"]
+        await d.lift_reserves(session, cpam, slip.id, {"lifted_on": "2026-12-21", "note": "Constaté sur place"},
+                              lifted_by=admin, now=lifted_at)
+    async with db.transaction([cpam], actor=ACTOR) as session:
+        with pytest.raises(d.DeliveryError, match="définitive"):  # once
+            await d.lift_reserves(session, cpam, slip.id, {}, lifted_by=admin, now=lifted_at)
+        with pytest.raises(d.DeliveryError, match="définitive"):
+            await d.declare_reserves_resolved(session, cpam, slip.id, {"note": "encore"}, declared_by=operator,
+                                              now=lifted_at)
+    async with db.session([cpam]) as session:
+        stored = await d.get_delivery_in_tenant(session, cpam, slip.id)
+        status = d.reserves_status(stored, await d.lines_of_delivery(session, stored), dt.date(2027, 2, 1))
+        audited = await session.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.tenant_id == cpam, AuditEvent.entity == "deliveries", AuditEvent.entity_id == str(slip.id)))
+    assert (stored.reserves_declared_at, stored.reserves_declared_by, stored.reserves_declared_note) == (
+        declared_at, operator, "Borne 2 recâblée, essais conformes")
+    assert (stored.reserves_lifted_on, stored.reserves_lifted_at, stored.reserves_lifted_by,
+            stored.reserves_lifted_note) == (dt.date(2026, 12, 21), lifted_at, admin, "Constaté sur place")
+    assert (status.positions, status.deadline, status.lifted, status.overdue) == ((1,), dt.date(2026, 12, 31), True,
+                                                                                  False)
+    assert audited >= 4  # created, decided, declared, lifted
+
+    await _relay(db, settings)
+    mails = {m[1]: m for m in await _mails_about(db, cpam, slip.number)}
+    declared = mails[f"[CPAM de la Sarthe] Bordereau {slip.number} : réserves déclarées levées par le titulaire"]
+    assert declared[0] == "admin@cpam72.demo" and "Borne 2 recâblée" in declared[2]
+    assert "réserves à lever au plus tard le 31/12/2026" in declared[2]
+    lifted = mails[f"[CPAM de la Sarthe] Bordereau {slip.number} : levée des réserves"]
+    assert lifted[0] == "technicien@titulaire.demo" and "le 21/12/2026 la levée des réserves" in lifted[2]
+    assert "après le délai" not in lifted[2]
+
+
+async def test_reserves_past_their_deadline_are_late_and_lifting_them_late_stays_so(db, demo):
+    cpam = uuid.UUID(demo["tenant_ids"]["cpam"])
+    order = await _order(db, cpam)
+    slip = await _slip(db, cpam, order.id, [{"position": 1, "quantity": "2"}])
+    await _decide(db, cpam, slip.id, [{"position": 1, "kind": "reception_reserves", "reserves_deadline": "2026-12-15"}],
+                  now=dt.datetime(2026, 12, 11, 9, 0, tzinfo=dt.UTC))
+    async with db.session([cpam]) as session:
+        stored = await d.get_delivery_in_tenant(session, cpam, slip.id)
+        lines = await d.lines_of_delivery(session, stored)
+    # « si les prestations nécessaires ne sont pas réalisées dans le délai fixé » (VII.3): the deadline's day counts.
+    assert not d.reserves_status(stored, lines, dt.date(2026, 12, 15)).overdue
+    assert d.reserves_status(stored, lines, dt.date(2026, 12, 16)).late_positions == (1,)
+    async with db.transaction([cpam], actor=ACTOR) as session:
+        await d.lift_reserves(session, cpam, slip.id, {}, lifted_by=None,
+                              now=dt.datetime(2026, 12, 17, 9, 0, tzinfo=dt.UTC))
+    async with db.session([cpam]) as session:
+        stored = await d.get_delivery_in_tenant(session, cpam, slip.id)
+        status = d.reserves_status(stored, lines, dt.date(2027, 3, 1))
+    assert stored.reserves_lifted_on == dt.date(2026, 12, 17) and stored.reserves_declared_at is None  # directly
+    assert status.lifted and status.overdue  # « hors délai » stays
+
+
+async def test_lifting_reserves_is_refused_without_reserves_and_across_tenants(db, demo):
+    cpam, chr_ = uuid.UUID(demo["tenant_ids"]["cpam"]), uuid.UUID(demo["tenant_ids"]["chr"])
+    order = await _order(db, cpam)
+    plain = await _slip(db, cpam, order.id, [{"position": 1, "quantity": "1"}])
+    undecided = await _slip(db, cpam, order.id, [{"position": 2, "quantity": "1"}])
+    await _decide(db, cpam, plain.id, [{"position": 1, "kind": "reception"}])
+    async with db.transaction([cpam], actor=ACTOR) as session:
+        with pytest.raises(d.DeliveryError) as exc:
+            await d.lift_reserves(session, cpam, plain.id, {}, lifted_by=None, now=NOW)
+        assert set(exc.value.errors) == {"state"}
+        assert "n'est pas une réception avec réserves (CCP TGD VII.3)" in exc.value.errors["state"]
+        with pytest.raises(d.DeliveryError, match="pas une réception avec réserves"):
+            await d.declare_reserves_resolved(session, cpam, plain.id, {"note": "fait"}, declared_by=None, now=NOW)
+        with pytest.raises(d.DeliveryError, match="n'est pas prononcée"):
+            await d.lift_reserves(session, cpam, undecided.id, {}, lifted_by=None, now=NOW)
+    async with db.transaction([chr_], actor=ACTOR) as session:
+        with pytest.raises(NotFound):
+            await d.lift_reserves(session, chr_, plain.id, {}, lifted_by=None, now=NOW)
+        with pytest.raises(NotFound):
+            await d.declare_reserves_resolved(session, chr_, plain.id, {"note": "fait"}, declared_by=None, now=NOW)
+    async with db.session([cpam]) as session:
+        for slip in (plain, undecided):
+            stored = await d.get_delivery_in_tenant(session, cpam, slip.id)
+            assert (stored.reserves_declared_at, stored.reserves_lifted_at) == (None, None)
+    async with db.engine.connect() as conn:
+        steps = [r["step"] for r in (await conn.execute(select(OutboxEvent.payload).where(
+            OutboxEvent.topic == "catalog.delivery.moved"))).scalars() if r["delivery_id"] == str(plain.id)]
+    assert sorted(steps) == ["decision", "slip"]  # nothing published by the refusals

@@ -1,6 +1,7 @@
 """The delivery slips' API (issue 14 §3, CCP TGD VII.1–VII.3): the titulaire's slip (201, 422 per field and nothing
 stored), the order's slips and one slip with its VII.3 deadline, the buyer's per-line decision that verifies the
-order, the permissions of each side, final decisions, and 404 across tenants."""
+order, the permissions of each side, final decisions, the reserves declared then lifted (422 without reserves), and
+404 across tenants."""
 
 from __future__ import annotations
 
@@ -123,3 +124,70 @@ async def test_another_tenants_slips_are_not_found(client, db, demo, api_token):
         assert (await client.post(f"/api/v1/tenants/{tenant}/orders/{order_id}/deliveries", headers=other, json={
             "delivered_on": today, "lines": [{"position": 1, "quantity": 1}]})).status_code == 404
     assert await _count(db, cpam) == 1
+
+
+async def _decided_with_reserves(client, admin, operator, cpam, *, reserves=True) -> dict:
+    order_id = await _issued_order(client, admin, cpam)
+    today = dt.datetime.now(ZoneInfo("Europe/Paris")).date()
+    slip = (await client.post(f"/api/v1/tenants/{cpam}/orders/{order_id}/deliveries", headers=operator, json={
+        "delivered_on": today.isoformat(), "lines": [{"position": 1, "quantity": 1}]})).json()
+    line = ({"position": 1, "kind": "reception_reserves", "reserves_deadline": (today + dt.timedelta(days=10)).isoformat()}
+            if reserves else {"position": 1, "kind": "reception"})
+    decided = await client.post(f"/api/v1/tenants/{cpam}/deliveries/{slip['id']}/decision", headers=admin,
+                                json={"lines": [line]})
+    assert decided.status_code == 200, decided.text
+    return decided.json()
+
+
+async def test_reserves_lifted_through_the_api(client, db, demo, api_token):
+    # CCP TGD VII.3: reserves « que le titulaire s'engage alors à résoudre dans un délai fixé par la décision », then
+    # « une décision de levée desdites réserves ».
+    cpam = demo["tenant_ids"]["cpam"]
+    admin = await api_token("admin@cpam72.demo")
+    operator = await api_token("technicien@titulaire.demo")
+    slip = await _decided_with_reserves(client, admin, operator, cpam)
+    today = dt.datetime.now(ZoneInfo("Europe/Paris")).date()
+    assert slip["reserves"]["lifted"] is False and slip["reserves"]["overdue"] is False
+    assert slip["reserves"]["deadline"] == (today + dt.timedelta(days=10)).isoformat()
+    url = f"/api/v1/tenants/{cpam}/deliveries/{slip['id']}/reserves-lifted"
+
+    missing = await client.post(url, headers=operator, json={})
+    assert missing.status_code == 422 and "décrivez ce qui a été fait" in missing.json()["errors"]["note"]
+    declared = await client.post(url, headers=operator, json={"note": "Étiquetage refait"})
+    assert declared.status_code == 200, declared.text
+    reserves = declared.json()["reserves"]
+    assert (reserves["declared_note"], reserves["lifted"]) == ("Étiquetage refait", False)
+    assert reserves["declared_at"] is not None and reserves["declared_by"] is not None
+
+    lifted = await client.post(url, headers=admin, json={"note": "Vu", "lifted_on": today.isoformat()})
+    assert lifted.status_code == 200, lifted.text
+    reserves = lifted.json()["reserves"]
+    assert (reserves["lifted"], reserves["lifted_on"], reserves["lifted_note"]) == (True, today.isoformat(), "Vu")
+    assert reserves["lifted_by"] not in (None, reserves["declared_by"])
+    again = await client.post(url, headers=admin, json={})
+    assert again.status_code == 422 and "définitive" in again.json()["errors"]["state"]
+    read = (await client.get(f"/api/v1/tenants/{cpam}/deliveries/{slip['id']}", headers=operator)).json()
+    assert read["reserves"]["lifted_on"] == today.isoformat()
+
+
+async def test_reserves_lifted_is_422_without_reserves_and_404_across_tenants(client, db, demo, api_token):
+    cpam, chr_ = demo["tenant_ids"]["cpam"], demo["tenant_ids"]["chr"]
+    admin = await api_token("admin@cpam72.demo")
+    operator = await api_token("technicien@titulaire.demo")
+    plain = await _decided_with_reserves(client, admin, operator, cpam, reserves=False)
+    url = f"/api/v1/tenants/{cpam}/deliveries/{plain['id']}/reserves-lifted"
+    refused = await client.post(url, headers=admin, json={"note": "x"})
+    assert refused.status_code == 422
+    assert "n'est pas une réception avec réserves" in refused.json()["errors"]["state"]
+    assert (await client.post(url, headers=operator, json={"note": "x"})).status_code == 422
+    read = (await client.get(f"/api/v1/tenants/{cpam}/deliveries/{plain['id']}", headers=admin)).json()
+    assert read["reserves"] is None
+
+    reserved = await _decided_with_reserves(client, admin, operator, cpam)
+    other = await api_token("admin@chr-metz.demo")
+    for tenant in (chr_, cpam):
+        response = await client.post(f"/api/v1/tenants/{tenant}/deliveries/{reserved['id']}/reserves-lifted",
+                                     headers=other, json={"note": "x"})
+        assert response.status_code == 404
+    read = (await client.get(f"/api/v1/tenants/{cpam}/deliveries/{reserved['id']}", headers=admin)).json()
+    assert read["reserves"]["lifted"] is False and read["reserves"]["declared_at"] is None

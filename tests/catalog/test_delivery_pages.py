@@ -2,7 +2,8 @@
 records a slip from the order's page (an over-delivery is named next to its line and nothing is stored), the buyer
 finds it on its home card, decides line by line (a réfaction without its amount is refused next to its line) and
 the order is verified; an overdue decision is red on the order and slip pages, counted on the buyer's home card
-and listed in the operator's queue; another tenant's slip is a 404."""
+and listed in the operator's queue; the reserves declared by the titulaire then lifted by the buyer, red past their
+deadline, refused (422) without reserves; another tenant's slip is a 404."""
 
 from __future__ import annotations
 
@@ -136,3 +137,80 @@ async def test_another_tenants_slip_is_not_found(client, db, demo):
     other = await _issued_order(db, cpam, dt.datetime.now(dt.UTC))
     assert (await client.get(f"/t/{cpam}/commandes/{other.id}/livraisons/{slip.id}")).status_code == 404
     assert (await client.get(f"/t/{cpam}/commandes/{order.id}/livraisons/{slip.id}")).status_code == 200
+
+
+async def _decided_with_reserves(db, tenant_id, *, days_ago: int, deadline_days_ago: int | None):
+    """A slip delivered and decided ``days_ago`` days ago, with reserves due ``deadline_days_ago`` days ago (None: a
+    plain réception)."""
+    at = dt.datetime.now(dt.UTC) - dt.timedelta(days=days_ago)
+    order = await _issued_order(db, tenant_id, at)
+    day = at.astimezone(ZoneInfo("Europe/Paris")).date()
+    async with db.transaction([tenant_id], actor=ACTOR) as session:
+        slip = await deliveries.record_delivery(session, tenant_id, order.id, {
+            "delivered_on": day.isoformat(), "lines": [{"position": 1, "quantity": "2"}]}, recorded_by=None, now=at)
+        line = {"position": 1, "kind": "reception"}
+        if deadline_days_ago is not None:
+            line = {"position": 1, "kind": "reception_reserves",
+                    "reserves_deadline": (dt.datetime.now(ZoneInfo("Europe/Paris")).date()
+                                          - dt.timedelta(days=deadline_days_ago)).isoformat()}
+        await deliveries.decide_delivery(session, tenant_id, slip.id, {"lines": [line]}, decided_by=None, now=at)
+    return order, slip
+
+
+async def test_reserves_are_declared_then_lifted_through_the_pages(client, db, demo):
+    # CCP TGD VII.3: the reserves the titulaire « s'engage alors à résoudre dans un délai fixé par la décision », then
+    # « une décision de levée desdites réserves ».
+    cpam = uuid.UUID(demo["tenant_ids"]["cpam"])
+    order, slip = await _decided_with_reserves(db, cpam, days_ago=0, deadline_days_ago=-10)
+    slip_url = f"/t/{cpam}/commandes/{order.id}/livraisons/{slip.id}"
+    today = dt.datetime.now(ZoneInfo("Europe/Paris")).date()
+
+    await login_as(client, "technicien@titulaire.demo")
+    page = page_text(await client.get(slip_url))
+    assert "Réserves (CCP TGD VII.3)" in page and "Déclarer les réserves levées" in page
+    assert "Prononcer la levée des réserves" not in page and "non levées dans le délai" not in page
+    empty = await form_post(client, slip_url, f"{slip_url}/reserves/declaration", {"note": ""})
+    assert empty.status_code == 422 and "décrivez ce qui a été fait" in page_text(empty)
+    # The titulaire does not pronounce the lifting itself, even by posting the form.
+    assert (await form_post(client, slip_url, f"{slip_url}/reserves/levee", {"note": "x"})).status_code == 403
+    declared = await form_post(client, slip_url, f"{slip_url}/reserves/declaration", {"note": "Câble remplacé"})
+    assert declared.status_code == 303
+
+    await login_as(client, "admin@cpam72.demo")
+    page = page_text(await client.get(slip_url))
+    assert "réserves déclarées levées le" in page and "Câble remplacé" in page
+    assert "Prononcer la levée des réserves" in page and "Déclarer les réserves levées" not in page
+    lifted = await form_post(client, slip_url, f"{slip_url}/reserves/levee", {
+        "lifted_on": today.isoformat(), "note": "Constaté"})
+    assert lifted.status_code == 303
+    page = page_text(await client.get(slip_url))
+    assert f"prononcée le {today:%d/%m/%Y} par" in page and "Constaté" in page
+    assert "Prononcer la levée des réserves" not in page
+    assert f"réserves levées le {today:%d/%m/%Y}" in page_text(await client.get(f"/t/{cpam}/commandes/{order.id}"))
+
+
+async def test_reserves_past_their_deadline_are_red_and_a_slip_without_reserves_refuses_the_lifting(client, db, demo):
+    cpam = uuid.UUID(demo["tenant_ids"]["cpam"])
+    order, slip = await _decided_with_reserves(db, cpam, days_ago=20, deadline_days_ago=5)
+    slip_url = f"/t/{cpam}/commandes/{order.id}/livraisons/{slip.id}"
+    await login_as(client, "admin@cpam72.demo")
+    response = await client.get(slip_url)
+    assert "réserves non levées dans le délai" in page_text(response) and "flag-danger" in response.text
+    assert "réserves non levées dans le délai" in page_text(await client.get(f"/t/{cpam}/commandes/{order.id}"))
+
+    plain_order, plain = await _decided_with_reserves(db, cpam, days_ago=0, deadline_days_ago=None)
+    plain_url = f"/t/{cpam}/commandes/{plain_order.id}/livraisons/{plain.id}"
+    assert "Réserves (CCP TGD VII.3)" not in page_text(await client.get(plain_url))
+    refused = await form_post(client, plain_url, f"{plain_url}/reserves/levee", {"note": "x"})
+    assert refused.status_code == 422 and "n'est pas une réception avec réserves" in page_text(refused)
+    async with db.session([cpam]) as session:
+        assert (await deliveries.get_delivery_in_tenant(session, cpam, plain.id)).reserves_lifted_at is None
+
+    # Another tenant's slip: 404 whatever the body.
+    await login_as(client, "admin@chr-metz.demo")
+    chr_ = uuid.UUID(demo["tenant_ids"]["chr"])
+    for tenant in (chr_, cpam):
+        url = f"/t/{tenant}/commandes/{order.id}/livraisons/{slip.id}"
+        assert (await form_post(client, f"/t/{chr_}", f"{url}/reserves/levee", {"note": "x"})).status_code == 404
+    async with db.session([cpam]) as session:
+        assert (await deliveries.get_delivery_in_tenant(session, cpam, slip.id)).reserves_lifted_at is None
