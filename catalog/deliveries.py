@@ -52,7 +52,7 @@ from catalog.deadlines import DECISION_KINDS, Deadline, LineDecision, decision_d
 from catalog.events import DeliveryDecisionOverdue, DeliveryMoved
 from catalog.models import Delivery, DeliveryLine, PurchaseOrder
 from catalog.order_rules import MAX_LINES, STATUSES, OrderRuleError, parse_quantity
-from catalog.quotes import tenant_calendar
+from catalog.quotes import ACCEPTING_DECISIONS, tenant_calendar
 from tenants import services as tenants
 from tenants.calendars import BusinessCalendar
 
@@ -86,9 +86,9 @@ __all__ = [
 
 SIGNATURE = "\n-- \nCentrale — livraisons\nMerci de rappeler le numéro du bordereau dans tout échange.\n"
 #: The order statuses a slip may be recorded on (« livré » only while a rejected or adjourned quantity remains).
-SLIP_STATUSES = ("issued", "in_progress", "delivered")
+SLIP_STATUSES = ("issued", "in_progress")
 #: The decisions that accept the quantity (réception, with reserves, with réfaction).
-ACCEPTING_KINDS = ("reception", "reception_reserves", "refaction")
+ACCEPTING_KINDS = ACCEPTING_DECISIONS
 NOTE_MAX = 2000
 _ZERO = Decimal("0.000")
 
@@ -310,8 +310,7 @@ async def record_delivery(session: AsyncSession, tenant_id: uuid.UUID, order_id:
     1), ``lines.P.quantity`` (P: the order line's position), ``status``; nothing written on any."""
     order = await orders.get_order_in_tenant(session, tenant_id, order_id, for_update=True)
     progress = {p.position: p for p in await order_progress(session, order)}
-    if order.status not in SLIP_STATUSES or (order.status == "delivered"
-                                             and not any(p.remaining for p in progress.values())):
+    if order.status not in SLIP_STATUSES:
         raise DeliveryError({"status": f"Le bon de commande {order.number} est « {STATUSES[order.status]} » : "
                                        "un bordereau de livraison ne s'enregistre que sur une commande émise ou en "
                                        "cours, tant qu'il reste à livrer."})
@@ -502,6 +501,11 @@ async def decide_delivery(session: AsyncSession, tenant_id: uuid.UUID, delivery_
         if not pending and all(p.accepted >= p.ordered for p in progress):
             order = await orders.transition_order(session, tenant_id, order.id, "verify", now=now,
                                                   note=f"Décision sur le bordereau {delivery.number} : tout est reçu")
+        elif any(p.remaining for p in progress):
+            # Rejected or adjourned quantities are to deliver again (VII.3): the order is « en cours » again.
+            order = await orders.transition_order(
+                session, tenant_id, order.id, "resume", now=now,
+                note=f"Décision sur le bordereau {delivery.number} : des quantités sont à livrer à nouveau")
     _moved(session, delivery, order, "decision", now)
     await session.flush()
     return delivery

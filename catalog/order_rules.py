@@ -73,6 +73,8 @@ ACTIONS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "start": (("issued",), "in_progress", "démarrer"),
     "deliver": (("in_progress",), "delivered", "déclarer livrée"),
     "verify": (("delivered",), "verified", "vérifier"),
+    # A decision that rejects or adjourns what was delivered (TGD VII.3) leaves something to deliver again.
+    "resume": (("delivered",), "in_progress", "reprendre la livraison de"),
     "close": (("verified",), "closed", "clore"),
     # Once delivered, an order is verified (TGD VII) — it can no longer be cancelled.
     "cancel": (("draft", "issued", "in_progress"), "cancelled", "annuler"),
@@ -80,7 +82,7 @@ ACTIONS: dict[str, tuple[tuple[str, ...], str, str]] = {
 #: Who moves an order: the buyer (its admin) issues, verifies, closes and cancels; the titulaire's operator
 #: starts and delivers (``catalog.component.PERMISSIONS``).
 ACTION_PERMISSIONS = {"issue": "order", "verify": "order", "close": "order", "cancel": "order",
-                      "start": "execute_orders", "deliver": "execute_orders"}
+                      "start": "execute_orders", "deliver": "execute_orders", "resume": "execute_orders"}
 #: The moves nobody makes by hand (CCP TGD VII): an order is « livré » when its slips (« bordereaux de mise à
 #: disposition », VII.1) have delivered every line, « vérifié » when the buyer's decisions on them (VII.3) have
 #: received everything — ``catalog.deliveries`` makes both. A person asking for one gets the rule.
@@ -89,6 +91,8 @@ SLIP_ACTIONS = {
                "bordereau des quantités livrées, la commande passe à « livré » quand tout est livré.",
     "verify": "Une commande est vérifiée par la décision de l'acheteur sur chaque bordereau (CCP TGD VII.3) : "
               "prononcez la réception, la commande passe à « vérifié » quand tout est reçu.",
+    "resume": "Une commande livrée revient « en cours » quand la décision de l'acheteur rejette ou ajourne des "
+              "quantités (CCP TGD VII.3) : le titulaire les livre à nouveau par un bordereau.",
 }
 
 

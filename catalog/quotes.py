@@ -36,6 +36,8 @@ from app.outbox import Delivery, Subscriber, publish_on_commit
 from catalog import badges, order_rules, orders, services
 from catalog import quote_rules as rules
 from catalog.events import QuoteMoved
+from catalog.models import Delivery as Slip
+from catalog.models import DeliveryLine as SlipLine
 from catalog.models import Quote, QuoteCounter, QuoteLine
 from tenants import services as tenants
 from tenants.calendars import BusinessCalendar
@@ -69,6 +71,10 @@ __all__ = [
 #: The explicit order of the commissioning badges: the titulaire's operator, like the works' records.
 BADGES_PERMISSION = "answer_quotes"
 SIGNATURE = "\n-- \nCentrale — devis\nMerci de rappeler le numéro du devis dans tout échange.\n"
+
+#: The decisions on a slip that receive what was delivered (CCP TGD VII.3; ``catalog.deliveries.ACCEPTING_KINDS``,
+#: which imports this module).
+ACCEPTING_DECISIONS = ("reception", "reception_reserves", "refaction")
 
 
 class QuoteError(ValidationFailed):
@@ -420,9 +426,19 @@ async def quotes_of_tenant(session: AsyncSession, tenant_id: uuid.UUID, *, state
 
 
 async def _received_at(session: AsyncSession, quote: Quote) -> dt.datetime | None:
-    """When the order of the quote was verified (« réception des travaux »), if it was."""
+    """When the reception of the works was pronounced (CCTP CPAM 5-3-1 « réception des travaux »): the buyer's
+    first decision on a slip of the quote's order that receives something — réception, with reserves (« les
+    imperfections, les omissions ou malfaçons constatées sont notifiées ») or with réfaction (CCP TGD VII.3) —
+    or else the order's verification; None before either."""
     if quote.order_id is None or quote.commissioned_on is None:
         return None
+    decided = await session.scalar(
+        select(func.min(Slip.decided_at))
+        .join(SlipLine, (SlipLine.tenant_id == Slip.tenant_id) & (SlipLine.delivery_id == Slip.id))
+        .where(Slip.tenant_id == quote.tenant_id, Slip.order_id == quote.order_id,
+               Slip.decided_at.is_not(None), SlipLine.decision.in_(ACCEPTING_DECISIONS)))
+    if decided is not None:
+        return _aware(decided)
     order = await orders.get_order_in_tenant(session, quote.tenant_id, quote.order_id)
     verified = [e.at for e in await orders.events_of_order(session, order) if e.to_status == "verified"]
     return _aware(verified[0]) if verified else None

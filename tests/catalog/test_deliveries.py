@@ -93,16 +93,16 @@ async def test_partial_slips_move_the_order_and_decisions_verify_it(db, demo):
     later = NOW + dt.timedelta(days=2)
     await _decide(db, cpam, first.id, [{"position": 1, "kind": "rejet", "accepted": "0", "rejected": "1"}], now=later)
     assert await _delivered(db, cpam, order.id) == {1: Decimal("1"), 2: Decimal("2")}
-    assert await _status(db, cpam, order.id) == "delivered"
+    assert await _status(db, cpam, order.id) == "in_progress"  # the rejected borne is to deliver again
     # Decisions are final.
     with pytest.raises(d.DeliveryError, match="définitive"):
         await _decide(db, cpam, first.id, [{"position": 1, "kind": "reception", "accepted": "1", "rejected": "0"}],
                       now=later)
 
-    # The titulaire presents the rejected borne again on a third slip (the order is « livré », something remains).
+    # The titulaire presents the rejected borne again on a third slip: everything is delivered again.
     third = await _slip(db, cpam, order.id, [{"position": 1, "quantity": "1"}], day="2026-12-14",
                         now=dt.datetime(2026, 12, 14, 9, 0, tzinfo=dt.UTC))
-    assert third.number == "BC-2026-000001-L3"
+    assert third.number == "BC-2026-000001-L3" and await _status(db, cpam, order.id) == "delivered"
     at = dt.datetime(2026, 12, 15, 9, 0, tzinfo=dt.UTC)
     await _decide(db, cpam, second.id, [
         {"position": 1, "kind": "reception_reserves", "accepted": "1", "rejected": "0", "reserves_deadline": "2027-01-15"},
@@ -124,7 +124,8 @@ async def test_partial_slips_move_the_order_and_decisions_verify_it(db, demo):
         ("reception_reserves", Decimal("1.000"), None, dt.date(2027, 1, 15)),
         ("refaction", Decimal("2.000"), Decimal("150.50"), None)]
     # (created and issued at the same instant: their order in the history is not asserted)
-    assert sorted(history[:2]) == ["draft", "issued"] and history[2:] == ["in_progress", "delivered", "verified"]
+    assert sorted(history[:2]) == ["draft", "issued"] and history[2:] == ["in_progress", "delivered", "in_progress", "delivered",
+                                                                       "verified"]
     assert audited >= 3 + 4 + 4  # three slips and four lines created, three decisions on four lines
 
 
@@ -229,7 +230,7 @@ async def test_each_line_decision_is_checked_and_nothing_is_written_on_a_refusal
         {"position": 1, "kind": "ajournement"},
         {"position": 2, "kind": "reception", "accepted": "", "rejected": "0,5"}])
     assert await _delivered(db, cpam, order.id) == {1: 0, 2: Decimal("1.5")}
-    assert await _status(db, cpam, order.id) == "delivered"
+    assert await _status(db, cpam, order.id) == "in_progress"  # back « en cours »: the rest is to deliver again
     again = await _slip(db, cpam, order.id, [{"position": 1, "quantity": "2"}, {"position": 2, "quantity": "0.5"}])
     assert again.number == "BC-2026-000001-L2"
 

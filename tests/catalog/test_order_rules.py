@@ -106,6 +106,7 @@ def test_cancel_before_delivery(status):
 
 ALL_MOVES = [(s, a) for s in r.STATUSES for a in r.ACTIONS]
 ALLOWED = {("draft", "issue"), ("issued", "start"), ("in_progress", "deliver"), ("delivered", "verify"),
+           ("delivered", "resume"),
            ("verified", "close"), ("draft", "cancel"), ("issued", "cancel"), ("in_progress", "cancel")}
 
 

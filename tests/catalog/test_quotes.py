@@ -17,7 +17,7 @@ from app.audit import AuditEvent
 from app.errors import NotFound
 from app.mail import OutboxMessage
 from app.outbox import OutboxEvent, Relay
-from catalog import orders, services
+from catalog import deliveries, orders, services
 from catalog import quotes as q
 from catalog.models import Quote, QuoteLine
 from tenants.models import FrameworkAgreement, User
@@ -111,11 +111,24 @@ async def test_request_visit_answer_accept_issues_the_order_at_the_quote_price(d
     async with db.transaction([cpam], actor=ACTOR) as session:
         await q.record_works_start(session, cpam, quote.id, "2027-01-11", now=accepted_at + dt.timedelta(days=8))
         await q.record_commissioning(session, cpam, quote.id, "2027-01-20", now=accepted_at + dt.timedelta(days=17))
+    # The reception is pronounced by the buyer's decision on the slip of the bornes, with a reserve, while the
+    # rest of the order is still to deliver (5-3-1: « le titulaire est tenu alors d'exécuter ou terminer les
+    # travaux incomplets »): the order stays « en cours », the milestone is met.
     verified_at = dt.datetime(2027, 1, 25, 9, 0, tzinfo=dt.UTC)
     async with db.transaction([cpam], actor=ACTOR) as session:
-        for move in (orders.start_order, orders.deliver_order, orders.verify_order):
-            await move(session, cpam, order.id, now=verified_at)
+        slip = await deliveries.record_delivery(session, cpam, order.id, {
+            "delivered_on": "2027-01-20", "lines": [{"position": 1, "quantity": "1"}]}, recorded_by=None,
+            now=verified_at)
     async with db.session([cpam]) as session:
+        quote = await q.get_quote_in_tenant(session, cpam, quote.id)
+        pending = {m.key: m.status for m in await q.milestones_of(session, quote, verified_at)}
+    assert pending["reception"] != "done"  # a slip awaiting its decision is no reception
+    async with db.transaction([cpam], actor=ACTOR) as session:
+        await deliveries.decide_delivery(session, cpam, slip.id, {"lines": [
+            {"position": 1, "kind": "reception_reserves", "reserves_deadline": "2027-02-15"}]}, decided_by=None,
+            now=verified_at)
+    async with db.session([cpam]) as session:
+        assert (await orders.get_order_in_tenant(session, cpam, order.id)).status == "in_progress"
         quote = await q.get_quote_in_tenant(session, cpam, quote.id)
         items = {m.key: m for m in await q.milestones_of(session, quote, verified_at + dt.timedelta(days=1))}
         audited = await session.scalar(select(func.count()).select_from(AuditEvent).where(
