@@ -35,7 +35,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, TenantOwned, utcnow
 
-__all__ = ["BillingIssuer", "BillingProfile", "Invoice", "InvoiceCounter", "InvoiceLine"]
+__all__ = ["BillingIssuer", "BillingProfile", "Invoice", "InvoiceAllowance", "InvoiceCounter", "InvoiceLine", "Penalty",
+           "PriceIndex", "PriceRevision"]
 
 MONEY = Numeric(14, 2)
 
@@ -183,3 +184,124 @@ class InvoiceLine(TenantOwned, Base):
     total_vat: Mapped[Decimal] = mapped_column(MONEY)
     total_ttc: Mapped[Decimal] = mapped_column(MONEY)
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+# --------------------------------------------------------------------------- penalties and price revision (0033)
+
+
+class Penalty(TenantOwned, Base):
+    """A penalty of CCP TGD VIII on one purchase order of the tenant: VIII.3 « P = V × R / 100 » (R the overrun of
+    the delay in percent) or VIII.4 « P = V × R / 500 » (R the days or hours late), V the order's amount HT
+    (``billing.rules.penalty``), cut to what remains of VIII.1's cap (« limité au montant hors taxes effectivement
+    commandé ») — or exempted under VIII.5 with the titulaire's justification. Its source is a ticket's SLA breach
+    (``ticket_id``, incidents' ticket; no foreign key across components) or the order's delay.
+
+    ``status`` (``billing.penalties.STATUSES``): ``proposed`` → ``notified`` (VIII.1 « notification préalable
+    expresse », thirty days for observations until ``observations_until``) → ``contested`` (the titulaire's
+    observations) → ``accepted`` (maintained by the buyer) or ``exempted``; ``notified`` → ``accepted`` when the
+    thirty days pass (« il est réputé avoir accepté », ``deemed_accepted``); ``accepted`` → ``deducted`` on the
+    next invoice of the tenant and agreement (``invoice_id``); any state before ``deducted`` → ``cancelled``."""
+
+    __tablename__ = "penalties"
+    __table_args__ = (
+        _invoice_fk("invoice_id", None),
+        Index("ix_penalties_status", "tenant_id", "agreement_id", "status"),
+    )
+    agreement_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("framework_agreements.id"))
+    agreement_reference: Mapped[str] = mapped_column(String(64))
+    #: ``VIII.3`` | ``VIII.4``.
+    article: Mapped[str] = mapped_column(String(8))
+    order_id: Mapped[uuid.UUID]
+    order_number: Mapped[str] = mapped_column(String(20))
+    #: V: the order's amount HT.
+    value_ht: Mapped[Decimal] = mapped_column(MONEY)
+    #: R and its unit: ``percent`` (VIII.3), ``days`` or ``hours`` (VIII.4).
+    lateness: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    lateness_unit: Mapped[str] = mapped_column(String(8))
+    #: ``ticket`` (an SLA breach) | ``order`` (the order's delay).
+    source: Mapped[str] = mapped_column(String(8))
+    ticket_id: Mapped[uuid.UUID | None]
+    ticket_number: Mapped[str] = mapped_column(String(20), default="")
+    #: What was late, in French (the breached deadline, the delivery date due and made).
+    facts: Mapped[str] = mapped_column(Text, default="")
+    #: P by the formula, the amount due after VIII.1's cap (0 when exempted), and the computation shown.
+    computed_ht: Mapped[Decimal] = mapped_column(MONEY)
+    amount_ht: Mapped[Decimal] = mapped_column(MONEY)
+    computation: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="proposed")
+    notified_at: Mapped[dt.datetime | None]
+    notified_by: Mapped[str] = mapped_column(String(320), default="")
+    observations_until: Mapped[dt.date | None] = mapped_column(Date)
+    observations: Mapped[str] = mapped_column(Text, default="")
+    observed_at: Mapped[dt.datetime | None]
+    observed_by: Mapped[str] = mapped_column(String(320), default="")
+    #: VIII.5: the cause the titulaire shows (``billing.rules.EXEMPTIONS``) and its justification.
+    exemption: Mapped[str] = mapped_column(String(20), default="")
+    justification: Mapped[str] = mapped_column(Text, default="")
+    decided_at: Mapped[dt.datetime | None]
+    decided_by: Mapped[str] = mapped_column(String(320), default="")
+    deemed_accepted: Mapped[bool] = mapped_column(Boolean, default=False)
+    invoice_id: Mapped[uuid.UUID | None]
+    deducted_at: Mapped[dt.datetime | None]
+    cancel_reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(320), default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class InvoiceAllowance(TenantOwned, Base):
+    """A document-level allowance of an invoice (EN 16931 BG-20: BT-92 amount, BT-95/96 VAT category and rate,
+    BT-97 reason): a penalty deducted (CCP TGD VIII.1 « vient en déduction des paiements »), with its computation."""
+
+    __tablename__ = "invoice_allowances"
+    __table_args__ = (
+        _invoice_fk(),
+        ForeignKeyConstraint(["tenant_id", "penalty_id"], ["penalties.tenant_id", "penalties.id"]),
+        UniqueConstraint("tenant_id", "penalty_id"),
+    )
+    invoice_id: Mapped[uuid.UUID]
+    position: Mapped[int] = mapped_column(Integer)
+    penalty_id: Mapped[uuid.UUID]
+    reason: Mapped[str] = mapped_column(String(500))
+    amount_ht: Mapped[Decimal] = mapped_column(MONEY)
+    vat_rate: Mapped[Decimal] = mapped_column(Numeric(5, 2))
+    total_vat: Mapped[Decimal] = mapped_column(MONEY)
+
+
+class PriceIndex(Base):
+    """One published value of a price index (CCP TGD IX.2: « l'index Ingénierie est lu dans le journal officiel et
+    sur le site Internet de l'INSEE »), kept by the coordinators; central-level, not tenant-owned (like
+    ``billing_issuers``): ``month`` is the month the value measures, ``published_on`` the day it was published."""
+
+    __tablename__ = "price_indexes"
+    __table_args__ = (UniqueConstraint("name", "month"),)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(60))
+    month: Mapped[dt.date] = mapped_column(Date)
+    published_on: Mapped[dt.date] = mapped_column(Date)
+    value: Mapped[Decimal] = mapped_column(Numeric(12, 4))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(320), default="")
+
+
+class PriceRevision(Base):
+    """A BPU version made by IX.2's revision, P = P0 × (0,30 + 0,70 × Ing / Ing0): from which version, with which
+    index values and coefficient (each article's revised price is in the new version's items)."""
+
+    __tablename__ = "price_revisions"
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    agreement_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("framework_agreements.id"))
+    from_version_id: Mapped[uuid.UUID]
+    to_version_id: Mapped[uuid.UUID]
+    index_name: Mapped[str] = mapped_column(String(60))
+    priced_on: Mapped[dt.date] = mapped_column(Date)
+    starts_on: Mapped[dt.date] = mapped_column(Date)
+    ing0: Mapped[Decimal] = mapped_column(Numeric(12, 4))
+    ing0_published_on: Mapped[dt.date] = mapped_column(Date)
+    ing: Mapped[Decimal] = mapped_column(Numeric(12, 4))
+    ing_published_on: Mapped[dt.date] = mapped_column(Date)
+    coefficient: Mapped[Decimal] = mapped_column(Numeric(12, 8))
+    computation: Mapped[str] = mapped_column(Text)
+    line_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(320), default="")
