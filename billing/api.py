@@ -190,7 +190,10 @@ async def readable_invoice(session: AsyncSession, ctx: TenantContext, invoice_id
 async def load_sheet(session: AsyncSession, invoice: Invoice) -> documents.InvoiceSheet:
     credited = (await invoices.get_invoice_in_tenant(session, invoice.tenant_id, invoice.credited_invoice_id)
                 if invoice.credited_invoice_id else None)
-    return documents.InvoiceSheet(invoice, await invoices.lines_of_invoice(session, invoice), credited)
+    from billing import penalties
+
+    return documents.InvoiceSheet(invoice, await invoices.lines_of_invoice(session, invoice), credited,
+                                  await penalties.allowances_of_invoice(session, invoice))
 
 
 def file_response(sheet: documents.InvoiceSheet, fmt: str) -> Response[bytes]:

@@ -38,13 +38,21 @@ async def _wall_target(session: AsyncSession, tenant_id: Any, objects: dict[str,
 
 
 def _subscribers() -> list[Any]:
-    from billing import invoices
+    from billing import invoices, penalties
 
-    return list(invoices.SUBSCRIBERS)
+    return list(invoices.SUBSCRIBERS) + list(penalties.SUBSCRIBERS)
+
+
+def _schedules() -> list[Any]:
+    from billing import tasks
+
+    return list(tasks.SCHEDULES)
 
 
 manifest = Component(
     name="billing",
+    tasks=("billing.tasks",),
+    schedules=_schedules,
     models=("billing.models",),
     web=_web,
     templates=Path(__file__).parent / "templates",

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from billing import invoice_rules as rules
-from billing.models import Invoice, InvoiceLine
+from billing.models import Invoice, InvoiceAllowance, InvoiceLine
 from billing.rules import FIXED_RECOVERY_INDEMNITY, LATE_INTEREST_MARGIN
 
 __all__ = ["InvoiceSheet", "invoice_pdf", "invoice_xml", "plain_pdf", "xml_filename"]
@@ -42,6 +42,24 @@ class InvoiceSheet:
     invoice: Invoice
     lines: Sequence[InvoiceLine]
     credited: Invoice | None = None
+    #: Document-level allowances (BG-20): the penalties deducted (CCP TGD VIII.1), each with its computation.
+    allowances: Sequence[InvoiceAllowance] = ()
+
+    def vat_breakdown(self) -> list[rules.VatRate]:
+        """BG-23: per rate, the lines' base less the allowances at that rate (BT-116 = Σ BT-131 − Σ BT-92)."""
+        rates = {r.rate: r for r in rules.vat_breakdown(self.lines)}
+        for a in self.allowances:
+            r = rates[a.vat_rate]
+            rates[a.vat_rate] = rules.VatRate(r.rate, r.base_ht - a.amount_ht, r.vat - a.total_vat)
+        return [rates[k] for k in sorted(rates)]
+
+    def totals(self) -> tuple[Decimal, Decimal, rules.Totals]:
+        """(BT-106 line total, BT-107 allowances, the totals due: BT-109, BT-110, BT-112)."""
+        lines = rules.totals_of(self.lines)
+        allowed = sum((a.amount_ht for a in self.allowances), Decimal("0.00"))
+        allowed_vat = sum((a.total_vat for a in self.allowances), Decimal("0.00"))
+        return lines.total_ht, allowed, rules.Totals(lines.total_ht - allowed, lines.total_vat - allowed_vat,
+                                                     lines.total_ttc - allowed - allowed_vat)
 
     @property
     def title(self) -> str:
@@ -176,13 +194,22 @@ def invoice_xml(sheet: InvoiceSheet) -> bytes:
 
     settlement = el(transaction, RAM, "ApplicableHeaderTradeSettlement")
     el(settlement, RAM, "InvoiceCurrencyCode", i.currency)  # BT-5
-    for rate in rules.vat_breakdown(sheet.lines):  # BG-23
+    for rate in sheet.vat_breakdown():  # BG-23
         tax = el(settlement, RAM, "ApplicableTradeTax")
         el(tax, RAM, "CalculatedAmount", _amount(rate.vat))  # BT-117
         el(tax, RAM, "TypeCode", "VAT")
         el(tax, RAM, "BasisAmount", _amount(rate.base_ht))  # BT-116
         el(tax, RAM, "CategoryCode", rate.category)  # BT-118
         el(tax, RAM, "RateApplicablePercent", f"{rate.rate:.2f}")  # BT-119
+    for a in sheet.allowances:  # BG-20: a penalty deducted (CCP TGD VIII.1)
+        allowance = el(settlement, RAM, "SpecifiedTradeAllowanceCharge")
+        el(el(allowance, RAM, "ChargeIndicator"), UDT, "Indicator", "false")
+        el(allowance, RAM, "ActualAmount", _amount(a.amount_ht))  # BT-92
+        el(allowance, RAM, "Reason", a.reason)  # BT-97
+        category = el(allowance, RAM, "CategoryTradeTax")
+        el(category, RAM, "TypeCode", "VAT")
+        el(category, RAM, "CategoryCode", "S" if a.vat_rate else "Z")  # BT-95
+        el(category, RAM, "RateApplicablePercent", f"{a.vat_rate:.2f}")  # BT-96
     terms = el(settlement, RAM, "SpecifiedTradePaymentTerms")  # BT-20, BT-9
     if i.kind == "invoice" and i.due_date:
         el(terms, RAM, "Description", "Paiement à 30 jours de la réception de la facture ou de la fin d'exécution si "
@@ -190,9 +217,11 @@ def invoice_xml(sheet: InvoiceSheet) -> bytes:
         day(terms, "DueDateDateTime", i.due_date)
     else:
         el(terms, RAM, "Description", "Avoir : à déduire du paiement de la facture créditée.")
-    totals = rules.totals_of(sheet.lines)
+    line_total, allowed, totals = sheet.totals()
     summation = el(settlement, RAM, "SpecifiedTradeSettlementHeaderMonetarySummation")  # BG-22
-    el(summation, RAM, "LineTotalAmount", _amount(totals.total_ht))  # BT-106
+    el(summation, RAM, "LineTotalAmount", _amount(line_total))  # BT-106
+    if sheet.allowances:
+        el(summation, RAM, "AllowanceTotalAmount", _amount(allowed))  # BT-107
     el(summation, RAM, "TaxBasisTotalAmount", _amount(totals.total_ht))  # BT-109
     el(summation, RAM, "TaxTotalAmount", _amount(totals.total_vat), currencyID=i.currency)  # BT-110
     el(summation, RAM, "GrandTotalAmount", _amount(totals.total_ttc))  # BT-112
@@ -264,11 +293,18 @@ def plain_pdf(sheet: InvoiceSheet) -> bytes:
                             f"{_number(x.discount_percent)} %" if x.discount_percent else "",
                             _money(x.refaction_ht) if x.refaction_ht else "", _money(x.total_ht),
                             f"{_number(x.vat_rate)} %", _money(x.total_ttc)) for x in sheet.lines], WIDTHS)
+    if sheet.allowances:
+        doc.heading("Pénalités déduites (CCP TGD VIII.1)")
+        doc.table_of(("N°", "Motif et calcul", "Montant HT", "TVA"),
+                     [(str(a.position), a.reason, f"− {_money(a.amount_ht)}", f"{_number(a.vat_rate)} %")
+                      for a in sheet.allowances], (6, 130, 24, 12))
     doc.heading("TVA par taux")
     doc.table_of(("Taux", "Base HT", "TVA"), [(f"{_number(r.rate)} %", _money(r.base_ht), _money(r.vat))
-                                             for r in rules.vat_breakdown(sheet.lines)], (20, 40, 40))
-    totals = rules.totals_of(sheet.lines)
+                                             for r in sheet.vat_breakdown()], (20, 40, 40))
+    line_total, allowed, totals = sheet.totals()
     doc.heading("Montant" if i.kind == "invoice" else "Montant de l'avoir")
+    if sheet.allowances:
+        doc.key_values([("Total des lignes HT", _money(line_total)), ("Pénalités déduites HT", f"− {_money(allowed)}")])
     doc.key_values([("Total HT", _money(totals.total_ht)), ("Total TVA", _money(totals.total_vat)),
                     ("Total TTC" if i.kind == "invoice" else "Total TTC à déduire", _money(totals.total_ttc))])
     for _subject, content in _notes(i):

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from app.outbox import Event
 
-__all__ = ["InvoiceIssued"]
+__all__ = ["InvoiceIssued", "PenaltyNotified"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -27,3 +27,16 @@ class InvoiceIssued(Event):
     number: str
     kind: str
     issued_at: dt.datetime
+
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PenaltyNotified(Event):
+    """A penalty was notified to the titulaire (CCP TGD VIII.1 « notification préalable expresse », thirty days for
+    observations; ``billing.penalties.notify_penalty``). The e-mail to the titulaire's operators follows from it
+    (``billing.penalty-notified-mail``)."""
+
+    topic: ClassVar[str] = "billing.penalty.notified"
+    tenant_id: uuid.UUID
+    penalty_id: uuid.UUID
+    notified_at: dt.datetime

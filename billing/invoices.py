@@ -468,7 +468,11 @@ async def issue_invoice(session: AsyncSession, tenant_id: uuid.UUID, invoice_id:
 
     credited = await get_invoice_in_tenant(session, tenant_id, invoice.credited_invoice_id) \
         if invoice.credited_invoice_id else None
-    documents.invoice_xml(documents.InvoiceSheet(invoice, lines, credited))
+    # CCP TGD VIII.1: the accepted penalties of the tenant and agreement are deducted from this invoice.
+    from billing import penalties
+
+    allowances = await penalties.deduct_on_invoice(session, invoice, lines, now=now)
+    documents.invoice_xml(documents.InvoiceSheet(invoice, lines, credited, allowances))
     publish_on_commit(session, InvoiceIssued(tenant_id=tenant_id, invoice_id=invoice.id, number=invoice.number,
                                              kind=invoice.kind, issued_at=now))
     await session.flush()

@@ -76,6 +76,7 @@ __all__ = [
     "version_in_force",
     "versions_of_agreement",
     "withdraw_solution",
+    "ordered_total_ht",
 ]
 
 MAX_IMPORT_LINES = 50_000
@@ -761,3 +762,13 @@ async def orders_to_invoice(session: AsyncSession, tenant_ids: Collection[uuid.U
         .where(PurchaseOrder.tenant_id.in_(list(tenant_ids)), PurchaseOrder.status.in_(INVOICEABLE_STATUSES))
         .order_by(PurchaseOrder.order_date, PurchaseOrder.number).limit(limit))
     return [tuple(r) for r in rows.all()]  # type: ignore[misc]
+
+
+async def ordered_total_ht(session: AsyncSession, tenant_id: uuid.UUID, agreement_id: uuid.UUID) -> Decimal:
+    """The amount HT the tenant effectively ordered under the agreement: its issued orders, whatever became of
+    them since, except the cancelled ones and the drafts (CCP TGD VIII.1 caps the penalties at « le montant hors
+    taxes effectivement commandé par l'administration au titre du présent marché »)."""
+    total = await session.scalar(select(func.coalesce(func.sum(PurchaseOrder.total_ht), 0)).where(
+        PurchaseOrder.tenant_id == tenant_id, PurchaseOrder.agreement_id == agreement_id,
+        PurchaseOrder.status.not_in(("draft", "cancelled"))))
+    return Decimal(total or 0).quantize(Decimal("0.01"))
