@@ -14,18 +14,22 @@ from billing.labels import labels
 #: ``invoice``: draft, issue, credit and mark paid the tenant's invoices (the titulaire's operator: the titulaire
 #: issues its invoices); ``manage_issuer``: the titulaire's identity per agreement (the operator, the central's
 #: coordinator). The buyer's billing profile is ``tenants``' ``manage_profile`` (its admin, the coordinator).
+#: ``penalize``: propose, notify, decide on and cancel the tenant's penalties (CCP TGD VIII: the buyer's admin);
+#: ``observe_penalty``: the titulaire's observations and VIII.5 exemption (its operator).
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "operator": frozenset({"invoice", "manage_issuer"}),
+    "admin": frozenset({"penalize"}),
+    "operator": frozenset({"invoice", "manage_issuer", "observe_penalty"}),
     "coordinator": frozenset({"manage_issuer"}),
 }
 
 
 def _web() -> Web:
     from app.shell import HomeCardHook, MenuHook
-    from billing import api, home, web
+    from billing import api, home, penalties_api, penalties_web, web
 
-    return Web(portal=list(web.portal_handlers), api=list(api.api_handlers),
-               menu=[MenuHook(330, web.nav, group="Commandes")],
+    return Web(portal=list(penalties_web.portal_handlers) + list(web.portal_handlers),
+               api=list(penalties_api.api_handlers) + list(api.api_handlers),
+               menu=[MenuHook(330, web.nav, group="Commandes"), MenuHook(332, penalties_web.nav, group="Commandes")],
                home_cards=[HomeCardHook(330, home.home_cards)],
                # catalog's order page (``catalog.orders_web.ORDER_PAGE``): the order's invoices and « Facturer ».
                page_hooks={"order_page": [web.order_panel]})

@@ -1,5 +1,5 @@
 """The tenant-wall walk's objects of ``billing`` (``tests/test_tenant_walls.py``): an issued invoice of the victim
-tenant (its routes must answer 404 to a caller of another tenant). The invoice is written as a row of billing's own
+tenant (its routes must answer 404 to a caller of another tenant) and a proposed penalty. The invoice is written as a row of billing's own
 table, on the victim's order that ``catalog``'s target made: the walk needs its id, not a verified order."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing.models import Invoice, InvoiceLine
+from billing.models import Invoice, InvoiceLine, Penalty
 from catalog.services import agreements_of_tenant
 
 __all__ = ["wall_target"]
@@ -32,5 +32,12 @@ async def wall_target(session: AsyncSession, tenant_id: uuid.UUID, objects: dict
                             article_code="MUR", label="Cible", quantity=Decimal("1"), unit_price_ht=Decimal("10"),
                             gross_ht=Decimal("10.00"), total_ht=Decimal("10.00"), vat_rate=Decimal("20"),
                             total_vat=Decimal("2.00"), total_ttc=Decimal("12.00")))
+    # A proposed penalty of the victim (CCP TGD VIII): every move on it must answer 404 across the wall.
+    penalty = Penalty(tenant_id=tenant_id, agreement_id=agreement.id, agreement_reference=agreement.reference,
+                      article="VIII.4", order_id=objects["order_id"], order_number="BC-MUR", value_ht=Decimal("10.00"),
+                      lateness=Decimal("1"), lateness_unit="days", source="order", facts="Cible",
+                      computed_ht=Decimal("0.02"), amount_ht=Decimal("0.02"), computation="10 × 1 / 500",
+                      status="proposed")
+    session.add(penalty)
     await session.flush()
-    return {"invoice_id": invoice.id, "invoice_ref": f"{invoice.id}.pdf"}
+    return {"invoice_id": invoice.id, "invoice_ref": f"{invoice.id}.pdf", "penalty_id": penalty.id}

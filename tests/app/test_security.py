@@ -61,6 +61,7 @@ async def test_every_unsafe_portal_route_refuses_a_post_without_csrf_token(app, 
         "quote_id": uuid.uuid4(), "amendment_id": uuid.uuid4(),
         "delivery_id": uuid.uuid4(), "contract_id": uuid.uuid4(),
         "invoice_id": uuid.uuid4(),
+        "penalty_id": uuid.uuid4(),
         "unknown": "nulle-part",
     }
     assert (await login(client, "admin@cpam72.demo")).status_code in (302, 303)
