@@ -157,6 +157,11 @@ class InvoiceOut(msgspec.Struct, kw_only=True):
     credited_invoice_id: uuid.UUID | None
     reason: str
     lines: list[InvoiceLineOut] | None = None
+    #: CCP TGD IX.7, past its due date (``billing.late``): the interest and the €40 indemnity, with the computation
+    #: (or why it cannot be made), and the amount due with them while unpaid. Only on ``GET invoices/{id}``.
+    interest: str | None = None
+    indemnity: str | None = None
+    computation: str = ""
 
 
 class InvoicePage(msgspec.Struct, kw_only=True):
@@ -209,7 +214,15 @@ def file_response(sheet: documents.InvoiceSheet, fmt: str) -> Response[bytes]:
 
 
 async def _detail(session: AsyncSession, invoice: Invoice) -> InvoiceOut:
-    return _out(invoice, await invoices.lines_of_invoice(session, invoice))
+    out = _out(invoice, await invoices.lines_of_invoice(session, invoice))
+    from billing import late
+
+    found = await late.late_of_invoice(session, invoice, utcnow())
+    if found is not None:
+        out.computation = found.payment.computation if found.payment else found.problem
+        if found.payment is not None:
+            out.interest, out.indemnity = str(found.payment.interest), str(found.payment.indemnity)
+    return out
 
 
 @get("/tenants/{tenant_id:uuid}/invoices", tags=[TAG], responses=error_responses(403, 404, 422),

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.shell import Figure, HomeCard
-from billing import invoices
+from billing import invoices, late
 from billing.models import Invoice
 from tenants.context import OperatorContext, TenantContext
 
@@ -27,6 +27,10 @@ async def home_cards(session: AsyncSession, ctx: Any, now: dt.datetime) -> list[
             Invoice.tenant_id == ctx.tenant_id, Invoice.kind == "invoice", Invoice.status == "issued"))).one()
         figures = [Figure("émises, à payer", unpaid, f"{base}?etat=issued"),
                    Figure("échéance dépassée", overdue, f"{base}?etat=issued", severity="danger" if overdue else "ok")]
+        if overdue:
+            figures.append(Figure("dû avec intérêts (CCP TGD IX.7)", await late.overdue_amount(session, ctx.tenant_id,
+                                                                                                 today),
+                                  f"{base}?etat=issued", severity="danger"))
         if ctx.can("invoice"):
             drafts = await session.scalar(select(func.count()).select_from(Invoice).where(
                 Invoice.tenant_id == ctx.tenant_id, Invoice.status == "draft")) or 0

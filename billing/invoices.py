@@ -136,16 +136,18 @@ class Invoiceable:
 
 
 async def _taken(session: AsyncSession, tenant_id: uuid.UUID, order_id: uuid.UUID,
-                 except_invoice: uuid.UUID | None = None) -> dict[int, tuple[Decimal, Decimal]]:
+                 except_invoice: uuid.UUID | None = None, quarterly: Collection[uuid.UUID] = ()
+                 ) -> dict[int, tuple[Decimal, Decimal]]:
     """Per order line position: (quantity, réfaction) taken by the order's invoices (issued, paid or draft) less
-    what its issued credit notes gave back."""
+    what its issued credit notes gave back; the ``quarterly`` invoices (IX.4) take none."""
     sign = func.sum(InvoiceLine.quantity)
     rows = (await session.execute(
         select(Invoice.kind, InvoiceLine.order_position, sign, func.sum(InvoiceLine.refaction_ht))
         .join(Invoice, (Invoice.tenant_id == InvoiceLine.tenant_id) & (Invoice.id == InvoiceLine.invoice_id))
         .where(Invoice.tenant_id == tenant_id, Invoice.order_id == order_id,
                (Invoice.kind == "invoice") | (Invoice.status != "draft"),
-               *([Invoice.id != except_invoice] if except_invoice else []))
+               *([Invoice.id != except_invoice] if except_invoice else []),
+               *([Invoice.id.not_in(list(quarterly))] if quarterly else []))
         .group_by(Invoice.kind, InvoiceLine.order_position))).all()
     taken: dict[int, tuple[Decimal, Decimal]] = {}
     for kind, position, quantity, refaction in rows:
@@ -157,8 +159,15 @@ async def _taken(session: AsyncSession, tenant_id: uuid.UUID, order_id: uuid.UUI
 
 async def invoiceable_lines(session: AsyncSession, order: catalog.BillableOrder,
                             except_invoice: uuid.UUID | None = None) -> list[Invoiceable]:
-    taken = await _taken(session, order.tenant_id, order.id, except_invoice)
-    return [Invoiceable(line, *taken.get(line.position, (_ZERO_Q, _ZERO))) for line in order.lines]
+    from billing import periodic
+
+    # The lines invoiced per quarter (CCP TGD IX.4) are not invoiced again by their accepted quantity, and the
+    # quarters' invoices take none of it.
+    quarterly = await periodic.periodic_positions(session, order.tenant_id, order.id)
+    taken = await _taken(session, order.tenant_id, order.id, except_invoice,
+                         await periodic.period_invoice_ids(session, order.tenant_id, order.id))
+    return [Invoiceable(line, line.accepted, line.refaction_ht) if line.position in quarterly
+            else Invoiceable(line, *taken.get(line.position, (_ZERO_Q, _ZERO))) for line in order.lines]
 
 
 async def credited_quantities(session: AsyncSession, invoice: Invoice,
@@ -482,6 +491,11 @@ async def issue_invoice(session: AsyncSession, tenant_id: uuid.UUID, invoice_id:
 async def _check_still_within(session: AsyncSession, invoice: Invoice, lines: Sequence[InvoiceLine]) -> None:
     """Nothing issued beyond what the buyer accepted (an invoice) or what the invoice holds (a credit note), whatever
     happened since the draft (another invoice issued, a credit note)."""
+    from billing import periodic
+
+    if invoice.kind == "invoice" and invoice.id in await periodic.period_invoice_ids(session, invoice.tenant_id,
+                                                                                     invoice.order_id):
+        return  # a quarter of continuous services (IX.4): ``invoice_periods`` keeps it once
     if invoice.kind == "invoice":
         order = await catalog.billable_order(session, invoice.tenant_id, invoice.order_id)
         left = {x.line.position: x.remaining for x in await invoiceable_lines(session, order, except_invoice=invoice.id)}

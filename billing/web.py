@@ -25,7 +25,7 @@ from app.bounds import Page
 from app.db import utcnow
 from app.errors import NotFound
 from app.shell import Paged, flash, form_fields, pager, render, see_other, tenant_page
-from billing import api, invoices, services
+from billing import api, invoices, late, periodic, services
 from billing.invoice_rules import KINDS, STATUSES, vat_breakdown
 from billing.services import BillingError
 from catalog import services as catalog
@@ -72,6 +72,11 @@ async def order_panel(request: Request[Any, Any, Any], ctx: TenantContext, sessi
         if left:
             buttons.append((f"{_base(ctx)}/commande/{order.id}", "Facturer"))
             note = "La commande est vérifiée : facturez ce que l'acheteur a reçu (CCP TGD IX.4)."
+    if ctx.can("invoice") and order.status in periodic.RUNNING_STATUSES:
+        billable = await catalog.billable_order(session, ctx.tenant_id, order.id)
+        if periodic.continuous_lines(billable):
+            buttons.append((f"{_base(ctx)}/trimestres/{order.id}", "Facturer les trimestres échus"))
+            note = note or "Prestations continues : facturées par trimestre civil échu (CCP TGD IX.4)."
     if not links and not buttons:
         return {}
     return {"order_panels": [{"id": "facturation", "title": "Facturation", "note": note, "links": links,
@@ -119,10 +124,12 @@ async def render_invoice(request: Request[Any, Any, Any], ctx: TenantContext, se
     credit_notes = [i for i in await invoices.invoices_of_order(session, ctx.tenant_id, invoice.order_id)
                     if i.credited_invoice_id == invoice.id and (i.status != "draft" or ctx.can("invoice"))]
     profile = await services.profile_of_tenant(session, ctx.tenant_id)
+    overdue = await late.late_of_invoice(session, invoice, utcnow())
     return render(request, "billing/invoice.html", tenant_page(
         ctx, "invoices", invoice=invoice, lines=sheet.lines, credited=sheet.credited, credit_notes=credit_notes,
         vat=vat_breakdown(sheet.lines), statuses=STATUSES, kinds=KINDS, url=f"{_base(ctx)}/{invoice.id}",
-        can_invoice=ctx.can("invoice"), errors=errors or {}, values=values or {}, profile=profile), status=status)
+        can_invoice=ctx.can("invoice"), errors=errors or {}, values=values or {}, profile=profile, late=overdue),
+        status=status)
 
 
 @get(f"{PATH}/{{invoice_id:uuid}}")

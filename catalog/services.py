@@ -697,6 +697,9 @@ class BillableLine:
     discount_percent: Decimal | None
     vat_rate: Decimal
     refaction_ht: Decimal
+    #: The BPU family of the line's article (``catalog.rules.FAMILIES``): billing invoices the continuous
+    #: services quarterly (CCP TGD IX.4).
+    family: str = ""
 
 
 @dataclass(frozen=True)
@@ -714,6 +717,8 @@ class BillableOrder:
     total_ht: Decimal
     verified_on: dt.date | None
     lines: tuple[BillableLine, ...]
+    #: The day the order was issued to the titulaire (the start of its continuous services), None as a draft.
+    issued_on: dt.date | None = None
 
     @property
     def invoiceable(self) -> bool:
@@ -743,11 +748,13 @@ async def billable_order(session: AsyncSession, tenant_id: uuid.UUID, order_id: 
     return BillableOrder(
         id=order.id, tenant_id=tenant_id, number=order.number, status=order.status, agreement_id=order.agreement_id,
         agreement_reference=order.agreement_reference, order_date=order.order_date, total_ht=order.total_ht,
-        verified_on=verified_on, lines=tuple(BillableLine(
+        verified_on=verified_on, issued_on=order.issued_at.date() if order.issued_at else None,
+        lines=tuple(BillableLine(
             position=x.position, article_code=x.article_code, label=x.label, unit=x.unit, ordered=x.quantity,
             accepted=decided.get(x.position, zero)[0].quantize(Decimal("0.001")), unit_price_ht=x.unit_price_ht,
             discount_percent=x.discount_percent, vat_rate=x.vat_rate,
-            refaction_ht=decided.get(x.position, zero)[1].quantize(Decimal("0.01"))) for x in lines))
+            refaction_ht=decided.get(x.position, zero)[1].quantize(Decimal("0.01")), family=x.family or "")
+            for x in lines))
 
 
 async def orders_to_invoice(session: AsyncSession, tenant_ids: Collection[uuid.UUID],
