@@ -21,9 +21,11 @@ from incidents.indicators import (
     LotIndicators,
     Month,
     MonthIndicators,
+    PeriodIndicators,
     TicketFacts,
     lot_indicators,
     month_indicators,
+    period_indicators,
 )
 from incidents.models import Intervention, Ticket, TicketEventRow
 from tenants.models import Site, Tenant
@@ -32,6 +34,7 @@ from tenants.territories import DEFAULT_ZONE, get_territory
 __all__ = [
     "StatementLine",
     "central_indicators",
+    "central_period_indicators",
     "indicators_csv",
     "intervention_statement",
     "quarter_bounds",
@@ -104,6 +107,18 @@ async def central_indicators(session: AsyncSession, tenant_ids: Iterable[uuid.UU
     zones = {t.id: _zone(t.territory) for t in tenants}
     facts = await _facts(session, ids, month, zones)
     return lot_indicators([(t.name, facts.get(t.id, []), zones[t.id]) for t in tenants], month)
+
+
+async def central_period_indicators(session: AsyncSession, tenant_ids: Iterable[uuid.UUID], first: Month,
+                                    last: Month) -> PeriodIndicators:
+    """The lot and its establishments from ``first`` to ``last`` included (``central_indicators`` month by
+    month, so that each establishment's months are its own time zone's)."""
+    ids = list(dict.fromkeys(tenant_ids))
+    months, month = [], first
+    while month <= last:
+        months.append(await central_indicators(session, ids, month))
+        month = Month(month.year + month.month // 12, month.month % 12 + 1)
+    return period_indicators(months)
 
 
 def _pct(value: object) -> str:

@@ -35,12 +35,14 @@ __all__ = [
     "SITE_TARGETS",
     "Month",
     "MonthIndicators",
+    "PeriodIndicators",
     "TicketFacts",
     "Targets",
     "combine",
     "lot_indicators",
     "month_indicators",
     "parse_month",
+    "period_indicators",
     "rate",
 ]
 
@@ -320,3 +322,32 @@ def lot_indicators(establishments: Sequence[tuple[str, Sequence[TicketFacts], Zo
     against 2.1.27's."""
     per = tuple((name, month_indicators(facts, month, zone, SITE_TARGETS)) for name, facts, zone in establishments)
     return LotIndicators(lot=combine([m for _, m in per], month, LOT_TARGETS), establishments=per)
+
+
+@dataclass(frozen=True)
+class PeriodIndicators:
+    """Several months together (a semester's report, CAIH 6.1 « le taux de respect du GTR » at the COPIL): the
+    lot against 2.1.27's targets and each establishment against 2.1.26's over the whole period, and the lot month
+    by month (« vérification mensuelle »). The counts and rates are the months' sums; the support calls by week
+    and the year's calls mean nothing over a period and are not to be read."""
+
+    first: Month
+    last: Month
+    lot: MonthIndicators
+    establishments: tuple[tuple[str, MonthIndicators], ...]
+    months: tuple[MonthIndicators, ...]
+
+
+def period_indicators(months: Sequence[LotIndicators]) -> PeriodIndicators:
+    """The period of ``months`` (consecutive, the same establishments each month, as ``lot_indicators`` gives)."""
+    if not months:
+        raise ValueError("aucun mois")
+    first, last = months[0].lot.month, months[-1].lot.month
+    per: dict[str, list[MonthIndicators]] = {}
+    for lot in months:
+        for name, m in lot.establishments:
+            per.setdefault(name, []).append(m)
+    return PeriodIndicators(
+        first=first, last=last, lot=combine([lot.lot for lot in months], last, LOT_TARGETS),
+        establishments=tuple((name, combine(parts, last, SITE_TARGETS)) for name, parts in per.items()),
+        months=tuple(lot.lot for lot in months))

@@ -3,7 +3,7 @@
 * ``POST reports/semester`` ``{"year": 2026, "half": 1, "agreement_id"?}`` → 202 with the report (its id is the
   job's): generated in the background;
 * ``GET reports/{id}``: status, progress, lines, parameters and, once done, the links to its files;
-* ``GET reports/{id}/file?format=xlsx|csv``: the file, streamed.
+* ``GET reports/{id}/file?format=xlsx|ods|csv``: the file, streamed.
 
 Another central's report is 404, like one that does not exist; a bad body is 422 per field.
 """
@@ -31,7 +31,7 @@ from tenants.context import CentralContext
 __all__ = ["api_handlers"]
 
 TAG = "Rapports semestriels"
-Format = Annotated[str, Parameter(max_length=8, description="xlsx ou csv")]
+Format = Annotated[str, Parameter(max_length=8, description="xlsx, ods ou csv")]
 
 
 class SemesterIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -95,7 +95,7 @@ async def api_report(central_ctx: CentralContext, db_session: AsyncSession, repo
 
 
 @get("/centrals/{central_code:str}/reports/{report_id:uuid}/file", tags=[TAG], responses=error_responses(404),
-     summary="Télécharger un fichier du rapport (xlsx ou csv)")
+     summary="Télécharger un fichier du rapport (xlsx, ods ou csv)")
 async def api_report_file(request: Request[Any, Any, Any], central_ctx: CentralContext, db_session: AsyncSession,
                           report_id: uuid.UUID, format: Format = "xlsx") -> File:  # noqa: A002 (the query's name)
     return await download(request, db_session, central_ctx.central.id, report_id, format)

@@ -3,7 +3,8 @@
 A coordinator asks for a semester's report (``request_report``: a ``semester_reports`` row, « en attente »); the
 job ``reporting.semester_report`` (``reporting.tasks``; in-process when embedded, dramatiq when scaled) runs
 ``generate_report``: it streams the order lines of the central's agreements from ``catalog.services`` in the scope
-of the central's beneficiaries, writes the XLSX and the CSV (``reporting.workbook``) under
+of the central's beneficiaries, writes the XLSX, the ODS and the CSV (``reporting.workbook``) with the
+semester's service indicators of the beneficiaries' tickets (``incidents.services``, CAIH 2.1.26 / 2.1.27 / 6.1) under
 ``<var>/reports/<central>/``, records its progress as it goes, then each file's name, size and SHA-256. The files
 are kept and streamed on download. Safe to run twice: a done report is left alone, any other is made again.
 
@@ -28,6 +29,7 @@ from app.db import Database, utcnow
 from app.errors import NotFound, ValidationFailed
 from app.settings import Settings
 from catalog import services as catalog
+from incidents import services as incidents
 from reporting.models import SemesterReport
 from reporting.semester import PARIS, Semester, semester_of, since_start
 from reporting.workbook import ReportMeta, SemesterWorkbook
@@ -48,9 +50,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 JOB = "reporting.semester_report"
-#: The files of a report, by format: media type (the ODS is not written yet: issue 15 §1).
+#: The files of a report, by format: media type (the ODS: CCP TGD X.7, OpenDocument).
 FORMATS = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "ods": "application/vnd.oasis.opendocument.spreadsheet",
     "csv": "text/csv; charset=utf-8",
 }
 #: Lines per batch handed to the writer's thread; the progress is recorded every ``PROGRESS_EVERY`` lines.
@@ -202,6 +205,18 @@ async def generate_report(db: Database, settings: Settings, report_id: uuid.UUID
         return await session.get(SemesterReport, report_id)
 
 
+async def _indicators(session: AsyncSession, tenant_ids: list[uuid.UUID], semester: Semester,
+                      at: dt.datetime) -> incidents.PeriodIndicators | None:
+    """CAIH 2.1.26 / 2.1.27 / 6.1 over the semester's months that have begun (the current semester: so far)."""
+    today = at.astimezone(PARIS).date()
+    last = min(semester.end, today)
+    if not tenant_ids or last < semester.start:
+        return None
+    return await incidents.central_period_indicators(
+        session, tenant_ids, incidents.Month(semester.start.year, semester.start.month),
+        incidents.Month(last.year, last.month))
+
+
 async def _write(db: Database, report: SemesterReport, central: Any, tenant_ids: list[uuid.UUID],
                  semester: Semester, paths: dict[str, Path], now: Callable[[], dt.datetime]) -> int:
     since = dt.date.fromisoformat(report.parameters["since"]) if report.parameters.get("since") else None
@@ -212,7 +227,9 @@ async def _write(db: Database, report: SemesterReport, central: Any, tenant_ids:
         meta = ReportMeta(central_code=central.code, central_name=central.name, semester=semester,
                           agreements=tuple(report.parameters.get("agreements") or ()), since=since,
                           generated_at=now(), generated_by=report.created_by, zone=PARIS)
-        book = await asyncio.to_thread(SemesterWorkbook, paths["xlsx"], paths["csv"], meta, beneficiaries)
+        sla = await _indicators(session, [b.tenant_id for b in beneficiaries], semester, now())
+        book = await asyncio.to_thread(SemesterWorkbook, paths["xlsx"], paths["csv"], meta, beneficiaries,
+                                       paths["ods"], sla)
         count, batch, reported = 0, [], 0
         try:
             async for line in catalog.ordered_lines_of_central(session, central.id, up_to=semester.end, since=since,

@@ -5,7 +5,7 @@
   pénalités »), the « Générer » form (year, half, one agreement or all; CSRF) and the reports made, with their date,
   parameters, progress and download links; while one runs, HTMX refreshes the list every few seconds;
 * ``POST /c/{central}/rapports``: records the request and enqueues its generation (the job runs after the commit);
-* ``/c/{central}/rapports/{id}/fichier?format=xlsx|csv``: the kept file, streamed.
+* ``/c/{central}/rapports/{id}/fichier?format=xlsx|ods|csv``: the kept file, streamed.
 
 Another central's report answers 404, like one that does not exist (``central_ctx``, then the report's central).
 """

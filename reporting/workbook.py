@@ -42,9 +42,10 @@ import xlsxwriter
 from app.exports import safe_cell
 from catalog.rules import FAMILIES, MODES
 from catalog.services import Beneficiary, ReportedLine
+from reporting.ods import OdsBook
 from reporting.semester import Semester, semester_of
 
-__all__ = ["SHEETS", "SOURCE_COLUMNS", "ReportMeta", "SemesterWorkbook", "identifier_header"]
+__all__ = ["SHEETS", "SLA_SHEET", "SOURCE_COLUMNS", "ReportMeta", "SemesterWorkbook", "identifier_header"]
 
 #: CAIH 5's columns, in its order (the first, FINESS or SIRET, is named by ``identifier_header``).
 SOURCE_COLUMNS = ("FINESS juridique", "Nom de l'établissement", "Code postal", "Ville", "Date de commande",
@@ -53,7 +54,10 @@ SOURCE_COLUMNS = ("FINESS juridique", "Nom de l'établissement", "Code postal", 
 #: What the aggregates use, after CAIH 5's columns.
 EXTRA_COLUMNS = ("Semestre", "N° de commande", "Accord-cadre", "Libellé", "Famille", "Achat ou location", "Région")
 SHEETS = ("Synthèse", "source", "Volume par semestre", "Par bénéficiaire", "Global par période",
-          "Bénéficiaire par période", "BPU et catalogue", "Lignes du BPU", "Régions", "Achat et location")
+          "Bénéficiaire par période", "BPU et catalogue", "Lignes du BPU", "Régions", "Achat et location",
+          "Engagements de service")
+#: CAIH 2.1.26 / 2.1.27 / 6.1: the semester's service indicators, from ``incidents.services``.
+SLA_SHEET = SHEETS[-1]
 _WIDTHS = (16, 36, 11, 22, 14, 18, 18, 16, 11, 16, 12, 14, 12, 16, 18, 36, 20, 12, 26)
 #: The « Lignes du BPU » chart shows the report year's first articles by CA HT (the table has them all).
 CHART_ARTICLES = 30
@@ -129,17 +133,21 @@ class SemesterWorkbook:
     ``beneficiaries``: every beneficiary of the report's agreements (the regional split counts them all, and the
     per-beneficiary tables list those without orders too)."""
 
-    def __init__(self, xlsx_path: Path, csv_path: Path, meta: ReportMeta, beneficiaries: Sequence[Beneficiary]) -> None:
+    def __init__(self, xlsx_path: Path, csv_path: Path, meta: ReportMeta, beneficiaries: Sequence[Beneficiary],
+                 ods_path: Path | None = None, sla: Any = None) -> None:
         self.meta = meta
+        self.sla = sla
         self.beneficiaries = list(beneficiaries)
         self.totals = _Totals()
         self.header = (identifier_header(self.beneficiaries), *SOURCE_COLUMNS[1:], *EXTRA_COLUMNS)
         self.book = xlsxwriter.Workbook(str(xlsx_path), {
             "constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
             "strings_to_numbers": False, "default_date_format": "dd/mm/yyyy"})
-        self.book.set_properties({"title": f"Reporting {meta.semester.label} — {meta.central_name}",
+        self.sheet_names = list(SHEETS)
+        self.book_title = f"Reporting {meta.semester.label} — {meta.central_name}"
+        self.book.set_properties({"title": self.book_title,
                                   "author": "Centrale", "comments": "CCTP CAIH 5, CCTP CANUT 7"})
-        self.sheets = {name: self.book.add_worksheet(name) for name in SHEETS}
+        self.sheets = {name: self.book.add_worksheet(name) for name in self.sheet_names}
         f = self.book.add_format
         self.bold = f({"bold": True})
         self.head = f({"bold": True, "bg_color": "#DDE4EE", "border": 1, "text_wrap": True, "valign": "top"})
@@ -150,10 +158,23 @@ class SemesterWorkbook:
         self.price = f({"num_format": '#,##0.00## "€"'})
         self.quantity = f({"num_format": "#,##0.###"})
         self.percent = f({"num_format": "0.00"})
+        self.rate = f({"num_format": '0.0" %"'})
+        self.good = f({"font_color": "#1E6B2E", "bold": True})
+        self.bad = f({"font_color": "#B00020", "bold": True})
+        #: The ODS cell kind of each format (``reporting.ods.KINDS``), the aggregated sheets' cells as written.
+        self.kinds = {id(self.bold): "bold", id(self.head): "header", id(self.title): "title", id(self.date): "date",
+                      id(self.money): "currency", id(self.money_bold): "currency_bold", id(self.price): "price",
+                      id(self.quantity): "quantity", id(self.percent): "percent", id(self.rate): "float",
+                      id(self.good): "bold", id(self.bad): "bold"}
+        self.grids: dict[str, dict[int, dict[int, tuple[str, Any]]]] = defaultdict(lambda: defaultdict(dict))
+        self.filters: dict[str, tuple[int, int]] = {}
+        self.ods = OdsBook(ods_path, self.sheet_names, title=self.book_title) if ods_path else None
         self.source = self.sheets["source"]
         for col, width in enumerate(_WIDTHS[:len(self.header)]):
             self.source.set_column(col, col, width)
         self._row(self.source, 0, self.header, self.head)
+        if self.ods:
+            self.ods.source_row([("header", h) for h in self.header])
         self.row = 1
         self.csv_handle = csv_path.open("w", encoding="utf-8-sig", newline="")
         self.csv = csv.writer(self.csv_handle, delimiter=";", lineterminator="\r\n")
@@ -167,6 +188,8 @@ class SemesterWorkbook:
 
     def _cell(self, sheet: Any, row: int, col: int, value: Any, fmt: Any = None) -> None:
         value = safe_cell(value)
+        if sheet is not self.source:
+            self.grids[sheet.get_name()][row][col] = (self.kinds.get(id(fmt), "text"), value)
         if isinstance(value, dt.date):
             sheet.write_datetime(row, col, dt.datetime.combine(value, dt.time()), fmt or self.date)
         elif isinstance(value, Decimal | int | float):
@@ -202,6 +225,13 @@ class SemesterWorkbook:
             for col, value in enumerate((label, line.order_number, line.agreement_reference, line.label, family, mode,
                                          b.region or NO_REGION), start=12):
                 text(row, col, value)
+            if self.ods:
+                self.ods.source_row((
+                    *(("text", v) for v in texts), ("date", line.order_date), ("text", line.article_code),
+                    ("text", line.maker), ("price", line.unit_price_ht), ("quantity", line.quantity),
+                    ("currency", line.ordered_ht), ("text", line.kind), ("percent", line.discount_percent),
+                    *(("text", v) for v in (label, line.order_number, line.agreement_reference, line.label, family,
+                                            mode, b.region or NO_REGION))))
             self.csv.writerow([safe_cell(v) for v in (
                 *texts, line.order_date.isoformat(), line.article_code, line.maker, line.unit_price_ht,
                 line.quantity, line.ordered_ht, line.kind,
@@ -221,18 +251,26 @@ class SemesterWorkbook:
     def close(self, progress: Callable[[str], None] | None = None) -> None:
         last = max(self.row - 1, 1)
         self.source.autofilter(0, 0, last, len(self.header) - 1)
+        self.filters["source"] = (last, len(self.header) - 1)
         self.source.freeze_panes(1, 0)
         self.csv_handle.close()
         for name, write in (("Synthèse", self._summary), ("Volume par semestre", self._semesters),
                             ("Par bénéficiaire", self._per_beneficiary), ("Global par période", self._periods),
                             ("Bénéficiaire par période", self._beneficiary_periods),
                             ("BPU et catalogue", self._kinds), ("Lignes du BPU", self._articles),
-                            ("Régions", self._regions), ("Achat et location", self._modes)):
+                            ("Régions", self._regions), ("Achat et location", self._modes),
+                            (SLA_SHEET, self._sla)):
             write(self.sheets[name])
             if progress:
                 progress(name)
         self.sheets["Synthèse"].activate()
         self.book.close()
+        if self.ods:
+            self.ods.close(self.grids, self.filters)
+
+    def _autofilter(self, sheet: Any, last_row: int, last_col: int) -> None:
+        sheet.autofilter(0, 0, last_row, last_col)
+        self.filters[sheet.get_name()] = (last_row, last_col)
 
     def _table(self, sheet: Any, top: int, header: Sequence[str], rows: Sequence[Sequence[Any]],
                formats: Sequence[Any]) -> int:
@@ -260,7 +298,7 @@ class SemesterWorkbook:
         m, t = self.meta, self.totals
         sheet.set_column(0, 0, 44)
         sheet.set_column(1, 1, 60)
-        sheet.write_string(0, 0, safe_cell(f"Reporting semestriel — {m.central_name}"), self.title)
+        self._cell(sheet, 0, 0, f"Reporting semestriel — {m.central_name}", self.title)
         since = f"du {m.since:%d/%m/%Y}" if m.since else "depuis la première commande"
         at = m.generated_at.astimezone(m.zone)
         rows: list[tuple[str, Any, Any]] = [
@@ -277,7 +315,7 @@ class SemesterWorkbook:
             ("CA HT depuis le début du marché", t.since_start, self.money_bold),
         ]
         for i, (label, value, fmt) in enumerate(rows, start=2):
-            sheet.write_string(i, 0, label, self.bold)
+            self._cell(sheet, i, 0, label, self.bold)
             self._cell(sheet, i, 1, value, fmt)
         notes = [
             "CCTP CAIH 5 : reporting « tous les 6 mois avant le 31 janvier et le 31 juillet en portant sur le semestre "
@@ -291,7 +329,7 @@ class SemesterWorkbook:
             "« source » se trie et se filtre (filtre automatique sur la ligne d'en-tête).",
         ]
         for i, note in enumerate(notes, start=len(rows) + 3):
-            sheet.write_string(i, 0, note)
+            self._cell(sheet, i, 0, note)
 
     def _semesters(self, sheet: Any) -> None:
         sheet.set_column(0, 0, 22)
@@ -318,7 +356,7 @@ class SemesterWorkbook:
                  sum((per_year.get((b.tenant_id, y), Decimal(0)) for y in years), Decimal(0)))
                 for b in self.beneficiaries]
         last = self._table(sheet, 0, header, rows, (None, None, None, *([self.money] * (len(years) + 1))))
-        sheet.autofilter(0, 0, max(last, 1), len(header) - 1)
+        self._autofilter(sheet, max(last, 1), len(header) - 1)
         sheet.freeze_panes(1, 2)
         if rows and years:
             chart = self._chart("bar", sheet, "Volume d'affaires annuel par bénéficiaire (CA HT)", (1, 1, last, 1),
@@ -346,8 +384,8 @@ class SemesterWorkbook:
         for i in range(max(len(months), len(quarters), len(years))):
             for col, table in ((0, months), (3, quarters), (6, years)):
                 if i < len(table):
-                    sheet.write_string(i + 1, col, table[i][0])
-                    sheet.write_number(i + 1, col + 1, float(table[i][1]), self.money)
+                    self._cell(sheet, i + 1, col, table[i][0])
+                    self._cell(sheet, i + 1, col + 1, table[i][1], self.money)
         if months:
             chart = self._chart("line", sheet, "Volume d'affaires global par mois (CA HT)", (1, 0, len(months), 0),
                                 [("CA HT", (1, 1, len(months), 1))])
@@ -381,7 +419,7 @@ class SemesterWorkbook:
         sheet.set_column(4, 4, 16)
         last = self._table(sheet, 0, (self.header[0], "Établissement", "Échelle", "Période", "CA HT"), rows,
                            (None, None, None, None, self.money))
-        sheet.autofilter(0, 0, max(last, 1), 4)
+        self._autofilter(sheet, max(last, 1), 4)
         sheet.freeze_panes(1, 0)
 
     def _split(self, sheet: Any, title: str, label: str, values: dict[tuple[str, bool], Decimal],
@@ -418,7 +456,7 @@ class SemesterWorkbook:
         sheet.set_column(3, 5, 14)
         last = self._table(sheet, 0, ("Année", "Code article", "Libellé", "BPU ou CATALOGUE", "Quantité", "CA HT"),
                            rows, (None, None, None, None, self.quantity, self.money))
-        sheet.autofilter(0, 0, max(last, 1), 5)
+        self._autofilter(sheet, max(last, 1), 5)
         sheet.freeze_panes(1, 0)
         year = self.meta.semester.year
         index = [i for i, r in enumerate(rows, start=1) if r[0] == year][:CHART_ARTICLES]
@@ -444,3 +482,52 @@ class SemesterWorkbook:
         if rows:
             sheet.insert_chart(1, 5, self._chart("pie", sheet, "Répartition régionale des bénéficiaires",
                                                  (1, 0, last, 0), [("Bénéficiaires", (1, 1, last, 1))]))
+
+    def _sla(self, sheet: Any) -> None:
+        """CCTP CAIH 2.1.27 (the lot: « pourcentage du nombre d'incidents clôturés dans les temps définis sur le
+        nombre d'incidents total clôturés par le titulaire pour la totalité des adhérents », 98 %; reopened at most
+        2 %), 2.1.26 (per establishment: 90 % and 5 %) and 6.1 (the COPIL's « taux de respect du GTR »), over the
+        report's semester, then the lot month by month (« vérification mensuelle »). ``self.sla``:
+        ``incidents.services.PeriodIndicators`` (None: no indicator given)."""
+        sheet.set_column(0, 0, 36)
+        sheet.set_column(1, 10, 15)
+        self._cell(sheet, 0, 0, f"Engagements de service — {self.meta.semester.label}", self.title)
+        self._cell(sheet, 1, 0, "CCTP CAIH 2.1.26 (par établissement), 2.1.27 (pour le lot) et 6.1 (taux de respect "
+                                "du GTR) : un incident compte le mois de sa clôture (résolution acceptée ou réputée "
+                                "acceptée) ; « dans les temps » : aucun délai contractuel dépassé.")
+        header = ("Périmètre", "Incidents déclarés", "Incidents clôturés", "Clôturés dans les temps",
+                  "Taux de respect du GTR (%)", "Objectif (%)", "Objectif atteint", "Réouverts",
+                  "Taux de réouverture (%)", "Maximum (%)", "Objectif atteint")
+        if self.sla is None:
+            self._cell(sheet, 3, 0, "Aucun indicateur d'incident n'a été fourni pour ce rapport.")
+            return
+        sla = self.sla
+
+        def values(label: str, m: Any) -> list[tuple[Any, Any]]:
+            def met(flag: bool | None) -> tuple[Any, Any]:
+                return ("—", None) if flag is None else ("oui", self.good) if flag else ("non", self.bad)
+
+            return [(label, None), (m.declared, None), (m.closed, None), (m.closed_on_time, None),
+                    (m.on_time_rate, self.rate), (m.targets.on_time_min, self.rate), met(m.on_time_met),
+                    (m.closed_reopened, None), (m.reopen_rate, self.rate), (m.targets.reopen_max, self.rate),
+                    met(m.reopen_met)]
+
+        def table(top: int, head: Sequence[str], rows: list[list[tuple[Any, Any]]]) -> int:
+            self._row(sheet, top, head, self.head)
+            for i, row in enumerate(rows, start=top + 1):
+                for col, (value, fmt) in enumerate(row):
+                    self._cell(sheet, i, col, "" if value is None else value, fmt)
+            return top + len(rows)
+
+        rows = [values("Lot — tous les bénéficiaires (CAIH 2.1.27)", sla.lot),
+                *(values(name, m) for name, m in sla.establishments)]
+        last = table(3, header, rows)
+        months = [values(m.month.label(), m) for m in sla.months]
+        top = last + 2
+        self._cell(sheet, top, 0, "Le lot, mois par mois (CAIH 2.1.27, vérification mensuelle)", self.bold)
+        table(top + 1, ("Mois", *header[1:]), months)
+        if rows:
+            chart = self._chart("column", sheet, "Taux de respect du GTR du semestre (%)", (4, 0, last, 0),
+                                [("Taux de respect du GTR (%)", (4, 4, last, 4))])
+            chart.set_y_axis({"min": 0, "max": 100, "num_format": '0" %"'})
+            sheet.insert_chart(top + len(months) + 3, 0, chart, {"x_scale": 1.5, "y_scale": 1.2})

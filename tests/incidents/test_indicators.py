@@ -126,6 +126,10 @@ async def _closed(db, tid, reported, *, late=False, reopened=False, on_site=Fals
         return ticket
 
 
+#: For the tests of the components that read the indicators (reporting's « Engagements de service » sheet).
+closed_ticket = _closed
+
+
 async def test_indicators_through_tickets_worked_and_closed(db):
     chu = await make_tenant(db, template="caih-maintenance-24x7")
     other = await make_tenant(db, template="caih-maintenance-24x7")

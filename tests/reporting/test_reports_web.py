@@ -28,7 +28,12 @@ async def test_the_api_generates_in_the_background_and_serves_the_files(app, cli
     await _drain(client, app)
     done = (await client.get(f"/api/v1/centrals/CAIH/reports/{body['id']}", headers=caih)).json()
     assert done["status"] == "done" and done["progress"] == 100, done
-    assert {f["format"] for f in done["files"]} == {"xlsx", "csv"}
+    assert {f["format"] for f in done["files"]} == {"xlsx", "ods", "csv"}
+    ods = next(f for f in done["files"] if f["format"] == "ods")
+    got = await client.get(ods["href"], headers=caih)
+    assert got.status_code == 200 and len(got.content) == ods["size"] and got.content[:2] == b"PK"
+    assert got.headers["content-type"].startswith("application/vnd.oasis.opendocument.spreadsheet")
+    assert "reporting-caih-2026-S1.ods" in got.headers["content-disposition"]
     link = next(f for f in done["files"] if f["format"] == "xlsx")
     got = await client.get(link["href"], headers=caih)
     assert got.status_code == 200 and len(got.content) == link["size"]
@@ -65,7 +70,7 @@ async def test_the_coordinator_page_shows_the_due_dates_generates_and_lists(app,
     assert made.status_code == 303
     await _drain(client, app)
     listed = page_text(await client.get("/c/CAIH/rapports"))
-    assert "1er semestre 2026" in listed and "Terminé" in listed and "?format=xlsx" in listed
+    assert "1er semestre 2026" in listed and "Terminé" in listed and "?format=xlsx" in listed and "?format=ods" in listed
     await login_as(client, "coordination@canut.demo")
     assert (await client.get("/c/CAIH/rapports")).status_code == 404
 

@@ -108,11 +108,12 @@ async def test_the_source_sheet_has_caih_5s_columns_and_every_line_since_the_sta
         [2026, "CAT-SOL", "Solution du catalogue", "CATALOGUE", 1, 99.99]]
     assert _values(book["Régions"])[1:] == [["Auvergne-Rhône-Alpes", 1, 1501, 2177.35],
                                            ["Grand Est", 1, 99.99, 2099.99]]
-    # Native charts: semesters, beneficiaries, month / quarter / year, BPU lines, regions, and two pies per split.
+    # Native charts: semesters, beneficiaries, month / quarter / year, BPU lines, regions, two pies per split, and
+    # the GTR's respect (CAIH 6.1).
     with zipfile.ZipFile(xlsx) as archive:
         charts = [n for n in archive.namelist() if n.startswith("xl/charts/chart")]
         kinds = "".join(archive.read(n).decode() for n in charts)
-    assert len(charts) == 11
+    assert len(charts) == 12
     assert kinds.count("<c:pieChart>") == 5 and "<c:lineChart>" in kinds and "<c:barChart>" in kinds
 
     text = services.report_file(settings, report, "csv")[0].read_text("utf-8-sig")
@@ -156,4 +157,4 @@ async def test_libreoffice_reads_the_same_numbers_and_keeps_the_charts(db, setti
         assert _values(office[name]) == _values(ours[name]), name
     assert office["source"]["G4"].value == "'" + EVIL_MAKER and office["source"]["G4"].data_type == "s"
     with zipfile.ZipFile(back) as archive:
-        assert len([n for n in archive.namelist() if n.startswith("xl/charts/chart")]) == 11
+        assert len([n for n in archive.namelist() if n.startswith("xl/charts/chart")]) == 12

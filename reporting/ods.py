@@ -1,0 +1,254 @@
+"""The semester workbook as OpenDocument spreadsheet (issue 15 §1; CCP TGD X.7, the State's interoperability
+framework recommends ODF): the same sheets and tables as the XLSX, typed cells, no charts.
+
+odfpy builds a whole document in memory (one Python object per cell): fine for the aggregated tables (a few
+thousand cells), not for a « source » sheet of 1,000,000 lines. So the source rows are written as XML text to a
+side file as they come (``source_row``), and ``close`` has odfpy write the document with a one-row placeholder in
+the « source » table, then copies its parts into the final ZIP, streaming ``content.xml`` as the placeholder's
+prefix, the side file, then its suffix. Memory stays flat; the side file is removed.
+
+Cells: text ``office:value-type="string"`` (always text, and every text goes through ``app.exports.safe_cell``
+first, like the XLSX: ``=HYPERLINK(…)`` is written ``'=HYPERLINK(…)``), amounts ``currency`` (EUR, ``# ##0,00 €``),
+quantities and percentages ``float``, dates ``date`` (``JJ/MM/AAAA``). The filterable sheets get a database range
+with filter buttons (``table:database-range``), as the XLSX's autofilter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+import zipfile
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+from app.exports import safe_cell
+
+__all__ = ["KINDS", "OdsBook"]
+
+#: Cell kinds -> the automatic cell style that renders them.
+KINDS = {"text": None, "header": "chead", "bold": "cbold", "title": "ctitle", "currency": "cmoney",
+         "currency_bold": "cmoneyb", "price": "cprice", "float": "cfloat", "quantity": "cqty", "percent": "cpct",
+         "date": "cdate"}
+_MARKER = "@@centrale-source-rows@@"
+#: Characters XML 1.0 does not allow (a control character in a maker's name would break the file).
+_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _text(value: str) -> str:
+    return escape(_INVALID.sub("", value))
+
+
+def _number(value: Any) -> str:
+    text = format(Decimal(str(value)), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def cell_xml(kind: str, value: Any) -> str:
+    """One ``table:table-cell``: ``value`` None or « » is an empty cell."""
+    style = KINDS.get(kind)
+    attr = f' table:style-name="{style}"' if style else ""
+    if value is None or value == "":
+        return f"<table:table-cell{attr}/>"
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, dt.date):
+        style = ' table:style-name="cdate"' if kind in ("text", "date") else attr
+        return (f'<table:table-cell{style} office:value-type="date" office:date-value="{value.isoformat()}">'
+                f"<text:p>{value:%d/%m/%Y}</text:p></table:table-cell>")
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | float):
+        text = _text(str(safe_cell(value)))
+        return f'<table:table-cell{attr} office:value-type="string"><text:p>{text}</text:p></table:table-cell>'
+    number = _number(value)
+    if kind in ("currency", "currency_bold", "price"):
+        return (f'<table:table-cell{attr} office:value-type="currency" office:currency="EUR" '
+                f'office:value="{number}"><text:p>{number} €</text:p></table:table-cell>')
+    return (f'<table:table-cell{attr} office:value-type="float" office:value="{number}">'
+            f"<text:p>{number}</text:p></table:table-cell>")
+
+
+def row_xml(cells: Iterable[tuple[str, Any]]) -> str:
+    return "<table:table-row>" + "".join(cell_xml(kind, value) for kind, value in cells) + "</table:table-row>\n"
+
+
+def _column(index: int) -> str:
+    name = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        name = chr(65 + rest) + name
+    return name
+
+
+class OdsBook:
+    """An ODS of named sheets: the « source » rows streamed (``source_row``), the other sheets given whole to
+    ``close`` as grids ``{row: {col: (kind, value)}}``."""
+
+    def __init__(self, path: Path, sheets: Sequence[str], *, source: str = "source", title: str = "") -> None:
+        self.path, self.sheets, self.source, self.title = path, list(sheets), source, title
+        self.rows_path = path.with_name(path.name + ".rows")
+        self.rows = self.rows_path.open("w", encoding="utf-8")
+        self.source_rows = 0
+        self.source_columns = 0
+
+    def source_row(self, cells: Sequence[tuple[str, Any]]) -> None:
+        self.rows.write(row_xml(cells))
+        self.source_rows += 1
+        self.source_columns = max(self.source_columns, len(cells))
+
+    def close(self, grids: dict[str, dict[int, dict[int, tuple[str, Any]]]],
+              filters: dict[str, tuple[int, int]] | None = None) -> None:
+        """Write the file. ``filters``: per sheet, its last row and column (0-based) under a header row."""
+        self.rows.close()
+        try:
+            self._write(grids, filters or {})
+        finally:
+            self.rows_path.unlink(missing_ok=True)
+
+    def _document(self, grids: dict[str, dict[int, dict[int, tuple[str, Any]]]],
+                  filters: dict[str, tuple[int, int]]) -> Any:
+        from odf.dc import Title
+        from odf.number import CurrencyStyle, CurrencySymbol, DateStyle, Day, Month, Number, NumberStyle, Year
+        from odf.number import Text as NumberText
+        from odf.opendocument import OpenDocumentSpreadsheet
+        from odf.style import Style, TableCellProperties, TextProperties
+        from odf.table import DatabaseRange, DatabaseRanges, Table, TableCell, TableRow
+        from odf.text import P
+
+        doc = OpenDocumentSpreadsheet()
+        if self.title:
+            doc.meta.addElement(Title(text=self.title))
+        auto = doc.automaticstyles
+        money = CurrencyStyle(name="nmoney")
+        money.addElement(Number(decimalplaces="2", minintegerdigits="1", grouping="true"))
+        money.addElement(NumberText(text="\u00a0"))
+        money.addElement(CurrencySymbol(language="fr", country="FR", text="€"))
+        price = CurrencyStyle(name="nprice")
+        price.addElement(Number(decimalplaces="4", minintegerdigits="1", grouping="true"))
+        price.addElement(NumberText(text="\u00a0"))
+        price.addElement(CurrencySymbol(language="fr", country="FR", text="€"))
+        date = DateStyle(name="ndate")
+        for part in (Day(style="long"), NumberText(text="/"), Month(style="long"), NumberText(text="/"),
+                     Year(style="long")):
+            date.addElement(part)
+        qty = NumberStyle(name="nqty")
+        qty.addElement(Number(decimalplaces="3", minintegerdigits="1", grouping="true"))
+        pct = NumberStyle(name="npct")
+        pct.addElement(Number(decimalplaces="2", minintegerdigits="1"))
+        flt = NumberStyle(name="nfloat")
+        flt.addElement(Number(decimalplaces="0", minintegerdigits="1", grouping="true"))
+        for style in (money, price, date, qty, pct, flt):
+            auto.addElement(style)
+
+        def cell_style(name: str, data: str | None = None, bold: bool = False, head: bool = False,
+                       size: str | None = None) -> None:
+            style = Style(name=name, family="table-cell", **({"datastylename": data} if data else {}))
+            if bold or head or size:
+                style.addElement(TextProperties(fontweight="bold", **({"fontsize": size} if size else {})))
+            if head:
+                style.addElement(TableCellProperties(backgroundcolor="#dde4ee", border="0.5pt solid #000000",
+                                                     wrapoption="wrap"))
+            auto.addElement(style)
+
+        cell_style("chead", head=True)
+        cell_style("cbold", bold=True)
+        cell_style("ctitle", bold=True, size="14pt")
+        cell_style("cmoney", "nmoney")
+        cell_style("cmoneyb", "nmoney", bold=True)
+        cell_style("cprice", "nprice")
+        cell_style("cfloat", "nfloat")
+        cell_style("cqty", "nqty")
+        cell_style("cpct", "npct")
+        cell_style("cdate", "ndate")
+
+        ranges = DatabaseRanges()
+        for name in self.sheets:
+            table = Table(name=name)
+            if name == self.source:
+                # The placeholder row uses every style, so that odfpy keeps them all; its row is replaced by the
+                # streamed rows.
+                row = TableRow()
+                cell = TableCell(valuetype="string")
+                cell.addElement(P(text=_MARKER))
+                row.addElement(cell)
+                for style in KINDS.values():
+                    if style:
+                        row.addElement(TableCell(stylename=style))
+                table.addElement(row)
+            else:
+                grid = grids.get(name, {})
+                for r in range(max(grid, default=-1) + 1):
+                    cells = grid.get(r, {})
+                    row = TableRow()
+                    for c in range(max(cells, default=-1) + 1):
+                        kind, value = cells.get(c, ("text", None))
+                        row.addElement(_odf_cell(kind, value))
+                    table.addElement(row)
+            doc.spreadsheet.addElement(table)
+            if name in filters:
+                last_row, last_col = filters[name]
+                quoted = "'" + name.replace("'", "''") + "'"
+                ranges.addElement(DatabaseRange(
+                    name=f"__Anonymous_Sheet_DB__{self.sheets.index(name)}", displayfilterbuttons="true",
+                    targetrangeaddress=f"{quoted}.A1:{quoted}.{_column(last_col)}{last_row + 1}"))
+        if ranges.hasChildNodes():
+            doc.spreadsheet.addElement(ranges)
+        return doc
+
+    def _write(self, grids: dict[str, dict[int, dict[int, tuple[str, Any]]]],
+               filters: dict[str, tuple[int, int]]) -> None:
+        doc = self._document(grids, filters)
+        skeleton = self.path.with_name(self.path.name + ".skeleton")
+        try:
+            doc.save(str(skeleton))
+            with zipfile.ZipFile(skeleton) as source, zipfile.ZipFile(self.path, "w") as target:
+                for info in source.infolist():
+                    data = source.read(info.filename)
+                    if info.filename != "content.xml":
+                        target.writestr(info, data)
+                        continue
+                    text = data.decode("utf-8")
+                    at = text.index(_MARKER)
+                    start = text.rindex("<table:table-row", 0, at)
+                    end = text.index("</table:table-row>", at) + len("</table:table-row>")
+                    entry = zipfile.ZipInfo("content.xml", info.date_time)
+                    entry.compress_type = zipfile.ZIP_DEFLATED
+                    with target.open(entry, "w", force_zip64=True) as out:
+                        out.write(text[:start].encode("utf-8"))
+                        with self.rows_path.open("rb") as rows:
+                            shutil.copyfileobj(rows, out, 1 << 20)
+                        out.write(text[end:].encode("utf-8"))
+        finally:
+            skeleton.unlink(missing_ok=True)
+
+
+def _odf_cell(kind: str, value: Any) -> Any:
+    """An odfpy cell of an aggregated sheet (the same types as ``cell_xml``)."""
+    from odf.table import TableCell
+    from odf.text import P
+
+    style = KINDS.get(kind)
+    extra = {"stylename": style} if style else {}
+    if value is None or value == "":
+        return TableCell(**extra)
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, dt.date):
+        cell = TableCell(stylename="cdate", valuetype="date", datevalue=value.isoformat())
+        cell.addElement(P(text=f"{value:%d/%m/%Y}"))
+        return cell
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | float):
+        cell = TableCell(valuetype="string", **extra)
+        cell.addElement(P(text=_INVALID.sub("", str(safe_cell(value)))))
+        return cell
+    number = _number(value)
+    if kind in ("currency", "currency_bold", "price"):
+        cell = TableCell(valuetype="currency", currency="EUR", value=number, **extra)
+        cell.addElement(P(text=f"{number} €"))
+    else:
+        cell = TableCell(valuetype="float", value=number, **extra)
+        cell.addElement(P(text=number))
+    return cell
