@@ -18,7 +18,7 @@ from billing.services import BillingError
 from catalog import orders
 from tenants.models import FrameworkAgreement
 from tests.billing.test_invoices import ACTOR, CPAM_AGREEMENT, set_up_billing, verified_order
-from tests.conftest import login, page_text
+from tests.conftest import form_post, login, page_text
 
 #: Monday 16 February 2026, 10:00 in Paris: the order of 4 points' maintenance and supervision is issued.
 STARTED = dt.datetime(2026, 2, 16, 9, 0, tzinfo=dt.UTC)
@@ -150,3 +150,25 @@ async def test_api_quarters_ecb_rates_late_interest_and_walls(client, db, demo, 
         t for k, t in demo["tenant_ids"].items() if k != "cpam")
     assert (await client.post(f"/api/v1/tenants/{other}/orders/{order.id}/quarterly-invoices",
                               headers=operator)).status_code == 404
+
+
+async def test_pages_quarters_from_the_order_page_and_the_coordinators_ecb_rates(client, db, demo):
+    cpam = demo["tenant_ids"]["cpam"]
+    order = await continuous_order(db, uuid.UUID(cpam), issued=utcnow() - dt.timedelta(days=200))
+    assert (await login(client, "technicien@titulaire.demo")).status_code in (302, 303)
+    page = await client.get(f"/t/{cpam}/commandes/{order.id}")
+    assert "Facturer les trimestres échus" in page_text(page)
+    made = await form_post(client, f"/t/{cpam}/commandes/{order.id}", f"/t/{cpam}/factures/trimestres/{order.id}", {})
+    assert made.status_code in (302, 303) and "/factures" in made.headers["location"]
+    again = await form_post(client, f"/t/{cpam}/commandes/{order.id}", f"/t/{cpam}/factures/trimestres/{order.id}", {})
+    assert again.headers["location"] == f"/t/{cpam}/commandes/{order.id}"
+    assert "Aucun trimestre échu à facturer" in page_text(await client.get(again.headers["location"]))
+
+    # The coordinator's page: a bad rate refused in French (422, nothing kept), then a rate added.
+    assert (await login(client, "coordination@caih.demo")).status_code in (302, 303)
+    url = "/c/CAIH/taux-bce"
+    bad = await form_post(client, url, url, {"applies_from": "2021-01-01", "rate": "deux"})
+    assert bad.status_code == 422 and "Taux : un pourcentage" in page_text(bad)
+    ok = await form_post(client, url, url, {"applies_from": "2021-01-01", "rate": "0,5"})
+    assert ok.status_code in (302, 303)
+    assert "01/01/2021" in page_text(await client.get(url))
