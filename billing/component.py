@@ -25,13 +25,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 
 def _web() -> Web:
     from app.shell import HomeCardHook, MenuHook
-    from billing import api, home, penalties_api, penalties_web, periodic_api, periodic_web, web
+    from billing import api, home, penalties_api, penalties_web, periodic_api, periodic_web, revision_web, web
 
-    return Web(portal=list(penalties_web.portal_handlers) + list(web.portal_handlers)
-               + list(periodic_web.portal_handlers),
+    return Web(portal=list(penalties_web.portal_handlers) + list(revision_web.portal_handlers)
+               + list(web.portal_handlers) + list(periodic_web.portal_handlers),
                api=list(penalties_api.api_handlers) + list(api.api_handlers) + list(periodic_api.api_handlers),
                menu=[MenuHook(330, web.nav, group="Commandes"), MenuHook(331, periodic_web.nav),
-                     MenuHook(332, penalties_web.nav, group="Commandes")],
+                     MenuHook(332, penalties_web.nav, group="Commandes"), MenuHook(333, revision_web.nav)],
                home_cards=[HomeCardHook(330, home.home_cards)],
                # catalog's order page (``catalog.orders_web.ORDER_PAGE``): the order's invoices and « Facturer ».
                page_hooks={"order_page": [web.order_panel]})

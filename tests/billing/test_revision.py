@@ -71,3 +71,33 @@ async def test_prix_ferme_within_three_months_and_missing_index(db, demo):
         with pytest.raises(BillingError, match="déjà une valeur"):
             await revision.add_index_value(session, {"name": "Ingénierie", "month": "2024-12",
                                                      "published_on": "2025-01-15", "value": "121"})
+
+
+async def test_the_coordinators_page_adds_index_values_and_revises_a_bpu(client, db, demo):
+    from tests.conftest import form_post, login_as, page_text
+
+    await login_as(client, "coordination@caih.demo")
+    from tenants.models import Central
+
+    async with db.session() as session:
+        central = await session.scalar(select(Central).where(Central.code == "CAIH"))
+        agreement = [a for a in await catalog.agreements_of_central(session, central.id)
+                     if await catalog.version_in_force(session, a.id, dt.date(2026, 12, 1))][0]
+    url = "/c/CAIH/revision-prix"
+    page = await client.get(url)
+    assert page.status_code == 200 and "Révision des prix" in page_text(page)
+    refused = await form_post(client, url, f"{url}/index", {"name": "Ingénierie", "month": "2024-12",
+                                                             "published_on": "2025-01-15", "value": "zéro"})
+    assert refused.status_code == 422 and "Valeur : un nombre positif" in page_text(refused)
+    for month, published, value in (("2024-12", "2025-01-15", "120"), ("2026-07", "2026-08-20", "132")):
+        saved = await form_post(client, url, f"{url}/index", {"name": "Ingénierie", "month": month,
+                                                               "published_on": published, "value": value})
+        assert saved.status_code == 303
+    ferme = await form_post(client, url, f"{url}/reviser", {"agreement_id": str(agreement.id),
+                                                             "priced_on": "2026-10-01", "starts_on": "2026-12-01"})
+    assert ferme.status_code == 422 and "Prix ferme" in page_text(ferme)
+    done = await form_post(client, url, f"{url}/reviser", {"agreement_id": str(agreement.id),
+                                                            "priced_on": "2025-03-01", "starts_on": "2026-12-01"})
+    assert done.status_code == 303
+    page = page_text(await client.get(url))
+    assert agreement.reference in page and "= 1,07 ;" in page
