@@ -152,10 +152,14 @@ async def one_in_tenant(session: AsyncSession, model: Any, tenant_id: uuid.UUID,
                         for_update: bool = False) -> Any:
     """The row ``row_id`` of a tenant-owned ``model`` in ``tenant_id``; ``NotFound(what)`` otherwise, so that
     another tenant's id reads like an unknown one. ``for_update`` locks it on PostgreSQL (SQLite serialises
-    writers anyway)."""
+    writers anyway) and reads it again: a row loaded earlier in the session (the 404 check before the permission
+    check) is refreshed with what the transaction that held the lock committed, so two concurrent steps never
+    both pass a check on a stale state."""
     query = select(model).where(model.tenant_id == tenant_id, model.id == row_id)
-    if for_update and session.bind.dialect.name == "postgresql":
-        query = query.with_for_update()
+    if for_update:
+        query = query.execution_options(populate_existing=True)
+        if session.bind.dialect.name == "postgresql":
+            query = query.with_for_update()
     found = await session.scalar(query)
     if found is None:
         raise NotFound(what)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,7 +31,7 @@ BATCH = 2_000
 
 
 def _ttc(price_ht: Decimal, vat_rate: Decimal) -> Decimal:
-    return (price_ht * (1 + vat_rate / 100)).quantize(Decimal("0.01"))
+    return (price_ht * (1 + vat_rate / 100)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 async def catalog_rows(session: AsyncSession, tenant_id: uuid.UUID, on: dt.date, *, search: str = "",

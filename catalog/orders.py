@@ -28,6 +28,7 @@ from app.outbox import Delivery, Subscriber, publish_on_commit
 from catalog import order_rules as rules
 from catalog import services
 from catalog.events import OrderIssued
+from catalog.models import Delivery as Slip
 from catalog.models import PurchaseOrder, PurchaseOrderCounter, PurchaseOrderEvent, PurchaseOrderLine
 from tenants import services as tenants
 
@@ -225,6 +226,12 @@ async def transition_order(session: AsyncSession, tenant_id: uuid.UUID, order_id
         target = rules.next_status(order.status, action)
     except rules.OrderRuleError as exc:
         raise OrderError({"status": str(exc)}) from None
+    if action == "cancel" and await session.scalar(select(func.count()).select_from(Slip).where(
+            Slip.tenant_id == tenant_id, Slip.order_id == order.id)):
+        # A slip was recorded (CCP TGD VII.1): what it made available is verified and decided, not cancelled.
+        raise OrderError({"status": f"Le bon de commande {order.number} a un bordereau de livraison : il ne "
+                                    "s'annule plus (CCP TGD VII), la décision de l'acheteur porte sur ce qui "
+                                    "a été livré."})
     before = order.status
     order.status = target
     order.updated_at = now

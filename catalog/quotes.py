@@ -328,12 +328,34 @@ def _badge_data(data: Mapping[str, Any]) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- the beneficiary's decision
 
 
+async def _same_prices(session: AsyncSession, quote: Quote, lines: list[QuoteLine], raw: list[dict[str, Any]]) -> None:
+    """The order of an accepted quote is at the price the buyer accepts: refused (nothing written) when a BPU version
+    published since the pricing now covers its date with other prices."""
+    errors: dict[str, str] = {}
+    agreement = await services.agreement_of_tenant(session, quote.tenant_id, quote.agreement_id)
+    priced = await orders.price_lines(session, agreement, raw, quote.priced_on, errors, what="bon de commande")
+    if errors:
+        raise QuoteError(errors)
+    changed = [f"ligne {x.position} ({x.article_code})" for x, (item, amounts) in zip(lines, priced, strict=True)
+               if (x.unit_price_ht, x.vat_rate, x.bpu_version_id) != (amounts.unit_price_ht, amounts.vat_rate,
+                                                                       item.version_id)]
+    if changed:
+        raise QuoteError({"state": f"Le BPU a changé depuis le chiffrage du devis {quote.number} ("
+                                   f"{', '.join(changed)}) : le titulaire doit le chiffrer à nouveau avant son "
+                                   "acceptation."})
+
+
 async def accept_quote(session: AsyncSession, tenant_id: uuid.UUID, quote_id: uuid.UUID, data: Mapping[str, Any], *,
                        decided_by: uuid.UUID | None, representative: str, now: dt.datetime) -> Quote:
     """The beneficiary accepts: the purchase order is created from the quote's lines, at the prices of the BPU in
     force on the day they were priced (the price the buyer accepted), for the quote's place, and issued (notified
     to the titulaire). ``data``: ``representative`` (defaults to the decider), ``delivery_conditions``."""
-    quote = await _step(session, tenant_id, quote_id, "accept")
+    # The state changes last: a refusal below leaves the quote as it was (the page that shows it commits).
+    quote = await get_quote_in_tenant(session, tenant_id, quote_id, for_update=True)
+    try:
+        accepted = rules.check_transition(quote.state, "accept")
+    except rules.QuoteRuleError as exc:
+        raise QuoteError({"state": str(exc)}) from None
     calendar = await tenant_calendar(session, tenant_id)
     lines = await lines_of_quote(session, quote)
     order_data = {
@@ -343,12 +365,14 @@ async def accept_quote(session: AsyncSession, tenant_id: uuid.UUID, quote_id: uu
         or f"Selon le devis {quote.number} accepté.", "quote_id": quote.id,
         "lines": [{"article_code": x.article_code, "quantity": x.quantity, "discount_percent": x.discount_percent}
                   for x in lines]}
+    await _same_prices(session, quote, lines, order_data["lines"])
     try:
         order = await orders.create_order(session, tenant_id, order_data, order_date=_local_today(calendar, now),
                                           now=now, price_date=quote.priced_on)
     except orders.OrderError as exc:
         raise QuoteError(exc.errors) from None
     order = await orders.issue_order(session, tenant_id, order.id, now=now)
+    quote.state = accepted
     quote.decided_at, quote.decided_by, quote.order_id = now, decided_by, order.id
     _moved(session, quote, "accept", now)
     await session.flush()

@@ -13,7 +13,7 @@ import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -277,7 +277,7 @@ class CatalogLine:
 
     @property
     def unit_price_ttc(self) -> Decimal:
-        return (self.item.unit_price_ht * (1 + self.item.vat_rate / 100)).quantize(Decimal("0.01"))
+        return (self.item.unit_price_ht * (1 + self.item.vat_rate / 100)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def _like(text: str) -> str:

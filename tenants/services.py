@@ -781,15 +781,17 @@ async def update_member(session: AsyncSession, membership: Membership, data: dic
         errors["service"] = "Le service comporte 120 caractères au plus."
     if errors:
         raise ValidationFailed(errors)
+    # Every refusal before the first change: a page that shows the refusal commits its session.
+    if role is not None and membership.role == Role.ADMIN and role != Role.ADMIN:
+        await _keep_one_admin(session, membership)
+    renamed = name is not None and name != membership.user.full_name
+    if renamed and membership.user.managed_by_tenant_id != membership.tenant_id:
+        raise ValidationFailed({"full_name": PROFILE_NOT_YOURS})
     if service is not None:
         membership.service = service
     if role is not None:
-        if membership.role == Role.ADMIN and role != Role.ADMIN:
-            await _keep_one_admin(session, membership)
         membership.role = role.value
-    if name is not None and name != membership.user.full_name:
-        if membership.user.managed_by_tenant_id != membership.tenant_id:
-            raise ValidationFailed({"full_name": PROFILE_NOT_YOURS})
+    if renamed:
         membership.user.full_name = name
     await session.flush()
     return membership

@@ -445,3 +445,18 @@ async def test_lifting_reserves_is_refused_without_reserves_and_across_tenants(d
         steps = [r["step"] for r in (await conn.execute(select(OutboxEvent.payload).where(
             OutboxEvent.topic == "catalog.delivery.moved"))).scalars() if r["delivery_id"] == str(plain.id)]
     assert sorted(steps) == ["decision", "slip"]  # nothing published by the refusals
+
+
+async def test_an_order_with_a_slip_is_no_longer_cancelled(db, demo):
+    """A rejection brings the order back « en cours », where a cancellation is otherwise allowed: once a slip was
+    recorded, what it made available is decided on (CCP TGD VII), never cancelled with the order."""
+    cpam = uuid.UUID(demo["tenant_ids"]["cpam"])
+    order = await _order(db, cpam)
+    slip = await _slip(db, cpam, order.id, [{"position": 1, "quantity": "2"}, {"position": 2, "quantity": "2"}])
+    await _decide(db, cpam, slip.id, [{"position": 1, "kind": "reception"}, {"position": 2, "kind": "rejet"}],
+                  now=NOW + dt.timedelta(days=1))
+    assert await _status(db, cpam, order.id) == "in_progress"
+    async with db.transaction([cpam], actor=ACTOR) as session:
+        with pytest.raises(orders.OrderError, match="a un bordereau de livraison : il ne s'annule plus"):
+            await orders.act_on_order(session, cpam, order.id, "cancel", now=NOW + dt.timedelta(days=1))
+    assert await _status(db, cpam, order.id) == "in_progress"

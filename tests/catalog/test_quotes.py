@@ -226,3 +226,55 @@ async def test_other_tenants_quotes_are_not_found(db, demo):
         assert [x.number for x in await q.quotes_to_answer(session, [cpam])] == ["DEV-2026-000001"]
         assert (await q.quote_counts(session, [cpam]))["requested"] == 1
     assert await _count(db, cpam, QuoteLine) == 0
+
+
+async def _answered(db, cpam) -> Quote:
+    quote = await _request(db, cpam)
+    async with db.transaction([cpam], actor=ACTOR) as session:
+        operator = await _user(session, "technicien@titulaire.demo")
+        await q.record_visit(session, cpam, quote.id, "2026-12-14", now=NOW)
+        return await q.answer_quote(session, cpam, quote.id, {"lines": LINES}, answered_by=operator, now=NOW)
+
+
+async def test_a_bpu_backdated_over_the_pricing_is_refused_at_the_acceptance_and_nothing_changes(db, demo):
+    """The order of an accepted quote is at the price the buyer accepts: a version published afterwards from a
+    date that covers the pricing (here the same day) would re-price it, so the acceptance is refused with the
+    reason and the quote stays « chiffré », with no order (and no order number spent)."""
+    cpam = uuid.UUID(demo["tenant_ids"]["cpam"])
+    quote = await _answered(db, cpam)
+    async with db.transaction(actor=ACTOR) as session:
+        await services.import_bpu(session, await _agreement(session),
+                                  f"{HEADER}\nIRVE-POSE;Pose v2;unité;999;20;Installation;;;achat"
+                                  "\nIRVE-BORNE-22;Borne v2;unité;9999;20;Fourniture;;;achat",
+                                  "v2.csv", valid_from=dt.date(2026, 12, 14), imported_by="test")
+    orders_before = await _count(db, cpam, orders.PurchaseOrder)
+    async with db.transaction([cpam], actor=ACTOR) as session:
+        with pytest.raises(q.QuoteError) as refused:
+            await q.accept_quote(session, cpam, quote.id, {}, decided_by=None, representative="Anne",
+                                 now=NOW + dt.timedelta(hours=1))
+    assert "Le BPU a changé depuis le chiffrage du devis DEV-2026-000001 (ligne 1 (IRVE-BORNE-22), ligne 2 " \
+           "(IRVE-POSE))" in refused.value.errors["state"]
+    async with db.session([cpam]) as session:
+        kept = await q.get_quote_in_tenant(session, cpam, quote.id)
+    assert (kept.state, kept.order_id, kept.decided_at) == ("answered", None, None)
+    assert await _count(db, cpam, orders.PurchaseOrder) == orders_before
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+async def test_two_acceptances_of_one_quote_issue_one_order(db, demo):
+    """The page reads the quote (404 before 403), then the step locks it: the lock reads it again, so the second
+    of two clicks sees it accepted by the first and is refused instead of issuing a second order."""
+    cpam = uuid.UUID(demo["tenant_ids"]["cpam"])
+    quote = await _answered(db, cpam)
+    async with db.transaction([cpam], actor=ACTOR) as late:
+        stale = await q.get_quote_in_tenant(late, cpam, quote.id)  # the second request read it first
+        assert stale.state == "answered"
+        async with db.transaction([cpam], actor=ACTOR) as first:
+            await q.accept_quote(first, cpam, quote.id, {}, decided_by=None, representative="Anne", now=NOW)
+        with pytest.raises(q.QuoteError) as refused:
+            await q.accept_quote(late, cpam, quote.id, {}, decided_by=None, representative="Anne", now=NOW)
+    assert "accepté" in refused.value.errors["state"]
+    async with db.session([cpam]) as session:
+        issued = await session.scalar(select(func.count()).select_from(orders.PurchaseOrder).where(
+            orders.PurchaseOrder.quote_id == quote.id))
+    assert issued == 1

@@ -451,8 +451,10 @@ async def test_last_admin_cannot_be_removed_or_demoted(client, demo):
     assert refused.status_code == 422 and refused.headers["content-type"].startswith("text/html")
     assert "Vous ne pouvez pas vous retirer vous-même" in refused.text
 
-    demote = await client.post(f"{base}/{admin_id}/modifier", data={"role": "viewer", "_csrf_token": token}, follow_redirects=False)
+    demote = await client.post(f"{base}/{admin_id}/modifier", data={"role": "viewer", "service": "Service refusé",
+                                                                   "_csrf_token": token}, follow_redirects=False)
     assert demote.status_code == 422 and "Le bénéficiaire doit garder au moins un administrateur." in demote.text
+    assert "Service refusé" not in (await client.get(base)).text  # refused whole: the service is not kept either
 
     # Removing someone else asks first, naming the person; then they disappear from the list.
     viewer_id = re.search(rf'href="{base}/([0-9a-f-]{{36}})/retirer">Retirer<span class="visually-hidden"> visu@', listing.text).group(1)
