@@ -3,9 +3,11 @@ framework recommends ODF): the same sheets and tables as the XLSX, typed cells, 
 
 odfpy builds a whole document in memory (one Python object per cell): fine for the aggregated tables (a few
 thousand cells), not for a « source » sheet of 1,000,000 lines. So the source rows are written as XML text to a
-side file as they come (``source_row``), and ``close`` has odfpy write the document with a one-row placeholder in
-the « source » table, then copies its parts into the final ZIP, streaming ``content.xml`` as the placeholder's
-prefix, the side file, then its suffix. Memory stays flat; the side file is removed.
+side file as they come (``source_row``), and ``close`` has odfpy write the document's skeleton (styles, number
+formats, meta, filter ranges, each table with a one-row placeholder), then copies its parts into the final ZIP,
+streaming ``content.xml`` with each placeholder replaced by its rows: the side file for « source », the aggregated
+grids (kept by the XLSX writer anyway) turned into XML row by row for the others. Memory stays flat; the side
+file is removed.
 
 Cells: text ``office:value-type="string"`` (always text, and every text goes through ``app.exports.safe_cell``
 first, like the XLSX: ``=HYPERLINK(…)`` is written ``'=HYPERLINK(…)``), amounts ``currency`` (EUR, ``# ##0,00 €``),
@@ -43,7 +45,9 @@ def _text(value: str) -> str:
 
 
 def _number(value: Any) -> str:
-    text = format(Decimal(str(value)), "f")
+    if isinstance(value, int):
+        return str(value)
+    text = format(value if isinstance(value, Decimal) else Decimal(str(value)), "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
@@ -108,8 +112,7 @@ class OdsBook:
         finally:
             self.rows_path.unlink(missing_ok=True)
 
-    def _document(self, grids: dict[str, dict[int, dict[int, tuple[str, Any]]]],
-                  filters: dict[str, tuple[int, int]]) -> Any:
+    def _document(self, filters: dict[str, tuple[int, int]]) -> Any:
         from odf.dc import Title
         from odf.number import CurrencyStyle, CurrencySymbol, DateStyle, Day, Month, Number, NumberStyle, Year
         from odf.number import Text as NumberText
@@ -165,42 +168,39 @@ class OdsBook:
         cell_style("cdate", "ndate")
 
         ranges = DatabaseRanges()
-        for name in self.sheets:
-            table = Table(name=name)
-            if name == self.source:
-                # The placeholder row uses every style, so that odfpy keeps them all; its row is replaced by the
-                # streamed rows.
-                row = TableRow()
-                cell = TableCell(valuetype="string")
-                cell.addElement(P(text=_MARKER))
-                row.addElement(cell)
-                for style in KINDS.values():
-                    if style:
-                        row.addElement(TableCell(stylename=style))
-                table.addElement(row)
-            else:
-                grid = grids.get(name, {})
-                for r in range(max(grid, default=-1) + 1):
-                    cells = grid.get(r, {})
-                    row = TableRow()
-                    for c in range(max(cells, default=-1) + 1):
-                        kind, value = cells.get(c, ("text", None))
-                        row.addElement(_odf_cell(kind, value))
-                    table.addElement(row)
+        for index, name in enumerate(self.sheets):
+            # One placeholder row per table, replaced by its rows as content.xml is copied (``_write``); it uses
+            # every style, so that odfpy keeps them all.
+            table, row = Table(name=name), TableRow()
+            cell = TableCell(valuetype="string")
+            cell.addElement(P(text=f"{_MARKER}{index}@@"))
+            row.addElement(cell)
+            for style in KINDS.values():
+                if style:
+                    row.addElement(TableCell(stylename=style))
+            table.addElement(row)
             doc.spreadsheet.addElement(table)
             if name in filters:
                 last_row, last_col = filters[name]
                 quoted = "'" + name.replace("'", "''") + "'"
                 ranges.addElement(DatabaseRange(
-                    name=f"__Anonymous_Sheet_DB__{self.sheets.index(name)}", displayfilterbuttons="true",
+                    name=f"__Anonymous_Sheet_DB__{index}", displayfilterbuttons="true",
                     targetrangeaddress=f"{quoted}.A1:{quoted}.{_column(last_col)}{last_row + 1}"))
         if ranges.hasChildNodes():
             doc.spreadsheet.addElement(ranges)
         return doc
 
+    @staticmethod
+    def _grid_rows(out: Any, grid: dict[int, dict[int, tuple[str, Any]]]) -> None:
+        """An aggregated sheet's rows, in order (an empty row for a gap)."""
+        for r in range(max(grid, default=-1) + 1):
+            cells = grid.get(r, {})
+            out.write(row_xml(cells.get(c, ("text", None)) for c in range(max(cells, default=-1) + 1))
+                      .encode("utf-8"))
+
     def _write(self, grids: dict[str, dict[int, dict[int, tuple[str, Any]]]],
                filters: dict[str, tuple[int, int]]) -> None:
-        doc = self._document(grids, filters)
+        doc = self._document(filters)
         skeleton = self.path.with_name(self.path.name + ".skeleton")
         try:
             doc.save(str(skeleton))
@@ -211,44 +211,21 @@ class OdsBook:
                         target.writestr(info, data)
                         continue
                     text = data.decode("utf-8")
-                    at = text.index(_MARKER)
-                    start = text.rindex("<table:table-row", 0, at)
-                    end = text.index("</table:table-row>", at) + len("</table:table-row>")
                     entry = zipfile.ZipInfo("content.xml", info.date_time)
                     entry.compress_type = zipfile.ZIP_DEFLATED
                     with target.open(entry, "w", force_zip64=True) as out:
-                        out.write(text[:start].encode("utf-8"))
-                        with self.rows_path.open("rb") as rows:
-                            shutil.copyfileobj(rows, out, 1 << 20)
-                        out.write(text[end:].encode("utf-8"))
+                        done = 0
+                        for index, name in enumerate(self.sheets):
+                            at = text.index(f"{_MARKER}{index}@@", done)
+                            start = text.rindex("<table:table-row", 0, at)
+                            out.write(text[done:start].encode("utf-8"))
+                            done = text.index("</table:table-row>", at) + len("</table:table-row>")
+                            if name == self.source:
+                                with self.rows_path.open("rb") as rows:
+                                    shutil.copyfileobj(rows, out, 1 << 20)
+                            else:
+                                self._grid_rows(out, grids.get(name, {}))
+                        out.write(text[done:].encode("utf-8"))
         finally:
             skeleton.unlink(missing_ok=True)
 
-
-def _odf_cell(kind: str, value: Any) -> Any:
-    """An odfpy cell of an aggregated sheet (the same types as ``cell_xml``)."""
-    from odf.table import TableCell
-    from odf.text import P
-
-    style = KINDS.get(kind)
-    extra = {"stylename": style} if style else {}
-    if value is None or value == "":
-        return TableCell(**extra)
-    if isinstance(value, dt.datetime):
-        value = value.date()
-    if isinstance(value, dt.date):
-        cell = TableCell(stylename="cdate", valuetype="date", datevalue=value.isoformat())
-        cell.addElement(P(text=f"{value:%d/%m/%Y}"))
-        return cell
-    if isinstance(value, bool) or not isinstance(value, Decimal | int | float):
-        cell = TableCell(valuetype="string", **extra)
-        cell.addElement(P(text=_INVALID.sub("", str(safe_cell(value)))))
-        return cell
-    number = _number(value)
-    if kind in ("currency", "currency_bold", "price"):
-        cell = TableCell(valuetype="currency", currency="EUR", value=number, **extra)
-        cell.addElement(P(text=f"{number} €"))
-    else:
-        cell = TableCell(valuetype="float", value=number, **extra)
-        cell.addElement(P(text=number))
-    return cell
