@@ -190,7 +190,8 @@ async def generate_report(db: Database, settings: Settings, report_id: uuid.UUID
         count = await _write(db, report, central, tenant_ids, semester, paths, now)
     except Exception as exc:
         for path in paths.values():
-            path.unlink(missing_ok=True)
+            for leftover in (path, path.with_name(path.name + ".rows"), path.with_name(path.name + ".skeleton")):
+                leftover.unlink(missing_ok=True)
         await _record(db, report_id, status="failed", finished_at=now(), error=str(exc)[:2000] or type(exc).__name__)
         log.exception("semester report %s failed", report_id)
         raise
