@@ -28,14 +28,17 @@ per tenant. Times are UTC; ``now`` is passed in.
 - ``charge_points_in_service`` and ``charge_point_brief``: the tenant's charge points (the yearly
   visit plan of CCTP CPAM 5-4-2-2); ``point_month_facts``: per charge point, a month of what the
   stations reported, in a few aggregate statements for the whole tenant (the monthly remote check
-  of 5-4-2-1, ``incidents.preventive``).
+  of 5-4-2-1, ``incidents.preventive``);
+- ``usage_sessions`` (streamed), ``status_changes`` (streamed), ``usage_by_point`` and ``station_communication``:
+  what the beneficiary's usage report reads (CCTP CPAM 5-5-4 « Statistiques d'utilisation », article 7
+  « Reporting »; ``reporting.usage``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -66,6 +69,7 @@ from csms.domain.models import (
 from csms.domain.recording import reports_of
 from csms.domain.reservations import OPEN_STATUSES
 from csms.domain.states import STATE_LABELS, point_state
+from csms.domain.stats import PointUsage, usage_by_point
 from csms.domain.vocabulary import ocpp_word
 
 __all__ = [
@@ -76,6 +80,9 @@ __all__ = [
     "PointBrief",
     "PointMonth",
     "PointsAffected",
+    "PointUsage",
+    "StationLink",
+    "UsageSession",
     "availability",
     "BadgeStatistics",
     "announce_badges",
@@ -101,6 +108,10 @@ __all__ = [
     "sessions_of_user",
     "sessions_started",
     "site_charge_point_count",
+    "station_communication",
+    "status_changes",
+    "usage_by_point",
+    "usage_sessions",
 ]
 
 #: ``CommandLog.status`` of a command that did not do what was asked.
@@ -679,3 +690,113 @@ async def badge_statistics(session: AsyncSession, tenant_id: uuid.UUID, now: dt.
         key = (kind or "", state)
         counts[key] = counts.get(key, 0) + int(n)
     return BadgeStatistics(counts)
+
+
+# --------------------------------------------------------------------------- the beneficiary's usage report
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSession:
+    """One charging session as the usage report reads it (CCTP CPAM 5-5-4: « Identification du badge ayant servi
+    à déclencher la recharge », « usages (durée, horaires, puissances demandées, type de prise utilisée) »)."""
+
+    id: uuid.UUID
+    started_at: dt.datetime
+    stopped_at: dt.datetime | None
+    status: str
+    charger_id: uuid.UUID
+    connector_id: int | None
+    charge_box_id: str
+    station_name: str
+    point_id: str
+    power_kw: float | None
+    socket_types: str
+    id_tag: str
+    badge_kind: str
+    holder_label: str
+    user_id: uuid.UUID | None
+    #: ``meter_stop - meter_start`` (Wh) when both are known and not negative.
+    energy_wh: int | None
+
+
+async def usage_sessions(session: AsyncSession, tenant_id: uuid.UUID, start: dt.datetime, end: dt.datetime, *,
+                         batch: int = 2000) -> AsyncIterator[UsageSession]:
+    """The tenant's sessions started in ``[start, end)`` (orphan stops, which have no start, left out), by start,
+    with their charge point, station and badge; streamed ``batch`` rows per round trip (``yield_per``)."""
+    query = (
+        select(Transaction.id, Transaction.started_at, Transaction.stopped_at, Transaction.status, Transaction.charger_id,
+               Transaction.connector_id, Charger.charge_box_id, Station.name, ChargePoint.canonical_id,
+               ChargePoint.power_kw, ChargePoint.socket_types, Transaction.id_tag, Badge.kind, Badge.holder_label,
+               Badge.user_id, Transaction.meter_start, Transaction.meter_stop)
+        .join(Charger, and_(Charger.tenant_id == Transaction.tenant_id, Charger.id == Transaction.charger_id))
+        .join(Station, and_(Station.tenant_id == Charger.tenant_id, Station.id == Charger.station_id))
+        .outerjoin(ChargePoint, and_(ChargePoint.tenant_id == Transaction.tenant_id,
+                                     ChargePoint.id == Transaction.charge_point_id))
+        .outerjoin(Badge, and_(Badge.tenant_id == Transaction.tenant_id, Badge.id == Transaction.badge_id))
+        .where(Transaction.tenant_id == tenant_id, Transaction.status != "orphan",
+               Transaction.started_at >= start, Transaction.started_at < end)
+        .order_by(Transaction.started_at, Transaction.id)
+        .execution_options(yield_per=batch))
+    result = await session.stream(query)
+    async for rows in result.partitions():
+        for (tx_id, started, stopped, status, charger_id, connector_id, cbid, station, point, power, sockets, id_tag,
+             kind, holder, user_id, meter_start, meter_stop) in rows:
+            energy = meter_stop - meter_start if meter_start is not None and meter_stop is not None else None
+            yield UsageSession(tx_id, _aware(started), stopped and _aware(stopped), status, charger_id, connector_id,
+                               cbid, station or "", point or "", power, sockets or "", id_tag or "", kind or "",
+                               holder or "", user_id, energy if energy is None or energy >= 0 else None)
+
+
+async def status_changes(session: AsyncSession, tenant_id: uuid.UUID, start: dt.datetime, end: dt.datetime, *,
+                         batch: int = 5000) -> AsyncIterator[tuple[uuid.UUID, int, str, dt.datetime]]:
+    """``(charger_id, connector_id, status, reported_at)`` of the tenant's StatusNotifications reported in
+    ``[start, end)``, by charger, connector and time (how long a point was « Charging » during a session: the
+    connected time minus the suspended time); streamed."""
+    query = (select(StatusEvent.charger_id, StatusEvent.connector_id, StatusEvent.status, StatusEvent.reported_at)
+             .where(StatusEvent.tenant_id == tenant_id, StatusEvent.reported_at >= start, StatusEvent.reported_at < end,
+                    StatusEvent.connector_id > 0)
+             .order_by(StatusEvent.charger_id, StatusEvent.connector_id, StatusEvent.reported_at, StatusEvent.id)
+             .execution_options(yield_per=batch))
+    result = await session.stream(query)
+    async for rows in result.partitions():
+        for charger_id, connector_id, status, reported_at in rows:
+            yield charger_id, connector_id, status, _aware(reported_at)
+
+
+@dataclass(frozen=True)
+class StationLink:
+    """A charger's link to the supervision over a period (CCTP CPAM 5-5: uptime and communication cuts, from the
+    connection log: facts, not estimates)."""
+
+    charge_box_id: str
+    station_name: str
+    #: The part of the period the charger was known (from its registration) up to ``now``.
+    period_seconds: float
+    online_seconds: float
+    connections: int
+    cuts: int
+
+    @property
+    def uptime(self) -> float | None:
+        return self.online_seconds / self.period_seconds if self.period_seconds > 0 else None
+
+
+async def station_communication(session: AsyncSession, tenant_id: uuid.UUID, start: dt.datetime, end: dt.datetime,
+                                *, now: dt.datetime) -> list[StationLink]:
+    """Every charger of the tenant in service during ``[start, end)``, by identifier: its connected time and its
+    cuts (the computation of ``availability``, over any period)."""
+    rows = (await session.execute(
+        select(Charger.id, Charger.charge_box_id, Station.name, Charger.created_at)
+        .join(Station, and_(Station.tenant_id == Charger.tenant_id, Station.id == Charger.station_id))
+        .where(Charger.tenant_id == tenant_id, Charger.created_at < end,
+               or_(Charger.decommissioned_at.is_(None), Charger.decommissioned_at > start))
+        .order_by(Charger.charge_box_id))).all()
+    stop = min(end, now)
+    chargers = {cid: (tenant_id, min(max(start, _aware(created)), stop)) for cid, _, _, created in rows}
+    reports = await reports_of(session, chargers, stop, now=now)
+    out = []
+    for cid, cbid, station, _ in rows:
+        report = reports[cid]
+        out.append(StationLink(cbid, station or "", max(0.0, (report.end - report.start).total_seconds()),
+                               report.online_seconds, report.connections, report.cuts))
+    return out

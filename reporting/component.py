@@ -1,4 +1,5 @@
-"""The manifest of ``reporting``: the coordinator's semester reports (issue 15 §1; CCTP CAIH 5, CANUT 7)."""
+"""The manifest of ``reporting``: the coordinator's semester reports (issue 15 §1; CCTP CAIH 5, CANUT 7)
+and the beneficiary's charging usage report (§2; CCTP CPAM 5-5-4, article 7)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from app.component import Component, Web
 
 def _web() -> Web:
     from app.shell import HomeCardHook, MenuHook
-    from reporting import api, web
+    from reporting import api, usage_api, usage_web, web
 
-    return Web(portal=list(web.portal_handlers), api=list(api.api_handlers),
-               menu=[MenuHook(700, web.nav, group="Rapports")],
-               home_cards=[HomeCardHook(700, web.home_cards)])
+    return Web(portal=[*web.portal_handlers, *usage_web.usage_portal_handlers],
+               api=[*api.api_handlers, *usage_api.usage_api_handlers],
+               menu=[MenuHook(700, web.nav, group="Rapports"), MenuHook(705, usage_web.nav, group="Rapports")],
+               home_cards=[HomeCardHook(700, web.home_cards), HomeCardHook(705, usage_web.usage_home_cards)])
 
 
 async def _wall_target(session: AsyncSession, tenant_id: Any, objects: dict[str, Any]) -> dict[str, Any]:

@@ -109,7 +109,8 @@ def test_csms_contributes_its_home_hooks_and_menu_groups_through_its_manifest():
                                                             "catalog.badge_requests_home",
                                                             "catalog.deliveries_home", "catalog.maintenance_home",
                                                             "csms.web.home",
-                                                            "incidents.web.home", "billing.home", "reporting.web"]
+                                                            "incidents.web.home", "billing.home", "reporting.web",
+                                                            "reporting.usage_web"]
     assert [c.label for h in web.beneficiary_columns for c in h.columns] == [
         "Bornes", "Disponibilité (30 j)", "Alertes ouvertes"]
     assert [h.items.__module__ for h in web.work_queue] == ["catalog.orders_home", "catalog.quotes_home",
@@ -232,7 +233,9 @@ async def test_the_menu_is_grouped_and_marks_the_current_page(client, demo):
     nav = re.search(r'<nav class="main-nav" aria-label="Navigation principale">.*?</nav>', html, flags=re.S).group(0)
     assert "<summary>Menu</summary>" in nav
     labels = re.findall(r'<span class="nav-group-label" id="[^"]+">([^<]+)</span>', nav)
-    assert labels == ["Supervision", "Badges et réservations", "Incidents et maintenance", "Commandes", "Administration"]
+    # « Rapports »: the usage report (issue 15 §2, reporting.usage_web).
+    assert labels == ["Supervision", "Badges et réservations", "Incidents et maintenance", "Commandes", "Administration",
+                      "Rapports"]
     assert re.findall(r'<a href="([^"]+)" aria-current="page">', nav) == [f"/t/{cpam}/alertes"]
 
 
