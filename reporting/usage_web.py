@@ -23,6 +23,7 @@ from litestar import Request, Response, get
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
+from app.errors import ValidationFailed
 from app.exports import EXPORT_FORMATS, csv_bytes, safe_cell
 from app.shell import Chart, Figure, HomeCard, render, tenant_page
 from csms import services as csms
@@ -39,7 +40,12 @@ MAX_SESSIONS = 200_000
 async def load_usage(session: AsyncSession, tenant_id: uuid.UUID, period: Period, *, now: dt.datetime) -> UsageReport:
     """The report of ``period``, read through ``csms.services`` (sessions and status changes streamed)."""
     start, end = period.start, period.end
-    sessions = [s async for s in csms.usage_sessions(session, tenant_id, start, end)]
+    sessions = []
+    async for s in csms.usage_sessions(session, tenant_id, start, end):
+        if len(sessions) >= MAX_SESSIONS:
+            raise ValidationFailed({"au": f"Plus de {MAX_SESSIONS:,} recharges sur la période : choisissez une période "
+                                          "plus courte.".replace(",", "\u202f")})
+        sessions.append(s)
     # A session started in the period may run past it: its status changes up to its end count (one day more).
     changes = [c async for c in csms.status_changes(session, tenant_id, start, end + dt.timedelta(days=1))]
     points = await csms.usage_by_point(session, tenant_id, start, end, now=now)
