@@ -4,7 +4,7 @@
 * ``/t/{tenant}/rapport-utilisation?mois=AAAA-MM`` (or ``annee=AAAA``, or ``du=&au=``): totals, charts (server-side
   SVG with their data tables), per charge point, badge and agent, the occupancy heat map as a shaded table, the
   stations' uptime and cuts;
-* ``/t/{tenant}/rapport-utilisation.xlsx`` and ``.csv``: the same figures as a workbook (one sheet per table, the
+* ``/t/{tenant}/rapport-utilisation.xlsx``, ``.ods`` and ``.csv``: the same figures as a workbook (one sheet per table, the
   sessions last) and the sessions as CSV, every text cell formula-safe (``app.exports.safe_cell``).
 
 For the profiles that read the tenant (admin, viewer, coordinator, operator); an agent gets 403, another tenant
@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import tempfile
 import uuid
+from pathlib import Path
 from typing import Any
 
 import xlsxwriter
@@ -27,10 +29,11 @@ from app.errors import ValidationFailed
 from app.exports import EXPORT_FORMATS, csv_bytes, safe_cell
 from app.shell import Chart, Figure, HomeCard, render, tenant_page
 from csms import services as csms
+from reporting.ods import OdsBook
 from reporting.usage import WEEKDAYS, Period, UsageReport, build_report, duration_label, parse_period
 from tenants.context import TenantContext
 
-__all__ = ["load_usage", "nav", "usage_home_cards", "usage_portal_handlers", "workbook_bytes"]
+__all__ = ["load_usage", "nav", "ods_bytes", "sheets_of", "usage_home_cards", "usage_portal_handlers", "workbook_bytes"]
 
 PATH = "rapport-utilisation"
 #: The most sessions a report folds (a year of a large site; beyond, a shorter period).
@@ -126,88 +129,117 @@ def _group_cells(g: Any) -> list[Any]:
             round(g.used_seconds / 3600, 2), None if g.mean_seconds is None else round(g.mean_seconds / 60, 1)]
 
 
+def sheets_of(report: UsageReport, tenant_name: str) -> list[tuple[str, list[list[Any]]]]:
+    """The report's sheets, each a header row then its rows (the XLSX and the ODS write the same)."""
+    p, t = report.period, report.totals
+    summary = [["Rapport d'utilisation des IRVE", tenant_name], ["Période", p.label],
+               ["Du", p.first.isoformat()], ["Au", p.last.isoformat()], ["Fuseau horaire", p.zone],
+               ["Recharges", t.sessions], ["Énergie (kWh)", t.energy_kwh],
+               ["Durée branchée (h)", round(t.connected_seconds / 3600, 2)],
+               ["Durée de charge (h)", round(t.charging_seconds / 3600, 2)],
+               ["Heures d'utilisation (h)", round(t.used_seconds / 3600, 2)],
+               ["Taux d'occupation", report.occupancy],
+               ["Source", "CCTP CPAM 5-5-4 (statistiques d'utilisation) et article 7 (reporting)"]]
+    heat = [["Heures occupées (points × heures)", *[f"{h} h" for h in range(24)]],
+            *[[day, *[round(report.heat.occupied[d][h] / 3600, 2) for h in range(24)]]
+              for d, day in enumerate(WEEKDAYS)],
+            [],
+            ["Taux d'occupation", *[f"{h} h" for h in range(24)]],
+            *[[day, *[report.heat.rate(d, h) for h in range(24)]] for d, day in enumerate(WEEKDAYS)]]
+    return [
+        ("Synthèse", summary),
+        ("Points de charge", [["Point de charge", "Station — borne", "Puissance (kW)", "Prises", *GROUP_HEADER],
+                              *[[g.label, g.detail, g.power_kw, g.socket_types, *_group_cells(g)]
+                                for g in report.points]]),
+        ("Badges", [["Badge", "Titulaire", *GROUP_HEADER],
+                    *[[g.label, g.detail, *_group_cells(g)] for g in report.badges]]),
+        ("Agents", [["Agent", *GROUP_HEADER], *[[g.label, *_group_cells(g)] for g in report.agents]]),
+        ("Occupation", heat),
+        ("Stations", [["Borne", "Station", "Disponibilité (communication)", "Heures connectées", "Connexions",
+                       "Coupures de communication"],
+                      *[[s.charge_box_id, s.station_name, s.uptime, round(s.online_seconds / 3600, 2), s.connections,
+                         s.cuts] for s in report.stations]]),
+        ("Recharges", [list(SESSION_HEADER), *session_rows(report, p.zone)]),
+    ]
+
+
+#: Sheets whose first row is a header over a filterable table.
+TABLES = ("Points de charge", "Badges", "Agents", "Stations", "Recharges")
+
+
 def workbook_bytes(report: UsageReport, tenant_name: str) -> bytes:
     """The report as XLSX: « Synthèse », « Points de charge » (with a column chart), « Badges », « Agents »,
-    « Occupation » (weekday × hour, occupied hours and rate), « Stations », « Recharges »."""
+    « Occupation » (weekday × hour, occupied hours and rate, a colour scale), « Stations », « Recharges »."""
     out = io.BytesIO()
     book = xlsxwriter.Workbook(out, {"in_memory": True, "remove_timezone": True})
     bold = book.add_format({"bold": True})
     when = book.add_format({"num_format": "dd/mm/yyyy hh:mm"})
     pct = book.add_format({"num_format": "0.0%"})
-
-    def write(sheet: Any, row: int, cells: list[Any], fmt: Any = None) -> None:
-        for col, value in enumerate(cells):
-            value = safe_cell(value)
-            if isinstance(value, dt.datetime):
-                sheet.write_datetime(row, col, value, when)
-            elif value == "":
-                sheet.write_blank(row, col, None, fmt)
-            else:
-                sheet.write(row, col, value, fmt)
-
-    p, t = report.period, report.totals
-    summary = book.add_worksheet("Synthèse")
-    summary.set_column(0, 0, 34)
-    summary.set_column(1, 1, 24)
-    lines = [["Rapport d'utilisation des IRVE", tenant_name], ["Période", p.label],
-             ["Du", p.first.isoformat()], ["Au", p.last.isoformat()], ["Fuseau horaire", p.zone],
-             ["Recharges", t.sessions], ["Énergie (kWh)", t.energy_kwh],
-             ["Durée branchée (h)", round(t.connected_seconds / 3600, 2)],
-             ["Durée de charge (h)", round(t.charging_seconds / 3600, 2)],
-             ["Heures d'utilisation (h)", round(t.used_seconds / 3600, 2)],
-             ["Taux d'occupation", report.occupancy],
-             ["Source", "CCTP CPAM 5-5-4 (statistiques d'utilisation) et article 7 (reporting)"]]
-    for i, line in enumerate(lines):
-        write(summary, i, line)
-    summary.write(0, 0, lines[0][0], bold)
-    if report.occupancy is not None:
-        summary.write_number(10, 1, report.occupancy, pct)
-
-    def table(name: str, head: list[str], rows: list[list[Any]]) -> Any:
+    for name, rows in sheets_of(report, tenant_name):
         sheet = book.add_worksheet(name)
-        write(sheet, 0, head, bold)
-        for i, cells in enumerate(rows, start=1):
-            write(sheet, i, cells)
-        sheet.freeze_panes(1, 0)
-        sheet.set_column(0, len(head) - 1, 16)
-        if rows:
-            sheet.autofilter(0, 0, len(rows), len(head) - 1)
-        return sheet
-
-    points = table("Points de charge", ["Point de charge", "Station — borne", "Puissance (kW)", "Prises",
-                                        *GROUP_HEADER],
-                   [[g.label, g.detail, g.power_kw, g.socket_types, *_group_cells(g)] for g in report.points])
-    if report.points:
-        chart = book.add_chart({"type": "column"})
-        chart.add_series({"name": "Énergie (kWh)", "categories": ["Points de charge", 1, 0, len(report.points), 0],
-                          "values": ["Points de charge", 1, 5, len(report.points), 5]})
-        chart.set_title({"name": "Énergie par point de charge"})
-        points.insert_chart(len(report.points) + 3, 0, chart)
-    table("Badges", ["Badge", "Titulaire", *GROUP_HEADER],
-          [[g.label, g.detail, *_group_cells(g)] for g in report.badges])
-    table("Agents", ["Agent", *GROUP_HEADER], [[g.label, *_group_cells(g)] for g in report.agents])
-    heat = book.add_worksheet("Occupation")
-    write(heat, 0, ["Heures occupées (points × heures)", *[f"{h} h" for h in range(24)]], bold)
-    write(heat, 9, ["Taux d'occupation", *[f"{h} h" for h in range(24)]], bold)
-    for d, day in enumerate(WEEKDAYS):
-        write(heat, d + 1, [day, *[round(report.heat.occupied[d][h] / 3600, 2) for h in range(24)]])
-        heat.write(d + 10, 0, day)
-        for h in range(24):
-            rate = report.heat.rate(d, h)
-            if rate is not None:
-                heat.write_number(d + 10, h + 1, rate, pct)
-    heat.conditional_format(10, 1, 16, 24, {"type": "2_color_scale"})
-    table("Stations", ["Borne", "Station", "Disponibilité (communication)", "Heures connectées", "Connexions",
-                       "Coupures de communication"],
-          [[s.charge_box_id, s.station_name, s.uptime, round(s.online_seconds / 3600, 2), s.connections, s.cuts]
-           for s in report.stations])
-    table("Recharges", list(SESSION_HEADER), session_rows(report, p.zone))
+        sheet.set_column(0, 0, 30 if name == "Synthèse" else 18)
+        sheet.set_column(1, 40, 16)
+        for r, cells in enumerate(rows):
+            header = (r == 0 and name != "Synthèse") or (name == "Occupation" and r == 9)
+            for c, value in enumerate(cells):
+                value = safe_cell(value)
+                if isinstance(value, dt.datetime):
+                    sheet.write_datetime(r, c, value, when)
+                elif value == "":
+                    continue
+                elif isinstance(value, float) and ((name == "Occupation" and r > 9) or
+                                                   (name == "Synthèse" and r == 10) or
+                                                   (name == "Stations" and c == 2)):
+                    sheet.write_number(r, c, value, pct)
+                else:
+                    sheet.write(r, c, value, bold if header or (name == "Synthèse" and r == 0 and c == 0) else None)
+        if name in TABLES:
+            sheet.freeze_panes(1, 0)
+            if len(rows) > 1:
+                sheet.autofilter(0, 0, len(rows) - 1, len(rows[0]) - 1)
+        if name == "Occupation":
+            sheet.conditional_format(10, 1, 16, 24, {"type": "2_color_scale"})
+        if name == "Points de charge" and len(rows) > 1:
+            chart = book.add_chart({"type": "column"})
+            chart.add_series({"name": "Énergie (kWh)", "categories": [name, 1, 0, len(rows) - 1, 0],
+                              "values": [name, 1, 5, len(rows) - 1, 5]})
+            chart.set_title({"name": "Énergie par point de charge"})
+            sheet.insert_chart(len(rows) + 2, 0, chart)
     book.close()
     return out.getvalue()
 
 
+def ods_bytes(report: UsageReport, tenant_name: str) -> bytes:
+    """The same sheets as OpenDocument (CCP TGD X.7; ``reporting.ods``): typed cells, filter ranges, no charts; the
+    sessions' start and end as text (``JJ/MM/AAAA hh:mm``: the ODS writer's dates have no time)."""
+    sheets = sheets_of(report, tenant_name)
+    grids: dict[str, dict[int, dict[int, tuple[str, Any]]]] = {}
+    for name, rows in sheets:
+        grid: dict[int, dict[int, tuple[str, Any]]] = {}
+        for r, cells in enumerate(rows):
+            header = (r == 0 and name != "Synthèse") or (name == "Occupation" and r == 9)
+            for c, value in enumerate(cells):
+                if isinstance(value, dt.datetime):
+                    value = f"{value:%d/%m/%Y %H:%M}"
+                percent = isinstance(value, float) and ((name == "Occupation" and r > 9) or
+                                                        (name == "Synthèse" and r == 10) or
+                                                        (name == "Stations" and c == 2))
+                grid.setdefault(r, {})[c] = ("header" if header else "percent" if percent
+                                             else "float" if isinstance(value, int | float) else "text", value)
+        grids[name] = grid
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "usage.ods"
+        book = OdsBook(path, [name for name, _ in sheets], source="", title="Rapport d'utilisation des IRVE")
+        book.close(grids, {name: (len(rows) - 1, len(rows[0]) - 1) for name, rows in sheets
+                           if name in TABLES and len(rows) > 1})
+        return path.read_bytes()
+
+
+MEDIA = {"ods": "application/vnd.oasis.opendocument.spreadsheet"}
+
+
 def _download(body: bytes, fmt: str, name: str) -> Response[bytes]:
-    return Response(body, media_type=EXPORT_FORMATS[fmt], headers={
+    return Response(body, media_type=MEDIA.get(fmt) or EXPORT_FORMATS[fmt], headers={
         "Content-Disposition": f'attachment; filename="{name}.{fmt}"', "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff"})
 
@@ -222,6 +254,8 @@ async def _export(tenant_ctx: TenantContext, db_session: AsyncSession, fmt: str,
     name = f"rapport-utilisation-{period.first.isoformat()}-{period.last.isoformat()}"
     if fmt == "xlsx":
         return _download(workbook_bytes(report, tenant_ctx.tenant.name), "xlsx", name)
+    if fmt == "ods":
+        return _download(ods_bytes(report, tenant_ctx.tenant.name), "ods", name)
     return _download(csv_bytes(session_rows(report, period.zone), header=SESSION_HEADER), "csv", name)
 
 
@@ -229,6 +263,12 @@ async def _export(tenant_ctx: TenantContext, db_session: AsyncSession, fmt: str,
 async def usage_xlsx(tenant_ctx: TenantContext, db_session: AsyncSession, mois: str = "", annee: str = "",
                      du: str = "", au: str = "") -> Any:
     return await _export(tenant_ctx, db_session, "xlsx", {"mois": mois, "annee": annee, "du": du, "au": au})
+
+
+@get(f"/t/{{tenant_id:uuid}}/{PATH}.ods")
+async def usage_ods(tenant_ctx: TenantContext, db_session: AsyncSession, mois: str = "", annee: str = "",
+                    du: str = "", au: str = "") -> Any:
+    return await _export(tenant_ctx, db_session, "ods", {"mois": mois, "annee": annee, "du": du, "au": au})
 
 
 @get(f"/t/{{tenant_id:uuid}}/{PATH}.csv")
@@ -263,4 +303,4 @@ async def usage_home_cards(session: AsyncSession, ctx: Any, now: dt.datetime) ->
         note="CCTP CPAM 5-5-4 et article 7 : statistiques d'utilisation et reporting.")]
 
 
-usage_portal_handlers: list[Any] = [usage_xlsx, usage_csv, usage_page]
+usage_portal_handlers: list[Any] = [usage_xlsx, usage_ods, usage_csv, usage_page]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import uuid
+import zipfile
 from dataclasses import dataclass
 
 import pytest
@@ -186,6 +187,12 @@ async def test_a_real_ocpp_transaction_makes_the_report_page_xlsx_and_api(db, fl
     assert len(sessions) == 3 and sessions[1][0] == dt.datetime(2026, 11, 2, 9, 10)  # Paris wall-clock time
     heat = list(book["Occupation"].iter_rows(min_row=2, max_row=2, values_only=True))[0]
     assert heat[0] == "lundi" and heat[10:13] == (0.83, 1.0, 0.17)  # 09:10–11:10 in Paris
+    ods = await client.get(f"{base}.ods", params={"mois": "2026-11"})
+    assert ods.status_code == 200 and ods.headers["content-type"].startswith("application/vnd.oasis.opendocument")
+    with zipfile.ZipFile(io.BytesIO(ods.content)) as archive:
+        content = archive.read("content.xml").decode()
+    assert all(f'table:name="{name}"' in content for name in book.sheetnames)
+    assert 'office:value="10.7"' in content and "<text:p>02/11/2026 09:10</text:p>" in content
     csv = await client.get(f"{base}.csv", params={"mois": "2026-11"})
     assert csv.status_code == 200 and csv.content.count(b"\r\n") == 3
 
@@ -193,7 +200,7 @@ async def test_a_real_ocpp_transaction_makes_the_report_page_xlsx_and_api(db, fl
     await client.get("/deconnexion")
     client.cookies.clear()
     assert (await login(client, "admin@vlb-bornes.demo", MEMBER_PASSWORD)).status_code in (302, 303)
-    for url in (base, f"{base}.xlsx", f"{base}.csv"):
+    for url in (base, f"{base}.xlsx", f"{base}.ods", f"{base}.csv"):
         assert (await client.get(url)).status_code == 404, url
     vlb = await api_token("admin@vlb-bornes.demo")
     assert (await client.get(f"/api/v1/tenants/{fleet.cpam}/usage", headers=vlb)).status_code == 404
