@@ -42,7 +42,8 @@ class ProposeIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     order_id: uuid.UUID
     source: Annotated[str, msgspec.Meta(max_length=8)]
     ticket_id: uuid.UUID | None = None
-    lateness: Annotated[str, msgspec.Meta(max_length=20)] | float | int | None = None
+    lateness: (Annotated[str, msgspec.Meta(max_length=20)] | Annotated[float, msgspec.Meta(ge=0, le=10**9)]
+               | Annotated[int, msgspec.Meta(ge=0, le=10**9)] | None) = None
     lateness_unit: Annotated[str, msgspec.Meta(max_length=8)] | None = None
     facts: Text | None = None
 

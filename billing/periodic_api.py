@@ -31,7 +31,8 @@ __all__ = ["api_handlers"]
 
 class EcbRateIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     applies_from: Annotated[str, msgspec.Meta(max_length=10)]
-    rate: Annotated[str, msgspec.Meta(max_length=12)] | float | int
+    rate: (Annotated[str, msgspec.Meta(max_length=12)] | Annotated[float, msgspec.Meta(ge=-100, le=100)]
+           | Annotated[int, msgspec.Meta(ge=-100, le=100)])
 
 
 class EcbRateOut(msgspec.Struct, kw_only=True):
