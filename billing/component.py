@@ -31,7 +31,7 @@ def _web() -> Web:
                + list(web.portal_handlers) + list(periodic_web.portal_handlers),
                api=list(penalties_api.api_handlers) + list(api.api_handlers) + list(periodic_api.api_handlers),
                menu=[MenuHook(330, web.nav, group="Commandes"), MenuHook(331, periodic_web.nav),
-                     MenuHook(332, penalties_web.nav, group="Commandes"), MenuHook(333, revision_web.nav)],
+                     MenuHook(333, revision_web.nav)],
                home_cards=[HomeCardHook(330, home.home_cards)],
                # catalog's order page (``catalog.orders_web.ORDER_PAGE``): the order's invoices and « Facturer ».
                page_hooks={"order_page": [web.order_panel]})

@@ -44,12 +44,10 @@ def _base(ctx: TenantContext) -> str:
 
 
 def nav(ctx: Any) -> list[tuple[str, ...]]:
-    """« Factures » under « Commandes »; the billing settings under « Administration » for who edits them."""
+    """« Factures » under « Commandes »; the billing settings and the penalties are reached from the invoices'
+    page (the desktop menu stays within three rows)."""
     if isinstance(ctx, TenantContext) and ctx.can("read"):
-        entries: list[tuple[str, ...]] = [("invoices", _base(ctx), "Factures")]
-        if ctx.can("manage_profile") or ctx.can("manage_issuer"):
-            entries.append(("billing", f"/t/{ctx.tenant_id}/facturation", "Facturation", "Administration"))
-        return entries
+        return [("invoices", _base(ctx), "Factures")]
     if isinstance(ctx, CentralContext):
         return []
     return []
@@ -97,7 +95,9 @@ async def invoices_page(request: Request[Any, Any, Any], tenant_ctx: TenantConte
     return render(request, "billing/invoices.html", tenant_page(
         tenant_ctx, "invoices", invoices=found, total=total, statuses=STATUSES, kinds=KINDS, query=query,
         url=_base(tenant_ctx), can_invoice=can_invoice, to_invoice=to_invoice,
-        paging=pager(_base(tenant_ctx), query, paged)))
+        settings_url=f"/t/{tenant_ctx.tenant_id}/facturation"
+        if tenant_ctx.can("manage_profile") or tenant_ctx.can("manage_issuer") else "",
+        penalties_url=f"/t/{tenant_ctx.tenant_id}/penalites", paging=pager(_base(tenant_ctx), query, paged)))
 
 
 @post(f"{PATH}/commande/{{order_id:uuid}}")

@@ -17,7 +17,7 @@ def _web() -> Web:
 
     return Web(portal=[*web.portal_handlers, *usage_web.usage_portal_handlers],
                api=[*api.api_handlers, *usage_api.usage_api_handlers],
-               menu=[MenuHook(700, web.nav, group="Rapports"), MenuHook(705, usage_web.nav, group="Rapports")],
+               menu=[MenuHook(700, web.nav, group="Rapports"), MenuHook(115, usage_web.nav, group="Supervision")],
                home_cards=[HomeCardHook(700, web.home_cards), HomeCardHook(705, usage_web.usage_home_cards)])
 
 

@@ -83,7 +83,7 @@ async def test_pages_propose_notify_and_observe(client, db, demo):
     await login_as(client, "admin@cpam72.demo")
     listing = await client.get(base)
     assert listing.status_code == 200 and "Proposer une pénalité" in page_text(listing)
-    assert f'href="{base}"' in (await client.get(f"/t/{cpam}")).text  # the menu entry
+    assert f'href="{base}"' in (await client.get(f"/t/{cpam}/factures")).text  # reached from the invoices' page
     refused = await form_post(client, base, base, {"article": "VIII.4", "order_id": str(order.id), "source": "order",
                                                    "lateness": "trois", "lateness_unit": "days", "facts": "Retard."})
     assert refused.status_code == 422 and "Retard R : un nombre" in page_text(refused)
