@@ -48,7 +48,7 @@ class GroupOut(msgspec.Struct, kw_only=True):
                    charging_hours=round(g.charging_seconds / 3600, 3), used_hours=round(g.used_seconds / 3600, 3))
 
 
-class StationOut(msgspec.Struct, kw_only=True):
+class UsageStationOut(msgspec.Struct, kw_only=True):
     charge_box_id: str
     station_name: str
     uptime: float | None
@@ -75,7 +75,7 @@ class UsageOut(msgspec.Struct, kw_only=True):
     badges: list[GroupOut]
     agents: list[GroupOut]
     heat_map: list[HeatCell]
-    stations: list[StationOut]
+    stations: list[UsageStationOut]
 
     @classmethod
     def of(cls, tenant_id: uuid.UUID, r: UsageReport) -> UsageOut:
@@ -86,7 +86,7 @@ class UsageOut(msgspec.Struct, kw_only=True):
                    heat_map=[HeatCell(weekday=WEEKDAYS[d], hour=h, occupied_hours=cells[d][h]["hours"],
                                       rate=cells[d][h]["rate"], sessions_started=cells[d][h]["starts"])
                              for d in range(7) for h in range(24)],
-                   stations=[StationOut(charge_box_id=s.charge_box_id, station_name=s.station_name, uptime=s.uptime,
+                   stations=[UsageStationOut(charge_box_id=s.charge_box_id, station_name=s.station_name, uptime=s.uptime,
                                         connections=s.connections, cuts=s.cuts) for s in r.stations])
 
 
