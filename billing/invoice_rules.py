@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from billing.rules import money
+
 __all__ = [
     "KINDS",
     "SERIES",
@@ -59,10 +61,6 @@ class InvoiceRuleError(ValueError):
     """A refused input, with its French message (``str(exc)``)."""
 
 
-def _cents(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
 @dataclass(frozen=True)
 class InvoiceLineAmounts:
     quantity: Decimal
@@ -93,13 +91,13 @@ def invoice_line_amounts(quantity: Decimal, unit_price_ht: Decimal, vat_rate: De
                          refaction_ht: Decimal = Decimal("0.00")) -> InvoiceLineAmounts:
     """One line's amounts (see the module's docstring); a réfaction above the line's net amount is refused."""
     raw = quantity * unit_price_ht
-    gross = _cents(raw)
-    net = _cents(raw * (HUNDRED - discount_percent) / HUNDRED) if discount_percent else gross
-    refaction = _cents(refaction_ht)
+    gross = money(raw)
+    net = money(raw * (HUNDRED - discount_percent) / HUNDRED) if discount_percent else gross
+    refaction = money(refaction_ht)
     if refaction < 0 or refaction > net:
         raise InvoiceRuleError(f"La réfaction ({refaction} € HT) dépasse le montant de la ligne ({net} € HT).")
     total = net - refaction
-    vat = _cents(total * vat_rate / HUNDRED)
+    vat = money(total * vat_rate / HUNDRED)
     return InvoiceLineAmounts(quantity=quantity, unit_price_ht=unit_price_ht, discount_percent=discount_percent or None,
                               vat_rate=vat_rate, gross_ht=gross, refaction_ht=refaction, total_ht=total,
                               total_vat=vat, total_ttc=total + vat)
