@@ -72,6 +72,7 @@ __all__ = [
     "get_delivery_in_tenant",
     "is_decision_overdue",
     "lift_reserves",
+    "lines_of_deliveries",
     "lines_of_delivery",
     "moved_mails",
     "notify_decision_overdue",
@@ -204,9 +205,20 @@ async def deliveries_of_order(session: AsyncSession, order: PurchaseOrder) -> li
 
 
 async def lines_of_delivery(session: AsyncSession, delivery: Delivery) -> list[DeliveryLine]:
-    return list(await session.scalars(select(DeliveryLine).where(
-        DeliveryLine.tenant_id == delivery.tenant_id, DeliveryLine.delivery_id == delivery.id)
-        .order_by(DeliveryLine.position)))
+    return (await lines_of_deliveries(session, [delivery]))[delivery.id]
+
+
+async def lines_of_deliveries(session: AsyncSession,
+                              slips: Collection[Delivery]) -> dict[uuid.UUID, list[DeliveryLine]]:
+    """Per slip, its lines by position: one query per tenant for a page that lists many slips."""
+    found: dict[uuid.UUID, list[DeliveryLine]] = {x.id: [] for x in slips}
+    for tenant_id in {x.tenant_id for x in slips}:
+        for line in await session.scalars(select(DeliveryLine).where(
+                DeliveryLine.tenant_id == tenant_id,
+                DeliveryLine.delivery_id.in_([x.id for x in slips if x.tenant_id == tenant_id]))
+                .order_by(DeliveryLine.delivery_id, DeliveryLine.position)):
+            found[line.delivery_id].append(line)
+    return found
 
 
 async def _slip_lines_of_order(session: AsyncSession, order: PurchaseOrder) -> list[tuple[DeliveryLine, bool]]:

@@ -57,11 +57,12 @@ async def order_section(session: AsyncSession, ctx: TenantContext, order: Any) -
     calendar = await tenant_calendar(session, order.tenant_id)
     now = utcnow()
     today = _today(ctx)
+    found = await deliveries.deliveries_of_order(session, order)
+    lines = await deliveries.lines_of_deliveries(session, [x for x in found if x.decided_at is not None])
     slips = [{"d": x, "deadline": deliveries.decision_deadline(calendar, x),
               "overdue": deliveries.is_decision_overdue(calendar, x, now),
-              "reserves": deliveries.reserves_status(x, await deliveries.lines_of_delivery(session, x), today)
-              if x.decided_at is not None else None}
-             for x in await deliveries.deliveries_of_order(session, order)]
+              "reserves": deliveries.reserves_status(x, lines[x.id], today) if x.decided_at is not None else None}
+             for x in found]
     may_record = (ctx.can("execute_orders") and order.status in deliveries.SLIP_STATUSES
                   and any(p.remaining for p in progress))
     return {"progress": progress, "slips": slips, "may_record": may_record, "url": _url(ctx, order.id)}

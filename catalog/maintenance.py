@@ -67,6 +67,7 @@ __all__ = [
     "MaintenanceError",
     "changes_of",
     "contract_view",
+    "contract_views",
     "contracts_of_tenant",
     "contracts_to_declare",
     "create_contract",
@@ -470,32 +471,51 @@ class ContractView:
 
 async def contract_view(session: AsyncSession, contract: MaintenanceContract, now: dt.datetime,
                         calendar: BusinessCalendar | None = None) -> ContractView:
-    calendar = calendar or await tenant_calendar(session, contract.tenant_id)
+    return (await contract_views(session, contract.tenant_id, [contract], now, calendar))[contract.id]
+
+
+async def contract_views(session: AsyncSession, tenant_id: uuid.UUID, contracts: Sequence[MaintenanceContract],
+                         now: dt.datetime, calendar: BusinessCalendar | None = None) -> dict[uuid.UUID, ContractView]:
+    """Per contract of the tenant, its ``ContractView`` at ``now``: a fixed number of queries whatever the number of
+    contracts (the contracts' list)."""
+    if not contracts:
+        return {}
+    calendar = calendar or await tenant_calendar(session, tenant_id)
     today = _today(calendar, now)
-    first = await orders.get_order_in_tenant(session, contract.tenant_id, contract.first_order_id)
-    execution = executed_at = None
-    issued_at = _aware(first.issued_at)
-    if issued_at is not None:
-        execution = deadlines.first_order_execution_due(calendar, issued_at.astimezone(calendar.zone).date())
-        started = [_aware(e.at) for e in await orders.events_of_order(session, first) if e.to_status == "in_progress"]
-        executed_at = started[0] if started else None
-    ends_on = await _agreement_end(session, contract)
-    upcoming: dt.date | None = next_anniversary(contract.starts_on, today)
-    if ends_on is not None and upcoming is not None and upcoming > ends_on:
-        upcoming = None
-    deadline = deadlines.park_declaration_deadline(upcoming) if upcoming else None
-    declared = None
-    if upcoming is not None:
-        declared = await session.scalar(select(MaintenanceDeclaration).where(
-            MaintenanceDeclaration.tenant_id == contract.tenant_id,
-            MaintenanceDeclaration.contract_id == contract.id,
-            MaintenanceDeclaration.anniversary == upcoming)
-            .order_by(MaintenanceDeclaration.declared_at.desc()).limit(1))
-    return ContractView(
-        first_order=first, execution=execution, executed_at=executed_at,
-        execution_overdue=execution is not None and execution.is_overdue(now, done_at=executed_at),
-        next_anniversary=upcoming, declaration_deadline=deadline,
-        declaration_past=deadline is not None and today > deadline, declared=declared, ends_on=ends_on)
+    firsts = {x.id: x for x in await session.scalars(select(PurchaseOrder).where(
+        PurchaseOrder.tenant_id == tenant_id, PurchaseOrder.id.in_([c.first_order_id for c in contracts])))}
+    started = await orders.first_reached(session, tenant_id, [o.id for o in firsts.values() if o.issued_at],
+                                         "in_progress")
+    ends = {a.id: a.ends_on for a in await services.agreements_of_tenant(session, tenant_id)}
+    upcoming: dict[uuid.UUID, dt.date | None] = {}
+    for contract in contracts:
+        day: dt.date | None = next_anniversary(contract.starts_on, today)
+        ends_on = ends.get(contract.agreement_id)
+        upcoming[contract.id] = None if ends_on is not None and day is not None and day > ends_on else day
+    declared: dict[tuple[uuid.UUID, dt.date], MaintenanceDeclaration] = {}
+    for x in await session.scalars(select(MaintenanceDeclaration).where(
+            MaintenanceDeclaration.tenant_id == tenant_id,
+            MaintenanceDeclaration.contract_id.in_([c for c, day in upcoming.items() if day is not None]),
+            MaintenanceDeclaration.anniversary.in_({day for day in upcoming.values() if day is not None}))
+            .order_by(MaintenanceDeclaration.declared_at.desc())):
+        declared.setdefault((x.contract_id, x.anniversary), x)  # the last declaration for the anniversary
+    views = {}
+    for contract in contracts:
+        first = firsts[contract.first_order_id]
+        execution = executed_at = None
+        issued_at = _aware(first.issued_at)
+        if issued_at is not None:
+            execution = deadlines.first_order_execution_due(calendar, issued_at.astimezone(calendar.zone).date())
+            executed_at = _aware(started.get(first.id))
+        day = upcoming[contract.id]
+        deadline = deadlines.park_declaration_deadline(day) if day else None
+        views[contract.id] = ContractView(
+            first_order=first, execution=execution, executed_at=executed_at,
+            execution_overdue=execution is not None and execution.is_overdue(now, done_at=executed_at),
+            next_anniversary=day, declaration_deadline=deadline,
+            declaration_past=deadline is not None and today > deadline,
+            declared=declared.get((contract.id, day)) if day else None, ends_on=ends.get(contract.agreement_id))
+    return views
 
 
 async def contracts_to_declare(session: AsyncSession, tenant_ids: Collection[uuid.UUID], now: dt.datetime, *,
@@ -506,8 +526,10 @@ async def contracts_to_declare(session: AsyncSession, tenant_ids: Collection[uui
     for tenant_id in tenant_ids:
         calendar = await tenant_calendar(session, tenant_id)
         today = _today(calendar, now)
-        for contract in await contracts_of_tenant(session, tenant_id):
-            view = await contract_view(session, contract, now, calendar)
+        contracts = await contracts_of_tenant(session, tenant_id)
+        views = await contract_views(session, tenant_id, contracts, now, calendar)
+        for contract in contracts:
+            view = views[contract.id]
             deadline = view.declaration_deadline
             if (deadline is not None and view.declared is None and view.first_order.status not in DEAD
                     and today <= deadline <= today + dt.timedelta(days=within_days)):

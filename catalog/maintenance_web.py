@@ -60,8 +60,9 @@ def _rows(lines: list[dict[str, Any]]) -> list[dict[str, str]]:
 async def contracts_page(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession) -> Any:
     tenant_ctx.require("read")
     now = utcnow()
-    rows = [{"c": c, "v": await m.contract_view(db_session, c, now)}
-            for c in await m.contracts_of_tenant(db_session, tenant_ctx.tenant_id)]
+    found = await m.contracts_of_tenant(db_session, tenant_ctx.tenant_id)
+    views = await m.contract_views(db_session, tenant_ctx.tenant_id, found, now)
+    rows = [{"c": c, "v": views[c.id]} for c in found]
     return render(request, "catalog/maintenance_contracts.html", tenant_page(
         tenant_ctx, "orders", rows=rows, url=_base(tenant_ctx), statuses=STATUSES,
         can_order=tenant_ctx.can("order")))

@@ -41,6 +41,7 @@ __all__ = [
     "act_on_order",
     "deliver_order",
     "events_of_order",
+    "first_reached",
     "get_order_in_tenant",
     "issue_order",
     "issued_mail",
@@ -311,6 +312,20 @@ async def events_of_order(session: AsyncSession, order: PurchaseOrder) -> list[P
         select(PurchaseOrderEvent).where(PurchaseOrderEvent.tenant_id == order.tenant_id,
                                          PurchaseOrderEvent.order_id == order.id)
         .order_by(PurchaseOrderEvent.at, PurchaseOrderEvent.id)))
+
+
+async def first_reached(session: AsyncSession, tenant_id: uuid.UUID, order_ids: Collection[uuid.UUID],
+                        status: str) -> dict[uuid.UUID, dt.datetime]:
+    """Per order, when it first moved to ``status`` (orders that never did are absent): one grouped query for a
+    page that lists many orders' milestones."""
+    if not order_ids:
+        return {}
+    rows = await session.execute(
+        select(PurchaseOrderEvent.order_id, func.min(PurchaseOrderEvent.at))
+        .where(PurchaseOrderEvent.tenant_id == tenant_id, PurchaseOrderEvent.order_id.in_(list(order_ids)),
+               PurchaseOrderEvent.to_status == status)
+        .group_by(PurchaseOrderEvent.order_id))
+    return {order_id: at for order_id, at in rows.all()}
 
 
 async def orders_of_tenant(session: AsyncSession, tenant_id: uuid.UUID, *, status: str = "", page: int = 1,

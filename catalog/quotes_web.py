@@ -98,7 +98,8 @@ async def quotes_page(request: Request[Any, Any, Any], tenant_ctx: TenantContext
     now = utcnow()
     found = await quotes.quotes_of_tenant(db_session, tenant_ctx.tenant_id, state=etat)
     calendar = await quotes.tenant_calendar(db_session, tenant_ctx.tenant_id)
-    rows = [{"q": q, "next": rules.pending_milestone(await quotes.milestones_of(db_session, q, now, calendar))}
+    received = await quotes.received_at_of(db_session, found)
+    rows = [{"q": q, "next": rules.pending_milestone(quotes.milestones_at(q, now, calendar, received[q.id]))}
             for q in found]
     return render(request, "catalog/quotes.html", tenant_page(
         tenant_ctx, "quotes", rows=rows, states=rules.STATES, kinds=rules.KINDS, state=etat, url=_base(tenant_ctx),

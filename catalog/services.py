@@ -40,6 +40,7 @@ __all__ = [
     "INFOGERANCE_FAMILY",
     "MAX_IMPORT_LINES",
     "REPORT_BATCH",
+    "AgreementBpu",
     "BpuImportFailed",
     "Beneficiary",
     "CatalogLine",
@@ -49,6 +50,7 @@ __all__ = [
     "agreements_of_central",
     "agreements_of_tenant",
     "approve_solution",
+    "bpu_of_agreements",
     "BillableLine",
     "BillableOrder",
     "INVOICEABLE_STATUSES",
@@ -446,6 +448,36 @@ async def solution_histories(session: AsyncSession,
                                            .order_by(SolutionEvent.at, SolutionEvent.id)):
             found.setdefault(event.solution_id, []).append(event)
     return found
+
+
+@dataclass(frozen=True)
+class AgreementBpu:
+    """What « Accords et BPU » shows of an agreement: its BPU versions (newest first), the one in force, its catalog
+    solutions (by code) each with its history (CCTP CANUT 5.1.2, CPAM 8-1-2-2)."""
+
+    versions: list[BpuVersion]
+    in_force: BpuVersion | None
+    solutions: list[tuple[CatalogSolution, list[SolutionEvent]]]
+
+
+async def bpu_of_agreements(session: AsyncSession, agreement_ids: Collection[uuid.UUID],
+                            on: dt.date) -> dict[uuid.UUID, AgreementBpu]:
+    """Per agreement, its ``AgreementBpu`` on ``on``: four queries whatever the number of agreements and
+    solutions (the page that lists them)."""
+    ids = list(agreement_ids)
+    versions: dict[uuid.UUID, list[BpuVersion]] = {x: [] for x in ids}
+    solutions: dict[uuid.UUID, list[CatalogSolution]] = {x: [] for x in ids}
+    if ids:
+        for version in await session.scalars(select(BpuVersion).where(BpuVersion.agreement_id.in_(ids))
+                                             .order_by(BpuVersion.version.desc())):
+            versions[version.agreement_id].append(version)
+        for solution in await session.scalars(select(CatalogSolution).where(CatalogSolution.agreement_id.in_(ids))
+                                              .order_by(CatalogSolution.code)):
+            solutions[solution.agreement_id].append(solution)
+    in_force = await _versions_in_force(session, ids, on)
+    histories = await solution_histories(session, [x.id for found in solutions.values() for x in found])
+    return {x: AgreementBpu(versions[x], in_force.get(x), [(s, histories.get(s.id, [])) for s in solutions[x]])
+            for x in ids}
 
 
 @dataclass(frozen=True)

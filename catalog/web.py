@@ -74,13 +74,10 @@ async def _agreements_page(request: Request[Any, Any, Any], ctx: Importer, sessi
                            failed: tuple[uuid.UUID, services.BpuImportFailed] | None = None,
                            errors: tuple[uuid.UUID, str] | None = None, status: int = 200) -> Any:
     today = _today()
-    rows = []
-    for agreement in await reachable_agreements(session, ctx):
-        in_force = await services.version_in_force(session, agreement.id, today)
-        solutions = await services.solutions_of_agreement(session, agreement.id)
-        rows.append({"agreement": agreement, "versions": await services.versions_of_agreement(session, agreement.id),
-                     "in_force": in_force, "solutions": [(s, await services.solution_history(session, s.id))
-                                                         for s in solutions]})
+    agreements = await reachable_agreements(session, ctx)
+    bpu = await services.bpu_of_agreements(session, [a.id for a in agreements], today)
+    rows = [{"agreement": a, "versions": bpu[a.id].versions, "in_force": bpu[a.id].in_force,
+             "solutions": bpu[a.id].solutions} for a in agreements]
     return render(request, "catalog/agreements.html", agreements_context(
         ctx, rows=rows, today=today, columns=COLUMNS, families=FAMILIES,
         failed=failed, errors=errors, solution_codes={s.id: s.code for r in rows for s, _ in r["solutions"]}),
