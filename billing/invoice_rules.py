@@ -3,7 +3,7 @@
 * **A line** (EN 16931 BG-25) invoices a quantity of an order line at the order line's price elements (CCP TGD
   VI.1: the BPU's price HT, the extra discount in percent of CCTP CAIH 5), less the réfaction the buyer decided on it
   (CCP TGD VII.3 « la réception avec réfaction », a line allowance BG-27). Every amount is ``Decimal``, rounded
-  half-up to the cent **at line level** (DESIGN.md):
+  half-up to the cent **at line level** (DESIGN.md) by the kernel's ``app.money``, as an order line is:
 
   - ``gross_ht``  = round(quantity × unit price HT);
   - ``net``       = round(quantity × unit price HT × (1 − discount / 100));
@@ -23,10 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from billing.rules import money
+from app import money
 
 __all__ = [
     "KINDS",
@@ -44,8 +44,6 @@ __all__ = [
     "vat_breakdown",
 ]
 
-CENT = Decimal("0.01")
-HUNDRED = Decimal(100)
 QUANTITY = Decimal("0.001")
 MAX_QUANTITY = Decimal("1000000")
 
@@ -76,10 +74,7 @@ class InvoiceLineAmounts:
     @property
     def net_unit_price(self) -> Decimal:
         """BT-146, the price after the order's discount (four decimals, the BPU's scale)."""
-        if not self.discount_percent:
-            return self.unit_price_ht
-        return (self.unit_price_ht * (HUNDRED - self.discount_percent) / HUNDRED).quantize(
-            Decimal("0.0001"), rounding=ROUND_HALF_UP)
+        return money.net_unit_price(self.unit_price_ht, self.discount_percent)
 
     @property
     def net_before_refaction(self) -> Decimal:
@@ -89,18 +84,16 @@ class InvoiceLineAmounts:
 def invoice_line_amounts(quantity: Decimal, unit_price_ht: Decimal, vat_rate: Decimal,
                          discount_percent: Decimal | None = None,
                          refaction_ht: Decimal = Decimal("0.00")) -> InvoiceLineAmounts:
-    """One line's amounts (see the module's docstring); a réfaction above the line's net amount is refused."""
-    raw = quantity * unit_price_ht
-    gross = money(raw)
-    net = money(raw * (HUNDRED - discount_percent) / HUNDRED) if discount_percent else gross
-    refaction = money(refaction_ht)
-    if refaction < 0 or refaction > net:
-        raise InvoiceRuleError(f"La réfaction ({refaction} € HT) dépasse le montant de la ligne ({net} € HT).")
-    total = net - refaction
-    vat = money(total * vat_rate / HUNDRED)
-    return InvoiceLineAmounts(quantity=quantity, unit_price_ht=unit_price_ht, discount_percent=discount_percent or None,
-                              vat_rate=vat_rate, gross_ht=gross, refaction_ht=refaction, total_ht=total,
-                              total_vat=vat, total_ttc=total + vat)
+    """One line's amounts (``app.money.line_amounts``, the réfaction its allowance); a réfaction above the line's net
+    amount is refused."""
+    try:
+        a = money.line_amounts(quantity, unit_price_ht, vat_rate, discount_percent, allowance_ht=refaction_ht)
+    except money.AllowanceError as exc:
+        raise InvoiceRuleError(f"La réfaction ({exc.allowance} € HT) dépasse le montant de la ligne ({exc.net} € HT).") \
+            from None
+    return InvoiceLineAmounts(quantity=quantity, unit_price_ht=unit_price_ht, discount_percent=a.discount_percent,
+                              vat_rate=vat_rate, gross_ht=a.gross_ht, refaction_ht=a.allowance_ht, total_ht=a.total_ht,
+                              total_vat=a.total_vat, total_ttc=a.total_ttc)
 
 
 @dataclass(frozen=True)

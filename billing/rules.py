@@ -22,8 +22,8 @@ Transcribed from CCP Justice TGD outre-mer (``../shared/reference/ccp-justice-tg
   start of execution, Ing0 « la dernière publiée à la date d'établissement des prix » and Ing « lu à une date
   antérieure de trois mois à la date de début d'exécution »: ``revise_price``.
 
-Amounts are ``Decimal``; every amount returned is rounded half-up to the cent (unit prices to 1/10,000, the
-BPU's scale); each result carries what a person needs to check it (``computation``, in French).
+Amounts are ``Decimal``; every amount returned is rounded half-up to the cent by ``app.money`` (unit prices to
+1/10,000, the BPU's scale); each result carries what a person needs to check it (``computation``, in French).
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+
+from app.money import cents as money
+from app.money import unit_price
 
 __all__ = [
     "ACOMPTE_SHARE",
@@ -61,8 +64,6 @@ __all__ = [
     "unit_price",
 ]
 
-CENT = Decimal("0.01")
-UNIT = Decimal("0.0001")
 #: IX.5: « Le cumul des acomptes ne peut être supérieur à 70 % du montant total du bon de commande ».
 ACOMPTE_SHARE = Decimal("0.70")
 #: IX.7: « dans un délai de trente jours maximum ».
@@ -84,14 +85,6 @@ EXEMPTIONS: Mapping[str, str] = {
 
 class BillingRuleError(ValueError):
     """Input that the rule cannot apply to, with the reason in French (shown to the person who typed it)."""
-
-
-def money(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-def unit_price(value: Decimal) -> Decimal:
-    return value.quantize(UNIT, rounding=ROUND_HALF_UP)
 
 
 def _fr(value: Decimal) -> str:

@@ -4,16 +4,10 @@
   hors taxes et prix TTC après application de la remise le cas échéant) et le montant global de la
   commande »): the unit price HT comes from the BPU version in force on the order date; an optional extra
   discount in percent (CCTP CAIH 5 « Remise complémentaire en % sur le BPU en vigueur ») applies to it.
-  Every amount is ``Decimal`` and rounded half-up to the cent **at line level** (DESIGN.md « rounding is
-  half-up to the cent at line level »):
-
-  - ``gross_ht``  = round(quantity × unit price HT) — the price HT before discount;
-  - ``total_ht``  = round(quantity × unit price HT × (1 − discount / 100));
-  - ``total_vat`` = round(total_ht × VAT rate / 100), computed on the rounded HT of the line;
-  - ``total_ttc`` = total_ht + total_vat (so that HT + TVA = TTC on every line and on the order).
-
-  The order's totals are the sums of its lines' amounts, never recomputed from a sum of unrounded
-  values: 3 × 0,125 € at 20 % is 0,38 € HT, 0,08 € of VAT, 0,46 € TTC.
+  Every amount is ``Decimal`` and rounded half-up to the cent **at line level** by the kernel's ``app.money``
+  (``line_amounts``: gross HT, HT after discount, VAT on the rounded HT, TTC = HT + VAT). The order's totals are
+  the sums of its lines' amounts, never recomputed from a sum of unrounded values: 3 × 0,125 € at 20 % is
+  0,38 € HT, 0,08 € of VAT, 0,46 € TTC.
 * **The states** (issue 14 §3): brouillon → émis (notified to the titulaire) → en cours → livré → vérifié →
   clos, or annulé before the delivery. ``next_status`` refuses any other move with a French message.
 """
@@ -22,8 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from app.money import CENT, LineAmounts, line_amounts
 
 __all__ = [
     "ACTION_PERMISSIONS",
@@ -47,8 +43,6 @@ __all__ = [
     "user_actions",
 ]
 
-CENT = Decimal("0.01")
-HUNDRED = Decimal(100)
 #: Bounds of an order line's input (a quantity has 3 decimals at most: 0,5 day, 1,250 kg).
 MAX_QUANTITY = Decimal("1000000")
 MAX_DISCOUNT = Decimal("100")
@@ -100,28 +94,6 @@ class OrderRuleError(ValueError):
     """A refused input or move, with its French message (``str(exc)``)."""
 
 
-def _cents(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-@dataclass(frozen=True)
-class LineAmounts:
-    """The price elements of one line (CCP TGD VI.1), each rounded to the cent."""
-
-    quantity: Decimal
-    unit_price_ht: Decimal
-    discount_percent: Decimal | None
-    vat_rate: Decimal
-    gross_ht: Decimal
-    total_ht: Decimal
-    total_vat: Decimal
-    total_ttc: Decimal
-
-    @property
-    def discount_ht(self) -> Decimal:
-        return self.gross_ht - self.total_ht
-
-
 @dataclass(frozen=True)
 class OrderTotals:
     """The order's amounts: the sums of its lines (« le montant global de la commande », TGD VI.1)."""
@@ -130,17 +102,6 @@ class OrderTotals:
     total_ht: Decimal
     total_vat: Decimal
     total_ttc: Decimal
-
-
-def line_amounts(quantity: Decimal, unit_price_ht: Decimal, vat_rate: Decimal,
-                 discount_percent: Decimal | None = None) -> LineAmounts:
-    """One line's amounts, rounded half-up to the cent at line level (see the module's docstring)."""
-    raw = quantity * unit_price_ht
-    gross = _cents(raw)
-    net = _cents(raw * (HUNDRED - discount_percent) / HUNDRED) if discount_percent else gross
-    vat = _cents(net * vat_rate / HUNDRED)
-    return LineAmounts(quantity=quantity, unit_price_ht=unit_price_ht, discount_percent=discount_percent or None,
-                       vat_rate=vat_rate, gross_ht=gross, total_ht=net, total_vat=vat, total_ttc=net + vat)
 
 
 def order_totals(lines: Iterable[LineAmounts | Any]) -> OrderTotals:
