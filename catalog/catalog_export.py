@@ -11,12 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.exports import MAX_EXPORT_ROWS
+from app.money import price_ttc
 from catalog import services
 from catalog.rules import COMPLEXITIES, FAMILIES, MODES
 
@@ -28,10 +28,6 @@ HEADER = ("Type", "Code", "Libellé", "Constructeur", "Famille", "Complexité", 
           "En vigueur depuis")
 #: Articles read per query: a 20,000-article catalog in a few round trips, never all in memory at once.
 BATCH = 2_000
-
-
-def _ttc(price_ht: Decimal, vat_rate: Decimal) -> Decimal:
-    return (price_ht * (1 + vat_rate / 100)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 async def catalog_rows(session: AsyncSession, tenant_id: uuid.UUID, on: dt.date, *, search: str = "",
@@ -66,6 +62,6 @@ async def catalog_rows(session: AsyncSession, tenant_id: uuid.UUID, on: dt.date,
                COMPLEXITIES.get((article.complexity or "") if article is not None else "", ""),
                article.unit if article is not None else "",
                MODES.get(article.purchase_or_rental, "") if article is not None else "",
-               s.price_ht, vat, _ttc(s.price_ht, vat) if vat is not None else None, s.article_code,
+               s.price_ht, vat, price_ttc(s.price_ht, vat) if vat is not None else None, s.article_code,
                article.unit_price_ht if article is not None else None, availability, row.agreement_reference,
                None, None)

@@ -13,12 +13,13 @@ import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import money
 from app.db import utcnow
 from app.errors import LinesRejected, NotFound, ValidationFailed
 from app.imports import header_keys, read_table
@@ -279,7 +280,7 @@ class CatalogLine:
 
     @property
     def unit_price_ttc(self) -> Decimal:
-        return (self.item.unit_price_ht * (1 + self.item.vat_rate / 100)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        return money.price_ttc(self.item.unit_price_ht, self.item.vat_rate)
 
 
 def _like(text: str) -> str:
