@@ -16,21 +16,35 @@ from billing.labels import labels
 #: coordinator). The buyer's billing profile is ``tenants``' ``manage_profile`` (its admin, the coordinator).
 #: ``penalize``: propose, notify, decide on and cancel the tenant's penalties (CCP TGD VIII: the buyer's admin);
 #: ``observe_penalty``: the titulaire's observations and VIII.5 exemption (its operator).
+#: ``manage_charging``: make charging paid or free and set its tariffs (CCTP CPAM 5-5-5-2 « sur décision
+#: de la CPAM »: the buyer's admin); ``repay_charging``: record the sums paid back to the buyer (the
+#: titulaire's operator). An ADVENIR subsidy (5-7) is recorded with ``invoice``.
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "admin": frozenset({"penalize"}),
-    "operator": frozenset({"invoice", "manage_issuer", "observe_penalty"}),
+    "admin": frozenset({"manage_charging", "penalize"}),
+    "operator": frozenset({"repay_charging", "invoice", "manage_issuer", "observe_penalty"}),
     "coordinator": frozenset({"manage_issuer"}),
 }
+
+
+def _charging() -> Any:
+    """Paid charging and ADVENIR (CCTP CPAM 5-5-5-2, 5-5-6-1, 5-7): pages, API, menu, subscriber, wall objects."""
+    from billing import charging_parts
+
+    return charging_parts
 
 
 def _web() -> Web:
     from app.shell import HomeCardHook, MenuHook
     from billing import api, home, penalties_api, penalties_web, periodic_api, periodic_web, revision_web, web
 
-    return Web(portal=list(penalties_web.portal_handlers) + list(revision_web.portal_handlers)
+    charging = _charging()
+    return Web(portal=list(charging.PORTAL)
+               + list(penalties_web.portal_handlers) + list(revision_web.portal_handlers)
                + list(web.portal_handlers) + list(periodic_web.portal_handlers),
-               api=list(penalties_api.api_handlers) + list(api.api_handlers) + list(periodic_api.api_handlers),
-               menu=[MenuHook(330, web.nav, group="Commandes"), MenuHook(331, periodic_web.nav),
+               api=list(charging.API)
+               + list(penalties_api.api_handlers) + list(api.api_handlers) + list(periodic_api.api_handlers),
+               menu=[MenuHook(125, charging.nav, group="Badges et réservations"),
+                     MenuHook(330, web.nav, group="Commandes"), MenuHook(331, periodic_web.nav),
                      MenuHook(333, revision_web.nav)],
                home_cards=[HomeCardHook(330, home.home_cards)],
                # catalog's order page (``catalog.orders_web.ORDER_PAGE``): the order's invoices and « Facturer ».
@@ -40,13 +54,14 @@ def _web() -> Web:
 async def _wall_target(session: AsyncSession, tenant_id: Any, objects: dict[str, Any]) -> dict[str, Any]:
     from billing.walls import wall_target
 
-    return await wall_target(session, tenant_id, objects)
+    return {**await wall_target(session, tenant_id, objects),
+            **await _charging().wall_target(session, tenant_id, objects)}
 
 
 def _subscribers() -> list[Any]:
     from billing import invoices, penalties
 
-    return list(invoices.SUBSCRIBERS) + list(penalties.SUBSCRIBERS)
+    return list(_charging().SUBSCRIBERS) + list(invoices.SUBSCRIBERS) + list(penalties.SUBSCRIBERS)
 
 
 def _schedules() -> list[Any]:
@@ -59,7 +74,7 @@ manifest = Component(
     name="billing",
     tasks=("billing.tasks",),
     schedules=_schedules,
-    models=("billing.models", "billing.periodic_models"),
+    models=("billing.models", "billing.periodic_models", "billing.charging_models"),
     web=_web,
     templates=Path(__file__).parent / "templates",
     permissions=PERMISSIONS,

@@ -294,7 +294,7 @@ def plain_pdf(sheet: InvoiceSheet) -> bytes:
                             _money(x.refaction_ht) if x.refaction_ht else "", _money(x.total_ht),
                             f"{_number(x.vat_rate)} %", _money(x.total_ttc)) for x in sheet.lines], WIDTHS)
     if sheet.allowances:
-        doc.heading("Pénalités déduites (CCP TGD VIII.1)")
+        doc.heading("Déductions : pénalités (CCP TGD VIII.1), prime ADVENIR (CCTP CPAM 5-7)")
         doc.table_of(("N°", "Motif et calcul", "Montant HT", "TVA"),
                      [(str(a.position), a.reason, f"− {_money(a.amount_ht)}", f"{_number(a.vat_rate)} %")
                       for a in sheet.allowances], (6, 130, 24, 12))
@@ -304,7 +304,7 @@ def plain_pdf(sheet: InvoiceSheet) -> bytes:
     line_total, allowed, totals = sheet.totals()
     doc.heading("Montant" if i.kind == "invoice" else "Montant de l'avoir")
     if sheet.allowances:
-        doc.key_values([("Total des lignes HT", _money(line_total)), ("Pénalités déduites HT", f"− {_money(allowed)}")])
+        doc.key_values([("Total des lignes HT", _money(line_total)), ("Déductions HT", f"− {_money(allowed)}")])
     doc.key_values([("Total HT", _money(totals.total_ht)), ("Total TVA", _money(totals.total_vat)),
                     ("Total TTC" if i.kind == "invoice" else "Total TTC à déduire", _money(totals.total_ttc))])
     for _subject, content in _notes(i):

@@ -481,6 +481,10 @@ async def issue_invoice(session: AsyncSession, tenant_id: uuid.UUID, invoice_id:
     from billing import penalties
 
     allowances = await penalties.deduct_on_invoice(session, invoice, lines, now=now)
+    # CCTP CPAM 5-7: the ADVENIR subsidies recorded on the order, deducted after the penalties.
+    from billing import advenir
+
+    allowances += await advenir.deduct_on_invoice(session, invoice, lines, allowances, now=now)
     documents.invoice_xml(documents.InvoiceSheet(invoice, lines, credited, allowances))
     publish_on_commit(session, InvoiceIssued(tenant_id=tenant_id, invoice_id=invoice.id, number=invoice.number,
                                              kind=invoice.kind, issued_at=now))

@@ -8,7 +8,12 @@ from billing.invoice_rules import KINDS, STATUSES
 __all__ = ["labels"]
 
 labels = AuditLabels(
-    entities={"invoices": "Facture", "invoice_lines": "Ligne de facture", "billing_profiles": "Profil de facturation",
+    entities={"charging_settings": "Recharge payante", "charging_tariffs": "Tarif de recharge",
+              "charging_accounts": "Compte de recharge", "charging_entries": "Opération de recharge",
+              "charging_payments": "Paiement de recharge",
+              "charging_repayments": "Reversement de recharge",
+              "advenir_subsidies": "Prime ADVENIR",
+              "invoices": "Facture", "invoice_lines": "Ligne de facture", "billing_profiles": "Profil de facturation",
               "billing_issuers": "Titulaire émetteur"},
     fields={
         "invoices.kind": "Type", "invoices.number": "Numéro", "invoices.status": "État",

@@ -251,17 +251,24 @@ class Penalty(TenantOwned, Base):
 
 class InvoiceAllowance(TenantOwned, Base):
     """A document-level allowance of an invoice (EN 16931 BG-20: BT-92 amount, BT-95/96 VAT category and rate,
-    BT-97 reason): a penalty deducted (CCP TGD VIII.1 « vient en déduction des paiements »), with its computation."""
+    BT-97 reason), with its computation: a penalty deducted (CCP TGD VIII.1 « vient en déduction des paiements »)
+    or an ADVENIR subsidy (CCTP CPAM 5-7 « déduites directement de la facture », ``billing.advenir``); exactly one
+    of ``penalty_id`` and ``advenir_subsidy_id`` is set (migration 0036)."""
 
     __tablename__ = "invoice_allowances"
     __table_args__ = (
         _invoice_fk(),
         ForeignKeyConstraint(["tenant_id", "penalty_id"], ["penalties.tenant_id", "penalties.id"]),
+        ForeignKeyConstraint(["tenant_id", "advenir_subsidy_id"],
+                             ["advenir_subsidies.tenant_id", "advenir_subsidies.id"],
+                             name="fk_invoice_allowances_advenir_subsidy"),
         UniqueConstraint("tenant_id", "penalty_id"),
+        UniqueConstraint("tenant_id", "advenir_subsidy_id"),
     )
     invoice_id: Mapped[uuid.UUID]
     position: Mapped[int] = mapped_column(Integer)
-    penalty_id: Mapped[uuid.UUID]
+    penalty_id: Mapped[uuid.UUID | None]
+    advenir_subsidy_id: Mapped[uuid.UUID | None]
     reason: Mapped[str] = mapped_column(String(500))
     amount_ht: Mapped[Decimal] = mapped_column(MONEY)
     vat_rate: Mapped[Decimal] = mapped_column(Numeric(5, 2))

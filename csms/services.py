@@ -29,6 +29,8 @@ per tenant. Times are UTC; ``now`` is passed in.
   visit plan of CCTP CPAM 5-4-2-2); ``point_month_facts``: per charge point, a month of what the
   stations reported, in a few aggregate statements for the whole tenant (the monthly remote check
   of 5-4-2-1, ``incidents.preventive``);
+- ``charging_session``: one session by id, what paid charging prices (``billing.charging``, on the durable
+  ``csms.transaction.stopped``);
 - ``usage_sessions`` (streamed), ``status_changes`` (streamed), ``usage_by_point`` and ``station_communication``:
   what the beneficiary's usage report reads (CCTP CPAM 5-5-4 « Statistiques d'utilisation », article 7
   « Reporting »; ``reporting.usage``).
@@ -93,6 +95,7 @@ __all__ = [
     "charge_points_in_service",
     "charger_choices",
     "charger_counts",
+    "charging_session",
     "daily_sessions",
     "failed_commands",
     "id_tag_problem",
@@ -717,6 +720,30 @@ class UsageSession:
     user_id: uuid.UUID | None
     #: ``meter_stop - meter_start`` (Wh) when both are known and not negative.
     energy_wh: int | None
+    #: The station's site (``tenants``' sites: its address).
+    site_id: uuid.UUID | None = None
+
+
+def _usage_query() -> Any:
+    return (
+        select(Transaction.id, Transaction.started_at, Transaction.stopped_at, Transaction.status, Transaction.charger_id,
+               Transaction.connector_id, Charger.charge_box_id, Station.name, ChargePoint.canonical_id,
+               ChargePoint.power_kw, ChargePoint.socket_types, Transaction.id_tag, Badge.kind, Badge.holder_label,
+               Badge.user_id, Transaction.meter_start, Transaction.meter_stop, Station.site_id)
+        .join(Charger, and_(Charger.tenant_id == Transaction.tenant_id, Charger.id == Transaction.charger_id))
+        .join(Station, and_(Station.tenant_id == Charger.tenant_id, Station.id == Charger.station_id))
+        .outerjoin(ChargePoint, and_(ChargePoint.tenant_id == Transaction.tenant_id,
+                                     ChargePoint.id == Transaction.charge_point_id))
+        .outerjoin(Badge, and_(Badge.tenant_id == Transaction.tenant_id, Badge.id == Transaction.badge_id)))
+
+
+def _usage_row(row: Any) -> UsageSession:
+    (tx_id, started, stopped, status, charger_id, connector_id, cbid, station, point, power, sockets, id_tag,
+     kind, holder, user_id, meter_start, meter_stop, site_id) = row
+    energy = meter_stop - meter_start if meter_start is not None and meter_stop is not None else None
+    return UsageSession(tx_id, _aware(started), stopped and _aware(stopped), status, charger_id, connector_id,
+                        cbid, station or "", point or "", power, sockets or "", id_tag or "", kind or "",
+                        holder or "", user_id, energy if energy is None or energy >= 0 else None, site_id)
 
 
 async def usage_sessions(session: AsyncSession, tenant_id: uuid.UUID, start: dt.datetime, end: dt.datetime, *,
@@ -724,27 +751,26 @@ async def usage_sessions(session: AsyncSession, tenant_id: uuid.UUID, start: dt.
     """The tenant's sessions started in ``[start, end)`` (orphan stops, which have no start, left out), by start,
     with their charge point, station and badge; streamed ``batch`` rows per round trip (``yield_per``)."""
     query = (
-        select(Transaction.id, Transaction.started_at, Transaction.stopped_at, Transaction.status, Transaction.charger_id,
-               Transaction.connector_id, Charger.charge_box_id, Station.name, ChargePoint.canonical_id,
-               ChargePoint.power_kw, ChargePoint.socket_types, Transaction.id_tag, Badge.kind, Badge.holder_label,
-               Badge.user_id, Transaction.meter_start, Transaction.meter_stop)
-        .join(Charger, and_(Charger.tenant_id == Transaction.tenant_id, Charger.id == Transaction.charger_id))
-        .join(Station, and_(Station.tenant_id == Charger.tenant_id, Station.id == Charger.station_id))
-        .outerjoin(ChargePoint, and_(ChargePoint.tenant_id == Transaction.tenant_id,
-                                     ChargePoint.id == Transaction.charge_point_id))
-        .outerjoin(Badge, and_(Badge.tenant_id == Transaction.tenant_id, Badge.id == Transaction.badge_id))
+        _usage_query()
         .where(Transaction.tenant_id == tenant_id, Transaction.status != "orphan",
                Transaction.started_at >= start, Transaction.started_at < end)
         .order_by(Transaction.started_at, Transaction.id)
         .execution_options(yield_per=batch))
     result = await session.stream(query)
     async for rows in result.partitions():
-        for (tx_id, started, stopped, status, charger_id, connector_id, cbid, station, point, power, sockets, id_tag,
-             kind, holder, user_id, meter_start, meter_stop) in rows:
-            energy = meter_stop - meter_start if meter_start is not None and meter_stop is not None else None
-            yield UsageSession(tx_id, _aware(started), stopped and _aware(stopped), status, charger_id, connector_id,
-                               cbid, station or "", point or "", power, sockets or "", id_tag or "", kind or "",
-                               holder or "", user_id, energy if energy is None or energy >= 0 else None)
+        for row in rows:
+            yield _usage_row(row)
+
+
+async def charging_session(session: AsyncSession, tenant_id: uuid.UUID,
+                           transaction_id: uuid.UUID) -> UsageSession | None:
+    """One session of the tenant by its id (the ``csms.transaction.stopped`` event's ``transaction_id``), with its
+    charge point, station (and its site) and badge (its kind and holder): what paid charging prices (CCTP CPAM
+    5-5-5-2); None for an unknown id or an orphan stop."""
+    row = (await session.execute(_usage_query().where(
+        Transaction.tenant_id == tenant_id, Transaction.id == transaction_id,
+        Transaction.status != "orphan"))).first()
+    return _usage_row(row) if row is not None else None
 
 
 async def status_changes(session: AsyncSession, tenant_id: uuid.UUID, start: dt.datetime, end: dt.datetime, *,

@@ -36,6 +36,7 @@ __all__ = [
     "AlertOpened",
     "BadgesChanged",
     "ChargerDecommissioned",
+    "ChargingSessionStopped",
     "LoadUnreached",
     "SiteBudgetChanged",
     "StationBooted",
@@ -114,6 +115,24 @@ class SiteBudgetChanged(Event):
     site_id: uuid.UUID
     #: None: removed (the limits are lifted)
     budget_kw: float | None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ChargingSessionStopped(Event):
+    """A charging session's stop was recorded for the first time (``csms.domain.recording.stop_transaction``:
+    OCPP 1.6 StopTransaction, 2.0.1 TransactionEvent Ended; a replayed stop publishes nothing, an orphan stop whose
+    start was never seen neither). Durable because a stopped session becomes money: paid charging prices and
+    debits it (CCTP CPAM 5-5-5-2, ``billing.charging``). ``transaction_id`` is the session's id in the
+    supervision (``csms.services.charging_session`` reads it back)."""
+
+    topic: ClassVar[str] = "csms.transaction.stopped"
+    tenant_id: uuid.UUID
+    transaction_id: uuid.UUID
+    charger_id: uuid.UUID
+    ocpp_transaction_id: str
+    stopped_at: dt.datetime
+    #: ``meter_stop - meter_start`` in Wh, None when unknown
+    energy_wh: int | None = None
 
 
 # --------------------------------------------------------------------------- fire-and-forget (app.bus)

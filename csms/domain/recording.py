@@ -42,7 +42,9 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import new_id, scope_session, utcnow
+from app.outbox import publish_on_commit
 from csms.domain import alerts, badges, reservations
+from csms.domain.events import ChargingSessionStopped
 from csms.domain.identifiers import parse_charging_id
 from csms.domain.models import (
     Badge,
@@ -910,6 +912,12 @@ async def stop_transaction(
     if transaction_data:
         await _insert_samples(session, ref, row.connector_id or 0, transaction_data, transaction=row,
                               received_at=received_at, protocol=protocol)
+    if counted and not orphan:
+        # Durable, in this unit's transaction (the group commit): the stopped session becomes money (paid
+        # charging); a replayed stop (``counted`` False) publishes nothing again.
+        publish_on_commit(session, ChargingSessionStopped(
+            tenant_id=ref.tenant_id, transaction_id=row.id, charger_id=ref.charger_id,
+            ocpp_transaction_id=row.ocpp_transaction_id, stopped_at=timestamp, energy_wh=row.energy_wh))
     return StopResult(counted, orphan, offline, status, row.id, row.connector_id, row.energy_wh)
 
 
