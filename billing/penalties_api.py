@@ -48,13 +48,13 @@ class ProposeIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     facts: Text | None = None
 
 
-class ObservationsIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class PenaltyObservationsIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     observations: Text
     exemption: Annotated[str, msgspec.Meta(max_length=20)] | None = None
     justification: Text | None = None
 
 
-class DecisionIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class PenaltyDecisionIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     decision: Annotated[str, msgspec.Meta(max_length=10)]
 
 
@@ -162,7 +162,7 @@ async def api_notify(tenant_ctx: TenantContext, db_session: AsyncSession, penalt
       responses=error_responses(403, 404, 422),
       summary="Les observations du titulaire, et la cause d'exonération de l'article VIII.5 avec sa justification")
 async def api_observations(tenant_ctx: TenantContext, db_session: AsyncSession, penalty_id: uuid.UUID,
-                           data: ObservationsIn) -> PenaltyOut:
+                           data: PenaltyObservationsIn) -> PenaltyOut:
     await _readable(db_session, tenant_ctx, penalty_id, "observe_penalty")
     return PenaltyOut.of(await penalties.record_observations(db_session, tenant_ctx.tenant_id, penalty_id,
                                                              _body(data), now=utcnow()))
@@ -172,7 +172,7 @@ async def api_observations(tenant_ctx: TenantContext, db_session: AsyncSession, 
       responses=error_responses(403, 404, 422),
       summary="La décision de l'acheteur sur les observations : `maintain` ou `exempt` (VIII.5)")
 async def api_decision(tenant_ctx: TenantContext, db_session: AsyncSession, penalty_id: uuid.UUID,
-                       data: DecisionIn) -> PenaltyOut:
+                       data: PenaltyDecisionIn) -> PenaltyOut:
     await _readable(db_session, tenant_ctx, penalty_id, "penalize")
     return PenaltyOut.of(await penalties.decide_penalty(db_session, tenant_ctx.tenant_id, penalty_id, _body(data),
                                                         now=utcnow()))

@@ -53,7 +53,7 @@ class AmendmentIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
                                                      description="Le contenu complet de la commande modifiée")] = []
 
 
-class ObservationsIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class AmendmentObservationsIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     observations: Annotated[str, msgspec.Meta(max_length=4000)] = ""
 
 
@@ -122,13 +122,13 @@ async def api_amendments(tenant_ctx: TenantContext, db_session: AsyncSession,
       responses=error_responses(403, 404, 422),
       summary="Adresser les observations du titulaire sur un modificatif, dans les cinq jours (CCP TGD VI.3)")
 async def api_amendment_observations(tenant_ctx: TenantContext, db_session: AsyncSession, order_id: uuid.UUID,
-                                     amendment_id: uuid.UUID, data: ObservationsIn | None = None) -> AmendmentOut:
+                                     amendment_id: uuid.UUID, data: AmendmentObservationsIn | None = None) -> AmendmentOut:
     amendment = await svc.get_amendment(db_session, tenant_ctx.tenant_id, amendment_id)
     if amendment.order_id != order_id:
         raise NotFound("modificatif")
     tenant_ctx.require("execute_orders")
     amendment = await svc.send_observations(db_session, tenant_ctx.tenant_id, amendment_id,
-                                            (data or ObservationsIn()).observations,
+                                            (data or AmendmentObservationsIn()).observations,
                                             now=utcnow())
     return _out(amendment, await tenant_calendar(db_session, tenant_ctx.tenant_id))
 

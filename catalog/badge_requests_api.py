@@ -45,7 +45,7 @@ class BadgeRequestIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     site_id: uuid.UUID | None = None
 
 
-class StepIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class BadgeRequestStepIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     reason: Annotated[str, msgspec.Meta(max_length=500, description="Motif d'un refus")] = ""
     id_tag: Annotated[str, msgspec.Meta(max_length=36, description="idTag du badge expédié")] = ""
     shipment_reference: Annotated[str, msgspec.Meta(max_length=100)] = ""
@@ -130,7 +130,7 @@ async def api_badge_request(tenant_ctx: TenantContext, db_session: AsyncSession,
                   "`cancel` (avant la décision) et `activate` (badge reçu : ajouté à la liste locale et envoyé aux "
                   "bornes) : l'agent. Un passage interdit : 422 avec la règle.")
 async def api_badge_request_step(tenant_ctx: TenantContext, db_session: AsyncSession, badge_request_id: uuid.UUID,
-                                 action: str, data: StepIn | None = None) -> BadgeRequestOut:
+                                 action: str, data: BadgeRequestStepIn | None = None) -> BadgeRequestOut:
     if action not in TRANSITIONS:
         raise NotFound("action")
     request = await requests.visible_request(db_session, tenant_ctx, badge_request_id)

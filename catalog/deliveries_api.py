@@ -72,7 +72,7 @@ class DecisionLineIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         description="Délai pour lever les réserves (réception avec réserves seulement)")] = None
 
 
-class DecisionIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class SlipDecisionIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     decided_on: Day | None = None
     verification_ended_on: Day | None = None
     lines: Annotated[list[DecisionLineIn], msgspec.Meta(max_length=MAX_LINES)] | None = None
@@ -225,7 +225,7 @@ async def api_delivery_document(tenant_ctx: TenantContext, db_session: AsyncSess
                   "seconde décision est refusée (422). Les quantités rejetées ou ajournées restent à livrer ; quand tout "
                   "est reçu, la commande livrée passe « vérifié ».")
 async def api_decide_delivery(tenant_ctx: TenantContext, db_session: AsyncSession, delivery_id: uuid.UUID,
-                              data: DecisionIn) -> DeliveryOut:
+                              data: SlipDecisionIn) -> DeliveryOut:
     await deliveries.get_delivery_in_tenant(db_session, tenant_ctx.tenant_id, delivery_id)  # 404 before 403
     tenant_ctx.require("order")
     payload = msgspec.to_builtins(data)

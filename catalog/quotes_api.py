@@ -58,7 +58,7 @@ class QuoteLineIn(OrderLineIn, kw_only=True, forbid_unknown_fields=True):
     nature: Annotated[str, msgspec.Meta(max_length=10, description="parts (pièces) ou labour (main-d'œuvre)")] = ""
 
 
-class StepIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class QuoteStepIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     site_visit_on: Day | None = None
     works_started_on: Day | None = None
     commissioned_on: Day | None = None
@@ -248,7 +248,7 @@ async def api_quote_document(tenant_ctx: TenantContext, db_session: AsyncSession
                   "prix du devis), `refuse` (`reason` obligatoire), `cancel` : l'acheteur. Un passage interdit : 422 "
                   "avec la règle.")
 async def api_quote_step(tenant_ctx: TenantContext, db_session: AsyncSession, quote_id: uuid.UUID, action: str,
-                         data: StepIn | None = None) -> QuoteOut:
+                         data: QuoteStepIn | None = None) -> QuoteOut:
     if (action not in rules.ACTION_PERMISSIONS and action != "badges") or action == "request":
         raise NotFound("action")
     payload = {k: v for k, v in msgspec.to_builtins(data).items() if v is not None} if data else {}

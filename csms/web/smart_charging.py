@@ -127,7 +127,7 @@ class PowerBudgetIn(Struct, forbid_unknown_fields=True, kw_only=True):
     phases: Annotated[NonNegative32 | None, Meta(description="Raccordement du site : 3 (triphasé, par défaut) ou 1 (monophasé)")] = None
 
 
-class ProfileOut(Struct, kw_only=True):
+class ChargingProfileOut(Struct, kw_only=True):
     """The last charging profile sent to the transaction and the station's answer."""
 
     limit_kw: float
@@ -151,7 +151,7 @@ class AllocationOut(Struct, kw_only=True):
     #: Power the transaction is given now (None: the site has no budget); 0 = paused.
     allocated_kw: float | None
     limit_a: float | None
-    last_profile: ProfileOut | None
+    last_profile: ChargingProfileOut | None
 
 
 class PowerBudgetOut(Struct, kw_only=True):
@@ -166,11 +166,11 @@ class PowerBudgetOut(Struct, kw_only=True):
     transactions: list[AllocationOut]
 
 
-def _profile_out(s: SessionLoad) -> ProfileOut | None:
+def _profile_out(s: SessionLoad) -> ChargingProfileOut | None:
     last = s.last
     if last is None:
         return None
-    return ProfileOut(limit_kw=round(last.limit_w / 1000, 2), limit_a=last.limit_a, phases=last.phases,
+    return ChargingProfileOut(limit_kw=round(last.limit_w / 1000, 2), limit_a=last.limit_a, phases=last.phases,
                       sent_at=last.sent_at, outcome=last.outcome, applied=last.outcome == smart_charging.APPLIED,
                       detail=last.detail)
 
