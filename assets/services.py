@@ -3,7 +3,8 @@
 CCTP CAIH 2.1.29 « Inventaire du parc mis sous maintenance » (the inventory days by the park's size),
 2.1.30 « Obsolescence » (the equipment whose maintainability ends within 12 months, announced once a
 year), 2.1.22 (the support case: under warranty at the single desk, out of warranty with the maker's
-backing, or without). Functions take an open session scoped to the tenant.
+backing, or without). The alert terminals' anonymous history for TGD IV.6's committee report
+(``assets.terminal_facts``). Functions take an open session scoped to the tenant.
 """
 
 from __future__ import annotations
@@ -22,12 +23,16 @@ from app.dates import add_months
 from app.errors import LinesRejected, NotFound, ValidationFailed
 from app.imports import header_keys, read_table
 from assets.models import KINDS, SUPPORT_CASES, Asset, AssetAnnouncement
+from assets.terminal_facts import AssignmentFact, ExchangeFact, TerminalFacts, terminal_facts
 from tenants.services import site_exists
 
 __all__ = [
     "COLUMNS",
     "AssetBrief",
+    "AssignmentFact",
+    "ExchangeFact",
     "ImportFailed",
+    "TerminalFacts",
     "announce_ending_maintainability",
     "asset_brief",
     "asset_briefs",
@@ -39,6 +44,7 @@ __all__ = [
     "import_assets",
     "inventory_days",
     "park_inventory_days",
+    "terminal_facts",
 ]
 
 #: The columns of an import and an export, in order (French, as a spreadsheet of the buyer writes them).

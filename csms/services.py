@@ -87,6 +87,7 @@ __all__ = [
     "UsageSession",
     "availability",
     "BadgeStatistics",
+    "alerts_in_period",
     "announce_badges",
     "badge_statistics",
     "badges_of_user",
@@ -199,6 +200,8 @@ class OpenAlert:
     kind: str
     opened_at: dt.datetime
     error_code: str
+    #: Set by ``alerts_in_period`` for an alert closed since.
+    closed_at: dt.datetime | None = None
 
     @property
     def label(self) -> str:
@@ -215,6 +218,21 @@ async def open_alerts(session: AsyncSession, tenant_ids: Iterable[uuid.UUID], *,
         .join(Charger, and_(Charger.tenant_id == Alert.tenant_id, Charger.id == Alert.charger_id))
         .where(Alert.tenant_id.in_(ids), Alert.closed_at.is_(None))
         .order_by(Alert.opened_at, Alert.id).limit(limit))).all()
+    return [OpenAlert(*row) for row in rows]
+
+
+async def alerts_in_period(session: AsyncSession, tenant_id: uuid.UUID, start: dt.datetime,
+                           end: dt.datetime) -> list[OpenAlert]:
+    """The alerts that held at some time in ``[start, end)`` (opened before its end, not closed before its start),
+    by opening (TGD IV.6's committee report: « ceux pour lesquels une alerte a été déclenchée »); ``closed_at``
+    None while open."""
+    rows = (await session.execute(
+        select(Alert.tenant_id, Charger.charge_box_id, Alert.connector_id, Alert.kind, Alert.opened_at, Alert.error_code,
+               Alert.closed_at)
+        .join(Charger, and_(Charger.tenant_id == Alert.tenant_id, Charger.id == Alert.charger_id))
+        .where(Alert.tenant_id == tenant_id, Alert.opened_at < end,
+               or_(Alert.closed_at.is_(None), Alert.closed_at >= start))
+        .order_by(Alert.opened_at, Alert.id))).all()
     return [OpenAlert(*row) for row in rows]
 
 

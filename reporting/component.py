@@ -1,5 +1,6 @@
 """The manifest of ``reporting``: the coordinator's semester reports (issue 15 §1; CCTP CAIH 5, CANUT 7)
-and the beneficiary's charging usage report (§2; CCTP CPAM 5-5-4, article 7)."""
+and the beneficiary's charging usage report (§2; CCTP CPAM 5-5-4, article 7), its yearly maintenance report
+(CPAM 5-4-8) and the committee report (CCP TGD IV.6)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from app.component import Component, Web
 
 def _web() -> Web:
     from app.shell import HomeCardHook, MenuHook
-    from reporting import api, usage_api, usage_web, web
+    from reporting import api, maintenance_api, maintenance_web, usage_api, usage_web, web
 
-    return Web(portal=[*web.portal_handlers, *usage_web.usage_portal_handlers],
-               api=[*api.api_handlers, *usage_api.usage_api_handlers],
+    return Web(portal=[*web.portal_handlers, *usage_web.usage_portal_handlers,
+                       *maintenance_web.maintenance_portal_handlers],
+               api=[*api.api_handlers, *usage_api.usage_api_handlers, *maintenance_api.maintenance_api_handlers],
                menu=[MenuHook(700, web.nav, group="Rapports"), MenuHook(115, usage_web.nav, group="Supervision")],
                home_cards=[HomeCardHook(700, web.home_cards), HomeCardHook(705, usage_web.usage_home_cards)])
 
@@ -29,7 +31,7 @@ async def _wall_target(session: AsyncSession, tenant_id: Any, objects: dict[str,
 
 manifest = Component(
     name="reporting",
-    models=("reporting.models",),
+    models=("reporting.models", "reporting.maintenance_models"),
     tasks=("reporting.tasks",),
     web=_web,
     templates=Path(__file__).parent / "templates",

@@ -11,7 +11,8 @@ file is removed.
 
 Cells: text ``office:value-type="string"`` (always text, and every text goes through ``app.exports.safe_cell``
 first, like the XLSX: ``=HYPERLINK(…)`` is written ``'=HYPERLINK(…)``), amounts ``currency`` (EUR, ``# ##0,00 €``),
-quantities and percentages ``float``, dates ``date`` (``JJ/MM/AAAA``). The filterable sheets get a database range
+quantities and percentages ``float``, fractions shown as percentages ``percentage`` (kind ``ratio``: 0.125 reads
+12,5 %), dates ``date`` (``JJ/MM/AAAA``). The filterable sheets get a database range
 with filter buttons (``table:database-range``), as the XLSX's autofilter.
 """
 
@@ -34,7 +35,7 @@ __all__ = ["KINDS", "OdsBook"]
 #: Cell kinds -> the automatic cell style that renders them.
 KINDS = {"text": None, "header": "chead", "bold": "cbold", "title": "ctitle", "currency": "cmoney",
          "currency_bold": "cmoneyb", "price": "cprice", "float": "cfloat", "quantity": "cqty", "percent": "cpct",
-         "date": "cdate"}
+         "date": "cdate", "ratio": "cratio"}
 _MARKER = "@@centrale-source-rows@@"
 #: Characters XML 1.0 does not allow (a control character in a maker's name would break the file).
 _INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -67,6 +68,9 @@ def cell_xml(kind: str, value: Any) -> str:
         text = _text(str(safe_cell(value)))
         return f'<table:table-cell{attr} office:value-type="string"><text:p>{text}</text:p></table:table-cell>'
     number = _number(value)
+    if kind == "ratio":  # a fraction (0.125) shown as a percentage (12,5 %)
+        return (f'<table:table-cell{attr} office:value-type="percentage" office:value="{number}">'
+                f"<text:p>{number}</text:p></table:table-cell>")
     if kind in ("currency", "currency_bold", "price"):
         return (f'<table:table-cell{attr} office:value-type="currency" office:currency="EUR" '
                 f'office:value="{number}"><text:p>{number} €</text:p></table:table-cell>')
@@ -114,7 +118,17 @@ class OdsBook:
 
     def _document(self, filters: dict[str, tuple[int, int]]) -> Any:
         from odf.dc import Title
-        from odf.number import CurrencyStyle, CurrencySymbol, DateStyle, Day, Month, Number, NumberStyle, Year
+        from odf.number import (
+            CurrencyStyle,
+            CurrencySymbol,
+            DateStyle,
+            Day,
+            Month,
+            Number,
+            NumberStyle,
+            PercentageStyle,
+            Year,
+        )
         from odf.number import Text as NumberText
         from odf.opendocument import OpenDocumentSpreadsheet
         from odf.style import Style, TableCellProperties, TextProperties
@@ -143,7 +157,10 @@ class OdsBook:
         pct.addElement(Number(decimalplaces="2", minintegerdigits="1"))
         flt = NumberStyle(name="nfloat")
         flt.addElement(Number(decimalplaces="0", minintegerdigits="1", grouping="true"))
-        for style in (money, price, date, qty, pct, flt):
+        ratio = PercentageStyle(name="nratio")
+        ratio.addElement(Number(decimalplaces="1", minintegerdigits="1"))
+        ratio.addElement(NumberText(text="\u00a0%"))
+        for style in (money, price, date, qty, pct, flt, ratio):
             auto.addElement(style)
 
         def cell_style(name: str, data: str | None = None, bold: bool = False, head: bool = False,
@@ -166,6 +183,7 @@ class OdsBook:
         cell_style("cqty", "nqty")
         cell_style("cpct", "npct")
         cell_style("cdate", "ndate")
+        cell_style("cratio", "nratio")
 
         ranges = DatabaseRanges()
         for index, name in enumerate(self.sheets):

@@ -255,6 +255,18 @@ class UsageReport:
     stations: list[Any]
     #: The sessions read, as dictionaries (the CSV and the « Recharges » sheet).
     sessions: list[dict[str, Any]]
+    #: Month by month (« AAAA-MM » of the tenant's zone, every month of the period, by the sessions' start): the
+    #: yearly view; ``used_seconds`` of a month is its sessions' connected time cut at the period's end.
+    months: list[Group] = field(default_factory=list)
+
+    def month_occupancy(self, month: Group) -> float | None:
+        """A month's hours of use over its time × the charge points (its days within the period, up to ``now``)."""
+        y, m = (int(x) for x in month.key.split("-"))
+        first = max(dt.date(y, m, 1), self.period.first)
+        last = min(dt.date(y + m // 12, m % 12 + 1, 1) - dt.timedelta(days=1), self.period.last)
+        span = Period(first, last, self.period.zone, "")
+        seconds = max(0.0, (min(span.end, self.now) - span.start).total_seconds()) * len(self.points)
+        return month.used_seconds / seconds if seconds else None
 
     @property
     def occupancy(self) -> float | None:
@@ -308,6 +320,12 @@ def build_report(period: Period, sessions: Iterable[Any], changes: Iterable[tupl
     badges: dict[str, Group] = {}
     agents: dict[str, Group] = {}
     heat = HeatMap(hours=_hours_in_period(start, end, zone), points=len(by_point))
+    months: dict[str, Group] = {}
+    cursor = period.first.replace(day=1)
+    while cursor <= period.last:
+        key = f"{cursor:%Y-%m}"
+        months[key] = Group(key, f"{MONTHS[cursor.month - 1]} {cursor.year}")
+        cursor = dt.date(cursor.year + cursor.month // 12, cursor.month % 12 + 1, 1)
     rows: list[dict[str, Any]] = []
     for s in sessions:
         stop = s.stopped_at or now
@@ -330,6 +348,9 @@ def build_report(period: Period, sessions: Iterable[Any], changes: Iterable[tupl
             agent = agents.setdefault(str(s.user_id), Group(str(s.user_id), s.holder_label or tag))
             agent.add(s.energy_wh, connected, charging, used)
         local = s.started_at.astimezone(zone)
+        month = months.get(f"{local:%Y-%m}")
+        if month is not None:
+            month.add(s.energy_wh, connected, charging, used)
         heat.starts[local.weekday()][local.hour] += 1
         for day, hour, seconds in _local_hours(s.started_at, min(stop, cut), zone):
             heat.occupied[day][hour] += seconds
@@ -340,7 +361,8 @@ def build_report(period: Period, sessions: Iterable[Any], changes: Iterable[tupl
                      "connected_seconds": connected, "charging_seconds": charging})
     return UsageReport(period, now, totals, sorted(by_point.values(), key=lambda g: g.key),
                        sorted(badges.values(), key=lambda g: (-g.sessions, g.key)),
-                       sorted(agents.values(), key=lambda g: (-g.sessions, g.label)), heat, list(stations), rows)
+                       sorted(agents.values(), key=lambda g: (-g.sessions, g.label)), heat, list(stations), rows,
+                       list(months.values()))
 
 
 def duration_label(seconds: float | None) -> str:

@@ -146,7 +146,7 @@ def sheets_of(report: UsageReport, tenant_name: str) -> list[tuple[str, list[lis
             [],
             ["Taux d'occupation", *[f"{h} h" for h in range(24)]],
             *[[day, *[report.heat.rate(d, h) for h in range(24)]] for d, day in enumerate(WEEKDAYS)]]
-    return [
+    sheets: list[tuple[str, list[list[Any]]]] = [
         ("Synthèse", summary),
         ("Points de charge", [["Point de charge", "Station — borne", "Puissance (kW)", "Prises", *GROUP_HEADER],
                               *[[g.label, g.detail, g.power_kw, g.socket_types, *_group_cells(g)]
@@ -161,10 +161,20 @@ def sheets_of(report: UsageReport, tenant_name: str) -> list[tuple[str, list[lis
                          s.cuts] for s in report.stations]]),
         ("Recharges", [list(SESSION_HEADER), *session_rows(report, p.zone)]),
     ]
+    if len(report.months) > 1:  # the yearly view, month by month
+        sheets.insert(6, ("Par mois", [["Mois", "Début", *GROUP_HEADER, "Taux d'occupation"],
+                                       *[[g.label, g.key, *_group_cells(g), report.month_occupancy(g)]
+                                         for g in report.months]]))
+    return sheets
 
 
 #: Sheets whose first row is a header over a filterable table.
-TABLES = ("Points de charge", "Badges", "Agents", "Stations", "Recharges")
+TABLES = ("Points de charge", "Badges", "Agents", "Stations", "Par mois", "Recharges")
+
+
+def _is_percent(name: str, r: int, c: int) -> bool:
+    return ((name == "Occupation" and r > 9) or (name == "Synthèse" and r == 10) or (name == "Stations" and c == 2)
+            or (name == "Par mois" and c == 8))
 
 
 def workbook_bytes(report: UsageReport, tenant_name: str) -> bytes:
@@ -187,9 +197,7 @@ def workbook_bytes(report: UsageReport, tenant_name: str) -> bytes:
                     sheet.write_datetime(r, c, value, when)
                 elif value == "":
                     continue
-                elif isinstance(value, float) and ((name == "Occupation" and r > 9) or
-                                                   (name == "Synthèse" and r == 10) or
-                                                   (name == "Stations" and c == 2)):
+                elif isinstance(value, float) and _is_percent(name, r, c):
                     sheet.write_number(r, c, value, pct)
                 else:
                     sheet.write(r, c, value, bold if header or (name == "Synthèse" and r == 0 and c == 0) else None)
@@ -221,10 +229,8 @@ def ods_bytes(report: UsageReport, tenant_name: str) -> bytes:
             for c, value in enumerate(cells):
                 if isinstance(value, dt.datetime):
                     value = f"{value:%d/%m/%Y %H:%M}"
-                percent = isinstance(value, float) and ((name == "Occupation" and r > 9) or
-                                                        (name == "Synthèse" and r == 10) or
-                                                        (name == "Stations" and c == 2))
-                grid.setdefault(r, {})[c] = ("header" if header else "percent" if percent
+                percent = isinstance(value, float) and _is_percent(name, r, c)
+                grid.setdefault(r, {})[c] = ("header" if header else "ratio" if percent
                                              else "float" if isinstance(value, int | float) else "text", value)
         grids[name] = grid
     with tempfile.TemporaryDirectory() as folder:
