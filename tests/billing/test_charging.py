@@ -185,3 +185,57 @@ async def test_a_free_tenant_prices_nothing_and_refuses_a_top_up(db, settings, f
     async with db.transaction([fleet.cpam], actor=ACTOR) as session:
         with pytest.raises(BillingError, match="gratuite"):
             await charging.top_up(session, fleet.cpam, user_id, {"amount": "10"}, now=T1)
+
+
+def _energy(at: dt.datetime, wh: int, context: str) -> list[dict]:
+    return [{"timestamp": ts(at), "sampled_value": [{"value": wh, "context": context,
+                                                     "measurand": "Energy.Active.Import.Register",
+                                                     "unit_of_measure": {"unit": "Wh"}}]}]
+
+
+async def test_an_ocpp_201_session_is_debited_and_the_admin_reads_the_statement(
+        db, settings, fleet, ingress, stations, people, app, client, api_token):
+    from ocpp.v201 import call as call201
+
+    await _paid_tenant_with_an_agent(db, fleet)
+    token = {"id_token": "AGENT-01", "type": "ISO14443"}
+    async with stations.connect("CPAM-LM-201", version="2.0.1") as (cp, wire):
+        await cp.call(call201.TransactionEvent(
+            event_type="Started", timestamp=ts(T1), trigger_reason="Authorized", seq_no=0,
+            transaction_info={"transaction_id": "TX-PAID-1", "charging_state": "Charging"},
+            evse={"id": 1, "connector_id": 1}, id_token=token, meter_value=_energy(T1, 0, "Transaction.Begin")))
+        ended = call201.TransactionEvent(
+            event_type="Ended", timestamp=ts(T1 + dt.timedelta(minutes=30)), trigger_reason="EVDeparted", seq_no=1,
+            transaction_info={"transaction_id": "TX-PAID-1", "stopped_reason": "EVDisconnected"},
+            evse={"id": 1, "connector_id": 1},
+            meter_value=_energy(T1 + dt.timedelta(minutes=30), 10_000, "Transaction.End"))
+        await cp.call(ended)
+        await cp.call(ended)  # a replay: nothing more to price
+    assert (await Relay(db, settings=settings, subscribers=charging.SUBSCRIBERS).run_once()).failed == 0
+    async with db.session([fleet.cpam]) as session:
+        (account,) = await charging.accounts_of_tenant(session, fleet.cpam)
+    # 10 kWh × 0,30 € + 30 min × 0,02 € + 0,50 € = 3,00 + 0,60 + 0,50 = 4,10 €.
+    assert account.balance == Decimal("-4.10")
+
+    # The buyer's admin reads the agent's statement (page, CSV) and manages the tariffs through the API.
+    assert (await login(client, "admin@cpam-bornes.demo", MEMBER_PASSWORD)).status_code in (302, 303)
+    base = f"/t/{fleet.cpam}/recharge-payante/comptes/{account.id}"
+    page = await client.get(base, params={"mois": "2026-11"})
+    assert page.status_code == 200 and "-4,10 €" in page.text and "Agent Dupont" in page.text
+    csv = await client.get(f"{base}/releve.csv", params={"mois": "2026-11"})
+    assert ";30;10.00;-4.10;" in csv.content.decode("utf-8-sig")
+    admin = await api_token("admin@cpam-bornes.demo")
+    api = f"/api/v1/tenants/{fleet.cpam}/charging"
+    overlap = await client.post(f"{api}/tariffs", json={"population": "agent", "per_kwh": "0.5",
+                                                        "valid_from": "2026-12-01"}, headers=admin)
+    assert overlap.status_code == 422 and "déjà en vigueur" in overlap.text
+    made = await client.post(f"{api}/tariffs", json={"population": "vehicle", "per_session": 1,
+                                                     "valid_from": "2026-12-01", "valid_to": "2026-12-31"},
+                             headers=admin)
+    assert made.status_code == 201 and made.json()["per_session"] == "1.0000"
+    off = await client.put(api, json={"enabled": False}, headers=admin)
+    assert off.status_code == 200 and off.json()["enabled"] is False and len(off.json()["tariffs"]) == 3
+    viewer = await api_token("visu@cpam-bornes.demo")
+    assert (await client.put(api, json={"enabled": True}, headers=viewer)).status_code == 403
+    assert (await client.post(f"{api}/repayments", json={"month": "2026-11", "reference": "X"},
+                              headers=admin)).status_code == 403  # the titulaire repays, not the buyer
