@@ -17,6 +17,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -231,21 +232,35 @@ async def _write(db: Database, report: SemesterReport, central: Any, tenant_ids:
         sla = await _indicators(session, [b.tenant_id for b in beneficiaries], semester, now())
         book = await asyncio.to_thread(SemesterWorkbook, paths["xlsx"], paths["csv"], meta, beneficiaries,
                                        paths["ods"], sla)
+        started = time.perf_counter()
         count, batch, reported = 0, [], 0
+        # One batch is written in a thread while the next is read (the database works meanwhile).
+        writing: asyncio.Future[None] | None = None
         try:
             async for line in catalog.ordered_lines_of_central(session, central.id, up_to=semester.end, since=since,
                                                                agreement_id=report.agreement_id):
                 batch.append(line)
                 if len(batch) >= BATCH:
-                    await asyncio.to_thread(book.add, batch)
+                    if writing is not None:
+                        await writing
+                    writing = asyncio.ensure_future(asyncio.to_thread(book.add, batch))
                     count, batch = count + len(batch), []
                     if count - reported >= PROGRESS_EVERY:
                         reported = count
                         await _record(db, report.id, line_count=count,
                                       progress=min(95, 95 * count // max(total, 1)))
+            if writing is not None:
+                await writing
             if batch:
                 await asyncio.to_thread(book.add, batch)
                 count += len(batch)
         finally:
+            if writing is not None and not writing.done():
+                await asyncio.wait([writing])
+            read = time.perf_counter() - started
             await asyncio.to_thread(book.close)
+        timings = {"read_and_write": read, **book.timings, "total": time.perf_counter() - started}
+        log.info("semester report %s: %d lines in %.1f s (%s)", report.id, count, timings["total"],
+                 ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()),
+                 extra={"timings": timings})
     return count
