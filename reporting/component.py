@@ -29,6 +29,12 @@ async def _wall_target(session: AsyncSession, tenant_id: Any, objects: dict[str,
     return await wall_target(session, tenant_id, objects)
 
 
+def _labels() -> Any:
+    from reporting.labels import labels
+
+    return labels
+
+
 manifest = Component(
     name="reporting",
     models=("reporting.models", "reporting.maintenance_models"),
@@ -36,4 +42,5 @@ manifest = Component(
     web=_web,
     templates=Path(__file__).parent / "templates",
     wall_target=_wall_target,
+    labels=_labels(),
 )

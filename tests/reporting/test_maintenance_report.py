@@ -266,6 +266,8 @@ async def test_the_yearly_report_page_review_files_and_api(db, fleet, people, ap
             AuditEvent.tenant_id == fleet.cpam, AuditEvent.entity == "maintenance_report_reviews")
             .order_by(AuditEvent.at))).all()
     assert list(rows) == ["create", "update"]
+    journal = await client.get(f"/t/{fleet.cpam}/journal")
+    assert journal.status_code == 200 and "Analyse du rapport annuel de maintenance" in journal.text
 
     # The committee page and its files.
     cpage = await client.get(f"/t/{fleet.cpam}/comite-suivi", params={"mois": "2026-11"})
@@ -291,3 +293,53 @@ async def test_the_yearly_report_page_review_files_and_api(db, fleet, people, ap
     own = (await client.get(f"/api/v1/tenants/{fleet.other}/maintenance-report", params={"year": "2026"},
                             headers=vlb)).json()
     assert own["totals"]["incidents"] == 0 and own["analysis"] == ""
+
+
+async def test_the_committee_report_of_a_tribunal_shows_its_alert_terminals_anonymously(db, demo, client):
+    """CCP TGD IV.6 on the demo tribunal, a line made through ``assets.terminals``: assigned on 1 November (Réunion),
+    tested on the 5th then never again (the escalation of annexe 2, II.2.2 falls on the 20th: one late test), its
+    device exchanged 28 hours after the fault (I.4: 24 hours: late). Nothing of the person shows."""
+    import uuid
+
+    from assets import terminals
+    from reporting.maintenance_web import load_committee
+
+    reunion = ZoneInfo("Indian/Reunion")
+    tid = uuid.UUID(demo["tenant_ids"]["tj"])
+    person = {"full_name": "Mme Personne Protégée", "phones": "0262 11 22 33", "address": "3 rue du Test",
+              "workplace": "", "prosecutor": "Parquet de Saint-Denis", "victim_support": "AAV 974"}
+    assigned = dt.datetime(2026, 11, 1, 9, tzinfo=reunion)
+    async with db.transaction([tid], actor=ACTOR) as session:
+        line = await terminals.create_line(session, tid, {"phone_number": "0692999917", "insee_code": "97411",
+                                                          "order_number": "17", "device_serial": "DEV-17"})
+        file = await terminals.open_file(session, tid, {**person, "line_id": str(line.id),
+                                                        "referred_at": assigned - dt.timedelta(minutes=5)},
+                                         assigned, "Indian/Reunion")
+        await terminals.record_test_call(session, tid, file.id, {"called_at": dt.datetime(2026, 11, 5, 10,
+                                                                                          tzinfo=reunion)},
+                                         dt.datetime(2026, 11, 5, 10, 5, tzinfo=reunion), "Indian/Reunion")
+        await terminals.exchange_device(session, tid, line.id, {
+            "fault_reported_at": dt.datetime(2026, 11, 10, 8, tzinfo=reunion),
+            "exchanged_at": dt.datetime(2026, 11, 11, 12, tzinfo=reunion), "new_serial": "DEV-17B"},
+            dt.datetime(2026, 11, 11, 12, 5, tzinfo=reunion), "Indian/Reunion")
+        reference = terminals.line_reference(line)
+    async with db.session([tid]) as session:
+        report = await load_committee(session, tid, month_period(2026, 11, "Indian/Reunion"),
+                                      now=dt.datetime(2026, 12, 7, tzinfo=dt.UTC))
+    ours = next(t for t in report.terminals if t.reference == reference)
+    assert (ours.kind, ours.tests, ours.late_tests, ours.alerts, ours.flagged) == ("Terminal d'alerte", 1, 1, None, True)
+    assert (ours.interventions, ours.incidents, ours.incidents_late, ours.mean_delay_hours) == (1, 1, 1, 28.0)
+    # Assigned from 1 November 09:00 (Réunion) to the month's end: 29 days and 15 hours of 30 days.
+    assert ours.usage_rate == (29 * 24 + 15) / (30 * 24)
+    kinds = [h.kind for h in report.history if h.terminal == reference]
+    assert kinds == ["Affectation", "Test", "Échange du terminal", "Tests en retard"]
+
+    assert (await login(client, "admin@tj-reunion.demo")).status_code in (302, 303)
+    page = await client.get(f"/t/{tid}/comite-suivi", params={"mois": "2026-11"})
+    assert page.status_code == 200 and f'data-terminal="{reference}"' in page.text
+    assert "Personne Protégée" not in page.text and "0262 11 22 33" not in page.text
+    book = load_workbook(io.BytesIO((await client.get(f"/t/{tid}/comite-suivi.xlsx",
+                                                      params={"mois": "2026-11"})).content))
+    rows = {r[1]: r for r in book["Terminaux"].iter_rows(min_row=2, values_only=True)}
+    assert rows[reference][4:7] == (1, 1, "—") and rows[reference][7] == "oui"
+    assert all("Personne" not in str(c) for s in book.worksheets for r in s.iter_rows(values_only=True) for c in r)
