@@ -28,7 +28,7 @@ from app.db import actor_of, one_in_tenant
 from app.errors import NotFound
 from billing import rules
 from billing.charging_models import AdvenirSubsidy
-from billing.charging_rules import advenir_amount, fr_money
+from billing.charging_rules import ADVENIR_STATUSES, advenir_amount, fr_money
 from billing.models import Invoice, InvoiceAllowance, InvoiceLine
 from billing.services import BillingError
 from catalog import services as catalog
@@ -36,7 +36,7 @@ from catalog import services as catalog
 __all__ = ["STATUSES", "cancel_subsidy", "deduct_on_invoice", "get_subsidy_in_tenant", "record_subsidy",
            "subsidies_of_tenant"]
 
-STATUSES = {"recorded": "à déduire", "deducted": "déduite", "cancelled": "annulée"}
+STATUSES = ADVENIR_STATUSES
 _ZERO = Decimal("0.00")
 
 

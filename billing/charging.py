@@ -43,7 +43,7 @@ from billing.charging_models import (
     ChargingSettings,
     ChargingTariff,
 )
-from billing.charging_rules import POPULATIONS, fr_money, price_session, tariff_for
+from billing.charging_rules import ENTRY_KINDS, POPULATIONS, fr_money, price_session, tariff_for
 from billing.services import BillingError
 from csms import services as csms
 from csms.domain.events import ChargingSessionStopped
@@ -77,8 +77,7 @@ __all__ = [
     "top_up",
 ]
 
-KINDS = {"topup": "Crédit", "charge": "Recharge"}
-PAYMENT_STATUSES = {"pending": "en cours", "completed": "payé", "failed": "refusé"}
+KINDS = ENTRY_KINDS
 MIN_TOP_UP, MAX_TOP_UP = Decimal("5.00"), Decimal("500.00")
 MAX_RATE = Decimal("100")
 

@@ -20,12 +20,17 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Protocol, TypeVar
 
-__all__ = ["POPULATIONS", "Price", "TariffLike", "advenir_amount", "fr_money", "price_session", "tariff_for"]
+__all__ = ["ADVENIR_STATUSES", "ENTRY_KINDS", "PAYMENT_STATUSES", "POPULATIONS", "Price", "TariffLike", "advenir_amount", "fr_money", "price_session", "tariff_for"]
 
 CENT = Decimal("0.01")
 #: The badge populations a tariff may target: csms's badge kinds (``csms.domain.models.Badge.kind``).
 POPULATIONS = {"": "Tous les badges", "agent": "Badges des agents", "vehicle": "Badges de véhicule de service",
                "site": "Badges de site"}
+
+#: The words of the stored codes (pages, the audit log).
+ENTRY_KINDS = {"topup": "Crédit", "charge": "Recharge"}
+PAYMENT_STATUSES = {"pending": "en cours", "completed": "payé", "failed": "refusé"}
+ADVENIR_STATUSES = {"recorded": "à déduire", "deducted": "déduite", "cancelled": "annulée"}
 
 
 def fr_money(value: Decimal) -> str:

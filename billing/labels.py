@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.audit import AuditLabels
+from billing.charging_rules import ADVENIR_STATUSES, ENTRY_KINDS, PAYMENT_STATUSES, POPULATIONS
 from billing.invoice_rules import KINDS, STATUSES
 
 __all__ = ["labels"]
@@ -24,8 +25,21 @@ labels = AuditLabels(
         "invoices.total_ttc": "Montant TTC", "invoice_lines.quantity": "Quantité",
         "requires_service_code": "Code service exigé", "requires_engagement": "Numéro d'engagement exigé",
         "legal_name": "Raison sociale", "vat_number": "Numéro de TVA",
+        "charging_settings.enabled": "Recharge payante", "charging_tariffs.population": "Population de badges",
+        "charging_tariffs.per_kwh": "Prix par kWh", "charging_tariffs.per_minute": "Prix par minute",
+        "charging_tariffs.per_session": "Prix par recharge", "charging_tariffs.valid_from": "Valable à partir du",
+        "charging_tariffs.valid_to": "Valable jusqu'au", "charging_accounts.balance": "Solde",
+        "charging_entries.kind": "Opération", "charging_entries.amount": "Montant",
+        "charging_payments.status": "État du paiement", "charging_payments.amount": "Montant",
+        "charging_repayments.collected": "Sommes perçues", "charging_repayments.repaid": "Montant reversé",
+        "charging_repayments.repaid_on": "Reversé le", "advenir_subsidies.programme_reference": "Programme ADVENIR",
+        "advenir_subsidies.attestation_number": "Attestation ADVENIR", "advenir_subsidies.points": "Points de charge",
+        "advenir_subsidies.amount_per_point": "Montant par point", "advenir_subsidies.cap": "Plafond",
+        "advenir_subsidies.amount_ht": "Prime HT", "advenir_subsidies.status": "État",
     },
-    values={"invoices.kind": KINDS, "invoices.status": STATUSES},
+    values={"invoices.kind": KINDS, "invoices.status": STATUSES, "charging_tariffs.population": POPULATIONS,
+            "charging_entries.kind": ENTRY_KINDS, "charging_payments.status": PAYMENT_STATUSES,
+            "advenir_subsidies.status": ADVENIR_STATUSES},
     titles={"invoices": "number"},
     units={"invoices.total_ht": "€", "invoices.total_vat": "€", "invoices.total_ttc": "€"},
 )
