@@ -1,5 +1,5 @@
 """What billing's manifest (``billing/component.py``) takes from paid charging and ADVENIR (issue 15 §5): the pages,
-the API, the menu entry, the durable subscriber, and the tenant-wall walk's objects (``tests/test_tenant_walls.py``):
+the API, the menu entry, the home card, the durable subscriber, and the tenant-wall walk's objects (``tests/test_tenant_walls.py``):
 an agent's charging account and a recorded ADVENIR subsidy of the victim tenant, whose routes must answer 404 to a
 caller of another tenant."""
 
@@ -13,11 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.charging import SUBSCRIBERS
 from billing.charging_api import api_handlers as API
+from billing.charging_home import home_cards
 from billing.charging_models import AdvenirSubsidy, ChargingAccount
 from billing.charging_web import nav
 from billing.charging_web import portal_handlers as PORTAL
 
-__all__ = ["API", "PORTAL", "SUBSCRIBERS", "nav", "wall_target"]
+__all__ = ["API", "PORTAL", "SUBSCRIBERS", "home_cards", "nav", "wall_target"]
 
 
 async def wall_target(session: AsyncSession, tenant_id: uuid.UUID, objects: dict[str, Any]) -> dict[str, Any]:

@@ -46,7 +46,7 @@ def _web() -> Web:
                menu=[MenuHook(125, charging.nav, group="Badges et réservations"),
                      MenuHook(330, web.nav, group="Commandes"), MenuHook(331, periodic_web.nav),
                      MenuHook(333, revision_web.nav)],
-               home_cards=[HomeCardHook(330, home.home_cards)],
+               home_cards=[HomeCardHook(330, home.home_cards), HomeCardHook(125, charging.home_cards)],
                # catalog's order page (``catalog.orders_web.ORDER_PAGE``): the order's invoices and « Facturer ».
                page_hooks={"order_page": [web.order_panel]})
 

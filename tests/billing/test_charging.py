@@ -142,6 +142,9 @@ async def test_a_real_ocpp_transaction_is_debited_once_and_shows_on_the_agents_s
     assert (await login(client, "admin@cpam-bornes.demo", MEMBER_PASSWORD)).status_code in (302, 303)
     admin = await client.get(f"/t/{fleet.cpam}/recharge-payante")
     assert admin.status_code == 200
+    # The home card: November ended, its 2,36 € are still to repay.
+    home = (await client.get(f"/t/{fleet.cpam}")).text
+    assert "à reverser (mois échus)" in home and "2,36 €" in home and "comptes d&#39;agents débiteurs" in home
     november = admin.text.split('data-month="2026-11"')[1].split("</tr>")[0]
     assert "2,36 €" in november and "data-due>2,36 €" in november
     async with db.transaction([fleet.cpam], actor=ACTOR) as session:
