@@ -43,8 +43,7 @@ from billing.events import PenaltyNotified
 from billing.models import Invoice, InvoiceAllowance, InvoiceLine, Penalty
 from billing.services import BillingError
 from catalog import services as catalog
-from incidents.actions import access_ticket
-from incidents.tickets import ticket_clocks
+from incidents import services as incidents
 from tenants import services as tenants
 
 __all__ = [
@@ -202,8 +201,8 @@ async def _ticket_lateness(session: AsyncSession, tenant_id: uuid.UUID, ticket_i
     """(ticket number, R, its unit, the facts) from the ticket's breached clock — the restoration's (GTR), else the
     intervention's (GTI): VIII.3's R is the overrun in percent of the delay granted, VIII.4's the hours late (open
     hours of the ticket's calendar)."""
-    ticket = await access_ticket(session, tenant_id, ticket_id)
-    clock = await ticket_clocks(session, ticket, now)
+    ticket = await incidents.ticket_deadlines(session, tenant_id, ticket_id, now)
+    clock = ticket.clock
     breached = [c for c in (clock.restoration, clock.intervention) if c is not None and c.breached]
     if not breached:
         raise BillingError({"ticket_id": f"Le ticket {ticket.number} n'a dépassé aucun délai contractuel : il ne "

@@ -8,10 +8,19 @@ names (pyproject.toml's import contracts).
 - What the titulaire did over a period (CPAM 5-4-8's yearly report, TGD IV.6's committee report): tickets with their
   deadlines, interventions, yearly visits and monthly remote checks (``incidents.report_facts``), and the visit plan
   (``incidents.maintenance.visit_plan``: the yearly visit of each charge point, late or not).
+- A ticket's SLA clocks at a moment, with its number (``ticket_deadlines``): billing's penalties take the overrun of
+  the breached deadline (CCP TGD VIII.3 « R = dépassement du délai en pourcentage », VIII.4 the hours late).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from incidents.actions import access_ticket
 from incidents.indicator_data import central_indicators, central_period_indicators, tenant_indicators
 from incidents.indicators import (
     LOT_TARGETS,
@@ -31,10 +40,13 @@ from incidents.report_facts import (
     VisitFact,
     maintenance_facts,
 )
+from incidents.sla import DeadlineClock, TicketClock
+from incidents.tickets import ticket_clocks
 
 __all__ = [
     "LOT_TARGETS",
     "SITE_TARGETS",
+    "DeadlineClock",
     "InterventionFact",
     "LotIndicators",
     "MaintenanceFacts",
@@ -43,6 +55,8 @@ __all__ = [
     "PeriodIndicators",
     "RemoteCheckFact",
     "Targets",
+    "TicketClock",
+    "TicketDeadlines",
     "TicketFact",
     "VisitFact",
     "VisitLine",
@@ -50,5 +64,22 @@ __all__ = [
     "central_period_indicators",
     "maintenance_facts",
     "tenant_indicators",
+    "ticket_deadlines",
     "visit_plan",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class TicketDeadlines:
+    """A ticket's number and its clocks (GTI, GTR) at a moment."""
+
+    number: str
+    clock: TicketClock
+
+
+async def ticket_deadlines(session: AsyncSession, tenant_id: uuid.UUID, ticket_id: uuid.UUID,
+                           now: dt.datetime) -> TicketDeadlines:
+    """The tenant's ticket's clocks at ``now``, rebuilt from its events; ``NotFound`` for another tenant's ticket,
+    like one that does not exist."""
+    ticket = await access_ticket(session, tenant_id, ticket_id)
+    return TicketDeadlines(ticket.number, await ticket_clocks(session, ticket, now))
