@@ -30,6 +30,7 @@ from billing.charging_models import ChargingAccount
 from billing.charging_rules import POPULATIONS, fr_money
 from billing.services import BillingError
 from catalog import services as catalog
+from csms import services as csms
 from tenants.context import TenantContext
 
 __all__ = ["nav", "portal_handlers", "statement_csv", "statement_pdf"]
@@ -68,9 +69,12 @@ async def _overview(request: Request[Any, Any, Any], ctx: TenantContext, session
                     errors: dict[str, str] | None = None, values: dict[str, str] | None = None,
                     form: str = "", status: int = 200) -> Any:
     provider = charging.payment_provider()
+    # The populations are csms's badge kinds; their active badges counted through its services (5-5-5-3).
+    stats = await csms.badge_statistics(session, ctx.tenant_id, utcnow())
+    counts = {kind: stats.count(kind or None, "Accepted") for kind in POPULATIONS}
     return render(request, "billing/charging.html", tenant_page(
         ctx, "charging", url=_base(ctx), enabled=await charging.is_enabled(session, ctx.tenant_id),
-        tariffs=await charging.tariffs_of(session, ctx.tenant_id), populations=POPULATIONS,
+        tariffs=await charging.tariffs_of(session, ctx.tenant_id), populations=POPULATIONS, badge_counts=counts,
         accounts=await charging.accounts_of_tenant(session, ctx.tenant_id),
         collections=await charging.collections(session, ctx.tenant_id, months=_last_months(ctx)),
         provider=provider, can_manage=ctx.can("manage_charging"), can_repay=ctx.can("repay_charging"),

@@ -142,6 +142,8 @@ async def test_a_real_ocpp_transaction_is_debited_once_and_shows_on_the_agents_s
     assert (await login(client, "admin@cpam-bornes.demo", MEMBER_PASSWORD)).status_code in (302, 303)
     admin = await client.get(f"/t/{fleet.cpam}/recharge-payante")
     assert admin.status_code == 200
+    # The tariffs' populations are the supervision's badge kinds, with their active badges.
+    assert "Badges des agents (1 actif)" in admin.text and "en tout : 2." in admin.text
     # The home card: November ended, its 2,36 € are still to repay.
     home = (await client.get(f"/t/{fleet.cpam}")).text
     assert "à reverser (mois échus)" in home and "2,36 €" in home and "comptes d&#39;agents débiteurs" in home
