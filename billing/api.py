@@ -195,10 +195,11 @@ async def readable_invoice(session: AsyncSession, ctx: TenantContext, invoice_id
 async def load_sheet(session: AsyncSession, invoice: Invoice) -> documents.InvoiceSheet:
     credited = (await invoices.get_invoice_in_tenant(session, invoice.tenant_id, invoice.credited_invoice_id)
                 if invoice.credited_invoice_id else None)
-    from billing import penalties
+    from billing import acomptes, penalties
 
     return documents.InvoiceSheet(invoice, await invoices.lines_of_invoice(session, invoice), credited,
-                                  await penalties.allowances_of_invoice(session, invoice))
+                                  await penalties.allowances_of_invoice(session, invoice),
+                                  await acomptes.deducted_acomptes(session, invoice))
 
 
 def file_response(sheet: documents.InvoiceSheet, fmt: str) -> Response[bytes]:
@@ -309,6 +310,25 @@ async def api_paid(tenant_ctx: TenantContext, db_session: AsyncSession, invoice_
     return await _detail(db_session, invoice)
 
 
+class ReferencesIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    engagement_number: Annotated[str, msgspec.Meta(max_length=50)] | None = None
+    service_code: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+
+
+@put("/tenants/{tenant_id:uuid}/invoices/{invoice_id:uuid}/references", tags=[TAG],
+     responses=error_responses(403, 404, 422),
+     summary="Modifier le numéro d'engagement et le code service d'un brouillon",
+     description="Refusé (422 par champ) quand la structure de l'acheteur exige la référence et qu'elle est vide "
+                 "(CCP TGD IX.6, Chorus Pro), ou que le document est émis.")
+async def api_references(tenant_ctx: TenantContext, db_session: AsyncSession, invoice_id: uuid.UUID,
+                         data: ReferencesIn) -> InvoiceOut:
+    await readable_invoice(db_session, tenant_ctx, invoice_id)
+    tenant_ctx.require("invoice")
+    body = {k: v for k, v in msgspec.to_builtins(data).items() if v is not None}
+    invoice = await invoices.update_draft_references(db_session, tenant_ctx.tenant_id, invoice_id, body, now=utcnow())
+    return await _detail(db_session, invoice)
+
+
 @post("/tenants/{tenant_id:uuid}/invoices/{invoice_id:uuid}/discard", tags=[TAG], status_code=200,
       responses=error_responses(403, 404, 422), summary="Supprimer un brouillon (un document émis ne se supprime pas)")
 async def api_discard(tenant_ctx: TenantContext, db_session: AsyncSession, invoice_id: uuid.UUID) -> dict[str, str]:
@@ -350,4 +370,4 @@ async def api_update_issuer(tenant_ctx: TenantContext, db_session: AsyncSession,
 
 
 api_handlers: list[Any] = [api_invoices, api_invoice, api_draft_invoice, api_issue, api_credit_note, api_paid,
-                           api_discard, api_profile, api_update_profile, api_issuers, api_update_issuer]
+                           api_discard, api_references, api_profile, api_update_profile, api_issuers, api_update_issuer]

@@ -19,9 +19,11 @@ from billing.labels import labels
 #: ``manage_charging``: make charging paid or free and set its tariffs (CCTP CPAM 5-5-5-2 « sur décision
 #: de la CPAM »: the buyer's admin); ``repay_charging``: record the sums paid back to the buyer (the
 #: titulaire's operator). An ADVENIR subsidy (5-7) is recorded with ``invoice``.
+#: ``state_progress``: hand in a « constat d'avancement » (CCP TGD IX.5: the titulaire's operator);
+#: ``validate_progress``: validate or refuse it (the buyer's admin, « l'administration »).
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "admin": frozenset({"manage_charging", "penalize"}),
-    "operator": frozenset({"repay_charging", "invoice", "manage_issuer", "observe_penalty"}),
+    "admin": frozenset({"manage_charging", "penalize", "validate_progress"}),
+    "operator": frozenset({"repay_charging", "invoice", "manage_issuer", "observe_penalty", "state_progress"}),
     "coordinator": frozenset({"manage_issuer"}),
 }
 
@@ -35,20 +37,32 @@ def _charging() -> Any:
 
 def _web() -> Web:
     from app.shell import HomeCardHook, MenuHook
-    from billing import api, home, penalties_api, penalties_web, periodic_api, periodic_web, revision_web, web
+    from billing import (
+        acomptes_api,
+        acomptes_web,
+        api,
+        home,
+        penalties_api,
+        penalties_web,
+        periodic_api,
+        periodic_web,
+        revision_web,
+        web,
+    )
 
     charging = _charging()
     return Web(portal=list(charging.PORTAL)
                + list(penalties_web.portal_handlers) + list(revision_web.portal_handlers)
-               + list(web.portal_handlers) + list(periodic_web.portal_handlers),
+               + list(web.portal_handlers) + list(periodic_web.portal_handlers) + list(acomptes_web.portal_handlers),
                api=list(charging.API)
-               + list(penalties_api.api_handlers) + list(api.api_handlers) + list(periodic_api.api_handlers),
+               + list(penalties_api.api_handlers) + list(api.api_handlers) + list(periodic_api.api_handlers)
+               + list(acomptes_api.api_handlers),
                menu=[MenuHook(125, charging.nav, group="Badges et réservations"),
                      MenuHook(330, web.nav, group="Commandes"), MenuHook(331, periodic_web.nav),
                      MenuHook(333, revision_web.nav)],
                home_cards=[HomeCardHook(330, home.home_cards), HomeCardHook(125, charging.home_cards)],
                # catalog's order page (``catalog.orders_web.ORDER_PAGE``): the order's invoices and « Facturer ».
-               page_hooks={"order_page": [web.order_panel]})
+               page_hooks={"order_page": [web.order_panel, acomptes_web.order_panel]})
 
 
 async def _wall_target(session: AsyncSession, tenant_id: Any, objects: dict[str, Any]) -> dict[str, Any]:
@@ -59,9 +73,10 @@ async def _wall_target(session: AsyncSession, tenant_id: Any, objects: dict[str,
 
 
 def _subscribers() -> list[Any]:
-    from billing import invoices, penalties
+    from billing import acomptes, invoices, penalties
 
-    return list(_charging().SUBSCRIBERS) + list(invoices.SUBSCRIBERS) + list(penalties.SUBSCRIBERS)
+    return (list(_charging().SUBSCRIBERS) + list(invoices.SUBSCRIBERS) + list(penalties.SUBSCRIBERS)
+            + list(acomptes.SUBSCRIBERS))
 
 
 def _schedules() -> list[Any]:
@@ -74,7 +89,7 @@ manifest = Component(
     name="billing",
     tasks=("billing.tasks",),
     schedules=_schedules,
-    models=("billing.models", "billing.periodic_models", "billing.charging_models"),
+    models=("billing.models", "billing.periodic_models", "billing.charging_models", "billing.acompte_models"),
     web=_web,
     templates=Path(__file__).parent / "templates",
     permissions=PERMISSIONS,

@@ -44,6 +44,8 @@ class InvoiceSheet:
     credited: Invoice | None = None
     #: Document-level allowances (BG-20): the penalties deducted (CCP TGD VIII.1), each with its computation.
     allowances: Sequence[InvoiceAllowance] = ()
+    #: The acompte invoices a final invoice deducts (CCP TGD IX.5), referenced in BG-3 (BT-25, BT-26).
+    preceding: Sequence[Invoice] = ()
 
     def vat_breakdown(self) -> list[rules.VatRate]:
         """BG-23: per rate, the lines' base less the allowances at that rate (BT-116 = Σ BT-131 − Σ BT-92)."""
@@ -146,7 +148,8 @@ def invoice_xml(sheet: InvoiceSheet) -> bytes:
         el(product, RAM, "SellerAssignedID", x.article_code)  # BT-155
         el(product, RAM, "Name", x.label)  # BT-153
         agreement = el(item, RAM, "SpecifiedLineTradeAgreement")
-        el(el(agreement, RAM, "BuyerOrderReferencedDocument"), RAM, "LineID", str(x.order_position))  # BT-132
+        if x.order_position:  # an acompte's line, or its deduction, is no order line
+            el(el(agreement, RAM, "BuyerOrderReferencedDocument"), RAM, "LineID", str(x.order_position))  # BT-132
         gross = el(agreement, RAM, "GrossPriceProductTradePrice")
         el(gross, RAM, "ChargeAmount", f"{x.unit_price_ht:.4f}")  # BT-148
         if x.discount_percent:
@@ -211,7 +214,7 @@ def invoice_xml(sheet: InvoiceSheet) -> bytes:
         el(category, RAM, "CategoryCode", "S" if a.vat_rate else "Z")  # BT-95
         el(category, RAM, "RateApplicablePercent", f"{a.vat_rate:.2f}")  # BT-96
     terms = el(settlement, RAM, "SpecifiedTradePaymentTerms")  # BT-20, BT-9
-    if i.kind == "invoice" and i.due_date:
+    if i.kind != "credit_note" and i.due_date:
         el(terms, RAM, "Description", "Paiement à 30 jours de la réception de la facture ou de la fin d'exécution si "
                                       "elle est postérieure (CCP TGD IX.7).")
         day(terms, "DueDateDateTime", i.due_date)
@@ -226,11 +229,14 @@ def invoice_xml(sheet: InvoiceSheet) -> bytes:
     el(summation, RAM, "TaxTotalAmount", _amount(totals.total_vat), currencyID=i.currency)  # BT-110
     el(summation, RAM, "GrandTotalAmount", _amount(totals.total_ttc))  # BT-112
     el(summation, RAM, "DuePayableAmount", _amount(totals.total_ttc))  # BT-115
-    if sheet.credited is not None and sheet.credited.number:  # BG-3: the invoice a credit note credits
+    # BG-3: the invoice a credit note credits; the acompte invoices a final invoice deducts (IX.5).
+    for earlier in ([sheet.credited] if sheet.credited is not None else []) + list(sheet.preceding):
+        if not earlier.number:
+            continue
         preceding = el(settlement, RAM, "InvoiceReferencedDocument")
-        el(preceding, RAM, "IssuerAssignedID", sheet.credited.number)  # BT-25
-        if sheet.credited.issue_date:
-            day(preceding, "FormattedIssueDateTime", sheet.credited.issue_date, ns=QDT)  # BT-26
+        el(preceding, RAM, "IssuerAssignedID", earlier.number)  # BT-25
+        if earlier.issue_date:
+            day(preceding, "FormattedIssueDateTime", earlier.issue_date, ns=QDT)  # BT-26
     xml: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     facturx.xml_check_xsd(xml, flavor="factur-x", level="en16931")
     return xml
@@ -280,8 +286,11 @@ def plain_pdf(sheet: InvoiceSheet) -> bytes:
         ("Références du marché", i.agreement_reference),
         ("Fin d'exécution (réception)", _day(i.verified_on) or "—"),
     ]
-    if i.kind == "invoice":
+    if i.kind != "credit_note":
         pairs.append(("Échéance", _day(i.due_date)))
+    if sheet.preceding:
+        pairs.append(("Acomptes déduits (CCP TGD IX.5)", ", ".join(
+            f"{p.number} du {_day(p.issue_date)} ({_money(p.total_ht)} HT)" for p in sheet.preceding)))
     if sheet.credited is not None:
         pairs.append(("Facture créditée", f"{sheet.credited.number} du {_day(sheet.credited.issue_date)}"))
         pairs.append(("Motif de l'avoir", i.reason))
@@ -302,11 +311,11 @@ def plain_pdf(sheet: InvoiceSheet) -> bytes:
     doc.table_of(("Taux", "Base HT", "TVA"), [(f"{_number(r.rate)} %", _money(r.base_ht), _money(r.vat))
                                              for r in sheet.vat_breakdown()], (20, 40, 40))
     line_total, allowed, totals = sheet.totals()
-    doc.heading("Montant" if i.kind == "invoice" else "Montant de l'avoir")
+    doc.heading("Montant de l'avoir" if i.kind == "credit_note" else "Montant")
     if sheet.allowances:
         doc.key_values([("Total des lignes HT", _money(line_total)), ("Déductions HT", f"− {_money(allowed)}")])
     doc.key_values([("Total HT", _money(totals.total_ht)), ("Total TVA", _money(totals.total_vat)),
-                    ("Total TTC" if i.kind == "invoice" else "Total TTC à déduire", _money(totals.total_ttc))])
+                    ("Total TTC à déduire" if i.kind == "credit_note" else "Total TTC", _money(totals.total_ttc))])
     for _subject, content in _notes(i):
         doc.paragraph(content)
     return pdf_bytes(doc)

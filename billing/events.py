@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from app.outbox import Event
 
-__all__ = ["InvoiceIssued", "PenaltyNotified"]
+__all__ = ["InvoiceIssued", "PenaltyNotified", "ProgressSubmitted"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -40,3 +40,16 @@ class PenaltyNotified(Event):
     tenant_id: uuid.UUID
     penalty_id: uuid.UUID
     notified_at: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ProgressSubmitted(Event):
+    """The titulaire's operator handed in a « constat d'avancement » (CCP TGD IX.5; ``billing.acomptes
+    .submit_statement``). The e-mail to the buyer's administrators, who validate it, follows from it
+    (``billing.progress-submitted-mail``)."""
+
+    topic: ClassVar[str] = "billing.progress.submitted"
+    tenant_id: uuid.UUID
+    statement_id: uuid.UUID
+    order_number: str
+    submitted_at: dt.datetime

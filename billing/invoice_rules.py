@@ -48,11 +48,12 @@ QUANTITY = Decimal("0.001")
 MAX_QUANTITY = Decimal("1000000")
 
 STATUSES: dict[str, str] = {"draft": "brouillon", "issued": "émise", "paid": "payée"}
-KINDS: dict[str, str] = {"invoice": "Facture", "credit_note": "Avoir"}
-#: EN 16931 BT-3 (UNTDID 1001): 380 commercial invoice, 381 credit note.
-TYPE_CODES = {"invoice": "380", "credit_note": "381"}
-#: The number series of each kind, each gap-free on its own per issuer and year.
-SERIES = {"invoice": "FA", "credit_note": "AV"}
+KINDS: dict[str, str] = {"invoice": "Facture", "credit_note": "Avoir", "prepayment": "Facture d'acompte"}
+#: EN 16931 BT-3 (UNTDID 1001): 380 commercial invoice, 381 credit note, 386 prepayment invoice (an acompte, CCP TGD
+#: IX.5).
+TYPE_CODES = {"invoice": "380", "credit_note": "381", "prepayment": "386"}
+#: The number series of each kind, each gap-free on its own per issuer and year (acomptes are invoices: « FA »).
+SERIES = {"invoice": "FA", "credit_note": "AV", "prepayment": "FA"}
 
 
 class InvoiceRuleError(ValueError):

@@ -65,6 +65,7 @@ __all__ = [
     "mark_paid",
     "notify_issued",
     "orders_to_invoice",
+    "update_draft_references",
 ]
 
 MAX_LINES = 500
@@ -331,6 +332,40 @@ async def draft_invoice(session: AsyncSession, tenant_id: uuid.UUID, order_id: u
     await session.flush()
     _write_lines(session, invoice, made)
     await session.flush()
+    from billing import acomptes
+
+    await acomptes.deduct_acomptes(session, invoice)  # CCP TGD IX.5: the balance, the acomptes deducted
+    return invoice
+
+
+async def update_draft_references(session: AsyncSession, tenant_id: uuid.UUID, invoice_id: uuid.UUID,
+                                  data: Mapping[str, Any], *, now: dt.datetime) -> Invoice:
+    """The draft's engagement number (BT-13) and service code (BT-10) edited before it is issued, each when given;
+    refused, as its issue would be, when the buyer's structure requires one and it is left empty (CCP TGD IX.6;
+    Chorus Pro). An empty service code on a draft means its profile's. Errors by field; nothing written on any."""
+    profile = await services.lock_profile(session, tenant_id)
+    invoice = await get_invoice_in_tenant(session, tenant_id, invoice_id, for_update=True)
+    if invoice.status != "draft":
+        raise BillingError({"status": f"{rules.KINDS[invoice.kind]} {invoice.number} est émise : un document émis ne "
+                                      "se modifie plus."})
+    errors: dict[str, str] = {}
+    engagement = _text(data, "engagement_number", "Numéro d'engagement", errors)
+    service_code = _text(data, "service_code", "Code service", errors)
+    if engagement is not None and not engagement and profile.requires_engagement:
+        errors["engagement_number"] = ("Numéro d'engagement : exigé par la structure de l'acheteur (CCP TGD IX.6 : « les "
+                                       "factures comportent le numéro CHORUS indiqué dans chacun des bons de "
+                                       "commande »).")
+    if service_code is not None and not service_code and profile.requires_service_code and not profile.service_code:
+        errors["service_code"] = ("Code service : exigé par la structure de l'acheteur (Chorus Pro), et son profil de "
+                                  "facturation n'en a pas.")
+    if errors:
+        raise BillingError(errors)
+    if engagement is not None:
+        invoice.engagement_number = engagement
+    if service_code is not None:
+        invoice.service_code = service_code
+    invoice.updated_at = now
+    await session.flush()
     return invoice
 
 
@@ -365,6 +400,11 @@ async def draft_credit_note(session: AsyncSession, tenant_id: uuid.UUID, invoice
         raise BillingError({"status": "Un avoir corrige une facture émise : "
                                       + ("un avoir ne se corrige pas par un avoir." if invoice.kind != "invoice"
                                          else "un brouillon se modifie ou se supprime.")})
+    from billing import acomptes
+
+    if await acomptes.deducted_acomptes(session, invoice):
+        raise BillingError({"status": f"La facture {invoice.number} déduit des acomptes : son avoir n'est pas encore "
+                                      "pris en charge par Centrale (faites-le hors de Centrale)."})
     errors: dict[str, str] = {}
     reason = _text(data, "reason", "Motif de l'avoir", errors)
     if not reason and "reason" not in errors:
@@ -454,6 +494,10 @@ async def issue_invoice(session: AsyncSession, tenant_id: uuid.UUID, invoice_id:
                                        + " ; ".join(missing) + "."})
     assert issuer is not None
     lines = await lines_of_invoice(session, invoice)
+    if invoice.kind == "prepayment":  # an acompte (CCP TGD IX.5): still within its ceiling
+        from billing import acomptes
+
+        await acomptes.check_acompte_at_issue(session, invoice, now)
     await _check_still_within(session, invoice, lines)
     today = _today(tenant, now)
     invoice.number = await _next_number(session, issuer.siret, invoice.kind, today.year)
@@ -485,7 +529,10 @@ async def issue_invoice(session: AsyncSession, tenant_id: uuid.UUID, invoice_id:
     from billing import advenir
 
     allowances += await advenir.deduct_on_invoice(session, invoice, lines, allowances, now=now)
-    documents.invoice_xml(documents.InvoiceSheet(invoice, lines, credited, allowances))
+    from billing import acomptes
+
+    documents.invoice_xml(documents.InvoiceSheet(invoice, lines, credited, allowances,
+                                                 await acomptes.deducted_acomptes(session, invoice)))
     publish_on_commit(session, InvoiceIssued(tenant_id=tenant_id, invoice_id=invoice.id, number=invoice.number,
                                              kind=invoice.kind, issued_at=now))
     await session.flush()
@@ -497,6 +544,8 @@ async def _check_still_within(session: AsyncSession, invoice: Invoice, lines: Se
     happened since the draft (another invoice issued, a credit note)."""
     from billing import periodic
 
+    if invoice.kind == "prepayment":
+        return  # an acompte (CCP TGD IX.5) takes no quantity: ``acomptes.check_acompte_at_issue``
     if invoice.kind == "invoice" and invoice.id in await periodic.period_invoice_ids(session, invoice.tenant_id,
                                                                                      invoice.order_id):
         return  # a quarter of continuous services (IX.4): ``invoice_periods`` keeps it once
@@ -522,9 +571,9 @@ async def mark_paid(session: AsyncSession, tenant_id: uuid.UUID, invoice_id: uui
     """The payment of an issued invoice received on ``paid_on`` (default today; not in the future, not before its
     issue). Errors ``status``, ``paid_on``; nothing written on any."""
     invoice = await get_invoice_in_tenant(session, tenant_id, invoice_id, for_update=True)
-    if invoice.kind != "invoice" or invoice.status != "issued":
+    if invoice.kind == "credit_note" or invoice.status != "issued":
         raise BillingError({"status": "Seule une facture émise et non payée se marque payée."
-                            if invoice.kind == "invoice" else "Un avoir ne se paie pas : il se déduit."})
+                            if invoice.kind != "credit_note" else "Un avoir ne se paie pas : il se déduit."})
     tenant = await tenants.get_tenant(session, tenant_id)
     today = _today(tenant, now)
     raw = data.get("paid_on")

@@ -15,7 +15,8 @@ labels = AuditLabels(
               "charging_repayments": "Reversement de recharge",
               "advenir_subsidies": "Prime ADVENIR",
               "invoices": "Facture", "invoice_lines": "Ligne de facture", "billing_profiles": "Profil de facturation",
-              "billing_issuers": "Titulaire émetteur"},
+              "billing_issuers": "Titulaire émetteur", "progress_statements": "Constat d'avancement",
+              "acomptes": "Acompte", "acompte_deductions": "Acompte déduit"},
     fields={
         "invoices.kind": "Type", "invoices.number": "Numéro", "invoices.status": "État",
         "order_number": "Bon de commande", "engagement_number": "Numéro d'engagement", "service_code": "Code service",
@@ -36,6 +37,8 @@ labels = AuditLabels(
         "advenir_subsidies.attestation_number": "Attestation ADVENIR", "advenir_subsidies.points": "Points de charge",
         "advenir_subsidies.amount_per_point": "Montant par point", "advenir_subsidies.cap": "Plafond",
         "advenir_subsidies.amount_ht": "Prime HT", "advenir_subsidies.status": "État",
+        "progress_statements.value_ht": "Prestations exécutées HT", "progress_statements.status": "État",
+        "refusal_reason": "Motif du refus", "stated_on": "Date du constat",
     },
     values={"invoices.kind": KINDS, "invoices.status": STATUSES, "charging_tariffs.population": POPULATIONS,
             "charging_entries.kind": ENTRY_KINDS, "charging_payments.status": PAYMENT_STATUSES,

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing.acompte_models import ProgressStatement
 from billing.models import Invoice, InvoiceLine, Penalty
 from catalog.services import agreements_of_tenant
 
@@ -40,4 +41,11 @@ async def wall_target(session: AsyncSession, tenant_id: uuid.UUID, objects: dict
                       status="proposed")
     session.add(penalty)
     await session.flush()
-    return {"invoice_id": invoice.id, "invoice_ref": f"{invoice.id}.pdf", "penalty_id": penalty.id}
+    # A « constat d'avancement » awaiting validation (CCP TGD IX.5): validating, refusing or invoicing it must 404.
+    statement = ProgressStatement(tenant_id=tenant_id, order_id=objects["order_id"], order_number="BC-MUR",
+                                  agreement_id=agreement.id, sequence=1, stated_on=today, value_ht=Decimal("10.00"),
+                                  description="Cible", status="submitted")
+    session.add(statement)
+    await session.flush()
+    return {"invoice_id": invoice.id, "invoice_ref": f"{invoice.id}.pdf", "penalty_id": penalty.id,
+            "statement_id": statement.id}

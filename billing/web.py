@@ -36,7 +36,7 @@ __all__ = ["nav", "order_panel", "portal_handlers"]
 PATH = "/t/{tenant_id:uuid}/factures"
 PER_PAGE = 50
 StatusFilter = Annotated[str, Parameter(max_length=20)]
-ACTIONS = ("emettre", "supprimer", "avoir", "payee")
+ACTIONS = ("emettre", "supprimer", "avoir", "payee", "references")
 
 
 def _base(ctx: TenantContext) -> str:
@@ -127,6 +127,7 @@ async def render_invoice(request: Request[Any, Any, Any], ctx: TenantContext, se
     overdue = await late.late_of_invoice(session, invoice, utcnow())
     return render(request, "billing/invoice.html", tenant_page(
         ctx, "invoices", invoice=invoice, lines=sheet.lines, credited=sheet.credited, credit_notes=credit_notes,
+        preceding=sheet.preceding,
         vat=vat_breakdown(sheet.lines), statuses=STATUSES, kinds=KINDS, url=f"{_base(ctx)}/{invoice.id}",
         can_invoice=ctx.can("invoice"), errors=errors or {}, values=values or {}, profile=profile, late=overdue),
         status=status)
@@ -160,6 +161,10 @@ async def invoice_action(request: Request[Any, Any, Any], tenant_ctx: TenantCont
         if action == "emettre":
             invoice = await invoices.issue_invoice(db_session, tenant_ctx.tenant_id, invoice.id, now=now)
             flash(request, f"{KINDS[invoice.kind]} {invoice.number} émise : l'acheteur en est averti par courriel.")
+        elif action == "references":
+            invoice = await invoices.update_draft_references(db_session, tenant_ctx.tenant_id, invoice.id, {
+                k: values.get(k, "") for k in ("engagement_number", "service_code")}, now=now)
+            flash(request, "Numéro d'engagement et code service du brouillon enregistrés.")
         elif action == "supprimer":
             await invoices.discard_draft(db_session, tenant_ctx.tenant_id, invoice.id)
             flash(request, "Brouillon supprimé.")
