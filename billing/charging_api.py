@@ -114,7 +114,7 @@ class AccountOut(msgspec.Struct, kw_only=True):
     balance: str
 
 
-class StatementOut(msgspec.Struct, kw_only=True):
+class ChargingStatementOut(msgspec.Struct, kw_only=True):
     account: AccountOut
     month: str
     opening_balance: str
@@ -225,24 +225,25 @@ async def api_add_tariff(tenant_ctx: TenantContext, db_session: AsyncSession, da
 
 
 async def _statement(ctx: TenantContext, session: AsyncSession, account: ChargingAccount | None,
-                     month: str) -> StatementOut:
+                     month: str) -> ChargingStatementOut:
     year, number, errors = charging.parse_month(month, ctx.tenant.timezone, utcnow())
     if errors:
         raise BillingError({"month": errors["mois"]})
     first, last = charging.month_bounds(year, number)
     if account is None:
-        return StatementOut(account=AccountOut(id=None, holder_label="", balance="0.00"), month=f"{year:04d}-{number:02d}",
-                            opening_balance="0.00", closing_balance="0.00", entries=[])
+        return ChargingStatementOut(account=AccountOut(id=None, holder_label="", balance="0.00"),
+                                    month=f"{year:04d}-{number:02d}", opening_balance="0.00",
+                                    closing_balance="0.00", entries=[])
     opening, entries, closing = await charging.statement(session, ctx.tenant_id, account, first, last)
-    return StatementOut(account=AccountOut(id=account.id, holder_label=account.holder_label,
-                                           balance=_s(account.balance)),
-                        month=f"{year:04d}-{number:02d}", opening_balance=_s(opening), closing_balance=_s(closing),
-                        entries=[EntryOut.of(e) for e in entries])
+    return ChargingStatementOut(account=AccountOut(id=account.id, holder_label=account.holder_label,
+                                                   balance=_s(account.balance)),
+                                month=f"{year:04d}-{number:02d}", opening_balance=_s(opening),
+                                closing_balance=_s(closing), entries=[EntryOut.of(e) for e in entries])
 
 
 @get("/tenants/{tenant_id:uuid}/charging/account", tags=[TAG], responses=error_responses(404, 422),
      summary="Mon compte de recharge et son relevé du mois (date, adresse de la borne, durée, énergie, montant)")
-async def api_own_account(tenant_ctx: TenantContext, db_session: AsyncSession, month: MonthParam = "") -> StatementOut:
+async def api_own_account(tenant_ctx: TenantContext, db_session: AsyncSession, month: MonthParam = "") -> ChargingStatementOut:
     account = await charging.account_of_user(db_session, tenant_ctx.tenant_id, tenant_ctx.identity.user_id)
     return await _statement(tenant_ctx, db_session, account, month)
 
@@ -272,7 +273,7 @@ async def api_accounts(tenant_ctx: TenantContext, db_session: AsyncSession) -> l
 @get("/tenants/{tenant_id:uuid}/charging/accounts/{charging_account_id:uuid}", tags=[TAG],
      responses=error_responses(403, 404, 422), summary="Le relevé du mois d'un compte de recharge")
 async def api_account(tenant_ctx: TenantContext, db_session: AsyncSession, charging_account_id: uuid.UUID,
-                      month: MonthParam = "") -> StatementOut:
+                      month: MonthParam = "") -> ChargingStatementOut:
     account = await charging.get_account_in_tenant(db_session, tenant_ctx.tenant_id, charging_account_id)
     tenant_ctx.require("read")
     return await _statement(tenant_ctx, db_session, account, month)

@@ -21,5 +21,6 @@ def test_no_two_components_share_an_api_schema_name(tmp_path):
     renamed = [name for name in names if not CLASS_NAME.match(name)]
     assert renamed == [], f"schemas renamed by Litestar after their module (two classes of one name): {renamed}"
     for expected in ("QuoteStepIn", "BadgeRequestStepIn", "SlipDecisionIn", "PenaltyDecisionIn",
-                     "AmendmentObservationsIn", "PenaltyObservationsIn", "ChargingProfileOut", "ProfileOut"):
+                     "AmendmentObservationsIn", "PenaltyObservationsIn", "ChargingProfileOut", "ProfileOut",
+                     "ChargingStatementOut"):
         assert expected in names, expected
