@@ -28,7 +28,8 @@ from catalog.services import agreements_of_central
 from reporting import services
 from reporting.models import REPORT_STATUSES
 from reporting.semester import PARIS, reports_to_show, semester_of
-from tenants.context import CentralContext
+from tenants.context import CentralContext, OperatorContext
+from tenants.services import centrals_of_tenants
 
 __all__ = ["download", "home_cards", "nav", "portal_handlers"]
 
@@ -93,17 +94,41 @@ async def report_file(request: Request[Any, Any, Any], central_ctx: CentralConte
     return await download(request, db_session, central_ctx.central.id, report_id, format)
 
 
+_SEVERITY = {"late": "danger", "provided_late": "warning", "due": "warning"}
+
+
 async def home_cards(session: AsyncSession, ctx: Any, now: dt.datetime) -> list[HomeCard]:
-    """The central's card: the previous semester's report, its last day and its state."""
+    """The central's card: the previous semester's report, its last day and its state. The titulaire's operator's
+    card: the same for each central its beneficiaries belong to (CCTP CAIH 5: the titulaire provides the report;
+    « La non fourniture des éléments de reporting dans les délais entrainera l'application systématique des
+    pénalités »)."""
+    if isinstance(ctx, OperatorContext):
+        return await _operator_cards(session, ctx, now)
     if not isinstance(ctx, CentralContext):
         return []
     due = reports_to_show(now, await services.provided_at(session, ctx.central.id))[1]
     base = f"/c/{ctx.central.code}/rapports"
-    severity = {"late": "danger", "provided_late": "warning", "due": "warning"}.get(due.state, "ok")
+    severity = _SEVERITY.get(due.state, "ok")
     return [HomeCard("semester_reports", "Rapports semestriels", figures=(
         Figure(f"{due.semester.label}, à fournir au plus tard le {due.semester.due_on:%d/%m/%Y}", due.state_label,
                base, severity=severity),), links=((base, "Les rapports semestriels"),), severity=severity,
         note="CCTP CAIH 5 : reporting tous les 6 mois, avant le 31 janvier et le 31 juillet.")]
+
+
+async def _operator_cards(session: AsyncSession, ctx: OperatorContext, now: dt.datetime) -> list[HomeCard]:
+    figures = []
+    for central in await centrals_of_tenants(session, ctx.tenant_ids):
+        due = reports_to_show(now, await services.provided_at(session, central.id))[1]
+        figures.append(Figure(f"{central.name} — {due.semester.label}, à fournir au plus tard le "
+                              f"{due.semester.due_on:%d/%m/%Y}", due.state_label,
+                              severity=_SEVERITY.get(due.state, "ok")))
+    if not figures:
+        return []
+    worst = next((level for level in ("danger", "warning") if any(f.severity == level for f in figures)), "ok")
+    return [HomeCard("semester_reports", "Rapports semestriels au coordinateur", figures=tuple(figures),
+                     severity=worst, note="CCTP CAIH 5 : le reporting est fourni au coordinateur tous les 6 mois, "
+                                          "au plus tard le 31 janvier et le 31 juillet ; un retard entraîne des "
+                                          "pénalités.")]
 
 
 portal_handlers: list[Any] = [reports_page, generate, report_file]

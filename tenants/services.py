@@ -90,6 +90,7 @@ __all__ = [
     "revoke_api_token",
     "search_tenants",
     "tenant_ids_of_central",
+    "centrals_of_tenants",
     "update_site",
     "update_tenant",
 ]
@@ -197,6 +198,18 @@ async def tenant_ids_of_central(session: AsyncSession, central_id: uuid.UUID) ->
     )
     direct = await session.scalars(select(Tenant.id).where(Tenant.central_id == central_id))
     return sorted(set(rows) | set(direct))
+
+
+async def centrals_of_tenants(session: AsyncSession, tenant_ids: list[uuid.UUID]) -> list[Central]:
+    """The centrals whose agreements these beneficiaries subscribe to, or that they belong to, by name (the
+    titulaire's operator: the centrals it reports to, CCTP CAIH 5)."""
+    if not tenant_ids:
+        return []
+    subscribed = select(FrameworkAgreement.central_id).join(
+        Subscription, Subscription.agreement_id == FrameworkAgreement.id).where(Subscription.tenant_id.in_(tenant_ids))
+    direct = select(Tenant.central_id).where(Tenant.id.in_(tenant_ids), Tenant.central_id.is_not(None))
+    return list(await session.scalars(select(Central).where(
+        Central.id.in_(subscribed) | Central.id.in_(direct)).order_by(Central.name, Central.code)))
 
 
 # --------------------------------------------------------------------------- tenants

@@ -10,6 +10,8 @@ import uuid
 
 from openpyxl import load_workbook
 
+from app.db import utcnow
+from reporting.semester import PARIS, STATE_LABELS, semester_of
 from tests.conftest import form_post, login_as, page_text
 
 COORDINATOR = "coordination@caih.demo"
@@ -74,3 +76,29 @@ async def test_the_coordinator_page_shows_the_due_dates_generates_and_lists(app,
     await login_as(client, "coordination@canut.demo")
     assert (await client.get("/c/CAIH/rapports")).status_code == 404
 
+
+
+async def test_the_titulaire_operator_sees_each_centrals_due_date_and_late_flag(app, client, db, demo):
+    """CCTP CAIH 5: the titulaire provides the report « tous les 6 mois avant le 31 janvier et le 31 juillet »; « La
+    non fourniture des éléments de reporting dans les délais entrainera l'application systématique des pénalités »:
+    the operator's home names each central of its beneficiaries with the previous semester's last day and state."""
+    previous = semester_of(utcnow().astimezone(PARIS).date()).previous()
+    line = f"{previous.label}, à fournir au plus tard le {previous.due_on:%d/%m/%Y}"
+    await login_as(client, "technicien@titulaire.demo")
+    home = page_text(await client.get("/operateur"))
+    assert "Rapports semestriels au coordinateur" in home
+    caih = home[home.index("Centrale d'achat de l'informatique hospitalière"):][:200]
+    assert line in caih and STATE_LABELS["late"] in caih
+    # The coordinator makes it (after the semester's end, past its last day): provided late.
+    await login_as(client, COORDINATOR)
+    made = await form_post(client, "/c/CAIH/rapports", "/c/CAIH/rapports",
+                           {"year": str(previous.year), "half": str(previous.half)})
+    assert made.status_code == 303
+    await _drain(client, app)
+    await login_as(client, "technicien@titulaire.demo")
+    home = page_text(await client.get("/operateur"))
+    caih = home[home.index("Centrale d'achat de l'informatique hospitalière"):][:200]
+    assert line in caih and STATE_LABELS["provided_late"] in caih
+    # A beneficiary's admin is no operator: no such card on its home.
+    await login_as(client, "admin@cpam72.demo")
+    assert "Rapports semestriels au coordinateur" not in page_text(await client.get(f"/t/{demo['tenant_ids']['cpam']}"))
