@@ -11,7 +11,7 @@ the composition root calls when it needs it, so that a command line that only ru
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from app.settings import Settings
     from app.shell import BeneficiaryColumnsHook, HomeCardHook, MenuHook, WorkQueueHook
 
-__all__ = ["Component", "IdentityLoader", "SessionEnded", "Web"]
+__all__ = ["Component", "ExportFile", "ExportFiles", "IdentityLoader", "SessionEnded", "Web"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,24 @@ class Web:
     page_hooks: Mapping[str, list[Callable[..., Awaitable[dict[str, Any]]]]] = field(default_factory=dict)
     #: Route handlers that are the component's own root routes (login, home), mounted as they are.
     root: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    """One file a component adds to a tenant's reversibility export (``tenants.reversibility``, issue 16 §1):
+    a document the product made or a file a user gave (a ticket's attachment), or a view of its data in a
+    public format (the stations in schema-irve). ``path`` is inside the archive, under ``documents/`` or
+    ``formats/``; ``content`` is the bytes or a stored file (streamed, never read whole); ``description`` is
+    the French sentence ``LISEZMOI.md`` gives it; ``rows`` the data rows of a table file."""
+
+    path: str
+    content: bytes | Path
+    description: str
+    rows: int | None = None
+
+
+#: ``async (session scoped to the tenant, settings, tenant_id) -> async iterator of ExportFile``.
+ExportFiles = Callable[["AsyncSession", "Settings", Any], AsyncIterator[ExportFile]]
 
 
 class SessionEnded(Exception):  # noqa: N818 (a signal, not a failure)
@@ -113,3 +131,6 @@ class Component:
     templates: Path | None = None
     #: French names of its audited tables, columns and codes for the « Journal » (``app.audit.AuditLabels``).
     labels: AuditLabels | None = None
+    #: Its files of a tenant's reversibility export (``ExportFiles``), returned on demand; its tables are
+    #: exported without it, from ``app.db.TENANT_TABLES``.
+    export_files: Callable[[], ExportFiles] | None = None

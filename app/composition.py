@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.component import Component, IdentityLoader, Web
+from app.component import Component, ExportFiles, IdentityLoader, Web
 from app.permissions import grant
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ __all__ = [
     "banner_lines",
     "cli_commands",
     "components",
+    "export_files",
     "identity_loader",
     "load_demo",
     "metadata",
@@ -185,6 +186,11 @@ async def load_demo(settings: Settings, db: Database | None = None) -> dict[str,
 def wall_targets() -> list[Callable[..., Awaitable[dict[str, Any]]]]:
     """The components' makers of the tenant-wall walk's objects, in component order."""
     return [c.wall_target for c in components() if c.wall_target is not None]
+
+
+def export_files() -> list[ExportFiles]:
+    """Every component's files of a tenant's reversibility export (documents, attachments, open formats)."""
+    return [c.export_files() for c in components() if c.export_files is not None]
 
 
 def audit_reader() -> AuditReader:

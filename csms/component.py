@@ -93,6 +93,12 @@ async def _wall_target(session: AsyncSession, tenant_id: uuid.UUID, objects: dic
     return await wall_target(session, tenant_id, objects)
 
 
+def _export_files() -> Any:
+    from csms.irve import export_files
+
+    return export_files
+
+
 manifest = Component(
     name="csms",
     models=("csms.domain.models",),
@@ -106,4 +112,5 @@ manifest = Component(
     wall_target=_wall_target,
     templates=Path(__file__).parent / "templates",
     labels=labels,
+    export_files=_export_files,
 )

@@ -83,6 +83,12 @@ async def _wall_target(session: AsyncSession, tenant_id: uuid.UUID, objects: dic
     return await wall_target(session, tenant_id, objects)
 
 
+def _export_files() -> Any:
+    from incidents.reversibility import export_files
+
+    return export_files
+
+
 manifest = Component(
     name="incidents",
     models=("incidents.models",),
@@ -96,4 +102,5 @@ manifest = Component(
     wall_target=_wall_target,
     demo=_demo,
     labels=labels,
+    export_files=_export_files,
 )

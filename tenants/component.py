@@ -25,12 +25,14 @@ def _web() -> Web:
     from tenants.api import api_handlers
     from tenants.context import dependencies
     from tenants.controllers import account_menu, admin_menu, portal_handlers, tenant_menu
+    from tenants.reversibility.web import portal_handlers as reversibility_handlers
+    from tenants.reversibility.web import reversibility_menu
 
     # Accueil first; the components' groups (csms: Supervision, Badges et réservations) between
     # 100 and 899; Administration at 900; « Mon compte » last.
-    return Web(portal=portal_handlers, api=api_handlers, dependencies=dependencies,
+    return Web(portal=[*portal_handlers, *reversibility_handlers], api=api_handlers, dependencies=dependencies,
                menu=[MenuHook(0, tenant_menu), MenuHook(900, admin_menu, group="Administration"),
-                     MenuHook(1000, account_menu)])
+                     MenuHook(950, reversibility_menu, group="Administration"), MenuHook(1000, account_menu)])
 
 
 def _cli() -> list[click.Command]:
@@ -57,6 +59,12 @@ async def _demo(session: AsyncSession, demo: dict[str, Any]) -> dict[str, Any]:
     return await load(session, demo)
 
 
+def _schedules() -> list[Any]:
+    from tenants.reversibility.tasks import SCHEDULES
+
+    return SCHEDULES
+
+
 def _banner(settings: Settings) -> list[str]:
     from tenants.demo import banner
 
@@ -65,7 +73,9 @@ def _banner(settings: Settings) -> list[str]:
 
 manifest = Component(
     name="tenants",
-    models=("tenants.models",),
+    models=("tenants.models", "tenants.reversibility.models"),
+    tasks=("tenants.reversibility.tasks",),
+    schedules=_schedules,
     web=_web,
     permissions=TENANT_PERMISSIONS,
     cli=_cli,

@@ -42,7 +42,9 @@ __all__ = [
 #: the titulaire's operator reads; agents have their own space; the manager (« responsable ») reads; the TGD teleassistance reads (its own
 #: permission, ``tgd_files``, comes from ``assets``).
 TENANT_PERMISSIONS: dict[str, frozenset[str]] = {
-    Role.ADMIN: frozenset({"read", "manage_sites", "manage_users", "manage_profile", "audit", "outbox", "agent"}),
+    # ``reversibility``: the tenant's complete export (issue 16 §1), its admin's alone.
+    Role.ADMIN: frozenset({"read", "manage_sites", "manage_users", "manage_profile", "audit", "outbox", "agent",
+                           "reversibility"}),
     Role.COORDINATOR: frozenset({"read", "manage_users", "manage_profile", "audit", "outbox"}),
     Role.VIEWER: frozenset({"read"}),
     Role.OPERATOR: frozenset({"read"}),
