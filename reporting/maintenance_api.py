@@ -1,7 +1,7 @@
 """The yearly maintenance report (CCTP CPAM 5-4-8) and the committee report (CCP TGD IV.6) as JSON (issue 15 §2):
 
 * ``GET /api/v1/tenants/{tenant_id}/maintenance-report?year=AAAA`` (default: the year before);
-* ``PUT /api/v1/tenants/{tenant_id}/maintenance-report/{year}/review`` ``{"analysis", "recommendations"}`` — the
+* ``PUT /api/v1/tenants/{tenant_id}/maintenance-report/review`` ``{"year", "analysis", "recommendations"}`` — the
   titulaire's operator (``record_maintenance``), audited;
 * ``GET /api/v1/tenants/{tenant_id}/committee-report?from=AAAA-MM-JJ&to=AAAA-MM-JJ`` (default: the current month).
 
@@ -79,6 +79,7 @@ class MaintenanceReportOut(msgspec.Struct, kw_only=True):
 
 
 class ReviewIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    year: Annotated[int, msgspec.Meta(ge=2000, le=2999)]
     analysis: Annotated[str, msgspec.Meta(max_length=20_000)] = ""
     recommendations: Annotated[str, msgspec.Meta(max_length=20_000)] = ""
 
@@ -138,18 +139,16 @@ async def api_maintenance_report(tenant_ctx: TenantContext, db_session: AsyncSes
     return await _report(tenant_ctx, db_session, value)
 
 
-@put("/tenants/{tenant_id:uuid}/maintenance-report/{year:int}/review", tags=[TAG],
+@put("/tenants/{tenant_id:uuid}/maintenance-report/review", tags=[TAG],
      responses=error_responses(403, 404, 422),
      summary="Rapport d'analyse et préconisations de l'année (le titulaire ; CCTP CPAM 5-4-8)")
-async def api_maintenance_review(tenant_ctx: TenantContext, db_session: AsyncSession, year: int,
+async def api_maintenance_review(tenant_ctx: TenantContext, db_session: AsyncSession,
                                  data: ReviewIn) -> MaintenanceReportOut:
     tenant_ctx.require("record_maintenance")
-    if not 2000 <= year <= 2999:
-        raise ValidationFailed({"year": "Année attendue sur quatre chiffres (par exemple 2026)."})
-    await save_review(db_session, tenant_ctx.tenant_id, year,
+    await save_review(db_session, tenant_ctx.tenant_id, data.year,
                       {"analyse": data.analysis, "recommandations": data.recommendations},
                       by=tenant_ctx.identity.email, now=utcnow())
-    return await _report(tenant_ctx, db_session, year)
+    return await _report(tenant_ctx, db_session, data.year)
 
 
 @get("/tenants/{tenant_id:uuid}/committee-report", tags=[TAG], responses=error_responses(403, 404, 422),

@@ -1,6 +1,6 @@
 """The tenant-wall walk's objects of ``reporting`` (``tests/test_tenant_walls.py``): a semester report of the
 victim tenant's central, so that the report routes (page, API, files) answer 404 to whoever does not coordinate
-that central; and a year of the yearly maintenance report (CCTP CPAM 5-4-8), whose review route names it."""
+that central."""
 
 from __future__ import annotations
 
@@ -23,4 +23,4 @@ async def wall_target(session: AsyncSession, tenant_id: uuid.UUID, objects: dict
     semester = semester_of(now.astimezone(PARIS).date()).previous()
     report = await request_report(session, central, {"year": semester.year, "half": semester.half},
                                   created_by="mur@test", now=now)
-    return {"report_id": report.id, "year": now.year}
+    return {"report_id": report.id}

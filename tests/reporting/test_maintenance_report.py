@@ -244,12 +244,15 @@ async def test_the_yearly_report_page_review_files_and_api(db, fleet, people, ap
                             headers=token)).json()
     assert api["totals"]["incidents"] == 3 and api["totals"]["missed"] == 2 and api["reviewed_by"] == "tech@titulaire.demo"
     assert {i["number"]: (i["intervention"], i["on_time"]) for i in api["incidents"]}[b] == ("missed", False)
-    put = await client.put(f"/api/v1/tenants/{fleet.cpam}/maintenance-report/2026/review",
-                           json={"analysis": "x"}, headers=token)
+    put = await client.put(f"/api/v1/tenants/{fleet.cpam}/maintenance-report/review",
+                           json={"year": 2026, "analysis": "x"}, headers=token)
     assert put.status_code == 403
     tech = await api_token("tech@titulaire.demo")
-    put = await client.put(f"/api/v1/tenants/{fleet.cpam}/maintenance-report/2026/review",
-                           json={"analysis": "Analyse par l'API", "recommendations": "Rien"}, headers=tech)
+    bad = await client.put(f"/api/v1/tenants/{fleet.cpam}/maintenance-report/review",
+                           json={"year": 1999, "analysis": "x"}, headers=tech)
+    assert bad.status_code in (400, 422) and "year" in bad.text
+    put = await client.put(f"/api/v1/tenants/{fleet.cpam}/maintenance-report/review",
+                           json={"year": 2026, "analysis": "Analyse par l'API", "recommendations": "Rien"}, headers=tech)
     assert put.status_code == 200 and put.json()["analysis"] == "Analyse par l'API"
     committee = await client.get(f"/api/v1/tenants/{fleet.cpam}/committee-report",
                                  params={"from": "2026-11-01", "to": "2026-11-30"}, headers=token)
@@ -288,7 +291,7 @@ async def test_the_yearly_report_page_review_files_and_api(db, fleet, people, ap
     vlb = await api_token("admin@vlb-bornes.demo")
     for url in ("maintenance-report", "committee-report"):
         assert (await client.get(f"/api/v1/tenants/{fleet.cpam}/{url}", headers=vlb)).status_code == 404
-    assert (await client.put(f"/api/v1/tenants/{fleet.cpam}/maintenance-report/2026/review", json={},
+    assert (await client.put(f"/api/v1/tenants/{fleet.cpam}/maintenance-report/review", json={"year": 2026},
                              headers=vlb)).status_code == 404
     own = (await client.get(f"/api/v1/tenants/{fleet.other}/maintenance-report", params={"year": "2026"},
                             headers=vlb)).json()
