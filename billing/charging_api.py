@@ -48,7 +48,7 @@ def _s(value: Decimal) -> str:
     return f"{value:f}"
 
 
-class TariffOut(msgspec.Struct, kw_only=True):
+class ChargingTariffOut(msgspec.Struct, kw_only=True):
     id: uuid.UUID
     label: str
     population: str
@@ -59,7 +59,7 @@ class TariffOut(msgspec.Struct, kw_only=True):
     valid_to: dt.date | None
 
     @classmethod
-    def of(cls, t: ChargingTariff) -> TariffOut:
+    def of(cls, t: ChargingTariff) -> ChargingTariffOut:
         return cls(id=t.id, label=t.label, population=t.population, per_kwh=_s(t.per_kwh), per_minute=_s(t.per_minute),
                    per_session=_s(t.per_session), valid_from=t.valid_from, valid_to=t.valid_to)
 
@@ -68,14 +68,14 @@ class ChargingOut(msgspec.Struct, kw_only=True):
     enabled: bool
     provider: str
     real_payments: bool
-    tariffs: list[TariffOut]
+    tariffs: list[ChargingTariffOut]
 
 
-class EnabledIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class ChargingEnabledIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     enabled: bool
 
 
-class TariffIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class ChargingTariffIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     label: Short = ""
     population: Annotated[str, msgspec.Meta(max_length=10)] = ""
     per_kwh: Amount = "0"
@@ -85,7 +85,7 @@ class TariffIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     valid_to: Annotated[str, msgspec.Meta(max_length=10)] | None = None
 
 
-class EntryOut(msgspec.Struct, kw_only=True):
+class ChargingEntryOut(msgspec.Struct, kw_only=True):
     id: uuid.UUID
     kind: str
     amount: str
@@ -101,34 +101,34 @@ class EntryOut(msgspec.Struct, kw_only=True):
     transaction_id: uuid.UUID | None
 
     @classmethod
-    def of(cls, e: ChargingEntry) -> EntryOut:
+    def of(cls, e: ChargingEntry) -> ChargingEntryOut:
         return cls(id=e.id, kind=e.kind, amount=_s(e.amount), booked_at=e.booked_at, started_at=e.started_at,
                    stopped_at=e.stopped_at, station_name=e.station_name, station_address=e.station_address,
                    point_id=e.point_id, duration_seconds=e.duration_seconds, energy_wh=e.energy_wh,
                    computation=e.computation, transaction_id=e.transaction_id)
 
 
-class AccountOut(msgspec.Struct, kw_only=True):
+class ChargingAccountOut(msgspec.Struct, kw_only=True):
     id: uuid.UUID | None
     holder_label: str
     balance: str
 
 
 class ChargingStatementOut(msgspec.Struct, kw_only=True):
-    account: AccountOut
+    account: ChargingAccountOut
     month: str
     opening_balance: str
     closing_balance: str
-    entries: list[EntryOut]
+    entries: list[ChargingEntryOut]
 
 
-class TopUpIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class ChargingTopUpIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     amount: Amount
     #: The test provider only: ``failure`` makes the payment fail.
     simulate: Annotated[str, msgspec.Meta(max_length=10)] = ""
 
 
-class PaymentOut(msgspec.Struct, kw_only=True):
+class ChargingPaymentOut(msgspec.Struct, kw_only=True):
     id: uuid.UUID
     amount: str
     status: str
@@ -138,7 +138,7 @@ class PaymentOut(msgspec.Struct, kw_only=True):
     balance: str
 
 
-class CollectionOut(msgspec.Struct, kw_only=True):
+class ChargingCollectionOut(msgspec.Struct, kw_only=True):
     month: str
     sessions: int
     collected: str
@@ -149,14 +149,14 @@ class CollectionOut(msgspec.Struct, kw_only=True):
     due: str
 
 
-class RepaymentIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class ChargingRepaymentIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     month: Annotated[str, msgspec.Meta(max_length=7)]
     reference: Short
     amount: Amount | None = None
     repaid_on: Annotated[str, msgspec.Meta(max_length=10)] | None = None
 
 
-class SubsidyOut(msgspec.Struct, kw_only=True):
+class AdvenirSubsidyOut(msgspec.Struct, kw_only=True):
     id: uuid.UUID
     order_id: uuid.UUID
     order_number: str
@@ -171,14 +171,14 @@ class SubsidyOut(msgspec.Struct, kw_only=True):
     invoice_id: uuid.UUID | None
 
     @classmethod
-    def of(cls, s: AdvenirSubsidy) -> SubsidyOut:
+    def of(cls, s: AdvenirSubsidy) -> AdvenirSubsidyOut:
         return cls(id=s.id, order_id=s.order_id, order_number=s.order_number,
                    programme_reference=s.programme_reference, attestation_number=s.attestation_number,
                    points=s.points, amount_per_point=_s(s.amount_per_point), cap=_s(s.cap),
                    amount_ht=_s(s.amount_ht), computation=s.computation, status=s.status, invoice_id=s.invoice_id)
 
 
-class SubsidyIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class AdvenirSubsidyIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     order_id: uuid.UUID
     programme_reference: Short
     attestation_number: Annotated[str, msgspec.Meta(max_length=60)]
@@ -196,7 +196,7 @@ async def _charging_out(session: AsyncSession, tenant_id: uuid.UUID) -> Charging
     provider = charging.payment_provider()
     return ChargingOut(enabled=await charging.is_enabled(session, tenant_id), provider=provider.name,
                        real_payments=provider.real,
-                       tariffs=[TariffOut.of(t) for t in await charging.tariffs_of(session, tenant_id)])
+                       tariffs=[ChargingTariffOut.of(t) for t in await charging.tariffs_of(session, tenant_id)])
 
 
 @get("/tenants/{tenant_id:uuid}/charging", tags=[TAG], responses=error_responses(403, 404),
@@ -208,7 +208,7 @@ async def api_charging(tenant_ctx: TenantContext, db_session: AsyncSession) -> C
 
 @put("/tenants/{tenant_id:uuid}/charging", tags=[TAG], responses=error_responses(403, 404, 422),
      summary="Rendre la recharge payante ou gratuite (CCTP CPAM 5-5-5-2, l'administrateur du bénéficiaire)")
-async def api_set_charging(tenant_ctx: TenantContext, db_session: AsyncSession, data: EnabledIn) -> ChargingOut:
+async def api_set_charging(tenant_ctx: TenantContext, db_session: AsyncSession, data: ChargingEnabledIn) -> ChargingOut:
     tenant_ctx.require("manage_charging")
     await charging.set_enabled(db_session, tenant_ctx.tenant_id, data.enabled, now=utcnow())
     return await _charging_out(db_session, tenant_ctx.tenant_id)
@@ -219,9 +219,9 @@ async def api_set_charging(tenant_ctx: TenantContext, db_session: AsyncSession, 
       summary="Ajouter un tarif (par kWh, par minute, par recharge) pour une population de badges",
       description="`population` : `agent`, `vehicle`, `site` ou vide (tous les badges) ; prix en euros (4 décimales "
                   "au plus) ; `valid_from` / `valid_to` AAAA-MM-JJ ; deux tarifs d'une population ne se chevauchent pas.")
-async def api_add_tariff(tenant_ctx: TenantContext, db_session: AsyncSession, data: TariffIn) -> TariffOut:
+async def api_add_tariff(tenant_ctx: TenantContext, db_session: AsyncSession, data: ChargingTariffIn) -> ChargingTariffOut:
     tenant_ctx.require("manage_charging")
-    return TariffOut.of(await charging.add_tariff(db_session, tenant_ctx.tenant_id, _body(data), now=utcnow()))
+    return ChargingTariffOut.of(await charging.add_tariff(db_session, tenant_ctx.tenant_id, _body(data), now=utcnow()))
 
 
 async def _statement(ctx: TenantContext, session: AsyncSession, account: ChargingAccount | None,
@@ -231,14 +231,14 @@ async def _statement(ctx: TenantContext, session: AsyncSession, account: Chargin
         raise BillingError({"month": errors["mois"]})
     first, last = charging.month_bounds(year, number)
     if account is None:
-        return ChargingStatementOut(account=AccountOut(id=None, holder_label="", balance="0.00"),
+        return ChargingStatementOut(account=ChargingAccountOut(id=None, holder_label="", balance="0.00"),
                                     month=f"{year:04d}-{number:02d}", opening_balance="0.00",
                                     closing_balance="0.00", entries=[])
     opening, entries, closing = await charging.statement(session, ctx.tenant_id, account, first, last)
-    return ChargingStatementOut(account=AccountOut(id=account.id, holder_label=account.holder_label,
+    return ChargingStatementOut(account=ChargingAccountOut(id=account.id, holder_label=account.holder_label,
                                                    balance=_s(account.balance)),
                                 month=f"{year:04d}-{number:02d}", opening_balance=_s(opening),
-                                closing_balance=_s(closing), entries=[EntryOut.of(e) for e in entries])
+                                closing_balance=_s(closing), entries=[ChargingEntryOut.of(e) for e in entries])
 
 
 @get("/tenants/{tenant_id:uuid}/charging/account", tags=[TAG], responses=error_responses(404, 422),
@@ -253,20 +253,20 @@ async def api_own_account(tenant_ctx: TenantContext, db_session: AsyncSession, m
       summary="Créditer mon compte par le prestataire de paiement (5 à 500 €)",
       description="Sans prestataire réel configuré, le prestataire de test accepte le paiement (ou le refuse avec "
                   "`simulate: failure`) et aucune carte n'est débitée.")
-async def api_top_up(tenant_ctx: TenantContext, db_session: AsyncSession, data: TopUpIn) -> PaymentOut:
+async def api_top_up(tenant_ctx: TenantContext, db_session: AsyncSession, data: ChargingTopUpIn) -> ChargingPaymentOut:
     payment: ChargingPayment = await charging.top_up(db_session, tenant_ctx.tenant_id, tenant_ctx.identity.user_id,
                                                      _body(data), now=utcnow())
     account = await charging.get_account_in_tenant(db_session, tenant_ctx.tenant_id, payment.account_id)
     provider = charging.payment_provider()
-    return PaymentOut(id=payment.id, amount=_s(payment.amount), status=payment.status, provider=payment.provider,
+    return ChargingPaymentOut(id=payment.id, amount=_s(payment.amount), status=payment.status, provider=payment.provider,
                       real_payment=provider.real, message=payment.message, balance=_s(account.balance))
 
 
 @get("/tenants/{tenant_id:uuid}/charging/accounts", tags=[TAG], responses=error_responses(403, 404),
      summary="Les comptes de recharge des agents et leurs soldes")
-async def api_accounts(tenant_ctx: TenantContext, db_session: AsyncSession) -> list[AccountOut]:
+async def api_accounts(tenant_ctx: TenantContext, db_session: AsyncSession) -> list[ChargingAccountOut]:
     tenant_ctx.require("read")
-    return [AccountOut(id=a.id, holder_label=a.holder_label, balance=_s(a.balance))
+    return [ChargingAccountOut(id=a.id, holder_label=a.holder_label, balance=_s(a.balance))
             for a in await charging.accounts_of_tenant(db_session, tenant_ctx.tenant_id)]
 
 
@@ -281,12 +281,12 @@ async def api_account(tenant_ctx: TenantContext, db_session: AsyncSession, charg
 
 @get("/tenants/{tenant_id:uuid}/charging/collections", tags=[TAG], responses=error_responses(403, 404),
      summary="Les sommes perçues par mois et leur reversement à l'acheteur (douze derniers mois)")
-async def api_collections(tenant_ctx: TenantContext, db_session: AsyncSession) -> list[CollectionOut]:
+async def api_collections(tenant_ctx: TenantContext, db_session: AsyncSession) -> list[ChargingCollectionOut]:
     tenant_ctx.require("read")
     out = []
     for c in await charging.collections(db_session, tenant_ctx.tenant_id, months=charging.last_months(tenant_ctx.tenant.timezone, utcnow())):
         r = c.repayment
-        out.append(CollectionOut(month=f"{c.first:%Y-%m}", sessions=c.sessions, collected=_s(c.collected),
+        out.append(ChargingCollectionOut(month=f"{c.first:%Y-%m}", sessions=c.sessions, collected=_s(c.collected),
                                  topped_up=_s(c.topped_up), repaid=_s(r.repaid) if r else None,
                                  repaid_on=r.repaid_on if r else None, reference=r.reference if r else "",
                                  due=_s(c.due)))
@@ -296,21 +296,21 @@ async def api_collections(tenant_ctx: TenantContext, db_session: AsyncSession) -
 @post("/tenants/{tenant_id:uuid}/charging/repayments", tags=[TAG], status_code=201,
       responses=error_responses(403, 404, 422),
       summary="Enregistrer le reversement d'un mois à l'acheteur (le titulaire, CCTP CPAM 5-5-5-2)")
-async def api_repayment(tenant_ctx: TenantContext, db_session: AsyncSession, data: RepaymentIn) -> CollectionOut:
+async def api_repayment(tenant_ctx: TenantContext, db_session: AsyncSession, data: ChargingRepaymentIn) -> ChargingCollectionOut:
     tenant_ctx.require("repay_charging")
     r = await charging.record_repayment(db_session, tenant_ctx.tenant_id, _body(data), now=utcnow())
     c = (await charging.collections(db_session, tenant_ctx.tenant_id,
                                     months=[(r.period_start.year, r.period_start.month)]))[0]
-    return CollectionOut(month=f"{c.first:%Y-%m}", sessions=c.sessions, collected=_s(c.collected),
+    return ChargingCollectionOut(month=f"{c.first:%Y-%m}", sessions=c.sessions, collected=_s(c.collected),
                          topped_up=_s(c.topped_up), repaid=_s(r.repaid), repaid_on=r.repaid_on, reference=r.reference,
                          due=_s(c.due))
 
 
 @get("/tenants/{tenant_id:uuid}/advenir-subsidies", tags=[TAG], responses=error_responses(403, 404),
      summary="Les primes ADVENIR (CCTP CPAM 5-7), leurs données d'attestation et leur calcul")
-async def api_subsidies(tenant_ctx: TenantContext, db_session: AsyncSession) -> list[SubsidyOut]:
+async def api_subsidies(tenant_ctx: TenantContext, db_session: AsyncSession) -> list[AdvenirSubsidyOut]:
     tenant_ctx.require("read")
-    return [SubsidyOut.of(s) for s in await advenir.subsidies_of_tenant(db_session, tenant_ctx.tenant_id)]
+    return [AdvenirSubsidyOut.of(s) for s in await advenir.subsidies_of_tenant(db_session, tenant_ctx.tenant_id)]
 
 
 @post("/tenants/{tenant_id:uuid}/advenir-subsidies", tags=[TAG], status_code=201,
@@ -318,9 +318,9 @@ async def api_subsidies(tenant_ctx: TenantContext, db_session: AsyncSession) -> 
       summary="Enregistrer une prime ADVENIR sur le bon de commande de l'installation (le titulaire)",
       description="Déduite de la prochaine facture du bon de commande : points × montant par point, dans la limite "
                   "du plafond et de la base HT de la facture, en remise de pied de facture du Factur-X.")
-async def api_record_subsidy(tenant_ctx: TenantContext, db_session: AsyncSession, data: SubsidyIn) -> SubsidyOut:
+async def api_record_subsidy(tenant_ctx: TenantContext, db_session: AsyncSession, data: AdvenirSubsidyIn) -> AdvenirSubsidyOut:
     tenant_ctx.require("invoice")
-    return SubsidyOut.of(await advenir.record_subsidy(db_session, tenant_ctx.tenant_id, _body(data), now=utcnow()))
+    return AdvenirSubsidyOut.of(await advenir.record_subsidy(db_session, tenant_ctx.tenant_id, _body(data), now=utcnow()))
 
 
 api_handlers: list[Any] = [api_charging, api_set_charging, api_add_tariff, api_own_account, api_top_up, api_accounts,
