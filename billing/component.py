@@ -72,6 +72,12 @@ async def _wall_target(session: AsyncSession, tenant_id: Any, objects: dict[str,
             **await _charging().wall_target(session, tenant_id, objects)}
 
 
+async def _demo(session: AsyncSession, shared: dict[str, Any]) -> dict[str, Any]:
+    from billing.demo import load
+
+    return await load(session, shared)
+
+
 def _subscribers() -> list[Any]:
     from billing import acomptes, invoices, penalties
 
@@ -94,6 +100,7 @@ manifest = Component(
     templates=Path(__file__).parent / "templates",
     permissions=PERMISSIONS,
     wall_target=_wall_target,
+    demo=_demo,
     labels=labels,
     subscribers=_subscribers,
 )

@@ -529,7 +529,9 @@ async def issue_invoice(session: AsyncSession, tenant_id: uuid.UUID, invoice_id:
     from billing import advenir
 
     allowances += await advenir.deduct_on_invoice(session, invoice, lines, allowances, now=now)
-    from billing import acomptes
+    from billing import acomptes, periodic
+
+    await periodic.free_credited_quarters(session, invoice)  # a quarter credited wholly is due again (IX.4)
 
     documents.invoice_xml(documents.InvoiceSheet(invoice, lines, credited, allowances,
                                                  await acomptes.deducted_acomptes(session, invoice)))

@@ -22,7 +22,7 @@ import uuid
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import actor_of
@@ -34,8 +34,9 @@ from billing.services import BillingError
 from catalog import services as catalog
 from tenants import services as tenants
 
-__all__ = ["CONTINUOUS_FAMILIES", "PERIODIC_UNITS", "annual_amount", "continuous_lines", "draft_quarter_invoices",
-           "due_quarters", "period_invoice_ids", "periodic_positions"]
+__all__ = ["CONTINUOUS_FAMILIES", "PERIODIC_UNITS", "annual_amount", "continuous_lines", "draft_due_quarters",
+           "draft_quarter_invoices", "due_quarters", "free_credited_quarters", "period_invoice_ids",
+           "periodic_positions"]
 
 #: BPU families billed as continuous services (``catalog.rules.FAMILIES``).
 CONTINUOUS_FAMILIES = ("maintenance", "service")
@@ -139,4 +140,49 @@ async def draft_quarter_invoices(session: AsyncSession, tenant_id: uuid.UUID, or
         raise BillingError({"period": f"Aucun trimestre échu à facturer sur le bon de commande {order.number} : "
                                       "chaque trimestre terminé l'est déjà, et un trimestre se facture après son "
                                       "terme (CCP TGD IX.4 « à terme civil échu »)."})
+    return made
+
+
+async def free_credited_quarters(session: AsyncSession, note: Invoice) -> list[InvoicePeriod]:
+    """A credit note issued on a quarter's invoice frees each quarter of a line it credits wholly (with the
+    invoice's other issued credit notes): its ``invoice_periods`` row is deleted, so the quarter is due again and the
+    next ``draft_quarter_invoices`` drafts it anew (the corrected invoice). A line credited in part keeps its
+    quarter: invoicing it again would bill twice what was not credited."""
+    if note.kind != "credit_note" or note.credited_invoice_id is None:
+        return []
+    periods = list(await session.scalars(select(InvoicePeriod).where(
+        InvoicePeriod.tenant_id == note.tenant_id, InvoicePeriod.invoice_id == note.credited_invoice_id)))
+    if not periods:
+        return []
+    billed = dict((await session.execute(select(InvoiceLine.order_position, func.sum(InvoiceLine.quantity)).where(
+        InvoiceLine.tenant_id == note.tenant_id, InvoiceLine.invoice_id == note.credited_invoice_id)
+        .group_by(InvoiceLine.order_position))).all())
+    credited = dict((await session.execute(
+        select(InvoiceLine.order_position, func.sum(InvoiceLine.quantity))
+        .join(Invoice, (Invoice.tenant_id == InvoiceLine.tenant_id) & (Invoice.id == InvoiceLine.invoice_id))
+        .where(Invoice.tenant_id == note.tenant_id, Invoice.credited_invoice_id == note.credited_invoice_id,
+               (Invoice.status != "draft") | (Invoice.id == note.id))
+        .group_by(InvoiceLine.order_position))).all())
+    freed = [p for p in periods if Decimal(credited.get(p.order_position) or 0) >= Decimal(billed.get(p.order_position)
+                                                                                          or 0) > 0]
+    for period in freed:
+        await session.delete(period)
+    await session.flush()
+    return freed
+
+
+async def draft_due_quarters(session: AsyncSession, tenant_id: uuid.UUID, *, now: dt.datetime) -> list[Invoice]:
+    """The quarterly job's pass over one tenant (``billing.tasks``): a draft per ended quarter not invoiced yet of
+    every running order with continuous services. Each order is serialised on the billing profile and
+    ``invoice_periods`` is unique per line and quarter, so a second pass, or a concurrent one, drafts nothing more."""
+    made: list[Invoice] = []
+    for _tenant, order_id, *_ in await catalog.orders_to_invoice(session, [tenant_id], limit=10_000,
+                                                                  statuses=RUNNING_STATUSES):
+        order = await catalog.billable_order(session, tenant_id, order_id)
+        if order.issued_on is None or not continuous_lines(order):
+            continue
+        try:
+            made += await draft_quarter_invoices(session, tenant_id, order_id, now=now)
+        except BillingError:
+            continue  # nothing due on this order: refused before anything is written
     return made

@@ -790,16 +790,18 @@ async def billable_order(session: AsyncSession, tenant_id: uuid.UUID, order_id: 
             for x in lines))
 
 
-async def orders_to_invoice(session: AsyncSession, tenant_ids: Collection[uuid.UUID],
-                            limit: int = 200) -> list[tuple[uuid.UUID, uuid.UUID, str, str, dt.date]]:
-    """The verified and closed orders of these tenants, oldest first: ``(tenant_id, order_id, number, agreement
-    reference, order date)`` (billing says which of them are invoiced already)."""
+async def orders_to_invoice(session: AsyncSession, tenant_ids: Collection[uuid.UUID], limit: int = 200, *,
+                            statuses: Collection[str] = INVOICEABLE_STATUSES
+                            ) -> list[tuple[uuid.UUID, uuid.UUID, str, str, dt.date]]:
+    """The verified and closed orders of these tenants (or those in ``statuses``: billing's quarterly job reads the
+    running ones, CCP TGD IX.4), oldest first: ``(tenant_id, order_id, number, agreement reference, order date)``
+    (billing says which of them are invoiced already)."""
     if not tenant_ids:
         return []
     rows = await session.execute(
         select(PurchaseOrder.tenant_id, PurchaseOrder.id, PurchaseOrder.number, PurchaseOrder.agreement_reference,
                PurchaseOrder.order_date)
-        .where(PurchaseOrder.tenant_id.in_(list(tenant_ids)), PurchaseOrder.status.in_(INVOICEABLE_STATUSES))
+        .where(PurchaseOrder.tenant_id.in_(list(tenant_ids)), PurchaseOrder.status.in_(list(statuses)))
         .order_by(PurchaseOrder.order_date, PurchaseOrder.number).limit(limit))
     return [tuple(r) for r in rows.all()]  # type: ignore[misc]
 
