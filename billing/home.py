@@ -24,7 +24,7 @@ async def home_cards(session: AsyncSession, ctx: Any, now: dt.datetime) -> list[
         base = f"/t/{ctx.tenant_id}/factures"
         unpaid, overdue = (await session.execute(select(
             func.count(), func.count().filter(Invoice.due_date < today)).where(
-            Invoice.tenant_id == ctx.tenant_id, Invoice.kind == "invoice", Invoice.status == "issued"))).one()
+            Invoice.tenant_id == ctx.tenant_id, Invoice.kind != "credit_note", Invoice.status == "issued"))).one()
         figures = [Figure("émises, à payer", unpaid, f"{base}?etat=issued"),
                    Figure("échéance dépassée", overdue, f"{base}?etat=issued", severity="danger" if overdue else "ok")]
         if overdue:

@@ -89,7 +89,7 @@ class Late:
 
 def late_of(invoice: Invoice, today: dt.date, rates: Mapping[dt.date, Decimal]) -> Late | None:
     """The late interest of an issued invoice past its due date (until ``today`` while unpaid), or paid after it."""
-    if invoice.kind != "invoice" or invoice.due_date is None or invoice.status not in ("issued", "paid"):
+    if invoice.kind == "credit_note" or invoice.due_date is None or invoice.status not in ("issued", "paid"):
         return None
     paid = invoice.status == "paid"
     on = invoice.paid_on if paid and invoice.paid_on else today
@@ -104,7 +104,7 @@ def late_of(invoice: Invoice, today: dt.date, rates: Mapping[dt.date, Decimal]) 
 
 async def late_of_invoice(session: AsyncSession, invoice: Invoice, now: dt.datetime) -> Late | None:
     """``late_of`` as of today in the buyer's time zone, with the rates kept."""
-    if invoice.kind != "invoice" or invoice.due_date is None or invoice.status not in ("issued", "paid"):
+    if invoice.kind == "credit_note" or invoice.due_date is None or invoice.status not in ("issued", "paid"):
         return None
     from zoneinfo import ZoneInfo
 
@@ -122,7 +122,7 @@ async def overdue_amount(session: AsyncSession, tenant_id: Any, today: dt.date) 
     """« 1 234,56 € »: what the tenant owes on its unpaid invoices past due, with the interest and indemnities
     (IX.7) as of ``today``; the invoices whose interest cannot be computed count without it."""
     found = await session.scalars(select(Invoice).where(
-        Invoice.tenant_id == tenant_id, Invoice.kind == "invoice", Invoice.status == "issued",
+        Invoice.tenant_id == tenant_id, Invoice.kind != "credit_note", Invoice.status == "issued",
         Invoice.due_date < today).order_by(Invoice.due_date).limit(OVERDUE_LIMIT))
     rates = await rates_table(session)
     total = Decimal("0.00")

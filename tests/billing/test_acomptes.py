@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from app.db import utcnow
 from app.mail import OutboxMessage
 from app.outbox import Relay
-from billing import acomptes, documents, invoices
+from billing import acomptes, documents, invoices, late
 from billing.acompte_models import ProgressStatement
 from billing.api import load_sheet
 from billing.models import Invoice
@@ -239,6 +239,17 @@ async def test_a_refused_statement_and_a_discarded_acompte_free_their_room(db, d
         await invoices.discard_draft(session, cpam, draft.id)
         again = await acomptes.draft_acompte(session, cpam, second.id, {}, now=JUNE)
         assert again.total_ht == Decimal("5000.00")
+
+
+def test_an_unpaid_acompte_bears_late_interest_like_an_invoice():
+    class Unpaid:
+        kind, status, paid_on = "prepayment", "issued", None
+        due_date, total_ttc = dt.date(2026, 7, 15), Decimal("4800.00")
+
+    # CCP TGD IX.7 applies to every payment: 2,15 % + 8 points on 4 800,00 € for 31 days, and the 40 € indemnity.
+    found = late.late_of(Unpaid(), dt.date(2026, 8, 15), {dt.date(2025, 6, 11): Decimal("2.15")})  # type: ignore[arg-type]
+    assert found is not None and found.payment is not None
+    assert (found.payment.days_late, found.payment.indemnity) == (31, Decimal("40.00"))
 
 
 def test_three_months_and_the_split_per_vat_rate():
