@@ -398,7 +398,9 @@ async def draft_credit_note(session: AsyncSession, tenant_id: uuid.UUID, invoice
     invoice = await get_invoice_in_tenant(session, tenant_id, invoice_id, for_update=True)
     if invoice.kind != "invoice" or invoice.status == "draft":
         raise BillingError({"status": "Un avoir corrige une facture émise : "
-                                      + ("un avoir ne se corrige pas par un avoir." if invoice.kind != "invoice"
+                                      + ("un avoir ne se corrige pas par un avoir." if invoice.kind == "credit_note"
+                                         else "une facture d'acompte ne se crédite pas dans Centrale, elle se déduit "
+                                              "de la facture de solde (CCP TGD IX.5)." if invoice.kind == "prepayment"
                                          else "un brouillon se modifie ou se supprime.")})
     from billing import acomptes
 

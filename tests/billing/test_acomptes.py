@@ -204,6 +204,8 @@ async def test_acomptes_within_the_value_done_and_70_percent_then_deducted_from_
     async with db.transaction([cpam], actor=ACTOR) as session:
         with pytest.raises(BillingError, match="déduit des acomptes"):
             await invoices.draft_credit_note(session, cpam, final.id, {"reason": "Erreur"}, now=OCTOBER)
+        with pytest.raises(BillingError, match="facture d'acompte ne se crédite pas"):
+            await invoices.draft_credit_note(session, cpam, one.id, {"reason": "Erreur"}, now=OCTOBER)
         paid = await invoices.mark_paid(session, cpam, one.id, {"paid_on": "2026-07-10"}, now=OCTOBER)
         assert (paid.status, paid.paid_on) == ("paid", dt.date(2026, 7, 10))
 
