@@ -22,6 +22,7 @@ csms is read only through ``csms.services`` (``charging_session``, ``badge_stati
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
@@ -34,6 +35,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import actor_of, one_in_tenant
+from app.errors import NotFound
 from app.outbox import Delivery, Subscriber
 from billing.charging_models import (
     ChargingAccount,
@@ -366,7 +368,10 @@ async def debit_session(session: AsyncSession, tenant_id: uuid.UUID, transaction
     account = await account_of_user(session, tenant_id, found.user_id, create=True, holder_label=found.holder_label,
                                     for_update=True)
     assert account is not None
-    site = (await tenants.sites_of(session, [tenant_id])).get((tenant_id, found.site_id)) if found.site_id else None
+    site = None
+    if found.site_id is not None:
+        with contextlib.suppress(NotFound):  # a site deleted since: the statement names the station only
+            site = await tenants.access_site(session, tenant_id, found.site_id)
     entry = ChargingEntry(
         # Booked on the session's stop (« date de l'opération »), whenever the relay delivers it.
         tenant_id=tenant_id, account_id=account.id, kind="charge", amount=-price.amount, booked_at=found.stopped_at,
