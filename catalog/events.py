@@ -14,7 +14,7 @@ from typing import ClassVar
 from app.outbox import Event
 
 __all__ = ["AmendmentMoved", "BadgeRequestMoved", "CommissioningBadgesOrdered", "DeliveryDecisionOverdue", "DeliveryMoved",
-           "MaintenanceOrderMade", "OrderIssued", "QuoteMoved"]
+           "MaintenanceOrderMade", "OrderCancelled", "OrderIssued", "QuoteMoved"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -33,6 +33,20 @@ class OrderIssued(Event):
     #: The ticket the order is for (CPAM 5-4-4), the quote it comes from; None when none.
     ticket_id: uuid.UUID | None = None
     quote_id: uuid.UUID | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OrderCancelled(Event):
+    """A purchase order was cancelled (``catalog.orders.transition_order`` ``cancel``, in its transaction): its lines
+    are no longer ordered. The coordinator's dashboard takes them out of its business volume
+    (``reporting.order-volume``)."""
+
+    topic: ClassVar[str] = "catalog.order.cancelled"
+    tenant_id: uuid.UUID
+    order_id: uuid.UUID
+    number: str
+    agreement_id: uuid.UUID
+    cancelled_at: dt.datetime
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

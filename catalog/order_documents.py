@@ -11,10 +11,9 @@ before discount, HT and TTC after discount, the total, the special delivery cond
 from __future__ import annotations
 
 import datetime as dt
-import io
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -22,8 +21,8 @@ from litestar import Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.documents import Layout, layout_odt, layout_pdf
 from app.errors import ValidationFailed
-from app.pdf import document, pdf_bytes
 from catalog import orders
 from catalog.models import PurchaseOrder, PurchaseOrderAmendment
 from catalog.order_rules import STATUSES, order_totals
@@ -201,99 +200,6 @@ def total_pairs(t: Any) -> list[tuple[str, str]]:
 
 
 # --------------------------------------------------------------------------- one layout, two writers
-
-
-@dataclass
-class Layout:
-    """A document as both writers see it: a title, a subtitle, then blocks in order, each ``(kind, content)``:
-    ``pairs`` (labels and values), ``totals`` (the same, a table in the ODT), ``heading``, ``paragraph``,
-    ``table`` (``(name, columns, rows, widths)``). The order, the delivery slip and the quote
-    (``catalog.documents``) are each one; PDF and ODT never differ in what they say (CCP TGD X.7: « au format PDF
-    avec sa version OpenDocument »)."""
-
-    title: str
-    subtitle: str = ""
-    blocks: list[tuple[str, Any]] = field(default_factory=list)
-
-    def add(self, kind: str, content: Any) -> Layout:
-        self.blocks.append((kind, content))
-        return self
-
-    def table(self, name: str, columns: Sequence[str], rows: list[tuple[str, ...]],
-              widths: Sequence[float] | None = None) -> Layout:
-        return self.add("table", (name, tuple(columns), rows, widths))
-
-
-def layout_pdf(layout: Layout) -> bytes:
-    doc = document(layout.title, layout.subtitle, landscape=True)
-    for kind, content in layout.blocks:
-        if kind in ("pairs", "totals"):
-            doc.key_values(content)
-        elif kind == "heading":
-            doc.heading(content)
-        elif kind == "paragraph":
-            doc.paragraph(content)
-        else:
-            _, columns, rows, widths = content
-            doc.table_of(columns, rows, widths=widths)
-    return pdf_bytes(doc)
-
-
-def layout_odt(layout: Layout) -> bytes:
-    from odf.dc import Title
-    from odf.opendocument import OpenDocumentText
-    from odf.style import ParagraphProperties, Style, TableColumnProperties, TextProperties
-    from odf.table import Table, TableCell, TableColumn, TableRow
-    from odf.text import H, P, Span
-
-    doc = OpenDocumentText()
-    bold = Style(name="Gras", family="text")
-    bold.addElement(TextProperties(fontweight="bold"))
-    small = Style(name="Cellule", family="paragraph")
-    small.addElement(TextProperties(fontsize="8pt"))
-    small.addElement(ParagraphProperties(marginleft="0.05cm"))
-    column = Style(name="Colonne", family="table-column")
-    column.addElement(TableColumnProperties(columnwidth="2.4cm"))
-    for style in (bold, small, column):
-        doc.automaticstyles.addElement(style)
-    doc.meta.addElement(Title(text=layout.title))
-
-    def table(name: str, rows: list[tuple[str, ...]]) -> Any:
-        t = Table(name=name)
-        t.addElement(TableColumn(numbercolumnsrepeated=len(rows[0]), stylename=column))
-        for values in rows:
-            row = TableRow()
-            for value in values:
-                cell = TableCell(valuetype="string")
-                cell.addElement(P(stylename=small, text=value))
-                row.addElement(cell)
-            t.addElement(row)
-        return t
-
-    doc.text.addElement(H(outlinelevel=1, text=layout.title))
-    if layout.subtitle:
-        doc.text.addElement(P(text=layout.subtitle))
-    totals = 0
-    for kind, content in layout.blocks:
-        if kind == "pairs":
-            for label, value in content:
-                p = P()
-                p.addElement(Span(stylename=bold, text=f"{label} : "))
-                p.addText(value)
-                doc.text.addElement(p)
-        elif kind == "heading":
-            doc.text.addElement(H(outlinelevel=2, text=content))
-        elif kind == "paragraph":
-            doc.text.addElement(P(text=content))
-        elif kind == "totals":  # a table's name is unique in the document
-            totals += 1
-            doc.text.addElement(table("Totaux" if totals == 1 else f"Totaux{totals}", content))
-        else:
-            name, columns, rows, _ = content
-            doc.text.addElement(table(name, [columns, *rows]))
-    out = io.BytesIO()
-    doc.write(out)
-    return out.getvalue()
 
 
 def attachment(fmt: str, makers: Mapping[str, Callable[[], bytes]], filename: Callable[[str], str]) -> Response[bytes]:

@@ -27,7 +27,7 @@ from app.mail import deliver_email
 from app.outbox import Delivery, Subscriber, publish_on_commit
 from catalog import order_rules as rules
 from catalog import services
-from catalog.events import OrderIssued
+from catalog.events import OrderCancelled, OrderIssued
 from catalog.models import Delivery as Slip
 from catalog.models import PurchaseOrder, PurchaseOrderCounter, PurchaseOrderEvent, PurchaseOrderLine
 from tenants import services as tenants
@@ -241,6 +241,9 @@ async def transition_order(session: AsyncSession, tenant_id: uuid.UUID, order_id
         publish_on_commit(session, OrderIssued(tenant_id=tenant_id, order_id=order.id, number=order.number,
                                                agreement_id=order.agreement_id, issued_at=now,
                                                ticket_id=order.ticket_id, quote_id=order.quote_id))
+    elif action == "cancel":
+        publish_on_commit(session, OrderCancelled(tenant_id=tenant_id, order_id=order.id, number=order.number,
+                                                  agreement_id=order.agreement_id, cancelled_at=now))
     record_event(session, order, before, target, now, note)
     await session.flush()
     return order

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Date, case, cast, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import money
@@ -66,7 +66,9 @@ __all__ = [
     "infogerance_units_ordered",
     "items_of_version",
     "makers_of_catalog",
+    "OrderedVolume",
     "ordered_lines_of_central",
+    "ordered_volume_of_tenant",
     "price_in_force",
     "propose_solution",
     "SolutionRow",
@@ -706,6 +708,65 @@ async def ordered_lines_of_central(session: AsyncSession, central_id: uuid.UUID,
                 unit_price_ht=price, quantity=quantity, ordered_ht=total_ht,
                 kind="CATALOGUE" if (agreement, code) in catalogue else "BPU", discount_percent=discount,
                 family=family, purchase_or_rental=mode or "achat")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderedVolume:
+    """The ordered lines of one tenant, one agreement, one month, family, kind (« BPU » / « CATALOGUE »), purchase
+    or rental and article, summed: what the coordinator's dashboard keeps (``reporting.dashboard``)."""
+
+    agreement_id: uuid.UUID
+    month: dt.date
+    family: str
+    kind: str
+    purchase_or_rental: str
+    article_code: str
+    label: str
+    quantity: Decimal
+    amount_ht: Decimal
+    lines: int
+
+
+async def ordered_volume_of_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> list[OrderedVolume]:
+    """The tenant's ordered lines (as ``ordered_lines_of_central`` reads them: not drafts, not cancelled; « CATALOGUE »
+    when the article prices an approved or withdrawn catalog solution of the agreement) grouped in SQL by agreement,
+    month of the order date, family, kind, purchase or rental and article: a few hundred rows for thousands of
+    lines, never the lines themselves (CCTP CAIH 5's figures for the dashboard)."""
+    month = cast(func.date_trunc("month", PurchaseOrder.order_date), Date) \
+        if session.bind.dialect.name == "postgresql" \
+        else func.date(PurchaseOrder.order_date, "start of month")
+    catalogue = (select(CatalogSolution.id)
+                 .where(CatalogSolution.agreement_id == PurchaseOrder.agreement_id,
+                        CatalogSolution.article_code == PurchaseOrderLine.article_code,
+                        CatalogSolution.article_code != "", CatalogSolution.status != "proposed")
+                 .exists())
+    kind = case((catalogue, "CATALOGUE"), else_="BPU")
+    mode = func.coalesce(BpuItem.purchase_or_rental, "achat")
+    query = (select(PurchaseOrder.agreement_id, month.label("month"), PurchaseOrderLine.family, kind.label("kind"),
+                    mode.label("mode"), PurchaseOrderLine.article_code, func.max(PurchaseOrderLine.label),
+                    func.sum(PurchaseOrderLine.quantity), func.sum(PurchaseOrderLine.total_ht), func.count())
+             .join(PurchaseOrder, (PurchaseOrder.tenant_id == PurchaseOrderLine.tenant_id)
+                   & (PurchaseOrder.id == PurchaseOrderLine.order_id))
+             .outerjoin(BpuItem, (BpuItem.version_id == PurchaseOrderLine.bpu_version_id)
+                        & (BpuItem.article_code == PurchaseOrderLine.article_code))
+             .where(PurchaseOrder.tenant_id == tenant_id, PurchaseOrderLine.tenant_id == tenant_id,
+                    PurchaseOrder.status.not_in(_NOT_ORDERED))
+             .group_by(PurchaseOrder.agreement_id, month, PurchaseOrderLine.family, kind, mode,
+                       PurchaseOrderLine.article_code))
+    rows = await session.execute(query)
+    return [OrderedVolume(agreement_id=agreement, month=_day(first), family=family or "", kind=k,
+                          purchase_or_rental=m, article_code=code, label=label or "", quantity=Decimal(quantity),
+                          amount_ht=Decimal(amount), lines=lines)
+            for agreement, first, family, k, m, code, label, quantity, amount, lines in rows]
+
+
+def _day(value: Any) -> dt.date:
+    """A month's first day as the database returns it (a timestamp on PostgreSQL, a text on SQLite)."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
 
 
 # --------------------------------------------------------------------------- what billing invoices (issue 15 §3)

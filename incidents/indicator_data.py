@@ -60,12 +60,14 @@ async def tenant_zone(session: AsyncSession, tenant_id: uuid.UUID) -> ZoneInfo:
 
 
 async def _facts(session: AsyncSession, tenant_ids: Sequence[uuid.UUID], month: Month,
-                 zones: dict[uuid.UUID, ZoneInfo]) -> dict[uuid.UUID, list[TicketFacts]]:
-    """The tickets declared since the 1st of January (any zone's: a day's margin) or closed in the month."""
+                 zones: dict[uuid.UUID, ZoneInfo], last: Month | None = None) -> dict[uuid.UUID, list[TicketFacts]]:
+    """The tickets declared since the 1st of January (any zone's: a day's margin) or closed in the month; with
+    ``last``, from ``month`` to ``last`` (a superset for each of those months: ``month_indicators`` ignores what is
+    not its month's, so that a period is read in one query)."""
     if not tenant_ids:
         return {}
     start = dt.datetime(month.year, 1, 1, tzinfo=dt.UTC) - dt.timedelta(days=1)
-    end = month.bounds(ZoneInfo("UTC"))[1] + dt.timedelta(days=1)
+    end = (last or month).bounds(ZoneInfo("UTC"))[1] + dt.timedelta(days=1)
     first = month.bounds(ZoneInfo("UTC"))[0] - dt.timedelta(days=1)
     on_site = exists().where(Intervention.tenant_id == Ticket.tenant_id, Intervention.ticket_id == Ticket.id,
                              Intervention.mode == "on_site")
@@ -114,9 +116,13 @@ async def central_period_indicators(session: AsyncSession, tenant_ids: Iterable[
     """The lot and its establishments from ``first`` to ``last`` included (``central_indicators`` month by
     month, so that each establishment's months are its own time zone's)."""
     ids = list(dict.fromkeys(tenant_ids))
+    tenants = list(await session.execute(select(Tenant.id, Tenant.name, Tenant.territory)
+                                         .where(Tenant.id.in_(ids)).order_by(Tenant.name)))
+    zones = {t.id: _zone(t.territory) for t in tenants}
+    facts = await _facts(session, ids, first, zones, last)  # one read for the whole period
     months, month = [], first
     while month <= last:
-        months.append(await central_indicators(session, ids, month))
+        months.append(lot_indicators([(t.name, facts.get(t.id, []), zones[t.id]) for t in tenants], month))
         month = Month(month.year + month.month // 12, month.month % 12 + 1)
     return period_indicators(months)
 

@@ -22,6 +22,7 @@ the closure counted.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -220,7 +221,8 @@ def _in(moment: dt.datetime | None, bounds: tuple[dt.datetime, dt.datetime]) -> 
     return moment is not None and bounds[0] <= moment < bounds[1]
 
 
-def _weeks(month: Month, zone: ZoneInfo) -> list[tuple[str, dt.date, dt.date]]:
+@functools.lru_cache(maxsize=1024)
+def _weeks(month: Month, zone: ZoneInfo) -> tuple[tuple[str, dt.date, dt.date], ...]:
     """The ISO weeks that meet the month, as (« S49 (30/11–06/12) », first day, day after the last)."""
     first = dt.date(month.year, month.month, 1)
     last = (dt.datetime(month.year + month.month // 12, month.month % 12 + 1, 1) - dt.timedelta(days=1)).date()
@@ -230,7 +232,23 @@ def _weeks(month: Month, zone: ZoneInfo) -> list[tuple[str, dt.date, dt.date]]:
         end = day + dt.timedelta(days=7)
         out.append((f"S{day.isocalendar().week:02d} ({day:%d/%m}–{end - dt.timedelta(days=1):%d/%m})", day, end))
         day = end
-    return out
+    return tuple(out)
+
+
+#: The figures of a month without any ticket, by ``id``: shared (frozen), so that ``combine`` skips them at once (a
+#: lot of 500 establishments over a semester has mostly those). Kept for the process's life: a few per month, zone
+#: and target, and never an ``id`` reused.
+_QUIET: dict[int, MonthIndicators] = {}
+
+
+@functools.cache
+def _nothing(month: Month, zone: ZoneInfo, targets: Targets) -> MonthIndicators:
+    quiet = MonthIndicators(
+        month=month, targets=targets, declared=0, closed=0, closed_on_time=0, closed_reopened=0, closed_remotely=0,
+        by_equipment=(), under_warranty=0, out_of_warranty=0, warranty_unknown=0,
+        calls_by_week=tuple((label, 0) for label, _, _ in _weeks(month, zone)), calls_month=0, calls_year=0, by_site=())
+    _QUIET[id(quiet)] = quiet
+    return quiet
 
 
 def month_indicators(facts: Iterable[TicketFacts], month: Month, zone: ZoneInfo,
@@ -240,6 +258,9 @@ def month_indicators(facts: Iterable[TicketFacts], month: Month, zone: ZoneInfo,
     ``facts`` should hold every ticket declared since the 1st of January of the month's year or
     closed in the month; the others are ignored.
     """
+    facts = list(facts)
+    if not facts:  # most establishments, most months: the same empty figures (frozen, shared)
+        return _nothing(month, zone, targets)
     bounds = month.bounds(zone)
     year = month.year_bounds(zone)
     weeks = _weeks(month, zone)
@@ -298,9 +319,20 @@ def _merge(pairs: Iterable[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
     return tuple(sorted(total.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
+@functools.cache
+def _sum_of_nothing(month: Month, targets: Targets, weeks: tuple[str, ...]) -> MonthIndicators:
+    return MonthIndicators(
+        month=month, targets=targets, declared=0, closed=0, closed_on_time=0, closed_reopened=0, closed_remotely=0,
+        by_equipment=(), under_warranty=0, out_of_warranty=0, warranty_unknown=0,
+        calls_by_week=tuple((w, 0) for w in weeks), calls_month=0, calls_year=0, by_site=())
+
+
 def combine(parts: Sequence[MonthIndicators], month: Month, targets: Targets = LOT_TARGETS) -> MonthIndicators:
     """The sum of several establishments' indicators (each counted in its own time zone)."""
     weeks = [label for label, _ in parts[0].calls_by_week] if parts else []
+    parts = [p for p in parts if id(p) not in _QUIET]  # an establishment without a ticket adds nothing
+    if not parts:
+        return _sum_of_nothing(month, targets, tuple(weeks))
     week_total: Counter[str] = Counter()
     for part in parts:
         week_total.update(dict(part.calls_by_week))
@@ -320,7 +352,16 @@ def lot_indicators(establishments: Sequence[tuple[str, Sequence[TicketFacts], Zo
                    month: Month) -> LotIndicators:
     """Each establishment against 2.1.26's targets (in its own time zone), all of them together
     against 2.1.27's."""
-    per = tuple((name, month_indicators(facts, month, zone, SITE_TARGETS)) for name, facts, zone in establishments)
+    quiet: dict[ZoneInfo, MonthIndicators] = {}
+
+    def one(facts: Sequence[TicketFacts], zone: ZoneInfo) -> MonthIndicators:
+        if facts:
+            return month_indicators(facts, month, zone, SITE_TARGETS)
+        if zone not in quiet:
+            quiet[zone] = _nothing(month, zone, SITE_TARGETS)
+        return quiet[zone]
+
+    per = tuple((name, one(facts, zone)) for name, facts, zone in establishments)
     return LotIndicators(lot=combine([m for _, m in per], month, LOT_TARGETS), establishments=per)
 
 

@@ -14,12 +14,14 @@ from app.component import Component, Web
 
 def _web() -> Web:
     from app.shell import HomeCardHook, MenuHook
-    from reporting import api, maintenance_api, maintenance_web, usage_api, usage_web, web
+    from reporting import api, dashboard_web, maintenance_api, maintenance_web, usage_api, usage_web, web
 
-    return Web(portal=[*web.portal_handlers, *usage_web.usage_portal_handlers,
+    return Web(portal=[*web.portal_handlers, *usage_web.usage_portal_handlers, *dashboard_web.dashboard_portal_handlers,
                        *maintenance_web.maintenance_portal_handlers],
-               api=[*api.api_handlers, *usage_api.usage_api_handlers, *maintenance_api.maintenance_api_handlers],
-               menu=[MenuHook(700, web.nav, group="Rapports"), MenuHook(115, usage_web.nav, group="Supervision")],
+               api=[*api.api_handlers, *usage_api.usage_api_handlers, *dashboard_web.dashboard_api_handlers,
+                    *maintenance_api.maintenance_api_handlers],
+               menu=[MenuHook(695, dashboard_web.dashboard_nav, group="Rapports"), MenuHook(700, web.nav, group="Rapports"),
+                     MenuHook(115, usage_web.nav, group="Supervision")],
                home_cards=[HomeCardHook(700, web.home_cards), HomeCardHook(705, usage_web.usage_home_cards)])
 
 
@@ -27,6 +29,18 @@ async def _wall_target(session: AsyncSession, tenant_id: Any, objects: dict[str,
     from reporting.walls import wall_target
 
     return await wall_target(session, tenant_id, objects)
+
+
+def _subscribers() -> list[Any]:
+    from reporting.dashboard import SUBSCRIBERS
+
+    return list(SUBSCRIBERS)
+
+
+def _schedules() -> list[Any]:
+    from reporting.tasks import SCHEDULES
+
+    return list(SCHEDULES)
 
 
 def _labels() -> Any:
@@ -39,6 +53,8 @@ manifest = Component(
     name="reporting",
     models=("reporting.models", "reporting.maintenance_models"),
     tasks=("reporting.tasks",),
+    subscribers=_subscribers,
+    schedules=_schedules,
     web=_web,
     templates=Path(__file__).parent / "templates",
     wall_target=_wall_target,

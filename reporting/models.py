@@ -6,20 +6,28 @@ tenant (like ``framework_agreements``): no ``tenant_id`` and no row-level securi
 (``reporting.services.report_of_central``: another central's report is ``NotFound``). Its creation and its start
 are audited (``platform_audit_events``); the progress and the end are recorded with Core updates, not one audit row
 per few thousand lines.
+
+``order_volumes`` (migration 0038): the coordinator's dashboard's rollup of the ordered lines, per tenant ×
+agreement × month × family × BPU / catalogue × purchase / rental × article (``catalog.services.OrderedVolume``).
+Derived data, recomputed whole per tenant from catalog's orders (``reporting.dashboard.refresh_volumes``) when an
+order is issued, amended or cancelled (durable subscribers) and every night: written with Core statements, not
+audited row by row (the orders it sums are). Tenant-owned, with row-level security: a coordinator reads it in the
+scope of its agreements' beneficiaries.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Date, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, JSONType, utcnow
+from app.db import Base, JSONType, TenantOwned, utcnow
 
-__all__ = ["REPORT_STATUSES", "SemesterReport"]
+__all__ = ["REPORT_STATUSES", "OrderVolume", "SemesterReport"]
 
 #: queued → running → done, or failed (with its error); French labels for the pages.
 REPORT_STATUSES = {"queued": "En attente", "running": "En cours", "done": "Terminé", "failed": "Échec"}
@@ -50,3 +58,32 @@ class SemesterReport(Base):
     #: Per format (``xlsx``, ``csv``, ``ods``): ``{"name", "size", "sha256"}`` of the file under
     #: ``var/reports/<central>/``.
     files: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class OrderVolume(TenantOwned, Base):
+    """One cell of the dashboard's rollup (``catalog.services.OrderedVolume`` of one tenant)."""
+
+    __tablename__ = "order_volumes"
+    #: Derived from the orders, which are audited; recomputed whole per tenant.
+    __audited__ = False
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "agreement_id", "month", "family", "kind", "purchase_or_rental", "article_code",
+                         name="uq_order_volumes_cell"),
+        Index("ix_order_volumes_agreement_month", "agreement_id", "month"),
+    )
+    #: catalog's framework agreement (no foreign key across components: ``framework_agreements`` is tenants').
+    agreement_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("framework_agreements.id"))
+    #: The first day of the order date's month.
+    month: Mapped[dt.date] = mapped_column(Date)
+    family: Mapped[str] = mapped_column(String(40))
+    #: « BPU » or « CATALOGUE » (CAIH 5).
+    kind: Mapped[str] = mapped_column(String(10))
+    #: ``achat`` or ``location`` (CAIH 5 « la part du chiffre d'affaires fait en location/achat »).
+    purchase_or_rental: Mapped[str] = mapped_column(String(10))
+    article_code: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(500))
+    quantity: Mapped[Decimal] = mapped_column(Numeric(18, 3))
+    #: The lines' total HT after their extra discount (« CA HT (commandé) »).
+    amount_ht: Mapped[Decimal] = mapped_column(Numeric(16, 2))
+    lines: Mapped[int] = mapped_column(Integer)
+

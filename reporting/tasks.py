@@ -1,16 +1,21 @@
 """reporting's background jobs: the generation of a semester report (``reporting.services.generate_report``),
 enqueued by the coordinator's « Générer » (page or API). Takes the report's id only; safe to run twice (a done
-report is left alone)."""
+report is left alone); the nightly recomputation of the dashboard's rollup (``reporting.dashboard``)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 
 from app.jobs import JobContext, actor
+from app.schedule import Schedule
+from reporting.dashboard import refresh_all_volumes
 from reporting.services import JOB, generate_report
 
-__all__ = ["semester_report"]
+__all__ = ["ORDER_VOLUMES", "SCHEDULES", "order_volumes", "semester_report"]
+
+ORDER_VOLUMES = "reporting.order_volumes"
 
 log = logging.getLogger(__name__)
 
@@ -21,3 +26,15 @@ async def semester_report(ctx: JobContext, *, report_id: str) -> None:
     report = await generate_report(ctx.db, ctx.settings, uuid.UUID(report_id))
     if report is not None:
         log.info("semester report %s: %s, %d lines", report.id, report.status, report.line_count)
+
+
+@actor(ORDER_VOLUMES, time_limit=1_800_000, max_retries=2)
+async def order_volumes(ctx: JobContext) -> None:
+    """Every tenant's rollup recomputed (what no event says: a catalog solution approved or withdrawn turns its
+    article's lines « CATALOGUE »; and the first fill after the upgrade)."""
+    kept = await refresh_all_volumes(ctx.db)
+    log.info("order volumes: %d rows", kept)
+
+
+#: Every night (the scheduler runs it at once the first time it sees it: the rollup's first fill).
+SCHEDULES = [Schedule("reporting.order-volumes", ORDER_VOLUMES, dt.timedelta(hours=24))]
