@@ -303,7 +303,8 @@ def payment_provider() -> PaymentProvider:
 
 async def top_up(session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID, data: Mapping[str, Any], *,
                  now: dt.datetime) -> ChargingPayment:
-    """Credit the caller's account through the payment provider: between 5 and 500 €, to the cent. A completed
+    """Credit the caller's account through the payment provider: between 5 and 500 €, to the cent, for a holder of
+    one of the tenant's badges (``csms.services.badges_of_user``). A completed
     payment adds a ``topup`` entry and the credit; a failed one is recorded as such and credits nothing."""
     try:
         amount = _decimal(data.get("amount"), "Montant", places=2, low=MIN_TOP_UP, high=MAX_TOP_UP)
@@ -311,6 +312,9 @@ async def top_up(session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID
         raise BillingError({"amount": str(exc)}) from None
     if not await is_enabled(session, tenant_id):
         raise BillingError({"amount": "La recharge est gratuite chez ce bénéficiaire : aucun crédit n'est à prendre."})
+    if not await csms.badges_of_user(session, tenant_id, user_id):
+        raise BillingError({"amount": "Aucun badge de recharge ne vous est remis chez ce bénéficiaire : il n'y a "
+                                      "rien à créditer (CCTP CPAM 5-5-5-3, demandez un badge)."})
     account = await account_of_user(session, tenant_id, user_id, create=True, for_update=True)
     assert account is not None
     provider = payment_provider()

@@ -242,5 +242,9 @@ async def test_an_ocpp_201_session_is_debited_and_the_admin_reads_the_statement(
     assert off.status_code == 200 and off.json()["enabled"] is False and len(off.json()["tariffs"]) == 3
     viewer = await api_token("visu@cpam-bornes.demo")
     assert (await client.put(api, json={"enabled": True}, headers=viewer)).status_code == 403
+    # A member who holds no badge has nothing to credit.
+    assert (await client.put(api, json={"enabled": True}, headers=admin)).status_code == 200
+    none = await client.post(f"{api}/account/top-ups", json={"amount": "10"}, headers=viewer)
+    assert none.status_code == 422 and "Aucun badge de recharge" in none.text
     assert (await client.post(f"{api}/repayments", json={"month": "2026-11", "reference": "X"},
                               headers=admin)).status_code == 403  # the titulaire repays, not the buyer
