@@ -243,3 +243,34 @@ async def test_the_command_line_writes_the_archive(centrale, settings, demo, tmp
     unknown = await centrale("export", "tenant", str(uuid.uuid4()), "--out", str(tmp_path / "x.zip"))
     assert unknown.exit_code != 0 and "introuvable" in unknown.output
     assert not (tmp_path / "x.zip").exists()
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+async def test_postgres_copy_writes_the_same_bytes_as_the_python_writer(settings, db, demo, monkeypatch):
+    """The fast path (PostgreSQL formats the rows itself with COPY) and the generic one give the same files."""
+    from tenants import services
+    from tenants.reversibility import archive as archive_module
+
+    tenant_id = uuid.UUID(demo["tenant_ids"]["cpam"])
+    async with db.transaction([tenant_id]) as session:  # quotes, commas, a line break, an empty string, a float
+        tenant = await services.get_tenant(session, tenant_id)
+        await services.create_site(session, tenant_id, {"name": 'Le "Nord", bâtiment\nB', "address": "",
+                                                        "insee_code": tenant.insee_code or "72181",
+                                                        "latitude": "48.5", "longitude": "0.25"})
+    fast = _manifest(await _export(db, settings, tenant_id))
+    copied = [t for t, facts in fast["tables"].items() if archive_module._copy_queries(  # noqa: SLF001
+        next(p for p in await _plans(db, tenant_id) if p.name == t)) is not None]
+    assert {"meter_values", "sites", "charging_transactions"} <= set(copied)
+    monkeypatch.setattr(archive_module, "_copy_queries", lambda plan: None)
+    slow = _manifest(await _export(db, settings, tenant_id))
+    by_path = {f["path"]: f for f in slow["files"]}
+    differ = [f["path"] for f in fast["files"] if f["path"] != "LISEZMOI.md" and by_path[f["path"]] != f]
+    assert not differ
+
+
+async def _plans(db: Database, tenant_id: uuid.UUID) -> list[Any]:
+    from app import composition
+    from tenants.reversibility.archive import plan_tables
+
+    async with db.session([tenant_id]) as session:
+        return await plan_tables(session, composition.metadata(), tenant_id)
