@@ -44,8 +44,8 @@ from typing import IO, Any
 from sqlalchemy import Column, MetaData, Table, func, or_, select, text
 from sqlalchemy import types as sqltypes
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.types import TypeDecorator
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeDecorator
 
 from app.component import ExportFiles
 from app.db import TENANT_TABLES, Database
