@@ -20,10 +20,12 @@ import contextlib
 import datetime as dt
 import decimal
 import enum
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, ClassVar
 
+import asyncpg
 from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, Table, Uuid, event, inspect, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -244,6 +246,11 @@ def _publish_scope(session: Session, connection: Any, *, force: bool = False) ->
     published = session.info.setdefault(_PUBLISHED, {})
     if not force and published.get(id(connection)) == values:
         return  # the transaction holds this scope already: no round trip
+    carrier = _begin_carrier(connection, values)
+    if carrier is not None:  # BEGIN not sent yet: the scope goes with it (ScopedConnection)
+        carrier.scope_with_begin = values
+        published[id(connection)] = values
+        return
     connection.exec_driver_sql(
         "SELECT set_config('app.tenant_ids', $1, true), set_config('app.user_id', $2, true)"
         if connection.dialect.driver == "asyncpg"
@@ -251,6 +258,62 @@ def _publish_scope(session: Session, connection: Any, *, force: bool = False) ->
         values,
     )
     published[id(connection)] = values
+
+
+#: What a scope may be made of to travel as literals in the BEGIN's query: UUIDs and commas.
+_SCOPE_LITERAL = re.compile(r"[0-9a-f,-]*")
+
+
+class ScopedConnection(asyncpg.Connection):
+    """The asyncpg connection of ``Database`` engines: the tenant scope of a transaction goes in the
+    same round trip as its ``BEGIN``.
+
+    SQLAlchemy's asyncpg adapter sends ``BEGIN`` lazily, before the transaction's first
+    statement; ``after_begin`` fires before that, so the scope used to cost a round trip
+    of its own (``BEGIN``, then ``set_config``, then the statement). When ``BEGIN`` is
+    still to be sent, ``_publish_scope`` leaves the scope here instead, and the
+    ``BEGIN`` (a simple query, no parameters) carries it: ``BEGIN; SELECT
+    set_config('app.tenant_ids', '…', true), set_config('app.user_id', '…', true);``,
+    the same ``SET LOCAL`` in the same transaction, before any statement. The values
+    are UUIDs (checked, ``_SCOPE_LITERAL``), so they can be literals. A scope left
+    unsent is dropped when the connection goes back to the pool (``_forget_scope``).
+    """
+
+    scope_with_begin: tuple[str, str] | None = None
+
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:  # noqa: ASYNC109 - asyncpg's signature
+        scope = self.scope_with_begin
+        if scope is None or args or not query.startswith("BEGIN"):
+            return await super().execute(query, *args, timeout=timeout)
+        self.scope_with_begin = None
+        tenants, user = scope
+        try:
+            return await super().execute(
+                f"{query} SELECT set_config('app.tenant_ids', '{tenants}', true),"
+                f" set_config('app.user_id', '{user}', true);", timeout=timeout)
+        except Exception:
+            # Which of the two failed is unknown: never hand out a connection that may hold an open,
+            # unscoped or aborted transaction its owner does not know of.
+            self.terminate()
+            raise
+
+
+def _begin_carrier(connection: Any, values: tuple[str, str]) -> ScopedConnection | None:
+    """The connection's ``ScopedConnection`` when its transaction's ``BEGIN`` is still to be sent."""
+    if not all(_SCOPE_LITERAL.fullmatch(value) for value in values):
+        return None
+    fairy = connection.connection
+    driver = fairy.driver_connection
+    if not isinstance(driver, ScopedConnection) or getattr(fairy.dbapi_connection, "autocommit", True):
+        return None
+    return None if driver.is_in_transaction() else driver
+
+
+def _forget_scope(dbapi_connection: Any, record: Any) -> None:
+    """Pool checkin: a scope published for a transaction that never sent a statement goes no further."""
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    if isinstance(driver, ScopedConnection):
+        driver.scope_with_begin = None
 
 
 @event.listens_for(Session, "after_begin")
@@ -458,10 +521,14 @@ class Database:
             kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+            if "+asyncpg" in url.split("://", 1)[0]:
+                kwargs["connect_args"] = {"connection_class": ScopedConnection}
         self.url = url
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        elif "connect_args" in kwargs:
+            event.listen(self.engine.sync_engine, "checkin", _forget_scope)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
     def session(

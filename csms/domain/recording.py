@@ -61,7 +61,7 @@ from csms.domain.ports import StationRef
 from csms.domain.protocol import parse_timestamp
 from csms.domain.states import is_out_of_service
 from csms.domain.unnest import array_type, columns_of, insert_parameters, insert_rows, insert_sql
-from csms.domain.writer import across_tenants, batch_later, execute_many, has_changes
+from csms.domain.writer import across_tenants, batch_later, execute_many, has_changes, with_riders
 
 __all__ = [
     "HEARTBEAT_INTERVAL",
@@ -1088,13 +1088,14 @@ async def _insert_linked_meter_rows(session: AsyncSession, rows: list[dict[str, 
     and its transaction's offline flag as ``tx_offline``."""
     if not rows:
         return
-    found = await session.execute(_meter_sql(), columns_of(rows, _METER_COLUMNS))
+    # The batch's last_seen_at update rides on it (csms.domain.writer « Riders »: chargers, not written here).
+    found = await session.execute(*with_riders(session, _meter_sql(), columns_of(rows, _METER_COLUMNS)))
     for number, tx_id, tx_offline in found:
         row = rows[number - 1]
         row["transaction_id"], row["tx_offline"] = tx_id, tx_offline
 
 
-@across_tenants
+@across_tenants(takes_riders=True)
 async def _link_meter_values(session: AsyncSession, items: list[_MeterItem]) -> list[MeterResult]:
     """The transactions the items name, or those active on their connectors (the rule of
     ``record_meter_values``), and one INSERT for every row: across tenants, one statement for all

@@ -40,6 +40,15 @@ heartbeats from a thousand stations of a hundred tenants is then one ``UPDATE``,
 a hundred statements and a hundred scope switches. Row-level security still checks
 every row against that scope; the tenant id of an item is the one its unit ran
 under (``batch_later`` refuses an item for a tenant outside the unit's scope).
+
+Riders (PostgreSQL): a statement whose result nobody reads (the batch's
+``last_seen_at`` update) does not need a round trip of its own. When a run of the
+batch is marked ``takes_riders`` (the meter values' insert), the rider runs first
+and leaves its statement in ``session.info``; the taker's statement carries it as a
+data-modifying ``WITH`` (``with_riders``: run once, whatever the main statement
+returns), in the same transaction and under the same scope. A rider and its taker
+must write different tables (PostgreSQL applies one change per row and statement).
+A rider nobody took (the taker had no rows) runs alone after the batch's runs.
 """
 
 from __future__ import annotations
@@ -51,16 +60,17 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, case, text, update
+from sqlalchemy import TextClause, bindparam, case, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database, TenantScopeError, scope_session
 
 __all__ = [
     "GroupCommitWriter", "Pending", "WriterStopped", "across_tenants", "batch_later", "execute_many", "has_changes",
-    "touch_later",
+    "touch_later", "with_riders",
 ]
 
 log = logging.getLogger(__name__)
@@ -124,15 +134,20 @@ def has_changes(session: AsyncSession) -> bool:
     return bool(sync._new or sync._deleted) or sync.identity_map.check_modified()  # noqa: SLF001
 
 
-def across_tenants(run: RunBatch | None = None, *, every_dialect: bool = False) -> Any:
+def across_tenants(run: RunBatch | None = None, *, every_dialect: bool = False, takes_riders: bool = False,
+                   rider: bool = False) -> Any:
     """Mark a set-based run whose statements name each item's tenant themselves: on PostgreSQL
     the writer calls it once per batch for every tenant's items (see the module doc).
     ``every_dialect``: on SQLite too, for a run whose SQLite statement names each row's tenant
-    as well (no row-level security there; the ORM wall sees no statement of it)."""
+    as well (no row-level security there; the ORM wall sees no statement of it).
+    ``takes_riders``: its one statement goes through ``with_riders`` (PostgreSQL).
+    ``rider``: it may leave its statement to such a run (see the module doc « Riders »)."""
 
     def mark(run: RunBatch) -> RunBatch:
         run.across_tenants = True  # type: ignore[attr-defined]
         run.across_every_dialect = every_dialect  # type: ignore[attr-defined]
+        run.takes_riders = takes_riders  # type: ignore[attr-defined]
+        run.rider = rider  # type: ignore[attr-defined]
         return run
 
     return mark if run is None else mark(run)
@@ -175,18 +190,47 @@ async def touch_later(session: AsyncSession, tenant_id: uuid.UUID, charger_id: u
     return await batch_later(session, "last_seen", _touch_many, (tenant_id, charger_id, at), tenant_id=tenant_id)
 
 
-#: PostgreSQL: every charger of the batch, all tenants, in one fixed statement (csms.domain.unnest).
-_TOUCH_SQL = text(
+#: PostgreSQL: every charger of the batch, all tenants, in one fixed statement (csms.domain.unnest);
+#: ``{p}``: the prefix of its parameters' names (``with_riders``).
+_TOUCH_TEMPLATE = (
     "UPDATE chargers AS c SET last_seen_at = v.at"
-    " FROM unnest(CAST(:t AS uuid[]), CAST(:c AS uuid[]), CAST(:at AS timestamptz[])) AS v(tenant_id, id, at)"
+    " FROM unnest(CAST(:{p}t AS uuid[]), CAST(:{p}c AS uuid[]), CAST(:{p}at AS timestamptz[])) AS v(tenant_id, id, at)"
     # ``c.id = ANY(:c)`` repeats the join for the planner: it probes ix_chargers_id instead of scanning
     # every charger of the tenants in scope (migration 0007).
-    " WHERE c.id = ANY(CAST(:c AS uuid[])) AND c.tenant_id = v.tenant_id AND c.id = v.id"
+    " WHERE c.id = ANY(CAST(:{p}c AS uuid[])) AND c.tenant_id = v.tenant_id AND c.id = v.id"
     " AND (c.last_seen_at IS NULL OR c.last_seen_at < v.at)"
 )
+_TOUCH_SQL = text(_TOUCH_TEMPLATE.format(p=""))
+
+#: ``session.info`` key, PostgreSQL batches with a ``takes_riders`` run: [(template, parameters, statement alone)].
+RIDERS = "csms.domain.writer.riders"
 
 
-@across_tenants(every_dialect=True)
+def with_riders(session: AsyncSession, statement: TextClause, parameters: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """``statement`` with the riders waiting in this batch (module doc « Riders ») as data-modifying
+    ``WITH``s ahead of its own, and their parameters (prefixed ``r0_``, ``r1_`` …); unchanged without any.
+    Taken riders are gone: the caller must execute what this returns."""
+    riders = session.info.get(RIDERS)
+    if not riders:
+        return statement, parameters
+    parameters = dict(parameters)
+    for number, (_template, values, _alone) in enumerate(riders):
+        parameters.update({f"r{number}_{name}": value for name, value in values.items()})
+    combined = _with_riders_sql(statement.text, tuple(template for template, _, _ in riders))
+    riders.clear()
+    return combined, parameters
+
+
+@lru_cache(maxsize=32)
+def _with_riders_sql(sql: str, templates: tuple[str, ...]) -> TextClause:
+    """One fixed text per shape (prepared once per connection, like the statements it extends)."""
+    ctes = ", ".join(f"r{number} AS ({template.format(p=f'r{number}_')})" for number, template in enumerate(templates))
+    if sql.startswith("WITH "):
+        return text(f"WITH {ctes}, {sql[len('WITH '):]}")
+    return text(f"WITH {ctes} {sql}")
+
+
+@across_tenants(every_dialect=True, rider=True)
 async def _touch_many(session: AsyncSession, items: list[tuple[uuid.UUID, uuid.UUID, Any]]) -> list[None]:
     """The latest time of each charger, one statement for the batch, across tenants (PostgreSQL:
     an ``UPDATE ... FROM`` must see each charger once; SQLite: one executemany whose rows each
@@ -201,8 +245,12 @@ async def _touch_many(session: AsyncSession, items: list[tuple[uuid.UUID, uuid.U
             _LAST_SEEN.append(_last_seen_statement())
         await session.execute(_LAST_SEEN[0], [{"t": t, "c": c, "at": at} for (t, c), at in latest.items()])
         return [None] * len(items)
-    await session.execute(_TOUCH_SQL, {"t": [t for t, _ in latest], "c": [c for _, c in latest],
-                                       "at": list(latest.values())})
+    parameters = {"t": [t for t, _ in latest], "c": [c for _, c in latest], "at": list(latest.values())}
+    riders = session.info.get(RIDERS)
+    if riders is not None:  # a later run of this batch takes it along: one round trip less
+        riders.append((_TOUCH_TEMPLATE, parameters, _TOUCH_SQL))
+    else:
+        await session.execute(_TOUCH_SQL, parameters)
     return [None] * len(items)
 
 
@@ -360,8 +408,13 @@ class GroupCommitWriter:
             # Per-tenant runs first (tenant order), then the runs across tenants, all under the scope
             # of the batch's tenants: one scope for every such run, so one ``set_config`` round trip.
             batch_tenants = frozenset(job.tenant_id for job in jobs)
+            # Riders (module doc): the runs across tenants that may ride first, if one that takes them follows.
+            if any(getattr(run, "takes_riders", False) for (tenant_id, _), (run, _) in batched.items()
+                   if tenant_id is None):
+                session.info[RIDERS] = []
             for (tenant_id, _key), (run, items) in sorted(
-                    batched.items(), key=lambda group: (group[0][0] is None, group[0][0].int if group[0][0] else 0)):
+                    batched.items(), key=lambda group: (group[0][0] is None, group[0][0].int if group[0][0] else 0,
+                                                        not getattr(group[1][0], "rider", False))):
                 if tenant_id is None:
                     # Always: the previous run may have left the scope on one item's tenant (csms.domain.recording
                     # ``_Scopes``). Unchanged, it costs nothing (app.db sends a scope once per change).
@@ -375,6 +428,10 @@ class GroupCommitWriter:
                     pending.value = value
                 if has_changes(session):
                     await session.flush()
+            for _template, parameters, alone in session.info.pop(RIDERS, None) or ():  # nobody took them
+                scope_session(session, batch_tenants)
+                current = None
+                await session.execute(alone, parameters)
             session.info.pop(DEFERRED)
             for (tenant_id, _key), (statement, rows) in sorted(deferred.items(), key=lambda item: item[0][0].int):
                 if tenant_id != current:

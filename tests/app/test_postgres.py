@@ -317,12 +317,13 @@ async def test_raw_sql_sees_the_sessions_scope_after_each_switch_and_after_a_sav
     try:
         async with db.session([a]) as session, session.begin():
             assert set(await session.scalars(text(seen))) == {a}
+            assert sent == []  # the first scope went with the BEGIN (app.db.ScopedConnection): no statement of its own
             scope_session(session, [b])
             scope_session(session, [b])  # unchanged: nothing more to send
             assert set(await session.scalars(text(seen))) == {b}
             scope_session(session, [a, b])
             assert set(await session.scalars(text(seen))) == {a, b}
-            assert len(sent) == 3, sent
+            assert len(sent) == 2, sent
             savepoint = await session.begin_nested()
             assert set(await session.scalars(text(seen))) == {a, b}  # SAVEPOINT sent (SQLAlchemy sends it lazily)
             scope_session(session, [a])
@@ -333,6 +334,28 @@ async def test_raw_sql_sees_the_sessions_scope_after_each_switch_and_after_a_sav
             assert set(await session.scalars(text(seen))) == {b}
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+
+
+@POSTGRES
+async def test_a_scope_never_sent_does_not_reach_the_connections_next_user(db, demo):
+    """The scope waits for the transaction's BEGIN (app.db.ScopedConnection); a session that began but sent
+    no statement gives its connection back to the pool, and a later use of that connection without a session
+    (no scope declared) sees no tenant's rows, not the scope the session had declared."""
+    from app.db import Database
+
+    a, _b = _ids(demo)
+    one = Database(db.url, pool_size=1)  # one connection, hence the same one next
+    one.engine.sync_engine.pool._pre_ping = False  # as the ingress's answer pool (its BEGIN would take the scope)  # noqa: SLF001
+    try:
+        async with one.session([a]) as session, session.begin():
+            await session.connection()  # after_begin ran: the scope is published, waiting for BEGIN
+        async with one.engine.connect() as conn:
+            assert await conn.scalar(text("SELECT count(*) FROM sites")) == 0
+            assert not await conn.scalar(text("SELECT current_setting('app.tenant_ids', true)"))
+        async with one.session([a]) as session:  # and a session still gets its own
+            assert set(await session.scalars(text("SELECT DISTINCT tenant_id FROM sites"))) == {a}
+    finally:
+        await one.dispose()
 
 
 async def test_orm_query_without_scope_raises(db, demo):

@@ -285,3 +285,50 @@ async def test_units_spill_to_other_workers_under_load_and_each_actor_keeps_its_
     for actor in "ABCDEF":
         assert [number for who, number in ran if who == actor] == list(range(6))
     assert not busy._pinned  # noqa: SLF001 - every actor released once its units committed
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_the_batchs_last_seen_update_rides_on_its_meter_values_insert(db, fleet):
+    """csms.domain.writer « Riders »: a group commit of heartbeats and MeterValues sends the
+    last_seen_at update inside the meter values' INSERT (one statement for both), and both are
+    committed; without a meter value row to ride on, the update still goes alone."""
+    from sqlalchemy import event
+
+    sent: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        if "set_config" not in statement:  # the tenant scope (app.db), whichever way it goes
+            sent.append(statement)
+
+    cpam, other = ref_of(fleet, "CPAM-LM-01", fleet.cpam), ref_of(fleet, "VLB-01", fleet.other)
+    now = utcnow().replace(microsecond=0)
+
+    def beat(ref: StationRef, at: dt.datetime):
+        return lambda session: touch_later(session, ref.tenant_id, ref.charger_id, at)
+
+    def meter(ref: StationRef, values: list) -> object:
+        return lambda session: supervision.record_meter_values(session, ref, connector_id=1, transaction_id=None,
+                                                               meter_values=values, received_at=now)
+
+    sample = [{"timestamp": now.isoformat(), "sampled_value": [{"value": "42", "unit": "Wh"}]}]
+    writer = GroupCommitWriter(db)
+    await writer.start()
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        await asyncio.gather(writer.submit(fleet.cpam, beat(cpam, now), actor="borne A"),
+                             writer.submit(fleet.other, meter(other, sample), actor="borne B"))
+        assert writer.stats.batches == 1
+        assert len(sent) == 1 and "UPDATE chargers" in sent[0] and "INSERT INTO meter_values" in sent[0], sent
+        sent.clear()
+        later = now + dt.timedelta(seconds=10)
+        await asyncio.gather(writer.submit(fleet.cpam, beat(cpam, later), actor="borne A"),
+                             writer.submit(fleet.other, meter(other, []), actor="borne B"))  # no row to ride on
+        assert writer.stats.batches == 2
+        assert [s for s in sent if "UPDATE chargers" in s] and not [s for s in sent if "meter_values" in s], sent
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+        await writer.stop()
+    async with db.session([fleet.cpam, fleet.other]) as session:
+        assert (await session.get(Charger, (fleet.cpam, cpam.charger_id))).last_seen_at == later
+        values = list(await session.scalars(select(MeterValue.value).where(MeterValue.charger_id == other.charger_id)))
+        assert values == [42.0]
