@@ -67,9 +67,9 @@ _WIDTHS = (16, 36, 11, 22, 14, 18, 18, 16, 11, 16, 12, 14, 12, 16, 18, 36, 20, 1
 #: The « Lignes du BPU » chart shows the report year's first articles by CA HT (the table has them all).
 CHART_ARTICLES = 30
 NO_REGION = "(région non renseignée)"
-#: The XLSX's deflate level: 1, four times faster than zlib's default on the « source » sheet's XML (1.3 GB for
-#: a million lines) for a file about 15 % larger.
-ZIP_LEVEL = 1
+#: The XLSX's deflate level: 3, 2.8 × faster than zlib's default on the « source » sheet's XML (1.3 GB for a
+#: million lines: 3 s of CPU instead of 8) for a file 7 % larger (level 1: 30 % larger).
+ZIP_LEVEL = 3
 
 
 def identifier_header(beneficiaries: Iterable[Beneficiary]) -> str:
