@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import String, cast, delete, func, insert, literal, select, tuple_, union_all
+from sqlalchemy import String, cast, delete, func, insert, literal, select, text, tuple_, union_all
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
@@ -34,12 +36,12 @@ from catalog import services as catalog
 from catalog.events import AmendmentMoved, OrderCancelled, OrderIssued
 from catalog.rules import FAMILIES, MODES
 from incidents import services as incidents
-from reporting.models import OrderVolume
+from reporting.models import CentralVolume, OrderVolume
 from reporting.workbook import NO_REGION
 from tenants.services import all_tenant_ids
 
 __all__ = ["MAX_MONTHS", "SUBSCRIBERS", "Dashboard", "Filters", "copil_layout", "load_dashboard", "parse_filters",
-           "refresh_all_volumes", "refresh_volumes"]
+           "plan_for_values", "refresh_all_volumes", "refresh_volumes"]
 
 #: The longest period a dashboard covers (ten years of months).
 MAX_MONTHS = 120
@@ -54,9 +56,30 @@ SYSTEM = {"user_id": None, "label": "système"}
 # --------------------------------------------------------------------------- the rollup
 
 
+_CELL = ("agreement_id", "month", "family", "kind", "purchase_or_rental", "article_code")
+
+
 async def refresh_volumes(session: AsyncSession, tenant_id: uuid.UUID) -> int:
-    """The tenant's rollup recomputed whole from its orders (idempotent: run twice, the same rows); the rows kept."""
+    """The tenant's rollup recomputed whole from its orders (idempotent: run twice, the same rows), and the
+    difference with its former rows added to ``central_volumes``, in the same transaction; the rows kept."""
+    postgres = session.bind.dialect.name == "postgresql"
+    if postgres:  # one recomputation of a tenant at a time: its difference is counted once
+        await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"order-volumes:{tenant_id}"))))
     rows = await catalog.ordered_volume_of_tenant(session, tenant_id)
+    delta: dict[tuple[Any, ...], list[Any]] = defaultdict(lambda: [Decimal(0), 0, Decimal(0), ""])
+    for *key, amount, lines, quantity in await session.execute(
+            select(*(getattr(OrderVolume, c) for c in _CELL), OrderVolume.amount_ht, OrderVolume.lines,
+                   OrderVolume.quantity).where(OrderVolume.tenant_id == tenant_id)):
+        cell = delta[tuple(key)]
+        cell[0] -= amount
+        cell[1] -= lines
+        cell[2] -= quantity
+    for r in rows:
+        cell = delta[(r.agreement_id, r.month, r.family, r.kind, r.purchase_or_rental, r.article_code)]
+        cell[0] += r.amount_ht
+        cell[1] += r.lines
+        cell[2] += r.quantity
+        cell[3] = r.label[:500]
     await session.execute(delete(OrderVolume).where(OrderVolume.tenant_id == tenant_id))
     if rows:
         await session.execute(insert(OrderVolume), [
@@ -64,6 +87,17 @@ async def refresh_volumes(session: AsyncSession, tenant_id: uuid.UUID) -> int:
              "family": r.family, "kind": r.kind, "purchase_or_rental": r.purchase_or_rental,
              "article_code": r.article_code, "label": r.label[:500], "quantity": r.quantity,
              "amount_ht": r.amount_ht, "lines": r.lines} for r in rows])
+    changes = [{**dict(zip(_CELL, key, strict=True)), "id": uuid.uuid4(), "label": label, "amount_ht": amount,
+                "lines": lines, "quantity": quantity}
+               for key, (amount, lines, quantity, label) in sorted(delta.items(), key=lambda kv: str(kv[0]))
+               if amount or lines or quantity]
+    if changes:
+        upsert = (postgresql_insert if postgres else sqlite_insert)(CentralVolume)
+        table = CentralVolume.__table__.c
+        await session.execute(upsert.on_conflict_do_update(index_elements=list(_CELL), set_={
+            "amount_ht": table.amount_ht + upsert.excluded.amount_ht, "lines": table.lines + upsert.excluded.lines,
+            "quantity": table.quantity + upsert.excluded.quantity,
+            "label": func.coalesce(func.nullif(upsert.excluded.label, ""), table.label)}), changes)
     return len(rows)
 
 
@@ -238,10 +272,19 @@ class Dashboard:
         return sorted({b.region or NO_REGION for b in self.beneficiaries})
 
 
+async def plan_for_values(session: AsyncSession) -> None:
+    """The driver prepares each statement once; from its sixth run PostgreSQL may switch to a generic plan, blind to
+    the months and the list of tenants: 45 ms became 200 ms (bench/bench_dashboard.py). The rest of this
+    transaction's statements are planned for their values."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
 async def load_dashboard(session: AsyncSession, central_id: uuid.UUID, scope: Sequence[uuid.UUID], filters: Filters,
                          *, beneficiaries: Sequence[catalog.Beneficiary] | None = None, sla: bool = True) -> Dashboard:
     """The figures of ``filters`` for the central's agreements, in the coordinator's ``scope`` (its beneficiaries:
     the session is scoped to them too, and row-level security applies)."""
+    await plan_for_values(session)
     allowed = set(scope)
     everyone = [b for b in (beneficiaries if beneficiaries is not None
                             else await catalog.beneficiaries_of_central(session, central_id)) if b.tenant_id in allowed]
@@ -267,41 +310,59 @@ async def load_dashboard(session: AsyncSession, central_id: uuid.UUID, scope: Se
     return board
 
 
-async def _fill(session: AsyncSession, board: Dashboard, agreements: list[uuid.UUID], ids: list[uuid.UUID]) -> None:
-    f = board.filters
-    where = [OrderVolume.agreement_id.in_(agreements), OrderVolume.month >= f.first, OrderVolume.month <= f.last]
-    if f.beneficiary or f.region:
-        # Every beneficiary of the scope: the agreements and the session's scope (with row-level security) wall
-        # the rows; a list of 500 ids tested on each row as well would double the time.
-        where.append(OrderVolume.tenant_id.in_(ids))
-    if f.family:
-        where.append(OrderVolume.family == f.family)
-    sums = (func.sum(OrderVolume.amount_ht), func.sum(OrderVolume.lines), func.sum(OrderVolume.quantity))
-    blank = literal("", String)
+Row = tuple[str, str, str, Decimal, int, Decimal]
 
-    def by(dim: str, key: Any, label: Any = blank, kind: Any = blank) -> Any:
-        return (select(literal(dim, String).label("dim"), cast(key, String).label("key"), label.label("label"),
-                       kind.label("kind"), *sums).where(*where).group_by(key))
 
-    # One round trip: every grouping of the charts, each summed in SQL over the rollup's rows; on PostgreSQL one scan
-    # (GROUPING SETS: the row-level security's test runs once per row, not once per grouping).
-    groups: dict[str, list[tuple[str, str, str, Decimal, int, Decimal]]] = defaultdict(list)
+async def _grouped(session: AsyncSession, model: Any, where: list[Any], dims: Sequence[str]) -> dict[str, list[Row]]:
+    """The sums of ``model``'s rows matching ``where`` grouped by each of ``dims`` (``DIMS``' names), in one round
+    trip: on PostgreSQL one scan (GROUPING SETS; the row-level security's test runs once per row, not once per
+    grouping), elsewhere a UNION ALL of GROUP BYs."""
+    columns = {"month": model.month, "tenant": getattr(model, "tenant_id", None), "kind": model.kind,
+               "mode": model.purchase_or_rental, "family": model.family, "article": model.article_code}
+    keys = {d: columns[d] for d in dims}
+    sums = (func.sum(model.amount_ht), func.sum(model.lines), func.sum(model.quantity))
+    out: dict[str, list[Row]] = defaultdict(list)
     if session.bind.dialect.name == "postgresql":
-        keys = {"month": OrderVolume.month, "tenant": OrderVolume.tenant_id, "kind": OrderVolume.kind,
-                "mode": OrderVolume.purchase_or_rental, "family": OrderVolume.family,
-                "article": OrderVolume.article_code}
         rows = await session.execute(
-            select(*keys.values(), func.max(OrderVolume.label), func.max(OrderVolume.kind), *sums).where(*where)
+            select(*keys.values(), func.max(model.label), func.max(model.kind), *sums).where(*where)
             .group_by(func.grouping_sets(*(tuple_(column) for column in keys.values()))))
         for *values, label, kind, a, n, q in rows:
             dim, key = next((d, v) for d, v in zip(keys, values, strict=True) if v is not None)
-            groups[dim].append((str(key), label or "", kind or "", Decimal(a or 0), int(n or 0), Decimal(q or 0)))
+            out[dim].append((str(key), label or "", kind or "", Decimal(a or 0), int(n or 0), Decimal(q or 0)))
+        return out
+    blank = literal("", String)
+
+    def by(dim: str, key: Any) -> Any:
+        label, kind = (func.max(model.label), func.max(model.kind)) if dim == "article" else (blank, blank)
+        return (select(literal(dim, String).label("dim"), cast(key, String).label("key"), label.label("label"),
+                       kind.label("kind"), *sums).where(*where).group_by(key))
+
+    for dim, key, label, kind, a, n, q in await session.execute(union_all(*(by(d, c) for d, c in keys.items()))):
+        out[dim].append((key, label, kind, Decimal(a or 0), int(n or 0), Decimal(q or 0)))
+    return out
+
+
+def _filters_of(model: Any, agreements: list[uuid.UUID], f: Filters) -> list[Any]:
+    where = [model.agreement_id.in_(agreements), model.month >= f.first, model.month <= f.last]
+    if f.family:
+        where.append(model.family == f.family)
+    return where
+
+
+async def _fill(session: AsyncSession, board: Dashboard, agreements: list[uuid.UUID], ids: list[uuid.UUID]) -> None:
+    f = board.filters
+    volumes = _filters_of(OrderVolume, agreements, f)
+    if f.beneficiary or f.region:
+        groups = await _grouped(session, OrderVolume, [*volumes, OrderVolume.tenant_id.in_(ids)],
+                                ("month", "tenant", "kind", "mode", "family", "article"))
     else:
-        for dim, key, label, kind, a, n, q in await session.execute(union_all(
-                by("month", OrderVolume.month), by("tenant", OrderVolume.tenant_id), by("kind", OrderVolume.kind),
-                by("mode", OrderVolume.purchase_or_rental), by("family", OrderVolume.family),
-                by("article", OrderVolume.article_code, func.max(OrderVolume.label), func.max(OrderVolume.kind)))):
-            groups[dim].append((key, label, kind, Decimal(a or 0), int(n or 0), Decimal(q or 0)))
+        # Every beneficiary: the charts from the sums over the beneficiaries (a few hundred rows, walled by the
+        # central's agreements), the per-beneficiary split from the tenants' rows (walled by the agreements and the
+        # session's scope with row-level security; a list of 500 ids tested on each row as well would double it).
+        groups = await _grouped(session, CentralVolume, _filters_of(CentralVolume, agreements, f),
+                                ("month", "kind", "mode", "family", "article"))
+        groups.update(await _grouped(session, OrderVolume, volumes, ("tenant",)))
+    groups["article"] = [g for g in groups["article"] if g[4]]  # an article whose lines were all cancelled
     per_month = {key[:7]: (a, n) for key, _l, _k, a, n, _q in groups["month"]}
     board.months = [Share(f"{m:%Y-%m}", f"{m:%Y-%m}", *_amount(per_month.get(f"{m:%Y-%m}"))) for m in f.months]
     quarters: dict[str, list[Any]] = defaultdict(lambda: [Decimal(0), 0])

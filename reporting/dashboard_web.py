@@ -37,6 +37,7 @@ from reporting.dashboard import (
     load_dashboard,
     money,
     parse_filters,
+    plan_for_values,
     rate,
 )
 from reporting.semester import PARIS
@@ -57,6 +58,7 @@ def dashboard_nav(ctx: Any) -> list[tuple[str, ...]]:
 
 async def _board(ctx: CentralContext, session: AsyncSession, values: dict[str, str]
                  ) -> tuple[Dashboard, dict[str, str]]:
+    await plan_for_values(session)
     beneficiaries = [b for b in await catalog.beneficiaries_of_central(session, ctx.central.id)
                      if b.tenant_id in set(ctx.tenant_ids)]
     today = utcnow().astimezone(PARIS).date()

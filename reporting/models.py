@@ -13,6 +13,13 @@ Derived data, recomputed whole per tenant from catalog's orders (``reporting.das
 order is issued, amended or cancelled (durable subscribers) and every night: written with Core statements, not
 audited row by row (the orders it sums are). Tenant-owned, with row-level security: a coordinator reads it in the
 scope of its agreements' beneficiaries.
+
+``central_volumes`` (migration 0038): the same sums without the tenant, per agreement × month × family × BPU /
+catalogue × purchase / rental × article: what a dashboard of all its beneficiaries reads (a few hundred rows instead
+of one per beneficiary). Kept by the same recomputation, in its transaction: the difference between a tenant's old
+and new rows is added to it (an upsert; a tenant's recomputations are serialised by an advisory lock on
+PostgreSQL). Not tenant-owned (an agreement's figures, like ``semester_reports``): its wall is the agreement, which
+``reporting.dashboard`` takes from the coordinator's central.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONType, TenantOwned, utcnow
 
-__all__ = ["REPORT_STATUSES", "OrderVolume", "SemesterReport"]
+__all__ = ["REPORT_STATUSES", "CentralVolume", "OrderVolume", "SemesterReport"]
 
 #: queued → running → done, or failed (with its error); French labels for the pages.
 REPORT_STATUSES = {"queued": "En attente", "running": "En cours", "done": "Terminé", "failed": "Échec"}
@@ -87,3 +94,24 @@ class OrderVolume(TenantOwned, Base):
     amount_ht: Mapped[Decimal] = mapped_column(Numeric(16, 2))
     lines: Mapped[int] = mapped_column(Integer)
 
+
+
+class CentralVolume(Base):
+    """One cell of the rollup summed over the beneficiaries (``OrderVolume`` without the tenant)."""
+
+    __tablename__ = "central_volumes"
+    #: Derived from the orders, which are audited.
+    __audited__ = False
+    __table_args__ = (UniqueConstraint("agreement_id", "month", "family", "kind", "purchase_or_rental", "article_code",
+                                       name="uq_central_volumes_cell"),)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    agreement_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("framework_agreements.id"))
+    month: Mapped[dt.date] = mapped_column(Date)
+    family: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(10))
+    purchase_or_rental: Mapped[str] = mapped_column(String(10))
+    article_code: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(500))
+    quantity: Mapped[Decimal] = mapped_column(Numeric(18, 3))
+    amount_ht: Mapped[Decimal] = mapped_column(Numeric(16, 2))
+    lines: Mapped[int] = mapped_column(Integer)
