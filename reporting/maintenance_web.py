@@ -290,18 +290,26 @@ def pdf_bytes_of(report: MaintenanceYear, tenant_name: str) -> bytes:
     doc.heading("Types de défaut")
     doc.table_of(("Source", "Type de défaut", "Nombre"), [list(x) for x in report.defect_types] or [["—", "—", 0]],
                  widths=(70, 170, 27))
-    doc.heading("Incidents")
+    # The incidents out of their delays, the ones the buyer acts on; every incident is in the XLSX and the ODS
+    # (a year of a large park holds tens of thousands: a table of them all would take minutes to lay out).
+    late = [i for i in report.incidents if i.on_time is False]
+    doc.heading(f"Incidents hors délais ({len(late)} sur {len(report.incidents)})")
     doc.table_of(("Ticket", "Objet", "Borne", "Signalé le", "Intervention", "Rétablissement", "Clos le"),
                  [[i.fact.number, i.fact.title, i.fact.charge_box_id or "", _local(i.fact.reported_at, zone),
                    DELAY_LABELS[i.intervention], DELAY_LABELS[i.restoration], _local(i.fact.closed_at, zone)]
-                  for i in report.incidents] or [["—", "Aucun incident", "", "", "", "", ""]],
+                  for i in late[:PDF_INCIDENTS]] or [["—", "Aucun incident hors délais", "", "", "", "", ""]],
                  widths=(34, 80, 35, 32, 28, 30, 28))
+    if len(late) > PDF_INCIDENTS:
+        doc.paragraph(f"Les {PDF_INCIDENTS} premiers ; la liste complète des incidents est dans le fichier XLSX ou ODS.")
     doc.heading("Rapport d'analyse")
     doc.paragraph(report.review.get("analysis") or "(non renseigné)")
     doc.heading("Préconisations et améliorations pour l'année à venir")
     doc.paragraph(report.review.get("recommendations") or "(non renseigné)")
     return pdf_bytes(doc)
 
+
+#: The most incidents the PDF lists (its table is laid out row by row).
+PDF_INCIDENTS = 500
 
 MEDIA = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
          "ods": "application/vnd.oasis.opendocument.spreadsheet", "pdf": "application/pdf"}
