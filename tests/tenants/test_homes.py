@@ -109,7 +109,7 @@ def test_csms_contributes_its_home_hooks_and_menu_groups_through_its_manifest():
                                                             "catalog.badge_requests_home",
                                                             "catalog.deliveries_home", "catalog.maintenance_home",
                                                             "csms.web.home",
-                                                            "incidents.web.home", "billing.home", "reporting.web",
+                                                            "incidents.web.home", "billing.home", "billing.charging_home", "reporting.web",
                                                             "reporting.usage_web"]
     assert [c.label for h in web.beneficiary_columns for c in h.columns] == [
         "Bornes", "Disponibilité (30 j)", "Alertes ouvertes"]
