@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from app.settings import Settings
     from app.shell import BeneficiaryColumnsHook, HomeCardHook, MenuHook, WorkQueueHook
 
-__all__ = ["Component", "ExportFile", "ExportFiles", "IdentityLoader", "SessionEnded", "Web"]
+__all__ = ["Component", "ExportFile", "ExportFiles", "IdentityLoader", "SessionEnded", "StoredFiles", "Web"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,10 @@ class ExportFile:
 
 #: ``async (session scoped to the tenant, settings, tenant_id) -> async iterator of ExportFile``.
 ExportFiles = Callable[["AsyncSession", "Settings", Any], AsyncIterator[ExportFile]]
+
+#: ``(settings, tenant_id) -> the folders (or files) where a component keeps the tenant's stored files``, every one
+#: erased with the tenant's data (``tenants.reversibility.destruction``, issue 16 §4).
+StoredFiles = Callable[["Settings", Any], list[Path]]
 
 
 class SessionEnded(Exception):  # noqa: N818 (a signal, not a failure)
@@ -134,3 +138,5 @@ class Component:
     #: Its files of a tenant's reversibility export (``ExportFiles``), returned on demand; its tables are
     #: exported without it, from ``app.db.TENANT_TABLES``.
     export_files: Callable[[], ExportFiles] | None = None
+    #: Where it stores a tenant's files (``StoredFiles``), returned on demand: erased when the tenant's data is.
+    stored_files: Callable[[], StoredFiles] | None = None

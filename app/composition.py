@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.component import Component, ExportFiles, IdentityLoader, Web
+from app.component import Component, ExportFiles, IdentityLoader, StoredFiles, Web
 from app.permissions import grant
 
 if TYPE_CHECKING:
@@ -191,6 +191,11 @@ def wall_targets() -> list[Callable[..., Awaitable[dict[str, Any]]]]:
 def export_files() -> list[ExportFiles]:
     """Every component's files of a tenant's reversibility export (documents, attachments, open formats)."""
     return [c.export_files() for c in components() if c.export_files is not None]
+
+
+def stored_files() -> list[StoredFiles]:
+    """Every component's folders of a tenant's stored files (erased with its data)."""
+    return [c.stored_files() for c in components() if c.stored_files is not None]
 
 
 def audit_reader() -> AuditReader:

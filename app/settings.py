@@ -76,6 +76,12 @@ class Settings:
     #: ``centrale demo load`` includes the ordering demo (quotes, orders, slips, maintenance: ``catalog/demo.py``).
     #: Off in the tests' shared demo template, whose scenarios start from beneficiaries that have ordered nothing.
     demo_ordering: bool = True
+    #: The instance's Ed25519 signing key (certificates of destruction, ``app.signing``): a PEM file kept outside
+    #: any tenant's data; empty: ``var/keys/instance-ed25519.pem``, generated on first use.
+    signing_key_file: Path | None = None
+    #: Days a backup is kept before it is overwritten: a destroyed tenant's data is gone from the backups that
+    #: many days after its destruction (stated in the certificate, docs/reversibility.md « Destruction »).
+    backup_retention_days: int = 35
     debug: bool = False
 
     @property
@@ -137,6 +143,8 @@ class Settings:
                 outbox_relay=_bool(get("OUTBOX_RELAY", "true")),
                 scheduler=_bool(get("SCHEDULER", "true")),
                 demo_ordering=_bool(get("DEMO_ORDERING", "true")),
+                signing_key_file=Path(get("SIGNING_KEY_FILE")) if get("SIGNING_KEY_FILE") else None,
+                backup_retention_days=int(get("BACKUP_RETENTION_DAYS", str(base.backup_retention_days))),
                 debug=_bool(get("DEBUG", "false")),
             )
             settings.trusted_proxy_networks  # noqa: B018 - validated here, not at the first request

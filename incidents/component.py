@@ -89,6 +89,12 @@ def _export_files() -> Any:
     return export_files
 
 
+def _stored_files() -> Any:
+    from incidents.reversibility import stored_files
+
+    return stored_files
+
+
 manifest = Component(
     name="incidents",
     models=("incidents.models",),
@@ -103,4 +109,5 @@ manifest = Component(
     demo=_demo,
     labels=labels,
     export_files=_export_files,
+    stored_files=_stored_files,
 )

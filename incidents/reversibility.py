@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -16,7 +17,7 @@ from app.component import ExportFile
 from incidents.models import Attachment
 from incidents.tickets import attachment_path
 
-__all__ = ["export_files"]
+__all__ = ["export_files", "stored_files"]
 
 _UNSAFE = re.compile(r"[^\w.\- ]+")
 
@@ -34,3 +35,9 @@ async def export_files(session: AsyncSession, settings: Any, tenant_id: uuid.UUI
         if path.is_file():
             yield ExportFile(f"documents/incidents/pieces-jointes/{attachment.id}/{_file_name(attachment.filename)}",
                              path, f"pièce jointe du ticket `{attachment.ticket_id}` ({attachment.content_type})")
+
+
+def stored_files(settings: Any, tenant_id: uuid.UUID) -> list[Path]:
+    """The tenant's attachments folder (``attachment_path``: ``attachments/<tenant id>/<sha256>``), erased with
+    its data."""
+    return [settings.var_dir / "attachments" / str(tenant_id)]

@@ -140,6 +140,6 @@ def tokens_create(email: str, name: str, days: int | None, as_json: bool) -> Non
 def commands() -> list[click.Command]:
     """The groups ``tenants`` adds to ``centrale`` (its manifest's ``cli``)."""
     from tenants.oidc.cli import oidc
-    from tenants.reversibility.cli import export
+    from tenants.reversibility.cli import destroy, export
 
-    return [tenants, users, tokens, oidc, export]
+    return [tenants, users, tokens, oidc, export, destroy]

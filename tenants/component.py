@@ -65,6 +65,12 @@ def _schedules() -> list[Any]:
     return SCHEDULES
 
 
+def _stored_files() -> Any:
+    from tenants.reversibility.destruction import stored_files
+
+    return stored_files
+
+
 def _banner(settings: Settings) -> list[str]:
     from tenants.demo import banner
 
@@ -85,4 +91,5 @@ manifest = Component(
     identity=_identity,
     templates=Path(__file__).parent / "templates",
     labels=labels,
+    stored_files=_stored_files,
 )

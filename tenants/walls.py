@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import utcnow
 from tenants import services
 from tenants.models import Central
+from tenants.reversibility.destruction import request_destruction
 from tenants.reversibility.service import LINK_VALIDITY, request_export
 
 __all__ = ["wall_target"]
@@ -21,7 +22,7 @@ __all__ = ["wall_target"]
 
 async def wall_target(session: AsyncSession, tenant_id: uuid.UUID, objects: dict[str, Any]) -> dict[str, Any]:
     """A second site, a member and that member's API token, a pending invitation, a removal in the log, a
-    finished reversibility export; the central's code."""
+    finished reversibility export and the destruction its admin confirmed (in its cooling-off); the central's code."""
     tenant = await services.get_tenant(session, tenant_id)
     site = await services.create_site(session, tenant_id, {"name": "Annexe cible", "insee_code": tenant.insee_code})
     key = tenant.id.hex[:8]
@@ -42,6 +43,10 @@ async def wall_target(session: AsyncSession, tenant_id: uuid.UUID, objects: dict
     removal = (await services.recent_removals(session, tenant_id, now=utcnow()))[0]
     # A finished reversibility export, its link still valid.
     export = await request_export(session, tenant_id, email=f"admin@{key}.demo", user_id=None, now=utcnow())
-    export.status, export.expires_at = "done", utcnow() + LINK_VALIDITY
+    export.status, export.expires_at, export.finished_at = "done", utcnow() + LINK_VALIDITY, utcnow()
+    await session.flush()
+    destruction = await request_destruction(session, tenant, email=f"admin@{key}.demo", user_id=None,
+                                            typed_name=tenant.name, received=True, now=utcnow())
     return {"tenant_id": tenant_id, "central_code": central.code, "site_id": site.id, "user_id": member.user_id,
-            "token_id": token.id, "invitation_id": invitation.id, "event_id": removal.id, "export_id": export.id}
+            "token_id": token.id, "invitation_id": invitation.id, "event_id": removal.id, "export_id": export.id,
+            "destruction_id": destruction.id}

@@ -56,8 +56,10 @@ __all__ = [
     "NEVER_EXPORTED",
     "ArchiveResult",
     "TablePlan",
+    "app_version",
     "exported_columns",
     "plan_tables",
+    "schema_revision",
     "write_archive",
 ]
 
@@ -439,14 +441,14 @@ class ArchiveResult:
 Progress = Callable[[int, int], Awaitable[None]]
 
 
-def _app_version() -> str:
+def app_version() -> str:
     try:
         return package_metadata.version("centrale")
     except package_metadata.PackageNotFoundError:
         return "0"
 
 
-async def _schema_revision(session: AsyncSession) -> str:
+async def schema_revision(session: AsyncSession) -> str:
     try:
         async with session.begin_nested():
             return str(await session.scalar(text("SELECT version_num FROM alembic_version")) or "")
@@ -526,8 +528,8 @@ async def write_archive(db: Database, tenant_id: uuid.UUID, out: IO[bytes], *, m
                 "format_version": FORMAT_VERSION,
                 "tenant": await _tenant_facts(session, metadata, tenant_id),
                 "generated_at": now.astimezone(dt.UTC).isoformat(),
-                "application": {"name": "centrale", "version": _app_version(),
-                                "schema_revision": await _schema_revision(session)},
+                "application": {"name": "centrale", "version": app_version(),
+                                "schema_revision": await schema_revision(session)},
                 "options": {"password_hashes": password_hashes},
                 "tables": tables,
                 "files": sorted([*files, *documents], key=lambda f: f["path"]),

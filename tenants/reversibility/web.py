@@ -1,5 +1,7 @@
 """« Réversibilité »: the tenant's admin asks for the export, follows its progress and downloads the archive
-(issue 16 §1). Another tenant's admin gets a 404 (``tenant_ctx``), like an unknown tenant."""
+(issue 16 §1); then confirms that the reversibility is complete, which asks for the destruction of the tenant's data
+after a cooling-off, and may cancel it meanwhile (§4). Another tenant's admin gets a 404 (``tenant_ctx``), like an
+unknown tenant."""
 
 from __future__ import annotations
 
@@ -13,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import utcnow
 from app.errors import ValidationFailed
 from app.shell import Form, flash, render, see_other, tenant_page
+from tenants import services as tenant_services
 from tenants.context import TenantContext
-from tenants.reversibility import service
-from tenants.reversibility.models import EXPORT_STATUSES
+from tenants.reversibility import destruction, service
+from tenants.reversibility.models import DESTRUCTION_STATUSES, EXPORT_STATUSES
 
 __all__ = ["portal_handlers", "reversibility_menu"]
 
@@ -35,7 +38,9 @@ async def _page(request: Request[Any, Any, Any], ctx: TenantContext, session: As
     return render(request, "tenants/reversibility.html", tenant_page(
         ctx, "reversibility", exports=exports, statuses=EXPORT_STATUSES, now=utcnow(), errors=errors or {},
         running=any(e.status in ("queued", "running") for e in exports),
-        validity_days=service.LINK_VALIDITY.days), status=status, block="exports")
+        validity_days=service.LINK_VALIDITY.days, pending=await destruction.pending_destruction(session, ctx.tenant_id),
+        finished=any(e.status in ("done", "expired") for e in exports), cooling_off_days=destruction.COOLING_OFF.days,
+        destruction_statuses=DESTRUCTION_STATUSES), status=status, block="exports")
 
 
 @get("/t/{tenant_id:uuid}/reversibilite")
@@ -73,4 +78,38 @@ async def reversibility_download(request: Request[Any, Any, Any], tenant_ctx: Te
                 headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
 
-portal_handlers: list[Any] = [reversibility_page, reversibility_request, reversibility_download]
+@post("/t/{tenant_id:uuid}/reversibilite/destruction")
+async def destruction_request(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
+                              data: Form) -> Any:
+    """The admin confirms the reversibility is complete: the destruction is asked for, after a cooling-off."""
+    tenant_ctx.require(PERMISSION)
+    identity = tenant_ctx.identity
+    tenant = await tenant_services.get_tenant(db_session, tenant_ctx.tenant_id)
+    try:
+        row = await destruction.request_destruction(
+            db_session, tenant, email=identity.email, user_id=identity.user_id,
+            typed_name=str(data.get("nom", ""))[:200], received=data.get("recu") == "oui", now=utcnow())
+    except ValidationFailed as exc:
+        return await _page(request, tenant_ctx, db_session, errors=exc.errors, status=422)
+    await db_session.commit()
+    flash(request, f"Destruction demandée : l'exploitant pourra effacer les données à partir du "
+                   f"{row.not_before:%d/%m/%Y} ; vous pouvez l'annuler d'ici là.")
+    return see_other(f"/t/{tenant_ctx.tenant_id}/reversibilite#destruction")
+
+
+@post("/t/{tenant_id:uuid}/reversibilite/destruction/{destruction_id:uuid}/annuler")
+async def destruction_cancel(request: Request[Any, Any, Any], tenant_ctx: TenantContext, db_session: AsyncSession,
+                             destruction_id: uuid.UUID) -> Any:
+    tenant_ctx.require(PERMISSION)
+    try:
+        await destruction.cancel_destruction(db_session, tenant_ctx.tenant_id, destruction_id,
+                                             email=tenant_ctx.identity.email, now=utcnow())
+    except ValidationFailed as exc:
+        return await _page(request, tenant_ctx, db_session, errors=exc.errors, status=422)
+    await db_session.commit()
+    flash(request, "Demande de destruction annulée : les données sont conservées.")
+    return see_other(f"/t/{tenant_ctx.tenant_id}/reversibilite#destruction")
+
+
+portal_handlers: list[Any] = [reversibility_page, reversibility_request, reversibility_download, destruction_request,
+                              destruction_cancel]

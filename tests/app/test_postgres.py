@@ -62,6 +62,8 @@ PLATFORM_TABLES_WITH_TENANT_ID = {
     "known; holds no business data",
     "outbox_events": "events committed with the change they report (app.outbox); the relay reads them across "
     "tenants, then delivers each in its event's tenant scope; tenant_id is nullable (platform events)",
+    "tenant_destructions": "the destruction of a tenant's data and its signed certificate: kept outside the tenant, "
+    "it outlives the tenant it certifies (no foreign key, no RLS; tenants/reversibility/destruction.py)",
 }
 APPEND_ONLY = ("audit_events", "platform_audit_events")
 

@@ -1,0 +1,307 @@
+"""Destroying a tenant's data once its reversibility is complete, with a signed certificate (issue 16 §4; CCP TGD
+V.4; annexe 2 II.2.4: « les données […] sont détruites »).
+
+Two people, in order: the tenant's admin confirms on the « Réversibilité » page that the archive was received
+(its typed name, a finished export), which opens a cooling-off of ``COOLING_OFF`` during which any admin of the
+tenant may cancel; then the platform operator runs ``centrale destroy tenant TENANT_ID --confirm TENANT_ID``, which
+erases, in one transaction on the tables' owner connection:
+
+- every row of every table of ``app.db.TENANT_TABLES`` (walked, so a table added later is erased too), the
+  platform rows carrying the tenant's id (subscriptions, building codes, charge-box routes, OIDC provider, its mails
+  and undelivered events), then the tenant's own row;
+- the accounts that were the tenant's only (no other tenant's row nor a central's membership points at them),
+  with their API and reset tokens and the mails sent to them; an account another tenant or a central still has
+  keeps living, only its link to this tenant goes;
+
+then every stored file of the tenant (each component's ``stored_files``: attachments, export archives). The
+certificate (``certificate.build_certificate``), signed with the instance's key (``app.signing``), is kept in the
+platform table ``tenant_destructions``, outside the tenant; the destruction is in the platform's audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Table, delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit import record_event
+from app.db import TENANT_TABLES, Database, scope_session, unscoped, utcnow
+from app.errors import NotFound, ValidationFailed
+from app.settings import Settings
+from tenants.models import Tenant
+from tenants.reversibility.archive import NEVER_EXPORTED
+from tenants.reversibility.certificate import DestructionFacts, build_certificate
+from tenants.reversibility.models import TenantDestruction, TenantExport
+
+__all__ = [
+    "COOLING_OFF",
+    "access_destruction",
+    "cancel_destruction",
+    "destroy_tenant",
+    "find_destruction",
+    "list_destructions",
+    "pending_destruction",
+    "request_destruction",
+    "stored_files",
+]
+
+#: Between the admin's confirmation and the earliest destruction: any admin of the tenant may cancel meanwhile.
+COOLING_OFF = dt.timedelta(days=7)
+#: Platform tables whose rows of the tenant are erased with it although the export never walks them.
+TENANT_PLATFORM_ROWS = ("mail_outbox", "outbox_events")
+
+
+def stored_files(settings: Settings, tenant_id: uuid.UUID) -> list[Path]:
+    """``tenants``' own stored files of the tenant: its export archives."""
+    return [settings.var_dir / "exports" / str(tenant_id)]
+
+
+async def pending_destruction(session: AsyncSession, tenant_id: uuid.UUID) -> TenantDestruction | None:
+    return await session.scalar(select(TenantDestruction).where(
+        TenantDestruction.tenant_id == tenant_id, TenantDestruction.status == "pending").limit(1))
+
+
+async def request_destruction(session: AsyncSession, tenant: Tenant, *, email: str, user_id: uuid.UUID | None,
+                              typed_name: str, received: bool, now: dt.datetime) -> TenantDestruction:
+    """The admin's confirmation that the reversibility is complete: the archive of a finished export received
+    (``received``) and the tenant's name typed as it is written. Opens the cooling-off; audited in the tenant's
+    log and, as a platform row, in the platform's."""
+    errors: dict[str, str] = {}
+    export_id = await session.scalar(select(TenantExport.id).where(
+        TenantExport.tenant_id == tenant.id, TenantExport.status.in_(("done", "expired")))
+        .order_by(TenantExport.finished_at.desc()).limit(1))
+    if export_id is None:
+        errors["export"] = "Faites d'abord un export de réversibilité et récupérez son archive."
+    if not received:
+        errors["recu"] = "Cochez la case : l'archive de réversibilité a été récupérée et vérifiée."
+    if " ".join(typed_name.split()).casefold() != " ".join(tenant.name.split()).casefold():
+        errors["nom"] = f"Saisissez exactement le nom du bénéficiaire : « {tenant.name} »."
+    if await pending_destruction(session, tenant.id) is not None:
+        errors["destruction"] = "Une destruction est déjà demandée."
+    if errors:
+        raise ValidationFailed(errors)
+    row = TenantDestruction(tenant_id=tenant.id, tenant_name=tenant.name[:200], requested_by=email[:320],
+                            requested_by_user_id=user_id, requested_at=now, not_before=now + COOLING_OFF,
+                            export_id=export_id)
+    session.add(row)
+    record_event(session, action="confirm", entity="tenant_destructions", entity_id=str(row.id), tenant_id=tenant.id,
+                 details={"not_before": row.not_before.isoformat(), "export_id": str(export_id)})
+    await session.flush()
+    return row
+
+
+async def access_destruction(session: AsyncSession, tenant_id: uuid.UUID, destruction_id: uuid.UUID) -> \
+        TenantDestruction:
+    """A destruction of ``tenant_id``; ``NotFound`` for another tenant's (the table is the platform's: the tenant
+    filter is here, explicit)."""
+    row = await session.scalar(select(TenantDestruction).where(TenantDestruction.tenant_id == tenant_id,
+                                                               TenantDestruction.id == destruction_id))
+    if row is None:
+        raise NotFound("destruction")
+    return row
+
+
+async def cancel_destruction(session: AsyncSession, tenant_id: uuid.UUID, destruction_id: uuid.UUID, *,
+                             email: str, now: dt.datetime) -> TenantDestruction:
+    row = await access_destruction(session, tenant_id, destruction_id)
+    if row.status != "pending":
+        raise ValidationFailed({"destruction": "Cette demande n'est plus en cours : elle ne peut pas être annulée."})
+    row.status, row.cancelled_at, row.cancelled_by = "cancelled", now, email[:320]
+    record_event(session, action="cancel", entity="tenant_destructions", entity_id=str(row.id), tenant_id=tenant_id)
+    return row
+
+
+async def list_destructions(session: AsyncSession, tenant_id: uuid.UUID | None = None) -> list[TenantDestruction]:
+    query = select(TenantDestruction).order_by(TenantDestruction.requested_at.desc())
+    if tenant_id is not None:
+        query = query.where(TenantDestruction.tenant_id == tenant_id)
+    return list(await session.scalars(query))
+
+
+async def find_destruction(session: AsyncSession, key: uuid.UUID) -> TenantDestruction:
+    """A destruction by its id, or the latest done one of the tenant ``key`` (the operator's command line)."""
+    row = await session.get(TenantDestruction, key)
+    if row is None:
+        row = await session.scalar(select(TenantDestruction).where(
+            TenantDestruction.tenant_id == key, TenantDestruction.status == "done")
+            .order_by(TenantDestruction.destroyed_at.desc()).limit(1))
+    if row is None:
+        raise NotFound("destruction")
+    return row
+
+
+# --------------------------------------------------------------------------- the erasure
+
+
+def _files_of(paths: list[Path]) -> tuple[int, int, list[Path]]:
+    files, size, found = 0, 0, []
+    for path in paths:
+        if path.is_file():
+            files, size = files + 1, size + path.stat().st_size
+            found.append(path)
+        elif path.is_dir():
+            found.append(path)
+            for item in path.rglob("*"):
+                if item.is_file():
+                    files, size = files + 1, size + item.stat().st_size
+    return files, size, found
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _delete_order(metadata: Any) -> list[Table]:
+    """The tenant tables and the platform tables carrying its id, children before parents."""
+    wanted = set(TENANT_TABLES) | set(TENANT_PLATFORM_ROWS)
+    for name, table in metadata.tables.items():
+        column = table.c.get("tenant_id")
+        if column is not None and any(fk.column.table.name == "tenants" for fk in column.foreign_keys):
+            wanted.add(name)
+    return [t for t in reversed(metadata.sorted_tables) if t.name in wanted]
+
+
+async def _user_references(session: AsyncSession, metadata: Any) -> list[tuple[Table, Any]]:
+    """Every (table, column) pointing at ``users.id``."""
+    users = metadata.tables["users"]
+    found = []
+    for table in metadata.tables.values():
+        for fk in table.foreign_key_constraints:
+            if fk.referred_table is users and len(fk.columns) == 1:
+                found.append((table, next(iter(fk.columns))))
+    return sorted(found, key=lambda pair: (pair[0].name, pair[1].name))
+
+
+async def _erase(session: AsyncSession, metadata: Any, tenant_id: uuid.UUID) -> tuple[dict[str, int], dict[str, int], int]:
+    """Delete the tenant's rows; (rows per tenant table, platform rows erased, accounts kept)."""
+    users = metadata.tables["users"]
+    references = await _user_references(session, metadata)
+    # The accounts linked to this tenant, read before their links go.
+    candidates: set[Any] = set(await session.scalars(select(users.c.id).where(users.c.managed_by_tenant_id == tenant_id)))
+    for table, column in references:
+        if table.name in TENANT_TABLES:
+            candidates |= set(await session.scalars(select(column).where(table.c.tenant_id == tenant_id,
+                                                                         column.is_not(None)).distinct()))
+    tables: dict[str, int] = {name: 0 for name in TENANT_TABLES}
+    platform: dict[str, int] = {}
+    for table in _delete_order(metadata):
+        if table.name == "outbox_events":
+            deliveries = metadata.tables["outbox_deliveries"]
+            platform["outbox_deliveries"] = int(await session.scalar(
+                select(func.count()).select_from(deliveries).join(table, deliveries.c.event_id == table.c.id)
+                .where(table.c.tenant_id == tenant_id)) or 0)
+        result = await session.execute(delete(table).where(table.c.tenant_id == tenant_id))
+        (tables if table.name in TENANT_TABLES else platform)[table.name] = result.rowcount or 0
+    tenants = metadata.tables["tenants"]
+    tables["tenants"] = (await session.execute(delete(tenants).where(tenants.c.id == tenant_id))).rowcount or 0
+
+    # Which accounts someone else still has: read across every remaining tenant (row-level security shows a
+    # session its scope only), then erase the others with their credentials.
+    remaining = list(await session.scalars(select(tenants.c.id)))
+    scope_session(session, remaining)
+    kept: set[Any] = set()
+    for table, column in references:
+        if table.name in NEVER_EXPORTED or not candidates:
+            continue  # credentials: erased with the account (ON DELETE CASCADE)
+        kept |= set(await session.scalars(select(column).where(column.in_(candidates)).distinct()))
+    erased = sorted(candidates - kept)
+    for table, column in references:
+        if table.name in NEVER_EXPORTED:
+            platform[table.name] = int(await session.scalar(
+                select(func.count()).select_from(table).where(column.in_(erased))) or 0) if erased else 0
+    if erased:  # the mails sent to the erased accounts outside any tenant (password resets)
+        mails = metadata.tables["mail_outbox"]
+        gone = list(await session.scalars(select(users.c.email).where(users.c.id.in_(erased))))
+        result = await session.execute(delete(mails).where(mails.c.tenant_id.is_(None), mails.c.to.in_(gone)))
+        platform["mail_outbox"] = platform.get("mail_outbox", 0) + (result.rowcount or 0)
+    count = 0
+    for user_id in erased:
+        try:
+            async with session.begin_nested():
+                count += (await session.execute(delete(users).where(users.c.id == user_id))).rowcount or 0
+        except IntegrityError:  # a row no reference walk saw still needs it: kept, and counted as kept
+            kept.add(user_id)
+    platform["users"] = count
+    scope_session(session, [tenant_id])
+    return tables, platform, len(kept)
+
+
+async def destroy_tenant(settings: Settings, tenant_id: uuid.UUID, *, operator: str, confirm: str,
+                         now: dt.datetime | None = None) -> TenantDestruction:
+    """Erase the tenant (the operator's step, after the admin's confirmation and its cooling-off) and keep the
+    signed certificate. ``confirm`` must repeat the tenant's id."""
+    from app import composition
+    from app.signing import sign_document
+    from tenants.reversibility.archive import app_version, schema_revision
+
+    if confirm.strip().lower() != str(tenant_id):
+        raise ValidationFailed({"confirm": "Répétez l'identifiant du bénéficiaire avec --confirm pour détruire ses données."})
+    metadata = composition.metadata()
+    started = now or utcnow()
+    actor = {"user_id": None, "label": f"exploitant : {operator}"[:320]}
+    # The tables' owner: the audit log is append-only for the application role, and it is the tenant's too.
+    db = Database(settings.admin_url, pool_size=1)
+    try:
+        async with db.transaction([tenant_id], actor=actor) as session:
+            with unscoped(session):
+                tenant = await session.get(Tenant, tenant_id)
+                request = await session.scalar(select(TenantDestruction).where(
+                    TenantDestruction.tenant_id == tenant_id, TenantDestruction.status == "pending")
+                    .with_for_update().limit(1))
+                if tenant is None:
+                    raise NotFound("bénéficiaire")
+                if request is None:
+                    raise ValidationFailed({"destruction": "Aucune destruction confirmée par un administrateur du "
+                                                           "bénéficiaire (page « Réversibilité »)."})
+                if request.not_before > started:
+                    raise ValidationFailed({"destruction": "Le délai de réflexion court jusqu'au "
+                                                           f"{request.not_before:%d/%m/%Y %H:%M} (UTC)."})
+                running = await session.scalar(select(TenantExport.id).where(
+                    TenantExport.tenant_id == tenant_id, TenantExport.status.in_(("queued", "running"))).limit(1))
+                if running is not None:
+                    raise ValidationFailed({"export": "Un export de réversibilité est en cours : attendez sa fin."})
+                identity = {"id": str(tenant.id), "name": tenant.name, "siret": tenant.siret, "finess": tenant.finess,
+                            "central_id": str(tenant.central_id) if tenant.central_id else None}
+                revision = await schema_revision(session)
+                folders = [p for hook in composition.stored_files() for p in hook(settings, tenant_id)]
+                files, size, found = _files_of(folders)
+                tables, platform, kept = await _erase(session, metadata, tenant_id)
+                facts = DestructionFacts(
+                    certificate_id=str(request.id), tenant=identity, requested_by=request.requested_by,
+                    requested_at=request.requested_at, not_before=request.not_before,
+                    export_id=str(request.export_id) if request.export_id else None, destroyed_by=operator,
+                    started_at=started, tables=tables, platform=platform, users_kept=kept, files=files,
+                    file_bytes=size, folders=[_relative(p, settings.var_dir) for p in found],
+                    instance={"url": settings.base_url, "application_version": app_version(),
+                              "schema_revision": revision})
+                finished = now or utcnow()
+                signed = sign_document(settings, build_certificate(
+                    facts, backup_retention_days=settings.backup_retention_days, now=finished))
+                request.status, request.destroyed_at, request.destroyed_by = "done", finished, operator[:320]
+                request.certificate = signed.decode()
+                request.certificate_sha256 = hashlib.sha256(signed).hexdigest()
+                record_event(session, action="destroy", entity="tenants", entity_id=str(tenant_id),
+                             details={"certificate_id": str(request.id), "rows": sum(tables.values()),
+                                      "files": files, "certificate_sha256": request.certificate_sha256})
+        _remove(found)
+        return request
+    finally:
+        await db.dispose()
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
