@@ -11,6 +11,8 @@ route handler produced (a 404 of the router, a 405, a static file, the OpenAPI p
 - ``Strict-Transport-Security`` when the cookies are ``Secure`` (the deployment is HTTPS).
 - ``Cache-Control: no-store`` on everything but ``/static/``: pages show one person's
   data and an API answer one token's; a shared computer's back button must not show them.
+  A handler that serves public data to anyone (the stations' open data) says so with its
+  own ``Cache-Control: public, …``, which is kept.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def security_headers_hook(settings: Settings) -> Any:
         for name, value in fixed.items():
             headers[name] = value
         headers["content-security-policy"] = _SCHEMA_POLICY if path.startswith("/schema") else CONTENT_SECURITY_POLICY
-        if not path.startswith("/static/"):
+        if not path.startswith("/static/") and not headers.get("cache-control", "").startswith("public"):
             headers["cache-control"] = "no-store"
 
     return hook

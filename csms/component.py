@@ -27,24 +27,27 @@ from csms.labels import labels
 #: commands (csms.domain.commands); ``manage_badges``: badges, local lists, reservations.
 #: ``register_stations``: register a charger and import a fleet: the technician who installs the
 #: stations registers them (CCTP CPAM 5-5-2: « Le Titulaire paramètre préalablement à la mise
-#: en exploitation toutes les informations »).
+#: en exploitation toutes les informations »). ``open_data``: the stations' open data (issue 16 §3), the
+#: tenant admin's alone.
 PERMISSIONS = {
-    "admin": frozenset({"operate_stations", "manage_badges", "register_stations"}),
+    "admin": frozenset({"operate_stations", "manage_badges", "register_stations", "open_data"}),
     "operator": frozenset({"operate_stations", "manage_badges", "register_stations"}),
 }
 
 
 def _web() -> Web:
     from app.shell import BeneficiaryColumnsHook, HomeCardHook, MenuHook, WorkQueueHook
-    from csms.web import api, badges, commands, exports, home, registry, smart_charging, supervision
+    from csms.web import api, badges, commands, exports, home, opendata, registry, smart_charging, supervision
 
     return Web(
         portal=[*registry.handlers, *smart_charging.portal_handlers, *supervision.handlers,
-                *badges.portal_handlers, *commands.portal_handlers, *exports.handlers, *home.handlers],
+                *badges.portal_handlers, *commands.portal_handlers, *exports.handlers, *home.handlers,
+                *opendata.handlers],
         api=[*api.handlers, *smart_charging.api_handlers, *badges.api_handlers, *commands.api_handlers],
         # Bornes, Recharges, Alertes, Statistiques; then Pilotage énergétique; then Badges, Réservations.
         menu=[MenuHook(100, supervision.nav, group="Supervision"), MenuHook(110, smart_charging.nav, group="Supervision"),
-              MenuHook(120, badges.nav, group="Badges et réservations")],
+              MenuHook(120, badges.nav, group="Badges et réservations"),
+              MenuHook(940, opendata.nav, group="Administration")],
         # Points de charge by state, alerts, today's sessions, badges to load; the coordinator's
         # columns and chart; the operator's alerts, failed commands and badges (csms/web/home.py).
         home_cards=[HomeCardHook(100, home.home_cards)],
@@ -62,8 +65,15 @@ def _cli() -> list[click.Command]:
 
 def _subscribers() -> list[Any]:
     from csms.domain.subscribers import SUBSCRIBERS
+    from csms.opendata import SUBSCRIBERS as OPEN_DATA
 
-    return list(SUBSCRIBERS)
+    return [*SUBSCRIBERS, *OPEN_DATA]
+
+
+def _schedules() -> list[Any]:
+    from csms.tasks import SCHEDULES
+
+    return list(SCHEDULES)
 
 
 def _services() -> list[Callable[[Settings, Bus], Awaitable[None]]]:
@@ -101,11 +111,13 @@ def _export_files() -> Any:
 
 manifest = Component(
     name="csms",
-    models=("csms.domain.models",),
+    models=("csms.domain.models", "csms.opendata"),
     web=_web,
     permissions=PERMISSIONS,
     cli=_cli,
+    tasks=("csms.tasks",),
     subscribers=_subscribers,
+    schedules=_schedules,
     services=_services,
     demo=_demo,
     banner=_banner,

@@ -1,6 +1,7 @@
 """The tenant's stations in the State's open-data formats, etalab schema-irve 2.3 (static: one line per charge
-point; dynamic: its state and occupation), for the reversibility export (issue 16 §1) and, later, the open data
-of §3. Valid against ``../shared/reference/schema-irve/`` (checked with ``frictionless`` in the tests).
+point; dynamic: its state and occupation), for the reversibility export (issue 16 §1) and for the open data of
+§3 (``csms.opendata``: the same lines, of the tenant's public points only, with its publisher's settings). Valid
+against ``../shared/reference/schema-irve/`` (checked with ``frictionless`` in the tests).
 
 What the registry does not know, the schema still requires: those fields get a stated default (« Accès réservé »:
 the points are opened by the tenant's RFID badges; « 24/7 »; « Accessibilité inconnue »; « Inconnu »), listed in
@@ -26,7 +27,8 @@ from app.component import ExportFile
 from csms.domain.models import ChargePoint, Charger, Station
 from tenants.models import Membership, Role, Site, Tenant, User
 
-__all__ = ["DYNAMIC_FIELDS", "STATIC_FIELDS", "export_files", "irve_files"]
+__all__ = ["DYNAMIC_FIELDS", "STATIC_FIELDS", "PointLine", "dynamic_csv", "export_files", "irve_files", "point_lines",
+           "static_csv"]
 
 STATIC_FIELDS = (
     "nom_amenageur", "siren_amenageur", "contact_amenageur", "nom_operateur", "contact_operateur",
@@ -79,8 +81,33 @@ class IrveFiles:
     skipped: int
 
 
-async def irve_files(session: AsyncSession, tenant_id: uuid.UUID) -> IrveFiles:
-    """The static and dynamic CSV files of the tenant's charge points in service, by identifier."""
+@dataclass
+class PointLine:
+    """One charge point in service, its static and dynamic lines, and what the open data checks on it."""
+
+    point_id: uuid.UUID
+    station_canonical: str
+    point_canonical: str
+    label: str
+    latitude: float | None
+    longitude: float | None
+    static: dict[str, Any]
+    dynamic: dict[str, Any]
+
+
+def static_csv(rows: list[dict[str, Any]]) -> bytes:
+    return _csv(STATIC_FIELDS, rows)
+
+
+def dynamic_csv(rows: list[dict[str, Any]]) -> bytes:
+    return _csv(DYNAMIC_FIELDS, rows)
+
+
+async def point_lines(session: AsyncSession, tenant_id: uuid.UUID, *, only: set[uuid.UUID] | None = None,
+                      publisher: dict[str, str] | None = None) -> list[PointLine]:
+    """The lines of the tenant's charge points in service (of ``only`` when given), by identifier. ``publisher``
+    replaces the stated defaults with the tenant's open-data settings (aménageur, opérateur, enseigne,
+    implantation, accès, horaires, PMR)."""
     tenant = await session.get(Tenant, tenant_id)
     assert tenant is not None
     sites = {s.id: s for s in await session.scalars(select(Site).where(Site.tenant_id == tenant_id))}
@@ -89,7 +116,7 @@ async def irve_files(session: AsyncSession, tenant_id: uuid.UUID) -> IrveFiles:
         Charger.tenant_id == tenant_id, Charger.decommissioned_at.is_(None)))}
     points = [p for p in await session.scalars(select(ChargePoint).where(ChargePoint.tenant_id == tenant_id)
                                                .order_by(ChargePoint.canonical_id, ChargePoint.id))
-              if p.charger_id in chargers]
+              if p.charger_id in chargers and (only is None or p.id in only)]
     # The schema requires an operator contact: the site's referent, else the tenant's first admin.
     admin = await session.scalar(select(User.email).join(Membership, Membership.user_id == User.id).where(
         Membership.tenant_id == tenant_id, Membership.role == Role.ADMIN.value).order_by(User.email).limit(1))
@@ -97,18 +124,17 @@ async def irve_files(session: AsyncSession, tenant_id: uuid.UUID) -> IrveFiles:
     for point in points:
         station_id = chargers[point.charger_id].station_id
         per_station[station_id] = per_station.get(station_id, 0) + 1
-    static, dynamic, skipped = [], [], 0
+    lines = []
     for point in points:
         charger = chargers[point.charger_id]
         station = stations[charger.station_id]
         site: Site = sites[station.site_id]
         contact = site.referent_email or admin or ""
-        if site.latitude is None or site.longitude is None or not ITINERANCE.match(point.canonical_id) or not contact:
-            skipped += 1
-            continue
         sockets = {s.strip().upper() for s in (point.socket_types or "").split(",") if s.strip()}
         updated = max(station.created_at, charger.created_at, point.created_at)
-        static.append({
+        coordinates = ("" if site.latitude is None or site.longitude is None
+                       else f"[{site.longitude:.6f},{site.latitude:.6f}]")
+        static = {
             "nom_amenageur": tenant.name, "siren_amenageur": (tenant.siret or "")[:9],
             "contact_amenageur": contact, "nom_operateur": "", "contact_operateur": contact,
             "telephone_operateur": "", "nom_enseigne": tenant.name,
@@ -116,7 +142,7 @@ async def irve_files(session: AsyncSession, tenant_id: uuid.UUID) -> IrveFiles:
             "id_station_local": station.canonical_id, "nom_station": station.name or station.canonical_id,
             "implantation_station": "Parking privé réservé à la clientèle",
             "adresse_station": " ".join(p for p in (site.address, site.postal_code, site.city) if p) or site.name,
-            "code_insee_commune": site.insee_code, "coordonneesXY": f"[{site.longitude:.6f},{site.latitude:.6f}]",
+            "code_insee_commune": site.insee_code, "coordonneesXY": coordinates,
             "nbre_pdc": per_station[station.id], "id_pdc_itinerance": point.canonical_id,
             "id_pdc_local": point.usage_name or point.canonical_id,
             "puissance_nominale": f"{point.power_kw or 0:g}",
@@ -128,16 +154,34 @@ async def irve_files(session: AsyncSession, tenant_id: uuid.UUID) -> IrveFiles:
             "restriction_gabarit": "Inconnu", "station_deux_roues": "false", "raccordement": "", "num_pdl": "",
             "date_mise_en_service": charger.created_at.date().isoformat(), "observations": "",
             "date_maj": updated.date().isoformat(), "cable_t2_attache": "",
-        })
+        }
+        if publisher is not None:
+            static.update({k: v for k, v in publisher.items() if k in static and v})
         state, occupation = STATES.get(point.last_status, ("inconnu", "inconnu"))
         socket_state = {"en_service": "fonctionnel", "hors_service": "hors_service"}.get(state, "inconnu")
         when: dt.datetime = point.last_status_at or point.created_at
-        dynamic.append({
+        dynamic = {
             "id_pdc_itinerance": point.canonical_id, "etat_pdc": state, "occupation_pdc": occupation,
             "horodatage": when.astimezone(dt.UTC).isoformat(timespec="seconds"),
             **{column: (socket_state if code in sockets else "") for code, column in SOCKETS.items()},
-        })
-    return IrveFiles(_csv(STATIC_FIELDS, static), _csv(DYNAMIC_FIELDS, dynamic), len(static), skipped)
+        }
+        lines.append(PointLine(point.id, station.canonical_id, point.canonical_id,
+                               f"{point.canonical_id} ({point.usage_name or station.name})", site.latitude,
+                               site.longitude, static, dynamic))
+    return lines
+
+
+async def irve_files(session: AsyncSession, tenant_id: uuid.UUID) -> IrveFiles:
+    """The static and dynamic CSV files of the tenant's charge points in service, by identifier."""
+    static, dynamic, skipped = [], [], 0
+    for line in await point_lines(session, tenant_id):
+        if (line.latitude is None or line.longitude is None or not ITINERANCE.match(line.point_canonical)
+                or not line.static["contact_operateur"]):
+            skipped += 1
+            continue
+        static.append(line.static)
+        dynamic.append(line.dynamic)
+    return IrveFiles(static_csv(static), dynamic_csv(dynamic), len(static), skipped)
 
 
 async def export_files(session: AsyncSession, settings: Any, tenant_id: uuid.UUID) -> AsyncIterator[ExportFile]:

@@ -38,6 +38,7 @@ __all__ = [
     "ChargerDecommissioned",
     "ChargingSessionStopped",
     "LoadUnreached",
+    "RegistryChanged",
     "SiteBudgetChanged",
     "StationBooted",
     "StationConnected",
@@ -103,6 +104,19 @@ class ChargerDecommissioned(Event):
     charge_box_id: str
     canonical_id: str
     decommissioned_at: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RegistryChanged(Event):
+    """The tenant's station registry changed: a charger registered (one event for a whole fleet import), edited
+    or retired (``csms.domain.registry.announce_registry_change``, at most once per transaction). Durable because
+    the tenant's open-data files must follow it (issue 16 §3: « the static file regenerated on every change »,
+    ``csms.opendata``)."""
+
+    topic: ClassVar[str] = "csms.registry.changed"
+    tenant_id: uuid.UUID
+    #: ``registered``, ``updated`` or ``decommissioned``
+    reason: str
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

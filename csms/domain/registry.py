@@ -22,7 +22,7 @@ from app.errors import LinesRejected, NotFound, ValidationFailed
 from app.imports import header_keys, read_table
 from app.outbox import publish_on_commit
 from csms.domain import alerts, commands, reservations
-from csms.domain.events import ChargerDecommissioned
+from csms.domain.events import ChargerDecommissioned, RegistryChanged
 from csms.domain.identifiers import (
     ChargingId,
     InvalidChargingId,
@@ -46,6 +46,7 @@ from tenants.models import Site
 __all__ = [
     "AlreadyDecommissioned",
     "announce_decommission",
+    "announce_registry_change",
     "Decommissioned",
     "ImportFailed",
     "ImportReport",
@@ -135,6 +136,22 @@ def _bool(value: Any) -> bool:
 
 
 # --------------------------------------------------------------------------- registration
+
+
+def announce_registry_change(session: AsyncSession, tenant_id: uuid.UUID, reason: str) -> None:
+    """Publish ``csms.registry.changed`` with this transaction, once per transaction and tenant (a fleet import
+    registers its chargers one by one; its subscriber rewrites the open-data files once)."""
+    sync = session.sync_session
+    # The event lives and dies with the innermost transaction (a dry run's savepoint drops its own).
+    transaction = sync.get_nested_transaction() or sync.get_transaction()
+    seen = sync.info.get("csms.registry_changed")
+    if seen is not None and seen[0] is transaction and tenant_id in seen[1]:
+        return
+    if seen is None or seen[0] is not transaction:
+        seen = (transaction, set())
+        sync.info["csms.registry_changed"] = seen
+    seen[1].add(tenant_id)
+    publish_on_commit(session, RegistryChanged(tenant_id=tenant_id, reason=reason))
 
 
 @dataclass
@@ -318,6 +335,7 @@ async def register_charger(
         ))
         points.append(point_cid.canonical)
     await session.flush()
+    announce_registry_change(session, tenant_id, "registered")
     return RegisteredCharger(charger.id, station.id, spec.charge_box_id, charger_cid.canonical, station_cid.canonical, points)
 
 
@@ -529,6 +547,7 @@ async def update_charger(session: AsyncSession, tenant_id: uuid.UUID, charger: C
         if sockets is not None:
             point.socket_types = sockets
     await session.flush()
+    announce_registry_change(session, tenant_id, "updated")
     return charger
 
 
@@ -609,6 +628,7 @@ async def decommission_charger(
     publish_on_commit(session, ChargerDecommissioned(
         tenant_id=tenant_id, charger_id=charger.id, charge_box_id=charger.charge_box_id,
         canonical_id=charger.canonical_id, decommissioned_at=now))
+    announce_registry_change(session, tenant_id, "decommissioned")
     await session.flush()
     return Decommissioned(charger, changes, len(cancelled))
 
