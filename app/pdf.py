@@ -14,19 +14,37 @@ pages; ``heading``, ``paragraph``, ``key_values`` and ``table`` write the usual 
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
-__all__ = ["Document", "document", "pdf_bytes"]
+__all__ = ["Document", "dated", "document", "pdf_bytes"]
 
 _FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/local/share/fonts/dejavu")
 _FALLBACK = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-", "…": "...",
                            "œ": "oe", "Œ": "OE", "€": "EUR", "\u202f": " ", "≥": ">=", "≤": "<=", "→": "->"})
+
+
+#: The creation date the documents made in this context carry instead of the current time (``dated``).
+_CREATION_DATE: ContextVar[dt.datetime | None] = ContextVar("pdf_creation_date", default=None)
+
+
+@contextlib.contextmanager
+def dated(moment: dt.datetime) -> Iterator[None]:
+    """The PDFs made in this block carry ``moment`` as their creation date (the document's own date): the same
+    document then gives the same bytes whenever it is made (the reversibility archive's documents)."""
+    token = _CREATION_DATE.set(moment)
+    try:
+        yield
+    finally:
+        _CREATION_DATE.reset(token)
 
 
 def _font_dir() -> Path | None:
@@ -55,6 +73,8 @@ class Document(FPDF):
             self.unicode = False
         self.set_title(self.text(title))
         self.set_creator("Centrale")
+        if (moment := _CREATION_DATE.get()) is not None:
+            self.set_creation_date(moment)
         self.set_auto_page_break(auto=True, margin=18)
         self.set_margins(15, 15, 15)
         self.alias_nb_pages()

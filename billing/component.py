@@ -91,6 +91,12 @@ def _schedules() -> list[Any]:
     return list(tasks.SCHEDULES)
 
 
+def _export_files() -> Any:
+    from billing.reversibility import export_files
+
+    return export_files
+
+
 manifest = Component(
     name="billing",
     tasks=("billing.tasks",),
@@ -103,4 +109,5 @@ manifest = Component(
     demo=_demo,
     labels=labels,
     subscribers=_subscribers,
+    export_files=_export_files,
 )

@@ -96,6 +96,12 @@ def _schedules() -> list[Any]:
     return list(SCHEDULES)
 
 
+def _export_files() -> Any:
+    from catalog.reversibility import export_files
+
+    return export_files
+
+
 manifest = Component(
     name="catalog",
     models=("catalog.models",),
@@ -109,4 +115,5 @@ manifest = Component(
     wall_target=_wall_target,
     labels=labels,
     subscribers=_subscribers,
+    export_files=_export_files,
 )

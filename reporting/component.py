@@ -49,6 +49,12 @@ def _labels() -> Any:
     return labels
 
 
+def _export_files() -> Any:
+    from reporting.reversibility import export_files
+
+    return export_files
+
+
 manifest = Component(
     name="reporting",
     models=("reporting.models", "reporting.maintenance_models"),
@@ -59,4 +65,5 @@ manifest = Component(
     templates=Path(__file__).parent / "templates",
     wall_target=_wall_target,
     labels=_labels(),
+    export_files=_export_files,
 )

@@ -1,0 +1,141 @@
+"""What the reversibility archive holds besides the tables (issue 16 §1 « les documents : commandes, factures,
+rapports […] au format PDF / ODF / Factur-X »; CCP TGD X.7), and what it must no longer hold (§4): the orders as PDF
+and Order-X, the invoices as Factur-X, the annual maintenance reports, each listed in the manifest with its hash;
+the TGD beneficiary files destroyed four months after their closure (CCP TGD annexe 2 II.2.4) absent from an export
+made after that date."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import uuid
+import zipfile
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from app.composition import load_demo
+from app.db import Database, utcnow
+
+ACTOR = {"user_id": None, "label": "test"}
+
+
+async def _export(db: Database, settings: Any, tenant_id: uuid.UUID) -> zipfile.ZipFile:
+    from tenants.reversibility.service import build_archive
+
+    buffer = io.BytesIO()
+    await build_archive(db, settings, tenant_id, buffer, now=utcnow())
+    buffer.seek(0)
+    return zipfile.ZipFile(buffer)
+
+
+def _listed(archive: zipfile.ZipFile) -> dict[str, dict[str, Any]]:
+    return {f["path"]: f for f in json.loads(archive.read("manifest.json"))["files"]}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_the_orders_invoices_and_reports_are_in_the_archive_and_its_manifest(settings, db, demo):
+    import facturx
+
+    from billing.models import Invoice
+    from catalog.models import PurchaseOrder
+    from reporting.maintenance_models import MaintenanceReview
+
+    await load_demo(replace(settings, demo_ordering=True), db)
+    cpam = uuid.UUID(demo["tenant_ids"]["cpam"])
+    async with db.transaction([cpam], actor=ACTOR) as session:
+        orders = list(await session.scalars(select(PurchaseOrder).where(PurchaseOrder.tenant_id == cpam,
+                                                                        PurchaseOrder.status != "draft")))
+        drafts = list(await session.scalars(select(PurchaseOrder).where(PurchaseOrder.tenant_id == cpam,
+                                                                        PurchaseOrder.status == "draft")))
+        issued = list(await session.scalars(select(Invoice).where(Invoice.tenant_id == cpam,
+                                                                  Invoice.status != "draft")))
+        session.add(MaintenanceReview(tenant_id=cpam, year=2025, analysis="Analyse de l'année 2025",
+                                      recommendations="", updated_by="test"))
+    assert orders and issued, "the ordering demo has issued orders and an invoice for the CPAM"
+    archive = await _export(db, settings, cpam)
+    names, listed = set(archive.namelist()), _listed(archive)
+    for order in orders:
+        for version in range(1, order.version + 1):
+            stem = order.number if version == 1 else None
+            found = [n for n in names if n.startswith(f"documents/catalog/commandes/{order.number}/")]
+            assert len([n for n in found if n.endswith(".pdf")]) == order.version, found
+            assert len([n for n in found if n.endswith(".xml")]) == order.version, found
+            if stem:
+                pdf = archive.read(f"documents/catalog/commandes/{order.number}/{order.number}.pdf")
+                assert pdf.startswith(b"%PDF")
+                orderx = archive.read(f"documents/catalog/commandes/{order.number}/{order.number}-order-x.xml")
+                assert b"SCRDMCCBDACIOMessageStructure" in orderx and order.number.encode() in orderx
+    for order in drafts:  # a draft is no document yet
+        assert not [n for n in names if n.startswith(f"documents/catalog/commandes/{order.number}/")]
+    for invoice in issued:
+        path = f"documents/billing/factures/{invoice.number}.pdf"
+        content = archive.read(path)
+        embedded, xml = facturx.get_xml_from_pdf(content, check_xsd=True)  # the CII XML embedded (Factur-X)
+        assert content.startswith(b"%PDF") and embedded == "factur-x.xml" and invoice.number.encode() in xml
+        assert "Factur-X" in listed[path]["description"]
+    report = archive.read("documents/reporting/rapport-maintenance-2025.pdf")
+    assert report.startswith(b"%PDF")
+    # Every document is in the manifest with its size and SHA-256, and described in LISEZMOI.md.
+    readme = archive.read("LISEZMOI.md").decode()
+    for name in names:
+        if name.startswith("documents/"):
+            content = archive.read(name)
+            assert listed[name]["sha256"] == hashlib.sha256(content).hexdigest() and listed[name]["bytes"] == len(content)
+            assert name in readme, name
+    # The orders' and reports' files are the same bytes from one export to the next.
+    again = _listed(await _export(db, settings, cpam))
+    for name, facts in listed.items():
+        if name.startswith(("documents/catalog/", "documents/reporting/")):
+            assert again[name]["sha256"] == facts["sha256"], name
+
+
+async def test_no_tgd_file_survives_in_an_export_made_after_its_destruction(settings, db, demo):
+    """CCP TGD annexe 2 II.2.4: « le titulaire […] s'assure de sa destruction définitive en interne quatre mois
+    après la fermeture du dossier »: the hourly job ``assets.tgd_destruction`` erases it, and an export made
+    after that date holds none of it — no row, no value, in any file; a file still open is there."""
+    from assets import terminals
+    from assets.tasks import run_destruction
+
+    tid = uuid.UUID(demo["tenant_ids"]["tj"])
+    now = dt.datetime(2026, 12, 4, 8, 0, tzinfo=dt.UTC)
+    tz = "Indian/Reunion"
+    gone = {"full_name": "Mme Fiche Détruite", "phones": "0262 99 88 77", "address": "9 impasse Effacée, Saint-Denis",
+            "workplace": "Le Port", "prosecutor": "Parquet de Saint-Denis", "victim_support": "AAV 974"}
+    kept = {**gone, "full_name": "Mme Fiche Ouverte", "phones": "0262 55 44 33", "address": "1 rue Active"}
+    async with db.transaction([tid], actor=ACTOR) as session:
+        files = []
+        for order, person in ((7, gone), (8, kept)):
+            line = await terminals.create_line(session, tid, {"phone_number": f"069299990{order}", "insee_code": "97411",
+                                                              "order_number": str(order), "device_serial": f"DEV-{order}"})
+            files.append(await terminals.open_file(session, tid, {**person, "line_id": str(line.id),
+                                                                  "referred_at": now - dt.timedelta(minutes=5)}, now, tz))
+        await terminals.record_test_call(session, tid, files[0].id, {"called_at": now + dt.timedelta(days=1),
+                                                                     "note": "Note confidentielle 7Q"}, now + dt.timedelta(days=2), tz)
+        closed = await terminals.close_file(session, tid, files[0].id, {
+            "terminated_on": (now + dt.timedelta(days=20)).date().isoformat(), "confirmed_by": "M. le Procureur",
+            "terminal_returned": "1"}, now + dt.timedelta(days=20), tz)
+    assert closed.destroy_due_at is not None
+    # Before its date the closed file is still in the export (it is the beneficiary's data until then).
+    before = await _export(db, settings, tid)
+    assert gone["full_name"].encode() in before.read("tables/tgd_files.jsonl")
+    done = await run_destruction(db, closed.destroy_due_at)
+    assert list(done) == [str(tid)] and len(done[str(tid)]) == 1
+
+    archive = await _export(db, settings, tid)
+    everything = b"".join(archive.read(n) for n in archive.namelist())
+    for value in (gone["full_name"], gone["phones"], gone["address"], "Note confidentielle 7Q"):
+        assert value.encode() not in everything, value
+    # Its id stays only where the log says « created, changed, deleted » (with no value of the person: redacted).
+    naming = sorted(n for n in archive.namelist() if str(files[0].id).encode() in archive.read(n))
+    assert naming == ["tables/audit_events.csv", "tables/audit_events.jsonl"], naming
+    rows = [json.loads(line) for line in archive.read("tables/tgd_files.jsonl").splitlines()]
+    ids = {r["id"]: r for r in rows}
+    assert str(files[0].id) not in ids and ids[str(files[1].id)]["full_name"] == kept["full_name"]
+    assert all(json.loads(line)["file_id"] != str(files[0].id)
+               for line in archive.read("tables/tgd_test_calls.jsonl").splitlines())
+
