@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install run test test-fast bench lint lock browser node office audit clean
+.PHONY: install run test test-fast bench lint lock browser node office proxy audit clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,7 +28,7 @@ run: install
 ## workers (pytest-xdist; a test file stays on one worker, so its module fixtures are built once).
 PYTEST := $(BIN)/pytest -q -n 2 --dist loadfile --durations=15
 
-test: install browser node office
+test: install browser node office proxy
 	$(PYTEST)
 
 test-fast: install
@@ -46,6 +46,13 @@ office:
 	  echo "installing Debian's headless LibreOffice (Calc) for the export tests"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    libreoffice-calc-nogui >/dev/null) || { echo "LibreOffice could not be installed"; exit 1; }; }
+
+## Debian's nginx: tests/csms/test_security_profile3.py runs the stations' TLS proxy (docker/nginx/) with it.
+proxy:
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
+	  echo "installing Debian's nginx-light for the TLS proxy tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    nginx-light >/dev/null) || { echo "nginx could not be installed"; exit 1; }; }
 
 ## Known vulnerabilities in requirements.lock and tests/node's lock (scripts/audit.py):
 ## exit 1 on a finding not waived in audit-allowlist.toml, 3 when no advisory database answers.

@@ -67,6 +67,13 @@ class Settings:
     #: silently dead socket is closed within twice this. 10,000 stations at 20 s cost 500 pings a
     #: second, 4 % of the ingress's CPU (docs/ocpp.md); well under the offline alert's 15 minutes.
     ocpp_ping_interval: float = 60.0
+    #: TLS proxies in front of the ingress (addresses or CIDR blocks) whose ``X-Forwarded-Proto``,
+    #: ``X-Client-Verify`` and ``X-Client-Cert`` headers are believed: OCPP security profiles 2 and 3
+    #: (docs/ocpp.md « Security profiles »). None by default: then only profile 1 stations connect.
+    ocpp_trusted_proxies: tuple[str, ...] = ()
+    #: Milliseconds a small group commit of the ingress waits for more units (csms.domain.writer): less CPU
+    #: per message, that much more latency per answer. Measured in docs/ocpp.md « Figures ».
+    ocpp_writer_linger_ms: float = 0.0
     #: Embedded mode: the web process runs the outbox relay (app.outbox). Off only to leave the events
     #: committed by this process to another relay (``centrale outbox relay``; the crash tests).
     outbox_relay: bool = True
@@ -99,6 +106,10 @@ class Settings:
     @cached_property
     def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         return tuple(ipaddress.ip_network(p, strict=False) for p in self.trusted_proxies)
+
+    @cached_property
+    def ocpp_trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(p, strict=False) for p in self.ocpp_trusted_proxies)
 
     @property
     def admin_url(self) -> str:
@@ -140,6 +151,8 @@ class Settings:
                 trusted_proxies=tuple(p.strip() for p in get("TRUSTED_PROXIES").split(",") if p.strip()),
                 ocpp_offline_alert_minutes=int(get("OCPP_OFFLINE_ALERT_MINUTES", str(base.ocpp_offline_alert_minutes))),
                 ocpp_ping_interval=float(get("OCPP_PING_INTERVAL", str(base.ocpp_ping_interval))),
+                ocpp_writer_linger_ms=float(get("OCPP_WRITER_LINGER_MS", str(base.ocpp_writer_linger_ms))),
+                ocpp_trusted_proxies=tuple(p.strip() for p in get("OCPP_TRUSTED_PROXIES").split(",") if p.strip()),
                 outbox_relay=_bool(get("OUTBOX_RELAY", "true")),
                 scheduler=_bool(get("SCHEDULER", "true")),
                 demo_ordering=_bool(get("DEMO_ORDERING", "true")),
@@ -148,6 +161,7 @@ class Settings:
                 debug=_bool(get("DEBUG", "false")),
             )
             settings.trusted_proxy_networks  # noqa: B018 - validated here, not at the first request
+            settings.ocpp_trusted_proxy_networks  # noqa: B018
         except ValueError as exc:
             raise SettingsError(f"invalid CENTRALE_* setting: {exc}") from exc
         return settings.with_secret_key()

@@ -35,6 +35,7 @@ from sqlalchemy import (
     Index,
     Integer,
     Numeric,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -123,6 +124,9 @@ class Charger(TenantOwned, Base):
     #: Tolerate known firmware deviations (over-long strings truncated, naive timestamps
     #: read as UTC), each recorded as a warning event.
     lenient: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: OCPP security profile the handshake requires (csms.domain.profiles): 1 password, 2 password over
+    #: TLS, 3 TLS client certificate whose CN is ``charge_box_id``.
+    security_profile: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
     # --- reported by the station (BootNotification), written as facts
     vendor: Mapped[str] = mapped_column(String(50), default="")
     model: Mapped[str] = mapped_column(String(50), default="")

@@ -28,6 +28,7 @@ class StationRef:
     charge_box_id: str
     canonical_id: str
     lenient: bool = False
+    security_profile: int = 1
 
     @property
     def actor(self) -> str:

@@ -136,7 +136,8 @@ async def load_station(session: AsyncSession, route: ChargeBoxRoute) -> tuple[St
     charger = await session.get(Charger, (route.tenant_id, route.charger_id))
     if charger is None:
         return None
-    ref = StationRef(route.tenant_id, charger.id, charger.charge_box_id, charger.canonical_id, charger.lenient)
+    ref = StationRef(route.tenant_id, charger.id, charger.charge_box_id, charger.canonical_id, charger.lenient,
+                     charger.security_profile)
     return ref, charger.password_hash
 
 
@@ -154,14 +155,15 @@ async def load_stations(session: AsyncSession, charge_box_ids: list[str]) -> dic
     chargers = {
         (row.tenant_id, row.id): row for row in await session.execute(
             select(Charger.tenant_id, Charger.id, Charger.charge_box_id, Charger.canonical_id, Charger.lenient,
-                   Charger.password_hash).where(Charger.id.in_([route.charger_id for route in routes]))
+                   Charger.security_profile, Charger.password_hash).where(Charger.id.in_([route.charger_id for route in routes]))
         )
     }
     found = {}
     for route in routes:
         row = chargers.get((route.tenant_id, route.charger_id))
         if row is not None:
-            ref = StationRef(row.tenant_id, row.id, row.charge_box_id, row.canonical_id, row.lenient)
+            ref = StationRef(row.tenant_id, row.id, row.charge_box_id, row.canonical_id, row.lenient,
+                             row.security_profile)
             found[route.charge_box_id] = (ref, row.password_hash)
     return found
 

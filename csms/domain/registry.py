@@ -40,6 +40,7 @@ from csms.domain.passwords import (  # re-exported: the registry's own rules
     upgrade_station_password,
     verify_station_password,
 )
+from csms.domain.profiles import PROFILES
 from tenants import services
 from tenants.models import Site
 
@@ -183,6 +184,7 @@ class _Spec:
     socket_types: str
     usage_name: str
     lenient: bool
+    security_profile: int = 1
 
 
 def _spec(data: dict[str, Any], errors: dict[str, str]) -> _Spec:
@@ -200,13 +202,19 @@ def _spec(data: dict[str, Any], errors: dict[str, str]) -> _Spec:
             errors["canonical_id"] = str(exc)
     station_number = _int(data.get("station"), "station", "Numéro de station", 1, 99, errors, None)
     points = _int(data.get("points"), "points", "Nombre de points de charge", 1, MAX_POINTS, errors, 1) or 1
+    profile = 1
+    if data.get("security_profile") not in (None, ""):
+        try:
+            profile = security_profile(data.get("security_profile"))
+        except ValueError as exc:
+            errors["security_profile"] = str(exc)
     return _Spec(
         charge_box_id=charge_box_id, password=password, site=str(data.get("site") or "").strip(),
         canonical=canonical, station_number=station_number,
         station_name=text_value(data, "station_name", errors, limit=Station.name, label="Nom de la station"), points=points,
         power_kw=_power(data.get("power_kw"), errors), socket_types=_sockets(data.get("socket_types"), errors),
         usage_name=text_value(data, "usage_name", errors, limit=ChargePoint.usage_name, label="Nom d'usage"),
-        lenient=_bool(data.get("lenient")),
+        lenient=_bool(data.get("lenient")), security_profile=profile,
     )
 
 
@@ -321,6 +329,7 @@ async def register_charger(
     charger = Charger(
         tenant_id=tenant_id, station_id=station.id, number=number_b, canonical_id=charger_cid.canonical,
         charge_box_id=spec.charge_box_id, password_hash=password_hash, lenient=spec.lenient,
+        security_profile=spec.security_profile,
     )
     session.add(charger)
     await session.flush()  # rows below reference the charger (composite FKs, no ORM relationship to order them)
@@ -521,6 +530,17 @@ async def list_transactions(
     return list(await session.scalars(stmt.order_by(Transaction.start_received_at, Transaction.stop_received_at)))
 
 
+def security_profile(value: Any) -> int:
+    """1, 2 or 3 (csms.domain.profiles); ``ValueError`` with the French message otherwise."""
+    try:
+        profile = int(str(value).strip())
+    except ValueError:
+        profile = 0
+    if profile not in PROFILES:
+        raise ValueError("Profil de sécurité OCPP : 1, 2 ou 3.")
+    return profile
+
+
 # --------------------------------------------------------------------------- edits
 
 
@@ -533,6 +553,11 @@ async def update_charger(session: AsyncSession, tenant_id: uuid.UUID, charger: C
     power = _power(data.get("power_kw"), errors) if "power_kw" in data else None
     sockets = _sockets(data.get("socket_types"), errors) if "socket_types" in data else None
     name = text_value(data, "station_name", errors, limit=Station.name, label="Nom de la station")
+    if "security_profile" in data:
+        try:
+            security_profile(data.get("security_profile"))
+        except ValueError as exc:
+            errors["security_profile"] = str(exc)
     if errors:
         raise ValidationFailed(errors)
     if "station_name" in data and name:
@@ -541,6 +566,8 @@ async def update_charger(session: AsyncSession, tenant_id: uuid.UUID, charger: C
             station.name = name
     if "lenient" in data:
         charger.lenient = _bool(data.get("lenient"))
+    if "security_profile" in data:
+        charger.security_profile = security_profile(data.get("security_profile"))
     for point in await list_charge_points(session, tenant_id, charger.id):
         if "power_kw" in data:
             point.power_kw = power

@@ -285,9 +285,13 @@ class GroupCommitWriter:
     units still run one after the other in submission order; different stations'
     units may commit in any order, as they may with one worker across batches."""
 
-    def __init__(self, db: Database, *, max_batch: int = 500, workers: int = 1, spill: int = 200) -> None:
+    def __init__(self, db: Database, *, max_batch: int = 500, workers: int = 1, spill: int = 200,
+                 linger: float = 0.0, linger_below: int = 50) -> None:
         self.db = db
         self.max_batch = max_batch
+        #: Seconds a batch of fewer than ``linger_below`` units waits before it commits; 0: none.
+        self.linger = linger
+        self.linger_below = linger_below
         self.spill = spill
         self.stats = WriterStats()
         self._queues: list[asyncio.Queue[_Job]] = [asyncio.Queue() for _ in range(max(1, workers))]
@@ -349,6 +353,11 @@ class GroupCommitWriter:
     async def _run(self, queue: asyncio.Queue[_Job]) -> None:
         while True:
             batch = [await queue.get()]
+            if self.linger and queue.qsize() < self.linger_below:
+                # A small batch waits ``linger`` for company: fewer, bigger transactions (each costs
+                # BEGIN, the scope, one statement per kind of row and COMMIT: round trips that wake a
+                # backend), for ``linger`` more latency on the answers it holds (docs/ocpp.md « Figures »).
+                await asyncio.sleep(self.linger)
             while len(batch) < self.max_batch and not queue.empty():
                 batch.append(queue.get_nowait())
             try:

@@ -16,9 +16,10 @@ ingress, by concern:
 Here:
 
 * Handshake: the charge_box_id is looked up in the platform routing table
-  (unknown → HTTP 404), the Basic-auth password checked against the charger's
-  salted HMAC-SHA-256 (legacy: argon2id) hash (missing or wrong → HTTP 401; OCPP security profiles 1 and 2, TLS
-  being the proxy's job), the subprotocol negotiated (``ocpp2.0.1`` preferred,
+  (unknown → HTTP 404), the charger's security profile checked from its TLS proxy's headers
+  (csms.domain.profiles: profile 2 needs TLS, profile 3 a client certificate whose CN is the
+  charge_box_id; otherwise HTTP 403), the Basic-auth password (profiles 1 and 2) checked against the
+  charger's salted HMAC-SHA-256 (legacy: argon2id) hash (missing or wrong → HTTP 401), the subprotocol negotiated (``ocpp2.0.1`` preferred,
   then ``ocpp1.6``; a station offering neither is refused with HTTP 400 unless
   it is in lenient mode, then spoken to in 1.6).
 * One live socket per station: a new connection replaces the old one, which is
@@ -72,6 +73,7 @@ from csms.domain.batching import BatchedLookup
 from csms.domain.commands import serve_commands
 from csms.domain.events import STATION_CONNECTED, STATION_DISCONNECTED
 from csms.domain.ports import StationRef
+from csms.domain.profiles import admit
 from csms.domain.protocol import compile_validator
 from csms.domain.registry import station_hash_is_legacy, upgrade_station_password, verify_station_password
 from csms.domain.smart_charging import LoadManager
@@ -163,7 +165,7 @@ class Ingress:
             # No pre-ping (two round trips per group commit): a connection found dead fails its
             # batch, whose units are then retried one by one on fresh connections (csms.domain.writer).
             self.answer_db.engine.sync_engine.pool._pre_ping = False  # noqa: SLF001
-        self.writer = GroupCommitWriter(self.answer_db, workers=workers)
+        self.writer = GroupCommitWriter(self.answer_db, workers=workers, linger=settings.ocpp_writer_linger_ms / 1000)
         self._handshakes: BatchedLookup[str, tuple[StationRef, str]] = BatchedLookup(
             lambda ids: _load_handshakes(self.answer_db, ids), name="csms-handshakes")
         self.registry = ConnectionRegistry()
@@ -250,6 +252,7 @@ class Ingress:
             await self.authorization.stop()
         await self.load_manager.stop()
         await self.writer.stop()
+        log.info("writer stats %s", self.writer.stats)
         if self._unannounce is not None:
             self._unannounce()
         await self.answer_db.dispose()
@@ -330,7 +333,16 @@ class Ingress:
         if loaded is None:
             return connection.respond(http.HTTPStatus.NOT_FOUND, "Borne inconnue.\n")
         ref, password_hash = loaded
-        if not await self._check_basic_auth(request.headers, ref, password_hash):
+        remote = connection.remote_address
+        admission = admit(ref.security_profile, ref.charge_box_id,
+                          peer=remote[0] if isinstance(remote, tuple) else None, headers=request.headers,
+                          trusted=self.settings.ocpp_trusted_proxy_networks, now=utcnow())
+        if not admission.ok:
+            log.warning("%s: handshake refused (security profile %d): %s%s", ref.charge_box_id, ref.security_profile,
+                        admission.reason, f" certificate {admission.certificate.fingerprint}"
+                        if admission.certificate else "")
+            return connection.respond(admission.status, admission.reason + "\n")
+        if admission.needs_password and not await self._check_basic_auth(request.headers, ref, password_hash):
             response = connection.respond(http.HTTPStatus.UNAUTHORIZED, "Identifiant ou mot de passe de borne incorrect.\n")
             response.headers["WWW-Authenticate"] = 'Basic realm="Centrale OCPP", charset="UTF-8"'
             return response

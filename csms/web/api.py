@@ -147,7 +147,7 @@ def _station_out(
         uptime=UptimeOut(since=start, until=now, online_seconds=round(report.online_seconds, 3),
                          ratio=round(report.uptime_ratio, 6), connections=report.connections),
         protocol=charger.protocol, vendor=charger.vendor, model=charger.model, firmware_version=charger.firmware_version,
-        lenient=charger.lenient, created_at=charger.created_at, decommissioned_at=charger.decommissioned_at,
+        lenient=charger.lenient, security_profile=charger.security_profile, created_at=charger.created_at, decommissioned_at=charger.decommissioned_at,
         decommission_reason=charger.decommission_reason,
     )
 
@@ -286,6 +286,7 @@ async def create_station(request: Request[Any, Any, Any], db_session: AsyncSessi
         "charge_box_id": data.charge_box_id, "password": password, "site": data.site, "canonical_id": data.canonical_id,
         "station": data.station, "station_name": data.station_name, "points": data.points, "power_kw": data.power_kw,
         "socket_types": data.socket_types, "usage_name": data.usage_name, "lenient": data.lenient,
+        "security_profile": data.security_profile,
     }
     registered = await registry.register_charger(db_session, tenant_id, fields)
     return StationCreated(

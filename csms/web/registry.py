@@ -35,6 +35,7 @@ from app.exports import csv_bytes
 from app.shell import flash, render, see_other, tenant_page
 from csms.domain import registry
 from csms.domain.models import Station
+from csms.domain.profiles import PROFILES
 from tenants import services
 from tenants.context import TenantContext
 
@@ -183,6 +184,7 @@ def _edit_values(charger: Any, station: Station | None, points: list[Any]) -> di
         "power_kw": "" if first is None or first.power_kw is None else f"{first.power_kw:g}",
         "socket_types": (first.socket_types if first else "").replace(",", "+"),
         "lenient": charger.lenient,
+        "security_profile": str(charger.security_profile),
     }
 
 
@@ -197,6 +199,7 @@ async def _edit_page(request: Request[Any, Any, Any], session: AsyncSession, ctx
         password=password, power_options=POWER_OPTIONS, socket_options=list(registry.SOCKET_TYPES.items()),
         selected_sockets=set(str(values.get("socket_types") or "").split("+")), reason=reason,
         reason_max=registry.DECOMMISSION_REASON_MAX,
+        profile_options=[(str(number), label) for number, label in PROFILES.items()],
     ), status=status)
 
 
@@ -219,6 +222,7 @@ async def station_update(
         "power_kw": str(data.get("power_kw") or "").strip(),
         "socket_types": "+".join(sockets if isinstance(sockets, list) else [sockets]),
         "lenient": bool(data.get("lenient")),
+        "security_profile": str(data.get("security_profile") or "1"),
     }
     try:
         await registry.update_charger(db_session, tenant_ctx.tenant_id, charger, values)

@@ -55,6 +55,9 @@ class StationCreate(Struct, forbid_unknown_fields=True, kw_only=True):
                                       examples=["T2+EF"])] = "T2"
     usage_name: Annotated[str, Meta(description="Nom d'usage des points de charge")] = ""
     lenient: Annotated[bool, Meta(description="Mode tolérant (écarts connus du micrologiciel)")] = False
+    security_profile: Annotated[int, Meta(ge=1, le=3, description=(
+        "Profil de sécurité OCPP exigé à la connexion : 1 mot de passe, 2 mot de passe sur TLS, "
+        "3 certificat client TLS dont le CN est le charge_box_id"))] = 1
 
 
 class StationDecommission(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -150,6 +153,7 @@ class StationOut(Struct, kw_only=True):
     model: str
     firmware_version: str
     lenient: bool
+    security_profile: Annotated[int, Meta(description="Profil de sécurité OCPP exigé à la connexion (1, 2 ou 3)")]
     created_at: dt.datetime
     decommissioned_at: Annotated[dt.datetime | None, Meta(
         description="Mise hors service définitive (null : en service) ; son historique reste consultable")] = None

@@ -30,7 +30,7 @@ def _env_example() -> dict[str, str]:
 
 def test_compose_services_and_their_order():
     services = _compose()["services"]
-    assert set(services) == {"postgres", "redis"} | CENTRALE_SERVICES
+    assert set(services) == {"postgres", "redis", "ocpp-tls"} | CENTRALE_SERVICES
     assert services["postgres"]["image"] == "postgres:15"
     assert services["redis"]["image"] == "redis:7"
     assert "pgdata:/var/lib/postgresql/data" in services["postgres"]["volumes"]
@@ -50,6 +50,21 @@ def test_compose_services_and_their_order():
         env = services[name]["environment"]
         assert env["CENTRALE_REDIS_URL"] == "redis://redis:6379/0"
         assert services[name]["build"] == {"context": "..", "dockerfile": "docker/Dockerfile"}
+
+
+def test_the_stations_tls_proxy_is_the_only_one_the_ingress_trusts():
+    """OCPP security profiles 2 and 3 (csms/domain/profiles.py): nginx renders the template the tests run
+    (tests/csms/test_security_profile3.py), and the ingress believes its headers from its fixed address only."""
+    services = _compose()["services"]
+    proxy = services["ocpp-tls"]
+    assert "./nginx/ocpp-tls.conf.template:/etc/nginx/templates/ocpp-tls.conf.template:ro" in proxy["volumes"]
+    assert proxy["environment"]["INGRESS_UPSTREAM"] == "ingress:9000"
+    address = proxy["networks"]["stations"]["ipv4_address"]
+    assert services["ingress"]["environment"]["CENTRALE_OCPP_TRUSTED_PROXIES"] == address
+    template = (DOCKER / "nginx" / "ocpp-tls.conf.template").read_text()
+    for header in ("X-Forwarded-Proto https", "X-Client-Verify $ssl_client_verify", "X-Client-Cert $ssl_client_escaped_cert"):
+        assert f"proxy_set_header {header};" in template
+    assert "tls/" in (DOCKER / ".gitignore").read_text().split()  # private keys stay out of git
 
 
 def test_compose_commands_exist_in_the_cli():
