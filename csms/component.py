@@ -37,12 +37,23 @@ PERMISSIONS = {
 
 def _web() -> Web:
     from app.shell import BeneficiaryColumnsHook, HomeCardHook, MenuHook, WorkQueueHook
-    from csms.web import api, badges, commands, exports, home, opendata, registry, smart_charging, supervision
+    from csms.web import (
+        api,
+        badges,
+        commands,
+        device_model,
+        exports,
+        home,
+        opendata,
+        registry,
+        smart_charging,
+        supervision,
+    )
 
     return Web(
         portal=[*registry.handlers, *smart_charging.portal_handlers, *supervision.handlers,
                 *badges.portal_handlers, *commands.portal_handlers, *exports.handlers, *home.handlers,
-                *opendata.handlers],
+                *opendata.handlers, *device_model.handlers],
         api=[*api.handlers, *smart_charging.api_handlers, *badges.api_handlers, *commands.api_handlers],
         # Bornes, Recharges, Alertes, Statistiques; then Pilotage énergétique; then Badges, Réservations.
         menu=[MenuHook(100, supervision.nav, group="Supervision"), MenuHook(110, smart_charging.nav, group="Supervision"),
@@ -111,7 +122,7 @@ def _export_files() -> Any:
 
 manifest = Component(
     name="csms",
-    models=("csms.domain.models", "csms.opendata"),
+    models=("csms.domain.models", "csms.domain.device_model", "csms.opendata"),
     web=_web,
     permissions=PERMISSIONS,
     cli=_cli,

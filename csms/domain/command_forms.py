@@ -389,6 +389,23 @@ def _variable(v: Mapping[str, Any]) -> dict[str, Any]:
     return {"component": {"name": v["component"]}, "variable": {"name": v["variable"]}}
 
 
+def _get_report(v: Mapping[str, Any], ctx: FormContext) -> dict[str, Any]:
+    item: dict[str, Any] = {"component": {"name": v["component"]}}
+    if v["variable"]:
+        item["variable"] = {"name": v["variable"]}
+    return {"requestId": _request_id(ctx), "componentVariable": [item]}
+
+
+def _get_monitoring_report(v: Mapping[str, Any], ctx: FormContext) -> dict[str, Any]:
+    return {"requestId": _request_id(ctx), **({"componentVariable": [{"component": {"name": v["component"]}}]}
+                                               if v["component"] else {})}
+
+
+def _set_monitoring(v: Mapping[str, Any], ctx: FormContext) -> dict[str, Any]:
+    return {"setMonitoringData": [{"value": v["value"], "type": v["type"], "severity": v["severity"],
+                                   **_variable(v)}]}
+
+
 def _get_variables(v: Mapping[str, Any], ctx: FormContext) -> dict[str, Any]:
     return {"getVariableData": [_variable(v)]}
 
@@ -503,6 +520,20 @@ FORMS_201: dict[str, CommandForm] = {
                   hint="Où la borne dépose le fichier, par exemple https://exemple.fr/journaux/",
                   sample="https://exemple.fr/journaux/")), _get_log),
     "DataTransfer": CommandForm((VENDOR, MESSAGE_ID, DATA), _data_transfer),
+    "GetReport": CommandForm((FormField("component", "Composant", "text", default="OCPPCommCtrlr"),
+                              FormField("variable", "Variable", "text", required=False, hint="Vide : toutes.")),
+                             _get_report),
+    "GetMonitoringReport": CommandForm((FormField("component", "Composant", "text", required=False,
+                                                  hint="Vide : toutes les surveillances."),), _get_monitoring_report),
+    "SetVariableMonitoring": CommandForm((
+        FormField("component", "Composant", "text", default="EVSE"),
+        FormField("variable", "Variable", "text", default="Power"),
+        FormField("type", "Type de surveillance", "choice", default="UpperThreshold", choices=(
+            ("UpperThreshold", "Seuil haut"), ("LowerThreshold", "Seuil bas"), ("Delta", "Variation (Delta)"),
+            ("Periodic", "Périodique"), ("PeriodicClockAligned", "Périodique, alignée sur l'horloge"))),
+        FormField("value", "Seuil, variation ou période (s)", "decimal", default="22000"),
+        FormField("severity", "Gravité (0 : danger … 9 : débogage)", "integer", default="4", high=9)),
+        _set_monitoring),
 }
 
 FORMS: dict[str, dict[str, CommandForm]] = {"1.6": FORMS_16, "2.0.1": FORMS_201}

@@ -65,7 +65,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.bus import Bus, BusRequestError, NoResponder
 from app.db import Database, utcnow
 from app.errors import NotFound, ValidationFailed
-from csms.domain import passwords
+from csms.domain import device_model, passwords
 from csms.domain.events import node_topic
 from csms.domain.models import Charger, CommandLog, ConnectionLog, Transaction
 from csms.domain.protocol import compile_validator
@@ -113,6 +113,8 @@ ACTIONS: dict[str, tuple[str, ...]] = {
         "SendLocalList", "GetLocalListVersion", "ClearCache", "SetChargingProfile", "ClearChargingProfile",
         "GetChargingProfiles", "GetCompositeSchedule", "GetTransactionStatus", "UpdateFirmware", "GetLog",
         "DataTransfer",
+        # The device model (issue 17 §2): answered by NotifyReport / NotifyMonitoringReport parts.
+        "GetReport", "GetMonitoringReport", "SetVariableMonitoring",
     ),
 }
 #: OCPP 1.6 name → its OCPP 2.0.1 counterpart, for the error message (no translation is made).
@@ -619,9 +621,13 @@ async def _log_start(db: Database, tenant_id: uuid.UUID, target: _Target, charge
 
 
 async def _log_end(db: Database, tenant_id: uuid.UUID, log_id: uuid.UUID, actor: dict[str, Any], *,
-                   charger_id: uuid.UUID, new_password_hash: str | None = None, **values: Any) -> None:
-    """Complete the log row; with ``new_password_hash``, the station's password changes in the same commit."""
+                   charger_id: uuid.UUID, new_password_hash: str | None = None,
+                   device_answer: tuple[str, dict[str, Any], dict[str, Any]] | None = None, **values: Any) -> None:
+    """Complete the log row; with ``new_password_hash``, the station's password changes in the same commit;
+    with ``device_answer`` (action, payload, answer), the station's device model is updated in it too."""
     async with db.transaction([tenant_id], actor=actor) as session:
+        if device_answer is not None:
+            await device_model.record_command_answer(session, tenant_id, charger_id, *device_answer, at=utcnow())
         await session.execute(
             update(CommandLog).where(CommandLog.tenant_id == tenant_id, CommandLog.id == log_id)
             .values(**values).execution_options(synchronize_session=False)
@@ -701,6 +707,9 @@ async def execute_command(
             end.update(status=outcome_status(raw_answer), answer=answer, error="")
             if password_change is not None and password_change.accepted(raw_answer):
                 end["new_password_hash"] = password_change.password_hash
+            if version == "2.0.1" and action in device_model.RESULT_ACTIONS:
+                # The answer is kept redacted in the log; the device model keeps no secret either.
+                end["device_answer"] = (action, redact_payload(payload), answer)
             return CommandOutcome(log_id, answer, end["status"], version, int((time.monotonic() - started) * 1000))
         if outcome == "call_error":
             code = str(reply.get("code") or "GenericError")

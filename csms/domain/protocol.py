@@ -67,6 +67,8 @@ DESCRIPTIONS = {
     "NotImplemented": "Requested Action is not known by receiver",
     "NotSupported": "Requested Action is recognized but not supported by the receiver",
     "RpcFrameworkError": "Content of the call is not a valid RPC Request",
+    "MessageTypeNotSupported": "A message with a Message Type Number received that is not supported by this "
+                               "implementation",
 }
 
 
@@ -121,7 +123,7 @@ def too_deep(raw: str, limit: int = MAX_DEPTH) -> bool:
 
 
 def parse_frame(raw: str | bytes, version: str) -> ParsedFrame | None:
-    """Check the OCPP-J envelope; ``None`` for a frame to ignore (unknown message type).
+    """Check the OCPP-J envelope; ``None`` for a frame to ignore (1.6: an unknown message type).
 
     OCPP-J: a Call is ``[2, id, action, {payload}]``, a CallResult ``[3, id, {payload}]``,
     a CallError ``[4, id, code, description, {details}]``.
@@ -156,7 +158,10 @@ def parse_frame(raw: str | bytes, version: str) -> ParsedFrame | None:
         return ParsedFrame(3, unique_id, payload=msg[2] if len(msg) > 2 else None)
     if type_id == 4:
         return ParsedFrame(4, unique_id)
-    # OCPP-J: a message with an unknown MessageTypeId is ignored.
+    if version != "1.6":
+        # OCPP-J 2.0.1 §4.4 (CallError codes): « MessageTypeNotSupported: A message with an Message Type
+        # Number received that is not supported by this implementation ». 1.6 has no such code: ignored.
+        raise FrameError("MessageTypeNotSupported", f"MessageTypeId {type_id} is not supported", unique_id)
     return None
 
 

@@ -545,6 +545,26 @@ async def consume(
     return True
 
 
+async def record_station_update(
+    session: AsyncSession, ref: StationRef, *, reservation_id: int, status: str, at: dt.datetime,
+) -> Reservation | None:
+    """OCPP 2.0.1 ReservationStatusUpdate (use case H01): the station ended a reservation on its own,
+    ``Expired`` (its window passed unused) or ``Removed`` (no longer valid at the station, e.g. the EVSE
+    became inoperative). An open reservation of ours ends accordingly; else nothing changes."""
+    reservation = await session.scalar(select(Reservation).where(
+        Reservation.tenant_id == ref.tenant_id, Reservation.charger_id == ref.charger_id,
+        Reservation.ocpp_reservation_id == reservation_id))
+    if reservation is None or reservation.status not in OPEN_STATUSES:
+        return None
+    if status == "Expired":
+        reservation.status = "expired"
+    else:
+        reservation.status = "cancelled"
+        reservation.cancel_reason = "Retirée par la borne (ReservationStatusUpdate Removed)."
+        reservation.cancelled_at = at
+    return reservation
+
+
 # --------------------------------------------------------------------------- reads
 
 

@@ -37,6 +37,7 @@ from websockets.asyncio.server import ServerConnection
 from app.db import utcnow
 from csms.domain import recording as supervision
 from csms.domain.commands import CallChannel
+from csms.domain.contract_certificates import ContractAuthority
 from csms.domain.ports import IngressPort, StationRef
 from csms.domain.protocol import (
     FrameError,
@@ -76,6 +77,8 @@ class LinkHost(IngressPort, Protocol):
     writer: GroupCommitWriter
     #: CallResults / CallErrors of every connection that answered no call of ours (dropped).
     unsolicited_answers: int
+    #: ISO 15118 contract certificates and OCSP for 2.0.1 stations (``csms.domain.contract_certificates``).
+    contract_authority: ContractAuthority
 
     def emit(self, topic: str, payload: dict[str, Any]) -> None: ...
 

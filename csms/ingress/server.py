@@ -71,6 +71,7 @@ from csms.domain.alerts import AlertWatcher
 from csms.domain.badges import AuthorizationTasks
 from csms.domain.batching import BatchedLookup
 from csms.domain.commands import serve_commands
+from csms.domain.contract_certificates import ContractAuthority, NoContractAuthority
 from csms.domain.events import STATION_CONNECTED, STATION_DISCONNECTED
 from csms.domain.ports import StationRef
 from csms.domain.profiles import admit
@@ -190,6 +191,8 @@ class Ingress:
         self._unsolicited_logged: dict[str, tuple[float, int]] = {}
         #: Legacy argon2id checks (~0.1 s of CPU each) run at most one per core but one.
         self._argon2_slots = asyncio.Semaphore(max(1, (os.cpu_count() or 2) - 1))
+        #: ISO 15118 contract certificates and OCSP (2.0.1 Get15118EVCertificate, GetCertificateStatus): a seam.
+        self.contract_authority: ContractAuthority = NoContractAuthority()
 
     @property
     def bus(self) -> Bus:

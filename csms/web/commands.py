@@ -102,6 +102,8 @@ LABELS = {
     "GetCompositeSchedule": "Lire le programme de charge", "GetTransactionStatus": "État d'une recharge",
     "UpdateFirmware": "Mettre à jour le micrologiciel", "GetDiagnostics": "Récupérer les diagnostics",
     "GetLog": "Récupérer les journaux", "DataTransfer": "Échange propre au constructeur",
+    "GetReport": "Demander un rapport de variables", "GetMonitoringReport": "Demander le rapport des surveillances",
+    "SetVariableMonitoring": "Surveiller une variable",
 }
 
 
