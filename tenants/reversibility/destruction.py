@@ -43,6 +43,7 @@ from tenants.reversibility.models import TenantDestruction, TenantExport
 __all__ = [
     "COOLING_OFF",
     "access_destruction",
+    "announce_destruction",
     "cancel_destruction",
     "destroy_tenant",
     "find_destruction",
@@ -95,6 +96,26 @@ async def request_destruction(session: AsyncSession, tenant: Tenant, *, email: s
                  details={"not_before": row.not_before.isoformat(), "export_id": str(export_id)})
     await session.flush()
     return row
+
+
+async def announce_destruction(session: AsyncSession, settings: Settings, row: TenantDestruction) -> list[str]:
+    """Mail every admin of the tenant that a destruction was asked for, with the date it may happen and the page
+    where any of them may cancel it: one admin alone never erases the tenant unnoticed. The addresses mailed."""
+    from app.mail import deliver_email
+    from tenants.models import Role
+    from tenants.services import list_tenant_members
+
+    link = f"{settings.base_url}/t/{row.tenant_id}/reversibilite#destruction"
+    admins = sorted({m.user.email for m in await list_tenant_members(session, row.tenant_id) if m.role == Role.ADMIN})
+    for email in admins:
+        await deliver_email(
+            session, settings if settings.smtp_host else None, to=email, tenant_id=row.tenant_id,
+            subject=f"Destruction des données demandée : {row.tenant_name}",
+            body=(f"Bonjour,\n\n{row.requested_by} a confirmé le {row.requested_at:%d/%m/%Y à %H:%M} (UTC) que la "
+                  f"réversibilité de {row.tenant_name} est terminée et demandé la destruction de ses données.\n\n"
+                  f"L'exploitant pourra les effacer à partir du {row.not_before:%d/%m/%Y à %H:%M} (UTC). Tout "
+                  f"administrateur peut annuler la demande d'ici là depuis la page « Réversibilité » :\n{link}\n"))
+    return admins
 
 
 async def access_destruction(session: AsyncSession, tenant_id: uuid.UUID, destruction_id: uuid.UUID) -> \

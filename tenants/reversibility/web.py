@@ -91,6 +91,7 @@ async def destruction_request(request: Request[Any, Any, Any], tenant_ctx: Tenan
             typed_name=str(data.get("nom", ""))[:200], received=data.get("recu") == "oui", now=utcnow())
     except ValidationFailed as exc:
         return await _page(request, tenant_ctx, db_session, errors=exc.errors, status=422)
+    await destruction.announce_destruction(db_session, request.app.state.settings, row)
     await db_session.commit()
     flash(request, f"Destruction demandée : l'exploitant pourra effacer les données à partir du "
                    f"{row.not_before:%d/%m/%Y} ; vous pouvez l'annuler d'ici là.")

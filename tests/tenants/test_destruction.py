@@ -165,6 +165,12 @@ async def test_the_admin_confirms_with_its_name_may_cancel_and_another_tenant_ge
     assert asked.status_code == 303, asked.text[:300]
     page = page_text(await client.get(base))
     assert "Délai de réflexion en cours" in page and "Annuler la demande de destruction" in page
+    # Every admin of the tenant is told, with the page where any of them may cancel it.
+    async with admin_db.engine.connect() as conn:
+        mailed = (await conn.execute(text(
+            "SELECT \"to\", body FROM mail_outbox WHERE subject LIKE 'Destruction des données demandée%'"))).all()
+    assert CPAM_ADMIN in {m[0] for m in mailed}
+    assert all(f"/t/{cpam}/reversibilite#destruction" in m[1] for m in mailed)
     async with admin_db.engine.connect() as conn:
         destruction_id = str(await conn.scalar(text("SELECT id FROM tenant_destructions")))
     destruction_id = str(uuid.UUID(destruction_id))
