@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from app.settings import Settings
     from app.shell import BeneficiaryColumnsHook, HomeCardHook, MenuHook, WorkQueueHook
 
-__all__ = ["Component", "ExportFile", "ExportFiles", "IdentityLoader", "SessionEnded", "StoredFiles", "Web"]
+__all__ = ["Component", "ExportFile", "ExportFiles", "IdentityLoader", "ImportFiles", "SessionEnded", "StoredFiles", "Web"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,12 @@ ExportFiles = Callable[["AsyncSession", "Settings", Any], AsyncIterator[ExportFi
 #: ``(settings, tenant_id) -> the folders (or files) where a component keeps the tenant's stored files``, every one
 #: erased with the tenant's data (``tenants.reversibility.destruction``, issue 16 §4).
 StoredFiles = Callable[["Settings", Any], list[Path]]
+
+#: ``async (session scoped to the tenant, settings, tenant_id, files) -> the stored files it wrote``: the import of
+#: a reversibility archive (``tenants.reversibility.restore``, issue 16 §2) gives a component the archive's files
+#: under ``documents/`` and ``formats/`` (path -> a function returning the bytes, checked against the manifest)
+#: once the tenant's rows are in, in the same transaction; the files it returns are removed if the import fails.
+ImportFiles = Callable[["AsyncSession", "Settings", Any, Mapping[str, Callable[[], bytes]]], Awaitable[list[Path]]]
 
 
 class SessionEnded(Exception):  # noqa: N818 (a signal, not a failure)
@@ -140,3 +146,5 @@ class Component:
     export_files: Callable[[], ExportFiles] | None = None
     #: Where it stores a tenant's files (``StoredFiles``), returned on demand: erased when the tenant's data is.
     stored_files: Callable[[], StoredFiles] | None = None
+    #: Restores its files from a reversibility archive (``ImportFiles``), returned on demand.
+    import_files: Callable[[], ImportFiles] | None = None

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.component import Component, ExportFiles, IdentityLoader, StoredFiles, Web
+from app.component import Component, ExportFiles, IdentityLoader, ImportFiles, StoredFiles, Web
 from app.permissions import grant
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ __all__ = [
     "components",
     "export_files",
     "identity_loader",
+    "import_files",
     "load_demo",
     "metadata",
     "services",
@@ -191,6 +192,11 @@ def wall_targets() -> list[Callable[..., Awaitable[dict[str, Any]]]]:
 def export_files() -> list[ExportFiles]:
     """Every component's files of a tenant's reversibility export (documents, attachments, open formats)."""
     return [c.export_files() for c in components() if c.export_files is not None]
+
+
+def import_files() -> list[ImportFiles]:
+    """Every component's restoring of its files from a tenant's reversibility archive (attachments)."""
+    return [c.import_files() for c in components() if c.import_files is not None]
 
 
 def stored_files() -> list[StoredFiles]:

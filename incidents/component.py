@@ -89,6 +89,12 @@ def _export_files() -> Any:
     return export_files
 
 
+def _import_files() -> Any:
+    from incidents.reversibility import import_files
+
+    return import_files
+
+
 def _stored_files() -> Any:
     from incidents.reversibility import stored_files
 
@@ -109,5 +115,6 @@ manifest = Component(
     demo=_demo,
     labels=labels,
     export_files=_export_files,
+    import_files=_import_files,
     stored_files=_stored_files,
 )

@@ -4,9 +4,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from app.component import ExportFile
 from incidents.models import Attachment
 from incidents.tickets import attachment_path
 
-__all__ = ["export_files", "stored_files"]
+__all__ = ["export_files", "import_files", "stored_files"]
 
 _UNSAFE = re.compile(r"[^\w.\- ]+")
 
@@ -41,3 +42,36 @@ def stored_files(settings: Any, tenant_id: uuid.UUID) -> list[Path]:
     """The tenant's attachments folder (``attachment_path``: ``attachments/<tenant id>/<sha256>``), erased with
     its data."""
     return [settings.var_dir / "attachments" / str(tenant_id)]
+
+
+#: Where the export puts an attachment: ``documents/incidents/pieces-jointes/<attachment id>/<its name>``.
+_PREFIX = "documents/incidents/pieces-jointes/"
+
+
+async def import_files(session: AsyncSession, settings: Any, tenant_id: uuid.UUID,
+                       files: Mapping[str, Callable[[], bytes]]) -> list[Path]:
+    """The archive's attachments back into this instance's store (issue 16 §2), once the rows of
+    ``incident_attachments`` are in: each under ``attachment_path``, its content checked against the row's
+    SHA-256; the files written (not those already there, content-addressed) are returned."""
+    by_id: dict[str, str] = {}
+    for path in files:
+        if path.startswith(_PREFIX):
+            by_id.setdefault(path[len(_PREFIX):].split("/", 1)[0], path)
+    written: list[Path] = []
+    rows = await session.scalars(select(Attachment).where(Attachment.tenant_id == tenant_id).order_by(Attachment.id))
+    for attachment in rows:
+        source = by_id.get(str(attachment.id))
+        if source is None:
+            continue  # not on disk when exported: the row stays, as on the source instance
+        content = files[source]()
+        if hashlib.sha256(content).hexdigest() != attachment.sha256:
+            raise ValueError(f"{source} : contenu différent de l'empreinte de sa ligne incident_attachments")
+        target = attachment_path(settings.var_dir, attachment)
+        if target.is_file():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = target.with_name(target.name + ".part")
+        part.write_bytes(content)
+        part.replace(target)
+        written.append(target)
+    return written

@@ -141,5 +141,6 @@ def commands() -> list[click.Command]:
     """The groups ``tenants`` adds to ``centrale`` (its manifest's ``cli``)."""
     from tenants.oidc.cli import oidc
     from tenants.reversibility.cli import destroy, export
+    from tenants.reversibility.import_cli import import_
 
-    return [tenants, users, tokens, oidc, export, destroy]
+    return [tenants, users, tokens, oidc, export, destroy, import_]

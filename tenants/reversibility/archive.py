@@ -58,6 +58,7 @@ __all__ = [
     "TablePlan",
     "app_version",
     "exported_columns",
+    "file_sha256",
     "plan_tables",
     "schema_revision",
     "write_archive",
@@ -245,8 +246,8 @@ def _converters(column: Column[Any]) -> tuple[Callable[[Any], Any], Callable[[An
         return (lambda v: "true" if v else "false"), (lambda v: "true" if v else "false")
     if kind is int:
         return (lambda v: v), str
-    if kind is float:
-        return repr, repr
+    if kind is float:  # SQLite's NUMERIC affinity gives back 30 for 30.0: written 30.0 on both databases
+        return _float, _float
     if kind is decimal.Decimal:  # a string in JSON too: exact (« 12.30 » stays 12.30)
         return str, (lambda v: f'"{v}"')
     if kind in (dt.datetime, dt.date, dt.time):
@@ -258,6 +259,10 @@ def _converters(column: Column[Any]) -> tuple[Callable[[Any], Any], Callable[[An
     if kind in (dict, list):
         return _json_text, _json_text
     return _generic_csv, _generic_json
+
+
+def _float(value: Any) -> str:
+    return repr(float(value))
 
 
 def _generic_csv(value: Any) -> Any:
@@ -543,6 +548,15 @@ async def write_archive(db: Database, tenant_id: uuid.UUID, out: IO[bytes], *, m
             entry.handle.close()
         await session.rollback()
     return ArchiveResult(manifest, plans)
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a stored file (an archive), read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        while chunk := source.read(COPY_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _copy(source: IO[bytes], entry: _Entry) -> None:

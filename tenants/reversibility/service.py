@@ -8,7 +8,6 @@ straight to a file with ``build_archive``.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import uuid
 from pathlib import Path
@@ -22,8 +21,9 @@ from app.db import Database, one_in_tenant, utcnow
 from app.errors import NotFound, ValidationFailed
 from app.mail import deliver_email
 from app.settings import Settings
-from tenants.reversibility.archive import ArchiveResult, write_archive
+from tenants.reversibility.archive import ArchiveResult, file_sha256, write_archive
 from tenants.reversibility.models import TenantExport
+from tenants.reversibility.restore import ImportResult, import_archive
 
 __all__ = [
     "JOB",
@@ -35,6 +35,7 @@ __all__ = [
     "expire_exports",
     "list_exports",
     "request_export",
+    "restore_archive",
     "run_export",
 ]
 
@@ -65,6 +66,16 @@ async def build_archive(db: Database, settings: Settings, tenant_id: uuid.UUID, 
         db, tenant_id, out, metadata=composition.metadata(), settings=settings,
         export_files=composition.export_files(), describe=lambda m, p: readme(m, p, reader=reader),
         password_hashes=password_hashes, now=now, progress=progress, work_dir=work_dir)
+
+
+async def restore_archive(db: Database, settings: Settings, path: Path, *,
+                          password_hashes: bool = False) -> ImportResult:
+    """The tenant of the archive at ``path`` restored into this instance (issue 16 §2), with every component's
+    files; ``ArchiveRefused`` (its French report) when the archive is bad, and then nothing is written."""
+    from app import composition
+
+    return await import_archive(db, settings, path, metadata=composition.metadata(),
+                                import_files=composition.import_files(), password_hashes=password_hashes)
 
 
 async def request_export(session: AsyncSession, tenant_id: uuid.UUID, *, email: str, user_id: uuid.UUID | None,
@@ -98,14 +109,6 @@ async def access_download(session: AsyncSession, settings: Settings, tenant_id: 
     return export, path
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as source:
-        while chunk := source.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 async def run_export(db: Database, settings: Settings, tenant_id: uuid.UUID, export_id: uuid.UUID) -> None:
     """The job: write the archive, publish its progress, then mark it ready and mail the requester. Safe to run
     twice: a finished or failed export is left as it is."""
@@ -136,7 +139,7 @@ async def run_export(db: Database, settings: Settings, tenant_id: uuid.UUID, exp
         with part.open("wb") as out:
             await build_archive(db, settings, tenant_id, out, now=utcnow(),
                                 password_hashes=export.include_password_hashes, progress=progress)
-        digest = await asyncio.to_thread(_sha256, part)
+        digest = await asyncio.to_thread(file_sha256, part)
         part.replace(path)
     except Exception as exc:
         log.exception("reversibility export %s of tenant %s failed", export_id, tenant_id)
