@@ -36,7 +36,7 @@ def serve(no_banner: bool) -> None:
 def web() -> None:
     from app.server import serve_all
 
-    asyncio.run(serve_all(load_settings(), web=True, ingress=False, worker=False, banner=False))
+    asyncio.run(serve_all(load_settings(), web=True, ingress=False, worker=False, banner=False, gc_tuned=True))
 
 
 @cli.command(help="Worker de tâches (dramatiq sur Redis, ou file en mémoire en mode embarqué).")

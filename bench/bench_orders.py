@@ -24,7 +24,6 @@ import asyncio
 import datetime as dt
 import os
 import random
-import statistics
 import sys
 import time
 import uuid
@@ -35,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_ocpp import create_database, log, psql  # noqa: E402
+from http_bench import TARGET_MS, Timing, quiet_http_logs, report_lines, time_requests  # noqa: E402
 
 
 def siret(number: int) -> str:
@@ -44,7 +44,6 @@ def siret(number: int) -> str:
     siren = f"8{number:07d}" + luhn.calc_check_digit(f"8{number:07d}")
     return siren + "0001" + luhn.calc_check_digit(siren + "0001")
 
-TARGET_MS = 150.0
 LINES_PER_ORDER = 10
 
 
@@ -128,12 +127,7 @@ async def populate(settings: object, tenants: int, orders: int) -> str:
     return cpam
 
 
-def _p(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-async def measure(settings: object, cpam: str, requests: int) -> dict[str, list[float]]:
+async def measure(settings: object, cpam: str, requests: int, database: str) -> dict[str, Timing]:
     from litestar.stores.memory import MemoryStore
     from litestar.testing import AsyncTestClient
     from sqlalchemy import text
@@ -152,32 +146,21 @@ async def measure(settings: object, cpam: str, requests: int) -> dict[str, list[
                                     {"t": cpam})).scalar()
     await admin.dispose()
     last_page = max(1, -(-total // 50))
-    timings: dict[str, list[float]] = {}
     rng = random.Random(14)
+    quiet_http_logs()
     try:
         async with AsyncTestClient(app=app, base_url="http://bench.local") as client:
             response = await login(client, "admin@cpam72.demo")
             assert response.status_code in (302, 303), response.status_code
-            targets = {
+            return await time_requests(client, {
                 "healthz (baseline)": lambda: "/healthz",
                 "order list, page 1": lambda: f"/t/{cpam}/commandes",
                 f"order list, page {last_page}": lambda: f"/t/{cpam}/commandes?page={last_page}",
                 "order list, state « en cours »": lambda: f"/t/{cpam}/commandes?etat=in_progress",
                 "order page": lambda: f"/t/{cpam}/commandes/{rng.choice(order_ids)}",
-            }
-            for name, url in targets.items():
-                for _ in range(10):  # warm-up
-                    await client.get(url())
-                found = []
-                for _ in range(requests):
-                    started = time.perf_counter()
-                    response = await client.get(url())
-                    found.append((time.perf_counter() - started) * 1000)
-                    assert response.status_code == 200, (name, response.status_code, response.text[:200])
-                timings[name] = found
+            }, lambda _name: requests, database=database)
     finally:
         await app_db.dispose()
-    return timings
 
 
 def main() -> None:
@@ -198,20 +181,15 @@ def main() -> None:
         counts = psql("SELECT (SELECT count(*) FROM tenants), (SELECT count(*) FROM purchase_orders), "
                       "(SELECT count(*) FROM purchase_order_lines)", name)
         log(f"tenants|orders|lines: {counts} in {time.perf_counter() - started:.0f} s")
-        timings = asyncio.run(measure(settings, cpam, args.requests))
+        timings = asyncio.run(measure(settings, cpam, args.requests, name))
     finally:
         if not args.keep_db:
             psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     load = os.getloadavg()
-    base = statistics.median(timings["healthz (baseline)"])
-    worst = 0.0
+    lines, worst = report_lines(timings, baseline="healthz (baseline)", width=34)
     print(f"Orders at scale ({counts.replace('|', ' tenants, ', 1).replace('|', ' orders, ')} lines), "  # noqa: T201
           f"{args.requests} requests each; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    for name_, found in timings.items():
-        p50, p95 = statistics.median(found), _p(found, 0.95)
-        if not name_.startswith("healthz"):
-            worst = max(worst, p95)
-        print(f"  {name_:<34} p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  ({p50 / base:4.1f}× healthz's median)")  # noqa: T201
+    print("\n".join(lines))  # noqa: T201
     print(f"  target: p95 ≤ {TARGET_MS:.0f} ms — worst p95 {worst:.1f} ms")  # noqa: T201
     sys.exit(1 if args.check and worst > TARGET_MS else 0)
 

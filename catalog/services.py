@@ -605,7 +605,7 @@ class ReportedLine:
     purchase_or_rental: str
 
 
-def _region_of(tenant: Tenant) -> str:
+def _region_of(tenant: Any) -> str:
     """The region the tenant records, else the one of its INSEE commune, else of its postal code's first commune."""
     if tenant.region:
         return tenant.region
@@ -634,8 +634,10 @@ async def beneficiaries_of_central(session: AsyncSession, central_id: uuid.UUID,
     répartition régionale des adhérents » counts them whether or not they ordered. Another central's agreement is
     ``NotFound``."""
     agreements = await _report_agreements(session, central_id, agreement_id)
-    tenants = await session.scalars(
-        select(Tenant).join(Subscription, Subscription.tenant_id == Tenant.id)
+    # The columns only, not the tenants as ORM objects: 500 of them took 20 ms of a dashboard's request.
+    tenants = await session.execute(
+        select(Tenant.id, Tenant.finess, Tenant.siret, Tenant.name, Tenant.postal_code, Tenant.city, Tenant.region,
+               Tenant.insee_code).join(Subscription, Subscription.tenant_id == Tenant.id)
         .where(Subscription.agreement_id.in_([a.id for a in agreements])).distinct().order_by(Tenant.name, Tenant.id))
     return [Beneficiary(tenant_id=t.id, finess=t.finess or "", siret=t.siret or "", name=t.name,
                         postal_code=t.postal_code, city=t.city, region=_region_of(t)) for t in tenants]

@@ -47,6 +47,8 @@ __all__ = ["dashboard_api_handlers", "dashboard_nav", "dashboard_portal_handlers
 
 PATH = "tableau-de-bord"
 TAG = "Tableau de bord du coordinateur"
+#: Rows of the « Par bénéficiaire » table per page (the API, the COPIL and the charts keep every beneficiary).
+PER_PAGE = 50
 DOCUMENTS = {"pdf": ("application/pdf", layout_pdf), "odt": ("application/vnd.oasis.opendocument.text", layout_odt)}
 
 
@@ -121,13 +123,34 @@ async def dashboard_page(request: Request[Any, Any, Any], central_ctx: CentralCo
     return _page(request, central_ctx, board, values, errors)
 
 
+def beneficiary_page(board: Dashboard, wanted: str, base: str) -> tuple[list[Any], dict[str, Any]]:
+    """The rows of the « Par bénéficiaire » table on page ``wanted`` (``page=``; a bad or too large number: the
+    nearest page) and its pager's links, which keep the filters and come back to the table."""
+    rows = board.per_beneficiary
+    pages = max(1, -(-len(rows) // PER_PAGE))
+    page = min(pages, max(1, int(wanted))) if wanted.isdigit() and len(wanted) <= 6 else 1
+    query = board.filters.query()
+
+    def url(n: int) -> str:
+        return f"{base}?{urlencode({**query, 'page': n})}#par-beneficiaire"
+
+    first = (page - 1) * PER_PAGE
+    return rows[first:first + PER_PAGE], {
+        "page": page, "pages": pages, "total": len(rows), "first": first + 1 if rows else 0,
+        "last": min(len(rows), first + PER_PAGE), "prev": url(page - 1) if page > 1 else None,
+        "next": url(page + 1) if page < pages else None}
+
+
 def _page(request: Request[Any, Any, Any], ctx: CentralContext, board: Dashboard, values: dict[str, str],
           errors: dict[str, str]) -> Any:
+    rows, paging = beneficiary_page(board, str(request.query_params.get("page", ""))[:10],
+                                    f"/c/{ctx.central.code}/{PATH}")
     options = {"beneficiaire": [("", "Tous"), *((str(b.tenant_id), b.name) for b in board.beneficiaries)],
                "region": [("", "Toutes"), *((r, r) for r in board.regions_known)],
                "famille": [("", "Toutes"), *FAMILIES.items()]}
     return render(request, "reporting/dashboard.html", central_page(
         ctx, "dashboard", board=board, charts=charts(board), errors=errors, values=values, options=options,
+        beneficiary_rows=rows, paging=paging,
         query=urlencode(board.filters.query()), path=PATH, money=money, rate=rate), status=422 if errors else 200)
 
 
