@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -29,15 +29,15 @@ from app.errors import NotFound
 from billing import rules
 from billing.charging_models import AdvenirSubsidy
 from billing.charging_rules import ADVENIR_STATUSES, advenir_amount, fr_money
+from billing.invoices import add_allowance
 from billing.models import Invoice, InvoiceAllowance, InvoiceLine
 from billing.services import BillingError
 from catalog import services as catalog
 
-__all__ = ["STATUSES", "cancel_subsidy", "deduct_on_invoice", "get_subsidy_in_tenant", "record_subsidy",
-           "subsidies_of_tenant"]
+__all__ = ["STATUSES", "cancel_subsidy", "deduct_on_invoice", "get_subsidy_in_tenant", "planned_deductions",
+           "record_subsidy", "subsidies_of_tenant"]
 
 STATUSES = ADVENIR_STATUSES
-_ZERO = Decimal("0.00")
 
 
 def _money(value: Any, label: str, errors: dict[str, str], key: str) -> Decimal | None:
@@ -119,43 +119,38 @@ async def cancel_subsidy(session: AsyncSession, tenant_id: uuid.UUID, subsidy_id
     return subsidy
 
 
-async def deduct_on_invoice(session: AsyncSession, invoice: Invoice, lines: Sequence[InvoiceLine],
-                            made: Sequence[InvoiceAllowance], *, now: dt.datetime) -> list[InvoiceAllowance]:
-    """The recorded subsidies of the invoice's order as its allowances, after ``made`` (the penalties deducted):
-    each on the VAT rate of the invoice's largest base, capped by what is left of that base."""
+async def planned_deductions(session: AsyncSession, invoice: Invoice, lines: Sequence[InvoiceLine],
+                             made: Iterable[Any], *, lock: bool = False
+                             ) -> list[tuple[AdvenirSubsidy, rules.Deduction, str]]:
+    """The recorded subsidies of the invoice's order after ``made`` (the penalties' allowances or planned
+    deductions), each cut to what is left of the invoice's largest base, with its deduction and its reason (the
+    computation, and the cut when there is one). Read only; ``deduct_on_invoice`` applies them."""
     if invoice.kind != "invoice" or not lines:
         return []
-    pending = list(await session.scalars(select(AdvenirSubsidy).where(
+    query = select(AdvenirSubsidy).where(
         AdvenirSubsidy.tenant_id == invoice.tenant_id, AdvenirSubsidy.order_id == invoice.order_id,
         AdvenirSubsidy.status == "recorded").order_by(AdvenirSubsidy.created_at, AdvenirSubsidy.id)
-        .with_for_update()))
-    if not pending:
-        return []
-    bases: dict[Decimal, Decimal] = {}
-    for line in lines:
-        bases[line.vat_rate] = bases.get(line.vat_rate, _ZERO) + line.total_ht
-    for allowance in made:
-        bases[allowance.vat_rate] -= allowance.amount_ht
-    rate = max(bases, key=lambda r: (bases[r], r))
+    pending = list(await session.scalars(query.with_for_update() if lock else query))
+    deductions = rules.deduct_allowances(rules.bases_left(lines, made), [s.amount_ht for s in pending], whole=False)
+    planned = []
+    for subsidy, deduction in zip(pending, deductions, strict=True):
+        if deduction is None:
+            break  # the invoice's base is used up
+        reason = subsidy.computation
+        if deduction.cut:
+            reason = f"{reason} ; limitée à la base HT restante de la facture : {fr_money(deduction.room_ht)}"
+        planned.append((subsidy, deduction, reason))
+    return planned
+
+
+async def deduct_on_invoice(session: AsyncSession, invoice: Invoice, lines: Sequence[InvoiceLine],
+                            made: Sequence[InvoiceAllowance], *, now: dt.datetime) -> list[InvoiceAllowance]:
+    """``planned_deductions`` as the invoice's allowances, after ``made`` (the penalties deducted); each subsidy
+    ``deducted`` with the invoice's id."""
     out: list[InvoiceAllowance] = []
-    for subsidy in pending:
-        room = bases[rate]
-        if room <= 0:
-            break
-        amount, reason = subsidy.amount_ht, subsidy.computation
-        if amount > room:
-            amount = room
-            reason = f"{reason} ; limitée à la base HT restante de la facture : {fr_money(room)}"
-        vat = rules.money(amount * rate / 100)
-        allowance = InvoiceAllowance(tenant_id=invoice.tenant_id, invoice_id=invoice.id,
-                                     position=len(made) + len(out) + 1, advenir_subsidy_id=subsidy.id,
-                                     reason=reason[:500], amount_ht=amount, vat_rate=rate, total_vat=vat)
-        session.add(allowance)
-        out.append(allowance)
-        bases[rate] -= amount
+    for subsidy, deduction, reason in await planned_deductions(session, invoice, lines, made, lock=True):
+        out.append(add_allowance(session, invoice, deduction, position=len(made) + len(out) + 1, reason=reason,
+                                 advenir_subsidy_id=subsidy.id))
         subsidy.status, subsidy.invoice_id, subsidy.deducted_at = "deducted", invoice.id, now
-        invoice.total_ht -= amount
-        invoice.total_vat -= vat
-        invoice.total_ttc -= amount + vat
     await session.flush()
     return out

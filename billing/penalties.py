@@ -40,6 +40,7 @@ from app.mail import deliver_email
 from app.outbox import Delivery, Subscriber, publish_on_commit
 from billing import rules
 from billing.events import PenaltyNotified
+from billing.invoices import add_allowance
 from billing.models import Invoice, InvoiceAllowance, InvoiceLine, Penalty
 from billing.services import BillingError
 from catalog import services as catalog
@@ -61,6 +62,7 @@ __all__ = [
     "notify_notified",
     "notify_penalty",
     "penalties_of_tenant",
+    "planned_deductions",
     "propose_penalty",
     "record_deemed_acceptances",
     "record_observations",
@@ -392,40 +394,31 @@ def allowance_reason(penalty: Penalty) -> str:
             f"{penalty.computation}")[:500]
 
 
-async def deduct_on_invoice(session: AsyncSession, invoice: Invoice, lines: Sequence[InvoiceLine], *,
-                            now: dt.datetime) -> list[InvoiceAllowance]:
-    """The accepted penalties of the invoice's tenant and agreement, oldest first, as its document-level allowances
-    (EN 16931 BG-20) while its amount HT holds them (a penalty is deducted whole; one that does not fit waits for
-    the next invoice). Each allowance takes the VAT rate of the invoice's largest base (BT-96) and the invoice's
-    totals are reduced by it; the penalty is ``deducted`` with the invoice's id."""
+async def planned_deductions(session: AsyncSession, invoice: Invoice, lines: Sequence[InvoiceLine], *,
+                             lock: bool = False) -> list[tuple[Penalty, rules.Deduction, str]]:
+    """The accepted penalties of the invoice's tenant and agreement, oldest first, that its lines hold (a penalty is
+    deducted whole; one that does not fit waits for the next invoice): each with its deduction and its reason (the
+    computation). Read only; a draft's page shows them, ``deduct_on_invoice`` applies them."""
     if invoice.kind != "invoice" or not lines:
         return []
-    pending = list(await session.scalars(select(Penalty).where(
+    query = select(Penalty).where(
         Penalty.tenant_id == invoice.tenant_id, Penalty.agreement_id == invoice.agreement_id,
         Penalty.status == "accepted", Penalty.amount_ht > 0).order_by(Penalty.created_at, Penalty.id)
-        .with_for_update()))
-    if not pending:
-        return []
-    bases: dict[Decimal, Decimal] = {}
-    for line in lines:
-        bases[line.vat_rate] = bases.get(line.vat_rate, _ZERO) + line.total_ht
-    rate = max(bases, key=lambda r: (bases[r], r))
-    room = bases[rate]
+    pending = list(await session.scalars(query.with_for_update() if lock else query))
+    deductions = rules.deduct_allowances(rules.bases_left(lines), [p.amount_ht for p in pending], whole=True)
+    return [(penalty, deduction, allowance_reason(penalty))
+            for penalty, deduction in zip(pending, deductions, strict=True) if deduction is not None]
+
+
+async def deduct_on_invoice(session: AsyncSession, invoice: Invoice, lines: Sequence[InvoiceLine], *,
+                            now: dt.datetime) -> list[InvoiceAllowance]:
+    """``planned_deductions`` as the invoice's document-level allowances (EN 16931 BG-20), at the VAT rate of its
+    largest base (BT-96), its totals reduced; each penalty ``deducted`` with the invoice's id."""
     made: list[InvoiceAllowance] = []
-    for penalty in pending:
-        if penalty.amount_ht > room:
-            continue
-        room -= penalty.amount_ht
-        vat = rules.money(penalty.amount_ht * rate / 100)
-        allowance = InvoiceAllowance(tenant_id=invoice.tenant_id, invoice_id=invoice.id, position=len(made) + 1,
-                                     penalty_id=penalty.id, reason=allowance_reason(penalty),
-                                     amount_ht=penalty.amount_ht, vat_rate=rate, total_vat=vat)
-        session.add(allowance)
-        made.append(allowance)
+    for penalty, deduction, reason in await planned_deductions(session, invoice, lines, lock=True):
+        made.append(add_allowance(session, invoice, deduction, position=len(made) + 1, reason=reason,
+                                  penalty_id=penalty.id))
         penalty.status, penalty.invoice_id, penalty.deducted_at, penalty.updated_at = "deducted", invoice.id, now, now
-        invoice.total_ht -= penalty.amount_ht
-        invoice.total_vat -= vat
-        invoice.total_ttc -= penalty.amount_ht + vat
     await session.flush()
     return made
 

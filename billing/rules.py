@@ -18,6 +18,9 @@ Transcribed from CCP Justice TGD outre-mer (``../shared/reference/ccp-justice-tg
   hours late), VIII.1 « le montant des pénalités exigible est limité au montant hors taxes effectivement
   commandé », VIII.5's four exemptions, and VIII.1's thirty days for observations: ``penalty``,
   ``cap_penalties``, ``observations_end``;
+- VIII.1 « Le montant des pénalités ainsi établies vient en déduction des paiements » and CCTP CPAM 5-7's ADVENIR
+  subsidy « déduites directement de la facture »: both are document-level allowances (EN 16931 BG-20) taken off
+  the invoice's bases by ``deduct_allowances`` (``bases_left`` gives the bases);
 - IX.2 P = P0 × (0,30 + 0,70 × Ing / Ing0), when more than three months pass between the prices' date and the
   start of execution, Ing0 « la dernière publiée à la date d'établissement des prix » and Ing « lu à une date
   antérieure de trois mois à la date de début d'exécution »: ``revise_price``.
@@ -33,6 +36,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from app.money import cents as money
 from app.money import unit_price
@@ -45,13 +49,16 @@ __all__ = [
     "OBSERVATION_DAYS",
     "PAYMENT_DAYS",
     "BillingRuleError",
+    "Deduction",
     "LatePayment",
     "Penalty",
     "Quarter",
     "Revision",
     "acompte_ceiling",
+    "bases_left",
     "cap_penalties",
     "days_30",
+    "deduct_allowances",
     "index_on",
     "late_payment",
     "money",
@@ -284,6 +291,57 @@ def cap_penalties(amounts: Iterable[Decimal], ordered_ht: Decimal, already_appli
         capped.append(money(kept))
         room -= kept
     return capped
+
+
+@dataclass(frozen=True)
+class Deduction:
+    """One allowance taken off an invoice: ``asked_ht`` what was to deduct, ``amount_ht`` what is (less when cut to
+    ``room_ht``, the base HT that was left at ``vat_rate``), and the VAT it takes off with it."""
+
+    asked_ht: Decimal
+    amount_ht: Decimal
+    vat_rate: Decimal
+    total_vat: Decimal
+    room_ht: Decimal
+
+    @property
+    def cut(self) -> bool:
+        return self.amount_ht < self.asked_ht
+
+
+def bases_left(lines: Iterable[Any], allowances: Iterable[Any] = ()) -> dict[Decimal, Decimal]:
+    """Per VAT rate, the lines' amounts HT less the allowances already made at that rate (BT-116 before VAT)."""
+    bases: dict[Decimal, Decimal] = {}
+    for line in lines:
+        bases[line.vat_rate] = bases.get(line.vat_rate, Decimal("0.00")) + line.total_ht
+    for allowance in allowances:
+        bases[allowance.vat_rate] = bases.get(allowance.vat_rate, Decimal("0.00")) - allowance.amount_ht
+    return bases
+
+
+def deduct_allowances(bases: Mapping[Decimal, Decimal], asked: Iterable[Decimal], *, whole: bool
+                      ) -> list[Deduction | None]:
+    """The allowances ``asked``, in order, taken off the invoice's bases HT per VAT rate (``bases_left``): each at
+    the rate of the largest base (the higher rate on a tie; EN 16931 BT-96 needs one rate per allowance), its VAT
+    at that rate rounded to the cent, so that the invoice's amount HT never goes below zero.
+
+    ``whole`` (penalties, CCP TGD VIII.1): an allowance larger than what is left is not deducted (``None``: it waits
+    for the next invoice) and a later, smaller one still may be. Otherwise (the ADVENIR subsidy, CCTP CPAM 5-7) an
+    allowance is cut to what is left and the ones after an exhausted base are ``None``."""
+    amounts = list(asked)
+    if not bases:
+        return [None] * len(amounts)
+    rate = max(bases, key=lambda r: (bases[r], r))
+    room = bases[rate]
+    out: list[Deduction | None] = []
+    for amount in amounts:
+        kept = amount if amount <= room else (None if whole or room <= 0 else room)
+        if kept is None or kept <= 0:
+            out.append(None)
+            continue
+        out.append(Deduction(amount, kept, rate, money(kept * rate / 100), room))
+        room -= kept
+    return out
 
 
 def observations_end(notified_on: dt.date) -> dt.date:

@@ -26,7 +26,7 @@ from app.db import utcnow
 from app.errors import NotFound
 from app.shell import Paged, flash, form_fields, pager, render, see_other, tenant_page
 from billing import api, invoices, late, periodic, services
-from billing.invoice_rules import KINDS, STATUSES, vat_breakdown
+from billing.invoice_rules import KINDS, STATUSES, totals_of
 from billing.services import BillingError
 from catalog import services as catalog
 from tenants.context import CentralContext, TenantContext
@@ -117,6 +117,23 @@ async def draft_from_order(request: Request[Any, Any, Any], tenant_ctx: TenantCo
     return see_other(f"{_base(tenant_ctx)}/{invoice.id}")
 
 
+async def _deductions(session: AsyncSession, sheet: Any) -> list[dict[str, Any]]:
+    """The penalties (CCP TGD VIII.1) and ADVENIR subsidies (CCTP CPAM 5-7) the invoice deducts, with their
+    computation: its allowances once issued, on a draft those its issue will make (``planned``)."""
+    invoice = sheet.invoice
+    if invoice.status != "draft":
+        return [{"position": a.position, "reason": a.reason, "amount_ht": a.amount_ht, "vat_rate": a.vat_rate,
+                 "total_vat": a.total_vat, "penalty_id": a.penalty_id, "advenir": a.advenir_subsidy_id is not None,
+                 "planned": False} for a in sheet.allowances]
+    from billing import advenir, penalties
+
+    planned = [(d, r, p.id) for p, d, r in await penalties.planned_deductions(session, invoice, sheet.lines)]
+    planned += [(d, r, None) for _s, d, r in await advenir.planned_deductions(
+        session, invoice, sheet.lines, [d for d, _r, _p in planned])]
+    return [{"position": n, "reason": r, "amount_ht": d.amount_ht, "vat_rate": d.vat_rate, "total_vat": d.total_vat,
+             "penalty_id": p, "advenir": p is None, "planned": True} for n, (d, r, p) in enumerate(planned, 1)]
+
+
 async def render_invoice(request: Request[Any, Any, Any], ctx: TenantContext, session: AsyncSession, invoice: Any, *,
                          errors: dict[str, str] | None = None, values: dict[str, str] | None = None,
                          status: int = 200) -> Any:
@@ -125,10 +142,12 @@ async def render_invoice(request: Request[Any, Any, Any], ctx: TenantContext, se
                     if i.credited_invoice_id == invoice.id and (i.status != "draft" or ctx.can("invoice"))]
     profile = await services.profile_of_tenant(session, ctx.tenant_id)
     overdue = await late.late_of_invoice(session, invoice, utcnow())
+    _line_total, allowed, totals = sheet.totals()
     return render(request, "billing/invoice.html", tenant_page(
         ctx, "invoices", invoice=invoice, lines=sheet.lines, credited=sheet.credited, credit_notes=credit_notes,
-        preceding=sheet.preceding,
-        vat=vat_breakdown(sheet.lines), statuses=STATUSES, kinds=KINDS, url=f"{_base(ctx)}/{invoice.id}",
+        preceding=sheet.preceding, deductions=await _deductions(session, sheet),
+        line_totals=totals_of(sheet.lines), allowed=allowed, totals=totals,
+        vat=sheet.vat_breakdown(), statuses=STATUSES, kinds=KINDS, url=f"{_base(ctx)}/{invoice.id}",
         can_invoice=ctx.can("invoice"), errors=errors or {}, values=values or {}, profile=profile, late=overdue),
         status=status)
 

@@ -73,7 +73,8 @@ async def _facts(session: AsyncSession, tenant_ids: Sequence[uuid.UUID], month: 
                              Intervention.mode == "on_site")
     rows = await session.execute(
         select(Ticket.tenant_id, Ticket.reported_at, Ticket.channel, Ticket.closed_at, Ticket.breached,
-               Ticket.reopen_count, Ticket.charge_box_id, Ticket.asset_id, Site.name, on_site.label("on_site"))
+               Ticket.reopen_count, Ticket.charge_box_id, Ticket.asset_id, Ticket.restoration_seconds, Site.name,
+               on_site.label("on_site"))
         .outerjoin(Site, and_(Site.tenant_id == Ticket.tenant_id, Site.id == Ticket.site_id))
         .where(Ticket.tenant_id.in_(list(tenant_ids)),
                or_(and_(Ticket.reported_at >= start, Ticket.reported_at < end),
@@ -90,7 +91,8 @@ async def _facts(session: AsyncSession, tenant_ids: Sequence[uuid.UUID], month: 
             tenant_id=r.tenant_id, reported_at=r.reported_at, channel=r.channel,
             closed_at=r.closed_at, breached=bool(r.breached), reopened=r.reopen_count > 0,
             remote_only=not r.on_site, equipment=equipment,
-            under_warranty=brief.under_warranty if brief else None, site=r.name or ""))
+            under_warranty=brief.under_warranty if brief else None, site=r.name or "",
+            restoration_seconds=r.restoration_seconds))
     return out
 
 
@@ -134,13 +136,15 @@ def _pct(value: object) -> str:
 INDICATOR_HEADER = ("Établissement", "Mois", "Incidents déclarés", "Incidents clôturés", "Clôturés dans les temps",
                     "Taux dans les temps (%)", "Objectif (%)", "Réouverts", "Taux de réouverture (%)",
                     "Plafond (%)", "Résolus à distance", "Taux résolus à distance (%)", "Sous garantie",
-                    "Hors garantie", "Appels au support (mois)", "Appels au support (année)")
+                    "Hors garantie", "Appels au support (mois)", "Appels au support (année)",
+                    "Durées de rétablissement connues", "Temps moyen de rétablissement (min, heures ouvrées)")
 
 
 def _indicator_row(name: str, m: MonthIndicators) -> list[object]:
     return [name, str(m.month), m.declared, m.closed, m.closed_on_time, _pct(m.on_time_rate),
             _pct(m.targets.on_time_min), m.closed_reopened, _pct(m.reopen_rate), _pct(m.targets.reopen_max),
-            m.closed_remotely, _pct(m.remote_rate), m.under_warranty, m.out_of_warranty, m.calls_month, m.calls_year]
+            m.closed_remotely, _pct(m.remote_rate), m.under_warranty, m.out_of_warranty, m.calls_month, m.calls_year,
+            m.restored_timed, "" if m.mean_restoration_seconds is None else (m.mean_restoration_seconds + 30) // 60]
 
 
 def indicators_csv(rows: Sequence[tuple[str, MonthIndicators]]) -> bytes:

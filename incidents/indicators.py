@@ -13,6 +13,10 @@ CCTP CAIH 2.1.33, « les indicateurs de pilotage suivants » : incidents declare
 remotely « sans déplacement sur site », % within the contractual delays, support calls per week,
 month and year.
 
+CCTP CAIH 6.1 (the COPIL) « le reporting sur les incidents gérés, le temps de rétablissement, et le taux de respect du
+GTR »: the mean time to restore of the tickets closed in the month, each its restoration clock's business time as the
+SLA engine counts it for the GTR (the policy's calendar, pauses excluded: ``incidents.sla.evaluate_ticket``).
+
 A ticket counts in the month of its closure for the rates (it is « clôturé » there: resolved and
 accepted or deemed accepted), and in the month of its first information for the declared counts;
 months are taken in the tenant's time zone. A reopened ticket is one reopened at least once before
@@ -40,6 +44,7 @@ __all__ = [
     "TicketFacts",
     "Targets",
     "combine",
+    "duration_label",
     "lot_indicators",
     "month_indicators",
     "parse_month",
@@ -124,6 +129,23 @@ class TicketFacts:
     #: True / False under / out of warranty; None when unknown (no asset).
     under_warranty: bool | None = None
     site: str = ""
+    #: The restoration clock's business time once restored, in seconds (``Ticket.restoration_seconds``); None when
+    #: not restored or not known (CAIH 6.1 « le temps de rétablissement »).
+    restoration_seconds: int | None = None
+
+
+def duration_label(seconds: int | None) -> str:
+    """« 3 h 05 », « 2 j 4 h 30 » (days of 24 h of the clock's open time), « 12 min »; « — » when unknown."""
+    if seconds is None:
+        return "—"
+    minutes = (seconds + 30) // 60
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} j {hours} h {mins:02d}"
+    if hours:
+        return f"{hours} h {mins:02d}"
+    return f"{mins} min"
 
 
 def rate(part: int, whole: int) -> Decimal | None:
@@ -154,6 +176,17 @@ class MonthIndicators:
     calls_month: int
     calls_year: int
     by_site: tuple[tuple[str, int], ...] = field(default=())
+    #: CAIH 6.1 « le temps de rétablissement »: of the tickets closed in the month, those with a restoration time
+    #: and the sum of those times (business time of the contract's calendar, pauses excluded, in seconds).
+    restored_timed: int = 0
+    restoration_seconds: int = 0
+
+    @property
+    def mean_restoration_seconds(self) -> int | None:
+        """The mean time to restore of the tickets closed, in seconds (rounded half up); None without any."""
+        if not self.restored_timed:
+            return None
+        return int((Decimal(self.restoration_seconds) / self.restored_timed).quantize(Decimal(1), ROUND_HALF_UP))
 
     @property
     def on_time_rate(self) -> Decimal | None:
@@ -214,6 +247,8 @@ class MonthIndicators:
             "support_calls": {"by_week": [{"week": w, "count": c} for w, c in self.calls_by_week],
                               "month": self.calls_month, "year": self.calls_year},
             "by_site": [{"site": n, "count": c} for n, c in self.by_site],
+            "restoration": {"timed": self.restored_timed, "mean_seconds": self.mean_restoration_seconds,
+                            "mean": duration_label(self.mean_restoration_seconds)},
         }
 
 
@@ -264,7 +299,7 @@ def month_indicators(facts: Iterable[TicketFacts], month: Month, zone: ZoneInfo,
     bounds = month.bounds(zone)
     year = month.year_bounds(zone)
     weeks = _weeks(month, zone)
-    declared = closed = on_time = reopened = remote = 0
+    declared = closed = on_time = reopened = remote = timed = restoring = 0
     under = out = unknown = calls_month = calls_year = 0
     equipment: Counter[str] = Counter()
     sites: Counter[str] = Counter()
@@ -294,6 +329,9 @@ def month_indicators(facts: Iterable[TicketFacts], month: Month, zone: ZoneInfo,
             on_time += not f.breached
             reopened += f.reopened
             remote += f.remote_only
+            if f.restoration_seconds is not None:
+                timed += 1
+                restoring += f.restoration_seconds
     return MonthIndicators(
         month=month, targets=targets, declared=declared, closed=closed, closed_on_time=on_time,
         closed_reopened=reopened, closed_remotely=remote,
@@ -301,6 +339,7 @@ def month_indicators(facts: Iterable[TicketFacts], month: Month, zone: ZoneInfo,
         under_warranty=under, out_of_warranty=out, warranty_unknown=unknown,
         calls_by_week=tuple((label, by_week[label]) for label, _, _ in weeks), calls_month=calls_month,
         calls_year=calls_year, by_site=tuple(sorted(sites.items(), key=lambda kv: (-kv[1], kv[0]))),
+        restored_timed=timed, restoration_seconds=restoring,
     )
 
 
@@ -345,6 +384,8 @@ def combine(parts: Sequence[MonthIndicators], month: Month, targets: Targets = L
         warranty_unknown=sum(p.warranty_unknown for p in parts),
         calls_by_week=tuple((w, week_total[w]) for w in weeks), calls_month=sum(p.calls_month for p in parts),
         calls_year=sum(p.calls_year for p in parts), by_site=(),
+        restored_timed=sum(p.restored_timed for p in parts),
+        restoration_seconds=sum(p.restoration_seconds for p in parts),
     )
 
 

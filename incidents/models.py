@@ -168,6 +168,10 @@ class Ticket(TenantOwned, Base):
     #: 75 % of a delay or its breach, in its notice window); None: nothing planned.
     next_notice_at: Mapped[dt.datetime | None]
     breached: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The restoration clock's open time once its target is reached, in seconds: business time in the policy's
+    #: calendar, pauses excluded (``incidents.sla.DeadlineClock.consumed``), as the SLA engine counts it for the
+    #: GTR; None while not restored (CCTP CAIH 6.1 « le temps de rétablissement »; migration 0043).
+    restoration_seconds: Mapped[int | None] = mapped_column(Integer)
     resolved_at: Mapped[dt.datetime | None]
     closed_at: Mapped[dt.datetime | None]
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)

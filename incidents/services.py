@@ -30,6 +30,7 @@ from incidents.indicators import (
     MonthIndicators,
     PeriodIndicators,
     Targets,
+    duration_label,
 )
 from incidents.maintenance import VisitLine, visit_plan
 from incidents.report_facts import (
@@ -62,6 +63,7 @@ __all__ = [
     "VisitLine",
     "central_indicators",
     "central_period_indicators",
+    "duration_label",
     "maintenance_facts",
     "tenant_indicators",
     "ticket_deadlines",

@@ -403,6 +403,8 @@ async def _recompute(session: AsyncSession, ticket: Ticket, now: dt.datetime) ->
     ticket.intervention_due_at = intervention.deadline if intervention else None
     ticket.restoration_due_at = restoration.deadline if restoration else None
     ticket.intervention_reached_at = intervention.reached_at if intervention else None
+    restored = restoration is not None and restoration.reached_at is not None
+    ticket.restoration_seconds = int(restoration.consumed.total_seconds()) if restored else None
     running = [c.deadline for c in (intervention, restoration) if c is not None and c.reached_at is None]
     ticket.next_due_at = min(running) if running and ticket.status in OPEN_STATUSES else None
     ticket.acknowledged_at = clock.acknowledged_at

@@ -446,13 +446,21 @@ def percent_of(part: Decimal, whole: Decimal) -> str:
 
 
 SLA_COLUMNS = ("Périmètre", "Déclarés", "Clôturés", "Dans les temps", "Taux de respect du GTR", "Objectif",
-               "Atteint", "Réouverts", "Taux de réouverture", "Maximum", "Atteint")
+               "Atteint", "Réouverts", "Taux de réouverture", "Maximum", "Atteint", "Temps moyen de rétablissement")
+
+
+def restoration(m: Any) -> str:
+    """CAIH 6.1 « le temps de rétablissement »: the mean of the tickets closed, in business time, and over how many."""
+    if m.mean_restoration_seconds is None:
+        return "—"
+    return f"{incidents.duration_label(m.mean_restoration_seconds)} ({m.restored_timed} incident" \
+           f"{'s' if m.restored_timed > 1 else ''})"
 
 
 def sla_row(label: str, m: Any) -> tuple[str, ...]:
     return (label, str(m.declared), str(m.closed), str(m.closed_on_time), rate(m.on_time_rate),
             rate(m.targets.on_time_min), met(m.on_time_met), str(m.closed_reopened), rate(m.reopen_rate),
-            rate(m.targets.reopen_max), met(m.reopen_met))
+            rate(m.targets.reopen_max), met(m.reopen_met), restoration(m))
 
 
 def copil_layout(board: Dashboard, *, central_name: str, central_code: str, generated_at: str) -> Layout:
@@ -496,14 +504,18 @@ def copil_layout(board: Dashboard, *, central_name: str, central_code: str, gene
                             "contractuel dépassé (GTI, GTR).")
     layout.add("totals", [("Incidents déclarés", str(lot.declared)), ("Incidents clôturés", str(lot.closed)),
                           ("Résolus à distance", str(lot.closed_remotely)), ("Réouverts", str(lot.closed_reopened)),
-                          ("Sous garantie", str(lot.under_warranty)), ("Hors garantie", str(lot.out_of_warranty))])
-    layout.table("Incidents par mois", ("Mois", "Déclarés", "Clôturés", "Dans les temps", "Taux de respect du GTR"),
-                 [(m.month.label(), str(m.declared), str(m.closed), str(m.closed_on_time), rate(m.on_time_rate))
-                  for m in sla.months], (30, 20, 20, 20, 30))
+                          ("Sous garantie", str(lot.under_warranty)), ("Hors garantie", str(lot.out_of_warranty)),
+                          ("Temps moyen de rétablissement", restoration(lot))])
+    layout.table("Incidents par mois", ("Mois", "Déclarés", "Clôturés", "Dans les temps", "Taux de respect du GTR",
+                                        "Temps moyen de rétablissement"),
+                 [(m.month.label(), str(m.declared), str(m.closed), str(m.closed_on_time), rate(m.on_time_rate),
+                   restoration(m)) for m in sla.months], (30, 18, 18, 18, 26, 34))
+    layout.add("paragraph", "Temps de rétablissement : pour chaque incident clôturé, le temps décompté par l'horloge "
+                            "de rétablissement (GTR) jusqu'à la remise en service, en heures ouvrées du calendrier "
+                            "du contrat, suspensions exclues ; la moyenne porte sur les incidents clôturés de la "
+                            "période dont la durée est connue.")
     layout.add("heading", "3. Taux de respect du GTR (CAIH 2.1.26, 2.1.27)")
     layout.table("GTR", SLA_COLUMNS, [sla_row("Lot — tous les bénéficiaires (CAIH 2.1.27)", lot),
                                       *(sla_row(name, m) for name, m in sla.establishments)],
-                 (40, 12, 12, 14, 18, 12, 10, 12, 16, 12, 10))
-    layout.add("paragraph", "Le temps de rétablissement moyen n'est pas encore calculé : les indicateurs des "
-                            "incidents ne portent pas encore les durées.")
+                 (36, 11, 11, 12, 16, 11, 9, 11, 14, 11, 9, 24))
     return layout

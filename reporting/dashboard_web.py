@@ -39,6 +39,7 @@ from reporting.dashboard import (
     parse_filters,
     plan_for_values,
     rate,
+    restoration,
 )
 from reporting.semester import PARIS
 from tenants.context import CentralContext
@@ -151,7 +152,8 @@ def _page(request: Request[Any, Any, Any], ctx: CentralContext, board: Dashboard
     return render(request, "reporting/dashboard.html", central_page(
         ctx, "dashboard", board=board, charts=charts(board), errors=errors, values=values, options=options,
         beneficiary_rows=rows, paging=paging,
-        query=urlencode(board.filters.query()), path=PATH, money=money, rate=rate), status=422 if errors else 200)
+        query=urlencode(board.filters.query()), path=PATH, money=money, rate=rate,
+        restoration=restoration), status=422 if errors else 200)
 
 
 async def _copil(request: Request[Any, Any, Any], ctx: CentralContext, session: AsyncSession, fmt: str,
@@ -226,12 +228,17 @@ class IndicatorOut(msgspec.Struct, kw_only=True):
     reopened: int
     reopen_rate: Decimal | None
     reopen_max: Decimal
+    #: CAIH 6.1 « le temps de rétablissement »: the mean over ``restoration_timed`` tickets closed, in seconds of
+    #: the contract's business time; null without any.
+    mean_restoration_seconds: int | None = None
+    restoration_timed: int = 0
 
     @classmethod
     def of(cls, scope: str, m: Any) -> IndicatorOut:
         return cls(scope=scope, declared=m.declared, closed=m.closed, closed_on_time=m.closed_on_time,
                    gtr_respect_rate=m.on_time_rate, target=m.targets.on_time_min, met=m.on_time_met,
-                   reopened=m.closed_reopened, reopen_rate=m.reopen_rate, reopen_max=m.targets.reopen_max)
+                   reopened=m.closed_reopened, reopen_rate=m.reopen_rate, reopen_max=m.targets.reopen_max,
+                   mean_restoration_seconds=m.mean_restoration_seconds, restoration_timed=m.restored_timed)
 
 
 class DashboardOut(msgspec.Struct, kw_only=True):

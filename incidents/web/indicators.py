@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import ValidationFailed
 from app.shell import Chart, central_page, error_responses, render, tenant_page
 from incidents import indicator_data as data
-from incidents.indicators import Month, MonthIndicators, parse_month
+from incidents.indicators import Month, MonthIndicators, duration_label, parse_month
 from tenants.context import CentralContext, TenantContext
 from tenants.territories import DEFAULT_ZONE
 
@@ -103,7 +103,7 @@ async def tenant_indicators_page(request: Request[Any, Any, Any], tenant_ctx: Te
     return render(request, "incidents/indicators.html", tenant_page(
         tenant_ctx, "indicators", m=m, month=month, previous=_previous(month), following=_next(month),
         charts=_charts(m, "etab"), establishments=[], year=year, quarter=quarter,
-        path=f"/t/{tenant_ctx.tenant_id}/incidents"))
+        path=f"/t/{tenant_ctx.tenant_id}/incidents", duration=duration_label))
 
 
 @get("/t/{tenant_id:uuid}/incidents/indicateurs.csv")
@@ -139,7 +139,7 @@ async def central_indicators_page(request: Request[Any, Any, Any], central_ctx: 
     return render(request, "incidents/indicators.html", central_page(
         central_ctx, "indicators", m=lot.lot, month=month, previous=_previous(month), following=_next(month),
         charts=_charts(lot.lot, "lot"), establishments=lot.establishments, year=year, quarter=quarter,
-        path=f"/c/{central_ctx.central.code}", lot=True))
+        path=f"/c/{central_ctx.central.code}", lot=True, duration=duration_label))
 
 
 @get("/c/{central_code:str}/indicateurs.csv")

@@ -5,6 +5,8 @@ document-level allowance of a Factur-X XML the schema accepts, shown with its co
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import uuid
 from decimal import Decimal
 
@@ -12,6 +14,7 @@ import facturx
 from lxml import etree
 
 from billing import advenir, documents, penalties
+from billing.tasks import run_penalty_acceptances
 from tests.billing.test_invoices import ACTOR, NOW, NS, draft, issue, lines_of, set_up_billing, verified_order
 from tests.conftest import form_post, login_as
 
@@ -97,3 +100,74 @@ async def test_the_page_form_and_another_tenants_subsidy(db, demo, client, api_t
     assert (await client.get(f"/t/{cpam}/advenir")).status_code == 404
     cancel = await form_post(client, f"/t/{commune}/advenir", f"/t/{commune}/advenir/{listed[0]['id']}/annuler", {})
     assert cancel.status_code == 404
+
+
+def _squash(text: str) -> str:
+    """The text as read: runs of ASCII white space as one space (the narrow no-break spaces of amounts kept)."""
+    return re.sub(r"[ \t\r\n]+", " ", text).strip()
+
+
+def _cells(html: str, caption: str) -> list[list[str]]:
+    """The rows of the page's table whose caption starts with ``caption``, as the texts of their cells."""
+    from lxml import html as lxml_html
+
+    table = next(t for t in lxml_html.fromstring(html).iter("table")
+                 if t.find("caption") is not None and t.find("caption").text_content().startswith(caption))
+    return [[_squash(c.text_content()) for c in row.iter("th", "td")] for row in table.iter("tr")]
+
+
+def _facts(html: str, label: str) -> dict[str, str]:
+    from lxml import html as lxml_html
+
+    dl = next(d for d in lxml_html.fromstring(html).iter("dl") if d.get("aria-label") == label)
+    return {_squash(dt_.text_content()): _squash(dt_.getnext().text_content()) for dt_ in dl.iter("dt")}
+
+
+async def test_the_invoice_page_shows_the_penalty_and_the_subsidy_with_their_computation(db, demo, client):
+    """CCP TGD VIII.1 « Le montant des pénalités ainsi établies vient en déduction des paiements » and CCTP CPAM 5-7
+    « la somme déduite devra être justifiée par le calcul établi sur le site ADVENIR »: the invoice's page shows what
+    its issue will deduct on the draft, then what it deducted, with each computation and the net amounts the
+    Factur-X PDF carries."""
+    from tests.billing.test_penalties import move, propose
+
+    cpam = uuid.UUID(demo["tenant_ids"]["cpam"])
+    await set_up_billing(db, cpam)
+    order = await verified_order(db, cpam)
+    p = await propose(db, cpam, {"article": "VIII.4", "order_id": str(order.id), "source": "order",
+                                 "lateness": "3", "lateness_unit": "days", "facts": "Retard."})
+    await move(db, cpam, "notify_penalty", p.id)
+    later = dt.datetime(2027, 1, 16, 1, 0, tzinfo=dt.UTC)
+    await run_penalty_acceptances(db, later)
+    async with db.transaction([cpam], actor=ACTOR) as session:
+        await advenir.record_subsidy(session, cpam, {
+            "order_id": str(order.id), "programme_reference": "ADVENIR", "attestation_number": "ADV-2026-00123",
+            "points": 4, "amount_per_point": "960,00", "cap": "3000"}, now=later)
+    invoice = await draft(db, cpam, order.id, now=later)
+    await login_as(client, "technicien@titulaire.demo")
+    page = await client.get(f"/t/{cpam}/factures/{invoice.id}")
+    assert page.status_code == 200
+    assert "Déductions prévues à l&#39;émission" in page.text
+    rows = _cells(page.text, "2 déductions")
+    # 8 934,50 € HT at 20 %: the penalty 9 085,00 × 3 / 500 = 54,51 € (VAT 10,90 €), then the subsidy 3 000,00 €.
+    assert [r[1] for r in rows[1:3]] == ["Pénalité", "Prime ADVENIR"]
+    assert "9\u202f085,00 € × 3 / 500 = 54,51 €" in rows[1][2]
+    assert "4 points de charge × 960,00 € = 3\u202f840,00 €, plafonné à 3\u202f000,00 €" in rows[2][2]
+    assert rows[1][3:] == ["−\u202f54,51 €", "20,00 % (−\u202f10,90 €)", "−\u202f65,41 €"]
+    assert rows[3] == ["Total des déductions", "−\u202f3\u202f054,51 €", "−\u202f610,90 €", "−\u202f3\u202f665,41 €"]
+    assert _facts(page.text, "Montant") == {
+        "Total des lignes HT": "8\u202f934,50 €", "Déductions HT prévues": "−\u202f3\u202f054,51 €",
+        "Total HT prévu": "5\u202f879,99 €", "Total TVA prévu": "1\u202f176,00 €",
+        "Total TTC prévu": "7\u202f055,99 €"}
+
+    issued = await issue(db, cpam, invoice.id, now=later)
+    assert (issued.total_ht, issued.total_ttc) == (Decimal("5879.99"), Decimal("7055.99"))  # as planned
+    await login_as(client, "admin@cpam72.demo")  # the buyer reads the issued invoice
+    page = await client.get(f"/t/{cpam}/factures/{issued.id}")
+    assert "Déductions prévues" not in page.text
+    rows = _cells(page.text, "2 déductions")
+    assert f"/t/{cpam}/penalites/{p.id}" in page.text and "attestation ADV-2026-00123" in rows[2][2]
+    assert _facts(page.text, "Montant") == {
+        "Total des lignes HT": "8\u202f934,50 €", "Déductions HT": "−\u202f3\u202f054,51 €",
+        "Total HT": "5\u202f879,99 €", "Total TVA": "1\u202f176,00 €", "Total TTC": "7\u202f055,99 €"}
+    # The VAT per rate is on the bases after the deductions (EN 16931 BT-116), as on the Factur-X.
+    assert _cells(page.text, "TVA par taux")[1] == ["20,00 %", "5\u202f879,99 €", "1\u202f176,00 €"]

@@ -12,9 +12,12 @@ import pytest
 from billing.rules import (
     EXEMPTIONS,
     BillingRuleError,
+    Deduction,
     acompte_ceiling,
+    bases_left,
     cap_penalties,
     days_30,
+    deduct_allowances,
     late_payment,
     observations_end,
     payment_due_on,
@@ -150,6 +153,45 @@ def test_penalties_are_capped_at_the_amount_ordered():
 
 INDEX = {day(2025, 1, 15): D("130.2"), day(2025, 9, 15): D("133.9"), day(2025, 12, 15): D("135.0"),
          day(2026, 2, 15): D("136.1")}
+
+
+# --------------------------------------------------------------------------- VIII.1 and CCTP CPAM 5-7: the deductions
+
+
+class _Row:
+    def __init__(self, rate: str, ht: str) -> None:
+        self.vat_rate, self.total_ht, self.amount_ht = D(rate), D(ht), D(ht)
+
+
+def test_the_bases_left_per_rate_are_the_lines_less_the_allowances_made():
+    lines = [_Row("20.00", "8000.00"), _Row("20.00", "934.50"), _Row("5.50", "9000.00")]
+    assert bases_left(lines) == {D("20.00"): D("8934.50"), D("5.50"): D("9000.00")}
+    assert bases_left(lines, [_Row("5.50", "120.00")]) == {D("20.00"): D("8934.50"), D("5.50"): D("8880.00")}
+
+
+def test_penalties_are_deducted_whole_on_the_largest_base_or_wait():
+    # CCP TGD VIII.1 « vient en déduction des paiements »: 8 934,50 € HT at 20 %; 54,51 € fits (VAT 10,90 €),
+    # 9 000,00 € does not and waits for the next invoice, 120,00 € still fits after it.
+    got = deduct_allowances({D("20.00"): D("8934.50"), D("5.50"): D("100.00")},
+                            [D("54.51"), D("9000.00"), D("120.00")], whole=True)
+    assert got == [Deduction(D("54.51"), D("54.51"), D("20.00"), D("10.90"), D("8934.50")), None,
+                   Deduction(D("120.00"), D("120.00"), D("20.00"), D("24.00"), D("8879.99"))]
+    assert not got[0].cut
+
+
+def test_a_subsidy_is_cut_to_what_is_left_and_the_next_ones_wait():
+    # CCTP CPAM 5-7 « déduites directement de la facture »: 3 000,00 € then 2 000,00 € on 4 000,00 € left at 5,5 %:
+    # the second is cut to 1 000,00 € (VAT 55,00 €), a third finds nothing.
+    got = deduct_allowances({D("5.50"): D("4000.00")}, [D("3000.00"), D("2000.00"), D("10.00")], whole=False)
+    assert got == [Deduction(D("3000.00"), D("3000.00"), D("5.50"), D("165.00"), D("4000.00")),
+                   Deduction(D("2000.00"), D("1000.00"), D("5.50"), D("55.00"), D("1000.00")), None]
+    assert got[1].cut
+    # Two equal bases: the higher rate carries it; VAT rounded half-up (33,33 × 10 % = 3,333 → 3,33).
+    assert deduct_allowances({D("10.00"): D("50.00"), D("5.50"): D("50.00")}, [D("33.33")], whole=False) == [
+        Deduction(D("33.33"), D("33.33"), D("10.00"), D("3.33"), D("50.00"))]
+    # No line, or a base already used up by the penalties: nothing is deducted.
+    assert deduct_allowances({}, [D("1.00")], whole=True) == [None]
+    assert deduct_allowances({D("20.00"): D("0.00")}, [D("1.00")], whole=False) == [None]
 
 
 def test_the_revision_formula_with_the_indexes_of_the_signature_and_three_months_before_the_start():

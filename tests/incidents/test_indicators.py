@@ -24,6 +24,8 @@ from incidents.indicators import (
     LOT_TARGETS,
     Month,
     TicketFacts,
+    combine,
+    duration_label,
     lot_indicators,
     month_indicators,
     parse_month,
@@ -100,6 +102,29 @@ def test_an_empty_month_has_no_rate_and_parse_month_checks_its_input():
             parse_month(bad, dt.date(2026, 1, 1))
 
 
+def test_the_mean_time_to_restore_of_the_tickets_closed_in_the_month():
+    # CCTP CAIH 6.1 « le temps de rétablissement »: the tickets closed in November with a known restoration time
+    # (2 h, 3 h 30, 4 h 10 of the contract's business time); one closed without (before migration 0043) is left out,
+    # one restored but still open is not closed in November.
+    base = [fact(at(2026, 11, 2 + i, 9), at(2026, 11, 3 + i, 9)) for i in range(4)]
+    timed = [TicketFacts(**{**f.__dict__, "restoration_seconds": s})
+             for f, s in zip(base, (7200, 12600, 15000, None), strict=True)]
+    still_open = TicketFacts(**{**fact(at(2026, 11, 20, 9)).__dict__, "restoration_seconds": 600})
+    m = month_indicators([*timed, still_open], Month(2026, 11), PARIS)
+    assert (m.closed, m.restored_timed, m.restoration_seconds) == (4, 3, 34800)
+    assert m.mean_restoration_seconds == 11600 and duration_label(11600) == "3 h 13"
+    assert m.as_dict()["restoration"] == {"timed": 3, "mean_seconds": 11600, "mean": "3 h 13"}
+    # The lot and a period: the sum of the durations over the sum of the tickets, not a mean of means.
+    other = month_indicators([TicketFacts(**{**fact(at(2026, 11, 5, 9), at(2026, 11, 5, 10)).__dict__,
+                                             "restoration_seconds": 3600})], Month(2026, 11), PARIS)
+    lot = combine([m, other], Month(2026, 11))
+    assert (lot.restored_timed, lot.mean_restoration_seconds) == (4, 9600)
+    quiet = month_indicators([], Month(2026, 11), PARIS)
+    assert (quiet.mean_restoration_seconds, duration_label(None)) == (None, "—")
+    assert [duration_label(s) for s in (59, 3599, 90_000, 86_400 * 2 + 3600 * 4 + 1800)] == [
+        "1 min", "1 h 00", "1 j 1 h 00", "2 j 4 h 30"]
+
+
 async def _closed(db, tid, reported, *, late=False, reopened=False, on_site=False, channel="portal"):
     """A ticket reported at ``reported``, acknowledged, worked and accepted by the admin; ``late``
     resolves it after its restoration deadline (CAIH 4 h)."""
@@ -124,6 +149,35 @@ async def _closed(db, tid, reported, *, late=False, reopened=False, on_site=Fals
             await svc.add_event(session, ticket, "resolve", now=done + dt.timedelta(minutes=40))
         await svc.accept_resolution(session, ticket, now=done + dt.timedelta(hours=1), by_tenant_admin=True)
         return ticket
+
+
+async def test_the_restoration_time_is_the_gtr_clocks_business_time(db):
+    """CCTP CAIH 6.1 « le temps de rétablissement », counted as the SLA engine counts the GTR (CAIH 2.1.21 « en
+    heures ouvrées » for the HO option: 8 h-18 h on working days): reported on Friday 6 November 2026 at 17:00,
+    restored on Monday 9 at 10:00 = 1 h + 2 h; in 24/7, the same ticket without its wait = 8 h 30 of 9 h."""
+    ho = await make_tenant(db, template="caih-maintenance-ho")
+    async with db.transaction([ho], actor=ACTOR) as session:
+        ticket = await svc.open_ticket(session, ho, now=at(2026, 11, 6, 17), title="Baie arrêtée", description="",
+                                       channel="phone", reported_at=at(2026, 11, 6, 17), level="4h")
+        await svc.add_event(session, ticket, "acknowledge", now=at(2026, 11, 6, 17, 20))
+        assert ticket.restoration_seconds is None  # not restored yet
+        await svc.add_event(session, ticket, "resolve", now=at(2026, 11, 9, 10))
+        assert ticket.restoration_seconds == 3 * 3600
+        clock = await svc.ticket_clocks(session, ticket, at(2026, 11, 9, 11))
+        assert clock.restoration is not None and clock.restoration.consumed == dt.timedelta(hours=3)
+        await svc.accept_resolution(session, ticket, now=at(2026, 11, 9, 11), by_tenant_admin=True)
+        m = await tenant_indicators(session, ho, Month(2026, 11))
+    assert (m.restored_timed, m.mean_restoration_seconds) == (1, 10800)
+    h24 = await make_tenant(db, template="caih-maintenance-24x7")
+    await _closed(db, h24, at(2026, 11, 3, 9))  # 2 h
+    await _closed(db, h24, at(2026, 11, 4, 9), late=True)  # 9 h less the 30 min waiting for a part
+    async with db.transaction([ho, h24], actor=ACTOR) as session:
+        lot = await central_indicators(session, [ho, h24], Month(2026, 11))
+    # (3 h + 2 h + 8 h 30) / 3 = 4 h 30.
+    assert (lot.lot.restored_timed, lot.lot.mean_restoration_seconds) == (3, 16200)
+    csv = indicators_csv([("Lot", lot.lot)]).decode("utf-8-sig").splitlines()
+    assert csv[0].endswith(";Durées de rétablissement connues;Temps moyen de rétablissement (min, heures ouvrées)")
+    assert csv[1].endswith(";3;270")
 
 
 #: For the tests of the components that read the indicators (reporting's « Engagements de service » sheet).
