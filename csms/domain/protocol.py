@@ -37,6 +37,7 @@ from app.bounds import INT32_MAX, MAX_JSON_DEPTH, json_depth_ok
 __all__ = [
     "INT32_MAX",
     "INT32_MIN",
+    "CALL_ID",
     "FrameError",
     "bound_integers",
     "Repair",
@@ -114,7 +115,7 @@ MAX_UNIQUE_ID = 36
 #: keeps the parser and every walk of the payload far from Python's recursion limit.
 MAX_DEPTH = MAX_JSON_DEPTH
 #: The MessageId of a frame that starts as an OCPP-J Call, read without parsing it.
-_CALL_ID = re.compile(r'\s*\[\s*2\s*,\s*"([^"\\]{1,36})"')
+CALL_ID = re.compile(r'\s*\[\s*2\s*,\s*"([^"\\]{1,36})"')
 
 
 def too_deep(raw: str, limit: int = MAX_DEPTH) -> bool:
@@ -135,7 +136,7 @@ def parse_frame(raw: str | bytes, version: str) -> ParsedFrame | None:
     # Nested ~1,000 deep, a frame would overflow the parser (RecursionError, the socket closed with 1011):
     # refused before parsing, with the Call's MessageId when it can be read (OCPP-J: "-1" otherwise).
     if too_deep(raw):
-        call_id = _CALL_ID.match(raw)
+        call_id = CALL_ID.match(raw)
         raise FrameError("FormatViolation" if call_id else unreadable, f"nested deeper than {MAX_DEPTH} levels",
                          call_id.group(1) if call_id else "-1")
     try:

@@ -24,6 +24,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
 import uuid
@@ -40,6 +42,7 @@ from csms.domain.commands import CallChannel
 from csms.domain.contract_certificates import ContractAuthority
 from csms.domain.ports import IngressPort, StationRef
 from csms.domain.protocol import (
+    CALL_ID,
     FrameError,
     Repair,
     call_result_frame,
@@ -65,6 +68,8 @@ if frame_log.level == logging.NOTSET:
 T = TypeVar("T")
 #: ``last_seen_at`` is refreshed by any message at most this often (heartbeats: always).
 TOUCH_EVERY = dt.timedelta(seconds=60)
+#: Frames read ahead of the one being handled (``StationLink.start``), at most.
+READ_AHEAD = 8
 
 
 def iso(moment: dt.datetime) -> str:
@@ -114,6 +119,8 @@ class StationLink:
         self.unsolicited_answers = 0
         #: Unique ids of the library's own calls (``call``) waiting for their answer.
         self._library_calls: set[str] = set()
+        #: MessageIds of the station's Calls read and not answered yet (``start``), in order.
+        self._open_calls: list[str] = []
         self._received_at = utcnow()
         self._touched_at = self._received_at  # the connection row's handshake wrote last_seen_at
         self._repairs: list[Repair] = []
@@ -121,6 +128,65 @@ class StationLink:
         self.commands = CallChannel(websocket.send)
 
     # -- frames ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        """The library's receive loop (``ChargePoint.start``), reading up to ``READ_AHEAD`` frames ahead.
+
+        Frames are still handled one at a time, in the order they came. Reading on while one is
+        handled is what lets a Call that reuses the MessageId of a Call not answered yet be refused
+        at once instead of being handled twice: OCPP-J (1.6 §4.1.1, 2.0.1 §4.1.1) « A message ID for
+        any CALL message MUST be different from all message IDs previously used by the same sender
+        for any other CALL messages on the same WebSocket connection », and leaves the answer to the
+        receiver: ``RpcFrameworkError`` in 2.0.1 (« not a valid RPC Request »), ``FormationViolation``
+        in 1.6. A station that waits for each answer, as OCPP-J asks, never meets it.
+        """
+        pending: asyncio.Queue[str | bytes] = asyncio.Queue(READ_AHEAD)
+        worker = asyncio.create_task(self._handle_frames(pending), name=f"ocpp-{self.id}")
+        try:
+            while True:
+                raw = await self.websocket.recv()
+                call_id = CALL_ID.match(raw) if isinstance(raw, str) else None
+                if call_id is not None:
+                    if call_id.group(1) in self._open_calls:
+                        await self._refuse_reused_id(call_id.group(1))
+                        continue
+                    self._open_calls.append(call_id.group(1))
+                put = asyncio.ensure_future(pending.put(raw))
+                await asyncio.wait({put, worker}, return_when=asyncio.FIRST_COMPLETED)
+                if worker.done():
+                    put.cancel()
+                    worker.result()  # the socket closed while answering: it ends the link
+                    return
+        except asyncio.CancelledError:
+            worker.cancel()
+            raise
+        finally:
+            if not worker.done():
+                # Closed while reading: what was read is still handled (its answer cannot go out).
+                drained = asyncio.ensure_future(pending.join())
+                await asyncio.wait({drained, worker}, return_when=asyncio.FIRST_COMPLETED)
+                drained.cancel()
+                worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await worker
+
+    async def _handle_frames(self, pending: asyncio.Queue[str | bytes]) -> None:
+        while True:
+            raw = await pending.get()
+            try:
+                await self.route_message(raw)
+            finally:
+                call_id = CALL_ID.match(raw) if isinstance(raw, str) else None
+                if call_id is not None and call_id.group(1) in self._open_calls:
+                    self._open_calls.remove(call_id.group(1))
+                pending.task_done()
+
+    async def _refuse_reused_id(self, unique_id: str) -> None:
+        self.rejected_frames += 1
+        code = "RpcFrameworkError" if self._ocpp_version != "1.6" else "FormatViolation"
+        log.info("%s: rejected frame (%s: MessageId %s reused)", self.id, code, unique_id)
+        frame = FrameError(code, "MessageId already used by a call not answered yet", unique_id)
+        await self.websocket.send(frame.frame(self._ocpp_version))
 
     async def route_message(self, raw_msg: str | bytes) -> None:
         """Check the frame, then let the library route it (handlers skip its jsonschema validation)."""

@@ -338,3 +338,38 @@ async def test_get_and_set_variables_update_the_model_and_the_page_shows_it(clie
     assert (await client.post(url, data={"_csrf_token": csrf_from(other_page.text), "operation": "rapport"})
             ).status_code == 404
     assert (await client.get(f"/t/{fleet.other}/bornes/{BOX}/modele")).status_code == 404
+
+
+class SlowCA(FakeCA):
+    """A contract authority that answers only when told: its request stays in progress until then."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def ev_certificate(self, schema_version: str, action: str, exi_request: str) -> CertificateAnswer:
+        await self.release.wait()
+        return await super().ev_certificate(schema_version, action, exi_request)
+
+
+async def test_a_message_id_reused_while_its_call_is_in_progress_is_refused(db, fleet, ingress, stations):
+    """OCPP-J 2.0.1 §4.1.1: a CALL's message ID differs from every previous one on the connection;
+    a second Call with the id of one not answered yet gets RpcFrameworkError, the first its answer."""
+    ca = SlowCA()
+    ingress.contract_authority = ca
+    request = json.dumps([2, "dup", "Get15118EVCertificate", {
+        "iso15118SchemaVersion": "urn:iso:15118:2:2013:MsgDef", "action": "Update", "exiRequest": "RVhJ"}])
+    ws = await stations.socket(BOX, protocol="ocpp2.0.1")
+    try:
+        await ws.send(request)
+        await ws.send(request)  # the same id, its first use still waiting for the CA
+        assert json.loads(await asyncio.wait_for(ws.recv(), 30)) == [
+            4, "dup", "RpcFrameworkError", "Content of the call is not a valid RPC Request",
+            {"cause": "MessageId already used by a call not answered yet"}]
+        ca.release.set()
+        assert json.loads(await asyncio.wait_for(ws.recv(), 30)) == [
+            3, "dup", {"status": "Accepted", "exiResponse": "RVhJLXJlc3BvbnNl"}]
+        assert await call(ws, "dup", "Heartbeat", {}) != []  # answered: the id is free again
+    finally:
+        await ws.close()
+    assert [kind for kind, _ in ca.asked] == ["ev"]  # handled once
