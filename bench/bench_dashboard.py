@@ -170,7 +170,9 @@ def run_child(settings: object, database: str, requests: int, token: str, code: 
     env = dict(os.environ, BENCH_CODE=str(code), PYTHONPATH=str(code), BENCH_DATABASE_URL=settings.database_url,
                BENCH_ADMIN_URL=settings.admin_url, BENCH_REQUESTS=str(requests), BENCH_TOKEN=token,
                BENCH_DATABASE=database, BENCH_FREEZE="1" if freeze else "0")
-    out = subprocess.run([sys.executable, __file__, "--child"], env=env, check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, __file__, "--child"], env=env, check=False, capture_output=True, text=True)
+    if out.returncode:
+        sys.exit(f"the measurement of {code} failed:\n" + "\n".join(out.stderr.splitlines()[-20:]))
     sys.stderr.write("".join(line + "\n" for line in out.stderr.splitlines() if line.startswith("[")))
     return {name: Timing(**t) for name, t in json.loads(out.stdout.strip().splitlines()[-1]).items()}
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Timing", "percentile", "postgres_cpu_seconds", "quiet_http_logs", "report_lines", "time_requests"]
+__all__ = ["Timing", "cpu_between", "percentile", "postgres_cpu_seconds", "quiet_http_logs", "report_lines", "time_requests"]
 
 TARGET_MS = 150.0
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -33,22 +33,27 @@ def quiet_http_logs() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-def postgres_cpu_seconds(database: str, host: str = "127.0.0.1", port: int = 5432) -> float:
-    """The CPU time (user + system) of the PostgreSQL backends connected to ``database``, from ``/proc`` (the server
-    runs on this machine): the difference around a loop is the database's CPU of its requests."""
+def postgres_cpu_seconds(database: str, host: str = "127.0.0.1", port: int = 5432) -> dict[int, float]:
+    """The CPU time (user + system) of each PostgreSQL backend connected to ``database``, from ``/proc`` (the server
+    runs on this machine). ``cpu_between`` sums the difference of the backends alive at both ends: one that closed
+    in between (a background job's connection) would otherwise be counted negative."""
     pids = subprocess.run(
         ["psql", "-h", host, "-p", str(port), "-U", "postgres", "-d", "postgres", "-Atc",
          f"SELECT pid FROM pg_stat_activity WHERE datname = '{database}' AND pid <> pg_backend_pid()"],
         check=True, capture_output=True, text=True).stdout.split()
-    total = 0
+    found = {}
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as stat:
                 fields = stat.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
-    return total / _TICK
+        found[int(pid)] = (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime (fields 14 and 15 of proc(5))
+    return found
+
+
+def cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(after[pid] - before[pid] for pid in after.keys() & before.keys())
 
 
 @dataclass
@@ -89,7 +94,7 @@ async def time_requests(client: Any, targets: Mapping[str, Callable[[], str]], c
             assert response.status_code == 200, (name, response.status_code, response.text[:300])
         found.app_cpu_ms = (time.process_time() - cpu) * 1000 / n
         if database and db_cpu is not None:
-            found.db_cpu_ms = (postgres_cpu_seconds(database) - db_cpu) * 1000 / n
+            found.db_cpu_ms = cpu_between(db_cpu, postgres_cpu_seconds(database)) * 1000 / n
         timings[name] = found
         if log:
             log(f"{name}: p50 {found.p50:.1f} ms, p95 {found.p95:.1f} ms, CPU {found.app_cpu_ms:.1f} ms per request")

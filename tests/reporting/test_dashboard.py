@@ -18,6 +18,7 @@ from catalog import orders
 from reporting.dashboard import SUBSCRIBERS, Filters, parse_filters
 from tenants import services as tenant_services
 from tests.conftest import login, login_as, page_text
+from tests.queries import statements_of_get
 from tests.reporting.conftest import ACTOR, NOW
 
 PASSWORD = "Coordination-du-banc-2026"
@@ -175,3 +176,46 @@ async def test_the_mean_time_to_restore_on_the_dashboard_the_api_and_the_copil_p
     content = zipfile.ZipFile(io.BytesIO(odt.content)).read("content.xml").decode()
     assert "Temps moyen de rétablissement" in content and "4 h 20 (3 incidents)" in content
 
+
+def _siret(number: int) -> str:
+    from stdnum import luhn
+
+    siren = f"7{number:07d}" + luhn.calc_check_digit(f"7{number:07d}")
+    return siren + "0001" + luhn.calc_check_digit(siren + "0001")
+
+
+async def test_the_beneficiaries_table_is_paged_and_the_page_sends_as_many_statements_for_62_as_for_2(
+        client, app, db, settings, board):
+    # Issue 15 « Speed »: « dashboard pages ≤ 150 ms p95 » with 500 beneficiaries; CAIH 5 « le volume d'affaire
+    # réalisé annuellement par chaque adhérent »: every beneficiary keeps its row, 50 a page, the figures unchanged.
+    base = f"/c/{board.central_code}/tableau-de-bord"
+    url = f"{base}?{ALL}&famille="
+    await client.get(url)
+    few = len(await statements_of_get(client, app, url))
+    seed = uuid.uuid4().int % 10**6
+    async with db.transaction(actor=ACTOR) as session:
+        central = await tenant_services.get_central_by_code(session, board.central_code)
+        for n in range(60):
+            await tenant_services.create_tenant(session, {"name": f"Établissement {n:02d}", "siret": _siret(seed + n),
+                                                          "postal_code": "57000", "city": "Metz"}, central=central)
+    await _relay(db, settings)
+    many = await statements_of_get(client, app, url)
+    assert len(many) == few, f"{few} statements for 2 beneficiaries, {len(many)} for 62"
+    first = page_text(await client.get(url))
+    assert first.count("<tr data-beneficiary=") == 50
+    assert "Bénéficiaires 1 à 50 sur 62, du plus gros CA HT au plus petit." in first
+    assert 'aria-label="Pages du tableau par bénéficiaire"' in first and "Page 1 sur 2" in first
+    # the two that ordered come first; the figures are those of every beneficiary, not of the page
+    assert first.index("Centre hospitalier Alpha") < first.index("Établissement 00")
+    assert '<span data-total="amount">9 277,34 €</span>' in first
+    next_link = f"{base}?du=2025-01&au=2026-12&page=2#par-beneficiaire"
+    assert f'<a href="{next_link}" rel="next">' in first
+    second = page_text(await client.get(next_link))
+    assert second.count("<tr data-beneficiary=") == 12 and "Page 2 sur 2" in second and 'rel="prev"' in second
+    assert "Centre hospitalier Alpha" not in second.split('id="par-beneficiaire"')[1].split("</table>")[0]
+    # a bad or too large page number: the nearest page, not an error
+    assert "Page 1 sur 2" in page_text(await client.get(f"{url}&page=abc"))
+    assert "Page 2 sur 2" in page_text(await client.get(f"{url}&page=999999"))
+    # the API keeps every beneficiary
+    assert len((await client.get(f"/api/v1/centrals/{board.central_code}/dashboard?{ALL}")).json()[
+        "per_beneficiary"]) == 62
