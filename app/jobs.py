@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from dramatiq import Worker
     from dramatiq.brokers.redis import RedisBroker
 
+    from app.bus import Bus
+
 __all__ = [
     "ACTORS",
     "ACTOR_OPTIONS",
@@ -81,9 +83,12 @@ def actor(name: str, **options: int) -> Callable[[ActorFn], ActorFn]:
 
 
 class JobContext:
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(self, settings: Settings, db: Database, bus: Bus | None = None) -> None:
         self.settings = settings
         self.db = db
+        #: The process's bus when it has one (embedded: the web app's, shared with the OCPP ingress),
+        #: for the jobs that reach live stations; ``None`` in a worker, where they open their own.
+        self.bus = bus
 
 
 def _portable(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -140,6 +140,7 @@ def create_app(
     async def on_startup(app: Litestar) -> None:
         app.state.bus = bus if bus is not None else await bus_mod.create_bus(settings)
         app.state.jobs = jobs_mod.create_jobs(settings, db)
+        app.state.jobs.ctx.bus = app.state.bus  # jobs that reach the stations use the process's bus
         await app.state.jobs.start()
         install_subscribers(composition.subscribers())
         # Events committed here wake the relays: this process's (embedded), the workers' (scaled).

@@ -43,6 +43,7 @@ def _web() -> Web:
         commands,
         device_model,
         exports,
+        fleet_operations,
         home,
         opendata,
         registry,
@@ -53,7 +54,8 @@ def _web() -> Web:
     return Web(
         portal=[*registry.handlers, *smart_charging.portal_handlers, *supervision.handlers,
                 *badges.portal_handlers, *commands.portal_handlers, *exports.handlers, *home.handlers,
-                *opendata.handlers, *device_model.handlers],
+                *opendata.handlers, *device_model.handlers,
+                *fleet_operations.portal_handlers],
         api=[*api.handlers, *smart_charging.api_handlers, *badges.api_handlers, *commands.api_handlers],
         # Bornes, Recharges, Alertes, Statistiques; then Pilotage énergétique; then Badges, Réservations.
         menu=[MenuHook(100, supervision.nav, group="Supervision"), MenuHook(110, smart_charging.nav, group="Supervision"),

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from csms.domain import badges, registry, reservations
-from csms.domain.models import ChargePoint, Transaction
+from csms.domain import badges, firmware, registry, reservations
+from csms.domain.models import ChargePoint, StationLog, Transaction
 
 __all__ = ["WALL_CHARGE_BOX_ID", "wall_target"]
 
@@ -44,5 +44,14 @@ async def wall_target(session: AsyncSession, tenant_id: uuid.UUID, objects: dict
                       stopped_at=start + dt.timedelta(hours=1))
     session.add(row)
     await session.flush()
+    # A firmware campaign over the charger, and a log it uploaded (issue 17 §5).
+    campaign = await firmware.create_campaign(session, tenant_id, {
+        "name": "Campagne du mur", "location": "https://exemple.fr/fw.bin",
+        "window_end": monday + dt.timedelta(days=7)}, now=monday)
+    log = StationLog(tenant_id=tenant_id, charger_id=charger.charger_id, charge_box_id=WALL_CHARGE_BOX_ID,
+                     action="GetDiagnostics", token_hash="0" * 64, token_expires_at=monday, requested_at=monday,
+                     status="uploaded", uploaded_at=monday, filename="diag.txt", size=1, sha256="0" * 64)
+    session.add(log)
+    await session.flush()
     return {"charge_box_id": WALL_CHARGE_BOX_ID, "badge_id": badge.id, "reservation_id": created.reservation.id,
-            "transaction_id": row.id}
+            "transaction_id": row.id, "campaign_id": campaign.id, "log_id": log.id}

@@ -36,6 +36,8 @@ EXEMPT = {
     "/auth/oidc/{slug}/login": "OIDC provider login start (public, listed on the login page)",
     "/auth/oidc/{slug}/callback": "OIDC callback: state-bound, no tenant data",
     "/auth/oidc/{slug}/logout": "OIDC logout",
+    "/api/v1/station-logs/{tenant_id}/{token}": "a station's log upload: the one-time token is the credential "
+                                                 "(with its tenant), tested in tests/csms/test_fleet_operations.py",
     "/invitations/{token}": "invitation link: the token is the credential and only its invitee may open it, "
                             "tested in tests/tenants/test_accounts_security.py",
 }

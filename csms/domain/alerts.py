@@ -53,6 +53,7 @@ __all__ = [
     "FAULTED",
     "KIND_LABELS",
     "OFFLINE",
+    "SECURITY",
     "TOPIC_CLOSED",
     "TOPIC_OPENED",
     "AlertChange",
@@ -60,6 +61,7 @@ __all__ = [
     "apply_status",
     "close_all",
     "close_offline",
+    "open_security",
     "run_sweep",
     "sweep_tenant",
 ]
@@ -70,7 +72,10 @@ TOPIC_OPENED = AlertOpened.topic
 TOPIC_CLOSED = AlertClosed.topic
 FAULTED = "faulted"
 OFFLINE = "offline"
-KIND_LABELS = {FAULTED: "Hors service", OFFLINE: "Hors ligne"}
+#: A critical security event (``csms.domain.security_events``): opened by the event, never closed by the
+#: station (nothing it reports says the danger is over); one open per charger.
+SECURITY = "security"
+KIND_LABELS = {FAULTED: "Hors service", OFFLINE: "Hors ligne", SECURITY: "Alerte de sécurité"}
 #: How often the ingress sweeps for offline chargers (at most; shorter for a short threshold).
 SWEEP_EVERY = 60.0
 
@@ -170,6 +175,18 @@ async def apply_status(
     return [_change(session, TOPIC_CLOSED, tenant_id, charger_id, charge_box_id, canonical_id, alert_id, connector,
                     FAULTED, old_status, old_error, since, at)
             for alert_id, connector, since, old_status, old_error in closed]
+
+
+async def open_security(
+    session: AsyncSession, *, tenant_id: uuid.UUID, charger_id: uuid.UUID, charge_box_id: str, canonical_id: str,
+    event_type: str, at: dt.datetime, now: dt.datetime,
+) -> list[AlertChange]:
+    """A critical security event opens the charger's « Alerte de sécurité » (unless one is open already)."""
+    alert_id = await _open(session, tenant_id, charger_id, 0, SECURITY, since=at, now=now, status=event_type)
+    if alert_id is None:
+        return []
+    return [_change(session, TOPIC_OPENED, tenant_id, charger_id, charge_box_id, canonical_id, alert_id, 0,
+                    SECURITY, event_type[:32], "", at)]
 
 
 # --------------------------------------------------------------------------- the sweep

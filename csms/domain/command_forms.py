@@ -47,6 +47,8 @@ __all__ = [
 #: The idToken type of the tenant's RFID badges (OCPP 2.0.1 IdTokenEnumType), as in the local list.
 ID_TOKEN_TYPE = "ISO14443"  # noqa: S105 - an OCPP enumeration value, no secret
 TEXT_MAX = 500
+#: A PEM certificate or chain (OCPP: 5,500 characters at most; a chain in CertificateSigned, 10,000).
+PEM_MAX = 10_000
 
 
 @dataclass(frozen=True)
@@ -301,6 +303,72 @@ def _data_transfer(v: Mapping[str, Any], ctx: FormContext) -> dict[str, Any]:
     return _drop_none({"vendorId": v["vendor"], "messageId": v["message"], "data": v["data"]})
 
 
+def _extended_trigger(v: Mapping[str, Any], ctx: FormContext) -> dict[str, Any]:
+    return _drop_none({"requestedMessage": v["message"], "connectorId": v["point"] or None})
+
+
+def _get_log_16(v: Mapping[str, Any], ctx: FormContext) -> dict[str, Any]:
+    return {"logType": v["log"], "requestId": _request_id(ctx), "log": {"remoteLocation": v["location"]}}
+
+
+def _signed_firmware(v: Mapping[str, Any], ctx: FormContext) -> dict[str, Any]:
+    return {"requestId": _request_id(ctx), "firmware": {
+        "location": v["location"], "retrieveDateTime": _iso(ctx.now + dt.timedelta(minutes=v["delay"])),
+        "signingCertificate": v["certificate"], "signature": v["signature"]}}
+
+
+def _install_certificate(v: Mapping[str, Any], ctx: FormContext) -> dict[str, Any]:
+    return {"certificateType": v["type"], "certificate": v["certificate"]}
+
+
+def _hash_data(v: Mapping[str, Any]) -> dict[str, Any]:
+    return {"hashAlgorithm": v["algorithm"], "issuerNameHash": v["name_hash"], "issuerKeyHash": v["key_hash"],
+            "serialNumber": v["serial"]}
+
+
+def _delete_certificate(v: Mapping[str, Any], ctx: FormContext) -> dict[str, Any]:
+    return {"certificateHashData": _hash_data(v)}
+
+
+def _installed_ids_16(v: Mapping[str, Any], ctx: FormContext) -> dict[str, Any]:
+    return {"certificateType": v["type"]}
+
+
+def _installed_ids_201(v: Mapping[str, Any], ctx: FormContext) -> dict[str, Any]:
+    return _drop_none({"certificateType": [v["type"]] if v["type"] else None})
+
+
+def _certificate_signed(v: Mapping[str, Any], ctx: FormContext) -> dict[str, Any]:
+    return _drop_none({"certificateChain": v["chain"], "certificateType": v.get("type")})
+
+
+LOG_TYPE = FormField("log", "Journal", "choice", default="DiagnosticsLog", choices=(
+    ("DiagnosticsLog", "Journal de diagnostic (DiagnosticsLog)"), ("SecurityLog", "Journal de sécurité (SecurityLog)")))
+LOG_LOCATION = FormField("location", "Adresse de dépôt (URL)", "url", sample="https://exemple.fr/journaux/",
+                         hint="La page « Journaux » de la borne en fait une adresse du produit, à usage unique.")
+PEM_SAMPLE = "-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----"
+CERTIFICATE = FormField("certificate", "Certificat (PEM)", "pem", sample=PEM_SAMPLE)
+CHAIN = FormField("chain", "Chaîne de certificats (PEM)", "pem", sample=PEM_SAMPLE)
+HASH_FIELDS = (
+    FormField("algorithm", "Algorithme d'empreinte", "choice", default="SHA256",
+              choices=(("SHA256", "SHA-256"), ("SHA384", "SHA-384"), ("SHA512", "SHA-512"))),
+    FormField("name_hash", "Empreinte du nom de l'émetteur (issuerNameHash)", "text", sample="0" * 64),
+    FormField("key_hash", "Empreinte de la clé de l'émetteur (issuerKeyHash)", "text", sample="0" * 64),
+    FormField("serial", "Numéro de série (serialNumber)", "text", sample="01"),
+)
+ROOTS_16 = (("CentralSystemRootCertificate", "Racine de la supervision (CentralSystemRootCertificate)"),
+            ("ManufacturerRootCertificate", "Racine du constructeur (ManufacturerRootCertificate)"))
+ROOTS_201 = (("CSMSRootCertificate", "Racine de la supervision (CSMSRootCertificate)"),
+             ("ManufacturerRootCertificate", "Racine du constructeur (ManufacturerRootCertificate)"),
+             ("V2GRootCertificate", "Racine V2G (V2GRootCertificate)"),
+             ("MORootCertificate", "Racine d'opérateur de mobilité (MORootCertificate)"))
+EXTENDED_TRIGGERS_16 = (
+    ("StatusNotification", "État des points (StatusNotification)"), ("Heartbeat", "Signe de vie (Heartbeat)"),
+    ("BootNotification", "Démarrage (BootNotification)"), ("MeterValues", "Mesures (MeterValues)"),
+    ("FirmwareStatusNotification", "État de la mise à jour (FirmwareStatusNotification)"),
+    ("LogStatusNotification", "État de l'envoi des journaux (LogStatusNotification)"),
+    ("SignChargePointCertificate", "Certificat de la borne (SignChargePointCertificate)"))
+
 TRIGGERS_16 = (("StatusNotification", "État des points (StatusNotification)"),
                ("MeterValues", "Mesures (MeterValues)"), ("Heartbeat", "Signe de vie (Heartbeat)"),
                ("BootNotification", "Démarrage (BootNotification)"),
@@ -358,6 +426,24 @@ FORMS_16: dict[str, CommandForm] = {
                                              sample="ftp://exemple.fr/diagnostics/"),),
                                   _diagnostics),
     "DataTransfer": CommandForm((VENDOR, MESSAGE_ID, DATA), _data_transfer),
+    # OCPP 1.6 Security Whitepaper ed. 3 (issue 17 §3)
+    "ExtendedTriggerMessage": CommandForm((FormField("message", "Message demandé", "choice",
+                                                     choices=EXTENDED_TRIGGERS_16, default="StatusNotification"),
+                                           POINT_ANY), _extended_trigger),
+    "GetLog": CommandForm((LOG_TYPE, LOG_LOCATION), _get_log_16),
+    "SignedUpdateFirmware": CommandForm((URL, DELAY, FormField("certificate", "Certificat de signature (PEM)", "pem",
+                                                               sample=PEM_SAMPLE),
+                                         FormField("signature", "Signature (base64)", "text", sample="c2lnbmF0dXJl")),
+                                        _signed_firmware, "Les campagnes de la page « Micrologiciels » l'envoient "
+                                                          "à plusieurs bornes."),
+    "InstallCertificate": CommandForm((FormField("type", "Type de certificat", "choice", choices=ROOTS_16,
+                                                 default="CentralSystemRootCertificate"), CERTIFICATE),
+                                      _install_certificate),
+    "DeleteCertificate": CommandForm(HASH_FIELDS, _delete_certificate),
+    "GetInstalledCertificateIds": CommandForm((FormField("type", "Type de certificat", "choice", choices=ROOTS_16,
+                                                         default="CentralSystemRootCertificate"),), _installed_ids_16),
+    "CertificateSigned": CommandForm((CHAIN,), _certificate_signed,
+                                     "Envoyée d'elle-même après chaque demande de signature (SignCertificate)."),
 }
 
 
@@ -536,6 +622,20 @@ FORMS_201: dict[str, CommandForm] = {
         _set_monitoring),
 }
 
+FORMS_201.update({  # station certificates (issue 17 §3)
+    "CertificateSigned": CommandForm((CHAIN, FormField("type", "Type de certificat", "choice", required=False,
+                                                       empty="Certificat de la borne", choices=(
+        ("ChargingStationCertificate", "Certificat de la borne (ChargingStationCertificate)"),
+        ("V2GCertificate", "Certificat V2G (V2GCertificate)")))), _certificate_signed,
+        FORMS_16["CertificateSigned"].intro),
+    "InstallCertificate": CommandForm((FormField("type", "Type de certificat", "choice", choices=ROOTS_201,
+                                                 default="CSMSRootCertificate"), CERTIFICATE), _install_certificate),
+    "DeleteCertificate": CommandForm(HASH_FIELDS, _delete_certificate),
+    "GetInstalledCertificateIds": CommandForm((FormField("type", "Type de certificat", "choice", required=False,
+                                                         empty="Tous", choices=(*ROOTS_201, (
+        "V2GCertificateChain", "Chaîne V2G (V2GCertificateChain)"))),), _installed_ids_201),
+})
+
 FORMS: dict[str, dict[str, CommandForm]] = {"1.6": FORMS_16, "2.0.1": FORMS_201}
 assert all(set(FORMS[v]) == set(ACTIONS[v]) for v in ACTIONS), "a form per command"
 
@@ -630,8 +730,9 @@ def read_values(form: CommandForm, data: Mapping[str, Any], ctx: FormContext) ->
                 errors[f.name] = _missing(f, ctx)
             values[f.name] = None
             continue
-        if len(text) > TEXT_MAX:
-            errors[f.name] = f"{f.label} : {TEXT_MAX} caractères au plus."
+        limit = PEM_MAX if f.kind == "pem" else TEXT_MAX
+        if len(text) > limit:
+            errors[f.name] = f"{f.label} : {limit} caractères au plus."
             values[f.name] = None
             continue
         if f.kind in ("point", "point0", "badge", "session", "choice", "buttons"):

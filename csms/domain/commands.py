@@ -106,6 +106,9 @@ ACTIONS: dict[str, tuple[str, ...]] = {
         "GetConfiguration", "ChangeConfiguration", "TriggerMessage", "ReserveNow", "CancelReservation",
         "SendLocalList", "GetLocalListVersion", "ClearCache", "SetChargingProfile", "ClearChargingProfile",
         "GetCompositeSchedule", "UpdateFirmware", "GetDiagnostics", "DataTransfer",
+        # OCPP 1.6 Security Whitepaper ed. 3 (issue 17 §3)
+        "ExtendedTriggerMessage", "GetLog", "SignedUpdateFirmware", "InstallCertificate", "DeleteCertificate",
+        "GetInstalledCertificateIds", "CertificateSigned",
     ),
     "2.0.1": (
         "RequestStartTransaction", "RequestStopTransaction", "UnlockConnector", "Reset", "ChangeAvailability",
@@ -115,6 +118,8 @@ ACTIONS: dict[str, tuple[str, ...]] = {
         "DataTransfer",
         # The device model (issue 17 §2): answered by NotifyReport / NotifyMonitoringReport parts.
         "GetReport", "GetMonitoringReport", "SetVariableMonitoring",
+        # Station certificates (issue 17 §3)
+        "CertificateSigned", "InstallCertificate", "DeleteCertificate", "GetInstalledCertificateIds",
     ),
 }
 #: OCPP 1.6 name → its OCPP 2.0.1 counterpart, for the error message (no translation is made).

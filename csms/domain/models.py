@@ -59,15 +59,19 @@ __all__ = [
     "CommandLog",
     "ConnectionLog",
     "CsmsTenantSettings",
+    "FirmwareCampaign",
+    "FirmwareCampaignStation",
     "LocalAuthList",
     "LocalListSync",
     "MeterValue",
+    "SecurityEvent",
     "SentChargingProfile",
     "SitePowerBudget",
     "Reservation",
     "ReservationPolicy",
     "Station",
     "StationEvent",
+    "StationLog",
     "StatusEvent",
     "Transaction",
 ]
@@ -634,6 +638,111 @@ class CommandLog(TenantOwned, Base):
     actor: Mapped[str] = mapped_column(String(200), default="")
     #: Ingress process that held the socket.
     node: Mapped[str] = mapped_column(String(120), default="")
+
+
+class SecurityEvent(TenantOwned, Base):
+    """A security event a station reported (OCPP 1.6 Security Whitepaper ed. 3, SecurityEventNotification;
+    OCPP 2.0.1 A04): the tenant's security feed (``csms.domain.security_events``). A replay (same charger,
+    type and timestamp) inserts nothing; a critical one opens the charger's « Sécurité » alert."""
+
+    __tablename__ = "security_events"
+    __audited__ = False  # what stations report, like the station events
+    __table_args__ = (
+        _fk("chargers", "charger_id"),
+        UniqueConstraint("tenant_id", "charger_id", "event_type", "occurred_at", name="uq_security_events_replay"),
+        Index("ix_security_events_received", "tenant_id", "received_at"),
+    )
+    charger_id: Mapped[uuid.UUID]
+    charge_box_id: Mapped[str] = mapped_column(String(48))
+    event_type: Mapped[str] = mapped_column(String(50))
+    tech_info: Mapped[str] = mapped_column(String(255), default="")
+    critical: Mapped[bool] = mapped_column(Boolean, default=False)
+    protocol: Mapped[str] = mapped_column(String(8), default="")
+    occurred_at: Mapped[dt.datetime]
+    received_at: Mapped[dt.datetime]
+
+
+class FirmwareCampaign(TenantOwned, Base):
+    """A firmware update across some of the tenant's chargers (``csms.domain.firmware``): which ones
+    (by model, by site), the firmware's URL (and signature, for signed updates), the window in which
+    it is sent, in waves of at most ``concurrency`` chargers at a time, each retried ``max_attempts``
+    times at most. Set up by people: audited."""
+
+    __tablename__ = "firmware_campaigns"
+    __table_args__ = (site_fk(),)
+    name: Mapped[str] = mapped_column(String(200))
+    location: Mapped[str] = mapped_column(String(512))
+    #: PEM signing certificate and base64 signature (signed firmware: 1.6 SignedUpdateFirmware, 2.0.1).
+    signing_certificate: Mapped[str] = mapped_column(Text, default="")
+    signature: Mapped[str] = mapped_column(String(800), default="")
+    model: Mapped[str] = mapped_column(String(50), default="")
+    site_id: Mapped[uuid.UUID | None]
+    window_start: Mapped[dt.datetime]
+    window_end: Mapped[dt.datetime]
+    concurrency: Mapped[int] = mapped_column(Integer, default=5)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=2)
+    #: ``scheduled``, ``running``, ``done`` (every charger installed or failed), ``cancelled``.
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    finished_at: Mapped[dt.datetime | None]
+
+
+class FirmwareCampaignStation(TenantOwned, Base):
+    """One charger of a campaign and where it stands, from its answers and firmware status notifications."""
+
+    __tablename__ = "firmware_campaign_stations"
+    __table_args__ = (
+        _fk("firmware_campaigns", "campaign_id", ondelete="CASCADE"),
+        _fk("chargers", "charger_id"),
+        UniqueConstraint("tenant_id", "campaign_id", "charger_id"),
+        Index("ix_firmware_campaign_stations_charger", "tenant_id", "charger_id", "state"),
+    )
+    campaign_id: Mapped[uuid.UUID]
+    charger_id: Mapped[uuid.UUID]
+    charge_box_id: Mapped[str] = mapped_column(String(48))
+    #: ``pending``, ``sent``, ``downloading``, ``downloaded``, ``installing``, ``installed``, ``failed``.
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    #: The last status the station reported (OCPP words) or the command's failure.
+    last_status: Mapped[str] = mapped_column(String(50), default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: The requestId sent (1.6 SignedUpdateFirmware, 2.0.1 UpdateFirmware); matches its notifications.
+    request_id: Mapped[int | None] = mapped_column(Integer)
+    sent_at: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime | None]
+    error: Mapped[str] = mapped_column(String(500), default="")
+
+
+class StationLog(TenantOwned, Base):
+    """A diagnostics or log file asked of a charger (1.6 GetDiagnostics, 1.6 security and 2.0.1 GetLog)
+    and the file it uploaded to the product (``csms.domain.logs``): a one-time upload token (its
+    SHA-256 only), the station's LogStatusNotification / DiagnosticsStatusNotification, the stored
+    file (``var/station_logs/<tenant>/<sha256>``)."""
+
+    __tablename__ = "station_logs"
+    __audit_redact__ = frozenset({"token_hash"})
+    __table_args__ = (
+        _fk("chargers", "charger_id"),
+        UniqueConstraint("tenant_id", "token_hash", name="uq_station_logs_token"),
+        Index("ix_station_logs_charger", "tenant_id", "charger_id", "requested_at"),
+    )
+    charger_id: Mapped[uuid.UUID]
+    charge_box_id: Mapped[str] = mapped_column(String(48))
+    #: ``GetDiagnostics`` or ``GetLog``; the log type asked (DiagnosticsLog, SecurityLog).
+    action: Mapped[str] = mapped_column(String(20))
+    log_type: Mapped[str] = mapped_column(String(20), default="")
+    request_id: Mapped[int] = mapped_column(Integer, default=0)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    token_expires_at: Mapped[dt.datetime]
+    #: ``requested``, ``uploading``, ``uploaded`` (file received), ``failed``.
+    status: Mapped[str] = mapped_column(String(16), default="requested")
+    last_status: Mapped[str] = mapped_column(String(40), default="")
+    requested_at: Mapped[dt.datetime]
+    requested_by: Mapped[str] = mapped_column(String(200), default="")
+    filename: Mapped[str] = mapped_column(String(200), default="")
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    uploaded_at: Mapped[dt.datetime | None]
 
 
 class ChargeBoxRoute(Base):

@@ -102,6 +102,9 @@ LABELS = {
     "GetCompositeSchedule": "Lire le programme de charge", "GetTransactionStatus": "État d'une recharge",
     "UpdateFirmware": "Mettre à jour le micrologiciel", "GetDiagnostics": "Récupérer les diagnostics",
     "GetLog": "Récupérer les journaux", "DataTransfer": "Échange propre au constructeur",
+    "ExtendedTriggerMessage": "Demander un message (sécurité)", "SignedUpdateFirmware": "Micrologiciel signé",
+    "InstallCertificate": "Installer un certificat racine", "DeleteCertificate": "Supprimer un certificat",
+    "GetInstalledCertificateIds": "Lister les certificats installés", "CertificateSigned": "Envoyer un certificat signé",
     "GetReport": "Demander un rapport de variables", "GetMonitoringReport": "Demander le rapport des surveillances",
     "SetVariableMonitoring": "Surveiller une variable",
 }
