@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from pathlib import Path
@@ -25,12 +27,14 @@ from typing import Any
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
-__all__ = ["Document", "dated", "document", "pdf_bytes"]
+__all__ = ["Document", "dated", "dated_moment", "document", "pdf_bytes", "restamped"]
 
 _FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/local/share/fonts/dejavu")
 _FALLBACK = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-", "…": "...",
                            "œ": "oe", "Œ": "OE", "€": "EUR", "\u202f": " ", "≥": ">=", "≤": "<=", "→": "->"})
 
+
+_FILE_ID = re.compile(rb"/ID \[ <[0-9a-fA-F]{32}> <[0-9a-fA-F]{32}> \]")
 
 #: The creation date the documents made in this context carry instead of the current time (``dated``).
 _CREATION_DATE: ContextVar[dt.datetime | None] = ContextVar("pdf_creation_date", default=None)
@@ -45,6 +49,34 @@ def dated(moment: dt.datetime) -> Iterator[None]:
         yield
     finally:
         _CREATION_DATE.reset(token)
+
+
+def dated_moment() -> dt.datetime | None:
+    """The creation date set by ``dated`` for the PDFs made now, or None (they carry the current time)."""
+    return _CREATION_DATE.get()
+
+
+def restamped(pdf: bytes, since: dt.datetime, until: dt.datetime, moment: dt.datetime) -> bytes:
+    """``pdf`` with every date a library wrote between ``since`` and ``until`` (its clock, UTC, to the second) in
+    the Info dictionary, the embedded files' parameters or the XMP metadata replaced by ``moment``. The ``factur-x``
+    library stamps its PDF/A-3 with the time it runs and takes no date; its timestamps are written as text
+    (``D:20261207120000+00'00'`` and ``2026-12-07T12:00:00+00:00``, the XMP uncompressed) and the replacement has the same
+    length, so the cross-reference offsets stay right and the same document gives the same bytes."""
+    moment = moment.astimezone(dt.UTC) if moment.utcoffset() is not None else moment
+    first = since.astimezone(dt.UTC).replace(microsecond=0)
+    last = until.astimezone(dt.UTC)
+    second = first
+    while second <= last:
+        # A PDF date string may be written escaped (``D\\07220261207…\\053``): the prefix is matched both ways.
+        pdf = re.sub(rb"(D(?::|\\072))" + second.strftime("%Y%m%d%H%M%S").encode(),
+                     lambda m: m.group(1) + moment.strftime("%Y%m%d%H%M%S").encode(), pdf)
+        pdf = pdf.replace(second.strftime("%Y-%m-%dT%H:%M:%S+00:00").encode(),
+                          moment.strftime("%Y-%m-%dT%H:%M:%S+00:00").encode())
+        second += dt.timedelta(seconds=1)
+    # The file identifier pypdf derives from the time it writes: an MD5 of the restamped file instead (same length).
+    unnamed = _FILE_ID.sub(lambda m: b"/ID [ <" + b"0" * 32 + b"> <" + b"0" * 32 + b"> ]", pdf)
+    digest = hashlib.md5(unnamed, usedforsecurity=False).hexdigest().encode()
+    return _FILE_ID.sub(lambda m: b"/ID [ <" + digest + b"> <" + digest + b"> ]", pdf)
 
 
 def _font_dir() -> Path | None:

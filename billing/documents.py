@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from app.pdf import dated_moment, restamped
 from billing import invoice_rules as rules
 from billing.models import Invoice, InvoiceAllowance, InvoiceLine
 from billing.rules import FIXED_RECOVERY_INDEMNITY, LATE_INTEREST_MARGIN
@@ -330,6 +331,11 @@ def invoice_pdf(sheet: InvoiceSheet) -> bytes:
     xml = invoice_xml(sheet)
     metadata = {"author": i.seller_name, "keywords": "Factur-X, facture", "title": sheet.title,
                 "subject": f"{sheet.title} — bon de commande {i.order_number}"}
+    clock = facturx.facturx.datetime  # the library's clock, the one its dates are read from
+    since = clock.now(dt.UTC)
     made: bytes = facturx.generate_from_binary(plain_pdf(sheet), xml, flavor="factur-x", level="en16931",
-                                               check_xsd=True, pdf_metadata=metadata, lang="fr-FR")
+                                               check_xsd=True, pdf_metadata=metadata, lang="fr-FR",
+                                               xmp_compression=False)  # its dates as text: ``restamped``
+    if (moment := dated_moment()) is not None:  # the invoice's own date, not the library's clock (reversibility)
+        made = restamped(made, since, clock.now(dt.UTC), moment)
     return made

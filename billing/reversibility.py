@@ -1,9 +1,9 @@
 """The invoices and credit notes in a tenant's reversibility export (issue 16 §1: « factures […] au format
 Factur-X »): each issued one as the Factur-X PDF its page offers (``invoice_pdf``: PDF/A-3 with its CII XML
 embedded), under ``documents/billing/factures/<number>.pdf``; a draft has none. Generated from the tables when the
-archive is written (the product stores no copy). The visible PDF carries the invoice's issue date; the PDF/A
-metadata that the ``factur-x`` library adds carries the time it was made, so these files differ from one export to
-the next (their content does not)."""
+archive is written (the product stores no copy). Every date in the file (the visible PDF's and the
+PDF/A metadata the ``factur-x`` library adds) is the invoice's issue time (``app.pdf.dated``, ``restamped``), so two
+exports give the same bytes."""
 
 from __future__ import annotations
 

@@ -139,3 +139,42 @@ async def test_no_tgd_file_survives_in_an_export_made_after_its_destruction(sett
     assert all(json.loads(line)["file_id"] != str(files[0].id)
                for line in archive.read("tables/tgd_test_calls.jsonl").splitlines())
 
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_two_exports_give_the_same_factur_x_files_dated_by_their_invoice(settings, db, demo, monkeypatch):
+    """CCTP CPAM 6-1 « restituer […] l'ensemble des données […] dans un format standard » and CANUT 5.7 « formats
+    portables »: the same invoices give the same Factur-X files whenever they are exported. The ``factur-x`` library
+    stamps its PDF/A-3 with its clock; here that clock reads two different days for the two exports."""
+    import facturx
+    import facturx.facturx as library
+
+    from billing.models import Invoice
+
+    def clock(day: int) -> type[dt.datetime]:
+        class Clock(dt.datetime):
+            @classmethod
+            def now(cls, tz: Any = None) -> Any:
+                return dt.datetime(2031, 1, day, 9, 30, tzinfo=dt.UTC).astimezone(tz)
+        return Clock
+
+    await load_demo(replace(settings, demo_ordering=True), db)
+    cpam = uuid.UUID(demo["tenant_ids"]["cpam"])
+    async with db.transaction([cpam], actor=ACTOR) as session:
+        issued = list(await session.scalars(select(Invoice).where(Invoice.tenant_id == cpam,
+                                                                  Invoice.status != "draft")))
+    assert issued
+    archives = []
+    for day in (1, 2):
+        monkeypatch.setattr(library, "datetime", clock(day))
+        archives.append(await _export(db, settings, cpam))
+    for invoice in issued:
+        path = f"documents/billing/factures/{invoice.number}.pdf"
+        first, second = archives[0].read(path), archives[1].read(path)
+        assert first == second, path
+        assert _listed(archives[0])[path]["sha256"] == _listed(archives[1])[path]["sha256"]
+        stamp = (invoice.issued_at or dt.datetime.combine(invoice.issue_date, dt.time(), dt.UTC))
+        assert stamp.astimezone(dt.UTC).strftime("D:%Y%m%d%H%M%S").encode() in first  # the invoice's own date
+        assert b"D:2031" not in first and b"2031-01-0" not in first  # not the library's clock
+        _, xml = facturx.get_xml_from_pdf(first, check_xsd=True)  # still a valid Factur-X
+        assert invoice.number.encode() in xml
