@@ -353,6 +353,7 @@ def _resolve_nav(request: Request[Any, Any, Any], context: dict[str, Any]) -> No
         menu: Menu | None = getattr(request.app.state, "menu", None)
         context["nav"] = [*before, *(menu.items(ctx, current) if menu else [])]
         context["nav_groups"] = menu_groups(context["nav"])
+        context["nav_current"] = current
 
 
 def render(

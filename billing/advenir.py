@@ -27,9 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import actor_of, one_in_tenant
 from app.errors import NotFound
 from billing import rules
+from billing.allowances import add_allowance
 from billing.charging_models import AdvenirSubsidy
 from billing.charging_rules import ADVENIR_STATUSES, advenir_amount, fr_money
-from billing.invoices import add_allowance
 from billing.models import Invoice, InvoiceAllowance, InvoiceLine
 from billing.services import BillingError
 from catalog import services as catalog

@@ -41,8 +41,8 @@ from app.outbox import Delivery, Subscriber, publish_on_commit
 from billing import invoice_rules as rules
 from billing import services
 from billing.events import InvoiceIssued
-from billing.models import Invoice, InvoiceAllowance, InvoiceCounter, InvoiceLine
-from billing.rules import Deduction, payment_due_on
+from billing.models import Invoice, InvoiceCounter, InvoiceLine
+from billing.rules import payment_due_on
 from billing.services import BillingError
 from catalog import services as catalog
 from tenants import services as tenants
@@ -51,7 +51,6 @@ __all__ = [
     "MAX_LINES",
     "SUBSCRIBERS",
     "Invoiceable",
-    "add_allowance",
     "credited_quantities",
     "discard_draft",
     "draft_credit_note",
@@ -542,23 +541,6 @@ async def issue_invoice(session: AsyncSession, tenant_id: uuid.UUID, invoice_id:
                                              kind=invoice.kind, issued_at=now))
     await session.flush()
     return invoice
-
-
-def add_allowance(session: AsyncSession, invoice: Invoice, deduction: Deduction, *, position: int, reason: str,
-                  penalty_id: uuid.UUID | None = None, advenir_subsidy_id: uuid.UUID | None = None
-                  ) -> InvoiceAllowance:
-    """A deduction (``billing.rules.deduct_allowances``) as the invoice's document-level allowance (EN 16931 BG-20),
-    the invoice's totals reduced by it: what a penalty (CCP TGD VIII.1) and an ADVENIR subsidy (CCTP CPAM 5-7)
-    both become at the invoice's issue."""
-    allowance = InvoiceAllowance(tenant_id=invoice.tenant_id, invoice_id=invoice.id, position=position,
-                                 penalty_id=penalty_id, advenir_subsidy_id=advenir_subsidy_id, reason=reason[:500],
-                                 amount_ht=deduction.amount_ht, vat_rate=deduction.vat_rate,
-                                 total_vat=deduction.total_vat)
-    session.add(allowance)
-    invoice.total_ht -= deduction.amount_ht
-    invoice.total_vat -= deduction.total_vat
-    invoice.total_ttc -= deduction.amount_ht + deduction.total_vat
-    return allowance
 
 
 async def _check_still_within(session: AsyncSession, invoice: Invoice, lines: Sequence[InvoiceLine]) -> None:

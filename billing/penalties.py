@@ -39,8 +39,8 @@ from app.errors import NotFound
 from app.mail import deliver_email
 from app.outbox import Delivery, Subscriber, publish_on_commit
 from billing import rules
+from billing.allowances import add_allowance
 from billing.events import PenaltyNotified
-from billing.invoices import add_allowance
 from billing.models import Invoice, InvoiceAllowance, InvoiceLine, Penalty
 from billing.services import BillingError
 from catalog import services as catalog

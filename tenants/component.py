@@ -24,7 +24,7 @@ def _web() -> Web:
     from app.shell import MenuHook
     from tenants.api import api_handlers
     from tenants.context import dependencies
-    from tenants.controllers import account_menu, admin_menu, portal_handlers, tenant_menu
+    from tenants.controllers import admin_menu, portal_handlers, tenant_menu
     from tenants.reversibility.web import portal_handlers as reversibility_handlers
     from tenants.reversibility.web import reversibility_menu
 
@@ -32,7 +32,7 @@ def _web() -> Web:
     # 100 and 899; Administration at 900; « Mon compte » last.
     return Web(portal=[*portal_handlers, *reversibility_handlers], api=api_handlers, dependencies=dependencies,
                menu=[MenuHook(0, tenant_menu), MenuHook(900, admin_menu, group="Administration"),
-                     MenuHook(950, reversibility_menu, group="Administration"), MenuHook(1000, account_menu)])
+                     MenuHook(950, reversibility_menu, group="Administration")])
 
 
 def _cli() -> list[click.Command]:

@@ -28,7 +28,7 @@ from tenants.landing import LOGGED_OUT, home_url_for, safe_next
 from tenants.models import Role
 from tenants.territories import DEFAULT_ZONE, zone_time_label
 
-__all__ = ["account_menu", "admin_menu", "portal_handlers", "tenant_menu"]
+__all__ = ["admin_menu", "portal_handlers", "tenant_menu"]
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -74,11 +74,6 @@ def admin_menu(ctx: Any) -> list[tuple[str, str, str]]:
         if ctx.can("outbox"):
             items.append(("outbox", f"{base}/courriels", "Courriels"))
     return items
-
-
-def account_menu(ctx: Any) -> list[tuple[str, str, str]]:
-    """« Mon compte », last on every page."""
-    return [("account", "/compte", "Mon compte")]
 
 
 @get("/", include_in_schema=False)

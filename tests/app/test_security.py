@@ -64,6 +64,7 @@ async def test_every_unsafe_portal_route_refuses_a_post_without_csrf_token(app, 
         "penalty_id": uuid.uuid4(),
         "subsidy_id": uuid.uuid4(), "account_id": uuid.uuid4(), "statement_id": uuid.uuid4(),
         "tariff_id": uuid.uuid4(), "export_id": uuid.uuid4(), "acompte_id": uuid.uuid4(),
+        "destruction_id": uuid.uuid4(), "campaign_id": uuid.uuid4(),
         "unknown": "nulle-part",
     }
     assert (await login(client, "admin@cpam72.demo")).status_code in (302, 303)
