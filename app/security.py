@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -12,8 +13,14 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 __all__ = ["hash_password", "hash_token", "new_token", "password_problem", "verify_password"]
 
 _hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
-#: Verified against when the account does not exist, so timing does not reveal it.
-_DUMMY_HASH = _hasher.hash("centrale-dummy-password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the account does not exist, so timing does not reveal it. Made on first use, not at
+    import: one argon2id hash takes 64 MiB (the profile's memory cost), which every process importing this module
+    (a job worker making a report) would otherwise carry in its peak memory."""
+    return _hasher.hash("centrale-dummy-password")
 
 MIN_PASSWORD_LENGTH = 12
 
@@ -24,7 +31,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -41,6 +41,8 @@ from msgspec import UNSET, Struct, UnsetType
 
 from app.db import TenantScopeError
 from app.errors import Forbidden, NotFound, ValidationFailed
+from app.paging import Paged
+from app.text import elide_de
 
 __all__ = [
     "PROBLEM",
@@ -425,20 +427,6 @@ def parse_day(value: str, field: str, errors: dict[str, str]) -> dt.date | None:
         return None
 
 
-@dataclass
-class Paged:
-    """One page of a server-side paginated list."""
-
-    items: list[Any]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-
 def pager(path: str, params: dict[str, Any], page: Paged) -> dict[str, Any]:
     """Previous/next links keeping the filters; ``None`` when there is no such page."""
     kept = {k: v for k, v in params.items() if v not in ("", None)}
@@ -622,48 +610,3 @@ def error_responses(*codes: int) -> dict[int, ResponseSpec]:
         code: ResponseSpec(data_container=Problem, description=_ERROR_TEXTS[code], media_type=PROBLEM, generate_examples=False)
         for code in (400, 401, *codes)
     }
-
-
-# --------------------------------------------------------------------------- French words
-
-#: The gender of the first word of a name, for « de » (``elide_de``): institutions and the
-#: territories' names. A word not listed keeps no article (« de Metz », « d'Orléans »).
-_FEMININE = frozenset({
-    "antenne", "agence", "administration", "annexe", "association", "académie", "assemblée", "école", "université",
-    "unité", "union", "usine", "caisse", "commune", "communauté", "clinique", "cour", "direction", "préfecture",
-    "sous-préfecture", "mairie", "maison", "métropole", "région", "résidence", "salle", "station", "agglomération",
-    "cpam", "caf", "caih", "canut", "urssaf", "dreal", "ars", "martinique", "guadeloupe", "guyane",
-    "nouvelle-calédonie", "polynésie", "collectivité", "gendarmerie", "bibliothèque", "médiathèque", "piscine",
-})
-_MASCULINE = frozenset({
-    "centre", "tribunal", "palais", "siège", "conseil", "service", "groupement", "syndicat", "ministère",
-    "département", "musée", "parking", "site", "lycée", "collège", "commissariat", "chu", "chr", "ch", "sdis",
-    "hôpital", "hôtel", "établissement", "ehpad", "institut", "office", "espace", "entrepôt", "immeuble",
-    "observatoire", "atelier", "garage", "dépôt", "bâtiment", "pôle", "campus", "groupe", "gip", "smur", "samu",
-})
-_PLURAL = frozenset({"hôpitaux", "hospices", "centres", "services", "établissements", "archives", "thermes"})
-_VOWELS = tuple("aeiouyàâäéèêëîïôöûüœAEIOUYÀÂÄÉÈÊËÎÏÔÖÛÜŒhH")
-
-
-def elide_de(name: Any) -> str:
-    """« de » before a name, with its article and elision: « de l'Antenne de Sablé », « du Centre
-    hospitalier », « de la CPAM de la Sarthe », « de La Réunion », « des Hôpitaux », « d'Orléans »."""
-    text = str(name or "").strip()
-    if not text:
-        return "de"
-    first, _, rest = text.partition(" ")
-    lower = first.lower()
-    if lower == "le":
-        return f"du {rest}"
-    if lower == "les":
-        return f"des {rest}"
-    if lower in ("la", "l'") or lower.startswith(("l'", "l’")):
-        return f"de {text}"  # the article is part of the proper name (La Réunion, L'Haÿ-les-Roses)
-    elided = text.startswith(_VOWELS)
-    if lower in _PLURAL:
-        return f"des {text}"
-    if lower in _FEMININE:
-        return f"de l'{text}" if elided else f"de la {text}"
-    if lower in _MASCULINE:
-        return f"de l'{text}" if elided else f"du {text}"
-    return f"d'{text}" if elided else f"de {text}"

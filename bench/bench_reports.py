@@ -12,7 +12,7 @@ order lines in PostgreSQL: the semester XLSX in ≤ 45 s with ≤ 150 MB peak me
    the floor under any writer);
 3. makes the semester report through the job's path (``reporting.services.request_report`` then
    ``generate_report``: the XLSX, the ODS and the CSV in one pass, as the job does), in a child process so that
-   its peak RSS (``resource.getrusage``) is the whole process's and no one else's; the writer logs the time of each
+   its peak RSS (``VmHWM``) is the whole process's and no one else's; the writer logs the time of each
    format (``reporting.workbook``'s timings: the source sheet's XLSX, ODS and CSV rows, the aggregates, the
    files' assembly);
 4. ``--profile``: the same under cProfile (its 25 most expensive functions by own time; cProfile slows it down);
@@ -147,6 +147,13 @@ async def report(name: str, var_dir: Path) -> dict[str, object]:
         await db.dispose()
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS: ``VmHWM``, not ``getrusage``'s ``ru_maxrss``, which Linux carries over from the
+    parent across the fork and the exec (a parent larger than the child would be its peak)."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+
+
 def child(args: argparse.Namespace) -> None:
     """One report in this process; prints its figures as JSON."""
     import resource
@@ -157,7 +164,7 @@ def child(args: argparse.Namespace) -> None:
 
     import reporting.services  # noqa: F401
 
-    imported = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    imported = peak_rss_mb()
     with tempfile.TemporaryDirectory(prefix="bench-reports-") as tmp:
         if args.profile:
             import cProfile
@@ -173,7 +180,7 @@ def child(args: argparse.Namespace) -> None:
 
     figures["code"] = str(Path(reporting.__file__).resolve().parent.parent)
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    figures["peak_rss_mb"] = usage.ru_maxrss / 1024
+    figures["peak_rss_mb"] = peak_rss_mb()
     figures["imports_rss_mb"] = imported
     figures["cpu_seconds"] = usage.ru_utime + usage.ru_stime
     print(json.dumps(figures))  # noqa: T201

@@ -20,6 +20,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -230,8 +231,11 @@ async def _write(db: Database, report: SemesterReport, central: Any, tenant_ids:
                           agreements=tuple(report.parameters.get("agreements") or ()), since=since,
                           generated_at=now(), generated_by=report.created_by, zone=PARIS)
         sla = await _indicators(session, [b.tenant_id for b in beneficiaries], semester, now())
-        book = await asyncio.to_thread(SemesterWorkbook, paths["xlsx"], paths["csv"], meta, beneficiaries,
-                                       paths["ods"], sla)
+        # One thread writes every batch (not asyncio's pool of several): its allocations stay in one malloc arena.
+        writer = ThreadPoolExecutor(1, thread_name_prefix="semester-report")
+        loop = asyncio.get_running_loop()
+        book = await loop.run_in_executor(writer, SemesterWorkbook, paths["xlsx"], paths["csv"], meta,
+                                          beneficiaries, paths["ods"], sla)
         started = time.perf_counter()
         count, batch, reported = 0, [], 0
         # One batch is written in a thread while the next is read (the database works meanwhile).
@@ -243,7 +247,7 @@ async def _write(db: Database, report: SemesterReport, central: Any, tenant_ids:
                 if len(batch) >= BATCH:
                     if writing is not None:
                         await writing
-                    writing = asyncio.ensure_future(asyncio.to_thread(book.add, batch))
+                    writing = loop.run_in_executor(writer, book.add, batch)
                     count, batch = count + len(batch), []
                     if count - reported >= PROGRESS_EVERY:
                         reported = count
@@ -252,13 +256,16 @@ async def _write(db: Database, report: SemesterReport, central: Any, tenant_ids:
             if writing is not None:
                 await writing
             if batch:
-                await asyncio.to_thread(book.add, batch)
+                await loop.run_in_executor(writer, book.add, batch)
                 count += len(batch)
         finally:
             if writing is not None and not writing.done():
                 await asyncio.wait([writing])
             read = time.perf_counter() - started
-            await asyncio.to_thread(book.close)
+            try:
+                await loop.run_in_executor(writer, book.close)
+            finally:
+                writer.shutdown()
         timings = {"read_and_write": read, **book.timings, "total": time.perf_counter() - started}
         log.info("semester report %s: %d lines in %.1f s (%s)", report.id, count, timings["total"],
                  ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()),

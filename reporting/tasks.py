@@ -1,6 +1,10 @@
 """reporting's background jobs: the generation of a semester report (``reporting.services.generate_report``),
 enqueued by the coordinator's « Générer » (page or API). Takes the report's id only; safe to run twice (a done
-report is left alone); the nightly recomputation of the dashboard's rollup (``reporting.dashboard``)."""
+report is left alone); the nightly recomputation of the dashboard's rollup (``reporting.dashboard``).
+
+A worker imports this module to register the actors: it imports what the semester report needs and no more
+(``reporting.dashboard`` pulls in the PDF layout of the COPIL pack, fpdf, fontTools and PIL: its actor imports it
+when it runs), so that the job's process stays small (issue 15 « Speed », ``tests/reporting/test_job_imports.py``)."""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ import uuid
 
 from app.jobs import JobContext, actor
 from app.schedule import Schedule
-from reporting.dashboard import refresh_all_volumes
 from reporting.services import JOB, generate_report
 
 __all__ = ["ORDER_VOLUMES", "SCHEDULES", "order_volumes", "semester_report"]
@@ -32,6 +35,8 @@ async def semester_report(ctx: JobContext, *, report_id: str) -> None:
 async def order_volumes(ctx: JobContext) -> None:
     """Every tenant's rollup recomputed (what no event says: a catalog solution approved or withdrawn turns its
     article's lines « CATALOGUE »; and the first fill after the upgrade)."""
+    from reporting.dashboard import refresh_all_volumes
+
     kept = await refresh_all_volumes(ctx.db)
     log.info("order volumes: %d rows", kept)
 

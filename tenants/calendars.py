@@ -34,12 +34,13 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import holidays
-
 from tenants.territories import TERRITORIES, get_territory
+
+if TYPE_CHECKING:
+    import holidays
 
 __all__ = [
     "DAY_KINDS",
@@ -107,11 +108,15 @@ def from_us(us: int, zone: ZoneInfo | None = None) -> datetime:
 
 @functools.lru_cache(maxsize=4096)
 def _holiday_dates(subdiv: str | None, year: int) -> frozenset[date]:
+    import holidays  # here: its calendars cost 17 MB of peak memory to a process that never asks (a report job)
+
     return frozenset(holidays.France(subdiv=subdiv, years=year).keys())
 
 
 def territory_holidays(code: str, years: int | Iterable[int]) -> holidays.HolidayBase:
     """The ``holidays`` object of a territory (France with the territory's subdivision)."""
+    import holidays
+
     territory = get_territory(code)
     return holidays.France(subdiv=territory.holidays_subdiv, years=years)
 

@@ -20,8 +20,8 @@ from app.audit import AuditEvent
 from app.bounds import text_value
 from app.db import scope_session, tenant_ids_of, unscoped, utcnow
 from app.errors import NotFound, ValidationFailed
+from app.paging import Paged
 from app.security import hash_password, hash_token, new_token, password_problem
-from app.shell import Paged
 from tenants.models import (
     TENANT_ROLES,
     ApiToken,

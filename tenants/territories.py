@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.shell import elide_de
+from app.text import elide_de
 
 __all__ = ["DEFAULT_ZONE", "TERRITORIES", "Territory", "get_territory", "zone_time_label"]
 
