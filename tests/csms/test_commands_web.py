@@ -415,9 +415,10 @@ ISO_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 
 
 def _moments_blurred(value: Any) -> Any:
-    """A payload with its timestamps (expiry, start of a window: computed from « now ») as one marker."""
-    if isinstance(value, dict):
-        return {k: _moments_blurred(v) for k, v in value.items()}
+    """A payload with its timestamps (expiry, start of a window, ids made of the time: computed from « now ») as one marker."""
+    if isinstance(value, dict):  # requestId and remoteStartId are the time in seconds, too
+        return {k: "<instant>" if k in ("requestId", "remoteStartId") else _moments_blurred(v)
+                for k, v in value.items()}
     if isinstance(value, list):
         return [_moments_blurred(v) for v in value]
     return "<instant>" if isinstance(value, str) and ISO_MOMENT.match(value) else value
