@@ -23,13 +23,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from csms.domain import commands
-from csms.domain.ports import StationRef
+from csms.domain import recording as supervision
+from csms.domain.ports import Reporting, StationRef
 
 if TYPE_CHECKING:
     from csms.domain.ports import IngressPort
 
-__all__ = ["CertificateAuthority", "FakeCertificateAuthority", "authority", "read_csr", "sign_later",
-           "use_authority"]
+__all__ = ["CertificateAuthority", "FakeCertificateAuthority", "authority", "read_csr", "receive_csr",
+           "sign_later", "use_authority"]
 
 log = logging.getLogger(__name__)
 
@@ -118,3 +119,20 @@ def sign_later(ingress: IngressPort, ref: StationRef, csr: x509.CertificateSigni
     task = asyncio.create_task(run(), name=f"certificate-signed-{ref.charge_box_id}")
     _background.add(task)
     task.add_done_callback(_background.discard)
+
+
+async def receive_csr(link: Reporting, csr: str, *, version: str, certificate_type: str | None) -> str:
+    """SignCertificate of either version: its status (Accepted for a valid CSR), recorded in the
+    register before it is answered; CertificateSigned follows, once the answer is sent (A02)."""
+    now, ref = link.received_at, link.ref
+    csr_obj = read_csr(csr)
+    status = "Accepted" if csr_obj is not None else "Rejected"
+    details: dict[str, Any] = {"status": status}
+    if version == "2.0.1":
+        details["certificate_type"] = certificate_type or ""
+    await link.submit(lambda s: supervision.record_station_event(
+        s, ref, "sign_certificate", f"Demande de signature de certificat : {status}.", details, received_at=now,
+        severity="info" if csr_obj is not None else "warning"))
+    if csr_obj is not None:
+        sign_later(link.ingress, ref, csr_obj, version=version, certificate_type=certificate_type, now=now)
+    return status

@@ -38,8 +38,9 @@ from app.bus import Bus
 from app.db import Database
 from app.errors import ValidationFailed
 from csms.domain import commands
+from csms.domain import recording as supervision
 from csms.domain.models import Charger, FirmwareCampaign, FirmwareCampaignStation, Station
-from csms.domain.ports import StationRef
+from csms.domain.ports import Reporting, StationRef
 
 if TYPE_CHECKING:
     from csms.domain.ports import IngressPort
@@ -60,6 +61,7 @@ __all__ = [
     "due_campaigns",
     "next_state",
     "plan_wave",
+    "receive_firmware_status",
     "record_firmware_status",
 ]
 
@@ -359,6 +361,24 @@ async def record_firmware_status(session: AsyncSession, ref: StationRef, *, stat
         return None
     _close_if_finished(campaign, await _rows(session, campaign), received_at)
     return campaign.id
+
+
+async def receive_firmware_status(link: Reporting, *, kind: str, status: str, request_id: int | None) -> None:
+    """A firmware status notification of either version (1.6 FirmwareStatusNotification and the
+    whitepaper's SignedFirmwareStatusNotification, ``kind`` signed_firmware; 2.0.1 L01): the
+    register's event and the charger's campaign row in one unit; once committed, the campaign's
+    next wave when a place was freed."""
+    now, ref = link.received_at, link.ref
+
+    async def unit(session: AsyncSession) -> uuid.UUID | None:
+        await supervision.record_station_event(
+            session, ref, kind, f"Micrologiciel : {status}.", {"status": status, "request_id": request_id},
+            received_at=now, severity="warning" if status in FAILURES else "info")
+        return await record_firmware_status(session, ref, status=status, request_id=request_id, received_at=now)
+
+    campaign_id = await link.submit(unit)
+    if campaign_id is not None:
+        advance_later(link.ingress, ref.tenant_id, campaign_id, now)
 
 
 _background: set[asyncio.Task[Any]] = set()

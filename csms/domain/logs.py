@@ -32,10 +32,10 @@ from app.db import Database
 from app.errors import NotFound, ValidationFailed
 from csms.domain import commands
 from csms.domain.models import Charger, StationLog
-from csms.domain.ports import StationRef
+from csms.domain.ports import Reporting, StationRef
 
 __all__ = ["LOG_TYPES", "MAX_UPLOAD", "STATUS_LABELS", "TOKEN_TTL", "UPLOAD_PATH", "UploadTooLarge",
-           "log_path", "record_log_status", "request_log", "receive_upload", "token_hash"]
+           "log_path", "receive_log_status", "record_log_status", "request_log", "receive_upload", "token_hash"]
 
 UPLOAD_PATH = "/api/v1/station-logs"
 #: The largest file a station may upload (bytes).
@@ -148,6 +148,13 @@ async def receive_upload(db: Database, var_dir: Path, *, tenant_id: uuid.UUID, t
         stored.status, stored.uploaded_at, stored.size, stored.sha256 = "uploaded", now, size, sha.hexdigest()
         stored.filename = (os.path.basename(filename or "") or stored.filename or "journal")[:200]
         return stored
+
+
+async def receive_log_status(link: Reporting, *, status: str, request_id: int | None) -> None:
+    """LogStatusNotification of either version (1.6 Security Whitepaper ed. 3, 2.0.1 N01), before its answer."""
+    now = link.received_at
+    await link.submit(lambda s: record_log_status(s, link.ref, action="GetLog", status=status, request_id=request_id,
+                                                  received_at=now))
 
 
 async def record_log_status(session: AsyncSession, ref: StationRef, *, action: str, status: str,

@@ -8,15 +8,21 @@ small fake of its own.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from app.bus import Bus
     from app.db import Database
 
-__all__ = ["CommandChannel", "IngressPort", "StationLink", "StationLinks", "StationRef"]
+__all__ = ["CommandChannel", "IngressPort", "Reporting", "StationLink", "StationLinks", "StationRef"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +75,24 @@ class IngressPort(Protocol):
 
     @property
     def registry(self) -> StationLinks: ...
+
+
+class Reporting(Protocol):
+    """A station's link while it handles one of the station's messages (``csms.ingress.link.StationLink``).
+
+    The recorders of the messages both OCPP versions share (SecurityEventNotification, the
+    firmware and log status notifications, SignCertificate) take it: the version's handler
+    translates its field names and calls one recorder, which records in the message's unit of
+    work (answered once committed) and schedules what follows the commit.
+    """
+
+    @property
+    def ref(self) -> StationRef: ...
+
+    @property
+    def ingress(self) -> IngressPort: ...
+
+    @property
+    def received_at(self) -> dt.datetime: ...
+
+    async def submit(self, fn: Callable[[AsyncSession], Awaitable[T]], *, touch: bool = True) -> T: ...

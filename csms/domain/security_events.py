@@ -11,7 +11,8 @@ component turns into a ticket (``csms.alert.opened``). Four of the list's critic
 station's routine operations (its start-up, a reset, a firmware installed, its clock set): they
 are shown as critical in the feed but open no alert, or every reboot would open a ticket.
 
-``classify`` is the pure rule; ``record_security_event`` records one, in the message's unit of work.
+``classify`` is the pure rule; ``record_security_event`` records one, in the message's unit of work;
+``receive_notification`` is the message of either version, from its handler.
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import new_id
 from csms.domain import alerts
 from csms.domain.models import SecurityEvent
-from csms.domain.ports import StationRef
+from csms.domain.ports import Reporting, StationRef
 
 __all__ = ["CRITICAL", "LABELS", "ROUTINE", "Classification", "classify", "list_security_events",
-           "record_security_event"]
+           "receive_notification", "record_security_event"]
 
 #: The critical events of the lists (1.6 whitepaper ed. 3 and 2.0.1 spell the central system differently).
 CRITICAL = frozenset({
@@ -107,6 +108,16 @@ async def record_security_event(
                                    charge_box_id=ref.charge_box_id, canonical_id=ref.canonical_id,
                                    event_type=event_type, at=min(timestamp, received_at), now=received_at)
     return True
+
+
+async def receive_notification(link: Reporting, *, event_type: str, timestamp: dt.datetime | None,
+                               tech_info: str | None, protocol: str) -> None:
+    """SecurityEventNotification of either version, recorded before it is answered (a station's
+    timestamp it could not give is the reception's)."""
+    now = link.received_at
+    await link.submit(lambda s: record_security_event(
+        s, link.ref, event_type=event_type, timestamp=timestamp or now, tech_info=tech_info or "", protocol=protocol,
+        received_at=now))
 
 
 async def list_security_events(

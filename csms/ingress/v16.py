@@ -147,56 +147,31 @@ class ChargeBox16(StationLink, ChargePoint16):
 
     @on(Action16.firmware_status_notification, skip_schema_validation=True)
     async def on_firmware_status_notification(self, status: str, **kwargs: Any) -> Any:
-        await self._firmware_status("firmware", status, None)
+        await firmware.receive_firmware_status(self, kind="firmware", status=status, request_id=None)
         return result16.FirmwareStatusNotification()
 
-    # -- OCPP 1.6 Security Whitepaper ed. 3 (issue 17 §3) ---------------------------------
-
-    async def _firmware_status(self, kind: str, status: str, request_id: int | None) -> None:
-        """The register's event and the charger's firmware campaign moved; its next wave once committed."""
-        now = self.received_at
-
-        async def unit(session: AsyncSession) -> Any:
-            await supervision.record_station_event(
-                session, self.ref, kind, f"Micrologiciel : {status}.", {"status": status, "request_id": request_id},
-                received_at=now, severity="warning" if status in firmware.FAILURES else "info")
-            return await firmware.record_firmware_status(session, self.ref, status=status, request_id=request_id,
-                                                         received_at=now)
-
-        campaign_id = await self.submit(unit)
-        if campaign_id is not None:
-            firmware.advance_later(self.ingress, self.ref.tenant_id, campaign_id, now)
+    # -- OCPP 1.6 Security Whitepaper ed. 3 (issue 17 §3): the domain's recorders shared with 2.0.1 --
 
     @on(Action16.signed_firmware_status_notification, skip_schema_validation=True)
     async def on_signed_firmware_status_notification(self, status: str, **kwargs: Any) -> Any:
-        await self._firmware_status("signed_firmware", status, kwargs.get("request_id"))
+        await firmware.receive_firmware_status(self, kind="signed_firmware", status=status,
+                                               request_id=kwargs.get("request_id"))
         return result16.SignedFirmwareStatusNotification()
 
     @on(Action16.security_event_notification, skip_schema_validation=True)
     async def on_security_event_notification(self, type: str, timestamp: str, **kwargs: Any) -> Any:  # noqa: A002
-        now, at = self.received_at, self.ts(timestamp) or self.received_at
-        await self.submit(lambda s: security_events.record_security_event(
-            s, self.ref, event_type=type, timestamp=at, tech_info=kwargs.get("tech_info") or "", protocol="1.6",
-            received_at=now))
+        await security_events.receive_notification(self, event_type=type, timestamp=self.ts(timestamp),
+                                                   tech_info=kwargs.get("tech_info"), protocol="1.6")
         return result16.SecurityEventNotification()
 
     @on(Action16.log_status_notification, skip_schema_validation=True)
     async def on_log_status_notification(self, status: str, **kwargs: Any) -> Any:
-        now = self.received_at
-        await self.submit(lambda s: logs.record_log_status(
-            s, self.ref, action="GetLog", status=status, request_id=kwargs.get("request_id"), received_at=now))
+        await logs.receive_log_status(self, status=status, request_id=kwargs.get("request_id"))
         return result16.LogStatusNotification()
 
     @on(Action16.sign_certificate, skip_schema_validation=True)
     async def on_sign_certificate(self, csr: str, **kwargs: Any) -> Any:
-        now = self.received_at
-        csr_obj = certificates.read_csr(csr)
-        status = "Accepted" if csr_obj is not None else "Rejected"
-        await self.submit(lambda s: supervision.record_station_event(
-            s, self.ref, "sign_certificate", f"Demande de signature de certificat : {status}.", {"status": status},
-            received_at=now, severity="info" if csr_obj is not None else "warning"))
-        if csr_obj is not None:  # CertificateSigned follows, once this answer is sent
-            certificates.sign_later(self.ingress, self.ref, csr_obj, version="1.6", certificate_type=None, now=now)
+        status = await certificates.receive_csr(self, csr, version="1.6", certificate_type=None)
         return result16.SignCertificate(status=status)
 
 

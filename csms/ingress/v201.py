@@ -294,51 +294,31 @@ class ChargeBox201(StationLink, ChargePoint201):
         return result201.GetCertificateStatus(status=answer.status, ocsp_result=answer.data or None)
 
 
-    # -- security events, firmware, logs, station certificates (issue 17 §3, §5) ----------
+    # -- security events, firmware, logs, station certificates (issue 17 §3, §5): the domain's
+    # recorders shared with 1.6, each handler translating its version's field names
 
     @on(Action201.security_event_notification, skip_schema_validation=True)
     async def on_security_event_notification(self, type: str, timestamp: str, **kwargs: Any) -> Any:  # noqa: A002
-        now, at = self.received_at, self.ts(timestamp) or self.received_at
-        await self.submit(lambda s: security_events.record_security_event(
-            s, self.ref, event_type=type, timestamp=at, tech_info=kwargs.get("tech_info") or "", protocol="2.0.1",
-            received_at=now))
+        await security_events.receive_notification(self, event_type=type, timestamp=self.ts(timestamp),
+                                                   tech_info=kwargs.get("tech_info"), protocol="2.0.1")
         return result201.SecurityEventNotification()
 
     @on(Action201.firmware_status_notification, skip_schema_validation=True)
     async def on_firmware_status_notification(self, status: str, **kwargs: Any) -> Any:
-        now, request_id = self.received_at, kwargs.get("request_id")
-
-        async def unit(session: AsyncSession) -> Any:
-            await supervision.record_station_event(
-                session, self.ref, "firmware", f"Micrologiciel : {status}.", {"status": status, "request_id": request_id},
-                received_at=now, severity="warning" if status in firmware.FAILURES else "info")
-            return await firmware.record_firmware_status(session, self.ref, status=status, request_id=request_id,
-                                                         received_at=now)
-
-        campaign_id = await self.submit(unit)
-        if campaign_id is not None:  # a place freed in the campaign: its next wave, after the commit
-            firmware.advance_later(self.ingress, self.ref.tenant_id, campaign_id, now)
+        await firmware.receive_firmware_status(self, kind="firmware", status=status,
+                                               request_id=kwargs.get("request_id"))
         return result201.FirmwareStatusNotification()
 
     @on(Action201.log_status_notification, skip_schema_validation=True)
     async def on_log_status_notification(self, status: str, **kwargs: Any) -> Any:
-        now = self.received_at
-        await self.submit(lambda s: logs.record_log_status(
-            s, self.ref, action="GetLog", status=status, request_id=kwargs.get("request_id"), received_at=now))
+        await logs.receive_log_status(self, status=status, request_id=kwargs.get("request_id"))
         return result201.LogStatusNotification()
 
     @on(Action201.sign_certificate, skip_schema_validation=True)
     async def on_sign_certificate(self, csr: str, **kwargs: Any) -> Any:
-        now, certificate_type = self.received_at, kwargs.get("certificate_type")
-        csr_obj = certificates.read_csr(csr)
-        status = "Accepted" if csr_obj is not None else "Rejected"
-        await self.submit(lambda s: supervision.record_station_event(
-            s, self.ref, "sign_certificate", f"Demande de signature de certificat : {status}.",
-            {"status": status, "certificate_type": certificate_type or ""}, received_at=now,
-            severity="info" if csr_obj is not None else "warning"))
-        if csr_obj is not None:  # A02: CertificateSigned follows, once this answer is sent
-            certificates.sign_later(self.ingress, self.ref, csr_obj, version="2.0.1",
-                                    certificate_type=certificate_type, now=now)
+        status = await certificates.receive_csr(self, csr, version="2.0.1",
+                                                certificate_type=kwargs.get("certificate_type"))
         return result201.SignCertificate(status=status)
+
 
 ChargeBox201.ROUTES = handled_actions(ChargeBox201)
