@@ -2,7 +2,8 @@
 de service » sheet (CCTP CAIH 2.1.26 « pourcentage du nombre d'incidents clôturés dans les temps définis sur le
 nombre d'incidents total clôturés par le titulaire pour un même établissement », 90 %, reopened at most 5 %; 2.1.27
 the same « pour la totalité des adhérents », 98 % and 2 %; 6.1 « le taux de respect du GTR » at the COPIL), against
-a known set of tickets opened, worked and closed through incidents' services; LibreOffice reads the ODS back."""
+a known set of tickets opened, worked and closed through incidents' services, with 6.1's « temps de rétablissement »
+(the mean time to restore); LibreOffice reads the ODS back."""
 
 from __future__ import annotations
 
@@ -48,6 +49,20 @@ def _sla_rows(sheet) -> dict[str, list]:
     return {r[0]: r[1:11] for r in _values(sheet) if r[0] and isinstance(r[1], int | float)}
 
 
+def _restoration(sheet) -> dict[str, tuple]:
+    """CAIH 6.1: each row's mean time to restore (a duration read as a timedelta) and how many tickets it is over."""
+    return {r[0]: (r[11], r[12]) for r in _values(sheet) if r[0] and isinstance(r[1], int | float)}
+
+
+def _hm(hours: int, minutes: int) -> dt.timedelta:
+    return dt.timedelta(hours=hours, minutes=minutes)
+
+
+RESTORATION = {LOT: (_hm(3, 24), 5), "Centre hospitalier Alpha": (_hm(4, 20), 3), "Hôpital Bêta": (_hm(2, 0), 2),
+               "janvier 2026": (None, 0), "février 2026": (None, 0), "mars 2026": (_hm(2, 0), 1),
+               "avril 2026": (_hm(8, 30), 1), "mai 2026": (_hm(2, 30), 1), "juin 2026": (_hm(2, 0), 2)}
+
+
 async def test_the_sla_sheet_gives_the_lot_and_each_establishment_against_caih_2_1_26_and_2_1_27(db, settings,
                                                                                                    dataset):
     await known_tickets(dataset, db)
@@ -64,6 +79,11 @@ async def test_the_sla_sheet_gives_the_lot_and_each_establishment_against_caih_2
     assert rows["juin 2026"] == [2, 2, 2, 100, 98, "oui", 0, 0, 2, "oui"]
     january = next(r for r in _values(book[SLA_SHEET]) if r[0] == "janvier 2026")
     assert january[1:7] == [0, 0, 0, None, 98, "—"]
+    # CAIH 6.1 « le temps de rétablissement »: the lot's mean 17 h / 5 = 3:24, Alpha 13 h / 3 = 4:20, Bêta 2:00;
+    # March 2 h, April 8 h 30 (the dashboard's figures); January closed nothing: no mean, over 0 tickets.
+    assert _restoration(book[SLA_SHEET]) == RESTORATION
+    assert book[SLA_SHEET].cell(4, 12).value == "Temps moyen de rétablissement (h:mm)"
+    assert book[SLA_SHEET].cell(5, 12).number_format == "[h]:mm"
     assert "Clinique" not in str(_values(book[SLA_SHEET]))
     with zipfile.ZipFile(services.report_file(settings, report, "xlsx")[0]) as archive:
         charts = "".join(archive.read(n).decode() for n in archive.namelist() if n.startswith("xl/charts/chart"))
@@ -107,3 +127,15 @@ async def test_the_ods_has_every_table_typed_cells_and_libreoffice_reads_the_sam
     summary = {r[0]: r[1] for r in _values(office["Synthèse"]) if r[0]}
     assert summary["CA HT du semestre"] == 1600.99 and summary["CA HT depuis le début du marché"] == 4277.34
     assert _sla_rows(office[SLA_SHEET])[LOT] == [5, 5, 4, 80, 98, "non", 1, 20, 2, "non"]
+    # CAIH 6.1's mean time to restore: a duration in the ODS, that LibreOffice reads as one (a time, [HH]:MM).
+    assert 'office:value-type="time" office:time-value="PT3H24M00S"><text:p>3:24</text:p>' in content
+    assert _restoration(office[SLA_SHEET]) == RESTORATION
+    assert "[h" in office[SLA_SHEET].cell(5, 12).number_format.lower()
+
+
+def test_an_ods_duration_keeps_its_hours_past_a_day():
+    from reporting.ods import cell_xml
+
+    assert cell_xml("duration", dt.timedelta(hours=30, minutes=36)) == (
+        '<table:table-cell table:style-name="cduration" office:value-type="time" office:time-value="PT30H36M00S">'
+        "<text:p>30:36</text:p></table:table-cell>")
