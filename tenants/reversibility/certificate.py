@@ -40,6 +40,8 @@ class DestructionFacts:
     files: int
     file_bytes: int
     folders: list[str] = field(default_factory=list)
+    #: Kept rows rewritten so that they name an erased account by its pseudonym, not its e-mail (per table).
+    pseudonymised: dict[str, int] = field(default_factory=dict)
     instance: dict[str, Any] = field(default_factory=dict)
 
 
@@ -66,6 +68,7 @@ def build_certificate(facts: DestructionFacts, *, backup_retention_days: int, no
             "files": facts.files,
             "file_bytes": facts.file_bytes,
             "folders": sorted(facts.folders),
+            "pseudonymised": dict(sorted(facts.pseudonymised.items())),
         },
         "backups": {
             "retention_days": backup_retention_days,
@@ -75,7 +78,9 @@ def build_certificate(facts: DestructionFacts, *, backup_retention_days: int, no
                           f"{backups_until:%d/%m/%Y} (UTC). Elles ne sont jamais restaurées pour ce bénéficiaire."),
         },
         "kept": ["ce certificat (table tenant_destructions de la plateforme)",
-                 "le journal de la plateforme (platform_audit_events), en ajout seul"],
+                 "le journal de la plateforme (platform_audit_events), en ajout seul : les adresses des comptes "
+                 "effacés y sont remplacées par un pseudonyme stable (efface- et les 16 premiers chiffres "
+                 "hexadécimaux du SHA-256 de l'adresse en minuscules)"],
         "instance": facts.instance,
     }
 
@@ -100,6 +105,9 @@ def certificate_pdf(document: Mapping[str, Any], signature: Mapping[str, Any]) -
                                        f"{document['destruction']['finished_at']}"),
         ("Lignes effacées", f"{erased['rows']:,}".replace(",", " ")),
         ("Fichiers effacés", f"{erased['files']} ({erased['file_bytes']:,} octets)".replace(",", " ")),
+        ("Adresses pseudonymisées", f"{sum(erased.get('pseudonymised', {}).values())} lignes conservées "
+                                    "(journal de la plateforme, demandes de destruction) nomment désormais les "
+                                    "comptes effacés par un pseudonyme"),
         ("Comptes conservés", f"{erased['accounts_kept']} (membres d'un autre bénéficiaire ou d'une centrale : "
                               "seul leur lien avec ce bénéficiaire est effacé)"),
         ("Sauvegardes", backups["statement"]),

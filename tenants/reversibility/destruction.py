@@ -13,7 +13,9 @@ erases, in one transaction on the tables' owner connection:
   with their API and reset tokens and the mails sent to them; an account another tenant or a central still has
   keeps living, only its link to this tenant goes;
 
-then every stored file of the tenant (each component's ``stored_files``: attachments, export archives). The
+then every stored file of the tenant (each component's ``stored_files``: attachments, export archives). What is
+kept about an erased account (the platform's audit log, append-only, and the destruction requests) names it by a
+stable pseudonym (``pseudonym``) instead of its e-mail address. The
 certificate (``certificate.build_certificate``), signed with the instance's key (``app.signing``), is kept in the
 platform table ``tenant_destructions``, outside the tenant; the destruction is in the platform's audit log.
 """
@@ -22,12 +24,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import String, Table, and_, cast, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,6 +53,7 @@ __all__ = [
     "find_destruction",
     "list_destructions",
     "pending_destruction",
+    "pseudonym",
     "request_destruction",
     "stored_files",
 ]
@@ -57,6 +62,14 @@ __all__ = [
 COOLING_OFF = dt.timedelta(days=7)
 #: Platform tables whose rows of the tenant are erased with it although the export never walks them.
 TENANT_PLATFORM_ROWS = ("mail_outbox", "outbox_events")
+
+
+def pseudonym(email: str) -> str:
+    """What the kept records say instead of an erased account's e-mail address: the same for every row, so that
+    the log still reads as one person's actions, and checkable by whoever knows the address (``efface-`` and the
+    first 16 hex digits of the SHA-256 of the lower-case address). A pseudonym, not an anonymisation: an address
+    that can be guessed can be tested."""
+    return "efface-" + hashlib.sha256(email.strip().lower().encode()).hexdigest()[:16]
 
 
 def stored_files(settings: Settings, tenant_id: uuid.UUID) -> list[Path]:
@@ -204,8 +217,9 @@ async def _user_references(session: AsyncSession, metadata: Any) -> list[tuple[T
     return sorted(found, key=lambda pair: (pair[0].name, pair[1].name))
 
 
-async def _erase(session: AsyncSession, metadata: Any, tenant_id: uuid.UUID) -> tuple[dict[str, int], dict[str, int], int]:
-    """Delete the tenant's rows; (rows per tenant table, platform rows erased, accounts kept)."""
+async def _erase(session: AsyncSession, metadata: Any, tenant_id: uuid.UUID) -> \
+        tuple[dict[str, int], dict[str, int], int, list[_Erased]]:
+    """Delete the tenant's rows; (rows per tenant table, platform rows erased, accounts kept, accounts erased)."""
     users = metadata.tables["users"]
     references = await _user_references(session, metadata)
     # The accounts linked to this tenant, read before their links go.
@@ -247,15 +261,90 @@ async def _erase(session: AsyncSession, metadata: Any, tenant_id: uuid.UUID) -> 
         result = await session.execute(delete(mails).where(mails.c.tenant_id.is_(None), mails.c.to.in_(gone)))
         platform["mail_outbox"] = platform.get("mail_outbox", 0) + (result.rowcount or 0)
     count = 0
+    accounts = {row.id: row for row in (await session.execute(
+        select(users.c.id, users.c.email, users.c.full_name).where(users.c.id.in_(erased)))).all()} if erased else {}
     for user_id in erased:
         try:
             async with session.begin_nested():
                 count += (await session.execute(delete(users).where(users.c.id == user_id))).rowcount or 0
         except IntegrityError:  # a row no reference walk saw still needs it: kept, and counted as kept
             kept.add(user_id)
+            accounts.pop(user_id, None)
     platform["users"] = count
     scope_session(session, [tenant_id])
-    return tables, platform, len(kept)
+    return tables, platform, len(kept), [_Erased(str(a.id), a.email, a.full_name or "") for a in accounts.values()]
+
+
+@dataclass(frozen=True)
+class _Erased:
+    """An erased account, as the kept records may still name it."""
+
+    id: str
+    email: str
+    full_name: str
+
+
+def _addresses(accounts: list[_Erased]) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(a.email) for a in sorted(accounts, key=lambda a: -len(a.email))),
+                      re.IGNORECASE)
+
+
+def _masked(value: Any, addresses: re.Pattern[str], names: dict[str, str]) -> Any:
+    """``value`` (an audit row's before/after, walked) with every erased address replaced by its pseudonym and,
+    where ``names`` maps a full name to its pseudonym (the rows about the account itself), its ``full_name``."""
+    if isinstance(value, str):
+        return addresses.sub(lambda m: pseudonym(m.group(0)), value)
+    if isinstance(value, list):
+        return [_masked(v, addresses, names) for v in value]
+    if isinstance(value, dict):
+        return {k: (names.get(v, v) if k == "full_name" and isinstance(v, str) else _masked(v, addresses, names))
+                for k, v in value.items()}
+    return value
+
+
+def _like(email: str) -> str:
+    escaped = email.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def _pseudonymise(session: AsyncSession, metadata: Any, tenant_id: uuid.UUID,
+                        accounts: list[_Erased]) -> dict[str, int]:
+    """Replace the erased accounts' addresses in what the destruction keeps: the platform's audit log (append-only
+    for the application role: this runs on the owner's connection) and the tenant's destruction requests. Core
+    statements: rewriting the log is not itself logged, or the log would hold the addresses again. Rows rewritten
+    per table."""
+    done = {"platform_audit_events": 0, "tenant_destructions": 0}
+    if not accounts:
+        return done
+    addresses = _addresses(accounts)
+    log = metadata.tables["platform_audit_events"]
+    by_id = {a.id: a for a in accounts}
+    for start in range(0, len(accounts), 50):  # bounded statements, one pass over the log each
+        chunk = accounts[start:start + 50]
+        ids = [uuid.UUID(a.id) for a in chunk]
+        texts = [func.lower(log.c.actor_label), func.lower(log.c.entity_id),
+                 func.lower(cast(log.c.before, String)), func.lower(cast(log.c.after, String))]
+        found = (await session.execute(select(log).where(or_(
+            log.c.actor_user_id.in_(ids), and_(log.c.entity == "users", log.c.entity_id.in_([a.id for a in chunk])),
+            *[column.like(_like(a.email), escape="\\") for a in chunk for column in texts])))).all()
+        for row in found:
+            about = by_id.get(row.entity_id) if row.entity == "users" else None
+            names = {about.full_name: pseudonym(about.email)} if about and about.full_name else {}
+            changes = {"actor_label": _masked(row.actor_label, addresses, {})[:320],
+                       "entity_id": _masked(row.entity_id, addresses, {})[:80],
+                       "before": _masked(row.before, addresses, names), "after": _masked(row.after, addresses, names)}
+            if any(changes[k] != getattr(row, k) for k in changes):
+                await session.execute(update(log).where(log.c.id == row.id).values(**changes))
+                done["platform_audit_events"] += 1
+    requests = metadata.tables["tenant_destructions"]
+    for row in (await session.execute(select(requests.c.id, requests.c.requested_by, requests.c.cancelled_by)
+                                      .where(requests.c.tenant_id == tenant_id))).all():
+        changes = {k: _masked(getattr(row, k), addresses, {}) for k in ("requested_by", "cancelled_by")
+                   if getattr(row, k) is not None}
+        if any(changes[k] != getattr(row, k) for k in changes):
+            await session.execute(update(requests).where(requests.c.id == row.id).values(**changes))
+            done["tenant_destructions"] += 1
+    return done
 
 
 async def destroy_tenant(settings: Settings, tenant_id: uuid.UUID, *, operator: str, confirm: str,
@@ -297,12 +386,15 @@ async def destroy_tenant(settings: Settings, tenant_id: uuid.UUID, *, operator: 
                 revision = await schema_revision(session)
                 folders = [p for hook in composition.stored_files() for p in hook(settings, tenant_id)]
                 files, size, found = _files_of(folders)
-                tables, platform, kept = await _erase(session, metadata, tenant_id)
+                tables, platform, kept, accounts = await _erase(session, metadata, tenant_id)
+                pseudonymised = await _pseudonymise(session, metadata, tenant_id, accounts)
+                await session.refresh(request, ["requested_by", "cancelled_by"])  # as rewritten, unaudited
                 facts = DestructionFacts(
                     certificate_id=str(request.id), tenant=identity, requested_by=request.requested_by,
                     requested_at=request.requested_at, not_before=request.not_before,
                     export_id=str(request.export_id) if request.export_id else None, destroyed_by=operator,
-                    started_at=started, tables=tables, platform=platform, users_kept=kept, files=files,
+                    started_at=started, tables=tables, platform=platform, users_kept=kept,
+                    pseudonymised=pseudonymised, files=files,
                     file_bytes=size, folders=[_relative(p, settings.var_dir) for p in found],
                     instance={"url": settings.base_url, "application_version": app_version(),
                               "schema_revision": revision})

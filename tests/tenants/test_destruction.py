@@ -1,20 +1,22 @@
 """The destruction of a tenant's data once its reversibility is complete (issue 16 §4; CCP TGD V.4: « les données
 […] sont restituées puis détruites », annexe 2 II.2.4): the admin's typed confirmation and its cooling-off, the
 operator's command, no row of the tenant left in any table of the registry, no stored file left, another tenant
-untouched, a certificate whose Ed25519 signature verifies and fails on any changed byte; audited; another tenant's
+untouched, no erased account's e-mail address left in any column of any table (the kept platform log names them by a
+pseudonym), a certificate whose Ed25519 signature verifies and fails on any changed byte; audited; another tenant's
 admin gets 404."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import io
 import json
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import JSON, String, inspect, text
 
 from app.db import TENANT_TABLES, Database, utcnow
 from tests.conftest import form_post, login_as, page_text
@@ -71,7 +73,7 @@ async def _prepare(db: Database, settings: Any, tenant_id: uuid.UUID) -> tuple[P
 
 async def test_destruction_leaves_no_row_no_file_and_a_signed_certificate(settings, db, admin_db, demo):
     from app.signing import public_key_b64, verify_document
-    from tenants.reversibility.destruction import COOLING_OFF, destroy_tenant
+    from tenants.reversibility.destruction import COOLING_OFF, destroy_tenant, pseudonym
 
     cpam, chr_ = uuid.UUID(demo["tenant_ids"]["cpam"]), uuid.UUID(demo["tenant_ids"]["chr"])
     attachment, archive = await _prepare(db, settings, cpam)
@@ -110,7 +112,7 @@ async def test_destruction_leaves_no_row_no_file_and_a_signed_certificate(settin
     assert document["erased"]["files"] == 2 and document["erased"]["file_bytes"] > 100
     assert document["erased"]["platform_rows"]["users"] >= 1
     assert document["destruction"]["by"] == "exploitant-test"
-    assert document["request"]["confirmed_by"] == CPAM_ADMIN
+    assert document["request"]["confirmed_by"] == pseudonym(CPAM_ADMIN)  # an erased account: its pseudonym
     assert document["backups"]["retention_days"] == settings.backup_retention_days
     assert f"{settings.backup_retention_days} jours" in document["backups"]["statement"]
     # Signed with the instance's key, kept outside the tenant (the platform table survives it).
@@ -133,13 +135,12 @@ async def test_destruction_leaves_no_row_no_file_and_a_signed_certificate(settin
     assert kept == row.certificate
     assert [tuple(a) for a in audited] == [("destroy", str(cpam))]
     # The PDF says the same and carries the signature.
+    from pypdf import PdfReader
+
     from tenants.reversibility.certificate import certificate_pdf
 
     pdf = certificate_pdf(document, signed["signature"])
     assert pdf.startswith(b"%PDF")
-    import io
-
-    from pypdf import PdfReader
 
     words = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
     assert "Certificat de destruction" in words and CPAM_NAME in words and signed["signature"]["key_id"] in words
@@ -200,6 +201,78 @@ async def test_the_admin_confirms_with_its_name_may_cancel_and_another_tenant_ge
     assert status == "cancelled"
     assert tenant_log == [("cancel", "tenant_destructions"), ("confirm", "tenant_destructions")]
     assert platform_log == [("create", "tenant_destructions"), ("update", "tenant_destructions")]
+
+
+async def _where_found(admin_db: Database, words: list[str]) -> dict[tuple[str, str], set[str]]:
+    """Per (table, column), which of ``words`` (any case) a row holds, over every text or JSON column of every
+    table the database has (read from the database itself, not from the models)."""
+    async with admin_db.engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+
+        def columns(sync: Any) -> dict[str, list[str]]:
+            found = inspect(sync)
+            return {table: [c["name"] for c in found.get_columns(table)
+                            if sqlite or isinstance(c["type"], String | JSON) or "JSON" in str(c["type"])]
+                    for table in found.get_table_names()}
+
+        tables = await conn.run_sync(columns)
+        assert len(tables) > 60 and sum(map(len, tables.values())) > 300
+        hits: dict[tuple[str, str], set[str]] = {}
+        for table, names in tables.items():
+            for column in names:
+                for word in words:
+                    count = await conn.scalar(text(
+                        f'SELECT count(*) FROM "{table}" WHERE lower(CAST("{column}" AS TEXT)) LIKE :w'),  # noqa: S608
+                        {"w": f"%{word.lower()}%"})
+                    if count:
+                        hits.setdefault((table, column), set()).add(word)
+    return hits
+
+
+async def test_no_erased_address_is_left_in_any_column_and_the_log_names_them_by_pseudonym(
+        settings, db, admin_db, demo):
+    from tenants.reversibility.destruction import COOLING_OFF, destroy_tenant, pseudonym
+
+    cpam = uuid.UUID(demo["tenant_ids"]["cpam"])
+    await _prepare(db, settings, cpam)
+    async with admin_db.engine.connect() as conn:
+        accounts = {r[0]: r[1] for r in (await conn.execute(text("SELECT email, full_name FROM users"))).all()}
+    erased = sorted(e for e in accounts if e.endswith("@cpam72.demo"))
+    assert CPAM_ADMIN in erased and len(erased) >= 3
+    before = await _where_found(admin_db, erased)
+    # The scan sees them before: the accounts, the platform's log, the destruction request.
+    assert ("users", "email") in before and ("tenant_destructions", "requested_by") in before
+    assert set(before.get(("platform_audit_events", "after"), ())) == set(erased)
+
+    row = await destroy_tenant(settings, cpam, operator="exploitant-test", confirm=str(cpam),
+                               now=utcnow() + COOLING_OFF + dt.timedelta(minutes=1))
+
+    assert await _where_found(admin_db, erased) == {}
+    async with admin_db.engine.connect() as conn:
+        kept = [(r[0], json.loads(r[1]) if isinstance(r[1], str) else r[1]) for r in (await conn.execute(text(
+            "SELECT actor_label, after FROM platform_audit_events WHERE entity = 'users' AND action = 'create'"))).all()]
+        requested_by = await conn.scalar(text("SELECT requested_by FROM tenant_destructions"))
+    # The log keeps its rows: each erased account's creation, under its pseudonym, its full name gone with it.
+    created = {after["email"]: after for _label, after in kept}
+    for email in erased:
+        assert pseudonym(email) in created, email
+        if accounts[email]:
+            assert created[pseudonym(email)]["full_name"] == pseudonym(email)
+    assert pseudonym(CPAM_ADMIN) == pseudonym(" Admin@CPAM72.demo") and pseudonym(CPAM_ADMIN).startswith("efface-")
+    assert requested_by == pseudonym(CPAM_ADMIN)
+    # The certificate names the confirming admin by the pseudonym and counts the rewritten rows.
+    document = json.loads(row.certificate)["document"]
+    assert document["request"]["confirmed_by"] == pseudonym(CPAM_ADMIN)
+    counted = document["erased"]["pseudonymised"]
+    assert counted["tenant_destructions"] == 1 and counted["platform_audit_events"] >= len(erased)
+    assert CPAM_ADMIN not in row.certificate
+    from pypdf import PdfReader
+
+    from tenants.reversibility.certificate import certificate_pdf
+
+    signed = json.loads(row.certificate)
+    words = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(certificate_pdf(document, signed["signature"]))).pages)
+    assert f"{sum(counted.values())} lignes conservées" in words
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
