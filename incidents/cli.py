@@ -5,6 +5,7 @@
     centrale sla between --territory 971 --calendar ho-8-18 --start ... --end ...
     centrale sla policy set --tenant ID --template caih-maintenance-24x7
     centrale sla policy show --tenant ID [--json]
+    centrale sla backfill-restoration [--tenant ID] [--json]
     centrale maintenance monthly --tenant ID [--month 2026-11] [--json]
 
 With ``--json`` the result is one JSON object (``deadline`` as ISO 8601 with the
@@ -313,6 +314,58 @@ def policy_show(tenant: str | None, as_json: bool) -> None:
         return _policy_payload(await current_policy(session, tid))
 
     _print_policy(_in_tenant(tid, work), as_json, "Politique en vigueur")
+
+
+@sla.command("backfill-restoration", cls=_Command, help=(
+    "Calcule le temps de rétablissement (CCTP CAIH 6.1) des tickets rétablis avant la migration 0043, à partir de "
+    "leurs événements, comme à chaque événement ; relançable sans effet (les tickets déjà calculés sont laissés). "
+    "Tous les bénéficiaires, ou celui de --tenant."
+))
+@click.option("--tenant", "tenant", help="Identifiant du bénéficiaire (par défaut : tous).")
+@click.option("--json", "as_json", is_flag=True, help="Sortie JSON : {\"tenants\", \"examined\", \"filled\"}.")
+def backfill_restoration(tenant: str | None, as_json: bool) -> None:
+    """A command, not a data migration: the rule is the SLA engine's (the tenant's calendar and holidays, the
+    ticket's policy version, its events), code that follows today's models, which a migration must not import (it
+    has to run against its own revision's schema for ever); and it runs tenant by tenant in the application's
+    scope (row-level security, the audit log naming « cli »), in short transactions of 200 tickets."""
+    from app.commandline import CLI_ACTOR, emit, run
+    from app.db import Database, unscoped, utcnow
+    from app.errors import NotFound
+    from incidents.tickets import backfill_restoration_seconds
+    from tenants.services import all_tenant_ids, get_tenant
+
+    chosen = _tenant_id(tenant) if tenant is not None else None
+
+    async def go(settings: Any) -> dict[str, int]:
+        database = Database(settings.database_url)
+        now = utcnow()
+        try:
+            async with database.session() as session:
+                if chosen is None:
+                    tenant_ids = await all_tenant_ids(session)
+                else:
+                    with unscoped(session):
+                        await get_tenant(session, chosen)
+                    tenant_ids = [chosen]
+            examined = filled = 0
+            for tenant_id in tenant_ids:
+                after = None
+                while True:
+                    async with database.transaction([tenant_id], actor=CLI_ACTOR) as session:
+                        batch = await backfill_restoration_seconds(session, tenant_id, now=now, after=after)
+                    examined, filled, after = examined + batch.examined, filled + batch.filled, batch.last_id
+                    if after is None:
+                        break
+            return {"tenants": len(tenant_ids), "examined": examined, "filled": filled}
+        finally:
+            await database.dispose()
+
+    try:
+        done = run(go)
+    except NotFound:
+        raise click.ClickException(f"bénéficiaire introuvable : {chosen}") from None
+    emit(as_json, done, f"Temps de rétablissement : {done['filled']} ticket(s) complété(s) sur {done['examined']} "
+                        f"ticket(s) rétabli(s) sans durée, {done['tenants']} bénéficiaire(s).")
 
 
 # --------------------------------------------------------------------------- preventive maintenance

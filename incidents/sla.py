@@ -42,6 +42,7 @@ __all__ = [
     "evaluate_ticket",
     "onsite_continuity_breach",
     "policy_template",
+    "restoration_seconds",
     "tgd_policy",
     "TEMPLATES",
 ]
@@ -641,6 +642,17 @@ class TicketClock:
     @property
     def breached(self) -> bool:
         return any(c is not None and c.breached for c in (self.intervention, self.restoration))
+
+
+def restoration_seconds(clock: TicketClock) -> int | None:
+    """CCTP CAIH 6.1 « le temps de rétablissement » of one ticket: the open time its restoration clock (the GTR)
+    used up to the restoration, pauses excluded, in whole seconds; None while not restored, or without a
+    restoration delay. ``Ticket.restoration_seconds`` holds it: set at each event (``incidents.tickets``) and, for
+    the tickets restored before the column existed, by ``centrale sla backfill-restoration``."""
+    restoration = clock.restoration
+    if restoration is None or restoration.reached_at is None:
+        return None
+    return int(restoration.consumed.total_seconds())
 
 
 _RUNNING, _WAITING, _SOLVED, _CLOSED = "open", "waiting_for_buyer", "solved", "closed"

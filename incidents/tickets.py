@@ -51,6 +51,7 @@ from incidents.sla import (
     evaluate_ticket,
     onsite_continuity_breach,
     policy_template,
+    restoration_seconds,
 )
 from incidents.workflow import WorkflowError, deemed_acceptance_due, transition
 from tenants.calendars import BusinessCalendar
@@ -64,6 +65,7 @@ __all__ = [
     "add_attachment",
     "add_event",
     "attachment_path",
+    "backfill_restoration_seconds",
     "change_policy",
     "close_deemed_accepted",
     "continuity_breached",
@@ -383,10 +385,11 @@ async def ticket_clocks(session: AsyncSession, ticket: Ticket, now: dt.datetime)
     return clock
 
 
-async def _clocks(session: AsyncSession, ticket: Ticket, now: dt.datetime) -> tuple[TicketClock, BusinessCalendar]:
-    policy = await _policy_of(session, ticket)
+async def _clocks(session: AsyncSession, ticket: Ticket, now: dt.datetime, *, policy: SlaPolicy | None = None,
+                  calendar: BusinessCalendar | None = None) -> tuple[TicketClock, BusinessCalendar]:
+    policy = policy or await _policy_of(session, ticket)
     rows = await ticket_events(session, ticket)
-    calendar = await tenant_calendar(session, ticket.tenant_id)
+    calendar = calendar or await tenant_calendar(session, ticket.tenant_id)
     return evaluate_ticket(_sla_events(rows, policy), policy, calendar, now), calendar
 
 
@@ -403,8 +406,7 @@ async def _recompute(session: AsyncSession, ticket: Ticket, now: dt.datetime) ->
     ticket.intervention_due_at = intervention.deadline if intervention else None
     ticket.restoration_due_at = restoration.deadline if restoration else None
     ticket.intervention_reached_at = intervention.reached_at if intervention else None
-    restored = restoration is not None and restoration.reached_at is not None
-    ticket.restoration_seconds = int(restoration.consumed.total_seconds()) if restored else None
+    ticket.restoration_seconds = restoration_seconds(clock)
     running = [c.deadline for c in (intervention, restoration) if c is not None and c.reached_at is None]
     ticket.next_due_at = min(running) if running and ticket.status in OPEN_STATUSES else None
     ticket.acknowledged_at = clock.acknowledged_at
@@ -415,6 +417,42 @@ async def _recompute(session: AsyncSession, ticket: Ticket, now: dt.datetime) ->
     ticket.updated_at = now
     await session.flush()
     return clock
+
+
+@dataclass(frozen=True)
+class RestorationBackfill:
+    """One batch of ``backfill_restoration_seconds``: the tickets read, those given their time, the last id read
+    (the next batch starts after it; None: nothing was left)."""
+
+    examined: int
+    filled: int
+    last_id: uuid.UUID | None
+
+
+async def backfill_restoration_seconds(session: AsyncSession, tenant_id: uuid.UUID, *, now: dt.datetime,
+                                       after: uuid.UUID | None = None, limit: int = 200) -> RestorationBackfill:
+    """CCTP CAIH 6.1: the mean time to restore of the indicators is over the tickets that have a
+    ``restoration_seconds``; a ticket restored before migration 0043 has none until its next event. This gives it
+    the value that event would set — the clocks rebuilt from all its events, ``restoration_seconds`` of them, as
+    ``_recompute`` does — and changes nothing else. Idempotent: only the restored or closed tickets without a value
+    are read, and a second run finds those the rule gives none (no restoration delay) and leaves them."""
+    found = list(await session.scalars(select(Ticket).where(
+        Ticket.tenant_id == tenant_id, Ticket.restoration_seconds.is_(None),
+        or_(Ticket.resolved_at.is_not(None), Ticket.closed_at.is_not(None)),
+        *((Ticket.id > after,) if after is not None else ())).order_by(Ticket.id).limit(limit)))
+    calendar = await tenant_calendar(session, tenant_id) if found else None
+    policies: dict[uuid.UUID, SlaPolicy] = {}
+    filled = 0
+    for ticket in found:
+        if ticket.policy_version_id not in policies:
+            policies[ticket.policy_version_id] = await _policy_of(session, ticket)
+        clock, _ = await _clocks(session, ticket, now, policy=policies[ticket.policy_version_id], calendar=calendar)
+        seconds = restoration_seconds(clock)
+        if seconds is not None:
+            ticket.restoration_seconds = seconds
+            filled += 1
+    await session.flush()
+    return RestorationBackfill(len(found), filled, found[-1].id if found else None)
 
 
 async def add_event(session: AsyncSession, ticket: Ticket, kind: str, *, now: dt.datetime,

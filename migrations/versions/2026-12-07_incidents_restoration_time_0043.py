@@ -3,7 +3,8 @@
 
 Set by the SLA engine's recomputation of a ticket's clocks (``incidents.tickets._recompute``) at each event; null
 while the ticket is not restored. A ticket restored before this revision stays null until its next event and is
-left out of the mean (the indicators give how many durations the mean is over).
+left out of the mean (the indicators give how many durations the mean is over); ``centrale sla
+backfill-restoration`` computes them from the tickets' events (docs/incidents.md « Command line »).
 
 Revision ID: 0043
 Revises: 0041
