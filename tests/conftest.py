@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher, profiles
 from click.testing import CliRunner, Result
 from litestar import Litestar
 from litestar.stores.memory import MemoryStore
@@ -36,9 +37,14 @@ from litestar.testing import AsyncTestClient
 
 from app.composition import components
 from app.db import Database
+from app.security import use_password_hasher
 from app.settings import Settings
 
 components()  # every model, job and permission registered, as every entry point does
+# The passwords this process hashes (accounts, the demo's, the fleet's legacy station hash) use argon2's cheapest
+# profile: one production hash costs 0.13 s idle, 0.4 s on a loaded two-core runner, and the suite makes and checks
+# hundreds. tests/app/test_security.py checks the production parameters; the subprocesses (tests/e2e) keep them.
+use_password_hasher(PasswordHasher.from_parameters(profiles.CHEAPEST))
 
 PG_HOST = os.environ.get("CENTRALE_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("CENTRALE_TEST_PG_PORT", "5432"))

@@ -347,3 +347,25 @@ async def test_cli_refuses_bad_input_and_writes_nothing(centrale, admin_db, demo
     assert as_json.stdout == ""
 
     assert await snapshot(admin_db) == before
+
+
+def test_production_hashes_passwords_with_argon2id_rfc_9106_low_memory():
+    """The suite hashes with argon2's cheapest profile (tests/conftest.py); production keeps RFC 9106's."""
+    from argon2 import extract_parameters, profiles
+
+    from app.security import PRODUCTION_HASHER
+
+    stored = PRODUCTION_HASHER.hash("Un mot de passe 2026")
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert extract_parameters(stored) == profiles.RFC_9106_LOW_MEMORY
+
+
+async def test_an_account_hashed_at_production_cost_signs_in(client, db, demo):
+    from app.security import PRODUCTION_HASHER
+
+    async with db.transaction(actor={"user_id": None, "label": "test"}) as session:
+        user = await services.find_user_by_email(session, "admin@cpam72.demo")
+        user.password_hash = PRODUCTION_HASHER.hash(DEMO_PASSWORD)
+    assert (await login(client, "admin@cpam72.demo", "un autre mot de passe")).status_code == 400
+    assert (await login(client, "admin@cpam72.demo")).status_code in (302, 303)
+    assert (await client.get("/")).status_code == 200
