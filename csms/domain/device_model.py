@@ -31,7 +31,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from app.db import Base, JSONType, TenantOwned, new_id
 from csms.domain.device_report import (
@@ -69,8 +69,16 @@ def _charger_fk() -> ForeignKeyConstraint:
 
 
 class _Placed:
-    """Where a variable is: its component (instance, EVSE, connector) and its name (instance)."""
+    """Where a variable is: its component (instance, EVSE, connector) and its name (instance); one row
+    per station and ``key``."""
 
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Any, ...]:  # noqa: N805
+        return (_charger_fk(), UniqueConstraint("tenant_id", "charger_id", "key", name=f"uq_{cls.__tablename__}_key"))
+
+    # Placed after the primary key, as when each class declared them (exports keep the column order).
+    charger_id: Mapped[uuid.UUID] = mapped_column(sort_order=-98)
+    key: Mapped[str] = mapped_column(String(240), sort_order=-97)
     component: Mapped[str] = mapped_column(String(50))
     component_instance: Mapped[str] = mapped_column(String(50), default="")
     evse_id: Mapped[int | None] = mapped_column(Integer)
@@ -84,13 +92,7 @@ class DeviceVariable(_Placed, TenantOwned, Base):
 
     __tablename__ = "device_variables"
     __audited__ = False
-    __table_args__ = (
-        _charger_fk(),
-        UniqueConstraint("tenant_id", "charger_id", "key", name="uq_device_variables_key"),
-    )
-    charger_id: Mapped[uuid.UUID]
-    #: ``Component[instance]@evse.connector/Variable[instance]:AttributeType`` (device_report.variable_key).
-    key: Mapped[str] = mapped_column(String(240))
+    #: ``key``: ``Component[instance]@evse.connector/Variable[instance]:AttributeType`` (device_report.variable_key).
     #: Actual, Target, MinSet or MaxSet.
     attribute_type: Mapped[str] = mapped_column(String(10), default="Actual")
     #: The value the station last stated (report, GetVariables, or an accepted SetVariables).
@@ -121,13 +123,7 @@ class DeviceMonitor(_Placed, TenantOwned, Base):
 
     __tablename__ = "device_monitors"
     __audited__ = False
-    __table_args__ = (
-        _charger_fk(),
-        UniqueConstraint("tenant_id", "charger_id", "key", name="uq_device_monitors_key"),
-    )
-    charger_id: Mapped[uuid.UUID]
-    #: The variable's key and ``#id`` (``#refus:Type`` for a monitor the station refused).
-    key: Mapped[str] = mapped_column(String(240))
+    #: ``key``: the variable's key and ``#id`` (``#refus:Type`` for a monitor the station refused).
     #: The station's id of the monitor (none when it refused it).
     monitor_id: Mapped[int | None] = mapped_column(Integer)
     #: UpperThreshold, LowerThreshold, Delta, Periodic, PeriodicClockAligned.
@@ -212,15 +208,23 @@ async def _existing(session: AsyncSession, table: Any, tenant_id: uuid.UUID, cha
     return found
 
 
-async def _write(session: AsyncSession, table: Any, tenant_id: uuid.UUID, charger_id: uuid.UUID,
-                 inserts: list[dict[str, Any]], updates: list[dict[str, Any]]) -> None:
-    """New rows in one INSERT; changed ones in one executemany UPDATE (each dict has ``b_id``)."""
+#: One row to write: the stored row (None: a new one), the columns to set, and where a new row is
+#: (its key, component, EVSE, connector, variable…).
+Change = tuple[Any, dict[str, Any], dict[str, Any]]
+
+
+async def _upsert(session: AsyncSession, table: Any, tenant_id: uuid.UUID, charger_id: uuid.UUID,
+                  changes: list[Change], defaults: dict[str, Any]) -> None:
+    """New rows (``defaults``, then their place and columns) in one INSERT; stored ones in one
+    executemany UPDATE per set of columns."""
+    inserts = [{"tenant_id": tenant_id, "id": new_id(), "charger_id": charger_id, **defaults, **place, **values}
+               for old, values, place in changes if old is None]
     if inserts:
-        await session.execute(insert(table), [{"tenant_id": tenant_id, "id": new_id(), "charger_id": charger_id, **row}
-                                              for row in inserts])
+        await session.execute(insert(table), inserts)
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in updates:
-        by_columns.setdefault(tuple(sorted(k for k in row if k != "b_id")), []).append(row)
+    for old, values, _ in changes:
+        if old is not None:
+            by_columns.setdefault(tuple(sorted(values)), []).append({"b_id": old.id, **values})
     for columns, rows in by_columns.items():
         statement = update(table).where(table.c.tenant_id == tenant_id, table.c.id == bindparam("b_id")).values(
             {name: bindparam(f"v_{name}") for name in columns})
@@ -228,10 +232,15 @@ async def _write(session: AsyncSession, table: Any, tenant_id: uuid.UUID, charge
                                           for row in rows])
 
 
-def _fresh(key: str, place: dict[str, Any], attribute_type: str, at: dt.datetime) -> dict[str, Any]:
-    return {"key": key, **place, "attribute_type": attribute_type, "value": None, "mutability": "",
-            "persistent": None, "constant": None, "characteristics": None, "source": "report", "changed_at": at,
-            "seen_at": at, "set_value": None, "set_status": "", "set_reason": "", "set_at": None, "get_status": ""}
+def _variable_defaults(at: dt.datetime) -> dict[str, Any]:
+    """A new attribute's columns before what the station stated of it."""
+    return {"attribute_type": "Actual", "value": None, "mutability": "", "persistent": None, "constant": None,
+            "characteristics": None, "source": "report", "changed_at": at, "seen_at": at, "set_value": None,
+            "set_status": "", "set_reason": "", "set_at": None, "get_status": ""}
+
+
+def _variable_place(key: str, place: dict[str, Any], attribute_type: str) -> dict[str, Any]:
+    return {"key": key, **place, "attribute_type": attribute_type}
 
 
 def _stated(old_value: Any, value: str | None, source: str, at: dt.datetime, *, known: bool) -> dict[str, Any]:
@@ -254,18 +263,15 @@ async def record_report_part(
         return 0
     table = DeviceVariable.__table__
     existing = await _existing(session, table, ref.tenant_id, ref.charger_id, [r.key for r in rows], table.c.value)
-    inserts, updates = [], []
+    changes: list[Change] = []
     for item in rows:
         old = existing.get(item.key)
         values = {"mutability": item.mutability, "persistent": item.persistent, "constant": item.constant,
                   **_stated(old.value if old else None, item.value, "report", received_at, known=old is not None)}
         if item.characteristics is not None:
             values["characteristics"] = item.characteristics
-        if old is None:
-            inserts.append({**_fresh(item.key, item.place, item.attribute_type, received_at), **values})
-        else:
-            updates.append({"b_id": old.id, **values})
-    await _write(session, table, ref.tenant_id, ref.charger_id, inserts, updates)
+        changes.append((old, values, _variable_place(item.key, item.place, item.attribute_type)))
+    await _upsert(session, table, ref.tenant_id, ref.charger_id, changes, _variable_defaults(received_at))
     return len(rows)
 
 
@@ -274,17 +280,13 @@ async def _store_monitors(session: AsyncSession, tenant_id: uuid.UUID, charger_i
     table = DeviceMonitor.__table__
     latest = {r.key: r for r in rows}  # one row per key, the last one said
     existing = await _existing(session, table, tenant_id, charger_id, list(latest))
-    inserts, updates = [], []
-    for item in latest.values():
-        values = {"monitor_id": item.monitor_id, "type": item.type, "value": item.value, "severity": item.severity,
-                  "transaction": item.transaction, "source": source, "status": item.status, "reason": item.reason,
-                  "updated_at": at}
-        old = existing.get(item.key)
-        if old is None:
-            inserts.append({"key": item.key, **item.place, **values})
-        else:
-            updates.append({"b_id": old.id, **values})
-    await _write(session, table, tenant_id, charger_id, inserts, updates)
+    await _upsert(session, table, tenant_id, charger_id, [
+        (existing.get(item.key),
+         {"monitor_id": item.monitor_id, "type": item.type, "value": item.value, "severity": item.severity,
+          "transaction": item.transaction, "source": source, "status": item.status, "reason": item.reason,
+          "updated_at": at},
+         {"key": item.key, **item.place})
+        for item in latest.values()], {})
 
 
 async def record_monitoring_part(
@@ -313,13 +315,13 @@ async def record_command_answer(
     table = DeviceVariable.__table__
     results = {r.key: r for r in variable_results(action, payload, answer)}
     existing = await _existing(session, table, tenant_id, charger_id, list(results), table.c.value)
-    inserts, updates = [], []
+    changes: list[Change] = []
     for result in results.values():
         old = existing.get(result.key)
         if action == "GetVariables":
             if result.status != "Accepted":
                 if old is not None:
-                    updates.append({"b_id": old.id, "get_status": result.status})
+                    changes.append((old, {"get_status": result.status}, {}))
                 continue  # unknown to the station: nothing more to keep
             values = {"get_status": "", **_stated(old.value if old else None, result.value, "get", at,
                                                   known=old is not None)}
@@ -328,11 +330,8 @@ async def record_command_answer(
                       "set_at": at}
             if result.status in ACCEPTED_SET:
                 values.update(_stated(old.value if old else None, result.value, "set", at, known=old is not None))
-        if old is None:
-            inserts.append({**_fresh(result.key, result.place, result.attribute_type, at), **values})
-        else:
-            updates.append({"b_id": old.id, **values})
-    await _write(session, table, tenant_id, charger_id, inserts, updates)
+        changes.append((old, values, _variable_place(result.key, result.place, result.attribute_type)))
+    await _upsert(session, table, tenant_id, charger_id, changes, _variable_defaults(at))
 
 
 # --------------------------------------------------------------------------- reads
