@@ -44,7 +44,10 @@ __all__ = ["handlers"]
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 NAV_KEY = "stations"
 POWER_OPTIONS = [("7", "7 kW"), ("11", "11 kW"), ("22", "22 kW")]
-FIELDS = ("site", "station", "station_name", "charge_box_id", "canonical_id", "points", "power_kw", "usage_name")
+FIELDS = ("site", "station", "station_name", "charge_box_id", "canonical_id", "points", "power_kw", "usage_name",
+          "security_profile")
+#: Issue 17 §4: the security profile (1 to 3) the charger must use to connect, on the new and edit pages alike.
+PROFILE_OPTIONS = [(str(number), label) for number, label in PROFILES.items()]
 MAX_UPLOAD = 2 * 1024 * 1024
 GIVEN = "given"  # password mode: typed by the administrator (else generated)
 
@@ -67,7 +70,7 @@ async def _form_context(session: AsyncSession, ctx: TenantContext, values: dict[
     return tenant_page(
         ctx, NAV_KEY, values=values, errors=errors, sites=sites, power_options=POWER_OPTIONS,
         site_options=[(str(s.id), s.name) for s in sites], default_site=str(sites[0].id) if len(sites) == 1 else "",
-        socket_options=list(registry.SOCKET_TYPES.items()),
+        socket_options=list(registry.SOCKET_TYPES.items()), profile_options=PROFILE_OPTIONS,
         selected_sockets=set(str(values.get("socket_types") or "").split("+")),
         stations=[(s, site_names.get(s.site_id, "")) for s in stations],
     )
@@ -199,7 +202,7 @@ async def _edit_page(request: Request[Any, Any, Any], session: AsyncSession, ctx
         password=password, power_options=POWER_OPTIONS, socket_options=list(registry.SOCKET_TYPES.items()),
         selected_sockets=set(str(values.get("socket_types") or "").split("+")), reason=reason,
         reason_max=registry.DECOMMISSION_REASON_MAX,
-        profile_options=[(str(number), label) for number, label in PROFILES.items()],
+        profile_options=PROFILE_OPTIONS,
     ), status=status)
 
 

@@ -531,3 +531,27 @@ async def test_simulate_command_charges_once_through_the_ingress(db, fleet, ingr
 
     refused = await simulate("--password", "Mauvais-mot-de-passe-42")
     assert refused.exit_code == 1 and "mot de passe refusé (HTTP 401)" in refused.output
+
+
+async def test_the_new_charger_form_sets_its_security_profile_shown_on_the_station_page(client, db, fleet, people):
+    # Issue 17 §4: profiles 1 to 3 per charger, chosen at registration as on the edit page.
+    await sign_in(client, "admin@cpam-bornes.demo")
+    base = f"/t/{fleet.cpam}/bornes"
+    page = await client.get(f"{base}/nouvelle")
+    assert "Profil de sécurité OCPP" in page.text and "Profil 2 : mot de passe (HTTP Basic) sur TLS" in page.text
+    response = await form_post(client, f"{base}/nouvelle", f"{base}/nouvelle", {
+        "site": str(fleet.cpam_site), "charge_box_id": "CPAM-LM-TLS", "points": "1", "power_kw": "22",
+        "socket_types": "T2", "password_mode": "given", "password": "Secret-usine-TLS-2026", "security_profile": "2",
+    })
+    assert response.status_code == 303
+    station = await client.get(f"{base}/CPAM-LM-TLS")
+    assert "profil de sécurité 2" in station.text
+    refused = await form_post(client, f"{base}/nouvelle", f"{base}/nouvelle", {
+        "site": str(fleet.cpam_site), "charge_box_id": "CPAM-LM-TLS4", "points": "1", "socket_types": "T2",
+        "password_mode": "given", "password": "Secret-usine-TLS-2026", "security_profile": "4",
+    })
+    assert "has-error" in refused.text  # the form again, its error shown, nothing registered
+    async with db.session([fleet.cpam]) as session:
+        assert await session.scalar(select(func.count()).select_from(Charger).where(
+            Charger.tenant_id == fleet.cpam, Charger.charge_box_id == "CPAM-LM-TLS4")) == 0
+        assert (await registry.find_charger_in_tenant(session, fleet.cpam, "CPAM-LM-TLS")).security_profile == 2
