@@ -17,7 +17,7 @@ import pytest
 
 from csms.domain.commands import send_command
 from tests.csms.test_fleet_operations import make_csr
-from tests.csms.test_node_ocpp_rpc import NODE_DIR, node_or_skip, read_phase
+from tests.csms.test_node_ocpp_rpc import NODE_DIR, node_or_skip
 
 COMMANDS = {
     "1.6": [
@@ -46,8 +46,22 @@ COMMANDS = {
 }
 
 
-@pytest.mark.skip(reason="unfinished (issue 17): the station waits for CertificateSigned after its SignCertificate and "
-                         "times out in both versions; the ingress fixture needs the test CA wired in")
+async def ready_and_certificate(process: asyncio.subprocess.Process) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The station's "ready" line and the CertificateSigned it received, in whichever order they come."""
+    found: dict[str, dict[str, Any]] = {}
+    assert process.stdout is not None
+    while len(found) < 2:
+        line = await asyncio.wait_for(process.stdout.readline(), 30)
+        if not line:
+            stderr = await process.stderr.read() if process.stderr else b""
+            raise AssertionError(f"node exited before ready and CertificateSigned: {stderr.decode()[-2000:]}")
+        message = json.loads(line)
+        assert message.get("phase") not in ("failed", "invalid"), message
+        if message.get("phase") == "ready" or message.get("method") == "CertificateSigned":
+            found[message["phase"]] = message
+    return found["ready"], found["command"]
+
+
 @pytest.mark.parametrize(("charge_box_id", "protocol"), [("CPAM-LM-01", "ocpp1.6"), ("CPAM-LM-201", "ocpp2.0.1")])
 async def test_a_strict_ocpp_rpc_station_sends_and_answers_the_security_messages(
         db, fleet, ingress, stations, charge_box_id, protocol):
@@ -59,8 +73,9 @@ async def test_a_strict_ocpp_rpc_station_sends_and_answers_the_security_messages
         stderr=asyncio.subprocess.PIPE, env={**os.environ, "OCPP_CSR": csr})
     answers: dict[str, Any] = {}
     try:
-        ready = await read_phase(process, "ready")
-        signed = await read_phase(process, "command")
+        # CertificateSigned follows the SignCertificate answer at once (A02), so the station usually gets
+        # it while its last steps are still running: before or after its "ready" line, both are read.
+        ready, signed = await ready_and_certificate(process)
         version = protocol.removeprefix("ocpp")
         for action, payload in COMMANDS[version]:
             answers[action] = await send_command(db, ingress.bus, tenant_id=fleet.cpam, charge_box_id=charge_box_id,
