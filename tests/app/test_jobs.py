@@ -71,6 +71,19 @@ async def _outbox(db, to: str) -> list[OutboxMessage]:  # type: ignore[no-untype
         return list((await session.scalars(select(OutboxMessage).where(OutboxMessage.to == to))).all())
 
 
+async def _a_tenant(db) -> uuid.UUID:  # type: ignore[no-untyped-def]
+    """A tenant's id: its queued mails are sent while it exists (a destroyed tenant's are dropped)."""
+    from stdnum import luhn
+
+    from tenants.services import create_tenant
+
+    siren = "73282932" + luhn.calc_check_digit("73282932")
+    async with db.transaction(actor={"user_id": None, "label": "test"}) as session:
+        tenant = await create_tenant(session, {"name": "Mairie de test",
+                                               "siret": siren + "0001" + luhn.calc_check_digit(siren + "0001")})
+        return tenant.id
+
+
 # --------------------------------------------------------------------------- embedded
 
 
@@ -80,7 +93,7 @@ async def test_embedded_queue_runs_jobs_with_json_arguments(settings, db):
     assert type(jobs) is Jobs
     await jobs.start()
     try:
-        tenant_id = uuid.uuid4()
+        tenant_id = await _a_tenant(db)
         # A UUID goes through JSON as in scaled mode: the actor gets the same type in both modes.
         await jobs.enqueue("send_email", to="embarque@exemple.fr", subject="Objet", body="Corps", tenant_id=tenant_id)
         async with asyncio.timeout(5):
@@ -127,7 +140,7 @@ async def test_email_enqueued_by_web_is_sent_by_a_centrale_worker_process(scaled
     try:
         assert type(jobs) is DramatiqJobs
         await jobs.start()
-        tenant_id = uuid.uuid4()
+        tenant_id = await _a_tenant(db)
         await jobs.enqueue("send_email", to="worker@exemple.fr", subject="Invitation", body="Bonjour", tenant_id=tenant_id)
         rows: list[OutboxMessage] = []
         async with asyncio.timeout(30):
