@@ -9,6 +9,7 @@ import datetime as dt
 import io
 import uuid
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import facturx
 import pytest
@@ -28,6 +29,8 @@ from catalog import deliveries, orders
 from tenants.models import FrameworkAgreement
 from tests.billing.test_invoices import ACTOR, CPAM_AGREEMENT, LINES, NS, set_up_billing
 from tests.conftest import form_post, login, page_text
+
+PARIS = ZoneInfo("Europe/Paris")  # the tenant's zone: delivery and notification dates are its calendar days
 
 ADMIN = {"user_id": None, "label": "admin@cpam72.demo"}
 #: Monday 2 March 2026: the order of 2 bornes and 2 installations (9 085,00 € HT) is issued; its services start.
@@ -55,7 +58,7 @@ async def running_order(db, tenant_id, issued=STARTED):
 async def verify(db, tenant_id, order_id, delivered, decided):
     async with db.transaction([tenant_id], actor=ACTOR) as session:
         slip = await deliveries.record_delivery(session, tenant_id, order_id, {
-            "delivered_on": delivered.date(), "lines": [{"position": 1, "quantity": "2"},
+            "delivered_on": delivered.astimezone(PARIS).date(), "lines": [{"position": 1, "quantity": "2"},
                                                         {"position": 2, "quantity": "2"}]},
             recorded_by=None, now=delivered)
         await deliveries.decide_delivery(session, tenant_id, slip.id, {"lines": [

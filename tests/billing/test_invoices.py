@@ -12,6 +12,7 @@ import datetime as dt
 import io
 import uuid
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import facturx
 import pytest
@@ -28,6 +29,8 @@ from billing.invoice_rules import invoice_line_amounts, vat_breakdown
 from billing.models import Invoice, InvoiceLine
 from catalog import deliveries, orders
 from tenants.models import FrameworkAgreement
+
+PARIS = ZoneInfo("Europe/Paris")  # the tenant's zone: delivery and notification dates are its calendar days
 
 ACTOR = {"user_id": None, "label": "technicien@titulaire.demo"}
 CPAM_AGREEMENT = "2025-CPAM72-IRVE"
@@ -54,7 +57,7 @@ async def verified_order(db, tenant_id, *, refaction="150.50", issued=ISSUED, de
             "representative": "Anne Administratrice"}, order_date=issued.date(), now=issued)
         await orders.issue_order(session, tenant_id, order.id, now=issued)
         slip = await deliveries.record_delivery(session, tenant_id, order.id, {
-            "delivered_on": delivered.date(), "lines": [{"position": 1, "quantity": "2"}, {"position": 2, "quantity": "2"}]},
+            "delivered_on": delivered.astimezone(PARIS).date(), "lines": [{"position": 1, "quantity": "2"}, {"position": 2, "quantity": "2"}]},
             recorded_by=None, now=delivered)
         second = {"position": 2, "kind": "refaction", "accepted": "2", "rejected": "0", "refaction_amount": refaction} \
             if refaction else {"position": 2, "kind": "reception", "accepted": "2", "rejected": "0"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from zoneinfo import ZoneInfo
 
 from app.db import utcnow
 from catalog import deliveries, maintenance, orders, services
@@ -14,6 +15,8 @@ from catalog.models import PurchaseOrder, Quote
 from tenants.models import FrameworkAgreement, Subscription
 from tests.conftest import login_as
 from tests.queries import statements_of_get
+
+PARIS = ZoneInfo("Europe/Paris")  # the tenant's zone: delivery and notification dates are its calendar days
 
 ACTOR = {"user_id": None, "label": "technicien@titulaire.demo"}
 N = 3
@@ -95,7 +98,7 @@ async def test_the_slips_of_an_order_are_read_with_their_lines_at_once(client, a
         for _ in range(N):
             async with db.transaction([cpam], actor=ACTOR) as session:
                 slip = await deliveries.record_delivery(session, cpam, order.id, {
-                    "delivered_on": utcnow().date().isoformat(), "lines": [{"position": 1, "quantity": "1"}]},
+                    "delivered_on": utcnow().astimezone(PARIS).date().isoformat(), "lines": [{"position": 1, "quantity": "1"}]},
                     recorded_by=None, now=utcnow())
             async with db.transaction([cpam], actor=ACTOR) as session:
                 # Decided with reserves: the « Livraisons » section shows the reserves of each decided slip.
