@@ -16,7 +16,7 @@ import uuid
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
-from sqlalchemy import String, Text
+from sqlalchemy import String, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -72,8 +72,6 @@ def _smtp(settings: Settings, to: str, subject: str, body: str) -> tuple[str, st
 async def _tenant_exists(session: AsyncSession, tenant_id: uuid.UUID) -> bool:
     """Whether the tenant's row is there, read through the model that is the tenants' root (the kernel does not
     name the component that owns it)."""
-    from sqlalchemy import select
-
     root = next(m.class_ for m in Base.registry.mappers if getattr(m.class_, "__tenant_root__", False))
     return await session.scalar(select(root.id).where(root.id == tenant_id)) is not None
 
