@@ -271,15 +271,18 @@ async def close_connection(
 
 
 async def close_stale_connections(session: AsyncSession, tenant_id: uuid.UUID, node: str, *, now: dt.datetime) -> int:
-    """At ingress start: rows left open by this node's previous run (crash, kill).
+    """At ingress start: rows left open by this node's previous run (crash, kill), opened before ``now``
+    (the moment this run started, taken before it listened).
 
-    The true end is unknown; the charger's ``last_seen_at`` bounds it.
+    A station may connect between the listening and this sweep (after a restart they all retry at
+    once): its row, opened after ``now``, is this run's and stays open. The true end of a stale row
+    is unknown; the charger's ``last_seen_at`` bounds it.
     """
     rows = (await session.execute(
         select(ConnectionLog.id, ConnectionLog.connected_at, Charger.last_seen_at)
         .join(Charger, and_(Charger.tenant_id == ConnectionLog.tenant_id, Charger.id == ConnectionLog.charger_id))
         .where(ConnectionLog.tenant_id == tenant_id, ConnectionLog.node == node,
-               ConnectionLog.disconnected_at.is_(None))
+               ConnectionLog.disconnected_at.is_(None), ConnectionLog.connected_at < now)
     )).all()
     for conn_id, connected_at, last_seen in rows:
         end = max(connected_at, min(last_seen or connected_at, now))

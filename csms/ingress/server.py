@@ -214,6 +214,7 @@ class Ingress:
                 compile_validator(version, action, 2)  # compile once, before the first station
         await self.writer.start()
         self._publisher = asyncio.create_task(self._publish(), name="csms-events")
+        started_at = utcnow()  # before listening: a station connecting from now on is this run's
         self.server = await serve(
             self._handle, self.settings.ocpp_host, self.settings.ocpp_port,
             subprotocols=list(SUBPROTOCOLS), select_subprotocol=self._select_subprotocol,
@@ -227,7 +228,7 @@ class Ingress:
             self.node += f"#{self.worker}"
         self._unsubscribe = await self.bus.subscribe(STATION_CONNECTED, self._on_connected_elsewhere)
         self._unserve_commands = await serve_commands(self)
-        await self._close_stale_connections()
+        await self._close_stale_connections(started_at)
         # Offline alerts: swept here, in every ingress process (csms.domain.alerts: opened once whatever the count).
         self.alerts = AlertWatcher(
             self.db, self.bus, threshold=dt.timedelta(minutes=self.settings.ocpp_offline_alert_minutes),
@@ -313,12 +314,11 @@ class Ingress:
             return
         await self.registry.replaced_elsewhere(payload.get("charge_box_id", ""), payload.get("connection_id"))
 
-    async def _close_stale_connections(self) -> None:
+    async def _close_stale_connections(self, now: dt.datetime) -> None:
         from tenants.services import all_tenant_ids
 
         async with self.db.session() as session:
             tenant_ids = await all_tenant_ids(session)
-        now = utcnow()
         for tenant_id in tenant_ids:
             await self.writer.submit(
                 tenant_id, lambda s, t=tenant_id: supervision.close_stale_connections(s, t, self.node, now=now),

@@ -109,6 +109,23 @@ async def test_rows_left_open_by_a_crashed_ingress_are_closed_at_restart(db, fle
         assert report.online_seconds == 40 * 60 and report.cuts == 1
 
 
+async def test_a_station_connected_once_the_restarted_ingress_listens_is_not_swept_as_stale(db, fleet):
+    """After a restart every station retries at once: one may connect between the listening and the
+    sweep of the previous run's rows. Its row is this run's and stays open (it was closed as
+    « ingress_restart » and its commands answered 409 « hors ligne » while it was connected)."""
+    ref = ref_of(fleet, "CPAM-LM-01", fleet.cpam)
+    started = utcnow()
+    async with db.transaction([fleet.cpam]) as session:
+        await supervision.open_connection(session, ref, remote_address="10.0.0.8:51000", subprotocol="ocpp1.6",
+                                          node="ingress-a:9000", connected_at=started + dt.timedelta(milliseconds=5))
+    async with db.transaction([fleet.cpam]) as session:
+        assert await supervision.close_stale_connections(session, fleet.cpam, "ingress-a:9000", now=started) == 0
+    async with db.session([fleet.cpam]) as session:
+        (row,) = await session.scalars(select(ConnectionLog))
+        assert row.disconnected_at is None
+        assert (await session.get(Charger, (fleet.cpam, ref.charger_id))).online is True
+
+
 async def test_run_ingress_serves_until_cancelled(settings, db, fleet):
 
     task = asyncio.create_task(run_ingress(dataclasses.replace(settings, ocpp_port=0), db=db, bus=LocalBus()))
