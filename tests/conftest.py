@@ -34,6 +34,7 @@ from click.testing import CliRunner, Result
 from litestar import Litestar
 from litestar.stores.memory import MemoryStore
 from litestar.testing import AsyncTestClient
+from litestar.testing.transport import TestClientTransport
 
 from app.composition import components
 from app.db import Database
@@ -295,9 +296,28 @@ def app(settings: Settings) -> Litestar:
     return create_app(settings, db=app_db, stores={"sessions": store, "throttle": MemoryStore()})
 
 
+class _OffLoopTransport(TestClientTransport):  # type: ignore[type-arg]
+    """Litestar's transport answers an async request synchronously: the test's event loop stands still
+    until the app (on its portal thread) has answered. An ingress or a subscriber of the test's loop
+    holding a SQLite write then never commits, and the app waits 30 s for the lock ("database is
+    locked", seen under load on a station's disconnect racing a login). Here the request waits in a
+    thread, the test's loop goes on, as a real ingress process would."""
+
+    async def handle_async_request(self, request: Any) -> Any:
+        return await asyncio.to_thread(self.handle_request, request)
+
+
+class OffLoopTestClient(AsyncTestClient):  # type: ignore[type-arg]
+    """Litestar's ``AsyncTestClient`` whose requests leave the test's event loop running."""
+
+    def __init__(self, app: Litestar, base_url: str = "http://testserver.local", **kwargs: Any) -> None:
+        super().__init__(app=app, base_url=base_url, **kwargs)
+        self._transport = _OffLoopTransport(client=self, raise_server_exceptions=kwargs.get("raise_server_exceptions", True))
+
+
 @pytest.fixture
 async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    async with AsyncTestClient(app=app, base_url="http://testserver.local") as c:
+    async with OffLoopTestClient(app=app, base_url="http://testserver.local") as c:
         yield c
 
 
