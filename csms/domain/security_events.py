@@ -1,15 +1,19 @@
 """Security events: what stations report of their own security, as a feed per tenant.
 
-OCPP 1.6 Security Whitepaper ed. 3 (« Security events ») and OCPP 2.0.1 (A04, Appendix 1 « Security
-events »): a station sends SecurityEventNotification for each event of the list; the list marks some
-as *critical* (pushed to the central system at once). Each is stored once (a replay of the same
-charger, type and timestamp inserts nothing) and shown on the tenant's « Sécurité » page.
+OCPP 1.6 Security Whitepaper ed. 3 (§8 « Security Events ») and OCPP 2.0.1 (A04, Part 2 Appendix 1
+« Security Events », v1.3): a station sends SecurityEventNotification for each event of the list; the
+list marks some as *critical* (pushed to the central system at once). The two lists differ: 2.0.1
+(updated in its appendix v1.3) marks critical the firmware-signature, certificate, TLS and
+maintenance-login events that the 1.6 whitepaper marks « No », so criticality is read from the list
+of the station's version. Each event is stored once (a replay of the same charger, type and timestamp
+inserts nothing) and shown on the tenant's « Sécurité » page.
 
 A critical event opens the charger's « Alerte de sécurité » (``csms.domain.alerts.open_security``,
 CCTP CPAM 5-5-4 « détecter via des alertes les défaillances matérielles »), which the incidents
-component turns into a ticket (``csms.alert.opened``). Four of the list's critical events are the
-station's routine operations (its start-up, a reset, a firmware installed, its clock set): they
-are shown as critical in the feed but open no alert, or every reboot would open a ticket.
+component turns into a ticket (``csms.alert.opened``). Five of the lists' critical events are the
+station's routine operations (its start-up, a reset, a firmware installed, its clock set, a
+technician's successful local login): they are shown as critical in the feed but open no alert, or
+every reboot and every maintenance visit would open a ticket.
 
 ``classify`` is the pure rule; ``record_security_event`` records one, in the message's unit of work;
 ``receive_notification`` is the message of either version, from its handler.
@@ -29,20 +33,34 @@ from csms.domain import alerts
 from csms.domain.models import SecurityEvent
 from csms.domain.ports import Reporting, StationRef
 
-__all__ = ["CRITICAL", "LABELS", "ROUTINE", "Classification", "classify", "list_security_events",
-           "receive_notification", "record_security_event"]
+__all__ = ["CRITICAL", "CRITICAL_16", "CRITICAL_201", "LABELS", "ROUTINE", "Classification", "classify",
+           "list_security_events", "receive_notification", "record_security_event"]
 
-#: The critical events of the lists (1.6 whitepaper ed. 3 and 2.0.1 spell the central system differently).
-CRITICAL = frozenset({
+#: The critical events of each version's list. OCPP 1.6 Security Whitepaper ed. 3, §8 « Security Events »
+#: (« CRITICAL: Yes »); every other event of that list is « No ».
+CRITICAL_16 = frozenset({
     "FirmwareUpdated", "SettingSystemTime", "StartupOfTheDevice", "ResetOrReboot", "SecurityLogWasCleared",
     "MemoryExhaustion", "TamperDetectionActivated",
 })
-#: Critical in the list, but what a station does in normal operation: no alert.
-ROUTINE = frozenset({"FirmwareUpdated", "SettingSystemTime", "StartupOfTheDevice", "ResetOrReboot"})
+#: OCPP 2.0.1 Part 2 Appendix 1 « Security Events » (« Updated in v1.3 », unchanged in Edition 3 v1.4): the
+#: 1.6 ones, and the firmware-signature, certificate, TLS and maintenance-login events (« No » in 1.6).
+CRITICAL_201 = CRITICAL_16 | frozenset({
+    "InvalidFirmwareSignature", "InvalidFirmwareSigningCertificate", "InvalidCsmsCertificate",
+    "InvalidChargingStationCertificate", "InvalidTLSVersion", "InvalidTLSCipherSuite",
+    "MaintenanceLoginAccepted", "MaintenanceLoginFailed",
+})
+#: Per protocol version, as the handlers name it.
+CRITICAL = {"1.6": CRITICAL_16, "2.0.1": CRITICAL_201}
+#: Critical in a list, but what a station does in normal operation: no alert.
+ROUTINE = frozenset({"FirmwareUpdated", "SettingSystemTime", "StartupOfTheDevice", "ResetOrReboot",
+                     "MaintenanceLoginAccepted"})
 #: French words of the listed events (an unlisted type is shown as sent).
 LABELS = {
     "FirmwareUpdated": "Micrologiciel mis à jour",
     "FailedToAuthenticateAtCentralSystem": "Échec d'authentification de la borne auprès de la supervision",
+    # The whitepaper ed. 3's own spelling of the two (§8), which some stations send.
+    "FailedToAuthenticationAtCentralSystem": "Échec d'authentification de la borne auprès de la supervision",
+    "CentralSystemFailedToAuthentication": "Échec d'authentification de la supervision auprès de la borne",
     "FailedToAuthenticateAtCsms": "Échec d'authentification de la borne auprès de la supervision",
     "CentralSystemFailedToAuthenticate": "Échec d'authentification de la supervision auprès de la borne",
     "CsmsFailedToAuthenticate": "Échec d'authentification de la supervision auprès de la borne",
@@ -63,6 +81,8 @@ LABELS = {
     "InvalidChargingStationCertificate": "Certificat de la borne invalide",
     "InvalidTLSVersion": "Version TLS refusée",
     "InvalidTLSCipherSuite": "Suite de chiffrement TLS refusée",
+    "MaintenanceLoginAccepted": "Connexion à l'interface de maintenance locale",
+    "MaintenanceLoginFailed": "Échec de connexion à l'interface de maintenance locale",
 }
 
 
@@ -73,9 +93,10 @@ class Classification:
     label: str
 
 
-def classify(event_type: str) -> Classification:
-    """Whether the event is critical (the lists' flag) and opens an alert (critical, not routine)."""
-    critical = event_type in CRITICAL
+def classify(event_type: str, protocol: str) -> Classification:
+    """Whether the event is critical (the flag of the list of the station's version, ``1.6`` or ``2.0.1``)
+    and opens an alert (critical, not routine)."""
+    critical = event_type in CRITICAL.get(protocol, CRITICAL_201)
     return Classification(critical, critical and event_type not in ROUTINE, LABELS.get(event_type, event_type))
 
 
@@ -93,7 +114,7 @@ async def record_security_event(
 ) -> bool:
     """Store the event (once); a critical, non-routine one opens the charger's security alert.
     True when it was new (a replay of the same event returns False and changes nothing)."""
-    kind = classify(event_type)
+    kind = classify(event_type, protocol)
     inserted = await session.scalar(
         _insert(session).values(
             tenant_id=ref.tenant_id, id=new_id(), charger_id=ref.charger_id, charge_box_id=ref.charge_box_id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import re
 import time
 import uuid
 from typing import Any
@@ -106,6 +107,48 @@ async def test_each_security_message_in_raw_frames(db, fleet, ingress, stations,
                 CommandLog.status == "accepted"))
 
         assert await until(signed)
+
+
+#: (event, 1.6 whitepaper ed. 3 §8 « CRITICAL », 2.0.1 Appendix 1 v1.3 « Critical »), the events whose flags
+#: differ between the two lists, and the routine one of each list that opens no alert.
+VERSIONED_EVENTS = {
+    "ocpp1.6": [("InvalidCentralSystemCertificate", False), ("InvalidFirmwareSignature", False),
+                ("InvalidTLSVersion", False), ("StartupOfTheDevice", True)],
+    "ocpp2.0.1": [("InvalidCsmsCertificate", True), ("InvalidFirmwareSignature", True), ("InvalidTLSVersion", True),
+                  ("MaintenanceLoginAccepted", True), ("MaintenanceLoginFailed", True), ("StartupOfTheDevice", True)],
+}
+
+
+@pytest.mark.parametrize(("charge_box_id", "protocol"), [("CPAM-LM-01", "ocpp1.6"), ("CPAM-LM-201", "ocpp2.0.1")])
+async def test_a_security_event_is_critical_per_the_list_of_the_station_s_version(
+        db, fleet, ingress, stations, client, people, charge_box_id, protocol):
+    """OCPP 1.6 Security Whitepaper ed. 3 §8 and OCPP 2.0.1 Appendix 1 « Security Events » (v1.3): an invalid
+    certificate, firmware signature or TLS version is « No » in 1.6 and « Yes » in 2.0.1. A critical event
+    outside routine operation opens the security alert (CCTP CPAM 5-5-4); the feed says « Critique : Oui/Non »."""
+    from tests.conftest import login
+
+    ws = await stations.socket(charge_box_id, protocol=protocol)
+    try:
+        for n, (event_type, _critical) in enumerate(VERSIONED_EVENTS[protocol]):
+            event = {"type": event_type, "timestamp": f"2026-12-07T08:0{n}:00Z"}
+            assert await call(ws, f"e{n}", "SecurityEventNotification", event) == [3, f"e{n}", {}]
+    finally:
+        await ws.close()
+    async with db.session([fleet.cpam]) as session:
+        rows = list(await session.scalars(select(SecurityEvent).where(SecurityEvent.tenant_id == fleet.cpam)))
+        assert sorted((r.event_type, r.critical) for r in rows) == sorted(VERSIONED_EVENTS[protocol])
+        alerts = list(await session.scalars(select(Alert).where(Alert.tenant_id == fleet.cpam)))
+    # One security alert per charger: the first non-routine critical event opened it.
+    assert [(a.kind, a.status) for a in alerts] == (
+        [("security", "InvalidCsmsCertificate")] if protocol == "ocpp2.0.1" else [])
+    assert (await login(client, "admin@cpam-bornes.demo", MEMBER_PASSWORD)).status_code in (302, 303)
+    page = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (await client.get(f"/t/{fleet.cpam}/securite")).text)).replace("&#39;", "'")
+    if protocol == "ocpp2.0.1":
+        assert "Certificat de la supervision invalide (InvalidCsmsCertificate) Oui" in page
+        assert "Connexion à l'interface de maintenance locale (MaintenanceLoginAccepted) Oui" in page
+    else:
+        assert "Certificat de la supervision invalide (InvalidCentralSystemCertificate) Non" in page
+    assert "Démarrage de la borne (StartupOfTheDevice) Oui" in page
 
 
 class FirmwareStation(Station16):
