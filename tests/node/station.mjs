@@ -1,17 +1,21 @@
 // A charging station that stays connected and answers the CSMS's remote commands, written
 // with the npm package `ocpp-rpc` in strictMode: every call the CSMS sends is validated
 // against the OCPP JSON schemas bundled with ocpp-rpc (1.6 or 2.0.1) before it is answered,
-// so a malformed command is refused by the station itself. Driven by the browser tests of
-// the remote-command forms (tests/e2e/test_commands_browser.py).
+// so a malformed command is refused by the station itself, and so is every answer it gives.
+// It answers every command a CSMS may send in either version (core, 1.6 security whitepaper,
+// 2.0.1 device model, monitoring, certificates, display messages…). Driven by the browser
+// tests of the remote-command forms (tests/e2e/test_commands_browser.py) and by
+// tests/csms/test_node_commands.py (every typed form of both versions).
 //
 // Usage: node station.mjs URL IDENTITY PASSWORD PROTOCOL [POINTS]
 //   URL is the endpoint without the identity (ws://127.0.0.1:9000/ocpp); PROTOCOL is
 //   ocpp1.6 or ocpp2.0.1; POINTS the number of charge points reported Available (1).
 // Standard input, one JSON object a line: {"do": "start", "idTag": "…", "point": 1} starts a
 // charge; {"do": "stop"} (or the end of input) closes the socket and exits.
-// Standard output, one JSON object a line: {"phase": "ready"}, {"phase": "started",
-// "transactionId": …}, {"phase": "command", "method": …, "params": …} for every command
-// received, {"phase": "invalid", …} for a command that failed the schema, {"phase": "done"}.
+// Standard output, one JSON object a line: {"phase": "ready", "answers": [the commands it
+// answers]}, {"phase": "started", "transactionId": …}, {"phase": "command", "method": …,
+// "params": …} for every command received, {"phase": "invalid", "outbound": false, …} for a
+// command that failed the schema (true: an answer of its own that did), {"phase": "done"}.
 
 import { createInterface } from 'node:readline';
 import { RPCClient } from 'ocpp-rpc';
@@ -40,6 +44,10 @@ const answers16 = {
   GetLocalListVersion: () => ({ listVersion: 1 }), SetChargingProfile: accepted, ClearChargingProfile: accepted,
   GetCompositeSchedule: () => ({ status: 'Rejected' }), UpdateFirmware: () => ({}), GetDiagnostics: () => ({}),
   DataTransfer: () => ({ status: 'UnknownVendorId' }),
+  // OCPP 1.6 Security Whitepaper ed. 3 (the schemas ocpp-rpc bundles with 1.6)
+  ExtendedTriggerMessage: accepted, GetLog: () => ({ status: 'Accepted', filename: 'security.log' }),
+  SignedUpdateFirmware: accepted, InstallCertificate: accepted, DeleteCertificate: () => ({ status: 'NotFound' }),
+  GetInstalledCertificateIds: () => ({ status: 'NotFound' }), CertificateSigned: accepted,
 };
 const answers201 = {
   RequestStartTransaction: accepted, RequestStopTransaction: accepted, UnlockConnector: () => ({ status: 'Unlocked' }),
@@ -55,6 +63,21 @@ const answers201 = {
   ClearChargingProfile: accepted, GetChargingProfiles: () => ({ status: 'NoProfiles' }),
   GetCompositeSchedule: () => ({ status: 'Rejected' }), GetTransactionStatus: () => ({ messagesInQueue: false }),
   UpdateFirmware: accepted, GetLog: accepted, DataTransfer: () => ({ status: 'UnknownVendorId' }),
+  // The device model (2.0.1 B08, N02-N04): accepted, the reports themselves are not sent (scenario201.mjs does).
+  GetReport: accepted, GetMonitoringReport: accepted,
+  SetVariableMonitoring: ({ setMonitoringData }) => ({
+    setMonitoringResult: setMonitoringData.map((d, i) => ({
+      id: d.id ?? i + 1, status: 'Accepted', type: d.type, severity: d.severity, component: d.component, variable: d.variable,
+    })),
+  }),
+  ClearVariableMonitoring: ({ id }) => ({ clearMonitoringResult: id.map((n) => ({ status: 'Accepted', id: n })) }),
+  SetMonitoringBase: accepted, SetMonitoringLevel: accepted, SetNetworkProfile: () => ({ status: 'Rejected' }),
+  CustomerInformation: accepted,
+  // Certificates (M01-M05, A02), display messages (O01-O06), firmware publication (L03-L04), cost (I06)
+  CertificateSigned: accepted, InstallCertificate: accepted, DeleteCertificate: () => ({ status: 'NotFound' }),
+  GetInstalledCertificateIds: () => ({ status: 'NotFound' }), SetDisplayMessage: accepted,
+  GetDisplayMessages: () => ({ status: 'Unknown' }), ClearDisplayMessage: () => ({ status: 'Unknown' }),
+  PublishFirmware: accepted, UnpublishFirmware: () => ({ status: 'NoFirmware' }), CostUpdated: () => ({}),
 };
 const answers = v201 ? answers201 : answers16;
 
@@ -64,8 +87,9 @@ client.handle(({ method, params }) => {
   return answers[method](params);
 });
 // A command failing the schema never reaches the handler: strictMode answers a CallError.
-client.on('strictValidationFailure', ({ messageId, method, params, error }) => {
-  emit({ phase: 'invalid', messageId, method, params, error: String(error && error.message) });
+// An answer of ours failing it (``outbound``) is this station's own bug: it is reported the same way.
+client.on('strictValidationFailure', ({ messageId, method, params, error, outbound }) => {
+  emit({ phase: 'invalid', messageId, method, params, outbound, error: String(error && error.message) });
 });
 
 async function boot() {
@@ -101,7 +125,7 @@ async function start({ idTag, point = 1 }) {
 try {
   await client.connect();
   await boot();
-  emit({ phase: 'ready', protocol: client.protocol });
+  emit({ phase: 'ready', protocol: client.protocol, answers: Object.keys(answers).sort() });
   for await (const line of createInterface({ input: process.stdin })) {
     if (!line.trim()) continue;
     const order = JSON.parse(line);
