@@ -71,6 +71,13 @@ class Settings:
     #: ``X-Client-Verify`` and ``X-Client-Cert`` headers are believed: OCPP security profiles 2 and 3
     #: (docs/ocpp.md « Security profiles »). None by default: then only profile 1 stations connect.
     ocpp_trusted_proxies: tuple[str, ...] = ()
+    #: The certificate authority that signs the stations' CSRs (SignCertificate → CertificateSigned): its
+    #: certificate (PEM, the CA first, then any issuers above it) and its private key (PEM or DER), both or
+    #: neither; ``ocpp_ca_key_password`` for an encrypted key. Neither: an in-memory CA, for the demo and the
+    #: tests (csms.domain.certificates; docs/ocpp.md « Station certificates »).
+    ocpp_ca_cert_file: Path | None = None
+    ocpp_ca_key_file: Path | None = None
+    ocpp_ca_key_password: str = field(default="", repr=False)
     #: Milliseconds a small group commit of the ingress waits for more units (csms.domain.writer): less CPU
     #: per message, that much more latency per answer. Measured in docs/ocpp.md « Figures ».
     ocpp_writer_linger_ms: float = 0.0
@@ -153,6 +160,9 @@ class Settings:
                 ocpp_ping_interval=float(get("OCPP_PING_INTERVAL", str(base.ocpp_ping_interval))),
                 ocpp_writer_linger_ms=float(get("OCPP_WRITER_LINGER_MS", str(base.ocpp_writer_linger_ms))),
                 ocpp_trusted_proxies=tuple(p.strip() for p in get("OCPP_TRUSTED_PROXIES").split(",") if p.strip()),
+                ocpp_ca_cert_file=Path(get("OCPP_CA_CERT_FILE")) if get("OCPP_CA_CERT_FILE") else None,
+                ocpp_ca_key_file=Path(get("OCPP_CA_KEY_FILE")) if get("OCPP_CA_KEY_FILE") else None,
+                ocpp_ca_key_password=get("OCPP_CA_KEY_PASSWORD"),
                 outbox_relay=_bool(get("OUTBOX_RELAY", "true")),
                 scheduler=_bool(get("SCHEDULER", "true")),
                 demo_ordering=_bool(get("DEMO_ORDERING", "true")),
@@ -164,7 +174,21 @@ class Settings:
             settings.ocpp_trusted_proxy_networks  # noqa: B018
         except ValueError as exc:
             raise SettingsError(f"invalid CENTRALE_* setting: {exc}") from exc
+        settings.check_ocpp_ca_files()
         return settings.with_secret_key()
+
+    def check_ocpp_ca_files(self) -> None:
+        """Both CA files or neither, each a readable file: said at start, not at the first SignCertificate
+        (their contents are checked when the ingress loads them, csms.domain.certificates.load_authority)."""
+        named = {"CENTRALE_OCPP_CA_CERT_FILE": self.ocpp_ca_cert_file,
+                 "CENTRALE_OCPP_CA_KEY_FILE": self.ocpp_ca_key_file}
+        given = [name for name, path in named.items() if path is not None]
+        if len(given) == 1:
+            missing = next(name for name in named if name not in given)
+            raise SettingsError(f"{given[0]} is set without {missing}: the station certificate authority needs both")
+        for name, path in named.items():
+            if path is not None and not (path.is_file() and os.access(path, os.R_OK)):
+                raise SettingsError(f"{name} ({path}): not a readable file")
 
     def with_secret_key(self) -> Settings:
         """Embedded mode generates a key once into ``var/``; scaled mode requires one."""

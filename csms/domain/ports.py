@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from app.bus import Bus
     from app.db import Database
+    from csms.domain.certificates import CertificateAuthority
 
 __all__ = ["CommandChannel", "IngressPort", "Reporting", "StationLink", "StationLinks", "StationRef"]
 
@@ -69,6 +70,8 @@ class IngressPort(Protocol):
 
     db: Database
     node: str
+    #: Signs the stations' CSRs (csms.domain.certificates.authority_from_settings).
+    certificate_authority: CertificateAuthority
 
     @property
     def bus(self) -> Bus: ...

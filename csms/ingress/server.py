@@ -66,10 +66,12 @@ from app.bus import Bus, create_bus
 from app.db import Database, new_id, utcnow
 from app.outbox import announce_commits
 from app.settings import Settings
+from csms.domain import certificates
 from csms.domain import recording as supervision
 from csms.domain.alerts import AlertWatcher
 from csms.domain.badges import AuthorizationTasks
 from csms.domain.batching import BatchedLookup
+from csms.domain.certificates import CertificateAuthority
 from csms.domain.commands import serve_commands
 from csms.domain.contract_certificates import ContractAuthority, NoContractAuthority
 from csms.domain.events import STATION_CONNECTED, STATION_DISCONNECTED
@@ -193,6 +195,9 @@ class Ingress:
         self._argon2_slots = asyncio.Semaphore(max(1, (os.cpu_count() or 2) - 1))
         #: ISO 15118 contract certificates and OCSP (2.0.1 Get15118EVCertificate, GetCertificateStatus): a seam.
         self.contract_authority: ContractAuthority = NoContractAuthority()
+        #: Signs the stations' CSRs (SignCertificate): the configured CA, or the in-memory one (demo, tests);
+        #: loaded once here, a bad CA file stops the start (csms.domain.certificates).
+        self.certificate_authority: CertificateAuthority = certificates.authority_from_settings(settings)
 
     @property
     def bus(self) -> Bus:
