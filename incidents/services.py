@@ -8,6 +8,9 @@ names (pyproject.toml's import contracts).
 - What the titulaire did over a period (CPAM 5-4-8's yearly report, TGD IV.6's committee report): tickets with their
   deadlines, interventions, yearly visits and monthly remote checks (``incidents.report_facts``), and the visit plan
   (``incidents.maintenance.visit_plan``: the yearly visit of each charge point, late or not).
+- The service option each beneficiary ordered (CAIH 2.1.21's window, HO or 24/7, and 2.1.22's level, GTR 4 h /
+  10 h / 50 h), per version of its policy (``incidents.options``): the semester report's split over the options
+  (CAIH 5 « La répartition des commandes annuelles sur chacune des options »).
 - A ticket's SLA clocks at a moment, with its number (``ticket_deadlines``): billing's penalties take the overrun of
   the breached deadline (CCP TGD VIII.3 « R = dépassement du délai en pourcentage », VIII.4 the hours late).
 """
@@ -33,6 +36,7 @@ from incidents.indicators import (
     duration_label,
 )
 from incidents.maintenance import VisitLine, visit_plan
+from incidents.options import WINDOWS, PolicyPeriod, ServiceOption, service_option, service_option_periods
 from incidents.report_facts import (
     InterventionFact,
     MaintenanceFacts,
@@ -47,6 +51,7 @@ from incidents.tickets import ticket_clocks
 __all__ = [
     "LOT_TARGETS",
     "SITE_TARGETS",
+    "WINDOWS",
     "DeadlineClock",
     "InterventionFact",
     "LotIndicators",
@@ -54,7 +59,9 @@ __all__ = [
     "Month",
     "MonthIndicators",
     "PeriodIndicators",
+    "PolicyPeriod",
     "RemoteCheckFact",
+    "ServiceOption",
     "Targets",
     "TicketClock",
     "TicketDeadlines",
@@ -65,6 +72,8 @@ __all__ = [
     "central_period_indicators",
     "duration_label",
     "maintenance_facts",
+    "service_option",
+    "service_option_periods",
     "tenant_indicators",
     "ticket_deadlines",
     "visit_plan",

@@ -189,26 +189,28 @@ async def policy_versions(session: AsyncSession, tenant_id: uuid.UUID) -> list[S
 
 
 async def save_policy(session: AsyncSession, tenant_id: uuid.UUID, policy: SlaPolicy, template: str,
-                      actor: Mapping[str, Any] | None = None) -> SlaPolicyVersion:
-    """A new version of the tenant's policy (the earlier ones stay, for the tickets opened under them)."""
+                      actor: Mapping[str, Any] | None = None, *, now: dt.datetime | None = None) -> SlaPolicyVersion:
+    """A new version of the tenant's policy (the earlier ones stay, for the tickets opened under them), in force
+    from ``now`` (the current time when not given)."""
     user_id, name = _actor(session, actor)
     last = await session.scalar(select(func.max(SlaPolicyVersion.version)).where(
         SlaPolicyVersion.tenant_id == tenant_id)) or 0
     row = SlaPolicyVersion(tenant_id=tenant_id, version=last + 1, template=template, policy=policy.to_dict(),
-                           created_by_user_id=user_id, created_by=name)
+                           created_by_user_id=user_id, created_by=name, **({"created_at": now} if now else {}))
     session.add(row)
     await session.flush()
     return row
 
 
 async def set_policy_from_template(session: AsyncSession, tenant_id: uuid.UUID, code: str,
-                                   actor: Mapping[str, Any] | None = None) -> SlaPolicyVersion:
+                                   actor: Mapping[str, Any] | None = None, *,
+                                   now: dt.datetime | None = None) -> SlaPolicyVersion:
     """The tenant's policy made from a template of ``incidents.sla`` (``cpam-irve``, ``canut-iot`` …)."""
     try:
         policy = policy_template(code)
     except ValueError as exc:
         raise TicketError(str(exc)) from None
-    return await save_policy(session, tenant_id, policy, code, actor)
+    return await save_policy(session, tenant_id, policy, code, actor, now=now)
 
 
 async def current_policy(session: AsyncSession, tenant_id: uuid.UUID,

@@ -231,11 +231,13 @@ async def _write(db: Database, report: SemesterReport, central: Any, tenant_ids:
                           agreements=tuple(report.parameters.get("agreements") or ()), since=since,
                           generated_at=now(), generated_by=report.created_by, zone=PARIS)
         sla = await _indicators(session, [b.tenant_id for b in beneficiaries], semester, now())
+        # CAIH 5 « sur chacune des options »: each beneficiary's policy versions (window and level, CAIH 2.1.21-22).
+        options = await incidents.service_option_periods(session, [b.tenant_id for b in beneficiaries])
         # One thread writes every batch (not asyncio's pool of several): its allocations stay in one malloc arena.
         writer = ThreadPoolExecutor(1, thread_name_prefix="semester-report")
         loop = asyncio.get_running_loop()
         book = await loop.run_in_executor(writer, SemesterWorkbook, paths["xlsx"], paths["csv"], meta,
-                                          beneficiaries, paths["ods"], sla)
+                                          beneficiaries, paths["ods"], sla, options)
         started = time.perf_counter()
         count, batch, reported = 0, [], 0
         # One batch is written in a thread while the next is read (the database works meanwhile).

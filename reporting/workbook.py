@@ -14,6 +14,8 @@ order, then the columns the aggregates use), and « sous formes de rapports (tab
   filterable row per beneficiary and month, quarter or year);
 - « Le volume d'affaire réalisé sur la partie BPU de base et […] sur la partie catalogue » (« BPU et catalogue »);
 - « La répartition des commandes annuelles sur chacune des lignes du BPU » (« Lignes du BPU »);
+- « La répartition des commandes annuelles sur chacune des options » (« Répartition par option »: the service
+  window and level of CAIH 2.1.21 / 2.1.22 in force at the order date, ``_Options``);
 - « La répartition régionale des adhérents » (« Régions »: beneficiaries counted whether or not they ordered);
 - « La part du chiffre d'affaires fait en location/achat » (« Achat et location »).
 
@@ -28,6 +30,7 @@ discount as ordered; the column says « CA HT (commandé) » and the « Synthès
 
 from __future__ import annotations
 
+import bisect
 import csv
 import datetime as dt
 import shutil
@@ -46,11 +49,12 @@ import xlsxwriter
 from app.exports import safe_cell
 from catalog.rules import FAMILIES, MODES
 from catalog.services import Beneficiary, ReportedLine
+from incidents.services import PolicyPeriod, ServiceOption
 from reporting.ods import OdsBook
 from reporting.semester import Semester
 from reporting.source_rows import ROW, SourceRows
 
-__all__ = ["SHEETS", "SLA_SHEET", "SOURCE_COLUMNS", "ReportMeta", "SemesterWorkbook", "identifier_header"]
+__all__ = ["OPTIONS_SHEET", "SHEETS", "SLA_SHEET", "SOURCE_COLUMNS", "ReportMeta", "SemesterWorkbook", "identifier_header"]
 
 #: CAIH 5's columns, in its order (the first, FINESS or SIRET, is named by ``identifier_header``).
 SOURCE_COLUMNS = ("FINESS juridique", "Nom de l'établissement", "Code postal", "Ville", "Date de commande",
@@ -59,14 +63,18 @@ SOURCE_COLUMNS = ("FINESS juridique", "Nom de l'établissement", "Code postal", 
 #: What the aggregates use, after CAIH 5's columns.
 EXTRA_COLUMNS = ("Semestre", "N° de commande", "Accord-cadre", "Libellé", "Famille", "Achat ou location", "Région")
 SHEETS = ("Synthèse", "source", "Volume par semestre", "Par bénéficiaire", "Global par période",
-          "Bénéficiaire par période", "BPU et catalogue", "Lignes du BPU", "Régions", "Achat et location",
-          "Engagements de service")
+          "Bénéficiaire par période", "BPU et catalogue", "Lignes du BPU", "Répartition par option", "Régions",
+          "Achat et location", "Engagements de service")
+OPTIONS_SHEET = "Répartition par option"
+
 #: CAIH 2.1.26 / 2.1.27 / 6.1: the semester's service indicators, from ``incidents.services``.
 SLA_SHEET = SHEETS[-1]
 _WIDTHS = (16, 36, 11, 22, 14, 18, 18, 16, 11, 16, 12, 14, 12, 16, 18, 36, 20, 12, 26)
 #: The « Lignes du BPU » chart shows the report year's first articles by CA HT (the table has them all).
 CHART_ARTICLES = 30
 NO_REGION = "(région non renseignée)"
+#: A beneficiary whose policy versions were not given (the option is not known).
+NO_OPTION = ServiceOption((9, 0, ""), "(non renseignée)", "")
 #: The XLSX's deflate level: 3, 2.8 × faster than zlib's default on the « source » sheet's XML (1.3 GB for a
 #: million lines: 3 s of CPU instead of 8) for a file 7 % larger (level 1: 30 % larger).
 ZIP_LEVEL = 3
@@ -93,6 +101,11 @@ class ReportMeta:
     generated_at: dt.datetime
     generated_by: str
     zone: Any
+
+
+def _option_label(option: ServiceOption) -> str:
+    """« 24/7 — GTR 4 h », « HO » (no ordered level)."""
+    return f"{option.window} — {option.level}" if option.level else option.window
 
 
 def _quarter(month: int) -> int:
@@ -148,18 +161,91 @@ class _Totals:
                 self.mode[(mode, scope)] += amount
 
 
+class _Options:
+    """CAIH 5 « La répartition des commandes annuelles sur chacune des options »: each line's option is the one of
+    the policy version in force at its order date (``incidents.services.service_option_periods``): the last version
+    made on or before that day (in the report's zone); an order dated before the beneficiary's first version takes
+    that first version (the platform records the policy from the day the beneficiary joins it, orders since the
+    start of the agreement may be older). Per (option, year, in the report's semester): orders, lines, CA HT; an
+    order counts once (its lines come together: ``catalog.services.ordered_lines_of_central`` reads them by date,
+    tenant and number)."""
+
+    def __init__(self, periods: dict[Any, tuple[PolicyPeriod, ...]] | None, zone: Any) -> None:
+        self.periods, self.zone = periods or {}, zone
+        self.options: list[ServiceOption] = []
+        self.ids: dict[ServiceOption, int] = {}
+        #: By the beneficiary's index (``_Totals.tenant``): the local days its versions start, their option ids.
+        self.tracks: list[tuple[list[dt.date], list[int]]] = []
+        #: (option id, year, in the report) -> [orders, lines, CA HT]
+        self.sums: dict[tuple[int, int, bool], list[Any]] = {}
+        self.last_order: tuple[int, str] | None = None
+
+    def _id(self, option: ServiceOption) -> int:
+        found = self.ids.get(option)
+        if found is None:
+            found = self.ids[option] = len(self.options)
+            self.options.append(option)
+        return found
+
+    def track(self, tenant_id: Any) -> None:
+        """The next beneficiary index's versions (called with ``_Totals.tenant``, in the same order)."""
+        periods = self.periods.get(tenant_id) or ()
+        if not periods:
+            self.tracks.append(([dt.date.min], [self._id(NO_OPTION)]))
+            return
+        days = [dt.date.min if p.since is None else p.since.astimezone(self.zone).date() for p in periods]
+        days[0] = dt.date.min
+        self.tracks.append((days, [self._id(p.option) for p in periods]))
+
+    def add(self, index: int, day: dt.date, in_report: bool, number: str, amount: Decimal) -> None:
+        days, ids = self.tracks[index]
+        option = ids[0] if len(ids) == 1 else ids[bisect.bisect_right(days, day) - 1]
+        key = (option, day.year, in_report)
+        found = self.sums.get(key)
+        if found is None:
+            found = self.sums[key] = [0, 0, Decimal(0)]
+        order = (index, number)
+        if order != self.last_order:
+            self.last_order = order
+            found[0] += 1
+        found[1] += 1
+        found[2] += amount
+
+    def table(self) -> list[tuple[ServiceOption, list[Any], list[Any]]]:
+        """Per option, HO first: [orders, lines, CA HT] of the report's semester, then since the start."""
+        out: dict[int, tuple[list[Any], list[Any]]] = {}
+        for (option, _year, in_report), sums in self.sums.items():
+            semester, since = out.setdefault(option, ([0, 0, Decimal(0)], [0, 0, Decimal(0)]))
+            for scope in (semester, since) if in_report else (since,):
+                for i in range(3):
+                    scope[i] += sums[i]
+        return sorted(((self.options[o], s, a) for o, (s, a) in out.items()), key=lambda r: r[0])
+
+    def years(self) -> list[tuple[int, ServiceOption, list[Any]]]:
+        """Per year and option: [orders, lines, CA HT] (« commandes annuelles »)."""
+        out: dict[tuple[int, int], list[Any]] = {}
+        for (option, year, _in_report), sums in self.sums.items():
+            found = out.setdefault((year, option), [0, 0, Decimal(0)])
+            for i in range(3):
+                found[i] += sums[i]
+        return sorted(((y, self.options[o], v) for (y, o), v in out.items()), key=lambda r: (r[0], r[1]))
+
+
 class SemesterWorkbook:
     """One report's XLSX and CSV, written as the lines come (``add`` per batch, in a thread), finished by ``close``.
 
     ``beneficiaries``: every beneficiary of the report's agreements (the regional split counts them all, and the
-    per-beneficiary tables list those without orders too)."""
+    per-beneficiary tables list those without orders too). ``options``: per beneficiary, its policy versions
+    (``incidents.services.service_option_periods``; None: the options are not known)."""
 
     def __init__(self, xlsx_path: Path, csv_path: Path, meta: ReportMeta, beneficiaries: Sequence[Beneficiary],
-                 ods_path: Path | None = None, sla: Any = None) -> None:
+                 ods_path: Path | None = None, sla: Any = None,
+                 options: dict[Any, tuple[PolicyPeriod, ...]] | None = None) -> None:
         self.meta = meta
         self.sla = sla
         self.beneficiaries = list(beneficiaries)
         self.totals = _Totals()
+        self.options = _Options(options, meta.zone)
         self.header = (identifier_header(self.beneficiaries), *SOURCE_COLUMNS[1:], *EXTRA_COLUMNS)
         self.skeleton_path = xlsx_path.with_name(xlsx_path.name + ".skeleton")
         self.book = xlsxwriter.Workbook(str(self.skeleton_path), {
@@ -209,11 +295,17 @@ class SemesterWorkbook:
                   "money": self.money, "percent": self.percent}
         self.texts = SourceRows({name: fmt._get_xf_index() for name, fmt in styles.items()}, meta.semester,
                                 dict(FAMILIES), dict(MODES),
-                                lambda b: (b.region or NO_REGION, self.totals.tenant(b.tenant_id, b.region or NO_REGION)))
+                                self._first_line_of)
         self.csv_handle = csv_path.open("w", encoding="utf-8-sig", newline="")
         csv.writer(self.csv_handle, delimiter=";", lineterminator="\r\n").writerow([safe_cell(h) for h in self.header])
         #: Seconds spent per part (the bench's and the job log's figures).
         self.timings: dict[str, float] = defaultdict(float)
+
+    def _first_line_of(self, b: Beneficiary) -> tuple[str, int]:
+        """A beneficiary's region and index in the aggregates, at its first line."""
+        region = b.region or NO_REGION
+        self.options.track(b.tenant_id)
+        return region, self.totals.tenant(b.tenant_id, region)
 
     # ----------------------------------------------------------------- the source sheet
 
@@ -243,11 +335,12 @@ class SemesterWorkbook:
         started_batch = clock()
         texts, totals = self.texts, self.totals
         rows = []
-        months, kinds, articles = totals.months, totals.kinds, totals.articles
+        months, kinds, articles, option = totals.months, totals.kinds, totals.articles, self.options.add
         for line in lines:
             day, who, amount = texts.day(line.order_date), texts.beneficiary(line.beneficiary), line.ordered_ht
             year, month = day.month
             months[(who.index, year, month)] += amount
+            option(who.index, line.order_date, day.in_report, line.order_number, amount)
             kinds[(line.kind, line.purchase_or_rental, year, month)] += amount
             article = articles.get((year, line.article_code))
             if article is None:
@@ -309,6 +402,7 @@ class SemesterWorkbook:
                             ("Par bénéficiaire", self._per_beneficiary), ("Global par période", self._periods),
                             ("Bénéficiaire par période", self._beneficiary_periods),
                             ("BPU et catalogue", self._kinds), ("Lignes du BPU", self._articles),
+                            (OPTIONS_SHEET, self._options),
                             ("Régions", self._regions), ("Achat et location", self._modes),
                             (SLA_SHEET, self._sla)):
             write(self.sheets[name])
@@ -553,6 +647,41 @@ class SemesterWorkbook:
             chart = self._chart("bar", sheet, f"Commandes {year} par ligne du BPU (CA HT)", (first, 1, end, 1),
                                 [("CA HT", (first, 5, end, 5))])
             sheet.insert_chart(1, 7, chart, {"x_scale": 1.4, "y_scale": max(1.2, len(index) / 12)})
+
+    def _options(self, sheet: Any) -> None:
+        """CAIH 5 « La répartition des commandes annuelles sur chacune des options »: per option (CAIH 2.1.21's
+        window « Heures Ouvrées (HO) » or « 24/24 7/7 », 2.1.22's level « 4H, 10H00 et 50H00 » of GTR — GTI for
+        infogérance — ordered), the orders, lines and CA HT of the semester and since the start, a column chart of
+        both; then per year (« commandes annuelles ») and option."""
+        sem = self.meta.semester.label
+        sheet.set_column(0, 0, 22)
+        sheet.set_column(1, 2, 18)
+        sheet.set_column(3, 8, 16)
+        rows = [(_option_label(o), o.window, o.level or "—", *s, *a) for o, s, a in self.options.table()]
+        head = ("Option", "Plage horaire", "Niveau de service", f"Commandes {sem}", f"Lignes {sem}", f"CA HT {sem}",
+                "Commandes depuis le début", "Lignes depuis le début", "CA HT depuis le début du marché")
+        money = (None, None, None, None, None, self.money, None, None, self.money)
+        last = self._table(sheet, 0, head, rows, money)
+        top = last + 2
+        self._cell(sheet, top, 0, "Par année (commandes annuelles)", self.bold)
+        years = [(year, o.window, o.level or "—", *v) for year, o, v in self.options.years()]
+        self._table(sheet, top + 1, ("Année", "Plage horaire", "Niveau de service", "Commandes", "Lignes", "CA HT"),
+                    years, (None, None, None, None, None, self.money))
+        note = top + len(years) + 3
+        self._cell(sheet, note, 0, "CCTP CAIH 2.1.21 et 2.1.22 (CCTP CANUT 6.6 : option 24h/7j) : l'option d'une "
+                                   "commande est celle de la politique de service du bénéficiaire en vigueur à la "
+                                   "date de la commande (plage horaire commandée, niveau de service par défaut des "
+                                   "incidents) ; « — » : les niveaux se choisissent par incident (CANUT 6.6, CPAM).")
+        if rows:
+            chart = self.book.add_chart({"type": "column"})
+            name = sheet.get_name()
+            for title, col in ((f"CA HT {sem}", 5), ("CA HT depuis le début du marché", 8)):
+                chart.add_series({"name": title, "categories": [name, 1, 0, last, 0],
+                                  "values": [name, 1, col, last, col]})
+            chart.set_title({"name": "CA HT par option (plage horaire × niveau de service)"})
+            chart.set_y_axis({"num_format": '#,##0 "€"'})
+            chart.set_legend({"position": "bottom"})
+            sheet.insert_chart(note + 2, 0, chart, {"x_scale": 1.5, "y_scale": 1.2})
 
     def _regions(self, sheet: Any) -> None:
         """CAIH 5 « La répartition régionale des adhérents »: every beneficiary of the agreements, by region, with

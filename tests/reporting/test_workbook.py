@@ -108,12 +108,15 @@ async def test_the_source_sheet_has_caih_5s_columns_and_every_line_since_the_sta
         [2026, "CAT-SOL", "Solution du catalogue", "CATALOGUE", 1, 99.99]]
     assert _values(book["Régions"])[1:] == [["Auvergne-Rhône-Alpes", 1, 1501, 2177.35],
                                            ["Grand Est", 1, 99.99, 2099.99]]
-    # Native charts: semesters, beneficiaries, month / quarter / year, BPU lines, regions, two pies per split, and
-    # the GTR's respect (CAIH 6.1).
+    # « sur chacune des options » (CAIH 2.1.21 / 2.1.22): no beneficiary has a policy of its own yet, so each has
+    # its central's template (this central is none of the tenders': CANUT's, HO, its levels chosen per incident).
+    assert _values(book["Répartition par option"])[1] == ["HO", "HO", "—", 2, 3, 1600.99, 4, 5, 4277.34]
+    # Native charts: semesters, beneficiaries, month / quarter / year, BPU lines, options, regions, two pies per
+    # split, and the GTR's respect (CAIH 6.1).
     with zipfile.ZipFile(xlsx) as archive:
         charts = [n for n in archive.namelist() if n.startswith("xl/charts/chart")]
         kinds = "".join(archive.read(n).decode() for n in charts)
-    assert len(charts) == 12
+    assert len(charts) == 13
     assert kinds.count("<c:pieChart>") == 5 and "<c:lineChart>" in kinds and "<c:barChart>" in kinds
 
     text = services.report_file(settings, report, "csv")[0].read_text("utf-8-sig")
@@ -153,8 +156,14 @@ async def test_libreoffice_reads_the_same_numbers_and_keeps_the_charts(db, setti
     back = out / xlsx.name
     office, ours = load_workbook(back), load_workbook(xlsx)
     assert office.sheetnames == ours.sheetnames
-    for name in ("source", "Volume par semestre", "Par bénéficiaire", "BPU et catalogue", "Régions"):
+    for name in ("source", "Volume par semestre", "Par bénéficiaire", "BPU et catalogue", "Répartition par option",
+                 "Régions"):
         assert _values(office[name]) == _values(ours[name]), name
     assert office["source"]["G4"].value == "'" + EVIL_MAKER and office["source"]["G4"].data_type == "s"
     with zipfile.ZipFile(back) as archive:
-        assert len([n for n in archive.namelist() if n.startswith("xl/charts/chart")]) == 12
+        charts = [archive.read(n).decode() for n in archive.namelist() if n.startswith("xl/charts/chart")]
+    assert len(charts) == 13
+    # The options' chart keeps its title, its kind (columns) and its two series over the sheet's ranges.
+    options = next(c for c in charts if "CA HT par option" in c)
+    assert '<c:barDir val="col"/>' in options and options.count("<c:ser>") == 2
+    assert "Répartition par option&apos;!$I$2" in options
