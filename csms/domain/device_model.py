@@ -58,6 +58,7 @@ __all__ = [
     "record_command_answer",
     "record_monitoring_part",
     "record_report_part",
+    "stored_values",
 ]
 
 #: The commands whose answers change the stored device model (``record_command_answer``).
@@ -335,6 +336,15 @@ async def record_command_answer(
 
 
 # --------------------------------------------------------------------------- reads
+
+
+async def stored_values(session: AsyncSession, tenant_id: uuid.UUID, charger_id: uuid.UUID,
+                        keys: list[str]) -> dict[str, str | None]:
+    """The stored value of each of ``keys`` (``device_report.variable_key`` with its attribute type) the
+    model has; a key absent from the answer is unknown to the model (None: known, its value not stated)."""
+    table = DeviceVariable.__table__
+    found = await _existing(session, table, tenant_id, charger_id, keys, table.c.value)
+    return {key: row.value for key, row in found.items()}
 
 
 def _search(model: Any, query: str) -> Any:

@@ -5,7 +5,9 @@ CCTP CPAM 5-4-2-1 (remote operation of the stations) through ``csms.domain.comma
 * ``/t/{tenant}/bornes/{charge_box_id}/commandes``: the chosen command's typed form
   (``csms.domain.command_forms``: points, badges, running charges, minutes, Reset
   buttons) and, under « Avancé », its JSON box pre-filled with the form's example; a
-  command that would cut a running charge first shows a confirmation naming it; the
+  command that would cut a running charge first shows a confirmation naming it, a
+  SetVariables one showing each variable's stored value and the new one (the answer then
+  says, per variable, accepted, accepted at the next reboot, or refused and why); the
   station's answer (HTMX: in place; without JavaScript: the page again) and its log;
 * ``POST /api/v1/stations/{charge_box_id}/commands`` ``{"action", "payload",
   "timeout"?}`` → 200 with the station's answer; ``GET`` the same path lists the log.
@@ -63,6 +65,7 @@ from csms.domain.models import Badge, ChargePoint, Charger, CommandLog, Transact
 from csms.domain.protocol import MAX_DEPTH, too_deep
 from csms.domain.vocabulary import ocpp_word
 from csms.web.api import reachable_tenants
+from csms.web.device_model import set_outcomes, set_variables_preview
 from tenants.context import TenantContext, role_in_tenant
 
 __all__ = ["api_handlers", "portal_handlers"]
@@ -348,7 +351,7 @@ def _resubmitted(data: dict[str, Any]) -> list[tuple[str, str]]:
     """The submitted fields again, as hidden inputs of the confirmation form."""
     pairs: list[tuple[str, str]] = []
     for key, value in data.items():
-        if key in ("_csrf_token", "confirme"):
+        if key in ("_csrf_token", "confirme", "confirme_variables"):
             continue
         for item in value if isinstance(value, list) else [value]:
             pairs.append((key, str(item)))
@@ -473,7 +476,9 @@ async def commands_send(
 
     A command that would cut a running charge is not sent at the first post: the answer is a
     confirmation naming the charges, whose button posts the same fields again with
-    ``confirme`` (their ids; a charge started meanwhile asks again). HTMX gets the confirmation,
+    ``confirme`` (their ids; a charge started meanwhile asks again). A SetVariables likewise shows
+    each variable's stored value and the new one first (``confirme_variables``: the digest of the
+    values shown; a model changed meanwhile asks again). HTMX gets the confirmation,
     the answer and the log in place (200 even for an error, which htmx would not swap
     otherwise), or the form again with its errors; a plain form post the page (422 for bad input).
     """
@@ -510,6 +515,13 @@ async def commands_send(
     if cut and not {s.ocpp_transaction_id for s in cut} <= confirmed:
         confirm = _confirmation(cut, data, action, f"/t/{tid}")
         return await _page(request, tenant_ctx, db_session, charger, **form, confirm=confirm, block="outcome")
+    if action == "SetVariables" and isinstance(payload, dict):
+        # Issue 17 §2: each variable's stored value and the new one, confirmed before anything is sent.
+        preview = await set_variables_preview(db_session, charger, payload)
+        if str(data.get("confirme_variables") or "") != preview.digest:
+            confirm = {"kind": "variables", "action": action, "label": LABELS.get(action, action),
+                       "hidden": _resubmitted(data), "digest": preview.digest, "rows": preview.rows}
+            return await _page(request, tenant_ctx, db_session, charger, **form, confirm=confirm, block="outcome")
     await db_session.commit()  # no database connection held while the station answers
     state = request.app.state
     result: dict[str, Any]
@@ -522,6 +534,8 @@ async def commands_send(
         result = {"ok": True, "status": outcome.status, "label": STATUS_LABELS[outcome.status],
                   "answer": _pretty(outcome.answer), "answer_status": ocpp_word(answer) if answer else "",
                   "duration_ms": outcome.duration_ms, "action": action}
+        if action == "SetVariables" and isinstance(payload, dict):
+            result["variables"] = set_outcomes(payload, outcome.answer)
     except CommandError as exc:
         detail = exc.message
         if isinstance(exc, CommandRejected) and exc.description:
