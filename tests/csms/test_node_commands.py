@@ -25,17 +25,24 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import html
 import json
 import os
+import re
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
+from litestar.stores.memory import MemoryStore
 from sqlalchemy import select
 
-from app.db import utcnow
+from app.db import Database, utcnow
 from csms.domain import badges, command_forms, firmware, logs, registry, smart_charging
-from csms.domain.commands import ACTIONS, CommandRejected, execute_command, outcome_status, redact_payload
+from csms.domain.commands import ACTIONS, outcome_status
 from csms.domain.models import CommandLog, Transaction
+from tests.csms.test_commands_web import serve_web
+from tests.csms.test_decommission import CSRF, sign_in
 from tests.csms.test_node_ocpp_rpc import NODE_DIR, node_or_skip
 
 ACTOR = {"user_id": None, "label": "test strict station"}
@@ -111,6 +118,7 @@ VALUES: dict[str, dict[str, dict[str, Any]]] = {
         "GetInstalledCertificateIds": {"type": "V2GCertificateChain"},
     },
 }
+HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 #: The fleet fixture's stations, two points each.
 STATIONS = {"1.6": ("CPAM-LM-01", "ocpp1.6", 2), "2.0.1": ("CPAM-LM-201", "ocpp2.0.1", 2)}
 
@@ -122,24 +130,25 @@ def test_every_typed_form_has_a_strict_station_case():
 
 
 class StrictStation:
-    """``station.mjs`` as a subprocess; ``received`` holds every command it got, ours and the CSMS's own."""
+    """``station.mjs`` as a subprocess; ``received`` holds every command it got, ours and the CSMS's own,
+    with the answer it gave: (method, params, answer)."""
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
-        self.received: list[tuple[str, Any]] = []
+        self.received: list[tuple[str, Any, Any]] = []
         self.invalid: list[dict[str, Any]] = []
 
-    async def next(self, *phases: str) -> dict[str, Any]:
+    async def next(self, *phases: str, within: float = 30) -> dict[str, Any]:
         assert self.process.stdout is not None
         while True:
-            line = await asyncio.wait_for(self.process.stdout.readline(), 30)
+            line = await asyncio.wait_for(self.process.stdout.readline(), within)
             if not line:
                 stderr = await self.process.stderr.read() if self.process.stderr else b""
                 raise AssertionError(f"the station exited before {phases}: {stderr.decode()[-2000:]}")
             message = json.loads(line)
             assert message["phase"] != "failed", message
             if message["phase"] == "command":
-                self.received.append((message["method"], message["params"]))
+                self.received.append((message["method"], message["params"], message.get("answer")))
             elif message["phase"] == "invalid":
                 self.invalid.append(message)
             if message["phase"] in phases:
@@ -150,24 +159,35 @@ class StrictStation:
         self.process.stdin.write(json.dumps(order).encode() + b"\n")
         await self.process.stdin.drain()
 
-    async def until(self, method: str, wanted: Any = lambda params: True) -> dict[str, Any]:
-        """The first command of that name, received or to come, whose params satisfy ``wanted``."""
-        seen = 0
+    async def until(self, method: str, wanted: Any = lambda params: True, *, after: int = 0,
+                    within: float = 30) -> tuple[Any, Any]:
+        """The first command of that name from the ``after``-th on, received or to come, whose params
+        satisfy ``wanted``: its params and the station's answer."""
+        seen = after
         while True:
-            for name, params in self.received[seen:]:
+            for name, params, answer in self.received[seen:]:
                 if name == method and wanted(params):
-                    return params
+                    return params, answer
             seen = len(self.received)
-            message = await self.next("command", "invalid")
+            message = await self.next("command", "invalid", within=within)
             if message["phase"] == "invalid" and message["method"] == method:
                 raise AssertionError(f"the strict station refused {method}: {message['error']}")
 
     async def got(self, method: str, params: Any) -> None:
         """Until the station reports this command (the CSMS's own commands may come in between)."""
-        while (method, params) not in self.received:
+        while (method, params) not in [(m, p) for m, p, _ in self.received]:
             message = await self.next("command", "invalid")
             if message["phase"] == "invalid" and message["method"] == method:
                 return
+
+
+def blurred(value: Any) -> Any:
+    """A payload with its instants (and the ids made of the time: requestId, remoteStartId) as one marker."""
+    if isinstance(value, dict):
+        return {k: "<instant>" if k in ("requestId", "remoteStartId") else blurred(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [blurred(v) for v in value]
+    return "<instant>" if isinstance(value, str) and value[:4].isdigit() and value[10:11] == "T" else value
 
 
 def form_context(version: str, points: int, tenant_badges: list[Any], running: list[Transaction]
@@ -196,19 +216,46 @@ def filled_in(version: str, action: str, ctx: command_forms.FormContext) -> dict
     return values
 
 
+@pytest.fixture
+async def portal(settings, db, fleet, people, ingress) -> AsyncIterator[httpx.AsyncClient]:
+    """The web app on a real socket sharing the ingress's bus (embedded mode), an admin of the CPAM signed in."""
+    from app.web import create_app
+
+    app = create_app(settings, db=Database(settings.database_url, pool_size=2),
+                     stores={"sessions": MemoryStore(), "throttle": MemoryStore()}, bus=ingress.bus)
+    async with serve_web(app) as url, httpx.AsyncClient(base_url=url, timeout=60) as http:
+        await sign_in(http, "admin@cpam-bornes.demo")
+        yield http
+
+
+async def post_form(http: httpx.AsyncClient, url: str, data: dict[str, Any]) -> str:
+    """The page's form posted as HTMX does; the block it answers (the station's answer, or why none)."""
+    token = CSRF.search((await http.get(url, params={"action": data.get("action", "")})).text)
+    assert token is not None, url
+    answer = await http.post(url, headers={"HX-Request": "true"}, data={"_csrf_token": token.group(1), **data})
+    assert answer.status_code == 200, (data, answer.text[:500])
+    if 'class="card confirm"' in answer.text:  # a charge would be cut: the person confirms (its hidden fields)
+        confirm: dict[str, list[str]] = {}
+        for name, value in HIDDEN.findall(answer.text.split('class="card confirm"', 1)[1].split("</form>", 1)[0]):
+            confirm.setdefault(name, []).append(html.unescape(value))
+        answer = await http.post(url, headers={"HX-Request": "true"}, data=confirm)
+        assert answer.status_code == 200 and 'class="card confirm"' not in answer.text, answer.text[:500]
+    return answer.text
+
+
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 @pytest.mark.parametrize("backend", ["postgres"])
 async def test_every_typed_form_reaches_a_strict_ocpp_rpc_station_and_its_answer_is_logged(
-        db, fleet, ingress, stations, version):
+        db, fleet, ingress, stations, portal, version):
     node = node_or_skip()
     charge_box_id, protocol, points = STATIONS[version]
+    page = f"/t/{fleet.cpam}/bornes/{charge_box_id}/commandes"
     process = await asyncio.create_subprocess_exec(
         node, str(NODE_DIR / "station.mjs"), f"ws://127.0.0.1:{ingress.port}/ocpp", charge_box_id, stations.password,
         protocol, str(points), cwd=NODE_DIR, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE, env=dict(os.environ))
     station = StrictStation(process)
-    sent: list[tuple[str, dict[str, Any], Any]] = []
-    refused: dict[str, str] = {}
+    expected: list[tuple[str, Any, Any]] = []
     try:
         ready = await station.next("ready")
         assert set(ACTIONS[version]) <= set(ready["answers"])  # the station answers every command we may send
@@ -218,25 +265,35 @@ async def test_every_typed_form_reaches_a_strict_ocpp_rpc_station_and_its_answer
         await station.order({"do": "start", "idTag": "BADGE-OK", "point": 1})
         await station.next("started")  # answered once the transaction is committed: a charge to stop
         await ingress.load_manager.idle()
-        tx_profile = await station.until("SetChargingProfile", lambda p: TX_PROFILE in json.dumps(p))
+        tx_profile, _ = await station.until("SetChargingProfile", lambda p: TX_PROFILE in json.dumps(p))
         async with db.session([fleet.cpam]) as session:
             charger = await registry.find_charger_in_tenant(session, fleet.cpam, charge_box_id)
             running = [t for t in await registry.list_transactions(session, fleet.cpam, charger.id)
                        if t.status == "active"]
             ctx = form_context(version, points, await badges.list_badges(session, fleet.cpam), running)
         assert len(ctx.running) == 1 and len(ctx.badges) == 3
+        # CCTP CPAM 5-4-2-1: each typed form posted from the station's « Commandes » page.
         for action in command_forms.FORMS[version]:
-            payload, errors = command_forms.build_payload(version, action, filled_in(version, action, ctx), ctx)
+            values = filled_in(version, action, ctx)
+            payload, errors = command_forms.build_payload(version, action, values, ctx)
             assert not errors and payload is not None, (action, errors)
-            try:
-                outcome = await execute_command(db, ingress.bus, tenant_id=fleet.cpam, charge_box_id=charge_box_id,
-                                                action=action, payload=payload, actor=ACTOR)
-            except CommandRejected as exc:  # every refusal is collected, then named at once
-                refused[action] = f"{exc.code}: {exc.description}"
-                await station.got(action, payload)
-                continue
-            await station.got(action, payload)
-            sent.append((action, payload, outcome.answer))
+            before = len(station.received)
+            shown = await post_form(portal, page, {"action": action, "mode": "champs", **values})
+            # As built (its instants, and the ids made of the time, taken when the page sent it).
+            try:  # the page answers once the station has: its "command" line is already written
+                received, answer = await station.until(
+                    action, lambda p, payload=payload: blurred(p) == blurred(payload), after=before, within=5)
+            except TimeoutError:
+                raise AssertionError(f"{action} never reached the station; the page said: {shown[:1500]}") from None
+            expected.append((action, received, answer))
+        if version == "2.0.1":  # the « Modèle » page's own commands (issue 17 §2)
+            device_page = f"/t/{fleet.cpam}/bornes/{charge_box_id}/modele"
+            for operation, action in (("rapport", "GetBaseReport"), ("lire", "GetVariables"),
+                                      ("modifier", "SetVariables")):
+                before = len(station.received)
+                await post_form(portal, device_page, {"operation": operation, "composant": "EVSE", "evse": "1",
+                                                      "variable": "Power", "type": "Actual", "valeur": "7400"})
+                expected.append((action, *await station.until(action, after=before)))
         others = await other_send_paths(db, ingress, fleet, station, version, charge_box_id)
         await station.order({"do": "stop"})
         await station.next("done")
@@ -246,19 +303,16 @@ async def test_every_typed_form_reaches_a_strict_ocpp_rpc_station_and_its_answer
             process.kill()
             await process.wait()
 
-    # Every command passed the station's own schemas (and so did its answers): nothing invalid, nothing refused.
+    # Every command passed the station's own schemas (and so did its answers): nothing invalid.
     assert [(m["method"], m["error"]) for m in station.invalid] == []
-    assert refused == {}
-    assert [action for action, _, _ in sent] == list(command_forms.FORMS[version])
-    assert [action for action, payload, _ in sent if (action, payload) not in station.received] == []  # as built
-    # The product recorded each one with the station's answer.
+    # The product logged each one as the station got it, with the station's answer (no CallError).
     async with db.session([fleet.cpam]) as session:
         logged = list(await session.scalars(select(CommandLog).where(
             CommandLog.tenant_id == fleet.cpam, CommandLog.charge_box_id == charge_box_id,
-            CommandLog.actor == ACTOR["label"]).order_by(CommandLog.requested_at)))
-    assert [(row.action, row.protocol, row.payload, row.answer, row.status) for row in logged] == [
-        (action, version, redact_payload(payload), answer, outcome_status(answer)) for action, payload, answer in sent]
-    answers = {action: answer for action, _, answer in sent}
+            CommandLog.user_id.is_not(None)).order_by(CommandLog.requested_at)))
+    assert [(row.action, row.protocol, row.payload, row.answer, row.error_code, row.status) for row in logged] == [
+        (action, version, payload, answer, "", outcome_status(answer)) for action, payload, answer in expected]
+    answers = {row.action: row.answer for row in logged}
     if version == "1.6":
         assert answers["GetConfiguration"] == {"configurationKey": [
             {"key": "HeartbeatInterval", "readonly": False, "value": "300"},
@@ -267,6 +321,7 @@ async def test_every_typed_form_reaches_a_strict_ocpp_rpc_station_and_its_answer
     else:
         assert answers["SetVariableMonitoring"]["setMonitoringResult"][0]["status"] == "Accepted"
         assert answers["GetTransactionStatus"] == {"messagesInQueue": False}
+        assert answers["SetVariables"]["setVariableResult"][0]["attributeStatus"] == "Accepted"
     assert {row.status for row in logged} <= {"accepted", "rejected"}
     # The product's other builders, strictly valid too, and what it recorded of their answers.
     assert (tx_profile.get("csChargingProfiles") or tx_profile.get("chargingProfile"))["transactionId"] == (
@@ -295,7 +350,7 @@ async def other_send_paths(db: Any, ingress: Any, fleet: Any, station: StrictSta
         row = await logs.request_log(db, ingress.bus, tenant_id=fleet.cpam, charge_box_id=charge_box_id, action=action,
                                      log_type="SecurityLog", actor=PAGE_ACTOR, base_url="https://centrale.exemple.fr",
                                      now=now)
-        params = await station.until(action, lambda p: f"/{fleet.cpam}/" in json.dumps(p))
+        params, _ = await station.until(action, lambda p: f"/{fleet.cpam}/" in json.dumps(p))
         assert (params.get("location") or params["log"]["remoteLocation"]).startswith("https://centrale.exemple.fr/")
         recorded[action] = row.status
     for signed in (False, True):

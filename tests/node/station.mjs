@@ -14,7 +14,7 @@
 // charge; {"do": "stop"} (or the end of input) closes the socket and exits.
 // Standard output, one JSON object a line: {"phase": "ready", "answers": [the commands it
 // answers]}, {"phase": "started", "transactionId": …}, {"phase": "command", "method": …,
-// "params": …} for every command received, {"phase": "invalid", "outbound": false, …} for a
+// "params": …, "answer": …} for every command received, {"phase": "invalid", "outbound": false, …} for a
 // command that failed the schema (true: an answer of its own that did), {"phase": "done"}.
 
 import { createInterface } from 'node:readline';
@@ -82,9 +82,10 @@ const answers201 = {
 const answers = v201 ? answers201 : answers16;
 
 client.handle(({ method, params }) => {
-  emit({ phase: 'command', method, params });
-  if (!answers[method]) throw new Error(`${method} not supported by this test station`);
-  return answers[method](params);
+  const answer = answers[method] && answers[method](params);
+  emit({ phase: 'command', method, params, answer });
+  if (!answer) throw new Error(`${method} not supported by this test station`);
+  return answer;
 });
 // A command failing the schema never reaches the handler: strictMode answers a CallError.
 // An answer of ours failing it (``outbound``) is this station's own bug: it is reported the same way.
