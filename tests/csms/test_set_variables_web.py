@@ -100,6 +100,14 @@ async def test_the_commands_page_confirms_each_change_then_shows_each_answer(web
         cp.received = []
         await wait_connected(ingress, BOX)
         token = CSRF.search((await http.get(page_url, params={"action": "SetVariables"})).text).group(1)
+        # The typed form asks too, in place (HTMX), its fields posted again by the confirmation.
+        typed = await http.post(page_url, headers={"HX-Request": "true"}, data={
+            "_csrf_token": token, "action": "SetVariables", "mode": "champs", "component": "OCPPCommCtrlr",
+            "variable": "HeartbeatInterval", "value": "600"})
+        assert typed.text.lstrip().startswith('<div id="resultat">')
+        assert "Confirmer : Modifier des variables (SetVariables), une variable" in text_of(typed.text)
+        assert "OCPPCommCtrlr — HeartbeatInterval (Actual) : 300 → devient 600" in text_of(typed.text)
+        assert 'name="value" value="600"' in typed.text and 'name="mode" value="champs"' in typed.text
         form = {"_csrf_token": token, "action": "SetVariables", "mode": "json", "payload": PAYLOAD}
         first = await http.post(page_url, data=form)
         assert first.status_code == 200
