@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from app.commandline import CLI_ACTOR, load_settings
-from app.settings import Settings
+from app.settings import Settings, SettingsError
 
 __all__ = ["ingress", "stations"]
 
@@ -244,10 +244,15 @@ def stations_simulate(charge_box_id: str, password: str | None, url: str | None,
 @click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Processus sur le même port (SO_REUSEPORT, Linux) : un par cœur.")
 def ingress(processes: int) -> None:
+    from csms.domain.certificates import check_authority
     from csms.ingress.processes import run_ingress_processes, serve_ingress
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
+    try:
+        check_authority(settings)  # a wrong CA file is one line here, not a traceback from the ingress
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
     if processes > 1 and not settings.ocpp_port:
         raise click.UsageError("--processes demande un port fixe (CENTRALE_OCPP_PORT) : les processus le partagent.")
     click.echo(f"Ingress OCPP : ws://{settings.ocpp_host}:{settings.ocpp_port}/ocpp/{{charge_box_id}}"

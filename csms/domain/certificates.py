@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from csms.domain.ports import IngressPort
 
 __all__ = ["CertificateAuthority", "FakeCertificateAuthority", "FileCertificateAuthority", "authority_from_settings",
-           "load_authority", "read_csr", "receive_csr", "sign_later"]
+           "check_authority", "load_authority", "read_csr", "receive_csr", "sign_later"]
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +195,18 @@ def load_authority(cert_file: Path, key_file: Path, password: str = "", *,
     return FileCertificateAuthority(chain, key)
 
 
+#: The configured CAs loaded in this process, by their files: read once, by ``check_authority`` at the
+#: command line's start or by the first ingress (a forked ``--processes`` child inherits it).
+_loaded: dict[tuple[Path, Path], FileCertificateAuthority] = {}
+
+
+def check_authority(settings: Settings) -> None:
+    """Load the configured CA now (the command line, before it serves: a ``SettingsError`` becomes its
+    one-line error); nothing when none is configured."""
+    if settings.ocpp_ca_cert_file is not None or settings.ocpp_ca_key_file is not None:
+        authority_from_settings(settings)
+
+
 def authority_from_settings(settings: Settings) -> CertificateAuthority:
     """The process's authority: the configured CA, loaded once, or the in-memory one (demo and tests)."""
     if settings.ocpp_ca_cert_file is None and settings.ocpp_ca_key_file is None:
@@ -204,7 +216,10 @@ def authority_from_settings(settings: Settings) -> CertificateAuthority:
     if settings.ocpp_ca_cert_file is None or settings.ocpp_ca_key_file is None:
         raise SettingsError("CENTRALE_OCPP_CA_CERT_FILE and CENTRALE_OCPP_CA_KEY_FILE go together: one is set "
                             "without the other")
-    ca = load_authority(settings.ocpp_ca_cert_file, settings.ocpp_ca_key_file, settings.ocpp_ca_key_password)
+    files = (settings.ocpp_ca_cert_file, settings.ocpp_ca_key_file)
+    if files in _loaded:
+        return _loaded[files]
+    ca = _loaded[files] = load_authority(*files, settings.ocpp_ca_key_password)
     log.info("OCPP station certificates: signed by %s (SHA-256 %s), until %s", ca.certificate.subject.rfc4514_string(),
              ca.certificate.fingerprint(hashes.SHA256()).hex(), ca.certificate.not_valid_after_utc.date())
     return ca

@@ -205,3 +205,21 @@ def test_a_misconfigured_ca_stops_the_start_with_the_setting_named(tmp_path, ca_
         certificates.load_authority(expired_cert, expired_key, now=NOW + dt.timedelta(days=2))
     assert "secret-ac" not in ca_log.text
     assert certificates.load_authority(cert_file, key_file, "secret-ac").certificate == ca
+
+
+def test_centrale_ingress_stops_at_once_on_a_wrong_ca_file(centrale, monkeypatch, tmp_path):
+    """The production command says what is wrong in one line and serves nothing."""
+    _, cert_file, _ = make_ca(tmp_path / "ca")
+    _, _, other_key = make_ca(tmp_path / "other")
+    monkeypatch.setenv("CENTRALE_OCPP_CA_CERT_FILE", str(cert_file))
+    monkeypatch.setenv("CENTRALE_OCPP_CA_KEY_FILE", str(other_key))
+    monkeypatch.setenv("CENTRALE_OCPP_PORT", "1")  # never listened on: the command stops before
+    result = centrale.invoke("ingress")
+    assert result.exit_code == 1
+    assert result.output.strip() == (f"Error: CENTRALE_OCPP_CA_KEY_FILE ({other_key}): this key is not the key of the "
+                                     "certificate of CENTRALE_OCPP_CA_CERT_FILE")
+    monkeypatch.delenv("CENTRALE_OCPP_CA_KEY_FILE")
+    result = centrale.invoke("ingress")
+    assert result.exit_code == 1 and result.output.strip() == (
+        "Error: CENTRALE_OCPP_CA_CERT_FILE is set without CENTRALE_OCPP_CA_KEY_FILE: the station certificate "
+        "authority needs both")
