@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from csms.domain.commands import ACTIONS
+from csms.domain.commands import ACTIONS, URI_MESSAGE
+from csms.domain.protocol import is_uri
 
 __all__ = [
     "FORMS",
@@ -749,6 +750,8 @@ def read_values(form: CommandForm, data: Mapping[str, Any], ctx: FormContext) ->
         elif f.kind == "url":
             if not text.lower().startswith(("http://", "https://", "ftp://", "ftps://", "sftp://")):
                 errors[f.name] = f"{f.label} : adresse commençant par https://, http:// ou ftp:// attendue."
+            elif not is_uri(text):  # OCPP: a URI (1.6 anyURI, JSON schema ``format: uri``; 2.0.1 « URI »)
+                errors[f.name] = f"{f.label} : {URI_MESSAGE}"
             values[f.name] = text
         else:
             values[f.name] = text

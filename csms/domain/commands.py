@@ -202,6 +202,9 @@ def _field(exc: fastjsonschema.JsonSchemaValueException) -> str:
     return (exc.name or "data").removeprefix("data").lstrip(".") or ""
 
 
+#: Why an address is not a URI (RFC 3986 §2.1: the other characters are percent-encoded).
+URI_MESSAGE = ("adresse invalide : les espaces, les lettres accentuées et les caractères comme | [ ] s'écrivent "
+               "encodés (par exemple %20 pour une espace).")
 _TYPES = {"string": "texte", "integer": "nombre entier", "number": "nombre", "boolean": "booléen (true/false)",
           "object": "objet", "array": "liste"}
 
@@ -231,6 +234,8 @@ def _french(exc: fastjsonschema.JsonSchemaValueException) -> str:
         return f"{prefix}valeur trop petite (minimum {definition})."
     if rule in ("maximum", "exclusiveMaximum"):
         return f"{prefix}valeur trop grande (maximum {definition})."
+    if rule == "format" and definition == "uri":
+        return f"{prefix}{URI_MESSAGE}"
     if rule == "format":
         return f"{prefix}date et heure ISO 8601 avec fuseau attendue (ex. 2026-12-01T08:00:00Z)."
     if rule in ("minItems", "maxItems"):

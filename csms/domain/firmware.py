@@ -41,6 +41,7 @@ from csms.domain import commands
 from csms.domain import recording as supervision
 from csms.domain.models import Charger, FirmwareCampaign, FirmwareCampaignStation, Station
 from csms.domain.ports import Reporting, StationRef
+from csms.domain.protocol import is_uri
 
 if TYPE_CHECKING:
     from csms.domain.ports import IngressPort
@@ -162,6 +163,8 @@ async def create_campaign(session: AsyncSession, tenant_id: uuid.UUID, data: dic
     location = str(data.get("location") or "").strip()
     if not location.startswith(("http://", "https://", "ftp://", "ftps://")) or not 10 <= len(location) <= 512:
         errors["location"] = "Adresse http(s):// ou ftp(s):// du micrologiciel attendue (512 caractères au plus)."
+    elif not is_uri(location):  # a URI (OCPP 1.6 UpdateFirmware.req location: anyURI): strict stations refuse others
+        errors["location"] = f"Adresse du micrologiciel : {commands.URI_MESSAGE}"
     signing_certificate = str(data.get("signing_certificate") or "").strip()
     signature = str(data.get("signature") or "").strip()
     if bool(signing_certificate) != bool(signature):

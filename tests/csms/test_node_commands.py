@@ -29,6 +29,7 @@ import html
 import json
 import os
 import re
+import subprocess
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -38,8 +39,9 @@ from litestar.stores.memory import MemoryStore
 from sqlalchemy import select
 
 from app.db import Database, utcnow
+from app.errors import ValidationFailed
 from csms.domain import badges, command_forms, firmware, logs, registry, smart_charging
-from csms.domain.commands import ACTIONS, outcome_status
+from csms.domain.commands import ACTIONS, URI_MESSAGE, outcome_status, validate_command
 from csms.domain.models import CommandLog, Transaction
 from tests.csms.test_commands_web import serve_web
 from tests.csms.test_decommission import CSRF, sign_in
@@ -375,3 +377,57 @@ async def other_send_paths(db: Any, ingress: Any, fleet: Any, station: StrictSta
     await station.until("ClearChargingProfile", lambda p: p != {"chargingProfileId": 3} and p != {"id": 3})
     recorded["ClearChargingProfile"] = ",".join(sent.outcome for sent in result.sent)
     return recorded
+
+
+#: Addresses a person may paste: the strict station's verdict (ajv-formats ``uri``) and ours must agree.
+ADDRESSES = ["https://exemple.fr/micrologiciel-2.4.bin", "ftp://exemple.fr/diagnostics/", "sftp://exemple.fr/x",
+             "https://exemple.fr/micrologiciel%202.4.bin", "https://[2001:db8::1]:8443/fw.bin?v=2#x",
+             "https://exemple.fr/micrologiciel 2.4.bin", "https://exemple.fr/micrologiciel-été.bin",
+             "https://exemple.fr/fw.bin?lot=a|b", "https://exemple.fr/[fw].bin", "https://exemple.fr/fw%2.bin",
+             "https://exemple.fr/fw.bin\n"]
+
+
+def test_an_address_a_strict_station_refuses_is_refused_before_it_is_sent():
+    """OCPP 1.6 UpdateFirmware.req and GetDiagnostics.req ``location`` are URIs (anyURI; the JSON schemas'
+    ``format: uri``, RFC 3986 §2.1: other characters percent-encoded). A space or an accented letter used
+    to pass our check (which only knew https:// at the start) and the strict station refused the command
+    with a FormatViolation; now the product refuses it first, in French, on the field (CCTP CPAM 5-5-2:
+    « il effectue également à distance la mise à jour de la version logicielle des IRVE »)."""
+    node = node_or_skip()
+    script = ("const v = require('ocpp-rpc/lib/standard-validators.js').find((x) => x.subprotocol === 'ocpp1.6');"
+              "const ok = (u) => { try { v.validate('urn:GetDiagnostics.req', { location: u }); return true; }"
+              " catch (e) { return false; } };"
+              "console.log(JSON.stringify(JSON.parse(process.argv[1]).map(ok)));")
+    strict = json.loads(subprocess.run([node, "-e", script, json.dumps(ADDRESSES)], cwd=NODE_DIR, check=True,
+                                       capture_output=True, text=True, timeout=30).stdout)
+    ours = []
+    for address in ADDRESSES:
+        try:
+            for action, payload in (("GetDiagnostics", {"location": address}),
+                                    ("UpdateFirmware", {"location": address, "retrieveDate": "2026-12-08T10:00:00Z"})):
+                validate_command("1.6", action, payload)
+            ours.append(True)
+        except ValidationFailed as exc:
+            assert exc.errors == {"payload": f"« location » : {URI_MESSAGE}"}
+            ours.append(False)
+    assert dict(zip(ADDRESSES, ours, strict=True)) == dict(zip(ADDRESSES, strict, strict=True))
+    assert ours == [True] * 5 + [False] * 6
+
+    ctx = command_forms.FormContext(version="1.6", now=dt.datetime.now(dt.UTC))
+    for version, action, label in (("1.6", "UpdateFirmware", "Adresse (URL)"),
+                                   ("2.0.1", "UpdateFirmware", "Adresse (URL)"),
+                                   ("1.6", "GetDiagnostics", "Adresse de dépôt (URL)"),
+                                   ("2.0.1", "GetLog", "Adresse de dépôt (URL)")):
+        payload, errors = command_forms.build_payload(version, action, {
+            "location": "https://exemple.fr/micrologiciel 2.4.bin", "delay": "0", "log": "DiagnosticsLog"}, ctx)
+        assert (payload, errors) == (None, {"location": f"{label} : {URI_MESSAGE}"})
+
+
+async def test_a_firmware_campaign_to_an_address_that_is_not_a_uri_is_refused(db, fleet):
+    now = utcnow()
+    async with db.transaction([fleet.cpam], actor=ACTOR) as session:
+        with pytest.raises(ValidationFailed) as refused:
+            await firmware.create_campaign(session, fleet.cpam, {
+                "name": "Micrologiciel d'été", "location": "https://exemple.fr/micrologiciel-été.bin",
+                "window_end": now + dt.timedelta(hours=2)}, now=now)
+    assert refused.value.errors == {"location": f"Adresse du micrologiciel : {URI_MESSAGE}"}
