@@ -5,14 +5,17 @@ COPIL pack are each one."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import re
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.pdf import document, pdf_bytes
+from app.pdf import dated_moment, document, pdf_bytes
 
-__all__ = ["Layout", "layout_odt", "layout_pdf"]
+__all__ = ["Layout", "layout_odt", "layout_pdf", "redated"]
 
 
 @dataclass
@@ -69,6 +72,10 @@ def layout_odt(layout: Layout) -> bytes:
     for style in (bold, small, column):
         doc.automaticstyles.addElement(style)
     doc.meta.addElement(Title(text=layout.title))
+    if (moment := dated_moment()) is not None:
+        from odf.meta import CreationDate
+
+        doc.meta.addElement(CreationDate(text=moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")))
 
     def table(name: str, rows: list[tuple[str, ...]]) -> Any:
         t = Table(name=name)
@@ -105,4 +112,34 @@ def layout_odt(layout: Layout) -> bytes:
             doc.text.addElement(table(name, [columns, *rows]))
     out = io.BytesIO()
     doc.write(out)
+    return out.getvalue() if moment is None else redated(out.getvalue(), moment)
+
+
+def redated(odf: bytes, moment: dt.datetime) -> bytes:
+    """An OpenDocument file (ODT, ODS) with its ZIP entries dated ``moment`` (UTC) instead of the time they were
+    written and its XML parts declaring a fixed set of namespaces: under ``app.pdf.dated`` the same document gives
+    the same bytes (the reversibility archive), as its PDF does. The entries keep their order and compression
+    (``mimetype`` first, stored)."""
+    stamp = moment.astimezone(dt.UTC).timetuple()[:6]
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(odf)) as source, zipfile.ZipFile(out, "w") as target:
+        for entry in source.infolist():
+            info = zipfile.ZipInfo(entry.filename, date_time=stamp)
+            info.compress_type, info.external_attr = entry.compress_type, entry.external_attr
+            content = source.read(entry)
+            if entry.filename.endswith(".xml"):
+                content = _ROOT_NAMESPACES.sub(lambda m: m.group(1) + _every_namespace(), content, count=1)
+            target.writestr(info, content)
     return out.getvalue()
+
+
+#: The namespace declarations of an XML part's root element. odfpy declares there every namespace any element of
+#: the process has used so far (``odf.element.Element.namespaces`` is shared by all documents), so the same document
+#: would differ from one process to the next; ``redated`` declares all the namespaces odfpy knows instead.
+_ROOT_NAMESPACES = re.compile(rb'(<[\w:-]+)(?:\s+xmlns:[\w-]+="[^"]*")+')
+
+
+def _every_namespace() -> bytes:
+    from odf.namespaces import nsdict
+
+    return "".join(f' xmlns:{prefix}="{uri}"' for uri, prefix in sorted(nsdict.items(), key=lambda p: p[1])).encode()

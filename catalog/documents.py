@@ -112,15 +112,16 @@ class SlipSheet:
 
 
 async def load_slip(session: AsyncSession, tenant_id: uuid.UUID, delivery_id: uuid.UUID, *,
-                    order_id: uuid.UUID | None = None) -> SlipSheet:
-    """The tenant's slip (of ``order_id`` when given; ``NotFound`` otherwise) with what its document says."""
+                    order_id: uuid.UUID | None = None, now: dt.datetime | None = None) -> SlipSheet:
+    """The tenant's slip (of ``order_id`` when given; ``NotFound`` otherwise) with what its document says at ``now``
+    (the current time by default; the reversibility archive gives the slip's latest step)."""
     slip = await deliveries.get_delivery_in_tenant(session, tenant_id, delivery_id, order_id=order_id)
     order = await orders.get_order_in_tenant(session, tenant_id, slip.order_id)
     calendar = await quotes.tenant_calendar(session, tenant_id)
     return SlipSheet(order=order, slip=slip, lines=await deliveries.lines_of_delivery(session, slip),
                      ordered={x.position: x.quantity for x in await orders.lines_of_order(session, order)},
                      deadline=deliveries.decision_deadline(calendar, slip),
-                     overdue=deliveries.is_decision_overdue(calendar, slip, utcnow()),
+                     overdue=deliveries.is_decision_overdue(calendar, slip, now or utcnow()),
                      parties=await _parties(session, tenant_id, order.agreement_id))
 
 
@@ -195,8 +196,10 @@ class QuoteSheet:
     parties: _Parties
 
 
-async def load_quote(session: AsyncSession, tenant_id: uuid.UUID, quote_id: uuid.UUID) -> QuoteSheet:
-    """The tenant's quote (``NotFound`` otherwise) once priced; an unpriced one has no document
+async def load_quote(session: AsyncSession, tenant_id: uuid.UUID, quote_id: uuid.UUID, *,
+                     now: dt.datetime | None = None) -> QuoteSheet:
+    """The tenant's quote (``NotFound`` otherwise) once priced, its milestones at ``now`` (the current time by
+    default; the reversibility archive gives the quote's last change); an unpriced one has no document
     (``QuoteError`` on ``state``)."""
     quote = await quotes.get_quote_in_tenant(session, tenant_id, quote_id)
     if quote.answered_at is None:
@@ -207,7 +210,7 @@ async def load_quote(session: AsyncSession, tenant_id: uuid.UUID, quote_id: uuid
     site = (await tenants.sites_of(session, [tenant_id])).get((tenant_id, quote.site_id)) if quote.site_id else None
     order = await orders.get_order_in_tenant(session, tenant_id, quote.order_id) if quote.order_id else None
     return QuoteSheet(quote=quote, lines=await quotes.lines_of_quote(session, quote),
-                      milestones=await quotes.milestones_of(session, quote, utcnow()),
+                      milestones=await quotes.milestones_of(session, quote, now or utcnow()),
                       site_name=site.name if site is not None else "Aucun en particulier",
                       order_number=order.number if order is not None else "",
                       parties=await _parties(session, tenant_id, quote.agreement_id))

@@ -14,6 +14,7 @@ import uuid
 import zipfile
 from dataclasses import replace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -178,3 +179,82 @@ async def test_two_exports_give_the_same_factur_x_files_dated_by_their_invoice(s
         assert b"D:2031" not in first and b"2031-01-0" not in first  # not the library's clock
         _, xml = facturx.get_xml_from_pdf(first, check_xsd=True)  # still a valid Factur-X
         assert invoice.number.encode() in xml
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_the_slips_quotes_maintenance_reports_statements_and_odt_versions_are_in_the_archive(settings, db, demo):
+    """Issue 16 §1 « les documents : commandes, factures, rapports, rapports d'intervention, au format PDF / ODF »,
+    as the product's pages offer them: each order's ODT beside its PDF (CCP TGD X.7 « au format PDF avec sa version
+    OpenDocument »), the delivery slips (VII.1), the priced quotes (CANUT 9, CAIH 2.1.17), the monthly remote
+    maintenance reports (CPAM 5-4-2-1), the quarterly statement of interventions (CAIH 2.1.33), the agents'
+    charging statements (CPAM 5-5-6-1) and the annual maintenance report's spreadsheet (CPAM 5-4-8). Each opens, is in the manifest and LISEZMOI.md, and a second export (after
+    another OpenDocument file was written in the process) gives the same bytes."""
+    from odf.opendocument import OpenDocumentChart
+
+    from billing import charging
+    from catalog.models import Delivery, PurchaseOrder, Quote
+    from csms.domain.models import Badge
+    from incidents import maintenance
+    from incidents.indicators import Month
+    from incidents.models import Intervention, MaintenanceReport
+    from reporting.maintenance_models import MaintenanceReview
+    from tests.catalog.test_order_documents import odt_text, pdf_text
+
+    await load_demo(replace(settings, demo_ordering=True), db)
+    cpam = uuid.UUID(demo["tenant_ids"]["cpam"])
+    now = utcnow()
+    local = now.astimezone(ZoneInfo("Europe/Paris"))
+    this_month = Month(local.year, local.month)  # the demo's charge points were commissioned this month
+    async with db.transaction([cpam], actor=ACTOR) as session:
+        await maintenance.generate_month(session, cpam, this_month, now=this_month.bounds(ZoneInfo("Europe/Paris"))[1])
+        session.add(MaintenanceReview(tenant_id=cpam, year=local.year - 1, analysis="Analyse de l'année écoulée",
+                                      recommendations="", updated_by="test"))
+        await charging.set_enabled(session, cpam, True, now=now)
+        holder = await session.scalar(select(Badge.user_id).where(Badge.tenant_id == cpam, Badge.user_id.is_not(None))
+                                      .order_by(Badge.id_tag).limit(1))
+        assert holder is not None, "the demo gives a CPAM agent a badge"
+        await charging.top_up(session, cpam, holder, {"amount": "20"}, now=now - dt.timedelta(minutes=1))
+        account = await charging.account_of_user(session, cpam, holder)
+        orders = list(await session.scalars(select(PurchaseOrder).where(PurchaseOrder.tenant_id == cpam,
+                                                                        PurchaseOrder.status != "draft")))
+        slips = list(await session.scalars(select(Delivery).where(Delivery.tenant_id == cpam)))
+        priced = list(await session.scalars(select(Quote).where(Quote.tenant_id == cpam, Quote.answered_at.is_not(None))))
+        unpriced = list(await session.scalars(select(Quote).where(Quote.tenant_id == cpam, Quote.answered_at.is_(None))))
+        reports = list(await session.scalars(select(MaintenanceReport).where(MaintenanceReport.tenant_id == cpam)))
+        started = list(await session.scalars(select(Intervention.started_at).where(Intervention.tenant_id == cpam)))
+    assert account is not None and orders and slips and priced and reports and started
+
+    archive = await _export(db, settings, cpam)
+    names, listed, readme = set(archive.namelist()), _listed(archive), archive.read("LISEZMOI.md").decode()
+    expected: dict[str, str] = {}  # path -> a text the document shows
+    for order in orders:
+        expected[f"documents/catalog/commandes/{order.number}/{order.number}.odt"] = order.number
+    for slip in slips:
+        for ext in ("pdf", "odt"):
+            expected[f"documents/catalog/bordereaux/{slip.number}.{ext}"] = slip.number
+    for quote in priced:
+        for ext in ("pdf", "odt"):
+            expected[f"documents/catalog/devis/{quote.number}.{ext}"] = quote.number
+    for report in reports:
+        expected[f"documents/incidents/maintenance/{report.month}/{report.point_label}.pdf"] = report.point_label
+    for when in started:
+        day = when.astimezone(ZoneInfo("Europe/Paris"))
+        expected[f"documents/incidents/etat-interventions-{day.year}-T{(day.month - 1) // 3 + 1}.pdf"] = \
+            "État récapitulatif des interventions"
+    expected[f"documents/reporting/rapport-maintenance-{local.year - 1}.ods"] = "Analyse de l'année écoulée"
+    month = local.strftime("%Y-%m")
+    expected[f"documents/billing/releves-recharge/{account.id}/releve-recharge-{month}.pdf"] = "Relevé de compte"
+    assert not expected.keys() - names, sorted(expected.keys() - names)
+    for quote in unpriced:  # an unpriced quote has no document (its page says so)
+        assert not [n for n in names if n.startswith(f"documents/catalog/devis/{quote.number}.")]
+    for path, shown in expected.items():
+        content = archive.read(path)
+        text = pdf_text(content) if path.endswith(".pdf") else odt_text(content)  # each opens
+        assert shown in text, (path, text[:300])
+        assert listed[path]["sha256"] == hashlib.sha256(content).hexdigest() and path in readme, path
+    assert "20,00" in pdf_text(archive.read(f"documents/billing/releves-recharge/{account.id}/releve-recharge-{month}.pdf"))
+
+    OpenDocumentChart().write(io.BytesIO())  # another OpenDocument made in the process meanwhile (a download)
+    again = await _export(db, settings, cpam)
+    for path in expected:
+        assert again.read(path) == archive.read(path), path
