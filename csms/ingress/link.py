@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime as dt
 import logging
@@ -90,6 +91,72 @@ class LinkHost(IngressPort, Protocol):
     def log_unsolicited(self, charge_box_id: str, connection_count: int, message_type: int) -> None: ...
 
 
+class ReadAhead:
+    """The frames read from a socket and not handled yet, between its reader and its one handler.
+
+    An ``asyncio.Queue`` watched together with the handler's task cost a task and a wait set per
+    frame (``ensure_future(queue.put(...))`` + ``asyncio.wait``); here a deque and one future per
+    side, set when the other side moves: the handler's ``get`` waits for a frame, the reader waits
+    for room once ``limit`` frames are unhandled (or for the handler's end: ``worker_ended``), and
+    ``drained`` waits until every frame read is handled.
+    """
+
+    __slots__ = ("_frames", "_limit", "_unhandled", "_frame_waiter", "_room_waiter", "_drained_waiter", "_ended")
+
+    def __init__(self, limit: int) -> None:
+        self._frames: collections.deque[str | bytes] = collections.deque()
+        self._limit = limit
+        self._unhandled = 0  # read and not handled yet: queued, or being handled
+        self._frame_waiter: asyncio.Future[None] | None = None
+        self._room_waiter: asyncio.Future[None] | None = None
+        self._drained_waiter: asyncio.Future[None] | None = None
+        self._ended = False
+
+    @staticmethod
+    def _wake(waiter: asyncio.Future[None] | None) -> None:
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def put(self, frame: str | bytes) -> asyncio.Future[None] | None:
+        """Queues ``frame``; returns a future to wait on when the reader must wait for room, else None."""
+        self._frames.append(frame)
+        self._unhandled += 1
+        self._wake(self._frame_waiter)
+        if self._unhandled < self._limit or self._ended:
+            return None
+        self._room_waiter = asyncio.get_running_loop().create_future()
+        return self._room_waiter
+
+    async def get(self) -> str | bytes:
+        while not self._frames:
+            self._frame_waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._frame_waiter
+            finally:
+                self._frame_waiter = None
+        return self._frames.popleft()
+
+    def done(self) -> None:
+        """The frame last taken is handled."""
+        self._unhandled -= 1
+        if self._unhandled < self._limit:
+            self._wake(self._room_waiter)
+        if self._unhandled == 0:
+            self._wake(self._drained_waiter)
+
+    def worker_ended(self, _task: object = None) -> None:
+        self._ended = True
+        self._wake(self._room_waiter)
+        self._wake(self._drained_waiter)
+
+    async def drained(self) -> None:
+        """Until every frame read is handled, or the handler ended."""
+        if self._unhandled == 0 or self._ended:
+            return
+        self._drained_waiter = asyncio.get_running_loop().create_future()
+        await self._drained_waiter
+
+
 class StationLink:
     """What both protocol versions share: frame checks, the writer, events.
 
@@ -140,8 +207,9 @@ class StationLink:
         receiver: ``RpcFrameworkError`` in 2.0.1 (« not a valid RPC Request »), ``FormationViolation``
         in 1.6. A station that waits for each answer, as OCPP-J asks, never meets it.
         """
-        pending: asyncio.Queue[str | bytes] = asyncio.Queue(READ_AHEAD)
-        worker = asyncio.create_task(self._handle_frames(pending), name=f"ocpp-{self.id}")
+        frames = ReadAhead(READ_AHEAD)
+        worker = asyncio.create_task(self._handle_frames(frames), name=f"ocpp-{self.id}")
+        worker.add_done_callback(frames.worker_ended)
         try:
             while True:
                 raw = await self.websocket.recv()
@@ -151,10 +219,10 @@ class StationLink:
                         await self._refuse_reused_id(call_id.group(1))
                         continue
                     self._open_calls.append(call_id.group(1))
-                put = asyncio.ensure_future(pending.put(raw))
-                await asyncio.wait({put, worker}, return_when=asyncio.FIRST_COMPLETED)
+                room = frames.put(raw)
+                if room is not None:
+                    await room  # READ_AHEAD frames not handled yet: read on once one is, or the worker ended
                 if worker.done():
-                    put.cancel()
                     worker.result()  # the socket closed while answering: it ends the link
                     return
         except asyncio.CancelledError:
@@ -163,23 +231,21 @@ class StationLink:
         finally:
             if not worker.done():
                 # Closed while reading: what was read is still handled (its answer cannot go out).
-                drained = asyncio.ensure_future(pending.join())
-                await asyncio.wait({drained, worker}, return_when=asyncio.FIRST_COMPLETED)
-                drained.cancel()
+                await frames.drained()
                 worker.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await worker
 
-    async def _handle_frames(self, pending: asyncio.Queue[str | bytes]) -> None:
+    async def _handle_frames(self, frames: ReadAhead) -> None:
         while True:
-            raw = await pending.get()
+            raw = await frames.get()
             try:
                 await self.route_message(raw)
             finally:
                 call_id = CALL_ID.match(raw) if isinstance(raw, str) else None
                 if call_id is not None and call_id.group(1) in self._open_calls:
                     self._open_calls.remove(call_id.group(1))
-                pending.task_done()
+                frames.done()
 
     async def _refuse_reused_id(self, unique_id: str) -> None:
         self.rejected_frames += 1
