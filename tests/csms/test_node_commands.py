@@ -334,9 +334,9 @@ async def test_every_typed_form_reaches_a_strict_ocpp_rpc_station_and_its_answer
 #: What the product recorded of its other send paths' answers, per version (see ``other_send_paths``).
 OTHERS = {
     "1.6": {"GetDiagnostics": "requested", "GetLog": "requested", "UpdateFirmware": "sent",
-            "SignedUpdateFirmware": "sent", "ClearChargingProfile": "cleared"},
+            "SignedUpdateFirmware": "sent", "SendLocalList": "Accepted Full", "ClearChargingProfile": "cleared"},
     "2.0.1": {"GetLog": "requested", "UpdateFirmware": "sent", "UpdateFirmware (signé)": "sent",
-              "ClearChargingProfile": "cleared"},
+              "SendLocalList": "Accepted Full", "ClearChargingProfile": "cleared"},
 }
 TX_PROFILE = '"chargingProfilePurpose": "TxProfile"'
 
@@ -345,7 +345,7 @@ async def other_send_paths(db: Any, ingress: Any, fleet: Any, station: StrictSta
                            charge_box_id: str) -> dict[str, str]:
     """The commands the product builds outside the forms, each sent its own way to the strict station:
     a log request with the product's upload address (issue 17 §5), a firmware campaign unsigned and
-    signed (§5), the lifting of the site's limits. Returns what the product recorded of each answer."""
+    signed (§5), the local list sync, the lifting of the site's limits. Returns what the product recorded of each answer."""
     recorded: dict[str, str] = {}
     now = utcnow()
     for action in ("GetDiagnostics", "GetLog") if version == "1.6" else ("GetLog",):
@@ -371,6 +371,12 @@ async def other_send_paths(db: Any, ingress: Any, fleet: Any, station: StrictSta
         assert found is not None
         (row,) = found[1]
         recorded[action + (" (signé)" if signed and action == "UpdateFirmware" else "")] = row.state
+    before = len(station.received)  # the local authorization list kept in sync (CCTP CPAM 5-5-5-3)
+    synced = await badges.sync_station(db, ingress.bus, fleet.cpam, charge_box_id)
+    sent_list, _ = await station.until("SendLocalList", after=before)
+    assert sorted(e.get("idTag") or e["idToken"]["idToken"] for e in sent_list["localAuthorizationList"]) == [
+        "BADGE-BLOCKED", "BADGE-OK", "BADGE-OLD"]
+    recorded["SendLocalList"] = f"{synced.status} {synced.update_type}"
     async with db.transaction([fleet.cpam], actor=ACTOR) as session:
         assert await smart_charging.remove_power_budget(session, fleet.cpam, fleet.cpam_site)
     result = await smart_charging.recompute_site(db, ingress.bus, fleet.cpam, fleet.cpam_site)
