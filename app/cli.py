@@ -13,6 +13,7 @@ import asyncio
 import click
 
 from app.commandline import emit, load_settings, run
+from app.settings import SettingsError
 
 
 @click.group(help="Centrale : plateforme des bénéficiaires des centrales d'achat publiques.")
@@ -26,9 +27,14 @@ def cli() -> None:
 @cli.command(help="Mode embarqué : web, ingress OCPP et worker dans un seul processus.")
 @click.option("--no-banner", is_flag=True, help="Ne pas afficher les URL et les comptes de démonstration.")
 def serve(no_banner: bool) -> None:
+    from app import composition
     from app.server import serve_all
 
     settings = load_settings()
+    try:  # a wrong file of the services' settings (a station CA) is one line here, not a traceback of the ingress
+        composition.preflight(settings)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
     asyncio.run(serve_all(settings, web=True, ingress=True, worker=True, banner=not no_banner, gc_tuned=True))
 
 

@@ -125,6 +125,9 @@ class Component:
     schedules: Callable[[], list[Schedule]] | None = None
     #: Long-running services of the embedded process (the OCPP ingress): ``async (settings, bus)``.
     services: Callable[[], list[Callable[[Settings, Bus], Awaitable[None]]]] | None = None
+    #: Checks of its services' settings made before anything serves (files read and parsed: a station CA),
+    #: returned on demand; each raises ``app.settings.SettingsError``, which a command prints as its one line.
+    preflight: Callable[[], Callable[[Settings], None]] | None = None
     #: Demo data: ``async (session, demo) -> summary``; ``demo`` is shared by the loaders in
     #: component order (tenants first puts its tenants and sites there for the others).
     demo: Callable[[AsyncSession, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None

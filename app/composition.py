@@ -51,6 +51,7 @@ __all__ = [
     "import_files",
     "load_demo",
     "metadata",
+    "preflight",
     "services",
     "schedules",
     "subscribers",
@@ -187,6 +188,13 @@ async def load_demo(settings: Settings, db: Database | None = None) -> dict[str,
 def wall_targets() -> list[Callable[..., Awaitable[dict[str, Any]]]]:
     """The components' makers of the tenant-wall walk's objects, in component order."""
     return [c.wall_target for c in components() if c.wall_target is not None]
+
+
+def preflight(settings: Settings) -> None:
+    """Every component's start-up checks of its services' settings (``SettingsError`` on the first wrong one)."""
+    for c in components():
+        if c.preflight is not None:
+            c.preflight()(settings)
 
 
 def export_files() -> list[ExportFiles]:

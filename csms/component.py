@@ -98,6 +98,12 @@ def _services() -> list[Callable[[Settings, Bus], Awaitable[None]]]:
     return [ingress]
 
 
+def _preflight() -> Callable[[Settings], None]:
+    from csms.domain.certificates import check_authority
+
+    return check_authority
+
+
 async def _demo(session: AsyncSession, demo: dict[str, Any]) -> dict[str, Any]:
     from csms.demo import load
 
@@ -132,6 +138,7 @@ manifest = Component(
     subscribers=_subscribers,
     schedules=_schedules,
     services=_services,
+    preflight=_preflight,
     demo=_demo,
     banner=_banner,
     wall_target=_wall_target,

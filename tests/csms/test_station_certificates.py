@@ -214,10 +214,12 @@ def test_centrale_ingress_stops_at_once_on_a_wrong_ca_file(centrale, monkeypatch
     monkeypatch.setenv("CENTRALE_OCPP_CA_CERT_FILE", str(cert_file))
     monkeypatch.setenv("CENTRALE_OCPP_CA_KEY_FILE", str(other_key))
     monkeypatch.setenv("CENTRALE_OCPP_PORT", "1")  # never listened on: the command stops before
-    result = centrale.invoke("ingress")
-    assert result.exit_code == 1
-    assert result.output.strip() == (f"Error: CENTRALE_OCPP_CA_KEY_FILE ({other_key}): this key is not the key of the "
-                                     "certificate of CENTRALE_OCPP_CA_CERT_FILE")
+    monkeypatch.setenv("CENTRALE_HTTP_PORT", "1")
+    for command in ("ingress", "serve"):  # scaled mode's ingress, embedded mode (components' preflight)
+        result = centrale.invoke(command)
+        assert result.exit_code == 1, (command, result.output)
+        assert result.output.strip() == (f"Error: CENTRALE_OCPP_CA_KEY_FILE ({other_key}): this key is not the key "
+                                         "of the certificate of CENTRALE_OCPP_CA_CERT_FILE"), command
     monkeypatch.delenv("CENTRALE_OCPP_CA_KEY_FILE")
     result = centrale.invoke("ingress")
     assert result.exit_code == 1 and result.output.strip() == (
