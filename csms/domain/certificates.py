@@ -29,7 +29,7 @@ import asyncio
 import datetime as dt
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -39,7 +39,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from app.settings import Settings, SettingsError
 from csms.domain import commands
 from csms.domain import recording as supervision
-from csms.domain.ports import Reporting, StationRef
+from csms.domain.ports import CertificateAuthority, Reporting, StationRef
 
 if TYPE_CHECKING:
     from csms.domain.ports import IngressPort
@@ -68,12 +68,6 @@ def read_csr(csr_pem: str) -> x509.CertificateSigningRequest | None:
 
 def common_names(name: x509.Name) -> list[str]:
     return [str(a.value) for a in name.get_attributes_for_oid(NameOID.COMMON_NAME)]
-
-
-class CertificateAuthority(Protocol):
-    def sign(self, csr: x509.CertificateSigningRequest, *, charge_box_id: str, now: dt.datetime) -> str:
-        """The PEM chain (the station's certificate, then the authority's) for ``csr``."""
-        ...
 
 
 def _signed_leaf(csr: x509.CertificateSigningRequest, issuer: x509.Certificate, key: Any,

@@ -15,15 +15,23 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from cryptography import x509
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from app.bus import Bus
     from app.db import Database
-    from csms.domain.certificates import CertificateAuthority
 
-__all__ = ["CommandChannel", "IngressPort", "Reporting", "StationLink", "StationLinks", "StationRef"]
+__all__ = ["CertificateAuthority", "CommandChannel", "IngressPort", "Reporting", "StationLink", "StationLinks", "StationRef"]
 
 T = TypeVar("T")
+
+
+class CertificateAuthority(Protocol):
+    """Signs the stations' CSRs (``csms.domain.certificates``: a configured CA, or one in memory)."""
+
+    def sign(self, csr: x509.CertificateSigningRequest, *, charge_box_id: str, now: dt.datetime) -> str:
+        """The PEM chain (the station's certificate, then the authority's) for ``csr``."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

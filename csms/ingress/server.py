@@ -71,11 +71,10 @@ from csms.domain import recording as supervision
 from csms.domain.alerts import AlertWatcher
 from csms.domain.badges import AuthorizationTasks
 from csms.domain.batching import BatchedLookup
-from csms.domain.certificates import CertificateAuthority
 from csms.domain.commands import serve_commands
 from csms.domain.contract_certificates import ContractAuthority, NoContractAuthority
 from csms.domain.events import STATION_CONNECTED, STATION_DISCONNECTED
-from csms.domain.ports import StationRef
+from csms.domain.ports import CertificateAuthority, StationRef
 from csms.domain.profiles import admit
 from csms.domain.protocol import compile_validator
 from csms.domain.registry import station_hash_is_legacy, upgrade_station_password, verify_station_password
