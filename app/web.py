@@ -24,6 +24,7 @@ from litestar.static_files import create_static_files_router
 from litestar.stores.file import FileStore
 from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
+from litestar.stores.registry import StoreRegistry
 from litestar.template.config import TemplateConfig
 from sqlalchemy import text
 
@@ -41,7 +42,7 @@ from app.sessions import CsrfMiddleware, IssuedSessionConfig
 from app.settings import Settings
 from app.shell import Home, Menu, exception_handler, unknown_page
 
-__all__ = ["create_app"]
+__all__ = ["bind_app", "build_app", "create_app"]
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC_DIR = ROOT / "frontend" / "static"
@@ -100,14 +101,18 @@ def create_app(
     process (remote commands from the portal reach the stations through it); the app
     then leaves closing it to its owner. Without one the app creates its own.
     """
-    from app import bus as bus_mod
-    from app import jobs as jobs_mod
+    return bind_app(build_app(settings), settings, db=db, stores=stores, bus=bus)
 
-    web = composition.web_parts()
-    menu = Menu()
-    menu.add(web.menu)
-    home = Home()
-    home.add(cards=web.home_cards, columns=web.beneficiary_columns, queue=web.work_queue)
+
+def bind_app(
+    app: Litestar, settings: Settings, *, db: Database | None = None, stores: dict[str, Any] | None = None,
+    bus: Bus | None = None,
+) -> Litestar:
+    """Give ``app`` its database, stores, bus and state: what ``create_app`` makes for each instance.
+
+    Everything an instance holds lives in ``app.state`` and ``app.stores`` (the lifespan hooks read them
+    there), so that an app built once may be bound again to another database of the same settings: the
+    tests do it (Litestar's construction is 0.6 s of CPU, each test has its own database)."""
     db = db or Database(settings.database_url)
     redis_client = None
     if stores is None:
@@ -122,7 +127,12 @@ def create_app(
             store = FileStore(settings.var_dir / "store")
         stores = {"sessions": store.with_namespace("sessions") if hasattr(store, "with_namespace") else store,
                   "throttle": store.with_namespace("throttle") if hasattr(store, "with_namespace") else MemoryStore()}
-    state = State(
+    web = composition.web_parts()
+    menu = Menu()
+    menu.add(web.menu)
+    home = Home()
+    home.add(cards=web.home_cards, columns=web.beneficiary_columns, queue=web.work_queue)
+    app.state = State(
         {
             "settings": settings,
             "db": db,
@@ -134,39 +144,52 @@ def create_app(
             "home": home,
             "page_hooks": web.page_hooks,
             "audit_reader": composition.audit_reader(),
+            "given_bus": bus,
         }
     )
+    app.stores = StoreRegistry(stores)
+    return app
 
-    async def on_startup(app: Litestar) -> None:
-        app.state.bus = bus if bus is not None else await bus_mod.create_bus(settings)
-        app.state.jobs = jobs_mod.create_jobs(settings, db)
-        app.state.jobs.ctx.bus = app.state.bus  # jobs that reach the stations use the process's bus
-        await app.state.jobs.start()
-        install_subscribers(composition.subscribers())
-        # Events committed here wake the relays: this process's (embedded), the workers' (scaled).
-        app.state.unannounce = announce_commits(app.state.bus)
-        app.state.relay = None
-        if settings.embedded and settings.outbox_relay:
-            app.state.relay = Relay(db, bus=app.state.bus, settings=settings)
-            await app.state.relay.start()
-        app.state.scheduler = None
-        if settings.scheduler:
-            app.state.scheduler = Scheduler(db, app.state.jobs, composition.schedules())
-            await app.state.scheduler.start()
 
-    async def on_shutdown(app: Litestar) -> None:
-        if app.state.scheduler is not None:
-            await app.state.scheduler.stop()
-        if app.state.relay is not None:
-            await app.state.relay.stop()
-        app.state.unannounce()
-        await app.state.jobs.stop()
-        if bus is None:
-            await app.state.bus.close()
-        await db.dispose()
-        if redis_client is not None:
-            await redis_client.aclose()
+async def _on_startup(app: Litestar) -> None:
+    from app import bus as bus_mod
+    from app import jobs as jobs_mod
 
+    settings, db = app.state.settings, app.state.db
+    app.state.bus = app.state.given_bus if app.state.given_bus is not None else await bus_mod.create_bus(settings)
+    app.state.jobs = jobs_mod.create_jobs(settings, db)
+    app.state.jobs.ctx.bus = app.state.bus  # jobs that reach the stations use the process's bus
+    await app.state.jobs.start()
+    install_subscribers(composition.subscribers())
+    # Events committed here wake the relays: this process's (embedded), the workers' (scaled).
+    app.state.unannounce = announce_commits(app.state.bus)
+    app.state.relay = None
+    if settings.embedded and settings.outbox_relay:
+        app.state.relay = Relay(db, bus=app.state.bus, settings=settings)
+        await app.state.relay.start()
+    app.state.scheduler = None
+    if settings.scheduler:
+        app.state.scheduler = Scheduler(db, app.state.jobs, composition.schedules())
+        await app.state.scheduler.start()
+
+
+async def _on_shutdown(app: Litestar) -> None:
+    if app.state.scheduler is not None:
+        await app.state.scheduler.stop()
+    if app.state.relay is not None:
+        await app.state.relay.stop()
+    app.state.unannounce()
+    await app.state.jobs.stop()
+    if app.state.given_bus is None:
+        await app.state.bus.close()
+    await app.state.db.dispose()
+    if app.state.redis is not None:
+        await app.state.redis.aclose()
+
+
+def build_app(settings: Settings) -> Litestar:
+    """The application of these settings, without what an instance holds (``bind_app``)."""
+    web = composition.web_parts()
     # Sessions under server-issued ids only, renewed at login; the CSRF token lives in the
     # session (app/sessions.py). The API authenticates by bearer token only: no session, no CSRF.
     session_config = IssuedSessionConfig(
@@ -191,14 +214,12 @@ def create_app(
         dependencies={**kernel_dependencies, **web.dependencies},
         middleware=[json_body_guard, session_config.middleware, csrf, AuthMiddleware],
         request_max_body_size=MAX_BODY_BYTES,
-        stores=stores,
-        state=state,
         template_config=TemplateConfig(instance=_template_engine()),
         plugins=[HTMXPlugin()],
         exception_handlers={Exception: exception_handler},
         before_send=[security_headers_hook(settings)],
-        on_startup=[on_startup],
-        on_shutdown=[on_shutdown],
+        on_startup=[_on_startup],
+        on_shutdown=[_on_shutdown],
         openapi_config=OpenAPIConfig(
             title="Centrale API",
             version="1.0.0",

@@ -352,15 +352,23 @@ def centrale(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> CentraleCli
 # --------------------------------------------------------------------------- the app
 
 
+#: This worker's apps, by their settings but for the database and the folder: Litestar builds an app in 0.6 s of
+#: CPU (its 750 handlers), the suite asks for one per test; each test binds it to its own database and stores.
+_BUILT_APPS: dict[str, Litestar] = {}
+
+
 @pytest.fixture
 def app(settings: Settings) -> Litestar:
-    from app.web import create_app
+    from app.web import bind_app, build_app
 
-    store = MemoryStore()
+    shape = repr(replace(settings, database_url="", database_admin_url="", var_dir=Path("/")))
+    built = _BUILT_APPS.get(shape)
+    if built is None:
+        built = _BUILT_APPS[shape] = build_app(settings)
     # The app gets its own engine: Litestar's test client runs it on another event loop (a
     # blocking-portal thread), and asyncpg connections cannot cross event loops.
     app_db = Database(settings.database_url, pool_size=2)
-    return create_app(settings, db=app_db, stores={"sessions": store, "throttle": MemoryStore()})
+    return bind_app(built, settings, db=app_db, stores={"sessions": MemoryStore(), "throttle": MemoryStore()})
 
 
 class _OffLoopTransport(TestClientTransport):  # type: ignore[type-arg]
