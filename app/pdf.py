@@ -10,22 +10,29 @@ Latin-1 are replaced by their nearest Latin-1 spelling (``’`` → ``'``, ``œ`
 ``document(title, subtitle)`` gives a page with the title block and a footer numbering the
 pages; ``heading``, ``paragraph``, ``key_values`` and ``table`` write the usual parts;
 ``pdf_bytes`` returns the file. Text is written as text (never interpreted), long cells wrap.
+
+The fonts are parsed once per process (``_add_font``): fpdf2's ``add_font`` reads the whole TrueType file again for
+every document (a sixth of a one-page maintenance report's time), the reversibility export makes thousands.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import hashlib
+import io
 import os
 import re
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+from fontTools import ttLib
 from fpdf import FPDF
-from fpdf.fonts import FontFace
+from fpdf.fonts import FontFace, SubsetMap, TTFFont
 
 __all__ = ["Document", "dated", "dated_moment", "document", "pdf_bytes", "restamped"]
 
@@ -87,6 +94,50 @@ def _font_dir() -> Path | None:
     return None
 
 
+#: The fonts parsed by this process, by (file, fpdf2 font key): the parsed ``TTFFont`` (its ``ttfont`` closed) and
+#: the file's bytes, or None for a font left to ``add_font``. Filled under ``_PARSING``; read-only after (documents
+#: are made in the jobs' worker threads).
+_PARSED: dict[tuple[Path, str], tuple[TTFFont, bytes] | None] = {}
+_PARSING = threading.Lock()
+
+
+def _add_font(doc: FPDF, family: str, style: str, path: Path) -> None:
+    """``doc.add_font(family, style, path)`` with the font parsed once per process.
+
+    fpdf2 has no font cache; what it shares between two documents is what its own ``TTFFont.__deepcopy__`` shares
+    (for ``FPDFRecorder``): the cmap, the descriptor, the metrics, all read-only. What a document changes is its
+    own: the widths (a ``defaultdict``, written on a miss), the subset map, the missing glyphs, the biggest size,
+    and the fontTools ``TTFont``, which ``output()`` subsets *in place*; each document gets a fresh one, read
+    lazily from the bytes kept here (it reads only what the subsetter asks, as the file did). The bytes written
+    are those of ``add_font`` (``tests/app/test_pdf_fonts.py``). A font fpdf2 amends while parsing (a missing
+    ``.notdef`` drawn, a color font, a compressed file) goes through ``add_font``."""
+    fontkey = f"{family.lower()}{style}"
+    with _PARSING:
+        if (path, fontkey) not in _PARSED:
+            template = TTFFont(doc, path, fontkey, style)
+            amended = template.color_font is not None or template.is_compressed or (
+                "glyf" in template.ttfont and ".notdef" not in template.ttfont["glyf"])
+            template.ttfont.close()
+            _PARSED[(path, fontkey)] = None if amended else (template, path.read_bytes())
+        parsed = _PARSED[(path, fontkey)]
+    if parsed is None:
+        doc.add_font(family, style, str(path))
+        return
+    template, data = parsed
+    font = TTFFont.__new__(TTFFont)
+    for name in TTFFont.__slots__:
+        if hasattr(template, name):  # a few slots fpdf2 never sets (``unicode_range``)
+            setattr(font, name, getattr(template, name))
+    font.i = len(doc.fonts) + 1
+    font.cw = copy.copy(template.cw)
+    font.missing_glyphs = []
+    font.biggest_size_pt = 0
+    font._hbfont = None
+    font.ttfont = ttLib.TTFont(io.BytesIO(data), recalcTimestamp=False, lazy=True)
+    font.subset = SubsetMap(font)
+    doc.fonts[fontkey] = font
+
+
 class Document(FPDF):
     """An A4 page with the product's title block and numbered pages."""
 
@@ -96,8 +147,8 @@ class Document(FPDF):
         self.doc_subtitle = subtitle
         fonts = _font_dir()
         if fonts is not None:
-            self.add_font("Body", "", str(fonts / "DejaVuSans.ttf"))
-            self.add_font("Body", "B", str(fonts / "DejaVuSans-Bold.ttf"))
+            _add_font(self, "Body", "", fonts / "DejaVuSans.ttf")
+            _add_font(self, "Body", "B", fonts / "DejaVuSans-Bold.ttf")
             self.family = "Body"
             self.unicode = True
         else:
