@@ -12,7 +12,7 @@ pages; ``heading``, ``paragraph``, ``key_values`` and ``table`` write the usual 
 ``pdf_bytes`` returns the file. Text is written as text (never interpreted), long cells wrap.
 
 The fonts are parsed once per process (``_add_font``): fpdf2's ``add_font`` reads the whole TrueType file again for
-every document (a sixth of a one-page maintenance report's time), the reversibility export makes thousands.
+every document (a quarter of a one-page maintenance report's time), the reversibility export makes thousands.
 """
 
 from __future__ import annotations
@@ -94,10 +94,10 @@ def _font_dir() -> Path | None:
     return None
 
 
-#: The fonts parsed by this process, by (file, fpdf2 font key): the parsed ``TTFFont`` (its ``ttfont`` closed) and
-#: the file's bytes, or None for a font left to ``add_font``. Filled under ``_PARSING``; read-only after (documents
-#: are made in the jobs' worker threads).
-_PARSED: dict[tuple[Path, str], tuple[TTFFont, bytes] | None] = {}
+#: The fonts parsed by this process, by (file, fpdf2 font key): the parsed ``TTFFont`` (its ``ttfont`` closed), the
+#: file's bytes and its decoded ``hmtx`` table, or None for a font left to ``add_font``. Filled under ``_PARSING``;
+#: read-only after (documents are made in the jobs' worker threads).
+_PARSED: dict[tuple[Path, str], tuple[TTFFont, bytes, Any] | None] = {}
 _PARSING = threading.Lock()
 
 
@@ -108,7 +108,9 @@ def _add_font(doc: FPDF, family: str, style: str, path: Path) -> None:
     (for ``FPDFRecorder``): the cmap, the descriptor, the metrics, all read-only. What a document changes is its
     own: the widths (a ``defaultdict``, written on a miss), the subset map, the missing glyphs, the biggest size,
     and the fontTools ``TTFont``, which ``output()`` subsets *in place*; each document gets a fresh one, read
-    lazily from the bytes kept here (it reads only what the subsetter asks, as the file did). The bytes written
+    lazily from the bytes kept here (it reads only what the subsetter asks, as the file did) but for the widths
+    table (``hmtx``, the longest to decode): a copy of the decoded one, whose ``metrics`` dict the subsetter
+    replaces and never changes (``fontTools.subset``: ``hmtx.subset_glyphs``). The bytes written
     are those of ``add_font`` (``tests/app/test_pdf_fonts.py``). A font fpdf2 amends while parsing (a missing
     ``.notdef`` drawn, a color font, a compressed file) goes through ``add_font``."""
     fontkey = f"{family.lower()}{style}"
@@ -117,13 +119,14 @@ def _add_font(doc: FPDF, family: str, style: str, path: Path) -> None:
             template = TTFFont(doc, path, fontkey, style)
             amended = template.color_font is not None or template.is_compressed or (
                 "glyf" in template.ttfont and ".notdef" not in template.ttfont["glyf"])
+            parsed = None if amended else (template, path.read_bytes(), template.ttfont["hmtx"])
             template.ttfont.close()
-            _PARSED[(path, fontkey)] = None if amended else (template, path.read_bytes())
+            _PARSED[(path, fontkey)] = parsed
         parsed = _PARSED[(path, fontkey)]
     if parsed is None:
         doc.add_font(family, style, str(path))
         return
-    template, data = parsed
+    template, data, widths = parsed
     font = TTFFont.__new__(TTFFont)
     for name in TTFFont.__slots__:
         if hasattr(template, name):  # a few slots fpdf2 never sets (``unicode_range``)
@@ -134,6 +137,7 @@ def _add_font(doc: FPDF, family: str, style: str, path: Path) -> None:
     font.biggest_size_pt = 0
     font._hbfont = None
     font.ttfont = ttLib.TTFont(io.BytesIO(data), recalcTimestamp=False, lazy=True)
+    font.ttfont.tables["hmtx"] = copy.copy(widths)
     font.subset = SubsetMap(font)
     doc.fonts[fontkey] = font
 
