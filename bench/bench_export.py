@@ -98,7 +98,8 @@ async def export(name: str, out: Path) -> dict[str, object]:
     finally:
         await db.dispose()
     tables = result.manifest["tables"]
-    return {"seconds": seconds, "zip_bytes": out.stat().st_size,  # noqa: ASYNC240 (after the export) "rows": sum(t["rows"] for t in tables.values()),
+    return {"seconds": seconds, "zip_bytes": out.stat().st_size,  # noqa: ASYNC240 (after the export)
+            "rows": sum(t["rows"] for t in tables.values()),
             "meter_values": tables["meter_values"]["rows"],
             "uncompressed_bytes": sum(f["bytes"] for f in result.manifest["files"])}
 
