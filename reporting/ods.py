@@ -1,5 +1,6 @@
 """The semester workbook as OpenDocument spreadsheet (issue 15 §1; CCP TGD X.7, the State's interoperability
-framework recommends ODF): the same sheets and tables as the XLSX, typed cells, no charts.
+framework recommends ODF): the same sheets and tables as the XLSX, typed cells, and the XLSX's charts (``OdsChart``,
+given to ``close``) as embedded OpenDocument chart objects over the same ranges.
 
 odfpy builds a whole document in memory (one Python object per cell): fine for the aggregated tables (a few
 thousand cells), not for a « source » sheet of 1,000,000 lines. So the source rows are written as XML text to a
@@ -7,7 +8,10 @@ side file as they come (``source_row``), and ``close`` has odfpy write the docum
 formats, meta, filter ranges, each table with a one-row placeholder), then copies its parts into the final ZIP,
 streaming ``content.xml`` with each placeholder replaced by its rows: the side file for « source », the aggregated
 grids (kept by the XLSX writer anyway) turned into XML row by row for the others. Memory stays flat; the side
-file is removed.
+file is removed. Each chart is an ``Object N/`` sub-document (ODF 1.2 part 1's chart content: ``content.xml`` with its
+``chart:plot-area`` and ``chart:series`` over the sheet's cell ranges, ``styles.xml``), added to
+``META-INF/manifest.xml`` and framed (``draw:frame``/``draw:object``) in its sheet's ``table:shapes``, written before
+the sheet's rows.
 
 Cells: text ``office:value-type="string"`` (always text, and every text goes through ``app.exports.safe_cell``
 first, like the XLSX: ``=HYPERLINK(…)`` is written ``'=HYPERLINK(…)``), amounts ``currency`` (EUR, ``# ##0,00 €``),
@@ -24,6 +28,7 @@ import re
 import shutil
 import zipfile
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -31,7 +36,7 @@ from xml.sax.saxutils import escape
 
 from app.exports import safe_cell
 
-__all__ = ["KINDS", "OdsBook"]
+__all__ = ["KINDS", "OdsBook", "OdsChart"]
 
 #: Cell kinds -> the automatic cell style that renders them.
 KINDS = {"text": None, "header": "chead", "bold": "cbold", "title": "ctitle", "currency": "cmoney",
@@ -101,6 +106,117 @@ def _column(index: int) -> str:
     return name
 
 
+@dataclass
+class OdsChart:
+    """One of the workbook's charts, as the XLSX has it (``reporting.workbook``): its kind (xlsxwriter's
+    ``column``, ``bar``, ``line``, ``pie``), its sheet, title, categories and series (a literal name and a range of
+    values), each range ``(first_row, first_col, last_row, last_col)`` 0-based; the top left cell and the scale of
+    xlsxwriter's 480 × 288 px where it is inserted."""
+
+    kind: str
+    sheet: str
+    title: str
+    categories: tuple[int, int, int, int]
+    series: list[tuple[str, tuple[int, int, int, int]]]
+    stacked: bool = False
+    row: int = 0
+    col: int = 0
+    x_scale: float = 1
+    y_scale: float = 1
+
+
+#: ODF 1.2 part 1's ``chart:class`` of each xlsxwriter kind (a horizontal bar is ``chart:bar`` with
+#: ``chart:vertical="true"``), as LibreOffice writes them when it converts the XLSX.
+CHART_CLASSES = {"column": "chart:bar", "bar": "chart:bar", "line": "chart:line", "pie": "chart:circle"}
+#: LibreOffice's default column width and row height (our ODS sets neither): where a chart's top left cell is.
+_COLUMN_CM, _ROW_CM = 2.258, 0.452
+_CHART_NS = ('xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+             'xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0" '
+             'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
+             'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+             'xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" '
+             'xmlns:fo="urn:oasis:names:tc:opendocument:xmlns:xsl-fo-compatible:1.0" '
+             'xmlns:xlink="http://www.w3.org/1999/xlink" '
+             'xmlns:svg="urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0" '
+             'xmlns:chart="urn:oasis:names:tc:opendocument:xmlns:chart:1.0" '
+             'xmlns:loext="urn:org:documentfoundation:names:experimental:office:xmlns:loext:1.0" '
+             'office:version="1.2"')
+
+
+def _attr(value: str) -> str:
+    return escape(_INVALID.sub("", value), {'"': "&quot;"})
+
+
+def cell_range(sheet: str, area: tuple[int, int, int, int]) -> str:
+    """An ODF cell range address (ODF 1.2 part 1, ``table:cell-range-address``): ``'Sheet'.A2:'Sheet'.A4``."""
+    quoted = "'" + sheet.replace("'", "''") + "'"
+    r0, c0, r1, c1 = area
+    return f"{quoted}.{_column(c0)}{r0 + 1}:{quoted}.{_column(c1)}{r1 + 1}"
+
+
+def chart_ranges(chart: OdsChart) -> list[str]:
+    """The categories' range, then each series' values."""
+    return [cell_range(chart.sheet, area) for area in (chart.categories, *(area for _, area in chart.series))]
+
+
+def chart_content(chart: OdsChart) -> str:
+    """The chart object's ``content.xml`` (ODF 1.2 part 1's chart content, the structure LibreOffice writes, without the
+    local table: the data are the sheet's ranges, ``table:cell-range-address`` of the plot area, each series'
+    ``chart:values-cell-range-address`` and the axis' ``chart:categories``)."""
+    width, height = 12.7 * chart.x_scale, 7.62 * chart.y_scale
+    pie = chart.kind == "pie"
+    categories = cell_range(chart.sheet, chart.categories)
+    ranges = chart_ranges(chart)
+    plot = ' chart:vertical="true"' if chart.kind == "bar" else ""
+    plot += ' chart:stacked="true"' if chart.stacked else ""
+    label = ' chart:data-label-number="percentage"' if pie else ""
+    legend = ""
+    if pie or len(chart.series) > 1:
+        legend = f'<chart:legend chart:legend-position="{"end" if pie else "bottom"}" style:legend-expansion="wide"/>'
+    series = "".join(
+        f'<chart:series chart:style-name="s{i}" chart:class="{CHART_CLASSES[chart.kind]}" '
+        f'chart:values-cell-range-address="{_attr(cell_range(chart.sheet, area))}" '
+        f'loext:label-string="{_attr(chr(34) + name + chr(34))}"/>'
+        for i, (name, area) in enumerate(chart.series))
+    styles = "".join(f'<style:style style:name="s{i}" style:family="chart"><style:chart-properties{label}/>'
+                     f"</style:style>" for i in range(len(chart.series)))
+    # The categories on the x axis, for a pie too (where LibreOffice writes them).
+    axes = (f'<chart:axis chart:dimension="x" chart:name="primary-x" chart:style-name="axis"><chart:categories '
+            f'table:cell-range-address="{_attr(categories)}"/></chart:axis>'
+            '<chart:axis chart:dimension="y" chart:name="primary-y" chart:style-name="axis">'
+            + ("" if pie else '<chart:grid chart:class="major"/>') + "</chart:axis>")
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<office:document-content {_CHART_NS}>'
+            f'<office:automatic-styles><style:style style:name="plot" style:family="chart"><style:chart-properties'
+            f' chart:include-hidden-cells="false" chart:treat-empty-cells="leave-gap"{plot}/></style:style>'
+            # The axes' labels shown (``chart:display-label``), their numbers in the cells' format (€).
+            '<style:style style:name="axis" style:family="chart"><style:chart-properties chart:display-label="true"'
+            ' chart:link-data-style-to-source="true"/></style:style>'
+            f"{styles}</office:automatic-styles><office:body><office:chart>"
+            f'<chart:chart svg:width="{width:.3f}cm" svg:height="{height:.3f}cm" xlink:href=".." xlink:type="simple" '
+            f'chart:class="{CHART_CLASSES[chart.kind]}"><chart:title><text:p>{_text(chart.title)}</text:p>'
+            f"</chart:title>{legend}"
+            f'<chart:plot-area chart:style-name="plot" table:cell-range-address="{_attr(" ".join(ranges))}" '
+            f'chart:data-source-has-labels="none">{axes}{series}</chart:plot-area>'
+            "</chart:chart></office:chart></office:body></office:document-content>")
+
+
+def chart_frame(chart: OdsChart, number: int) -> str:
+    """The ``draw:frame`` of the sheet's ``table:shapes`` that embeds ``Object N`` (``draw:object``) where xlsxwriter inserts the chart."""
+    width, height = 12.7 * chart.x_scale, 7.62 * chart.y_scale
+    ranges = " ".join(chart_ranges(chart))
+    return (f'<draw:frame draw:z-index="{number}" draw:name="Graphique {number}" svg:width="{width:.3f}cm" '
+            f'svg:height="{height:.3f}cm" svg:x="{chart.col * _COLUMN_CM:.3f}cm" svg:y="{chart.row * _ROW_CM:.3f}cm">'
+            f'<draw:object draw:notify-on-update-of-ranges="{_attr(ranges)}" xlink:href="./Object {number}" '
+            'xlink:type="simple" xlink:show="embed" xlink:actuate="onLoad"/></draw:frame>')
+
+
+_FRAME_NS = (("draw", "urn:oasis:names:tc:opendocument:xmlns:drawing:1.0"),
+             ("svg", "urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0"),
+             ("xlink", "http://www.w3.org/1999/xlink"))
+_CHART_STYLES = (f'<?xml version="1.0" encoding="UTF-8"?>\n<office:document-styles {_CHART_NS}><office:styles/>'
+                 "</office:document-styles>")
+
+
 class OdsBook:
     """An ODS of named sheets: the « source » rows streamed (``source_row``), the other sheets given whole to
     ``close`` as grids ``{row: {col: (kind, value)}}``."""
@@ -124,11 +240,12 @@ class OdsBook:
         self.source_columns = max(self.source_columns, columns)
 
     def close(self, grids: dict[str, dict[int, dict[int, tuple[str, Any]]]],
-              filters: dict[str, tuple[int, int]] | None = None) -> None:
-        """Write the file. ``filters``: per sheet, its last row and column (0-based) under a header row."""
+              filters: dict[str, tuple[int, int]] | None = None, charts: Sequence[OdsChart] = ()) -> None:
+        """Write the file. ``filters``: per sheet, its last row and column (0-based) under a header row;
+        ``charts``: the XLSX's charts, each embedded as an ``Object N`` chart document."""
         self.rows.close()
         try:
-            self._write(grids, filters or {})
+            self._write(grids, filters or {}, list(charts))
         finally:
             self.rows_path.unlink(missing_ok=True)
 
@@ -241,7 +358,7 @@ class OdsBook:
                       .encode("utf-8"))
 
     def _write(self, grids: dict[str, dict[int, dict[int, tuple[str, Any]]]],
-               filters: dict[str, tuple[int, int]]) -> None:
+               filters: dict[str, tuple[int, int]], charts: list[OdsChart]) -> None:
         doc = self._document(filters)
         skeleton = self.path.with_name(self.path.name + ".skeleton")
         try:
@@ -250,16 +367,33 @@ class OdsBook:
                     self.path, "w", zipfile.ZIP_DEFLATED, compresslevel=ZIP_LEVEL) as target:
                 for info in source.infolist():
                     data = source.read(info.filename)
+                    if info.filename == "META-INF/manifest.xml" and charts:
+                        entries = "".join(
+                            f' <manifest:file-entry manifest:full-path="Object {n}/{part}" '
+                            f'manifest:media-type="{kind}"/>\n'
+                            for n in range(1, len(charts) + 1)
+                            for part, kind in (("", "application/vnd.oasis.opendocument.chart"),
+                                               ("content.xml", "text/xml"), ("styles.xml", "text/xml")))
+                        data = data.replace(b"</manifest:manifest>", entries.encode() + b"</manifest:manifest>")
                     if info.filename != "content.xml":
                         target.writestr(info, data)
                         continue
                     text = data.decode("utf-8")
+                    if charts:  # odfpy declares only the namespaces its elements use: the frames' too
+                        root = text.index("<office:document-content") + len("<office:document-content")
+                        declare = "".join(f' xmlns:{prefix}="{uri}"' for prefix, uri in _FRAME_NS
+                                          if f"xmlns:{prefix}=" not in text[:text.index(">", root)])
+                        text = text[:root] + declare + text[root:]
                     with target.open("content.xml", "w", force_zip64=True) as out:
                         done = 0
                         for index, name in enumerate(self.sheets):
                             at = text.index(f"{_MARKER}{index}@@", done)
                             start = text.rindex("<table:table-row", 0, at)
                             out.write(text[done:start].encode("utf-8"))
+                            shapes = "".join(chart_frame(chart, n) for n, chart in enumerate(charts, start=1)
+                                             if chart.sheet == name)
+                            if shapes:  # before the table's rows (``table:table``'s content model)
+                                out.write(f"<table:shapes>{shapes}</table:shapes>".encode())
                             done = text.index("</table:table-row>", at) + len("</table:table-row>")
                             if name == self.source:
                                 with self.rows_path.open("rb") as rows:
@@ -267,6 +401,9 @@ class OdsBook:
                             else:
                                 self._grid_rows(out, grids.get(name, {}))
                         out.write(text[done:].encode("utf-8"))
+                for n, chart in enumerate(charts, start=1):
+                    target.writestr(f"Object {n}/content.xml", chart_content(chart))
+                    target.writestr(f"Object {n}/styles.xml", _CHART_STYLES)
         finally:
             skeleton.unlink(missing_ok=True)
 

@@ -218,8 +218,9 @@ def workbook_bytes(report: UsageReport, tenant_name: str) -> bytes:
 
 
 def ods_bytes(report: UsageReport, tenant_name: str) -> bytes:
-    """The same sheets as OpenDocument (CCP TGD X.7; ``reporting.ods``): typed cells, filter ranges, no charts; the
-    sessions' start and end as text (``JJ/MM/AAAA hh:mm``: the ODS writer's dates have no time)."""
+    """The same sheets as OpenDocument (CCP TGD X.7; ``reporting.ods``): typed cells, filter ranges, no charts
+    (``OdsBook.close`` embeds only the charts it is given: the semester workbook's, not yet this XLSX's column
+    chart); the sessions' start and end as text (``JJ/MM/AAAA hh:mm``: the ODS writer's dates have no time)."""
     sheets = sheets_of(report, tenant_name)
     grids: dict[str, dict[int, dict[int, tuple[str, Any]]]] = {}
     for name, rows in sheets:

@@ -50,7 +50,7 @@ from app.exports import safe_cell
 from catalog.rules import FAMILIES, MODES
 from catalog.services import Beneficiary, ReportedLine
 from incidents.services import PolicyPeriod, ServiceOption
-from reporting.ods import OdsBook
+from reporting.ods import OdsBook, OdsChart
 from reporting.semester import Semester
 from reporting.source_rows import ROW, SourceRows
 
@@ -277,6 +277,9 @@ class SemesterWorkbook:
                       id(self.duration): "duration", id(self.good): "bold", id(self.bad): "bold"}
         self.grids: dict[str, dict[int, dict[int, tuple[str, Any]]]] = defaultdict(lambda: defaultdict(dict))
         self.filters: dict[str, tuple[int, int]] = {}
+        #: The charts as inserted, for the ODS; a chart made by ``_chart`` waits in ``chart_specs`` for its place.
+        self.charts: list[OdsChart] = []
+        self.chart_specs: dict[int, OdsChart] = {}
         self.ods = OdsBook(ods_path, self.sheet_names, title=self.book_title) if ods_path else None
         self.source = self.sheets["source"]
         for col, width in enumerate(_WIDTHS[:len(self.header)]):
@@ -415,7 +418,8 @@ class SemesterWorkbook:
         with ThreadPoolExecutor(2) as pool:
             jobs = [pool.submit(self._timed, "xlsx_zip", self._assemble)]
             if self.ods:
-                jobs.append(pool.submit(self._timed, "ods_zip", self.ods.close, self.grids, self.filters))
+                jobs.append(pool.submit(self._timed, "ods_zip", self.ods.close, self.grids, self.filters,
+                                        self.charts))
             for job in jobs:
                 job.result()
 
@@ -450,6 +454,15 @@ class SemesterWorkbook:
             self.skeleton_path.unlink(missing_ok=True)
             self.rows_path.unlink(missing_ok=True)
 
+    def _insert(self, sheet: Any, row: int, col: int, chart: Any, options: dict[str, float] | None = None) -> None:
+        """xlsxwriter's ``insert_chart``, and the same chart for the ODS (``reporting.ods.OdsChart``) at the same
+        cell and size."""
+        sheet.insert_chart(row, col, chart, options or {})
+        spec = self.chart_specs.pop(id(chart))
+        spec.row, spec.col = row, col
+        spec.x_scale, spec.y_scale = (options or {}).get("x_scale", 1), (options or {}).get("y_scale", 1)
+        self.charts.append(spec)
+
     def _autofilter(self, sheet: Any, last_row: int, last_col: int) -> None:
         sheet.autofilter(0, 0, last_row, last_col)
         self.filters[sheet.get_name()] = (last_row, last_col)
@@ -471,6 +484,7 @@ class SemesterWorkbook:
             chart.add_series({"name": series, "categories": [name, *categories], "values": [name, r0, c0, r1, c1],
                               **({"data_labels": {"percentage": True}} if kind == "pie" else {})})
         chart.set_title({"name": title})
+        self.chart_specs[id(chart)] = OdsChart(kind, name, title, categories, values, stacked=subtype == "stacked")
         if kind not in ("pie", "doughnut"):
             chart.set_y_axis({"num_format": '#,##0 "€"'})
             chart.set_legend({"position": "bottom"} if len(values) > 1 else {"none": True})
@@ -521,7 +535,7 @@ class SemesterWorkbook:
         if rows:
             chart = self._chart("column", sheet, "Volume d'affaires par semestre (CA HT)", (1, 0, last, 0),
                                 [("CA HT", (1, 1, last, 1))])
-            sheet.insert_chart(1, 3, chart, {"x_scale": 1.4, "y_scale": 1.3})
+            self._insert(sheet, 1, 3, chart, {"x_scale": 1.4, "y_scale": 1.3})
 
     def _per_beneficiary(self, sheet: Any) -> None:
         t = self.totals
@@ -543,7 +557,7 @@ class SemesterWorkbook:
         if rows and years:
             chart = self._chart("bar", sheet, "Volume d'affaires annuel par bénéficiaire (CA HT)", (1, 1, last, 1),
                                 [(str(y), (1, 3 + i, last, 3 + i)) for i, y in enumerate(years)], subtype="stacked")
-            sheet.insert_chart(1, len(header) + 1, chart, {"x_scale": 1.5, "y_scale": max(1.3, len(rows) / 12)})
+            self._insert(sheet, 1, len(header) + 1, chart, {"x_scale": 1.5, "y_scale": max(1.3, len(rows) / 12)})
 
     def _periods(self, sheet: Any) -> None:
         by_month = self.totals.by_month
@@ -571,12 +585,12 @@ class SemesterWorkbook:
         if months:
             chart = self._chart("line", sheet, "Volume d'affaires global par mois (CA HT)", (1, 0, len(months), 0),
                                 [("CA HT", (1, 1, len(months), 1))])
-            sheet.insert_chart(1, 9, chart, {"x_scale": 1.5, "y_scale": 1.2})
+            self._insert(sheet, 1, 9, chart, {"x_scale": 1.5, "y_scale": 1.2})
             chart = self._chart("column", sheet, "Par trimestre", (1, 3, len(quarters), 3),
                                 [("CA HT", (1, 4, len(quarters), 4))])
-            sheet.insert_chart(20, 9, chart)
+            self._insert(sheet, 20, 9, chart)
             chart = self._chart("column", sheet, "Par année", (1, 6, len(years), 6), [("CA HT", (1, 7, len(years), 7))])
-            sheet.insert_chart(20, 17, chart)
+            self._insert(sheet, 20, 17, chart)
 
     def _beneficiary_periods(self, sheet: Any) -> None:
         """CANUT 7: per beneficiary (its SIRET), the volume by month, quarter and year; one row per period, so
@@ -614,10 +628,10 @@ class SemesterWorkbook:
         last = self._table(sheet, 0, (label, f"CA HT {self.meta.semester.label}", "CA HT depuis le début du marché"),
                            rows, (None, self.money, self.money))
         if rows:
-            sheet.insert_chart(1, 4, self._chart("pie", sheet, f"{title} — {self.meta.semester.label}",
-                                                 (1, 0, last, 0), [("CA HT du semestre", (1, 1, last, 1))]))
-            sheet.insert_chart(17, 4, self._chart("pie", sheet, f"{title} — depuis le début du marché",
-                                                  (1, 0, last, 0), [("CA HT depuis le début", (1, 2, last, 2))]))
+            self._insert(sheet, 1, 4, self._chart("pie", sheet, f"{title} — {self.meta.semester.label}",
+                                                  (1, 0, last, 0), [("CA HT du semestre", (1, 1, last, 1))]))
+            self._insert(sheet, 17, 4, self._chart("pie", sheet, f"{title} — depuis le début du marché",
+                                                   (1, 0, last, 0), [("CA HT depuis le début", (1, 2, last, 2))]))
 
     def _kinds(self, sheet: Any) -> None:
         self._split(sheet, "BPU de base et catalogue", "Partie", self.totals.kind,
@@ -646,7 +660,7 @@ class SemesterWorkbook:
             first, end = index[0], index[-1]
             chart = self._chart("bar", sheet, f"Commandes {year} par ligne du BPU (CA HT)", (first, 1, end, 1),
                                 [("CA HT", (first, 5, end, 5))])
-            sheet.insert_chart(1, 7, chart, {"x_scale": 1.4, "y_scale": max(1.2, len(index) / 12)})
+            self._insert(sheet, 1, 7, chart, {"x_scale": 1.4, "y_scale": max(1.2, len(index) / 12)})
 
     def _options(self, sheet: Any) -> None:
         """CAIH 5 « La répartition des commandes annuelles sur chacune des options »: per option (CAIH 2.1.21's
@@ -673,15 +687,10 @@ class SemesterWorkbook:
                                    "date de la commande (plage horaire commandée, niveau de service par défaut des "
                                    "incidents) ; « — » : les niveaux se choisissent par incident (CANUT 6.6, CPAM).")
         if rows:
-            chart = self.book.add_chart({"type": "column"})
-            name = sheet.get_name()
-            for title, col in ((f"CA HT {sem}", 5), ("CA HT depuis le début du marché", 8)):
-                chart.add_series({"name": title, "categories": [name, 1, 0, last, 0],
-                                  "values": [name, 1, col, last, col]})
-            chart.set_title({"name": "CA HT par option (plage horaire × niveau de service)"})
-            chart.set_y_axis({"num_format": '#,##0 "€"'})
-            chart.set_legend({"position": "bottom"})
-            sheet.insert_chart(note + 2, 0, chart, {"x_scale": 1.5, "y_scale": 1.2})
+            chart = self._chart("column", sheet, "CA HT par option (plage horaire × niveau de service)", (1, 0, last, 0),
+                                [(title, (1, col, last, col))
+                                 for title, col in ((f"CA HT {sem}", 5), ("CA HT depuis le début du marché", 8))])
+            self._insert(sheet, note + 2, 0, chart, {"x_scale": 1.5, "y_scale": 1.2})
 
     def _regions(self, sheet: Any) -> None:
         """CAIH 5 « La répartition régionale des adhérents »: every beneficiary of the agreements, by region, with
@@ -697,8 +706,8 @@ class SemesterWorkbook:
         last = self._table(sheet, 0, ("Région", "Bénéficiaires", f"CA HT {self.meta.semester.label}",
                                       "CA HT depuis le début du marché"), rows, (None, None, self.money, self.money))
         if rows:
-            sheet.insert_chart(1, 5, self._chart("pie", sheet, "Répartition régionale des bénéficiaires",
-                                                 (1, 0, last, 0), [("Bénéficiaires", (1, 1, last, 1))]))
+            self._insert(sheet, 1, 5, self._chart("pie", sheet, "Répartition régionale des bénéficiaires",
+                                                  (1, 0, last, 0), [("Bénéficiaires", (1, 1, last, 1))]))
 
     def _sla(self, sheet: Any) -> None:
         """CCTP CAIH 2.1.27 (the lot: « pourcentage du nombre d'incidents clôturés dans les temps définis sur le
@@ -759,4 +768,4 @@ class SemesterWorkbook:
             chart = self._chart("column", sheet, "Taux de respect du GTR du semestre (%)", (4, 0, last, 0),
                                 [("Taux de respect du GTR (%)", (4, 4, last, 4))])
             chart.set_y_axis({"min": 0, "max": 100, "num_format": '0" %"'})
-            sheet.insert_chart(top + len(months) + 3, 0, chart, {"x_scale": 1.5, "y_scale": 1.2})
+            self._insert(sheet, top + len(months) + 3, 0, chart, {"x_scale": 1.5, "y_scale": 1.2})

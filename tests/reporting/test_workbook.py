@@ -167,3 +167,82 @@ async def test_libreoffice_reads_the_same_numbers_and_keeps_the_charts(db, setti
     options = next(c for c in charts if "CA HT par option" in c)
     assert '<c:barDir val="col"/>' in options and options.count("<c:ser>") == 2
     assert "Répartition par option&apos;!$I$2" in options
+
+
+def _xlsx_range(formula: str) -> tuple[str, str]:
+    """``'Sheet'!$B$2:$B$4`` -> (« Sheet », « B2:B4 »)."""
+    sheet, cells = formula.rsplit("!", 1)
+    cells = cells.replace("$", "")
+    return sheet.strip("'").replace("''", "'"), cells if ":" in cells else f"{cells}:{cells}"
+
+
+def _ods_range(address: str) -> tuple[str, str]:
+    """``'Sheet'.B2:'Sheet'.B4`` -> (« Sheet », « B2:B4 »)."""
+    start, end = address.split(":")
+    sheet = start.rsplit(".", 1)[0].strip("'").replace("''", "'")
+    return sheet, start.rsplit(".", 1)[1] + ":" + end.rsplit(".", 1)[1]
+
+
+def _xlsx_charts(book) -> list[tuple]:
+    """Each chart of an XLSX as openpyxl reads it: sheet, kind, title, categories, values of each series."""
+    found = []
+    for sheet in book.worksheets:
+        for chart in sheet._charts:
+            kind = {"BarChart": "col" if getattr(chart, "barDir", "col") == "col" else "bar",
+                    "LineChart": "line", "PieChart": "pie"}[type(chart).__name__]
+            title = "".join(r.t for p in chart.title.tx.rich.p for r in (p.r or ())) if chart.title else None
+            refs = [(_xlsx_range((s.cat.numRef or s.cat.strRef).f), _xlsx_range(s.val.numRef.f)) for s in chart.series]
+            found.append((sheet.title, kind, title, refs[0][0], tuple(v for _, v in refs)))
+    return sorted(found)
+
+
+async def test_the_ods_has_the_xlsx_charts_and_libreoffice_keeps_them(db, settings, dataset, tmp_path: Path):
+    """CAIH 5 « sous formes de rapports (tableaux croisés, graphiques, …) », in the ODS too (CCP TGD X.7): each of
+    the XLSX's 13 charts is an embedded OpenDocument chart (ODF 1.2 part 1 §10) of the same kind and title over the
+    same ranges of the same sheet, and LibreOffice opens them (converted back to XLSX, they are still there)."""
+    from lxml import etree
+
+    report = await make_report(db, settings, dataset)
+    xlsx = services.report_file(settings, report, "xlsx")[0]
+    ods = services.report_file(settings, report, "ods")[0]
+    expected = _xlsx_charts(load_workbook(xlsx))
+    assert len(expected) == 13
+    ns = {"chart": "urn:oasis:names:tc:opendocument:xmlns:chart:1.0",
+          "table": "urn:oasis:names:tc:opendocument:xmlns:table:1.0",
+          "style": "urn:oasis:names:tc:opendocument:xmlns:style:1.0",
+          "draw": "urn:oasis:names:tc:opendocument:xmlns:drawing:1.0",
+          "xlink": "http://www.w3.org/1999/xlink", "text": "urn:oasis:names:tc:opendocument:xmlns:text:1.0",
+          "manifest": "urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"}
+    with zipfile.ZipFile(ods) as archive:
+        manifest = etree.fromstring(archive.read("META-INF/manifest.xml"))
+        objects = [e.get(f"{{{ns['manifest']}}}full-path") for e in manifest.iterfind("manifest:file-entry", ns)
+                   if e.get(f"{{{ns['manifest']}}}media-type") == "application/vnd.oasis.opendocument.chart"]
+        content = etree.fromstring(archive.read("content.xml"))
+        frames = {}
+        for table in content.iterfind(".//table:table", ns):
+            for link in table.iterfind("table:shapes/draw:frame/draw:object", ns):
+                frames[link.get(f"{{{ns['xlink']}}}href").removeprefix("./")] = table.get(f"{{{ns['table']}}}name")
+        ours = []
+        for name in objects:
+            chart = etree.fromstring(archive.read(f"{name}content.xml")).find(".//chart:chart", ns)
+            archive.read(f"{name}styles.xml")
+            plot = chart.find("chart:plot-area", ns)
+            vertical = any(p.get(f"{{{ns['chart']}}}vertical") == "true"
+                           for p in chart.getroottree().iterfind(".//style:chart-properties", ns))
+            kind = {"chart:bar": "bar" if vertical else "col", "chart:line": "line",
+                    "chart:circle": "pie"}[chart.get(f"{{{ns['chart']}}}class")]
+            categories = _ods_range(plot.find(".//chart:categories", ns).get(f"{{{ns['table']}}}cell-range-address"))
+            values = tuple(_ods_range(s.get(f"{{{ns['chart']}}}values-cell-range-address"))
+                           for s in plot.iterfind("chart:series", ns))
+            assert plot.get(f"{{{ns['table']}}}cell-range-address").count(":") == 1 + len(values)
+            ours.append((frames[name.rstrip("/")], kind, "".join(chart.find("chart:title", ns).itertext()),
+                         categories, values))
+    assert len(objects) == 13 and sorted(ours) == expected
+    assert {kind for _, kind, *_ in ours} == {"col", "bar", "line", "pie"}
+
+    soffice = soffice_path()
+    out = tmp_path / "office"
+    await asyncio.to_thread(subprocess.run, [soffice, f"-env:UserInstallation=file://{tmp_path}/lo", "--headless",
+                                             "--convert-to", "xlsx", "--outdir", str(out), str(ods)],
+                            check=True, capture_output=True, timeout=300)
+    assert _xlsx_charts(load_workbook(out / ods.with_suffix(".xlsx").name)) == expected
