@@ -29,7 +29,7 @@ from app.errors import ValidationFailed
 from app.exports import EXPORT_FORMATS, csv_bytes, safe_cell
 from app.shell import Chart, Figure, HomeCard, render, tenant_page
 from csms import services as csms
-from reporting.ods import OdsBook
+from reporting.ods import OdsBook, OdsChart
 from reporting.usage import WEEKDAYS, Period, UsageReport, build_report, duration_label, parse_period
 from tenants.context import TenantContext
 
@@ -207,20 +207,32 @@ def workbook_bytes(report: UsageReport, tenant_name: str) -> bytes:
                 sheet.autofilter(0, 0, len(rows) - 1, len(rows[0]) - 1)
         if name == "Occupation":
             sheet.conditional_format(10, 1, 16, 24, {"type": "2_color_scale"})
-        if name == "Points de charge" and len(rows) > 1:
-            chart = book.add_chart({"type": "column"})
-            chart.add_series({"name": "Énergie (kWh)", "categories": [name, 1, 0, len(rows) - 1, 0],
-                              "values": [name, 1, 5, len(rows) - 1, 5]})
-            chart.set_title({"name": "Énergie par point de charge"})
-            sheet.insert_chart(len(rows) + 2, 0, chart)
+        spec = _energy_chart(name, rows)
+        if spec is not None:
+            chart = book.add_chart({"type": spec.kind})
+            ((series, values),) = spec.series
+            chart.add_series({"name": series, "categories": [name, *spec.categories],
+                              "values": [name, *values]})
+            chart.set_title({"name": spec.title})
+            sheet.insert_chart(spec.row, spec.col, chart)
     book.close()
     return out.getvalue()
 
 
+def _energy_chart(name: str, rows: list[list[Any]]) -> OdsChart | None:
+    """« Points de charge »'s column chart, energy per charge point (its sixth column), below the table: the same in
+    the XLSX and the ODS."""
+    if name != "Points de charge" or len(rows) <= 1:
+        return None
+    last = len(rows) - 1
+    return OdsChart("column", name, "Énergie par point de charge", (1, 0, last, 0),
+                    [("Énergie (kWh)", (1, 5, last, 5))], row=len(rows) + 2, col=0)
+
+
 def ods_bytes(report: UsageReport, tenant_name: str) -> bytes:
-    """The same sheets as OpenDocument (CCP TGD X.7; ``reporting.ods``): typed cells, filter ranges, no charts
-    (``OdsBook.close`` embeds only the charts it is given: the semester workbook's, not yet this XLSX's column
-    chart); the sessions' start and end as text (``JJ/MM/AAAA hh:mm``: the ODS writer's dates have no time)."""
+    """The same sheets as OpenDocument (CCP TGD X.7; ``reporting.ods``): typed cells, filter ranges, the XLSX's
+    column chart (``_energy_chart``, embedded by ``OdsBook.close``); the sessions' start and end as text
+    (``JJ/MM/AAAA hh:mm``: the ODS writer's dates have no time)."""
     sheets = sheets_of(report, tenant_name)
     grids: dict[str, dict[int, dict[int, tuple[str, Any]]]] = {}
     for name, rows in sheets:
@@ -238,7 +250,8 @@ def ods_bytes(report: UsageReport, tenant_name: str) -> bytes:
         path = Path(folder) / "usage.ods"
         book = OdsBook(path, [name for name, _ in sheets], source="", title="Rapport d'utilisation des IRVE")
         book.close(grids, {name: (len(rows) - 1, len(rows[0]) - 1) for name, rows in sheets
-                           if name in TABLES and len(rows) > 1})
+                           if name in TABLES and len(rows) > 1},
+                   charts=[spec for name, rows in sheets if (spec := _energy_chart(name, rows)) is not None])
         return path.read_bytes()
 
 

@@ -191,7 +191,16 @@ async def test_a_real_ocpp_transaction_makes_the_report_page_xlsx_and_api(db, fl
     assert ods.status_code == 200 and ods.headers["content-type"].startswith("application/vnd.oasis.opendocument")
     with zipfile.ZipFile(io.BytesIO(ods.content)) as archive:
         content = archive.read("content.xml").decode()
+        manifest = archive.read("META-INF/manifest.xml").decode()
+        charts = [n for n in archive.namelist() if n.startswith("Object ") and n.endswith("/content.xml")]
+        chart = archive.read(charts[0]).decode() if charts else ""
     assert all(f'table:name="{name}"' in content for name in book.sheetnames)
+    # The XLSX's column chart, in the ODS too: energy per charge point over the sheet's own cells.
+    (xlsx_chart,) = book["Points de charge"]._charts
+    assert len(charts) == 1 and "application/vnd.oasis.opendocument.chart" in manifest
+    assert 'chart:class="chart:bar"' in chart and "Énergie par point de charge" in chart
+    first, last = xlsx_chart.series[0].val.numRef.f.split("!")[1].replace("$", "").split(":")  # F2:F6 in the XLSX
+    assert f"'Points de charge'.{first}:'Points de charge'.{last}" in chart
     assert 'office:value="10.7"' in content and "<text:p>02/11/2026 09:10</text:p>" in content
     csv = await client.get(f"{base}.csv", params={"mois": "2026-11"})
     assert csv.status_code == 200 and csv.content.count(b"\r\n") == 3
