@@ -20,6 +20,7 @@ import contextlib
 import datetime as dt
 import decimal
 import enum
+import functools
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -59,6 +60,7 @@ __all__ = [
     "one_in_tenant",
     "scope_session",
     "tenant_ids_of",
+    "tenant_root",
     "unscoped",
     "utcnow",
 ]
@@ -118,6 +120,13 @@ class Base(DeclarativeBase):
 #: Every tenant-owned table, by name. The reversibility export walks it; a test
 #: checks that every table carrying ``tenant_id`` is here and protected by RLS.
 TENANT_TABLES: dict[str, type[TenantOwned]] = {}
+
+
+@functools.cache
+def tenant_root() -> type[Base]:
+    """The model of the tenants themselves (``__tenant_root__ = True``: ``tenants.models.Tenant``), which the kernel
+    does not name; found once among the mapped models (once they are all mapped: a failed search is not kept)."""
+    return next(m.class_ for m in Base.registry.mappers if getattr(m.class_, "__tenant_root__", False))
 
 
 class TenantOwned:

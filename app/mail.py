@@ -14,13 +14,13 @@ import datetime as dt
 import logging
 import uuid
 from email.message import EmailMessage
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import String, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, utcnow
+from app.db import Base, tenant_root, utcnow
 from app.jobs import JobContext, actor
 
 if TYPE_CHECKING:
@@ -70,9 +70,9 @@ def _smtp(settings: Settings, to: str, subject: str, body: str) -> tuple[str, st
 
 
 async def _tenant_exists(session: AsyncSession, tenant_id: uuid.UUID) -> bool:
-    """Whether the tenant's row is there, read through the model that is the tenants' root (the kernel does not
-    name the component that owns it)."""
-    root = next(m.class_ for m in Base.registry.mappers if getattr(m.class_, "__tenant_root__", False))
+    """Whether the tenant's row is there, read through the model that is the tenants' root (``app.db.tenant_root``:
+    the kernel does not name the component that owns it)."""
+    root: Any = tenant_root()
     return await session.scalar(select(root.id).where(root.id == tenant_id)) is not None
 
 
