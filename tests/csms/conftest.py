@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
+import logging
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
@@ -41,6 +42,22 @@ def backend() -> str:
 def password_hash() -> str:
     return hash_password(PASSWORD)  # once: argon2 costs ~0.1 s
 
+
+
+class LogRecords(logging.Handler):
+    """The records a logger emits from ``level`` on, kept for the test (pytest's logging plugin is off in these
+    runs): add it with ``logging.getLogger(name).addHandler(...)``, remove it after."""
+
+    def __init__(self, level: int = logging.WARNING) -> None:
+        super().__init__(level)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(f"{r.levelname} {r.getMessage()}" for r in self.records)
 
 @dataclass
 class Fleet:

@@ -21,7 +21,7 @@ from ocpp.v16 import ChargePoint as Station16
 from ocpp.v16 import call
 from ocpp.v16 import call_result as station_result
 
-from tests.csms.conftest import open_socket
+from tests.csms.conftest import LogRecords, open_socket
 from tests.csms.test_commands_web import live  # noqa: F401 - the web app and the ingress, embedded
 from tests.csms.test_ingress import NOW, counts
 from tests.csms.test_kill9 import IngressProcess
@@ -38,15 +38,6 @@ async def _raw(ws: Any, frame: str) -> Any:
             return answer
 
 
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 # --------------------------------------------------------------------------- unsolicited answers
 
 
@@ -60,7 +51,7 @@ class _ConfigurableStation(Station16):
 async def test_answers_to_calls_never_made_are_dropped_counted_and_logged_once(ingress, stations):
     """OCPP-J 1.6 §4.1.3 / 2.0.1 §4.2.2: a CallResult (3) or CallError (4) answers a Call of the
     receiver, matched by its MessageId. Those answering nothing never reach the library's queue."""
-    records = _Records()
+    records = LogRecords()
     logging.getLogger("csms.ingress.server").addHandler(records)
     ws = await stations.socket("CPAM-LM-01")
     try:
@@ -277,8 +268,7 @@ async def test_an_accepted_authorization_key_becomes_the_station_password_and_is
 
     from tests.csms.test_commands_web import CPAM_BOX, CSRF, portal_login
 
-    records = _Records()
-    records.setLevel(logging.DEBUG)
+    records = LogRecords(logging.DEBUG)
     logging.getLogger().addHandler(records)
     new_password = os.urandom(20)  # random binary, as the specification advises
     key = new_password.hex().upper()

@@ -27,7 +27,7 @@ from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyB
 from app.bus import LocalBus
 from app.settings import Settings, SettingsError
 from csms.domain import certificates
-from tests.csms.conftest import open_socket
+from tests.csms.conftest import LogRecords, open_socket
 from tests.csms.test_fleet_operations import call, make_csr
 
 NOW = dt.datetime.now(dt.UTC)
@@ -68,24 +68,9 @@ def env(cert_file: Path | None, key_file: Path | None, password: str = "") -> di
     return values
 
 
-class Recorded(logging.Handler):
-    """The records of the certificates module (pytest's logging plugin is off in these runs)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    @property
-    def text(self) -> str:
-        return "\n".join(f"{r.levelname} {r.getMessage()}" for r in self.records)
-
-
 @pytest.fixture
 def ca_log() -> Any:
-    handler = Recorded()
+    handler = LogRecords(logging.DEBUG)
     logger = logging.getLogger(certificates.__name__)
     logger.addHandler(handler)
     level = logger.level
