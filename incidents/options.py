@@ -38,8 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from incidents.models import SlaPolicyVersion
 from incidents.sla import Delay, SlaPolicy, policy_template
-from incidents.tickets import DEFAULT_TEMPLATE, TEMPLATE_OF_CENTRAL
-from tenants.models import Central, Tenant
+from incidents.tickets import default_templates
 
 __all__ = ["WINDOWS", "PolicyPeriod", "ServiceOption", "service_option", "service_option_periods"]
 
@@ -60,10 +59,9 @@ class ServiceOption:
 @dataclass(frozen=True, slots=True)
 class PolicyPeriod:
     """One policy version of a tenant: from when (UTC; ``None``: no version recorded, the central's template),
-    its template and its option."""
+    and its option."""
 
     since: dt.datetime | None
-    template: str
     option: ServiceOption
 
 
@@ -74,7 +72,7 @@ def _hours(delay: Delay | None) -> int | None:
 def service_option(policy: SlaPolicy) -> ServiceOption:
     """The window and the ordered level of ``policy`` (the module's docstring)."""
     around_the_clock = any(
-        delay is not None and delay.kind is None and delay.minutes > 0 and delay.calendar == "24x7"
+        _hours(delay) is not None and delay.calendar == "24x7"
         for level in (*policy.levels.values(), *policy.restoration_levels.values())
         for delay in (level.intervention, level.restoration))
     window = 1 if around_the_clock else 0
@@ -100,17 +98,12 @@ async def service_option_periods(session: AsyncSession,
     if not ids:
         return {}
     found: dict[uuid.UUID, list[PolicyPeriod]] = {tid: [] for tid in ids}
-    for tid, created_at, template, data in await session.execute(
-            select(SlaPolicyVersion.tenant_id, SlaPolicyVersion.created_at, SlaPolicyVersion.template,
-                   SlaPolicyVersion.policy)
+    for tid, created_at, data in await session.execute(
+            select(SlaPolicyVersion.tenant_id, SlaPolicyVersion.created_at, SlaPolicyVersion.policy)
             .where(SlaPolicyVersion.tenant_id.in_(ids))
             .order_by(SlaPolicyVersion.tenant_id, SlaPolicyVersion.version)):
-        found[tid].append(PolicyPeriod(created_at, template, service_option(SlaPolicy.from_dict(data))))
+        found[tid].append(PolicyPeriod(created_at, service_option(SlaPolicy.from_dict(data))))
     missing = [tid for tid, periods in found.items() if not periods]
-    if missing:
-        for tid, code in await session.execute(select(Tenant.id, Central.code)
-                                               .outerjoin(Central, Tenant.central_id == Central.id)
-                                               .where(Tenant.id.in_(missing))):
-            template = TEMPLATE_OF_CENTRAL.get(code or "", DEFAULT_TEMPLATE)
-            found[tid].append(PolicyPeriod(None, template, service_option(policy_template(template))))
+    for tid, template in (await default_templates(session, missing)).items():
+        found[tid].append(PolicyPeriod(None, service_option(policy_template(template))))
     return {tid: tuple(periods) for tid, periods in found.items() if periods}

@@ -54,8 +54,9 @@ from incidents.sla import (
     restoration_seconds,
 )
 from incidents.workflow import WorkflowError, deemed_acceptance_due, transition
+from tenants import services as tenants
 from tenants.calendars import BusinessCalendar
-from tenants.models import Central, Tenant
+from tenants.models import Tenant
 
 __all__ = [
     "ATTACHMENT_MAX_BYTES",
@@ -220,10 +221,14 @@ async def current_policy(session: AsyncSession, tenant_id: uuid.UUID,
                                  .order_by(SlaPolicyVersion.version.desc()).limit(1))
     if found is not None:
         return found
-    code = await session.scalar(select(Central.code).join(Tenant, Tenant.central_id == Central.id)
-                                .where(Tenant.id == tenant_id))
-    return await set_policy_from_template(session, tenant_id, TEMPLATE_OF_CENTRAL.get(code or "", DEFAULT_TEMPLATE),
+    return await set_policy_from_template(session, tenant_id, (await default_templates(session, [tenant_id]))[tenant_id],
                                           actor)
+
+
+async def default_templates(session: AsyncSession, tenant_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The policy template each tenant starts from: its central's (``TEMPLATE_OF_CENTRAL``), else the default."""
+    codes = await tenants.central_codes(session, tenant_ids)
+    return {tid: TEMPLATE_OF_CENTRAL.get(codes.get(tid) or "", DEFAULT_TEMPLATE) for tid in tenant_ids}
 
 
 async def _policy_of(session: AsyncSession, ticket: Ticket) -> SlaPolicy:

@@ -200,6 +200,14 @@ async def tenant_ids_of_central(session: AsyncSession, central_id: uuid.UUID) ->
     return sorted(set(rows) | set(direct))
 
 
+async def central_codes(session: AsyncSession, tenant_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str | None]:
+    """Each of these tenants' own central's code (``None`` for a tenant that belongs to none)."""
+    if not tenant_ids:
+        return {}
+    return dict((await session.execute(select(Tenant.id, Central.code).outerjoin(Central, Tenant.central_id == Central.id)
+                                       .where(Tenant.id.in_(list(tenant_ids))))).all())
+
+
 async def centrals_of_tenants(session: AsyncSession, tenant_ids: list[uuid.UUID]) -> list[Central]:
     """The centrals whose agreements these beneficiaries subscribe to, or that they belong to, by name (the
     titulaire's operator: the centrals it reports to, CCTP CAIH 5)."""
