@@ -25,6 +25,7 @@ __all__ = [
     "AttributeRow",
     "MonitorRow",
     "ReportProgress",
+    "place_of",
     "attribute_rows",
     "monitor_rows",
     "monitor_set_rows",
@@ -57,7 +58,8 @@ def _number(value: Any) -> str:
     return str(value)[:40]
 
 
-def _place(component: dict[str, Any], variable: dict[str, Any]) -> dict[str, Any]:
+def place_of(component: dict[str, Any], variable: dict[str, Any]) -> dict[str, Any]:
+    """Where an OCPP 2.0.1 component/variable pair sits, as the model stores it (names bounded to ``_NAME_MAX``)."""
     evse = component.get("evse") or {}
     return {
         "component": _text(component.get("name"), _NAME_MAX),
@@ -75,7 +77,7 @@ def variable_key(component: dict[str, Any], variable: dict[str, Any], attribute_
     The identity of a variable in OCPP 2.0.1 is the pair (component, variable) with their
     instances and the component's EVSE and connector; the attribute type defaults to Actual.
     """
-    place = _place(component, variable)
+    place = place_of(component, variable)
     text = place["component"]
     if place["component_instance"]:
         text += f"[{place['component_instance']}]"
@@ -128,7 +130,7 @@ def attribute_rows(report_data: list[dict[str, Any]]) -> list[AttributeRow]:
             value = attribute.get("value")
             key = variable_key(component, variable, kind)
             rows[key] = AttributeRow(
-                key=key, place=_place(component, variable), attribute_type=kind,
+                key=key, place=place_of(component, variable), attribute_type=kind,
                 value=None if value is None else _text(value, _VALUE_MAX),
                 mutability=_text(attribute.get("mutability") or "ReadWrite", 10),
                 persistent=attribute.get("persistent"), constant=attribute.get("constant"),
@@ -165,7 +167,7 @@ def variable_results(action: str, payload: dict[str, Any], answer: dict[str, Any
             status = _text(item.get("attribute_status"), 30)
             value = item.get("attribute_value")
             results.append(VariableResult(
-                variable_key(component, variable, kind), _place(component, variable), kind, status,
+                variable_key(component, variable, kind), place_of(component, variable), kind, status,
                 None if value is None or status != "Accepted" else _text(value, _VALUE_MAX),
                 _text((item.get("attribute_status_info") or {}).get("reason_code"), 20)))
     elif action == "SetVariables":
@@ -177,7 +179,7 @@ def variable_results(action: str, payload: dict[str, Any], answer: dict[str, Any
             key = variable_key(component, variable, kind)
             value = asked.get(key)
             results.append(VariableResult(
-                key, _place(component, variable), kind, _text(item.get("attribute_status"), 30),
+                key, place_of(component, variable), kind, _text(item.get("attribute_status"), 30),
                 None if value is None else _text(value, _VALUE_MAX),
                 _text((item.get("attribute_status_info") or {}).get("reason_code"), 20)))
     return results
@@ -214,7 +216,7 @@ def monitor_rows(monitors: list[dict[str, Any]]) -> list[MonitorRow]:
             monitor_id = monitor.get("id")
             kind = _text(monitor.get("type"), 30)
             rows.append(MonitorRow(
-                _monitor_key(component, variable, monitor_id, kind), _place(component, variable), monitor_id, kind,
+                _monitor_key(component, variable, monitor_id, kind), place_of(component, variable), monitor_id, kind,
                 _number(monitor.get("value")), monitor.get("severity"), bool(monitor.get("transaction"))))
     return rows
 
@@ -234,7 +236,7 @@ def monitor_set_rows(payload: dict[str, Any], answer: dict[str, Any]) -> list[Mo
         request = asked.get((variable_key(component, variable), kind, severity), {})
         monitor_id = item.get("id") if status == "Accepted" else None
         rows.append(MonitorRow(
-            _monitor_key(component, variable, monitor_id, kind), _place(component, variable), monitor_id, kind,
+            _monitor_key(component, variable, monitor_id, kind), place_of(component, variable), monitor_id, kind,
             _number(request.get("value")), severity, bool(request.get("transaction")), status,
             _text((item.get("status_info") or {}).get("reason_code"), 20)))
     return rows

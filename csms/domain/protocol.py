@@ -227,7 +227,7 @@ def is_uri(value: str) -> bool:
     """The JSON schemas' ``format: uri`` (OCPP 1.6 UpdateFirmware.req and GetDiagnostics.req ``location``,
     an ``anyURI``): a space, an accented letter, ``|`` or ``[`` in a path must be percent-encoded
     (``%20``). fastjsonschema's own check only refused white space, with a date-time message."""
-    return isinstance(value, str) and ("/" in value or ":" in value) and _URI.fullmatch(value) is not None
+    return isinstance(value, str) and _URI.fullmatch(value) is not None
 
 
 def _schema_path(version: str, action: str, kind: int) -> Path:

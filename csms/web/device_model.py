@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import ValidationFailed
 from app.shell import render, tenant_page
 from csms.domain import commands, device_model, registry
-from csms.domain.device_report import variable_key, variable_results
+from csms.domain.device_report import place_of, variable_key, variable_results
 from csms.domain.models import Charger, StationEvent
 from csms.domain.protocol import snake_keys
 from csms.domain.vocabulary import ocpp_word
@@ -65,22 +65,14 @@ def _labels(place: dict[str, Any]) -> tuple[str, str]:
     return component, place["variable"] + (f" [{place['variable_instance']}]" if place["variable_instance"] else "")
 
 
-def _entry_place(component: dict[str, Any], variable: dict[str, Any]) -> dict[str, Any]:
-    evse = component.get("evse") or {}
-    return {"component": str(component.get("name") or ""), "component_instance": str(component.get("instance") or ""),
-            "evse_id": evse.get("id") if isinstance(evse.get("id"), int) else None,
-            "connector_id": evse.get("connector_id") if isinstance(evse.get("connector_id"), int) else None,
-            "variable": str(variable.get("name") or ""), "variable_instance": str(variable.get("instance") or "")}
-
-
 class SetPreview:
     """What a SetVariables would change, before it is sent: per attribute, the value the stored model
     has (``None``: the model does not have it, shown « inconnue ») and the new one; ``digest`` names
-    the current values shown, so that a confirmation given on other values asks again."""
+    the values shown, current and new, so that a confirmation given on other values asks again."""
 
     def __init__(self, rows: list[dict[str, Any]]) -> None:
         self.rows = rows
-        shown = json.dumps([(r["key"], r["known"], r["current"]) for r in rows], ensure_ascii=False)
+        shown = json.dumps([(r["key"], r["known"], r["current"], r["new"]) for r in rows], ensure_ascii=False)
         self.digest = hashlib.sha256(shown.encode()).hexdigest()[:20]
 
 
@@ -92,7 +84,7 @@ async def set_variables_preview(session: AsyncSession, charger: Charger, payload
     stored = await device_model.stored_values(session, charger.tenant_id, charger.id, keys)
     rows = []
     for key, entry in zip(keys, entries, strict=True):
-        component, variable = _labels(_entry_place(entry.get("component") or {}, entry.get("variable") or {}))
+        component, variable = _labels(place_of(entry.get("component") or {}, entry.get("variable") or {}))
         rows.append({"key": key, "component": component, "variable": variable,
                      "attribute_type": entry.get("attribute_type") or "Actual", "known": key in stored,
                      "current": stored.get(key), "new": str(entry.get("attribute_value") or "")})

@@ -121,6 +121,10 @@ async def test_the_commands_page_confirms_each_change_then_shows_each_answer(web
         # A confirmation of other current values (the model changed meanwhile, or a forged one) asks again.
         again = await http.post(page_url, data={**form, "confirme_variables": "0" * 20})
         assert "Confirmer : Modifier des variables" in text_of(again.text) and cp.received == []
+        # The confirmation names the new values too: given for 30, it does not send 3000.
+        other = await http.post(page_url, data={**form, "payload": PAYLOAD.replace('"30"', '"3000"'),
+                                                "confirme_variables": digest})
+        assert "HeartbeatInterval (Actual) : 300 → devient 3000" in text_of(other.text) and cp.received == []
         sent = await http.post(page_url, data={**form, "confirme_variables": digest}, headers={"HX-Request": "true"})
     assert sent.status_code == 200 and sent.text.lstrip().startswith('<div id="resultat">')
     text = text_of(sent.text)
