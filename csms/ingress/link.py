@@ -97,7 +97,8 @@ class ReadAhead:
     An ``asyncio.Queue`` watched together with the handler's task cost a task and a wait set per
     frame (``ensure_future(queue.put(...))`` + ``asyncio.wait``); here a deque and one future per
     side, set when the other side moves: the handler's ``get`` waits for a frame, the reader waits
-    for room once ``limit`` frames are unhandled (or for the handler's end: ``worker_ended``), and
+    for room once ``limit`` frames are unhandled, the one being handled included (or for the handler's end:
+    ``worker_ended``), and
     ``drained`` waits until every frame read is handled.
     """
 
